@@ -1,0 +1,98 @@
+"""``kafkaml local up|status|down|logs``: manage the local stack from any shell."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from kafkaml.local import processes, stack
+
+console = Console()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("local", help="start, check and stop the local stack of brokers and chain")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="state directory (default: $KAFKAML_RUN_DIR or ~/.local/state/kafkaml/local)")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    up = actions.add_parser("up", help="start what is not running and wait until everything answers")
+    up.add_argument("--clients", type=int, default=2, help="federated client brokers (default 2)")
+    up.add_argument("--broker-port", type=int, default=None, help="port of the platform broker (default: free)")
+    up.add_argument("--chain-port", type=int, default=None, help="port of the chain RPC (default: free)")
+    up.set_defaults(handler=run_up)
+
+    actions.add_parser("status", help="check every part for real").set_defaults(handler=run_status)
+    actions.add_parser("down", help="stop every part and forget the stack").set_defaults(handler=run_down)
+
+    logs = actions.add_parser("logs", help="show the parts' log files")
+    logs.add_argument("part", nargs="?", default=None, help="platform, client-<n> or chain (default: all)")
+    logs.add_argument("-n", "--lines", type=int, default=30)
+    logs.set_defaults(handler=run_logs)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    running = stack.up(args.clients, args.run_dir, broker_port=args.broker_port, chain_port=args.chain_port)
+    console.print(f"local stack healthy in {time.monotonic() - started:.2f} s (run dir {running.run_dir})")
+    return _print_status(stack.status(running.run_dir), running)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    current = stack.load(args.run_dir)
+    if current is None:
+        console.print(f"no local stack in {args.run_dir or stack.default_run_dir()}; start one with "
+                      "'kafkaml local up'")
+        return 1
+    return _print_status(stack.status(current.run_dir), current)
+
+
+def run_down(args: argparse.Namespace) -> int:
+    stopped = stack.down(args.run_dir)
+    if stopped:
+        console.print(f"stopped {', '.join(stopped)}; nothing of the local stack is running")
+    else:
+        console.print("no local stack was running; nothing to stop")
+    return 0
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    current = stack.load(args.run_dir)
+    if current is None:
+        console.print("no local stack; nothing to show")
+        return 1
+    names = [part.name for part in current.parts]
+    if args.part is not None and args.part not in names:
+        console.print(f"[red]no part named {args.part!r}; parts: {', '.join(names)}[/red]")
+        return 2
+    for name in [args.part] if args.part else names:
+        path = stack.log_path(current.run_dir, name)
+        console.rule(f"{name} ({path})")
+        console.print(processes.tail(path, args.lines) or "(empty)", markup=False, highlight=False)
+    return 0
+
+
+def _print_status(statuses: list[stack.PartStatus], current: stack.Stack) -> int:
+    table = Table(title="kafkaml local stack")
+    for column in ("part", "kind", "address", "pid", "health", "note"):
+        table.add_column(column)
+    for item in statuses:
+        health = "[green]healthy[/green]" if item.healthy else "[red]down[/red]"
+        table.add_row(item.part.name, item.part.kind, item.part.address, str(item.part.pid or "-"),
+                      health, item.note)
+    console.print(table)
+    accounts = Table(title="funded accounts (key files are mode 0600)")
+    for column in ("role", "address", "key file"):
+        accounts.add_column(column)
+    for account in current.accounts:
+        accounts.add_row(account.role, account.address, str(account.key_file))
+    console.print(accounts)
+    healthy = sum(item.healthy for item in statuses)
+    brokers = sum(item.healthy for item in statuses if item.part.kind == "broker")
+    console.print(f"{brokers} healthy broker(s), {healthy - brokers} healthy chain(s), "
+                  f"{len(statuses) - healthy} down")
+    return 0 if healthy == len(statuses) else 1

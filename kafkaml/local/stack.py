@@ -1,0 +1,327 @@
+"""The local stack: real Kafka-protocol brokers and a real Ethereum node as processes.
+
+One Tansu broker for the platform, one per federated client, one Anvil chain. State lives in a
+run directory (``KAFKAML_RUN_DIR``) as ``stack.json`` so that ``status`` and ``down`` work from
+another shell; a file lock serialises concurrent ``up``/``down`` calls.
+
+This Tansu build keeps topics in memory only, so a restarted broker starts empty. The stack
+records every restart and ``status`` says so: nothing may rely on a local broker outliving its
+process (the chain is the record; datasets can be streamed again). The chain, by contrast, is
+dumped to ``chain/state.json`` every second and reloaded if Anvil is restarted by ``up``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafkaml import config
+from kafkaml.kafka import broker_answers
+from kafkaml.local import processes
+from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, LocalAccount, write_accounts
+from kafkaml.local.binaries import anvil_binary, tansu_binary
+
+STATE_FILE = "stack.json"
+MEMORY_ONLY_NOTE = "memory-only: its topics are lost whenever it stops"
+
+
+class StackError(RuntimeError):
+    """The local stack cannot be brought to the requested state; the message says why."""
+
+
+@dataclass
+class Part:
+    """One process of the stack (a broker or the chain) and where it listens."""
+
+    name: str
+    kind: str  # "broker" or "chain"
+    port: int
+    pid: int | None = None
+    executable: str = ""
+    started_at: float = 0.0
+    restarts: list[float] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        if self.kind == "chain":
+            return f"http://127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass
+class PartStatus:
+    part: Part
+    running: bool
+    healthy: bool
+    note: str
+
+
+@dataclass
+class Stack:
+    """What ``stack.json`` holds: the parts, the accounts and the chain id."""
+
+    run_dir: Path
+    chain_id: int
+    parts: list[Part]
+    accounts: list[LocalAccount]
+
+    @property
+    def brokers(self) -> list[Part]:
+        return [part for part in self.parts if part.kind == "broker"]
+
+    @property
+    def chain(self) -> Part:
+        return next(part for part in self.parts if part.kind == "chain")
+
+    @property
+    def client_count(self) -> int:
+        return len(self.brokers) - 1
+
+    def bootstrap(self, name: str = "platform") -> str:
+        """Bootstrap address of the broker named ``platform`` or ``client-<n>``."""
+        for part in self.brokers:
+            if part.name == name:
+                return part.address
+        raise StackError(f"the local stack has no broker named {name!r}")
+
+    def account(self, role: str) -> LocalAccount:
+        for account in self.accounts:
+            if account.role == role:
+                return account
+        raise StackError(f"the local stack has no account for {role!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "parts": [asdict(part) for part in self.parts],
+            "accounts": [
+                {"role": a.role, "address": a.address, "key_file": str(a.key_file)} for a in self.accounts
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, run_dir: Path, data: dict[str, Any]) -> Stack:
+        return cls(
+            run_dir=run_dir,
+            chain_id=data["chain_id"],
+            parts=[Part(**part) for part in data["parts"]],
+            accounts=[LocalAccount(a["role"], a["address"], Path(a["key_file"])) for a in data["accounts"]],
+        )
+
+
+def default_run_dir() -> Path:
+    return config.LOCAL.load()["KAFKAML_RUN_DIR"]
+
+
+def load(run_dir: Path | None = None) -> Stack | None:
+    """The recorded stack in ``run_dir``, or None when no stack was brought up there."""
+    run_dir = run_dir or default_run_dir()
+    state_path = run_dir / STATE_FILE
+    if not state_path.exists():
+        return None
+    try:
+        return Stack.from_json(run_dir, json.loads(state_path.read_text()))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise StackError(
+            f"{state_path} is unreadable ({exc}); remove the directory {run_dir} after checking that no "
+            "tansu/anvil process of it still runs"
+        ) from None
+
+
+def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = None,
+       chain_port: int | None = None) -> Stack:
+    """Bring the stack to ``clients`` client brokers plus platform and chain, all healthy.
+
+    Parts already healthy are kept; parts that died are restarted on their old ports (a killed
+    broker comes back empty); missing client brokers are added. Returns the running stack.
+    """
+    if clients < 0:
+        raise StackError("--clients must be 0 or more")
+    settings = config.LOCAL.load()
+    run_dir = run_dir or settings["KAFKAML_RUN_DIR"]
+    tansu = tansu_binary(settings["KAFKAML_TANSU_BIN"])
+    anvil = anvil_binary(settings["KAFKAML_ANVIL_BIN"])
+    with _locked(run_dir):
+        stack = load(run_dir)
+        if stack is None:
+            stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], broker_port, chain_port)
+        else:
+            _add_missing_clients(stack, clients)
+        accounts_needed = max(stack.client_count + 1, len(stack.accounts))
+        if len(stack.accounts) < accounts_needed or not all(a.key_file.exists() for a in stack.accounts):
+            stack.accounts = write_accounts(accounts_needed, run_dir / "keys")
+        to_start = [part for part in stack.parts if not processes.is_running(part.pid, part.executable)]
+        for part in to_start:
+            processes.ensure_port_free(part.port, part.name)
+        for part in to_start:
+            _start(part, stack, tansu if part.kind == "broker" else anvil)
+        _save(stack)
+        _wait_healthy(stack, to_start, settings["KAFKAML_READY_TIMEOUT_S"])
+        _fund(stack)
+        return stack
+
+
+def status(run_dir: Path | None = None) -> list[PartStatus]:
+    """Check every recorded part for real (metadata request, ``eth_chainId``)."""
+    stack = load(run_dir)
+    if stack is None:
+        return []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda part: _status_of(stack, part), stack.parts))
+
+
+def down(run_dir: Path | None = None) -> list[str]:
+    """Stop every part (whole process groups) and forget the stack; returns what was stopped."""
+    run_dir = run_dir or default_run_dir()
+    with _locked(run_dir):
+        stack = load(run_dir)
+        if stack is None:
+            return []
+        stopped = []
+        for part in stack.parts:
+            if processes.is_running(part.pid, part.executable):
+                stopped.append(part.name)
+            if part.pid:
+                processes.stop_group(part.pid)
+        (run_dir / STATE_FILE).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "chain", ignore_errors=True)
+        shutil.rmtree(run_dir / "keys", ignore_errors=True)
+        return stopped
+
+
+def log_path(run_dir: Path, name: str) -> Path:
+    return run_dir / "logs" / f"{name}.log"
+
+
+def _new_stack(run_dir: Path, clients: int, chain_id: int, broker_port: int | None,
+               chain_port: int | None) -> Stack:
+    parts = [Part("platform", "broker", broker_port or processes.free_port())]
+    parts += [Part(f"client-{n}", "broker", processes.free_port()) for n in range(1, clients + 1)]
+    parts.append(Part("chain", "chain", chain_port or processes.free_port()))
+    for port in {broker_port, chain_port} - {None}:
+        processes.ensure_port_free(port, "the requested port")
+    return Stack(run_dir, chain_id, parts, [])
+
+
+def _add_missing_clients(stack: Stack, clients: int) -> None:
+    for n in range(stack.client_count + 1, clients + 1):
+        stack.parts.insert(len(stack.brokers), Part(f"client-{n}", "broker", processes.free_port()))
+
+
+def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
+    if part.kind == "broker":
+        url = f"tcp://127.0.0.1:{part.port}"
+        return [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--cluster-id", f"kafkaml-{part.name}", "--storage-engine", "memory://tansu/"]
+    state_dir = stack.run_dir / "chain"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return [str(binary), "--host", "127.0.0.1", "--port", str(part.port),
+            "--chain-id", str(stack.chain_id), "--accounts", str(max(len(stack.accounts), 1)),
+            "--balance", str(DEV_BALANCE_ETH), "--mnemonic", DEV_MNEMONIC,
+            "--state", str(state_dir / "state.json"), "--state-interval", "1"]
+
+
+def _start(part: Part, stack: Stack, binary: Path) -> None:
+    command = _command(part, stack, binary)
+    if part.pid:  # it ran before: this is a restart
+        part.restarts.append(time.time())
+    part.pid = processes.spawn(command, log_path(stack.run_dir, part.name))
+    part.executable = str(binary)
+    part.started_at = time.time()
+
+
+def _wait_healthy(stack: Stack, parts: list[Part], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    pending = list(parts)
+    delay = 0.02
+    while pending:
+        for part in list(pending):
+            if not processes.is_running(part.pid, part.executable):
+                raise StackError(
+                    f"{part.name} exited during start-up; last lines of "
+                    f"{log_path(stack.run_dir, part.name)}:\n{processes.tail(log_path(stack.run_dir, part.name))}"
+                )
+            if _healthy(part, timeout_s=0.5):
+                pending.remove(part)
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(part.name for part in pending)
+            raise StackError(f"{names} did not answer within {timeout_s:.0f} s; see 'kafkaml local logs'")
+        if pending:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
+def _healthy(part: Part, timeout_s: float) -> bool:
+    if part.kind == "broker":
+        return broker_answers(part.address, timeout_s=timeout_s)
+    return chain_id_of(part.address, timeout_s=timeout_s) is not None
+
+
+def _rpc(rpc_url: str, method: str, params: list[Any], timeout_s: float) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(rpc_url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        return json.loads(response.read())["result"]
+
+
+def chain_id_of(rpc_url: str, timeout_s: float = 2.0) -> int | None:
+    """The node's ``eth_chainId``, or None when it does not answer."""
+    try:
+        return int(_rpc(rpc_url, "eth_chainId", [], timeout_s), 16)
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return None
+
+
+def _fund(stack: Stack) -> None:
+    """Give every account without ether the dev balance (clients added after the chain started)."""
+    rpc_url = stack.chain.address
+    for account in stack.accounts:
+        if int(_rpc(rpc_url, "eth_getBalance", [account.address, "latest"], 5.0), 16) == 0:
+            _rpc(rpc_url, "anvil_setBalance", [account.address, hex(DEV_BALANCE_ETH * 10**18)], 5.0)
+
+
+def _status_of(stack: Stack, part: Part) -> PartStatus:
+    running = processes.is_running(part.pid, part.executable)
+    healthy = running and _healthy(part, timeout_s=2.0)
+    if not running:
+        note = "not running: 'kafkaml local up' restarts it"
+        if part.kind == "broker":
+            note += " (empty: " + MEMORY_ONLY_NOTE + ")"
+    elif not healthy:
+        note = "process runs but does not answer; see 'kafkaml local logs " + part.name + "'"
+    elif part.kind == "broker":
+        note = MEMORY_ONLY_NOTE
+        if part.restarts:
+            when = time.strftime("%H:%M:%S", time.localtime(part.restarts[-1]))
+            note += f"; restarted at {when}, so topics written before that are gone"
+    else:
+        note = f"chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; state kept in chain/state.json"
+    return PartStatus(part, running, healthy, note)
+
+
+def _save(stack: Stack) -> None:
+    path = stack.run_dir / STATE_FILE
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(stack.to_json(), indent=2))
+    temporary.replace(path)
+
+
+@contextlib.contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
