@@ -77,8 +77,9 @@ class Setting:
         try:
             value = PARSERS[self.kind](raw)
         except ValueError as exc:
-            shown = "<hidden>" if self.secret else repr(raw)
-            raise ConfigError(f"{self.name}={shown} is not a valid {self.kind}: {exc}") from None
+            if self.secret:  # the parser's message may quote the value
+                raise ConfigError(f"{self.name}=<hidden> is not a valid {self.kind}") from None
+            raise ConfigError(f"{self.name}={raw!r} is not a valid {self.kind}: {exc}") from None
         self._check_range(value)
         return value
 

@@ -33,11 +33,11 @@ def tansu_binary(explicit: Path | None = None) -> Path:
         ) from None
 
 
-def anvil_binary(explicit: Path | None = None) -> Path:
+def anvil_binary(explicit: Path | None = None, project_root: Path = PROJECT_ROOT) -> Path:
     """The Anvil node from the npm package @foundry-rs/anvil-linux-amd64 (or an explicit path)."""
     if explicit is not None:
         return _executable(explicit, "KAFKAML_ANVIL_BIN")
-    candidate = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
+    candidate = project_root / "node_modules" / ".bin" / "anvil"
     if candidate.exists() and os.access(candidate, os.X_OK):
         return candidate
     on_path = shutil.which("anvil")

@@ -26,6 +26,9 @@ def free_port() -> int:
 def ensure_port_free(port: int, owner: str) -> None:
     """Raise :class:`PortTaken` naming the part that wanted ``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR as the servers themselves use it: connections of a dead process lingering
+        # in TIME_WAIT do not make the port "taken"; only a live listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:

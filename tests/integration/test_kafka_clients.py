@@ -1,0 +1,63 @@
+"""Client factories against a real Tansu broker, including the consumer-group join quirk."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from kafka import TopicPartition
+from kafka.admin import NewTopic
+
+from kafkaml import kafka
+from kafkaml.kafka import GROUP_REBALANCE_TIMEOUT_MS
+from kafkaml.local.processes import free_port
+from tests.conftest import unique
+
+
+def test_group_consumer_receives_its_first_record_within_seconds(platform_bootstrap: str) -> None:
+    """Tansu completes a group join only after the rebalance timeout; with kafka-python's default
+    (300 s) a group consumer would wait minutes. A regression here makes the loggers stall."""
+    topic = unique("group-join")
+    kafka.admin(platform_bootstrap).create_topics([NewTopic(topic, 1, 1)])
+    producer = kafka.producer(platform_bootstrap)
+    producer.send(topic, b"first").get(timeout=10)
+    producer.close()
+
+    started = time.monotonic()
+    consumer = kafka.group_consumer(platform_bootstrap, unique("group"), [topic])
+    try:
+        records = []
+        while not records and time.monotonic() - started < 30:
+            records = [r for batch in consumer.poll(timeout_ms=200).values() for r in batch]
+        waited = time.monotonic() - started
+    finally:
+        consumer.close()
+    assert [record.value for record in records] == [b"first"]
+    assert waited < 3 * GROUP_REBALANCE_TIMEOUT_MS / 1000, f"group join took {waited:.1f} s"
+
+
+def test_assigned_consumer_reads_an_exact_offset_range(platform_bootstrap: str) -> None:
+    topic = unique("assigned")
+    kafka.admin(platform_bootstrap).create_topics([NewTopic(topic, 1, 1)])
+    producer = kafka.producer(platform_bootstrap)
+    for index in range(10):
+        producer.send(topic, str(index).encode())
+    producer.flush()
+    producer.close()
+    partition = TopicPartition(topic, 0)
+    consumer = kafka.assigned_consumer(platform_bootstrap, [partition])
+    consumer.seek(partition, 3)
+    values: list[bytes] = []
+    deadline = time.monotonic() + 10
+    while len(values) < 4 and time.monotonic() < deadline:
+        values += [r.value for r in consumer.poll(timeout_ms=200).get(partition, [])]
+    consumer.close()
+    assert values[:4] == [b"3", b"4", b"5", b"6"]
+
+
+def test_unreachable_broker_raises_kafka_unavailable_quickly() -> None:
+    started = time.monotonic()
+    with pytest.raises(kafka.KafkaUnavailable, match="no Kafka broker answers"):
+        kafka.producer(f"127.0.0.1:{free_port()}", bootstrap_timeout_ms=1000)
+    assert time.monotonic() - started < 10
+    assert not kafka.broker_answers(f"127.0.0.1:{free_port()}", timeout_s=0.5)
