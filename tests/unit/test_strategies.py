@@ -1,0 +1,198 @@
+"""Aggregation strategies: each rule against hand-derived values, determinism, robustness, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training_worker.rewards import RejectReason
+from training_worker.strategies import (
+    STRATEGIES,
+    InvalidUpdate,
+    Staleness,
+    StrategyError,
+    Update,
+    make_strategy,
+    strategy_from_description,
+)
+
+
+def w(*values: float) -> list[np.ndarray]:
+    """A one-array model: exact binary fractions, so expectations are exact."""
+    return [np.array(values, dtype=np.float32)]
+
+
+def up(values: list[np.ndarray], samples: int = 1, base: int = 0, base_weights: list[np.ndarray] | None = None) -> Update:
+    return Update(values, samples, base, base_weights)
+
+
+def test_mix_is_the_earlier_half_and_half() -> None:
+    assert make_strategy("mix").aggregate(w(0, 2), 7, [up(w(4, 6), base=1)])[0].tolist() == [2, 4]
+
+
+def test_fedasync_weights_the_update_by_alpha_times_staleness() -> None:
+    strategy = make_strategy("fedasync", {"alpha": 0.5, "staleness": "polynomial", "a": 1})
+    # t − τ = 1 → s = 1/2 → α_t = 1/4: x ← ¾·x + ¼·y
+    assert strategy.aggregate(w(0, 4), 3, [up(w(8, 0), base=2)])[0].tolist() == [2, 3]
+    # fresh update: α_t = α = 1/2
+    assert strategy.aggregate(w(0, 4), 3, [up(w(8, 0), base=3)])[0].tolist() == [4, 2]
+
+
+def test_fedavg_weights_updates_by_samples_and_blends_with_server_lr() -> None:
+    updates = [up(w(4), samples=1), up(w(8), samples=3)]
+    assert make_strategy("fedavg", {"updates": 2}).aggregate(w(1), 0, updates)[0].tolist() == [7]
+    # η = ½: x ← ½·1 + ½·7
+    assert make_strategy("fedavg", {"updates": 2, "server_lr": 0.5}).aggregate(w(1), 0, updates)[0].tolist() == [4]
+
+
+def test_fedbuff_applies_staleness_weighted_deltas_from_each_base() -> None:
+    updates = [up(w(6), base=0, base_weights=w(8)), up(w(4), base=1, base_weights=w(10))]
+    constant = make_strategy("fedbuff", {"updates": 2, "staleness": "constant"})
+    # Δ = 2 and 6; x ← 10 − (1/2)·8
+    assert constant.aggregate(w(10), 1, updates)[0].tolist() == [6]
+    # s = 1/(t−τ+1): weights ½ and 1 → Σ = 1 + 6 = 7; x ← 10 − 3.5
+    polynomial = make_strategy("fedbuff", {"updates": 2, "staleness": "polynomial", "a": 1})
+    assert polynomial.aggregate(w(10), 1, updates)[0].tolist() == [6.5]
+
+
+def test_fedbuff_needs_the_base_weights() -> None:
+    strategy = make_strategy("fedbuff", {"updates": 1})
+    assert strategy.needs_base_weights and not make_strategy("fedasync").needs_base_weights
+    with pytest.raises(ValueError, match="needs the base weights"):
+        strategy.aggregate(w(1), 0, [up(w(2))])
+
+
+def test_median_and_trimmed_mean_per_coordinate() -> None:
+    odd = [up(w(1, 9)), up(w(100, 5)), up(w(5, -3))]
+    assert make_strategy("median").aggregate(w(0, 0), 0, odd)[0].tolist() == [5, 5]
+    even = [up(w(v)) for v in (100, 1, 4, 2)]
+    assert make_strategy("median", {"updates": 4}).aggregate(w(0), 0, even)[0].tolist() == [3]
+    five = [up(w(v)) for v in (4, 1000, 2, 1, 3)]
+    assert make_strategy("trimmed_mean").aggregate(w(0), 0, five)[0].tolist() == [3]
+    untrimmed = make_strategy("trimmed_mean", {"updates": 5, "beta": 0.1})  # ⌊0.5⌋ = 0 trimmed
+    assert untrimmed.aggregate(w(0), 0, five)[0].tolist() == [202]
+
+
+def test_staleness_functions() -> None:
+    assert Staleness("constant", 0, 0)(50) == 1.0
+    assert Staleness("polynomial", 0.5)(3) == 0.5
+    hinge = Staleness("hinge", 10.0, 4.0)
+    assert [hinge(s) for s in (0, 4, 5, 6)] == [1.0, 1.0, 1 / 11, 1 / 21]
+    defaults = make_strategy("fedasync", {"staleness": "hinge"}).params()
+    assert defaults == {"alpha": 0.9, "staleness": "hinge", "a": 10.0, "b": 4.0}
+
+
+def random_model(rng: np.random.Generator) -> list[np.ndarray]:
+    return [rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(4,)).astype(np.float32)]
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_same_inputs_give_identical_bytes(name: str) -> None:
+    rng = np.random.default_rng(7)
+    strategy = make_strategy(name)
+    current = random_model(rng)
+    updates = [up(random_model(rng), samples=int(rng.integers(1, 100)), base=int(rng.integers(0, 4)),
+                  base_weights=random_model(rng)) for _ in range(strategy.updates_per_round)]
+    first = strategy.aggregate(current, 3, updates)
+    copies = [Update([a.copy() for a in u.weights], u.samples, u.base_version, [a.copy() for a in u.base_weights])
+              for u in updates]
+    rebuilt = strategy_from_description(strategy.description_json())
+    second = rebuilt.aggregate([a.copy() for a in current], 3, copies)
+    assert rebuilt == strategy and rebuilt.description_hash() == strategy.description_hash()
+    assert all(a.dtype == np.float32 for a in first)
+    assert b"".join(a.tobytes() for a in first) == b"".join(a.tobytes() for a in second)
+    assert b"".join(a.tobytes() for a in first) != b"".join(a.tobytes() for a in current)
+
+
+@pytest.mark.parametrize(("name", "params"), [("median", {"updates": 5}), ("trimmed_mean", {"updates": 5, "beta": 0.2})])
+def test_robust_rules_contain_a_scaled_random_attacker(name: str, params: dict) -> None:
+    rng = np.random.default_rng(3)
+    truth = random_model(rng)
+    honest = [up([a + rng.normal(scale=0.01, size=a.shape).astype(np.float32) for a in truth], samples=10)
+              for _ in range(4)]
+    attacker = up([(rng.normal(size=a.shape) * 1000).astype(np.float32) for a in truth], samples=10_000)
+    updates = honest[:2] + [attacker] + honest[2:]
+
+    def error(result: list[np.ndarray]) -> float:
+        return max(float(np.abs(r - t).max()) for r, t in zip(result, truth, strict=True))
+
+    assert error(make_strategy(name, params).aggregate(truth, 0, updates)) < 0.05
+    assert error(make_strategy("fedavg", {"updates": 5}).aggregate(truth, 0, updates)) > 10  # the unprotected rule
+
+
+@pytest.mark.parametrize(
+    ("weights", "reason"),
+    [
+        (w(1, 2, 3), RejectReason.SHAPE_MISMATCH),
+        (w(1, 2) + w(3), RejectReason.SHAPE_MISMATCH),
+        ([np.array([1, 2], dtype=np.float64)], RejectReason.DTYPE_MISMATCH),
+        ([[1.0, 2.0]], RejectReason.DTYPE_MISMATCH),
+        (w(1, float("nan")), RejectReason.NON_FINITE),
+        (w(float("inf"), 0), RejectReason.NON_FINITE),
+    ],
+)
+def test_malformed_updates_are_typed_rejections(weights: list, reason: RejectReason) -> None:
+    strategy = make_strategy("fedavg", {"updates": 2})
+    with pytest.raises(InvalidUpdate) as caught:
+        strategy.aggregate(w(0, 0), 0, [up(w(1, 1)), up(weights)])
+    assert caught.value.reason is reason and caught.value.index == 1
+
+
+@pytest.mark.parametrize(
+    ("update", "reason"),
+    [(up(w(1), samples=0), RejectReason.BAD_SAMPLE_COUNT), (up(w(1), samples=True), RejectReason.BAD_SAMPLE_COUNT),
+     (up(w(1), base=5), RejectReason.BAD_VERSION), (up(w(1), base=-1), RejectReason.BAD_VERSION)],
+)
+def test_bad_samples_and_versions_are_rejected(update: Update, reason: RejectReason) -> None:
+    with pytest.raises(InvalidUpdate) as caught:
+        make_strategy("fedasync").check_update(w(0), 4, update)
+    assert caught.value.reason is reason
+
+
+def test_overflowing_aggregation_is_rejected_not_recorded() -> None:
+    strategy = make_strategy("fedbuff", {"updates": 1, "server_lr": 100})
+    with pytest.raises(InvalidUpdate) as caught:
+        strategy.aggregate(w(0), 0, [up(w(-3e38), base_weights=w(3e38))])
+    assert caught.value.reason is RejectReason.NON_FINITE and caught.value.index is None
+
+
+def test_wrong_number_of_updates_is_an_engine_error() -> None:
+    with pytest.raises(ValueError, match="aggregates 3 update"):
+        make_strategy("median").aggregate(w(0), 0, [up(w(1))])
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("fedprox", {}, "unknown aggregation strategy 'fedprox'"),
+        ("fedasync", {"alpha": 0}, r"'alpha' must be in \(0, 1\]"),
+        ("fedasync", {"alpha": 1.5}, r"'alpha' must be in \(0, 1\]"),
+        ("fedasync", {"alpha": "0.5"}, "'alpha' must be a number"),
+        ("fedasync", {"alpha": float("nan")}, "'alpha' must be a number"),
+        ("fedasync", {"staleness": "exp"}, "'staleness' must be one of constant, polynomial, hinge"),
+        ("fedasync", {"staleness": "constant", "a": 1}, r"unknown parameter\(s\) a"),
+        ("fedasync", {"b": 2}, r"unknown parameter\(s\) b"),
+        ("fedasync", {"a": -1}, "'a' must be in"),
+        ("fedavg", {"updates": 0}, "'updates' must be in"),
+        ("fedavg", {"updates": 2.5}, "'updates' must be an integer"),
+        ("fedavg", {"updates": True}, "'updates' must be an integer"),
+        ("median", {"server_lr": 2}, "'server_lr' must be in"),
+        ("fedbuff", {"server_lr": 0}, "'server_lr' must be in"),
+        ("trimmed_mean", {"updates": 2, "beta": 0.5}, "trims all 2 updates"),
+        ("mix", {"alpha": 0.3}, r"mix: unknown parameter\(s\) alpha \(allowed: none\)"),
+        ("fedavg", [1, 2], "parameters must be a JSON object"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(name: str, params: object, message: str) -> None:
+    with pytest.raises(StrategyError, match=message):
+        make_strategy(name, params)  # type: ignore[arg-type]
+
+
+def test_descriptions_are_canonical_and_rebuild_the_strategy() -> None:
+    explicit = make_strategy("fedbuff", {"server_lr": 1, "updates": 4, "staleness": "polynomial", "a": 0.5})
+    assert explicit.description_json() == make_strategy("fedbuff").description_json()
+    assert explicit.description_hash() != make_strategy("fedbuff", {"updates": 5}).description_hash()
+    assert len(explicit.description_hash()) == 32
+    for bad in ("not json", '{"name": "fedavg"}', '["fedavg", {}]'):
+        with pytest.raises(StrategyError):
+            strategy_from_description(bad)

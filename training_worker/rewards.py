@@ -1,0 +1,148 @@
+"""Token rewards computed from what the platform measured, and the reasons an update is rejected.
+
+A client is paid for the improvement its update brought to the *platform's* validation loss, never
+for metrics it reports about itself. Everything here is a pure function of its inputs with an
+integer result (token base units, 18 decimals), computed with exact fractions, so the aggregator,
+a restarted aggregator and an auditor always arrive at the same amount.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from fractions import Fraction
+
+TOKEN_DECIMALS = 18
+ONE_TOKEN = 10**TOKEN_DECIMALS
+
+#: ``tiered``: (upper bound of the loss ratio, share of the base amount), checked in order.
+#: The earlier Kafka-ML paid nothing for ratios in (0.5, 0.75] (a gap in its if-chain) while
+#: paying for regressions; we fill the gap with 3/4 so that a better update never earns less.
+TIERS: tuple[tuple[Fraction, Fraction], ...] = (
+    (Fraction(1, 2), Fraction(1)),
+    (Fraction(3, 4), Fraction(3, 4)),
+    (Fraction(1), Fraction(1, 2)),
+    (Fraction(3, 2), Fraction(1, 3)),
+)
+
+POLICIES = ("improvement", "tiered")
+
+
+class RejectReason(StrEnum):
+    """Why an update earns nothing and is not aggregated; recorded on chain and in the results."""
+
+    HASH_MISMATCH = "hash_mismatch"          # the weights in Kafka are not the ones submitted
+    UNREADABLE = "unreadable"                # the weights cannot be fetched or decoded
+    SHAPE_MISMATCH = "shape_mismatch"        # layer count or an array shape differs from the model
+    DTYPE_MISMATCH = "dtype_mismatch"        # not float32
+    NON_FINITE = "non_finite"                # NaN/inf in the weights or in the measured loss
+    BAD_SAMPLE_COUNT = "bad_sample_count"    # samples must be a positive integer
+    BAD_VERSION = "bad_version"              # base version negative or newer than the current one
+    WORSE_THAN_THRESHOLD = "worse_than_threshold"  # loss ratio above the policy's reject_ratio
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What the platform measured for one update of a round.
+
+    ``previous_loss`` is the validation loss of the global model before the round, ``new_loss``
+    that of the aggregated model, both on the platform's own validation stream. ``samples`` is the
+    update's sample count and ``round_samples`` the sum over the updates aggregated together, so
+    ``samples / round_samples`` is the update's share of the round (1 for one-update rounds).
+    """
+
+    previous_loss: float
+    new_loss: float
+    samples: int
+    round_samples: int
+
+
+@dataclass(frozen=True)
+class Reward:
+    """The verdict on one update: accepted (then ``amount`` ≥ 0) or rejected with a reason."""
+
+    amount: int
+    reason: RejectReason | None = None
+    detail: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True)
+class RewardPolicy:
+    """How measured improvements become tokens.
+
+    ``improvement`` (default) pays ``base × max(0, (old − new) / old) × share``: proportional to
+    the relative loss reduction, nothing for a regression. ``tiered`` is the earlier Kafka-ML rule:
+    ``base × tier(new / old) × share`` with the :data:`TIERS`. Both reject an update whose loss
+    ratio ``new / old`` exceeds ``reject_ratio``.
+    """
+
+    name: str = "improvement"
+    base: int = ONE_TOKEN
+    reject_ratio: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.name not in POLICIES:
+            raise ValueError(f"reward policy must be one of {', '.join(POLICIES)}, got {self.name!r}")
+        if isinstance(self.base, bool) or not isinstance(self.base, int) or self.base < 0:
+            raise ValueError(f"reward base must be a non-negative integer of token base units, got {self.base!r}")
+        if not (math.isfinite(self.reject_ratio) and self.reject_ratio > 0):
+            raise ValueError(f"reward reject_ratio must be a positive finite number, got {self.reject_ratio!r}")
+
+
+def rejected(reason: RejectReason, detail: str = "") -> Reward:
+    """A zero reward for an update the engine refused before or after measuring it."""
+    return Reward(0, RejectReason(reason), detail)
+
+
+def score(policy: RewardPolicy, measurement: Measurement) -> Reward:
+    """The reward of one update, or its rejection; deterministic integer arithmetic.
+
+    Raises ValueError for measurements the platform itself got wrong (a negative or non-finite
+    previous loss, inconsistent sample counts): those are bugs to surface, not clients to blame.
+    """
+    previous, new = measurement.previous_loss, measurement.new_loss
+    if not (math.isfinite(previous) and previous >= 0):
+        raise ValueError(f"previous_loss must be finite and non-negative, got {previous!r}")
+    if not 0 < measurement.samples <= measurement.round_samples:
+        raise ValueError(f"need 0 < samples <= round_samples, got {measurement.samples} and {measurement.round_samples}")
+    if not math.isfinite(new):
+        return rejected(RejectReason.NON_FINITE, f"validation loss of the aggregated model is {new}")
+    ratio = _ratio(Fraction(previous), Fraction(new))
+    if ratio > Fraction(policy.reject_ratio):
+        return rejected(RejectReason.WORSE_THAN_THRESHOLD,
+                        f"loss ratio {float(ratio):.4g} exceeds {policy.reject_ratio:g}")
+    share = Fraction(measurement.samples, measurement.round_samples)
+    factor = min(Fraction(1), max(Fraction(0), 1 - ratio)) if policy.name == "improvement" else _tier(ratio)
+    return Reward(math.floor(policy.base * factor * share))
+
+
+def _ratio(previous: Fraction, new: Fraction) -> Fraction:
+    """new / previous; a perfect previous model (loss 0) can only be matched, never improved."""
+    if previous == 0:
+        return Fraction(1) if new <= 0 else Fraction(10**9)
+    return new / previous
+
+
+def _tier(ratio: Fraction) -> Fraction:
+    for bound, share in TIERS:
+        if ratio <= bound:
+            return share
+    return Fraction(0)
+
+
+def parse_token_amount(text: str) -> int:
+    """``"1.5"`` (tokens) → ``1_500_000_000_000_000_000`` base units, exactly, without float rounding."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal number of tokens") from None
+    units = value.scaleb(TOKEN_DECIMALS)
+    if not value.is_finite() or value < 0 or units != units.to_integral_value():
+        raise ValueError(f"{text!r} must be a non-negative amount with at most {TOKEN_DECIMALS} decimals")
+    return int(units)
