@@ -8,7 +8,7 @@ import importlib
 from kafkaml import config
 
 #: Modules whose import declares settings; listed so the command shows them all.
-DECLARING_MODULES = ["kafkaml.config"]
+DECLARING_MODULES = ["kafkaml.config", "training_worker.settings"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,161 @@
+"""Job settings: a good environment loads into frozen dataclasses; bad ones name every bad variable."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kafkaml.config import ConfigError
+from training_worker.rewards import ONE_TOKEN
+from training_worker.settings import load_aggregator_settings, load_trainer_settings
+
+# Anvil's first deterministic development account: a public test key, never a real one.
+KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+@pytest.fixture()
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "wallet.key"
+    path.write_text(KEY + "\n")
+    return path
+
+
+@pytest.fixture()
+def aggregator_env(tmp_path: Path, key_file: Path) -> dict[str, str]:
+    source = tmp_path / "model.py"
+    source.write_text("model = None\n")
+    return {
+        "BOOTSTRAP_SERVERS": "127.0.0.1:9092", "FEDERATED_STRING_ID": "fl-1", "MODEL_SOURCE_FILE": str(source),
+        "DATA_TOPIC": "validation", "ETH_RPC_URL": "http://127.0.0.1:8545", "ETH_CHAIN_ID": "31337",
+        "ETH_WALLET_KEY_FILE": str(key_file),
+    }
+
+
+@pytest.fixture()
+def trainer_env(key_file: Path) -> dict[str, str]:
+    return {
+        "KML_CLOUD_BOOTSTRAP_SERVERS": "127.0.0.1:9092", "DATA_BOOTSTRAP_SERVERS": "127.0.0.1:9093",
+        "DATA_TOPIC": "ev-data", "FEDERATED_MODEL_ID": "fl-1", "FEDERATED_CLIENT_ID": "client-1",
+        "ETH_RPC_URL": "http://127.0.0.1:8545", "ETH_CHAIN_ID": "31337", "ETH_WALLET_KEY_FILE": str(key_file),
+        "ETH_CONTRACT_ADDRESS": CONTRACT,
+    }
+
+
+def test_aggregator_defaults(aggregator_env: dict[str, str]) -> None:
+    settings = load_aggregator_settings(aggregator_env)
+    assert settings.coordination == "blockchain" and settings.rounds == 10
+    assert settings.model_source == "model = None\n"
+    assert settings.strategy.describe() == {"name": "fedasync", "params": {"alpha": 0.9, "staleness": "polynomial", "a": 0.5}}
+    assert settings.reward_policy.base == ONE_TOKEN and settings.reward_policy.name == "improvement"
+    assert (settings.training.batch, settings.training.epochs, settings.training.fit_kwargs) == (32, 1, {})
+    assert settings.training.val_kwargs == {"batch_size": 32}
+    assert settings.stream.bootstrap_servers == "127.0.0.1:9092"  # the validation stream defaults to the platform's
+    assert settings.chain is not None and settings.chain.wallet_address == ADDRESS
+    assert settings.chain.contract_address is None  # deploy a new contract
+    assert settings.results.url == "" and settings.results.directory == Path("kafkaml-results")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.rounds = 3  # type: ignore[misc]
+
+
+def test_aggregator_explicit_values(aggregator_env: dict[str, str]) -> None:
+    settings = load_aggregator_settings({
+        **aggregator_env, "AGG_STRATEGY": "FedAvg", "AGG_STRATEGY_PARAMS": '{"updates": 3}', "AGGREGATION_ROUNDS": "4",
+        "KWARGS_FIT": "epochs=2, shuffle=True", "BATCH": "8", "REWARD_POLICY": "tiered", "REWARD_BASE": "2.5",
+        "DATA_RESTRICTION": '{"features": 8}', "RESULT_URL": "http://backend/results/7", "RESULT_ID": "7",
+    })
+    assert settings.strategy.name == "fedavg" and settings.strategy.updates_per_round == 3
+    assert (settings.training.epochs, settings.training.batch, settings.training.fit_kwargs) == (2, 8, {"shuffle": True})
+    assert settings.reward_policy.name == "tiered" and settings.reward_policy.base == 25 * ONE_TOKEN // 10
+    assert settings.data_restriction == {"features": 8} and settings.rounds == 4
+    assert (settings.results.url, settings.results.result_id) == ("http://backend/results/7", "7")
+
+
+def test_classic_mode_needs_no_chain(aggregator_env: dict[str, str]) -> None:
+    env = {key: value for key, value in aggregator_env.items() if not key.startswith("ETH_")}
+    assert load_aggregator_settings({**env, "COORDINATION": "classic"}).chain is None
+
+
+def test_trainer_settings(trainer_env: dict[str, str]) -> None:
+    settings = load_trainer_settings({**trainer_env, "EPOCHS": "3", "KWARGS_VAL": '{"verbose": 0}'})
+    assert (settings.platform_bootstrap_servers, settings.stream.bootstrap_servers) == ("127.0.0.1:9092", "127.0.0.1:9093")
+    assert (settings.federated_model_id, settings.client_id, settings.training.epochs) == ("fl-1", "client-1", 3)
+    assert settings.training.val_kwargs == {"verbose": 0, "batch_size": 32}
+    assert settings.chain is not None and settings.chain.contract_address == CONTRACT
+
+
+def test_private_key_never_shows_in_repr(trainer_env: dict[str, str]) -> None:
+    settings = load_trainer_settings(trainer_env)
+    assert settings.chain is not None and settings.chain.private_key == KEY
+    assert KEY not in repr(settings) and KEY[2:] not in repr(settings)
+
+
+def test_every_bad_variable_is_reported_at_once(aggregator_env: dict[str, str]) -> None:
+    env = {**aggregator_env, "BATCH": "0", "AGGREGATION_ROUNDS": "many", "COORDINATION": "smoke-signals"}
+    del env["FEDERATED_STRING_ID"]
+    with pytest.raises(ConfigError) as caught:
+        load_aggregator_settings(env)
+    message = str(caught.value)
+    for name in ("BATCH=0", "AGGREGATION_ROUNDS='many'", "COORDINATION='smoke-signals'", "FEDERATED_STRING_ID is required"):
+        assert name in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"AGG_STRATEGY": "fedprox"}, "AGG_STRATEGY / AGG_STRATEGY_PARAMS: unknown aggregation strategy 'fedprox'"),
+        ({"AGG_STRATEGY_PARAMS": '{"alpha": 2}'}, "parameter 'alpha' must be in"),
+        ({"AGG_STRATEGY_PARAMS": "[1]"}, "parameters must be a JSON object"),
+        ({"KWARGS_FIT": "callbacks=[]"}, "KWARGS_FIT: fit argument 'callbacks' is not allowed"),
+        ({"KWARGS_FIT": "epochs=open('/etc/passwd')"}, "KWARGS_FIT: fit arguments must be a JSON object"),
+        ({"KWARGS_VAL": '{"steps": -1}'}, "KWARGS_VAL: evaluate argument 'steps'"),
+        ({"EPOCHS": "2", "KWARGS_FIT": '{"epochs": 3}'}, "EPOCHS=2 contradicts KWARGS_FIT's epochs=3"),
+        ({"MODEL_SOURCE_FILE": "/nonexistent/model.py"}, "MODEL_SOURCE_FILE='/nonexistent/model.py' cannot be read"),
+        ({"REWARD_BASE": "lots"}, "REWARD_BASE: 'lots' is not a decimal number"),
+        ({"REWARD_POLICY": "bonus"}, "REWARD_POLICY='bonus' must be one of"),
+        ({"REWARD_REJECT_RATIO": "0.5"}, "REWARD_REJECT_RATIO=0.5 must be at least 1"),
+        ({"DATA_RESTRICTION": '"none"'}, "DATA_RESTRICTION must be a JSON object"),
+        ({"INPUT_CONFIG": "[1, 2]"}, "INPUT_CONFIG must be a JSON object"),
+        ({"VALIDATION_RATE": "0.6", "TEST_RATE": "0.5"}, "VALIDATION_RATE + TEST_RATE"),
+        ({"RESULT_URL": "ftp://backend"}, "RESULT_URL='ftp://backend' must be an http"),
+        ({"ETH_RPC_URL": ""}, "ETH_RPC_URL='' must be an http(s):// or ws(s):// URL"),
+        ({"ETH_CHAIN_ID": ""}, "ETH_CHAIN_ID is required in blockchain mode"),
+        ({"ETH_CONTRACT_ADDRESS": "0x1234"}, "ETH_CONTRACT_ADDRESS='0x1234' is not"),
+        ({"ETH_WALLET_ADDRESS": CONTRACT}, "is not the address of the key"),
+        ({"ETH_WALLET_KEY_FILE": "/nonexistent/key"}, "ETH_WALLET_KEY_FILE='/nonexistent/key' cannot be read"),
+    ],
+)
+def test_bad_aggregator_environments(aggregator_env: dict[str, str], changes: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_aggregator_settings({**aggregator_env, **changes})
+    assert message in str(caught.value)
+
+
+def test_trainer_requires_its_own_variables(trainer_env: dict[str, str]) -> None:
+    env = {key: value for key, value in trainer_env.items()
+           if key not in ("DATA_BOOTSTRAP_SERVERS", "ETH_CONTRACT_ADDRESS", "FEDERATED_CLIENT_ID")}
+    with pytest.raises(ConfigError) as caught:
+        load_trainer_settings(env)
+    for name in ("FEDERATED_CLIENT_ID is required", "DATA_BOOTSTRAP_SERVERS is required",
+                 "ETH_CONTRACT_ADDRESS is required"):
+        assert name in str(caught.value)
+
+
+def test_a_bad_key_is_reported_without_its_value(trainer_env: dict[str, str], tmp_path: Path) -> None:
+    bad_key = tmp_path / "bad.key"
+    bad_key.write_text("0xnot-a-key-but-secret-anyway")
+    with pytest.raises(ConfigError) as caught:
+        load_trainer_settings({**trainer_env, "ETH_WALLET_KEY_FILE": str(bad_key)})
+    assert "not a valid private key" in str(caught.value) and "secret-anyway" not in str(caught.value)
+
+
+def test_kafkaml_config_lists_the_job_variables() -> None:
+    output = subprocess.run([sys.executable, "-m", "kafkaml.cli", "config"], capture_output=True, text=True,
+                            check=True).stdout
+    for name in ("AGG_STRATEGY_PARAMS", "KML_CLOUD_BOOTSTRAP_SERVERS", "ETH_WALLET_KEY_FILE", "REWARD_BASE"):
+        assert name in output

@@ -1,0 +1,357 @@
+"""The environment of the two training jobs: the contract between the backends that launch them
+(Kubernetes Jobs, or subprocesses in local mode) and the jobs themselves.
+
+Names the earlier Kafka-ML's users have scripts for are kept (BOOTSTRAP_SERVERS, KWARGS_FIT,
+AGG_STRATEGY, ...). Every variable is declared here, with its default and meaning, so ``kafkaml
+config`` lists them; :func:`load_aggregator_settings` and :func:`load_trainer_settings` validate a
+whole environment at start and report every bad variable at once, by name, instead of failing
+in the middle of a training. The private key is read with ``read_secret`` (a mounted Secret
+file) and never shown by ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_secret
+from training_worker.model_source import parse_kwargs
+from training_worker.rewards import POLICIES, RewardPolicy, parse_token_amount
+from training_worker.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
+
+JOBS = declare(
+    "Training jobs (aggregator and trainer)",
+    Setting("COORDINATION", "How clients and platform coordinate: `blockchain` (the contract) or `classic` "
+            "(Kafka control topics, as the earlier Kafka-ML).", default="blockchain", choices=("blockchain", "classic")),
+    Setting("RESULT_URL", "Backend URL the job POSTs progress and final results to (JSON); empty: write JSON "
+            "files to RESULTS_DIR instead.", default=""),
+    Setting("RESULT_ID", "Id of the backend's training result this job reports to.", default=""),
+    Setting("RESULTS_DIR", "Directory for progress.jsonl and final.json (file mode, and the spool when the "
+            "backend is unreachable).", kind="path", default=Path("kafkaml-results")),
+    Setting("BATCH", "Batch size for training and evaluation (default 32, or KWARGS_FIT's batch_size).",
+            kind="int", default=None, minimum=1),
+    Setting("EPOCHS", "Local epochs per round (default 1, or KWARGS_FIT's epochs).", kind="int", default=None,
+            minimum=1),
+    Setting("KWARGS_FIT", 'Extra model.fit arguments: JSON ({"shuffle": true}) or the earlier `shuffle=True` '
+            "form; literals only, allowed keys only.", default=""),
+    Setting("KWARGS_VAL", "Extra model.evaluate arguments, same forms as KWARGS_FIT.", default=""),
+    Setting("STOP_TIMEOUT", "Seconds without progress (aggregator: no new update; trainer: no new global "
+            "version) after which the job stops cleanly; 0 waits forever.", kind="float", default=600.0, minimum=0),
+    Setting("POLL_INTERVAL", "Seconds between polls of the chain or control topic when idle (never a busy loop).",
+            kind="float", default=1.0, minimum=0.05, maximum=60),
+)
+
+STREAM = declare(
+    "Training jobs: data stream (aggregator: its validation stream; trainer: the local training stream)",
+    Setting("DATA_BOOTSTRAP_SERVERS", "Kafka bootstrap of the data stream (aggregator default: BOOTSTRAP_SERVERS).",
+            default=""),
+    Setting("DATA_TOPIC", "Topic of the data stream, or the earlier `topic:partition:start:end` ranges."),
+    Setting("INPUT_FORMAT", "Encoding of the samples.", default="RAW", choices=("RAW", "AVRO", "JSON")),
+    Setting("INPUT_CONFIG", "JSON decoding settings of INPUT_FORMAT (RAW: data_type, label_type, data_reshape, "
+            "label_reshape; AVRO: data_scheme, label_scheme).", kind="json", default={}),
+    Setting("VALIDATION_RATE", "Fraction of the stream held out for validation.", kind="float", default=0.1,
+            minimum=0, maximum=0.9),
+    Setting("TEST_RATE", "Fraction of the stream held out for the final test metrics.", kind="float",
+            default=0.0, minimum=0, maximum=0.9),
+    Setting("TOTAL_MSG", "Number of messages of the stream to use; 0: all of them.", kind="int", default=0,
+            minimum=0),
+)
+
+CHAIN = declare(
+    "Training jobs: blockchain coordination (only read when COORDINATION=blockchain)",
+    Setting("ETH_RPC_URL", "JSON-RPC URL of the Ethereum node (http(s):// or ws(s)://).", default=""),
+    Setting("ETH_CHAIN_ID", "Chain id; transactions are signed for it (EIP-155).", kind="int", default=None,
+            minimum=1),
+    Setting("ETH_WALLET_KEY_FILE", "File holding this job's private key (a mounted Kubernetes Secret).",
+            kind="path", default=None),
+    Setting("ETH_WALLET_KEY", "The private key itself; local runs only, never in a manifest (use "
+            "ETH_WALLET_KEY_FILE).", default="", secret=True),
+    Setting("ETH_WALLET_ADDRESS", "Address of the key (optional; checked against the key when set).", default=""),
+    Setting("ETH_CONTRACT_ADDRESS", "Training contract (aggregator: empty deploys a new one, set resumes it; "
+            "trainer: required).", default=""),
+    Setting("ETH_BLOCKSCOUT_URL", "Blockscout base URL for links to transactions in reports.", default=""),
+)
+
+AGGREGATOR = declare(
+    "Aggregator job (platform)",
+    Setting("BOOTSTRAP_SERVERS", "Kafka bootstrap of the platform: global weights, model control topic."),
+    Setting("DEPLOYMENT_ID", "Backend deployment this training belongs to (0 when not launched by it).",
+            kind="int", default=0, minimum=0),
+    Setting("FEDERATED_STRING_ID", "Unique id of this federated training; names its topics and announcement."),
+    Setting("MODEL_SOURCE_FILE", "File with the Python source defining `model` (and `compile_args`).",
+            kind="path"),
+    Setting("AGGREGATION_ROUNDS", "Number of new global versions to produce.", kind="int", default=10,
+            minimum=1),
+    Setting("MIN_DATA", "Minimum number of samples a client's datasource must hold to take part.", kind="int",
+            default=0, minimum=0),
+    Setting("AGG_STRATEGY", f"Aggregation strategy: {', '.join(STRATEGIES)} (case-insensitive).",
+            default="fedasync"),
+    Setting("AGG_STRATEGY_PARAMS", "JSON parameters of AGG_STRATEGY, see docs/training-engine.md.", kind="json",
+            default={}),
+    Setting("DATA_RESTRICTION", "JSON object a client's datasource restrictions must equal to match.",
+            kind="json", default={}),
+    Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
+            default="FEDERATED_MODEL_CONTROL_TOPIC"),
+    Setting("REWARD_POLICY", "How rewards are computed: improvement (measured loss reduction) or tiered "
+            "(the earlier Kafka-ML rule).", default="improvement", choices=POLICIES),
+    Setting("REWARD_BASE", "Tokens for a full improvement by the whole round's data (decimal, 18 decimals).",
+            default="1"),
+    Setting("REWARD_REJECT_RATIO", "Updates raising the validation loss above this ratio are rejected.",
+            kind="float", default=1.5, minimum=1.0),
+)
+
+TRAINER = declare(
+    "Trainer job (federated client)",
+    Setting("KML_CLOUD_BOOTSTRAP_SERVERS", "Kafka bootstrap of the platform: global weights in, updates out."),
+    Setting("FEDERATED_MODEL_ID", "FEDERATED_STRING_ID of the announced model this client trains."),
+    Setting("FEDERATED_CLIENT_ID", "This client's id, reported with its updates."),
+)
+
+
+@dataclass(frozen=True)
+class ResultsSettings:
+    url: str
+    result_id: str
+    directory: Path
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How local training and evaluation run; ``fit_kwargs`` exclude epochs and batch_size."""
+
+    batch: int
+    epochs: int
+    fit_kwargs: dict[str, Any]
+    val_kwargs: dict[str, Any]
+    stop_timeout_s: float
+    poll_interval_s: float
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    bootstrap_servers: str
+    topic: str
+    input_format: str
+    input_config: dict[str, Any]
+    validation_rate: float
+    test_rate: float
+    total_msg: int
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    rpc_url: str
+    chain_id: int
+    wallet_address: str
+    contract_address: str | None
+    blockscout_url: str
+    private_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AggregatorSettings:
+    coordination: str
+    bootstrap_servers: str
+    deployment_id: int
+    federated_string_id: str
+    model_source_file: Path
+    model_source: str = field(repr=False)
+    rounds: int
+    min_data: int
+    strategy: Strategy
+    data_restriction: dict[str, Any]
+    model_logger_topic: str
+    reward_policy: RewardPolicy
+    training: TrainingSettings
+    stream: StreamSettings
+    chain: ChainSettings | None
+    results: ResultsSettings
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    coordination: str
+    platform_bootstrap_servers: str
+    federated_model_id: str
+    client_id: str
+    training: TrainingSettings
+    stream: StreamSettings
+    chain: ChainSettings | None
+    results: ResultsSettings
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_NAMED = re.compile(r"[A-Z][A-Z_]+\b")  # a message that already starts with a variable name
+
+
+class _Reader:
+    """Loads groups and derived values, collecting every error so one message lists them all."""
+
+    def __init__(self, title: str, environ: Mapping[str, str] | None) -> None:
+        self.title = title
+        self.environ = os.environ if environ is None else environ
+        self.errors: list[str] = []
+
+    def load(self, *groups: SettingGroup) -> dict[str, Any]:
+        """Every variable that parses; the others are recorded and left out."""
+        values: dict[str, Any] = {}
+        for setting in (setting for group in groups for setting in group.settings):
+            try:
+                values[setting.name] = setting.read(self.environ)
+            except ConfigError as exc:
+                self.errors.append(str(exc))
+        return values
+
+    def derive(self, name: str, make: Callable[[], Any]) -> Any:
+        """``make()``, or None with the error recorded under the variable ``name``.
+
+        A KeyError means an input variable was already reported as bad: nothing more to add.
+        """
+        try:
+            return make()
+        except KeyError:
+            if not self.errors:
+                raise
+            return None
+        except (ConfigError, ValueError) as exc:
+            message = str(exc)
+            self.errors.append(message if _NAMED.match(message) else f"{name}: {message}")
+            return None
+
+    def check(self) -> None:
+        if self.errors:
+            raise ConfigError(f"{self.title}: " + "; ".join(self.errors))
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _training(reader: _Reader, values: dict[str, Any]) -> TrainingSettings | None:
+    fit = reader.derive("KWARGS_FIT", lambda: parse_kwargs("fit", values["KWARGS_FIT"]))
+    evaluate = reader.derive("KWARGS_VAL", lambda: parse_kwargs("evaluate", values["KWARGS_VAL"]))
+    if fit is None or evaluate is None:
+        return None
+
+    def pick(name: str, key: str, default: int) -> int:
+        explicit, from_kwargs = values[name], fit.pop(key, None)
+        if explicit is not None and from_kwargs is not None and explicit != from_kwargs:
+            raise ValueError(f"{name}={explicit} contradicts KWARGS_FIT's {key}={from_kwargs}")
+        return explicit or from_kwargs or default
+
+    batch = reader.derive("BATCH", lambda: pick("BATCH", "batch_size", 32))
+    epochs = reader.derive("EPOCHS", lambda: pick("EPOCHS", "epochs", 1))
+    evaluate.setdefault("batch_size", batch)
+    return TrainingSettings(batch, epochs, fit, evaluate, values["STOP_TIMEOUT"], values["POLL_INTERVAL"])
+
+
+def _stream(values: dict[str, Any], default_bootstrap: str) -> StreamSettings:
+    bootstrap = values["DATA_BOOTSTRAP_SERVERS"] or default_bootstrap
+    if not bootstrap:
+        raise ValueError("DATA_BOOTSTRAP_SERVERS is required")
+    if values["VALIDATION_RATE"] + values["TEST_RATE"] >= 1:
+        raise ValueError("VALIDATION_RATE + TEST_RATE must leave data to train on (sum < 1)")
+    config = _object(values["INPUT_CONFIG"], "INPUT_CONFIG")
+    return StreamSettings(bootstrap, values["DATA_TOPIC"], values["INPUT_FORMAT"], config,
+                          values["VALIDATION_RATE"], values["TEST_RATE"], values["TOTAL_MSG"])
+
+
+def _chain(reader: _Reader, values: dict[str, Any], contract_required: bool) -> ChainSettings | None:
+    """The blockchain settings, or None in classic mode (where ETH_* are ignored)."""
+    if values["COORDINATION"] != "blockchain":
+        return None
+    rpc_url = values["ETH_RPC_URL"]
+    if not rpc_url.startswith(("http://", "https://", "ws://", "wss://")):
+        reader.errors.append(f"ETH_RPC_URL={rpc_url!r} must be an http(s):// or ws(s):// URL in blockchain mode")
+    if values["ETH_CHAIN_ID"] is None:
+        reader.errors.append("ETH_CHAIN_ID is required in blockchain mode")
+    contract = values["ETH_CONTRACT_ADDRESS"]
+    if contract and not _ADDRESS.fullmatch(contract):
+        reader.errors.append(f"ETH_CONTRACT_ADDRESS={contract!r} is not a 0x-prefixed 20-byte address")
+    elif not contract and contract_required:
+        reader.errors.append("ETH_CONTRACT_ADDRESS is required in blockchain mode")
+    key = reader.derive("ETH_WALLET_KEY", lambda: read_secret("ETH_WALLET_KEY", reader.environ))
+    address = reader.derive("ETH_WALLET_KEY", lambda: _address_of(key)) if key else None
+    claimed = values["ETH_WALLET_ADDRESS"]
+    if address and claimed and claimed.lower() != address.lower():
+        reader.errors.append(f"ETH_WALLET_ADDRESS={claimed!r} is not the address of the key in ETH_WALLET_KEY(_FILE)")
+    return ChainSettings(rpc_url, values["ETH_CHAIN_ID"], address, contract or None, values["ETH_BLOCKSCOUT_URL"], key)
+
+
+def _address_of(key: str) -> str:
+    from eth_account import Account
+
+    try:
+        return Account.from_key(key).address
+    except Exception:  # the library's message could quote the key
+        raise ValueError("ETH_WALLET_KEY is not a valid private key (32 bytes, hex)") from None
+
+
+def _results(values: dict[str, Any]) -> ResultsSettings:
+    url = values["RESULT_URL"]
+    if url and not url.startswith(("http://", "https://")):
+        raise ValueError(f"RESULT_URL={url!r} must be an http(s):// URL")
+    return ResultsSettings(url, values["RESULT_ID"], values["RESULTS_DIR"])
+
+
+def _read_source(path: Path) -> str:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"MODEL_SOURCE_FILE={str(path)!r} cannot be read: {getattr(exc, 'strerror', exc)}") from None
+    if not text.strip():
+        raise ValueError(f"MODEL_SOURCE_FILE={str(path)!r} is empty")
+    return text
+
+
+def _strategy(values: dict[str, Any]) -> Strategy:
+    try:
+        return make_strategy(values["AGG_STRATEGY"].strip().lower(), values["AGG_STRATEGY_PARAMS"])
+    except StrategyError as exc:
+        raise ConfigError(f"AGG_STRATEGY / AGG_STRATEGY_PARAMS: {exc}") from None
+
+
+def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> AggregatorSettings:
+    """The aggregator's validated settings; ConfigError naming every bad variable otherwise."""
+    reader = _Reader("Aggregator job settings", environ)
+    values = reader.load(JOBS, STREAM, CHAIN, AGGREGATOR)
+    training = reader.derive("KWARGS_FIT", lambda: _training(reader, values))
+    stream = reader.derive("DATA_BOOTSTRAP_SERVERS", lambda: _stream(values, values["BOOTSTRAP_SERVERS"]))
+    results = reader.derive("RESULT_URL", lambda: _results(values))
+    source = reader.derive("MODEL_SOURCE_FILE", lambda: _read_source(values["MODEL_SOURCE_FILE"]))
+    strategy = reader.derive("AGG_STRATEGY", lambda: _strategy(values))
+    restriction = reader.derive("DATA_RESTRICTION", lambda: _object(values["DATA_RESTRICTION"], "DATA_RESTRICTION"))
+    base = reader.derive("REWARD_BASE", lambda: parse_token_amount(values["REWARD_BASE"]))
+    chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, contract_required=False))
+    reader.check()
+    return AggregatorSettings(
+        coordination=values["COORDINATION"], bootstrap_servers=values["BOOTSTRAP_SERVERS"],
+        deployment_id=values["DEPLOYMENT_ID"], federated_string_id=values["FEDERATED_STRING_ID"],
+        model_source_file=values["MODEL_SOURCE_FILE"], model_source=source, rounds=values["AGGREGATION_ROUNDS"],
+        min_data=values["MIN_DATA"], strategy=strategy, data_restriction=restriction,
+        model_logger_topic=values["MODEL_LOGGER_TOPIC"],
+        reward_policy=RewardPolicy(values["REWARD_POLICY"], base, values["REWARD_REJECT_RATIO"]),
+        training=training, stream=stream, chain=chain, results=results,
+    )
+
+
+def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSettings:
+    """A client trainer's validated settings; ConfigError naming every bad variable otherwise."""
+    reader = _Reader("Trainer job settings", environ)
+    values = reader.load(JOBS, STREAM, CHAIN, TRAINER)
+    training = reader.derive("KWARGS_FIT", lambda: _training(reader, values))
+    stream = reader.derive("DATA_BOOTSTRAP_SERVERS", lambda: _stream(values, ""))
+    results = reader.derive("RESULT_URL", lambda: _results(values))
+    chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, contract_required=True))
+    reader.check()
+    return TrainerSettings(
+        coordination=values["COORDINATION"], platform_bootstrap_servers=values["KML_CLOUD_BOOTSTRAP_SERVERS"],
+        federated_model_id=values["FEDERATED_MODEL_ID"], client_id=values["FEDERATED_CLIENT_ID"],
+        training=training, stream=stream, chain=chain, results=results,
+    )
