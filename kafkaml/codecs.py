@@ -160,7 +160,8 @@ class AvroCodec:
         try:
             validate(record, schema)
         except ValidationError as exc:
-            raise SampleError(f"{what} does not match its Avro schema: {' '.join(exc.error_list)}") from None
+            problems = "; ".join(f"{e.field} is {e.datum!r:.40}, expected {e.schema}" for e in exc.errors)
+            raise SampleError(f"{what} does not match its Avro schema: {problems}") from None
         buffer = io.BytesIO()
         fastavro.schemaless_writer(buffer, schema, record)
         return buffer.getvalue()

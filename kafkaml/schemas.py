@@ -468,8 +468,61 @@ class MetricsMessage(Message):
         )
 
 
+@dataclass(frozen=True)
+class RoundOutcome:
+    """The verdict on one consumed update: accepted with a reward, or rejected with a reason."""
+
+    content_hash: bytes
+    accepted: bool
+    reward: int
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.content_hash.hex(), "accepted": self.accepted, "reward": str(self.reward),
+                "reason": self.reason}
+
+    @classmethod
+    def parse(cls, fields: _Fields) -> RoundOutcome:
+        digest = fields.str("sha256")
+        try:
+            content_hash = check_hash(bytes.fromhex(digest))
+        except ValueError:
+            raise fields.error("sha256", f"expected 64 hex digits, got {digest!r:.70}") from None
+        reward = fields.str("reward")
+        if not reward.isdigit():
+            raise fields.error("reward", f"expected a non-negative integer as a string, got {reward!r:.40}")
+        return cls(content_hash, fields.bool("accepted"), int(reward), fields.str("reason", ""))
+
+
+@dataclass(frozen=True)
+class RoundMessage(Message):
+    """Classic coordination's record of a round: the outcome of every update it consumed, and
+    ``finished`` once the training is closed (what the contract records in blockchain mode).
+    Rewards are decimal strings: token base units exceed JSON's safe integers."""
+
+    KIND: ClassVar[str] = "round"
+
+    model_id: str
+    model_version: int
+    outcomes: tuple[RoundOutcome, ...] = ()
+    finished: bool = False
+
+    def body(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "model_version": self.model_version,
+                "outcomes": [outcome.to_json() for outcome in self.outcomes], "finished": self.finished}
+
+    @classmethod
+    def parse(cls, fields: _Fields) -> RoundMessage:
+        items = fields.raw("outcomes", [])
+        if not isinstance(items, list):
+            raise fields.error("outcomes", "expected a list")
+        outcomes = tuple(RoundOutcome.parse(_Fields(fields.kind, item, f"outcomes[{index}].")) for index, item in enumerate(items))
+        return cls(fields.str("model_id", non_empty=True), fields.int("model_version", minimum=0), outcomes,
+                   fields.bool("finished", False))
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.KIND: cls for cls in (DataControl, ModelControl, WeightsMessage, MetricsMessage)
+    cls.KIND: cls for cls in (DataControl, ModelControl, WeightsMessage, MetricsMessage, RoundMessage)
 }
 
 
@@ -477,8 +530,10 @@ def _load_json(raw: bytes | str | Mapping[str, Any], kind: str) -> Any:
     if isinstance(raw, Mapping):
         return raw
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw)
+    except UnicodeDecodeError:
+        raise SchemaError(kind, "", "not valid JSON (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
         raise SchemaError(kind, "", f"not valid JSON ({exc})") from None
 
 

@@ -228,9 +228,9 @@ class RawSink(DatasourceSink):
 
     def send(self, data: Any, label: Any) -> None:
         """Check and spool one sample; raises :class:`SampleError` (nothing spooled) if it does not fit."""
-        if self.codec is None:
-            self.codec = self._codec_from(data, label)
-        value, key = self.codec.encode(data, label)
+        codec = self.codec or self._codec_from(data, label)
+        value, key = codec.encode(data, label)
+        self.codec = codec  # declared by the first sample that encodes
         self._add(value, key)
 
     def send_many(self, data: Iterable[Any], labels: Iterable[Any]) -> None:
@@ -267,9 +267,9 @@ class AvroSink(DatasourceSink):
         super().__init__(bootstrap, topic, **options)
 
     def send(self, data: Mapping[str, Any], label: Mapping[str, Any]) -> None:
-        if self.codec is None:
-            self.codec = self._codec_from(data, label)
-        value, key = self.codec.encode(data, label)
+        codec = self.codec or self._codec_from(data, label)
+        value, key = codec.encode(data, label)
+        self.codec = codec  # declared by the first sample that encodes
         self._add(value, key)
 
     def send_many(self, data: Iterable[Mapping[str, Any]], labels: Iterable[Mapping[str, Any]]) -> None:
