@@ -10,7 +10,8 @@ deployment settings) is *data*: parsed as JSON or Python literals, checked again
 below, never evaluated.
 
 Each failure has its own exception type, so the backend can tell the user exactly what is wrong
-before a training starts.
+before a training starts. TensorFlow is imported on the first build only, so that validating the
+kwargs in job settings (and ``kafkaml config``) stays fast.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ import ast
 import json
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-import numpy as np
-import tensorflow as tf
+if TYPE_CHECKING:
+    import keras
 
 SOURCE_NAME = "<model source>"
 
@@ -76,6 +76,8 @@ def build_model(source: str, *, input_shape: Sequence[int] | None = None,
     (already validated with :func:`validate_kwargs`) replace keys of ``compile_args``, e.g. a
     deployment's choice of optimizer.
     """
+    import keras
+
     namespace = _run(source)
     if "model" not in namespace:
         raise MissingModelError("the model source must define a variable named `model` (a Keras model)")
@@ -89,6 +91,10 @@ def build_model(source: str, *, input_shape: Sequence[int] | None = None,
 
 
 def _run(source: str) -> dict[str, Any]:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
     try:
         code = compile(source, SOURCE_NAME, "exec")
     except SyntaxError as exc:
@@ -141,6 +147,8 @@ def _compile(model: keras.Model, compile_args: Any, overrides: Mapping[str, Any]
 
 def _resolve_names(loss: Any, metrics: Any) -> None:
     """Keras resolves loss and metric names lazily at the first batch; fail now instead."""
+    import keras
+
     checks = [(keras.losses.get, name) for name in _names(loss)]
     checks += [(keras.metrics.get, name) for name in _names(metrics) if name not in _COMPILE_ALIASES]
     for getter, name in checks:
