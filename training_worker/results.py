@@ -7,7 +7,8 @@ retries, then the record is logged and spooled to the same files, so nothing is 
 
 Every record, in a file or a POST body, is the same envelope::
 
-    {"result_id": "7", "kind": "round" | "final", "time": "<UTC ISO 8601>", "data": {...}}
+    {"result_id": "7", "sender": "aggregator" | "<client id>", "kind": "progress" | "final",
+     "time": "<UTC ISO 8601>", "data": {...}}
 """
 
 from __future__ import annotations
@@ -103,16 +104,22 @@ class FileSink:
     """Records as JSON files: one line per round in ``progress.jsonl`` (appended, so a restarted
     job continues the same file) and ``final.json`` (replaced atomically)."""
 
-    def __init__(self, directory: Path, result_id: str = "") -> None:
+    def __init__(self, directory: Path, result_id: str = "", sender: str = "") -> None:
         self.directory = Path(directory)
         self.result_id = result_id
+        self.sender = sender
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def progress(self, record: Record) -> None:
-        self.write(envelope(self.result_id, "round", record))
+        self.write(self.envelope("progress", record))
 
     def final(self, record: Record) -> None:
-        self.write(envelope(self.result_id, "final", record))
+        self.write(self.envelope("final", record))
+
+    def envelope(self, kind: str, record: Record) -> dict[str, Any]:
+        data = record.to_json() if isinstance(record, RoundReport | FinalReport) else record
+        return {"result_id": self.result_id, "sender": self.sender, "kind": kind,
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"), "data": plain(data)}
 
     def write(self, message: dict[str, Any]) -> None:
         """Store an envelope: rounds are appended and flushed to disk, the final record replaced."""
@@ -147,10 +154,10 @@ class HttpSink:
         self.backend_down = False
 
     def progress(self, record: Record) -> None:
-        self._send(envelope(self.spool.result_id, "round", record))
+        self._send(self.spool.envelope("progress", record))
 
     def final(self, record: Record) -> None:
-        self._send(envelope(self.spool.result_id, "final", record))
+        self._send(self.spool.envelope("final", record))
 
     def _send(self, message: dict[str, Any]) -> None:
         body = json.dumps(message, allow_nan=False)
@@ -180,13 +187,11 @@ class HttpSink:
 ResultsSink = FileSink | HttpSink
 
 
-def envelope(result_id: str, kind: str, record: Record) -> dict[str, Any]:
-    data = record.to_json() if isinstance(record, RoundReport | FinalReport) else record
-    return {"result_id": result_id, "kind": kind, "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "data": plain(data)}
+def open_sink(settings: ResultsSettings, sender: str = "", **http_options: Any) -> ResultsSink:
+    """The sink the job's settings ask for: HTTP when RESULT_URL is set (spooling to files), else files.
 
-
-def open_sink(settings: ResultsSettings, **http_options: Any) -> ResultsSink:
-    """The sink the job's settings ask for: HTTP when RESULT_URL is set (spooling to files), else files."""
-    files = FileSink(settings.directory, settings.result_id)
+    ``sender`` ("aggregator" or the client id) tells the backend whose record it is, as the
+    aggregator and the trainers of one training may report to the same result.
+    """
+    files = FileSink(settings.directory, settings.result_id, sender)
     return HttpSink(settings.url, files, **http_options) if settings.url else files

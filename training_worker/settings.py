@@ -43,13 +43,24 @@ JOBS = declare(
             "version) after which the job stops cleanly; 0 waits forever.", kind="float", default=600.0, minimum=0),
     Setting("POLL_INTERVAL", "Seconds between polls of the chain or control topic when idle (never a busy loop).",
             kind="float", default=1.0, minimum=0.05, maximum=60),
+    Setting("START_TIMEOUT", "Seconds to wait at start for what the job needs to exist (model announcement, "
+            "datasource description, first global version).", kind="float", default=120.0, minimum=0),
+    Setting("FETCH_TIMEOUT", "Seconds to wait for a weights payload to be readable in Kafka.", kind="float",
+            default=60.0, minimum=1),
+    Setting("SEED", "Seed of model initialisation and data shuffling, for reproducible runs.", kind="int",
+            default=0, minimum=0),
 )
 
 STREAM = declare(
     "Training jobs: data stream (aggregator: its validation stream; trainer: the local training stream)",
     Setting("DATA_BOOTSTRAP_SERVERS", "Kafka bootstrap of the data stream (aggregator default: BOOTSTRAP_SERVERS).",
             default=""),
-    Setting("DATA_TOPIC", "Topic of the data stream, or the earlier `topic:partition:start:end` ranges."),
+    Setting("DATA_CONTROL_TOPIC", "Topic on which datasources are described (data control messages).",
+            default="FEDERATED_DATA_CONTROL_TOPIC"),
+    Setting("DATASOURCE_ID", "Datasource described on DATA_CONTROL_TOPIC to use; when set, the stream's topic, "
+            "format and rates come from its description.", default=""),
+    Setting("DATA_TOPIC", "Topic of the data stream, or the earlier `topic:partition:start:end` ranges "
+            "(required unless DATASOURCE_ID is set).", default=""),
     Setting("INPUT_FORMAT", "Encoding of the samples.", default="RAW", choices=("RAW", "AVRO", "JSON")),
     Setting("INPUT_CONFIG", "JSON decoding settings of INPUT_FORMAT (RAW: data_type, label_type, data_reshape, "
             "label_reshape; AVRO: data_scheme, label_scheme).", kind="json", default={}),
@@ -127,13 +138,20 @@ class TrainingSettings:
     epochs: int
     fit_kwargs: dict[str, Any]
     val_kwargs: dict[str, Any]
+    seed: int
     stop_timeout_s: float
     poll_interval_s: float
+    start_timeout_s: float
+    fetch_timeout_s: float
 
 
 @dataclass(frozen=True)
 class StreamSettings:
+    """The data stream: described on ``control_topic`` as ``datasource_id``, or given directly."""
+
     bootstrap_servers: str
+    control_topic: str
+    datasource_id: str | None
     topic: str
     input_format: str
     input_config: dict[str, Any]
@@ -248,17 +266,21 @@ def _training(reader: _Reader, values: dict[str, Any]) -> TrainingSettings | Non
     batch = reader.derive("BATCH", lambda: pick("BATCH", "batch_size", 32))
     epochs = reader.derive("EPOCHS", lambda: pick("EPOCHS", "epochs", 1))
     evaluate.setdefault("batch_size", batch)
-    return TrainingSettings(batch, epochs, fit, evaluate, values["STOP_TIMEOUT"], values["POLL_INTERVAL"])
+    return TrainingSettings(batch, epochs, fit, evaluate, values["SEED"], values["STOP_TIMEOUT"],
+                            values["POLL_INTERVAL"], values["START_TIMEOUT"], values["FETCH_TIMEOUT"])
 
 
 def _stream(values: dict[str, Any], default_bootstrap: str) -> StreamSettings:
     bootstrap = values["DATA_BOOTSTRAP_SERVERS"] or default_bootstrap
     if not bootstrap:
         raise ValueError("DATA_BOOTSTRAP_SERVERS is required")
+    if not (values["DATA_TOPIC"] or values["DATASOURCE_ID"]):
+        raise ValueError("DATA_TOPIC or DATASOURCE_ID is required: the job needs a data stream")
     if values["VALIDATION_RATE"] + values["TEST_RATE"] >= 1:
         raise ValueError("VALIDATION_RATE + TEST_RATE must leave data to train on (sum < 1)")
     config = _object(values["INPUT_CONFIG"], "INPUT_CONFIG")
-    return StreamSettings(bootstrap, values["DATA_TOPIC"], values["INPUT_FORMAT"], config,
+    return StreamSettings(bootstrap, values["DATA_CONTROL_TOPIC"], values["DATASOURCE_ID"] or None,
+                          values["DATA_TOPIC"], values["INPUT_FORMAT"], config,
                           values["VALIDATION_RATE"], values["TEST_RATE"], values["TOTAL_MSG"])
 
 

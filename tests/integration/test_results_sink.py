@@ -77,14 +77,14 @@ def lines(path: Path) -> list[dict]:
 
 
 def test_records_are_posted_as_json(backend: Backend, tmp_path: Path) -> None:
-    sink = open_sink(ResultsSettings(backend.url, "7", tmp_path), backoff_s=0.01)
+    sink = open_sink(ResultsSettings(backend.url, "7", tmp_path), sender="aggregator", backoff_s=0.01)
     assert isinstance(sink, HttpSink)
     sink.progress(ROUND)
     sink.final(FinalReport({"loss": np.float32(0.25), "accuracy": float("nan")}, "/models/final.keras", 30.0,
                            {"contract": "0xabc"}))
     first, final = (request["body"] for request in backend.received)
     assert backend.received[0]["type"] == "application/json"
-    assert (first["result_id"], first["kind"], first["data"]["version"]) == ("7", "round", 3)
+    assert (first["result_id"], first["sender"], first["kind"], first["data"]["version"]) == ("7", "aggregator", "progress", 3)
     assert first["data"]["contributions"][0] == {"client": "client-1", "samples": 100, "staleness": 1,
                                                  "reward": "1000000000000000000", "accepted": True, "reason": ""}
     assert first["data"]["contributions"][1]["accepted"] is False
@@ -105,7 +105,7 @@ def test_refused_record_is_not_retried_and_is_spooled(backend: Backend, tmp_path
     HttpSink(backend.url, FileSink(tmp_path, "7"), attempts=3, backoff_s=0.01).progress(ROUND)
     assert len(backend.received) == 1
     (spooled,) = lines(tmp_path / PROGRESS_FILE)
-    assert spooled["kind"] == "round" and spooled["data"]["version"] == 3
+    assert spooled["kind"] == "progress" and spooled["data"]["version"] == 3
 
 
 def test_failing_backend_never_stops_training_and_loses_nothing(backend: Backend, tmp_path: Path) -> None:
@@ -139,13 +139,14 @@ def test_unreachable_backend_spools(tmp_path: Path) -> None:
 
 def test_file_mode_appends_progress_across_restarts_and_writes_final(tmp_path: Path) -> None:
     directory = tmp_path / "results"
-    first = open_sink(ResultsSettings("", "9", directory))
+    first = open_sink(ResultsSettings("", "9", directory), sender="client-1")
     assert isinstance(first, FileSink)
     first.progress(ROUND)
-    FileSink(directory, "9").progress({"version": 4, "val_loss": float("inf"), "weights_norm": np.float64(2.5)})
+    FileSink(directory, "9", "client-1").progress({"version": 4, "val_loss": float("inf"), "weights_norm": np.float64(2.5)})
     FileSink(directory, "9").final(FinalReport({"accuracy": 0.93}, str(directory / "final.keras"), 40.0))
     progress = lines(directory / PROGRESS_FILE)
-    assert [p["data"]["version"] for p in progress] == [3, 4] and {p["result_id"] for p in progress} == {"9"}
+    assert [p["data"]["version"] for p in progress] == [3, 4]
+    assert {(p["result_id"], p["sender"], p["kind"]) for p in progress} == {("9", "client-1", "progress")}
     assert progress[1]["data"] == {"version": 4, "val_loss": None, "weights_norm": 2.5}
     final = json.loads((directory / FINAL_FILE).read_text())
     assert final["kind"] == "final" and final["data"]["metrics"] == {"accuracy": 0.93}

@@ -56,6 +56,8 @@ def test_aggregator_defaults(aggregator_env: dict[str, str]) -> None:
     assert (settings.training.batch, settings.training.epochs, settings.training.fit_kwargs) == (32, 1, {})
     assert settings.training.val_kwargs == {"batch_size": 32}
     assert settings.stream.bootstrap_servers == "127.0.0.1:9092"  # the validation stream defaults to the platform's
+    assert (settings.stream.topic, settings.stream.datasource_id) == ("validation", None)
+    assert (settings.training.seed, settings.training.start_timeout_s, settings.training.fetch_timeout_s) == (0, 120, 60)
     assert settings.chain is not None and settings.chain.wallet_address == ADDRESS
     assert settings.chain.contract_address is None  # deploy a new contract
     assert settings.results.url == "" and settings.results.directory == Path("kafkaml-results")
@@ -87,6 +89,14 @@ def test_trainer_settings(trainer_env: dict[str, str]) -> None:
     assert (settings.federated_model_id, settings.client_id, settings.training.epochs) == ("fl-1", "client-1", 3)
     assert settings.training.val_kwargs == {"verbose": 0, "batch_size": 32}
     assert settings.chain is not None and settings.chain.contract_address == CONTRACT
+
+
+def test_a_described_datasource_replaces_data_topic(trainer_env: dict[str, str]) -> None:
+    env = {**trainer_env, "DATA_TOPIC": "", "DATASOURCE_ID": "ds-7", "DATA_CONTROL_TOPIC": "client-1-control"}
+    stream = load_trainer_settings(env).stream
+    assert (stream.datasource_id, stream.control_topic, stream.topic) == ("ds-7", "client-1-control", "")
+    with pytest.raises(ConfigError, match="DATA_TOPIC or DATASOURCE_ID is required"):
+        load_trainer_settings({**env, "DATASOURCE_ID": ""})
 
 
 def test_private_key_never_shows_in_repr(trainer_env: dict[str, str]) -> None:
@@ -122,6 +132,8 @@ def test_every_bad_variable_is_reported_at_once(aggregator_env: dict[str, str]) 
         ({"DATA_RESTRICTION": '"none"'}, "DATA_RESTRICTION must be a JSON object"),
         ({"INPUT_CONFIG": "[1, 2]"}, "INPUT_CONFIG must be a JSON object"),
         ({"VALIDATION_RATE": "0.6", "TEST_RATE": "0.5"}, "VALIDATION_RATE + TEST_RATE"),
+        ({"SEED": "-1"}, "SEED=-1 must be at least 0"),
+        ({"FETCH_TIMEOUT": "0"}, "FETCH_TIMEOUT=0.0 must be at least 1"),
         ({"RESULT_URL": "ftp://backend"}, "RESULT_URL='ftp://backend' must be an http"),
         ({"ETH_RPC_URL": ""}, "ETH_RPC_URL='' must be an http(s):// or ws(s):// URL"),
         ({"ETH_CHAIN_ID": ""}, "ETH_CHAIN_ID is required in blockchain mode"),
