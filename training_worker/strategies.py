@@ -189,7 +189,8 @@ class Strategy(ABC):
     def check_update(self, current: Sequence[np.ndarray], version: int, update: Update, index: int | None = None) -> None:
         """Raise :class:`InvalidUpdate` for an update this strategy cannot aggregate at ``version``.
 
-        The engine calls this on arrival, so a bad update is rejected before it enters a buffer.
+        The engine calls this on arrival, so a bad update is rejected before it enters a buffer;
+        base weights are checked when given, and only ``aggregate`` requires them.
         """
         try:
             samples = update.samples
@@ -199,9 +200,7 @@ class Strategy(ABC):
                 raise InvalidUpdate(RejectReason.BAD_VERSION,
                                     f"base version {update.base_version} is not in [0, {version}]")
             check_weights(current, update.weights)
-            if self.needs_base_weights:
-                if update.base_weights is None:
-                    raise ValueError(f"{self.name} needs the base weights x_τ of version {update.base_version}")
+            if update.base_weights is not None:
                 check_weights(current, update.base_weights, "base weights")
         except InvalidUpdate as error:
             error.index = index
@@ -217,6 +216,8 @@ class Strategy(ABC):
             raise ValueError(f"{self.name} aggregates {self.updates_per_round} update(s) per round, got {len(updates)}")
         check_weights(current, current, "global model")
         for index, update in enumerate(updates):
+            if self.needs_base_weights and update.base_weights is None:
+                raise ValueError(f"{self.name} needs the base weights x_τ of version {update.base_version}")
             self.check_update(current, version, update, index)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
             result = self._combine(list(current), version, updates)

@@ -58,8 +58,12 @@ def test_fedbuff_applies_staleness_weighted_deltas_from_each_base() -> None:
 def test_fedbuff_needs_the_base_weights() -> None:
     strategy = make_strategy("fedbuff", {"updates": 1})
     assert strategy.needs_base_weights and not make_strategy("fedasync").needs_base_weights
+    strategy.check_update(w(1), 0, up(w(2)))  # screening on arrival works without x_τ
     with pytest.raises(ValueError, match="needs the base weights"):
         strategy.aggregate(w(1), 0, [up(w(2))])
+    with pytest.raises(InvalidUpdate) as caught:
+        strategy.check_update(w(1), 0, up(w(2), base_weights=w(1, 2)))
+    assert caught.value.reason is RejectReason.SHAPE_MISMATCH
 
 
 def test_median_and_trimmed_mean_per_coordinate() -> None:
