@@ -11,8 +11,11 @@ Why each choice:
   an ordinary safetensors file (the test suite reads it back with the ``safetensors`` package).
 * **Chunks.** The payload is cut into records below :data:`kafkaml.kafka.MAX_MESSAGE_BYTES`, all
   on one partition, contiguous. Each record's headers carry the chunk index, the chunk count,
-  the payload size, the payload's SHA-256 and the chunk's own SHA-256, so a reader tells a
-  missing, reordered, foreign or tampered chunk apart and says which.
+  the payload size, the payload's SHA-256 and the chunk's CRC32C, so a reader tells a
+  missing, reordered, foreign or tampered chunk apart and says which. The per-chunk check is a
+  CRC32C (hardware, ~13 GB/s): it pins accidental damage to a chunk; deliberate tampering, which
+  could forge a CRC, is caught by the SHA-256 of the whole payload. (A per-chunk SHA-256 cost two
+  extra passes over the payload, ~20% of the transport time, and added no security.)
 * **Pointer.** Publishing returns a :class:`~kafkaml.pointers.WeightsPointer` (topic, partition,
   ``[start, end)``) and the payload hash: what the chain records. If other writers interleaved
   on the partition the chunks are not contiguous, so the payload is published again.
@@ -26,10 +29,12 @@ import hashlib
 import json
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from crc32c import crc32c
 from kafka import KafkaProducer, TopicPartition
 
 from kafkaml import kafka, topics
@@ -47,7 +52,7 @@ _DTYPES = {
 }
 _CODES = {np.dtype(name): code for code, name in _DTYPES.items()}
 
-H_PAYLOAD, H_CHUNK, H_INDEX, H_COUNT, H_SIZE = "kml-payload", "kml-chunk", "kml-index", "kml-count", "kml-size"
+H_PAYLOAD, H_CRC, H_INDEX, H_COUNT, H_SIZE = "kml-payload", "kml-crc32c", "kml-index", "kml-count", "kml-size"
 
 
 class WeightsError(RuntimeError):
@@ -83,7 +88,7 @@ class ForeignChunkError(WeightsIntegrityError):
 
 
 class TamperedChunkError(WeightsIntegrityError):
-    """A chunk's bytes do not match the hash it was published with."""
+    """A chunk's bytes do not match the checksum it was published with."""
 
 
 class HashMismatchError(WeightsIntegrityError):
@@ -95,6 +100,15 @@ class HashMismatchError(WeightsIntegrityError):
 
 def serialize_weights(weights: Sequence[np.ndarray]) -> bytes:
     """The canonical safetensors bytes of ``weights`` (same arrays → same bytes, bit for bit)."""
+    return b"".join(_payload_parts(weights))
+
+
+def _payload_parts(weights: Sequence[np.ndarray]) -> list[memoryview]:
+    """The serialised payload as consecutive buffers (header, then each tensor's bytes), uncopied.
+
+    Hashing and publishing read these directly, so the tensor bytes are never joined into one
+    copy just to be cut into chunks again.
+    """
     arrays = []
     for index, weight in enumerate(weights):
         array = np.asarray(weight)
@@ -109,7 +123,8 @@ def serialize_weights(weights: Sequence[np.ndarray]) -> bytes:
         offset += array.nbytes
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    return b"".join([struct.pack("<Q", len(text)), text, *(array.tobytes() for _, array in arrays)])
+    return [memoryview(struct.pack("<Q", len(text)) + text),
+            *(memoryview(array.reshape(-1)).cast("B") for _, array in arrays)]
 
 
 def deserialize_weights(payload: bytes | bytearray | memoryview) -> list[np.ndarray]:
@@ -163,31 +178,60 @@ def payload_hash(payload: bytes | bytearray | memoryview) -> bytes:
 
 
 def weights_hash(weights: Sequence[np.ndarray]) -> bytes:
-    """The content hash recorded on chain for ``weights``."""
-    return payload_hash(serialize_weights(weights))
+    """The content hash recorded on chain for ``weights``: SHA-256 of :func:`serialize_weights`."""
+    digest = hashlib.sha256()
+    for part in _payload_parts(weights):
+        digest.update(part)
+    return digest.digest()
+
+
+def _chunks(parts: Sequence[memoryview], chunk_bytes: int) -> Iterator[memoryview | bytes]:
+    """Consecutive ``chunk_bytes`` pieces of the concatenated parts; only chunks that straddle
+    two parts are copied."""
+    pending: list[memoryview] = []
+    size = 0
+    for part in parts:
+        position = 0
+        while position < len(part):
+            take = min(chunk_bytes - size, len(part) - position)
+            pending.append(part[position:position + take])
+            size += take
+            position += take
+            if size == chunk_bytes:
+                yield pending[0] if len(pending) == 1 else b"".join(pending)
+                pending, size = [], 0
+    if pending:
+        yield pending[0] if len(pending) == 1 else b"".join(pending)
 
 
 # --- publishing ------------------------------------------------------------------------------------
 
 
-def publish_payload(producer: KafkaProducer, topic: str, payload: bytes, *, partition: int = 0,
-                    chunk_bytes: int = CHUNK_BYTES, timeout_s: float = 120.0) -> tuple[WeightsPointer, bytes]:
-    """Publish ``payload`` as contiguous chunks; returns the pointer and the payload's SHA-256."""
-    if not payload:
+def publish_payload(producer: KafkaProducer, topic: str, payload: bytes | Sequence[memoryview], *,
+                    partition: int = 0, chunk_bytes: int = CHUNK_BYTES,
+                    timeout_s: float = 120.0) -> tuple[WeightsPointer, bytes]:
+    """Publish ``payload`` (bytes, or consecutive buffers) as contiguous chunks on one partition.
+
+    Returns the pointer and the payload's SHA-256.
+    """
+    parts = [memoryview(payload)] if isinstance(payload, bytes | bytearray | memoryview) else list(payload)
+    size = sum(len(part) for part in parts)
+    if not size:
         raise WeightsFormatError("cannot publish an empty payload")
     if not 0 < chunk_bytes <= CHUNK_BYTES:
         raise WeightsFormatError(f"chunk_bytes must be in (0, {CHUNK_BYTES}], got {chunk_bytes}")
-    digest = payload_hash(payload)
-    view = memoryview(payload)
-    count = -(-len(payload) // chunk_bytes)
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(part)
+    digest = hasher.digest()
+    count = -(-size // chunk_bytes)
     for _attempt in range(PUBLISH_ATTEMPTS):
         futures = []
-        for index in range(count):
-            chunk = view[index * chunk_bytes:(index + 1) * chunk_bytes]
+        for index, chunk in enumerate(_chunks(parts, chunk_bytes)):
             headers = [
-                (H_PAYLOAD, digest), (H_CHUNK, hashlib.sha256(chunk).digest()),
+                (H_PAYLOAD, digest), (H_CRC, struct.pack(">I", crc32c(chunk))),
                 (H_INDEX, struct.pack(">I", index)), (H_COUNT, struct.pack(">I", count)),
-                (H_SIZE, struct.pack(">Q", len(payload))),
+                (H_SIZE, struct.pack(">Q", size)),
             ]
             futures.append(producer.send(topic, chunk, partition=partition, headers=headers))
         producer.flush(timeout=timeout_s)
@@ -207,7 +251,7 @@ def publish_weights(producer_or_bootstrap: KafkaProducer | str, topic: str, weig
     Given a bootstrap address, the topic is created (one partition, kept for ever) if missing and
     a producer is opened for this call; given a producer, the caller owns both.
     """
-    payload = serialize_weights(weights)
+    payload = _payload_parts(weights)
     if isinstance(producer_or_bootstrap, str):
         topics.ensure_topic(producer_or_bootstrap, topic, configs=topics.WEIGHTS_TOPIC_CONFIG)
         producer = kafka.producer(producer_or_bootstrap)
@@ -230,12 +274,12 @@ def fetch_payload(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes,
     expected_hash = check_hash(expected_hash)
     tp = TopicPartition(pointer.topic, pointer.partition)
     consumer = kafka.assigned_consumer(bootstrap, [tp], fetch_max_bytes=16 * kafka.MAX_MESSAGE_BYTES)
+    assembler = _Assembler(pointer, expected_hash)
     try:
         end = consumer.end_offsets([tp]).get(tp, 0)
         if end < pointer.end_offset:
             raise MissingChunkError(f"{pointer}: the partition ends at offset {end}, before the last chunk")
         consumer.seek(tp, pointer.start_offset)
-        assembler = _Assembler(pointer, expected_hash)
         last_progress = time.monotonic()
         while not assembler.done:
             records = consumer.poll(timeout_ms=200).get(tp, [])
@@ -256,6 +300,7 @@ def fetch_payload(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes,
                 )
         return assembler.finish()
     finally:
+        assembler.close()
         consumer.close()
 
 
@@ -266,7 +311,11 @@ def fetch_weights(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes,
 
 
 class _Assembler:
-    """Checks each chunk against the pointer and the expected hash while copying it into place."""
+    """Checks each chunk against the pointer and the expected hash while copying it into place.
+
+    The SHA-256 of the payload is computed on a worker thread (hashlib releases the GIL), so it
+    overlaps with the consumer fetching the next chunks instead of adding to the transfer time.
+    """
 
     def __init__(self, pointer: WeightsPointer, expected_hash: bytes) -> None:
         self.pointer, self.expected = pointer, expected_hash
@@ -274,6 +323,7 @@ class _Assembler:
         self.buffer: bytearray | None = None
         self.position = 0
         self.digest = hashlib.sha256()
+        self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafkaml-weights-sha256")
 
     @property
     def done(self) -> bool:
@@ -285,7 +335,7 @@ class _Assembler:
             raise MissingChunkError(f"{where}: offsets before it hold no record (chunk {self.received} missing)")
         try:
             payload_digest = headers[H_PAYLOAD]
-            chunk_digest = headers[H_CHUNK]
+            (chunk_crc,) = struct.unpack(">I", headers[H_CRC])
             (index,) = struct.unpack(">I", headers[H_INDEX])
             (count,) = struct.unpack(">I", headers[H_COUNT])
             (size,) = struct.unpack(">Q", headers[H_SIZE])
@@ -300,8 +350,8 @@ class _Assembler:
         if index != position:
             error = MissingChunkError if index > position else ChunkOrderError
             raise error(f"{where}: chunk {index} found where chunk {position} belongs")
-        if hashlib.sha256(value).digest() != chunk_digest:
-            raise TamperedChunkError(f"{where}: chunk {index} does not match its published hash")
+        if crc32c(value) != chunk_crc:
+            raise TamperedChunkError(f"{where}: chunk {index} does not match its published checksum")
         if self.buffer is None:
             if size > count * CHUNK_BYTES:
                 raise ForeignChunkError(f"{where}: a payload of {size} bytes cannot be {count} chunks")
@@ -310,14 +360,18 @@ class _Assembler:
             raise TamperedChunkError(f"{where}: the chunks are longer than the published payload size")
         self.buffer[self.position:self.position + len(value)] = value
         self.position += len(value)
-        self.digest.update(value)
+        self._hashing.submit(self.digest.update, value)  # one worker: updates stay in order
         self.received += 1
 
     def finish(self) -> bytearray:
         assert self.buffer is not None  # done implies at least one chunk was added
         if self.position != len(self.buffer):
             raise MissingChunkError(f"{self.pointer}: the chunks hold {self.position} of {len(self.buffer)} bytes")
+        self._hashing.shutdown(wait=True)
         if self.digest.digest() != self.expected:
             raise HashMismatchError(f"{self.pointer}: the payload's SHA-256 is {self.digest.hexdigest()}, "
                                     f"expected {self.expected.hex()}")
         return self.buffer
+
+    def close(self) -> None:
+        self._hashing.shutdown(wait=False, cancel_futures=True)
