@@ -12,6 +12,9 @@ import keras
 import numpy as np
 import pytest
 from crc32c import crc32c
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from kafka import TopicPartition
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
@@ -92,6 +95,20 @@ def test_serialisation_is_standard_safetensors() -> None:
 def test_malformed_payloads_are_refused(payload: bytes, problem: str) -> None:
     with pytest.raises(WeightsFormatError, match=problem):
         deserialize_weights(payload)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(hnp.arrays(st.sampled_from(["float32", "float64", "float16", "int64", "int8", "uint16", "bool"]),
+                           hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)), max_size=6))
+def test_any_weight_list_round_trips_bit_for_bit(weights: list[np.ndarray]) -> None:
+    payload = serialize_weights(weights)
+    assert hashlib.sha256(payload).digest() == weights_hash(weights)
+    back = deserialize_weights(payload)
+    assert len(back) == len(weights)
+    for got, weight in zip(back, weights, strict=True):
+        assert got.dtype == weight.dtype and got.shape == weight.shape
+        assert got.tobytes() == weight.tobytes()  # bit for bit, NaN payloads included
+    assert serialize_weights(back) == payload
 
 
 def test_unsupported_dtypes_are_refused() -> None:
