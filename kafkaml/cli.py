@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from kafkaml.config import ConfigError
+from kafkaml.logs import configure as configure_logging
 
 COMMAND_MODULES = [
     "kafkaml.local.cli",
     "kafkaml.config_cli",
     "kafkaml.demo",
+    "kafkaml.local.train_cli",
+    "kafkaml.usecases.rat.cli",
 ]
 
 
@@ -37,12 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("kafka", "urllib3", "web3", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(args.verbose)
     try:
         return int(args.handler(args) or 0)
     except (UserError, ConfigError, FileNotFoundError, RuntimeError, OSError) as exc:

@@ -10,6 +10,8 @@ Two facts shape them:
   therefore use :func:`assigned_consumer` (explicit assignment, no group); the few readers that
   need a group use :func:`group_consumer`, whose short rebalance timeout makes the join take
   about two seconds.
+* Consumers never create topics: a reader that looks too early would otherwise create the topic
+  with the broker's default partition count (Tansu: several) and break single-partition topics.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def assigned_consumer(bootstrap: str, partitions: Iterable[TopicPartition] = (),
         "bootstrap_servers": bootstrap,
         "group_id": None,
         "enable_auto_commit": False,
+        "allow_auto_create_topics": False,
         "auto_offset_reset": "earliest",
         "fetch_max_bytes": 64 * MAX_MESSAGE_BYTES,
         "max_partition_fetch_bytes": 8 * MAX_MESSAGE_BYTES,
@@ -90,6 +93,7 @@ def group_consumer(bootstrap: str, group_id: str, topics: Iterable[str], **overr
         "bootstrap_servers": bootstrap,
         "group_id": group_id,
         "enable_auto_commit": False,
+        "allow_auto_create_topics": False,
         "auto_offset_reset": "earliest",
         "max_poll_interval_ms": GROUP_REBALANCE_TIMEOUT_MS,
         "session_timeout_ms": GROUP_REBALANCE_TIMEOUT_MS,

@@ -30,6 +30,8 @@ JOBS = declare(
     Setting("RESULT_URL", "Backend URL the job POSTs progress and final results to (JSON); empty: write JSON "
             "files to RESULTS_DIR instead.", default=""),
     Setting("RESULT_ID", "Id of the backend's training result this job reports to.", default=""),
+    Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
+            default="FEDERATED_MODEL_CONTROL_TOPIC"),
     Setting("RESULTS_DIR", "Directory for progress.jsonl and final.json (file mode, and the spool when the "
             "backend is unreachable).", kind="path", default=Path("kafkaml-results")),
     Setting("BATCH", "Batch size for training and evaluation (default 32, or KWARGS_FIT's batch_size).",
@@ -105,8 +107,8 @@ AGGREGATOR = declare(
             default={}),
     Setting("DATA_RESTRICTION", "JSON object a client's datasource restrictions must equal to match.",
             kind="json", default={}),
-    Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
-            default="FEDERATED_MODEL_CONTROL_TOPIC"),
+    Setting("ETH_CLIENT_ADDRESSES", "Comma-separated addresses of the clients the aggregator registers on the "
+            "contract (blockchain mode); only registered clients may submit updates.", default=""),
     Setting("REWARD_POLICY", "How rewards are computed: improvement (measured loss reduction) or tiered "
             "(the earlier Kafka-ML rule).", default="improvement", choices=POLICIES),
     Setting("REWARD_BASE", "Tokens for a full improvement by the whole round's data (decimal, 18 decimals).",
@@ -183,6 +185,7 @@ class AggregatorSettings:
     strategy: Strategy
     data_restriction: dict[str, Any]
     model_logger_topic: str
+    client_addresses: tuple[str, ...]
     reward_policy: RewardPolicy
     training: TrainingSettings
     stream: StreamSettings
@@ -196,6 +199,7 @@ class TrainerSettings:
     platform_bootstrap_servers: str
     federated_model_id: str
     client_id: str
+    model_logger_topic: str
     training: TrainingSettings
     stream: StreamSettings
     chain: ChainSettings | None
@@ -315,6 +319,14 @@ def _address_of(key: str) -> str:
         raise ValueError("ETH_WALLET_KEY is not a valid private key (32 bytes, hex)") from None
 
 
+def _addresses(text: str) -> tuple[str, ...]:
+    addresses = tuple(part.strip() for part in text.split(",") if part.strip())
+    for address in addresses:
+        if not _ADDRESS.fullmatch(address):
+            raise ValueError(f"ETH_CLIENT_ADDRESSES holds {address!r}, not a 0x-prefixed 20-byte address")
+    return addresses
+
+
 def _results(values: dict[str, Any]) -> ResultsSettings:
     url = values["RESULT_URL"]
     if url and not url.startswith(("http://", "https://")):
@@ -351,13 +363,14 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
     restriction = reader.derive("DATA_RESTRICTION", lambda: _object(values["DATA_RESTRICTION"], "DATA_RESTRICTION"))
     base = reader.derive("REWARD_BASE", lambda: parse_token_amount(values["REWARD_BASE"]))
     chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, contract_required=False))
+    clients = reader.derive("ETH_CLIENT_ADDRESSES", lambda: _addresses(values["ETH_CLIENT_ADDRESSES"]))
     reader.check()
     return AggregatorSettings(
         coordination=values["COORDINATION"], bootstrap_servers=values["BOOTSTRAP_SERVERS"],
         deployment_id=values["DEPLOYMENT_ID"], federated_string_id=values["FEDERATED_STRING_ID"],
         model_source_file=values["MODEL_SOURCE_FILE"], model_source=source, rounds=values["AGGREGATION_ROUNDS"],
         min_data=values["MIN_DATA"], strategy=strategy, data_restriction=restriction,
-        model_logger_topic=values["MODEL_LOGGER_TOPIC"],
+        model_logger_topic=values["MODEL_LOGGER_TOPIC"], client_addresses=clients,
         reward_policy=RewardPolicy(values["REWARD_POLICY"], base, values["REWARD_REJECT_RATIO"]),
         training=training, stream=stream, chain=chain, results=results,
     )
@@ -375,5 +388,5 @@ def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSe
     return TrainerSettings(
         coordination=values["COORDINATION"], platform_bootstrap_servers=values["KML_CLOUD_BOOTSTRAP_SERVERS"],
         federated_model_id=values["FEDERATED_MODEL_ID"], client_id=values["FEDERATED_CLIENT_ID"],
-        training=training, stream=stream, chain=chain, results=results,
+        model_logger_topic=values["MODEL_LOGGER_TOPIC"], training=training, stream=stream, chain=chain, results=results,
     )

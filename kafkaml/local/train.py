@@ -1,0 +1,216 @@
+"""A whole federated training on the local stack, with the jobs as subprocesses.
+
+What Kubernetes and the backends do in a cluster happens here in one process: stream each
+client's dataset into its own broker and the platform's validation data into the platform
+broker (data owners' sinks), start the aggregator job, wait for its model announcement (the
+model control logger's part), then start one trainer job per client with its own key (the
+federated backend's part). The jobs are the same modules, configured by the same environment
+variables, as the Kubernetes Jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafkaml.local import stack as local
+from kafkaml.local.jobs import Job
+from kafkaml.schemas import ModelControl, read_control
+from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
+from kafkaml.workloads import Samples, Workload
+
+MODEL_CONTROL_TOPIC = "FEDERATED_MODEL_CONTROL_TOPIC"
+
+
+class TrainingFailed(RuntimeError):
+    """A job of the run failed; the message carries the end of its log."""
+
+
+@dataclass
+class RunOptions:
+    clients: int = 2
+    rounds: int = 5
+    mode: str = "blockchain"
+    strategy: str = "fedasync"
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 1
+    batch: int = 32
+    seed: int = 1
+    reward_policy: str = "improvement"
+    stop_timeout_s: float = 300.0
+
+
+@dataclass
+class Run:
+    """A training in progress: its id, directory and jobs."""
+
+    run_id: str
+    directory: Path
+    stack: local.Stack
+    options: RunOptions
+    aggregator: Job | None = None
+    trainers: list[Job] = field(default_factory=list)
+    announcement: ModelControl | None = None
+    first_block: int = 0
+
+    @property
+    def progress_file(self) -> Path:
+        return self.directory / "aggregator" / "progress.jsonl"
+
+    @property
+    def final_file(self) -> Path:
+        return self.directory / "aggregator" / "final.json"
+
+    def rounds_done(self) -> list[dict[str, Any]]:
+        if not self.progress_file.exists():
+            return []
+        lines = self.progress_file.read_text().splitlines()
+        return [json.loads(line)["data"] for line in lines if line.strip()]
+
+    def final(self) -> dict[str, Any] | None:
+        return json.loads(self.final_file.read_text())["data"] if self.final_file.exists() else None
+
+    def jobs(self) -> list[Job]:
+        return [job for job in [self.aggregator, *self.trainers] if job is not None]
+
+    def stop(self) -> None:
+        for job in self.jobs():
+            job.stop()
+
+
+def publish_datasource(bootstrap: str, topic: str, datasource_id: str, samples: Samples, classes: int,
+                       validation_rate: float = 0.0, test_rate: float = 0.0) -> None:
+    with RawSink(bootstrap, topic, datasource_id=datasource_id, classes=classes, validation_rate=validation_rate,
+                 test_rate=test_rate, seed=0) as sink:
+        sink.send_many(samples.x, samples.y.astype("int64"))
+
+
+def publish_workload(current: local.Stack, workload: Workload, run_id: str) -> None:
+    """Each client's data into its own broker; the platform's validation data into the platform's."""
+    for index, share in enumerate(workload.clients, start=1):
+        publish_datasource(current.bootstrap(f"client-{index}"), f"kml-data-{run_id}", f"{run_id}-client-{index}",
+                           share, workload.classes)
+    # The platform's datasource: nearly all of it is the validation split the aggregator scores on.
+    publish_datasource(current.bootstrap("platform"), f"kml-validation-{run_id}", f"{run_id}-validation",
+                       workload.validation, workload.classes, validation_rate=0.95)
+
+
+def _chain_env(current: local.Stack, role: str) -> dict[str, str]:
+    return {"ETH_RPC_URL": current.chain.address, "ETH_CHAIN_ID": str(current.chain_id),
+            "ETH_WALLET_KEY_FILE": str(current.account(role).key_file)}
+
+
+def aggregator_env(run: Run, workload: Workload, token_address: str | None) -> dict[str, str]:
+    options, current = run.options, run.stack
+    source_file = run.directory / "model_source.py"
+    source_file.write_text(workload.model_source)
+    env = {
+        "COORDINATION": options.mode, "BOOTSTRAP_SERVERS": current.bootstrap("platform"),
+        "FEDERATED_STRING_ID": run.run_id, "MODEL_SOURCE_FILE": str(source_file),
+        "AGGREGATION_ROUNDS": str(options.rounds), "AGG_STRATEGY": options.strategy,
+        "AGG_STRATEGY_PARAMS": json.dumps(options.strategy_params), "EPOCHS": str(options.epochs),
+        "BATCH": str(options.batch), "SEED": str(options.seed), "REWARD_POLICY": options.reward_policy,
+        "RESULTS_DIR": str(run.directory / "aggregator"), "DATASOURCE_ID": f"{run.run_id}-validation",
+        "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC, "MODEL_LOGGER_TOPIC": MODEL_CONTROL_TOPIC,
+        "STOP_TIMEOUT": str(options.stop_timeout_s), "POLL_INTERVAL": "0.5",
+    }
+    if options.mode == "blockchain":
+        env.update(_chain_env(current, "platform"))
+        env["ETH_CLIENT_ADDRESSES"] = ",".join(current.account(f"client-{i}").address
+                                               for i in range(1, options.clients + 1))
+        if token_address:
+            env["ETH_TOKEN_ADDRESS"] = token_address
+    return env
+
+
+def trainer_env(run: Run, index: int) -> dict[str, str]:
+    options, current = run.options, run.stack
+    env = {
+        "COORDINATION": options.mode, "KML_CLOUD_BOOTSTRAP_SERVERS": current.bootstrap("platform"),
+        "FEDERATED_MODEL_ID": run.run_id, "FEDERATED_CLIENT_ID": f"client-{index}",
+        "MODEL_LOGGER_TOPIC": MODEL_CONTROL_TOPIC, "DATA_BOOTSTRAP_SERVERS": current.bootstrap(f"client-{index}"),
+        "DATASOURCE_ID": f"{run.run_id}-client-{index}", "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC,
+        "RESULTS_DIR": str(run.directory / f"client-{index}"), "SEED": str(options.seed + index),
+        "STOP_TIMEOUT": str(options.stop_timeout_s), "POLL_INTERVAL": "0.5",
+    }
+    if options.mode == "blockchain":
+        env.update(_chain_env(current, f"client-{index}"))
+        assert run.announcement is not None and run.announcement.blockchain is not None
+        env["ETH_CONTRACT_ADDRESS"] = run.announcement.blockchain.contract_address
+    return env
+
+
+def wait_for_announcement(run: Run, timeout_s: float) -> ModelControl:
+    """The aggregator's announcement of this run's model (it carries the contract address)."""
+    deadline = time.monotonic() + timeout_s
+    bootstrap = run.stack.bootstrap("platform")
+    while time.monotonic() < deadline:
+        check_alive(run)
+        for record in read_control(bootstrap, MODEL_CONTROL_TOPIC, expected=ModelControl, idle_timeout_s=0.3,
+                                   poll_ms=100):
+            if record.message.model_id == run.run_id:
+                return record.message
+        time.sleep(0.3)
+    raise TrainingFailed(f"the aggregator did not announce the model within {timeout_s:.0f} s:\n"
+                         f"{run.aggregator.log_tail() if run.aggregator else ''}")
+
+
+def check_alive(run: Run) -> None:
+    """Raise :class:`TrainingFailed` when a job exited with an error."""
+    for job in run.jobs():
+        code = job.exit_code()
+        if code not in (None, 0):
+            raise TrainingFailed(f"job {job.name} exited with code {code}; last lines of {job.log_path}:\n"
+                                 f"{job.log_tail()}")
+
+
+def start_run(current: local.Stack, workload: Workload, options: RunOptions, runs_dir: Path,
+              token_address: str | None = None) -> Run:
+    """Publish the data, start the aggregator, wait for its announcement, start the trainers."""
+    run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    run = Run(run_id, runs_dir / run_id, current, options)
+    run.directory.mkdir(parents=True, exist_ok=True)
+    ensure_topic(current.bootstrap("platform"), MODEL_CONTROL_TOPIC, configs=CONTROL_TOPIC_CONFIG)
+    publish_workload(current, workload, run_id)
+    run.aggregator = Job("aggregator", "training_worker.aggregator", aggregator_env(run, workload, token_address),
+                         run.directory / "aggregator.log").start()
+    run.announcement = wait_for_announcement(run, timeout_s=180)
+    run.trainers = [
+        Job(f"client-{index}", "training_worker.trainer", trainer_env(run, index),
+            run.directory / f"client-{index}.log").start()
+        for index in range(1, options.clients + 1)
+    ]
+    return run
+
+
+def wait_for_end(run: Run, timeout_s: float, on_round=None) -> dict[str, Any]:
+    """Wait for the aggregator to finish; ``on_round(record)`` sees each round as it is recorded."""
+    deadline = time.monotonic() + timeout_s
+    seen = 0
+    assert run.aggregator is not None
+    while run.aggregator.exit_code() is None:
+        check_alive(run)
+        rounds = run.rounds_done()
+        for record in rounds[seen:]:
+            if on_round:
+                on_round(record)
+        seen = len(rounds)
+        if time.monotonic() > deadline:
+            raise TrainingFailed(f"the training did not finish within {timeout_s:.0f} s")
+        time.sleep(0.2)
+    check_alive(run)
+    for record in run.rounds_done()[seen:]:
+        if on_round:
+            on_round(record)
+    for trainer in run.trainers:
+        trainer.wait(timeout_s=max(30.0, 3 * run.options.stop_timeout_s / 10))
+    check_alive(run)
+    final = run.final()
+    if final is None:
+        raise TrainingFailed(f"the aggregator exited without a final report; see {run.aggregator.log_path}")
+    return final

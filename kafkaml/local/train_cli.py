@@ -1,0 +1,126 @@
+"""``kafkaml train``: a federated training on the local stack, with a progress bar per round."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kafkaml.local import stack as local
+from kafkaml.local.train import RunOptions, start_run, wait_for_end
+from kafkaml.workloads import SPLIT_MODES, WORKLOADS, make_workload
+
+console = Console()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="run a federated training on the local stack")
+    add_training_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, *, workload: str = "toy", samples: int = 2000,
+                           rounds: int = 5, clients: int = 2) -> None:
+    parser.add_argument("--clients", type=int, default=clients, help=f"federated clients (default {clients})")
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"aggregation rounds (default {rounds})")
+    parser.add_argument("--mode", choices=("blockchain", "classic"), default="blockchain")
+    parser.add_argument("--workload", choices=tuple(WORKLOADS), default=workload)
+    parser.add_argument("--samples", type=int, default=samples, help="dataset size shared among the clients")
+    parser.add_argument("--split", choices=SPLIT_MODES, default="random-split")
+    parser.add_argument("--strategy", default="fedasync")
+    parser.add_argument("--strategy-params", type=json.loads, default={}, help="JSON parameters of the strategy")
+    parser.add_argument("--epochs", type=int, default=1, help="local epochs per round")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=1800.0, help="give up after this many seconds")
+
+
+def options_from(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(clients=args.clients, rounds=args.rounds, mode=args.mode, strategy=args.strategy,
+                      strategy_params=args.strategy_params, epochs=args.epochs, batch=args.batch, seed=args.seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = train_locally(args)
+    print_summary(result)
+    return 0
+
+
+def train_locally(args: argparse.Namespace) -> dict:
+    """Stack up, data in, jobs started, rounds shown as they are recorded; returns the summary."""
+    started = time.monotonic()
+    current = local.up(args.clients)
+    console.print(f"local stack ready ({args.clients} client brokers, chain at {current.chain.address})")
+    workload = make_workload(args.workload, args.clients, args.samples, args.seed, args.split)
+    console.print(f"workload {workload.name}: {', '.join(str(len(c)) for c in workload.clients)} samples per "
+                  f"client, {len(workload.validation)} for validation, {len(workload.test)} held out")
+    options = options_from(args)
+    token = deploy_token_once(current) if options.mode == "blockchain" else None
+    run_ = start_run(current, workload, options, current.run_dir / "trainings", token)
+    console.print(f"training {run_.run_id} ({options.mode}, {options.strategy}) started; logs in {run_.directory}")
+    with Progress(TextColumn("[bold]rounds"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("rounds", total=options.rounds, status="waiting for the first update")
+
+        def on_round(record: dict) -> None:
+            accuracy = record.get("val_accuracy")
+            status = f"v{record['version']} val_loss {record['val_loss']:.4f}" + (
+                f" acc {accuracy:.3f}" if accuracy is not None else "")
+            progress.update(task, completed=record["version"], status=status)
+
+        try:
+            final = wait_for_end(run_, args.timeout, on_round)
+        except BaseException:
+            run_.stop()
+            raise
+    return {"run": run_, "final": final, "workload": workload, "seconds": time.monotonic() - started,
+            "chain": chain_usage(current, run_) if options.mode == "blockchain" else None}
+
+
+def deploy_token_once(current: local.Stack) -> str:
+    """The platform's reward token: deployed on first use, then reused by every training."""
+    from kafkaml.ledger import Ledger
+
+    record = current.run_dir / "reward_token.json"
+    if record.exists():
+        address = json.loads(record.read_text())["address"]
+        if Ledger.has_code(current.chain.address, address):
+            return address
+    address = Ledger.deploy_token(current.chain.address, current.account("platform").private_key())
+    record.write_text(json.dumps({"address": address}))
+    return address
+
+
+def chain_usage(current: local.Stack, run_) -> dict:
+    """Transactions and gas of this training, read back from its contract's history."""
+    from kafkaml.ledger import Ledger
+
+    contract = run_.announcement.blockchain.contract_address
+    return Ledger.usage(current.chain.address, contract)
+
+
+def print_summary(result: dict) -> None:
+    run_, final = result["run"], result["final"]
+    table = Table(title=f"training {run_.run_id}")
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("coordination", f"{run_.options.mode} ({final.get('identity', '')})")
+    table.add_row("global versions", str(final.get("versions")))
+    metrics = final.get("metrics", {})
+    table.add_row("validation loss / accuracy", f"{metrics.get('val_loss')} / {metrics.get('val_accuracy')}")
+    table.add_row("final model", str(final.get("model_path")))
+    for client, amount in sorted(final.get("rewards", {}).items()):
+        table.add_row(f"tokens of {client}", f"{int(amount) / 10**18:.6f}")
+    if result.get("chain"):
+        table.add_row("transactions / total gas", f"{result['chain']['transactions']} / {result['chain']['gas']:,}")
+    table.add_row("wall time", f"{result['seconds']:.1f} s")
+    console.print(table)
+    if run_.options.mode == "blockchain":
+        address = run_.announcement.blockchain.contract_address
+        console.print(f"audit this run: [bold].venv/bin/kafkaml audit {address} --rpc-url {run_.stack.chain.address} "
+                      f"--kafka {run_.stack.bootstrap('platform')} --recompute[/bold]")
+

@@ -1,0 +1,186 @@
+"""The platform aggregator job (``python -m training_worker.aggregator``): Algorithm 1, hardened.
+
+1. Build the user's model; publish the genesis weights (version 0) to the platform Kafka; open
+   the training on the coordinator (contract or control topic) and announce the model.
+2. Round after round: wait for queued updates, fetch and verify each, measure it on the
+   platform's own validation stream, aggregate with the chosen strategy, reward from the
+   measured improvement, publish the new global weights and record the round (new version +
+   outcomes + rewards) in one coordinator call.
+3. After the last round: close the training (which pays the rewards) and store the final model
+   and metrics.
+
+Everything the rounds depend on lives in the coordinator and Kafka, so a restarted aggregator
+resumes from the newest recorded version with the same queue: nothing is counted twice and no
+update is lost. Exit code 0 only when the training finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import keras
+
+from kafkaml import kafka
+from kafkaml.config import ConfigError
+from kafkaml.logs import configure as configure_logging
+from kafkaml.schemas import ModelControl, publish_control
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic
+from kafkaml.weights import fetch_weights, publish_weights
+from training_worker.announcement import find_datasource, training_settings
+from training_worker.coordination.base import PlatformCoordinator, QueuedUpdate, Version
+from training_worker.coordination.factory import platform_coordinator
+from training_worker.evaluation import Score, Validator
+from training_worker.model_source import build_model
+from training_worker.results import Contribution, FinalReport, RoundReport, open_sink
+from training_worker.rounds import RoundResult, Screened, run_round
+from training_worker.settings import AggregatorSettings, load_aggregator_settings
+
+log = logging.getLogger("training_worker.aggregator")
+
+
+class Aggregator:
+    """One training's aggregation loop; all state beyond the current weights is in the coordinator."""
+
+    def __init__(self, settings: AggregatorSettings) -> None:
+        self.settings = settings
+        self.training = settings.training
+        self.bootstrap = settings.bootstrap_servers
+        self.started = time.monotonic()
+        keras.utils.set_random_seed(self.training.seed)
+        stream = settings.stream
+        if stream.datasource_id is None:
+            raise ConfigError("DATASOURCE_ID is required for the aggregator: the platform's validation datasource")
+        validation = find_datasource(stream.bootstrap_servers, stream.control_topic, stream.datasource_id,
+                                     self.training.start_timeout_s)
+        self.model = build_model(settings.model_source, input_shape=validation.input_shape)
+        self.validator = Validator.from_stream(self.model, validation, stream.bootstrap_servers)
+        self.strategy = settings.strategy
+        self.policy = settings.reward_policy
+        self.weights_topic = f"kml-weights-{settings.federated_string_id}"
+        ensure_topic(self.bootstrap, self.weights_topic, configs=WEIGHTS_TOPIC_CONFIG)
+        self.producer = kafka.producer(self.bootstrap)
+        self.coordinator: PlatformCoordinator = platform_coordinator(settings, self.weights_topic)
+        self.sink = open_sink(settings.results, sender="aggregator")
+        self.validation = validation
+
+    def fetch_update(self, update: QueuedUpdate) -> list:
+        return fetch_weights(self.bootstrap, update.pointer, update.content_hash,
+                             timeout_s=self.training.fetch_timeout_s)
+
+    def fetch_version(self, number: int) -> list:
+        version = self.coordinator.version(number)
+        return fetch_weights(self.bootstrap, version.pointer, version.content_hash,
+                             timeout_s=self.training.fetch_timeout_s)
+
+    def publish(self, weights: list) -> tuple:
+        return publish_weights(self.producer, self.weights_topic, weights)
+
+    def start(self) -> tuple[Version, list]:
+        """Genesis on a new training; on a restart, the newest recorded version and its weights."""
+        latest = self.coordinator.latest()
+        if latest is None:
+            weights = self.model.get_weights()
+            pointer, content_hash = self.publish(weights)
+            latest = self.coordinator.start(content_hash, pointer)
+            log.info("training %s started: genesis %s at %s", self.settings.federated_string_id, content_hash.hex()[:16],
+                     self.coordinator.identity)
+        else:
+            weights = self.fetch_version(latest.number)
+            log.info("resuming training %s at version %d", self.settings.federated_string_id, latest.number)
+        self.announce()
+        return latest, weights
+
+    def announce(self) -> None:
+        settings = self.settings
+        ensure_topic(self.bootstrap, settings.model_logger_topic, configs=CONTROL_TOPIC_CONFIG)
+        training = training_settings(self.model, epochs=self.training.epochs, batch=self.training.batch,
+                                     weights_topic=self.weights_topic, strategy=self.strategy.description_json(),
+                                     fit_kwargs=self.training.fit_kwargs)
+        message = ModelControl(
+            model_id=settings.federated_string_id, federated_string_id=settings.federated_string_id,
+            input_shape=tuple(self.validation.input_shape), output_shape=tuple(self.model.output_shape[1:]),
+            platform_bootstrap=self.bootstrap, coordination=settings.coordination,
+            architecture=self.model.to_json(), input_dtype=self.validation.input_dtype,
+            label_dtype=self.validation.label_dtype, data_restriction=settings.data_restriction,
+            min_data=settings.min_data, aggregation_rounds=settings.rounds, training=training,
+            blockchain=self.coordinator.blockchain_info(), control_topic=self.coordinator.control_topic(),
+        )
+        publish_control(self.producer, settings.model_logger_topic, message,
+                        key=settings.federated_string_id.encode())
+
+    def run(self) -> int:
+        version, weights = self.start()
+        previous = self.validator.score(weights)
+        cache: dict[bytes, Screened] = {}
+        needed = self.strategy.updates_per_round
+        idle_since = time.monotonic()
+        while version.number < self.settings.rounds and not self.coordinator.is_finished():
+            queued = self.coordinator.wait_for_updates(needed, self.training.poll_interval_s)
+            started = time.monotonic()
+            result = run_round(queued, weights, version.number, self.strategy, self.validator, previous,
+                               self.policy, self.fetch_update, self.fetch_version, cache)
+            if result.weights is None:  # too many rejected: wait for one more than is queued
+                needed = len(queued) + 1
+                if time.monotonic() - idle_since > self.training.stop_timeout_s:
+                    log.error("no usable update for %.0f s; closing the training early",
+                              self.training.stop_timeout_s)
+                    self.finish(weights, previous)
+                    return 1
+                continue
+            pointer, content_hash = self.publish(result.weights)
+            version = self.coordinator.record_round(content_hash, pointer, result.outcomes)
+            weights, previous, cache, idle_since = result.weights, result.new, {}, time.monotonic()
+            needed = self.strategy.updates_per_round
+            self.report_round(version, result, time.monotonic() - started)
+        self.finish(weights, previous)
+        return 0
+
+    def report_round(self, version: Version, result: RoundResult, seconds: float) -> None:
+        rewards = {outcome.content_hash: outcome.reward for outcome in result.outcomes}
+        self.sink.progress(RoundReport(
+            version=version.number, val_loss=result.new.loss, val_accuracy=result.new.accuracy,
+            elapsed_s=round(time.monotonic() - self.started, 3),
+            contributions=[Contribution(
+                client=item.queued.client, samples=item.queued.samples,
+                staleness=version.number - 1 - item.queued.base_version,
+                reward=rewards[item.queued.content_hash], reason=str(item.reason or ""),
+            ) for item in result.screened],
+        ))
+        accepted = sum(item.reason is None for item in result.screened)
+        log.info("version %d: val_loss %.4f val_accuracy %s from %d update(s) in %.2f s", version.number,
+                 result.new.loss, result.new.accuracy, accepted, seconds)
+
+    def finish(self, weights: list, score: Score) -> None:
+        self.coordinator.finish()
+        self.model.set_weights(weights)
+        directory = Path(self.settings.results.directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        model_path = directory / f"{self.settings.federated_string_id}.keras"
+        self.model.save(model_path)
+        latest = self.coordinator.latest()
+        self.sink.final(FinalReport(
+            metrics={"val_loss": score.loss, "val_accuracy": score.accuracy},
+            model_path=str(model_path), elapsed_s=round(time.monotonic() - self.started, 3),
+            extra={"coordination": self.settings.coordination, "identity": self.coordinator.identity,
+                   "versions": latest.number if latest else 0,
+                   "rewards": {client: str(amount) for client, amount in self.coordinator.rewards().items()}},
+        ))
+        log.info("training %s finished at version %s; model saved to %s", self.settings.federated_string_id,
+                 latest.number if latest else 0, model_path)
+
+
+def main() -> int:
+    configure_logging()
+    try:
+        settings = load_aggregator_settings()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    return Aggregator(settings).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

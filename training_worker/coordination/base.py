@@ -1,0 +1,106 @@
+"""What the engine needs from a coordinator, whatever carries the coordination.
+
+The aggregator and the trainer run the same rounds in both modes; only these two interfaces
+differ: the blockchain coordinator talks to the training's contract (the paper's system), the
+classic one to a Kafka control topic (the earlier Kafka-ML), so the two can be compared on the
+same workload.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from kafkaml.pointers import WeightsPointer
+from kafkaml.schemas import BlockchainInfo
+from kafkaml.schemas import RoundOutcome as Outcome  # the verdict on one consumed update
+
+__all__ = ["ClientCoordinator", "Outcome", "PlatformCoordinator", "QueuedUpdate", "TrainingClosed", "Version"]
+
+
+@dataclass(frozen=True)
+class Version:
+    """A global model version: its number, content hash and where its weights live."""
+
+    number: int
+    content_hash: bytes
+    pointer: WeightsPointer
+
+
+@dataclass(frozen=True)
+class QueuedUpdate:
+    """A client's submitted update waiting to be aggregated, in queue order."""
+
+    client: str
+    base_version: int
+    content_hash: bytes
+    pointer: WeightsPointer
+    samples: int
+
+
+class TrainingClosed(RuntimeError):
+    """The training no longer accepts updates (it finished while the client was training)."""
+
+
+class PlatformCoordinator(ABC):
+    """The aggregator's side: publish versions, consume the queue, close the training."""
+
+    #: Where auditors find this training (contract address, or classic control topic).
+    identity: str
+
+    def blockchain_info(self) -> BlockchainInfo | None:
+        """What the model announcement tells clients about the contract (blockchain mode)."""
+        return None
+
+    def control_topic(self) -> str:
+        """The control topic the announcement names (classic mode)."""
+        return ""
+
+    @abstractmethod
+    def start(self, genesis_hash: bytes, pointer: WeightsPointer) -> Version:
+        """Publish version 0 and open the training to submissions (idempotent on restart)."""
+
+    @abstractmethod
+    def latest(self) -> Version | None:
+        """The newest global version, or None before ``start``."""
+
+    @abstractmethod
+    def version(self, number: int) -> Version:
+        """A past global version (strategies that need the base model x_τ)."""
+
+    @abstractmethod
+    def wait_for_updates(self, minimum: int, timeout_s: float) -> list[QueuedUpdate]:
+        """Queued updates in order once at least ``minimum`` wait (fewer if ``timeout_s`` passed)."""
+
+    @abstractmethod
+    def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
+        """Publish the next version and the outcome of every update it consumed, atomically."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Close the training (idempotent) and pay what was credited."""
+
+    @abstractmethod
+    def rewards(self) -> dict[str, int]:
+        """Tokens credited per client address."""
+
+    @abstractmethod
+    def is_finished(self) -> bool:
+        """True once the training was closed (a restarted aggregator must not reopen it)."""
+
+
+class ClientCoordinator(ABC):
+    """The trainer's side: follow the global version, submit updates."""
+
+    @abstractmethod
+    def is_active(self) -> bool:
+        """True while the training accepts updates."""
+
+    @abstractmethod
+    def latest(self) -> Version | None:
+        """The newest global version (None before the platform published one)."""
+
+    @abstractmethod
+    def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
+        """Queue an update; the same content hash twice is queued once. Raises
+        :class:`TrainingClosed` when the training finished meanwhile."""

@@ -1,0 +1,125 @@
+"""One aggregation round: screen the queued updates, aggregate, measure, reward.
+
+The round is a function of the previous global weights, the queued updates (in queue order) and
+the platform's validation set, so a restarted aggregator recomputes the same round and an
+auditor can re-derive the new global weights bit for bit.
+
+Screening happens update by update, in queue order: an update whose weights cannot be fetched or
+fail the hash check, do not fit the model, are not finite, or whose own validation loss is worse
+than the policy's reject ratio is consumed as *rejected* (zero reward, with the reason) and never
+aggregated. Accepted updates are taken until the strategy has what one round needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kafkaml.weights import WeightsError, WeightsIntegrityError
+from training_worker.coordination.base import Outcome, QueuedUpdate
+from training_worker.evaluation import Score, Validator
+from training_worker.rewards import Measurement, RejectReason, RewardPolicy, score
+from training_worker.strategies import InvalidUpdate, Strategy, Update
+
+log = logging.getLogger(__name__)
+
+Weights = list[np.ndarray]
+#: Fetch the weights of a queued update (verifying its hash) or of global version n.
+FetchUpdate = Callable[[QueuedUpdate], Weights]
+FetchVersion = Callable[[int], Weights]
+
+
+@dataclass
+class Screened:
+    """A queued update after screening: accepted with its weights and score, or rejected."""
+
+    queued: QueuedUpdate
+    weights: Weights | None = None
+    score: Score | None = None
+    reason: RejectReason | None = None
+    detail: str = ""
+
+
+@dataclass
+class RoundResult:
+    """What the aggregator records and reports for one round."""
+
+    weights: Weights | None  # None when no update was accepted (nothing to publish yet)
+    outcomes: list[Outcome]
+    previous: Score
+    new: Score | None
+    screened: list[Screened] = field(default_factory=list)
+
+
+def screen(update: QueuedUpdate, current: Weights, version: int, strategy: Strategy, validator: Validator,
+           previous: Score, policy: RewardPolicy, fetch: FetchUpdate) -> Screened:
+    """Fetch, check and measure one update; never raises for a bad update, only rejects it."""
+    try:
+        weights = fetch(update)
+    except WeightsIntegrityError as exc:
+        return Screened(update, reason=RejectReason.HASH_MISMATCH, detail=str(exc))
+    except (WeightsError, TimeoutError, ValueError) as exc:
+        return Screened(update, reason=RejectReason.UNREADABLE, detail=str(exc))
+    try:
+        strategy.check_update(current, version, Update(weights, update.samples, update.base_version))
+    except InvalidUpdate as exc:
+        return Screened(update, reason=exc.reason, detail=str(exc))
+    own = validator.score(weights)
+    verdict = score(policy, Measurement(previous.loss, own.loss, 1, 1))
+    if not verdict.accepted:
+        return Screened(update, weights, own, verdict.reason, verdict.detail)
+    return Screened(update, weights, own)
+
+
+def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, strategy: Strategy,
+              validator: Validator, previous: Score, policy: RewardPolicy, fetch: FetchUpdate,
+              fetch_version: FetchVersion, cache: dict[bytes, Screened]) -> RoundResult:
+    """Consume updates from ``queued`` (in order) until the strategy's round is full.
+
+    Returns ``weights=None`` when the queue ran out before enough updates were accepted: the
+    caller waits for more and calls again. ``cache`` keeps the screening of updates already seen
+    at this version, so they are fetched and measured once; the caller clears it per version.
+    """
+    needed = strategy.updates_per_round
+    screened: list[Screened] = []
+    accepted: list[Screened] = []
+    for update in queued:
+        if len(accepted) == needed:
+            break
+        if update.content_hash not in cache:
+            cache[update.content_hash] = screen(update, current, version, strategy, validator, previous,
+                                                policy, fetch)
+            if cache[update.content_hash].reason is not None:
+                log.warning("rejecting update %s from %s: %s %s", update.content_hash.hex()[:12], update.client,
+                            cache[update.content_hash].reason, cache[update.content_hash].detail)
+        item = cache[update.content_hash]
+        screened.append(item)
+        if item.reason is None:
+            accepted.append(item)
+    rejections = [Outcome(i.queued.content_hash, False, 0, str(i.reason)) for i in screened if i.reason]
+    if len(accepted) < needed:
+        return RoundResult(None, rejections, previous, None, screened)
+
+    updates = [
+        Update(item.weights, item.queued.samples, item.queued.base_version,
+               fetch_version(item.queued.base_version) if strategy.needs_base_weights else None)
+        for item in accepted
+    ]
+    try:
+        new_weights = strategy.aggregate(current, version, updates)
+    except InvalidUpdate as exc:  # the combination itself overflowed: reject the whole round
+        failed = [Outcome(i.queued.content_hash, False, 0, str(exc.reason)) for i in accepted]
+        return RoundResult(None, rejections + failed, previous, None, screened)
+    new = validator.score(new_weights)
+    round_samples = sum(item.queued.samples for item in accepted)
+    outcomes = []
+    for item in screened:
+        if item.reason is not None:
+            outcomes.append(Outcome(item.queued.content_hash, False, 0, str(item.reason)))
+            continue
+        reward = score(policy, Measurement(previous.loss, new.loss, item.queued.samples, round_samples))
+        outcomes.append(Outcome(item.queued.content_hash, True, reward.amount if reward.accepted else 0))
+    return RoundResult(new_weights, outcomes, previous, new, screened)

@@ -1,0 +1,104 @@
+"""The client trainer job (``python -m training_worker.trainer``), one per matched datasource.
+
+While the training is active: read the newest global version from the coordinator, fetch its
+weights from the platform Kafka and verify their hash, train on the local Kafka stream, publish
+the update's weights to the platform Kafka and submit pointer + hash + base version + sample
+count. Each global version is trained at most once; a slow or restarted client simply resumes
+from the newest version (the protocol is asynchronous). Exit code 0 once the training finished,
+non-zero on an error, so Kubernetes retries a failed job.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from kafkaml import kafka
+from kafkaml.config import ConfigError
+from kafkaml.logs import configure as configure_logging
+from kafkaml.streams import split_dataset
+from kafkaml.weights import fetch_weights, publish_weights
+from training_worker.announcement import check_fits, client_datasource, find_model, rebuild_model
+from training_worker.coordination.base import ClientCoordinator, TrainingClosed, Version
+from training_worker.coordination.factory import client_coordinator
+from training_worker.results import open_sink
+from training_worker.settings import TrainerSettings, load_trainer_settings
+
+log = logging.getLogger("training_worker.trainer")
+
+def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, timeout_s: float,
+                         max_delay_s: float) -> Version | None:
+    """The newest version once it is newer than ``after``; None if the training closed meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while True:
+        latest = coordinator.latest()
+        if latest is not None and (after is None or latest.number > after):
+            return latest
+        if latest is not None and not coordinator.is_active():
+            return None
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no global version newer than {after} within {timeout_s:.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 2, max_delay_s)
+
+
+def run(settings: TrainerSettings) -> int:
+    kafka.require_fast_crc()
+    timing, stream = settings.training, settings.stream
+    platform = settings.platform_bootstrap_servers
+    announcement = find_model(platform, settings.model_logger_topic, settings.federated_model_id,
+                              timing.start_timeout_s)
+    datasource = client_datasource(stream, timing.start_timeout_s)
+    check_fits(announcement, datasource)
+    model = rebuild_model(announcement)
+    training = announcement.training
+    coordinator = client_coordinator(settings, announcement)
+    sink = open_sink(settings.results, sender=settings.client_id)
+    samples = datasource.count("train")
+    dataset = split_dataset(datasource, "train", stream.bootstrap_servers, batch_size=int(training["batch"]),
+                            shuffle_buffer=min(samples, 4096), seed=timing.seed)
+    producer = kafka.producer(platform)
+    trained_from: int | None = None
+    try:
+        while True:
+            version = wait_for_new_version(coordinator, trained_from, timing.stop_timeout_s,
+                                           timing.poll_interval_s)
+            if version is None:
+                break
+            started = time.monotonic()
+            model.set_weights(fetch_weights(platform, version.pointer, version.content_hash,
+                                            timeout_s=timing.fetch_timeout_s))
+            history = model.fit(dataset, epochs=int(training["epochs"]), verbose=0, **training.get("fit_kwargs", {}))
+            pointer, content_hash = publish_weights(producer, training["weights_topic"], model.get_weights())
+            try:
+                coordinator.submit(version.number, content_hash, pointer, samples)
+            except TrainingClosed:
+                log.info("the training finished while this update was trained; it is not submitted")
+                break
+            trained_from = version.number
+            metrics = {name: float(values[-1]) for name, values in history.history.items()}
+            log.info("submitted update trained from version %d (%s) in %.1f s", version.number,
+                     ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), time.monotonic() - started)
+            sink.progress({"base_version": version.number, "samples": samples, "sha256": content_hash.hex(),
+                           "seconds": round(time.monotonic() - started, 3), "local_metrics": metrics})
+    finally:
+        producer.close()
+    sink.final({"last_base_version": trained_from, "samples": samples})
+    log.info("training %s finished; last update trained from version %s", settings.federated_model_id, trained_from)
+    return 0
+
+
+def main() -> int:
+    configure_logging()
+    try:
+        settings = load_trainer_settings()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
