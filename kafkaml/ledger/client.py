@@ -1,0 +1,388 @@
+"""The :class:`Ledger`: one training's contract, driven from Python by the aggregator or a client.
+
+Every write goes through :class:`~kafkaml.ledger.transactions.Sender` (receipt, status, typed
+revert, retries). Reads of the queue come from events (what an auditor sees) cross-checked with
+the contract's counters, so a client never trusts a half-read log range. Idempotency lives
+here: :meth:`Ledger.submit_update` first asks the contract whether the content hash is already
+queued, and :meth:`Ledger.record_round` recognises a round it already recorded, so a job
+restarted mid-step repeats nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+from web3.logs import DISCARD
+
+from kafkaml.config import read_secret
+from kafkaml.ledger import errors
+from kafkaml.ledger.compiler import load_artifact
+from kafkaml.ledger.events import Event, EventReader
+from kafkaml.ledger.records import (
+    Audit,
+    AuditedUpdate,
+    AuditedVersion,
+    GlobalVersion,
+    Phase,
+    SubmittedUpdate,
+    TrainingInfo,
+    UpdateOutcome,
+    decode_reason,
+)
+from kafkaml.ledger.transactions import Rpc, Sender, load_account
+from kafkaml.pointers import WeightsPointer, check_hash
+
+log = logging.getLogger(__name__)
+
+MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
+MAX_CHUNKS = 2**24 - 1  # the contract stores a global version's record count in 24 bits
+
+
+@functools.cache
+def _artifact(name: str) -> dict[str, Any]:
+    """Loaded on first use, so that ``contracts/build.py`` can import this package before a first build."""
+    return load_artifact(name)
+
+
+@functools.cache
+def _decoder() -> errors.ErrorDecoder:
+    return errors.ErrorDecoder(_artifact("FederatedLearning")["abi"], _artifact("RewardToken")["abi"])
+
+
+def _signer(rpc: Rpc, key: str | None) -> Sender:
+    """A sender for ``key``, or for ETH_WALLET_KEY(_FILE) when no key is passed."""
+    return Sender(rpc, load_account(key if key is not None else read_secret("ETH_WALLET_KEY")), _decoder())
+
+
+def deploy_contract(sender: Sender, artifact: dict[str, Any], args: list[Any], description: str) -> str:
+    constructor = sender.rpc.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]).constructor(*args)
+    receipt = sender.transact({"data": constructor.data_in_transaction}, description)
+    return Web3.to_checksum_address(receipt["contractAddress"])
+
+
+class Ledger:
+    """A training contract seen by one account (the aggregator's or a client's)."""
+
+    def __init__(self, rpc: Rpc, sender: Sender | None, address: str) -> None:
+        self.rpc = rpc
+        self.sender = sender
+        self.address = Web3.to_checksum_address(address)
+        self.contract = rpc.w3.eth.contract(address=self.address, abi=_artifact("FederatedLearning")["abi"])
+        self._events = EventReader(rpc, self.contract)
+        self._info: TrainingInfo | None = None
+        self._submissions: list[SubmittedUpdate] = []
+        self._scanned_to = -1
+        self._scan_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.address} as {self.account or 'read-only'})"
+
+    @property
+    def account(self) -> str | None:
+        """The address this ledger signs as (None for a read-only :meth:`reader`)."""
+        return self.sender.address if self.sender else None
+
+    # ---- creation ------------------------------------------------------------------------------
+
+    @classmethod
+    def deploy_token(cls, rpc_url: str, key: str | None = None) -> str:
+        """Deploy the platform's RewardToken (once per platform); returns its address."""
+        sender = _signer(Rpc(rpc_url), key)
+        address = deploy_contract(sender, _artifact("RewardToken"), [sender.address], "deploy RewardToken")
+        log.info("deployed RewardToken at %s (admin %s)", address, sender.address)
+        return address
+
+    @classmethod
+    def deploy(cls, rpc_url: str, key: str | None = None, *, token_address: str, settings_hash: bytes,
+               weights_topic: str, strategy: str, rounds: int) -> Ledger:
+        """Deploy a training (the key's account becomes its aggregator) and let it mint rewards."""
+        if not weights_topic or not strategy or not 0 < rounds < 2**32:
+            raise ValueError("weights_topic and strategy must be non-empty and rounds in 1..2^32-1")
+        rpc = Rpc(rpc_url)
+        sender = _signer(rpc, key)
+        address = deploy_contract(
+            sender, _artifact("FederatedLearning"),
+            [Web3.to_checksum_address(token_address), check_hash(settings_hash), weights_topic, strategy, rounds],
+            "deploy FederatedLearning")
+        token = rpc.w3.eth.contract(address=Web3.to_checksum_address(token_address), abi=_artifact("RewardToken")["abi"])
+        sender.transact({"to": token.address, "data": token.encode_abi("grantRole", args=[MINTER_ROLE, address])},
+                        "grant the training MINTER_ROLE")
+        log.info("deployed training %s (aggregator %s, %d rounds, strategy %s)", address, sender.address,
+                 rounds, strategy)
+        return cls(rpc, sender, address)
+
+    @classmethod
+    def open(cls, rpc_url: str, contract_address: str, key: str | None = None) -> Ledger:
+        """Open an existing training as the key's account (ETH_WALLET_KEY(_FILE) by default)."""
+        rpc = Rpc(rpc_url)
+        ledger = cls(rpc, _signer(rpc, key), contract_address)
+        if not rpc(lambda: rpc.w3.eth.get_code(ledger.address)):
+            raise errors.LedgerError(f"no contract at {ledger.address} on {rpc_url}")
+        return ledger
+
+    @classmethod
+    def reader(cls, rpc_url: str, contract_address: str) -> Ledger:
+        """A read-only view (no key): for audits. Writing through it fails at the first call."""
+        rpc = Rpc(rpc_url)
+        ledger = cls(rpc, None, contract_address)
+        if not rpc(lambda: rpc.w3.eth.get_code(ledger.address)):
+            raise errors.LedgerError(f"no contract at {ledger.address} on {rpc_url}")
+        return ledger
+
+    # ---- aggregator ----------------------------------------------------------------------------
+
+    def register_clients(self, addresses: Iterable[str]) -> list[str]:
+        """Register the clients not registered yet; returns those newly registered."""
+        wanted = list(dict.fromkeys(Web3.to_checksum_address(a) for a in addresses))
+        new = [a for a in wanted if not self._view("isClient", a)]
+        if new:
+            self._transact("registerClients", [new], f"register {len(new)} clients")
+        return new
+
+    def start(self, genesis_hash: bytes, pointer: WeightsPointer) -> None:
+        """Publish the genesis model as version 0 and activate the training."""
+        self._check_global_pointer(pointer)
+        self._transact("start", [check_hash(genesis_hash), *_pointer_args(pointer)], "start the training")
+
+    def record_round(self, new_hash: bytes, new_pointer: WeightsPointer, outcomes: list[UpdateOutcome]) -> int:
+        """Publish the next global version from the oldest queued updates (in queue order); returns it.
+
+        Idempotent: when the first update is already consumed by a version with ``new_hash`` (this
+        call ran before, e.g. before a restart), that version is returned without a transaction.
+        """
+        check_hash(new_hash)
+        self._check_global_pointer(new_pointer)
+        if not outcomes:
+            raise ValueError("a round consumes at least one update")
+        first = self._view("updateOf", outcomes[0].content_hash)
+        if first[4]:  # consumed already
+            done = self._version_with_hash(new_hash)
+            if done is not None:
+                log.info("round for version %d was already recorded; not sending it again", done)
+                return done
+        encoded = [(o.content_hash, o.reward, o.encoded_reason()) for o in outcomes]
+        receipt = self._transact("recordRound", [new_hash, *_pointer_args(new_pointer), encoded],
+                                 f"record a round of {len(outcomes)} updates")
+        published = self.contract.events.GlobalVersionPublished().process_receipt(receipt, errors=DISCARD)
+        return int(published[0]["args"]["version"])
+
+    def finish(self) -> None:
+        self._transact("finish", [], "finish the training")
+
+    def pay_rewards(self, clients: Iterable[str] | None = None) -> None:
+        """Mint the unpaid rewards of ``clients`` (default: every registered client) in one transaction."""
+        targets = [Web3.to_checksum_address(c) for c in (clients if clients is not None else self.clients())]
+        unpaid = [c for c in targets if self.unpaid_of(c) > 0]
+        if unpaid:
+            self._transact("payRewards", [unpaid], f"pay the rewards of {len(unpaid)} clients")
+
+    # ---- clients -------------------------------------------------------------------------------
+
+    def submit_update(self, base_version: int, content_hash: bytes, pointer: WeightsPointer,
+                      samples: int) -> SubmittedUpdate:
+        """Queue an update; if this hash is already queued by this account, return that instead."""
+        check_hash(content_hash)
+        existing = self._existing_submission(content_hash)
+        if existing is not None:
+            return existing
+        args = [base_version, content_hash, pointer.topic, *_pointer_args(pointer), samples]
+        try:
+            receipt = self._transact("submitUpdate", args, f"submit update based on version {base_version}")
+        except errors.DuplicateUpdate:
+            existing = self._existing_submission(content_hash)  # a transaction of ours raced this one
+            if existing is None:
+                raise
+            return existing
+        seq = self._view("updateOf", content_hash)[1]
+        return SubmittedUpdate(seq, self.account, base_version, bytes(content_hash), pointer, samples,
+                               receipt["blockNumber"], bytes(receipt["transactionHash"]))
+
+    def claim(self) -> int:
+        """Mint this account's unpaid reward to it (after the training); returns the amount."""
+        amount = self.unpaid_of(self.account)
+        self._transact("claim", [], "claim rewards")
+        return amount
+
+    # ---- reads ---------------------------------------------------------------------------------
+
+    def info(self) -> TrainingInfo:
+        """The training's creation parameters (from its ``TrainingConfigured`` event; cached)."""
+        if self._info is None:
+            created = self._view("createdAt")
+            event = next(e for e in self._events.read(created, created) if e.name == "TrainingConfigured")
+            a = event.args
+            self._info = TrainingInfo(self.address, a["aggregator"], a["token"], bytes(a["settingsHash"]),
+                                      a["weightsTopic"], a["strategy"], a["rounds"], created)
+        return self._info
+
+    def phase(self) -> Phase:
+        return Phase(self._view("phase"))
+
+    def is_active(self) -> bool:
+        return bool(self._view("isActive"))
+
+    def queue_size(self) -> int:
+        return int(self._view("queueSize"))
+
+    def latest_version(self) -> GlobalVersion:
+        version, content_hash, partition, start, end, timestamp = self._view("latestVersion")
+        if self.phase() == Phase.CONFIGURED:
+            raise errors.WrongPhase("WrongPhase", {}, message="the training has not published a version yet")
+        return GlobalVersion(version, bytes(content_hash), WeightsPointer(self.info().weights_topic, partition,
+                                                                          start, end), timestamp)
+
+    def rewards_of(self, address: str) -> int:
+        """Rewards credited to ``address`` so far (paid or not), in token base units."""
+        return int(self._view("rewardsOf", Web3.to_checksum_address(address))[0])
+
+    def unpaid_of(self, address: str) -> int:
+        earned, paid = self._view("rewardsOf", Web3.to_checksum_address(address))
+        return int(earned - paid)
+
+    def token_balance(self, address: str) -> int:
+        token = self.rpc.w3.eth.contract(address=self.info().token, abi=_artifact("RewardToken")["abi"])
+        return int(self.rpc(lambda: token.functions.balanceOf(Web3.to_checksum_address(address)).call()))
+
+    def clients(self) -> list[str]:
+        return [e.args["client"] for e in self._all_events() if e.name == "ClientRegistered"]
+
+    def pending_updates(self) -> list[SubmittedUpdate]:
+        """The queued, not yet aggregated updates, oldest first."""
+        submitted, consumed = self._view("queueCounters")
+        return self._submissions_up_to(submitted)[consumed:submitted]
+
+    def wait_for_updates(self, minimum: int = 1, timeout_s: float = 600.0) -> list[SubmittedUpdate]:
+        """Block until at least ``minimum`` updates are queued (polling with back-off); returns them.
+
+        Raises TimeoutError after ``timeout_s``, or WrongPhase if the training stops meanwhile.
+        """
+        deadline = time.monotonic() + timeout_s
+        delay = 0.05
+        while True:
+            if self.queue_size() >= minimum:
+                return self.pending_updates()
+            if self.phase() != Phase.ACTIVE:
+                raise errors.WrongPhase("WrongPhase", {}, message=f"the training is {self.phase().name.lower()}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"fewer than {minimum} updates queued after {timeout_s:.0f} s")
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, self.rpc.poll_max_s)
+
+    def history(self) -> Audit:
+        """Every global version with the updates it consumed, rebuilt from events only."""
+        events = self._all_events()
+        info = self.info()
+        submissions: dict[bytes, AuditedUpdate] = {}
+        versions: list[AuditedVersion] = []
+        earned: dict[str, int] = {}
+        paid: dict[str, int] = {}
+        clients: list[str] = []
+        consumed_in_tx: list[AuditedUpdate] = []
+        for event in events:
+            a = event.args
+            if event.name == "ClientRegistered":
+                clients.append(a["client"])
+            elif event.name == "UpdateSubmitted":
+                h = bytes(a["contentHash"])
+                submissions[h] = AuditedUpdate(len(submissions), a["client"], h, a["baseVersion"], a["samples"],
+                                               _pointer(a["topic"], a), event.block)
+            elif event.name == "UpdateAggregated":
+                update = submissions[bytes(a["contentHash"])]
+                reason = decode_reason(bytes(a["reason"]))
+                update.version, update.accepted, update.reward, update.reason = a["version"], not reason, a["reward"], reason
+                update.staleness = a["version"] - 1 - a["baseVersion"]
+                earned[a["client"]] = earned.get(a["client"], 0) + a["reward"]
+                consumed_in_tx.append(update)
+            elif event.name == "GlobalVersionPublished":
+                versions.append(AuditedVersion(a["version"], bytes(a["contentHash"]), _pointer(info.weights_topic, a),
+                                               self._block_time(event.block), event.block, event.tx_hash,
+                                               consumed_in_tx))
+                consumed_in_tx = []
+            elif event.name == "RewardPaid":
+                paid[a["client"]] = paid.get(a["client"], 0) + a["amount"]
+        pending = [u for u in submissions.values() if u.version is None]
+        return Audit(info, self.phase(), clients, versions, pending, earned, paid)
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    def _view(self, name: str, *args: Any) -> Any:
+        function = getattr(self.contract.functions, name)(*args)
+        try:
+            return self.rpc(lambda: function.call())
+        except ContractLogicError as exc:
+            raise _decoder().decode(exc.data) from None
+
+    def _transact(self, name: str, args: list[Any], description: str) -> dict[str, Any]:
+        if self.sender is None:
+            raise errors.LedgerError(f"{description}: this ledger was opened read-only (no key)")
+        data = self.contract.encode_abi(name, args=args)
+        return self.sender.transact({"to": self.address, "data": data}, description)
+
+    def _check_global_pointer(self, pointer: WeightsPointer) -> None:
+        if pointer.topic != self.info().weights_topic:
+            raise ValueError(f"global weights live in the training's topic {self.info().weights_topic!r}, "
+                             f"not {pointer.topic!r}")
+        if pointer.chunk_count > MAX_CHUNKS:
+            raise ValueError(f"a global version may span at most {MAX_CHUNKS} records")
+
+    def _existing_submission(self, content_hash: bytes) -> SubmittedUpdate | None:
+        client = self._view("updateOf", content_hash)[0]
+        if int(client, 16) == 0:
+            return None
+        if client != self.account:
+            raise errors.DuplicateUpdate("DuplicateUpdate", {"contentHash": content_hash},
+                                         message=f"update 0x{content_hash.hex()} was submitted by {client}")
+        submitted, _ = self._view("queueCounters")
+        match = [s for s in self._submissions_up_to(submitted) if s.content_hash == content_hash]
+        log.info("update 0x%s is already queued (seq %d); not submitting it again", content_hash.hex(), match[0].seq)
+        return match[0]
+
+    def _submissions_up_to(self, count: int) -> list[SubmittedUpdate]:
+        """The first ``count`` submissions in queue order, scanning only blocks not read before."""
+        with self._scan_lock:
+            latest = self.rpc.block_number()
+            if latest < self._scanned_to or len(self._submissions) > count:
+                self._submissions, self._scanned_to = [], -1  # the node went back in time (restart): re-read
+            while len(self._submissions) < count:
+                start = max(self._scanned_to + 1, self.info().created_block)
+                for event in self._events.read(start, latest):
+                    if event.name == "UpdateSubmitted":
+                        self._submissions.append(_submission(len(self._submissions), event))
+                self._scanned_to = latest
+                if len(self._submissions) < count:
+                    time.sleep(0.05)  # the node served the counter before the logs: read the new blocks
+                    latest = self.rpc.block_number()
+            return list(self._submissions)
+
+    def _all_events(self) -> list[Event]:
+        return self._events.read(self.info().created_block, self.rpc.block_number())
+
+    def _version_with_hash(self, content_hash: bytes) -> int | None:
+        for event in self._all_events():
+            if event.name == "GlobalVersionPublished" and bytes(event.args["contentHash"]) == content_hash:
+                return int(event.args["version"])
+        return None
+
+    def _block_time(self, block: int) -> int:
+        return int(self.rpc(lambda: self.rpc.w3.eth.get_block(block))["timestamp"])
+
+
+def _pointer_args(pointer: WeightsPointer) -> list[int]:
+    return [pointer.partition, pointer.start_offset, pointer.end_offset]
+
+
+def _pointer(topic: str, args: dict[str, Any]) -> WeightsPointer:
+    return WeightsPointer(topic, args["partition"], args["startOffset"], args["endOffset"])
+
+
+def _submission(seq: int, event: Event) -> SubmittedUpdate:
+    a = event.args
+    return SubmittedUpdate(seq, a["client"], a["baseVersion"], bytes(a["contentHash"]), _pointer(a["topic"], a),
+                           a["samples"], event.block, event.tx_hash)

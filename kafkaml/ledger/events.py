@@ -1,0 +1,58 @@
+"""Reading a contract's events in block-range pages, decoded and in chain order.
+
+Nodes cap ``eth_getLogs`` (by block range or result count), so ranges are read in pages of
+``KAFKAML_ETH_LOG_PAGE_BLOCKS`` and a page the node refuses is halved until it answers. All of
+a contract's events are fetched in one pass and decoded by their topic, which keeps the number
+of requests independent of how many event types the caller wants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from web3.contract import Contract
+from web3.exceptions import Web3RPCError
+
+from kafkaml.ledger.transactions import Rpc
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    args: dict[str, Any]
+    block: int
+    log_index: int
+    tx_hash: bytes
+
+
+class EventReader:
+    def __init__(self, rpc: Rpc, contract: Contract) -> None:
+        self.rpc = rpc
+        self.contract = contract
+        self._events = {bytes.fromhex(event.topic.removeprefix("0x")): event for event in contract.all_events()}
+
+    def read(self, from_block: int, to_block: int) -> list[Event]:
+        """Every event of the contract in ``[from_block, to_block]``, in chain order."""
+        decoded: list[Event] = []
+        start = from_block
+        page = self.rpc.log_page_blocks
+        while start <= to_block:
+            end = min(start + page - 1, to_block)
+            try:
+                logs = self.rpc(lambda s=start, e=end: self.rpc.w3.eth.get_logs(
+                    {"address": self.contract.address, "fromBlock": s, "toBlock": e}))
+            except Web3RPCError:
+                if page == 1:
+                    raise
+                page = max(1, page // 2)  # the node refused the range or result size: smaller pages
+                continue
+            decoded.extend(self._decode(log) for log in logs if bytes(log["topics"][0]) in self._events)
+            start = end + 1
+        return decoded
+
+    def _decode(self, log: Any) -> Event:
+        event = self._events[bytes(log["topics"][0])]
+        processed = event.process_log(log)
+        return Event(processed["event"], dict(processed["args"]), log["blockNumber"], log["logIndex"],
+                     bytes(log["transactionHash"]))

@@ -1,0 +1,145 @@
+"""The facts the ledger records, as plain Python values shared by the client, the audit and the engine.
+
+Kept apart from the web3 code so that callers (the training engine, ``kafkaml audit``, the
+backend) can type against them and serialise them without importing a node connection.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kafkaml.pointers import WeightsPointer, check_hash
+
+REASON_BYTES = 32
+
+
+class Phase(enum.IntEnum):
+    """The training's lifecycle on chain (same numbering as the contract's enum)."""
+
+    CONFIGURED = 0
+    ACTIVE = 1
+    FINISHED = 2
+
+
+@dataclass(frozen=True)
+class TrainingInfo:
+    """What the contract was created with (from its ``TrainingConfigured`` event)."""
+
+    address: str
+    aggregator: str
+    token: str
+    settings_hash: bytes
+    weights_topic: str
+    strategy: str
+    rounds: int
+    created_block: int
+
+
+@dataclass(frozen=True)
+class GlobalVersion:
+    version: int
+    content_hash: bytes
+    pointer: WeightsPointer
+    timestamp: int  # block time (seconds) the version was published
+
+
+@dataclass(frozen=True)
+class SubmittedUpdate:
+    """One queued update as its ``UpdateSubmitted`` event recorded it; ``seq`` is its queue position."""
+
+    seq: int
+    client: str
+    base_version: int
+    content_hash: bytes
+    pointer: WeightsPointer
+    samples: int
+    block: int
+    tx_hash: bytes
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """The aggregator's verdict on one queued update; ``reason`` says why a rejected one was rejected."""
+
+    content_hash: bytes
+    accepted: bool
+    reward: int = 0
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        check_hash(self.content_hash)
+        if self.reward < 0:
+            raise ValueError("a reward cannot be negative")
+        if self.accepted and self.reason:
+            raise ValueError("an accepted update carries no rejection reason")
+        if not self.accepted and self.reward:
+            raise ValueError("a rejected update cannot earn a reward")
+        if len(self.reason.encode()) > REASON_BYTES or not self.reason.isascii():
+            raise ValueError(f"a rejection reason is at most {REASON_BYTES} ASCII characters: {self.reason!r}")
+
+    def encoded_reason(self) -> bytes:
+        """The contract's ``bytes32`` reason: zero for accepted, the text (default "rejected") otherwise."""
+        if self.accepted:
+            return bytes(REASON_BYTES)
+        return (self.reason or "rejected").encode().ljust(REASON_BYTES, b"\0")
+
+
+def decode_reason(raw: bytes) -> str:
+    return raw.rstrip(b"\0").decode("ascii", errors="replace")
+
+
+@dataclass
+class AuditedUpdate:
+    """An update in the history: what was submitted and, once aggregated, the verdict."""
+
+    seq: int
+    client: str
+    content_hash: bytes
+    base_version: int
+    samples: int
+    pointer: WeightsPointer
+    submitted_block: int
+    version: int | None = None  # the global version it was aggregated into
+    staleness: int | None = None  # (version - 1) - base_version: versions published since its base
+    accepted: bool | None = None
+    reward: int = 0
+    reason: str = ""
+
+
+@dataclass
+class AuditedVersion:
+    version: int
+    content_hash: bytes
+    pointer: WeightsPointer
+    timestamp: int
+    block: int
+    tx_hash: bytes
+    updates: list[AuditedUpdate] = field(default_factory=list)
+
+
+@dataclass
+class Audit:
+    """A training's whole history, rebuilt from its events alone."""
+
+    training: TrainingInfo
+    phase: Phase
+    clients: list[str]
+    versions: list[AuditedVersion]
+    pending: list[AuditedUpdate]
+    earned: dict[str, int]
+    paid: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonable(asdict(self) | {"phase": self.phase.name.lower()})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value

@@ -1,0 +1,247 @@
+"""Talking to the node safely: retried RPC calls, one nonce sequence per key, receipts with a timeout.
+
+Why these pieces exist:
+
+* **Retries.** A node restart or a dropped connection must not fail a training that runs for
+  hours, so every RPC call is retried with exponential back-off for a bounded time
+  (``KAFKAML_ETH_RPC_RETRY_S``) and only then raises :class:`LedgerUnavailable`.
+* **Sign once, re-broadcast the same bytes.** A transaction is signed exactly once; whenever we
+  are unsure whether the node got it (a timeout while sending, a node that restarted from an
+  older state dump), we broadcast the *same* signed bytes again. The node either already knows
+  them, or mines them now: the same nonce can never produce two different transactions, which is
+  what makes retrying safe.
+* **Nonces.** Several transactions from one key may be in flight (e.g. threads of one job), so
+  nonces are handed out under a lock from a local counter initialised from the node's pending
+  count and re-read whenever the node says the counter is off.
+* **Errors.** Gas is estimated before sending, so most reverts surface before a nonce is spent,
+  as typed errors (:mod:`kafkaml.ledger.errors`). A transaction that is mined but reverted
+  (the state changed in between) is replayed as a call at its block to recover the reason.
+* **Keys.** The private key lives only inside an eth-account ``LocalAccount``; nothing here
+  formats it into a message or a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+
+from kafkaml.config import Setting, declare
+from kafkaml.ledger.errors import (
+    ContractRevert,
+    ErrorDecoder,
+    LedgerError,
+    LedgerUnavailable,
+    TransactionTimeout,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SETTINGS = declare(
+    "Ledger client (blockchain coordination)",
+    Setting("KAFKAML_ETH_TX_TIMEOUT_S", "Seconds to wait for a transaction's receipt before giving up.",
+            kind="float", default=120.0, minimum=1.0),
+    Setting("KAFKAML_ETH_RPC_RETRY_S", "Seconds to keep retrying an Ethereum node that does not answer.",
+            kind="float", default=60.0, minimum=0.0),
+    Setting("KAFKAML_ETH_LOG_PAGE_BLOCKS", "Blocks per eth_getLogs request when reading a training's events.",
+            kind="int", default=5000, minimum=1),
+    Setting("KAFKAML_ETH_POLL_MAX_S", "Longest pause between two polls while waiting for updates or receipts.",
+            kind="float", default=2.0, minimum=0.05),
+)
+
+TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError)
+_ALREADY_SENT = ("already known", "nonce too low", "known transaction", "replacement transaction underpriced")
+GAS_MARGIN = 1.25
+
+
+def load_account(key: str) -> LocalAccount:
+    """An eth-account signer for a hex private key; the error never quotes the key."""
+    try:
+        return Account.from_key(key)
+    except (ValueError, TypeError):
+        raise LedgerError("the private key is not a valid 32-byte hex key") from None
+
+
+class Rpc:
+    """A Web3 connection whose calls are retried with back-off while the node is unreachable."""
+
+    def __init__(self, url: str, *, retry_s: float | None = None, request_timeout_s: float = 10.0) -> None:
+        settings = SETTINGS.load()
+        self.url = url
+        self.retry_s = settings["KAFKAML_ETH_RPC_RETRY_S"] if retry_s is None else retry_s
+        self.poll_max_s = settings["KAFKAML_ETH_POLL_MAX_S"]
+        self.log_page_blocks = settings["KAFKAML_ETH_LOG_PAGE_BLOCKS"]
+        provider = HTTPProvider(url, request_kwargs={"timeout": request_timeout_s}, exception_retry_configuration=None)
+        self.w3 = Web3(provider)
+
+    def __call__(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (one RPC round trip), retrying transient failures for up to ``retry_s``."""
+        deadline = time.monotonic() + self.retry_s
+        delay = 0.1
+        while True:
+            try:
+                return fn()
+            except TRANSIENT as exc:
+                if time.monotonic() >= deadline:
+                    raise LedgerUnavailable(f"the Ethereum node at {self.url} did not answer for "
+                                            f"{self.retry_s:.0f} s ({type(exc).__name__})") from None
+                log.warning("Ethereum node at %s unreachable (%s); retrying in %.1f s",
+                            self.url, type(exc).__name__, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.poll_max_s)
+
+    def chain_id(self) -> int:
+        return self(lambda: self.w3.eth.chain_id)
+
+    def block_number(self) -> int:
+        return self(lambda: self.w3.eth.block_number)
+
+
+@dataclass
+class PendingTx:
+    """A signed transaction that was broadcast; ``raw`` is kept to re-broadcast the same bytes."""
+
+    tx_hash: bytes
+    raw: bytes
+    nonce: int
+    description: str
+    call: dict[str, Any]
+
+
+class Sender:
+    """Signs and sends transactions from one key, with a nonce sequence shared by threads."""
+
+    def __init__(self, rpc: Rpc, account: LocalAccount, decoder: ErrorDecoder,
+                 timeout_s: float | None = None) -> None:
+        self.rpc = rpc
+        self.account = account
+        self.address = account.address
+        self.decoder = decoder
+        self.timeout_s = SETTINGS.load()["KAFKAML_ETH_TX_TIMEOUT_S"] if timeout_s is None else timeout_s
+        self._chain_id = rpc.chain_id()
+        self._lock = threading.Lock()
+        self._next_nonce: int | None = None
+
+    def __repr__(self) -> str:  # never the key
+        return f"Sender({self.address})"
+
+    def transact(self, call: dict[str, Any], description: str) -> dict[str, Any]:
+        """Send ``call`` ({"to"?, "data"}) and return its successful receipt; reverts raise typed errors."""
+        return self.wait(self.send(call, description))
+
+    def call(self, call: dict[str, Any]) -> bytes:
+        """eth_call from this account; a revert raises its typed error."""
+        request = {"from": self.address, **call}
+        try:
+            return self.rpc(lambda: self.rpc.w3.eth.call(request))
+        except ContractLogicError as exc:
+            raise self.decoder.decode(exc.data) from None
+
+    def send(self, call: dict[str, Any], description: str) -> PendingTx:
+        """Estimate, sign with the next nonce and broadcast; returns without waiting for the receipt."""
+        request = {"from": self.address, **call}
+        gas = self._estimate(request)
+        fees = self._fees()
+        with self._lock:
+            for attempt in range(2):
+                if self._next_nonce is None:
+                    self._next_nonce = self.rpc(lambda: self.rpc.w3.eth.get_transaction_count(self.address, "pending"))
+                tx = {**request, "nonce": self._next_nonce, "gas": gas, "chainId": self._chain_id, **fees}
+                signed = self.account.sign_transaction(tx)
+                try:
+                    self._broadcast(signed.raw_transaction)
+                except Web3RPCError as exc:
+                    self._next_nonce = None  # the node disagrees about our nonce (or rejected the tx): re-read it
+                    if attempt == 0 and "nonce" in str(exc).lower():
+                        continue
+                    raise LedgerError(f"{description}: the node rejected the transaction: {exc}") from None
+                pending = PendingTx(bytes(signed.hash), bytes(signed.raw_transaction), tx["nonce"], description, call)
+                self._next_nonce += 1
+                log.debug("sent %s from %s (nonce %d, tx 0x%s)", description, self.address, pending.nonce,
+                          pending.tx_hash.hex())
+                return pending
+        raise AssertionError("unreachable")
+
+    def wait(self, pending: PendingTx) -> dict[str, Any]:
+        """The receipt of ``pending`` once mined with status 1; re-broadcasts if the node forgot it."""
+        deadline = time.monotonic() + self.timeout_s
+        delay = 0.05
+        while True:
+            receipt = self._receipt(pending)
+            if receipt is not None:
+                break
+            if time.monotonic() >= deadline:
+                raise TransactionTimeout(f"{pending.description}: no receipt for tx 0x{pending.tx_hash.hex()} "
+                                         f"within {self.timeout_s:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, self.rpc.poll_max_s)
+        if receipt["status"] != 1:
+            raise self._revert_reason(pending, receipt)
+        return receipt
+
+    def _receipt(self, pending: PendingTx) -> dict[str, Any] | None:
+        try:
+            return dict(self.rpc(lambda: self.rpc.w3.eth.get_transaction_receipt(pending.tx_hash)))
+        except TransactionNotFound:
+            pass
+        try:
+            self.rpc(lambda: self.rpc.w3.eth.get_transaction(pending.tx_hash))
+        except TransactionNotFound:
+            # The node does not know the transaction (it restarted from an older state): same bytes again.
+            log.info("node lost %s (tx 0x%s); broadcasting it again", pending.description, pending.tx_hash.hex())
+            try:
+                self._broadcast(pending.raw)
+            except Web3RPCError as exc:
+                log.debug("re-broadcast of 0x%s answered: %s", pending.tx_hash.hex(), exc)
+        return None
+
+    def _broadcast(self, raw: bytes) -> None:
+        try:
+            self.rpc(lambda: self.rpc.w3.eth.send_raw_transaction(raw))
+        except Web3RPCError as exc:
+            if any(text in str(exc).lower() for text in _ALREADY_SENT) and self._known(raw):
+                return
+            raise
+
+    def _known(self, raw: bytes) -> bool:
+        """True when the node already has (or mined) the transaction whose signed bytes are ``raw``."""
+        tx_hash = Web3.keccak(raw)
+        try:
+            self.rpc(lambda: self.rpc.w3.eth.get_transaction(tx_hash))
+            return True
+        except TransactionNotFound:
+            return False
+
+    def _estimate(self, request: dict[str, Any]) -> int:
+        try:
+            estimate = self.rpc(lambda: self.rpc.w3.eth.estimate_gas(request))
+        except ContractLogicError as exc:
+            raise self.decoder.decode(exc.data) from None
+        return int(estimate * GAS_MARGIN) + 10_000
+
+    def _fees(self) -> dict[str, int]:
+        block = self.rpc(lambda: self.rpc.w3.eth.get_block("latest"))
+        base_fee = block.get("baseFeePerGas")
+        if base_fee is None:  # a chain without EIP-1559
+            return {"gasPrice": self.rpc(lambda: self.rpc.w3.eth.gas_price)}
+        priority = self.rpc(lambda: self.rpc.w3.eth.max_priority_fee)
+        return {"maxFeePerGas": 2 * base_fee + priority, "maxPriorityFeePerGas": priority, "type": 2}
+
+    def _revert_reason(self, pending: PendingTx, receipt: dict[str, Any]) -> ContractRevert:
+        request = {"from": self.address, **pending.call}
+        try:
+            self.rpc(lambda: self.rpc.w3.eth.call(request, receipt["blockNumber"] - 1))
+        except ContractLogicError as exc:
+            return self.decoder.decode(exc.data)
+        return ContractRevert("Reverted", {"tx": "0x" + pending.tx_hash.hex()},
+                              message=f"{pending.description} reverted (tx 0x{pending.tx_hash.hex()})")
