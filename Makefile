@@ -7,9 +7,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+CONTRACTS_STAMP := contracts/artifacts/.built
 
 .PHONY: setup demo test lint bench clean
-setup: $(PIP_STAMP) $(NPM_STAMP)
+setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP)
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
@@ -22,6 +23,10 @@ $(PIP_STAMP): $(VENV)/bin/python pyproject.toml requirements-lock.txt
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The compiled contracts are committed; this rebuilds them only when a source or the compiler changed.
+$(CONTRACTS_STAMP): contracts/*.sol contracts/build.py package-lock.json | $(PIP_STAMP) $(NPM_STAMP)
+	$(PY) contracts/build.py
 
 demo: setup
 	$(VENV)/bin/kafkaml demo $(ARGS)
