@@ -107,6 +107,8 @@ AGGREGATOR = declare(
             default={}),
     Setting("DATA_RESTRICTION", "JSON object a client's datasource restrictions must equal to match.",
             kind="json", default={}),
+    Setting("ETH_TOKEN_ADDRESS", "The platform's RewardToken (deployed once per platform, reused by every "
+            "training); empty: a token is deployed for this training alone, with a warning.", default=""),
     Setting("ETH_CLIENT_ADDRESSES", "Comma-separated addresses of the clients the aggregator registers on the "
             "contract (blockchain mode); only registered clients may submit updates.", default=""),
     Setting("REWARD_POLICY", "How rewards are computed: improvement (measured loss reduction) or tiered "
@@ -186,6 +188,7 @@ class AggregatorSettings:
     data_restriction: dict[str, Any]
     model_logger_topic: str
     client_addresses: tuple[str, ...]
+    token_address: str | None
     reward_policy: RewardPolicy
     training: TrainingSettings
     stream: StreamSettings
@@ -319,11 +322,11 @@ def _address_of(key: str) -> str:
         raise ValueError("ETH_WALLET_KEY is not a valid private key (32 bytes, hex)") from None
 
 
-def _addresses(text: str) -> tuple[str, ...]:
+def _addresses(name: str, text: str) -> tuple[str, ...]:
     addresses = tuple(part.strip() for part in text.split(",") if part.strip())
     for address in addresses:
         if not _ADDRESS.fullmatch(address):
-            raise ValueError(f"ETH_CLIENT_ADDRESSES holds {address!r}, not a 0x-prefixed 20-byte address")
+            raise ValueError(f"{name} holds {address!r}, not a 0x-prefixed 20-byte address")
     return addresses
 
 
@@ -363,7 +366,9 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
     restriction = reader.derive("DATA_RESTRICTION", lambda: _object(values["DATA_RESTRICTION"], "DATA_RESTRICTION"))
     base = reader.derive("REWARD_BASE", lambda: parse_token_amount(values["REWARD_BASE"]))
     chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, contract_required=False))
-    clients = reader.derive("ETH_CLIENT_ADDRESSES", lambda: _addresses(values["ETH_CLIENT_ADDRESSES"]))
+    clients = reader.derive("ETH_CLIENT_ADDRESSES", lambda: _addresses("ETH_CLIENT_ADDRESSES",
+                                                                       values["ETH_CLIENT_ADDRESSES"]))
+    token = reader.derive("ETH_TOKEN_ADDRESS", lambda: _addresses("ETH_TOKEN_ADDRESS", values["ETH_TOKEN_ADDRESS"]))
     reader.check()
     return AggregatorSettings(
         coordination=values["COORDINATION"], bootstrap_servers=values["BOOTSTRAP_SERVERS"],
@@ -371,6 +376,7 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
         model_source_file=values["MODEL_SOURCE_FILE"], model_source=source, rounds=values["AGGREGATION_ROUNDS"],
         min_data=values["MIN_DATA"], strategy=strategy, data_restriction=restriction,
         model_logger_topic=values["MODEL_LOGGER_TOPIC"], client_addresses=clients,
+        token_address=token[0] if token else None,
         reward_policy=RewardPolicy(values["REWARD_POLICY"], base, values["REWARD_REJECT_RATIO"]),
         training=training, stream=stream, chain=chain, results=results,
     )

@@ -83,12 +83,14 @@ def train_locally(args: argparse.Namespace) -> dict:
 
 def deploy_token_once(current: local.Stack) -> str:
     """The platform's reward token: deployed on first use, then reused by every training."""
-    from kafkaml.ledger import Ledger
+    from web3 import Web3
+
+    from kafkaml.ledger.client import Ledger
 
     record = current.run_dir / "reward_token.json"
     if record.exists():
         address = json.loads(record.read_text())["address"]
-        if Ledger.has_code(current.chain.address, address):
+        if Web3(Web3.HTTPProvider(current.chain.address)).eth.get_code(address):
             return address
     address = Ledger.deploy_token(current.chain.address, current.account("platform").private_key())
     record.write_text(json.dumps({"address": address}))
@@ -96,11 +98,24 @@ def deploy_token_once(current: local.Stack) -> str:
 
 
 def chain_usage(current: local.Stack, run_) -> dict:
-    """Transactions and gas of this training, read back from its contract's history."""
-    from kafkaml.ledger import Ledger
+    """Transactions and gas the training caused: every transaction sent to its contract, from the
+    block it was created in, plus its deployment and the minter grant sent in that block."""
+    from web3 import Web3
 
+    from kafkaml.ledger.client import Ledger
+
+    w3 = Web3(Web3.HTTPProvider(current.chain.address))
     contract = run_.announcement.blockchain.contract_address
-    return Ledger.usage(current.chain.address, contract)
+    training = Ledger.reader(current.chain.address, contract).info()
+    token = Web3.to_checksum_address(training.token)
+    transactions, gas = 0, 0
+    for number in range(training.created_block, w3.eth.block_number + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True).transactions:
+            ours = tx["to"] == contract or (number == training.created_block and tx["to"] in (None, token))
+            if ours:
+                transactions += 1
+                gas += w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"]
+    return {"transactions": transactions, "gas": gas}
 
 
 def print_summary(result: dict) -> None:
