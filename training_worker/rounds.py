@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kafkaml.rewards import Measurement, RejectReason, RewardPolicy, score
+from kafkaml.strategies import InvalidUpdate, Strategy, Update
 from kafkaml.weights import WeightsError, WeightsIntegrityError
 from training_worker.coordination.base import Outcome, QueuedUpdate
 from training_worker.evaluation import Score, Validator
-from training_worker.rewards import Measurement, RejectReason, RewardPolicy, score
-from training_worker.strategies import InvalidUpdate, Strategy, Update
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_secret
+from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount
+from kafkaml.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
 from training_worker.model_source import parse_kwargs
-from training_worker.rewards import POLICIES, RewardPolicy, parse_token_amount
-from training_worker.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
 
 JOBS = declare(
     "Training jobs (aggregator and trainer)",

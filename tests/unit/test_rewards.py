@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training_worker.rewards import (
+from kafkaml.rewards import (
     ONE_TOKEN,
     Measurement,
     RejectReason,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training_worker.rewards import RejectReason
-from training_worker.strategies import (
+from kafkaml.rewards import RejectReason
+from kafkaml.strategies import (
     STRATEGIES,
     InvalidUpdate,
     Staleness,

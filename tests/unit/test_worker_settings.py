@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kafkaml.config import ConfigError
-from training_worker.rewards import ONE_TOKEN
+from kafkaml.rewards import ONE_TOKEN
 from training_worker.settings import load_aggregator_settings, load_trainer_settings
 
 # Anvil's first deterministic development account: a public test key, never a real one.

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from training_worker.rewards import RejectReason
+from kafkaml.rewards import RejectReason
 
 Weights = list[np.ndarray]
 
