@@ -1,11 +1,12 @@
 """Training throughput fed from Kafka vs from memory: a small CNN on the paper's 2x880x1 input.
 
-The same samples train the same model (same initial weights, batch size and shuffle buffer) once
-from an in-memory ``tf.data`` pipeline over numpy arrays and once from
-:func:`kafkaml.streams.split_dataset` reading a private broker. The first epoch of each run
-(graph tracing, warm-up) is not timed; the figure is samples per second over the other epochs,
-the best of ``--rounds`` alternating runs, so a burst of load from elsewhere on the machine does
-not decide the ratio.
+The same samples train one model (same batch size and shuffle buffer) from an in-memory
+``tf.data`` pipeline over numpy arrays and from :func:`kafkaml.streams.split_dataset` reading a
+private broker, one epoch of each in turn (``--pairs`` times, alternating which goes first),
+after one untimed warm-up epoch of each (graph tracing). The machine is shared, so load from
+elsewhere swings the absolute speed by 3x between minutes; the two epochs of a pair run seconds
+apart under the same load, and the ratio reported is the median over pairs of
+(Kafka samples/s) / (memory samples/s).
 
     .venv/bin/python benchmarks/stream_training.py --json out/stream_training.json
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 import uuid
@@ -65,31 +67,16 @@ def make_samples(count: int) -> tuple[np.ndarray, np.ndarray]:
     return samples.astype(np.float32), labels.astype(np.int64)
 
 
-class EpochTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None) -> None:
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        self.seconds.append(time.perf_counter() - self._started)
-
-
-def throughput(dataset: tf.data.Dataset, samples: int, epochs: int, initial: list[np.ndarray]) -> float:
-    """Samples per second of epochs 2..N (the first one traces the graph)."""
-    model = small_cnn(seed=1)
-    model.set_weights(initial)
-    timer = EpochTimer()
-    model.fit(dataset, epochs=epochs, callbacks=[timer], shuffle=False, verbose=0)
-    return samples * (epochs - 1) / sum(timer.seconds[1:])
+def epoch_seconds(model: keras.Model, dataset: tf.data.Dataset) -> float:
+    started = time.perf_counter()
+    model.fit(dataset, epochs=1, shuffle=False, verbose=0)
+    return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=3072)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=2048)
+    parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--shuffle-buffer", type=int, default=1024)
     parser.add_argument("--json", type=Path, default=None, help="write the headline figures here")
@@ -97,10 +84,9 @@ def main() -> None:
     kafka.require_fast_crc()
 
     x, y = make_samples(args.samples)
-    initial = small_cnn(seed=1).get_weights()
     memory = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(args.shuffle_buffer, seed=0)
               .batch(args.batch).prefetch(2))
-    results: dict[str, list[float]] = {"memory": [], "kafka": []}
+    seconds: dict[str, list[float]] = {"memory": [], "kafka": []}
     with tempfile.TemporaryDirectory(prefix="kafkaml-bench-") as run_dir:
         stack = local.up(0, Path(run_dir))
         try:
@@ -113,32 +99,39 @@ def main() -> None:
             control = next(read_control(bootstrap, control_topic, expected=DataControl, idle_timeout_s=5)).message
             streamed = split_dataset(control, "train", bootstrap, batch_size=args.batch,
                                      shuffle_buffer=args.shuffle_buffer, seed=0)
-            for _ in range(args.rounds):
-                results["memory"].append(throughput(memory, args.samples, args.epochs, initial))
-                results["kafka"].append(throughput(streamed, args.samples, args.epochs, initial))
+            model = small_cnn(seed=1)
+            inputs = {"memory": memory, "kafka": streamed}
+            for name in inputs:  # warm-up: trace the train function, open the first connections
+                epoch_seconds(model, inputs[name])
+            for pair in range(args.pairs):
+                for name in (("memory", "kafka") if pair % 2 == 0 else ("kafka", "memory")):
+                    seconds[name].append(epoch_seconds(model, inputs[name]))
         finally:
             local.down(Path(run_dir))
 
-    best = {name: max(values) for name, values in results.items()}
+    rates = {name: [args.samples / value for value in values] for name, values in seconds.items()}
+    ratios = [k / m for k, m in zip(rates["kafka"], rates["memory"], strict=True)]
     figures = {
-        "kafka_over_memory_throughput": round(best["kafka"] / best["memory"], 3),
-        "memory_samples_per_s": round(best["memory"], 1),
-        "kafka_samples_per_s": round(best["kafka"], 1),
+        "kafka_over_memory_throughput": round(statistics.median(ratios), 3),
+        "kafka_over_memory_min": round(min(ratios), 3),
+        "kafka_over_memory_max": round(max(ratios), 3),
+        "memory_samples_per_s_median": round(statistics.median(rates["memory"]), 1),
+        "kafka_samples_per_s_median": round(statistics.median(rates["kafka"]), 1),
         "sink_samples_per_s": round(args.samples / sink_seconds, 1),
         "samples": args.samples,
         "sample_bytes": int(np.prod(INPUT_SHAPE)) * 4,
-        "epochs_timed": args.epochs - 1,
+        "pairs": args.pairs,
         "batch": args.batch,
         "shuffle_buffer": args.shuffle_buffer,
     }
-    table = Table(title=f"small CNN on {INPUT_SHAPE}: training samples/s (best of {args.rounds}, "
-                        f"{args.samples} samples, batch {args.batch}, shuffle buffer {args.shuffle_buffer})")
-    table.add_column("input")
-    table.add_column("runs (samples/s)", justify="right")
-    table.add_column("best", justify="right")
-    for name, values in results.items():
-        table.add_row(name, ", ".join(f"{v:.0f}" for v in values), f"{best[name]:.0f}")
-    table.add_row("kafka / memory", "", f"{figures['kafka_over_memory_throughput']:.3f}")
+    table = Table(title=f"small CNN on {INPUT_SHAPE}: training samples/s per epoch ({args.samples} samples, "
+                        f"batch {args.batch}, shuffle buffer {args.shuffle_buffer})")
+    for column in ("pair", "memory", "kafka", "kafka / memory"):
+        table.add_column(column, justify="right")
+    for pair, (m, k, r) in enumerate(zip(rates["memory"], rates["kafka"], ratios, strict=True), 1):
+        table.add_row(str(pair), f"{m:.0f}", f"{k:.0f}", f"{r:.3f}")
+    table.add_row("median", f"{figures['memory_samples_per_s_median']:.0f}",
+                  f"{figures['kafka_samples_per_s_median']:.0f}", f"{figures['kafka_over_memory_throughput']:.3f}")
     console = Console()
     console.print(table)
     console.print(f"sink (spool + publish) rate: {figures['sink_samples_per_s']:.0f} samples/s")
