@@ -1,0 +1,173 @@
+"""Gas of the ledger on a real Anvil, beside the earlier Kafka-ML contract's published figures.
+
+Targets (issue 3): at most 100,000 gas per round aggregating 1 update, at most 2 transactions
+per round, a whole 32-round training with 4 clients (creation, registration, start, 32 rounds of
+one update each from the clients in turn, finish and payout) at most 4 M gas.
+
+Gas is summed from the receipts of every transaction mined while a step ran (Anvil mines one
+block per transaction), not from what the client reports, so nothing the benchmark does is
+left out. The platform's reward token is deployed once per platform and reported on its own.
+
+    .venv/bin/python benchmarks/ledger_gas.py --json out/ledger_gas.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from web3 import Web3
+
+from kafkaml.ledger import Ledger, UpdateOutcome, WeightsPointer
+from kafkaml.local import stack as local
+
+ROUNDS = 32
+CLIENTS = 4
+REWARD = 10**18
+#: The earlier Kafka-ML contract (solc 0.8.37, optimizer off, 11 KB architecture JSON), from
+#: ARCHITECTURE.md: deployment, saveTrainingSettings, one 1-update round (5 transactions), 32 rounds.
+REFERENCE = {"deploy": 2_326_945, "settings": 8_039_918, "round": 712_664, "tx_per_round": 5,
+             "rounds_32": 22_800_000}
+REFERENCE["training_32"] = REFERENCE["deploy"] + REFERENCE["settings"] + REFERENCE["rounds_32"]
+
+
+class GasMeter:
+    """Sums gasUsed and counts the transactions mined while a measured step runs."""
+
+    def __init__(self, rpc_url: str) -> None:
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url))
+
+    def measure(self, step: Callable[[], Any]) -> tuple[int, int, Any]:
+        first = self.w3.eth.block_number + 1
+        result = step()
+        gas = transactions = 0
+        for number in range(first, self.w3.eth.block_number + 1):
+            for tx_hash in self.w3.eth.get_block(number)["transactions"]:
+                gas += self.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"]
+                transactions += 1
+        return gas, transactions, result
+
+
+def digest(*parts: object) -> bytes:
+    return hashlib.sha256(repr(parts).encode()).digest()
+
+
+def run(stack: local.Stack) -> dict[str, Any]:
+    rpc_url = stack.chain.address
+    meter = GasMeter(rpc_url)
+    platform_key = stack.account("platform").private_key()
+    clients = [stack.account(f"client-{n}") for n in range(1, CLIENTS + 1)]
+    topic = "bench-weights"
+
+    token_gas, _, token = meter.measure(lambda: Ledger.deploy_token(rpc_url, platform_key))
+
+    def create(rounds: int) -> Ledger:
+        return Ledger.deploy(rpc_url, platform_key, token_address=token, settings_hash=digest("settings", rounds),
+                             weights_topic=topic, strategy="fedasync", rounds=rounds)
+
+    create_gas, _, ledger = meter.measure(lambda: create(ROUNDS))
+    views = [Ledger.open(rpc_url, ledger.address, c.private_key()) for c in clients]
+    register_gas, _, _ = meter.measure(lambda: ledger.register_clients([c.address for c in clients]))
+    start_gas, _, _ = meter.measure(lambda: ledger.start(digest("genesis"), WeightsPointer(topic, 0, 0, 3)))
+
+    round_gas, round_txs = [], []
+    for index in range(ROUNDS):
+        client = views[index % CLIENTS]
+
+        def one_round(index: int = index, client: Ledger = client) -> int:
+            base = client.latest_version().version
+            update = digest("update", index)
+            client.submit_update(base, update, WeightsPointer("bench-updates", 0, 3 * index, 3 * index + 3), 640)
+            pointer = WeightsPointer(topic, 0, 3 * index + 3, 3 * index + 6)
+            return ledger.record_round(digest("global", index), pointer, [UpdateOutcome(update, True, REWARD)])
+
+        gas, transactions, _ = meter.measure(one_round)
+        round_gas.append(gas)
+        round_txs.append(transactions)
+    finish_gas, _, _ = meter.measure(ledger.finish)
+    payout_gas, _, _ = meter.measure(ledger.pay_rewards)
+    paid = sum(ledger.token_balance(c.address) for c in clients)
+    assert paid == ROUNDS * REWARD, f"paid {paid}, credited {ROUNDS * REWARD}"
+
+    four = create(8)
+    four_views = [Ledger.open(rpc_url, four.address, c.private_key()) for c in clients]
+    four.register_clients([c.address for c in clients])
+    four.start(digest("genesis-4"), WeightsPointer(topic, 0, 0, 3))
+
+    def four_updates() -> int:
+        outcomes = []
+        for n, view in enumerate(four_views):
+            update = digest("four", n)
+            view.submit_update(0, update, WeightsPointer("bench-updates", 1, 3 * n, 3 * n + 3), 640)
+            outcomes.append(UpdateOutcome(update, True, REWARD))
+        return four.record_round(digest("global-4"), WeightsPointer(topic, 0, 3, 6), outcomes)
+
+    four_gas, four_txs, _ = meter.measure(four_updates)
+
+    training = create_gas + register_gas + start_gas + sum(round_gas) + finish_gas + payout_gas
+    return {
+        "gas_round_1_update": int(statistics.median(round_gas)),
+        "gas_round_1_update_max": max(round_gas),
+        "gas_round_4_updates": four_gas,
+        "tx_per_round": max(round_txs),
+        "tx_round_4_updates": four_txs,
+        "gas_training_32_rounds_4_clients": training,
+        "gas_create_training": create_gas,
+        "gas_deploy_token": token_gas,
+        "gas_register_4_clients": register_gas,
+        "gas_start": start_gas,
+        "gas_finish": finish_gas,
+        "gas_payout_4_clients": payout_gas,
+        "gas_32_rounds": sum(round_gas),
+    }
+
+
+def show(figures: dict[str, Any]) -> None:
+    table = Table(title="ledger gas (ours vs. the earlier Kafka-ML contract)")
+    for column, justify in (("measure", "left"), ("ours", "right"), ("earlier", "right"), ("target", "right")):
+        table.add_column(column, justify=justify)
+    rows = [
+        ("create a training (deploy + minter role)", figures["gas_create_training"],
+         f"{REFERENCE['deploy'] + REFERENCE['settings']:,} (deploy + settings)", ""),
+        ("reward token (once per platform)", figures["gas_deploy_token"], "-", ""),
+        ("register 4 clients", figures["gas_register_4_clients"], "-", ""),
+        ("start (genesis version)", figures["gas_start"], "-", ""),
+        ("round, 1 update (median)", figures["gas_round_1_update"], f"{REFERENCE['round']:,}", "≤ 100,000"),
+        ("round, 4 updates", figures["gas_round_4_updates"], "-", ""),
+        ("transactions per round", figures["tx_per_round"], str(REFERENCE["tx_per_round"]), "≤ 2"),
+        ("32 rounds", figures["gas_32_rounds"], f"{REFERENCE['rounds_32']:,}", ""),
+        ("finish + payout to 4 clients", figures["gas_finish"] + figures["gas_payout_4_clients"], "-", ""),
+        ("whole training, 32 rounds, 4 clients", figures["gas_training_32_rounds_4_clients"],
+         f"{REFERENCE['training_32']:,}", "≤ 4,000,000"),
+    ]
+    for name, ours, earlier, target in rows:
+        table.add_row(name, f"{ours:,}", earlier, target)
+    Console().print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here (one flat object)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kafkaml-gas-") as run_dir:
+        stack = local.up(CLIENTS, Path(run_dir))
+        try:
+            figures = run(stack)
+        finally:
+            local.down(Path(run_dir))
+    show(figures)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
