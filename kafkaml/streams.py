@@ -7,8 +7,9 @@ TensorFlow releases. Here a plain Python generator reads the split with kafka-py
 * **Exact ranges.** The split's offset ranges from the data control message are read with an
   explicit partition assignment and seek (no consumer group, no committed offsets), so the same
   split always yields the same samples, however busy the topic is, and a read is repeatable.
-* **Streaming.** Samples are decoded record by record into batches; memory holds one poll of
-  records, the shuffle buffer and the prefetched batches, never the dataset. Every epoch reads
+* **Streaming.** Samples are decoded record by record into batches; memory holds a couple of
+  fetches (:data:`FETCH_BYTES` each), the shuffle buffer and the prefetched batches, never the
+  dataset. Every epoch reads
   Kafka again, so datasets larger than memory train fine.
 * **Bounded shuffle.** A reservoir of ``shuffle_buffer`` samples (seeded, a new order each
   iteration) mixes samples without loading everything.
@@ -34,6 +35,9 @@ from kafkaml.codecs import SampleError, codec_for
 from kafkaml.schemas import DataControl, OffsetRange
 
 _POLL_MS = 200
+#: Bytes per fetch: what bounds the reader's memory (about two fetches in flight), whatever the
+#: dataset's size. Training consumes a few MB/s, far below what fetches of this size deliver.
+FETCH_BYTES = kafka.MAX_MESSAGE_BYTES
 
 
 class StreamError(RuntimeError):
@@ -55,7 +59,7 @@ def iterate_samples(control: DataControl, split: str, bootstrap: str, *, read_ti
     if not ranges and not unbounded:
         return
     codec = codec_for(control)
-    consumer = kafka.assigned_consumer(bootstrap)
+    consumer = kafka.assigned_consumer(bootstrap, max_partition_fetch_bytes=FETCH_BYTES, fetch_max_bytes=FETCH_BYTES)
     try:
         yielded = 0
         for offset_range in ranges:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from crc32c import crc32c
 from kafka import KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from kafkaml import kafka, topics
 from kafkaml.pointers import WeightsPointer, check_hash
@@ -276,7 +277,10 @@ def fetch_payload(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes,
     consumer = kafka.assigned_consumer(bootstrap, [tp], fetch_max_bytes=16 * kafka.MAX_MESSAGE_BYTES)
     assembler = _Assembler(pointer, expected_hash)
     try:
-        end = consumer.end_offsets([tp]).get(tp, 0)
+        try:
+            end = consumer.end_offsets([tp]).get(tp, 0)
+        except KafkaError as exc:
+            raise WeightsFetchTimeout(f"{pointer}: {bootstrap} did not say where the partition ends: {exc}") from None
         if end < pointer.end_offset:
             raise MissingChunkError(f"{pointer}: the partition ends at offset {end}, before the last chunk")
         consumer.seek(tp, pointer.start_offset)

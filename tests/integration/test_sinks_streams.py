@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import keras
@@ -28,7 +29,7 @@ from kafkaml.schemas import (
     read_control,
 )
 from kafkaml.sinks import AvroSink, RawSink, SinkError
-from kafkaml.streams import StreamDataError, StreamTimeout, iterate_samples, split_dataset
+from kafkaml.streams import StreamDataError, StreamTimeout, iterate_batches, iterate_samples, split_dataset
 from tests.conftest import unique
 
 SHAPE = (2, 16, 1)
@@ -365,3 +366,28 @@ def test_a_broker_that_stops_mid_read_raises_a_timeout(tmp_path: Path) -> None:
         assert time.monotonic() - started < 30
     finally:
         local.down(tmp_path / "run")
+
+
+def test_reading_a_split_streams_instead_of_loading_it(platform_bootstrap: str) -> None:
+    """A 49 MB split is read in a bounded amount of memory (a few fetches, the shuffle buffer,
+    a batch), not in memory proportional to the split."""
+    control_topic = unique("data-control")
+    x, y = make_data(1500)
+    x = np.repeat(x, 256, axis=2)  # 32 KiB samples
+    with RawSink(platform_bootstrap, unique("large"), control_topic=control_topic) as sink:
+        sink.send_many(x, y)
+    [control] = published_controls(platform_bootstrap, control_topic)
+    del x
+    split_bytes = control.count("train") * int(np.prod(control.input_shape)) * 4
+    tracemalloc.start()
+    try:
+        batches = 0
+        for batch, _ in iterate_batches(control, "train", platform_bootstrap, batch_size=16, shuffle_buffer=32):
+            batches += 1
+            assert batch.shape[1:] == control.input_shape
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert batches == -(-control.count("train") // 16)
+    assert split_bytes > 45 * 2**20
+    assert peak < 12 * 2**20, f"reading peaked at {peak / 2**20:.1f} MiB"
