@@ -71,8 +71,7 @@ def iterate_samples(control: DataControl, split: str, bootstrap: str, *, read_ti
                 raise StreamDataError(f"{control.topic}: the {split} split yielded {yielded} samples, "
                                       f"the datasource describes {control.count(split)}")
             return
-        last = ranges[-1] if ranges else OffsetRange(0, 0, 1)
-        follow = OffsetRange(last.partition, last.end if ranges else 0, 2**62)
+        follow = OffsetRange(ranges[-1].partition, ranges[-1].end, 2**62) if ranges else OffsetRange(0, 0, 2**62)
         for record in _read_range(consumer, control.topic, follow, idle_timeout_s, idle_ends=True):
             yield _decode(codec, record, control.topic)
     finally:
