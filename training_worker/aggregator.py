@@ -29,11 +29,11 @@ from kafkaml.logs import configure as configure_logging
 from kafkaml.schemas import ModelControl, publish_control
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic
 from kafkaml.weights import fetch_weights, publish_weights
-from training_worker.announcement import find_datasource, training_settings
+from training_worker.announcement import AnnouncementError, find_datasource, training_settings
 from training_worker.coordination.base import PlatformCoordinator, QueuedUpdate, Version
 from training_worker.coordination.factory import platform_coordinator
 from training_worker.evaluation import Score, Validator
-from training_worker.model_source import build_model
+from training_worker.model_source import ModelSourceError, build_model
 from training_worker.results import Contribution, FinalReport, RoundReport, open_sink
 from training_worker.rounds import RoundResult, Screened, run_round
 from training_worker.settings import AggregatorSettings, load_aggregator_settings
@@ -176,10 +176,11 @@ def main() -> int:
     configure_logging()
     try:
         settings = load_aggregator_settings()
-    except ConfigError as exc:
-        log.error("%s", exc)
+        aggregator = Aggregator(settings)
+    except (ConfigError, ModelSourceError, AnnouncementError) as exc:
+        log.error("cannot start the aggregator: %s", exc)
         return 2
-    return Aggregator(settings).run()
+    return aggregator.run()
 
 
 if __name__ == "__main__":

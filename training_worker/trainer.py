@@ -17,9 +17,16 @@ import time
 from kafkaml import kafka
 from kafkaml.config import ConfigError
 from kafkaml.logs import configure as configure_logging
+from kafkaml.strategies import strategy_from_description
 from kafkaml.streams import split_dataset
 from kafkaml.weights import fetch_weights, publish_weights
-from training_worker.announcement import check_fits, client_datasource, find_model, rebuild_model
+from training_worker.announcement import (
+    AnnouncementError,
+    check_fits,
+    client_datasource,
+    find_model,
+    rebuild_model,
+)
 from training_worker.coordination.base import ClientCoordinator, TrainingClosed, Version
 from training_worker.coordination.factory import client_coordinator
 from training_worker.results import open_sink
@@ -34,10 +41,10 @@ def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, time
     delay = 0.05
     while True:
         latest = coordinator.latest()
-        if latest is not None and (after is None or latest.number > after):
-            return latest
         if latest is not None and not coordinator.is_active():
             return None
+        if latest is not None and (after is None or latest.number > after):
+            return latest
         if time.monotonic() > deadline:
             raise TimeoutError(f"no global version newer than {after} within {timeout_s:.0f} s")
         time.sleep(delay)
@@ -59,12 +66,15 @@ def run(settings: TrainerSettings) -> int:
     samples = datasource.count("train")
     dataset = split_dataset(datasource, "train", stream.bootstrap_servers, batch_size=int(training["batch"]),
                             shuffle_buffer=min(samples, 4096), seed=timing.seed)
+    # A buffered strategy needs several updates per version, possibly more than there are
+    # clients: then each client keeps training from the newest version, as FedBuff's clients do.
+    keep_training = strategy_from_description(training["strategy"]).updates_per_round > 1
     producer = kafka.producer(platform)
     trained_from: int | None = None
     try:
         while True:
-            version = wait_for_new_version(coordinator, trained_from, timing.stop_timeout_s,
-                                           timing.poll_interval_s)
+            version = wait_for_new_version(coordinator, None if keep_training else trained_from,
+                                           timing.stop_timeout_s, timing.poll_interval_s)
             if version is None:
                 break
             started = time.monotonic()
@@ -95,9 +105,13 @@ def main() -> int:
     try:
         settings = load_trainer_settings()
     except ConfigError as exc:
-        log.error("%s", exc)
+        log.error("cannot start the trainer: %s", exc)
         return 2
-    return run(settings)
+    try:
+        return run(settings)
+    except AnnouncementError as exc:
+        log.error("cannot train: %s", exc)
+        return 2
 
 
 if __name__ == "__main__":

@@ -42,7 +42,11 @@ class RunOptions:
     batch: int = 32
     seed: int = 1
     reward_policy: str = "improvement"
+    #: Updates whose own validation loss exceeds this ratio of the global model's are rejected.
+    reject_ratio: float = 1.5
     stop_timeout_s: float = 300.0
+    #: Registered on the contract beside the clients that get a trainer (e.g. a test's attacker).
+    extra_clients: tuple[str, ...] = ()
 
 
 @dataclass
@@ -115,14 +119,15 @@ def aggregator_env(run: Run, workload: Workload, token_address: str | None) -> d
         "AGGREGATION_ROUNDS": str(options.rounds), "AGG_STRATEGY": options.strategy,
         "AGG_STRATEGY_PARAMS": json.dumps(options.strategy_params), "EPOCHS": str(options.epochs),
         "BATCH": str(options.batch), "SEED": str(options.seed), "REWARD_POLICY": options.reward_policy,
+        "REWARD_REJECT_RATIO": str(options.reject_ratio),
         "RESULTS_DIR": str(run.directory / "aggregator"), "DATASOURCE_ID": f"{run.run_id}-validation",
         "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC, "MODEL_LOGGER_TOPIC": MODEL_CONTROL_TOPIC,
         "STOP_TIMEOUT": str(options.stop_timeout_s), "POLL_INTERVAL": "0.5",
     }
     if options.mode == "blockchain":
         env.update(_chain_env(current, "platform"))
-        env["ETH_CLIENT_ADDRESSES"] = ",".join(current.account(f"client-{i}").address
-                                               for i in range(1, options.clients + 1))
+        env["ETH_CLIENT_ADDRESSES"] = ",".join([current.account(f"client-{i}").address
+                                                for i in range(1, options.clients + 1)] + list(options.extra_clients))
         if token_address:
             env["ETH_TOKEN_ADDRESS"] = token_address
     return env

@@ -1,0 +1,101 @@
+"""Re-derive every global version of a training from the chain's record and Kafka's payloads.
+
+The chain records, per version, the content hash of the new global weights and which updates
+(by content hash, in queue order) it consumed and accepted; the training's creation event
+records the strategy's canonical description. Aggregation is deterministic (fixed order,
+float32), so an auditor who fetches version v−1 and the accepted updates from Kafka, verifies
+each against its recorded hash and applies the recorded strategy must obtain version v bit for
+bit. The first version where that fails is reported: either the aggregator did not do what it
+recorded, or the payloads in Kafka are not the recorded ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kafkaml.ledger.records import Audit, AuditedVersion
+from kafkaml.strategies import Update, strategy_from_description
+from kafkaml.weights import WeightsError, fetch_weights, weights_hash
+
+Fetch = Callable[..., list[np.ndarray]]
+
+
+@dataclass
+class VersionCheck:
+    version: int
+    recorded: bytes
+    recomputed: bytes | None
+    updates: int
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+@dataclass
+class RecomputeReport:
+    strategy: str
+    checks: list[VersionCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def first_mismatch(self) -> VersionCheck | None:
+        return next((check for check in self.checks if not check.ok), None)
+
+
+def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_weights) -> RecomputeReport:
+    """Check every recorded version against its recomputation; stops at the first mismatch."""
+    strategy = strategy_from_description(audit.training.strategy)
+    report = RecomputeReport(strategy.description_json())
+    versions = sorted(audit.versions, key=lambda v: v.version)
+    if not versions:
+        return report
+    try:
+        weights = {versions[0].version: fetch(bootstrap, versions[0].pointer, versions[0].content_hash)}
+    except WeightsError as exc:
+        report.checks.append(VersionCheck(versions[0].version, versions[0].content_hash, None, 0,
+                                          f"the genesis weights cannot be fetched as recorded: {exc}"))
+        return report
+    for version in versions[1:]:
+        check = _check(version, weights, strategy, bootstrap, fetch)
+        report.checks.append(check)
+        if not check.ok:
+            break
+    return report
+
+
+def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fetch: Fetch) -> VersionCheck:
+    accepted = sorted((u for u in version.updates if u.accepted), key=lambda u: u.seq)
+    check = VersionCheck(version.version, version.content_hash, None, len(accepted))
+    previous = weights.get(version.version - 1)
+    if previous is None:
+        check.problem = f"version {version.version - 1} is missing from the record"
+        return check
+    try:
+        updates = [
+            Update(fetch(bootstrap, u.pointer, u.content_hash), u.samples, u.base_version,
+                   weights.get(u.base_version) if strategy.needs_base_weights else None)
+            for u in accepted
+        ]
+    except WeightsError as exc:
+        check.problem = f"an accepted update of version {version.version} cannot be fetched as recorded: {exc}"
+        return check
+    try:
+        result = strategy.aggregate(previous, version.version - 1, updates)
+    except ValueError as exc:
+        check.problem = f"the recorded updates cannot be aggregated with {strategy.name}: {exc}"
+        return check
+    check.recomputed = weights_hash(result)
+    if check.recomputed != version.content_hash:
+        check.problem = (f"recomputed hash {check.recomputed.hex()[:16]}… differs from the recorded "
+                         f"{version.content_hash.hex()[:16]}…")
+        return check
+    weights[version.version] = result
+    return check

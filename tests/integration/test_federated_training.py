@@ -1,0 +1,194 @@
+"""Whole federated trainings: real brokers, real chain, real TensorFlow, jobs as subprocesses.
+
+The toy workload (Gaussian clusters, a tiny dense network) learns in a few rounds, so each run
+takes seconds; what is tested is the engine and its coordination, not the model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kafkaml.ledger.client import Ledger
+from kafkaml.local import stack as local
+from kafkaml.local.jobs import Job
+from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
+from kafkaml.recompute import recompute
+from kafkaml.weights import fetch_weights, publish_weights, weights_hash
+from kafkaml.workloads import make_workload
+
+ACCURACY_TARGET = 0.9  # the toy task reaches ~1.0; below 0.9 learning is broken
+
+
+def train(stack: local.Stack, tmp_path: Path, **options) -> tuple[Run, dict]:
+    options.setdefault("clients", 2)
+    options.setdefault("rounds", 4)
+    options.setdefault("stop_timeout_s", 120.0)
+    run_options = RunOptions(**options)
+    workload = make_workload("toy", max(run_options.clients, 2), 1200, seed=7, mode="random-split")
+    run = start_run(stack, workload, run_options, tmp_path)
+    try:
+        return run, wait_for_end(run, timeout_s=240)
+    finally:
+        run.stop()
+
+
+def history(stack: local.Stack, run: Run):
+    return Ledger.reader(stack.chain.address, run.announcement.blockchain.contract_address).history()
+
+
+@pytest.mark.parametrize("mode", ["blockchain", "classic"])
+def test_training_learns_and_the_record_adds_up(local_stack: local.Stack, tmp_path: Path, mode: str) -> None:
+    run, final = train(local_stack, tmp_path, mode=mode)
+    assert final["versions"] == 4
+    assert final["metrics"]["val_accuracy"] >= ACCURACY_TARGET
+    rounds = run.rounds_done()
+    assert [r["version"] for r in rounds] == [1, 2, 3, 4]
+    assert all(c["accepted"] for r in rounds for c in r["contributions"])
+    credited = {client: int(amount) for client, amount in final["rewards"].items()}
+    assert sum(credited.values()) > 0, "improving updates must earn something"
+    if mode == "blockchain":
+        audit = history(local_stack, run)
+        assert [v.version for v in audit.versions] == [0, 1, 2, 3, 4]
+        assert all(len(v.updates) >= 1 for v in audit.versions[1:])
+        assert {c: a for c, a in audit.earned.items() if a} == {c: a for c, a in credited.items() if a}
+        ledger = Ledger.reader(local_stack.chain.address, audit.training.address)
+        paid = {c: a for c, a in audit.paid.items() if a}
+        assert paid == {c: a for c, a in audit.earned.items() if a}
+        assert {c: ledger.token_balance(c) for c in paid} == paid
+        report = recompute(audit, local_stack.bootstrap("platform"))
+        assert report.ok and len(report.checks) == 4, report.first_mismatch
+
+
+def test_tampered_update_is_rejected_and_training_continues(local_stack: local.Stack, tmp_path: Path) -> None:
+    attacker = local_stack.account("client-3")
+    outcome: dict = {}
+
+    def submit_tampered(run_holder: list) -> None:
+        """As client 3: publish weights, but submit the hash of different weights (the payload in
+        Kafka no longer matches what was submitted)."""
+        while not run_holder:
+            time.sleep(0.1)
+        run = run_holder[0]
+        ledger = Ledger.open(local_stack.chain.address, run.announcement.blockchain.contract_address,
+                             attacker.private_key())
+        while ledger.phase().name == "CONFIGURED":
+            time.sleep(0.1)
+        latest = ledger.latest_version()
+        weights = fetch_weights(local_stack.bootstrap("platform"), latest.pointer, latest.content_hash)
+        pointer, _ = publish_weights(local_stack.bootstrap("platform"), run.announcement.training["weights_topic"],
+                                     weights)
+        claimed = weights_hash([w + 1 for w in weights])
+        outcome["hash"] = claimed
+        ledger.submit_update(latest.version, claimed, pointer, 100)
+
+    holder: list = []
+    thread = threading.Thread(target=submit_tampered, args=(holder,), daemon=True)
+    thread.start()
+    options = RunOptions(clients=1, rounds=3, mode="blockchain", stop_timeout_s=120, extra_clients=(attacker.address,))
+    workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
+    run = start_run(local_stack, workload, options, tmp_path)
+    holder.append(run)
+    try:
+        final = wait_for_end(run, timeout_s=240)
+    finally:
+        run.stop()
+    thread.join(timeout=30)
+    assert final["versions"] == 3
+    audit = history(local_stack, run)
+    tampered = [u for v in audit.versions for u in v.updates if u.content_hash == outcome["hash"]]
+    assert len(tampered) == 1
+    assert tampered[0].accepted is False and tampered[0].reason == "hash_mismatch" and tampered[0].reward == 0
+    assert audit.earned.get(attacker.address, 0) == 0 and attacker.address not in audit.paid
+
+
+def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.Stack, tmp_path: Path) -> None:
+    """Screening is switched off (a huge reject ratio) so that the median itself must contain the
+    attacker, who sends scaled random weights for every version."""
+    robust = {"strategy": "median", "strategy_params": {"updates": 3}, "reject_ratio": 1e12}
+    _, clean = train(local_stack, tmp_path / "clean", mode="classic", clients=3, rounds=4, **robust)
+
+    stop = threading.Event()
+
+    def attack(run_holder: list) -> None:
+        from training_worker.coordination.classic import ClassicClient, ClassicCoordination
+
+        while not run_holder:
+            time.sleep(0.1)
+        run = run_holder[0]
+        client = ClassicClient(ClassicCoordination(local_stack.bootstrap("platform"), run.announcement.control_topic,
+                                                   run.run_id, "attacker"))
+        rng = np.random.default_rng(0)
+        attacked: set[int] = set()
+        while not stop.is_set():
+            latest = client.latest()
+            if latest is not None and latest.number not in attacked:
+                weights = fetch_weights(local_stack.bootstrap("platform"), latest.pointer, latest.content_hash)
+                poison = [(rng.standard_normal(w.shape) * 1000).astype(np.float32) for w in weights]
+                pointer, content_hash = publish_weights(local_stack.bootstrap("platform"),
+                                                        run.announcement.training["weights_topic"], poison)
+                client.submit(latest.number, content_hash, pointer, 10_000)
+                attacked.add(latest.number)
+            time.sleep(0.2)
+
+    holder: list = []
+    thread = threading.Thread(target=attack, args=(holder,), daemon=True)
+    thread.start()
+    options = RunOptions(clients=2, rounds=4, mode="classic", stop_timeout_s=120, **robust)
+    run = start_run(local_stack, make_workload("toy", 3, 1200, seed=7, mode="random-split"), options,
+                    tmp_path / "attacked")
+    holder.append(run)
+    try:
+        attacked = wait_for_end(run, timeout_s=240)
+    finally:
+        stop.set()
+        run.stop()
+    thread.join(timeout=10)
+    margin = 0.1
+    assert attacked["metrics"]["val_accuracy"] >= clean["metrics"]["val_accuracy"] - margin
+    assert attacked["metrics"]["val_accuracy"] >= ACCURACY_TARGET - margin
+
+
+def test_aggregator_killed_mid_run_resumes_from_the_chain(local_stack: local.Stack, tmp_path: Path) -> None:
+    options = RunOptions(clients=2, rounds=6, mode="blockchain", stop_timeout_s=120)
+    run = start_run(local_stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"), options, tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while len(run.rounds_done()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(run.rounds_done()) >= 2, run.aggregator.log_tail()
+        run.aggregator.kill()
+        run.aggregator = Job("aggregator", "training_worker.aggregator", run.aggregator.env,
+                             run.directory / "aggregator-restarted.log").start()
+        final = wait_for_end(run, timeout_s=240)
+    finally:
+        run.stop()
+    assert final["versions"] == 6
+    audit = history(local_stack, run)
+    assert [v.version for v in audit.versions] == list(range(7))
+    consumed = [u.content_hash for v in audit.versions for u in v.updates]
+    assert len(consumed) == len(set(consumed)), "an update was counted twice"
+    assert not audit.pending or audit.phase.name == "FINISHED"
+    assert {c: a for c, a in audit.paid.items() if a} == {c: a for c, a in audit.earned.items() if a}
+    assert recompute(audit, local_stack.bootstrap("platform")).ok
+
+
+def test_a_killed_client_does_not_stop_the_others(local_stack: local.Stack, tmp_path: Path) -> None:
+    options = RunOptions(clients=2, rounds=5, mode="classic", stop_timeout_s=120)
+    run = start_run(local_stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"), options, tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not run.rounds_done() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        run.trainers[0].kill()
+        run.trainers = run.trainers[1:]  # its exit code is the kill's, not a failure of the run
+        final = wait_for_end(run, timeout_s=240)
+    finally:
+        run.stop()
+    assert final["versions"] == 5
+    late = [c["client"] for r in run.rounds_done()[3:] for c in r["contributions"]]
+    assert set(late) == {"client-2"}
