@@ -147,6 +147,7 @@ class Aggregator:
                 client=item.queued.client, samples=item.queued.samples,
                 staleness=version.number - 1 - item.queued.base_version,
                 reward=rewards[item.queued.content_hash], reason=str(item.reason or ""),
+                sha256=item.queued.content_hash.hex(),
             ) for item in result.screened],
         ))
         accepted = sum(item.reason is None for item in result.screened)

@@ -45,10 +45,12 @@ class Contribution:
     staleness: int
     reward: int = 0
     reason: str = ""  # empty when accepted, else a RejectReason value
+    sha256: str = ""  # the update's content hash, to match it with the client's own report
 
     def to_json(self) -> dict[str, Any]:
         return {"client": self.client, "samples": self.samples, "staleness": self.staleness,
-                "reward": str(self.reward), "accepted": not self.reason, "reason": self.reason}
+                "reward": str(self.reward), "accepted": not self.reason, "reason": self.reason,
+                "sha256": self.sha256}
 
 
 @dataclass(frozen=True)
