@@ -44,6 +44,9 @@ from kafkaml.pointers import WeightsPointer, check_hash
 #: Payload bytes per record: below the message limit with room for headers and the batch envelope.
 CHUNK_BYTES = kafka.MAX_MESSAGE_BYTES - 4096
 PUBLISH_ATTEMPTS = 3
+#: Seconds without a record where a chunk should be, with the broker answering, before the chunk
+#: is declared missing (a live broker answers a fetch at once when it has the record).
+END_GRACE_S = 3.0
 FORMAT_NAME = "kafkaml-weights"
 
 _DTYPES = {
@@ -270,19 +273,17 @@ def fetch_payload(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes,
                   timeout_s: float = 60.0) -> bytearray:
     """Read and verify the chunks at ``pointer``; returns the payload whose SHA-256 is ``expected_hash``.
 
-    ``timeout_s`` bounds the wait for the next chunk, not the whole transfer.
+    ``timeout_s`` bounds the wait for the next chunk while the broker does not answer
+    (:class:`WeightsFetchTimeout`). When the broker answers but has no record where the next
+    chunk should be for :data:`END_GRACE_S`, the chunk is missing (:class:`MissingChunkError`).
+    The partition's reported end offset is not used for that: Tansu reports the base offset + 1
+    of the last record batch, i.e. too little whenever that batch holds several records.
     """
     expected_hash = check_hash(expected_hash)
     tp = TopicPartition(pointer.topic, pointer.partition)
     consumer = kafka.assigned_consumer(bootstrap, [tp], fetch_max_bytes=16 * kafka.MAX_MESSAGE_BYTES)
     assembler = _Assembler(pointer, expected_hash)
     try:
-        try:
-            end = consumer.end_offsets([tp]).get(tp, 0)
-        except KafkaError as exc:
-            raise WeightsFetchTimeout(f"{pointer}: {bootstrap} did not say where the partition ends: {exc}") from None
-        if end < pointer.end_offset:
-            raise MissingChunkError(f"{pointer}: the partition ends at offset {end}, before the last chunk")
         consumer.seek(tp, pointer.start_offset)
         last_progress = time.monotonic()
         while not assembler.done:
@@ -293,11 +294,17 @@ def fetch_payload(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes,
                 if record.offset >= pointer.end_offset:
                     break
                 assembler.add(record.offset - pointer.start_offset, record.value, dict(record.headers or []))
+            idle = time.monotonic() - last_progress
             if records:
                 last_progress = time.monotonic()
-            elif consumer.position(tp) >= pointer.end_offset and not assembler.done:
+            elif consumer.position(tp) >= pointer.end_offset:
                 raise MissingChunkError(f"{pointer}: offsets {assembler.received}.. hold no records")
-            elif time.monotonic() - last_progress > timeout_s:
+            elif idle > END_GRACE_S and _broker_answers(consumer, tp):
+                raise MissingChunkError(
+                    f"{pointer}: the partition holds no record at offset {consumer.position(tp)} "
+                    f"(chunk {assembler.received} of {pointer.chunk_count}) although the broker answers"
+                )
+            elif idle > timeout_s:
                 raise WeightsFetchTimeout(
                     f"{pointer}: no chunk arrived for {timeout_s:.0f} s after {assembler.received} of "
                     f"{pointer.chunk_count} (is the broker at {bootstrap} down?)"
@@ -306,6 +313,14 @@ def fetch_payload(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes,
     finally:
         assembler.close()
         consumer.close()
+
+
+def _broker_answers(consumer: Any, tp: TopicPartition) -> bool:
+    try:
+        consumer.end_offsets([tp])
+    except KafkaError:
+        return False
+    return True
 
 
 def fetch_weights(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes, *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 
@@ -29,6 +30,7 @@ from kafkaml.weights import (
     MissingChunkError,
     TamperedChunkError,
     WeightsFormatError,
+    WeightsPublishError,
     deserialize_weights,
     fetch_payload,
     fetch_weights,
@@ -199,7 +201,8 @@ def _replace_header(headers: list, name: str, value: bytes) -> list:
     ("duplicate chunk 0", ChunkOrderError, "chunk 0 found where chunk 1 belongs"),
     ("insert a chunk of another payload", ForeignChunkError, "belongs to payload"),
     ("insert a plain record", ForeignChunkError, "not a weights chunk"),
-    ("point past the end", MissingChunkError, "the partition ends at offset"),
+    ("drop the last chunk", MissingChunkError, r"no record at offset \d+ \(chunk 4 of 5\) although the broker answers"),
+    ("point past the end", MissingChunkError, "the payload has 5 chunks but the pointer covers 6"),
     ("claim fewer chunks", MissingChunkError, "the payload has 5 chunks but the pointer covers 4"),
 ])
 def test_bad_chunk_sequences_raise_typed_errors(platform_bootstrap: str, forge, error, problem) -> None:
@@ -223,6 +226,8 @@ def test_bad_chunk_sequences_raise_typed_errors(platform_bootstrap: str, forge, 
         chunks.insert(3, other[3])
     elif forge == "insert a plain record":
         chunks.insert(0, (b"hello", []))
+    elif forge == "drop the last chunk":
+        chunks.pop()
     elif forge == "point past the end":
         count += 1
     elif forge == "claim fewer chunks":
@@ -248,3 +253,32 @@ def test_publishing_nothing_is_refused(platform_bootstrap: str) -> None:
             publish_payload(producer, unique("empty"), b"")
     finally:
         producer.close()
+
+
+def test_a_partition_shared_with_a_busy_writer_never_yields_a_broken_pointer(platform_bootstrap: str) -> None:
+    """Chunks interleaved with other records cannot form a pointer: the payload is published
+    again, and after the last attempt a clear error says what to change."""
+    topic = unique("shared")
+    topics.ensure_topic(platform_bootstrap, topic)
+    stop = threading.Event()
+
+    def busy_writer() -> None:
+        producer = kafka.producer(platform_bootstrap, linger_ms=0)
+        while not stop.is_set():
+            producer.send(topic, b"noise", partition=0)
+            time.sleep(0.0005)
+        producer.close()
+
+    writer = threading.Thread(target=busy_writer)
+    writer.start()
+    producer = kafka.producer(platform_bootstrap)
+    try:
+        time.sleep(0.3)
+        with pytest.raises(WeightsPublishError, match="other writers interleaved with all 3 attempts"):
+            publish_payload(producer, topic, PAYLOAD * 40, chunk_bytes=1000)  # 200 chunks
+    finally:
+        stop.set()
+        writer.join()
+    pointer, digest = publish_payload(producer, topic, PAYLOAD * 40, chunk_bytes=1000)
+    producer.close()
+    assert fetch_payload(platform_bootstrap, pointer, digest) == PAYLOAD * 40
