@@ -14,6 +14,8 @@ from kafkaml.schemas import (
     MetricsMessage,
     ModelControl,
     OffsetRange,
+    RoundMessage,
+    RoundOutcome,
     SchemaError,
     WeightsMessage,
     compress_offsets,
@@ -40,9 +42,11 @@ WEIGHTS = WeightsMessage(
 )
 METRICS = MetricsMessage(model_id="m-7", sender="platform", metrics={"loss": 0.5, "accuracy": 0.8},
                          model_version=3, info={"staleness": 1})
+ROUND = RoundMessage(model_id="m-7", model_version=4, outcomes=(
+    RoundOutcome(bytes(range(32)), True, 10**30), RoundOutcome(bytes(32), False, 0, "hash mismatch")))
 
 
-@pytest.mark.parametrize("message", [DATA, MODEL, WEIGHTS, METRICS], ids=lambda m: m.KIND)
+@pytest.mark.parametrize("message", [DATA, MODEL, WEIGHTS, METRICS, ROUND], ids=lambda m: m.KIND)
 def test_every_message_survives_encode_and_decode(message) -> None:
     assert decode(message.encode()) == message
     assert decode(message.encode(), type(message)) == message
@@ -93,6 +97,9 @@ def _broken(message, path: list, value) -> bytes:
     (WEIGHTS, ["base_version"], KeyError, "weights.base_version", "required for an update"),
     (METRICS, ["metrics", "loss"], "nan", "metrics.metrics.loss", "finite number"),
     (METRICS, ["metrics", "loss"], float("inf"), "metrics.metrics.loss", "finite number"),
+    (ROUND, ["outcomes", 1, "reward"], "-3", "round.outcomes[1].reward", "non-negative integer"),
+    (ROUND, ["outcomes", 0, "sha256"], "zz", "round.outcomes[0].sha256", "64 hex digits"),
+    (ROUND, ["outcomes", 0, "accepted"], "yes", "round.outcomes[0].accepted", "true or false"),
 ])
 def test_errors_name_the_wrong_field(message, path, value, field, problem) -> None:
     with pytest.raises(SchemaError) as caught:
