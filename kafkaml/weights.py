@@ -18,7 +18,10 @@ Why each choice:
   extra passes over the payload, ~20% of the transport time, and added no security.)
 * **Pointer.** Publishing returns a :class:`~kafkaml.pointers.WeightsPointer` (topic, partition,
   ``[start, end)``) and the payload hash: what the chain records. If other writers interleaved
-  on the partition the chunks are not contiguous, so the payload is published again.
+  on the partition the chunks are not contiguous, so the payload is published again after a
+  random pause. Publishers that often write at the same time (clients sending updates) should
+  each have their own partition or topic: a payload of several chunks cannot be appended
+  atomically (a record batch is limited to the message size).
 * **Memory.** Fetching copies each chunk once into a pre-sized buffer and rebuilds the arrays as
   views of it, so a fetch needs about one payload of memory plus the consumer's fetch buffers.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import struct
 import time
 from collections.abc import Iterator, Sequence
@@ -229,7 +233,7 @@ def publish_payload(producer: KafkaProducer, topic: str, payload: bytes | Sequen
         hasher.update(part)
     digest = hasher.digest()
     count = -(-size // chunk_bytes)
-    for _attempt in range(PUBLISH_ATTEMPTS):
+    for attempt in range(PUBLISH_ATTEMPTS):
         futures = []
         for index, chunk in enumerate(_chunks(parts, chunk_bytes)):
             headers = [
@@ -242,6 +246,8 @@ def publish_payload(producer: KafkaProducer, topic: str, payload: bytes | Sequen
         offsets = [future.get(timeout=timeout_s).offset for future in futures]
         if offsets == list(range(offsets[0], offsets[0] + count)):
             return WeightsPointer(topic, partition, offsets[0], offsets[0] + count), digest
+        # Two publishers that collided once would collide again if they retried in step.
+        time.sleep(random.uniform(0.05, 0.5) * (attempt + 1))
     raise WeightsPublishError(
         f"{topic}[{partition}]: other writers interleaved with all {PUBLISH_ATTEMPTS} attempts; "
         "give each publisher its own weights topic or partition"
