@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, workload: str = "toy", samples: int = 2000,
                            rounds: int = 5, clients: int = 2) -> None:
+    """The options of a local training, shared by ``kafkaml train`` and ``kafkaml demo``."""
     parser.add_argument("--clients", type=int, default=clients, help=f"federated clients (default {clients})")
     parser.add_argument("--rounds", type=int, default=rounds, help=f"aggregation rounds (default {rounds})")
     parser.add_argument("--mode", choices=("blockchain", "classic"), default="blockchain")
@@ -126,10 +127,12 @@ def print_summary(result: dict) -> None:
     table.add_row("coordination", f"{run_.options.mode} ({final.get('identity', '')})")
     table.add_row("global versions", str(final.get("versions")))
     metrics = final.get("metrics", {})
-    table.add_row("validation loss / accuracy", f"{metrics.get('val_loss')} / {metrics.get('val_accuracy')}")
+    table.add_row("validation loss / accuracy", f"{metrics.get('val_loss'):.4f} / {metrics.get('val_accuracy'):.3f}")
     table.add_row("final model", str(final.get("model_path")))
-    for client, amount in sorted(final.get("rewards", {}).items()):
-        table.add_row(f"tokens of {client}", f"{int(amount) / 10**18:.6f}")
+    names = {account.address: account.role for account in run_.stack.accounts}
+    rewards = {names.get(client, client): int(amount) for client, amount in final.get("rewards", {}).items()}
+    for client, amount in sorted(rewards.items()):
+        table.add_row(f"tokens of {client}", f"{amount / 10**18:.6f}")
     if result.get("chain"):
         table.add_row("transactions / total gas", f"{result['chain']['transactions']} / {result['chain']['gas']:,}")
     table.add_row("wall time", f"{result['seconds']:.1f} s")
