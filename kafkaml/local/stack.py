@@ -166,7 +166,12 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
         for part in to_start:
             _start(part, stack, tansu if part.kind == "broker" else anvil)
         _save(stack)
-        _wait_healthy(stack, to_start, settings["KAFKAML_READY_TIMEOUT_S"])
+        try:
+            _wait_healthy(stack, to_start, settings["KAFKAML_READY_TIMEOUT_S"])
+        except BaseException:
+            for part in to_start:  # nothing of a failed start is left running
+                processes.stop_group(part.pid)
+            raise
         _fund(stack)
         return stack
 
@@ -246,7 +251,9 @@ def _wait_healthy(stack: Stack, parts: list[Part], timeout_s: float) -> None:
     delay = 0.02
     while pending:
         for part in list(pending):
-            if not processes.is_running(part.pid, part.executable):
+            # Only the pid: the part was started just now, so it cannot be a recycled one, and
+            # its command line may not be readable yet while the kernel finishes the exec.
+            if not processes.is_running(part.pid):
                 raise StackError(
                     f"{part.name} exited during start-up; last lines of "
                     f"{log_path(stack.run_dir, part.name)}:\n{processes.tail(log_path(stack.run_dir, part.name))}"

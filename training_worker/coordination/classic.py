@@ -63,7 +63,11 @@ class ClassicCoordination:
         self.consumer.seek(self.partition, 0)
 
     def refresh(self) -> _State:
-        """Apply every control record written up to now (reads to the current end offset)."""
+        """Apply every control record written up to now (reads to the current end offset).
+
+        Tansu reports a partition's end as the last record batch's base offset + 1; that is exact
+        here because every control record is produced and acknowledged on its own (one batch).
+        """
         end = self.consumer.end_offsets([self.partition])[self.partition]
         deadline = time.monotonic() + _CATCH_UP_TIMEOUT_S
         while self.state.next_offset < end:
