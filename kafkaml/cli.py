@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "kafkaml.demo",
     "kafkaml.local.train_cli",
     "kafkaml.usecases.rat.cli",
+    "kafkaml.audit",
 ]
 
 

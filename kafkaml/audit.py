@@ -1,0 +1,134 @@
+"""``kafkaml audit <contract>``: a training's whole history rebuilt from its on-chain events.
+
+Everything shown comes from the chain alone (no backend, no Kafka): each global version with
+the updates it consumed (client, base version, staleness, samples, verdict, reward), the updates
+still queued, and what every client earned and was paid. ``--json`` writes the same as JSON.
+When ``ETH_BLOCKSCOUT_URL`` is set the training's and the token's sources are submitted to that
+Blockscout for verification; without it the audit simply skips that step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from web3 import Web3
+
+from kafkaml.cli import UserError
+from kafkaml.config import Setting
+from kafkaml.ledger import Audit, Ledger, LedgerError
+from kafkaml.ledger.blockscout import BlockscoutError, submit, verification_request
+from kafkaml.local import stack as local
+
+# Declared (and documented for `kafkaml config`) with the job settings in training_worker.settings;
+# read here through the same definitions' names so that the CLI needs no worker import.
+RPC_URL = Setting("ETH_RPC_URL", "JSON-RPC URL of the Ethereum node.", default="")
+BLOCKSCOUT_URL = Setting("ETH_BLOCKSCOUT_URL", "Blockscout base URL; when set, audit submits sources.", default="")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("audit", help="rebuild a training's history from its contract's events")
+    parser.add_argument("address", help="the training's FederatedLearning contract address")
+    parser.add_argument("--json", type=Path, default=None, help="also write the history as JSON here")
+    parser.add_argument("--rpc-url", default=None,
+                        help="Ethereum node (default: $ETH_RPC_URL, else the running local stack's chain)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not Web3.is_address(args.address):
+        raise UserError(f"{args.address!r} is not a contract address (0x followed by 40 hex digits)")
+    rpc_url = _rpc_url(args.rpc_url)
+    try:
+        ledger = Ledger.reader(rpc_url, args.address)
+        audit = ledger.history()
+    except LedgerError as exc:
+        raise UserError(str(exc)) from None
+    console = Console()
+    show(audit, console)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(audit.to_json(), indent=2))
+        console.print(f"history written to {args.json}")
+    return verify_on_blockscout(ledger, audit, console)
+
+
+def _rpc_url(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    configured = RPC_URL.read()
+    if configured:
+        return configured
+    running = local.load()
+    if running is None:
+        raise UserError("no Ethereum node given: pass --rpc-url, set ETH_RPC_URL, or run 'kafkaml local up'")
+    return running.chain.address
+
+
+def show(audit: Audit, console: Console) -> None:
+    info = audit.training
+    console.print(f"[bold]training {info.address}[/] — {audit.phase.name.lower()}, strategy {info.strategy}, "
+                  f"{len(audit.versions) - 1}/{info.rounds} rounds, weights topic {info.weights_topic}")
+    console.print(f"aggregator {info.aggregator}, reward token {info.token}, settings 0x{info.settings_hash.hex()}")
+    table = Table(title="global versions and the updates they consumed")
+    for column in ("version", "content hash", "pointer", "client", "base", "staleness", "samples", "verdict",
+                   "reward"):
+        table.add_column(column, justify="right" if column in {"version", "base", "staleness", "samples",
+                                                                 "reward"} else "left")
+    for version in audit.versions:
+        pointer = f"p{version.pointer.partition} [{version.pointer.start_offset},{version.pointer.end_offset})"
+        table.add_row(str(version.version), _short(version.content_hash), pointer, "", "", "", "", "", "",
+                      style="bold")
+        for update in version.updates:
+            verdict = "accepted" if update.accepted else f"rejected: {update.reason}"
+            table.add_row("", _short(update.content_hash), f"{update.pointer.topic} p{update.pointer.partition}",
+                          _short_address(update.client), str(update.base_version), str(update.staleness), str(update.samples),
+                          verdict, str(update.reward))
+    console.print(table)
+    if audit.pending:
+        console.print(f"{len(audit.pending)} updates still queued: "
+                      + ", ".join(f"{_short(u.content_hash)} from {u.client}" for u in audit.pending))
+    rewards = Table(title="rewards (token base units)")
+    for column in ("client", "earned", "paid"):
+        rewards.add_column(column, justify="left" if column == "client" else "right")
+    for client in audit.clients:
+        rewards.add_row(client, str(audit.earned.get(client, 0)), str(audit.paid.get(client, 0)))
+    console.print(rewards)
+
+
+def verify_on_blockscout(ledger: Ledger, audit: Audit, console: Console) -> int:
+    """Submit both contracts' sources when ETH_BLOCKSCOUT_URL is set; 0 when done or not configured."""
+    url = BLOCKSCOUT_URL.read()
+    if not url:
+        return 0
+    creation = _creation_input(ledger, audit)
+    try:
+        for name, address, creation_input in (("FederatedLearning", ledger.address, creation),
+                                               ("RewardToken", audit.training.token, None)):
+            message = submit(verification_request(url, name, address, creation_input))
+            console.print(f"Blockscout: {name} at {address}: {message}")
+    except BlockscoutError as exc:
+        print(f"error: verification on Blockscout failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _creation_input(ledger: Ledger, audit: Audit) -> bytes:
+    """The training's creation transaction input, found through its TrainingConfigured event."""
+    w3 = ledger.rpc.w3
+    created = audit.training.created_block
+    logs = ledger.rpc(lambda: w3.eth.get_logs({"address": ledger.address, "fromBlock": created, "toBlock": created}))
+    tx = ledger.rpc(lambda: w3.eth.get_transaction(logs[0]["transactionHash"]))
+    return bytes(tx["input"])
+
+
+def _short(content_hash: bytes) -> str:
+    return "0x" + content_hash.hex()[:12] + "…"
+
+
+def _short_address(address: str) -> str:
+    return f"{address[:6]}…{address[-4:]}"

@@ -1,0 +1,117 @@
+"""``kafkaml audit`` on a real chain, and the Blockscout verification request it would send."""
+
+from __future__ import annotations
+
+import json
+from email.parser import BytesParser
+from email.policy import default as email_policy
+
+import pytest
+from eth_abi import decode
+
+from kafkaml.audit import _creation_input
+from kafkaml.cli import main
+from kafkaml.ledger import Ledger, UpdateOutcome
+from kafkaml.ledger.blockscout import BlockscoutError, verification_request
+from kafkaml.ledger.compiler import load_artifact, load_standard_input, sha256_text
+from kafkaml.local.processes import free_port
+from tests.integration.ledger_fixtures import WEIGHTS_TOPIC, deploy, digest, global_pointer
+
+
+@pytest.fixture(scope="module")
+def finished(local_stack):
+    """A finished training: v1 from a fresh update, v2 from a stale accepted and a rejected one."""
+    t = deploy(local_stack, rounds=4)
+    a, b, c = digest("a"), digest("b"), digest("c")
+    t.submit(0, a)
+    t.aggregator.record_round(digest("v1"), global_pointer(1), [UpdateOutcome(a, True, 30)])
+    t.submit(1, b, base=0)  # trained from version 0, aggregated into version 2: staleness 1
+    t.submit(0, c)
+    t.aggregator.record_round(digest("v2"), global_pointer(2),
+                              [UpdateOutcome(b, True, 5), UpdateOutcome(c, False, reason="hash-mismatch")])
+    t.submit(1, d := digest("d"))
+    t.aggregator.finish()
+    t.aggregator.pay_rewards()
+    return t, (a, b, c, d)
+
+
+def test_audit_rebuilds_the_history_from_events(local_stack, finished, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ETH_BLOCKSCOUT_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")  # a terminal wide enough that no cell is cut short
+    t, (a, b, c, d) = finished
+    out = tmp_path / "audit.json"
+    assert main(["audit", t.aggregator.address, "--rpc-url", local_stack.chain.address, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "rejected: hash-mismatch" in printed and t.clients[0].account in printed
+    history = json.loads(out.read_text())
+    assert history["phase"] == "finished" and history["training"]["weights_topic"] == WEIGHTS_TOPIC
+    versions = history["versions"]
+    assert [v["version"] for v in versions] == [0, 1, 2]
+    assert versions[0]["updates"] == []
+    rows = [(u["content_hash"], u["client"], u["base_version"], u["staleness"], u["accepted"], u["reward"],
+             u["reason"]) for v in versions for u in v["updates"]]
+    one, two = (c.account for c in t.clients)
+    assert rows == [
+        ("0x" + a.hex(), one, 0, 0, True, 30, ""),
+        ("0x" + b.hex(), two, 0, 1, True, 5, ""),
+        ("0x" + c.hex(), one, 1, 0, False, 0, "hash-mismatch"),
+    ]
+    assert [u["content_hash"] for u in history["pending"]] == ["0x" + d.hex()]
+    assert history["earned"] == history["paid"] == {one: 30, two: 5}
+    assert all(v["timestamp"] > 0 for v in versions)
+
+
+def test_audit_refuses_bad_addresses_clearly(local_stack, capsys):
+    assert main(["audit", "0x1234", "--rpc-url", local_stack.chain.address]) == 2
+    assert "not a contract address" in capsys.readouterr().err
+    assert main(["audit", "0x" + "77" * 20, "--rpc-url", local_stack.chain.address]) == 2
+    assert "no contract at" in capsys.readouterr().err
+
+
+def test_the_blockscout_request_carries_what_verifies_the_deployed_code(local_stack, finished):
+    t, _ = finished
+    creation = _creation_input(t.aggregator, t.aggregator.history())
+    request = verification_request("http://blockscout.example:4000/", "FederatedLearning", t.aggregator.address,
+                                   creation)
+    assert request.method == "POST"
+    assert request.url == (f"http://blockscout.example:4000/api/v2/smart-contracts/{t.aggregator.address}"
+                           "/verification/via/standard-input")
+    parts = _multipart(request)
+    artifact = load_artifact("FederatedLearning")
+    assert parts["compiler_version"] == b"v0.8.37+commit.f401782d"
+    assert parts["contract_name"] == b"contracts/FederatedLearning.sol:FederatedLearning"
+    assert parts["license_type"] == b"mit" and parts["autodetect_constructor_args"] == b"false"
+    token, settings_hash, topic, strategy, rounds = decode(
+        ["address", "bytes32", "string", "string", "uint32"], bytes.fromhex(parts["constructor_args"].decode()))
+    info = t.aggregator.info()
+    assert (token, settings_hash, topic, strategy, rounds) == (info.token.lower(), info.settings_hash,
+                                                               WEIGHTS_TOPIC, "fedavg", 4)
+    sent_input = json.loads(parts["files[0]"])
+    assert sent_input == load_standard_input()
+    assert {u: sha256_text(s["content"]) for u, s in sent_input["sources"].items()} == artifact["sources"]
+    assert sent_input["settings"] == artifact["settings"]
+
+    token_creation = bytes.fromhex(load_artifact("RewardToken")["bytecode"][2:])
+    with pytest.raises(BlockscoutError, match="not built from the committed artifacts"):
+        verification_request("http://blockscout.example", "FederatedLearning", t.aggregator.address, token_creation)
+    with pytest.raises(BlockscoutError, match="not an http"):
+        verification_request("blockscout.example", "FederatedLearning", t.aggregator.address, creation)
+
+
+def test_an_unreachable_blockscout_is_reported_and_an_absent_one_skipped(local_stack, finished, capsys,
+                                                                         monkeypatch):
+    t, _ = finished
+    monkeypatch.setenv("ETH_BLOCKSCOUT_URL", f"http://127.0.0.1:{free_port()}")
+    assert main(["audit", t.aggregator.address, "--rpc-url", local_stack.chain.address]) == 1
+    assert "verification on Blockscout failed" in capsys.readouterr().err
+    monkeypatch.setenv("ETH_BLOCKSCOUT_URL", "")
+    assert main(["audit", t.aggregator.address, "--rpc-url", local_stack.chain.address]) == 0
+    assert Ledger.reader(local_stack.chain.address, t.aggregator.address).phase().name == "FINISHED"
+
+
+def _multipart(request) -> dict[str, bytes]:
+    """The form fields of a prepared multipart request, parsed back from the exact body bytes."""
+    head = f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode()
+    message = BytesParser(policy=email_policy).parsebytes(head + request.body)
+    return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+            for part in message.iter_parts()}
