@@ -19,6 +19,7 @@ from kafkaml.config import ConfigError
 from kafkaml.logs import configure as configure_logging
 from kafkaml.strategies import strategy_from_description
 from kafkaml.streams import split_dataset
+from kafkaml.topics import WEIGHTS_TOPIC_CONFIG, ensure_topic
 from kafkaml.weights import fetch_weights, publish_weights
 from training_worker.announcement import (
     AnnouncementError,
@@ -69,6 +70,10 @@ def run(settings: TrainerSettings) -> int:
     # A buffered strategy needs several updates per version, possibly more than there are
     # clients: then each client keeps training from the newest version, as FedBuff's clients do.
     keep_training = strategy_from_description(training["strategy"]).updates_per_round > 1
+    # Each client writes its updates to a topic of its own, so the chunks of concurrent uploads
+    # never interleave (the pointer on chain names the topic).
+    update_topic = f"{training['weights_topic']}-{settings.client_id}"
+    ensure_topic(platform, update_topic, configs=WEIGHTS_TOPIC_CONFIG)
     producer = kafka.producer(platform)
     trained_from: int | None = None
     try:
@@ -81,7 +86,7 @@ def run(settings: TrainerSettings) -> int:
             model.set_weights(fetch_weights(platform, version.pointer, version.content_hash,
                                             timeout_s=timing.fetch_timeout_s))
             history = model.fit(dataset, epochs=int(training["epochs"]), verbose=0, **training.get("fit_kwargs", {}))
-            pointer, content_hash = publish_weights(producer, training["weights_topic"], model.get_weights())
+            pointer, content_hash = publish_weights(producer, update_topic, model.get_weights())
             try:
                 coordinator.submit(version.number, content_hash, pointer, samples)
             except TrainingClosed:
