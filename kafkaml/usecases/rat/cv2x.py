@@ -4,7 +4,8 @@
 cut into sub-channels of 5, 10 or 25 PRBs. A vehicle transmits one subframe (14 symbols) in
 a contiguous run of sub-channels: DFT-spread data (which makes the spectrum flat and the
 envelope single-carrier-like), Zadoff-Chu DMRS on symbols 2, 5, 8 and 11, and the last
-symbol left empty as a guard. Up to two vehicles share a subframe at different powers; a
+symbol left empty as a guard. Up to two vehicles share a subframe at different powers, within
+the busy share that sidelink congestion control keeps the channel under (:data:`MAX_BUSY`); a
 subframe may also be empty.
 """
 
@@ -23,6 +24,7 @@ ORDERS = (4, 16)
 DMRS_SYMBOLS = (2, 5, 8, 11)
 GUARD_SYMBOL = 13
 SUBFRAME = 14
+MAX_BUSY = 0.6  # congestion control keeps the channel busy ratio below about 60 %
 
 
 def _largest_prime_below(n: int) -> int:
@@ -63,10 +65,10 @@ def stream(rng: np.random.Generator, length: int) -> tuple[np.ndarray, np.ndarra
             continue
         rows = slice(sf * SUBFRAME, (sf + 1) * SUBFRAME)
         free = np.ones(count, bool)
-        for _ in range(1 + int(rng.random() < 0.4)):
+        for _ in range(1 + int(rng.random() < 0.3)):
             span = int(rng.integers(1, max(1, count // 2) + 1))
             starts = [s for s in range(count - span + 1) if free[s:s + span].all()]
-            if not starts:
+            if not starts or (count - free.sum() + span) * size > MAX_BUSY * PRBS:
                 break
             first = starts[rng.integers(0, len(starts))]
             free[first:first + span] = False

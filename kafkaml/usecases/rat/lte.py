@@ -34,7 +34,7 @@ def stream(rng: np.random.Generator, length: int) -> tuple[np.ndarray, np.ndarra
     subframe = index // SYMBOLS_PER_SUBFRAME
     in_subframe = index % SYMBOLS_PER_SUBFRAME
     order = ORDERS[rng.integers(0, len(ORDERS))]
-    load = rng.uniform(0.3, 1.0)
+    load = rng.uniform(0.5, 1.0)  # a cell serving traffic: at least half its resource blocks
 
     # Data: each subframe schedules its own random set of resource blocks.
     blocks = rng.random((subframe.max() + 1, RESOURCE_BLOCKS)) < load

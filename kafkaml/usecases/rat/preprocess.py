@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kafkaml.usecases.rat.generator import DEFAULT_WINDOW, TRAINING, VALIDATION, IQSet, generate_iq
+from kafkaml.usecases.rat.generator import DEFAULT_WINDOW, VALIDATION, IQSet, generate_iq
 
 
 def input_shape(window: int = DEFAULT_WINDOW) -> tuple[int, int, int]:
@@ -69,11 +69,8 @@ def generate(samples: int, seed: int, **options) -> RatDataset:
 
 
 def validation_set(samples: int, seed: int, *, snr_grid: Sequence[float] | None = None, **options) -> RatDataset:
-    """A platform validation set: streams never used for training data with any seed's same index.
-
-    Its stream seeds carry the validation purpose, so it shares no stream with a training set
-    of the same seed; ``snr_grid`` gives even coverage for per-SNR curves. SNR is per sample.
+    """A platform validation set: its stream seeds carry the validation purpose, so it shares no
+    stream with a training set of the same seed; ``snr_grid`` gives even coverage for per-SNR
+    curves. SNR is kept per sample.
     """
-    if options.get("purpose", TRAINING) != TRAINING:
-        raise ValueError("validation_set chooses its own purpose")
     return generate(samples, seed, snr_grid=snr_grid, purpose=VALIDATION, **options)
