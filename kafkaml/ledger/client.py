@@ -346,20 +346,24 @@ class Ledger:
 
     def _submissions_up_to(self, count: int) -> list[SubmittedUpdate]:
         """The first ``count`` submissions in queue order, scanning only blocks not read before."""
+        deadline = time.monotonic() + self.rpc.retry_s
         with self._scan_lock:
             latest = self.rpc.block_number()
             if latest < self._scanned_to or len(self._submissions) > count:
                 self._submissions, self._scanned_to = [], -1  # the node went back in time (restart): re-read
-            while len(self._submissions) < count:
+            while True:
                 start = max(self._scanned_to + 1, self.info().created_block)
                 for event in self._events.read(start, latest):
                     if event.name == "UpdateSubmitted":
                         self._submissions.append(_submission(len(self._submissions), event))
                 self._scanned_to = latest
-                if len(self._submissions) < count:
-                    time.sleep(0.05)  # the node served the counter before the logs: read the new blocks
-                    latest = self.rpc.block_number()
-            return list(self._submissions)
+                if len(self._submissions) >= count:
+                    return list(self._submissions)
+                if time.monotonic() >= deadline:
+                    raise errors.LedgerError(f"the node counts {count} submissions but serves only "
+                                             f"{len(self._submissions)} UpdateSubmitted events")
+                time.sleep(0.05)  # a load-balanced node served the counter before the logs: read the new blocks
+                latest = self.rpc.block_number()
 
     def _all_events(self) -> list[Event]:
         return self._events.read(self.info().created_block, self.rpc.block_number())

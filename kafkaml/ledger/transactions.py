@@ -91,7 +91,9 @@ class Rpc:
         while True:
             try:
                 return fn()
-            except TRANSIENT as exc:
+            except (*TRANSIENT, requests.exceptions.HTTPError) as exc:
+                if not _transient(exc):
+                    raise
                 if time.monotonic() >= deadline:
                     raise LedgerUnavailable(f"the Ethereum node at {self.url} did not answer for "
                                             f"{self.retry_s:.0f} s ({type(exc).__name__})") from None
@@ -105,6 +107,13 @@ class Rpc:
 
     def block_number(self) -> int:
         return self(lambda: self.w3.eth.block_number)
+
+
+def _transient(exc: Exception) -> bool:
+    """Connection failures and timeouts, and HTTP 5xx from a node or a proxy in front of it."""
+    if isinstance(exc, requests.exceptions.HTTPError):
+        return exc.response is not None and exc.response.status_code >= 500
+    return True
 
 
 @dataclass
@@ -161,10 +170,15 @@ class Sender:
                 try:
                     self._broadcast(signed.raw_transaction)
                 except Web3RPCError as exc:
-                    self._next_nonce = None  # the node disagrees about our nonce (or rejected the tx): re-read it
-                    if attempt == 0 and "nonce" in str(exc).lower():
+                    # The node disagrees about our nonce (another sender for this key, or a transaction
+                    # of ours it received although we saw an error): re-read the count and retry once.
+                    self._next_nonce = None
+                    if attempt == 0:
                         continue
                     raise LedgerError(f"{description}: the node rejected the transaction: {exc}") from None
+                except LedgerUnavailable:
+                    self._next_nonce = None  # unknown whether the node got it: re-read before the next send
+                    raise
                 pending = PendingTx(bytes(signed.hash), bytes(signed.raw_transaction), tx["nonce"], description, call)
                 self._next_nonce += 1
                 log.debug("sent %s from %s (nonce %d, tx 0x%s)", description, self.address, pending.nonce,
