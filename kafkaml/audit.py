@@ -23,6 +23,7 @@ from kafkaml.config import Setting
 from kafkaml.ledger import Audit, Ledger, LedgerError
 from kafkaml.ledger.blockscout import BlockscoutError, submit, verification_request
 from kafkaml.local import stack as local
+from kafkaml.recompute import RecomputeReport, recompute
 
 # Declared (and documented for `kafkaml config`) with the job settings in training_worker.settings;
 # read here through the same definitions' names so that the CLI needs no worker import.
@@ -36,6 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the history as JSON here")
     parser.add_argument("--rpc-url", default=None,
                         help="Ethereum node (default: $ETH_RPC_URL, else the running local stack's chain)")
+    parser.add_argument("--recompute", action="store_true",
+                        help="re-derive every global version from its recorded updates and confirm its hash")
+    parser.add_argument("--kafka", default=None,
+                        help="platform Kafka holding the weights, for --recompute (default: the local stack's)")
     parser.set_defaults(handler=run)
 
 
@@ -54,7 +59,37 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(audit.to_json(), indent=2))
         console.print(f"history written to {args.json}")
-    return verify_on_blockscout(ledger, audit, console)
+    status = verify_on_blockscout(ledger, audit, console)
+    if args.recompute:
+        status = max(status, show_recomputation(recompute(audit, _kafka(args.kafka)), console))
+    return status
+
+
+def _kafka(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    running = local.load()
+    if running is None:
+        raise UserError("--recompute needs the platform Kafka: pass --kafka or run 'kafkaml local up'")
+    return running.bootstrap("platform")
+
+
+def show_recomputation(report: RecomputeReport, console: Console) -> int:
+    """Print each version's check; 1 (a failed audit) at the first mismatch, 0 when all match."""
+    table = Table(title=f"recomputation with {report.strategy}")
+    for column in ("version", "updates", "recorded", "recomputed", "result"):
+        table.add_column(column)
+    for check in report.checks:
+        recomputed = _short(check.recomputed) if check.recomputed else "-"
+        result = "[green]identical[/green]" if check.ok else f"[red]{check.problem}[/red]"
+        table.add_row(str(check.version), str(check.updates), _short(check.recorded), recomputed, result)
+    console.print(table)
+    mismatch = report.first_mismatch
+    if mismatch is None:
+        console.print(f"all {len(report.checks)} versions recomputed bit for bit")
+        return 0
+    console.print(f"[red]first mismatch at version {mismatch.version}: {mismatch.problem}[/red]")
+    return 1
 
 
 def _rpc_url(explicit: str | None) -> str:
