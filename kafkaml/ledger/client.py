@@ -122,19 +122,12 @@ class Ledger:
     def open(cls, rpc_url: str, contract_address: str, key: str | None = None) -> Ledger:
         """Open an existing training as the key's account (ETH_WALLET_KEY(_FILE) by default)."""
         rpc = Rpc(rpc_url)
-        ledger = cls(rpc, _signer(rpc, key), contract_address)
-        if not rpc(lambda: rpc.w3.eth.get_code(ledger.address)):
-            raise errors.LedgerError(f"no contract at {ledger.address} on {rpc_url}")
-        return ledger
+        return cls(rpc, _signer(rpc, key), contract_address)._with_code()
 
     @classmethod
     def reader(cls, rpc_url: str, contract_address: str) -> Ledger:
         """A read-only view (no key): for audits. Writing through it fails at the first call."""
-        rpc = Rpc(rpc_url)
-        ledger = cls(rpc, None, contract_address)
-        if not rpc(lambda: rpc.w3.eth.get_code(ledger.address)):
-            raise errors.LedgerError(f"no contract at {ledger.address} on {rpc_url}")
-        return ledger
+        return cls(Rpc(rpc_url), None, contract_address)._with_code()
 
     # ---- aggregator ----------------------------------------------------------------------------
 
@@ -311,6 +304,11 @@ class Ledger:
         return Audit(info, self.phase(), clients, versions, pending, earned, paid)
 
     # ---- internals -----------------------------------------------------------------------------
+
+    def _with_code(self) -> Ledger:
+        if not self.rpc(lambda: self.rpc.w3.eth.get_code(self.address)):
+            raise errors.LedgerError(f"no contract at {self.address} on {self.rpc.public_url}")
+        return self
 
     def _view(self, name: str, *args: Any) -> Any:
         function = getattr(self.contract.functions, name)(*args)

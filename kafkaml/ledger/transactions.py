@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from eth_account import Account
@@ -72,12 +73,18 @@ def load_account(key: str) -> LocalAccount:
         raise LedgerError("the private key is not a valid 32-byte hex key") from None
 
 
+def public_url(url: str) -> str:
+    """``scheme://host:port`` of a node URL: hosted nodes carry API keys in the path or user part."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
 class Rpc:
     """A Web3 connection whose calls are retried with back-off while the node is unreachable."""
 
     def __init__(self, url: str, *, retry_s: float | None = None, request_timeout_s: float = 10.0) -> None:
         settings = SETTINGS.load()
-        self.url = url
+        self.public_url = public_url(url)
         self.retry_s = settings["KAFKAML_ETH_RPC_RETRY_S"] if retry_s is None else retry_s
         self.poll_max_s = settings["KAFKAML_ETH_POLL_MAX_S"]
         self.log_page_blocks = settings["KAFKAML_ETH_LOG_PAGE_BLOCKS"]
@@ -95,10 +102,10 @@ class Rpc:
                 if not _transient(exc):
                     raise
                 if time.monotonic() >= deadline:
-                    raise LedgerUnavailable(f"the Ethereum node at {self.url} did not answer for "
+                    raise LedgerUnavailable(f"the Ethereum node at {self.public_url} did not answer for "
                                             f"{self.retry_s:.0f} s ({type(exc).__name__})") from None
                 log.warning("Ethereum node at %s unreachable (%s); retrying in %.1f s",
-                            self.url, type(exc).__name__, delay)
+                            self.public_url, type(exc).__name__, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self.poll_max_s)
 

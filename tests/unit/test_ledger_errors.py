@@ -11,7 +11,7 @@ from eth_utils import keccak
 from kafkaml.ledger import errors
 from kafkaml.ledger.compiler import load_artifact
 from kafkaml.ledger.records import UpdateOutcome, decode_reason
-from kafkaml.ledger.transactions import load_account
+from kafkaml.ledger.transactions import load_account, public_url
 
 TRAINING_ABI = load_artifact("FederatedLearning")["abi"]
 TOKEN_ABI = load_artifact("RewardToken")["abi"]
@@ -72,3 +72,8 @@ def test_a_bad_key_is_refused_without_quoting_it(caplog):
         load_account(secret)
     assert secret not in str(error.value) and secret not in caplog.text
     assert load_account("0x" + "11" * 32).address.startswith("0x")
+
+
+def test_node_urls_are_shown_without_credentials():
+    assert public_url("https://user:pw@node.example.io/v3/SECRET-KEY") == "https://node.example.io"
+    assert public_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
