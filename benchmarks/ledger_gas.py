@@ -34,8 +34,13 @@ CLIENTS = 4
 REWARD = 10**18
 #: The earlier Kafka-ML contract (solc 0.8.37, optimizer off, 11 KB architecture JSON), from
 #: ARCHITECTURE.md: deployment, saveTrainingSettings, one 1-update round (5 transactions), 32 rounds.
-REFERENCE = {"deploy": 2_326_945, "settings": 8_039_918, "round": 712_664, "tx_per_round": 5,
-             "rounds_32": 22_800_000}
+REFERENCE = {
+    "deploy": 2_326_945,
+    "settings": 8_039_918,
+    "round": 712_664,
+    "tx_per_round": 5,
+    "rounds_32": 22_800_000,
+}
 REFERENCE["training_32"] = REFERENCE["deploy"] + REFERENCE["settings"] + REFERENCE["rounds_32"]
 
 
@@ -70,8 +75,15 @@ def run(stack: local.Stack) -> dict[str, Any]:
     token_gas, _, token = meter.measure(lambda: Ledger.deploy_token(rpc_url, platform_key))
 
     def create(rounds: int) -> Ledger:
-        return Ledger.deploy(rpc_url, platform_key, token_address=token, settings_hash=digest("settings", rounds),
-                             weights_topic=topic, strategy="fedasync", rounds=rounds)
+        return Ledger.deploy(
+            rpc_url,
+            platform_key,
+            token_address=token,
+            settings_hash=digest("settings", rounds),
+            weights_topic=topic,
+            strategy="fedasync",
+            rounds=rounds,
+        )
 
     create_gas, _, ledger = meter.measure(lambda: create(ROUNDS))
     views = [Ledger.open(rpc_url, ledger.address, c.private_key()) for c in clients]
@@ -85,9 +97,13 @@ def run(stack: local.Stack) -> dict[str, Any]:
         def one_round(index: int = index, client: Ledger = client) -> int:
             base = client.latest_version().version
             update = digest("update", index)
-            client.submit_update(base, update, WeightsPointer("bench-updates", 0, 3 * index, 3 * index + 3), 640)
+            client.submit_update(
+                base, update, WeightsPointer("bench-updates", 0, 3 * index, 3 * index + 3), 640
+            )
             pointer = WeightsPointer(topic, 0, 3 * index + 3, 3 * index + 6)
-            return ledger.record_round(digest("global", index), pointer, [UpdateOutcome(update, True, REWARD)])
+            return ledger.record_round(
+                digest("global", index), pointer, [UpdateOutcome(update, True, REWARD)]
+            )
 
         gas, transactions, _ = meter.measure(one_round)
         round_gas.append(gas)
@@ -132,11 +148,20 @@ def run(stack: local.Stack) -> dict[str, Any]:
 
 def show(figures: dict[str, Any]) -> None:
     table = Table(title="ledger gas (ours vs. the earlier Kafka-ML contract)")
-    for column, justify in (("measure", "left"), ("ours", "right"), ("earlier", "right"), ("target", "right")):
+    for column, justify in (
+        ("measure", "left"),
+        ("ours", "right"),
+        ("earlier", "right"),
+        ("target", "right"),
+    ):
         table.add_column(column, justify=justify)
     rows = [
-        ("create a training (deploy + minter role)", figures["gas_create_training"],
-         f"{REFERENCE['deploy'] + REFERENCE['settings']:,} (deploy + settings)", ""),
+        (
+            "create a training (deploy + minter role)",
+            figures["gas_create_training"],
+            f"{REFERENCE['deploy'] + REFERENCE['settings']:,} (deploy + settings)",
+            "",
+        ),
         ("reward token (once per platform)", figures["gas_deploy_token"], "-", ""),
         ("register 4 clients", figures["gas_register_4_clients"], "-", ""),
         ("start (genesis version)", figures["gas_start"], "-", ""),
@@ -145,8 +170,12 @@ def show(figures: dict[str, Any]) -> None:
         ("transactions per round", figures["tx_per_round"], str(REFERENCE["tx_per_round"]), "≤ 2"),
         ("32 rounds", figures["gas_32_rounds"], f"{REFERENCE['rounds_32']:,}", ""),
         ("finish + payout to 4 clients", figures["gas_finish"] + figures["gas_payout_4_clients"], "-", ""),
-        ("whole training, 32 rounds, 4 clients", figures["gas_training_32_rounds_4_clients"],
-         f"{REFERENCE['training_32']:,}", "≤ 4,000,000"),
+        (
+            "whole training, 32 rounds, 4 clients",
+            figures["gas_training_32_rounds_4_clients"],
+            f"{REFERENCE['training_32']:,}",
+            "≤ 4,000,000",
+        ),
     ]
     for name, ours, earlier, target in rows:
         table.add_row(name, f"{ours:,}", earlier, target)

@@ -28,19 +28,30 @@ from kafkaml.recompute import RecomputeReport, recompute
 # Declared (and documented for `kafkaml config`) with the job settings in training_worker.settings;
 # read here through the same definitions' names so that the CLI needs no worker import.
 RPC_URL = Setting("ETH_RPC_URL", "JSON-RPC URL of the Ethereum node.", default="")
-BLOCKSCOUT_URL = Setting("ETH_BLOCKSCOUT_URL", "Blockscout base URL; when set, audit submits sources.", default="")
+BLOCKSCOUT_URL = Setting(
+    "ETH_BLOCKSCOUT_URL", "Blockscout base URL; when set, audit submits sources.", default=""
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("audit", help="rebuild a training's history from its contract's events")
     parser.add_argument("address", help="the training's FederatedLearning contract address")
     parser.add_argument("--json", type=Path, default=None, help="also write the history as JSON here")
-    parser.add_argument("--rpc-url", default=None,
-                        help="Ethereum node (default: $ETH_RPC_URL, else the running local stack's chain)")
-    parser.add_argument("--recompute", action="store_true",
-                        help="re-derive every global version from its recorded updates and confirm its hash")
-    parser.add_argument("--kafka", default=None,
-                        help="platform Kafka holding the weights, for --recompute (default: the local stack's)")
+    parser.add_argument(
+        "--rpc-url",
+        default=None,
+        help="Ethereum node (default: $ETH_RPC_URL, else the running local stack's chain)",
+    )
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="re-derive every global version from its recorded updates and confirm its hash",
+    )
+    parser.add_argument(
+        "--kafka",
+        default=None,
+        help="platform Kafka holding the weights, for --recompute (default: the local stack's)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -106,27 +117,55 @@ def _rpc_url(explicit: str | None) -> str:
 
 def show(audit: Audit, console: Console) -> None:
     info = audit.training
-    console.print(f"[bold]training {info.address}[/] — {audit.phase.name.lower()}, strategy {info.strategy}, "
-                  f"{len(audit.versions) - 1}/{info.rounds} rounds, weights topic {info.weights_topic}")
-    console.print(f"aggregator {info.aggregator}, reward token {info.token}, settings 0x{info.settings_hash.hex()}")
+    console.print(
+        f"[bold]training {info.address}[/] — {audit.phase.name.lower()}, strategy {info.strategy}, "
+        f"{len(audit.versions) - 1}/{info.rounds} rounds, weights topic {info.weights_topic}"
+    )
+    console.print(
+        f"aggregator {info.aggregator}, reward token {info.token}, settings 0x{info.settings_hash.hex()}"
+    )
     table = Table(title="global versions and the updates they consumed")
-    for column in ("version", "content hash", "pointer", "client", "base", "staleness", "samples", "verdict",
-                   "reward"):
-        table.add_column(column, justify="right" if column in {"version", "base", "staleness", "samples",
-                                                                 "reward"} else "left")
+    for column in (
+        "version",
+        "content hash",
+        "pointer",
+        "client",
+        "base",
+        "staleness",
+        "samples",
+        "verdict",
+        "reward",
+    ):
+        table.add_column(
+            column,
+            justify="right" if column in {"version", "base", "staleness", "samples", "reward"} else "left",
+        )
     for version in audit.versions:
-        pointer = f"p{version.pointer.partition} [{version.pointer.start_offset},{version.pointer.end_offset})"
-        table.add_row(str(version.version), _short(version.content_hash), pointer, "", "", "", "", "", "",
-                      style="bold")
+        pointer = (
+            f"p{version.pointer.partition} [{version.pointer.start_offset},{version.pointer.end_offset})"
+        )
+        table.add_row(
+            str(version.version), _short(version.content_hash), pointer, "", "", "", "", "", "", style="bold"
+        )
         for update in version.updates:
             verdict = "accepted" if update.accepted else f"rejected: {update.reason}"
-            table.add_row("", _short(update.content_hash), f"{update.pointer.topic} p{update.pointer.partition}",
-                          _short_address(update.client), str(update.base_version), str(update.staleness), str(update.samples),
-                          verdict, str(update.reward))
+            table.add_row(
+                "",
+                _short(update.content_hash),
+                f"{update.pointer.topic} p{update.pointer.partition}",
+                _short_address(update.client),
+                str(update.base_version),
+                str(update.staleness),
+                str(update.samples),
+                verdict,
+                str(update.reward),
+            )
     console.print(table)
     if audit.pending:
-        console.print(f"{len(audit.pending)} updates still queued: "
-                      + ", ".join(f"{_short(u.content_hash)} from {u.client}" for u in audit.pending))
+        console.print(
+            f"{len(audit.pending)} updates still queued: "
+            + ", ".join(f"{_short(u.content_hash)} from {u.client}" for u in audit.pending)
+        )
     rewards = Table(title="rewards (token base units)")
     for column in ("client", "earned", "paid"):
         rewards.add_column(column, justify="left" if column == "client" else "right")
@@ -142,8 +181,10 @@ def verify_on_blockscout(ledger: Ledger, audit: Audit, console: Console) -> int:
         return 0
     creation = _creation_input(ledger, audit)
     try:
-        for name, address, creation_input in (("FederatedLearning", ledger.address, creation),
-                                               ("RewardToken", audit.training.token, None)):
+        for name, address, creation_input in (
+            ("FederatedLearning", ledger.address, creation),
+            ("RewardToken", audit.training.token, None),
+        ):
             message = submit(verification_request(url, name, address, creation_input))
             console.print(f"Blockscout: {name} at {address}: {message}")
     except BlockscoutError as exc:
@@ -156,7 +197,9 @@ def _creation_input(ledger: Ledger, audit: Audit) -> bytes:
     """The training's creation transaction input, found through its TrainingConfigured event."""
     w3 = ledger.rpc.w3
     created = audit.training.created_block
-    logs = ledger.rpc(lambda: w3.eth.get_logs({"address": ledger.address, "fromBlock": created, "toBlock": created}))
+    logs = ledger.rpc(
+        lambda: w3.eth.get_logs({"address": ledger.address, "fromBlock": created, "toBlock": created})
+    )
     tx = ledger.rpc(lambda: w3.eth.get_transaction(logs[0]["transactionHash"]))
     return bytes(tx["input"])
 

@@ -27,8 +27,9 @@ class BlockscoutError(RuntimeError):
     """Blockscout refused the verification request or could not be reached."""
 
 
-def verification_request(blockscout_url: str, name: str, address: str, creation_input: bytes | None
-                         ) -> requests.PreparedRequest:
+def verification_request(
+    blockscout_url: str, name: str, address: str, creation_input: bytes | None
+) -> requests.PreparedRequest:
     """The multipart POST that asks ``blockscout_url`` to verify contract ``name`` at ``address``.
 
     ``creation_input`` is the creation transaction's input (bytecode + constructor arguments);
@@ -47,10 +48,12 @@ def verification_request(blockscout_url: str, name: str, address: str, creation_
     else:
         bytecode = bytes.fromhex(artifact["bytecode"].removeprefix("0x"))
         if not creation_input.startswith(bytecode):
-            raise BlockscoutError(f"{name} at {address} was not built from the committed artifacts "
-                                  "(its creation code differs), so Blockscout could not verify it")
+            raise BlockscoutError(
+                f"{name} at {address} was not built from the committed artifacts "
+                "(its creation code differs), so Blockscout could not verify it"
+            )
         fields["autodetect_constructor_args"] = "false"
-        fields["constructor_args"] = creation_input[len(bytecode):].hex()
+        fields["constructor_args"] = creation_input[len(bytecode) :].hex()
     standard_input = json.dumps(load_standard_input()).encode()
     url = f"{blockscout_url.rstrip('/')}/api/v2/smart-contracts/{address}/verification/via/standard-input"
     files: dict[str, Any] = {"files[0]": ("standard-input.json", standard_input, "application/json")}
@@ -63,7 +66,9 @@ def submit(request: requests.PreparedRequest, timeout_s: float = 30.0) -> str:
         with requests.Session() as session:
             response = session.send(request, timeout=timeout_s)
     except requests.RequestException as exc:
-        raise BlockscoutError(f"Blockscout at {request.url} could not be reached: {type(exc).__name__}") from None
+        raise BlockscoutError(
+            f"Blockscout at {request.url} could not be reached: {type(exc).__name__}"
+        ) from None
     if response.status_code >= 400:
         raise BlockscoutError(f"Blockscout answered {response.status_code}: {response.text[:300]}")
     try:

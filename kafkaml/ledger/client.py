@@ -62,7 +62,9 @@ def _signer(rpc: Rpc, key: str | None) -> Sender:
 
 
 def deploy_contract(sender: Sender, artifact: dict[str, Any], args: list[Any], description: str) -> str:
-    constructor = sender.rpc.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]).constructor(*args)
+    constructor = sender.rpc.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]).constructor(
+        *args
+    )
     receipt = sender.transact({"data": constructor.data_in_transaction}, description)
     return Web3.to_checksum_address(receipt["contractAddress"])
 
@@ -100,22 +102,48 @@ class Ledger:
         return address
 
     @classmethod
-    def deploy(cls, rpc_url: str, key: str | None = None, *, token_address: str, settings_hash: bytes,
-               weights_topic: str, strategy: str, rounds: int) -> Ledger:
+    def deploy(
+        cls,
+        rpc_url: str,
+        key: str | None = None,
+        *,
+        token_address: str,
+        settings_hash: bytes,
+        weights_topic: str,
+        strategy: str,
+        rounds: int,
+    ) -> Ledger:
         """Deploy a training (the key's account becomes its aggregator) and let it mint rewards."""
         if not weights_topic or not strategy or not 0 < rounds < 2**32:
             raise ValueError("weights_topic and strategy must be non-empty and rounds in 1..2^32-1")
         rpc = Rpc(rpc_url)
         sender = _signer(rpc, key)
         address = deploy_contract(
-            sender, _artifact("FederatedLearning"),
-            [Web3.to_checksum_address(token_address), check_hash(settings_hash), weights_topic, strategy, rounds],
-            "deploy FederatedLearning")
-        token = rpc.w3.eth.contract(address=Web3.to_checksum_address(token_address), abi=_artifact("RewardToken")["abi"])
-        sender.transact({"to": token.address, "data": token.encode_abi("grantRole", args=[MINTER_ROLE, address])},
-                        "grant the training MINTER_ROLE")
-        log.info("deployed training %s (aggregator %s, %d rounds, strategy %s)", address, sender.address,
-                 rounds, strategy)
+            sender,
+            _artifact("FederatedLearning"),
+            [
+                Web3.to_checksum_address(token_address),
+                check_hash(settings_hash),
+                weights_topic,
+                strategy,
+                rounds,
+            ],
+            "deploy FederatedLearning",
+        )
+        token = rpc.w3.eth.contract(
+            address=Web3.to_checksum_address(token_address), abi=_artifact("RewardToken")["abi"]
+        )
+        sender.transact(
+            {"to": token.address, "data": token.encode_abi("grantRole", args=[MINTER_ROLE, address])},
+            "grant the training MINTER_ROLE",
+        )
+        log.info(
+            "deployed training %s (aggregator %s, %d rounds, strategy %s)",
+            address,
+            sender.address,
+            rounds,
+            strategy,
+        )
         return cls(rpc, sender, address)
 
     @classmethod
@@ -144,7 +172,9 @@ class Ledger:
         self._check_global_pointer(pointer)
         self._transact("start", [check_hash(genesis_hash), *_pointer_args(pointer)], "start the training")
 
-    def record_round(self, new_hash: bytes, new_pointer: WeightsPointer, outcomes: list[UpdateOutcome]) -> int:
+    def record_round(
+        self, new_hash: bytes, new_pointer: WeightsPointer, outcomes: list[UpdateOutcome]
+    ) -> int:
         """Publish the next global version from the oldest queued updates (in queue order); returns it.
 
         Idempotent: when the first update is already consumed by a version with ``new_hash`` (this
@@ -161,8 +191,11 @@ class Ledger:
                 log.info("round for version %d was already recorded; not sending it again", done)
                 return done
         encoded = [(o.content_hash, o.reward, o.encoded_reason()) for o in outcomes]
-        receipt = self._transact("recordRound", [new_hash, *_pointer_args(new_pointer), encoded],
-                                 f"record a round of {len(outcomes)} updates")
+        receipt = self._transact(
+            "recordRound",
+            [new_hash, *_pointer_args(new_pointer), encoded],
+            f"record a round of {len(outcomes)} updates",
+        )
         published = self.contract.events.GlobalVersionPublished().process_receipt(receipt, errors=DISCARD)
         return int(published[0]["args"]["version"])
 
@@ -178,8 +211,9 @@ class Ledger:
 
     # ---- clients -------------------------------------------------------------------------------
 
-    def submit_update(self, base_version: int, content_hash: bytes, pointer: WeightsPointer,
-                      samples: int) -> SubmittedUpdate:
+    def submit_update(
+        self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int
+    ) -> SubmittedUpdate:
         """Queue an update; if this hash is already queued by this account, return that instead."""
         check_hash(content_hash)
         existing = self._existing_submission(content_hash)
@@ -194,8 +228,16 @@ class Ledger:
                 raise
             return existing
         seq = self._view("updateOf", content_hash)[1]
-        return SubmittedUpdate(seq, self.account, base_version, bytes(content_hash), pointer, samples,
-                               receipt["blockNumber"], bytes(receipt["transactionHash"]))
+        return SubmittedUpdate(
+            seq,
+            self.account,
+            base_version,
+            bytes(content_hash),
+            pointer,
+            samples,
+            receipt["blockNumber"],
+            bytes(receipt["transactionHash"]),
+        )
 
     def claim(self) -> int:
         """Mint this account's unpaid reward to it (after the training); returns the amount."""
@@ -211,8 +253,16 @@ class Ledger:
             created = self._view("createdAt")
             event = next(e for e in self._events.read(created, created) if e.name == "TrainingConfigured")
             a = event.args
-            self._info = TrainingInfo(self.address, a["aggregator"], a["token"], bytes(a["settingsHash"]),
-                                      a["weightsTopic"], a["strategy"], a["rounds"], created)
+            self._info = TrainingInfo(
+                self.address,
+                a["aggregator"],
+                a["token"],
+                bytes(a["settingsHash"]),
+                a["weightsTopic"],
+                a["strategy"],
+                a["rounds"],
+                created,
+            )
         return self._info
 
     def phase(self) -> Phase:
@@ -228,8 +278,12 @@ class Ledger:
         version, content_hash, partition, start, end, timestamp = self._view("latestVersion")
         if self.phase() == Phase.CONFIGURED:
             raise errors.WrongPhase("WrongPhase", {}, message="the training has not published a version yet")
-        return GlobalVersion(version, bytes(content_hash), WeightsPointer(self.info().weights_topic, partition,
-                                                                          start, end), timestamp)
+        return GlobalVersion(
+            version,
+            bytes(content_hash),
+            WeightsPointer(self.info().weights_topic, partition, start, end),
+            timestamp,
+        )
 
     def rewards_of(self, address: str) -> int:
         """Rewards credited to ``address`` so far (paid or not), in token base units."""
@@ -262,7 +316,9 @@ class Ledger:
             if self.queue_size() >= minimum:
                 return self.pending_updates()
             if self.phase() != Phase.ACTIVE:
-                raise errors.WrongPhase("WrongPhase", {}, message=f"the training is {self.phase().name.lower()}")
+                raise errors.WrongPhase(
+                    "WrongPhase", {}, message=f"the training is {self.phase().name.lower()}"
+                )
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"fewer than {minimum} updates queued after {timeout_s:.0f} s")
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
@@ -284,19 +340,39 @@ class Ledger:
                 clients.append(a["client"])
             elif event.name == "UpdateSubmitted":
                 h = bytes(a["contentHash"])
-                submissions[h] = AuditedUpdate(len(submissions), a["client"], h, a["baseVersion"], a["samples"],
-                                               _pointer(a["topic"], a), event.block)
+                submissions[h] = AuditedUpdate(
+                    len(submissions),
+                    a["client"],
+                    h,
+                    a["baseVersion"],
+                    a["samples"],
+                    _pointer(a["topic"], a),
+                    event.block,
+                )
             elif event.name == "UpdateAggregated":
                 update = submissions[bytes(a["contentHash"])]
                 reason = decode_reason(bytes(a["reason"]))
-                update.version, update.accepted, update.reward, update.reason = a["version"], not reason, a["reward"], reason
+                update.version, update.accepted, update.reward, update.reason = (
+                    a["version"],
+                    not reason,
+                    a["reward"],
+                    reason,
+                )
                 update.staleness = a["version"] - 1 - a["baseVersion"]
                 earned[a["client"]] = earned.get(a["client"], 0) + a["reward"]
                 consumed_in_tx.append(update)
             elif event.name == "GlobalVersionPublished":
-                versions.append(AuditedVersion(a["version"], bytes(a["contentHash"]), _pointer(info.weights_topic, a),
-                                               self._block_time(event.block), event.block, event.tx_hash,
-                                               consumed_in_tx))
+                versions.append(
+                    AuditedVersion(
+                        a["version"],
+                        bytes(a["contentHash"]),
+                        _pointer(info.weights_topic, a),
+                        self._block_time(event.block),
+                        event.block,
+                        event.tx_hash,
+                        consumed_in_tx,
+                    )
+                )
                 consumed_in_tx = []
             elif event.name == "RewardPaid":
                 paid[a["client"]] = paid.get(a["client"], 0) + a["amount"]
@@ -325,8 +401,10 @@ class Ledger:
 
     def _check_global_pointer(self, pointer: WeightsPointer) -> None:
         if pointer.topic != self.info().weights_topic:
-            raise ValueError(f"global weights live in the training's topic {self.info().weights_topic!r}, "
-                             f"not {pointer.topic!r}")
+            raise ValueError(
+                f"global weights live in the training's topic {self.info().weights_topic!r}, "
+                f"not {pointer.topic!r}"
+            )
         if pointer.chunk_count > MAX_CHUNKS:
             raise ValueError(f"a global version may span at most {MAX_CHUNKS} records")
 
@@ -335,11 +413,18 @@ class Ledger:
         if int(client, 16) == 0:
             return None
         if client != self.account:
-            raise errors.DuplicateUpdate("DuplicateUpdate", {"contentHash": content_hash},
-                                         message=f"update 0x{content_hash.hex()} was submitted by {client}")
+            raise errors.DuplicateUpdate(
+                "DuplicateUpdate",
+                {"contentHash": content_hash},
+                message=f"update 0x{content_hash.hex()} was submitted by {client}",
+            )
         submitted, _ = self._view("queueCounters")
         match = [s for s in self._submissions_up_to(submitted) if s.content_hash == content_hash]
-        log.info("update 0x%s is already queued (seq %d); not submitting it again", content_hash.hex(), match[0].seq)
+        log.info(
+            "update 0x%s is already queued (seq %d); not submitting it again",
+            content_hash.hex(),
+            match[0].seq,
+        )
         return match[0]
 
     def _submissions_up_to(self, count: int) -> list[SubmittedUpdate]:
@@ -358,9 +443,13 @@ class Ledger:
                 if len(self._submissions) >= count:
                     return list(self._submissions)
                 if time.monotonic() >= deadline:
-                    raise errors.LedgerError(f"the node counts {count} submissions but serves only "
-                                             f"{len(self._submissions)} UpdateSubmitted events")
-                time.sleep(0.05)  # a load-balanced node served the counter before the logs: read the new blocks
+                    raise errors.LedgerError(
+                        f"the node counts {count} submissions but serves only "
+                        f"{len(self._submissions)} UpdateSubmitted events"
+                    )
+                time.sleep(
+                    0.05
+                )  # a load-balanced node served the counter before the logs: read the new blocks
                 latest = self.rpc.block_number()
 
     def _all_events(self) -> list[Event]:
@@ -386,5 +475,13 @@ def _pointer(topic: str, args: dict[str, Any]) -> WeightsPointer:
 
 def _submission(seq: int, event: Event) -> SubmittedUpdate:
     a = event.args
-    return SubmittedUpdate(seq, a["client"], a["baseVersion"], bytes(a["contentHash"]), _pointer(a["topic"], a),
-                           a["samples"], event.block, event.tx_hash)
+    return SubmittedUpdate(
+        seq,
+        a["client"],
+        a["baseVersion"],
+        bytes(a["contentHash"]),
+        _pointer(a["topic"], a),
+        a["samples"],
+        event.block,
+        event.tx_hash,
+    )

@@ -37,7 +37,10 @@ NODE_MODULES = ROOT / "node_modules"
 STANDARD_INPUT_FILE = ARTIFACTS_DIR / "standard-input.json"
 
 SOLC_VERSION = "0.8.37"
-CONTRACTS = {"FederatedLearning": "contracts/FederatedLearning.sol", "RewardToken": "contracts/RewardToken.sol"}
+CONTRACTS = {
+    "FederatedLearning": "contracts/FederatedLearning.sol",
+    "RewardToken": "contracts/RewardToken.sol",
+}
 SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
     "viaIR": True,
@@ -89,7 +92,11 @@ def sha256_text(text: str) -> str:
 def standard_input(sources: dict[str, str] | None = None) -> dict[str, Any]:
     """The compiler's standard-JSON input: settings plus every source's content."""
     sources = collect_sources() if sources is None else sources
-    return {"language": "Solidity", "sources": {u: {"content": t} for u, t in sources.items()}, "settings": SETTINGS}
+    return {
+        "language": "Solidity",
+        "sources": {u: {"content": t} for u, t in sources.items()},
+        "settings": SETTINGS,
+    }
 
 
 def compile_standard(input_json: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -97,8 +104,14 @@ def compile_standard(input_json: dict[str, Any]) -> tuple[dict[str, Any], str]:
     native = _native_solc()
     if native is None:
         return _compile_with_solcjs(input_json)
-    result = subprocess.run([str(native), "--standard-json"], input=json.dumps(input_json),
-                            capture_output=True, text=True, timeout=600, check=True)
+    result = subprocess.run(
+        [str(native), "--standard-json"],
+        input=json.dumps(input_json),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     version = subprocess.run([str(native), "--version"], capture_output=True, text=True, check=True).stdout
     return json.loads(result.stdout), version.strip().splitlines()[-1].removeprefix("Version: ")
 
@@ -125,15 +138,25 @@ def _compile_with_solcjs(input_json: dict[str, Any]) -> tuple[dict[str, Any], st
     node = shutil.which("node")
     package = NODE_MODULES / "solc"
     if node is None or not package.is_dir():
-        raise BuildError("neither a native solc 0.8.37 (py-solc-x) nor node + node_modules/solc is available; "
-                         "run 'make setup'")
-    result = subprocess.run([node, "-e", _SOLCJS_SCRIPT, str(package)], input=json.dumps(input_json),
-                            capture_output=True, text=True, timeout=600, check=False)
+        raise BuildError(
+            "neither a native solc 0.8.37 (py-solc-x) nor node + node_modules/solc is available; "
+            "run 'make setup'"
+        )
+    result = subprocess.run(
+        [node, "-e", _SOLCJS_SCRIPT, str(package)],
+        input=json.dumps(input_json),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if result.returncode != 0:
         raise BuildError(f"solc-js failed: {result.stderr.strip()[-2000:]}")
     answer = json.loads(result.stdout)
     if not answer["version"].startswith(SOLC_VERSION + "+"):
-        raise BuildError(f"node_modules/solc is {answer['version']}, expected {SOLC_VERSION}; run 'make setup'")
+        raise BuildError(
+            f"node_modules/solc is {answer['version']}, expected {SOLC_VERSION}; run 'make setup'"
+        )
     return answer["output"], answer["version"]
 
 

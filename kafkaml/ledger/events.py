@@ -30,7 +30,9 @@ class EventReader:
     def __init__(self, rpc: Rpc, contract: Contract) -> None:
         self.rpc = rpc
         self.contract = contract
-        self._events = {bytes.fromhex(event.topic.removeprefix("0x")): event for event in contract.all_events()}
+        self._events = {
+            bytes.fromhex(event.topic.removeprefix("0x")): event for event in contract.all_events()
+        }
 
     def read(self, from_block: int, to_block: int) -> list[Event]:
         """Every event of the contract in ``[from_block, to_block]``, in chain order."""
@@ -40,8 +42,11 @@ class EventReader:
         while start <= to_block:
             end = min(start + page - 1, to_block)
             try:
-                logs = self.rpc(lambda s=start, e=end: self.rpc.w3.eth.get_logs(
-                    {"address": self.contract.address, "fromBlock": s, "toBlock": e}))
+                logs = self.rpc(
+                    lambda s=start, e=end: self.rpc.w3.eth.get_logs(
+                        {"address": self.contract.address, "fromBlock": s, "toBlock": e}
+                    )
+                )
             except Web3RPCError:
                 if page == 1:
                     raise
@@ -54,5 +59,10 @@ class EventReader:
     def _decode(self, log: Any) -> Event:
         event = self._events[bytes(log["topics"][0])]
         processed = event.process_log(log)
-        return Event(processed["event"], dict(processed["args"]), log["blockNumber"], log["logIndex"],
-                     bytes(log["transactionHash"]))
+        return Event(
+            processed["event"],
+            dict(processed["args"]),
+            log["blockNumber"],
+            log["logIndex"],
+            bytes(log["transactionHash"]),
+        )

@@ -77,7 +77,9 @@ class UpdateOutcome:
         if not self.accepted and self.reward:
             raise ValueError("a rejected update cannot earn a reward")
         if len(self.reason.encode()) > REASON_BYTES or not self.reason.isascii():
-            raise ValueError(f"a rejection reason is at most {REASON_BYTES} ASCII characters: {self.reason!r}")
+            raise ValueError(
+                f"a rejection reason is at most {REASON_BYTES} ASCII characters: {self.reason!r}"
+            )
 
     def encoded_reason(self) -> bytes:
         """The contract's ``bytes32`` reason: zero for accepted, the text (default "rejected") otherwise."""

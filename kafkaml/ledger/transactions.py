@@ -50,14 +50,34 @@ T = TypeVar("T")
 
 SETTINGS = declare(
     "Ledger client (blockchain coordination)",
-    Setting("KAFKAML_ETH_TX_TIMEOUT_S", "Seconds to wait for a transaction's receipt before giving up.",
-            kind="float", default=120.0, minimum=1.0),
-    Setting("KAFKAML_ETH_RPC_RETRY_S", "Seconds to keep retrying an Ethereum node that does not answer.",
-            kind="float", default=60.0, minimum=0.0),
-    Setting("KAFKAML_ETH_LOG_PAGE_BLOCKS", "Blocks per eth_getLogs request when reading a training's events.",
-            kind="int", default=5000, minimum=1),
-    Setting("KAFKAML_ETH_POLL_MAX_S", "Longest pause between two polls while waiting for updates or receipts.",
-            kind="float", default=2.0, minimum=0.05),
+    Setting(
+        "KAFKAML_ETH_TX_TIMEOUT_S",
+        "Seconds to wait for a transaction's receipt before giving up.",
+        kind="float",
+        default=120.0,
+        minimum=1.0,
+    ),
+    Setting(
+        "KAFKAML_ETH_RPC_RETRY_S",
+        "Seconds to keep retrying an Ethereum node that does not answer.",
+        kind="float",
+        default=60.0,
+        minimum=0.0,
+    ),
+    Setting(
+        "KAFKAML_ETH_LOG_PAGE_BLOCKS",
+        "Blocks per eth_getLogs request when reading a training's events.",
+        kind="int",
+        default=5000,
+        minimum=1,
+    ),
+    Setting(
+        "KAFKAML_ETH_POLL_MAX_S",
+        "Longest pause between two polls while waiting for updates or receipts.",
+        kind="float",
+        default=2.0,
+        minimum=0.05,
+    ),
 )
 
 TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError)
@@ -88,7 +108,9 @@ class Rpc:
         self.retry_s = settings["KAFKAML_ETH_RPC_RETRY_S"] if retry_s is None else retry_s
         self.poll_max_s = settings["KAFKAML_ETH_POLL_MAX_S"]
         self.log_page_blocks = settings["KAFKAML_ETH_LOG_PAGE_BLOCKS"]
-        provider = HTTPProvider(url, request_kwargs={"timeout": request_timeout_s}, exception_retry_configuration=None)
+        provider = HTTPProvider(
+            url, request_kwargs={"timeout": request_timeout_s}, exception_retry_configuration=None
+        )
         self.w3 = Web3(provider)
 
     def __call__(self, fn: Callable[[], T]) -> T:
@@ -102,10 +124,16 @@ class Rpc:
                 if not _transient(exc):
                     raise
                 if time.monotonic() >= deadline:
-                    raise LedgerUnavailable(f"the Ethereum node at {self.public_url} did not answer for "
-                                            f"{self.retry_s:.0f} s ({type(exc).__name__})") from None
-                log.warning("Ethereum node at %s unreachable (%s); retrying in %.1f s",
-                            self.public_url, type(exc).__name__, delay)
+                    raise LedgerUnavailable(
+                        f"the Ethereum node at {self.public_url} did not answer for "
+                        f"{self.retry_s:.0f} s ({type(exc).__name__})"
+                    ) from None
+                log.warning(
+                    "Ethereum node at %s unreachable (%s); retrying in %.1f s",
+                    self.public_url,
+                    type(exc).__name__,
+                    delay,
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, self.poll_max_s)
 
@@ -137,8 +165,9 @@ class PendingTx:
 class Sender:
     """Signs and sends transactions from one key, with a nonce sequence shared by threads."""
 
-    def __init__(self, rpc: Rpc, account: LocalAccount, decoder: ErrorDecoder,
-                 timeout_s: float | None = None) -> None:
+    def __init__(
+        self, rpc: Rpc, account: LocalAccount, decoder: ErrorDecoder, timeout_s: float | None = None
+    ) -> None:
         self.rpc = rpc
         self.account = account
         self.address = account.address
@@ -171,7 +200,9 @@ class Sender:
         with self._lock:
             for attempt in range(2):
                 if self._next_nonce is None:
-                    self._next_nonce = self.rpc(lambda: self.rpc.w3.eth.get_transaction_count(self.address, "pending"))
+                    self._next_nonce = self.rpc(
+                        lambda: self.rpc.w3.eth.get_transaction_count(self.address, "pending")
+                    )
                 tx = {**request, "nonce": self._next_nonce, "gas": gas, "chainId": self._chain_id, **fees}
                 signed = self.account.sign_transaction(tx)
                 try:
@@ -186,10 +217,17 @@ class Sender:
                 except LedgerUnavailable:
                     self._next_nonce = None  # unknown whether the node got it: re-read before the next send
                     raise
-                pending = PendingTx(bytes(signed.hash), bytes(signed.raw_transaction), tx["nonce"], description, call)
+                pending = PendingTx(
+                    bytes(signed.hash), bytes(signed.raw_transaction), tx["nonce"], description, call
+                )
                 self._next_nonce += 1
-                log.debug("sent %s from %s (nonce %d, tx 0x%s)", description, self.address, pending.nonce,
-                          pending.tx_hash.hex())
+                log.debug(
+                    "sent %s from %s (nonce %d, tx 0x%s)",
+                    description,
+                    self.address,
+                    pending.nonce,
+                    pending.tx_hash.hex(),
+                )
                 return pending
         raise AssertionError("unreachable")
 
@@ -202,8 +240,10 @@ class Sender:
             if receipt is not None:
                 break
             if time.monotonic() >= deadline:
-                raise TransactionTimeout(f"{pending.description}: no receipt for tx 0x{pending.tx_hash.hex()} "
-                                         f"within {self.timeout_s:.0f} s")
+                raise TransactionTimeout(
+                    f"{pending.description}: no receipt for tx 0x{pending.tx_hash.hex()} "
+                    f"within {self.timeout_s:.0f} s"
+                )
             time.sleep(delay)
             delay = min(delay * 2, self.rpc.poll_max_s)
         if receipt["status"] != 1:
@@ -219,7 +259,9 @@ class Sender:
             self.rpc(lambda: self.rpc.w3.eth.get_transaction(pending.tx_hash))
         except TransactionNotFound:
             # The node does not know the transaction (it restarted from an older state): same bytes again.
-            log.info("node lost %s (tx 0x%s); broadcasting it again", pending.description, pending.tx_hash.hex())
+            log.info(
+                "node lost %s (tx 0x%s); broadcasting it again", pending.description, pending.tx_hash.hex()
+            )
             try:
                 self._broadcast(pending.raw)
             except Web3RPCError as exc:
@@ -264,5 +306,8 @@ class Sender:
             self.rpc(lambda: self.rpc.w3.eth.call(request, receipt["blockNumber"] - 1))
         except ContractLogicError as exc:
             return self.decoder.decode(exc.data)
-        return ContractRevert("Reverted", {"tx": "0x" + pending.tx_hash.hex()},
-                              message=f"{pending.description} reverted (tx 0x{pending.tx_hash.hex()})")
+        return ContractRevert(
+            "Reverted",
+            {"tx": "0x" + pending.tx_hash.hex()},
+            message=f"{pending.description} reverted (tx 0x{pending.tx_hash.hex()})",
+        )

@@ -47,13 +47,21 @@ class Training:
         return self.aggregator.record_round(digest("global"), global_pointer(1), list(outcomes))
 
 
-def deploy(stack: Stack, *, rounds: int = 16, register: bool = True, start: bool = True,
-           token: str | None = None) -> Training:
+def deploy(
+    stack: Stack, *, rounds: int = 16, register: bool = True, start: bool = True, token: str | None = None
+) -> Training:
     rpc_url = stack.chain.address
     platform_key = stack.account("platform").private_key()
     token = token or Ledger.deploy_token(rpc_url, platform_key)
-    aggregator = Ledger.deploy(rpc_url, platform_key, token_address=token, settings_hash=digest("settings"),
-                               weights_topic=WEIGHTS_TOPIC, strategy="fedavg", rounds=rounds)
+    aggregator = Ledger.deploy(
+        rpc_url,
+        platform_key,
+        token_address=token,
+        settings_hash=digest("settings"),
+        weights_topic=WEIGHTS_TOPIC,
+        strategy="fedavg",
+        rounds=rounds,
+    )
     names = [f"client-{n}" for n in range(1, stack.client_count + 1)]
     clients = [Ledger.open(rpc_url, aggregator.address, stack.account(n).private_key()) for n in names[:-1]]
     outsider = Ledger.open(rpc_url, aggregator.address, stack.account(names[-1]).private_key())

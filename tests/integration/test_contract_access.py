@@ -159,7 +159,10 @@ def test_record_round_only_by_the_aggregator_with_the_queue_head(local_stack):
     t.submit(0, third := digest("third"))
     with pytest.raises(RoundLimitReached):
         t.round(UpdateOutcome(third, True))
-    assert t.aggregator.rewards_of(t.clients[0].account) == 3 and t.aggregator.rewards_of(t.clients[1].account) == 0
+    assert (
+        t.aggregator.rewards_of(t.clients[0].account) == 3
+        and t.aggregator.rewards_of(t.clients[1].account) == 0
+    )
 
 
 def test_finish_pay_and_claim(local_stack):

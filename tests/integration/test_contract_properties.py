@@ -21,8 +21,12 @@ from tests.integration.ledger_fixtures import deploy, global_pointer, update_poi
 
 HASH_POOL = 6  # few distinct hashes, so duplicates are frequent
 
-submit_op = st.tuples(st.just("submit"), st.integers(0, 1), st.integers(0, HASH_POOL - 1),
-                      st.sampled_from(["latest", "older", "future"]))
+submit_op = st.tuples(
+    st.just("submit"),
+    st.integers(0, 1),
+    st.integers(0, HASH_POOL - 1),
+    st.sampled_from(["latest", "older", "future"]),
+)
 verdict = st.tuples(st.booleans(), st.integers(0, 5))
 round_op = st.tuples(st.just("round"), st.lists(verdict, min_size=1, max_size=3))
 skip_op = st.tuples(st.just("skip"))
@@ -35,7 +39,9 @@ class Model:
     queue: list[tuple[bytes, int, int]] = field(default_factory=list)  # (hash, client, base)
     used: set[bytes] = field(default_factory=set)
     earned: list[int] = field(default_factory=lambda: [0, 0])
-    outcomes: dict[bytes, tuple[int, int, bool, int]] = field(default_factory=dict)  # version, base, accepted, reward
+    outcomes: dict[bytes, tuple[int, int, bool, int]] = field(
+        default_factory=dict
+    )  # version, base, accepted, reward
 
 
 def content(number: int) -> bytes:
@@ -67,8 +73,11 @@ def test_queue_and_rewards_match_a_model(local_stack, token, ops):
     assert minted == model.earned
     audit = t.aggregator.history()
     assert [v.version for v in audit.versions] == list(range(model.version + 1))
-    seen = {u.content_hash: (u.version, u.base_version, u.accepted, u.reward)
-            for v in audit.versions for u in v.updates}
+    seen = {
+        u.content_hash: (u.version, u.base_version, u.accepted, u.reward)
+        for v in audit.versions
+        for u in v.updates
+    }
     assert seen == model.outcomes
     assert all(u.staleness == u.version - 1 - u.base_version for v in audit.versions for u in v.updates)
     assert [u.content_hash for u in audit.pending] == [q[0] for q in model.queue]
@@ -77,7 +86,9 @@ def test_queue_and_rewards_match_a_model(local_stack, token, ops):
 
 def _submit(t, model: Model, client: int, number: int, base_kind: str) -> None:
     update = content(number)
-    base = {"latest": model.version, "older": max(0, model.version - 1), "future": model.version + 1}[base_kind]
+    base = {"latest": model.version, "older": max(0, model.version - 1), "future": model.version + 1}[
+        base_kind
+    ]
     ledger = t.clients[client]
     if update in model.used:
         owner = next((q[1] for q in model.queue if q[0] == update), None)
@@ -100,10 +111,13 @@ def _round(t, model: Model, verdicts: list[tuple[bool, int]]) -> None:
     taken = model.queue[: len(verdicts)]
     if not taken:
         return
-    outcomes = [UpdateOutcome(h, accepted, reward if accepted else 0, "" if accepted else "rejected")
-                for (h, _, _), (accepted, reward) in zip(taken, verdicts, strict=False)]
-    new_version = t.aggregator.record_round(content(1000 + model.version), global_pointer(model.version + 1),
-                                            outcomes)
+    outcomes = [
+        UpdateOutcome(h, accepted, reward if accepted else 0, "" if accepted else "rejected")
+        for (h, _, _), (accepted, reward) in zip(taken, verdicts, strict=False)
+    ]
+    new_version = t.aggregator.record_round(
+        content(1000 + model.version), global_pointer(model.version + 1), outcomes
+    )
     model.version += 1
     assert new_version == model.version
     for (h, client, base), outcome in zip(taken, outcomes, strict=True):
@@ -116,14 +130,17 @@ def _skip(t, model: Model) -> None:
     if len(model.queue) < 2:
         return
     with pytest.raises(StaleRecord):
-        t.aggregator.record_round(content(999), global_pointer(1), [UpdateOutcome(model.queue[1][0], True, 1)])
+        t.aggregator.record_round(
+            content(999), global_pointer(1), [UpdateOutcome(model.queue[1][0], True, 1)]
+        )
 
 
 def _check(t, model: Model) -> None:
     assert t.aggregator.queue_size() == len(model.queue)
     pending = t.aggregator.pending_updates()
     assert [(u.content_hash, u.client, u.base_version) for u in pending] == [
-        (h, t.clients[c].account, b) for h, c, b in model.queue]
+        (h, t.clients[c].account, b) for h, c, b in model.queue
+    ]
     assert [u.seq for u in pending] == sorted(u.seq for u in pending)
     assert [t.aggregator.rewards_of(c.account) for c in t.clients] == model.earned
     assert t.clients[0].latest_version().version == model.version

@@ -27,8 +27,11 @@ def finished(local_stack):
     t.aggregator.record_round(digest("v1"), global_pointer(1), [UpdateOutcome(a, True, 30)])
     t.submit(1, b, base=0)  # trained from version 0, aggregated into version 2: staleness 1
     t.submit(0, c)
-    t.aggregator.record_round(digest("v2"), global_pointer(2),
-                              [UpdateOutcome(b, True, 5), UpdateOutcome(c, False, reason="hash-mismatch")])
+    t.aggregator.record_round(
+        digest("v2"),
+        global_pointer(2),
+        [UpdateOutcome(b, True, 5), UpdateOutcome(c, False, reason="hash-mismatch")],
+    )
     t.submit(1, d := digest("d"))
     t.aggregator.finish()
     t.aggregator.pay_rewards()
@@ -40,7 +43,9 @@ def test_audit_rebuilds_the_history_from_events(local_stack, finished, tmp_path,
     monkeypatch.setenv("COLUMNS", "200")  # a terminal wide enough that no cell is cut short
     t, (a, b, c, d) = finished
     out = tmp_path / "audit.json"
-    assert main(["audit", t.aggregator.address, "--rpc-url", local_stack.chain.address, "--json", str(out)]) == 0
+    assert (
+        main(["audit", t.aggregator.address, "--rpc-url", local_stack.chain.address, "--json", str(out)]) == 0
+    )
     printed = capsys.readouterr().out
     assert "rejected: hash-mismatch" in printed and t.clients[0].account in printed
     history = json.loads(out.read_text())
@@ -48,8 +53,19 @@ def test_audit_rebuilds_the_history_from_events(local_stack, finished, tmp_path,
     versions = history["versions"]
     assert [v["version"] for v in versions] == [0, 1, 2]
     assert versions[0]["updates"] == []
-    rows = [(u["content_hash"], u["client"], u["base_version"], u["staleness"], u["accepted"], u["reward"],
-             u["reason"]) for v in versions for u in v["updates"]]
+    rows = [
+        (
+            u["content_hash"],
+            u["client"],
+            u["base_version"],
+            u["staleness"],
+            u["accepted"],
+            u["reward"],
+            u["reason"],
+        )
+        for v in versions
+        for u in v["updates"]
+    ]
     one, two = (c.account for c in t.clients)
     assert rows == [
         ("0x" + a.hex(), one, 0, 0, True, 30, ""),
@@ -71,21 +87,31 @@ def test_audit_refuses_bad_addresses_clearly(local_stack, capsys):
 def test_the_blockscout_request_carries_what_verifies_the_deployed_code(local_stack, finished):
     t, _ = finished
     creation = _creation_input(t.aggregator, t.aggregator.history())
-    request = verification_request("http://blockscout.example:4000/", "FederatedLearning", t.aggregator.address,
-                                   creation)
+    request = verification_request(
+        "http://blockscout.example:4000/", "FederatedLearning", t.aggregator.address, creation
+    )
     assert request.method == "POST"
-    assert request.url == (f"http://blockscout.example:4000/api/v2/smart-contracts/{t.aggregator.address}"
-                           "/verification/via/standard-input")
+    assert request.url == (
+        f"http://blockscout.example:4000/api/v2/smart-contracts/{t.aggregator.address}"
+        "/verification/via/standard-input"
+    )
     parts = _multipart(request)
     artifact = load_artifact("FederatedLearning")
     assert parts["compiler_version"] == b"v0.8.37+commit.f401782d"
     assert parts["contract_name"] == b"contracts/FederatedLearning.sol:FederatedLearning"
     assert parts["license_type"] == b"mit" and parts["autodetect_constructor_args"] == b"false"
     token, settings_hash, topic, strategy, rounds = decode(
-        ["address", "bytes32", "string", "string", "uint32"], bytes.fromhex(parts["constructor_args"].decode()))
+        ["address", "bytes32", "string", "string", "uint32"],
+        bytes.fromhex(parts["constructor_args"].decode()),
+    )
     info = t.aggregator.info()
-    assert (token, settings_hash, topic, strategy, rounds) == (info.token.lower(), info.settings_hash,
-                                                               WEIGHTS_TOPIC, "fedavg", 4)
+    assert (token, settings_hash, topic, strategy, rounds) == (
+        info.token.lower(),
+        info.settings_hash,
+        WEIGHTS_TOPIC,
+        "fedavg",
+        4,
+    )
     sent_input = json.loads(parts["files[0]"])
     assert sent_input == load_standard_input()
     assert {u: sha256_text(s["content"]) for u, s in sent_input["sources"].items()} == artifact["sources"]
@@ -93,13 +119,16 @@ def test_the_blockscout_request_carries_what_verifies_the_deployed_code(local_st
 
     token_creation = bytes.fromhex(load_artifact("RewardToken")["bytecode"][2:])
     with pytest.raises(BlockscoutError, match="not built from the committed artifacts"):
-        verification_request("http://blockscout.example", "FederatedLearning", t.aggregator.address, token_creation)
+        verification_request(
+            "http://blockscout.example", "FederatedLearning", t.aggregator.address, token_creation
+        )
     with pytest.raises(BlockscoutError, match="not an http"):
         verification_request("blockscout.example", "FederatedLearning", t.aggregator.address, creation)
 
 
-def test_an_unreachable_blockscout_is_reported_and_an_absent_one_skipped(local_stack, finished, capsys,
-                                                                         monkeypatch):
+def test_an_unreachable_blockscout_is_reported_and_an_absent_one_skipped(
+    local_stack, finished, capsys, monkeypatch
+):
     t, _ = finished
     monkeypatch.setenv("ETH_BLOCKSCOUT_URL", f"http://127.0.0.1:{free_port()}")
     assert main(["audit", t.aggregator.address, "--rpc-url", local_stack.chain.address]) == 1
@@ -113,5 +142,7 @@ def _multipart(request) -> dict[str, bytes]:
     """The form fields of a prepared multipart request, parsed back from the exact body bytes."""
     head = f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode()
     message = BytesParser(policy=email_policy).parsebytes(head + request.body)
-    return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-            for part in message.iter_parts()}
+    return {
+        part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+        for part in message.iter_parts()
+    }

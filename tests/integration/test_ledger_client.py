@@ -26,7 +26,9 @@ def test_several_transactions_in_flight_from_one_key(local_stack):
         list(pool.map(lambda h: client.submit_update(0, h, update_pointer(0), 10), hashes))
     # A second client object for the same key (another component of the same job) shares no
     # nonce counter with the first: it must notice and resynchronise.
-    twin = Ledger.open(local_stack.chain.address, t.aggregator.address, local_stack.account("client-1").private_key())
+    twin = Ledger.open(
+        local_stack.chain.address, t.aggregator.address, local_stack.account("client-1").private_key()
+    )
     more = [digest("twin") for _ in range(2)]
     twin.submit_update(0, more[0], update_pointer(0), 10)
     stale = client.sender._next_nonce
@@ -34,7 +36,10 @@ def test_several_transactions_in_flight_from_one_key(local_stack):
     assert client.sender._next_nonce == stale + 2  # resynchronised past the twin's transaction
     # Sent without waiting, then awaited together.
     sender = client.sender
-    data = [client.contract.encode_abi("submitUpdate", args=[0, digest("batch"), "t", 0, 0, 1, 5]) for _ in range(3)]
+    data = [
+        client.contract.encode_abi("submitUpdate", args=[0, digest("batch"), "t", 0, 0, 1, 5])
+        for _ in range(3)
+    ]
     pending = [sender.send({"to": client.address, "data": d}, "batch") for d in data]
     assert len({p.nonce for p in pending}) == 3
     assert all(sender.wait(p)["status"] == 1 for p in pending)
@@ -58,9 +63,16 @@ def test_a_restarted_client_process_does_not_submit_again(local_stack, tmp_path)
     env = {**os.environ, "ETH_WALLET_KEY_FILE": str(account.key_file), "PYTHONPATH": os.getcwd()}
     w3 = t.aggregator.rpc.w3
     nonce_before = w3.eth.get_transaction_count(account.address)
-    runs = [subprocess.run([sys.executable, "-c", script, local_stack.chain.address, t.aggregator.address,
-                            update.hex()], env=env, capture_output=True, text=True, timeout=120)
-            for _ in range(2)]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script, local_stack.chain.address, t.aggregator.address, update.hex()],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        for _ in range(2)
+    ]
     assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr
     assert [r.stdout.strip() for r in runs] == ["0", "0"]
     assert w3.eth.get_transaction_count(account.address) == nonce_before + 1
@@ -74,7 +86,9 @@ def test_record_round_repeated_after_a_restart_sends_nothing(local_stack):
     outcomes = [UpdateOutcome(update, True, 9)]
     assert t.aggregator.record_round(new_global, global_pointer(1), outcomes) == 1
     block = t.aggregator.rpc.block_number()
-    again = Ledger.open(local_stack.chain.address, t.aggregator.address, local_stack.account("platform").private_key())
+    again = Ledger.open(
+        local_stack.chain.address, t.aggregator.address, local_stack.account("platform").private_key()
+    )
     assert again.record_round(new_global, global_pointer(1), outcomes) == 1
     assert again.rpc.block_number() == block
     assert again.rewards_of(t.clients[0].account) == 9
@@ -115,8 +129,14 @@ def test_the_private_key_never_appears_in_logs_or_errors(local_stack, caplog, mo
     key = account.private_key()
     monkeypatch.setenv("ETH_WALLET_KEY", key)
     token = Ledger.deploy_token(local_stack.chain.address)  # the key from the environment
-    ledger = Ledger.deploy(local_stack.chain.address, token_address=token, settings_hash=digest("s"),
-                           weights_topic="test-weights", strategy="fedavg", rounds=2)
+    ledger = Ledger.deploy(
+        local_stack.chain.address,
+        token_address=token,
+        settings_hash=digest("s"),
+        weights_topic="test-weights",
+        strategy="fedavg",
+        rounds=2,
+    )
     texts = [repr(ledger), repr(ledger.sender)]
     with pytest.raises(WrongPhase) as reverted:
         ledger.finish()

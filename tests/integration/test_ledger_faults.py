@@ -100,7 +100,9 @@ def test_client_survives_a_chain_restart_mid_run(private_stack, caplog):
     # waiting for its receipt broadcasts the same bytes again; it lands exactly once.
     sender = t.aggregator.sender
     data = t.aggregator.contract.encode_abi(
-        "recordRound", args=[digest("g"), 0, 3, 6, [(first, 4, bytes(32)), (second, 0, b"late".ljust(32, b"\0"))]])
+        "recordRound",
+        args=[digest("g"), 0, 3, 6, [(first, 4, bytes(32)), (second, 0, b"late".ljust(32, b"\0"))]],
+    )
     after_a_state_dump(private_stack)  # persisted again, so that only the next transaction is at risk
     pending = sender.send({"to": t.aggregator.address, "data": data}, "round before crash")
     crash_chain(private_stack)

@@ -46,10 +46,13 @@ def test_an_edited_source_makes_the_artifacts_stale(tmp_path):
 
 def test_imports_are_resolved_to_openzeppelin_and_relative_units():
     sources = compiler.collect_sources()
-    assert {"contracts/FederatedLearning.sol", "contracts/RewardToken.sol",
-            "@openzeppelin/contracts/token/ERC20/ERC20.sol",
-            "@openzeppelin/contracts/access/AccessControl.sol",
-            "@openzeppelin/contracts/utils/Context.sol"} <= set(sources)
+    assert {
+        "contracts/FederatedLearning.sol",
+        "contracts/RewardToken.sol",
+        "@openzeppelin/contracts/token/ERC20/ERC20.sol",
+        "@openzeppelin/contracts/access/AccessControl.sol",
+        "@openzeppelin/contracts/utils/Context.sol",
+    } <= set(sources)
     assert not [unit for unit in sources if "./" in unit or unit.startswith("/")]
 
 

@@ -15,8 +15,14 @@ from kafkaml.ledger.transactions import load_account, public_url
 
 TRAINING_ABI = load_artifact("FederatedLearning")["abi"]
 TOKEN_ABI = load_artifact("RewardToken")["abi"]
-SAMPLE = {"address": "0x" + "ab" * 20, "bytes32": b"\x07" * 32, "uint32": 7, "uint8": 1, "uint256": 9,
-          "bytes4": b"\x01\x02\x03\x04"}
+SAMPLE = {
+    "address": "0x" + "ab" * 20,
+    "bytes32": b"\x07" * 32,
+    "uint32": 7,
+    "uint8": 1,
+    "uint256": 9,
+    "bytes4": b"\x01\x02\x03\x04",
+}
 
 
 def _revert_data(entry: dict) -> bytes:
@@ -57,8 +63,13 @@ def test_outcomes_are_checked_and_reasons_encoded():
     assert UpdateOutcome(h, True, 5).encoded_reason() == bytes(32)
     assert decode_reason(UpdateOutcome(h, False).encoded_reason()) == "rejected"
     assert decode_reason(UpdateOutcome(h, False, reason="stale").encoded_reason()) == "stale"
-    for bad in (dict(accepted=False, reward=1), dict(accepted=True, reason="x"), dict(accepted=True, reward=-1),
-                dict(accepted=False, reason="x" * 33), dict(accepted=False, reason="café")):
+    for bad in (
+        dict(accepted=False, reward=1),
+        dict(accepted=True, reason="x"),
+        dict(accepted=True, reward=-1),
+        dict(accepted=False, reason="x" * 33),
+        dict(accepted=False, reason="café"),
+    ):
         with pytest.raises(ValueError):
             UpdateOutcome(h, **bad)
     with pytest.raises(ValueError):
