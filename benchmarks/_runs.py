@@ -12,7 +12,7 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -69,13 +69,13 @@ def _envelopes(path: Path) -> list[dict[str, Any]]:
 
 
 def measure_run(current: local.Stack, workload: Workload, options: RunOptions, runs_dir: Path,
-                timeout_s: float) -> Measured:
+                timeout_s: float, on_round: Callable[[dict[str, Any]], None] | None = None) -> Measured:
     """Run one training to its end and collect its records; jobs are stopped if it fails."""
     token = deploy_token_once(current) if options.mode == "blockchain" else None
     started = time.time()
     run = start_run(current, workload, options, runs_dir, token)
     try:
-        final = wait_for_end(run, timeout_s)
+        final = wait_for_end(run, timeout_s, on_round)
     except BaseException:
         run.stop()
         raise
