@@ -39,7 +39,6 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 
 bench: setup
 	$(PY) benchmarks/local_stack.py --json out/local_stack.json

@@ -50,6 +50,7 @@ class Part:
     executable: str = ""
     started_at: float = 0.0
     restarts: list[float] = field(default_factory=list)
+    lost_state: bool = False  # the chain restarted empty: its saved state was unreadable
 
     @property
     def address(self) -> str:
@@ -230,10 +231,24 @@ def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
                 "--cluster-id", f"kafkaml-{part.name}", "--storage-engine", "memory://tansu/"]
     state_dir = stack.run_dir / "chain"
     state_dir.mkdir(parents=True, exist_ok=True)
+    part.lost_state = part.lost_state or _set_aside_unreadable(state_dir / "state.json")
     return [str(binary), "--host", "127.0.0.1", "--port", str(part.port),
             "--chain-id", str(stack.chain_id), "--accounts", str(max(len(stack.accounts), 1)),
             "--balance", str(DEV_BALANCE_ETH), "--mnemonic", DEV_MNEMONIC,
             "--state", str(state_dir / "state.json"), "--state-interval", "1"]
+
+
+def _set_aside_unreadable(state: Path) -> bool:
+    """Anvil rewrites its state file in place; a kill during that write leaves a file it cannot
+    load, and it would refuse to start. Such a file is renamed aside; returns True if it was."""
+    if not state.exists():
+        return False
+    try:
+        json.loads(state.read_text())
+        return False
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        state.rename(state.with_name(f"state.unreadable-{int(time.time())}.json"))
+        return True
 
 
 def _start(part: Part, stack: Stack, binary: Path) -> None:
@@ -313,6 +328,8 @@ def _status_of(stack: Stack, part: Part) -> PartStatus:
             note += f"; restarted at {when}, so topics written before that are gone"
     else:
         note = f"chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; state kept in chain/state.json"
+        if part.lost_state:
+            note += "; RESTARTED EMPTY: the saved state was unreadable (set aside in chain/)"
     return PartStatus(part, running, healthy, note)
 
 

@@ -148,3 +148,19 @@ def test_clients_can_be_added_to_a_running_stack_and_are_funded(tmp_path: Path) 
         assert oct(grown.account("client-3").key_file.stat().st_mode & 0o777) == "0o600"
     finally:
         local.down(tmp_path)
+
+
+def test_chain_with_a_torn_state_file_restarts_empty_and_says_so(tmp_path: Path) -> None:
+    running = local.up(0, tmp_path)
+    try:
+        chain = running.chain
+        os.killpg(chain.pid, signal.SIGKILL)
+        time.sleep(0.2)
+        (tmp_path / "chain" / "state.json").write_text('{"block": {"number": ')  # a write cut short
+        local.up(0, tmp_path)
+        by_name = {item.part.name: item for item in local.status(tmp_path)}
+        assert by_name["chain"].healthy
+        assert "RESTARTED EMPTY" in by_name["chain"].note
+        assert list((tmp_path / "chain").glob("state.unreadable-*.json"))
+    finally:
+        local.down(tmp_path)
