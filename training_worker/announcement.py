@@ -8,12 +8,12 @@ in the ``training`` field; the strategy description is there too, for auditors.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
 
-from kafkaml.schemas import DataControl, ModelControl, SchemaError, parse_data_control, read_control
+from kafkaml.schemas import DataControl, Message, ModelControl, SchemaError, parse_data_control, read_control
 from training_worker.settings import StreamSettings
 
 
@@ -21,34 +21,32 @@ class AnnouncementError(RuntimeError):
     """The announced model cannot be found, rebuilt, or does not fit the client's data."""
 
 
-def find_model(bootstrap: str, topic: str, model_id: str, timeout_s: float) -> ModelControl:
-    """The newest announcement of ``model_id`` on the model control topic; waits up to ``timeout_s``."""
+def _newest(bootstrap: str, topic: str, expected: type[Message], wanted: Callable[[Message], bool],
+            timeout_s: float, missing: str) -> Message:
+    """The newest valid message on ``topic`` that ``wanted`` accepts, waiting up to ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         found = None
-        for record in read_control(bootstrap, topic, expected=ModelControl, idle_timeout_s=0.5, poll_ms=100):
-            if record.message.model_id == model_id:
+        for record in read_control(bootstrap, topic, expected=expected, idle_timeout_s=0.5, poll_ms=100):
+            if wanted(record.message):
                 found = record.message
         if found is not None:
             return found
         if time.monotonic() > deadline:
-            raise AnnouncementError(f"model {model_id!r} was not announced on {topic} within {timeout_s:.0f} s")
+            raise AnnouncementError(f"{missing} on {topic} within {timeout_s:.0f} s")
         time.sleep(0.5)
+
+
+def find_model(bootstrap: str, topic: str, model_id: str, timeout_s: float) -> ModelControl:
+    """The newest announcement of ``model_id`` on the model control topic."""
+    return _newest(bootstrap, topic, ModelControl, lambda m: m.model_id == model_id, timeout_s,
+                   f"model {model_id!r} was not announced")
 
 
 def find_datasource(bootstrap: str, topic: str, datasource_id: str, timeout_s: float) -> DataControl:
-    """The newest description of ``datasource_id`` on the client's data control topic."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = None
-        for record in read_control(bootstrap, topic, expected=DataControl, idle_timeout_s=0.5, poll_ms=100):
-            if record.message.datasource_id == datasource_id:
-                found = record.message
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise AnnouncementError(f"datasource {datasource_id!r} is not described on {topic}")
-        time.sleep(0.5)
+    """The newest description of ``datasource_id`` on a data control topic."""
+    return _newest(bootstrap, topic, DataControl, lambda m: m.datasource_id == datasource_id, timeout_s,
+                   f"datasource {datasource_id!r} is not described")
 
 
 def client_datasource(stream: StreamSettings, timeout_s: float) -> DataControl:
