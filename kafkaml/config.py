@@ -91,6 +91,23 @@ class Setting:
         if self.maximum is not None and value > self.maximum:
             raise ConfigError(f"{self.name}={value!r} must be at most {self.maximum}")
 
+    def markdown_row(self) -> str:
+        """One row of the settings tables in the docs (generated, so they cannot drift)."""
+        default = "(required)" if self.required else ("" if self.default in (None, "") else repr(self.default))
+        if isinstance(self.default, Path):
+            default = str(self.default).replace(str(Path.home()), "~")
+        limits = []
+        if self.choices:
+            limits.append(f"One of: {', '.join(self.choices)}.")
+        if self.minimum is not None and self.maximum is not None:
+            limits.append(f"Range: [{self.minimum:g}, {self.maximum:g}].")
+        elif self.minimum is not None:
+            limits.append(f"Minimum {self.minimum:g}.")
+        elif self.maximum is not None:
+            limits.append(f"Maximum {self.maximum:g}.")
+        meaning = " ".join([self.help, *limits]).replace("|", "\\|")
+        return f"| `{self.name}` | {self.kind} | {default} | {meaning} |"
+
     def describe(self) -> str:
         default = "(required)" if self.required else f"default {self.default!r}"
         return f"{self.name} [{self.kind}, {default}]: {self.help}"
@@ -118,6 +135,15 @@ class SettingGroup:
 
 
 REGISTRY: list[SettingGroup] = []
+
+
+def markdown_tables(groups: list[SettingGroup]) -> str:
+    """The settings of ``groups`` as markdown tables, one per group, ordered by title."""
+    parts = []
+    for group in sorted(groups, key=lambda group: group.title):
+        rows = "\n".join(setting.markdown_row() for setting in group.settings)
+        parts.append(f"### {group.title}\n\n| variable | type | default | meaning |\n|---|---|---|---|\n{rows}\n")
+    return "\n".join(parts)
 
 
 def declare(title: str, *settings: Setting) -> SettingGroup:

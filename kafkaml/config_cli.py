@@ -14,17 +14,25 @@ DECLARING_MODULES = ["kafkaml.config", "kafkaml.ledger.transactions", "training_
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("config", help="list every environment setting and its default")
+    parser.add_argument("--markdown", action="store_true", help="print the settings as the docs' markdown tables")
     parser.add_argument("--check", action="store_true",
                         help="validate the current environment for the CLI's own settings (jobs check theirs at start)")
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def load_declarations() -> None:
     for name in DECLARING_MODULES:
         try:
             importlib.import_module(name)
         except ImportError:
             print(f"(settings of {name} not shown: it is not installed)")
+
+
+def run(args: argparse.Namespace) -> int:
+    load_declarations()
+    if args.markdown:
+        print(config.markdown_tables(config.REGISTRY))
+        return 0
     for group in config.REGISTRY:
         print(f"## {group.title}")
         for setting in group.settings:
