@@ -27,7 +27,7 @@ from kafkaml.usecases.rat.preprocess import RatDataset, generate, validation_set
 
 SNR_GRID = tuple(range(-10, 31, 5))
 SCALES = {  # train windows, validation windows, epochs
-    "default": (36000, 5400, 6),
+    "default": (48000, 5400, 7),
     "quick": (12000, 2700, 4),
 }
 

@@ -40,6 +40,8 @@ def test_snr_uniform_in_range_or_from_the_grid():
     assert drawn.min() >= -3 and drawn.max() <= 7 and np.unique(drawn).size > 50
     grid = generate_iq(96, 2, snr_grid=[-10, 0, 20]).snr_db
     assert set(grid.tolist()) == {-10.0, 0.0, 20.0}
+    numpy_grid = generate_iq(96, 2, snr_grid=np.arange(-10, 21, 10)).snr_db
+    assert set(numpy_grid.tolist()) == {-10.0, 0.0, 10.0, 20.0}
 
 
 def test_added_noise_gives_the_requested_measured_snr():

@@ -21,6 +21,7 @@ window's signal power over the noise power in the full 20 MHz.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -96,7 +97,7 @@ def check_snr(snr_range: tuple[float, float] | None, snr_grid: Sequence[float] |
     if snr_grid is None and len(values) != 2:
         raise ValueError(f"an SNR range is (min, max) in dB, got {snr_range!r}")
     for value in values:
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
             raise ValueError(f"SNR values must be finite numbers of dB, got {value!r}")
         if not SNR_LIMITS[0] <= value <= SNR_LIMITS[1]:
             raise ValueError(f"SNR {value} dB is outside the sensible range {SNR_LIMITS[0]:g}..{SNR_LIMITS[1]:g} dB")

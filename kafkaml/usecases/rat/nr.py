@@ -19,6 +19,7 @@ ORDERS = (4, 16, 64, 256)
 NUMEROLOGIES = {30: (512, 24, 44, 36), 15: (1024, 52, 80, 72)}
 TDD_PATTERNS = ("DDDSU", "DDSUU", "DDDDDDDSUU", "DSUUU")
 SLOT = 14
+SHARE_30KHZ = 0.9  # TDD NR in FR1 is deployed with 30 kHz spacing; a few 15 kHz carriers remain
 
 
 def _slot_kinds(rng: np.random.Generator, nslots: int) -> np.ndarray:
@@ -29,7 +30,7 @@ def _slot_kinds(rng: np.random.Generator, nslots: int) -> np.ndarray:
 
 def stream(rng: np.random.Generator, length: int) -> tuple[np.ndarray, np.ndarray]:
     """``length`` samples at 20 Msps and the mask of samples inside downlink symbols with energy."""
-    spacing = 30 if rng.random() < 0.85 else 15
+    spacing = 30 if rng.random() < SHARE_30KHZ else 15
     nfft, prbs, cp_long, cp_short = NUMEROLOGIES[spacing]
     native = int(np.ceil(length * 96 / 125)) + 8
     nsym = native // (nfft + cp_short) + 2
