@@ -21,7 +21,7 @@ from kafkaml.local.train_cli import add_training_arguments, console, print_summa
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="a full local blockchain federated training of the paper's use case")
-    add_training_arguments(parser, workload="rat", samples=24000, rounds=12, clients=4)
+    add_training_arguments(parser, workload="rat", samples=24000, rounds=32, clients=4)
     parser.set_defaults(handler=run, batch=128, epochs=1)
 
 
