@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import resource
 import statistics
 import tempfile
 import time
@@ -48,6 +50,10 @@ class Measured:
     updates: list[dict[str, Any]]
     #: Transactions and gas of a blockchain run (None in classic mode).
     chain: dict[str, int] | None
+    #: CPU seconds (user + system) of the run's jobs, and of the stack's brokers and chain meanwhile:
+    #: unlike wall time, hardly affected by other work sharing the machine.
+    jobs_cpu_s: float
+    stack_cpu_s: float
 
     @property
     def client_names(self) -> dict[str, str]:
@@ -56,6 +62,24 @@ class Measured:
         if self.run.options.mode == "blockchain":
             names.update({self.run.stack.account(name).address: name for name in list(names)})
         return names
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's finished (reaped) children: the jobs, once they have exited."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def stack_cpu_s(current: local.Stack) -> float:
+    """CPU seconds used so far by the stack's running parts (brokers and chain), from /proc."""
+    total = 0
+    for part in current.parts:
+        try:
+            fields = Path(f"/proc/{part.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime and stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def epoch_seconds(iso_time: str) -> float:
@@ -72,6 +96,7 @@ def measure_run(current: local.Stack, workload: Workload, options: RunOptions, r
                 timeout_s: float, on_round: Callable[[dict[str, Any]], None] | None = None) -> Measured:
     """Run one training to its end and collect its records; jobs are stopped if it fails."""
     token = deploy_token_once(current) if options.mode == "blockchain" else None
+    cpu_before = children_cpu_s(), stack_cpu_s(current)
     started = time.time()
     run = start_run(current, workload, options, runs_dir, token)
     try:
@@ -79,6 +104,7 @@ def measure_run(current: local.Stack, workload: Workload, options: RunOptions, r
     except BaseException:
         run.stop()
         raise
+    cpu = children_cpu_s() - cpu_before[0], stack_cpu_s(current) - cpu_before[1]
     finished = epoch_seconds(json.loads(run.final_file.read_text())["time"])
     rounds = [{**envelope["data"], "recorded_at": epoch_seconds(envelope["time"])}
               for envelope in _envelopes(run.progress_file)]
@@ -89,7 +115,7 @@ def measure_run(current: local.Stack, workload: Workload, options: RunOptions, r
                 updates.append({**envelope["data"], "client": f"client-{index}",
                                 "submitted_at": epoch_seconds(envelope["time"])})
     chain = chain_usage(current, run) if options.mode == "blockchain" else None
-    return Measured(run, final, finished - started, rounds, updates, chain)
+    return Measured(run, final, finished - started, rounds, updates, chain, *cpu)
 
 
 def coordination_latencies(measured: Measured) -> list[float]:

@@ -8,6 +8,9 @@ one pair to the next so that neither always runs first (warm caches) or under th
   ``blockchain_over_classic_wall_time`` is the median of the per-pair ratios.
 - Coordination latency: per consumed update, the trainer's record of its submission → the
   aggregator's record of the round that consumed it (training excluded; see ``_runs``).
+- CPU seconds of the jobs plus the stack (brokers, chain) per run, a measure of the coordination's
+  cost that other work on the machine hardly disturbs; ``blockchain_over_classic_cpu`` is the
+  median of the per-pair ratios.
 
     .venv/bin/python benchmarks/coordination_overhead.py --json docs/results/coordination_overhead.json [--quick]
 """
@@ -19,6 +22,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 from _runs import coordination_latencies, measure_run, median, private_stack
 from rich.console import Console
 from rich.table import Table
@@ -31,6 +35,10 @@ SCALES = {  # rounds, pairs per client count
     "default": (20, 3),
     "quick": (6, 1),
 }
+
+
+def quantile(values: list[float], q: float) -> float:
+    return float(np.quantile(values, q)) if values else float("nan")
 
 
 def main() -> None:
@@ -49,28 +57,32 @@ def main() -> None:
     scale = "quick" if args.quick else "default"
     rounds, pairs = SCALES[scale]
     rounds, pairs = args.rounds or rounds, args.pairs or pairs
-    console = Console()
+    console = Console(width=160)
 
-    rows = []  # (clients, pair, mode, wall_s, aggregator_s, latency median, rounds)
+    rows = []  # (clients, pair, mode, wall_s, aggregator_s, latency median, rounds, cpu_s)
     ratios: dict[int, list[float]] = {}
+    cpu_ratios: list[float] = []
     latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
     with private_stack(max(args.clients)) as (current, runs_dir):
         for position, clients in enumerate(args.clients):
             workload = make_workload(args.workload, clients, args.samples, args.seed, "random-split")
             for pair in range(pairs):
                 order = MODES if (position + pair) % 2 == 0 else MODES[::-1]
-                wall = {}
+                wall, cpu = {}, {}
                 for mode in order:
                     options = RunOptions(clients=clients, rounds=rounds, mode=mode, seed=args.seed)
                     measured = measure_run(current, workload, options, runs_dir, args.timeout)
                     run_latencies = coordination_latencies(measured)
                     latencies[mode] += run_latencies
                     wall[mode] = measured.wall_s
+                    cpu[mode] = measured.jobs_cpu_s + measured.stack_cpu_s
                     rows.append((clients, pair + 1, mode, measured.wall_s, measured.final["elapsed_s"],
-                                 median(run_latencies), len(measured.rounds)))
+                                 median(run_latencies), len(measured.rounds), cpu[mode]))
                     console.print(f"{clients} clients, pair {pair + 1}, {mode}: {measured.wall_s:.1f} s, "
-                                  f"latency median {median(run_latencies):.3f} s")
+                                  f"latency median {median(run_latencies):.3f} s, CPU {cpu[mode]:.1f} s "
+                                  f"(jobs {measured.jobs_cpu_s:.1f}, stack {measured.stack_cpu_s:.1f})")
                 ratios.setdefault(clients, []).append(wall["blockchain"] / wall["classic"])
+                cpu_ratios.append(cpu["blockchain"] / cpu["classic"])
 
     all_ratios = [ratio for values in ratios.values() for ratio in values]
     figures: dict[str, float | int | str] = {
@@ -82,6 +94,9 @@ def main() -> None:
         "coordination_latency_s_median_classic": round(median(latencies["classic"]), 4),
         "coordination_latency_s_max_blockchain": round(max(latencies["blockchain"], default=float("nan")), 4),
         "coordination_latency_s_max_classic": round(max(latencies["classic"], default=float("nan")), 4),
+        "coordination_latency_s_p10_blockchain": round(quantile(latencies["blockchain"], 0.1), 4),
+        "coordination_latency_s_p10_classic": round(quantile(latencies["classic"], 0.1), 4),
+        "blockchain_over_classic_cpu": round(median(cpu_ratios), 4),
     }
     for clients, values in ratios.items():
         figures[f"blockchain_over_classic_wall_time_{clients}_clients"] = round(median(values), 4)
@@ -89,13 +104,15 @@ def main() -> None:
         for clients in args.clients:
             walls = [row[3] for row in rows if row[0] == clients and row[2] == mode]
             figures[f"wall_time_s_median_{mode}_{clients}_clients"] = round(median(walls), 2)
+            cpus = [row[7] for row in rows if row[0] == clients and row[2] == mode]
+            figures[f"cpu_s_median_{mode}_{clients}_clients"] = round(median(cpus), 2)
 
     table = Table(title=f"coordination overhead ({args.workload}, {args.samples} samples, {rounds} rounds)")
-    for column in ("clients", "pair", "mode", "wall s", "aggregator s", "latency median s", "rounds"):
+    for column in ("clients", "pair", "mode", "wall s", "aggregator s", "latency median s", "rounds", "CPU s"):
         table.add_column(column, justify="right")
-    for clients, pair, mode, wall_s, aggregator_s, latency, done in rows:
+    for clients, pair, mode, wall_s, aggregator_s, latency, done, cpu_s in rows:
         table.add_row(str(clients), str(pair), mode, f"{wall_s:.2f}", f"{aggregator_s:.2f}", f"{latency:.3f}",
-                      str(done))
+                      str(done), f"{cpu_s:.1f}")
     console.print(table)
     for key, value in figures.items():
         console.print(f"{key}: {value}")
