@@ -35,16 +35,27 @@ from training_worker.settings import TrainerSettings, load_trainer_settings
 
 log = logging.getLogger("training_worker.trainer")
 
+#: A client that saw no new version for this long (at least), or for three of its own rounds,
+#: trains the current version again: its update may have been rejected.
+RETRAIN_AFTER_MIN_S = 15.0
+
 def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, timeout_s: float,
-                         max_delay_s: float) -> Version | None:
-    """The newest version once it is newer than ``after``; None if the training closed meanwhile."""
-    deadline = time.monotonic() + timeout_s
+                         max_delay_s: float, same_after_s: float = float("inf")) -> Version | None:
+    """The newest version once it is newer than ``after``; None if the training closed meanwhile.
+
+    After ``same_after_s`` without a newer version the current one is returned again: the
+    client's last update may have been rejected (or lost), and if every client waited for a new
+    version the training would stall.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
     delay = 0.05
     while True:
         latest = coordinator.latest()
         if latest is not None and not coordinator.is_active():
             return None
-        if latest is not None and (after is None or latest.number > after):
+        if latest is not None and (after is None or latest.number > after
+                                   or time.monotonic() - started > same_after_s):
             return latest
         if time.monotonic() > deadline:
             raise TimeoutError(f"no global version newer than {after} within {timeout_s:.0f} s")
@@ -76,10 +87,12 @@ def run(settings: TrainerSettings) -> int:
     ensure_topic(platform, update_topic, configs=WEIGHTS_TOPIC_CONFIG)
     producer = kafka.producer(platform)
     trained_from: int | None = None
+    last_round_s = 0.0
     try:
         while True:
             version = wait_for_new_version(coordinator, None if keep_training else trained_from,
-                                           timing.stop_timeout_s, timing.poll_interval_s)
+                                           timing.stop_timeout_s, timing.poll_interval_s,
+                                           same_after_s=max(RETRAIN_AFTER_MIN_S, 3 * last_round_s))
             if version is None:
                 break
             started = time.monotonic()
@@ -93,6 +106,7 @@ def run(settings: TrainerSettings) -> int:
                 log.info("the training finished while this update was trained; it is not submitted")
                 break
             trained_from = version.number
+            last_round_s = time.monotonic() - started
             metrics = {name: float(values[-1]) for name, values in history.history.items()}
             log.info("submitted update trained from version %d (%s) in %.1f s", version.number,
                      ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), time.monotonic() - started)

@@ -1,0 +1,61 @@
+"""The trainer's wait for a new global version: back-off, closing, and no stall after a rejection."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kafkaml.pointers import WeightsPointer
+from training_worker.coordination.base import ClientCoordinator, Version
+from training_worker.trainer import wait_for_new_version
+
+POINTER = WeightsPointer("weights", 0, 0, 1)
+
+
+class Scripted(ClientCoordinator):
+    """A coordinator whose version and phase follow a script of (seconds from start, state)."""
+
+    def __init__(self, script: list[tuple[float, int | None, bool]]) -> None:
+        self.script, self.started, self.calls = script, time.monotonic(), 0
+
+    def _state(self) -> tuple[int | None, bool]:
+        elapsed = time.monotonic() - self.started
+        current = self.script[0]
+        for entry in self.script:
+            if entry[0] <= elapsed:
+                current = entry
+        return current[1], current[2]
+
+    def is_active(self) -> bool:
+        return self._state()[1]
+
+    def latest(self) -> Version | None:
+        self.calls += 1
+        number = self._state()[0]
+        return None if number is None else Version(number, b"\0" * 32, POINTER)
+
+    def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
+        raise AssertionError("not used")
+
+
+def test_returns_the_first_version_newer_than_the_last_trained() -> None:
+    coordinator = Scripted([(0, None, False), (0.2, 3, True), (0.4, 4, True)])
+    assert wait_for_new_version(coordinator, None, 5, 0.05).number == 3
+    assert wait_for_new_version(coordinator, 3, 5, 0.05).number == 4
+    assert coordinator.calls < 40, "polls must back off, not spin"
+
+
+def test_returns_none_once_the_training_closed() -> None:
+    assert wait_for_new_version(Scripted([(0, 2, True), (0.2, 2, False)]), 2, 5, 0.05) is None
+
+
+def test_trains_the_same_version_again_when_nothing_new_comes() -> None:
+    started = time.monotonic()
+    version = wait_for_new_version(Scripted([(0, 2, True)]), 2, 5, 0.05, same_after_s=0.3)
+    assert version.number == 2 and 0.3 <= time.monotonic() - started < 2
+
+
+def test_times_out_without_any_version() -> None:
+    with pytest.raises(TimeoutError, match="no global version newer than 1"):
+        wait_for_new_version(Scripted([(0, 1, True)]), 1, 0.3, 0.05)
