@@ -4,7 +4,9 @@ pragma solidity 0.8.37;
 import {RewardToken} from "./RewardToken.sol";
 
 /// @title One asynchronous federated training: its update queue, global versions and rewards.
-/// @notice The platform account that deploys the contract is the aggregator. It registers the
+/// @notice Each training is a minimal-proxy clone of one implementation per platform, created
+/// and initialised by the platform's TrainingFactory (see TrainingFactory.sol); the platform
+/// account that asked the factory for it is the aggregator. It registers the
 /// clients, publishes global model versions and records which queued updates each version
 /// consumed and what they earned. Registered clients submit updates (a content hash and a Kafka
 /// pointer to the weights). Rewards are paid in the platform's RewardToken after the training.
@@ -12,9 +14,12 @@ import {RewardToken} from "./RewardToken.sol";
 /// events; storage holds one packed slot of state (phase, counters, the latest version's Kafka
 /// pointer and time), the latest global hash, one slot per update (keyed by its content hash,
 /// which also rejects a second submission) and one per client. Loops run only over arrays the
-/// caller passes, so the caller bounds them.
+/// caller passes, so the caller bounds them. The fixed parameters (aggregator, token, rounds,
+/// creation block, settings hash) are the clone's immutable arguments, read from its own code.
 contract FederatedLearning {
+    /// `Uninitialized` exists only inside the transaction that creates a clone.
     enum Phase {
+        Uninitialized,
         Configured,
         Active,
         Finished
@@ -43,6 +48,7 @@ contract FederatedLearning {
 
     struct Member {
         bool registered;
+        bool hasTopic; // it announced an update topic, so its updates may omit it
         uint120 earned;
         uint120 paid;
     }
@@ -55,20 +61,16 @@ contract FederatedLearning {
         bytes32 reason;
     }
 
-    address public immutable aggregator;
-    RewardToken public immutable token;
-    bytes32 public immutable settingsHash;
-    uint32 public immutable rounds;
-    uint256 public immutable createdAt; // block number: where readers start scanning events
+    /// The factory that deployed this implementation: the only caller of `initialize`.
+    address private immutable _factory;
 
     State private _state;
     bytes32 private _latestHash;
     mapping(bytes32 contentHash => Update) private _updates;
     mapping(address client => Member) private _members;
 
+    /// Aggregator and token are the clone's immutable arguments (`aggregator()`, `token()`).
     event TrainingConfigured(
-        address indexed aggregator,
-        address indexed token,
         bytes32 settingsHash,
         string weightsTopic,
         string strategy,
@@ -76,27 +78,23 @@ contract FederatedLearning {
     );
     event ClientRegistered(address indexed client);
     event PhaseChanged(Phase phase);
-    event UpdateSubmitted(
-        address indexed client,
-        bytes32 contentHash,
-        uint32 baseVersion,
-        uint32 samples,
-        string topic,
-        uint32 partition,
-        uint64 startOffset,
-        uint64 endOffset
-    );
-    event GlobalVersionPublished(
-        uint32 indexed version, bytes32 contentHash, uint32 partition, uint64 startOffset, uint64 endOffset
-    );
-    event UpdateAggregated(
-        address indexed client,
-        bytes32 contentHash,
-        uint32 baseVersion,
-        uint32 version,
-        uint256 reward,
-        bytes32 reason
-    );
+    /// Event data costs 8 gas a byte and every ABI field takes 32 bytes, so the small numbers
+    /// travel packed into one word each (layouts below; `kafkaml.ledger.events` unpacks them).
+    ///
+    /// `update` = baseVersion << 192 | samples << 160 | partition << 128 | startOffset << 64 |
+    /// endOffset, in the topic the client announced last (UpdateTopic).
+    event UpdateSubmitted(address indexed client, bytes32 contentHash, uint256 update);
+    /// The Kafka topic of the client's updates from this one on; emitted (before its
+    /// UpdateSubmitted) only when an update names a topic, so a topic name is paid for once.
+    event UpdateTopic(address indexed client, string topic);
+    /// `pointer` = partition << 128 | startOffset << 64 | endOffset, in the training's weights
+    /// topic. Versions are numbered in publication order: the n-th of these events is version n - 1.
+    event GlobalVersionPublished(bytes32 contentHash, uint256 pointer);
+    /// A round's verdicts, one per consumed update in queue order (the queue is FIFO, so the k-th
+    /// verdict ever is about the k-th update ever submitted), precede the GlobalVersionPublished
+    /// event of the version they went into.
+    event UpdateAccepted(uint256 reward);
+    event UpdateRejected(bytes32 reason);
     event RewardPaid(address indexed client, uint256 amount);
 
     error Unauthorized(address caller);
@@ -115,28 +113,28 @@ contract FederatedLearning {
     error RewardForRejected(bytes32 contentHash);
     error RoundLimitReached(uint32 rounds);
     error NothingToClaim(address client);
+    error AlreadyInitialized();
 
     modifier onlyAggregator() {
-        if (msg.sender != aggregator) revert Unauthorized(msg.sender);
+        if (msg.sender != aggregator()) revert Unauthorized(msg.sender);
         _;
     }
 
-    constructor(
-        RewardToken rewardToken,
-        bytes32 trainingSettingsHash,
-        string memory trainingWeightsTopic,
-        string memory strategy,
-        uint32 maxRounds
-    ) {
-        if (trainingSettingsHash == bytes32(0)) revert InvalidHash();
-        aggregator = msg.sender;
-        token = rewardToken;
-        settingsHash = trainingSettingsHash;
-        rounds = maxRounds;
-        createdAt = block.number;
-        emit TrainingConfigured(
-            msg.sender, address(rewardToken), trainingSettingsHash, trainingWeightsTopic, strategy, maxRounds
-        );
+    /// @dev Runs once, for the implementation, which it leaves initialised and finished: nothing
+    /// can be done with the implementation itself, only with its clones.
+    constructor() {
+        _factory = msg.sender;
+        _state.phase = Phase.Finished;
+    }
+
+    /// @notice Called once by the factory in the transaction that creates the clone; records
+    /// the training's parameters in its TrainingConfigured event.
+    function initialize(string calldata weightsTopic, string calldata strategy) external {
+        if (msg.sender != _factory) revert Unauthorized(msg.sender);
+        if (_state.phase != Phase.Uninitialized) revert AlreadyInitialized();
+        if (settingsHash() == bytes32(0)) revert InvalidHash();
+        _state.phase = Phase.Configured;
+        emit TrainingConfigured(settingsHash(), weightsTopic, strategy, rounds());
     }
 
     // ---- aggregator ------------------------------------------------------------------------
@@ -146,7 +144,7 @@ contract FederatedLearning {
         if (_state.phase == Phase.Finished) revert WrongPhase(Phase.Active, Phase.Finished);
         for (uint256 i = 0; i < clients.length; ++i) {
             address client = clients[i];
-            if (client == address(0) || client == aggregator) revert InvalidClient(client);
+            if (client == address(0) || client == msg.sender) revert InvalidClient(client);
             Member storage member = _members[client];
             if (member.registered) revert AlreadyRegistered(client);
             member.registered = true;
@@ -178,7 +176,8 @@ contract FederatedLearning {
         State memory s = _state;
         _requirePhase(s, Phase.Active);
         if (outcomes.length == 0) revert EmptyRound();
-        if (s.version >= rounds) revert RoundLimitReached(rounds);
+        uint32 maxRounds = rounds();
+        if (s.version >= maxRounds) revert RoundLimitReached(maxRounds);
         version = s.version + 1;
         for (uint256 i = 0; i < outcomes.length; ++i) {
             Outcome calldata outcome = outcomes[i];
@@ -186,18 +185,13 @@ contract FederatedLearning {
             if (update.client == address(0)) revert UnknownUpdate(outcome.contentHash);
             if (update.seq != s.consumed) revert StaleRecord(outcome.contentHash, s.consumed, update.seq);
             s.consumed += 1;
-            if (outcome.reward > 0) {
-                if (outcome.reason != bytes32(0)) revert RewardForRejected(outcome.contentHash);
-                _members[update.client].earned += outcome.reward;
+            if (outcome.reason == bytes32(0)) {
+                if (outcome.reward > 0) _members[update.client].earned += outcome.reward;
+                emit UpdateAccepted(outcome.reward);
+            } else {
+                if (outcome.reward > 0) revert RewardForRejected(outcome.contentHash);
+                emit UpdateRejected(outcome.reason);
             }
-            emit UpdateAggregated(
-                update.client,
-                outcome.contentHash,
-                update.baseVersion,
-                version,
-                outcome.reward,
-                outcome.reason
-            );
         }
         s.version = version;
         _publish(s, contentHash, partition, startOffset, endOffset);
@@ -222,7 +216,9 @@ contract FederatedLearning {
     // ---- clients ---------------------------------------------------------------------------
 
     /// @notice Queue an update trained from global version `baseVersion`, whose weights (with
-    /// SHA-256 `contentHash`) are records [startOffset, endOffset) of `topic`/`partition`.
+    /// SHA-256 `contentHash`) are records [startOffset, endOffset) of `topic`/`partition`. An empty
+    /// `topic` stands for the caller's last announced topic (clients keep publishing to one
+    /// topic, and a topic name costs gas in calldata and in an event); a first update must name it.
     function submitUpdate(
         uint32 baseVersion,
         bytes32 contentHash,
@@ -232,19 +228,27 @@ contract FederatedLearning {
         uint64 endOffset,
         uint32 samples
     ) external {
-        if (!_members[msg.sender].registered) revert NotRegisteredClient(msg.sender);
+        Member storage member = _members[msg.sender];
+        if (!member.registered) revert NotRegisteredClient(msg.sender);
         State memory s = _state;
         _requirePhase(s, Phase.Active);
         if (baseVersion > s.version) revert UnknownBaseVersion(baseVersion, s.version);
         if (contentHash == bytes32(0)) revert InvalidHash();
         if (samples == 0) revert InvalidSamples();
-        if (bytes(topic).length == 0 || endOffset <= startOffset) revert InvalidPointer();
+        if (endOffset <= startOffset) revert InvalidPointer();
+        if (bytes(topic).length != 0) {
+            if (!member.hasTopic) member.hasTopic = true;
+            emit UpdateTopic(msg.sender, topic);
+        } else if (!member.hasTopic) {
+            revert InvalidPointer();
+        }
         Update storage update = _updates[contentHash];
         if (update.client != address(0)) revert DuplicateUpdate(contentHash);
         uint32 seq = s.submitted;
         _state.submitted = seq + 1;
         _updates[contentHash] = Update(msg.sender, seq, baseVersion, samples);
-        emit UpdateSubmitted(msg.sender, contentHash, baseVersion, samples, topic, partition, startOffset, endOffset);
+        uint256 packed = uint256(baseVersion) << 192 | uint256(samples) << 160 | _packPointer(partition, startOffset, endOffset);
+        emit UpdateSubmitted(msg.sender, contentHash, packed);
     }
 
     /// @notice Mint the caller's unpaid rewards to the caller after the training.
@@ -255,6 +259,28 @@ contract FederatedLearning {
     }
 
     // ---- reads -----------------------------------------------------------------------------
+
+    /// The platform account that created the training and alone aggregates it.
+    function aggregator() public view returns (address) {
+        return address(uint160(uint256(_cloneArg(0, 20))));
+    }
+
+    function token() public view returns (RewardToken) {
+        return RewardToken(address(uint160(uint256(_cloneArg(20, 20)))));
+    }
+
+    function rounds() public view returns (uint32) {
+        return uint32(uint256(_cloneArg(40, 4)));
+    }
+
+    /// The block that created the training: where readers start scanning its events.
+    function createdAt() external view returns (uint256) {
+        return uint256(_cloneArg(44, 8));
+    }
+
+    function settingsHash() public view returns (bytes32) {
+        return _cloneArg(52, 32);
+    }
 
     function phase() external view returns (Phase) {
         return _state.phase;
@@ -316,7 +342,7 @@ contract FederatedLearning {
         s.chunks = uint24(endOffset - startOffset);
         _state = s;
         _latestHash = contentHash;
-        emit GlobalVersionPublished(s.version, contentHash, partition, startOffset, endOffset);
+        emit GlobalVersionPublished(contentHash, _packPointer(partition, startOffset, endOffset));
     }
 
     function _pay(address client) private returns (uint256 amount) {
@@ -324,9 +350,23 @@ contract FederatedLearning {
         amount = member.earned - member.paid;
         if (amount > 0) {
             member.paid = member.earned;
-            token.mint(client, amount);
+            token().mint(client, amount);
             emit RewardPaid(client, amount);
         }
+    }
+
+    /// `size` bytes (at most 32) at `offset` of the clone's immutable arguments, right-aligned.
+    /// They follow the 45-byte EIP-1167 proxy code: aggregator (20 bytes), token (20), rounds (4),
+    /// creation block (8), settings hash (32), as TrainingFactory packs them.
+    function _cloneArg(uint256 offset, uint256 size) private view returns (bytes32 value) {
+        assembly ("memory-safe") {
+            extcodecopy(address(), 0, add(0x2d, offset), 0x20)
+            value := shr(sub(256, mul(8, size)), mload(0))
+        }
+    }
+
+    function _packPointer(uint32 partition, uint64 startOffset, uint64 endOffset) private pure returns (uint256) {
+        return uint256(partition) << 128 | uint256(startOffset) << 64 | endOffset;
     }
 
     function _requirePhase(State memory s, Phase expected) private pure {

@@ -4,19 +4,25 @@ pragma solidity 0.8.37;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 
-/// @title The platform's reward token (ERC-20), deployed once per platform.
-/// @notice Each training contract is granted MINTER_ROLE by the platform and mints its
-/// contributors' rewards when they are paid out, so one token accounts for every training.
-/// Amounts are in base units (18 decimals), so measured fractional rewards need no rounding.
+/// @title The platform's reward token (ERC-20), one per platform.
+/// @notice Created by the platform's TrainingFactory, which is its only admin: the factory grants
+/// MINTER_ROLE to each training it creates, in the same transaction, and to nothing else (it has
+/// no other function that uses the role). So only training contracts mint, each its own
+/// contributors' credited rewards; not even the platform account can mint. Amounts are in base
+/// units (18 decimals), so measured fractional rewards need no rounding.
 contract RewardToken is ERC20, AccessControl {
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
 
-    /// @param admin the platform account that grants MINTER_ROLE to its training contracts.
-    constructor(address admin) ERC20("Kafka-ML Federated Reward", "KMLR") {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    /// The TrainingFactory that created this token: how a client finds the factory from the
+    /// token address it was given.
+    address public immutable factory;
+
+    constructor() ERC20("Kafka-ML Federated Reward", "KMLR") {
+        factory = msg.sender;
+        _grantRole(DEFAULT_ADMIN_ROLE, msg.sender);
     }
 
-    /// @notice Mint `amount` to `to`; only contracts (or accounts) holding MINTER_ROLE.
+    /// @notice Mint `amount` to `to`; only contracts holding MINTER_ROLE (training contracts).
     function mint(address to, uint256 amount) external onlyRole(MINTER_ROLE) {
         _mint(to, amount);
     }

@@ -1,12 +1,14 @@
-"""The ledger: a training's FederatedLearning contract and the platform's RewardToken, from Python.
+"""The ledger: a training's FederatedLearning contract and the platform's contracts, from Python.
 
 Public surface (the training engine and ``kafkaml audit`` code against these names)::
 
     from kafkaml.ledger import Ledger, UpdateOutcome, WeightsPointer
 
-    token = Ledger.deploy_token(rpc_url, key)                     # once per platform -> address
+    token = Ledger.deploy_token(rpc_url, key)                     # once per platform: factory,
+                                                                  # token, implementation -> token
     ledger = Ledger.deploy(rpc_url, key, token_address=token, settings_hash=h32,
                            weights_topic="...", strategy="fedasync", rounds=32)   # aggregator
+        # one transaction: the platform's factory clones the implementation (own address)
     ledger = Ledger.open(rpc_url, contract_address, key)          # any account; key=None reads
                                                                   # ETH_WALLET_KEY(_FILE)
     ledger = Ledger.reader(rpc_url, contract_address)             # read-only, no key (audits)
@@ -30,6 +32,7 @@ Public surface (the training engine and ``kafkaml audit`` code against these nam
     ledger.is_active(); ledger.phase() -> Phase; ledger.queue_size(); ledger.info() -> TrainingInfo
     ledger.rewards_of(addr) (credited), ledger.unpaid_of(addr), ledger.token_balance(addr)
     ledger.clients(); ledger.history() -> Audit                    # rebuilt from events only
+    ledger.platform() -> Platform(factory, token, implementation)
 
 Rewards are integers in token base units (the token has 18 decimals). Global weights always
 live in the training's ``weights_topic``; an update may point to any topic. Staleness of an
@@ -44,6 +47,7 @@ contract's custom error (``Unauthorized``, ``NotRegisteredClient``, ``WrongPhase
 
 from kafkaml.ledger.client import Ledger
 from kafkaml.ledger.errors import (
+    AlreadyInitialized,
     AlreadyRegistered,
     ContractRevert,
     DuplicateUpdate,
@@ -71,6 +75,7 @@ from kafkaml.ledger.records import (
     AuditedVersion,
     GlobalVersion,
     Phase,
+    Platform,
     SubmittedUpdate,
     TrainingInfo,
     UpdateOutcome,
@@ -78,6 +83,7 @@ from kafkaml.ledger.records import (
 from kafkaml.pointers import WeightsPointer
 
 __all__ = [
+    "AlreadyInitialized",
     "AlreadyRegistered",
     "Audit",
     "AuditedUpdate",
@@ -96,6 +102,7 @@ __all__ = [
     "NotRegisteredClient",
     "NothingToClaim",
     "Phase",
+    "Platform",
     "RewardForRejected",
     "RoundLimitReached",
     "StaleRecord",

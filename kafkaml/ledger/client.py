@@ -18,12 +18,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from web3 import Web3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 from web3.logs import DISCARD
 
 from kafkaml.config import read_secret
 from kafkaml.ledger import errors
-from kafkaml.ledger.compiler import load_artifact
+from kafkaml.ledger.compiler import CONTRACTS, load_artifact
 from kafkaml.ledger.events import Event, EventReader
 from kafkaml.ledger.records import (
     Audit,
@@ -31,6 +31,7 @@ from kafkaml.ledger.records import (
     AuditedVersion,
     GlobalVersion,
     Phase,
+    Platform,
     SubmittedUpdate,
     TrainingInfo,
     UpdateOutcome,
@@ -41,8 +42,10 @@ from kafkaml.pointers import WeightsPointer, check_hash
 
 log = logging.getLogger(__name__)
 
-MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 MAX_CHUNKS = 2**24 - 1  # the contract stores a global version's record count in 24 bits
+# An EIP-1167 clone's code (OpenZeppelin Clones): prefix, implementation address, suffix, arguments.
+_CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
+_CLONE_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
 
 
 @functools.cache
@@ -53,12 +56,36 @@ def _artifact(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _decoder() -> errors.ErrorDecoder:
-    return errors.ErrorDecoder(_artifact("FederatedLearning")["abi"], _artifact("RewardToken")["abi"])
+    return errors.ErrorDecoder(*(_artifact(name)["abi"] for name in CONTRACTS))
 
 
 def _signer(rpc: Rpc, key: str | None) -> Sender:
     """A sender for ``key``, or for ETH_WALLET_KEY(_FILE) when no key is passed."""
     return Sender(rpc, load_account(key if key is not None else read_secret("ETH_WALLET_KEY")), _decoder())
+
+
+def _factory(rpc: Rpc, address: str) -> Any:
+    return rpc.w3.eth.contract(
+        address=Web3.to_checksum_address(address), abi=_artifact("TrainingFactory")["abi"]
+    )
+
+
+def _factory_of(rpc: Rpc, token_address: str) -> str:
+    """The TrainingFactory that created the token at ``token_address`` (its ``factory()``)."""
+    token = rpc.w3.eth.contract(
+        address=Web3.to_checksum_address(token_address), abi=_artifact("RewardToken")["abi"]
+    )
+    if not rpc(lambda: rpc.w3.eth.get_code(token.address)):
+        raise errors.LedgerError(f"no reward token at {token.address} on {rpc.public_url}")
+    try:
+        factory = rpc(lambda: token.functions.factory().call())
+    except (ContractLogicError, BadFunctionCallOutput):
+        raise errors.LedgerError(
+            f"{token.address} is not a reward token created by a TrainingFactory"
+        ) from None
+    if not rpc(lambda: rpc.w3.eth.get_code(factory)):
+        raise errors.LedgerError(f"the reward token at {token.address} was not created by a TrainingFactory")
+    return factory
 
 
 def deploy_contract(sender: Sender, artifact: dict[str, Any], args: list[Any], description: str) -> str:
@@ -82,6 +109,8 @@ class Ledger:
         self._submissions: list[SubmittedUpdate] = []
         self._scanned_to = -1
         self._scan_lock = threading.Lock()
+        self._submit_lock = threading.Lock()
+        self._topics = TopicResolver()
 
     def __repr__(self) -> str:
         return f"Ledger({self.address} as {self.account or 'read-only'})"
@@ -95,11 +124,17 @@ class Ledger:
 
     @classmethod
     def deploy_token(cls, rpc_url: str, key: str | None = None) -> str:
-        """Deploy the platform's RewardToken (once per platform); returns its address."""
-        sender = _signer(Rpc(rpc_url), key)
-        address = deploy_contract(sender, _artifact("RewardToken"), [sender.address], "deploy RewardToken")
-        log.info("deployed RewardToken at %s (admin %s)", address, sender.address)
-        return address
+        """Deploy the platform (once): its TrainingFactory, which creates the RewardToken and the
+        FederatedLearning implementation; returns the token's address, through which
+        :meth:`deploy` finds the factory. The key's account becomes the platform admin."""
+        rpc = Rpc(rpc_url)
+        sender = _signer(rpc, key)
+        factory = deploy_contract(sender, _artifact("TrainingFactory"), [], "deploy the platform")
+        token = rpc(lambda: _factory(rpc, factory).functions.token().call())
+        log.info(
+            "deployed the platform: factory %s, RewardToken %s (admin %s)", factory, token, sender.address
+        )
+        return Web3.to_checksum_address(token)
 
     @classmethod
     def deploy(
@@ -113,32 +148,27 @@ class Ledger:
         strategy: str,
         rounds: int,
     ) -> Ledger:
-        """Deploy a training (the key's account becomes its aggregator) and let it mint rewards."""
+        """Create a training through the platform's factory, in one transaction: the key's account
+        (the platform admin) becomes its aggregator, and the training may mint its rewards."""
         if not weights_topic or not strategy or not 0 < rounds < 2**32:
             raise ValueError("weights_topic and strategy must be non-empty and rounds in 1..2^32-1")
         rpc = Rpc(rpc_url)
         sender = _signer(rpc, key)
-        address = deploy_contract(
-            sender,
-            _artifact("FederatedLearning"),
-            [
-                Web3.to_checksum_address(token_address),
-                check_hash(settings_hash),
-                weights_topic,
-                strategy,
-                rounds,
-            ],
-            "deploy FederatedLearning",
+        factory = _factory(rpc, _factory_of(rpc, token_address))
+        receipt = sender.transact(
+            {
+                "to": factory.address,
+                "data": factory.encode_abi(
+                    "createTraining", args=[check_hash(settings_hash), weights_topic, strategy, rounds]
+                ),
+            },
+            "create a training",
         )
-        token = rpc.w3.eth.contract(
-            address=Web3.to_checksum_address(token_address), abi=_artifact("RewardToken")["abi"]
-        )
-        sender.transact(
-            {"to": token.address, "data": token.encode_abi("grantRole", args=[MINTER_ROLE, address])},
-            "grant the training MINTER_ROLE",
-        )
+        training = rpc.w3.eth.contract(abi=_artifact("FederatedLearning")["abi"])
+        configured = training.events.TrainingConfigured().process_receipt(receipt, errors=DISCARD)
+        address = configured[0]["address"]  # the new clone announced itself
         log.info(
-            "deployed training %s (aggregator %s, %d rounds, strategy %s)",
+            "created training %s (aggregator %s, %d rounds, strategy %s)",
             address,
             sender.address,
             rounds,
@@ -196,8 +226,7 @@ class Ledger:
             [new_hash, *_pointer_args(new_pointer), encoded],
             f"record a round of {len(outcomes)} updates",
         )
-        published = self.contract.events.GlobalVersionPublished().process_receipt(receipt, errors=DISCARD)
-        return int(published[0]["args"]["version"])
+        return self._published_version(new_hash, receipt["blockNumber"])
 
     def finish(self) -> None:
         self._transact("finish", [], "finish the training")
@@ -219,14 +248,23 @@ class Ledger:
         existing = self._existing_submission(content_hash)
         if existing is not None:
             return existing
-        args = [base_version, content_hash, pointer.topic, *_pointer_args(pointer), samples]
-        try:
-            receipt = self._transact("submitUpdate", args, f"submit update based on version {base_version}")
-        except errors.DuplicateUpdate:
-            existing = self._existing_submission(content_hash)  # a transaction of ours raced this one
-            if existing is None:
-                raise
-            return existing
+        with self._submit_lock:
+            args = [
+                base_version,
+                content_hash,
+                self._topic_arg(pointer.topic),
+                *_pointer_args(pointer),
+                samples,
+            ]
+            try:
+                receipt = self._transact(
+                    "submitUpdate", args, f"submit update based on version {base_version}"
+                )
+            except errors.DuplicateUpdate:
+                existing = self._existing_submission(content_hash)  # a transaction of ours raced this one
+                if existing is None:
+                    raise
+                return existing
         seq = self._view("updateOf", content_hash)[1]
         return SubmittedUpdate(
             seq,
@@ -248,15 +286,16 @@ class Ledger:
     # ---- reads ---------------------------------------------------------------------------------
 
     def info(self) -> TrainingInfo:
-        """The training's creation parameters (from its ``TrainingConfigured`` event; cached)."""
+        """The training's creation parameters (its immutable arguments and its ``TrainingConfigured``
+        event; cached)."""
         if self._info is None:
             created = self._view("createdAt")
             event = next(e for e in self._events.read(created, created) if e.name == "TrainingConfigured")
             a = event.args
             self._info = TrainingInfo(
                 self.address,
-                a["aggregator"],
-                a["token"],
+                self._view("aggregator"),
+                self._view("token"),
                 bytes(a["settingsHash"]),
                 a["weightsTopic"],
                 a["strategy"],
@@ -264,6 +303,14 @@ class Ledger:
                 created,
             )
         return self._info
+
+    def platform(self) -> Platform:
+        """The factory, token and implementation behind this training (read from the chain)."""
+        code = bytes(self.rpc(lambda: self.rpc.w3.eth.get_code(self.address)))
+        if not (code.startswith(_CLONE_PREFIX) and code[30:45] == _CLONE_SUFFIX):
+            raise errors.LedgerError(f"{self.address} is not a training clone of a TrainingFactory")
+        token = self.info().token
+        return Platform(_factory_of(self.rpc, token), token, Web3.to_checksum_address(code[10:30]))
 
     def phase(self) -> Phase:
         return Phase(self._view("phase"))
@@ -328,43 +375,48 @@ class Ledger:
         """Every global version with the updates it consumed, rebuilt from events only."""
         events = self._all_events()
         info = self.info()
-        submissions: dict[bytes, AuditedUpdate] = {}
+        submissions: list[AuditedUpdate] = []  # in queue order
+        topics = TopicResolver()  # the update topic each client announced last
         versions: list[AuditedVersion] = []
         earned: dict[str, int] = {}
         paid: dict[str, int] = {}
         clients: list[str] = []
         consumed_in_tx: list[AuditedUpdate] = []
+        consumed = 0
         for event in events:
             a = event.args
             if event.name == "ClientRegistered":
                 clients.append(a["client"])
+            elif event.name == "UpdateTopic":
+                topics.announce(a["client"], a["topic"])
             elif event.name == "UpdateSubmitted":
-                h = bytes(a["contentHash"])
-                submissions[h] = AuditedUpdate(
-                    len(submissions),
-                    a["client"],
-                    h,
-                    a["baseVersion"],
-                    a["samples"],
-                    _pointer(a["topic"], a),
-                    event.block,
+                submissions.append(
+                    AuditedUpdate(
+                        len(submissions),
+                        a["client"],
+                        bytes(a["contentHash"]),
+                        a["baseVersion"],
+                        a["samples"],
+                        _pointer(topics.current(a["client"]), a),
+                        event.block,
+                    )
                 )
-            elif event.name == "UpdateAggregated":
-                update = submissions[bytes(a["contentHash"])]
-                reason = decode_reason(bytes(a["reason"]))
-                update.version, update.accepted, update.reward, update.reason = (
-                    a["version"],
-                    not reason,
-                    a["reward"],
-                    reason,
-                )
-                update.staleness = a["version"] - 1 - a["baseVersion"]
-                earned[a["client"]] = earned.get(a["client"], 0) + a["reward"]
+            elif event.name in ("UpdateAccepted", "UpdateRejected"):
+                # The queue is FIFO, so verdicts come in submission order; they precede the
+                # GlobalVersionPublished event of the version they went into: the next one.
+                update = submissions[consumed]
+                consumed += 1
+                update.version = len(versions)
+                update.staleness = update.version - 1 - update.base_version
+                update.accepted = event.name == "UpdateAccepted"
+                update.reward = a.get("reward", 0)
+                update.reason = decode_reason(bytes(a.get("reason", b"")))
+                earned[update.client] = earned.get(update.client, 0) + update.reward
                 consumed_in_tx.append(update)
             elif event.name == "GlobalVersionPublished":
                 versions.append(
                     AuditedVersion(
-                        a["version"],
+                        len(versions),
                         bytes(a["contentHash"]),
                         _pointer(info.weights_topic, a),
                         self._block_time(event.block),
@@ -376,7 +428,7 @@ class Ledger:
                 consumed_in_tx = []
             elif event.name == "RewardPaid":
                 paid[a["client"]] = paid.get(a["client"], 0) + a["amount"]
-        pending = [u for u in submissions.values() if u.version is None]
+        pending = submissions[consumed:]
         return Audit(info, self.phase(), clients, versions, pending, earned, paid)
 
     # ---- internals -----------------------------------------------------------------------------
@@ -433,12 +485,15 @@ class Ledger:
         with self._scan_lock:
             latest = self.rpc.block_number()
             if latest < self._scanned_to or len(self._submissions) > count:
-                self._submissions, self._scanned_to = [], -1  # the node went back in time (restart): re-read
+                # the node went back in time (restart): re-read
+                self._submissions, self._scanned_to, self._topics = [], -1, TopicResolver()
             while True:
                 start = max(self._scanned_to + 1, self.info().created_block)
                 for event in self._events.read(start, latest):
-                    if event.name == "UpdateSubmitted":
-                        self._submissions.append(_submission(len(self._submissions), event))
+                    if event.name == "UpdateTopic":
+                        self._topics.announce(event.args["client"], event.args["topic"])
+                    elif event.name == "UpdateSubmitted":
+                        self._submissions.append(_submission(len(self._submissions), event, self._topics))
                 self._scanned_to = latest
                 if len(self._submissions) >= count:
                     return list(self._submissions)
@@ -456,10 +511,32 @@ class Ledger:
         return self._events.read(self.info().created_block, self.rpc.block_number())
 
     def _version_with_hash(self, content_hash: bytes) -> int | None:
-        for event in self._all_events():
-            if event.name == "GlobalVersionPublished" and bytes(event.args["contentHash"]) == content_hash:
-                return int(event.args["version"])
+        published = [e for e in self._all_events() if e.name == "GlobalVersionPublished"]
+        for version, event in enumerate(published):
+            if bytes(event.args["contentHash"]) == content_hash:
+                return version
         return None
+
+    def _published_version(self, content_hash: bytes, block: int) -> int:
+        """The version a round mined in ``block`` published (the contract numbers versions, the
+        event does not carry the number): the latest one at that block, unless another round
+        followed in the same block, then found by its hash."""
+        function = self.contract.functions.latestVersion()
+        version, latest_hash, *_ = self.rpc(lambda: function.call(block_identifier=block))
+        if bytes(latest_hash) == content_hash:
+            return int(version)
+        found = self._version_with_hash(content_hash)
+        if found is None:
+            raise errors.LedgerError(f"no version with hash 0x{content_hash.hex()} after block {block}")
+        return found
+
+    def _topic_arg(self, topic: str) -> str:
+        """``""`` when ``topic`` is the update topic this account announced last (the contract then
+        keeps it, saving gas), else the topic. Callers hold ``_submit_lock``, so no other
+        submission of this ledger can land in between."""
+        submitted, _ = self._view("queueCounters")
+        self._submissions_up_to(submitted)
+        return "" if self._topics.current(self.account) == topic else topic
 
     def _block_time(self, block: int) -> int:
         return int(self.rpc(lambda: self.rpc.w3.eth.get_block(block))["timestamp"])
@@ -473,14 +550,28 @@ def _pointer(topic: str, args: dict[str, Any]) -> WeightsPointer:
     return WeightsPointer(topic, args["partition"], args["startOffset"], args["endOffset"])
 
 
-def _submission(seq: int, event: Event) -> SubmittedUpdate:
+class TopicResolver:
+    """The update topic each client announced last (``UpdateTopic`` events, read in chain order):
+    the topic of its ``UpdateSubmitted`` events that follow."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def announce(self, client: str, topic: str) -> None:
+        self._last[client] = topic
+
+    def current(self, client: str) -> str | None:
+        return self._last.get(client)
+
+
+def _submission(seq: int, event: Event, topics: TopicResolver) -> SubmittedUpdate:
     a = event.args
     return SubmittedUpdate(
         seq,
         a["client"],
         a["baseVersion"],
         bytes(a["contentHash"]),
-        _pointer(a["topic"], a),
+        _pointer(topics.current(a["client"]), a),
         a["samples"],
         event.block,
         event.tx_hash,

@@ -40,6 +40,7 @@ SOLC_VERSION = "0.8.37"
 CONTRACTS = {
     "FederatedLearning": "contracts/FederatedLearning.sol",
     "RewardToken": "contracts/RewardToken.sol",
+    "TrainingFactory": "contracts/TrainingFactory.sol",
 }
 SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},

@@ -38,7 +38,8 @@ class ContractRevert(LedgerError):
 
 
 class Unauthorized(ContractRevert):
-    """Only the aggregator (the platform account that deployed the training) may do this."""
+    """Only the aggregator (the platform account that created the training) may do this; only the
+    platform admin may create trainings; only the factory may initialise one."""
 
 
 class NotRegisteredClient(ContractRevert):
@@ -99,6 +100,10 @@ class RoundLimitReached(ContractRevert):
 
 class NothingToClaim(ContractRevert):
     """The client has no unpaid reward."""
+
+
+class AlreadyInitialized(ContractRevert):
+    """A training clone is initialised once, by its factory, when it is created."""
 
 
 class AccessControlUnauthorizedAccount(ContractRevert):

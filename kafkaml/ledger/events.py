@@ -4,6 +4,10 @@ Nodes cap ``eth_getLogs`` (by block range or result count), so ranges are read i
 ``KAFKAML_ETH_LOG_PAGE_BLOCKS`` and a page the node refuses is halved until it answers. All of
 a contract's events are fetched in one pass and decoded by their topic, which keeps the number
 of requests independent of how many event types the caller wants.
+
+The contract packs an event's small numbers into one word (event data costs gas by the byte);
+:func:`unpack` spreads them back into named fields, so callers see ``baseVersion``,
+``samples``, ``partition``, ``startOffset`` and ``endOffset`` as if they had been separate.
 """
 
 from __future__ import annotations
@@ -61,8 +65,25 @@ class EventReader:
         processed = event.process_log(log)
         return Event(
             processed["event"],
-            dict(processed["args"]),
+            unpack(dict(processed["args"])),
             log["blockNumber"],
             log["logIndex"],
             bytes(log["transactionHash"]),
         )
+
+
+_U32 = 2**32 - 1
+_U64 = 2**64 - 1
+
+
+def unpack(args: dict[str, Any]) -> dict[str, Any]:
+    """Replace a packed ``update`` or ``pointer`` word by its fields (layouts in the contract)."""
+    if "update" in args:
+        word = args.pop("update")
+        args["baseVersion"], args["samples"] = (word >> 192) & _U32, (word >> 160) & _U32
+        args["pointer"] = word
+    if "pointer" in args:
+        word = args.pop("pointer")
+        args["partition"] = (word >> 128) & _U32
+        args["startOffset"], args["endOffset"] = (word >> 64) & _U64, word & _U64
+    return args

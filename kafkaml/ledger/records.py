@@ -16,11 +16,22 @@ REASON_BYTES = 32
 
 
 class Phase(enum.IntEnum):
-    """The training's lifecycle on chain (same numbering as the contract's enum)."""
+    """The training's lifecycle on chain (same numbering as the contract's enum; UNINITIALIZED
+    exists only inside the transaction that creates a training)."""
 
-    CONFIGURED = 0
-    ACTIVE = 1
-    FINISHED = 2
+    UNINITIALIZED = 0
+    CONFIGURED = 1
+    ACTIVE = 2
+    FINISHED = 3
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The contracts a platform deploys once and every training shares."""
+
+    factory: str  # TrainingFactory: creates the trainings
+    token: str  # RewardToken: pays their rewards
+    implementation: str  # FederatedLearning: the code every training's clone delegates to
 
 
 @dataclass(frozen=True)

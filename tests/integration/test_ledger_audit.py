@@ -7,12 +7,11 @@ from email.parser import BytesParser
 from email.policy import default as email_policy
 
 import pytest
-from eth_abi import decode
 
 from kafkaml.audit import _creation_input
 from kafkaml.cli import main
 from kafkaml.ledger import Ledger, UpdateOutcome
-from kafkaml.ledger.blockscout import BlockscoutError, verification_request
+from kafkaml.ledger.blockscout import BlockscoutError, training_requests, verification_request
 from kafkaml.ledger.compiler import load_artifact, load_standard_input, sha256_text
 from kafkaml.local.processes import free_port
 from tests.integration.ledger_fixtures import WEIGHTS_TOPIC, deploy, digest, global_pointer
@@ -84,46 +83,47 @@ def test_audit_refuses_bad_addresses_clearly(local_stack, capsys):
     assert "no contract at" in capsys.readouterr().err
 
 
-def test_the_blockscout_request_carries_what_verifies_the_deployed_code(local_stack, finished):
+def test_the_blockscout_requests_verify_the_contracts_behind_a_training(local_stack, finished):
     t, _ = finished
-    creation = _creation_input(t.aggregator, t.aggregator.history())
-    request = verification_request(
-        "http://blockscout.example:4000/", "FederatedLearning", t.aggregator.address, creation
-    )
-    assert request.method == "POST"
-    assert request.url == (
-        f"http://blockscout.example:4000/api/v2/smart-contracts/{t.aggregator.address}"
-        "/verification/via/standard-input"
-    )
-    parts = _multipart(request)
-    artifact = load_artifact("FederatedLearning")
-    assert parts["compiler_version"] == b"v0.8.37+commit.f401782d"
-    assert parts["contract_name"] == b"contracts/FederatedLearning.sol:FederatedLearning"
-    assert parts["license_type"] == b"mit" and parts["autodetect_constructor_args"] == b"false"
-    token, settings_hash, topic, strategy, rounds = decode(
-        ["address", "bytes32", "string", "string", "uint32"],
-        bytes.fromhex(parts["constructor_args"].decode()),
-    )
-    info = t.aggregator.info()
-    assert (token, settings_hash, topic, strategy, rounds) == (
-        info.token.lower(),
-        info.settings_hash,
-        WEIGHTS_TOPIC,
-        "fedavg",
-        4,
-    )
-    sent_input = json.loads(parts["files[0]"])
-    assert sent_input == load_standard_input()
-    assert {u: sha256_text(s["content"]) for u, s in sent_input["sources"].items()} == artifact["sources"]
-    assert sent_input["settings"] == artifact["settings"]
-
-    token_creation = bytes.fromhex(load_artifact("RewardToken")["bytecode"][2:])
-    with pytest.raises(BlockscoutError, match="not built from the committed artifacts"):
-        verification_request(
-            "http://blockscout.example", "FederatedLearning", t.aggregator.address, token_creation
+    platform = t.aggregator.platform()
+    w3 = t.aggregator.rpc.w3
+    factory = w3.eth.contract(address=platform.factory, abi=load_artifact("TrainingFactory")["abi"])
+    assert factory.functions.implementation().call() == platform.implementation
+    assert factory.functions.token().call() == platform.token == t.aggregator.info().token
+    requests = training_requests("http://blockscout.example:4000/", t.aggregator)
+    assert [(name, address) for name, address, _ in requests] == [
+        ("FederatedLearning", platform.implementation),
+        ("TrainingFactory", platform.factory),
+        ("RewardToken", platform.token),
+    ]
+    for name, address, request in requests:
+        assert request.method == "POST"
+        assert request.url == (
+            f"http://blockscout.example:4000/api/v2/smart-contracts/{address}/verification/via/standard-input"
         )
+        parts = _multipart(request)
+        artifact = load_artifact(name)
+        assert parts["compiler_version"] == b"v0.8.37+commit.f401782d"
+        assert parts["contract_name"] == f"contracts/{name}.sol:{name}".encode()
+        assert parts["license_type"] == b"mit" and parts["autodetect_constructor_args"] == b"false"
+        assert parts["constructor_args"] == b""
+        sent_input = json.loads(parts["files[0]"])
+        assert sent_input == load_standard_input()
+        assert {u: sha256_text(s["content"]) for u, s in sent_input["sources"].items()} == artifact["sources"]
+        assert sent_input["settings"] == artifact["settings"]
+        # What Blockscout compiles is what runs there (immutables aside: same length, same code).
+        assert len(bytes(w3.eth.get_code(address))) == (len(artifact["deployedBytecode"]) - 2) // 2
+
+    # The factory was deployed by a transaction whose input is exactly the artifact's bytecode.
+    factory_creation = bytes.fromhex(load_artifact("TrainingFactory")["bytecode"][2:])
+    verification_request("http://blockscout.example", "TrainingFactory", platform.factory, factory_creation)
+    with pytest.raises(BlockscoutError, match="not built from the committed artifacts"):
+        verification_request("http://blockscout.example", "FederatedLearning", platform.implementation, b"\x60")
+    creation = _creation_input(t.aggregator, t.aggregator.history())  # the factory call
+    with pytest.raises(BlockscoutError, match="training clone"):
+        verification_request("http://blockscout.example", "FederatedLearning", t.aggregator.address, creation)
     with pytest.raises(BlockscoutError, match="not an http"):
-        verification_request("blockscout.example", "FederatedLearning", t.aggregator.address, creation)
+        verification_request("blockscout.example", "RewardToken", platform.token)
 
 
 def test_an_unreachable_blockscout_is_reported_and_an_absent_one_skipped(
