@@ -28,6 +28,7 @@ from kafkaml.ledger import (
     UnknownBaseVersion,
     UnknownUpdate,
     UpdateOutcome,
+    WeightsPointer,
     WrongPhase,
 )
 from kafkaml.ledger.compiler import load_artifact
@@ -206,3 +207,26 @@ def test_only_minters_mint_the_reward_token(local_stack):
         with pytest.raises(AccessControlUnauthorizedAccount):
             caller.sender.transact({"to": token.address, "data": data}, "mint")
     assert t.aggregator.token_balance(t.clients[0].account) == 0
+
+
+def test_an_update_topic_is_announced_once_and_may_change(local_stack):
+    t = deploy(local_stack)
+    client = t.clients[0]
+    with pytest.raises(InvalidPointer):  # a first update must name its topic
+        client._transact("submitUpdate", [0, digest("u"), "", 0, 0, 1, 10], "no topic yet")
+    pointers = [
+        update_pointer(0),
+        update_pointer(0),
+        WeightsPointer("moved-updates", 2, 0, 4),
+        update_pointer(0),
+    ]
+    for n, pointer in enumerate(pointers):
+        client.submit_update(0, digest(f"u{n}"), pointer, 10)
+    announced = [e.args["topic"] for e in t.aggregator._all_events() if e.name == "UpdateTopic"]
+    assert announced == ["test-updates", "moved-updates", "test-updates"]  # not repeated while unchanged
+    assert [u.pointer for u in t.aggregator.pending_updates()] == pointers
+    assert [
+        u.pointer for u in Ledger.reader(local_stack.chain.address, client.address).history().pending
+    ] == pointers
+    t.clients[1]._transact("submitUpdate", [0, digest("other"), "its-own", 0, 0, 1, 10], "raw")
+    assert t.aggregator.pending_updates()[-1].pointer.topic == "its-own"  # topics are per client
