@@ -6,7 +6,9 @@ one update each from the clients in turn, finish and payout) at most 4 M gas.
 
 Gas is summed from the receipts of every transaction mined while a step ran (Anvil mines one
 block per transaction), not from what the client reports, so nothing the benchmark does is
-left out. The platform's reward token is deployed once per platform and reported on its own.
+left out. The platform (its TrainingFactory, which creates the RewardToken and the
+FederatedLearning implementation) is deployed once per platform and reported on its own; a
+training is a clone the factory creates, and its creation counts towards the whole training.
 
     .venv/bin/python benchmarks/ledger_gas.py --json out/ledger_gas.json
 """
@@ -72,7 +74,7 @@ def run(stack: local.Stack) -> dict[str, Any]:
     clients = [stack.account(f"client-{n}") for n in range(1, CLIENTS + 1)]
     topic = "bench-weights"
 
-    token_gas, _, token = meter.measure(lambda: Ledger.deploy_token(rpc_url, platform_key))
+    platform_gas, _, token = meter.measure(lambda: Ledger.deploy_token(rpc_url, platform_key))
 
     def create(rounds: int) -> Ledger:
         return Ledger.deploy(
@@ -137,7 +139,7 @@ def run(stack: local.Stack) -> dict[str, Any]:
         "tx_round_4_updates": four_txs,
         "gas_training_32_rounds_4_clients": training,
         "gas_create_training": create_gas,
-        "gas_deploy_token": token_gas,
+        "gas_deploy_platform": platform_gas,
         "gas_register_4_clients": register_gas,
         "gas_start": start_gas,
         "gas_finish": finish_gas,
@@ -157,12 +159,12 @@ def show(figures: dict[str, Any]) -> None:
         table.add_column(column, justify=justify)
     rows = [
         (
-            "create a training (deploy + minter role)",
+            "create a training (clone + initialise + minter role)",
             figures["gas_create_training"],
             f"{REFERENCE['deploy'] + REFERENCE['settings']:,} (deploy + settings)",
             "",
         ),
-        ("reward token (once per platform)", figures["gas_deploy_token"], "-", ""),
+        ("platform: factory, token, implementation (once)", figures["gas_deploy_platform"], "-", ""),
         ("register 4 clients", figures["gas_register_4_clients"], "-", ""),
         ("start (genesis version)", figures["gas_start"], "-", ""),
         ("round, 1 update (median)", figures["gas_round_1_update"], f"{REFERENCE['round']:,}", "≤ 100,000"),
