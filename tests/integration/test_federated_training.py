@@ -48,7 +48,10 @@ def test_training_learns_and_the_record_adds_up(local_stack: local.Stack, tmp_pa
     assert final["metrics"]["val_accuracy"] >= ACCURACY_TARGET
     rounds = run.rounds_done()
     assert [r["version"] for r in rounds] == [1, 2, 3, 4]
-    assert all(c["accepted"] for r in rounds for c in r["contributions"])
+    # Every round aggregates an accepted update; the only rejections honest clients can get are
+    # stale updates measured worse than the model has meanwhile become (a busy machine makes them).
+    assert all(any(c["accepted"] for c in r["contributions"]) for r in rounds)
+    assert all(c["accepted"] or c["reason"] == "worse_than_threshold" for r in rounds for c in r["contributions"])
     credited = {client: int(amount) for client, amount in final["rewards"].items()}
     assert sum(credited.values()) > 0, "improving updates must earn something"
     if mode == "blockchain":
