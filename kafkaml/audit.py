@@ -21,7 +21,7 @@ from web3 import Web3
 from kafkaml.cli import UserError
 from kafkaml.config import Setting
 from kafkaml.ledger import Audit, Ledger, LedgerError
-from kafkaml.ledger.blockscout import BlockscoutError, submit, verification_request
+from kafkaml.ledger.blockscout import BlockscoutError, submit, training_requests
 from kafkaml.local import stack as local
 from kafkaml.recompute import RecomputeReport, recompute
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(audit.to_json(), indent=2))
         console.print(f"history written to {args.json}")
-    status = verify_on_blockscout(ledger, audit, console)
+    status = verify_on_blockscout(ledger, console)
     if args.recompute:
         status = max(status, show_recomputation(recompute(audit, _kafka(args.kafka)), console))
     return status
@@ -174,34 +174,19 @@ def show(audit: Audit, console: Console) -> None:
     console.print(rewards)
 
 
-def verify_on_blockscout(ledger: Ledger, audit: Audit, console: Console) -> int:
-    """Submit both contracts' sources when ETH_BLOCKSCOUT_URL is set; 0 when done or not configured."""
+def verify_on_blockscout(ledger: Ledger, console: Console) -> int:
+    """Submit the sources behind the training (implementation, factory, token) when
+    ETH_BLOCKSCOUT_URL is set; 0 when done or not configured, 1 when Blockscout refused."""
     url = BLOCKSCOUT_URL.read()
     if not url:
         return 0
-    creation = _creation_input(ledger, audit)
     try:
-        for name, address, creation_input in (
-            ("FederatedLearning", ledger.address, creation),
-            ("RewardToken", audit.training.token, None),
-        ):
-            message = submit(verification_request(url, name, address, creation_input))
-            console.print(f"Blockscout: {name} at {address}: {message}")
-    except BlockscoutError as exc:
+        for name, address, request in training_requests(url, ledger):
+            console.print(f"Blockscout: {name} at {address}: {submit(request)}")
+    except (BlockscoutError, LedgerError) as exc:
         print(f"error: verification on Blockscout failed: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def _creation_input(ledger: Ledger, audit: Audit) -> bytes:
-    """The training's creation transaction input, found through its TrainingConfigured event."""
-    w3 = ledger.rpc.w3
-    created = audit.training.created_block
-    logs = ledger.rpc(
-        lambda: w3.eth.get_logs({"address": ledger.address, "fromBlock": created, "toBlock": created})
-    )
-    tx = ledger.rpc(lambda: w3.eth.get_transaction(logs[0]["transactionHash"]))
-    return bytes(tx["input"])
 
 
 def _short(content_hash: bytes) -> str:

@@ -122,6 +122,11 @@ class Ledger:
 
     # ---- creation ------------------------------------------------------------------------------
 
+    @staticmethod
+    def factory_of(rpc_url: str, token_address: str) -> str:
+        """The TrainingFactory behind a platform's reward token; LedgerError if there is none."""
+        return _factory_of(Rpc(rpc_url), token_address)
+
     @classmethod
     def deploy_token(cls, rpc_url: str, key: str | None = None) -> str:
         """Deploy the platform (once): its TrainingFactory, which creates the RewardToken and the

@@ -83,37 +83,37 @@ def train_locally(args: argparse.Namespace) -> dict:
 
 
 def deploy_token_once(current: local.Stack) -> str:
-    """The platform's reward token: deployed on first use, then reused by every training."""
-    from web3 import Web3
-
+    """The platform's reward token (with its training factory): deployed on first use, then reused."""
+    from kafkaml.ledger import LedgerError
     from kafkaml.ledger.client import Ledger
 
     record = current.run_dir / "reward_token.json"
     if record.exists():
         address = json.loads(record.read_text())["address"]
-        if Web3(Web3.HTTPProvider(current.chain.address)).eth.get_code(address):
+        try:
+            Ledger.factory_of(current.chain.address, address)
             return address
+        except LedgerError:
+            pass  # the chain was reset, or the token predates the factory: deploy anew
     address = Ledger.deploy_token(current.chain.address, current.account("platform").private_key())
     record.write_text(json.dumps({"address": address}))
     return address
 
 
 def chain_usage(current: local.Stack, run_) -> dict:
-    """Transactions and gas the training caused: every transaction sent to its contract, from the
-    block it was created in, plus its deployment and the minter grant sent in that block."""
+    """Transactions and gas the training caused: its creation (sent to the platform's factory)
+    and every transaction sent to its contract since."""
     from web3 import Web3
 
     from kafkaml.ledger.client import Ledger
 
     w3 = Web3(Web3.HTTPProvider(current.chain.address))
-    contract = run_.announcement.blockchain.contract_address
-    training = Ledger.reader(current.chain.address, contract).info()
-    token = Web3.to_checksum_address(training.token)
+    ledger = Ledger.reader(current.chain.address, run_.announcement.blockchain.contract_address)
+    training, factory = ledger.info(), ledger.platform().factory
     transactions, gas = 0, 0
     for number in range(training.created_block, w3.eth.block_number + 1):
         for tx in w3.eth.get_block(number, full_transactions=True).transactions:
-            ours = tx["to"] == contract or (number == training.created_block and tx["to"] in (None, token))
-            if ours:
+            if tx["to"] == ledger.address or (number == training.created_block and tx["to"] == factory):
                 transactions += 1
                 gas += w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"]
     return {"transactions": transactions, "gas": gas}

@@ -8,7 +8,6 @@ from email.policy import default as email_policy
 
 import pytest
 
-from kafkaml.audit import _creation_input
 from kafkaml.cli import main
 from kafkaml.ledger import Ledger, UpdateOutcome
 from kafkaml.ledger.blockscout import BlockscoutError, training_requests, verification_request
@@ -119,7 +118,7 @@ def test_the_blockscout_requests_verify_the_contracts_behind_a_training(local_st
     verification_request("http://blockscout.example", "TrainingFactory", platform.factory, factory_creation)
     with pytest.raises(BlockscoutError, match="not built from the committed artifacts"):
         verification_request("http://blockscout.example", "FederatedLearning", platform.implementation, b"\x60")
-    creation = _creation_input(t.aggregator, t.aggregator.history())  # the factory call
+    creation = _creation_input(t.aggregator)  # the factory call that created the clone
     with pytest.raises(BlockscoutError, match="training clone"):
         verification_request("http://blockscout.example", "FederatedLearning", t.aggregator.address, creation)
     with pytest.raises(BlockscoutError, match="not an http"):
@@ -146,3 +145,10 @@ def _multipart(request) -> dict[str, bytes]:
         part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
         for part in message.iter_parts()
     }
+
+
+def _creation_input(ledger) -> bytes:
+    """The input of the transaction that created the training (found through its first event)."""
+    w3, created = ledger.rpc.w3, ledger.info().created_block
+    logs = w3.eth.get_logs({"address": ledger.address, "fromBlock": created, "toBlock": created})
+    return bytes(w3.eth.get_transaction(logs[0]["transactionHash"])["input"])
