@@ -8,6 +8,9 @@ one pair to the next so that neither always runs first (warm caches) or under th
   ``blockchain_over_classic_wall_time`` is the median of the per-pair ratios.
 - Coordination latency: per consumed update, the trainer's record of its submission → the
   aggregator's record of the round that consumed it (training excluded; see ``_runs``).
+- Round phase: first round recorded → last round recorded, i.e. the steady state without the
+  start-up (job start, imports, contract deployment, client registration, announcement);
+  ``blockchain_over_classic_round_phase`` is the median of the per-pair ratios.
 - CPU seconds of the jobs plus the stack (brokers, chain) per run, a measure of the coordination's
   cost that other work on the machine hardly disturbs; ``blockchain_over_classic_cpu`` is the
   median of the per-pair ratios.
@@ -57,18 +60,21 @@ def main() -> None:
     scale = "quick" if args.quick else "default"
     rounds, pairs = SCALES[scale]
     rounds, pairs = args.rounds or rounds, args.pairs or pairs
+    if rounds < 2:
+        parser.error("--rounds must be at least 2: the round phase runs from the first to the last round")
     console = Console(width=160)
 
-    rows = []  # (clients, pair, mode, wall_s, aggregator_s, latency median, rounds, cpu_s)
+    rows = []  # (clients, pair, mode, wall_s, aggregator_s, latency median, rounds, cpu_s, round phase s)
     ratios: dict[int, list[float]] = {}
     cpu_ratios: list[float] = []
+    phase_ratios: list[float] = []
     latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
     with private_stack(max(args.clients)) as (current, runs_dir):
         for position, clients in enumerate(args.clients):
             workload = make_workload(args.workload, clients, args.samples, args.seed, "random-split")
             for pair in range(pairs):
                 order = MODES if (position + pair) % 2 == 0 else MODES[::-1]
-                wall, cpu = {}, {}
+                wall, cpu, phase = {}, {}, {}
                 for mode in order:
                     options = RunOptions(clients=clients, rounds=rounds, mode=mode, seed=args.seed)
                     measured = measure_run(current, workload, options, runs_dir, args.timeout)
@@ -76,13 +82,15 @@ def main() -> None:
                     latencies[mode] += run_latencies
                     wall[mode] = measured.wall_s
                     cpu[mode] = measured.jobs_cpu_s + measured.stack_cpu_s
+                    phase[mode] = measured.rounds[-1]["recorded_at"] - measured.rounds[0]["recorded_at"]
                     rows.append((clients, pair + 1, mode, measured.wall_s, measured.final["elapsed_s"],
-                                 median(run_latencies), len(measured.rounds), cpu[mode]))
+                                 median(run_latencies), len(measured.rounds), cpu[mode], phase[mode]))
                     console.print(f"{clients} clients, pair {pair + 1}, {mode}: {measured.wall_s:.1f} s, "
                                   f"latency median {median(run_latencies):.3f} s, CPU {cpu[mode]:.1f} s "
                                   f"(jobs {measured.jobs_cpu_s:.1f}, stack {measured.stack_cpu_s:.1f})")
                 ratios.setdefault(clients, []).append(wall["blockchain"] / wall["classic"])
                 cpu_ratios.append(cpu["blockchain"] / cpu["classic"])
+                phase_ratios.append(phase["blockchain"] / phase["classic"])
 
     all_ratios = [ratio for values in ratios.values() for ratio in values]
     figures: dict[str, float | int | str] = {
@@ -97,6 +105,7 @@ def main() -> None:
         "coordination_latency_s_p10_blockchain": round(quantile(latencies["blockchain"], 0.1), 4),
         "coordination_latency_s_p10_classic": round(quantile(latencies["classic"], 0.1), 4),
         "blockchain_over_classic_cpu": round(median(cpu_ratios), 4),
+        "blockchain_over_classic_round_phase": round(median(phase_ratios), 4),
     }
     for clients, values in ratios.items():
         figures[f"blockchain_over_classic_wall_time_{clients}_clients"] = round(median(values), 4)
@@ -106,13 +115,16 @@ def main() -> None:
             figures[f"wall_time_s_median_{mode}_{clients}_clients"] = round(median(walls), 2)
             cpus = [row[7] for row in rows if row[0] == clients and row[2] == mode]
             figures[f"cpu_s_median_{mode}_{clients}_clients"] = round(median(cpus), 2)
+            per_round = [row[8] / (rounds - 1) for row in rows if row[0] == clients and row[2] == mode]
+            figures[f"round_s_median_{mode}_{clients}_clients"] = round(median(per_round), 3)
 
     table = Table(title=f"coordination overhead ({args.workload}, {args.samples} samples, {rounds} rounds)")
-    for column in ("clients", "pair", "mode", "wall s", "aggregator s", "latency median s", "rounds", "CPU s"):
+    for column in ("clients", "pair", "mode", "wall s", "aggregator s", "round phase s", "latency median s",
+                   "rounds", "CPU s"):
         table.add_column(column, justify="right")
-    for clients, pair, mode, wall_s, aggregator_s, latency, done, cpu_s in rows:
-        table.add_row(str(clients), str(pair), mode, f"{wall_s:.2f}", f"{aggregator_s:.2f}", f"{latency:.3f}",
-                      str(done), f"{cpu_s:.1f}")
+    for clients, pair, mode, wall_s, aggregator_s, latency, done, cpu_s, phase_s in rows:
+        table.add_row(str(clients), str(pair), mode, f"{wall_s:.2f}", f"{aggregator_s:.2f}", f"{phase_s:.2f}",
+                      f"{latency:.3f}", str(done), f"{cpu_s:.1f}")
     console.print(table)
     for key, value in figures.items():
         console.print(f"{key}: {value}")
