@@ -46,9 +46,11 @@ def settings_hash(settings: AggregatorSettings, weights_topic: str) -> bytes:
 
 
 def _version(ledger: Ledger) -> Version | None:
-    if ledger.phase() == Phase.CONFIGURED:
+    """The newest version (one RPC call; trainers poll it), or None before the genesis."""
+    try:
+        latest = ledger.latest_version()
+    except errors.WrongPhase:
         return None
-    latest = ledger.latest_version()
     return Version(latest.version, latest.content_hash, latest.pointer)
 
 
