@@ -112,9 +112,11 @@ def plot_figures(results: dict[str, dict[str, Any]], clients: tuple[int, ...], o
     styles = {"classic": "--", "blockchain": "-"}
     out.mkdir(parents=True, exist_ok=True)
     paths = []
+    splits = [split for split in SPLITS if any(tag(n, split, m) in results for n in clients for m in MODES)]
 
-    figure, axes = plt.subplots(1, len(SPLITS), figsize=(10, 3.8), sharey=True)
-    for axis, split in zip(axes, SPLITS, strict=True):
+    figure, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.8), sharey=True, squeeze=False)
+    axes = axes[0]
+    for axis, split in zip(axes, splits, strict=True):
         for n, mode in itertools.product(clients, MODES):
             run = results.get(tag(n, split, mode))
             if run:
@@ -125,9 +127,10 @@ def plot_figures(results: dict[str, dict[str, Any]], clients: tuple[int, ...], o
     axes[-1].legend(fontsize=7)
     paths.append(_save(figure, out / "paper_accuracy_per_round.png"))
 
-    figure, axes = plt.subplots(1, len(SPLITS), figsize=(10, 3.8), sharey=True)
+    figure, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.8), sharey=True, squeeze=False)
+    axes = axes[0]
     width = 0.38
-    for axis, split in zip(axes, SPLITS, strict=True):
+    for axis, split in zip(axes, splits, strict=True):
         for offset, mode in zip((-width / 2, width / 2), MODES, strict=True):
             values = [results.get(tag(n, split, mode), {}).get("training_s", np.nan) for n in clients]
             axis.bar(np.arange(len(clients)) + offset, values, width, label=mode,
@@ -138,8 +141,9 @@ def plot_figures(results: dict[str, dict[str, Any]], clients: tuple[int, ...], o
     axes[-1].legend(fontsize=8)
     paths.append(_save(figure, out / "paper_training_time.png"))
 
-    figure, axes = plt.subplots(len(SPLITS), len(clients), figsize=(3.6 * len(clients), 6), squeeze=False)
-    for (row, split), (column, n) in itertools.product(enumerate(SPLITS), enumerate(clients)):
+    figure, axes = plt.subplots(len(splits), len(clients), figsize=(3.6 * len(clients), 3 * len(splits)),
+                                squeeze=False)
+    for (row, split), (column, n) in itertools.product(enumerate(splits), enumerate(clients)):
         axis = axes[row][column]
         if not any(tag(n, split, mode) in results for mode in MODES):
             axis.set_visible(False)
