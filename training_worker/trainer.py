@@ -41,12 +41,15 @@ log = logging.getLogger("training_worker.trainer")
 RETRAIN_AFTER_MIN_S = 15.0
 
 def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, timeout_s: float,
-                         max_delay_s: float, same_after_s: float = float("inf")) -> Version | None:
+                         max_delay_s: float, same_after_s: float = float("inf"),
+                         one_in_flight: bool = False) -> Version | None:
     """The newest version once it is newer than ``after``; None if the training closed meanwhile.
 
     After ``same_after_s`` without a newer version the current one is returned again: the
     client's last update may have been rejected (or lost), and if every client waited for a new
-    version the training would stall.
+    version the training would stall. With ``one_in_flight`` nothing is returned while the
+    client's previous update still waits in the queue: with one update per round, clients
+    faster than the aggregator would otherwise fill the queue with ever staler updates.
     """
     started = time.monotonic()
     deadline = started + timeout_s
@@ -59,7 +62,7 @@ def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, time
         # while waiting; asking on every poll would double the load on the node.
         if latest is not None and (newer or poll % 4 == 3) and not coordinator.is_active():
             return None
-        if newer:
+        if newer and not (one_in_flight and coordinator.has_queued_update()):
             return latest
         if time.monotonic() > deadline:
             raise TimeoutError(f"no global version newer than {after} within {timeout_s:.0f} s")
@@ -96,7 +99,8 @@ def run(settings: TrainerSettings) -> int:
         while True:
             version = wait_for_new_version(coordinator, None if keep_training else trained_from,
                                            timing.stop_timeout_s, timing.poll_interval_s,
-                                           same_after_s=max(RETRAIN_AFTER_MIN_S, 3 * last_round_s))
+                                           same_after_s=max(RETRAIN_AFTER_MIN_S, 3 * last_round_s),
+                                           one_in_flight=not keep_training)
             if version is None:
                 break
             started = time.monotonic()

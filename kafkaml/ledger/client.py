@@ -494,6 +494,7 @@ class Ledger:
                 # the node went back in time (restart): re-read
                 self._submissions, self._scanned_to, self._topics = [], -1, TopicResolver()
             while True:
+                latest = max(latest, self.rpc.block_number())  # a retry must see blocks mined since
                 start = max(self._scanned_to + 1, self.info().created_block)
                 for event in self._events.read(start, latest):
                     if event.name == "UpdateTopic":

@@ -16,8 +16,12 @@ POINTER = WeightsPointer("weights", 0, 0, 1)
 class Scripted(ClientCoordinator):
     """A coordinator whose version and phase follow a script of (seconds from start, state)."""
 
-    def __init__(self, script: list[tuple[float, int | None, bool]]) -> None:
+    def __init__(self, script: list[tuple[float, int | None, bool]], queued_until: float = 0.0) -> None:
         self.script, self.started, self.calls = script, time.monotonic(), 0
+        self.queued_until = queued_until
+
+    def has_queued_update(self) -> bool:
+        return time.monotonic() - self.started < self.queued_until
 
     def _state(self) -> tuple[int | None, bool]:
         elapsed = time.monotonic() - self.started
@@ -59,3 +63,11 @@ def test_trains_the_same_version_again_when_nothing_new_comes() -> None:
 def test_times_out_without_any_version() -> None:
     with pytest.raises(TimeoutError, match="no global version newer than 1"):
         wait_for_new_version(Scripted([(0, 1, True)]), 1, 0.3, 0.05)
+
+
+def test_waits_while_its_previous_update_is_still_queued() -> None:
+    started = time.monotonic()
+    coordinator = Scripted([(0, 3, True)], queued_until=0.4)
+    assert wait_for_new_version(coordinator, 2, 5, 0.05, one_in_flight=True).number == 3
+    assert time.monotonic() - started >= 0.4
+    assert wait_for_new_version(Scripted([(0, 3, True)], queued_until=5), 2, 5, 0.05).number == 3

@@ -101,6 +101,10 @@ class ClientCoordinator(ABC):
         """The newest global version (None before the platform published one)."""
 
     @abstractmethod
+    def has_queued_update(self) -> bool:
+        """True while an update of this client waits in the queue (not yet aggregated or rejected)."""
+
+    @abstractmethod
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         """Queue an update; the same content hash twice is queued once. Raises
         :class:`TrainingClosed` when the training finished meanwhile."""

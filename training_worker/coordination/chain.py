@@ -145,6 +145,9 @@ class ChainClient(ClientCoordinator):
     def latest(self) -> Version | None:
         return _version(self.ledger)
 
+    def has_queued_update(self) -> bool:
+        return any(update.client == self.ledger.account for update in self.ledger.pending_updates())
+
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         try:
             self.ledger.submit_update(base_version, content_hash, pointer, samples)

@@ -179,6 +179,9 @@ class ClassicClient(ClientCoordinator):
         versions = self.channel.refresh().versions
         return versions[max(versions)] if versions else None
 
+    def has_queued_update(self) -> bool:
+        return any(update.client == self.channel.sender for update in self.channel.refresh().queue.values())
+
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         state = self.channel.refresh()
         if state.finished:
