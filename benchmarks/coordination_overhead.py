@@ -21,11 +21,11 @@ one pair to the next so that neither always runs first (warm caches) or under th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 import numpy as np
+from _report import write_figures
 from _runs import coordination_latencies, measure_run, median, private_stack
 from rich.console import Console
 from rich.table import Table
@@ -128,9 +128,7 @@ def main() -> None:
     console.print(table)
     for key, value in figures.items():
         console.print(f"{key}: {value}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import statistics
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _report import write_figures
 from rich.console import Console
 from rich.table import Table
 from web3 import Web3
@@ -195,9 +195,7 @@ def main() -> None:
         finally:
             local.down(Path(run_dir))
     show(figures)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

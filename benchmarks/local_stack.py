@@ -9,12 +9,12 @@ brokers, one chain), records the wall time until every readiness check passed, a
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from _report import write_figures
 from rich.console import Console
 from rich.table import Table
 
@@ -54,9 +54,7 @@ def main() -> None:
         table.add_row(str(index), f"{seconds:.3f}")
     table.add_row("median", f"{figures['up_to_healthy_s_median']:.3f}")
     Console().print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import write_figures
 from _runs import Measured, measure_run, private_stack
 from rat_centralised import train_cnn
 from rich.console import Console
@@ -303,7 +304,7 @@ def main() -> None:
     figures["failed_runs"] = ",".join(failures)
     table = markdown_table(results, centralised)
     args.json.with_suffix(".md").write_text(table)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(args.json, figures)
 
     rich_table = Table(title=f"paper experiments ({name})")
     header = table.splitlines()[0].strip("|").split("|")

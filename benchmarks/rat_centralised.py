@@ -12,12 +12,12 @@ plus a nearest-centroid classifier on the smoothed power spectrum as a sanity fi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
+from _report import write_figures
 from rich.console import Console
 from rich.table import Table
 
@@ -120,9 +120,7 @@ def main() -> None:
     for key, value in figures.items():
         if not key.startswith("centralised_accuracy_snr_") or key.endswith(("ge_10", "le_minus5")):
             console.print(f"{key}: {value}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ apart under the same load, and the ratio reported is the median over pairs of
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from _report import write_figures
 from rich.console import Console
 from rich.table import Table
 
@@ -135,9 +135,7 @@ def main() -> None:
     console = Console()
     console.print(table)
     console.print(f"sink (spool + publish) rate: {figures['sink_samples_per_s']:.0f} samples/s")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

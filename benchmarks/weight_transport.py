@@ -19,7 +19,6 @@ separate run so tracing does not slow the timed ones.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -28,6 +27,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from _report import write_figures
 from confluent_kafka import Consumer, Producer
 from confluent_kafka import TopicPartition as CTopicPartition
 from kafka import TopicPartition
@@ -173,9 +173,7 @@ def main() -> None:
     console.print(table)
     console.print(f"peak memory of a {peak_size} MB fetch: "
                   f"{figures[f'peak_memory_over_payload_{peak_size}mb']:.2f} x the payload")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":
