@@ -12,8 +12,11 @@ import {RewardToken} from "./RewardToken.sol";
 /// pointer to the weights). Rewards are paid in the platform's RewardToken after the training.
 /// @dev Gas is the design constraint (see docs/ledger.md). Everything an auditor needs travels in
 /// events; storage holds one packed slot of state (phase, counters, the latest version's Kafka
-/// pointer and time), the latest global hash, one slot per update (keyed by its content hash,
-/// which also rejects a second submission) and one per client. Loops run only over arrays the
+/// pointer and the block that published it), one slot per update (keyed by its content hash,
+/// which also rejects a second submission) and one per client. Global content hashes live only
+/// in GlobalVersionPublished events: nothing on chain reads them back, and a reader finds the
+/// latest one in the block `latestVersion()` names (see docs/ledger.md, "Why the latest hash is
+/// not in storage"). Loops run only over arrays the
 /// caller passes, so the caller bounds them. The fixed parameters (aggregator, token, rounds,
 /// creation block, settings hash) are the clone's immutable arguments, read from its own code.
 contract FederatedLearning {
@@ -31,7 +34,7 @@ contract FederatedLearning {
         uint32 version; // latest global version; 0 is the genesis model
         uint32 submitted; // updates ever queued; the next update's sequence number
         uint32 consumed; // updates ever aggregated; the queue's head
-        uint32 timestamp; // block time the latest version was published
+        uint32 publishedBlock; // block that published the latest version (0: none yet)
         uint32 partition; // latest version's Kafka pointer: partition,
         uint64 startOffset; // first offset,
         uint24 chunks; // and record count (end offset - start offset)
@@ -53,19 +56,19 @@ contract FederatedLearning {
         uint120 paid;
     }
 
-    /// The aggregator's verdict on one queued update, in queue order. `reason` is zero for an
-    /// accepted update and a short ASCII reason (e.g. "stale", "hash-mismatch") for a rejected one.
+    /// The aggregator's verdict on one queued update, in queue order. `verdict` is one word, as
+    /// calldata is priced by the byte: below 2^120 it is the reward of an accepted update (0 is an
+    /// accepted update that earned nothing); otherwise it is the short left-aligned ASCII reason
+    /// of a rejected one (e.g. "stale", "hash-mismatch"), whose first byte is not zero.
     struct Outcome {
         bytes32 contentHash;
-        uint120 reward;
-        bytes32 reason;
+        bytes32 verdict;
     }
 
     /// The factory that deployed this implementation: the only caller of `initialize`.
     address private immutable _factory;
 
     State private _state;
-    bytes32 private _latestHash;
     mapping(bytes32 contentHash => Update) private _updates;
     mapping(address client => Member) private _members;
 
@@ -92,9 +95,10 @@ contract FederatedLearning {
     event GlobalVersionPublished(bytes32 contentHash, uint256 pointer);
     /// A round's verdicts, one per consumed update in queue order (the queue is FIFO, so the k-th
     /// verdict ever is about the k-th update ever submitted), precede the GlobalVersionPublished
-    /// event of the version they went into.
-    event UpdateAccepted(uint256 reward);
-    event UpdateRejected(bytes32 reason);
+    /// event of the version they went into. `verdict` is the round's Outcome verdict: a reward,
+    /// or a rejection's reason. (One event per verdict is cheaper for the usual 1-update round
+    /// than an array in GlobalVersionPublished, whose ABI encoding costs more than the event.)
+    event UpdateVerdict(bytes32 verdict);
     event RewardPaid(address indexed client, uint256 amount);
 
     error Unauthorized(address caller);
@@ -110,7 +114,7 @@ contract FederatedLearning {
     error EmptyRound();
     error UnknownUpdate(bytes32 contentHash);
     error StaleRecord(bytes32 contentHash, uint32 expectedSeq, uint32 seq);
-    error RewardForRejected(bytes32 contentHash);
+    error InvalidVerdict(bytes32 contentHash);
     error RoundLimitReached(uint32 rounds);
     error NothingToClaim(address client);
     error AlreadyInitialized();
@@ -152,27 +156,24 @@ contract FederatedLearning {
         }
     }
 
-    /// @notice Publish the genesis model as version 0 and open the queue.
-    function start(bytes32 genesisHash, uint32 partition, uint64 startOffset, uint64 endOffset)
-        external
-        onlyAggregator
-    {
+    /// @notice Publish the genesis model as version 0 and open the queue. `pointer` is packed as
+    /// in GlobalVersionPublished.
+    function start(bytes32 genesisHash, uint256 pointer) external onlyAggregator {
         State memory s = _state;
         _requirePhase(s, Phase.Configured);
         s.phase = Phase.Active;
-        _publish(s, genesisHash, partition, startOffset, endOffset);
+        _publish(s, genesisHash, pointer);
         emit PhaseChanged(Phase.Active);
     }
 
     /// @notice Publish the next global version, built from the oldest `outcomes.length` queued
-    /// updates (in queue order), and credit their rewards. One transaction per round.
-    function recordRound(
-        bytes32 contentHash,
-        uint32 partition,
-        uint64 startOffset,
-        uint64 endOffset,
-        Outcome[] calldata outcomes
-    ) external onlyAggregator returns (uint32 version) {
+    /// updates (in queue order), and credit their rewards. One transaction per round. `pointer`
+    /// is packed as in GlobalVersionPublished.
+    function recordRound(bytes32 contentHash, uint256 pointer, Outcome[] calldata outcomes)
+        external
+        onlyAggregator
+        returns (uint32 version)
+    {
         State memory s = _state;
         _requirePhase(s, Phase.Active);
         if (outcomes.length == 0) revert EmptyRound();
@@ -185,16 +186,16 @@ contract FederatedLearning {
             if (update.client == address(0)) revert UnknownUpdate(outcome.contentHash);
             if (update.seq != s.consumed) revert StaleRecord(outcome.contentHash, s.consumed, update.seq);
             s.consumed += 1;
-            if (outcome.reason == bytes32(0)) {
-                if (outcome.reward > 0) _members[update.client].earned += outcome.reward;
-                emit UpdateAccepted(outcome.reward);
-            } else {
-                if (outcome.reward > 0) revert RewardForRejected(outcome.contentHash);
-                emit UpdateRejected(outcome.reason);
+            uint256 verdict = uint256(outcome.verdict);
+            if (verdict <= type(uint120).max) {
+                if (verdict > 0) _members[update.client].earned += uint120(verdict);
+            } else if (uint8(outcome.verdict[0]) == 0) {
+                revert InvalidVerdict(outcome.contentHash);
             }
+            emit UpdateVerdict(outcome.verdict);
         }
         s.version = version;
-        _publish(s, contentHash, partition, startOffset, endOffset);
+        _publish(s, contentHash, pointer);
     }
 
     /// @notice Close the queue; credited rewards become payable.
@@ -215,40 +216,26 @@ contract FederatedLearning {
 
     // ---- clients ---------------------------------------------------------------------------
 
-    /// @notice Queue an update trained from global version `baseVersion`, whose weights (with
-    /// SHA-256 `contentHash`) are records [startOffset, endOffset) of `topic`/`partition`. An empty
-    /// `topic` stands for the caller's last announced topic (clients keep publishing to one
-    /// topic, and a topic name costs gas in calldata and in an event); a first update must name it.
-    function submitUpdate(
-        uint32 baseVersion,
-        bytes32 contentHash,
-        string calldata topic,
-        uint32 partition,
-        uint64 startOffset,
-        uint64 endOffset,
-        uint32 samples
-    ) external {
+    /// @notice Queue an update: `update` packs its base version, sample count and the Kafka pointer
+    /// to its weights (with SHA-256 `contentHash`) as in UpdateSubmitted, in the topic the caller
+    /// announced last. Clients keep publishing to one topic, and a topic name costs gas in
+    /// calldata and in an event, so it is named only when it changes (submitUpdateTo).
+    function submitUpdate(bytes32 contentHash, uint256 update) external {
         Member storage member = _members[msg.sender];
         if (!member.registered) revert NotRegisteredClient(msg.sender);
-        State memory s = _state;
-        _requirePhase(s, Phase.Active);
-        if (baseVersion > s.version) revert UnknownBaseVersion(baseVersion, s.version);
-        if (contentHash == bytes32(0)) revert InvalidHash();
-        if (samples == 0) revert InvalidSamples();
-        if (endOffset <= startOffset) revert InvalidPointer();
-        if (bytes(topic).length != 0) {
-            if (!member.hasTopic) member.hasTopic = true;
-            emit UpdateTopic(msg.sender, topic);
-        } else if (!member.hasTopic) {
-            revert InvalidPointer();
-        }
-        Update storage update = _updates[contentHash];
-        if (update.client != address(0)) revert DuplicateUpdate(contentHash);
-        uint32 seq = s.submitted;
-        _state.submitted = seq + 1;
-        _updates[contentHash] = Update(msg.sender, seq, baseVersion, samples);
-        uint256 packed = uint256(baseVersion) << 192 | uint256(samples) << 160 | _packPointer(partition, startOffset, endOffset);
-        emit UpdateSubmitted(msg.sender, contentHash, packed);
+        if (!member.hasTopic) revert InvalidPointer();
+        _submit(contentHash, update);
+    }
+
+    /// @notice Like submitUpdate, with the update's weights in `topic`, which becomes the caller's
+    /// topic for the updates that follow.
+    function submitUpdateTo(bytes32 contentHash, uint256 update, string calldata topic) external {
+        Member storage member = _members[msg.sender];
+        if (!member.registered) revert NotRegisteredClient(msg.sender);
+        if (bytes(topic).length == 0) revert InvalidPointer();
+        if (!member.hasTopic) member.hasTopic = true;
+        emit UpdateTopic(msg.sender, topic);
+        _submit(contentHash, update);
     }
 
     /// @notice Mint the caller's unpaid rewards to the caller after the training.
@@ -290,13 +277,15 @@ contract FederatedLearning {
         return _state.phase == Phase.Active;
     }
 
+    /// The latest version's number and Kafka pointer, and the block whose last
+    /// GlobalVersionPublished event of this training carries its content hash.
     function latestVersion()
         external
         view
-        returns (uint32 version, bytes32 contentHash, uint32 partition, uint64 startOffset, uint64 endOffset, uint32 timestamp)
+        returns (uint32 version, uint32 partition, uint64 startOffset, uint64 endOffset, uint32 publishedBlock)
     {
         State memory s = _state;
-        return (s.version, _latestHash, s.partition, s.startOffset, s.startOffset + s.chunks, s.timestamp);
+        return (s.version, s.partition, s.startOffset, s.startOffset + s.chunks, s.publishedBlock);
     }
 
     /// @return submitted updates ever queued, consumed updates ever aggregated
@@ -331,18 +320,34 @@ contract FederatedLearning {
 
     // ---- internals -------------------------------------------------------------------------
 
-    function _publish(State memory s, bytes32 contentHash, uint32 partition, uint64 startOffset, uint64 endOffset)
-        private
-    {
+    function _submit(bytes32 contentHash, uint256 update) private {
+        State memory s = _state;
+        _requirePhase(s, Phase.Active);
+        uint32 baseVersion = uint32(update >> 192);
+        if (baseVersion > s.version) revert UnknownBaseVersion(baseVersion, s.version);
         if (contentHash == bytes32(0)) revert InvalidHash();
-        if (endOffset <= startOffset || endOffset - startOffset > type(uint24).max) revert InvalidPointer();
-        s.timestamp = uint32(block.timestamp);
-        s.partition = partition;
+        if (uint32(update >> 160) == 0) revert InvalidSamples();
+        if (update >> 224 != 0 || uint64(update) <= uint64(update >> 64)) revert InvalidPointer();
+        if (_updates[contentHash].client != address(0)) revert DuplicateUpdate(contentHash);
+        uint32 seq = s.submitted;
+        _state.submitted = seq + 1;
+        _updates[contentHash] = Update(msg.sender, seq, baseVersion, uint32(update >> 160));
+        emit UpdateSubmitted(msg.sender, contentHash, update);
+    }
+
+    function _publish(State memory s, bytes32 contentHash, uint256 pointer) private {
+        if (contentHash == bytes32(0)) revert InvalidHash();
+        uint64 startOffset = uint64(pointer >> 64);
+        uint64 endOffset = uint64(pointer);
+        if (pointer >> 160 != 0 || endOffset <= startOffset || endOffset - startOffset > type(uint24).max) {
+            revert InvalidPointer();
+        }
+        s.publishedBlock = uint32(block.number);
+        s.partition = uint32(pointer >> 128);
         s.startOffset = startOffset;
         s.chunks = uint24(endOffset - startOffset);
         _state = s;
-        _latestHash = contentHash;
-        emit GlobalVersionPublished(contentHash, _packPointer(partition, startOffset, endOffset));
+        emit GlobalVersionPublished(contentHash, pointer);
     }
 
     function _pay(address client) private returns (uint256 amount) {
@@ -363,10 +368,6 @@ contract FederatedLearning {
             extcodecopy(address(), 0, add(0x2d, offset), 0x20)
             value := shr(sub(256, mul(8, size)), mload(0))
         }
-    }
-
-    function _packPointer(uint32 partition, uint64 startOffset, uint64 endOffset) private pure returns (uint256) {
-        return uint256(partition) << 128 | uint256(startOffset) << 64 | endOffset;
     }
 
     function _requirePhase(State memory s, Phase expected) private pure {

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from web3 import Web3
@@ -24,7 +25,7 @@ from web3.logs import DISCARD
 from kafkaml.config import read_secret
 from kafkaml.ledger import errors
 from kafkaml.ledger.compiler import CONTRACTS, load_artifact
-from kafkaml.ledger.events import Event, EventReader
+from kafkaml.ledger.events import Event, EventReader, pack_pointer, pack_update
 from kafkaml.ledger.records import (
     Audit,
     AuditedUpdate,
@@ -35,7 +36,7 @@ from kafkaml.ledger.records import (
     SubmittedUpdate,
     TrainingInfo,
     UpdateOutcome,
-    decode_reason,
+    decode_verdict,
 )
 from kafkaml.ledger.transactions import Rpc, Sender, load_account
 from kafkaml.pointers import WeightsPointer, check_hash
@@ -111,6 +112,8 @@ class Ledger:
         self._scan_lock = threading.Lock()
         self._submit_lock = threading.Lock()
         self._topics = TopicResolver()
+        self._latest: _CachedVersion | None = None
+        self._implementation: str | None = None
 
     def __repr__(self) -> str:
         return f"Ledger({self.address} as {self.account or 'read-only'})"
@@ -205,7 +208,7 @@ class Ledger:
     def start(self, genesis_hash: bytes, pointer: WeightsPointer) -> None:
         """Publish the genesis model as version 0 and activate the training."""
         self._check_global_pointer(pointer)
-        self._transact("start", [check_hash(genesis_hash), *_pointer_args(pointer)], "start the training")
+        self._transact("start", [check_hash(genesis_hash), _pointer_word(pointer)], "start the training")
 
     def record_round(
         self, new_hash: bytes, new_pointer: WeightsPointer, outcomes: list[UpdateOutcome]
@@ -225,10 +228,10 @@ class Ledger:
             if done is not None:
                 log.info("round for version %d was already recorded; not sending it again", done)
                 return done
-        encoded = [(o.content_hash, o.reward, o.encoded_reason()) for o in outcomes]
+        encoded = [(o.content_hash, o.verdict()) for o in outcomes]
         receipt = self._transact(
             "recordRound",
-            [new_hash, *_pointer_args(new_pointer), encoded],
+            [new_hash, _pointer_word(new_pointer), encoded],
             f"record a round of {len(outcomes)} updates",
         )
         return self._published_version(new_hash, receipt["blockNumber"])
@@ -253,18 +256,14 @@ class Ledger:
         existing = self._existing_submission(content_hash)
         if existing is not None:
             return existing
+        word = pack_update(base_version, samples, pointer.partition, pointer.start_offset, pointer.end_offset)
         with self._submit_lock:
-            args = [
-                base_version,
-                content_hash,
-                self._topic_arg(pointer.topic),
-                *_pointer_args(pointer),
-                samples,
-            ]
+            if self._announced_topic() == pointer.topic:
+                function, args = "submitUpdate", [content_hash, word]
+            else:
+                function, args = "submitUpdateTo", [content_hash, word, pointer.topic]
             try:
-                receipt = self._transact(
-                    "submitUpdate", args, f"submit update based on version {base_version}"
-                )
+                receipt = self._transact(function, args, f"submit update based on version {base_version}")
             except errors.DuplicateUpdate:
                 existing = self._existing_submission(content_hash)  # a transaction of ours raced this one
                 if existing is None:
@@ -311,11 +310,9 @@ class Ledger:
 
     def platform(self) -> Platform:
         """The factory, token and implementation behind this training (read from the chain)."""
-        code = bytes(self.rpc(lambda: self.rpc.w3.eth.get_code(self.address)))
-        if not (code.startswith(_CLONE_PREFIX) and code[30:45] == _CLONE_SUFFIX):
-            raise errors.LedgerError(f"{self.address} is not a training clone of a TrainingFactory")
+        implementation = self._access_list()[0]["address"]
         token = self.info().token
-        return Platform(_factory_of(self.rpc, token), token, Web3.to_checksum_address(code[10:30]))
+        return Platform(_factory_of(self.rpc, token), token, implementation)
 
     def phase(self) -> Phase:
         return Phase(self._view("phase"))
@@ -327,16 +324,26 @@ class Ledger:
         return int(self._view("queueSize"))
 
     def latest_version(self) -> GlobalVersion:
-        """The newest global version, in one call: clients poll this, so it must stay cheap."""
-        version, content_hash, partition, start, end, timestamp = self._view("latestVersion")
-        if timestamp == 0:  # start() stamps version 0 with its block time; before it there is none
+        """The newest global version. Clients poll this, so it costs one call while nothing
+        changed; a new version costs one more for its hash (kept only in its event, see
+        docs/ledger.md) and one for its block time."""
+        version, partition, start, end, block = self._view("latestVersion")
+        if block == 0:  # start() publishes version 0; before it there is none
             raise errors.WrongPhase("WrongPhase", {}, message="the training has not published a version yet")
-        return GlobalVersion(
+        cached = self._latest
+        if cached is not None and (cached.version, cached.block) == (version, block):
+            return cached.value
+        published = self._published_in(block)
+        if not published:
+            raise errors.LedgerError(f"the node serves no GlobalVersionPublished event in block {block}")
+        latest = GlobalVersion(
             version,
-            bytes(content_hash),
+            bytes(published[-1].args["contentHash"]),
             WeightsPointer(self.info().weights_topic, partition, start, end),
-            timestamp,
+            self._block_time(block),
         )
+        self._latest = _CachedVersion(version, block, latest)
+        return latest
 
     def rewards_of(self, address: str) -> int:
         """Rewards credited to ``address`` so far (paid or not), in token base units."""
@@ -407,16 +414,14 @@ class Ledger:
                         event.block,
                     )
                 )
-            elif event.name in ("UpdateAccepted", "UpdateRejected"):
+            elif event.name == "UpdateVerdict":
                 # The queue is FIFO, so verdicts come in submission order; they precede the
                 # GlobalVersionPublished event of the version they went into: the next one.
                 update = submissions[consumed]
                 consumed += 1
                 update.version = len(versions)
                 update.staleness = update.version - 1 - update.base_version
-                update.accepted = event.name == "UpdateAccepted"
-                update.reward = a.get("reward", 0)
-                update.reason = decode_reason(bytes(a.get("reason", b"")))
+                update.accepted, update.reward, update.reason = decode_verdict(bytes(a["verdict"]))
                 earned[update.client] = earned.get(update.client, 0) + update.reward
                 consumed_in_tx.append(update)
             elif event.name == "GlobalVersionPublished":
@@ -455,7 +460,20 @@ class Ledger:
         if self.sender is None:
             raise errors.LedgerError(f"{description}: this ledger was opened read-only (no key)")
         data = self.contract.encode_abi(name, args=args)
-        return self.sender.transact({"to": self.address, "data": data}, description)
+        call = {"to": self.address, "data": data, "accessList": self._access_list()}
+        return self.sender.transact(call, description)
+
+    def _access_list(self) -> list[dict[str, Any]]:
+        """Every call of a clone delegates to its implementation, whose address is cold in each
+        transaction (2,600 gas); named in the access list it costs 2,500. Storage keys are not
+        listed: they belong to the clone, which the transaction already warms, and listing
+        them would add the clone's own 2,400."""
+        if self._implementation is None:
+            code = bytes(self.rpc(lambda: self.rpc.w3.eth.get_code(self.address)))
+            if not (code.startswith(_CLONE_PREFIX) and code[30:45] == _CLONE_SUFFIX):
+                raise errors.LedgerError(f"{self.address} is not a training clone of a TrainingFactory")
+            self._implementation = Web3.to_checksum_address(code[10:30])
+        return [{"address": self._implementation, "storageKeys": []}]
 
     def _check_global_pointer(self, pointer: WeightsPointer) -> None:
         if pointer.topic != self.info().weights_topic:
@@ -524,37 +542,44 @@ class Ledger:
                 return version
         return None
 
-    def _published_version(self, content_hash: bytes, block: int) -> int:
-        """The version a round mined in ``block`` published (the contract numbers versions, the
-        event does not carry the number): the latest one at that block, unless another round
-        followed in the same block, then found by its hash."""
-        function = self.contract.functions.latestVersion()
-        version, latest_hash, *_ = self.rpc(lambda: function.call(block_identifier=block))
-        if bytes(latest_hash) == content_hash:
-            return int(version)
-        found = self._version_with_hash(content_hash)
-        if found is None:
-            raise errors.LedgerError(f"no version with hash 0x{content_hash.hex()} after block {block}")
-        return found
+    def _published_in(self, block: int) -> list[Event]:
+        return [e for e in self._events.read(block, block) if e.name == "GlobalVersionPublished"]
 
-    def _topic_arg(self, topic: str) -> str:
-        """``""`` when ``topic`` is the update topic this account announced last (the contract then
-        keeps it, saving gas), else the topic. Callers hold ``_submit_lock``, so no other
-        submission of this ledger can land in between."""
+    def _published_version(self, content_hash: bytes, block: int) -> int:
+        """The version a round mined in ``block`` published (the event does not carry the number):
+        the versions published in one block are the last ones the contract counts at its end."""
+        function = self.contract.functions.latestVersion()
+        last_version = int(self.rpc(lambda: function.call(block_identifier=block))[0])
+        hashes = [bytes(e.args["contentHash"]) for e in self._published_in(block)]
+        if content_hash not in hashes:
+            raise errors.LedgerError(f"no version with hash 0x{content_hash.hex()} in block {block}")
+        return last_version - (len(hashes) - 1 - hashes.index(content_hash))
+
+    def _announced_topic(self) -> str | None:
+        """The update topic this account announced last (the contract keeps it, so updates in it
+        need not name it again). Callers hold ``_submit_lock``, so no other submission of this
+        ledger can land in between."""
         submitted, _ = self._view("queueCounters")
         self._submissions_up_to(submitted)
-        return "" if self._topics.current(self.account) == topic else topic
+        return self._topics.current(self.account)
 
     def _block_time(self, block: int) -> int:
         return int(self.rpc(lambda: self.rpc.w3.eth.get_block(block))["timestamp"])
 
 
-def _pointer_args(pointer: WeightsPointer) -> list[int]:
-    return [pointer.partition, pointer.start_offset, pointer.end_offset]
+def _pointer_word(pointer: WeightsPointer) -> int:
+    return pack_pointer(pointer.partition, pointer.start_offset, pointer.end_offset)
 
 
 def _pointer(topic: str, args: dict[str, Any]) -> WeightsPointer:
     return WeightsPointer(topic, args["partition"], args["startOffset"], args["endOffset"])
+
+
+@dataclass(frozen=True)
+class _CachedVersion:
+    version: int
+    block: int
+    value: GlobalVersion
 
 
 class TopicResolver:

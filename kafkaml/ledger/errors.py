@@ -90,8 +90,8 @@ class StaleRecord(ContractRevert):
     """A round's updates are not the queue's oldest, in order (already consumed or skipped)."""
 
 
-class RewardForRejected(ContractRevert):
-    """A rejected update cannot earn a reward."""
+class InvalidVerdict(ContractRevert):
+    """A verdict word is neither a reward (below 2^120) nor a reason (first byte not zero)."""
 
 
 class RoundLimitReached(ContractRevert):

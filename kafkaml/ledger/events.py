@@ -5,9 +5,11 @@ Nodes cap ``eth_getLogs`` (by block range or result count), so ranges are read i
 a contract's events are fetched in one pass and decoded by their topic, which keeps the number
 of requests independent of how many event types the caller wants.
 
-The contract packs an event's small numbers into one word (event data costs gas by the byte);
-:func:`unpack` spreads them back into named fields, so callers see ``baseVersion``,
-``samples``, ``partition``, ``startOffset`` and ``endOffset`` as if they had been separate.
+The contract packs small numbers into one word, in its events and in the arguments of its
+frequent calls alike (event data and calldata cost gas by the byte): :func:`pack_pointer` and
+:func:`pack_update` build those words, :func:`unpack` spreads them back into named fields, so
+callers see ``baseVersion``, ``samples``, ``partition``, ``startOffset`` and ``endOffset`` as
+if they had been separate.
 """
 
 from __future__ import annotations
@@ -74,6 +76,20 @@ class EventReader:
 
 _U32 = 2**32 - 1
 _U64 = 2**64 - 1
+
+
+def pack_pointer(partition: int, start_offset: int, end_offset: int) -> int:
+    """``partition << 128 | startOffset << 64 | endOffset`` (the contract's pointer word)."""
+    if not (0 <= partition <= _U32 and 0 <= start_offset <= _U64 and 0 <= end_offset <= _U64):
+        raise ValueError(f"pointer {partition}:{start_offset}-{end_offset} does not fit the contract's word")
+    return partition << 128 | start_offset << 64 | end_offset
+
+
+def pack_update(base_version: int, samples: int, partition: int, start_offset: int, end_offset: int) -> int:
+    """``baseVersion << 192 | samples << 160 | pointer`` (the contract's update word)."""
+    if not (0 <= base_version <= _U32 and 0 <= samples <= _U32):
+        raise ValueError(f"base version {base_version} or sample count {samples} does not fit 32 bits")
+    return base_version << 192 | samples << 160 | pack_pointer(partition, start_offset, end_offset)
 
 
 def unpack(args: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from typing import Any
 from kafkaml.pointers import WeightsPointer, check_hash
 
 REASON_BYTES = 32
+#: The contract tells rewards from reasons by size: a verdict word below 2^120 is a reward.
+MAX_REWARD = 2**120 - 1
 
 
 class Phase(enum.IntEnum):
@@ -81,26 +83,31 @@ class UpdateOutcome:
 
     def __post_init__(self) -> None:
         check_hash(self.content_hash)
-        if self.reward < 0:
-            raise ValueError("a reward cannot be negative")
+        if not 0 <= self.reward <= MAX_REWARD:
+            raise ValueError(f"a reward is between 0 and {MAX_REWARD} base units, not {self.reward}")
         if self.accepted and self.reason:
             raise ValueError("an accepted update carries no rejection reason")
         if not self.accepted and self.reward:
             raise ValueError("a rejected update cannot earn a reward")
-        if len(self.reason.encode()) > REASON_BYTES or not self.reason.isascii():
+        if len(self.reason.encode()) > REASON_BYTES or not (self.reason.isascii() and self.reason.isprintable()):
             raise ValueError(
-                f"a rejection reason is at most {REASON_BYTES} ASCII characters: {self.reason!r}"
+                f"a rejection reason is at most {REASON_BYTES} printable ASCII characters: {self.reason!r}"
             )
 
-    def encoded_reason(self) -> bytes:
-        """The contract's ``bytes32`` reason: zero for accepted, the text (default "rejected") otherwise."""
+    def verdict(self) -> bytes:
+        """The contract's one-word verdict: the reward of an accepted update (below 2^120), or the
+        left-aligned reason (default "rejected") of a rejected one."""
         if self.accepted:
-            return bytes(REASON_BYTES)
+            return self.reward.to_bytes(REASON_BYTES, "big")
         return (self.reason or "rejected").encode().ljust(REASON_BYTES, b"\0")
 
 
-def decode_reason(raw: bytes) -> str:
-    return raw.rstrip(b"\0").decode("ascii", errors="replace")
+def decode_verdict(word: bytes) -> tuple[bool, int, str]:
+    """``(accepted, reward, reason)`` from a verdict word (see :meth:`UpdateOutcome.verdict`)."""
+    value = int.from_bytes(word, "big")
+    if value <= MAX_REWARD:
+        return True, value, ""
+    return False, 0, word.rstrip(b"\0").decode("ascii", errors="replace")
 
 
 @dataclass

@@ -29,6 +29,7 @@ from kafkaml.ledger import (
 from kafkaml.ledger.client import _decoder
 from kafkaml.ledger.compiler import load_artifact
 from kafkaml.ledger.errors import AccessControlUnauthorizedAccount
+from kafkaml.ledger.events import pack_update
 from tests.integration.ledger_fixtures import WEIGHTS_TOPIC, deploy, digest, global_pointer
 
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
@@ -132,7 +133,7 @@ def test_the_implementation_itself_is_inert(local_stack):
     with pytest.raises(AlreadyInitialized):
         call_as(t.aggregator, platform.factory, platform.implementation, initialize)
     register = implementation.encode_abi("registerClients", args=[[t.outsider.account]])
-    submit = implementation.encode_abi("submitUpdate", args=[0, digest("u"), "t", 0, 0, 1, 1])
+    submit = implementation.encode_abi("submitUpdateTo", args=[digest("u"), pack_update(0, 1, 0, 0, 1), "t"])
     claim = implementation.encode_abi("claim", args=[])
     for caller in (t.aggregator.account, t.outsider.account, platform.factory):
         with pytest.raises((Unauthorized, WrongPhase)):

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kafkaml.ledger import DuplicateUpdate, Ledger, StaleRecord, UnknownBaseVersion, UpdateOutcome
+from kafkaml.ledger.events import pack_update
 from tests.integration.ledger_fixtures import deploy, global_pointer, update_pointer
 
 HASH_POOL = 6  # few distinct hashes, so duplicates are frequent
@@ -96,7 +97,9 @@ def _submit(t, model: Model, client: int, number: int, base_kind: str) -> None:
             assert ledger.submit_update(base, update, update_pointer(client), 50).content_hash == update
         else:  # (with a valid base version: the contract checks the base before the hash)
             with pytest.raises(DuplicateUpdate):
-                ledger._transact("submitUpdate", [model.version, update, "t", 0, 0, 1, 50], "duplicate")
+                ledger._transact(
+                    "submitUpdateTo", [update, pack_update(model.version, 50, 0, 0, 1), "t"], "duplicate"
+                )
         return
     if base_kind == "future":
         with pytest.raises(UnknownBaseVersion):

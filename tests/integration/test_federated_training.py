@@ -118,6 +118,7 @@ def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.St
     stop = threading.Event()
 
     def attack(run_holder: list) -> None:
+        from training_worker.coordination.base import TrainingClosed
         from training_worker.coordination.classic import ClassicClient, ClassicCoordination
 
         while not run_holder:
@@ -134,7 +135,10 @@ def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.St
                 poison = [(rng.standard_normal(w.shape) * 1000).astype(np.float32) for w in weights]
                 pointer, content_hash = publish_weights(local_stack.bootstrap("platform"),
                                                         run.announcement.training["weights_topic"], poison)
-                client.submit(latest.number, content_hash, pointer, 10_000)
+                try:
+                    client.submit(latest.number, content_hash, pointer, 10_000)
+                except TrainingClosed:  # the run finished while the attacker was publishing
+                    return
                 attacked.add(latest.number)
             time.sleep(0.2)
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from kafkaml.ledger import Ledger, LedgerError, LedgerUnavailable, UpdateOutcome, WrongPhase
+from kafkaml.ledger.events import pack_update
 from kafkaml.ledger.transactions import Rpc
 from kafkaml.local.processes import free_port
 from tests.integration.ledger_fixtures import deploy, digest, global_pointer, update_pointer
@@ -37,7 +38,7 @@ def test_several_transactions_in_flight_from_one_key(local_stack):
     # Sent without waiting, then awaited together.
     sender = client.sender
     data = [
-        client.contract.encode_abi("submitUpdate", args=[0, digest("batch"), "t", 0, 0, 1, 5])
+        client.contract.encode_abi("submitUpdateTo", args=[digest("batch"), pack_update(0, 5, 0, 0, 1), "t"])
         for _ in range(3)
     ]
     pending = [sender.send({"to": client.address, "data": d}, "batch") for d in data]

@@ -101,7 +101,7 @@ def test_client_survives_a_chain_restart_mid_run(private_stack, caplog):
     sender = t.aggregator.sender
     data = t.aggregator.contract.encode_abi(
         "recordRound",
-        args=[digest("g"), 0, 3, 6, [(first, 4, bytes(32)), (second, 0, b"late".ljust(32, b"\0"))]],
+        args=[digest("g"), 3 << 64 | 6, [(first, (4).to_bytes(32, "big")), (second, b"late".ljust(32, b"\0"))]],
     )
     after_a_state_dump(private_stack)  # persisted again, so that only the next transaction is at risk
     pending = sender.send({"to": t.aggregator.address, "data": data}, "round before crash")

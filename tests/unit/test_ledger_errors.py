@@ -10,7 +10,7 @@ from eth_utils import keccak
 
 from kafkaml.ledger import errors
 from kafkaml.ledger.compiler import load_artifact
-from kafkaml.ledger.records import UpdateOutcome, decode_reason
+from kafkaml.ledger.records import MAX_REWARD, UpdateOutcome, decode_verdict
 from kafkaml.ledger.transactions import load_account, public_url
 
 TRAINING_ABI = load_artifact("FederatedLearning")["abi"]
@@ -58,12 +58,21 @@ def test_panics_plain_reverts_and_unknown_data():
     assert decoder.decode(None).name == "UnknownRevert"
 
 
-def test_outcomes_are_checked_and_reasons_encoded():
+def test_outcomes_are_checked_and_verdicts_round_trip():
     h = b"\x01" * 32
-    assert UpdateOutcome(h, True, 5).encoded_reason() == bytes(32)
-    assert decode_reason(UpdateOutcome(h, False).encoded_reason()) == "rejected"
-    assert decode_reason(UpdateOutcome(h, False, reason="stale").encoded_reason()) == "stale"
+    for outcome, decoded in (
+        (UpdateOutcome(h, True, 5), (True, 5, "")),
+        (UpdateOutcome(h, True), (True, 0, "")),
+        (UpdateOutcome(h, True, MAX_REWARD), (True, MAX_REWARD, "")),
+        (UpdateOutcome(h, False), (False, 0, "rejected")),
+        (UpdateOutcome(h, False, reason="stale"), (False, 0, "stale")),
+        (UpdateOutcome(h, False, reason="x" * 32), (False, 0, "x" * 32)),
+    ):
+        word = outcome.verdict()
+        assert len(word) == 32 and decode_verdict(word) == decoded
     for bad in (
+        dict(accepted=True, reward=MAX_REWARD + 1),
+        dict(accepted=False, reason="\x00stale"),
         dict(accepted=False, reward=1),
         dict(accepted=True, reason="x"),
         dict(accepted=True, reward=-1),
