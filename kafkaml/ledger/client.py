@@ -11,6 +11,7 @@ restarted mid-step repeats nothing.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -345,6 +346,10 @@ class Ledger:
         self._latest = _CachedVersion(version, block, latest)
         return latest
 
+    def is_consumed(self, content_hash: bytes) -> bool:
+        """Whether a round consumed the update with ``content_hash`` (one call; False if unknown)."""
+        return bool(self._view("updateOf", content_hash)[4])
+
     def rewards_of(self, address: str) -> int:
         """Rewards credited to ``address`` so far (paid or not), in token base units."""
         return int(self._view("rewardsOf", Web3.to_checksum_address(address))[0])
@@ -372,10 +377,11 @@ class Ledger:
         """
         deadline = time.monotonic() + timeout_s
         delay = 0.05
-        while True:
+        for poll in itertools.count():
             if self.queue_size() >= minimum:
                 return self.pending_updates()
-            if self.phase() != Phase.ACTIVE:
+            # Only a finish() empties the wait for good; asking on every poll would double the calls.
+            if poll % 4 == 3 and self.phase() != Phase.ACTIVE:
                 raise errors.WrongPhase(
                     "WrongPhase", {}, message=f"the training is {self.phase().name.lower()}"
                 )

@@ -83,6 +83,10 @@ SETTINGS = declare(
 TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError)
 _ALREADY_SENT = ("already known", "nonce too low", "known transaction", "replacement transaction underpriced")
 GAS_MARGIN = 1.25
+#: Fees are reused for this long: two RPC calls less per transaction. The cap (twice the base fee
+#: plus the tip) still covers the base fee after it has risen by its maximum (12.5 %) in every
+#: block for five blocks, far more than can happen in this time.
+FEE_REUSE_S = 2.0
 
 
 def load_account(key: str) -> LocalAccount:
@@ -176,6 +180,8 @@ class Sender:
         self._chain_id = rpc.chain_id()
         self._lock = threading.Lock()
         self._next_nonce: int | None = None
+        self._fees_until = 0.0
+        self._cached_fees: dict[str, int] = {}
 
     def __repr__(self) -> str:  # never the key
         return f"Sender({self.address})"
@@ -209,9 +215,12 @@ class Sender:
                     self._broadcast(signed.raw_transaction)
                 except Web3RPCError as exc:
                     # The node disagrees about our nonce (another sender for this key, or a transaction
-                    # of ours it received although we saw an error): re-read the count and retry once.
+                    # of ours it received although we saw an error) or our fees: re-read both and
+                    # retry once.
                     self._next_nonce = None
                     if attempt == 0:
+                        self._fees_until = 0.0
+                        fees = self._fees()
                         continue
                     raise LedgerError(f"{description}: the node rejected the transaction: {exc}") from None
                 except LedgerUnavailable:
@@ -293,6 +302,13 @@ class Sender:
         return int(estimate * GAS_MARGIN) + 10_000
 
     def _fees(self) -> dict[str, int]:
+        if time.monotonic() < self._fees_until:
+            return self._cached_fees
+        self._cached_fees = self._current_fees()
+        self._fees_until = time.monotonic() + FEE_REUSE_S
+        return self._cached_fees
+
+    def _current_fees(self) -> dict[str, int]:
         block = self.rpc(lambda: self.rpc.w3.eth.get_block("latest"))
         base_fee = block.get("baseFeePerGas")
         if base_fee is None:  # a chain without EIP-1559

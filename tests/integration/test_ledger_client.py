@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kafkaml.ledger import Ledger, LedgerError, LedgerUnavailable, UpdateOutcome, WrongPhase
+from kafkaml.ledger import Ledger, LedgerError, LedgerUnavailable, UpdateOutcome, WrongPhase, transactions
 from kafkaml.ledger.events import pack_update
 from kafkaml.ledger.transactions import Rpc
 from kafkaml.local.processes import free_port
@@ -163,3 +163,29 @@ def test_opening_nothing_or_an_unreachable_node_fails_clearly(local_stack):
     with pytest.raises(LedgerUnavailable, match="did not answer"):
         Rpc(dead, retry_s=1.0).block_number()
     assert 1.0 <= time.monotonic() - started < 10
+
+
+def test_fees_are_reused_briefly_then_read_again(local_stack, monkeypatch):
+    t = deploy(local_stack)
+    sender = t.clients[0].sender
+    reads = []
+    current = sender._current_fees
+    monkeypatch.setattr(sender, "_current_fees", lambda: reads.append(1) or current())
+    monkeypatch.setattr(transactions, "FEE_REUSE_S", 0.5)
+    sender._fees_until = 0.0
+    for n in range(3):
+        t.clients[0].submit_update(0, digest(f"fee-{n}"), update_pointer(0), 10)
+    assert len(reads) == 1  # one read for three transactions in quick succession
+    time.sleep(0.6)
+    t.clients[0].submit_update(0, digest("fee-late"), update_pointer(0), 10)
+    assert len(reads) == 2
+
+
+def test_a_client_learns_when_its_update_is_consumed(local_stack):
+    t = deploy(local_stack)
+    update = digest("mine")
+    assert not t.clients[0].is_consumed(update)  # unknown
+    t.submit(0, update)
+    assert not t.clients[0].is_consumed(update)  # queued
+    t.round(UpdateOutcome(update, True, 1))
+    assert t.clients[0].is_consumed(update)

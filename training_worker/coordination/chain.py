@@ -132,6 +132,9 @@ class ChainPlatform(PlatformCoordinator):
 class ChainClient(ClientCoordinator):
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        #: This process's last submission: whether it is still queued is then one call, not a
+        #: scan of the queue's events (trainers ask on every poll while they wait for a version).
+        self._last_submitted: bytes | None = None
 
     @classmethod
     def open(cls, settings: TrainerSettings) -> ChainClient:
@@ -146,10 +149,13 @@ class ChainClient(ClientCoordinator):
         return _version(self.ledger)
 
     def has_queued_update(self) -> bool:
+        if self._last_submitted is not None:
+            return not self.ledger.is_consumed(self._last_submitted)
         return any(update.client == self.ledger.account for update in self.ledger.pending_updates())
 
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         try:
             self.ledger.submit_update(base_version, content_hash, pointer, samples)
+            self._last_submitted = content_hash
         except errors.WrongPhase as exc:
             raise TrainingClosed(str(exc)) from None
