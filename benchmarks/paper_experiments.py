@@ -7,11 +7,12 @@ Figs. 5 and 8), training time (Figs. 6 and 9), tokens per client (Figs. 7 and 10
 and gas, and the final model's accuracy per SNR on a held-out test set. A centralised CNN
 (``rat_centralised.train_cnn``) trained on the same data gives the non-federated baseline.
 
-Matching "epochs of data": with FedAsync one global version consumes one update, trained for
-E local epochs on the client's share, so after R rounds of an 8-client random split the global
-model has consumed R·E/8 passes over the dataset. The centralised CNN is trained for that many
-epochs (the planned value, rounded); the epochs actually consumed (accepted updates' samples ×
-E / dataset size) are reported beside it.
+Matching "epochs of data": a global version consumes K updates (K = 1 with FedAsync, the
+paper's strategy; ``--strategy fedavg --updates 8`` for synchronous FedAvg over 8 clients), each
+trained for E local epochs on a client's share, so after R rounds of an 8-client random split
+the global model has consumed R·K·E/8 passes over the dataset. The centralised CNN is trained
+for that many epochs (the planned value, rounded); the epochs actually consumed (accepted
+updates' samples × E / dataset size) are reported beside it.
 
     .venv/bin/python benchmarks/paper_experiments.py --json docs/results/paper_experiments.json \
         --out docs/figures [--quick]
@@ -35,6 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kafkaml.local.train import RunOptions, TrainingFailed
+from kafkaml.strategies import STRATEGIES, make_strategy
 from kafkaml.usecases.rat.metrics import accuracy_by_snr, accuracy_where
 from kafkaml.workloads import Samples, make_workload
 
@@ -194,7 +196,7 @@ def flat_figures(results: dict[str, dict[str, Any]], centralised: dict[str, Any]
     test = centralised["test"]
     figures: dict[str, Any] = {
         "scale": name, "samples": scale["samples"], "rounds": scale["rounds"], "epochs": scale["epochs"],
-        "batch": scale["batch"],
+        "batch": scale["batch"], "strategy": scale["strategy"], "updates_per_round": scale["updates_per_round"],
         **{f"clients_{split.replace('-', '_')}": ",".join(map(str, scale["clients"][split])) for split in SPLITS},
         "centralised_epochs": centralised["epochs"],
         "centralised_accuracy": round(test["accuracy"], 4),
@@ -247,6 +249,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="override the scale's rounds")
     parser.add_argument("--epochs", type=int, default=None, help="override the scale's local epochs")
     parser.add_argument("--batch", type=int, default=None, help="override the scale's batch size")
+    parser.add_argument("--strategy", choices=tuple(STRATEGIES), default="fedasync",
+                        help="aggregation strategy (the paper: fedasync)")
+    parser.add_argument("--updates", type=int, default=None,
+                        help="updates per round of a buffered strategy (fedavg, fedbuff, median, trimmed_mean)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=7200.0, help="seconds allowed per run")
     args = parser.parse_args()
@@ -269,9 +275,12 @@ def main() -> None:
     baseline = make_workload("rat", 1, scale["samples"], args.seed, "full-copy")
     test = baseline.test
     split_most = max(scale["clients"]["random-split"] or clients)
-    centralised_epochs = max(1, round(scale["rounds"] * scale["epochs"] / split_most))
-    console.print(f"centralised baseline: {scale['samples']} windows, {centralised_epochs} epochs "
-                  f"(= {scale['rounds']} rounds × {scale['epochs']} epochs / {split_most} clients)")
+    strategy_params = {} if args.updates is None else {"updates": args.updates}
+    per_round = make_strategy(args.strategy, strategy_params).updates_per_round
+    scale.update(strategy=args.strategy, updates_per_round=per_round)
+    centralised_epochs = max(1, round(scale["rounds"] * per_round * scale["epochs"] / split_most))
+    console.print(f"centralised baseline: {scale['samples']} windows, {centralised_epochs} epochs (= "
+                  f"{scale['rounds']} rounds × {per_round} updates × {scale['epochs']} epochs / {split_most} clients)")
     centralised = centralised_baseline(baseline.clients[0], args.seed, centralised_epochs, scale["batch"], test)
     console.print(f"centralised test accuracy {centralised['test']['accuracy']:.4f}")
 
@@ -283,7 +292,8 @@ def main() -> None:
         for position, (split, n) in enumerate(configurations):
             workload = make_workload("rat", n, scale["samples"], args.seed, split)
             for mode in MODES if position % 2 == 0 else MODES[::-1]:
-                options = RunOptions(clients=n, rounds=scale["rounds"], mode=mode, epochs=scale["epochs"],
+                options = RunOptions(clients=n, rounds=scale["rounds"], mode=mode, strategy=args.strategy,
+                                     strategy_params=strategy_params, epochs=scale["epochs"],
                                      batch=scale["batch"], seed=args.seed, stop_timeout_s=stop_timeout,
                                      reject_ratio=REJECT_RATIO)
                 console.print(f"[bold]{n} clients, {split}, {mode}[/bold] ({time.monotonic() - started:.0f} s so far)")

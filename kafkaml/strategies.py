@@ -161,6 +161,11 @@ class Strategy(ABC):
     name: ClassVar[str]
     #: True when updates must carry ``base_weights`` (the engine then keeps or refetches x_τ).
     needs_base_weights: ClassVar[bool] = False
+    #: True when the rule discounts an update by its staleness, so clients may keep training
+    #: from the newest version while their earlier updates wait in the buffer (FedBuff). A rule
+    #: that averages updates as equals (FedAvg, median, trimmed mean) wants one update per client
+    #: and version, as in synchronous FedAvg; clients then wait for the next version.
+    discounts_staleness: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -254,6 +259,7 @@ class FedAsync(Strategy):
     staleness: Staleness = Staleness()
 
     name: ClassVar[str] = "fedasync"
+    discounts_staleness: ClassVar[bool] = True
 
     @property
     def updates_per_round(self) -> int:
@@ -420,6 +426,7 @@ class FedBuff(_Buffered):
 
     name: ClassVar[str] = "fedbuff"
     needs_base_weights: ClassVar[bool] = True
+    discounts_staleness: ClassVar[bool] = True
     DEFAULT_UPDATES: ClassVar[int] = 4
     MAX_SERVER_LR: ClassVar[float] = 100.0
 

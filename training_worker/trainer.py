@@ -14,11 +14,12 @@ import itertools
 import logging
 import sys
 import time
+from typing import NamedTuple
 
 from kafkaml import kafka
 from kafkaml.config import ConfigError
 from kafkaml.logs import configure as configure_logging
-from kafkaml.strategies import strategy_from_description
+from kafkaml.strategies import Strategy, strategy_from_description
 from kafkaml.streams import split_dataset
 from kafkaml.topics import WEIGHTS_TOPIC_CONFIG, ensure_topic
 from kafkaml.weights import fetch_weights, publish_weights
@@ -70,6 +71,31 @@ def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, time
         delay = min(delay * 2, max_delay_s)
 
 
+class Pacing(NamedTuple):
+    """When a client trains again: ``keep_training`` from the newest version even if it trained it
+    already; else only from a newer one, and with ``one_in_flight`` only once its last update left
+    the queue."""
+
+    keep_training: bool
+    one_in_flight: bool
+
+
+def client_pacing(strategy: Strategy) -> Pacing:
+    """How a client paces itself under ``strategy``.
+
+    FedBuff discounts stale updates and may need more updates per version than there are
+    clients: each client keeps training from the newest version, as FedBuff's clients do.
+    FedAsync consumes one update per version: a client keeps one update in flight, so a queue of
+    ever staler updates cannot build up. A rule that averages updates as equals (FedAvg, median,
+    trimmed mean) wants one update per client and version, as synchronous FedAvg: a client waits
+    for the next version (and trains the same one again only when none comes; see
+    wait_for_new_version).
+    """
+    if strategy.updates_per_round == 1:
+        return Pacing(keep_training=False, one_in_flight=True)
+    return Pacing(keep_training=strategy.discounts_staleness, one_in_flight=False)
+
+
 def run(settings: TrainerSettings) -> int:
     kafka.require_fast_crc()
     timing, stream = settings.training, settings.stream
@@ -85,9 +111,7 @@ def run(settings: TrainerSettings) -> int:
     samples = datasource.count("train")
     dataset = split_dataset(datasource, "train", stream.bootstrap_servers, batch_size=int(training["batch"]),
                             shuffle_buffer=min(samples, 4096), seed=timing.seed)
-    # A buffered strategy needs several updates per version, possibly more than there are
-    # clients: then each client keeps training from the newest version, as FedBuff's clients do.
-    keep_training = strategy_from_description(training["strategy"]).updates_per_round > 1
+    keep_training, one_in_flight = client_pacing(strategy_from_description(training["strategy"]))
     # Each client writes its updates to a topic of its own, so the chunks of concurrent uploads
     # never interleave (the pointer on chain names the topic).
     update_topic = f"{training['weights_topic']}-{settings.client_id}"
@@ -100,7 +124,7 @@ def run(settings: TrainerSettings) -> int:
             version = wait_for_new_version(coordinator, None if keep_training else trained_from,
                                            timing.stop_timeout_s, timing.poll_interval_s,
                                            same_after_s=max(RETRAIN_AFTER_MIN_S, 3 * last_round_s),
-                                           one_in_flight=not keep_training)
+                                           one_in_flight=one_in_flight)
             if version is None:
                 break
             started = time.monotonic()
