@@ -25,10 +25,12 @@ Public surface (the training engine and ``kafkaml audit`` code against these nam
     # client
     ledger.submit_update(base_version, content_hash, pointer, samples) -> SubmittedUpdate
         # idempotent by content hash: a restarted client gets its earlier submission back
+    ledger.is_consumed(content_hash) -> bool                       # has a round taken it? one call
     ledger.claim() -> int                                          # pull payout after finish
 
     # reads
     ledger.latest_version() -> GlobalVersion(version, content_hash, pointer, timestamp)
+        # one call while unchanged; the hash of a new version comes from its event
     ledger.is_active(); ledger.phase() -> Phase; ledger.queue_size(); ledger.info() -> TrainingInfo
     ledger.rewards_of(addr) (credited), ledger.unpaid_of(addr), ledger.token_balance(addr)
     ledger.clients(); ledger.history() -> Audit                    # rebuilt from events only
