@@ -335,8 +335,6 @@ class Ledger:
         if cached is not None and (cached.version, cached.block) == (version, block):
             return cached.value
         published = self._published_in(block)
-        if not published:
-            raise errors.LedgerError(f"the node serves no GlobalVersionPublished event in block {block}")
         latest = GlobalVersion(
             version,
             bytes(published[-1].args["contentHash"]),
@@ -549,7 +547,16 @@ class Ledger:
         return None
 
     def _published_in(self, block: int) -> list[Event]:
-        return [e for e in self._events.read(block, block) if e.name == "GlobalVersionPublished"]
+        """The GlobalVersionPublished events of ``block``, which the contract says has some: a
+        load-balanced node may serve the state before the block's logs, so wait a little."""
+        deadline = time.monotonic() + self.rpc.retry_s
+        while True:
+            published = [e for e in self._events.read(block, block) if e.name == "GlobalVersionPublished"]
+            if published:
+                return published
+            if time.monotonic() >= deadline:
+                raise errors.LedgerError(f"the node serves no GlobalVersionPublished event in block {block}")
+            time.sleep(0.05)
 
     def _published_version(self, content_hash: bytes, block: int) -> int:
         """The version a round mined in ``block`` published (the event does not carry the number):

@@ -189,3 +189,23 @@ def test_a_client_learns_when_its_update_is_consumed(local_stack):
     assert not t.clients[0].is_consumed(update)  # queued
     t.round(UpdateOutcome(update, True, 1))
     assert t.clients[0].is_consumed(update)
+
+
+def test_latest_version_waits_for_a_node_that_serves_the_logs_late(local_stack, monkeypatch):
+    t = deploy(local_stack)
+    reader = Ledger.reader(local_stack.chain.address, t.aggregator.address)
+    read = reader._events.read
+    answers = []
+
+    def late(start, end):  # the first two answers lack the block's logs, as a lagging replica's would
+        answers.append(start)
+        return [] if len(answers) <= 2 else read(start, end)
+
+    monkeypatch.setattr(reader._events, "read", late)
+    assert reader.latest_version().version == 0
+    assert answers.count(answers[0]) == 3  # two empty answers for the block, then its logs
+    reader.rpc.retry_s = 0.2
+    reader._latest = None
+    monkeypatch.setattr(reader._events, "read", lambda start, end: [])
+    with pytest.raises(LedgerError, match="serves no GlobalVersionPublished"):
+        reader.latest_version()
