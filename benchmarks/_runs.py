@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from kafkaml.local import stack as local
-from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
-from kafkaml.local.train_cli import chain_usage, deploy_token_once
+from kafkaml.local.train import Run, RunOptions, deploy_token_once, start_run, wait_for_end
+from kafkaml.local.train_cli import chain_usage
 from kafkaml.workloads import Workload
 
 

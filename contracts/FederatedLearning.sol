@@ -5,20 +5,23 @@ import {RewardToken} from "./RewardToken.sol";
 
 /// @title One asynchronous federated training: its update queue, global versions and rewards.
 /// @notice Each training is a minimal-proxy clone of one implementation per platform, created
-/// and initialised by the platform's TrainingFactory (see TrainingFactory.sol); the platform
-/// account that asked the factory for it is the aggregator. It registers the
-/// clients, publishes global model versions and records which queued updates each version
-/// consumed and what they earned. Registered clients submit updates (a content hash and a Kafka
-/// pointer to the weights). Rewards are paid in the platform's RewardToken after the training.
+/// and initialised by the platform's TrainingFactory (see TrainingFactory.sol) for an aggregator
+/// account of its own: that account can act on this training only, and the platform admin who
+/// created it cannot act on it at all. The aggregator registers the clients with a per-client
+/// sample ceiling, publishes global model versions and records which queued updates each version
+/// consumed and what they earned, within a reward budget fixed at creation. Registered clients
+/// submit updates (a content hash and a Kafka pointer to the weights), at most one pending at a
+/// time each. Rewards are paid in the platform's RewardToken after the training.
 /// @dev Gas is the design constraint (see docs/ledger.md). Everything an auditor needs travels in
 /// events; storage holds one packed slot of state (phase, counters, the latest version's Kafka
-/// pointer and the block that published it), one slot per update (keyed by its content hash,
-/// which also rejects a second submission) and one per client. Global content hashes live only
-/// in GlobalVersionPublished events: nothing on chain reads them back, and a reader finds the
-/// latest one in the block `latestVersion()` names (see docs/ledger.md, "Why the latest hash is
-/// not in storage"). Loops run only over arrays the
-/// caller passes, so the caller bounds them. The fixed parameters (aggregator, token, rounds,
-/// creation block, settings hash) are the clone's immutable arguments, read from its own code.
+/// pointer and the block that published it), one slot per client (registration, its pending
+/// update's queue position, its sample ceiling, rewards earned and paid) and the total credited.
+/// A client's pending update lives in the client's own slot, which each submission rewrites:
+/// no slot is created per update. Global content hashes live only in GlobalVersionPublished
+/// events: nothing on chain reads them back, and a reader finds the latest one in the block
+/// `latestVersion()` names. Loops run only over arrays the caller passes, so the caller bounds
+/// them. The fixed parameters (aggregator, token, rounds, creation block, settings hash, reward
+/// budget) are the clone's immutable arguments, read from its own code.
 contract FederatedLearning {
     /// `Uninitialized` exists only inside the transaction that creates a clone.
     enum Phase {
@@ -40,28 +43,23 @@ contract FederatedLearning {
         uint24 chunks; // and record count (end offset - start offset)
     }
 
-    /// One queued update, one slot, keyed by its content hash. Never deleted, so a content hash
-    /// can be submitted only once. It is consumed once `seq < state.consumed` (FIFO).
-    struct Update {
-        address client;
-        uint32 seq;
-        uint32 baseVersion;
-        uint32 samples;
-    }
-
+    /// A registered client, in one slot. Its pending update (at most one) is the queue's
+    /// `seq`-th; the queue is FIFO, so a round consumes it when `seq` is the queue's head.
     struct Member {
         bool registered;
-        bool hasTopic; // it announced an update topic, so its updates may omit it
-        uint120 earned;
-        uint120 paid;
+        bool pending;
+        uint32 seq;
+        uint32 sampleCeiling; // the platform's count of the client's data: reported samples are capped to it
+        uint88 earned;
+        uint88 paid;
     }
 
-    /// The aggregator's verdict on one queued update, in queue order. `verdict` is one word, as
-    /// calldata is priced by the byte: below 2^120 it is the reward of an accepted update (0 is an
-    /// accepted update that earned nothing); otherwise it is the short left-aligned ASCII reason
-    /// of a rejected one (e.g. "stale", "hash-mismatch"), whose first byte is not zero.
+    /// The aggregator's verdict on the client's pending update, in queue order. `verdict` is one
+    /// word, as calldata is priced by the byte: below 2^88 it is the reward of an accepted update
+    /// (0 is an accepted update that earned nothing); otherwise it is the short left-aligned
+    /// ASCII reason of a rejected one (e.g. "stale", "hash_mismatch"), whose first byte is not 0.
     struct Outcome {
-        bytes32 contentHash;
+        address client;
         bytes32 verdict;
     }
 
@@ -69,35 +67,38 @@ contract FederatedLearning {
     address private immutable _factory;
 
     State private _state;
-    mapping(bytes32 contentHash => Update) private _updates;
     mapping(address client => Member) private _members;
+    uint256 private _credited; // rewards ever credited; never above budget()
 
-    /// Aggregator and token are the clone's immutable arguments (`aggregator()`, `token()`).
+    /// Aggregator, token and budget are the clone's immutable arguments (`aggregator()`, ...).
     event TrainingConfigured(
         bytes32 settingsHash,
         string weightsTopic,
         string strategy,
         uint32 rounds
     );
-    event ClientRegistered(address indexed client);
+    /// `sampleCeiling` caps the sample count of every update of the client (1 for every client:
+    /// updates weigh equally).
+    event ClientRegistered(address indexed client, uint32 sampleCeiling);
+    /// The training opened: `announcementHash` is the SHA-256 of the model announcement the
+    /// aggregator publishes on the platform's model control topic; clients trust an announcement
+    /// only when its hash is this one.
+    event TrainingStarted(bytes32 announcementHash);
     event PhaseChanged(Phase phase);
     /// Event data costs 8 gas a byte and every ABI field takes 32 bytes, so the small numbers
     /// travel packed into one word each (layouts below; `kafkaml.ledger.events` unpacks them).
     ///
     /// `update` = baseVersion << 192 | samples << 160 | partition << 128 | startOffset << 64 |
-    /// endOffset, in the topic the client announced last (UpdateTopic).
+    /// endOffset, in the client's update topic `<weightsTopic>.<client address in lower case>`
+    /// (fixed by the client's address, so no client can point into another's topic). `samples`
+    /// is the reported count capped to the client's ceiling.
     event UpdateSubmitted(address indexed client, bytes32 contentHash, uint256 update);
-    /// The Kafka topic of the client's updates from this one on; emitted (before its
-    /// UpdateSubmitted) only when an update names a topic, so a topic name is paid for once.
-    event UpdateTopic(address indexed client, string topic);
     /// `pointer` = partition << 128 | startOffset << 64 | endOffset, in the training's weights
     /// topic. Versions are numbered in publication order: the n-th of these events is version n - 1.
     event GlobalVersionPublished(bytes32 contentHash, uint256 pointer);
     /// A round's verdicts, one per consumed update in queue order (the queue is FIFO, so the k-th
     /// verdict ever is about the k-th update ever submitted), precede the GlobalVersionPublished
-    /// event of the version they went into. `verdict` is the round's Outcome verdict: a reward,
-    /// or a rejection's reason. (One event per verdict is cheaper for the usual 1-update round
-    /// than an array in GlobalVersionPublished, whose ABI encoding costs more than the event.)
+    /// event of the version they went into. `verdict` is the round's Outcome verdict.
     event UpdateVerdict(bytes32 verdict);
     event RewardPaid(address indexed client, uint256 amount);
 
@@ -110,11 +111,11 @@ contract FederatedLearning {
     error InvalidPointer();
     error InvalidSamples();
     error UnknownBaseVersion(uint32 baseVersion, uint32 latestVersion);
-    error DuplicateUpdate(bytes32 contentHash);
+    error UpdatePending(address client, uint32 seq);
     error EmptyRound();
-    error UnknownUpdate(bytes32 contentHash);
-    error StaleRecord(bytes32 contentHash, uint32 expectedSeq, uint32 seq);
-    error InvalidVerdict(bytes32 contentHash);
+    error NotQueued(address client, uint32 expectedSeq);
+    error InvalidVerdict(address client);
+    error BudgetExceeded(uint256 credited, uint256 budget);
     error RoundLimitReached(uint32 rounds);
     error NothingToClaim(address client);
     error AlreadyInitialized();
@@ -143,32 +144,38 @@ contract FederatedLearning {
 
     // ---- aggregator ------------------------------------------------------------------------
 
-    /// @notice Register clients allowed to submit updates (before or during the training).
-    function registerClients(address[] calldata clients) external onlyAggregator {
+    /// @notice Register clients allowed to submit updates (before or during the training), each
+    /// with the platform's sample ceiling (the size of the datasource it matched; 1 for all
+    /// clients weighs updates equally).
+    function registerClients(address[] calldata clients, uint32[] calldata sampleCeilings) external onlyAggregator {
         if (_state.phase == Phase.Finished) revert WrongPhase(Phase.Active, Phase.Finished);
+        if (clients.length != sampleCeilings.length) revert InvalidSamples();
         for (uint256 i = 0; i < clients.length; ++i) {
             address client = clients[i];
             if (client == address(0) || client == msg.sender) revert InvalidClient(client);
+            if (sampleCeilings[i] == 0) revert InvalidSamples();
             Member storage member = _members[client];
             if (member.registered) revert AlreadyRegistered(client);
             member.registered = true;
-            emit ClientRegistered(client);
+            member.sampleCeiling = sampleCeilings[i];
+            emit ClientRegistered(client, sampleCeilings[i]);
         }
     }
 
-    /// @notice Publish the genesis model as version 0 and open the queue. `pointer` is packed as
-    /// in GlobalVersionPublished.
-    function start(bytes32 genesisHash, uint256 pointer) external onlyAggregator {
+    /// @notice Publish the genesis model as version 0, record the hash of the model announcement
+    /// and open the queue. `pointer` is packed as in GlobalVersionPublished.
+    function start(bytes32 genesisHash, uint256 pointer, bytes32 announcementHash) external onlyAggregator {
         State memory s = _state;
         _requirePhase(s, Phase.Configured);
+        if (announcementHash == bytes32(0)) revert InvalidHash();
         s.phase = Phase.Active;
         _publish(s, genesisHash, pointer);
-        emit PhaseChanged(Phase.Active);
+        emit TrainingStarted(announcementHash);
     }
 
     /// @notice Publish the next global version, built from the oldest `outcomes.length` queued
-    /// updates (in queue order), and credit their rewards. One transaction per round. `pointer`
-    /// is packed as in GlobalVersionPublished.
+    /// updates (in queue order, each named by its client), and credit their rewards within the
+    /// budget. One transaction per round. `pointer` is packed as in GlobalVersionPublished.
     function recordRound(bytes32 contentHash, uint256 pointer, Outcome[] calldata outcomes)
         external
         returns (uint32 version)
@@ -180,19 +187,28 @@ contract FederatedLearning {
         if (outcomes.length == 0) revert EmptyRound();
         if (s.version >= maxRounds) revert RoundLimitReached(maxRounds);
         version = s.version + 1;
+        uint256 credited;
         for (uint256 i = 0; i < outcomes.length; ++i) {
             Outcome calldata outcome = outcomes[i];
-            Update memory update = _updates[outcome.contentHash];
-            if (update.client == address(0)) revert UnknownUpdate(outcome.contentHash);
-            if (update.seq != s.consumed) revert StaleRecord(outcome.contentHash, s.consumed, update.seq);
+            Member memory member = _members[outcome.client];
+            if (!member.pending || member.seq != s.consumed) revert NotQueued(outcome.client, s.consumed);
             s.consumed += 1;
+            member.pending = false;
             uint256 verdict = uint256(outcome.verdict);
-            if (verdict <= type(uint120).max) {
-                if (verdict > 0) _members[update.client].earned += uint120(verdict);
+            if (verdict <= type(uint88).max) {
+                member.earned += uint88(verdict);
+                credited += verdict;
             } else if (uint8(outcome.verdict[0]) == 0) {
-                revert InvalidVerdict(outcome.contentHash);
+                revert InvalidVerdict(outcome.client);
             }
+            _members[outcome.client] = member;
             emit UpdateVerdict(outcome.verdict);
+        }
+        if (credited > 0) {
+            credited += _credited;
+            uint256 budget_ = budget();
+            if (credited > budget_) revert BudgetExceeded(credited, budget_);
+            _credited = credited;
         }
         s.version = version;
         _publish(s, contentHash, pointer);
@@ -217,25 +233,29 @@ contract FederatedLearning {
     // ---- clients ---------------------------------------------------------------------------
 
     /// @notice Queue an update: `update` packs its base version, sample count and the Kafka pointer
-    /// to its weights (with SHA-256 `contentHash`) as in UpdateSubmitted, in the topic the caller
-    /// announced last. Clients keep publishing to one topic, and a topic name costs gas in
-    /// calldata and in an event, so it is named only when it changes (submitUpdateTo).
+    /// to its weights (with SHA-256 `contentHash`) in the caller's update topic, as in
+    /// UpdateSubmitted. A client has at most one update pending: the next may follow once a
+    /// round consumed it (accepted or rejected).
     function submitUpdate(bytes32 contentHash, uint256 update) external {
-        Member storage member = _members[msg.sender];
+        Member memory member = _members[msg.sender];
         if (!member.registered) revert NotRegisteredClient(msg.sender);
-        if (!member.hasTopic) revert InvalidPointer();
-        _submit(contentHash, update);
-    }
-
-    /// @notice Like submitUpdate, with the update's weights in `topic`, which becomes the caller's
-    /// topic for the updates that follow.
-    function submitUpdateTo(bytes32 contentHash, uint256 update, string calldata topic) external {
-        Member storage member = _members[msg.sender];
-        if (!member.registered) revert NotRegisteredClient(msg.sender);
-        if (bytes(topic).length == 0) revert InvalidPointer();
-        if (!member.hasTopic) member.hasTopic = true;
-        emit UpdateTopic(msg.sender, topic);
-        _submit(contentHash, update);
+        if (member.pending) revert UpdatePending(msg.sender, member.seq);
+        State memory s = _state;
+        _requirePhase(s, Phase.Active);
+        uint32 baseVersion = uint32(update >> 192);
+        if (baseVersion > s.version) revert UnknownBaseVersion(baseVersion, s.version);
+        if (contentHash == bytes32(0)) revert InvalidHash();
+        uint32 samples = uint32(update >> 160);
+        if (samples == 0) revert InvalidSamples();
+        if (update >> 224 != 0 || uint64(update) <= uint64(update >> 64)) revert InvalidPointer();
+        if (samples > member.sampleCeiling) {
+            update = (update & ~(uint256(type(uint32).max) << 160)) | (uint256(member.sampleCeiling) << 160);
+        }
+        member.pending = true;
+        member.seq = s.submitted;
+        _members[msg.sender] = member;
+        _state.submitted = s.submitted + 1;
+        emit UpdateSubmitted(msg.sender, contentHash, update);
     }
 
     /// @notice Mint the caller's unpaid rewards to the caller after the training.
@@ -247,7 +267,7 @@ contract FederatedLearning {
 
     // ---- reads -----------------------------------------------------------------------------
 
-    /// The platform account that created the training and alone aggregates it.
+    /// The account that alone aggregates this training (created for it by the platform).
     function aggregator() public view returns (address) {
         return address(uint160(uint256(_cloneArg(0, 20))));
     }
@@ -267,6 +287,15 @@ contract FederatedLearning {
 
     function settingsHash() public view returns (bytes32) {
         return _cloneArg(52, 32);
+    }
+
+    /// The most this training can ever credit, in token base units.
+    function budget() public view returns (uint256) {
+        return uint256(_cloneArg(84, 12));
+    }
+
+    function credited() external view returns (uint256) {
+        return _credited;
     }
 
     function phase() external view returns (Phase) {
@@ -299,18 +328,18 @@ contract FederatedLearning {
         return s.submitted - s.consumed;
     }
 
-    function updateOf(bytes32 contentHash)
-        external
-        view
-        returns (address client, uint32 seq, uint32 baseVersion, uint32 samples, bool consumed)
-    {
-        Update memory update = _updates[contentHash];
-        bool known = update.client != address(0);
-        return (update.client, update.seq, update.baseVersion, update.samples, known && update.seq < _state.consumed);
+    /// Whether `client` has an update waiting in the queue, and its queue position.
+    function pendingOf(address client) external view returns (bool pending, uint32 seq) {
+        Member memory member = _members[client];
+        return (member.pending, member.seq);
     }
 
     function isClient(address account) external view returns (bool) {
         return _members[account].registered;
+    }
+
+    function sampleCeilingOf(address client) external view returns (uint32) {
+        return _members[client].sampleCeiling;
     }
 
     function rewardsOf(address client) external view returns (uint256 earned, uint256 paid) {
@@ -319,21 +348,6 @@ contract FederatedLearning {
     }
 
     // ---- internals -------------------------------------------------------------------------
-
-    function _submit(bytes32 contentHash, uint256 update) private {
-        State memory s = _state;
-        _requirePhase(s, Phase.Active);
-        uint32 baseVersion = uint32(update >> 192);
-        if (baseVersion > s.version) revert UnknownBaseVersion(baseVersion, s.version);
-        if (contentHash == bytes32(0)) revert InvalidHash();
-        if (uint32(update >> 160) == 0) revert InvalidSamples();
-        if (update >> 224 != 0 || uint64(update) <= uint64(update >> 64)) revert InvalidPointer();
-        if (_updates[contentHash].client != address(0)) revert DuplicateUpdate(contentHash);
-        uint32 seq = s.submitted;
-        _state.submitted = seq + 1;
-        _updates[contentHash] = Update(msg.sender, seq, baseVersion, uint32(update >> 160));
-        emit UpdateSubmitted(msg.sender, contentHash, update);
-    }
 
     function _publish(State memory s, bytes32 contentHash, uint256 pointer) private {
         if (contentHash == bytes32(0)) revert InvalidHash();
@@ -371,7 +385,7 @@ contract FederatedLearning {
 
     /// `size` bytes (at most 32) at `offset` of the clone's immutable arguments, right-aligned.
     /// They follow the 45-byte EIP-1167 proxy code: aggregator (20 bytes), token (20), rounds (4),
-    /// creation block (8), settings hash (32), as TrainingFactory packs them.
+    /// creation block (8), settings hash (32), reward budget (12), as TrainingFactory packs them.
     function _cloneArg(uint256 offset, uint256 size) private view returns (bytes32 value) {
         assembly ("memory-safe") {
             extcodecopy(address(), 0, add(0x2d, offset), 0x20)

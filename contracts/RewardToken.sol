@@ -6,10 +6,16 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 
 /// @title The platform's reward token (ERC-20), one per platform.
 /// @notice Created by the platform's TrainingFactory, which is its only admin: the factory grants
-/// MINTER_ROLE to each training it creates, in the same transaction, and to nothing else (it has
-/// no other function that uses the role). So only training contracts mint, each its own
-/// contributors' credited rewards; not even the platform account can mint. Amounts are in base
-/// units (18 decimals), so measured fractional rewards need no rounding.
+/// MINTER_ROLE to each training it creates, in the same transaction, and to nothing else. A
+/// training mints only what its aggregator credited, and credits cannot exceed the budget fixed
+/// when the training was created.
+/// Trust model, stated plainly: the supply is only as sound as the platform. The platform admin
+/// chooses every training's aggregator account and budget, so it can mint up to the sum of the
+/// budgets it grants (for example to an aggregator and a client it controls); each aggregator can
+/// credit any registered client up to its training's budget. What the chain guarantees is that
+/// every minted amount is traceable to one training, one aggregator and recorded rounds, that no
+/// training exceeds its budget, and that nobody else (clients, other trainings' aggregators,
+/// clones not created by the factory) can mint. Amounts are in base units (18 decimals).
 contract RewardToken is ERC20, AccessControl {
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
 

@@ -146,3 +146,11 @@ def parse_token_amount(text: str) -> int:
     if not value.is_finite() or value < 0 or units != units.to_integral_value():
         raise ValueError(f"{text!r} must be a non-negative amount with at most {TOKEN_DECIMALS} decimals")
     return int(units)
+
+
+def reward_budget(budget: str, base: str, rounds: int) -> int:
+    """A training's reward budget in base units: ``budget`` tokens, or when empty ``base`` tokens
+    per round (what either policy pays at most for a round), for ``rounds`` rounds."""
+    if budget.strip():
+        return parse_token_amount(budget)
+    return parse_token_amount(base) * rounds

@@ -674,6 +674,7 @@ class ControlRecord:
     offset: int
     key: bytes | None
     message: Message
+    raw: bytes = b""  # the record's bytes as published (what an announcement hash covers)
 
 
 def publish_control(producer: KafkaProducer, topic: str, message: Message, *, key: bytes | None = None,
@@ -705,6 +706,6 @@ def read_control(bootstrap: str, topic: str, *, start_offset: int = 0, partition
                 except SchemaError as exc:
                     log.warning("skipping malformed message at %s[%d]@%d: %s", topic, partition, record.offset, exc)
                     continue
-                yield ControlRecord(record.offset, record.key, message)
+                yield ControlRecord(record.offset, record.key, message, bytes(record.value))
     finally:
         consumer.close()

@@ -82,3 +82,14 @@ def ensure_topic(bootstrap: str, name: str, *, partitions: int = 1,
             f"but {partitions} are needed; use another topic name or delete this one"
         )
     return False
+
+
+def update_topic(weights_topic: str, client: str) -> str:
+    """The topic of one client's updates: fixed by the client's identity (its address in lower
+    case in blockchain mode, its id in classic mode), so no client can point into another's."""
+    return check_topic_name(f"{weights_topic}.{client.lower()}")
+
+
+def weights_topic(model_id: str) -> str:
+    """The topic of a training's global versions."""
+    return check_topic_name(f"kml-weights-{model_id}")

@@ -16,9 +16,12 @@ update is lost. Exit code 0 only when the training finished.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -26,11 +29,11 @@ import keras
 from kafkaml import kafka
 from kafkaml.config import ConfigError
 from kafkaml.logs import configure as configure_logging
-from kafkaml.schemas import ModelControl, publish_control
-from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic
+from kafkaml.schemas import ModelControl
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic, weights_topic
 from kafkaml.weights import fetch_weights, publish_weights
 from training_worker.announcement import AnnouncementError, find_datasource, training_settings
-from training_worker.coordination.base import PlatformCoordinator, QueuedUpdate, Version
+from training_worker.coordination.base import Outcome, PlatformCoordinator, QueuedUpdate, Version
 from training_worker.coordination.factory import platform_coordinator
 from training_worker.evaluation import Score, Validator
 from training_worker.model_source import ModelSourceError, build_model
@@ -39,6 +42,10 @@ from training_worker.rounds import RoundResult, Screened, run_round
 from training_worker.settings import AggregatorSettings, load_aggregator_settings
 
 log = logging.getLogger("training_worker.aggregator")
+
+#: The announcement as first published, kept so that a restarted aggregator publishes the very
+#: bytes whose hash the training recorded (and pins the same validation datasource).
+ANNOUNCEMENT_FILE = "announcement.json"
 
 
 class Aggregator:
@@ -53,13 +60,18 @@ class Aggregator:
         stream = settings.stream
         if stream.datasource_id is None:
             raise ConfigError("DATASOURCE_ID is required for the aggregator: the platform's validation datasource")
-        validation = find_datasource(stream.bootstrap_servers, stream.control_topic, stream.datasource_id,
-                                     self.training.start_timeout_s)
+        self.announcement_file = Path(settings.results.directory) / ANNOUNCEMENT_FILE
+        stored = self.announcement_file.read_bytes() if self.announcement_file.exists() else None
+        pinned = json.loads(stored)["training"]["validation_datasource_sha256"] if stored else None
+        validation, self.validation_sha256 = find_datasource(
+            stream.bootstrap_servers, stream.control_topic, stream.datasource_id, self.training.start_timeout_s,
+            sha256=pinned)
         self.model = build_model(settings.model_source, input_shape=validation.input_shape)
         self.validator = Validator.from_stream(self.model, validation, stream.bootstrap_servers)
         self.strategy = settings.strategy
         self.policy = settings.reward_policy
-        self.weights_topic = f"kml-weights-{settings.federated_string_id}"
+        self.weights_topic = weights_topic(settings.federated_string_id)
+        self.ceilings = {client.lower(): ceiling for client, ceiling in settings.client_ceilings.items()}
         ensure_topic(self.bootstrap, self.weights_topic, configs=WEIGHTS_TOPIC_CONFIG)
         self.producer = kafka.producer(self.bootstrap)
         self.coordinator: PlatformCoordinator = platform_coordinator(settings, self.weights_topic)
@@ -79,27 +91,40 @@ class Aggregator:
         return publish_weights(self.producer, self.weights_topic, weights)
 
     def start(self) -> tuple[Version, list]:
-        """Genesis on a new training; on a restart, the newest recorded version and its weights."""
+        """Genesis on a new training; on a restart, the newest recorded version and its weights.
+
+        The announcement is built before the training starts, so that its hash is recorded with
+        the genesis: clients trust only the announcement with that hash."""
         latest = self.coordinator.latest()
+        announcement = self.announcement()
         if latest is None:
             weights = self.model.get_weights()
             pointer, content_hash = self.publish(weights)
-            latest = self.coordinator.start(content_hash, pointer)
+            latest = self.coordinator.start(content_hash, pointer, hashlib.sha256(announcement).digest())
             log.info("training %s started: genesis %s at %s", self.settings.federated_string_id, content_hash.hex()[:16],
                      self.coordinator.identity)
         else:
             weights = self.fetch_version(latest.number)
             log.info("resuming training %s at version %d", self.settings.federated_string_id, latest.number)
-        self.announce()
+        recorded = self.coordinator.announcement_hash()
+        if recorded is not None and recorded != hashlib.sha256(announcement).digest():
+            log.error("the announcement kept in %s is not the one the training recorded: clients will not trust it",
+                      self.announcement_file)
+        ensure_topic(self.bootstrap, self.settings.model_logger_topic, configs=CONTROL_TOPIC_CONFIG)
+        self.producer.send(self.settings.model_logger_topic, announcement, partition=0,
+                           key=self.settings.federated_string_id.encode()).get(timeout=15)
         return latest, weights
 
-    def announce(self) -> None:
+    def announcement(self) -> bytes:
+        """The model announcement's bytes: as first built and kept in the results directory."""
+        if self.announcement_file.exists():
+            return self.announcement_file.read_bytes()
         settings = self.settings
-        ensure_topic(self.bootstrap, settings.model_logger_topic, configs=CONTROL_TOPIC_CONFIG)
         training = training_settings(self.model, epochs=self.training.epochs, batch=self.training.batch,
                                      weights_topic=self.weights_topic, strategy=self.strategy.description_json(),
                                      fit_kwargs=self.training.fit_kwargs)
-        message = ModelControl(
+        training["validation_datasource_sha256"] = self.validation_sha256
+        raw = ModelControl(
             model_id=settings.federated_string_id, federated_string_id=settings.federated_string_id,
             input_shape=tuple(self.validation.input_shape), output_shape=tuple(self.model.output_shape[1:]),
             platform_bootstrap=self.bootstrap, coordination=settings.coordination,
@@ -107,9 +132,32 @@ class Aggregator:
             label_dtype=self.validation.label_dtype, data_restriction=settings.data_restriction,
             min_data=settings.min_data, aggregation_rounds=settings.rounds, training=training,
             blockchain=self.coordinator.blockchain_info(), control_topic=self.coordinator.control_topic(),
-        )
-        publish_control(self.producer, settings.model_logger_topic, message,
-                        key=settings.federated_string_id.encode())
+        ).encode()
+        self.announcement_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.announcement_file.with_suffix(".tmp")
+        temporary.write_bytes(raw)
+        temporary.replace(self.announcement_file)
+        return raw
+
+    def capped(self, update: QueuedUpdate) -> QueuedUpdate:
+        """The update with its reported sample count capped to the client's registered ceiling
+        (the contract does the same in blockchain mode; classic clients are capped here). A
+        client the platform registered no ceiling for weighs as one sample."""
+        if not self.ceilings:
+            return update
+        ceiling = self.ceilings.get(update.client.lower(), 1)
+        return replace(update, samples=min(update.samples, ceiling))
+
+    def within_budget(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Rewards cut, in queue order, to what the training's budget has left (the contract
+        reverts a round that credits more)."""
+        left = max(0, self.settings.reward_budget - self.coordinator.credited())
+        capped = []
+        for outcome in outcomes:
+            reward = min(outcome.reward, left)
+            left -= reward
+            capped.append(replace(outcome, reward=reward))
+        return capped
 
     def run(self) -> int:
         version, weights = self.start()
@@ -118,10 +166,11 @@ class Aggregator:
         needed = self.strategy.updates_per_round
         idle_since = time.monotonic()
         while version.number < self.settings.rounds and not self.coordinator.is_finished():
-            queued = self.coordinator.wait_for_updates(needed, self.training.poll_interval_s)
+            queued = [self.capped(update) for update in
+                      self.coordinator.wait_for_updates(needed, self.training.poll_interval_s)]
             started = time.monotonic()
             result = run_round(queued, weights, version.number, self.strategy, self.validator, previous,
-                               self.policy, self.fetch_update, self.fetch_version, cache)
+                               self.policy, self.fetch_update, self.fetch_version, cache, self.ceilings)
             if result.weights is None:  # too many rejected: wait for one more than is queued
                 needed = len(queued) + 1
                 if time.monotonic() - idle_since > self.training.stop_timeout_s:
@@ -131,6 +180,7 @@ class Aggregator:
                     return 1
                 continue
             pointer, content_hash = self.publish(result.weights)
+            result.outcomes = self.within_budget(result.outcomes)
             version = self.coordinator.record_round(content_hash, pointer, result.outcomes)
             weights, previous, cache, idle_since = result.weights, result.new, {}, time.monotonic()
             needed = self.strategy.updates_per_round

@@ -7,13 +7,22 @@ in the ``training`` field; the strategy description is there too, for auditors.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
 
-from kafkaml.schemas import DataControl, Message, ModelControl, SchemaError, parse_data_control, read_control
+from kafkaml.schemas import (
+    ControlRecord,
+    DataControl,
+    Message,
+    ModelControl,
+    SchemaError,
+    parse_data_control,
+    read_control,
+)
 from training_worker.settings import StreamSettings
 
 
@@ -21,15 +30,15 @@ class AnnouncementError(RuntimeError):
     """The announced model cannot be found, rebuilt, or does not fit the client's data."""
 
 
-def _newest(bootstrap: str, topic: str, expected: type[Message], wanted: Callable[[Message], bool],
-            timeout_s: float, missing: str) -> Message:
-    """The newest valid message on ``topic`` that ``wanted`` accepts, waiting up to ``timeout_s``."""
+def _newest(bootstrap: str, topic: str, expected: type[Message], wanted: Callable[[ControlRecord], bool],
+            timeout_s: float, missing: str) -> ControlRecord:
+    """The newest valid record on ``topic`` that ``wanted`` accepts, waiting up to ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         found = None
         for record in read_control(bootstrap, topic, expected=expected, idle_timeout_s=0.5, poll_ms=100):
-            if wanted(record.message):
-                found = record.message
+            if wanted(record):
+                found = record
         if found is not None:
             return found
         if time.monotonic() > deadline:
@@ -37,23 +46,33 @@ def _newest(bootstrap: str, topic: str, expected: type[Message], wanted: Callabl
         time.sleep(0.5)
 
 
-def find_model(bootstrap: str, topic: str, model_id: str, timeout_s: float) -> ModelControl:
-    """The newest announcement of ``model_id`` on the model control topic."""
-    return _newest(bootstrap, topic, ModelControl, lambda m: m.model_id == model_id, timeout_s,
-                   f"model {model_id!r} was not announced")
+def find_model(bootstrap: str, topic: str, model_id: str, timeout_s: float,
+               trusted: Callable[[bytes], bool] = lambda raw: True) -> ModelControl:
+    """The newest announcement of ``model_id`` on the model control topic that ``trusted``
+    accepts (anyone can write to the topic: the coordinator tells the authentic one)."""
+    return _newest(bootstrap, topic, ModelControl,
+                   lambda r: r.message.model_id == model_id and trusted(r.raw), timeout_s,
+                   f"model {model_id!r} was not announced (by its platform)").message
 
 
-def find_datasource(bootstrap: str, topic: str, datasource_id: str, timeout_s: float) -> DataControl:
-    """The newest description of ``datasource_id`` on a data control topic."""
-    return _newest(bootstrap, topic, DataControl, lambda m: m.datasource_id == datasource_id, timeout_s,
-                   f"datasource {datasource_id!r} is not described")
+def find_datasource(bootstrap: str, topic: str, datasource_id: str, timeout_s: float,
+                    sha256: str | None = None) -> tuple[DataControl, str]:
+    """The newest description of ``datasource_id`` on a data control topic, with its SHA-256;
+    with ``sha256`` only that very description (a pinned datasource: a later description of the
+    same id, by anyone who can write to the topic, is ignored)."""
+    record = _newest(bootstrap, topic, DataControl,
+                     lambda r: r.message.datasource_id == datasource_id
+                     and sha256 in (None, hashlib.sha256(r.raw).hexdigest()),
+                     timeout_s, f"datasource {datasource_id!r} is not described"
+                     + (f" with SHA-256 {sha256}" if sha256 else ""))
+    return record.message, hashlib.sha256(record.raw).hexdigest()
 
 
 def client_datasource(stream: StreamSettings, timeout_s: float) -> DataControl:
     """The client's data: its description on the data control topic (DATASOURCE_ID), or the earlier
     Kafka-ML variables (DATA_TOPIC as ``topic:partition:start:end`` ranges, INPUT_FORMAT, ...)."""
     if stream.datasource_id:
-        return find_datasource(stream.bootstrap_servers, stream.control_topic, stream.datasource_id, timeout_s)
+        return find_datasource(stream.bootstrap_servers, stream.control_topic, stream.datasource_id, timeout_s)[0]
     legacy: dict[str, Any] = {"topic": stream.topic, "input_format": stream.input_format,
                               "input_config": stream.input_config, "validation_rate": stream.validation_rate,
                               "test_rate": stream.test_rate}

@@ -13,7 +13,7 @@ aggregated. Accepted updates are taken until the strategy has what one round nee
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,12 +76,16 @@ def screen(update: QueuedUpdate, current: Weights, version: int, strategy: Strat
 
 def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, strategy: Strategy,
               validator: Validator, previous: Score, policy: RewardPolicy, fetch: FetchUpdate,
-              fetch_version: FetchVersion, cache: dict[bytes, Screened]) -> RoundResult:
+              fetch_version: FetchVersion, cache: dict[bytes, Screened],
+              reward_weights: Mapping[str, int] | None = None) -> RoundResult:
     """Consume updates from ``queued`` (in order) until the strategy's round is full.
 
     Returns ``weights=None`` when the queue ran out before enough updates were accepted: the
     caller waits for more and calls again. ``cache`` keeps the screening of updates already seen
     at this version, so they are fetched and measured once; the caller clears it per version.
+    An accepted update's share of the round's reward is its client's weight in
+    ``reward_weights`` (the platform's sample ceilings, by lower-case client; 1 when absent):
+    never a number the client reported about itself.
     """
     needed = strategy.updates_per_round
     screened: list[Screened] = []
@@ -114,12 +118,17 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
         failed = [Outcome(i.queued.content_hash, False, 0, str(exc.reason)) for i in accepted]
         return RoundResult(None, rejections + failed, previous, None, screened)
     new = validator.score(new_weights)
-    round_samples = sum(item.queued.samples for item in accepted)
+    weights = reward_weights or {}
+
+    def weight(item: Screened) -> int:
+        return weights.get(item.queued.client.lower(), 1)
+
+    round_weight = sum(weight(item) for item in accepted)
     outcomes = []
     for item in screened:
         if item.reason is not None:
             outcomes.append(Outcome(item.queued.content_hash, False, 0, str(item.reason)))
             continue
-        reward = score(policy, Measurement(previous.loss, new.loss, item.queued.samples, round_samples))
+        reward = score(policy, Measurement(previous.loss, new.loss, weight(item), round_weight))
         outcomes.append(Outcome(item.queued.content_hash, True, reward.amount if reward.accepted else 0))
     return RoundResult(new_weights, outcomes, previous, new, screened)

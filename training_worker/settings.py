@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_secret
-from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount
+from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount, reward_budget
 from kafkaml.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
 from training_worker.model_source import parse_kwargs
 
@@ -84,8 +84,11 @@ CHAIN = declare(
     Setting("ETH_WALLET_KEY", "The private key itself; local runs only, never in a manifest (use "
             "ETH_WALLET_KEY_FILE).", default="", secret=True),
     Setting("ETH_WALLET_ADDRESS", "Address of the key (optional; checked against the key when set).", default=""),
-    Setting("ETH_CONTRACT_ADDRESS", "Training contract (aggregator: empty deploys a new one, set resumes it; "
-            "trainer: required).", default=""),
+    Setting("ETH_CONTRACT_ADDRESS", "The training's contract, created by the platform before the jobs start "
+            "(required in blockchain mode).", default=""),
+    Setting("ETH_TOKEN_ADDRESS", "The platform's RewardToken: the trainer trusts a training (and its model "
+            "announcement) only when the factory behind this token created it (required for the trainer in "
+            "blockchain mode).", default=""),
     Setting("ETH_BLOCKSCOUT_URL", "Blockscout base URL for links to transactions in reports.", default=""),
 )
 
@@ -107,10 +110,14 @@ AGGREGATOR = declare(
             default={}),
     Setting("DATA_RESTRICTION", "JSON object a client's datasource restrictions must equal to match.",
             kind="json", default={}),
-    Setting("ETH_TOKEN_ADDRESS", "The platform's RewardToken (deployed once per platform, reused by every "
-            "training); empty: a token is deployed for this training alone, with a warning.", default=""),
-    Setting("ETH_CLIENT_ADDRESSES", "Comma-separated addresses of the clients the aggregator registers on the "
-            "contract (blockchain mode); only registered clients may submit updates.", default=""),
+    Setting("CLIENT_SAMPLE_CEILINGS", 'JSON object {client: samples}: the clients the platform matched (addresses '
+            "in blockchain mode, client ids in classic mode) with the size of the data each matched. Reported "
+            "sample counts are capped to it; rewards are shared by it. Blockchain mode registers exactly these "
+            "clients on the contract.", kind="json", default={}),
+    Setting("SAMPLE_WEIGHTING", "How updates weigh in aggregation: capped (reported samples, capped to the "
+            "client's ceiling) or equal (every update alike).", default="capped", choices=("capped", "equal")),
+    Setting("REWARD_BUDGET", "Most tokens the training may ever credit (decimal; fixed on chain at creation); "
+            "empty: REWARD_BASE x AGGREGATION_ROUNDS.", default=""),
     Setting("REWARD_POLICY", "How rewards are computed: improvement (measured loss reduction) or tiered "
             "(the earlier Kafka-ML rule).", default="improvement", choices=POLICIES),
     Setting("REWARD_BASE", "Tokens for a full improvement by the whole round's data (decimal, 18 decimals).",
@@ -170,6 +177,7 @@ class ChainSettings:
     chain_id: int
     wallet_address: str
     contract_address: str | None
+    token_address: str | None
     blockscout_url: str
     private_key: str = field(repr=False)
 
@@ -187,9 +195,10 @@ class AggregatorSettings:
     strategy: Strategy
     data_restriction: dict[str, Any]
     model_logger_topic: str
-    client_addresses: tuple[str, ...]
-    token_address: str | None
+    client_ceilings: dict[str, int]
     reward_policy: RewardPolicy
+    reward_budget: int
+    settings_hash: bytes
     training: TrainingSettings
     stream: StreamSettings
     chain: ChainSettings | None
@@ -291,7 +300,7 @@ def _stream(values: dict[str, Any], default_bootstrap: str) -> StreamSettings:
                           values["VALIDATION_RATE"], values["TEST_RATE"], values["TOTAL_MSG"])
 
 
-def _chain(reader: _Reader, values: dict[str, Any], contract_required: bool) -> ChainSettings | None:
+def _chain(reader: _Reader, values: dict[str, Any], token_required: bool) -> ChainSettings | None:
     """The blockchain settings, or None in classic mode (where ETH_* are ignored)."""
     if values["COORDINATION"] != "blockchain":
         return None
@@ -300,17 +309,19 @@ def _chain(reader: _Reader, values: dict[str, Any], contract_required: bool) -> 
         reader.errors.append(f"ETH_RPC_URL={rpc_url!r} must be an http(s):// or ws(s):// URL in blockchain mode")
     if values["ETH_CHAIN_ID"] is None:
         reader.errors.append("ETH_CHAIN_ID is required in blockchain mode")
+    for name, required in (("ETH_CONTRACT_ADDRESS", True), ("ETH_TOKEN_ADDRESS", token_required)):
+        if values[name] and not _ADDRESS.fullmatch(values[name]):
+            reader.errors.append(f"{name}={values[name]!r} is not a 0x-prefixed 20-byte address")
+        elif not values[name] and required:
+            reader.errors.append(f"{name} is required in blockchain mode")
     contract = values["ETH_CONTRACT_ADDRESS"]
-    if contract and not _ADDRESS.fullmatch(contract):
-        reader.errors.append(f"ETH_CONTRACT_ADDRESS={contract!r} is not a 0x-prefixed 20-byte address")
-    elif not contract and contract_required:
-        reader.errors.append("ETH_CONTRACT_ADDRESS is required in blockchain mode")
     key = reader.derive("ETH_WALLET_KEY", lambda: read_secret("ETH_WALLET_KEY", reader.environ))
     address = reader.derive("ETH_WALLET_KEY", lambda: _address_of(key)) if key else None
     claimed = values["ETH_WALLET_ADDRESS"]
     if address and claimed and claimed.lower() != address.lower():
         reader.errors.append(f"ETH_WALLET_ADDRESS={claimed!r} is not the address of the key in ETH_WALLET_KEY(_FILE)")
-    return ChainSettings(rpc_url, values["ETH_CHAIN_ID"], address, contract or None, values["ETH_BLOCKSCOUT_URL"], key)
+    return ChainSettings(rpc_url, values["ETH_CHAIN_ID"], address, contract or None, values["ETH_TOKEN_ADDRESS"] or None,
+                         values["ETH_BLOCKSCOUT_URL"], key)
 
 
 def _address_of(key: str) -> str:
@@ -322,12 +333,24 @@ def _address_of(key: str) -> str:
         raise ValueError("ETH_WALLET_KEY is not a valid private key (32 bytes, hex)") from None
 
 
-def _addresses(name: str, text: str) -> tuple[str, ...]:
-    addresses = tuple(part.strip() for part in text.split(",") if part.strip())
-    for address in addresses:
-        if not _ADDRESS.fullmatch(address):
-            raise ValueError(f"{name} holds {address!r}, not a 0x-prefixed 20-byte address")
-    return addresses
+def _ceilings(values: dict[str, Any]) -> dict[str, int]:
+    """CLIENT_SAMPLE_CEILINGS checked (addresses in blockchain mode, counts in 1..2^32-1); with
+    SAMPLE_WEIGHTING=equal every ceiling is 1, so reported counts cannot weigh."""
+    ceilings = _object(values["CLIENT_SAMPLE_CEILINGS"], "CLIENT_SAMPLE_CEILINGS")
+    for client, ceiling in ceilings.items():
+        if values["COORDINATION"] == "blockchain" and not _ADDRESS.fullmatch(client):
+            raise ValueError(f"CLIENT_SAMPLE_CEILINGS names {client!r}, not a 0x-prefixed 20-byte address")
+        if isinstance(ceiling, bool) or not isinstance(ceiling, int) or not 0 < ceiling < 2**32:
+            raise ValueError(f"CLIENT_SAMPLE_CEILINGS[{client!r}] must be an integer in 1..2^32-1")
+    if values["SAMPLE_WEIGHTING"] == "equal":
+        return dict.fromkeys(ceilings, 1)
+    return dict(ceilings)
+
+
+def _settings_hash(environ: Mapping[str, str], path: Path) -> bytes:
+    from kafkaml.settings_hash import settings_hash
+
+    return settings_hash(environ, path.read_bytes())
 
 
 def _results(values: dict[str, Any]) -> ResultsSettings:
@@ -365,19 +388,19 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
     strategy = reader.derive("AGG_STRATEGY", lambda: _strategy(values))
     restriction = reader.derive("DATA_RESTRICTION", lambda: _object(values["DATA_RESTRICTION"], "DATA_RESTRICTION"))
     base = reader.derive("REWARD_BASE", lambda: parse_token_amount(values["REWARD_BASE"]))
-    chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, contract_required=False))
-    clients = reader.derive("ETH_CLIENT_ADDRESSES", lambda: _addresses("ETH_CLIENT_ADDRESSES",
-                                                                       values["ETH_CLIENT_ADDRESSES"]))
-    token = reader.derive("ETH_TOKEN_ADDRESS", lambda: _addresses("ETH_TOKEN_ADDRESS", values["ETH_TOKEN_ADDRESS"]))
+    chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, token_required=False))
+    ceilings = reader.derive("CLIENT_SAMPLE_CEILINGS", lambda: _ceilings(values))
+    budget = reader.derive("REWARD_BUDGET", lambda: reward_budget(values["REWARD_BUDGET"], values["REWARD_BASE"],
+                                                                  values["AGGREGATION_ROUNDS"]))
     reader.check()
     return AggregatorSettings(
         coordination=values["COORDINATION"], bootstrap_servers=values["BOOTSTRAP_SERVERS"],
         deployment_id=values["DEPLOYMENT_ID"], federated_string_id=values["FEDERATED_STRING_ID"],
         model_source_file=values["MODEL_SOURCE_FILE"], model_source=source, rounds=values["AGGREGATION_ROUNDS"],
         min_data=values["MIN_DATA"], strategy=strategy, data_restriction=restriction,
-        model_logger_topic=values["MODEL_LOGGER_TOPIC"], client_addresses=clients,
-        token_address=token[0] if token else None,
+        model_logger_topic=values["MODEL_LOGGER_TOPIC"], client_ceilings=ceilings,
         reward_policy=RewardPolicy(values["REWARD_POLICY"], base, values["REWARD_REJECT_RATIO"]),
+        reward_budget=budget, settings_hash=_settings_hash(reader.environ, values["MODEL_SOURCE_FILE"]),
         training=training, stream=stream, chain=chain, results=results,
     )
 
@@ -389,7 +412,7 @@ def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSe
     training = reader.derive("KWARGS_FIT", lambda: _training(reader, values))
     stream = reader.derive("DATA_BOOTSTRAP_SERVERS", lambda: _stream(values, ""))
     results = reader.derive("RESULT_URL", lambda: _results(values))
-    chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, contract_required=True))
+    chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, token_required=True))
     reader.check()
     return TrainerSettings(
         coordination=values["COORDINATION"], platform_bootstrap_servers=values["KML_CLOUD_BOOTSTRAP_SERVERS"],

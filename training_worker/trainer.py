@@ -21,17 +21,11 @@ from kafkaml.config import ConfigError
 from kafkaml.logs import configure as configure_logging
 from kafkaml.strategies import Strategy, strategy_from_description
 from kafkaml.streams import split_dataset
-from kafkaml.topics import WEIGHTS_TOPIC_CONFIG, ensure_topic
+from kafkaml.topics import WEIGHTS_TOPIC_CONFIG, ensure_topic, update_topic
 from kafkaml.weights import fetch_weights, publish_weights
-from training_worker.announcement import (
-    AnnouncementError,
-    check_fits,
-    client_datasource,
-    find_model,
-    rebuild_model,
-)
-from training_worker.coordination.base import ClientCoordinator, TrainingClosed, Version
-from training_worker.coordination.factory import client_coordinator
+from training_worker.announcement import AnnouncementError, check_fits, client_datasource, rebuild_model
+from training_worker.coordination.base import ClientCoordinator, TrainingClosed, UpdateRefused, Version
+from training_worker.coordination.factory import open_client
 from training_worker.results import open_sink
 from training_worker.settings import TrainerSettings, load_trainer_settings
 
@@ -100,22 +94,20 @@ def run(settings: TrainerSettings) -> int:
     kafka.require_fast_crc()
     timing, stream = settings.training, settings.stream
     platform = settings.platform_bootstrap_servers
-    announcement = find_model(platform, settings.model_logger_topic, settings.federated_model_id,
-                              timing.start_timeout_s)
+    announcement, coordinator = open_client(settings)
     datasource = client_datasource(stream, timing.start_timeout_s)
     check_fits(announcement, datasource)
     model = rebuild_model(announcement)
     training = announcement.training
-    coordinator = client_coordinator(settings, announcement)
     sink = open_sink(settings.results, sender=settings.client_id)
     samples = datasource.count("train")
     dataset = split_dataset(datasource, "train", stream.bootstrap_servers, batch_size=int(training["batch"]),
                             shuffle_buffer=min(samples, 4096), seed=timing.seed)
     keep_training, one_in_flight = client_pacing(strategy_from_description(training["strategy"]))
-    # Each client writes its updates to a topic of its own, so the chunks of concurrent uploads
-    # never interleave (the pointer on chain names the topic).
-    update_topic = f"{training['weights_topic']}-{settings.client_id}"
-    ensure_topic(platform, update_topic, configs=WEIGHTS_TOPIC_CONFIG)
+    # Each client writes its updates to a topic of its own, named after its identity, so the
+    # chunks of concurrent uploads never interleave and no client can point into another's.
+    own_topic = update_topic(training["weights_topic"], coordinator.identity)
+    ensure_topic(platform, own_topic, configs=WEIGHTS_TOPIC_CONFIG)
     producer = kafka.producer(platform)
     trained_from: int | None = None
     last_round_s = 0.0
@@ -131,12 +123,16 @@ def run(settings: TrainerSettings) -> int:
             model.set_weights(fetch_weights(platform, version.pointer, version.content_hash,
                                             timeout_s=timing.fetch_timeout_s))
             history = model.fit(dataset, epochs=int(training["epochs"]), verbose=0, **training.get("fit_kwargs", {}))
-            pointer, content_hash = publish_weights(producer, update_topic, model.get_weights())
+            pointer, content_hash = publish_weights(producer, own_topic, model.get_weights())
             try:
                 coordinator.submit(version.number, content_hash, pointer, samples)
             except TrainingClosed:
                 log.info("the training finished while this update was trained; it is not submitted")
                 break
+            except UpdateRefused as exc:
+                log.warning("the update trained from version %d was refused (%s); training on", version.number, exc)
+                trained_from = version.number
+                continue
             trained_from = version.number
             last_round_s = time.monotonic() - started
             metrics = {name: float(values[-1]) for name, values in history.history.items()}

@@ -4,28 +4,30 @@ Public surface (the training engine and ``kafkaml audit`` code against these nam
 
     from kafkaml.ledger import Ledger, UpdateOutcome, WeightsPointer
 
-    token = Ledger.deploy_token(rpc_url, key)                     # once per platform: factory,
+    token = Ledger.deploy_token(rpc_url, admin_key)               # once per platform: factory,
                                                                   # token, implementation -> token
-    ledger = Ledger.deploy(rpc_url, key, token_address=token, settings_hash=h32,
-                           weights_topic="...", strategy="fedasync", rounds=32)   # aggregator
-        # one transaction: the platform's factory clones the implementation (own address)
+    address = Ledger.create_training(rpc_url, admin_key, token_address=token, aggregator=addr,
+                                     settings_hash=h32, weights_topic="...", strategy="fedasync",
+                                     rounds=32, budget=units)   # platform admin, idempotent per
+        # aggregator: the factory clones the implementation (own address) for that account
+    Ledger.fund(rpc_url, admin_key, addr, wei)                    # gas money for a job's account
     ledger = Ledger.open(rpc_url, contract_address, key)          # any account; key=None reads
                                                                   # ETH_WALLET_KEY(_FILE)
     ledger = Ledger.reader(rpc_url, contract_address)             # read-only, no key (audits)
 
-    # aggregator
-    ledger.register_clients([addr, ...]) -> list[str]             # only the new ones are sent
-    ledger.start(genesis_hash, WeightsPointer(weights_topic, p, start, end))     # version 0
+    # aggregator (the training's own account)
+    ledger.register_clients({addr: sample_ceiling, ...}) -> list[str]  # only new ones are sent
+    ledger.start(genesis_hash, WeightsPointer(weights_topic, p, start, end), announcement_hash)
     ledger.wait_for_updates(minimum=1, timeout_s=600) -> list[SubmittedUpdate]  # back-off poll
     ledger.pending_updates() -> list[SubmittedUpdate]              # queue order (seq)
     ledger.record_round(new_hash, new_pointer, [UpdateOutcome(hash, accepted, reward, reason)])
         -> int                                                     # the new version; idempotent
-    ledger.finish(); ledger.pay_rewards(clients=None)              # batch payout, caller-sized
+    ledger.finish(); ledger.pay_rewards(clients=None, batch=100)   # bounded batches, resumable
 
-    # client
+    # client (one pending update at a time, in its own topic: update_topic(weights_topic, addr))
     ledger.submit_update(base_version, content_hash, pointer, samples) -> SubmittedUpdate
-        # idempotent by content hash: a restarted client gets its earlier submission back
-    ledger.is_consumed(content_hash) -> bool                       # has a round taken it? one call
+        # idempotent: a restarted client gets its pending submission of the same hash back
+    ledger.has_pending() -> bool                                   # is my update queued? one call
     ledger.claim() -> int                                          # pull payout after finish
 
     # reads
@@ -33,16 +35,17 @@ Public surface (the training engine and ``kafkaml audit`` code against these nam
         # one call while unchanged; the hash of a new version comes from its event
     ledger.is_active(); ledger.phase() -> Phase; ledger.queue_size(); ledger.info() -> TrainingInfo
     ledger.rewards_of(addr) (credited), ledger.unpaid_of(addr), ledger.token_balance(addr)
+    ledger.credited(), ledger.sample_ceilings() -> {addr: ceiling}, ledger.announcement_hash()
     ledger.clients(); ledger.history() -> Audit                    # rebuilt from events only
-    ledger.platform() -> Platform(factory, token, implementation)
+    ledger.platform() -> Platform(factory, token, implementation)  # checked: created by the factory
 
 Rewards are integers in token base units (the token has 18 decimals). Global weights always
-live in the training's ``weights_topic``; an update may point to any topic. Staleness of an
+live in the training's ``weights_topic``; a client's updates in its own update topic. Staleness of an
 aggregated update is ``(version it was aggregated into - 1) - base_version``.
 
 Errors: every contract revert raises a subclass of :class:`ContractRevert` named after the
 contract's custom error (``Unauthorized``, ``NotRegisteredClient``, ``WrongPhase``,
-``DuplicateUpdate``, ``StaleRecord``, ...); an unreachable node raises
+``UpdatePending``, ``NotQueued``, ``BudgetExceeded``, ...); an unreachable node raises
 :class:`LedgerUnavailable` after ``KAFKAML_ETH_RPC_RETRY_S``; a missing receipt
 :class:`TransactionTimeout`. All derive from :class:`LedgerError`.
 """
@@ -51,8 +54,8 @@ from kafkaml.ledger.client import Ledger
 from kafkaml.ledger.errors import (
     AlreadyInitialized,
     AlreadyRegistered,
+    BudgetExceeded,
     ContractRevert,
-    DuplicateUpdate,
     EmptyRound,
     InvalidClient,
     InvalidHash,
@@ -62,13 +65,13 @@ from kafkaml.ledger.errors import (
     LedgerError,
     LedgerUnavailable,
     NothingToClaim,
+    NotQueued,
     NotRegisteredClient,
     RoundLimitReached,
-    StaleRecord,
     TransactionTimeout,
     Unauthorized,
     UnknownBaseVersion,
-    UnknownUpdate,
+    UpdatePending,
     WrongPhase,
 )
 from kafkaml.ledger.records import (
@@ -91,7 +94,7 @@ __all__ = [
     "AuditedUpdate",
     "AuditedVersion",
     "ContractRevert",
-    "DuplicateUpdate",
+    "BudgetExceeded",
     "EmptyRound",
     "GlobalVersion",
     "InvalidClient",
@@ -107,13 +110,13 @@ __all__ = [
     "Platform",
     "InvalidVerdict",
     "RoundLimitReached",
-    "StaleRecord",
+    "NotQueued",
     "SubmittedUpdate",
     "TrainingInfo",
     "TransactionTimeout",
     "Unauthorized",
     "UnknownBaseVersion",
-    "UnknownUpdate",
+    "UpdatePending",
     "UpdateOutcome",
     "WeightsPointer",
     "WrongPhase",

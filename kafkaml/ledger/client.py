@@ -3,9 +3,10 @@
 Every write goes through :class:`~kafkaml.ledger.transactions.Sender` (receipt, status, typed
 revert, retries). Reads of the queue come from events (what an auditor sees) cross-checked with
 the contract's counters, so a client never trusts a half-read log range. Idempotency lives
-here: :meth:`Ledger.submit_update` first asks the contract whether the content hash is already
-queued, and :meth:`Ledger.record_round` recognises a round it already recorded, so a job
-restarted mid-step repeats nothing.
+here: :meth:`Ledger.submit_update` first asks the contract whether this account's update is
+already queued, :meth:`Ledger.record_round` recognises a round it already recorded and
+:meth:`Ledger.create_training` finds the training it created for an aggregator account, so a
+job restarted mid-step repeats nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from kafkaml.ledger import errors
 from kafkaml.ledger.compiler import CONTRACTS, load_artifact
 from kafkaml.ledger.events import Event, EventReader, pack_pointer, pack_update
 from kafkaml.ledger.records import (
+    MAX_BUDGET,
     Audit,
     AuditedUpdate,
     AuditedVersion,
@@ -41,10 +43,12 @@ from kafkaml.ledger.records import (
 )
 from kafkaml.ledger.transactions import Rpc, Sender, load_account
 from kafkaml.pointers import WeightsPointer, check_hash
+from kafkaml.topics import update_topic
 
 log = logging.getLogger(__name__)
 
 MAX_CHUNKS = 2**24 - 1  # the contract stores a global version's record count in 24 bits
+PAYOUT_BATCH = 100  # clients paid per payRewards transaction: far below any block gas limit
 # An EIP-1167 clone's code (OpenZeppelin Clones): prefix, implementation address, suffix, arguments.
 _CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
 _CLONE_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
@@ -90,6 +94,13 @@ def _factory_of(rpc: Rpc, token_address: str) -> str:
     return factory
 
 
+def _trainings_of(rpc: Rpc, factory: Any, aggregator: str) -> list[str]:
+    """The trainings ``factory`` created for ``aggregator``, oldest first (TrainingCreated events)."""
+    logs = rpc(lambda: factory.events.TrainingCreated().get_logs(
+        from_block=0, argument_filters={"aggregator": aggregator}))
+    return [Web3.to_checksum_address(entry["args"]["training"]) for entry in logs]
+
+
 def deploy_contract(sender: Sender, artifact: dict[str, Any], args: list[Any], description: str) -> str:
     constructor = sender.rpc.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]).constructor(
         *args
@@ -112,7 +123,6 @@ class Ledger:
         self._scanned_to = -1
         self._scan_lock = threading.Lock()
         self._submit_lock = threading.Lock()
-        self._topics = TopicResolver()
         self._latest: _CachedVersion | None = None
         self._implementation: str | None = None
 
@@ -146,44 +156,60 @@ class Ledger:
         return Web3.to_checksum_address(token)
 
     @classmethod
-    def deploy(
+    def create_training(
         cls,
         rpc_url: str,
         key: str | None = None,
         *,
         token_address: str,
+        aggregator: str,
         settings_hash: bytes,
         weights_topic: str,
         strategy: str,
         rounds: int,
-    ) -> Ledger:
-        """Create a training through the platform's factory, in one transaction: the key's account
-        (the platform admin) becomes its aggregator, and the training may mint its rewards."""
+        budget: int,
+    ) -> str:
+        """Create a training through the platform's factory, in one transaction, as the platform
+        admin (``key``); returns its address. ``aggregator`` is the account of its own that will
+        aggregate it (never the admin); ``budget`` bounds what it can ever credit.
+
+        Idempotent per aggregator account: when the factory already created a training for
+        ``aggregator`` (e.g. before a crash that lost its address), that training is returned.
+        """
         if not weights_topic or not strategy or not 0 < rounds < 2**32:
             raise ValueError("weights_topic and strategy must be non-empty and rounds in 1..2^32-1")
+        if not 0 <= budget <= MAX_BUDGET:
+            raise ValueError(f"a reward budget is between 0 and {MAX_BUDGET} base units, not {budget}")
         rpc = Rpc(rpc_url)
         sender = _signer(rpc, key)
         factory = _factory(rpc, _factory_of(rpc, token_address))
+        aggregator = Web3.to_checksum_address(aggregator)
+        existing = _trainings_of(rpc, factory, aggregator)
+        if existing:
+            log.info("the factory already created training %s for aggregator %s", existing[-1], aggregator)
+            return existing[-1]
         receipt = sender.transact(
             {
                 "to": factory.address,
                 "data": factory.encode_abi(
-                    "createTraining", args=[check_hash(settings_hash), weights_topic, strategy, rounds]
+                    "createTraining",
+                    args=[aggregator, check_hash(settings_hash), weights_topic, strategy, rounds, budget],
                 ),
             },
             "create a training",
         )
-        training = rpc.w3.eth.contract(abi=_artifact("FederatedLearning")["abi"])
-        configured = training.events.TrainingConfigured().process_receipt(receipt, errors=DISCARD)
-        address = configured[0]["address"]  # the new clone announced itself
-        log.info(
-            "created training %s (aggregator %s, %d rounds, strategy %s)",
-            address,
-            sender.address,
-            rounds,
-            strategy,
-        )
-        return cls(rpc, sender, address)
+        created = factory.events.TrainingCreated().process_receipt(receipt, errors=DISCARD)
+        address = Web3.to_checksum_address(created[0]["args"]["training"])
+        log.info("created training %s (aggregator %s, %d rounds, strategy %s, budget %d)",
+                 address, aggregator, rounds, strategy, budget)
+        return address
+
+    @staticmethod
+    def fund(rpc_url: str, key: str | None, address: str, wei: int) -> None:
+        """Send ``wei`` from the key's account to ``address`` (gas money for a job's own account)."""
+        sender = _signer(Rpc(rpc_url), key)
+        sender.transact({"to": Web3.to_checksum_address(address), "value": wei, "data": b""},
+                        f"fund {address}")
 
     @classmethod
     def open(cls, rpc_url: str, contract_address: str, key: str | None = None) -> Ledger:
@@ -198,18 +224,27 @@ class Ledger:
 
     # ---- aggregator ----------------------------------------------------------------------------
 
-    def register_clients(self, addresses: Iterable[str]) -> list[str]:
-        """Register the clients not registered yet; returns those newly registered."""
-        wanted = list(dict.fromkeys(Web3.to_checksum_address(a) for a in addresses))
+    def register_clients(self, ceilings: Mapping[str, int]) -> list[str]:
+        """Register the clients not registered yet, each with its sample ceiling (the platform's
+        count of the data it matched; 1 for every client weighs updates equally); returns those
+        newly registered."""
+        wanted = {Web3.to_checksum_address(a): int(c) for a, c in ceilings.items()}
+        for address, ceiling in wanted.items():
+            if not 0 < ceiling < 2**32:
+                raise ValueError(f"the sample ceiling of {address} must be in 1..2^32-1, not {ceiling}")
         new = [a for a in wanted if not self._view("isClient", a)]
         if new:
-            self._transact("registerClients", [new], f"register {len(new)} clients")
+            self._transact("registerClients", [new, [wanted[a] for a in new]], f"register {len(new)} clients")
         return new
 
-    def start(self, genesis_hash: bytes, pointer: WeightsPointer) -> None:
-        """Publish the genesis model as version 0 and activate the training."""
+    def start(self, genesis_hash: bytes, pointer: WeightsPointer, announcement_hash: bytes) -> None:
+        """Publish the genesis model as version 0, record the announcement's hash, activate."""
         self._check_global_pointer(pointer)
-        self._transact("start", [check_hash(genesis_hash), _pointer_word(pointer)], "start the training")
+        self._transact(
+            "start",
+            [check_hash(genesis_hash), _pointer_word(pointer), check_hash(announcement_hash)],
+            "start the training",
+        )
 
     def record_round(
         self, new_hash: bytes, new_pointer: WeightsPointer, outcomes: list[UpdateOutcome]
@@ -223,13 +258,25 @@ class Ledger:
         self._check_global_pointer(new_pointer)
         if not outcomes:
             raise ValueError("a round consumes at least one update")
-        first = self._view("updateOf", outcomes[0].content_hash)
-        if first[4]:  # consumed already
+        pending = self.pending_updates()
+        if not pending or pending[0].content_hash != outcomes[0].content_hash:
             done = self._version_with_hash(new_hash)
             if done is not None:
                 log.info("round for version %d was already recorded; not sending it again", done)
                 return done
-        encoded = [(o.content_hash, o.verdict()) for o in outcomes]
+            raise errors.LedgerError(
+                f"update 0x{outcomes[0].content_hash.hex()} is not the oldest queued update: the round "
+                "must consume the queue in order"
+            )
+        if len(pending) < len(outcomes):
+            raise errors.LedgerError(f"a round of {len(outcomes)} updates, but {len(pending)} are queued")
+        for update, outcome in zip(pending, outcomes, strict=False):
+            if update.content_hash != outcome.content_hash:
+                raise errors.LedgerError(
+                    f"outcome for 0x{outcome.content_hash.hex()} does not match queued update {update.seq} "
+                    f"(0x{update.content_hash.hex()})"
+                )
+        encoded = [(update.client, outcome.verdict()) for update, outcome in zip(pending, outcomes, strict=False)]
         receipt = self._transact(
             "recordRound",
             [new_hash, _pointer_word(new_pointer), encoded],
@@ -240,44 +287,47 @@ class Ledger:
     def finish(self) -> None:
         self._transact("finish", [], "finish the training")
 
-    def pay_rewards(self, clients: Iterable[str] | None = None) -> None:
-        """Mint the unpaid rewards of ``clients`` (default: every registered client) in one transaction."""
+    def pay_rewards(self, clients: Iterable[str] | None = None, batch: int = PAYOUT_BATCH) -> None:
+        """Mint the unpaid rewards of ``clients`` (default: every registered client), ``batch``
+        clients per transaction so that no payout outgrows a block. Resumable: a client already
+        paid is skipped, so calling again after a crash pays only who is left."""
         targets = [Web3.to_checksum_address(c) for c in (clients if clients is not None else self.clients())]
         unpaid = [c for c in targets if self.unpaid_of(c) > 0]
-        if unpaid:
-            self._transact("payRewards", [unpaid], f"pay the rewards of {len(unpaid)} clients")
+        for first in range(0, len(unpaid), batch):
+            part = unpaid[first:first + batch]
+            self._transact("payRewards", [part], f"pay the rewards of {len(part)} clients")
 
     # ---- clients -------------------------------------------------------------------------------
 
     def submit_update(
         self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int
     ) -> SubmittedUpdate:
-        """Queue an update; if this hash is already queued by this account, return that instead."""
+        """Queue an update, whose weights must be in this account's update topic; if this
+        account's pending update is this very hash (a restarted client), return that instead.
+        Raises :class:`~kafkaml.ledger.errors.UpdatePending` while another update of this
+        account waits in the queue."""
         check_hash(content_hash)
-        existing = self._existing_submission(content_hash)
-        if existing is not None:
-            return existing
+        expected_topic = update_topic(self.info().weights_topic, self.account or "")
+        if pointer.topic != expected_topic:
+            raise ValueError(f"this client's updates live in {expected_topic!r}, not {pointer.topic!r}")
         word = pack_update(base_version, samples, pointer.partition, pointer.start_offset, pointer.end_offset)
         with self._submit_lock:
-            if self._announced_topic() == pointer.topic:
-                function, args = "submitUpdate", [content_hash, word]
-            else:
-                function, args = "submitUpdateTo", [content_hash, word, pointer.topic]
-            try:
-                receipt = self._transact(function, args, f"submit update based on version {base_version}")
-            except errors.DuplicateUpdate:
-                existing = self._existing_submission(content_hash)  # a transaction of ours raced this one
-                if existing is None:
-                    raise
+            existing = self._pending_submission()
+            if existing is not None and existing.content_hash == bytes(content_hash):
+                log.info("update 0x%s is already queued (seq %d); not submitting it again",
+                         content_hash.hex(), existing.seq)
                 return existing
-        seq = self._view("updateOf", content_hash)[1]
+            receipt = self._transact("submitUpdate", [content_hash, word],
+                                     f"submit update based on version {base_version}")
+        seq = self._view("pendingOf", self.account)[1]
+        capped = min(samples, int(self._view("sampleCeilingOf", self.account)))
         return SubmittedUpdate(
             seq,
             self.account,
             base_version,
             bytes(content_hash),
             pointer,
-            samples,
+            capped,
             receipt["blockNumber"],
             bytes(receipt["transactionHash"]),
         )
@@ -295,7 +345,10 @@ class Ledger:
         event; cached)."""
         if self._info is None:
             created = self._view("createdAt")
-            event = next(e for e in self._events.read(created, created) if e.name == "TrainingConfigured")
+            configured = [e for e in self._events.read(created, created) if e.name == "TrainingConfigured"]
+            if not configured:
+                raise errors.LedgerError(f"{self.address} was never initialised as a training by a factory")
+            event = configured[0]
             a = event.args
             self._info = TrainingInfo(
                 self.address,
@@ -306,14 +359,27 @@ class Ledger:
                 a["strategy"],
                 a["rounds"],
                 created,
+                int(self._view("budget")),
             )
         return self._info
 
     def platform(self) -> Platform:
-        """The factory, token and implementation behind this training (read from the chain)."""
+        """The factory, token and implementation behind this training, checked: the clone's
+        implementation is the factory's, and the factory's TrainingCreated event names this
+        training (a clone anybody made of the implementation is refused)."""
         implementation = self._access_list()[0]["address"]
         token = self.info().token
-        return Platform(_factory_of(self.rpc, token), token, implementation)
+        factory_address = _factory_of(self.rpc, token)
+        factory = _factory(self.rpc, factory_address)
+        if self.rpc(lambda: factory.functions.implementation().call()) != implementation:
+            raise errors.LedgerError(f"{self.address} is a clone of {implementation}, not of the implementation "
+                                     f"of the factory {factory_address} behind its token")
+        created = factory.events.TrainingCreated().get_logs(
+            from_block=self.info().created_block, to_block=self.info().created_block,
+            argument_filters={"training": self.address})
+        if not created:
+            raise errors.LedgerError(f"the factory {factory_address} did not create {self.address}")
+        return Platform(factory_address, token, implementation)
 
     def phase(self) -> Phase:
         return Phase(self._view("phase"))
@@ -344,9 +410,23 @@ class Ledger:
         self._latest = _CachedVersion(version, block, latest)
         return latest
 
-    def is_consumed(self, content_hash: bytes) -> bool:
-        """Whether a round consumed the update with ``content_hash`` (one call; False if unknown)."""
-        return bool(self._view("updateOf", content_hash)[4])
+    def has_pending(self, address: str | None = None) -> bool:
+        """Whether the account (default: this one) has an update waiting in the queue (one call)."""
+        return bool(self._view("pendingOf", Web3.to_checksum_address(address or self.account))[0])
+
+    def credited(self) -> int:
+        """Rewards credited so far by the whole training (never above ``info().budget``)."""
+        return int(self._view("credited"))
+
+    def sample_ceilings(self) -> dict[str, int]:
+        """Each registered client's sample ceiling, from the ClientRegistered events."""
+        return {e.args["client"]: e.args["sampleCeiling"] for e in self._all_events() if e.name == "ClientRegistered"}
+
+    def announcement_hash(self) -> bytes | None:
+        """The model announcement's SHA-256 recorded when the training started (None before)."""
+        created = self.info().created_block
+        started = [e for e in self._all_events() if e.name == "TrainingStarted" and e.block >= created]
+        return bytes(started[0].args["announcementHash"]) if started else None
 
     def rewards_of(self, address: str) -> int:
         """Rewards credited to ``address`` so far (paid or not), in token base units."""
@@ -393,8 +473,9 @@ class Ledger:
         events = self._all_events()
         info = self.info()
         submissions: list[AuditedUpdate] = []  # in queue order
-        topics = TopicResolver()  # the update topic each client announced last
         versions: list[AuditedVersion] = []
+        ceilings: dict[str, int] = {}
+        announcement: bytes | None = None
         earned: dict[str, int] = {}
         paid: dict[str, int] = {}
         clients: list[str] = []
@@ -404,8 +485,9 @@ class Ledger:
             a = event.args
             if event.name == "ClientRegistered":
                 clients.append(a["client"])
-            elif event.name == "UpdateTopic":
-                topics.announce(a["client"], a["topic"])
+                ceilings[a["client"]] = a["sampleCeiling"]
+            elif event.name == "TrainingStarted":
+                announcement = bytes(a["announcementHash"])
             elif event.name == "UpdateSubmitted":
                 submissions.append(
                     AuditedUpdate(
@@ -414,7 +496,7 @@ class Ledger:
                         bytes(a["contentHash"]),
                         a["baseVersion"],
                         a["samples"],
-                        _pointer(topics.current(a["client"]), a),
+                        _pointer(update_topic(info.weights_topic, a["client"]), a),
                         event.block,
                     )
                 )
@@ -444,7 +526,7 @@ class Ledger:
             elif event.name == "RewardPaid":
                 paid[a["client"]] = paid.get(a["client"], 0) + a["amount"]
         pending = submissions[consumed:]
-        return Audit(info, self.phase(), clients, versions, pending, earned, paid)
+        return Audit(info, self.phase(), clients, versions, pending, earned, paid, ceilings, announcement)
 
     # ---- internals -----------------------------------------------------------------------------
 
@@ -488,24 +570,12 @@ class Ledger:
         if pointer.chunk_count > MAX_CHUNKS:
             raise ValueError(f"a global version may span at most {MAX_CHUNKS} records")
 
-    def _existing_submission(self, content_hash: bytes) -> SubmittedUpdate | None:
-        client = self._view("updateOf", content_hash)[0]
-        if int(client, 16) == 0:
+    def _pending_submission(self) -> SubmittedUpdate | None:
+        """This account's update waiting in the queue, as its event recorded it (None if none)."""
+        pending, seq = self._view("pendingOf", self.account)
+        if not pending:
             return None
-        if client != self.account:
-            raise errors.DuplicateUpdate(
-                "DuplicateUpdate",
-                {"contentHash": content_hash},
-                message=f"update 0x{content_hash.hex()} was submitted by {client}",
-            )
-        submitted, _ = self._view("queueCounters")
-        match = [s for s in self._submissions_up_to(submitted) if s.content_hash == content_hash]
-        log.info(
-            "update 0x%s is already queued (seq %d); not submitting it again",
-            content_hash.hex(),
-            match[0].seq,
-        )
-        return match[0]
+        return self._submissions_up_to(seq + 1)[seq]
 
     def _submissions_up_to(self, count: int) -> list[SubmittedUpdate]:
         """The first ``count`` submissions in queue order, scanning only blocks not read before."""
@@ -514,15 +584,14 @@ class Ledger:
             latest = self.rpc.block_number()
             if latest < self._scanned_to or len(self._submissions) > count:
                 # the node went back in time (restart): re-read
-                self._submissions, self._scanned_to, self._topics = [], -1, TopicResolver()
+                self._submissions, self._scanned_to = [], -1
             while True:
                 latest = max(latest, self.rpc.block_number())  # a retry must see blocks mined since
                 start = max(self._scanned_to + 1, self.info().created_block)
+                topic = self.info().weights_topic
                 for event in self._events.read(start, latest):
-                    if event.name == "UpdateTopic":
-                        self._topics.announce(event.args["client"], event.args["topic"])
-                    elif event.name == "UpdateSubmitted":
-                        self._submissions.append(_submission(len(self._submissions), event, self._topics))
+                    if event.name == "UpdateSubmitted":
+                        self._submissions.append(_submission(len(self._submissions), event, topic))
                 self._scanned_to = latest
                 if len(self._submissions) >= count:
                     return list(self._submissions)
@@ -568,14 +637,6 @@ class Ledger:
             raise errors.LedgerError(f"no version with hash 0x{content_hash.hex()} in block {block}")
         return last_version - (len(hashes) - 1 - hashes.index(content_hash))
 
-    def _announced_topic(self) -> str | None:
-        """The update topic this account announced last (the contract keeps it, so updates in it
-        need not name it again). Callers hold ``_submit_lock``, so no other submission of this
-        ledger can land in between."""
-        submitted, _ = self._view("queueCounters")
-        self._submissions_up_to(submitted)
-        return self._topics.current(self.account)
-
     def _block_time(self, block: int) -> int:
         return int(self.rpc(lambda: self.rpc.w3.eth.get_block(block))["timestamp"])
 
@@ -595,28 +656,14 @@ class _CachedVersion:
     value: GlobalVersion
 
 
-class TopicResolver:
-    """The update topic each client announced last (``UpdateTopic`` events, read in chain order):
-    the topic of its ``UpdateSubmitted`` events that follow."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, str] = {}
-
-    def announce(self, client: str, topic: str) -> None:
-        self._last[client] = topic
-
-    def current(self, client: str) -> str | None:
-        return self._last.get(client)
-
-
-def _submission(seq: int, event: Event, topics: TopicResolver) -> SubmittedUpdate:
+def _submission(seq: int, event: Event, weights_topic: str) -> SubmittedUpdate:
     a = event.args
     return SubmittedUpdate(
         seq,
         a["client"],
         a["baseVersion"],
         bytes(a["contentHash"]),
-        _pointer(topics.current(a["client"]), a),
+        _pointer(update_topic(weights_topic, a["client"]), a),
         a["samples"],
         event.block,
         event.tx_hash,

@@ -74,24 +74,28 @@ class UnknownBaseVersion(ContractRevert):
     """The update claims a base version newer than the latest global version."""
 
 
-class DuplicateUpdate(ContractRevert):
-    """This content hash was submitted before (by any client)."""
+class UpdatePending(ContractRevert):
+    """The client already has an update waiting in the queue: one pending update per client."""
 
 
 class EmptyRound(ContractRevert):
     """A round must consume at least one queued update."""
 
 
-class UnknownUpdate(ContractRevert):
-    """A round names a content hash that was never submitted."""
+class NotQueued(ContractRevert):
+    """A round names a client whose pending update is not the queue's next (consumed or skipped)."""
 
 
-class StaleRecord(ContractRevert):
-    """A round's updates are not the queue's oldest, in order (already consumed or skipped)."""
+class BudgetExceeded(ContractRevert):
+    """The round would credit more than the training's reward budget."""
+
+
+class InvalidAggregator(ContractRevert):
+    """A training's aggregator must be an account of its own, not zero and not the platform admin."""
 
 
 class InvalidVerdict(ContractRevert):
-    """A verdict word is neither a reward (below 2^120) nor a reason (first byte not zero)."""
+    """A verdict word is neither a reward (below 2^88) nor a reason (first byte not zero)."""
 
 
 class RoundLimitReached(ContractRevert):

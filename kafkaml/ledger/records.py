@@ -13,8 +13,10 @@ from typing import Any
 from kafkaml.pointers import WeightsPointer, check_hash
 
 REASON_BYTES = 32
-#: The contract tells rewards from reasons by size: a verdict word below 2^120 is a reward.
-MAX_REWARD = 2**120 - 1
+#: The contract tells rewards from reasons by size: a verdict word below 2^88 is a reward.
+MAX_REWARD = 2**88 - 1
+#: A training's reward budget is a 96-bit immutable argument of its clone.
+MAX_BUDGET = 2**96 - 1
 
 
 class Phase(enum.IntEnum):
@@ -48,6 +50,7 @@ class TrainingInfo:
     strategy: str
     rounds: int
     created_block: int
+    budget: int  # the most the training can ever credit, in token base units
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class UpdateOutcome:
             )
 
     def verdict(self) -> bytes:
-        """The contract's one-word verdict: the reward of an accepted update (below 2^120), or the
+        """The contract's one-word verdict: the reward of an accepted update (below 2^88), or the
         left-aligned reason (default "rejected") of a rejected one."""
         if self.accepted:
             return self.reward.to_bytes(REASON_BYTES, "big")
@@ -150,6 +153,12 @@ class Audit:
     pending: list[AuditedUpdate]
     earned: dict[str, int]
     paid: dict[str, int]
+    sample_ceilings: dict[str, int] = field(default_factory=dict)
+    announcement_hash: bytes | None = None  # recorded when the training started
+
+    @property
+    def credited(self) -> int:
+        return sum(self.earned.values())
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self) | {"phase": self.phase.name.lower()})

@@ -48,3 +48,13 @@ def write_accounts(count: int, keys_dir: Path) -> list[LocalAccount]:
             handle.write(account.key.hex())
         accounts.append(LocalAccount(role_name(index), account.address, key_file))
     return accounts
+
+
+def new_account(key_file: Path) -> LocalAccount:
+    """A fresh random account (e.g. one training's aggregator) with its key in ``key_file`` (0600)."""
+    account = Account.create()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(account.key.hex())
+    return LocalAccount(key_file.stem, account.address, key_file)

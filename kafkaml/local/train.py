@@ -2,9 +2,10 @@
 
 What Kubernetes and the backends do in a cluster happens here in one process: stream each
 client's dataset into its own broker and the platform's validation data into the platform
-broker (data owners' sinks), start the aggregator job, wait for its model announcement (the
-model control logger's part), then start one trainer job per client with its own key (the
-federated backend's part). The jobs are the same modules, configured by the same environment
+broker (data owners' sinks), create the training on chain with the platform's admin key for a
+fresh aggregator account of its own (the platform backend's part), start the aggregator job,
+wait for its model announcement (the model control logger's part), then start one trainer job
+per client with its own key (the federated backend's part). The jobs are the same modules, configured by the same environment
 variables, as the Kubernetes Jobs.
 """
 
@@ -18,13 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from kafkaml.local import stack as local
+from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
+from kafkaml.rewards import reward_budget
 from kafkaml.schemas import ModelControl, read_control
+from kafkaml.settings_hash import settings_hash
 from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
-from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
+from kafkaml.strategies import make_strategy
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic, weights_topic
 from kafkaml.workloads import Samples, Workload
 
 MODEL_CONTROL_TOPIC = "FEDERATED_MODEL_CONTROL_TOPIC"
+#: Gas money the platform gives each training's aggregator account (Anvil's gas is cheap).
+AGGREGATOR_FUNDING_WEI = 10**18
 
 
 class TrainingFailed(RuntimeError):
@@ -45,8 +52,10 @@ class RunOptions:
     #: Updates whose own validation loss exceeds this ratio of the global model's are rejected.
     reject_ratio: float = 1.5
     stop_timeout_s: float = 300.0
-    #: Registered on the contract beside the clients that get a trainer (e.g. a test's attacker).
-    extra_clients: tuple[str, ...] = ()
+    #: Registered beside the clients that get a trainer (e.g. a test's attacker): address (or
+    #: classic id) → sample ceiling.
+    extra_clients: dict[str, int] = field(default_factory=dict)
+    sample_weighting: str = "capped"
 
 
 @dataclass
@@ -61,6 +70,8 @@ class Run:
     trainers: list[Job] = field(default_factory=list)
     announcement: ModelControl | None = None
     first_block: int = 0
+    contract_address: str | None = None
+    token_address: str | None = None
 
     @property
     def progress_file(self) -> Path:
@@ -104,15 +115,25 @@ def publish_workload(current: local.Stack, workload: Workload, run_id: str) -> N
                        workload.validation, workload.classes, validation_rate=0.95)
 
 
-def _chain_env(current: local.Stack, role: str) -> dict[str, str]:
+def _chain_env(current: local.Stack, account: LocalAccount) -> dict[str, str]:
     return {"ETH_RPC_URL": current.chain.address, "ETH_CHAIN_ID": str(current.chain_id),
-            "ETH_WALLET_KEY_FILE": str(current.account(role).key_file)}
+            "ETH_WALLET_KEY_FILE": str(account.key_file)}
 
 
-def aggregator_env(run: Run, workload: Workload, token_address: str | None) -> dict[str, str]:
+def client_ceilings(run: Run, shares: list[int]) -> dict[str, int]:
+    """The clients the platform matched, each with the size of its training data (the sample
+    ceiling): addresses in blockchain mode, client ids in classic mode."""
+    def identity(index: int) -> str:
+        return run.stack.account(f"client-{index}").address if run.options.mode == "blockchain" else f"client-{index}"
+
+    return {**{identity(i): count for i, count in enumerate(shares, start=1)}, **run.options.extra_clients}
+
+
+def aggregator_env(run: Run, workload: Workload) -> dict[str, str]:
     options, current = run.options, run.stack
     source_file = run.directory / "model_source.py"
     source_file.write_text(workload.model_source)
+    shares = [len(share) for share in workload.clients[:options.clients]]  # all of it is training data
     env = {
         "COORDINATION": options.mode, "BOOTSTRAP_SERVERS": current.bootstrap("platform"),
         "FEDERATED_STRING_ID": run.run_id, "MODEL_SOURCE_FILE": str(source_file),
@@ -123,14 +144,53 @@ def aggregator_env(run: Run, workload: Workload, token_address: str | None) -> d
         "RESULTS_DIR": str(run.directory / "aggregator"), "DATASOURCE_ID": f"{run.run_id}-validation",
         "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC, "MODEL_LOGGER_TOPIC": MODEL_CONTROL_TOPIC,
         "STOP_TIMEOUT": str(options.stop_timeout_s), "POLL_INTERVAL": "0.5",
+        "CLIENT_SAMPLE_CEILINGS": json.dumps(client_ceilings(run, shares)),
+        "SAMPLE_WEIGHTING": options.sample_weighting,
     }
-    if options.mode == "blockchain":
-        env.update(_chain_env(current, "platform"))
-        env["ETH_CLIENT_ADDRESSES"] = ",".join([current.account(f"client-{i}").address
-                                                for i in range(1, options.clients + 1)] + list(options.extra_clients))
-        if token_address:
-            env["ETH_TOKEN_ADDRESS"] = token_address
     return env
+
+
+def deploy_token_once(current: local.Stack) -> str:
+    """The platform's reward token (with its training factory): deployed on first use, then reused."""
+    from kafkaml.ledger import LedgerError
+    from kafkaml.ledger.client import Ledger
+
+    record = current.run_dir / "reward_token.json"
+    if record.exists():
+        address = json.loads(record.read_text())["address"]
+        try:
+            Ledger.factory_of(current.chain.address, address)
+            return address
+        except LedgerError:
+            pass  # the chain was reset, or the token predates the factory: deploy anew
+    address = Ledger.deploy_token(current.chain.address, current.account("platform").private_key())
+    record.write_text(json.dumps({"address": address}))
+    return address
+
+
+def create_training(run: Run, env: dict[str, str], token_address: str) -> None:
+    """The platform backend's part in blockchain mode: a fresh account for this training's
+    aggregator (its key never leaves the run directory), funded for gas, and the training created
+    for it through the factory with the platform's admin key, for exactly these settings."""
+    from kafkaml.ledger.client import Ledger
+
+    current = run.stack
+    admin_key = current.account("platform").private_key()
+    aggregator = new_account(run.directory / "keys" / "aggregator.key")
+    Ledger.fund(current.chain.address, admin_key, aggregator.address, AGGREGATOR_FUNDING_WEI)
+    rounds = int(env["AGGREGATION_ROUNDS"])
+    strategy = make_strategy(env["AGG_STRATEGY"].lower(), json.loads(env["AGG_STRATEGY_PARAMS"]))
+    run.contract_address = Ledger.create_training(
+        current.chain.address, admin_key, token_address=token_address, aggregator=aggregator.address,
+        settings_hash=settings_hash(env, Path(env["MODEL_SOURCE_FILE"]).read_bytes()),
+        weights_topic=weights_topic(run.run_id), strategy=strategy.description_json(), rounds=rounds,
+        budget=reward_budget(env.get("REWARD_BUDGET", ""), env.get("REWARD_BASE", "1"), rounds),
+    )
+    run.token_address = token_address
+    (run.directory / "contract.json").write_text(json.dumps({"address": run.contract_address,
+                                                             "token": token_address}))
+    env.update(_chain_env(current, aggregator))
+    env["ETH_CONTRACT_ADDRESS"] = run.contract_address
 
 
 def trainer_env(run: Run, index: int) -> dict[str, str]:
@@ -144,9 +204,10 @@ def trainer_env(run: Run, index: int) -> dict[str, str]:
         "STOP_TIMEOUT": str(options.stop_timeout_s), "POLL_INTERVAL": "0.5",
     }
     if options.mode == "blockchain":
-        env.update(_chain_env(current, f"client-{index}"))
-        assert run.announcement is not None and run.announcement.blockchain is not None
-        env["ETH_CONTRACT_ADDRESS"] = run.announcement.blockchain.contract_address
+        env.update(_chain_env(current, current.account(f"client-{index}")))
+        assert run.contract_address and run.token_address
+        env["ETH_CONTRACT_ADDRESS"] = run.contract_address
+        env["ETH_TOKEN_ADDRESS"] = run.token_address
     return env
 
 
@@ -182,8 +243,10 @@ def start_run(current: local.Stack, workload: Workload, options: RunOptions, run
     run.directory.mkdir(parents=True, exist_ok=True)
     ensure_topic(current.bootstrap("platform"), MODEL_CONTROL_TOPIC, configs=CONTROL_TOPIC_CONFIG)
     publish_workload(current, workload, run_id)
-    run.aggregator = Job("aggregator", "training_worker.aggregator", aggregator_env(run, workload, token_address),
-                         run.directory / "aggregator.log").start()
+    env = aggregator_env(run, workload)
+    if options.mode == "blockchain":
+        create_training(run, env, token_address or deploy_token_once(current))
+    run.aggregator = Job("aggregator", "training_worker.aggregator", env, run.directory / "aggregator.log").start()
     run.announcement = wait_for_announcement(run, timeout_s=180)
     run.trainers = [
         Job(f"client-{index}", "training_worker.trainer", trainer_env(run, index),

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kafkaml.local import stack as local
-from kafkaml.local.train import RunOptions, start_run, wait_for_end
+from kafkaml.local.train import RunOptions, deploy_token_once, start_run, wait_for_end
 from kafkaml.workloads import SPLIT_MODES, WORKLOADS, make_workload
 
 console = Console()
@@ -80,24 +80,6 @@ def train_locally(args: argparse.Namespace) -> dict:
             raise
     return {"run": run_, "final": final, "workload": workload, "seconds": time.monotonic() - started,
             "chain": chain_usage(current, run_) if options.mode == "blockchain" else None}
-
-
-def deploy_token_once(current: local.Stack) -> str:
-    """The platform's reward token (with its training factory): deployed on first use, then reused."""
-    from kafkaml.ledger import LedgerError
-    from kafkaml.ledger.client import Ledger
-
-    record = current.run_dir / "reward_token.json"
-    if record.exists():
-        address = json.loads(record.read_text())["address"]
-        try:
-            Ledger.factory_of(current.chain.address, address)
-            return address
-        except LedgerError:
-            pass  # the chain was reset, or the token predates the factory: deploy anew
-    address = Ledger.deploy_token(current.chain.address, current.account("platform").private_key())
-    record.write_text(json.dumps({"address": address}))
-    return address
 
 
 def chain_usage(current: local.Stack, run_) -> dict:

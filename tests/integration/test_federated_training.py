@@ -18,6 +18,7 @@ from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
 from kafkaml.recompute import recompute
+from kafkaml.topics import update_topic
 from kafkaml.weights import fetch_weights, publish_weights, weights_hash
 from kafkaml.workloads import make_workload
 
@@ -83,8 +84,8 @@ def test_tampered_update_is_rejected_and_training_continues(local_stack: local.S
             time.sleep(0.1)
         latest = ledger.latest_version()
         weights = fetch_weights(local_stack.bootstrap("platform"), latest.pointer, latest.content_hash)
-        pointer, _ = publish_weights(local_stack.bootstrap("platform"), run.announcement.training["weights_topic"],
-                                     weights)
+        pointer, _ = publish_weights(local_stack.bootstrap("platform"),
+                                     update_topic(run.announcement.training["weights_topic"], attacker.address), weights)
         claimed = weights_hash([w + 1 for w in weights])
         outcome["hash"] = claimed
         ledger.submit_update(latest.version, claimed, pointer, 100)
@@ -92,7 +93,7 @@ def test_tampered_update_is_rejected_and_training_continues(local_stack: local.S
     holder: list = []
     thread = threading.Thread(target=submit_tampered, args=(holder,), daemon=True)
     thread.start()
-    options = RunOptions(clients=1, rounds=3, mode="blockchain", stop_timeout_s=120, extra_clients=(attacker.address,))
+    options = RunOptions(clients=1, rounds=3, mode="blockchain", stop_timeout_s=120, extra_clients={attacker.address: 600})
     workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
     run = start_run(local_stack, workload, options, tmp_path)
     holder.append(run)

@@ -15,7 +15,8 @@ from kafkaml.pointers import WeightsPointer
 from kafkaml.schemas import BlockchainInfo
 from kafkaml.schemas import RoundOutcome as Outcome  # the verdict on one consumed update
 
-__all__ = ["ClientCoordinator", "Outcome", "PlatformCoordinator", "QueuedUpdate", "TrainingClosed", "Version"]
+__all__ = ["ClientCoordinator", "Outcome", "PlatformCoordinator", "QueuedUpdate", "TrainingClosed", "UpdateRefused",
+           "Version"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class TrainingClosed(RuntimeError):
     """The training no longer accepts updates (it finished while the client was training)."""
 
 
+class UpdateRefused(RuntimeError):
+    """The coordinator refused this update (e.g. another of the client's updates is still
+    queued); the client logs it and trains on."""
+
+
 class PlatformCoordinator(ABC):
     """The aggregator's side: publish versions, consume the queue, close the training."""
 
@@ -57,8 +63,13 @@ class PlatformCoordinator(ABC):
         return ""
 
     @abstractmethod
-    def start(self, genesis_hash: bytes, pointer: WeightsPointer) -> Version:
-        """Publish version 0 and open the training to submissions (idempotent on restart)."""
+    def start(self, genesis_hash: bytes, pointer: WeightsPointer, announcement_hash: bytes) -> Version:
+        """Publish version 0, record the SHA-256 of the model announcement clients must trust, and
+        open the training to submissions (idempotent on restart)."""
+
+    @abstractmethod
+    def announcement_hash(self) -> bytes | None:
+        """The announcement hash recorded at start (None before)."""
 
     @abstractmethod
     def latest(self) -> Version | None:
@@ -85,12 +96,25 @@ class PlatformCoordinator(ABC):
         """Tokens credited per client address."""
 
     @abstractmethod
+    def credited(self) -> int:
+        """Tokens credited by the whole training so far (what its budget has spent)."""
+
+    @abstractmethod
     def is_finished(self) -> bool:
         """True once the training was closed (a restarted aggregator must not reopen it)."""
 
 
 class ClientCoordinator(ABC):
     """The trainer's side: follow the global version, submit updates."""
+
+    #: How the platform knows this client (its address in lower case, or its classic id): named
+    #: in the metadata of its updates and in its update topic.
+    identity: str
+
+    @abstractmethod
+    def trusts_announcement(self, raw: bytes) -> bool:
+        """Whether ``raw`` (a model control record as published) is the training's authentic
+        announcement; a client trains only on a trusted one."""
 
     @abstractmethod
     def is_active(self) -> bool:
@@ -107,4 +131,5 @@ class ClientCoordinator(ABC):
     @abstractmethod
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         """Queue an update; the same content hash twice is queued once. Raises
-        :class:`TrainingClosed` when the training finished meanwhile."""
+        :class:`TrainingClosed` when the training finished meanwhile, :class:`UpdateRefused` when
+        the coordinator refuses this one update."""

@@ -1,17 +1,19 @@
 """Blockchain coordination: the training's contract, through :mod:`kafkaml.ledger`.
 
-The aggregator deploys the training (or reopens it after a restart: the address is kept in the
-results directory and may be given as ETH_CONTRACT_ADDRESS), registers the clients, and records
-every round in one transaction. Trainers sign their submissions with their own keys.
+The platform creates the training on chain (through its factory, with the admin key) before
+the jobs start, for an aggregator account of the training's own: the aggregator job opens it
+with that account's key, checks that it was created for this job's settings, registers the
+clients with their sample ceilings, records the announcement's hash when it starts the training
+and every round in one transaction. Trainers sign their submissions with their own keys, and
+trust a training (and its announcement) only when the platform's factory created it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from pathlib import Path
 
+from kafkaml.config import ConfigError
 from kafkaml.ledger import errors
 from kafkaml.ledger.client import Ledger
 from kafkaml.ledger.records import Phase, UpdateOutcome
@@ -23,26 +25,12 @@ from training_worker.coordination.base import (
     PlatformCoordinator,
     QueuedUpdate,
     TrainingClosed,
+    UpdateRefused,
     Version,
 )
 from training_worker.settings import AggregatorSettings, ChainSettings, TrainerSettings
 
 log = logging.getLogger(__name__)
-
-CONTRACT_FILE = "contract.json"
-
-
-def settings_hash(settings: AggregatorSettings, weights_topic: str) -> bytes:
-    """SHA-256 of what defines the training, recorded on chain so auditors can check the settings."""
-    described = {
-        "model_id": settings.federated_string_id,
-        "model_source_sha256": hashlib.sha256(settings.model_source.encode()).hexdigest(),
-        "strategy": settings.strategy.describe(), "rounds": settings.rounds, "weights_topic": weights_topic,
-        "reward_policy": {"name": settings.reward_policy.name, "base": str(settings.reward_policy.base),
-                          "reject_ratio": settings.reward_policy.reject_ratio},
-        "epochs": settings.training.epochs, "batch": settings.training.batch,
-    }
-    return hashlib.sha256(json.dumps(described, sort_keys=True, separators=(",", ":")).encode()).digest()
 
 
 def _version(ledger: Ledger) -> Version | None:
@@ -61,37 +49,38 @@ class ChainPlatform(PlatformCoordinator):
         self.identity = ledger.address
 
     @classmethod
-    def open_or_deploy(cls, settings: AggregatorSettings, weights_topic: str) -> ChainPlatform:
+    def open(cls, settings: AggregatorSettings, weights_topic: str) -> ChainPlatform:
+        """The training the platform created for this job; refused unless this job's key is its
+        aggregator and its settings hash is this job's."""
         chain = settings.chain
-        assert chain is not None, "blockchain coordination without chain settings"
-        record = Path(settings.results.directory) / CONTRACT_FILE
-        address = chain.contract_address
-        if address is None and record.exists():
-            address = json.loads(record.read_text())["address"]
-        if address is not None:
-            ledger = Ledger.open(chain.rpc_url, address, chain.private_key)
-            log.info("reopened training contract %s", address)
-        else:
-            token = settings.token_address or Ledger.deploy_token(chain.rpc_url, chain.private_key)
-            if not settings.token_address:
-                log.warning("ETH_TOKEN_ADDRESS is not set: deployed a reward token %s for this training only", token)
-            ledger = Ledger.deploy(chain.rpc_url, chain.private_key, token_address=token,
-                                   settings_hash=settings_hash(settings, weights_topic), weights_topic=weights_topic,
-                                   strategy=settings.strategy.description_json(), rounds=settings.rounds)
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps({"address": ledger.address, "token": token}))
-        ledger.register_clients(settings.client_addresses)
+        assert chain is not None and chain.contract_address, "blockchain coordination without a contract"
+        ledger = Ledger.open(chain.rpc_url, chain.contract_address, chain.private_key)
+        info = ledger.info()
+        if info.aggregator != ledger.account:
+            raise ConfigError(f"ETH_CONTRACT_ADDRESS={ledger.address} is aggregated by {info.aggregator}, not by "
+                              f"this job's key ({ledger.account})")
+        if info.settings_hash != settings.settings_hash:
+            raise ConfigError(f"the training {ledger.address} was created for other settings (settings hash "
+                              f"0x{info.settings_hash.hex()[:16]}…, this job's 0x{settings.settings_hash.hex()[:16]}…)")
+        if info.weights_topic != weights_topic:
+            raise ConfigError(f"the training {ledger.address} keeps its versions in {info.weights_topic!r}, "
+                              f"not {weights_topic!r}")
+        log.info("opened training contract %s", ledger.address)
+        ledger.register_clients(settings.client_ceilings)
         return cls(ledger, chain)
 
     def blockchain_info(self) -> BlockchainInfo:
         return BlockchainInfo(self.chain.rpc_url, self.chain.chain_id, self.ledger.address)
 
-    def start(self, genesis_hash: bytes, pointer: WeightsPointer) -> Version:
+    def start(self, genesis_hash: bytes, pointer: WeightsPointer, announcement_hash: bytes) -> Version:
         if self.ledger.phase() == Phase.CONFIGURED:
-            self.ledger.start(genesis_hash, pointer)
+            self.ledger.start(genesis_hash, pointer, announcement_hash)
         latest = _version(self.ledger)
         assert latest is not None
         return latest
+
+    def announcement_hash(self) -> bytes | None:
+        return self.ledger.announcement_hash()
 
     def latest(self) -> Version | None:
         return _version(self.ledger)
@@ -125,6 +114,9 @@ class ChainPlatform(PlatformCoordinator):
     def rewards(self) -> dict[str, int]:
         return {client: self.ledger.rewards_of(client) for client in self.ledger.clients()}
 
+    def credited(self) -> int:
+        return self.ledger.credited()
+
     def is_finished(self) -> bool:
         return self.ledger.phase() == Phase.FINISHED
 
@@ -132,15 +124,25 @@ class ChainPlatform(PlatformCoordinator):
 class ChainClient(ClientCoordinator):
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        #: This process's last submission: whether it is still queued is then one call, not a
-        #: scan of the queue's events (trainers ask on every poll while they wait for a version).
-        self._last_submitted: bytes | None = None
+        self.identity = (ledger.account or "").lower()
+        self._announcement_hash: bytes | None = None  # recorded once, at start: read it once
 
     @classmethod
     def open(cls, settings: TrainerSettings) -> ChainClient:
         chain = settings.chain
         assert chain is not None and chain.contract_address, "blockchain coordination without a contract"
-        return cls(Ledger.open(chain.rpc_url, chain.contract_address, chain.private_key))
+        ledger = Ledger.open(chain.rpc_url, chain.contract_address, chain.private_key)
+        platform = ledger.platform()  # raises unless the factory behind the token created it
+        if chain.token_address and platform.token.lower() != chain.token_address.lower():
+            raise ConfigError(f"the training {ledger.address} belongs to the platform of token {platform.token}, "
+                              f"not ETH_TOKEN_ADDRESS={chain.token_address}")
+        return cls(ledger)
+
+    def trusts_announcement(self, raw: bytes) -> bool:
+        """Whether ``raw`` is the announcement whose hash the training recorded when it started."""
+        if self._announcement_hash is None:
+            self._announcement_hash = self.ledger.announcement_hash()
+        return self._announcement_hash is not None and hashlib.sha256(raw).digest() == self._announcement_hash
 
     def is_active(self) -> bool:
         return self.ledger.is_active()
@@ -149,13 +151,12 @@ class ChainClient(ClientCoordinator):
         return _version(self.ledger)
 
     def has_queued_update(self) -> bool:
-        if self._last_submitted is not None:
-            return not self.ledger.is_consumed(self._last_submitted)
-        return any(update.client == self.ledger.account for update in self.ledger.pending_updates())
+        return self.ledger.has_pending()
 
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         try:
             self.ledger.submit_update(base_version, content_hash, pointer, samples)
-            self._last_submitted = content_hash
         except errors.WrongPhase as exc:
             raise TrainingClosed(str(exc)) from None
+        except (errors.UpdatePending, errors.NotRegisteredClient) as exc:
+            raise UpdateRefused(str(exc)) from None

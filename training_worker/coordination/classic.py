@@ -109,6 +109,7 @@ class ClassicPlatform(PlatformCoordinator):
     def __init__(self, coordination: ClassicCoordination) -> None:
         self.channel = coordination
         self.identity = f"kafka://{coordination.bootstrap}/{coordination.topic}"
+        self._announcement_hash: bytes | None = None
 
     def control_topic(self) -> str:
         return self.channel.topic
@@ -118,11 +119,15 @@ class ClassicPlatform(PlatformCoordinator):
                                             self.channel.sender))
         return Version(number, content_hash, pointer)
 
-    def start(self, genesis_hash: bytes, pointer: WeightsPointer) -> Version:
+    def start(self, genesis_hash: bytes, pointer: WeightsPointer, announcement_hash: bytes) -> Version:
+        self._announcement_hash = announcement_hash
         state = self.channel.refresh()
         if 0 in state.versions:
             return state.versions[0]
         return self._publish_version(0, genesis_hash, pointer)
+
+    def announcement_hash(self) -> bytes | None:
+        return self._announcement_hash
 
     def latest(self) -> Version | None:
         versions = self.channel.refresh().versions
@@ -163,6 +168,9 @@ class ClassicPlatform(PlatformCoordinator):
     def rewards(self) -> dict[str, int]:
         return dict(self.channel.refresh().rewards)
 
+    def credited(self) -> int:
+        return sum(self.rewards().values())
+
     def is_finished(self) -> bool:
         return self.channel.refresh().finished
 
@@ -170,6 +178,12 @@ class ClassicPlatform(PlatformCoordinator):
 class ClassicClient(ClientCoordinator):
     def __init__(self, coordination: ClassicCoordination) -> None:
         self.channel = coordination
+        self.identity = coordination.sender
+
+    def trusts_announcement(self, raw: bytes) -> bool:
+        """Classic mode has no chain to anchor the announcement: every well-formed one is taken
+        (the mode's trust assumption, docs/threat-model.md)."""
+        return True
 
     def is_active(self) -> bool:
         state = self.channel.refresh()

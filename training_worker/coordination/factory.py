@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kafkaml.schemas import ModelControl
+from training_worker.announcement import AnnouncementError, find_model
 from training_worker.coordination.base import ClientCoordinator, PlatformCoordinator
 from training_worker.coordination.classic import ClassicClient, ClassicCoordination, ClassicPlatform
 from training_worker.settings import AggregatorSettings, TrainerSettings
@@ -19,17 +20,30 @@ def platform_coordinator(settings: AggregatorSettings, weights_topic: str) -> Pl
         return ClassicPlatform(channel)
     from training_worker.coordination.chain import ChainPlatform
 
-    return ChainPlatform.open_or_deploy(settings, weights_topic)
+    return ChainPlatform.open(settings, weights_topic)
 
 
-def client_coordinator(settings: TrainerSettings, announcement: ModelControl) -> ClientCoordinator:
-    if announcement.coordination != settings.coordination:
-        raise ValueError(f"COORDINATION={settings.coordination} but model {announcement.model_id!r} is "
-                         f"coordinated by {announcement.coordination}")
+def open_client(settings: TrainerSettings) -> tuple[ModelControl, ClientCoordinator]:
+    """The trusted announcement of the trainer's model and the coordinator to follow it.
+
+    In blockchain mode the training comes first (the trainer is told its address, and trusts it
+    only when the platform's factory created it), then the one announcement whose hash the
+    training recorded; in classic mode the announcement names the control topic.
+    """
+    def find(trusted=lambda raw: True) -> ModelControl:
+        announcement = find_model(settings.platform_bootstrap_servers, settings.model_logger_topic,
+                                  settings.federated_model_id, settings.training.start_timeout_s, trusted)
+        if announcement.coordination != settings.coordination:
+            raise AnnouncementError(f"COORDINATION={settings.coordination} but model {announcement.model_id!r} is "
+                                    f"coordinated by {announcement.coordination}")
+        return announcement
+
     if settings.coordination == "classic":
+        announcement = find()
         channel = ClassicCoordination(announcement.platform_bootstrap, announcement.control_topic,
                                       announcement.model_id, settings.client_id)
-        return ClassicClient(channel)
+        return announcement, ClassicClient(channel)
     from training_worker.coordination.chain import ChainClient
 
-    return ChainClient.open(settings)
+    coordinator = ChainClient.open(settings)
+    return find(coordinator.trusts_announcement), coordinator
