@@ -30,6 +30,8 @@ from web3 import Web3
 
 from kafkaml.ledger import Ledger, UpdateOutcome, WeightsPointer
 from kafkaml.local import stack as local
+from kafkaml.local.accounts import LocalAccount, new_account
+from kafkaml.topics import update_topic
 
 ROUNDS = 32
 CLIENTS = 4
@@ -76,21 +78,34 @@ def run(stack: local.Stack) -> dict[str, Any]:
 
     platform_gas, _, token = meter.measure(lambda: Ledger.deploy_token(rpc_url, platform_key))
 
-    def create(rounds: int) -> Ledger:
-        return Ledger.deploy(
+    keys = Path(tempfile.mkdtemp(prefix="kafkaml-gas-keys-"))
+
+    def fund_aggregator(rounds: int) -> LocalAccount:
+        account = new_account(keys / f"aggregator-{rounds}.key")
+        Ledger.fund(rpc_url, platform_key, account.address, 10**18)
+        return account
+
+    def create(account: LocalAccount, rounds: int) -> Ledger:
+        address = Ledger.create_training(
             rpc_url,
             platform_key,
             token_address=token,
+            aggregator=account.address,
             settings_hash=digest("settings", rounds),
             weights_topic=topic,
             strategy="fedasync",
             rounds=rounds,
+            budget=ROUNDS * REWARD,
         )
+        return Ledger.open(rpc_url, address, account.private_key())
 
-    create_gas, _, ledger = meter.measure(lambda: create(ROUNDS))
+    fund_gas, _, aggregator = meter.measure(lambda: fund_aggregator(ROUNDS))
+    create_gas, _, ledger = meter.measure(lambda: create(aggregator, ROUNDS))
     views = [Ledger.open(rpc_url, ledger.address, c.private_key()) for c in clients]
-    register_gas, _, _ = meter.measure(lambda: ledger.register_clients([c.address for c in clients]))
-    start_gas, _, _ = meter.measure(lambda: ledger.start(digest("genesis"), WeightsPointer(topic, 0, 0, 3)))
+    register_gas, _, _ = meter.measure(lambda: ledger.register_clients({c.address: 640 for c in clients}))
+    start_gas, _, _ = meter.measure(
+        lambda: ledger.start(digest("genesis"), WeightsPointer(topic, 0, 0, 3), digest("announcement"))
+    )
 
     round_gas, round_txs = [], []
     for index in range(ROUNDS):
@@ -100,7 +115,7 @@ def run(stack: local.Stack) -> dict[str, Any]:
             base = client.latest_version().version
             update = digest("update", index)
             client.submit_update(
-                base, update, WeightsPointer("bench-updates", 0, 3 * index, 3 * index + 3), 640
+                base, update, WeightsPointer(update_topic(topic, client.account), 0, 3 * index, 3 * index + 3), 640
             )
             pointer = WeightsPointer(topic, 0, 3 * index + 3, 3 * index + 6)
             return ledger.record_round(
@@ -115,22 +130,23 @@ def run(stack: local.Stack) -> dict[str, Any]:
     paid = sum(ledger.token_balance(c.address) for c in clients)
     assert paid == ROUNDS * REWARD, f"paid {paid}, credited {ROUNDS * REWARD}"
 
-    four = create(8)
+    four = create(fund_aggregator(8), 8)
     four_views = [Ledger.open(rpc_url, four.address, c.private_key()) for c in clients]
-    four.register_clients([c.address for c in clients])
-    four.start(digest("genesis-4"), WeightsPointer(topic, 0, 0, 3))
+    four.register_clients({c.address: 640 for c in clients})
+    four.start(digest("genesis-4"), WeightsPointer(topic, 0, 0, 3), digest("announcement-4"))
 
     def four_updates() -> int:
         outcomes = []
         for n, view in enumerate(four_views):
             update = digest("four", n)
-            view.submit_update(0, update, WeightsPointer("bench-updates", 1, 3 * n, 3 * n + 3), 640)
+            pointer = WeightsPointer(update_topic(topic, view.account), 1, 3 * n, 3 * n + 3)
+            view.submit_update(0, update, pointer, 640)
             outcomes.append(UpdateOutcome(update, True, REWARD))
         return four.record_round(digest("global-4"), WeightsPointer(topic, 0, 3, 6), outcomes)
 
     four_gas, four_txs, _ = meter.measure(four_updates)
 
-    training = create_gas + register_gas + start_gas + sum(round_gas) + finish_gas + payout_gas
+    training = fund_gas + create_gas + register_gas + start_gas + sum(round_gas) + finish_gas + payout_gas
     return {
         "gas_round_1_update": int(statistics.median(round_gas)),
         "gas_round_1_update_max": max(round_gas),
@@ -139,6 +155,7 @@ def run(stack: local.Stack) -> dict[str, Any]:
         "tx_round_4_updates": four_txs,
         "gas_training_32_rounds_4_clients": training,
         "gas_create_training": create_gas,
+        "gas_fund_aggregator": fund_gas,
         "gas_deploy_platform": platform_gas,
         "gas_register_4_clients": register_gas,
         "gas_start": start_gas,
@@ -164,6 +181,7 @@ def show(figures: dict[str, Any]) -> None:
             f"{REFERENCE['deploy'] + REFERENCE['settings']:,} (deploy + settings)",
             "",
         ),
+        ("fund the training's aggregator account", figures["gas_fund_aggregator"], "-", ""),
         ("platform: factory, token, implementation (once)", figures["gas_deploy_platform"], "-", ""),
         ("register 4 clients", figures["gas_register_4_clients"], "-", ""),
         ("start (genesis version)", figures["gas_start"], "-", ""),
