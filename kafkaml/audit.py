@@ -61,10 +61,12 @@ def run(args: argparse.Namespace) -> int:
     rpc_url = _rpc_url(args.rpc_url)
     try:
         ledger = Ledger.reader(rpc_url, args.address)
+        platform = ledger.platform()  # a training of a factory's, initialised, or a clear error
         audit = ledger.history()
     except LedgerError as exc:
         raise UserError(str(exc)) from None
     console = Console()
+    console.print(f"created by the platform factory {platform.factory} (implementation {platform.implementation})")
     show(audit, console)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +126,12 @@ def show(audit: Audit, console: Console) -> None:
     console.print(
         f"aggregator {info.aggregator}, reward token {info.token}, settings 0x{info.settings_hash.hex()}"
     )
+    announcement = f"0x{audit.announcement_hash.hex()}" if audit.announcement_hash else "(not started)"
+    console.print(
+        f"reward budget {info.budget} base units, credited {audit.credited} "
+        f"({audit.credited / info.budget:.1%} of it); announcement {announcement}"
+        if info.budget else f"reward budget 0: nothing can be credited; announcement {announcement}"
+    )
     table = Table(title="global versions and the updates they consumed")
     for column in (
         "version",
@@ -166,11 +174,12 @@ def show(audit: Audit, console: Console) -> None:
             f"{len(audit.pending)} updates still queued: "
             + ", ".join(f"{_short(u.content_hash)} from {u.client}" for u in audit.pending)
         )
-    rewards = Table(title="rewards (token base units)")
-    for column in ("client", "earned", "paid"):
+    rewards = Table(title="clients: sample ceiling and rewards (token base units)")
+    for column in ("client", "sample ceiling", "earned", "paid"):
         rewards.add_column(column, justify="left" if column == "client" else "right")
     for client in audit.clients:
-        rewards.add_row(client, str(audit.earned.get(client, 0)), str(audit.paid.get(client, 0)))
+        rewards.add_row(client, str(audit.sample_ceilings.get(client, "-")), str(audit.earned.get(client, 0)),
+                        str(audit.paid.get(client, 0)))
     console.print(rewards)
 
 
