@@ -675,6 +675,7 @@ class ControlRecord:
     key: bytes | None
     message: Message
     raw: bytes = b""  # the record's bytes as published (what an announcement hash covers)
+    headers: dict[str, bytes] = field(default_factory=dict)
 
 
 def publish_control(producer: KafkaProducer, topic: str, message: Message, *, key: bytes | None = None,
@@ -706,6 +707,7 @@ def read_control(bootstrap: str, topic: str, *, start_offset: int = 0, partition
                 except SchemaError as exc:
                     log.warning("skipping malformed message at %s[%d]@%d: %s", topic, partition, record.offset, exc)
                     continue
-                yield ControlRecord(record.offset, record.key, message, bytes(record.value))
+                yield ControlRecord(record.offset, record.key, message, bytes(record.value),
+                                    dict(record.headers or []))
     finally:
         consumer.close()

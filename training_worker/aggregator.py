@@ -112,7 +112,8 @@ class Aggregator:
                       self.announcement_file)
         ensure_topic(self.bootstrap, self.settings.model_logger_topic, configs=CONTROL_TOPIC_CONFIG)
         self.producer.send(self.settings.model_logger_topic, announcement, partition=0,
-                           key=self.settings.federated_string_id.encode()).get(timeout=15)
+                           key=self.settings.federated_string_id.encode(),
+                           headers=self.coordinator.announcement_headers(announcement)).get(timeout=15)
         return latest, weights
 
     def announcement(self) -> bytes:

@@ -47,11 +47,11 @@ def _newest(bootstrap: str, topic: str, expected: type[Message], wanted: Callabl
 
 
 def find_model(bootstrap: str, topic: str, model_id: str, timeout_s: float,
-               trusted: Callable[[bytes], bool] = lambda raw: True) -> ModelControl:
+               trusted: Callable[[ControlRecord], bool]) -> ModelControl:
     """The newest announcement of ``model_id`` on the model control topic that ``trusted``
     accepts (anyone can write to the topic: the coordinator tells the authentic one)."""
     return _newest(bootstrap, topic, ModelControl,
-                   lambda r: r.message.model_id == model_id and trusted(r.raw), timeout_s,
+                   lambda r: r.message.model_id == model_id and trusted(r), timeout_s,
                    f"model {model_id!r} was not announced (by its platform)").message
 
 

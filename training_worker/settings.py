@@ -131,6 +131,9 @@ TRAINER = declare(
     Setting("KML_CLOUD_BOOTSTRAP_SERVERS", "Kafka bootstrap of the platform: global weights in, updates out."),
     Setting("FEDERATED_MODEL_ID", "FEDERATED_STRING_ID of the announced model this client trains."),
     Setting("FEDERATED_CLIENT_ID", "This client's id, reported with its updates."),
+    Setting("PLATFORM_SIGNER_ADDRESS", "Classic mode: the address whose signature a model announcement must carry "
+            "to be trusted (the aggregator signs with its ETH_WALLET_KEY(_FILE)); required in classic mode.",
+            default=""),
 )
 
 
@@ -199,6 +202,8 @@ class AggregatorSettings:
     reward_policy: RewardPolicy
     reward_budget: int
     settings_hash: bytes
+    #: Classic mode: the key that signs the announcement (blockchain mode anchors it on chain).
+    signing_key: str | None = field(repr=False)
     training: TrainingSettings
     stream: StreamSettings
     chain: ChainSettings | None
@@ -212,6 +217,7 @@ class TrainerSettings:
     federated_model_id: str
     client_id: str
     model_logger_topic: str
+    platform_signer: str | None
     training: TrainingSettings
     stream: StreamSettings
     chain: ChainSettings | None
@@ -390,6 +396,8 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
     base = reader.derive("REWARD_BASE", lambda: parse_token_amount(values["REWARD_BASE"]))
     chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, token_required=False))
     ceilings = reader.derive("CLIENT_SAMPLE_CEILINGS", lambda: _ceilings(values))
+    signing_key = (reader.derive("ETH_WALLET_KEY", lambda: read_secret("ETH_WALLET_KEY", reader.environ))
+                   if values["COORDINATION"] == "classic" else None)
     budget = reader.derive("REWARD_BUDGET", lambda: reward_budget(values["REWARD_BUDGET"], values["REWARD_BASE"],
                                                                   values["AGGREGATION_ROUNDS"]))
     reader.check()
@@ -400,7 +408,7 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
         min_data=values["MIN_DATA"], strategy=strategy, data_restriction=restriction,
         model_logger_topic=values["MODEL_LOGGER_TOPIC"], client_ceilings=ceilings,
         reward_policy=RewardPolicy(values["REWARD_POLICY"], base, values["REWARD_REJECT_RATIO"]),
-        reward_budget=budget, settings_hash=_settings_hash(reader.environ, values["MODEL_SOURCE_FILE"]),
+        reward_budget=budget, signing_key=signing_key, settings_hash=_settings_hash(reader.environ, values["MODEL_SOURCE_FILE"]),
         training=training, stream=stream, chain=chain, results=results,
     )
 
@@ -413,9 +421,14 @@ def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSe
     stream = reader.derive("DATA_BOOTSTRAP_SERVERS", lambda: _stream(values, ""))
     results = reader.derive("RESULT_URL", lambda: _results(values))
     chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, token_required=True))
+    signer = values["PLATFORM_SIGNER_ADDRESS"]
+    if values["COORDINATION"] == "classic" and not _ADDRESS.fullmatch(signer):
+        reader.errors.append(f"PLATFORM_SIGNER_ADDRESS={signer!r} must be the 0x address that signs announcements "
+                             "in classic mode")
     reader.check()
     return TrainerSettings(
         coordination=values["COORDINATION"], platform_bootstrap_servers=values["KML_CLOUD_BOOTSTRAP_SERVERS"],
         federated_model_id=values["FEDERATED_MODEL_ID"], client_id=values["FEDERATED_CLIENT_ID"],
-        model_logger_topic=values["MODEL_LOGGER_TOPIC"], training=training, stream=stream, chain=chain, results=results,
+        model_logger_topic=values["MODEL_LOGGER_TOPIC"], platform_signer=signer or None, training=training,
+        stream=stream, chain=chain, results=results,
     )

@@ -72,6 +72,9 @@ class Run:
     first_block: int = 0
     contract_address: str | None = None
     token_address: str | None = None
+    #: The training's own account: it aggregates the training on chain (blockchain mode) or signs
+    #: the model announcement (classic mode); never the platform's admin key.
+    aggregator_account: LocalAccount | None = None
 
     @property
     def progress_file(self) -> Path:
@@ -176,7 +179,8 @@ def create_training(run: Run, env: dict[str, str], token_address: str) -> None:
 
     current = run.stack
     admin_key = current.account("platform").private_key()
-    aggregator = new_account(run.directory / "keys" / "aggregator.key")
+    aggregator = run.aggregator_account
+    assert aggregator is not None
     Ledger.fund(current.chain.address, admin_key, aggregator.address, AGGREGATOR_FUNDING_WEI)
     rounds = int(env["AGGREGATION_ROUNDS"])
     strategy = make_strategy(env["AGG_STRATEGY"].lower(), json.loads(env["AGG_STRATEGY_PARAMS"]))
@@ -208,6 +212,9 @@ def trainer_env(run: Run, index: int) -> dict[str, str]:
         assert run.contract_address and run.token_address
         env["ETH_CONTRACT_ADDRESS"] = run.contract_address
         env["ETH_TOKEN_ADDRESS"] = run.token_address
+    else:
+        assert run.aggregator_account is not None
+        env["PLATFORM_SIGNER_ADDRESS"] = run.aggregator_account.address
     return env
 
 
@@ -244,8 +251,11 @@ def start_run(current: local.Stack, workload: Workload, options: RunOptions, run
     ensure_topic(current.bootstrap("platform"), MODEL_CONTROL_TOPIC, configs=CONTROL_TOPIC_CONFIG)
     publish_workload(current, workload, run_id)
     env = aggregator_env(run, workload)
+    run.aggregator_account = new_account(run.directory / "keys" / "aggregator.key")
     if options.mode == "blockchain":
         create_training(run, env, token_address or deploy_token_once(current))
+    else:
+        env["ETH_WALLET_KEY_FILE"] = str(run.aggregator_account.key_file)
     run.aggregator = Job("aggregator", "training_worker.aggregator", env, run.directory / "aggregator.log").start()
     run.announcement = wait_for_announcement(run, timeout_s=180)
     run.trainers = [

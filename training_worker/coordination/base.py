@@ -71,6 +71,10 @@ class PlatformCoordinator(ABC):
     def announcement_hash(self) -> bytes | None:
         """The announcement hash recorded at start (None before)."""
 
+    def announcement_headers(self, raw: bytes) -> list[tuple[str, bytes]]:
+        """Kafka headers that make the announcement ``raw`` trusted (classic mode: a signature)."""
+        return []
+
     @abstractmethod
     def latest(self) -> Version | None:
         """The newest global version, or None before ``start``."""
@@ -111,10 +115,6 @@ class ClientCoordinator(ABC):
     #: in the metadata of its updates and in its update topic.
     identity: str
 
-    @abstractmethod
-    def trusts_announcement(self, raw: bytes) -> bool:
-        """Whether ``raw`` (a model control record as published) is the training's authentic
-        announcement; a client trains only on a trusted one."""
 
     @abstractmethod
     def is_active(self) -> bool:

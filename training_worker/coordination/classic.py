@@ -20,6 +20,7 @@ from kafka import TopicPartition
 from kafkaml import kafka, topics
 from kafkaml.pointers import WeightsPointer
 from kafkaml.schemas import Message, RoundMessage, SchemaError, WeightsMessage, decode, publish_control
+from kafkaml.signing import SIGNATURE_HEADER, sign
 from training_worker.coordination.base import (
     ClientCoordinator,
     Outcome,
@@ -106,10 +107,15 @@ class ClassicCoordination:
 
 
 class ClassicPlatform(PlatformCoordinator):
-    def __init__(self, coordination: ClassicCoordination) -> None:
+    def __init__(self, coordination: ClassicCoordination, signing_key: str) -> None:
         self.channel = coordination
         self.identity = f"kafka://{coordination.bootstrap}/{coordination.topic}"
         self._announcement_hash: bytes | None = None
+        self._signing_key = signing_key
+
+    def announcement_headers(self, raw: bytes) -> list[tuple[str, bytes]]:
+        """No chain anchors the announcement in classic mode: the platform signs it."""
+        return [(SIGNATURE_HEADER, sign(self._signing_key, raw))]
 
     def control_topic(self) -> str:
         return self.channel.topic
@@ -179,11 +185,6 @@ class ClassicClient(ClientCoordinator):
     def __init__(self, coordination: ClassicCoordination) -> None:
         self.channel = coordination
         self.identity = coordination.sender
-
-    def trusts_announcement(self, raw: bytes) -> bool:
-        """Classic mode has no chain to anchor the announcement: every well-formed one is taken
-        (the mode's trust assumption, docs/threat-model.md)."""
-        return True
 
     def is_active(self) -> bool:
         state = self.channel.refresh()

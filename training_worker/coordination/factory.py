@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from kafkaml.schemas import ModelControl
+from collections.abc import Callable
+
+from kafkaml.schemas import ControlRecord, ModelControl
+from kafkaml.signing import signed_by
 from training_worker.announcement import AnnouncementError, find_model
 from training_worker.coordination.base import ClientCoordinator, PlatformCoordinator
 from training_worker.coordination.classic import ClassicClient, ClassicCoordination, ClassicPlatform
@@ -17,7 +20,8 @@ def platform_coordinator(settings: AggregatorSettings, weights_topic: str) -> Pl
     if settings.coordination == "classic":
         channel = ClassicCoordination(settings.bootstrap_servers, classic_topic(settings.federated_string_id),
                                       settings.federated_string_id, "aggregator")
-        return ClassicPlatform(channel)
+        assert settings.signing_key, "classic coordination without a signing key"
+        return ClassicPlatform(channel, settings.signing_key)
     from training_worker.coordination.chain import ChainPlatform
 
     return ChainPlatform.open(settings, weights_topic)
@@ -28,9 +32,10 @@ def open_client(settings: TrainerSettings) -> tuple[ModelControl, ClientCoordina
 
     In blockchain mode the training comes first (the trainer is told its address, and trusts it
     only when the platform's factory created it), then the one announcement whose hash the
-    training recorded; in classic mode the announcement names the control topic.
+    training recorded; in classic mode the newest announcement signed by the platform's signer
+    (PLATFORM_SIGNER_ADDRESS), which names the control topic.
     """
-    def find(trusted=lambda raw: True) -> ModelControl:
+    def find(trusted: Callable[[ControlRecord], bool]) -> ModelControl:
         announcement = find_model(settings.platform_bootstrap_servers, settings.model_logger_topic,
                                   settings.federated_model_id, settings.training.start_timeout_s, trusted)
         if announcement.coordination != settings.coordination:
@@ -39,11 +44,12 @@ def open_client(settings: TrainerSettings) -> tuple[ModelControl, ClientCoordina
         return announcement
 
     if settings.coordination == "classic":
-        announcement = find()
+        assert settings.platform_signer, "classic coordination without PLATFORM_SIGNER_ADDRESS"
+        announcement = find(lambda record: signed_by(record.raw, record.headers, settings.platform_signer))
         channel = ClassicCoordination(announcement.platform_bootstrap, announcement.control_topic,
                                       announcement.model_id, settings.client_id)
         return announcement, ClassicClient(channel)
     from training_worker.coordination.chain import ChainClient
 
     coordinator = ChainClient.open(settings)
-    return find(coordinator.trusts_announcement), coordinator
+    return find(lambda record: coordinator.trusts_announcement(record.raw)), coordinator
