@@ -29,7 +29,8 @@ def base_env(stack: local.Stack, tmp_path: Path, source: str) -> dict[str, str]:
     return {"COORDINATION": "classic", "BOOTSTRAP_SERVERS": stack.bootstrap("platform"),
             "FEDERATED_STRING_ID": unique("bad"), "MODEL_SOURCE_FILE": str(source_file),
             "DATASOURCE_ID": datasource, "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC,
-            "RESULTS_DIR": str(tmp_path / "results"), "START_TIMEOUT": "20"}
+            "RESULTS_DIR": str(tmp_path / "results"), "START_TIMEOUT": "20",
+            "ETH_WALLET_KEY_FILE": str(stack.account("platform").key_file)}  # classic: signs the announcement
 
 
 def test_missing_variables_are_named(tmp_path: Path) -> None:
