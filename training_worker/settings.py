@@ -397,7 +397,7 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
     chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, token_required=False))
     ceilings = reader.derive("CLIENT_SAMPLE_CEILINGS", lambda: _ceilings(values))
     signing_key = (reader.derive("ETH_WALLET_KEY", lambda: read_secret("ETH_WALLET_KEY", reader.environ))
-                   if values["COORDINATION"] == "classic" else None)
+                   if values.get("COORDINATION") == "classic" else None)
     budget = reader.derive("REWARD_BUDGET", lambda: reward_budget(values["REWARD_BUDGET"], values["REWARD_BASE"],
                                                                   values["AGGREGATION_ROUNDS"]))
     reader.check()
@@ -422,7 +422,7 @@ def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSe
     results = reader.derive("RESULT_URL", lambda: _results(values))
     chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, token_required=True))
     signer = values["PLATFORM_SIGNER_ADDRESS"]
-    if values["COORDINATION"] == "classic" and not _ADDRESS.fullmatch(signer):
+    if values.get("COORDINATION") == "classic" and not _ADDRESS.fullmatch(signer):
         reader.errors.append(f"PLATFORM_SIGNER_ADDRESS={signer!r} must be the 0x address that signs announcements "
                              "in classic mode")
     reader.check()

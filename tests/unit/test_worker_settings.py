@@ -17,6 +17,8 @@ from training_worker.settings import load_aggregator_settings, load_trainer_sett
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+TOKEN = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+CLIENT = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
 
 @pytest.fixture()
@@ -33,7 +35,7 @@ def aggregator_env(tmp_path: Path, key_file: Path) -> dict[str, str]:
     return {
         "BOOTSTRAP_SERVERS": "127.0.0.1:9092", "FEDERATED_STRING_ID": "fl-1", "MODEL_SOURCE_FILE": str(source),
         "DATA_TOPIC": "validation", "ETH_RPC_URL": "http://127.0.0.1:8545", "ETH_CHAIN_ID": "31337",
-        "ETH_WALLET_KEY_FILE": str(key_file),
+        "ETH_WALLET_KEY_FILE": str(key_file), "ETH_CONTRACT_ADDRESS": CONTRACT,
     }
 
 
@@ -43,7 +45,7 @@ def trainer_env(key_file: Path) -> dict[str, str]:
         "KML_CLOUD_BOOTSTRAP_SERVERS": "127.0.0.1:9092", "DATA_BOOTSTRAP_SERVERS": "127.0.0.1:9093",
         "DATA_TOPIC": "ev-data", "FEDERATED_MODEL_ID": "fl-1", "FEDERATED_CLIENT_ID": "client-1",
         "ETH_RPC_URL": "http://127.0.0.1:8545", "ETH_CHAIN_ID": "31337", "ETH_WALLET_KEY_FILE": str(key_file),
-        "ETH_CONTRACT_ADDRESS": CONTRACT,
+        "ETH_CONTRACT_ADDRESS": CONTRACT, "ETH_TOKEN_ADDRESS": TOKEN,
     }
 
 
@@ -59,7 +61,9 @@ def test_aggregator_defaults(aggregator_env: dict[str, str]) -> None:
     assert (settings.stream.topic, settings.stream.datasource_id) == ("validation", None)
     assert (settings.training.seed, settings.training.start_timeout_s, settings.training.fetch_timeout_s) == (0, 120, 60)
     assert settings.chain is not None and settings.chain.wallet_address == ADDRESS
-    assert settings.chain.contract_address is None  # deploy a new contract
+    assert settings.chain.contract_address == CONTRACT  # created by the platform beforehand
+    assert settings.client_ceilings == {} and settings.reward_budget == 10 * ONE_TOKEN  # REWARD_BASE x rounds
+    assert len(settings.settings_hash) == 32 and settings.signing_key is None
     assert settings.results.url == "" and settings.results.directory == Path("kafkaml-results")
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.rounds = 3  # type: ignore[misc]
@@ -78,9 +82,30 @@ def test_aggregator_explicit_values(aggregator_env: dict[str, str]) -> None:
     assert (settings.results.url, settings.results.result_id) == ("http://backend/results/7", "7")
 
 
-def test_classic_mode_needs_no_chain(aggregator_env: dict[str, str]) -> None:
+def test_classic_mode_needs_no_chain_but_a_signing_key(aggregator_env: dict[str, str], key_file: Path) -> None:
     env = {key: value for key, value in aggregator_env.items() if not key.startswith("ETH_")}
-    assert load_aggregator_settings({**env, "COORDINATION": "classic"}).chain is None
+    with pytest.raises(ConfigError, match="ETH_WALLET_KEY is required"):
+        load_aggregator_settings({**env, "COORDINATION": "classic"})
+    settings = load_aggregator_settings({**env, "COORDINATION": "classic", "ETH_WALLET_KEY_FILE": str(key_file)})
+    assert settings.chain is None and settings.signing_key == KEY and KEY not in repr(settings)
+
+
+def test_classic_trainer_needs_the_platform_signer(trainer_env: dict[str, str]) -> None:
+    env = {key: value for key, value in trainer_env.items() if not key.startswith("ETH_")} | {"COORDINATION": "classic"}
+    with pytest.raises(ConfigError, match="PLATFORM_SIGNER_ADDRESS=''"):
+        load_trainer_settings(env)
+    assert load_trainer_settings({**env, "PLATFORM_SIGNER_ADDRESS": ADDRESS}).platform_signer == ADDRESS
+
+
+def test_sample_ceilings_budget_and_the_settings_hash(aggregator_env: dict[str, str]) -> None:
+    env = {**aggregator_env, "CLIENT_SAMPLE_CEILINGS": f'{{"{CLIENT}": 600}}', "REWARD_BUDGET": "2.5"}
+    settings = load_aggregator_settings(env)
+    assert settings.client_ceilings == {CLIENT: 600} and settings.reward_budget == 25 * ONE_TOKEN // 10
+    assert load_aggregator_settings({**env, "SAMPLE_WEIGHTING": "equal"}).client_ceilings == {CLIENT: 1}
+    # the hash covers what defines the training: another strategy, budget or model gives another hash
+    for change in ({"AGG_STRATEGY": "mix"}, {"REWARD_BUDGET": "3"}, {"CLIENT_SAMPLE_CEILINGS": f'{{"{CLIENT}": 6}}'}):
+        assert load_aggregator_settings({**env, **change}).settings_hash != settings.settings_hash
+    assert load_aggregator_settings({**env, "POLL_INTERVAL": "2"}).settings_hash == settings.settings_hash
 
 
 def test_trainer_settings(trainer_env: dict[str, str]) -> None:
@@ -138,6 +163,12 @@ def test_every_bad_variable_is_reported_at_once(aggregator_env: dict[str, str]) 
         ({"ETH_RPC_URL": ""}, "ETH_RPC_URL='' must be an http(s):// or ws(s):// URL"),
         ({"ETH_CHAIN_ID": ""}, "ETH_CHAIN_ID is required in blockchain mode"),
         ({"ETH_CONTRACT_ADDRESS": "0x1234"}, "ETH_CONTRACT_ADDRESS='0x1234' is not"),
+        ({"ETH_CONTRACT_ADDRESS": ""}, "ETH_CONTRACT_ADDRESS is required in blockchain mode"),
+        ({"CLIENT_SAMPLE_CEILINGS": '{"client-1": 5}'}, "names 'client-1', not a 0x-prefixed"),
+        ({"CLIENT_SAMPLE_CEILINGS": f'{{"{CLIENT}": 0}}'}, "must be an integer in 1..2^32-1"),
+        ({"CLIENT_SAMPLE_CEILINGS": "[1]"}, "CLIENT_SAMPLE_CEILINGS must be a JSON object"),
+        ({"SAMPLE_WEIGHTING": "by-vibes"}, "SAMPLE_WEIGHTING='by-vibes' must be one of"),
+        ({"REWARD_BUDGET": "-1"}, "REWARD_BUDGET"),
         ({"ETH_WALLET_ADDRESS": CONTRACT}, "is not the address of the key"),
         ({"ETH_WALLET_KEY_FILE": "/nonexistent/key"}, "ETH_WALLET_KEY_FILE='/nonexistent/key' cannot be read"),
     ],
@@ -155,6 +186,10 @@ def test_trainer_requires_its_own_variables(trainer_env: dict[str, str]) -> None
         load_trainer_settings(env)
     for name in ("FEDERATED_CLIENT_ID is required", "DATA_BOOTSTRAP_SERVERS is required",
                  "ETH_CONTRACT_ADDRESS is required"):
+        assert name in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        load_trainer_settings({**trainer_env, "ETH_TOKEN_ADDRESS": ""})
+    for name in ("ETH_TOKEN_ADDRESS is required",):
         assert name in str(caught.value)
 
 
