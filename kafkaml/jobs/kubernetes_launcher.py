@@ -84,8 +84,7 @@ class KubernetesLauncher(Launcher):
     def status(self, selector: Mapping[str, str]) -> list[JobStatus]:
         wanted = selector_string(scoped(selector))
         with _api_errors("listing jobs"):
-            jobs = self.api.batch.list_namespaced_job(namespace=self.namespace, label_selector=wanted).items
-            pods = self._pods_by_job(wanted)
+            jobs, pods = self._jobs(wanted), self._pods_by_job(wanted)
         return sorted((_job_status(job, pods.get(job.metadata.name, [])) for job in jobs),
                       key=lambda status: status.name)
 
@@ -100,7 +99,7 @@ class KubernetesLauncher(Launcher):
         wanted = selector_string(scoped(selector, for_stop=True))
         stopped = []
         with _api_errors("stopping jobs"):
-            for job in self.api.batch.list_namespaced_job(namespace=self.namespace, label_selector=wanted).items:
+            for job in self._jobs(wanted):
                 try:
                     self.api.batch.delete_namespaced_job(name=job.metadata.name, namespace=self.namespace,
                                                          propagation_policy="Foreground")
@@ -110,7 +109,11 @@ class KubernetesLauncher(Launcher):
                 stopped.append(job.metadata.name)
         return sorted(stopped)
 
+    def _jobs(self, label_selector: str) -> list[Any]:
+        return self.api.batch.list_namespaced_job(namespace=self.namespace, label_selector=label_selector).items
+
     def _pods_by_job(self, label_selector: str) -> dict[str, list[Any]]:
+        """The selected pods grouped by job (by the job's own label), oldest first."""
         pods = self.api.core.list_namespaced_pod(namespace=self.namespace, label_selector=label_selector).items
         by_job: dict[str, list[Any]] = {}
         for pod in sorted(pods, key=lambda pod: pod.metadata.creation_timestamp or _EPOCH):
@@ -134,9 +137,10 @@ class KubernetesLauncher(Launcher):
 def _job_status(job: Any, pods: list[Any]) -> JobStatus:
     """A Job's state from its conditions (final ones) or its pods (pending or running)."""
     status = job.status or client.V1JobStatus()
-    conditions = {condition.type: condition for condition in status.conditions or [] if condition.status == "True"}
-    common = {"name": job.metadata.name, "labels": dict(job.metadata.labels or {}), "started_at": status.start_time,
-              "exit_code": _exit_code(pods[-1]) if pods else None}
+    conditions = {condition.type: condition for condition in status.conditions or []
+                  if condition.status == "True"}
+    common = {"name": job.metadata.name, "labels": dict(job.metadata.labels or {}),
+              "started_at": status.start_time, "exit_code": _exit_code(pods[-1]) if pods else None}
     if "Complete" in conditions:
         return JobStatus(**common, state=JobState.SUCCEEDED,
                          finished_at=status.completion_time or conditions["Complete"].last_transition_time)

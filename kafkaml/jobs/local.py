@@ -72,12 +72,17 @@ class LocalLauncher(Launcher):
             "active_deadline_s": spec.active_deadline_s, "backoff_limit": spec.backoff_limit,
         })
         environment = {**_base_environment(), **spec.environment, **spec.secret_environment(secret_paths)}
-        with open(job_dir / LOG_FILE, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "kafkaml.jobs.supervisor", str(job_dir / JOB_FILE), str(job_dir / EXIT_FILE)],
-                env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so stop reaches everything it starts
-            )
+        supervisor = [sys.executable, "-m", "kafkaml.jobs.supervisor",
+                      str(job_dir / JOB_FILE), str(job_dir / EXIT_FILE)]
+        try:
+            with open(job_dir / LOG_FILE, "ab") as log:
+                process = subprocess.Popen(
+                    supervisor, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, so stop reaches everything it starts
+                )
+        except OSError as exc:
+            shutil.rmtree(job_dir, ignore_errors=True)  # no job left pending for ever
+            raise JobError(f"job {spec.name} could not start: {exc.strerror}") from None
         _write_json(job_dir / PROCESS_FILE, {"pid": process.pid, "started_at": datetime.now(UTC).isoformat()})
         return JobHandle(spec.name, spec.all_labels)
 
@@ -122,8 +127,9 @@ class LocalLauncher(Launcher):
         common = {"name": record["name"], "labels": record["labels"], "started_at": started}
         if outcome is not None:
             state = JobState.SUCCEEDED if outcome["exit_code"] == 0 else JobState.FAILED
-            return JobStatus(**common, state=state, finished_at=datetime.fromisoformat(outcome["finished_at"]),
-                             exit_code=outcome["exit_code"], reason=outcome["reason"])
+            finished_at = datetime.fromisoformat(outcome["finished_at"])
+            return JobStatus(**common, state=state, finished_at=finished_at, exit_code=outcome["exit_code"],
+                             reason=outcome["reason"])
         if process is None:
             return JobStatus(**common, state=JobState.PENDING)
         if alive:

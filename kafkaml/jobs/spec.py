@@ -62,10 +62,10 @@ class SecretFile:
         directory, file_name = posixpath.split(self.path)
         if (not self.path.startswith("/") or posixpath.normpath(self.path) != self.path or directory == "/"
                 or not rules.SECRET_KEY.fullmatch(file_name)):
-            raise ValueError(f"secret file path {self.path!r} must be an absolute, normalised path of a file in a "
-                             f"directory of its own (e.g. /var/run/secrets/kafka-ml/wallet/key)")
+            raise ValueError(f"secret file path {self.path!r} must be an absolute, normalised path of a file "
+                             f"in a directory of its own (e.g. /var/run/secrets/kafka-ml/wallet/key)")
         if directory == "/tmp" or directory.startswith("/tmp/"):
-            raise ValueError(f"secret file path {self.path!r} must not be under /tmp (a writable scratch volume)")
+            raise ValueError(f"secret file path {self.path!r} must not be under /tmp (the writable scratch volume)")
 
     @property
     def directory(self) -> str:
@@ -159,7 +159,8 @@ class JobSpec:
         name, _, digest = self.image.partition("@")
         tag = name.rsplit("/", 1)[-1].partition(":")[2]
         if not name or not (digest.startswith("sha256:") or (tag and tag != "latest")):
-            raise ValueError(f"job {self.name}: image {self.image!r} must name a fixed tag or digest, not 'latest'")
+            raise ValueError(f"job {self.name}: image {self.image!r} must name a fixed tag or digest, "
+                             f"not 'latest'")
 
     def _check_labels(self) -> None:
         if not self.owner or not self.training:
@@ -177,7 +178,8 @@ class JobSpec:
             rules.check_environment({name: ""})
             clash = {name, f"{name}_FILE"} & set(self.environment)
             if clash:
-                raise ValueError(f"job {self.name}: {sorted(clash)} set in the environment and as a secret file")
+                raise ValueError(f"job {self.name}: {sorted(clash)} set in the environment and as a "
+                                 f"secret file")
         directories = [secret_file.directory for secret_file in self.secret_files.values()]
         if len(set(directories)) != len(directories):
             raise ValueError(f"job {self.name}: each secret file needs a directory of its own")
@@ -188,4 +190,5 @@ class JobSpec:
         if self.backoff_limit < 0:
             raise ValueError(f"job {self.name}: backoff_limit must not be negative")
         if self.ttl_after_finished_s < DAY_S:
-            raise ValueError(f"job {self.name}: ttl_after_finished_s must be at least {DAY_S} (a day to read logs)")
+            raise ValueError(f"job {self.name}: ttl_after_finished_s must be at least {DAY_S} "
+                             f"(a day to read the logs)")

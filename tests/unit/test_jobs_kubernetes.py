@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -31,6 +32,7 @@ from kafkaml.jobs.manifest import PodSecurity
 
 NAMESPACE = "kml-platform"
 WALLET = SecretFile("training-42-aggregator", "key", "/var/run/secrets/kafka-ml/wallet/key")
+TOKEN = SecretFile("result-42-token", "token", "/var/run/secrets/kafka-ml/token/token")
 
 
 def spec(**changes: Any) -> JobSpec:
@@ -43,12 +45,11 @@ def spec(**changes: Any) -> JobSpec:
 
 SPECS = {
     "aggregator": spec(active_deadline_s=86_400, backoff_limit=2),
-    "trainer": spec(name="trainer-42-client-1", role="trainer", owner="federated-backend", module="training_worker.trainer",
-                    resources=Resources("1", "2Gi", "4", "8Gi"), service_account="kafka-ml-jobs",
-                    secret_files={"ETH_WALLET_KEY": WALLET,
-                                  "RESULTS_TOKEN": SecretFile("result-42-token", "token", "/var/run/secrets/kafka-ml/token/token")}),
-    "builder": spec(name="build-model-7", role="builder", training="model-7", module="kafkaml.builder", environment={},
-                    secret_files={}),
+    "trainer": spec(name="trainer-42-client-1", role="trainer", owner="federated-backend",
+                    module="training_worker.trainer", resources=Resources("1", "2Gi", "4", "8Gi"),
+                    service_account="kafka-ml-jobs", secret_files={"ETH_WALLET_KEY": WALLET, "RESULTS_TOKEN": TOKEN}),
+    "builder": spec(name="build-model-7", role="builder", training="model-7", module="kafkaml.builder",
+                    environment={}, secret_files={}),
     "audit": spec(name="audit-42", role="audit", module="", command=["kafkaml", "audit", "--recompute"],
                   ttl_after_finished_s=7 * 86_400),
     "inference": spec(name="infer-42", role="inference", module="training_worker.inference", secret_files={}),
@@ -62,7 +63,7 @@ class StandIn:
     argument fails here as it would against the real client; then it is recorded.
     """
 
-    def __init__(self, jobs: list[dict] = (), pods: list[dict] = (), logs: dict[str, str] | None = None) -> None:
+    def __init__(self, jobs: Sequence[dict] = (), pods: Sequence[dict] = (), logs: dict[str, str] | None = None) -> None:
         self.jobs, self.pods, self.pod_logs = list(jobs), list(pods), logs or {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail_with: dict[str, ApiException] = {}
@@ -152,7 +153,7 @@ def test_secrets_are_read_only_files_named_by_file_variables() -> None:
     assert all(set(item) == {"name", "value"} for item in container["env"])  # plain values only, no secretKeyRef
     mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    for secret in (WALLET, SecretFile("result-42-token", "token", "/var/run/secrets/kafka-ml/token/token")):
+    for secret in (WALLET, TOKEN):
         mount = mounts[secret.directory]
         assert mount["readOnly"] is True
         source = volumes[mount["name"]]["secret"]
@@ -224,7 +225,8 @@ def test_status_selects_by_labels_and_reads_states_and_exit_codes() -> None:
     assert (statuses["done"].state, statuses["done"].exit_code) == (JobState.SUCCEEDED, 0)
     assert statuses["done"].finished_at.isoformat() == "2026-11-30T10:05:00+00:00"
     crashed = statuses["crashed"]
-    assert (crashed.state, crashed.exit_code, crashed.reason) == (JobState.FAILED, 3, "BackoffLimitExceeded")  # newest pod
+    # The exit code is the newest pod's.
+    assert (crashed.state, crashed.exit_code, crashed.reason) == (JobState.FAILED, 3, "BackoffLimitExceeded")
     assert crashed.finished_at.isoformat() == "2026-11-30T10:02:00+00:00"
     assert statuses["busy"].state is JobState.RUNNING and statuses["busy"].exit_code is None
     assert statuses["queued"].state is JobState.PENDING and statuses["queued"].started_at is None
@@ -232,7 +234,8 @@ def test_status_selects_by_labels_and_reads_states_and_exit_codes() -> None:
 
 
 def test_logs_come_from_each_jobs_pods() -> None:
-    stand_in = StandIn(CLUSTER_JOBS, CLUSTER_PODS, logs={"done-a": "round 5\n", "crashed-a": "boom\n", "crashed-b": "bang\n"})
+    logs = {"done-a": "round 5\n", "crashed-a": "boom\n", "crashed-b": "bang\n"}
+    stand_in = StandIn(CLUSTER_JOBS, CLUSTER_PODS, logs=logs)
     logs = launcher(stand_in).logs({LABEL_TRAINING: "42"}, tail_lines=20)
     assert logs["done"] == "round 5\n"
     assert logs["crashed"] == "--- pod crashed-a ---\nboom\n\n--- pod crashed-b ---\nbang\n"
