@@ -90,9 +90,11 @@ class KubernetesLauncher(Launcher):
 
     def logs(self, selector: Mapping[str, str], tail_lines: int = 100) -> dict[str, str]:
         """Each job's output; a job that was retried shows each pod's tail, oldest first."""
+        wanted = selector_string(scoped(selector))
         with _api_errors("reading logs"):
-            pods = self._pods_by_job(selector_string(scoped(selector)))
-            return {name: self._job_logs(job_pods, tail_lines) for name, job_pods in sorted(pods.items())}
+            jobs, pods = self._jobs(wanted), self._pods_by_job(wanted)
+            return {name: self._job_logs(pods.get(name, []), tail_lines)
+                    for name in sorted(job.metadata.name for job in jobs)}
 
     def stop(self, selector: Mapping[str, str]) -> list[str]:
         """Delete the selected Jobs; Foreground propagation deletes their pods before the Job goes."""

@@ -242,7 +242,13 @@ def test_logs_come_from_each_jobs_pods() -> None:
     assert logs["queued"] == ""  # the API answers 400 while the container waits
     reads = [kwargs for method, kwargs in stand_in.calls if method == "read_namespaced_pod_log"]
     assert {"name": "done-a", "namespace": NAMESPACE, "tail_lines": 20} in reads
-    assert stand_in.calls[0] == ("list_namespaced_pod", {"namespace": NAMESPACE, "label_selector": SELECTOR_42})
+    assert sorted(logs) == ["busy", "crashed", "done", "queued"]
+    assert stand_in.calls[:2] == [("list_namespaced_job", {"namespace": NAMESPACE, "label_selector": SELECTOR_42}),
+                                  ("list_namespaced_pod", {"namespace": NAMESPACE, "label_selector": SELECTOR_42})]
+
+
+def test_a_job_without_pods_yet_has_empty_logs() -> None:
+    assert launcher(StandIn([job("fresh", "42", {})])).logs({LABEL_TRAINING: "42"}) == {"fresh": ""}
 
 
 def test_stop_deletes_the_selected_jobs_with_their_pods() -> None:
@@ -326,6 +332,7 @@ def test_the_real_client_accepts_the_calls() -> None:
         ("POST", jobs, {}, cluster.manifest(SPECS["aggregator"])),
         ("GET", jobs, selected, None),
         ("DELETE", f"{jobs}/done", {"propagationPolicy": "Foreground"}, None),
+        ("GET", jobs, selected, None),
         ("GET", f"/api/v1/namespaces/{NAMESPACE}/pods", selected, None),
         ("GET", f"/api/v1/namespaces/{NAMESPACE}/pods/done-a/log", {"tailLines": "5"}, None),
     ]
