@@ -23,6 +23,8 @@ from pathlib import Path
 
 #: Seconds a program past its deadline gets between SIGTERM and SIGKILL.
 DEADLINE_GRACE_S = 5.0
+#: The exit code of a program that could not be started (a shell's "command not found").
+COMMAND_NOT_STARTED = 127
 
 
 def exit_code(returncode: int) -> int:
@@ -32,7 +34,11 @@ def exit_code(returncode: int) -> int:
 
 def run_once(argv: list[str], deadline: float | None) -> tuple[int, bool]:
     """Run the program once; return its exit code and whether the deadline ended it."""
-    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    try:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        print(f"[supervisor] cannot start {argv[0]}: {exc.strerror}", flush=True)
+        return COMMAND_NOT_STARTED, False
     try:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         return exit_code(child.wait(timeout=timeout)), False
@@ -62,14 +68,21 @@ def supervise(job_file: Path, exit_file: Path) -> int:
         code, deadline_exceeded = run_once(job["argv"], deadline)
         if code == 0 or deadline_exceeded or stop_requested:
             break
-    reason = ("" if code == 0 else "DeadlineExceeded" if deadline_exceeded else "Stopped" if stop_requested
-              else "BackoffLimitExceeded")
-    outcome = {"exit_code": code, "reason": reason, "attempts": attempt,
+    outcome = {"exit_code": code, "reason": _reason(code, deadline_exceeded, bool(stop_requested)), "attempts": attempt,
                "finished_at": datetime.now(UTC).isoformat()}
     temporary = exit_file.with_name(f".{exit_file.name}.tmp")
     temporary.write_text(json.dumps(outcome))
     os.replace(temporary, exit_file)  # whole or absent for a reader in another process
     return code
+
+
+def _reason(code: int, deadline_exceeded: bool, stop_requested: bool) -> str:
+    """Why the job failed, in the words of Kubernetes' Job conditions where there are some."""
+    if code == 0:
+        return ""
+    if deadline_exceeded:
+        return "DeadlineExceeded"
+    return "Stopped" if stop_requested else "BackoffLimitExceeded"
 
 
 if __name__ == "__main__":

@@ -169,3 +169,10 @@ def test_a_secret_is_a_file_never_an_environment_value(launcher: LocalLauncher, 
     assert "caller variable inherited False" in output
     with pytest.raises(JobExists):
         launcher.launch(keyed)
+
+
+def test_a_program_that_cannot_start_fails_with_127(launcher: LocalLauncher, run_dir: Path) -> None:
+    handle = launcher.launch(replace(spec(run_dir, "missing"), module="", command=("no-such-program-kml",)))
+    (failed,) = wait_for(launcher, handle.selector, finished)
+    assert (failed.state, failed.exit_code) == (JobState.FAILED, 127)
+    assert "cannot start no-such-program-kml" in launcher.logs(handle.selector)["missing"]
