@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 
 from kafkaml.jobs import rules
 
@@ -120,11 +119,11 @@ class JobSpec:
     ttl_after_finished_s: int = DAY_S
 
     def __post_init__(self) -> None:
-        # Copies the caller cannot change after validation.
+        # Own copies, so a later change to the caller's dicts cannot bypass the checks below.
         object.__setattr__(self, "role", Role(self.role))
         object.__setattr__(self, "command", tuple(self.command))
         for name in ("environment", "secret_files", "labels"):
-            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+            object.__setattr__(self, name, dict(getattr(self, name)))
         rules.check_dns_label("job name", self.name)
         rules.check_dns_subdomain("service account", self.service_account)
         self._check_program()
