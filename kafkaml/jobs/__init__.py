@@ -1,0 +1,26 @@
+"""One job interface, two launchers: Kubernetes Jobs in a cluster, process groups in local mode.
+
+Callers describe a job with :class:`JobSpec` and use a :class:`Launcher`. The Kubernetes
+launcher lives in :mod:`kafkaml.jobs.kubernetes_launcher`, imported only where it is used: the
+``kubernetes`` client takes about a second to import.
+"""
+
+from kafkaml.jobs.launcher import JobError, JobExists, JobHandle, JobState, JobStatus, Launcher
+from kafkaml.jobs.local import LocalLauncher, MissingSecret
+from kafkaml.jobs.spec import (
+    LABEL_JOB,
+    LABEL_OWNER,
+    LABEL_PART_OF,
+    LABEL_ROLE,
+    LABEL_TRAINING,
+    JobSpec,
+    Resources,
+    Role,
+    SecretFile,
+)
+
+__all__ = [
+    "LABEL_JOB", "LABEL_OWNER", "LABEL_PART_OF", "LABEL_ROLE", "LABEL_TRAINING", "JobError", "JobExists",
+    "JobHandle", "JobSpec", "JobState", "JobStatus", "Launcher", "LocalLauncher", "MissingSecret", "Resources",
+    "Role", "SecretFile",
+]

@@ -1,0 +1,173 @@
+"""Jobs as Kubernetes ``batch/v1`` Jobs in the caller's own namespace.
+
+The backends run in a pod whose service account may manage Jobs and read Pods and their logs in
+that namespace only; so the launcher works in the namespace the pod runs in (the downward API's
+``POD_NAMESPACE``, else the service account's namespace file) and never needs cluster-wide
+rights. Status, logs and stop go through label selectors built from checked labels. The API
+objects are passed in (:class:`KubernetesApi`), so tests use a stand-in and no API server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from kafkaml.jobs.launcher import JobError, JobExists, JobHandle, JobState, JobStatus, Launcher, scoped
+from kafkaml.jobs.manifest import PodSecurity, job_manifest
+from kafkaml.jobs.settings import POD_NAMESPACE
+from kafkaml.jobs.spec import LABEL_JOB, JobSpec
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class KubernetesApi:
+    """The two API groups the launcher calls: ``BatchV1Api`` for Jobs, ``CoreV1Api`` for Pods."""
+
+    batch: Any
+    core: Any
+
+    @classmethod
+    def connect(cls) -> KubernetesApi:
+        """In a pod, its service account; elsewhere the user's kube config."""
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        return cls(client.BatchV1Api(), client.CoreV1Api())
+
+
+def namespace_from_environment(environ: Mapping[str, str] | None = None,
+                               namespace_file: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
+    """``POD_NAMESPACE`` (downward API), else the namespace of the pod's service account."""
+    namespace = POD_NAMESPACE.read(environ)
+    if namespace:
+        return namespace
+    try:
+        return namespace_file.read_text().strip()
+    except OSError:
+        raise JobError(f"no namespace for jobs: set POD_NAMESPACE from the downward API "
+                       f"(fieldRef metadata.namespace) or run in a pod with {namespace_file}") from None
+
+
+def selector_string(selector: Mapping[str, str]) -> str:
+    """``key=value,...`` in a stable order (labels are checked, so no value can add a term)."""
+    return ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+
+
+class KubernetesLauncher(Launcher):
+    """Launches, watches and deletes Jobs in one namespace through the Kubernetes API."""
+
+    def __init__(self, api: KubernetesApi | None = None, namespace: str | None = None,
+                 security: PodSecurity | None = None) -> None:
+        self.namespace = namespace or namespace_from_environment()
+        self.api = api or KubernetesApi.connect()
+        self.security = security or PodSecurity()
+
+    def manifest(self, spec: JobSpec) -> dict[str, Any]:
+        """The Job object :meth:`launch` sends for ``spec``."""
+        return job_manifest(spec, self.namespace, self.security)
+
+    def launch(self, spec: JobSpec) -> JobHandle:
+        with _api_errors(f"creating job {spec.name}"):
+            self.api.batch.create_namespaced_job(namespace=self.namespace, body=self.manifest(spec))
+        return JobHandle(spec.name, spec.all_labels)
+
+    def status(self, selector: Mapping[str, str]) -> list[JobStatus]:
+        wanted = selector_string(scoped(selector))
+        with _api_errors("listing jobs"):
+            jobs, pods = self._jobs(wanted), self._pods_by_job(wanted)
+        return sorted((_job_status(job, pods.get(job.metadata.name, [])) for job in jobs),
+                      key=lambda status: status.name)
+
+    def logs(self, selector: Mapping[str, str], tail_lines: int = 100) -> dict[str, str]:
+        """Each job's output; a job that was retried shows each pod's tail, oldest first."""
+        wanted = selector_string(scoped(selector))
+        with _api_errors("reading logs"):
+            jobs, pods = self._jobs(wanted), self._pods_by_job(wanted)
+            return {name: self._job_logs(pods.get(name, []), tail_lines)
+                    for name in sorted(job.metadata.name for job in jobs)}
+
+    def stop(self, selector: Mapping[str, str]) -> list[str]:
+        """Delete the selected Jobs; Foreground propagation deletes their pods before the Job goes."""
+        wanted = selector_string(scoped(selector, for_stop=True))
+        stopped = []
+        with _api_errors("stopping jobs"):
+            for job in self._jobs(wanted):
+                try:
+                    self.api.batch.delete_namespaced_job(name=job.metadata.name, namespace=self.namespace,
+                                                         propagation_policy="Foreground")
+                except ApiException as exc:
+                    if exc.status != 404:  # gone already: what stop wanted
+                        raise
+                stopped.append(job.metadata.name)
+        return sorted(stopped)
+
+    def _jobs(self, label_selector: str) -> list[Any]:
+        return self.api.batch.list_namespaced_job(namespace=self.namespace, label_selector=label_selector).items
+
+    def _pods_by_job(self, label_selector: str) -> dict[str, list[Any]]:
+        """The selected pods grouped by job (by the job's own label), oldest first."""
+        pods = self.api.core.list_namespaced_pod(namespace=self.namespace, label_selector=label_selector).items
+        by_job: dict[str, list[Any]] = {}
+        for pod in sorted(pods, key=lambda pod: pod.metadata.creation_timestamp or _EPOCH):
+            by_job.setdefault((pod.metadata.labels or {}).get(LABEL_JOB, ""), []).append(pod)
+        return by_job
+
+    def _job_logs(self, pods: list[Any], tail_lines: int) -> str:
+        parts = []
+        for pod in pods:
+            try:
+                text = self.api.core.read_namespaced_pod_log(name=pod.metadata.name, namespace=self.namespace,
+                                                             tail_lines=tail_lines)
+            except ApiException as exc:
+                if exc.status != 400:  # 400: the container has not started yet, so no log
+                    raise
+                text = ""
+            parts.append(text if len(pods) == 1 else f"--- pod {pod.metadata.name} ---\n{text}")
+        return "\n".join(parts)
+
+
+def _job_status(job: Any, pods: list[Any]) -> JobStatus:
+    """A Job's state from its conditions (final ones) or its pods (pending or running)."""
+    status = job.status or client.V1JobStatus()
+    conditions = {condition.type: condition for condition in status.conditions or []
+                  if condition.status == "True"}
+    common = {"name": job.metadata.name, "labels": dict(job.metadata.labels or {}),
+              "started_at": status.start_time, "exit_code": _exit_code(pods[-1]) if pods else None}
+    if "Complete" in conditions:
+        return JobStatus(**common, state=JobState.SUCCEEDED,
+                         finished_at=status.completion_time or conditions["Complete"].last_transition_time)
+    if "Failed" in conditions:
+        failed = conditions["Failed"]
+        return JobStatus(**common, state=JobState.FAILED, finished_at=failed.last_transition_time,
+                         reason=failed.reason or "")
+    running = any(pod.status is not None and pod.status.phase == "Running" for pod in pods)
+    return JobStatus(**common, state=JobState.RUNNING if running else JobState.PENDING)
+
+
+def _exit_code(pod: Any) -> int | None:
+    """The exit code of the pod's container, once it has terminated."""
+    for container in (pod.status.container_statuses or []) if pod.status else []:
+        if container.state is not None and container.state.terminated is not None:
+            return container.state.terminated.exit_code
+    return None
+
+
+@contextlib.contextmanager
+def _api_errors(action: str) -> Iterator[None]:
+    """API failures as :class:`JobError` (409 as :class:`JobExists`), with status and reason only."""
+    try:
+        yield
+    except ApiException as exc:
+        if exc.status == 409:
+            raise JobExists(f"{action}: a job of that name exists already") from None
+        raise JobError(f"{action}: the Kubernetes API answered {exc.status} {exc.reason}") from None

@@ -1,0 +1,168 @@
+"""Jobs as local processes: the launcher of local mode, with the same contract as a cluster.
+
+Each job gets a directory under ``<run dir>/jobs/<name>/``: ``job.json`` (its labels and
+program, written before it starts), ``process.json`` (pid and start time), ``exit.json``
+(written by :mod:`kafkaml.jobs.supervisor` when it ends) and ``output.log``. These files are the
+index: any process that opens a launcher on the same run directory (a restarted backend, the
+CLI) sees the same jobs, their states and exit codes, and can stop them.
+
+The program gets what a container would: the spec's settings and ``<NAME>_FILE`` paths for its
+secrets, plus the few variables a process needs to run here (``PATH``, ``HOME``, locale,
+``PYTHONPATH``). Nothing else of the caller's environment leaks in, so a backend's own keys and
+passwords never reach a job. A secret ``(secret, key)`` is the file ``<secrets dir>/<secret>/<key>``,
+laid out as Kubernetes mounts a Secret; the job is told its path, never its content.
+Resource requests and limits are not enforced locally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kafkaml.jobs.launcher import (
+    JobError,
+    JobExists,
+    JobHandle,
+    JobState,
+    JobStatus,
+    Launcher,
+    matches,
+    scoped,
+)
+from kafkaml.jobs.spec import JobSpec, SecretFile
+from kafkaml.local import processes
+
+JOB_FILE = "job.json"
+PROCESS_FILE = "process.json"
+EXIT_FILE = "exit.json"
+LOG_FILE = "output.log"
+#: The only variables of the caller's environment a job inherits.
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
+
+
+class MissingSecret(JobError):
+    """A secret file a job needs does not exist in the secrets directory."""
+
+
+class LocalLauncher(Launcher):
+    """Runs jobs as process groups on this machine; state lives in ``run_dir/jobs``."""
+
+    def __init__(self, run_dir: Path, secrets_dir: Path | None = None, stop_grace_s: float = 5.0) -> None:
+        self.jobs_dir = Path(run_dir) / "jobs"
+        self.secrets_dir = Path(secrets_dir) if secrets_dir is not None else Path(run_dir) / "secrets"
+        self.stop_grace_s = stop_grace_s
+
+    def launch(self, spec: JobSpec) -> JobHandle:
+        secret_paths = {name: str(self._secret_path(secret)) for name, secret in spec.secret_files.items()}
+        job_dir = self.jobs_dir / spec.name
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            job_dir.mkdir()
+        except FileExistsError:
+            raise JobExists(f"a local job named {spec.name} exists already in {self.jobs_dir}") from None
+        _write_json(job_dir / JOB_FILE, {
+            "name": spec.name, "labels": spec.all_labels, "argv": spec.argv(sys.executable),
+            "active_deadline_s": spec.active_deadline_s, "backoff_limit": spec.backoff_limit,
+        })
+        environment = {**_base_environment(), **spec.environment, **spec.secret_environment(secret_paths)}
+        supervisor = [sys.executable, "-m", "kafkaml.jobs.supervisor",
+                      str(job_dir / JOB_FILE), str(job_dir / EXIT_FILE)]
+        try:
+            with open(job_dir / LOG_FILE, "ab") as log:
+                process = subprocess.Popen(
+                    supervisor, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, so stop reaches everything it starts
+                )
+        except OSError as exc:
+            shutil.rmtree(job_dir, ignore_errors=True)  # no job left pending for ever
+            raise JobError(f"job {spec.name} could not start: {exc.strerror}") from None
+        _write_json(job_dir / PROCESS_FILE, {"pid": process.pid, "started_at": datetime.now(UTC).isoformat()})
+        return JobHandle(spec.name, spec.all_labels)
+
+    def status(self, selector: Mapping[str, str]) -> list[JobStatus]:
+        return [self._status(job_dir, record) for job_dir, record in self._records(scoped(selector))]
+
+    def logs(self, selector: Mapping[str, str], tail_lines: int = 100) -> dict[str, str]:
+        return {record["name"]: processes.tail(job_dir / LOG_FILE, tail_lines)
+                for job_dir, record in self._records(scoped(selector))}
+
+    def stop(self, selector: Mapping[str, str]) -> list[str]:
+        stopped = []
+        for job_dir, record in self._records(scoped(selector, for_stop=True)):
+            process = _read_json(job_dir / PROCESS_FILE)
+            if process and _is_supervisor(process["pid"], job_dir):
+                processes.stop_group(process["pid"], self.stop_grace_s)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            stopped.append(record["name"])
+        return stopped
+
+    def _secret_path(self, secret: SecretFile) -> Path:
+        path = self.secrets_dir / secret.secret / secret.key
+        if not path.is_file():
+            raise MissingSecret(f"secret {secret.secret!r} key {secret.key!r}: no file {path}")
+        return path
+
+    def _records(self, selector: Mapping[str, str]) -> Iterator[tuple[Path, dict[str, Any]]]:
+        if not self.jobs_dir.is_dir():
+            return
+        for job_dir in sorted(self.jobs_dir.iterdir()):
+            record = _read_json(job_dir / JOB_FILE)  # None while a job is being created or deleted
+            if record is not None and matches(record["labels"], selector):
+                yield job_dir, record
+
+    def _status(self, job_dir: Path, record: dict[str, Any]) -> JobStatus:
+        process = _read_json(job_dir / PROCESS_FILE)
+        # Liveness before the outcome: the supervisor writes exit.json before it exits, so a
+        # process found gone here has left its outcome for the read below, if it left one.
+        alive = process is not None and _is_supervisor(process["pid"], job_dir)
+        outcome = _read_json(job_dir / EXIT_FILE)
+        started = datetime.fromisoformat(process["started_at"]) if process else None
+        common = {"name": record["name"], "labels": record["labels"], "started_at": started}
+        if outcome is not None:
+            state = JobState.SUCCEEDED if outcome["exit_code"] == 0 else JobState.FAILED
+            finished_at = datetime.fromisoformat(outcome["finished_at"])
+            return JobStatus(**common, state=state, finished_at=finished_at, exit_code=outcome["exit_code"],
+                             reason=outcome["reason"])
+        if process is None:
+            return JobStatus(**common, state=JobState.PENDING)
+        if alive:
+            return JobStatus(**common, state=JobState.RUNNING)
+        return JobStatus(**common, state=JobState.FAILED, reason="Lost")  # killed outright, or a reboot
+
+
+def _is_supervisor(pid: int, job_dir: Path) -> bool:
+    """True when ``pid`` is alive and is this job's supervisor (not a recycled pid)."""
+    if not processes.is_running(pid):
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return os.fsencode(str(job_dir / JOB_FILE)) in argv
+
+
+def _base_environment() -> dict[str, str]:
+    environment = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    environment["PYTHONUNBUFFERED"] = "1"  # logs show progress as it happens
+    return environment
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically: a reader in another process sees the old file or the new one, never half."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data))
+    os.replace(temporary, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,18 @@
+"""The settings the job launchers read from the environment, declared for ``kafkaml config``.
+
+Kept apart from the launchers so that listing the settings does not import the ``kubernetes``
+client.
+"""
+
+from __future__ import annotations
+
+from kafkaml.config import Setting, declare
+
+POD_NAMESPACE = Setting(
+    "POD_NAMESPACE",
+    "Namespace the Kubernetes launcher creates jobs in: set it from the downward API (fieldRef "
+    "metadata.namespace). When empty, the namespace of the pod's service account is used.",
+    default="",
+)
+
+JOBS = declare("Job launchers", POD_NAMESPACE)
