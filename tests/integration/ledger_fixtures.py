@@ -125,6 +125,8 @@ def foreign_clone(
         + args
     )
     # PUSH2 len, RETURNDATASIZE, DUP2, PUSH1 0x0a, RETURNDATASIZE, CODECOPY, RETURN: return the runtime.
-    initcode = bytes.fromhex("61") + len(runtime).to_bytes(2, "big") + bytes.fromhex("3d81600a3d39f3") + runtime
+    initcode = (
+        bytes.fromhex("61") + len(runtime).to_bytes(2, "big") + bytes.fromhex("3d81600a3d39f3") + runtime
+    )
     receipt = deployer.sender.transact({"data": "0x" + initcode.hex()}, "deploy a clone outside the factory")
     return Web3.to_checksum_address(receipt["contractAddress"])

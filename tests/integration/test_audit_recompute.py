@@ -2,46 +2,78 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from kafkaml.ledger import Ledger, UpdateOutcome
 from kafkaml.local import stack as local
+from kafkaml.local.accounts import new_account
 from kafkaml.strategies import Update, make_strategy
+from kafkaml.topics import update_topic
 from kafkaml.weights import publish_weights
 from tests.conftest import unique
 
 
 def audit(stack: local.Stack, address: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "kafkaml.cli", "audit", address, "--rpc-url", stack.chain.address,
-         "--kafka", stack.bootstrap("platform"), "--recompute"],
-        env={**os.environ, "COLUMNS": "250", "ETH_BLOCKSCOUT_URL": ""}, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "kafkaml.cli",
+            "audit",
+            address,
+            "--rpc-url",
+            stack.chain.address,
+            "--kafka",
+            stack.bootstrap("platform"),
+            "--recompute",
+        ],
+        env={**os.environ, "COLUMNS": "250", "ETH_BLOCKSCOUT_URL": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def weights(value: float) -> list[np.ndarray]:
     return [np.full((4, 3), value, np.float32), np.arange(3, dtype=np.float32) * value]
 
 
-def test_recompute_confirms_honest_versions_and_finds_the_doctored_one(local_stack: local.Stack) -> None:
+def test_recompute_confirms_honest_versions_and_finds_the_doctored_one(
+    local_stack: local.Stack, tmp_path: Path
+) -> None:
     platform, client = local_stack.account("platform"), local_stack.account("client-1")
     bootstrap, rpc = local_stack.bootstrap("platform"), local_stack.chain.address
     strategy = make_strategy("mix")
     topic = unique("kml-weights-audit")
     token = Ledger.deploy_token(rpc, platform.private_key())
-    aggregator = Ledger.deploy(rpc, platform.private_key(), token_address=token, settings_hash=os.urandom(32),
-                               weights_topic=topic, strategy=strategy.description_json(), rounds=3)
-    aggregator.register_clients([client.address])
+    job = new_account(tmp_path / "aggregator.key")  # the training's own aggregator account
+    Ledger.fund(rpc, platform.private_key(), job.address, 10**18)
+    address = Ledger.create_training(
+        rpc,
+        platform.private_key(),
+        token_address=token,
+        aggregator=job.address,
+        settings_hash=os.urandom(32),
+        weights_topic=topic,
+        strategy=strategy.description_json(),
+        rounds=3,
+        budget=100,
+    )
+    aggregator = Ledger.open(rpc, address, job.private_key())
+    aggregator.register_clients({client.address: 1000})
     genesis = weights(1.0)
     pointer, content_hash = publish_weights(bootstrap, topic, genesis)
-    aggregator.start(content_hash, pointer)
+    aggregator.start(content_hash, pointer, hashlib.sha256(b"announcement").digest())
     trainer = Ledger.open(rpc, aggregator.address, client.private_key())
 
     def submit(update: list[np.ndarray], base: int) -> bytes:
-        update_pointer, update_hash = publish_weights(bootstrap, topic + "-client", update)
+        update_pointer, update_hash = publish_weights(bootstrap, update_topic(topic, client.address), update)
         trainer.submit_update(base, update_hash, update_pointer, 50)
         return update_hash
 
@@ -62,4 +94,3 @@ def test_recompute_confirms_honest_versions_and_finds_the_doctored_one(local_sta
     result = audit(local_stack, aggregator.address)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "first mismatch at version 2" in result.stdout
-

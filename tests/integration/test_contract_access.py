@@ -96,9 +96,7 @@ def test_register_clients_only_by_the_aggregator_and_not_after_finish(local_stac
     assert t.aggregator.sample_ceilings()[newcomer] == 7
     t.aggregator.finish()
     with pytest.raises(WrongPhase):
-        t.aggregator._transact(
-            "registerClients", [[Web3.to_checksum_address("0x" + "12" * 20)], [1]], "late"
-        )
+        t.aggregator._transact("registerClients", [[Web3.to_checksum_address("0x" + "12" * 20)], [1]], "late")
 
 
 def test_start_only_once_and_only_by_the_aggregator(local_stack):
@@ -160,7 +158,9 @@ def test_submit_only_by_registered_clients_while_active(local_stack):
     with pytest.raises(InvalidHash):
         t.clients[0].submit_update(0, bytes(32), own, 10)
     with pytest.raises(InvalidPointer):  # bits above the packed fields
-        t.clients[0]._transact("submitUpdate", [digest("u"), 1 << 250 | pack_update(0, 10, 0, 0, 1)], "malformed")
+        t.clients[0]._transact(
+            "submitUpdate", [digest("u"), 1 << 250 | pack_update(0, 10, 0, 0, 1)], "malformed"
+        )
     with pytest.raises(InvalidPointer):  # an empty offset range
         t.clients[0]._transact("submitUpdate", [digest("u"), pack_update(0, 10, 0, 4, 4)], "empty range")
     with pytest.raises(InvalidPointer):  # a reversed one
@@ -360,7 +360,9 @@ def test_the_platform_admin_can_act_on_no_training(local_stack):
     with pytest.raises(Unauthorized):
         admin.record_round(digest("v1"), global_pointer(1), [UpdateOutcome(update, True, 10**18)])
     with pytest.raises(Unauthorized):  # by hand, past the client's checks
-        admin._transact("recordRound", [digest("v1"), 3 << 64 | 6, [(t.clients[0].account, reward(5))]], "raw")
+        admin._transact(
+            "recordRound", [digest("v1"), 3 << 64 | 6, [(t.clients[0].account, reward(5))]], "raw"
+        )
     t.round(UpdateOutcome(update, True, 5))
     with pytest.raises(Unauthorized):
         admin.finish()
@@ -369,7 +371,10 @@ def test_the_platform_admin_can_act_on_no_training(local_stack):
         admin.pay_rewards()
     with pytest.raises(Unauthorized):
         admin._transact("payRewards", [[t.clients[0].account]], "raw payout")
-    assert t.aggregator.token_balance(t.clients[0].account) == 0 and t.aggregator.unpaid_of(t.clients[0].account) == 5
+    assert (
+        t.aggregator.token_balance(t.clients[0].account) == 0
+        and t.aggregator.unpaid_of(t.clients[0].account) == 5
+    )
     t.aggregator.pay_rewards()
     assert t.aggregator.token_balance(t.clients[0].account) == 5
 
@@ -466,7 +471,11 @@ def test_payout_in_bounded_batches_is_resumable(local_stack):
     assert nonce(t.aggregator) == sent + 2
     paid = [e for e in t.aggregator._all_events() if e.name == "RewardPaid"]
     assert len({e.tx_hash for e in paid}) == 2 and [e.args["amount"] for e in paid] == [10, 11, 12]
-    assert [t.aggregator.token_balance(m.account) - b for m, b in zip(members, before, strict=True)] == [10, 11, 12]
+    assert [t.aggregator.token_balance(m.account) - b for m, b in zip(members, before, strict=True)] == [
+        10,
+        11,
+        12,
+    ]
     assert token.functions.totalSupply().call() == supply + 33
     t.aggregator.pay_rewards(batch=2)  # nothing left: no transaction
     assert nonce(t.aggregator) == sent + 2
@@ -522,8 +531,15 @@ def test_rounds_mined_in_one_block_get_their_own_versions(local_stack):
             data = t.aggregator.contract.encode_abi(
                 "recordRound", args=[versions[n], 3 << 64 | 6, [(client.account, reward(n + 1))]]
             )
-            tx = {"to": t.aggregator.address, "data": data, "nonce": start_nonce + n, "gas": 200_000,
-                  "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "chainId": w3.eth.chain_id}
+            tx = {
+                "to": t.aggregator.address,
+                "data": data,
+                "nonce": start_nonce + n,
+                "gas": 200_000,
+                "maxFeePerGas": 10**11,
+                "maxPriorityFeePerGas": 10**9,
+                "chainId": w3.eth.chain_id,
+            }
             sent.append(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
         w3.provider.make_request("evm_mine", [])
     finally:

@@ -26,10 +26,9 @@ from kafkaml.ledger import (
     UpdateOutcome,
     WrongPhase,
 )
-from kafkaml.ledger.errors import InvalidAggregator
 from kafkaml.ledger.client import _decoder, deploy_contract
 from kafkaml.ledger.compiler import load_artifact
-from kafkaml.ledger.errors import AccessControlUnauthorizedAccount
+from kafkaml.ledger.errors import AccessControlUnauthorizedAccount, InvalidAggregator
 from kafkaml.ledger.events import pack_update
 from kafkaml.local.accounts import new_account
 from tests.integration.ledger_fixtures import (
@@ -113,8 +112,10 @@ def test_a_training_is_a_small_clone_carrying_its_parameters(local_stack):
     reader = Ledger.reader(local_stack.chain.address, second)
     assert second != t.aggregator.address and reader.platform() == platform
     assert (reader.info().aggregator, reader.info().rounds, reader.info().budget) == (other, 3, 1000)
-    created = contract(t.aggregator, "TrainingFactory", platform.factory).events.TrainingCreated().get_logs(
-        from_block=reader.info().created_block, to_block=reader.info().created_block
+    created = (
+        contract(t.aggregator, "TrainingFactory", platform.factory)
+        .events.TrainingCreated()
+        .get_logs(from_block=reader.info().created_block, to_block=reader.info().created_block)
     )
     assert [(e["args"]["training"], e["args"]["aggregator"]) for e in created] == [(second, other)]
 
@@ -216,7 +217,9 @@ def test_only_the_platforms_trainings_mint_and_only_what_they_credited(local_sta
     # A clone of the same implementation made outside the factory (its "aggregator" an attacker):
     # it cannot be initialised, so it never runs, and the token does not let it mint.
     attacker = t.outsider
-    foreign = foreign_clone(attacker, platform.implementation, aggregator=attacker.account, token=platform.token)
+    foreign = foreign_clone(
+        attacker, platform.implementation, aggregator=attacker.account, token=platform.token
+    )
     initialize = contract(t.aggregator, "FederatedLearning", foreign).encode_abi(
         "initialize", args=["t", "s"]
     )
@@ -284,10 +287,16 @@ def test_a_look_alike_training_on_another_implementation_is_refused(local_stack)
     rpc_url = local_stack.chain.address
     attacker = t.outsider
     w3 = attacker.rpc.w3
-    own_implementation = deploy_contract(attacker.sender, load_artifact("FederatedLearning"), [], "look-alike")
+    own_implementation = deploy_contract(
+        attacker.sender, load_artifact("FederatedLearning"), [], "look-alike"
+    )
     head = w3.eth.block_number  # automine: the clone is created in head + 1, initialised in head + 2
     look_alike = foreign_clone(
-        attacker, own_implementation, aggregator=attacker.account, token=platform.token, created_block=head + 2
+        attacker,
+        own_implementation,
+        aggregator=attacker.account,
+        token=platform.token,
+        created_block=head + 2,
     )
     training = contract(attacker, "FederatedLearning", look_alike)
     attacker.sender.transact(
@@ -295,7 +304,11 @@ def test_a_look_alike_training_on_another_implementation_is_refused(local_stack)
     )
     reader = Ledger.reader(rpc_url, look_alike)
     info = reader.info()  # it is an initialised training: its events say so
-    assert (info.token, info.aggregator, info.weights_topic) == (platform.token, attacker.account, WEIGHTS_TOPIC)
+    assert (info.token, info.aggregator, info.weights_topic) == (
+        platform.token,
+        attacker.account,
+        WEIGHTS_TOPIC,
+    )
     with pytest.raises(LedgerError, match="not of the implementation"):
         reader.platform()
     # Run by the attacker to the payout, it still mints nothing.
@@ -324,7 +337,10 @@ def test_a_clone_claiming_a_creation_block_in_the_future_fails_clearly(local_sta
     t = deploy(local_stack)
     platform = t.aggregator.platform()
     foreign = foreign_clone(
-        t.outsider, platform.implementation, aggregator=t.outsider.account, token=platform.token,
+        t.outsider,
+        platform.implementation,
+        aggregator=t.outsider.account,
+        token=platform.token,
         created_block=10**9,
     )
     try:

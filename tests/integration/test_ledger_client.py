@@ -11,43 +11,53 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from web3 import Web3
 
-from kafkaml.ledger import Ledger, LedgerError, LedgerUnavailable, UpdateOutcome, WrongPhase, transactions
-from kafkaml.ledger.events import pack_update
+from kafkaml.ledger import (
+    Ledger,
+    LedgerError,
+    LedgerUnavailable,
+    Unauthorized,
+    UpdateOutcome,
+    WrongPhase,
+    transactions,
+)
 from kafkaml.ledger.transactions import Rpc
 from kafkaml.local.processes import free_port
-from tests.integration.ledger_fixtures import deploy, digest, global_pointer, update_pointer
+from tests.integration.ledger_fixtures import deploy, digest, global_pointer, key_of
+
+
+def newcomers(count: int) -> list[str]:
+    """Addresses nobody holds, to register as clients (a transaction the aggregator may repeat)."""
+    return [Web3.to_checksum_address(digest("newcomer")[:20]) for _ in range(count)]
 
 
 def test_several_transactions_in_flight_from_one_key(local_stack):
     t = deploy(local_stack)
-    client = t.clients[0]
-    hashes = [digest("parallel") for _ in range(6)]
+    aggregator = t.aggregator  # a client has one update pending at most; the aggregator registers many
+    first = newcomers(6)
     with ThreadPoolExecutor(max_workers=6) as pool:
-        list(pool.map(lambda h: client.submit_update(0, h, update_pointer(0), 10), hashes))
+        list(pool.map(lambda address: aggregator.register_clients({address: 5}), first))
     # A second client object for the same key (another component of the same job) shares no
     # nonce counter with the first: it must notice and resynchronise.
-    twin = Ledger.open(
-        local_stack.chain.address, t.aggregator.address, local_stack.account("client-1").private_key()
-    )
-    more = [digest("twin") for _ in range(2)]
-    twin.submit_update(0, more[0], update_pointer(0), 10)
-    stale = client.sender._next_nonce
-    client.submit_update(0, more[1], update_pointer(0), 10)
-    assert client.sender._next_nonce == stale + 2  # resynchronised past the twin's transaction
+    twin = Ledger.open(local_stack.chain.address, aggregator.address, key_of(aggregator))
+    more = newcomers(2)
+    twin.register_clients({more[0]: 5})
+    stale = aggregator.sender._next_nonce
+    aggregator.register_clients({more[1]: 5})
+    assert aggregator.sender._next_nonce == stale + 2  # resynchronised past the twin's transaction
     # Sent without waiting, then awaited together.
-    sender = client.sender
-    data = [
-        client.contract.encode_abi("submitUpdateTo", args=[digest("batch"), pack_update(0, 5, 0, 0, 1), "t"])
-        for _ in range(3)
-    ]
-    pending = [sender.send({"to": client.address, "data": d}, "batch") for d in data]
+    sender = aggregator.sender
+    batch = newcomers(3)
+    data = [aggregator.contract.encode_abi("registerClients", args=[[address], [5]]) for address in batch]
+    pending = [sender.send({"to": aggregator.address, "data": d}, "batch") for d in data]
     assert len({p.nonce for p in pending}) == 3
     assert all(sender.wait(p)["status"] == 1 for p in pending)
-    queued = t.aggregator.pending_updates()
-    assert len(queued) == 11 and t.aggregator.queue_size() == 11
-    assert set(hashes + more) <= {u.content_hash for u in queued}
-    assert [u.seq for u in queued] == list(range(11))
+    registered = aggregator.clients()
+    assert len(registered) == 2 + 11
+    assert registered[:2] == [c.account for c in t.clients]
+    assert set(registered[2:]) == set(first + more + batch)
+    assert registered[-3:] == batch  # sent in nonce order, mined in nonce order
 
 
 def test_a_restarted_client_process_does_not_submit_again(local_stack, tmp_path):
@@ -59,7 +69,7 @@ def test_a_restarted_client_process_does_not_submit_again(local_stack, tmp_path)
         "from kafkaml.ledger import Ledger\n"
         "from tests.integration.ledger_fixtures import update_pointer\n"
         "ledger = Ledger.open(sys.argv[1], sys.argv[2])\n"  # key from ETH_WALLET_KEY_FILE
-        "print(ledger.submit_update(0, bytes.fromhex(sys.argv[3]), update_pointer(0), 77).seq)\n"
+        "print(ledger.submit_update(0, bytes.fromhex(sys.argv[3]), update_pointer(0, ledger.account), 77).seq)\n"
     )
     env = {**os.environ, "ETH_WALLET_KEY_FILE": str(account.key_file), "PYTHONPATH": os.getcwd()}
     w3 = t.aggregator.rpc.w3
@@ -87,9 +97,7 @@ def test_record_round_repeated_after_a_restart_sends_nothing(local_stack):
     outcomes = [UpdateOutcome(update, True, 9)]
     assert t.aggregator.record_round(new_global, global_pointer(1), outcomes) == 1
     block = t.aggregator.rpc.block_number()
-    again = Ledger.open(
-        local_stack.chain.address, t.aggregator.address, local_stack.account("platform").private_key()
-    )
+    again = Ledger.open(local_stack.chain.address, t.aggregator.address, key_of(t.aggregator))
     assert again.record_round(new_global, global_pointer(1), outcomes) == 1
     assert again.rpc.block_number() == block
     assert again.rewards_of(t.clients[0].account) == 9
@@ -130,16 +138,19 @@ def test_the_private_key_never_appears_in_logs_or_errors(local_stack, caplog, mo
     key = account.private_key()
     monkeypatch.setenv("ETH_WALLET_KEY", key)
     token = Ledger.deploy_token(local_stack.chain.address)  # the key from the environment
-    ledger = Ledger.deploy(
+    address = Ledger.create_training(
         local_stack.chain.address,
         token_address=token,
+        aggregator=local_stack.account("client-3").address,
         settings_hash=digest("s"),
         weights_topic="test-weights",
         strategy="fedavg",
         rounds=2,
+        budget=10,
     )
+    ledger = Ledger.open(local_stack.chain.address, address)  # the admin's key, from the environment
     texts = [repr(ledger), repr(ledger.sender)]
-    with pytest.raises(WrongPhase) as reverted:
+    with pytest.raises(Unauthorized) as reverted:  # the admin may not act on the training
         ledger.finish()
     with pytest.raises(LedgerError) as bad_key:
         Ledger.open(local_stack.chain.address, ledger.address, key[:-2] + "zz")
@@ -167,28 +178,41 @@ def test_opening_nothing_or_an_unreachable_node_fails_clearly(local_stack):
 
 def test_fees_are_reused_briefly_then_read_again(local_stack, monkeypatch):
     t = deploy(local_stack)
-    sender = t.clients[0].sender
+    sender = t.aggregator.sender
     reads = []
     current = sender._current_fees
     monkeypatch.setattr(sender, "_current_fees", lambda: reads.append(1) or current())
     monkeypatch.setattr(transactions, "FEE_REUSE_S", 0.5)
     sender._fees_until = 0.0
-    for n in range(3):
-        t.clients[0].submit_update(0, digest(f"fee-{n}"), update_pointer(0), 10)
+    for address in newcomers(3):
+        t.aggregator.register_clients({address: 1})
     assert len(reads) == 1  # one read for three transactions in quick succession
     time.sleep(0.6)
-    t.clients[0].submit_update(0, digest("fee-late"), update_pointer(0), 10)
+    t.aggregator.register_clients({newcomers(1)[0]: 1})
     assert len(reads) == 2
 
 
-def test_a_client_learns_when_its_update_is_consumed(local_stack):
+def test_a_client_learns_when_its_update_is_consumed(local_stack, monkeypatch):
     t = deploy(local_stack)
+    client = t.clients[0]
     update = digest("mine")
-    assert not t.clients[0].is_consumed(update)  # unknown
+    assert not client.has_pending()  # nothing submitted
     t.submit(0, update)
-    assert not t.clients[0].is_consumed(update)  # queued
+    assert client.has_pending() and not t.clients[1].has_pending()
+    assert t.clients[1].has_pending(client.account)  # anyone may ask about any account
     t.round(UpdateOutcome(update, True, 1))
-    assert t.clients[0].is_consumed(update)
+    assert not client.has_pending()  # consumed: the next update may follow
+    calls = 0
+    rpc_call = Rpc.__call__
+
+    def counting(self, fn):
+        nonlocal calls
+        calls += 1
+        return rpc_call(self, fn)
+
+    monkeypatch.setattr(Rpc, "__call__", counting)
+    client.has_pending()
+    assert calls == 1  # one call, however long the training
 
 
 def test_latest_version_waits_for_a_node_that_serves_the_logs_late(local_stack, monkeypatch):

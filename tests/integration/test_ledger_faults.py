@@ -81,7 +81,9 @@ def test_client_survives_a_chain_restart_mid_run(private_stack, caplog):
 
     def submit_while_down() -> None:
         try:
-            results["update"] = t.clients[1].submit_update(0, second, update_pointer(1), 10)
+            results["update"] = t.clients[1].submit_update(
+                0, second, update_pointer(1, t.clients[1].account), 10
+            )
         except Exception as exc:  # reported below with the test's assertion
             results["error"] = exc
 
@@ -101,7 +103,14 @@ def test_client_survives_a_chain_restart_mid_run(private_stack, caplog):
     sender = t.aggregator.sender
     data = t.aggregator.contract.encode_abi(
         "recordRound",
-        args=[digest("g"), 3 << 64 | 6, [(first, (4).to_bytes(32, "big")), (second, b"late".ljust(32, b"\0"))]],
+        args=[
+            digest("g"),
+            3 << 64 | 6,
+            [
+                (t.clients[0].account, (4).to_bytes(32, "big")),
+                (t.clients[1].account, b"late".ljust(32, b"\0")),
+            ],
+        ],
     )
     after_a_state_dump(private_stack)  # persisted again, so that only the next transaction is at risk
     pending = sender.send({"to": t.aggregator.address, "data": data}, "round before crash")
@@ -114,7 +123,9 @@ def test_client_survives_a_chain_restart_mid_run(private_stack, caplog):
     assert [len(v.updates) for v in audit.versions] == [0, 2]
     assert audit.earned == {t.clients[0].account: 4, t.clients[1].account: 0}
 
-    # And the client object keeps working afterwards with a correct nonce sequence.
+    # And the client objects keep working afterwards with a correct nonce sequence (the
+    # round freed both clients' slots).
+    assert not t.clients[0].has_pending() and not t.clients[1].has_pending()
     third = digest("after")
     t.submit(0, third)
     t.aggregator.record_round(digest("g2"), global_pointer(2), [UpdateOutcome(third, True, 1)])
