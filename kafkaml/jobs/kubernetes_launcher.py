@@ -9,6 +9,7 @@ objects are passed in (:class:`KubernetesApi`), so tests use a stand-in and no A
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from kafkaml.jobs.launcher import JobError, JobExists, JobHandle, JobState, JobStatus, Launcher, scoped
 from kafkaml.jobs.manifest import PodSecurity, job_manifest
 from kafkaml.jobs.settings import POD_NAMESPACE
-from kafkaml.jobs.spec import LABEL_JOB, JobSpec
+from kafkaml.jobs.spec import LABEL_JOB, LABEL_PART_OF, PART_OF, JobSpec
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 _EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -110,6 +111,28 @@ class KubernetesLauncher(Launcher):
                         raise
                 stopped.append(job.metadata.name)
         return sorted(stopped)
+
+    def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
+        """An Opaque Secret in the launcher's namespace (replaced when it exists)."""
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": self.namespace,
+                             "labels": {**labels, LABEL_PART_OF: PART_OF}},
+                "data": {key: base64.b64encode(data).decode() for key, data in files.items()}}
+        with _api_errors(f"creating secret {name}"):
+            try:
+                self.api.core.create_namespaced_secret(namespace=self.namespace, body=body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                self.api.core.replace_namespaced_secret(name=name, namespace=self.namespace, body=body)
+
+    def delete_secret(self, name: str) -> None:
+        with _api_errors(f"deleting secret {name}"):
+            try:
+                self.api.core.delete_namespaced_secret(name=name, namespace=self.namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
 
     def _jobs(self, label_selector: str) -> list[Any]:
         return self.api.batch.list_namespaced_job(namespace=self.namespace, label_selector=label_selector).items

@@ -82,6 +82,15 @@ class Launcher(ABC):
         Deleting, as Kubernetes does: a stopped job no longer appears in :meth:`status`.
         """
 
+    @abstractmethod
+    def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
+        """Create (or replace) the secret ``name`` whose keys are ``files``, for jobs to mount
+        through :class:`~kafkaml.jobs.spec.SecretFile`; ``labels`` say whose it is."""
+
+    @abstractmethod
+    def delete_secret(self, name: str) -> None:
+        """Delete the secret ``name`` (nothing happens when it does not exist)."""
+
 
 def scoped(selector: Mapping[str, str], *, for_stop: bool = False) -> dict[str, str]:
     """``selector`` checked and narrowed to this project's jobs.

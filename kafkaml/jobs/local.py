@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kafkaml.jobs import rules
 from kafkaml.jobs.launcher import (
     JobError,
     JobExists,
@@ -102,6 +103,24 @@ class LocalLauncher(Launcher):
             shutil.rmtree(job_dir, ignore_errors=True)
             stopped.append(record["name"])
         return stopped
+
+    def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
+        """A directory per secret with one file per key, readable by this user only."""
+        rules.check_dns_subdomain("secret name", name)
+        directory = self.secrets_dir / name
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+        for key, data in files.items():
+            SecretFile(name, key, f"/secrets/{key}")  # checks the key as a cluster would
+            temporary = directory / f".{key}.tmp"
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, directory / key)
+
+    def delete_secret(self, name: str) -> None:
+        rules.check_dns_subdomain("secret name", name)
+        shutil.rmtree(self.secrets_dir / name, ignore_errors=True)
 
     def _secret_path(self, secret: SecretFile) -> Path:
         path = self.secrets_dir / secret.secret / secret.key

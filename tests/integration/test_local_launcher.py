@@ -5,6 +5,7 @@ with everything it started; another launcher (even in another process) sees the 
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 import time
@@ -176,3 +177,17 @@ def test_a_program_that_cannot_start_fails_with_127(launcher: LocalLauncher, run
     (failed,) = wait_for(launcher, handle.selector, finished)
     assert (failed.state, failed.exit_code) == (JobState.FAILED, 127)
     assert "cannot start no-such-program-kml" in launcher.logs(handle.selector)["missing"]
+
+
+def test_put_secret_writes_private_files_a_job_reads_and_delete_removes_them(tmp_path: Path) -> None:
+    launcher = LocalLauncher(tmp_path / "run")
+    launcher.put_secret("training-9", {"key": b"s3cret"}, {"kafka-ml/training": "9"})
+    path = tmp_path / "run" / "secrets" / "training-9" / "key"
+    assert path.read_bytes() == b"s3cret" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    launcher.put_secret("training-9", {"key": b"replaced"}, {})
+    assert path.read_bytes() == b"replaced"
+    with pytest.raises(ValueError):
+        launcher.put_secret("Not_A_Name", {"key": b"x"}, {})
+    launcher.delete_secret("training-9")
+    assert not path.parent.exists()

@@ -88,6 +88,15 @@ class StandIn:
         self._record(CoreV1Api, "list_namespaced_pod", kwargs)
         return V1PodList.from_dict({"items": _select(self.pods, kwargs["label_selector"])})
 
+    def create_namespaced_secret(self, **kwargs: Any) -> None:
+        self._record(CoreV1Api, "create_namespaced_secret", kwargs)
+
+    def replace_namespaced_secret(self, **kwargs: Any) -> None:
+        self._record(CoreV1Api, "replace_namespaced_secret", kwargs)
+
+    def delete_namespaced_secret(self, **kwargs: Any) -> None:
+        self._record(CoreV1Api, "delete_namespaced_secret", kwargs)
+
     def read_namespaced_pod_log(self, **kwargs: Any) -> str:
         self._record(CoreV1Api, "read_namespaced_pod_log", kwargs)
         if kwargs["name"] not in self.pod_logs:
@@ -336,3 +345,20 @@ def test_the_real_client_accepts_the_calls() -> None:
         ("GET", f"/api/v1/namespaces/{NAMESPACE}/pods", selected, None),
         ("GET", f"/api/v1/namespaces/{NAMESPACE}/pods/done-a/log", {"tailLines": "5"}, None),
     ]
+
+
+def test_secrets_are_created_valid_replaced_when_they_exist_and_deleted() -> None:
+    stand_in = StandIn()
+    launcher(stand_in).put_secret("training-7", {"key": b"\x01secret", "model.json": b"{}"}, {"kafka-ml/training": "7"})
+    method, call = stand_in.calls[-1]
+    assert method == "create_namespaced_secret" and call["namespace"] == NAMESPACE
+    body = call["body"]
+    assert kubernetes_validate.validate(body, "1.32", strict=True) == "1.32"
+    assert body["data"] == {"key": "AXNlY3JldA==", "model.json": "e30="}
+    assert body["metadata"]["labels"] == {"kafka-ml/training": "7", "app.kubernetes.io/part-of": "kafka-ml"}
+    stand_in.fail_with["create_namespaced_secret"] = ApiException(status=409, reason="Conflict")
+    launcher(stand_in).put_secret("training-7", {"key": b"new"}, {})
+    assert stand_in.calls[-1][0] == "replace_namespaced_secret"
+    stand_in.fail_with["delete_namespaced_secret"] = ApiException(status=404, reason="Not Found")
+    launcher(stand_in).delete_secret("training-7")  # gone already: fine
+    assert stand_in.calls[-1] == ("delete_namespaced_secret", {"name": "training-7", "namespace": NAMESPACE})
