@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from kafkaml.ledger.client import Ledger
 
 LICENSE = "mit"  # the SPDX identifier of our sources, in Blockscout's spelling
-_CREATE_TRAINING = keccak(text="createTraining(bytes32,string,string,uint32)")[:4]
+_CREATE_TRAINING = keccak(text="createTraining(address,bytes32,string,string,uint32,uint96)")[:4]
 
 
 class BlockscoutError(RuntimeError):

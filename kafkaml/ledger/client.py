@@ -186,6 +186,11 @@ class Ledger:
         aggregator = Web3.to_checksum_address(aggregator)
         existing = _trainings_of(rpc, factory, aggregator)
         if existing:
+            info = cls(rpc, None, existing[-1]).info()
+            wanted = (check_hash(settings_hash), weights_topic, strategy, rounds, budget)
+            if (info.settings_hash, info.weights_topic, info.strategy, info.rounds, info.budget) != wanted:
+                raise errors.LedgerError(f"the factory created training {existing[-1]} for aggregator {aggregator} "
+                                         "with other parameters: an aggregator account serves one training")
             log.info("the factory already created training %s for aggregator %s", existing[-1], aggregator)
             return existing[-1]
         receipt = sender.transact(
@@ -344,7 +349,13 @@ class Ledger:
         """The training's creation parameters (its immutable arguments and its ``TrainingConfigured``
         event; cached)."""
         if self._info is None:
-            created = self._view("createdAt")
+            try:
+                created = self._view("createdAt")
+            except errors.ContractRevert:
+                raise errors.LedgerError(f"{self.address} is not a training: it does not answer createdAt()") from None
+            if created > self.rpc.block_number():
+                raise errors.LedgerError(f"{self.address} claims to be created in block {created}, after the chain's "
+                                         "head: it is no training of a factory")
             configured = [e for e in self._events.read(created, created) if e.name == "TrainingConfigured"]
             if not configured:
                 raise errors.LedgerError(f"{self.address} was never initialised as a training by a factory")
@@ -374,9 +385,9 @@ class Ledger:
         if self.rpc(lambda: factory.functions.implementation().call()) != implementation:
             raise errors.LedgerError(f"{self.address} is a clone of {implementation}, not of the implementation "
                                      f"of the factory {factory_address} behind its token")
-        created = factory.events.TrainingCreated().get_logs(
+        created = self.rpc(lambda: factory.events.TrainingCreated().get_logs(
             from_block=self.info().created_block, to_block=self.info().created_block,
-            argument_filters={"training": self.address})
+            argument_filters={"training": self.address}))
         if not created:
             raise errors.LedgerError(f"the factory {factory_address} did not create {self.address}")
         return Platform(factory_address, token, implementation)
@@ -412,7 +423,10 @@ class Ledger:
 
     def has_pending(self, address: str | None = None) -> bool:
         """Whether the account (default: this one) has an update waiting in the queue (one call)."""
-        return bool(self._view("pendingOf", Web3.to_checksum_address(address or self.account))[0])
+        address = address or self.account
+        if address is None:
+            raise ValueError("a read-only ledger has no account of its own: name the address")
+        return bool(self._view("pendingOf", Web3.to_checksum_address(address))[0])
 
     def credited(self) -> int:
         """Rewards credited so far by the whole training (never above ``info().budget``)."""

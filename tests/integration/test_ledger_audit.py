@@ -165,14 +165,6 @@ def test_the_blockscout_requests_verify_the_contracts_behind_a_training(local_st
         verification_request("blockscout.example", "RewardToken", platform.token)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="kafkaml/ledger/blockscout.py _CREATE_TRAINING is still the selector of the old "
-    "createTraining(bytes32,string,string,uint32), not of createTraining(address,bytes32,string,"
-    "string,uint32,uint96): a clone's creation input is reported as 'not built from the committed "
-    "artifacts' instead of as a training clone",
-)
 def test_the_blockscout_request_for_a_clone_itself_points_to_its_contracts(finished):
     t, _ = finished
     creation = _creation_input(t.aggregator)  # the factory call that created the clone
