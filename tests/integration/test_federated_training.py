@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from kafkaml import kafka
 from kafkaml.faults import FAULT_EXIT_CODE
 from kafkaml.ledger.client import Ledger
 from kafkaml.local import stack as local
@@ -20,6 +22,7 @@ from kafkaml.local.jobs import Job
 from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
 from kafkaml.recompute import recompute
 from kafkaml.schemas import RoundMessage, WeightsMessage, read_control
+from kafkaml.toydata import TOY_MODEL_SOURCE
 from kafkaml.weights import fetch_weights, publish_weights, weights_hash
 from kafkaml.workloads import make_workload
 
@@ -160,6 +163,58 @@ def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.St
     margin = 0.1
     assert attacked["metrics"]["val_accuracy"] >= clean["metrics"]["val_accuracy"] - margin
     assert attacked["metrics"]["val_accuracy"] >= ACCURACY_TARGET - margin
+
+
+#: The toy task with a network whose weights (2.4 MB) span three chunks, so a publication of them
+#: can be interleaved by other writers (one-chunk payloads never are).
+WIDE_MODEL_SOURCE = TOY_MODEL_SOURCE.replace('keras.layers.Dense(16, activation="relu"),',
+                                             'keras.layers.Dense(768, activation="relu"), '
+                                             'keras.layers.Dense(768, activation="relu"),')
+
+
+def test_junk_on_the_global_weights_topic_never_stops_the_aggregator(local_stack: local.Stack,
+                                                                      tmp_path: Path) -> None:
+    """Anyone who can write to the platform Kafka writes junk records into the training's global
+    weights topic, densely enough that every publication attempt is interleaved, and falls quiet
+    only for a moment each time the aggregator says it will retry: the training still finishes."""
+    assert WIDE_MODEL_SOURCE != TOY_MODEL_SOURCE
+    workload = replace(make_workload("toy", 2, 1200, seed=7, mode="random-split"), model_source=WIDE_MODEL_SOURCE)
+    options = RunOptions(clients=2, rounds=3, mode="classic", stop_timeout_s=120, reject_ratio=1e12)
+    run = start_run(local_stack, workload, options, tmp_path)
+    assert run.aggregator is not None and run.announcement is not None
+    weights_topic = run.announcement.training["weights_topic"]
+    stop = threading.Event()
+    written = [0]
+
+    def retries() -> int:
+        return run.aggregator.log_path.read_text().count("publishing the global weights failed")
+
+    def write_junk() -> None:
+        producer = kafka.producer(local_stack.bootstrap("platform"), linger_ms=0)
+        seen = 0
+        try:
+            while not stop.is_set():
+                if retries() > seen:  # let the retry through, then go on
+                    seen = retries()
+                    stop.wait(4.0)
+                for _ in range(50):
+                    producer.send(weights_topic, b"junk, not a chunk", partition=0)
+                    written[0] += 1
+                    time.sleep(0.001)
+        finally:
+            producer.close()
+
+    writer = threading.Thread(target=write_junk)
+    writer.start()
+    try:
+        final = wait_for_end(run, timeout_s=300)
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+        run.stop()
+    assert final["versions"] == 3
+    assert retries() >= 1, "the junk never interleaved with a publication: the test proves nothing"
+    assert written[0] > 100
 
 
 def run_killed_at(stack: local.Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, point: str,
