@@ -253,6 +253,7 @@ def classic_record(stack: local.Stack, run: Run) -> tuple[list[RoundMessage], di
 @pytest.mark.parametrize(("mode", "point"), [
     ("classic", "aggregator.after_publish"),
     ("classic", "aggregator.after_record"),
+    ("classic", "aggregator.after_finish"),
     ("blockchain", "aggregator.after_publish"),
     ("blockchain", "aggregator.after_record"),
     ("blockchain", "aggregator.after_finish"),
