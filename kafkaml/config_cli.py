@@ -9,7 +9,8 @@ from kafkaml import config
 
 #: Modules whose import declares settings; listed so the command shows them all. The jobs'
 #: module is looked up by name only to document its variables: kafkaml does not depend on it.
-DECLARING_MODULES = ["kafkaml.config", "kafkaml.jobs.settings", "kafkaml.ledger.transactions", "training_worker.settings"]
+DECLARING_MODULES = ["kafkaml.config", "kafkaml.faults", "kafkaml.jobs.settings", "kafkaml.ledger.transactions",
+                     "training_worker.settings"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,6 +1,7 @@
 """Every control message that crosses a Kafka topic, in one place, versioned and validated on read.
 
-Messages are JSON objects ``{"kind": ..., "version": N, ...fields}``. Readers check each field and
+Messages are JSON objects ``{"kind": ..., "version": N, ...fields}``; ``N`` is the message kind's
+schema version (:attr:`Message.SCHEMA`), bumped when a kind's meaning changes. Readers check each field and
 raise :class:`SchemaError` naming the message kind and the field (``data_control.input_shape:
 expected a list of positive integers``) so that a producer's mistake is found in one look. Fields
 a reader does not know are ignored, so a newer producer can add fields without breaking older
@@ -147,6 +148,33 @@ def _rate(fields: _Fields, name: str) -> float:
     return value
 
 
+def _pointer(fields: _Fields, name: str, default: Any = _REQUIRED) -> Any:
+    """A weights pointer (topic, partition, [start_offset, end_offset)), or ``default`` when absent."""
+    if fields.raw(name, None) is None and default is not _REQUIRED:
+        return default
+    pointer_fields = fields.nested(name)
+    try:
+        return WeightsPointer(
+            pointer_fields.str("topic", non_empty=True), pointer_fields.int("partition", minimum=0),
+            pointer_fields.int("start_offset", minimum=0), pointer_fields.int("end_offset", minimum=1),
+        )
+    except ValueError as exc:
+        if isinstance(exc, SchemaError):
+            raise
+        raise fields.error(name, str(exc)) from None
+
+
+def _hash(fields: _Fields, name: str, default: Any = _REQUIRED) -> Any:
+    """A SHA-256 content hash written as 64 hex digits, or ``default`` when absent."""
+    digest = fields.str(name, default)
+    if digest is default and default is not _REQUIRED:
+        return default
+    try:
+        return check_hash(bytes.fromhex(digest))
+    except ValueError:
+        raise fields.error(name, f"expected 64 hex digits, got {digest!r:.70}") from None
+
+
 @dataclass(frozen=True)
 class OffsetRange:
     """Records ``[start, end)`` of one partition of the datasource's topic."""
@@ -185,13 +213,15 @@ class Message(ABC):
     """Base of every control message: the envelope (kind, version) and JSON encoding."""
 
     KIND: ClassVar[str]
+    #: The newest schema version of this kind, written by this code; readers refuse newer ones.
+    SCHEMA: ClassVar[int] = SCHEMA_VERSION
 
     @abstractmethod
     def body(self) -> dict[str, Any]:
         """The message's own fields as JSON values."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.KIND, "version": SCHEMA_VERSION, **self.body()}
+        return {"kind": self.KIND, "version": self.SCHEMA, **self.body()}
 
     def encode(self) -> bytes:
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
@@ -413,21 +443,7 @@ class WeightsMessage(Message):
 
     @classmethod
     def parse(cls, fields: _Fields) -> WeightsMessage:
-        pointer_fields = fields.nested("pointer")
-        try:
-            pointer = WeightsPointer(
-                pointer_fields.str("topic", non_empty=True), pointer_fields.int("partition", minimum=0),
-                pointer_fields.int("start_offset", minimum=0), pointer_fields.int("end_offset", minimum=1),
-            )
-        except ValueError as exc:
-            if isinstance(exc, SchemaError):
-                raise
-            raise fields.error("pointer", str(exc)) from None
-        digest = fields.str("sha256")
-        try:
-            content_hash = check_hash(bytes.fromhex(digest))
-        except ValueError:
-            raise fields.error("sha256", f"expected 64 hex digits, got {digest!r:.70}") from None
+        pointer, content_hash = _pointer(fields, "pointer"), _hash(fields, "sha256")
         role = fields.choice("role", ("global", "update"))
         base_version = fields.int("base_version", None, minimum=0)
         if role == "update" and base_version is None:
@@ -483,11 +499,7 @@ class RoundOutcome:
 
     @classmethod
     def parse(cls, fields: _Fields) -> RoundOutcome:
-        digest = fields.str("sha256")
-        try:
-            content_hash = check_hash(bytes.fromhex(digest))
-        except ValueError:
-            raise fields.error("sha256", f"expected 64 hex digits, got {digest!r:.70}") from None
+        content_hash = _hash(fields, "sha256")
         reward = fields.str("reward")
         if not reward.isdigit():
             raise fields.error("reward", f"expected a non-negative integer as a string, got {reward!r:.40}")
@@ -496,20 +508,40 @@ class RoundOutcome:
 
 @dataclass(frozen=True)
 class RoundMessage(Message):
-    """Classic coordination's record of a round: the outcome of every update it consumed, and
-    ``finished`` once the training is closed (what the contract records in blockchain mode).
+    """Classic coordination's record of a round, the one write that makes it happen: the new global
+    version (``model_version`` with its ``pointer`` and content hash) together with the outcome of
+    every update it consumed, or ``finished`` once the training is closed (what one contract call
+    records in blockchain mode). Version 0 (genesis) is a round without outcomes.
+
+    Schema 2: a version exists only as a round record. Schema 1 published the version as a separate
+    ``weights`` message, so a crash between the two writes left a version whose updates were still
+    queued (aggregated and rewarded again after a restart). Schema-1 records still parse (without
+    ``pointer``/``sha256``); a round of schema 2 that is not the ``finished`` mark must carry both.
     Rewards are decimal strings: token base units exceed JSON's safe integers."""
 
     KIND: ClassVar[str] = "round"
+    SCHEMA: ClassVar[int] = 2
 
     model_id: str
     model_version: int
     outcomes: tuple[RoundOutcome, ...] = ()
     finished: bool = False
+    content_hash: bytes | None = None  # the new version's weights (None only on the finished mark)
+    pointer: WeightsPointer | None = None
+
+    def __post_init__(self) -> None:
+        if (self.content_hash is None) != (self.pointer is None):
+            raise ValueError("a round publishes a version with both its pointer and its content hash, or neither")
+
+    @property
+    def publishes_version(self) -> bool:
+        return self.pointer is not None
 
     def body(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "model_version": self.model_version,
-                "outcomes": [outcome.to_json() for outcome in self.outcomes], "finished": self.finished}
+                "outcomes": [outcome.to_json() for outcome in self.outcomes], "finished": self.finished,
+                "sha256": self.content_hash.hex() if self.content_hash is not None else None,
+                "pointer": self.pointer.to_json() if self.pointer is not None else None}
 
     @classmethod
     def parse(cls, fields: _Fields) -> RoundMessage:
@@ -517,8 +549,16 @@ class RoundMessage(Message):
         if not isinstance(items, list):
             raise fields.error("outcomes", "expected a list")
         outcomes = tuple(RoundOutcome.parse(_Fields(fields.kind, item, f"outcomes[{index}].")) for index, item in enumerate(items))
+        finished = fields.bool("finished", False)
+        pointer = _pointer(fields, "pointer", None)
+        content_hash = _hash(fields, "sha256", None)
+        if (pointer is None) != (content_hash is None):
+            present, missing = ("pointer", "sha256") if content_hash is None else ("sha256", "pointer")
+            raise fields.error(missing, f"is required with {present}: a round publishes its version whole")
+        if pointer is None and not finished and fields.data["version"] >= 2:
+            raise fields.error("pointer", "is required for a round that is not the finished mark")
         return cls(fields.str("model_id", non_empty=True), fields.int("model_version", minimum=0), outcomes,
-                   fields.bool("finished", False))
+                   finished, content_hash, pointer)
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
@@ -548,8 +588,9 @@ def decode(raw: bytes | str | Mapping[str, Any], expected: type[Message] | None 
         raise fields.error("kind", f"expected {expected.KIND!r}, got {kind!r}")
     fields = _Fields(kind, fields.data)
     version = fields.int("version", minimum=1)
-    if version > SCHEMA_VERSION:
-        raise fields.error("version", f"{version} is newer than this reader understands ({SCHEMA_VERSION})")
+    newest = MESSAGE_TYPES[kind].SCHEMA
+    if version > newest:
+        raise fields.error("version", f"{version} is newer than this reader understands ({newest})")
     return MESSAGE_TYPES[kind].parse(fields)
 
 

@@ -11,7 +11,14 @@
 
 Everything the rounds depend on lives in the coordinator and Kafka, so a restarted aggregator
 resumes from the newest recorded version with the same queue: nothing is counted twice and no
-update is lost. Exit code 0 only when the training finished.
+update is lost. Weights published but not yet recorded are simply never referenced (the restart
+aggregates the same queue again); the restart tests kill the job exactly there and in the other
+gaps (the :mod:`kafkaml.faults` points). Exit code 0 only when the training finished.
+
+Anyone who can write to the platform Kafka can write records into the global weights topic.
+Reads go by pointer and hash, so such records are never mistaken for weights; a publication they
+interleave with is retried with back-off for up to STOP_TIMEOUT (nothing is recorded until it
+succeeds) before the job gives up with exit code 1, to be restarted once the topic is quiet.
 """
 
 from __future__ import annotations
@@ -28,10 +35,11 @@ import keras
 
 from kafkaml import kafka
 from kafkaml.config import ConfigError
+from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
 from kafkaml.schemas import ModelControl
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic, weights_topic
-from kafkaml.weights import fetch_weights, publish_weights
+from kafkaml.weights import WeightsPublishError, fetch_weights, publish_weights
 from training_worker.announcement import AnnouncementError, find_datasource, training_settings
 from training_worker.coordination.base import Outcome, PlatformCoordinator, QueuedUpdate, Version
 from training_worker.coordination.factory import platform_coordinator
@@ -46,6 +54,9 @@ log = logging.getLogger("training_worker.aggregator")
 #: The announcement as first published, kept so that a restarted aggregator publishes the very
 #: bytes whose hash the training recorded (and pins the same validation datasource).
 ANNOUNCEMENT_FILE = "announcement.json"
+#: Pauses between publications of the global weights that other writers interleaved with.
+PUBLISH_RETRY_FIRST_S = 1.0
+PUBLISH_RETRY_MAX_S = 30.0
 
 
 class Aggregator:
@@ -88,7 +99,21 @@ class Aggregator:
                              timeout_s=self.training.fetch_timeout_s)
 
     def publish(self, weights: list) -> tuple:
-        return publish_weights(self.producer, self.weights_topic, weights)
+        """Publish global weights; records that foreign writers interleave only delay it.
+
+        Raises :class:`WeightsPublishError` once it kept failing for STOP_TIMEOUT (0: never).
+        """
+        deadline = time.monotonic() + self.training.stop_timeout_s
+        delay = PUBLISH_RETRY_FIRST_S
+        while True:
+            try:
+                return publish_weights(self.producer, self.weights_topic, weights)
+            except WeightsPublishError as exc:
+                if self.training.stop_timeout_s and time.monotonic() + delay > deadline:
+                    raise
+                log.warning("publishing the global weights failed (%s); retrying in %.0f s", exc, delay)
+                time.sleep(delay)
+                delay = min(2 * delay, PUBLISH_RETRY_MAX_S)
 
     def start(self) -> tuple[Version, list]:
         """Genesis on a new training; on a restart, the newest recorded version and its weights.
@@ -181,8 +206,10 @@ class Aggregator:
                     return 1
                 continue
             pointer, content_hash = self.publish(result.weights)
+            fault_point("aggregator.after_publish")
             result.outcomes = self.within_budget(result.outcomes)
             version = self.coordinator.record_round(content_hash, pointer, result.outcomes)
+            fault_point("aggregator.after_record")
             weights, previous, cache, idle_since = result.weights, result.new, {}, time.monotonic()
             needed = self.strategy.updates_per_round
             self.report_round(version, result, time.monotonic() - started)
@@ -232,7 +259,13 @@ def main() -> int:
     except (ConfigError, ModelSourceError, AnnouncementError) as exc:
         log.error("cannot start the aggregator: %s", exc)
         return 2
-    return aggregator.run()
+    try:
+        return aggregator.run()
+    except WeightsPublishError as exc:
+        log.error("the global weights could not be published for %.0f s (%s); nothing was recorded, restart "
+                  "the job once only the aggregator writes to %s", settings.training.stop_timeout_s, exc,
+                  aggregator.weights_topic)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 Clients never execute the platform user's Python source: they rebuild the model from its Keras
 JSON architecture and compile it from Keras' own JSON compile configuration, both plain data. Training settings (epochs, batch, weights topic, shuffle) travel
 in the ``training`` field; the strategy description is there too, for auditors.
+
+Anyone who can write to the model control topic can write an announcement, so a trainer checks
+the ``training`` field before using any of it (:func:`announced_training`): a hostile
+``fit_kwargs`` such as ``{"callbacks": ...}`` or ``{"x": ...}`` would otherwise reach
+``model.fit`` in the process that holds the client's key.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -23,7 +29,13 @@ from kafkaml.schemas import (
     parse_data_control,
     read_control,
 )
+from kafkaml.strategies import Strategy, StrategyError, strategy_from_description
+from kafkaml.topics import TopicError, check_topic_name
+from training_worker.model_source import KwargsError, validate_kwargs
 from training_worker.settings import StreamSettings
+
+#: fit arguments the trainer sets itself: from the announcement's own fields, or fixed.
+TRAINER_FIT_ARGS = ("epochs", "batch_size", "verbose")
 
 
 class AnnouncementError(RuntimeError):
@@ -82,6 +94,53 @@ def client_datasource(stream: StreamSettings, timeout_s: float) -> DataControl:
         return parse_data_control(legacy)
     except SchemaError as exc:
         raise AnnouncementError(f"DATA_TOPIC / INPUT_FORMAT / INPUT_CONFIG do not describe a datasource: {exc}") from None
+
+
+@dataclass(frozen=True)
+class AnnouncedTraining:
+    """The announcement's ``training`` field, checked: how the trainer trains and where it publishes."""
+
+    epochs: int
+    batch: int
+    weights_topic: str
+    strategy: Strategy
+    fit_kwargs: dict[str, Any]
+    compile_config: dict[str, Any]
+
+
+def announced_training(announcement: ModelControl) -> AnnouncedTraining:
+    """Check the ``training`` field field by field; :class:`AnnouncementError` names the bad one."""
+    training = announcement.training
+
+    def refuse(name: str, problem: str) -> AnnouncementError:
+        return AnnouncementError(f"the announcement of {announcement.model_id!r} is refused: "
+                                 f"training.{name}: {problem}")
+
+    def positive(name: str) -> int:
+        value = training.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise refuse(name, f"expected a positive integer, got {value!r:.40}")
+        return value
+
+    topic = training.get("weights_topic")
+    try:
+        check_topic_name(topic)
+    except TopicError as exc:
+        raise refuse("weights_topic", str(exc)) from None
+    try:
+        strategy = strategy_from_description(training.get("strategy", ""))
+    except (StrategyError, TypeError) as exc:
+        raise refuse("strategy", str(exc)) from None
+    try:
+        fit_kwargs = validate_kwargs("fit", training.get("fit_kwargs", {}))
+    except KwargsError as exc:
+        raise refuse("fit_kwargs", str(exc)) from None
+    if reserved := sorted(set(fit_kwargs) & set(TRAINER_FIT_ARGS)):
+        raise refuse("fit_kwargs", f"{', '.join(reserved)} set by the trainer (epochs and batch are fields of their own)")
+    compile_config = training.get("compile_config")
+    if not isinstance(compile_config, Mapping):
+        raise refuse("compile_config", f"expected a JSON object, got {type(compile_config).__name__}")
+    return AnnouncedTraining(positive("epochs"), positive("batch"), topic, strategy, fit_kwargs, dict(compile_config))
 
 
 def rebuild_model(announcement: ModelControl) -> keras.Model:

@@ -20,6 +20,7 @@ from typing import Any
 
 from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_secret
 from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount, reward_budget
+from kafkaml.schemas import FORMATS
 from kafkaml.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
 from training_worker.model_source import parse_kwargs
 
@@ -63,7 +64,9 @@ STREAM = declare(
             "format and rates come from its description.", default=""),
     Setting("DATA_TOPIC", "Topic of the data stream, or the earlier `topic:partition:start:end` ranges "
             "(required unless DATASOURCE_ID is set).", default=""),
-    Setting("INPUT_FORMAT", "Encoding of the samples.", default="RAW", choices=("RAW", "AVRO", "JSON")),
+    # Only the encodings a stream reader decodes (kafkaml.schemas.FORMATS); the earlier Kafka-ML's
+    # JSON is refused at start rather than failing on the first sample.
+    Setting("INPUT_FORMAT", "Encoding of the samples.", default="RAW", choices=FORMATS),
     Setting("INPUT_CONFIG", "JSON decoding settings of INPUT_FORMAT (RAW: data_type, label_type, data_reshape, "
             "label_reshape; AVRO: data_scheme, label_scheme).", kind="json", default={}),
     Setting("VALIDATION_RATE", "Fraction of the stream held out for validation.", kind="float", default=0.1,

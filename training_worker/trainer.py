@@ -19,11 +19,17 @@ from typing import NamedTuple
 from kafkaml import kafka
 from kafkaml.config import ConfigError
 from kafkaml.logs import configure as configure_logging
-from kafkaml.strategies import Strategy, strategy_from_description
+from kafkaml.strategies import Strategy
 from kafkaml.streams import split_dataset
 from kafkaml.topics import WEIGHTS_TOPIC_CONFIG, ensure_topic, update_topic
 from kafkaml.weights import fetch_weights, publish_weights
-from training_worker.announcement import AnnouncementError, check_fits, client_datasource, rebuild_model
+from training_worker.announcement import (
+    AnnouncementError,
+    announced_training,
+    check_fits,
+    client_datasource,
+    rebuild_model,
+)
 from training_worker.coordination.base import ClientCoordinator, TrainingClosed, UpdateRefused, Version
 from training_worker.coordination.factory import open_client
 from training_worker.results import open_sink
@@ -97,16 +103,16 @@ def run(settings: TrainerSettings) -> int:
     announcement, coordinator = open_client(settings)
     datasource = client_datasource(stream, timing.start_timeout_s)
     check_fits(announcement, datasource)
+    training = announced_training(announcement)
     model = rebuild_model(announcement)
-    training = announcement.training
     sink = open_sink(settings.results, sender=settings.client_id)
     samples = datasource.count("train")
-    dataset = split_dataset(datasource, "train", stream.bootstrap_servers, batch_size=int(training["batch"]),
+    dataset = split_dataset(datasource, "train", stream.bootstrap_servers, batch_size=training.batch,
                             shuffle_buffer=min(samples, 4096), seed=timing.seed)
-    keep_training, one_in_flight = client_pacing(strategy_from_description(training["strategy"]))
+    keep_training, one_in_flight = client_pacing(training.strategy)
     # Each client writes its updates to a topic of its own, named after its identity, so the
     # chunks of concurrent uploads never interleave and no client can point into another's.
-    own_topic = update_topic(training["weights_topic"], coordinator.identity)
+    own_topic = update_topic(training.weights_topic, coordinator.identity)
     ensure_topic(platform, own_topic, configs=WEIGHTS_TOPIC_CONFIG)
     producer = kafka.producer(platform)
     trained_from: int | None = None
@@ -122,7 +128,7 @@ def run(settings: TrainerSettings) -> int:
             started = time.monotonic()
             model.set_weights(fetch_weights(platform, version.pointer, version.content_hash,
                                             timeout_s=timing.fetch_timeout_s))
-            history = model.fit(dataset, epochs=int(training["epochs"]), verbose=0, **training.get("fit_kwargs", {}))
+            history = model.fit(dataset, epochs=training.epochs, verbose=0, **training.fit_kwargs)
             pointer, content_hash = publish_weights(producer, own_topic, model.get_weights())
             try:
                 coordinator.submit(version.number, content_hash, pointer, samples)

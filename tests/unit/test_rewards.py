@@ -28,8 +28,13 @@ def test_improvement_pays_relative_loss_reduction_times_sample_share() -> None:
 def test_improvement_is_exact_and_rounds_down() -> None:
     reward = score(RewardPolicy(base=10), Measurement(3.0, 2.0, 1, 1))  # 10 × 1/3 = 3.33…
     assert reward.amount == 3
-    # 0.1 and 0.3 are not exact binary fractions: the result is still the same integer every time
-    assert score(IMPROVEMENT, Measurement(0.3, 0.1, 1, 3)) == score(IMPROVEMENT, Measurement(0.3, 0.1, 1, 3))
+    # 0.1 and 0.3 are not exact binary fractions; the reward is computed from the floats' exact
+    # values, by hand: 0.1 = 3602879701896397 / 2^55 and 0.3 = 5404319552844595 / 2^54, so
+    # 1 − 0.1/0.3 = 7205759403792793 / 10808639105689190, and with a third of the round's samples
+    # 10^21 × 7205759403792793 / 32425917317067570 = 222222222222222211942.38… → rounds down. Decimal
+    # arithmetic (2/9 of the base: …222222) or floats (2.2222222222222223e20) would give another number.
+    reward = score(IMPROVEMENT, Measurement(0.3, 0.1, 1, 3))
+    assert reward.accepted and reward.amount == 222_222_222_222_222_211_942
 
 
 def test_regression_within_threshold_is_accepted_but_earns_nothing() -> None:

@@ -43,10 +43,13 @@ WEIGHTS = WeightsMessage(
 METRICS = MetricsMessage(model_id="m-7", sender="platform", metrics={"loss": 0.5, "accuracy": 0.8},
                          model_version=3, info={"staleness": 1})
 ROUND = RoundMessage(model_id="m-7", model_version=4, outcomes=(
-    RoundOutcome(bytes(range(32)), True, 10**30), RoundOutcome(bytes(32), False, 0, "hash mismatch")))
+    RoundOutcome(bytes(range(32)), True, 10**30), RoundOutcome(bytes(32), False, 0, "hash mismatch")),
+    content_hash=bytes(range(1, 33)), pointer=WeightsPointer("kml-weights-m-7", 0, 20, 23))
+FINISHED = RoundMessage(model_id="m-7", model_version=4, finished=True)
 
 
-@pytest.mark.parametrize("message", [DATA, MODEL, WEIGHTS, METRICS, ROUND], ids=lambda m: m.KIND)
+@pytest.mark.parametrize("message", [DATA, MODEL, WEIGHTS, METRICS, ROUND, FINISHED],
+                         ids=lambda m: m.KIND + ("-finished" if getattr(m, "finished", False) else ""))
 def test_every_message_survives_encode_and_decode(message) -> None:
     assert decode(message.encode()) == message
     assert decode(message.encode(), type(message)) == message
@@ -100,6 +103,12 @@ def _broken(message, path: list, value) -> bytes:
     (ROUND, ["outcomes", 1, "reward"], "-3", "round.outcomes[1].reward", "non-negative integer"),
     (ROUND, ["outcomes", 0, "sha256"], "zz", "round.outcomes[0].sha256", "64 hex digits"),
     (ROUND, ["outcomes", 0, "accepted"], "yes", "round.outcomes[0].accepted", "true or false"),
+    (ROUND, ["sha256"], KeyError, "round.sha256", "is required with pointer"),
+    (ROUND, ["pointer"], None, "round.pointer", "is required with sha256"),
+    (ROUND, ["pointer", "start_offset"], 30, "round.pointer", "end_offset must be greater"),
+    (ROUND, ["sha256"], "00", "round.sha256", "64 hex digits"),
+    (FINISHED, ["finished"], False, "round.pointer",
+     "required for a round that is not the finished mark"),
 ])
 def test_errors_name_the_wrong_field(message, path, value, field, problem) -> None:
     with pytest.raises(SchemaError) as caught:
@@ -122,6 +131,25 @@ def test_envelope_errors(raw, expected, problem) -> None:
     with pytest.raises(SchemaError) as caught:
         decode(raw, expected)
     assert problem in str(caught.value)
+
+
+def test_a_round_of_schema_1_still_parses_without_its_version() -> None:
+    """Schema 1 published the version as a separate weights message; its rounds carry none."""
+    body = ROUND.to_json() | {"version": 1}
+    del body["sha256"], body["pointer"]
+    old = decode(json.dumps(body))
+    assert isinstance(old, RoundMessage) and not old.publishes_version and old.outcomes == ROUND.outcomes
+    assert ROUND.publishes_version and ROUND.to_json()["version"] == RoundMessage.SCHEMA == 2
+
+
+def test_a_newer_round_schema_is_refused() -> None:
+    with pytest.raises(SchemaError, match="round.version: 3 is newer than this reader understands \\(2\\)"):
+        decode(json.dumps(ROUND.to_json() | {"version": 3}))
+
+
+def test_a_round_names_its_version_whole() -> None:
+    with pytest.raises(ValueError, match="both its pointer and its content hash"):
+        RoundMessage("m-7", 5, content_hash=bytes(32))
 
 
 def test_compress_offsets_makes_runs() -> None:

@@ -156,6 +156,7 @@ def test_every_bad_variable_is_reported_at_once(aggregator_env: dict[str, str]) 
         ({"REWARD_REJECT_RATIO": "0.5"}, "REWARD_REJECT_RATIO=0.5 must be at least 1"),
         ({"DATA_RESTRICTION": '"none"'}, "DATA_RESTRICTION must be a JSON object"),
         ({"INPUT_CONFIG": "[1, 2]"}, "INPUT_CONFIG must be a JSON object"),
+        ({"INPUT_FORMAT": "JSON"}, "INPUT_FORMAT='JSON' must be one of: RAW, AVRO"),
         ({"VALIDATION_RATE": "0.6", "TEST_RATE": "0.5"}, "VALIDATION_RATE + TEST_RATE"),
         ({"SEED": "-1"}, "SEED=-1 must be at least 0"),
         ({"FETCH_TIMEOUT": "0"}, "FETCH_TIMEOUT=0.0 must be at least 1"),

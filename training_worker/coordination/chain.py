@@ -14,6 +14,7 @@ import hashlib
 import logging
 
 from kafkaml.config import ConfigError
+from kafkaml.faults import fault_point
 from kafkaml.ledger import errors
 from kafkaml.ledger.client import Ledger
 from kafkaml.ledger.records import Phase, UpdateOutcome
@@ -109,6 +110,7 @@ class ChainPlatform(PlatformCoordinator):
     def finish(self) -> None:
         if self.ledger.phase() == Phase.ACTIVE:
             self.ledger.finish()
+            fault_point("aggregator.after_finish")
         self.ledger.pay_rewards()
 
     def rewards(self) -> dict[str, int]:

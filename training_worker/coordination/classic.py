@@ -1,12 +1,19 @@
 """Classic coordination: the earlier Kafka-ML's control topic instead of a contract.
 
 One single-partition control topic per training on the platform Kafka carries, in order, the
-global versions the aggregator publishes (``WeightsMessage`` role ``global``), the updates the
-clients submit (role ``update``) and the round records (``RoundMessage``: outcomes, rewards, and
-the final ``finished`` mark). Every participant derives the same state by replaying the topic,
-so a restarted aggregator resumes exactly like it does from the chain. There is no
-authentication and nothing is paid: this mode exists to compare against the blockchain mode on
-the same workload, as the paper does.
+updates the clients submit (``WeightsMessage`` role ``update``) and the aggregator's round
+records (``RoundMessage``). A round record is the one write that makes a round happen, like the
+contract's ``recordRound``: the new global version (number, pointer, content hash) together with
+the outcome and reward of every update it consumed; genesis is round 0 and the ``finished`` mark
+closes the training. A version without its round record does not exist, so an aggregator that
+dies after publishing weights but before the record leaves no trace but unreferenced weights,
+and its successor aggregates the same queue again into the same round, counted once.
+
+Every participant derives the same state by replaying the topic: a round record counts only
+when it is the next version and the training is open, and an outcome only for an update that is
+still queued; anything else (a duplicate record, a stale writer, a foreign or malformed record)
+is skipped and logged. There is no authentication and nothing is paid: this mode exists to
+compare against the blockchain mode on the same workload, as the paper does.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from dataclasses import dataclass, field
 from kafka import TopicPartition
 
 from kafkaml import kafka, topics
+from kafkaml.faults import fault_point
 from kafkaml.pointers import WeightsPointer
 from kafkaml.schemas import Message, RoundMessage, SchemaError, WeightsMessage, decode, publish_control
 from kafkaml.signing import SIGNATURE_HEADER, sign
@@ -88,19 +96,40 @@ class ClassicCoordination:
 
     def _apply(self, message: Message) -> None:
         state = self.state
-        if isinstance(message, WeightsMessage) and message.model_id == self.model_id:
-            if message.role == "global":
-                state.versions[message.version] = Version(message.version, message.content_hash, message.pointer)
-            elif message.content_hash not in state.consumed and message.content_hash not in state.queue:
+        if isinstance(message, WeightsMessage) and message.model_id == self.model_id and message.role == "update":
+            if message.content_hash not in state.consumed and message.content_hash not in state.queue:
                 state.queue[message.content_hash] = QueuedUpdate(
                     message.sender, message.base_version, message.content_hash, message.pointer, message.samples)
         elif isinstance(message, RoundMessage) and message.model_id == self.model_id:
-            for outcome in message.outcomes:
-                update = state.queue.pop(outcome.content_hash, None)
-                state.consumed.add(outcome.content_hash)
-                if update is not None and outcome.reward:
-                    state.rewards[update.client] = state.rewards.get(update.client, 0) + outcome.reward
-            state.finished = state.finished or message.finished
+            self._apply_round(message)
+
+    def _apply_round(self, message: RoundMessage) -> None:
+        state = self.state
+        if state.finished:
+            log.warning("skipping round record %d on %s: the training is finished", message.model_version, self.topic)
+            return
+        if message.publishes_version:
+            expected = max(state.versions, default=-1) + 1
+            if message.model_version != expected:
+                log.warning("skipping round record %d on %s: the next version is %d", message.model_version,
+                            self.topic, expected)
+                return
+            assert message.content_hash is not None and message.pointer is not None
+            state.versions[expected] = Version(expected, message.content_hash, message.pointer)
+        elif not message.finished:  # schema 1: its version was a separate record, not resumable
+            log.warning("skipping round record %d on %s: it names no version (schema 1)", message.model_version,
+                        self.topic)
+            return
+        for outcome in message.outcomes:
+            update = state.queue.pop(outcome.content_hash, None)
+            if update is None:
+                log.warning("round %d on %s: update %s is not queued; its outcome is ignored", message.model_version,
+                            self.topic, outcome.content_hash.hex()[:12])
+                continue
+            state.consumed.add(outcome.content_hash)
+            if outcome.reward:
+                state.rewards[update.client] = state.rewards.get(update.client, 0) + outcome.reward
+        state.finished = message.finished
 
     def publish(self, message: Message) -> None:
         publish_control(self.producer, self.topic, message)
@@ -120,17 +149,22 @@ class ClassicPlatform(PlatformCoordinator):
     def control_topic(self) -> str:
         return self.channel.topic
 
-    def _publish_version(self, number: int, content_hash: bytes, pointer: WeightsPointer) -> Version:
-        self.channel.publish(WeightsMessage(self.channel.model_id, "global", number, pointer, content_hash,
-                                            self.channel.sender))
-        return Version(number, content_hash, pointer)
+    def _record(self, number: int, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
+        """Append the round record of version ``number`` and return the version the replay derives."""
+        self.channel.publish(RoundMessage(self.channel.model_id, number, tuple(outcomes),
+                                          content_hash=content_hash, pointer=pointer))
+        versions = self.channel.refresh().versions
+        if versions.get(number) != Version(number, content_hash, pointer):
+            raise RuntimeError(f"round record {number} on {self.channel.topic} did not become that version: "
+                               "is another aggregator writing to this training?")
+        return versions[number]
 
     def start(self, genesis_hash: bytes, pointer: WeightsPointer, announcement_hash: bytes) -> Version:
         self._announcement_hash = announcement_hash
         state = self.channel.refresh()
         if 0 in state.versions:
             return state.versions[0]
-        return self._publish_version(0, genesis_hash, pointer)
+        return self._record(0, genesis_hash, pointer, [])
 
     def announcement_hash(self) -> bytes | None:
         return self._announcement_hash
@@ -158,18 +192,14 @@ class ClassicPlatform(PlatformCoordinator):
             delay = min(delay * 2, 1.0)
 
     def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
-        state = self.channel.refresh()
-        number = max(state.versions) + 1
-        version = self._publish_version(number, content_hash, pointer)
-        self.channel.publish(RoundMessage(self.channel.model_id, number, tuple(outcomes)))
-        self.channel.refresh()
-        return version
+        return self._record(max(self.channel.refresh().versions) + 1, content_hash, pointer, outcomes)
 
     def finish(self) -> None:
         state = self.channel.refresh()
         if not state.finished:
             self.channel.publish(RoundMessage(self.channel.model_id, max(state.versions, default=0), (), True))
             self.channel.refresh()
+            fault_point("aggregator.after_finish")
 
     def rewards(self) -> dict[str, int]:
         return dict(self.channel.refresh().rewards)

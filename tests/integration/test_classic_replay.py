@@ -1,0 +1,59 @@
+"""Classic coordination's replay on a real broker: a round record is the only way a version or an
+outcome comes to exist, and records that would count something twice are skipped."""
+
+from __future__ import annotations
+
+from kafkaml.pointers import WeightsPointer
+from kafkaml.schemas import RoundMessage, RoundOutcome, WeightsMessage
+from tests.conftest import unique
+from training_worker.coordination.base import Version
+from training_worker.coordination.classic import ClassicCoordination, ClassicPlatform
+
+MODEL = "m-replay"
+
+
+def digest(name: str) -> bytes:
+    return name.encode().ljust(32, b".")
+
+
+def pointer(start: int) -> WeightsPointer:
+    return WeightsPointer("kml-weights-m-replay", 0, start, start + 1)
+
+
+def update(channel: ClassicCoordination, client: str, name: str) -> None:
+    channel.publish(WeightsMessage(MODEL, "update", 0, pointer(100), digest(name), client, base_version=0,
+                                   samples=10))
+
+
+def test_replay_counts_each_version_and_each_outcome_once(platform_bootstrap: str) -> None:
+    topic = unique("kml-fl")
+    writer = ClassicCoordination(platform_bootstrap, topic, MODEL, "aggregator")
+    platform = ClassicPlatform(writer)
+    assert platform.start(digest("genesis"), pointer(0)) == Version(0, digest("genesis"), pointer(0))
+    update(writer, "client-a", "a")
+    update(writer, "client-b", "b")
+    # Weights published as a version the earlier way (schema 1): no round record, so no version.
+    writer.publish(WeightsMessage(MODEL, "global", 1, pointer(1), digest("orphan"), "aggregator"))
+    writer.producer.send(topic, b"\x00junk", partition=0).get(timeout=10)
+    platform.record_round(digest("v1"), pointer(2), [RoundOutcome(digest("a"), True, 5)])
+    # A second aggregator's record of version 1, a record skipping version 2, and a schema-1 round
+    # that names no version: none of them counts.
+    writer.publish(RoundMessage(MODEL, 1, (RoundOutcome(digest("b"), True, 7),), content_hash=digest("v1-other"),
+                                pointer=pointer(3)))
+    writer.publish(RoundMessage(MODEL, 3, (RoundOutcome(digest("b"), True, 7),), content_hash=digest("v3"),
+                                pointer=pointer(4)))
+    writer.publish(RoundMessage(MODEL, 2, (RoundOutcome(digest("b"), True, 7),)))
+    # Version 2 names "a" again (already consumed: ignored) and "b".
+    platform.record_round(digest("v2"), pointer(5), [RoundOutcome(digest("a"), True, 5),
+                                                     RoundOutcome(digest("b"), False, 0, "non_finite")])
+    platform.finish()
+    writer.publish(RoundMessage(MODEL, 3, (), content_hash=digest("v3-late"), pointer=pointer(6)))
+
+    for reader in (writer, ClassicCoordination(platform_bootstrap, topic, MODEL, "auditor")):
+        state = reader.refresh()
+        assert state.versions == {0: Version(0, digest("genesis"), pointer(0)),
+                                  1: Version(1, digest("v1"), pointer(2)),
+                                  2: Version(2, digest("v2"), pointer(5))}
+        assert state.rewards == {"client-a": 5}
+        assert state.consumed == {digest("a"), digest("b")} and not state.queue
+        assert state.finished
