@@ -227,6 +227,7 @@ class Aggregator:
                 reward=rewards[item.queued.content_hash], reason=str(item.reason or ""),
                 sha256=item.queued.content_hash.hex(),
             ) for item in result.screened],
+            transaction=self.coordinator.last_transaction(),
         ))
         accepted = sum(item.reason is None for item in result.screened)
         log.info("version %d: val_loss %.4f val_accuracy %s from %d update(s) in %.2f s", version.number,
@@ -245,6 +246,7 @@ class Aggregator:
             model_path=str(model_path), elapsed_s=round(time.monotonic() - self.started, 3),
             extra={"coordination": self.settings.coordination, "identity": self.coordinator.identity,
                    "versions": latest.number if latest else 0,
+                   "final_sha256": latest.content_hash.hex() if latest else None,
                    "rewards": {client: str(amount) for client, amount in self.coordinator.rewards().items()}},
         ))
         log.info("training %s finished at version %s; model saved to %s", self.settings.federated_string_id,

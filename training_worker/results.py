@@ -1,9 +1,14 @@
 """Where the jobs report progress (one record per round) and their final results.
 
-With RESULT_URL set, each record is POSTed as JSON to the platform backend; otherwise it goes to
-JSON files in RESULTS_DIR (``progress.jsonl``, append-only, and ``final.json``). Reporting must
-never stop a training: a backend that is down, slow or refuses a record costs a bounded number of
-retries, then the record is logged and spooled to the same files, so nothing is lost.
+With RESULT_URL set (the backend's URL of this training result), each record is POSTed as JSON
+to ``<RESULT_URL>reports/`` and the final model file PUT to ``<RESULT_URL>model/``, with the job
+token scoped to this one result (``Authorization: Job <token>``, from RESULT_TOKEN_FILE);
+otherwise records go to JSON files in RESULTS_DIR (``progress.jsonl``, append-only, and
+``final.json``). Reporting must never stop a training: a backend that is down, slow or refuses
+a record costs a bounded number of retries, then the record is logged and spooled to the same
+files, and kept in ``undelivered.jsonl`` to be sent again, oldest first, before the next record
+once the backend answers (also after a restart of the job): the backend's reports are
+idempotent, so nothing is lost and nothing doubles.
 
 Every record, in a file or a POST body, is the same envelope::
 
@@ -13,6 +18,7 @@ Every record, in a file or a POST body, is the same envelope::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -33,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_FILE = "progress.jsonl"
 FINAL_FILE = "final.json"
+UNDELIVERED_FILE = "undelivered.jsonl"
 
 
 @dataclass(frozen=True)
@@ -63,10 +70,12 @@ class RoundReport:
     val_accuracy: float | None
     elapsed_s: float
     contributions: Sequence[Contribution] = ()
+    transaction: Mapping[str, Any] | None = None  # blockchain mode: the recording transaction
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "val_loss": self.val_loss, "val_accuracy": self.val_accuracy,
-                "elapsed_s": self.elapsed_s, "contributions": [c.to_json() for c in self.contributions]}
+                "elapsed_s": self.elapsed_s, "contributions": [c.to_json() for c in self.contributions],
+                "transaction": dict(self.transaction) if self.transaction else None}
 
 
 @dataclass(frozen=True)
@@ -140,50 +149,109 @@ class FileSink:
 class HttpSink:
     """Records POSTed to the backend, with retries on server errors and timeouts.
 
-    A 4xx answer means the backend refuses this record, so it is not retried. After a record
-    could not be delivered, later ones get a single attempt until the backend answers again, so
-    an unreachable backend slows each round by at most one ``timeout_s``.
+    A 4xx answer means the backend refuses this record, so it is not retried (nor kept to be
+    sent again). After a record could not be delivered, later ones get a single attempt until the
+    backend answers again, so an unreachable backend slows each round by at most one
+    ``timeout_s``; once it answers, the undelivered records go first, in order.
     """
 
-    def __init__(self, url: str, spool: FileSink, *, timeout_s: float = 5.0, attempts: int = 3,
-                 backoff_s: float = 0.5) -> None:
-        self.url = url
+    def __init__(self, url: str, spool: FileSink, *, token: str | None = None, timeout_s: float = 5.0,
+                 attempts: int = 3, backoff_s: float = 0.5) -> None:
+        self.url = url if url.endswith("/") else url + "/"
         self.spool = spool
         self.timeout_s = timeout_s
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.session = requests.Session()
-        self.backend_down = False
+        if token:
+            self.session.headers["Authorization"] = f"Job {token}"
+        self.undelivered_file = spool.directory / UNDELIVERED_FILE
+        self.undelivered = [json.loads(line) for line in self._undelivered_lines()]
+        self.backend_down = bool(self.undelivered)
 
     def progress(self, record: Record) -> None:
-        self._send(self.spool.envelope("progress", record))
+        self._deliver(self.spool.envelope("progress", record))
 
     def final(self, record: Record) -> None:
-        self._send(self.spool.envelope("final", record))
+        """The final model file first (so it is there when the final record says the training
+        finished), then the final record."""
+        if isinstance(record, FinalReport) and record.model_path and Path(record.model_path).is_file():
+            self.upload_model(Path(record.model_path))
+        self._deliver(self.spool.envelope("final", record))
 
-    def _send(self, message: dict[str, Any]) -> None:
-        body = json.dumps(message, allow_nan=False)
-        attempts = 1 if self.backend_down else self.attempts
+    def upload_model(self, path: Path) -> bool:
+        """PUT the model file with its SHA-256; False (logged, the file stays) when refused."""
+        data = path.read_bytes()
+        headers = {"Content-Type": "application/octet-stream", "X-Content-SHA256": hashlib.sha256(data).hexdigest()}
+        problem = self._attempt(self.url + "model/", data, headers, self.attempts, method="put")
+        if problem:
+            log.warning("results backend %s did not take the model file %s (%s); it stays there",
+                        self.url, path, problem)
+        return not problem
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        if self.undelivered:
+            self._send_again()
+        if self.undelivered:  # still down: keep the order
+            self._keep(message, "the backend has records still to deliver")
+            return
+        problem = self._attempt(self.url + "reports/", json.dumps(message, allow_nan=False).encode(),
+                                {"Content-Type": "application/json"}, 1 if self.backend_down else self.attempts)
+        if problem is None:
+            return
+        if problem.startswith("refused"):
+            log.warning("results backend %s refused the %s record (%s); spooled to %s", self.url,
+                        message["kind"], problem, self.spool.directory)
+            self.spool.write(message)
+            return
+        self._keep(message, problem)
+
+    def _send_again(self) -> None:
+        while self.undelivered:
+            body = json.dumps(self.undelivered[0], allow_nan=False).encode()
+            problem = self._attempt(self.url + "reports/", body, {"Content-Type": "application/json"}, 1)
+            if problem is not None and not problem.startswith("refused"):
+                return
+            self.undelivered.pop(0)
+            self._rewrite_undelivered()
+
+    def _keep(self, message: dict[str, Any], problem: str) -> None:
+        log.warning("results backend %s did not take the %s record (%s); spooled to %s and kept to send again",
+                    self.url, message["kind"], problem, self.spool.directory)
+        self.spool.write(message)
+        self.undelivered.append(message)
+        self._rewrite_undelivered()
+
+    def _attempt(self, url: str, body: bytes, headers: dict[str, str], attempts: int,
+                 method: str = "post") -> str | None:
+        """None once delivered; otherwise what went wrong ("refused: ..." for a final 4xx)."""
         problem = ""
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                answer = self.session.post(self.url, data=body, timeout=self.timeout_s,
-                                           headers={"Content-Type": "application/json"})
+                answer = self.session.request(method, url, data=body, timeout=self.timeout_s, headers=headers)
             except requests.RequestException as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
             if answer.ok:
                 self.backend_down = False
-                return
+                return None
             problem = f"HTTP {answer.status_code}: {answer.text[:200]}"
             if 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
-                break
+                return f"refused: {problem}"
         self.backend_down = True
-        log.warning("results backend %s did not take the %s record (%s); spooled to %s",
-                    self.url, message["kind"], problem, self.spool.directory)
-        self.spool.write(message)
+        return problem
+
+    def _undelivered_lines(self) -> list[str]:
+        if not self.undelivered_file.exists():
+            return []
+        return [line for line in self.undelivered_file.read_text().splitlines() if line.strip()]
+
+    def _rewrite_undelivered(self) -> None:
+        temporary = self.undelivered_file.with_name(f".{UNDELIVERED_FILE}.tmp")
+        temporary.write_text("".join(json.dumps(m, allow_nan=False) + "\n" for m in self.undelivered))
+        os.replace(temporary, self.undelivered_file)
 
 
 ResultsSink = FileSink | HttpSink
@@ -196,4 +264,6 @@ def open_sink(settings: ResultsSettings, sender: str = "", **http_options: Any) 
     aggregator and the trainers of one training may report to the same result.
     """
     files = FileSink(settings.directory, settings.result_id, sender)
-    return HttpSink(settings.url, files, **http_options) if settings.url else files
+    if not settings.url:
+        return files
+    return HttpSink(settings.url, files, token=settings.token, **http_options)

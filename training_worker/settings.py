@@ -28,9 +28,12 @@ JOBS = declare(
     "Training jobs (aggregator and trainer)",
     Setting("COORDINATION", "How clients and platform coordinate: `blockchain` (the contract) or `classic` "
             "(Kafka control topics, as the earlier Kafka-ML).", default="blockchain", choices=("blockchain", "classic")),
-    Setting("RESULT_URL", "Backend URL the job POSTs progress and final results to (JSON); empty: write JSON "
+    Setting("RESULT_URL", "The backend's URL of this job's training result: reports are POSTed to "
+            "<RESULT_URL>reports/ and the final model PUT to <RESULT_URL>model/; empty: write JSON "
             "files to RESULTS_DIR instead.", default=""),
     Setting("RESULT_ID", "Id of the backend's training result this job reports to.", default=""),
+    Setting("RESULT_TOKEN_FILE", "File holding the job token that lets this job report to its one training "
+            "result (a mounted Secret; sent as `Authorization: Job <token>`).", kind="path", default=None),
     Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
             default="FEDERATED_MODEL_CONTROL_TOPIC"),
     Setting("RESULTS_DIR", "Directory for progress.jsonl and final.json (file mode, and the spool when the "
@@ -145,6 +148,7 @@ class ResultsSettings:
     url: str
     result_id: str
     directory: Path
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -366,7 +370,9 @@ def _results(values: dict[str, Any]) -> ResultsSettings:
     url = values["RESULT_URL"]
     if url and not url.startswith(("http://", "https://")):
         raise ValueError(f"RESULT_URL={url!r} must be an http(s):// URL")
-    return ResultsSettings(url, values["RESULT_ID"], values["RESULTS_DIR"])
+    token = read_secret("RESULT_TOKEN", {"RESULT_TOKEN_FILE": str(values["RESULT_TOKEN_FILE"])}) \
+        if values["RESULT_TOKEN_FILE"] else None
+    return ResultsSettings(url, values["RESULT_ID"], values["RESULTS_DIR"], token)
 
 
 def _read_source(path: Path) -> str:

@@ -125,6 +125,8 @@ class Ledger:
         self._submit_lock = threading.Lock()
         self._latest: _CachedVersion | None = None
         self._implementation: str | None = None
+        #: The hash and gas of this ledger's last transaction (what reports show per round).
+        self.last_transaction: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"Ledger({self.address} as {self.account or 'read-only'})"
@@ -561,7 +563,10 @@ class Ledger:
             raise errors.LedgerError(f"{description}: this ledger was opened read-only (no key)")
         data = self.contract.encode_abi(name, args=args)
         call = {"to": self.address, "data": data, "accessList": self._access_list()}
-        return self.sender.transact(call, description)
+        receipt = self.sender.transact(call, description)
+        self.last_transaction = {"hash": "0x" + bytes(receipt["transactionHash"]).hex(),
+                                 "gas": int(receipt["gasUsed"]), "block": int(receipt["blockNumber"])}
+        return receipt
 
     def _access_list(self) -> list[dict[str, Any]]:
         """Every call of a clone delegates to its implementation, whose address is cold in each

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
@@ -16,6 +17,7 @@ import pytest
 from training_worker.results import (
     FINAL_FILE,
     PROGRESS_FILE,
+    UNDELIVERED_FILE,
     Contribution,
     FileSink,
     FinalReport,
@@ -44,14 +46,18 @@ class Backend:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 time.sleep(backend.delay_s)
                 status = backend.statuses.pop(0) if backend.statuses else 200
-                backend.received.append({"status": status, "body": json.loads(body),
-                                         "type": self.headers["Content-Type"]})
+                parsed = json.loads(body) if self.headers["Content-Type"] == "application/json" else None
+                backend.received.append({"status": status, "body": parsed, "raw": body, "method": self.command,
+                                         "path": self.path, "type": self.headers["Content-Type"],
+                                         "headers": dict(self.headers)})
                 try:
                     self.send_response(status)
                     self.end_headers()
                     self.wfile.write(b"{}")
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
                     pass
+
+            do_PUT = do_POST  # noqa: N815 (http.server's name)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -112,12 +118,37 @@ def test_refused_record_is_not_retried_and_is_spooled(backend: Backend, tmp_path
 def test_failing_backend_never_stops_training_and_loses_nothing(backend: Backend, tmp_path: Path) -> None:
     backend.statuses = [500] * 4
     sink = HttpSink(backend.url, FileSink(tmp_path), attempts=3, backoff_s=0.01)
-    sink.progress(ROUND)                      # three attempts, then spooled
-    sink.progress({"version": 4})             # backend known down: a single attempt
+    sink.progress(ROUND)                      # three attempts, then spooled and kept
+    sink.progress({"version": 4})             # backend known down: a single attempt (it fails too)
     assert len(backend.received) == 4
-    sink.final({"metrics": {}})               # the backend answers again
-    assert len(backend.received) == 5 and backend.received[-1]["body"]["kind"] == "final"
     assert [line["data"]["version"] for line in lines(tmp_path / PROGRESS_FILE)] == [3, 4]
+    assert [line["data"]["version"] for line in lines(tmp_path / UNDELIVERED_FILE)] == [3, 4]
+    sink.final({"metrics": {}})               # the backend answers again: the kept records go first
+    delivered = [request["body"] for request in backend.received[4:]]
+    assert [(m["kind"], m["data"].get("version")) for m in delivered] == [("progress", 3), ("progress", 4),
+                                                                          ("final", None)]
+    assert lines(tmp_path / UNDELIVERED_FILE) == []
+
+
+def test_a_restarted_job_sends_what_its_predecessor_could_not(backend: Backend, tmp_path: Path) -> None:
+    backend.statuses = [500] * 3
+    HttpSink(backend.url, FileSink(tmp_path), attempts=3, backoff_s=0.01).progress(ROUND)  # the job dies here
+    restarted = HttpSink(backend.url, FileSink(tmp_path), attempts=3, backoff_s=0.01)
+    restarted.progress({"version": 4})
+    assert [r["body"]["data"]["version"] for r in backend.received[3:]] == [3, 4]
+    assert all(r["path"] == "/results/7/reports/" for r in backend.received)
+
+
+def test_job_token_and_model_upload(backend: Backend, tmp_path: Path) -> None:
+    model = tmp_path / "final.keras"
+    model.write_bytes(b"keras-bytes")
+    sink = HttpSink(backend.url + "/", FileSink(tmp_path), token="t0ken", backoff_s=0.01)
+    sink.final(FinalReport({"loss": 0.1}, str(model), 1.0))
+    upload, final = backend.received
+    assert (upload["method"], upload["path"], upload["raw"]) == ("PUT", "/results/7/model/", b"keras-bytes")
+    assert upload["headers"]["X-Content-SHA256"] == hashlib.sha256(b"keras-bytes").hexdigest()
+    assert final["path"] == "/results/7/reports/" and final["body"]["kind"] == "final"
+    assert {r["headers"]["Authorization"] for r in backend.received} == {"Job t0ken"}
 
 
 def test_slow_backend_times_out_and_spools(backend: Backend, tmp_path: Path) -> None:

@@ -71,6 +71,10 @@ class PlatformCoordinator(ABC):
     def announcement_hash(self) -> bytes | None:
         """The announcement hash recorded at start (None before)."""
 
+    def last_transaction(self) -> dict | None:
+        """Hash, gas and block of the transaction that recorded the last round (blockchain mode)."""
+        return None
+
     def announcement_headers(self, raw: bytes) -> list[tuple[str, bytes]]:
         """Kafka headers that make the announcement ``raw`` trusted (classic mode: a signature)."""
         return []

@@ -83,6 +83,9 @@ class ChainPlatform(PlatformCoordinator):
     def announcement_hash(self) -> bytes | None:
         return self.ledger.announcement_hash()
 
+    def last_transaction(self) -> dict | None:
+        return self.ledger.last_transaction
+
     def latest(self) -> Version | None:
         return _version(self.ledger)
 
