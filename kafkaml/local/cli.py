@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from kafkaml.local import processes, stack
+from kafkaml.local import platform, processes, stack
 
 console = Console()
 
@@ -24,9 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--clients", type=int, default=2, help="federated client brokers (default 2)")
     up.add_argument("--broker-port", type=int, default=None, help="port of the platform broker (default: free)")
     up.add_argument("--chain-port", type=int, default=None, help="port of the chain RPC (default: free)")
+    up.add_argument("--no-platform", action="store_true",
+                    help="brokers and chain only, without the platform backend")
     up.set_defaults(handler=run_up)
 
-    actions.add_parser("status", help="check every part for real").set_defaults(handler=run_status)
+    status = actions.add_parser("status", help="check every part for real")
+    status.add_argument("--json", action="store_true", help="print the parts as JSON (platform_url included)")
+    status.set_defaults(handler=run_status)
     actions.add_parser("down", help="stop every part and forget the stack").set_defaults(handler=run_down)
 
     logs = actions.add_parser("logs", help="show the parts' log files")
@@ -37,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    running = stack.up(args.clients, args.run_dir, broker_port=args.broker_port, chain_port=args.chain_port)
+    running = stack.up(args.clients, args.run_dir, broker_port=args.broker_port, chain_port=args.chain_port,
+                       with_platform=not args.no_platform)
     console.print(f"local stack healthy in {time.monotonic() - started:.2f} s (run dir {running.run_dir})")
     return _print_status(stack.status(running.run_dir), running)
 
@@ -48,7 +54,25 @@ def run_status(args: argparse.Namespace) -> int:
         console.print(f"no local stack in {args.run_dir or stack.default_run_dir()}; start one with "
                       "'kafkaml local up'")
         return 1
-    return _print_status(stack.status(current.run_dir), current)
+    statuses = stack.status(current.run_dir)
+    if args.json:
+        print(json.dumps(status_json(statuses, current), indent=2))
+        return 0 if all(item.healthy for item in statuses) else 1
+    return _print_status(statuses, current)
+
+
+def status_json(statuses: list[stack.PartStatus], current: stack.Stack) -> dict:
+    """The parts with their URLs; the backend's under ``platform_url`` (what scripts look for)."""
+    backend = current.backend
+    return {
+        "run_dir": str(current.run_dir), "chain_id": current.chain_id,
+        "platform_url": backend.address if backend else None,
+        "admin_credentials": str(current.run_dir / platform.ADMIN_FILE) if backend else None,
+        "parts": [{"name": item.part.name, "kind": item.part.kind, "address": item.part.address,
+                   "pid": item.part.pid, "running": item.running, "healthy": item.healthy, "note": item.note}
+                  for item in statuses],
+        "accounts": [{"role": a.role, "address": a.address, "key_file": str(a.key_file)} for a in current.accounts],
+    }
 
 
 def run_down(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import json
 import shutil
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +28,7 @@ from typing import Any
 
 from kafkaml import config
 from kafkaml.kafka import broker_answers
-from kafkaml.local import processes
+from kafkaml.local import platform, processes
 from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, LocalAccount, write_accounts
 from kafkaml.local.binaries import anvil_binary, tansu_binary
 
@@ -44,7 +45,7 @@ class Part:
     """One process of the stack (a broker or the chain) and where it listens."""
 
     name: str
-    kind: str  # "broker" or "chain"
+    kind: str  # "broker", "chain" or "backend"
     port: int
     pid: int | None = None
     executable: str = ""
@@ -54,7 +55,7 @@ class Part:
 
     @property
     def address(self) -> str:
-        if self.kind == "chain":
+        if self.kind in ("chain", "backend"):
             return f"http://127.0.0.1:{self.port}"
         return f"127.0.0.1:{self.port}"
 
@@ -83,6 +84,11 @@ class Stack:
     @property
     def chain(self) -> Part:
         return next(part for part in self.parts if part.kind == "chain")
+
+    @property
+    def backend(self) -> Part | None:
+        """The platform backend, when the stack runs one."""
+        return next((part for part in self.parts if part.kind == "backend"), None)
 
     @property
     def client_count(self) -> int:
@@ -140,8 +146,9 @@ def load(run_dir: Path | None = None) -> Stack | None:
 
 
 def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = None,
-       chain_port: int | None = None) -> Stack:
-    """Bring the stack to ``clients`` client brokers plus platform and chain, all healthy.
+       chain_port: int | None = None, with_platform: bool = False) -> Stack:
+    """Bring the stack to ``clients`` client brokers plus platform and chain, all healthy, and
+    with ``with_platform`` the platform backend (see :mod:`kafkaml.local.platform`).
 
     Parts already healthy are kept; parts that died are restarted on their old ports (a killed
     broker comes back empty); missing client brokers are added. Returns the running stack.
@@ -158,22 +165,32 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
             stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], broker_port, chain_port)
         else:
             _add_missing_clients(stack, clients)
+        if with_platform and stack.backend is None:
+            stack.parts.append(Part("platform-backend", "backend", processes.free_port()))
         accounts_needed = max(stack.client_count + 1, len(stack.accounts))
         if len(stack.accounts) < accounts_needed or not all(a.key_file.exists() for a in stack.accounts):
             stack.accounts = write_accounts(accounts_needed, run_dir / "keys")
         to_start = [part for part in stack.parts if not processes.is_running(part.pid, part.executable)]
         for part in to_start:
             processes.ensure_port_free(part.port, part.name)
-        for part in to_start:
+        infrastructure = [part for part in to_start if part.kind != "backend"]
+        for part in infrastructure:
             _start(part, stack, tansu if part.kind == "broker" else anvil)
         _save(stack)
         try:
-            _wait_healthy(stack, to_start, settings["KAFKAML_READY_TIMEOUT_S"])
+            _wait_healthy(stack, infrastructure, settings["KAFKAML_READY_TIMEOUT_S"])
+            _fund(stack)
+            services = [part for part in to_start if part.kind == "backend"]
+            for part in services:  # it needs the broker and the chain's accounts
+                platform.prepare(stack, part)
+                _start(part, stack, Path(sys.executable))
+            _save(stack)
+            _wait_healthy(stack, services, max(settings["KAFKAML_READY_TIMEOUT_S"], 60.0))
         except BaseException:
             for part in to_start:  # nothing of a failed start is left running
-                processes.stop_group(part.pid)
+                if part.pid:
+                    processes.stop_group(part.pid)
             raise
-        _fund(stack)
         return stack
 
 
@@ -225,6 +242,8 @@ def _add_missing_clients(stack: Stack, clients: int) -> None:
 
 
 def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
+    if part.kind == "backend":
+        return platform.command(part)
     if part.kind == "broker":
         url = f"tcp://127.0.0.1:{part.port}"
         return [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
@@ -255,7 +274,8 @@ def _start(part: Part, stack: Stack, binary: Path) -> None:
     command = _command(part, stack, binary)
     if part.pid:  # it ran before: this is a restart
         part.restarts.append(time.time())
-    part.pid = processes.spawn(command, log_path(stack.run_dir, part.name))
+    env = platform.environment(stack, part) if part.kind == "backend" else None
+    part.pid = processes.spawn(command, log_path(stack.run_dir, part.name), env)
     part.executable = str(binary)
     part.started_at = time.time()
 
@@ -284,6 +304,8 @@ def _wait_healthy(stack: Stack, parts: list[Part], timeout_s: float) -> None:
 
 
 def _healthy(part: Part, timeout_s: float) -> bool:
+    if part.kind == "backend":
+        return platform.healthy(part.address, timeout_s)
     if part.kind == "broker":
         return broker_answers(part.address, timeout_s=timeout_s)
     return chain_id_of(part.address, timeout_s=timeout_s) is not None
@@ -326,6 +348,8 @@ def _status_of(stack: Stack, part: Part) -> PartStatus:
         if part.restarts:
             when = time.strftime("%H:%M:%S", time.localtime(part.restarts[-1]))
             note += f"; restarted at {when}, so topics written before that are gone"
+    elif part.kind == "backend":
+        note = f"REST API {part.address}/api/ (docs at /api/docs/); sign in with {platform.ADMIN_FILE}"
     else:
         note = f"chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; state kept in chain/state.json"
         if part.lost_state:

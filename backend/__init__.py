@@ -1,0 +1,2 @@
+"""The platform backend: the Django REST service people and scripts use to define models, start
+federated trainings and follow them. See docs/backend.md."""

@@ -1,0 +1,1 @@
+"""HTTP endpoints: validate the input serializer, call one service or selector, render the output."""

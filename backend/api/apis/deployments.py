@@ -1,0 +1,129 @@
+"""Deployments: start federated trainings; every setting validated before anything is launched."""
+
+from __future__ import annotations
+
+import re
+
+from drf_spectacular.utils import extend_schema
+from kafkaml.model_source import KwargsError, validate_kwargs
+from rest_framework import serializers
+from rest_framework.generics import get_object_or_404
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.api import selectors
+from backend.api.models import Datasource, Deployment
+from backend.api.services.deployments import TrainingSettings, deployment_create
+from kafkaml.rewards import POLICIES, parse_token_amount
+from kafkaml.strategies import STRATEGIES, StrategyError, make_strategy
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+class ClientInput(serializers.Serializer):
+    identity = serializers.CharField(max_length=100, help_text="Address (blockchain) or client id (classic).")
+    sample_ceiling = serializers.IntegerField(min_value=1, max_value=2**32 - 1,
+                                              help_text="The size of the data the client matched.")
+
+
+class DeploymentInput(serializers.Serializer):
+    configuration = serializers.IntegerField(min_value=1, max_value=2**62)
+    validation_datasource = serializers.IntegerField(min_value=1, max_value=2**62)
+    coordination = serializers.ChoiceField(choices=["blockchain", "classic"], default="blockchain")
+    rounds = serializers.IntegerField(min_value=1, max_value=100_000, default=10)
+    epochs = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
+    batch = serializers.IntegerField(min_value=1, max_value=1_000_000, default=32)
+    fit_kwargs = serializers.DictField(default=dict)
+    val_kwargs = serializers.DictField(default=dict)
+    strategy = serializers.ChoiceField(choices=list(STRATEGIES), default="fedasync")
+    strategy_params = serializers.DictField(default=dict)
+    min_data = serializers.IntegerField(min_value=0, max_value=2**62, default=0)
+    data_restriction = serializers.DictField(default=dict)
+    reward_policy = serializers.ChoiceField(choices=list(POLICIES), default="improvement")
+    reward_base = serializers.CharField(max_length=40, default="1")
+    reward_budget = serializers.CharField(max_length=40, allow_blank=True, default="")
+    reject_ratio = serializers.FloatField(min_value=1.0, max_value=1e6, default=1.5)
+    sample_weighting = serializers.ChoiceField(choices=["capped", "equal"], default="capped")
+    clients = ClientInput(many=True, max_length=10_000)
+
+    def validate_fit_kwargs(self, value: dict) -> dict:
+        return _kwargs("fit", value)
+
+    def validate_val_kwargs(self, value: dict) -> dict:
+        return _kwargs("evaluate", value)
+
+    def validate_reward_base(self, value: str) -> str:
+        return _tokens(value)
+
+    def validate_reward_budget(self, value: str) -> str:
+        return _tokens(value) if value.strip() else ""
+
+    def validate(self, data: dict) -> dict:
+        try:
+            make_strategy(data["strategy"], data["strategy_params"])
+        except StrategyError as exc:
+            raise serializers.ValidationError({"strategy_params": [str(exc)]}) from None
+        identity = _ADDRESS if data["coordination"] == "blockchain" else _CLIENT_ID
+        for client in data["clients"]:
+            if not identity.fullmatch(client["identity"]):
+                kind = "a 0x address" if data["coordination"] == "blockchain" else "a client id"
+                raise serializers.ValidationError({"clients": [f"{client['identity']!r} is not {kind}"]})
+        return data
+
+
+def _kwargs(kind: str, value: dict) -> dict:
+    try:
+        return validate_kwargs(kind, value)
+    except KwargsError as exc:
+        raise serializers.ValidationError(str(exc)) from None
+
+
+def _tokens(value: str) -> str:
+    try:
+        parse_token_amount(value)
+    except ValueError as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    return value.strip()
+
+
+class DeploymentOutput(serializers.ModelSerializer):
+    results = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Deployment
+        fields = ["id", "configuration", "validation_datasource", "coordination", "settings", "clients", "results",
+                  "created_at"]
+
+
+class DeploymentListApi(APIView):
+    @extend_schema(responses=DeploymentOutput(many=True), operation_id="deployments_list")
+    def get(self, request):
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.deployments_of(request.user).prefetch_related("results"),
+                                           request, self)
+        return paginator.get_paginated_response(DeploymentOutput(page, many=True).data)
+
+    @extend_schema(request=DeploymentInput, responses={201: DeploymentOutput}, operation_id="deployments_create")
+    def post(self, request):
+        data = DeploymentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        configuration = selectors.configurations_of(request.user).filter(pk=values.pop("configuration")).first()
+        if configuration is None:
+            raise serializers.ValidationError({"configuration": ["no configuration of yours with this id"]})
+        datasource = Datasource.objects.filter(pk=values.pop("validation_datasource")).first()
+        if datasource is None:
+            raise serializers.ValidationError({"validation_datasource": ["no such datasource"]})
+        clients = {client["identity"]: client["sample_ceiling"] for client in values.pop("clients")}
+        deployment = deployment_create(owner=request.user, configuration=configuration,
+                                       validation_datasource=datasource, settings=TrainingSettings(**values),
+                                       clients=clients)
+        return Response(DeploymentOutput(deployment).data, status=201)
+
+
+class DeploymentDetailApi(APIView):
+    @extend_schema(responses=DeploymentOutput, operation_id="deployments_retrieve")
+    def get(self, request, pk: int):
+        return Response(DeploymentOutput(get_object_or_404(selectors.deployments_of(request.user), pk=pk)).data)

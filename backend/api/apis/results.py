@@ -1,0 +1,187 @@
+"""Training results: status, rounds (live), chart data, the final model, stop, delete; and the
+job-only endpoints the training's jobs report through with their result-scoped token."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.api import selectors
+from backend.api.auth import IsTheResultsJob, JobTokenAuthentication
+from backend.api.environment import platform
+from backend.api.models import RoundRecord, TrainingResult
+from backend.api.services.results import (
+    model_path,
+    result_delete,
+    result_model_store,
+    result_report,
+    result_stop,
+)
+
+
+class ResultOutput(serializers.ModelSerializer):
+    model_name = serializers.CharField(source="ml_model.name")
+    rounds_done = serializers.IntegerField(read_only=True, default=None, allow_null=True)
+    explorer_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingResult
+        fields = ["id", "deployment", "ml_model", "model_name", "status", "federated_id", "aggregator_address",
+                  "contract_address", "explorer_url", "error", "final", "model_sha256", "rounds_done",
+                  "created_at", "started_at", "finished_at"]
+
+    def get_explorer_url(self, result: TrainingResult) -> str | None:
+        base = platform().blockscout_url
+        return f"{base}/address/{result.contract_address}" if base and result.contract_address else None
+
+
+class RoundOutput(serializers.ModelSerializer):
+    class Meta:
+        model = RoundRecord
+        fields = ["version", "val_loss", "val_accuracy", "elapsed_s", "contributions", "transaction", "received_at"]
+
+
+class ChartOutput(serializers.Serializer):
+    versions = serializers.ListField(child=serializers.IntegerField())
+    val_loss = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    val_accuracy = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    elapsed_s = serializers.ListField(child=serializers.FloatField())
+
+
+class ReportInput(serializers.Serializer):
+    """The envelope the jobs' results sink sends (training_worker/results.py)."""
+
+    result_id = serializers.CharField(max_length=40, allow_blank=True)
+    sender = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=["progress", "final"])
+    time = serializers.CharField(max_length=64)
+    data = serializers.DictField()
+
+
+class StopOutput(serializers.Serializer):
+    stopped = serializers.ListField(child=serializers.CharField())
+
+
+class ResultListApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=list(TrainingResult.Status.values)),
+                               OpenApiParameter("deployment", int)],
+                   responses=ResultOutput(many=True), operation_id="results_list")
+    def get(self, request):
+        status = request.query_params.get("status")
+        if status is not None and status not in TrainingResult.Status.values:
+            raise serializers.ValidationError({"status": [f"one of {', '.join(TrainingResult.Status.values)}"]})
+        deployment = request.query_params.get("deployment")
+        if deployment is not None and (not deployment.isdigit() or len(deployment) > 18):
+            raise serializers.ValidationError({"deployment": ["expected a deployment id"]})
+        results = selectors.results_of(request.user, status=status,
+                                       deployment=int(deployment) if deployment is not None else None)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.with_round_counts(results), request, self)
+        return paginator.get_paginated_response(ResultOutput(page, many=True).data)
+
+
+class ResultDetailApi(APIView):
+    @extend_schema(responses=ResultOutput, operation_id="results_retrieve")
+    def get(self, request, pk: int):
+        return Response(ResultOutput(selectors.result_of(request.user, pk)).data)
+
+    @extend_schema(responses={204: None}, operation_id="results_destroy")
+    def delete(self, request, pk: int):
+        result_delete(result=selectors.result_of(request.user, pk))
+        return Response(status=204)
+
+
+class ResultRoundsApi(APIView):
+    """The rounds recorded so far; ``after`` returns only newer ones (what a live view polls)."""
+
+    @extend_schema(parameters=[OpenApiParameter("after", int)], responses=RoundOutput(many=True),
+                   operation_id="results_rounds")
+    def get(self, request, pk: int):
+        after = request.query_params.get("after")
+        if after is not None and (not after.isdigit() or len(after) > 9):
+            raise serializers.ValidationError({"after": ["expected a version number"]})
+        rounds = selectors.rounds_of(selectors.result_of(request.user, pk), after=int(after) if after else None)
+        return Response(RoundOutput(rounds, many=True).data)
+
+
+class ResultChartApi(APIView):
+    @extend_schema(responses=ChartOutput, operation_id="results_chart")
+    def get(self, request, pk: int):
+        rounds = list(selectors.rounds_of(selectors.result_of(request.user, pk)).values_list(
+            "version", "val_loss", "val_accuracy", "elapsed_s"))
+        columns = list(zip(*rounds, strict=True)) if rounds else [(), (), (), ()]
+        return Response(dict(zip(("versions", "val_loss", "val_accuracy", "elapsed_s"),
+                                 (list(column) for column in columns), strict=True)))
+
+
+class ResultStopApi(APIView):
+    @extend_schema(request=None, responses=StopOutput, operation_id="results_stop")
+    def post(self, request, pk: int):
+        return Response({"stopped": result_stop(result=selectors.result_of(request.user, pk))})
+
+
+class ResultModelApi(APIView):
+    """GET (users): the final ``.keras`` file, its SHA-256 in ``X-Content-SHA256`` and the final
+    global version's content hash in ``X-Weights-SHA256``. PUT (the result's job): upload it."""
+
+    def get_authenticators(self):
+        if self.request is not None and self.request.method == "PUT":
+            return [JobTokenAuthentication()]
+        return super().get_authenticators()
+
+    def get_permissions(self):
+        if self.request.method == "PUT":
+            return [IsTheResultsJob()]
+        return super().get_permissions()
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+                   operation_id="results_model_download")
+    def get(self, request, pk: int):
+        result = selectors.result_of(request.user, pk)
+        path = model_path(result)
+        if not result.model_sha256 or not path.exists():
+            raise NotFound("this training has no final model (yet)")
+        response = FileResponse(open(path, "rb"), as_attachment=True,  # noqa: SIM115 (FileResponse closes it)
+                                filename=f"{result.ml_model.name}-{result.pk}.keras",
+                                content_type="application/octet-stream")
+        response["X-Content-SHA256"] = result.model_sha256
+        response["X-Framework"] = "tensorflow"
+        final_hash = (result.final or {}).get("final_sha256")
+        if final_hash:
+            response["X-Weights-SHA256"] = final_hash
+        return response
+
+    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses={204: None},
+                   parameters=[OpenApiParameter("X-Content-SHA256", str, OpenApiParameter.HEADER, required=True)],
+                   operation_id="results_model_upload")
+    def put(self, request, pk: int):
+        result = request.user.result
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        result_model_store(result=result, stream=request._request, length=int(length) if length.isdigit() else 0,
+                           sha256=request.headers.get("X-Content-SHA256", ""))
+        return Response(status=204)
+
+
+class ResultReportApi(APIView):
+    """The training's aggregator posts each round and its final record here (idempotent)."""
+
+    authentication_classes = [JobTokenAuthentication]
+    permission_classes = [IsTheResultsJob]
+
+    @extend_schema(request=ReportInput, responses={200: None, 201: None}, operation_id="results_report")
+    def post(self, request, pk: int):
+        data = ReportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data["sender"] != "aggregator":
+            raise serializers.ValidationError({"sender": ["only the aggregator reports to the platform"]})
+        changed = result_report(result=request.user.result, kind=data.validated_data["kind"],
+                                data=data.validated_data["data"])
+        return Response(status=201 if changed else 200)
+
+

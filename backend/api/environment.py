@@ -1,0 +1,74 @@
+"""What the backend needs to launch trainings: the platform's Kafka, chain, keys and launcher.
+
+Read at first use, not at import, so the service starts (and reports them as down or missing)
+even when they are not configured or not reachable. Names shared with the jobs
+(BOOTSTRAP_SERVERS, ETH_RPC_URL, ...) mean the same thing here as there.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafkaml.config import LOCAL, Setting, declare
+
+PLATFORM = declare(
+    "Platform backend: trainings",
+    Setting("BOOTSTRAP_SERVERS", "Kafka bootstrap of the platform: global weights, model and data control topics "
+            "(empty: deployments are refused with a clear error).", default=""),
+    Setting("DATA_CONTROL_TOPIC", "Topic on which datasources are described (data control messages).",
+            default="FEDERATED_DATA_CONTROL_TOPIC"),
+    Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
+            default="FEDERATED_MODEL_CONTROL_TOPIC"),
+    Setting("ETH_RPC_URL", "JSON-RPC URL of the Ethereum node (empty: blockchain trainings are refused).",
+            default=""),
+    Setting("ETH_CHAIN_ID", "Chain id; transactions are signed for it (EIP-155).", kind="int", default=None,
+            minimum=1),
+    Setting("ETH_ADMIN_KEY_FILE", "File holding the platform admin's key (factory admin: deploys the platform "
+            "contracts once and creates every training; never given to a job).", kind="path", default=None),
+    Setting("ETH_BLOCKSCOUT_URL", "Blockscout base URL for explorer links (empty: no links).", default=""),
+    Setting("AGGREGATOR_FUNDING_ETH", "Ether the admin sends each training's aggregator account for gas.",
+            kind="float", default=1.0, minimum=0),
+    Setting("BACKEND_PUBLIC_URL", "URL at which jobs reach this backend to report (their RESULT_URL base).",
+            default="http://127.0.0.1:8000"),
+    Setting("JOB_LAUNCHER", "Where jobs run: local (subprocesses) or kubernetes (Jobs in this namespace).",
+            default="local", choices=("local", "kubernetes")),
+    Setting("JOB_IMAGE", "Image of the training jobs (kubernetes launcher).",
+            default="kafka-ml/worker:0.1.0"),
+    Setting("JOB_SERVICE_ACCOUNT", "Service account of the training jobs (no API token is mounted).",
+            default="kafka-ml-jobs"),
+)
+
+
+@dataclass(frozen=True)
+class Platform:
+    bootstrap_servers: str
+    data_control_topic: str
+    model_control_topic: str
+    rpc_url: str
+    chain_id: int | None
+    admin_key_file: Path | None
+    blockscout_url: str
+    aggregator_funding_wei: int
+    public_url: str
+    launcher: str
+    job_image: str
+    job_service_account: str
+    run_dir: Path
+
+
+@functools.cache
+def platform() -> Platform:
+    values = PLATFORM.load()
+    return Platform(
+        bootstrap_servers=values["BOOTSTRAP_SERVERS"], data_control_topic=values["DATA_CONTROL_TOPIC"],
+        model_control_topic=values["MODEL_LOGGER_TOPIC"], rpc_url=values["ETH_RPC_URL"],
+        chain_id=values["ETH_CHAIN_ID"], admin_key_file=values["ETH_ADMIN_KEY_FILE"],
+        blockscout_url=values["ETH_BLOCKSCOUT_URL"].rstrip("/"),
+        aggregator_funding_wei=int(values["AGGREGATOR_FUNDING_ETH"] * 10**18),
+        public_url=values["BACKEND_PUBLIC_URL"].rstrip("/"), launcher=values["JOB_LAUNCHER"],
+        job_image=values["JOB_IMAGE"], job_service_account=values["JOB_SERVICE_ACCOUNT"],
+        run_dir=LOCAL.load()["KAFKAML_RUN_DIR"],
+    )
+

@@ -1,0 +1,159 @@
+"""What the platform backend stores: the source of truth for people (ARCHITECTURE.md).
+
+The chain and Kafka remain the truth of the training itself; rows here mirror what people need
+to see, keyed so that a job's repeated report changes nothing (one round record per result and
+version). Nothing secret is stored: keys live in files/Secrets, job tokens only as SHA-256.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class MLModel(models.Model):
+    """A Keras model a user defined, with what the secret-free builder made of its source."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ml_models")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    source = models.TextField()
+    description_json = models.TextField()  # kafkaml.architecture.BuiltModel.to_json(): what jobs get
+    parameters = models.BigIntegerField()
+    input_shape = models.JSONField()
+    output_shape = models.JSONField()
+    layers = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_model_name_per_owner")]
+        ordering = ["-id"]
+
+
+class Configuration(models.Model):
+    """A named set of models deployed together (one training per model)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="configurations")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    ml_models = models.ManyToManyField(MLModel, related_name="configurations")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_configuration_name_per_owner")]
+        ordering = ["-id"]
+
+
+class Datasource(models.Model):
+    """A datasource described on the platform's data control topic, registered once per record."""
+
+    datasource_id = models.CharField(max_length=200)
+    topic = models.CharField(max_length=249)
+    format = models.CharField(max_length=10)
+    description = models.TextField(blank=True, default="")
+    counts = models.JSONField()  # {"train": n, "validation": n, "test": n}
+    input_shape = models.JSONField()
+    classes = models.IntegerField(null=True)
+    message = models.JSONField()  # the description as received (our format)
+    sha256 = models.CharField(max_length=64)  # of the record's bytes: what a training pins
+    control_topic = models.CharField(max_length=249)
+    control_partition = models.IntegerField()
+    control_offset = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["control_topic", "control_partition", "control_offset"],
+                                               name="one_datasource_per_control_record")]
+        ordering = ["-id"]
+
+
+class Deployment(models.Model):
+    """A request to train every model of a configuration with these settings."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deployments")
+    configuration = models.ForeignKey(Configuration, on_delete=models.PROTECT, related_name="deployments")
+    validation_datasource = models.ForeignKey(Datasource, on_delete=models.PROTECT, related_name="deployments")
+    coordination = models.CharField(max_length=20)
+    settings = models.JSONField()  # the validated training settings (rounds, strategy, rewards, ...)
+    clients = models.JSONField()  # {identity: sample ceiling}
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class TrainingResult(models.Model):
+    """One model's training within a deployment: status, chain identity, rounds, final model."""
+
+    class Status(models.TextChoices):
+        CREATED = "created"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+        STOPPED = "stopped"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="results")
+    ml_model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="results")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
+    federated_id = models.CharField(max_length=64, unique=True)  # FEDERATED_STRING_ID of the jobs
+    token_sha256 = models.CharField(max_length=64)  # of the job token: never the token itself
+    aggregator_address = models.CharField(max_length=42, blank=True, default="")
+    contract_address = models.CharField(max_length=42, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    final = models.JSONField(null=True)
+    model_file = models.CharField(max_length=500, blank=True, default="")  # path under STORAGE_DIR
+    model_sha256 = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status"])]
+
+
+class RoundRecord(models.Model):
+    """A global version as the aggregator reported it (idempotent per result and version)."""
+
+    result = models.ForeignKey(TrainingResult, on_delete=models.CASCADE, related_name="rounds")
+    version = models.IntegerField()
+    val_loss = models.FloatField(null=True)
+    val_accuracy = models.FloatField(null=True)
+    elapsed_s = models.FloatField()
+    contributions = models.JSONField()
+    transaction = models.JSONField(null=True)  # {"hash": ..., "gas": ...} in blockchain mode
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["result", "version"], name="one_record_per_version")]
+        ordering = ["result", "version"]
+
+
+class PlatformChain(models.Model):
+    """The platform's contracts on one chain, deployed once and never redeployed."""
+
+    chain_id = models.BigIntegerField(unique=True)
+    factory = models.CharField(max_length=42)
+    token = models.CharField(max_length=42)
+    admin = models.CharField(max_length=42)
+    deployed_at = models.DateTimeField(auto_now_add=True)
+
+
+class Audit(models.Model):
+    """A recompute audit of one training, run as a job; its verdict per version."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PASSED = "passed"
+        FAILED = "failed"
+        ERROR = "error"
+
+    result = models.ForeignKey(TrainingResult, on_delete=models.CASCADE, related_name="audits")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    report = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-id"]

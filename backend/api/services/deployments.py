@@ -1,0 +1,150 @@
+"""Deployments: one federated training per model of a configuration, launched as jobs.
+
+For each model: a training result with a one-time job token (only its SHA-256 is stored), the
+model's description and the token in a secret the job mounts, and in blockchain mode a fresh
+aggregator account for this training alone — its key goes into the same secret, never into the
+database — funded by the admin, and the training created on chain for it through the platform's
+factory with exactly the job's settings. The aggregator account is stored before the training
+is created: ``Ledger.create_training`` finds the training it created for that account, so a
+crash in between never orphans one. Then the aggregator job starts, labelled with the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from backend.api.environment import Platform, platform
+from backend.api.errors import Unavailable
+from backend.api.models import Configuration, Datasource, Deployment, TrainingResult
+from backend.api.services import jobs
+from backend.api.services.chain import admin_key, platform_contracts
+from kafkaml.ledger import LedgerError
+from kafkaml.rewards import reward_budget
+from kafkaml.settings_hash import settings_hash
+from kafkaml.strategies import make_strategy
+from kafkaml.topics import weights_topic
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY = "architecture.json", "result-token", "aggregator.key"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """A deployment's validated settings (the API's input serializer builds it)."""
+
+    coordination: str
+    rounds: int
+    epochs: int
+    batch: int
+    fit_kwargs: dict[str, Any]
+    val_kwargs: dict[str, Any]
+    strategy: str
+    strategy_params: dict[str, Any]
+    min_data: int
+    data_restriction: dict[str, Any]
+    reward_policy: str
+    reward_base: str
+    reward_budget: str
+    reject_ratio: float
+    sample_weighting: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def job_environment(result: TrainingResult, settings: TrainingSettings, datasource: Datasource,
+                    clients: dict[str, int], site: Platform) -> dict[str, str]:
+    """The aggregator job's plain settings (secrets come as files)."""
+    return {
+        "COORDINATION": settings.coordination, "BOOTSTRAP_SERVERS": site.bootstrap_servers,
+        "FEDERATED_STRING_ID": result.federated_id, "DEPLOYMENT_ID": str(result.deployment_id),
+        "AGGREGATION_ROUNDS": str(settings.rounds), "EPOCHS": str(settings.epochs), "BATCH": str(settings.batch),
+        "KWARGS_FIT": json.dumps(settings.fit_kwargs), "KWARGS_VAL": json.dumps(settings.val_kwargs),
+        "AGG_STRATEGY": settings.strategy, "AGG_STRATEGY_PARAMS": json.dumps(settings.strategy_params),
+        "MIN_DATA": str(settings.min_data), "DATA_RESTRICTION": json.dumps(settings.data_restriction),
+        "REWARD_POLICY": settings.reward_policy, "REWARD_BASE": settings.reward_base,
+        "REWARD_BUDGET": settings.reward_budget, "REWARD_REJECT_RATIO": str(settings.reject_ratio),
+        "SAMPLE_WEIGHTING": settings.sample_weighting, "CLIENT_SAMPLE_CEILINGS": json.dumps(clients),
+        "DATASOURCE_ID": datasource.datasource_id, "DATA_CONTROL_TOPIC": datasource.control_topic,
+        "DATA_BOOTSTRAP_SERVERS": site.bootstrap_servers, "MODEL_LOGGER_TOPIC": site.model_control_topic,
+        "RESULT_URL": f"{site.public_url}/api/results/{result.pk}/", "RESULT_ID": str(result.pk),
+        "RESULTS_DIR": jobs.results_dir(result), "POLL_INTERVAL": "0.5",
+    }
+
+
+def deployment_create(*, owner, configuration: Configuration, validation_datasource: Datasource,
+                      settings: TrainingSettings, clients: dict[str, int]) -> Deployment:
+    """Record the deployment and its results, then launch each training; a launch that fails
+    marks its result failed with the reason (the others still run)."""
+    site = platform()
+    if not site.bootstrap_servers:
+        raise Unavailable("BOOTSTRAP_SERVERS is not set: the platform has no Kafka to train through")
+    if settings.coordination == "blockchain":
+        platform_contracts()  # 503 now, before anything is recorded, when the chain is unusable
+    with transaction.atomic():
+        deployment = Deployment.objects.create(
+            owner=owner, configuration=configuration, validation_datasource=validation_datasource,
+            coordination=settings.coordination, settings=settings.to_json(), clients=clients)
+        results = [TrainingResult.objects.create(deployment=deployment, ml_model=model,
+                                                 federated_id=f"kml-{secrets.token_hex(8)}", token_sha256="")
+                   for model in configuration.ml_models.order_by("pk")]
+    for result in results:
+        try:
+            _launch(result, settings, validation_datasource, clients, site)
+        except (Unavailable, LedgerError, jobs.JobError, OSError) as exc:
+            log.error("training result %s could not be launched: %s", result.pk, exc)
+            TrainingResult.objects.filter(pk=result.pk).update(status=TrainingResult.Status.FAILED,
+                                                               error=f"launch failed: {exc}",
+                                                               finished_at=timezone.now())
+    return deployment
+
+
+def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Datasource, clients: dict[str, int],
+            site: Platform) -> None:
+    token = secrets.token_urlsafe(32)
+    description = result.ml_model.description_json.encode()
+    environment = job_environment(result, settings, datasource, clients, site)
+    files = {ARCHITECTURE_KEY: description, TOKEN_KEY: token.encode()}
+    if settings.coordination == "blockchain":
+        files[WALLET_KEY] = _create_training(result, settings, environment, description, site)
+        environment.update({"ETH_RPC_URL": site.rpc_url, "ETH_CHAIN_ID": str(site.chain_id),
+                            "ETH_CONTRACT_ADDRESS": result.contract_address})
+    launcher = jobs.launcher()
+    launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))
+    TrainingResult.objects.filter(pk=result.pk).update(token_sha256=hashlib.sha256(token.encode()).hexdigest())
+    jobs.launch_aggregator(launcher, result, environment, blockchain=settings.coordination == "blockchain")
+    TrainingResult.objects.filter(pk=result.pk, status=TrainingResult.Status.CREATED).update(
+        status=TrainingResult.Status.RUNNING, started_at=timezone.now())
+
+
+def _create_training(result: TrainingResult, settings: TrainingSettings, environment: dict[str, str],
+                     description: bytes, site: Platform) -> bytes:
+    """A fresh aggregator account for this training, funded, and the training created for it;
+    returns the account's key (for the job's secret)."""
+    from eth_account import Account
+
+    from kafkaml.ledger.client import Ledger
+
+    contracts = platform_contracts()
+    account = Account.create()
+    result.aggregator_address = account.address
+    result.save(update_fields=["aggregator_address"])
+    key = admin_key(site)
+    Ledger.fund(site.rpc_url, key, account.address, site.aggregator_funding_wei)
+    strategy = make_strategy(settings.strategy, settings.strategy_params)
+    result.contract_address = Ledger.create_training(
+        site.rpc_url, key, token_address=contracts.token, aggregator=account.address,
+        settings_hash=settings_hash(environment, description), weights_topic=weights_topic(result.federated_id),
+        strategy=strategy.description_json(), rounds=settings.rounds,
+        budget=reward_budget(settings.reward_budget, settings.reward_base, settings.rounds))
+    result.save(update_fields=["contract_address"])
+    return account.key.hex().encode()

@@ -1,0 +1,68 @@
+"""The backend's jobs: which launcher, how a training's jobs are named, labelled and stopped."""
+
+from __future__ import annotations
+
+import functools
+
+from backend.api.environment import platform
+from backend.api.models import TrainingResult
+from kafkaml.jobs import JobError, JobSpec, Launcher, LocalLauncher, Role, SecretFile
+from kafkaml.jobs.spec import LABEL_TRAINING
+
+__all__ = ["JobError", "launch_aggregator", "launcher", "labels", "secret_name", "selector", "stop"]
+
+OWNER = "platform-backend"
+SECRET_DIR = "/var/run/kafka-ml/training"
+
+
+@functools.cache
+def launcher() -> Launcher:
+    site = platform()
+    if site.launcher == "kubernetes":
+        from kafkaml.jobs.kubernetes_launcher import KubernetesLauncher
+
+        return KubernetesLauncher()
+    return LocalLauncher(site.run_dir / "platform-jobs")
+
+
+def results_dir(result: TrainingResult) -> str:
+    """Where the aggregator keeps its announcement and spool: the run directory locally (several
+    trainings share the machine), the pod's scratch space in a cluster."""
+    site = platform()
+    if site.launcher == "kubernetes":
+        return "/tmp/kafkaml-results"
+    return str(site.run_dir / "platform-results" / str(result.pk))
+
+
+def secret_name(result: TrainingResult) -> str:
+    return f"training-{result.pk}"
+
+
+def selector(result: TrainingResult) -> dict[str, str]:
+    """Every job the platform ran for this result (aggregator, audits), by label."""
+    return {LABEL_TRAINING: str(result.pk)}
+
+
+def labels(result: TrainingResult) -> dict[str, str]:
+    return {LABEL_TRAINING: str(result.pk)}
+
+
+def launch_aggregator(launcher: Launcher, result: TrainingResult, environment: dict[str, str], *,
+                      blockchain: bool) -> None:
+    from backend.api.services.deployments import ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY
+
+    site = platform()
+    secret = secret_name(result)
+    files = {"MODEL_ARCHITECTURE": SecretFile(secret, ARCHITECTURE_KEY, f"{SECRET_DIR}/{ARCHITECTURE_KEY}"),
+             "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/{TOKEN_KEY}")}
+    if blockchain:
+        files["ETH_WALLET_KEY"] = SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/{WALLET_KEY}")
+    launcher.launch(JobSpec(
+        name=f"aggregator-{result.pk}", role=Role.AGGREGATOR, owner=OWNER, training=str(result.pk),
+        image=site.job_image, module="training_worker.aggregator", environment=environment, secret_files=files,
+        service_account=site.job_service_account, backoff_limit=2,  # the aggregator resumes from the chain
+    ))
+
+
+def stop(result: TrainingResult) -> list[str]:
+    return launcher().stop(selector(result))

@@ -1,0 +1,126 @@
+"""Training results: what the jobs report, the final model file, stop and delete.
+
+Reports are idempotent: a round is stored once per (result, version) and the final record once,
+so a job that retries after a timeout, or re-sends its spool after the backend restarted,
+changes nothing the second time. The model file is streamed to storage with a size bound and
+checked against the SHA-256 the job sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from backend.api.errors import Conflict, PayloadTooLarge
+from backend.api.models import RoundRecord, TrainingResult
+from backend.api.services import jobs
+
+MAX_MODEL_BYTES = 2 * 1024**3
+ACTIVE = (TrainingResult.Status.CREATED, TrainingResult.Status.RUNNING)
+
+
+def _number(value: Any, name: str, *, allow_none: bool = True) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError({f"data.{name}": ["expected a finite number"]})
+    return float(value)
+
+
+def result_report(*, result: TrainingResult, kind: str, data: dict[str, Any]) -> bool:
+    """Store one report of the result's aggregator; ``True`` when it changed something."""
+    if kind == "progress":
+        return _round(result, data)
+    return _final(result, data)
+
+
+def _round(result: TrainingResult, data: dict[str, Any]) -> bool:
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValidationError({"data.version": ["expected a global version number (an integer >= 1)"]})
+    contributions = data.get("contributions", [])
+    if not isinstance(contributions, list) or not all(isinstance(c, dict) for c in contributions):
+        raise ValidationError({"data.contributions": ["expected a list of objects"]})
+    transaction_info = data.get("transaction")
+    if transaction_info is not None and not isinstance(transaction_info, dict):
+        raise ValidationError({"data.transaction": ["expected an object"]})
+    record = RoundRecord(result=result, version=version, val_loss=_number(data.get("val_loss"), "val_loss"),
+                         val_accuracy=_number(data.get("val_accuracy"), "val_accuracy"),
+                         elapsed_s=_number(data.get("elapsed_s", 0.0), "elapsed_s", allow_none=False),
+                         contributions=contributions, transaction=transaction_info)
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError:
+        return False  # this version was reported before: a retry
+    TrainingResult.objects.filter(pk=result.pk, status=TrainingResult.Status.CREATED).update(
+        status=TrainingResult.Status.RUNNING, started_at=timezone.now())
+    return True
+
+
+def _final(result: TrainingResult, data: dict[str, Any]) -> bool:
+    if result.final is not None:
+        return False
+    if not isinstance(data.get("metrics", {}), dict):
+        raise ValidationError({"data.metrics": ["expected an object"]})
+    status = TrainingResult.Status.FINISHED if data.get("finished", True) else TrainingResult.Status.FAILED
+    updated = TrainingResult.objects.filter(pk=result.pk, final__isnull=True).update(
+        final=data, finished_at=timezone.now(),
+        status=status if result.status in ACTIVE else result.status)
+    return bool(updated)
+
+
+def model_path(result: TrainingResult) -> Path:
+    return Path(settings.STORAGE_DIR) / "models" / f"result-{result.pk}.keras"
+
+
+def result_model_store(*, result: TrainingResult, stream: IO[bytes], length: int, sha256: str) -> None:
+    """Stream the final model file to storage; its SHA-256 must be the one the job announced."""
+    if not 0 < length <= MAX_MODEL_BYTES:
+        raise PayloadTooLarge(f"a model file is 1 to {MAX_MODEL_BYTES} bytes, this one says {length}")
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValidationError({"X-Content-SHA256": ["expected 64 lower-case hex digits"]})
+    target = model_path(result)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".part")
+    digest, received = hashlib.sha256(), 0
+    with open(temporary, "wb") as handle:
+        while received < length:
+            chunk = stream.read(min(1 << 20, length - received))
+            if not chunk:
+                break
+            digest.update(chunk)
+            handle.write(chunk)
+            received += len(chunk)
+    if received != length or digest.hexdigest() != sha256:
+        temporary.unlink(missing_ok=True)
+        raise ValidationError({"body": [f"received {received} of {length} bytes with SHA-256 "
+                                        f"{digest.hexdigest()}, expected {sha256}"]})
+    os.replace(temporary, target)
+    TrainingResult.objects.filter(pk=result.pk).update(model_file=str(target), model_sha256=sha256)
+
+
+def result_stop(*, result: TrainingResult) -> list[str]:
+    """Stop every job of the result (by label, whatever its kind) and mark it stopped."""
+    if result.status not in ACTIVE:
+        raise Conflict(f"the training is {result.status}; only a created or running one can be stopped")
+    stopped = jobs.stop(result)
+    TrainingResult.objects.filter(pk=result.pk, status__in=ACTIVE).update(
+        status=TrainingResult.Status.STOPPED, finished_at=timezone.now())
+    return stopped
+
+
+def result_delete(*, result: TrainingResult) -> None:
+    if result.status in ACTIVE:
+        raise Conflict("a created or running training cannot be deleted; stop it first")
+    jobs.launcher().delete_secret(jobs.secret_name(result))
+    model_path(result).unlink(missing_ok=True)
+    result.delete()

@@ -1,0 +1,90 @@
+"""The platform backend as a part of the local stack: gunicorn on a free port, migrated, with a
+first administrator.
+
+The backend gets the same settings a cluster gives it (kustomize/), pointed at the local parts:
+the platform broker, the chain, the platform account's key file as the factory admin key, SQLite
+in the run directory (or ``DATABASE_URL`` when set), jobs as local processes. Its secret key is
+generated once into the run directory (0600); the administrator's password and API token are in
+``platform-admin.json`` (0600), written by ``python -m backend ensure_admin``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kafkaml.local.stack import Part, Stack
+
+ADMIN_FILE = "platform-admin.json"
+SECRET_KEY_FILE = "keys/backend-secret-key"
+WORKERS = 2
+THREADS = 8
+
+
+class BackendError(RuntimeError):
+    """The backend could not be prepared (migrations, administrator); the message has its output."""
+
+
+def secret_key_file(run_dir: Path) -> Path:
+    path = run_dir / SECRET_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path
+
+
+def environment(stack: Stack, part: Part) -> dict[str, str]:
+    """The backend's settings in local mode (a cluster sets the same names in its ConfigMap)."""
+    run_dir = stack.run_dir
+    env = {
+        "DJANGO_SETTINGS_MODULE": "backend.settings", "KAFKAML_RUN_DIR": str(run_dir),
+        "BACKEND_SECRET_KEY_FILE": str(secret_key_file(run_dir)),
+        "BACKEND_ALLOWED_HOSTS": "127.0.0.1,localhost", "BACKEND_PUBLIC_URL": part.address,
+        "BOOTSTRAP_SERVERS": stack.bootstrap("platform"), "ETH_RPC_URL": stack.chain.address,
+        "ETH_CHAIN_ID": str(stack.chain_id), "ETH_ADMIN_KEY_FILE": str(stack.account("platform").key_file),
+        "JOB_LAUNCHER": "local", "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    for name in ("DATABASE_URL", "PATH", "HOME", "LANG"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
+def prepare(stack: Stack, part: Part) -> None:
+    """Apply the migrations and make sure the first administrator exists."""
+    env = environment(stack, part)
+    for command in (["migrate", "--noinput"],
+                    ["ensure_admin", "--credentials", str(stack.run_dir / ADMIN_FILE)]):
+        done = subprocess.run([sys.executable, "-m", "backend", *command], env=env, capture_output=True,
+                              text=True, timeout=300)
+        if done.returncode != 0:
+            raise BackendError(f"'python -m backend {command[0]}' failed:\n{(done.stdout + done.stderr)[-3000:]}")
+
+
+def command(part: Part) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "backend.wsgi:application", "--bind", f"127.0.0.1:{part.port}",
+            "--workers", str(WORKERS), "--threads", str(THREADS), "--timeout", "300", "--graceful-timeout", "10",
+            "--access-logfile", "-"]
+
+
+def healthy(url: str, timeout_s: float) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/health/", timeout=timeout_s) as response:
+            return json.loads(response.read()).get("status") == "ok"
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def admin_credentials(run_dir: Path) -> dict[str, str]:
+    """The first administrator's user name, password and API token (written by ``prepare``)."""
+    return json.loads((run_dir / ADMIN_FILE).read_text())
