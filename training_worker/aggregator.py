@@ -26,6 +26,7 @@ import keras
 from kafkaml import kafka
 from kafkaml.config import ConfigError
 from kafkaml.logs import configure as configure_logging
+from kafkaml.model_source import ModelSourceError, build_model
 from kafkaml.schemas import ModelControl, publish_control
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic
 from kafkaml.weights import fetch_weights, publish_weights
@@ -33,7 +34,6 @@ from training_worker.announcement import AnnouncementError, find_datasource, tra
 from training_worker.coordination.base import PlatformCoordinator, QueuedUpdate, Version
 from training_worker.coordination.factory import platform_coordinator
 from training_worker.evaluation import Score, Validator
-from training_worker.model_source import ModelSourceError, build_model
 from training_worker.results import Contribution, FinalReport, RoundReport, open_sink
 from training_worker.rounds import RoundResult, Screened, run_round
 from training_worker.settings import AggregatorSettings, load_aggregator_settings

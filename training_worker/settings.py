@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_secret
+from kafkaml.model_source import parse_kwargs
 from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount
 from kafkaml.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
-from training_worker.model_source import parse_kwargs
 
 JOBS = declare(
     "Training jobs (aggregator and trainer)",

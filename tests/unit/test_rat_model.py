@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kafkaml.model_source import build_model
 from kafkaml.usecases.rat.model import build, model_source
-from training_worker.model_source import build_model
 
 
 def test_the_paper_cnn_has_229966_trainable_and_230206_total_parameters():
