@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Largest architecture JSON accepted (the paper's CNN is ~12 KB; a huge one is an attack).
 MAX_ARCHITECTURE_BYTES = 2 * 1024 * 1024
+#: Largest builder output (the architecture plus compile configuration, layer list and weight shapes).
+MAX_DESCRIPTION_BYTES = 2 * MAX_ARCHITECTURE_BYTES
 #: Deepest JSON nesting walked (a Keras model nests a few levels per sub-model).
 MAX_DEPTH = 64
 
@@ -245,9 +247,9 @@ class BuiltModel:
     @classmethod
     def from_json(cls, text: str | bytes) -> BuiltModel:
         """Parse and check the builder's output (e.g. MODEL_ARCHITECTURE_FILE); ArchitectureError otherwise."""
-        if len(text) > 2 * MAX_ARCHITECTURE_BYTES:
+        if len(text) > MAX_DESCRIPTION_BYTES:
             raise ArchitectureError(f"the model description is {len(text)} bytes, more than "
-                                    f"{2 * MAX_ARCHITECTURE_BYTES} allowed")
+                                    f"{MAX_DESCRIPTION_BYTES} allowed")
         try:
             data = json.loads(text)
             built = cls(

@@ -162,6 +162,12 @@ def update_metadata(training: str, client: str, base_version: int) -> dict[str, 
     return {META_TRAINING: training, META_CLIENT: client, META_BASE_VERSION: str(base_version)}
 
 
+def version_metadata(training: str, version: int) -> dict[str, str]:
+    """The metadata of global version ``version``: published by the platform, aggregated from the
+    previous version (the genesis names 0), so an auditor re-derives its hash from the weights."""
+    return update_metadata(training, PLATFORM, max(version - 1, 0))
+
+
 def serialize_weights(weights: Sequence[np.ndarray], metadata: Mapping[str, str] | None = None) -> bytes:
     """The canonical safetensors bytes of ``weights`` and ``metadata`` (same inputs → same bytes)."""
     return b"".join(_payload_parts(weights, metadata))

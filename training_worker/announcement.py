@@ -1,8 +1,10 @@
 """The model announcement: what the aggregator publishes and every trainer rebuilds from.
 
 Clients never execute the platform user's Python source: they rebuild the model from its Keras
-JSON architecture and compile it from Keras' own JSON compile configuration, both plain data. Training settings (epochs, batch, weights topic, shuffle) travel
-in the ``training`` field; the strategy description is there too, for auditors.
+JSON architecture and compile it from Keras' own JSON compile configuration, both plain data
+checked against :mod:`kafkaml.architecture`'s allow-list (no ``Lambda``, no custom objects)
+before Keras sees them. Training settings (epochs, batch, weights topic, shuffle) travel in the
+``training`` field; the strategy description is there too, for auditors.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import keras
 
+from kafkaml.architecture import ArchitectureError, rebuild
 from kafkaml.schemas import DataControl, Message, ModelControl, SchemaError, parse_data_control, read_control
 from training_worker.settings import StreamSettings
 
@@ -66,18 +69,12 @@ def client_datasource(stream: StreamSettings, timeout_s: float) -> DataControl:
 
 
 def rebuild_model(announcement: ModelControl) -> keras.Model:
-    """The announced architecture, compiled with the announced arguments."""
+    """The announced architecture, checked against the allow-list and compiled with the announced
+    compile configuration."""
     try:
-        model = keras.models.model_from_json(announcement.architecture)
-    except Exception as exc:  # Keras raises many types for a bad description
-        raise AnnouncementError(f"the announced architecture of {announcement.model_id!r} cannot be "
-                                f"rebuilt: {type(exc).__name__}: {exc}") from None
-    try:
-        model.compile_from_config(announcement.training["compile_config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AnnouncementError(f"the announced compile configuration of {announcement.model_id!r} is "
-                                f"unusable: {exc}") from None
-    return model
+        return rebuild(announcement.architecture, announcement.training.get("compile_config"))
+    except ArchitectureError as exc:
+        raise AnnouncementError(f"the announced model {announcement.model_id!r} is refused: {exc}") from None
 
 
 def check_fits(announcement: ModelControl, datasource: DataControl) -> None:

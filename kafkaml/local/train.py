@@ -2,7 +2,9 @@
 
 What Kubernetes and the backends do in a cluster happens here in one process: stream each
 client's dataset into its own broker and the platform's validation data into the platform
-broker (data owners' sinks), start the aggregator job, wait for its model announcement (the
+broker (data owners' sinks), build the model source in the isolated builder (the stack's run
+directory, which holds every key file, hidden from it) and hand the aggregator job only the
+builder's JSON, start the aggregator job, wait for its model announcement (the
 model control logger's part), then start one trainer job per client with its own key (the
 federated backend's part). The jobs are the same modules, configured by the same environment
 variables, as the Kubernetes Jobs.
@@ -17,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafkaml.builder import build_isolated
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
+from kafkaml.model_source import ModelSourceError
 from kafkaml.schemas import ModelControl, read_control
 from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
@@ -109,13 +113,23 @@ def _chain_env(current: local.Stack, role: str) -> dict[str, str]:
             "ETH_WALLET_KEY_FILE": str(current.account(role).key_file)}
 
 
-def aggregator_env(run: Run, workload: Workload, token_address: str | None) -> dict[str, str]:
+def build_model_file(run: Run, workload: Workload) -> Path:
+    """The builder's description of the workload's model source, written for the aggregator job."""
+    try:
+        built = build_isolated(workload.model_source, input_shape=workload.validation.x.shape[1:],
+                               output_shape=(workload.classes,), hidden_paths=[run.stack.run_dir])
+    except ModelSourceError as exc:
+        raise TrainingFailed(f"the model source of workload {workload.name!r} cannot be built: {exc}") from None
+    path = run.directory / "model.json"
+    path.write_text(built.to_json())
+    return path
+
+
+def aggregator_env(run: Run, model_file: Path, token_address: str | None) -> dict[str, str]:
     options, current = run.options, run.stack
-    source_file = run.directory / "model_source.py"
-    source_file.write_text(workload.model_source)
     env = {
         "COORDINATION": options.mode, "BOOTSTRAP_SERVERS": current.bootstrap("platform"),
-        "FEDERATED_STRING_ID": run.run_id, "MODEL_SOURCE_FILE": str(source_file),
+        "FEDERATED_STRING_ID": run.run_id, "MODEL_ARCHITECTURE_FILE": str(model_file),
         "AGGREGATION_ROUNDS": str(options.rounds), "AGG_STRATEGY": options.strategy,
         "AGG_STRATEGY_PARAMS": json.dumps(options.strategy_params), "EPOCHS": str(options.epochs),
         "BATCH": str(options.batch), "SEED": str(options.seed), "REWARD_POLICY": options.reward_policy,
@@ -176,13 +190,14 @@ def check_alive(run: Run) -> None:
 
 def start_run(current: local.Stack, workload: Workload, options: RunOptions, runs_dir: Path,
               token_address: str | None = None) -> Run:
-    """Publish the data, start the aggregator, wait for its announcement, start the trainers."""
+    """Publish the data, build the model, start the aggregator, wait for its announcement, start the trainers."""
     run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     run = Run(run_id, runs_dir / run_id, current, options)
     run.directory.mkdir(parents=True, exist_ok=True)
     ensure_topic(current.bootstrap("platform"), MODEL_CONTROL_TOPIC, configs=CONTROL_TOPIC_CONFIG)
     publish_workload(current, workload, run_id)
-    run.aggregator = Job("aggregator", "training_worker.aggregator", aggregator_env(run, workload, token_address),
+    model_file = build_model_file(run, workload)
+    run.aggregator = Job("aggregator", "training_worker.aggregator", aggregator_env(run, model_file, token_address),
                          run.directory / "aggregator.log").start()
     run.announcement = wait_for_announcement(run, timeout_s=180)
     run.trainers = [

@@ -92,6 +92,13 @@ class PlatformCoordinator(ABC):
 class ClientCoordinator(ABC):
     """The trainer's side: follow the global version, submit updates."""
 
+    @property
+    @abstractmethod
+    def identity(self) -> str:
+        """This client as the queue records it: the lower-case address of its key (blockchain) or
+        its client id (classic). Its updates' payloads name it, so the aggregator can tell an
+        update copied from another client (``foreign_update``)."""
+
     @abstractmethod
     def is_active(self) -> bool:
         """True while the training accepts updates."""

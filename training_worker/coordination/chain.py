@@ -36,7 +36,8 @@ def settings_hash(settings: AggregatorSettings, weights_topic: str) -> bytes:
     """SHA-256 of what defines the training, recorded on chain so auditors can check the settings."""
     described = {
         "model_id": settings.federated_string_id,
-        "model_source_sha256": hashlib.sha256(settings.model_source.encode()).hexdigest(),
+        "model_architecture_sha256": hashlib.sha256(settings.model.architecture.encode()).hexdigest(),
+        "compile_config": settings.model.compile_config,
         "strategy": settings.strategy.describe(), "rounds": settings.rounds, "weights_topic": weights_topic,
         "reward_policy": {"name": settings.reward_policy.name, "base": str(settings.reward_policy.base),
                           "reject_ratio": settings.reward_policy.reject_ratio},
@@ -141,6 +142,11 @@ class ChainClient(ClientCoordinator):
         chain = settings.chain
         assert chain is not None and chain.contract_address, "blockchain coordination without a contract"
         return cls(Ledger.open(chain.rpc_url, chain.contract_address, chain.private_key))
+
+    @property
+    def identity(self) -> str:
+        assert self.ledger.account is not None, "a client ledger signs with its own key"
+        return self.ledger.account.lower()
 
     def is_active(self) -> bool:
         return self.ledger.is_active()

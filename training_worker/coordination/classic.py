@@ -171,6 +171,10 @@ class ClassicClient(ClientCoordinator):
     def __init__(self, coordination: ClassicCoordination) -> None:
         self.channel = coordination
 
+    @property
+    def identity(self) -> str:
+        return self.channel.sender
+
     def is_active(self) -> bool:
         state = self.channel.refresh()
         return bool(state.versions) and not state.finished
