@@ -22,7 +22,7 @@ from kafkaml.local.jobs import Job
 from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
 from kafkaml.pointers import WeightsPointer
 from kafkaml.recompute import recompute
-from kafkaml.weights import CHUNK_BYTES, fetch_weights, publish_weights, weights_hash
+from kafkaml.weights import CHUNK_BYTES, fetch_weights, publish_weights, update_metadata, weights_hash
 from kafkaml.workloads import make_workload
 
 ACCURACY_TARGET = 0.9  # the toy task reaches ~1.0; below 0.9 learning is broken
@@ -76,8 +76,8 @@ def test_tampered_update_is_rejected_and_training_continues(local_stack: local.S
     outcome: dict = {}
 
     def submit_tampered(run_holder: list) -> None:
-        """As client 3: publish weights, but submit the hash of different weights (the payload in
-        Kafka no longer matches what was submitted)."""
+        """As client 3: publish weights (naming itself, as an honest client does), but submit the
+        hash of different weights (the payload in Kafka no longer matches what was submitted)."""
         while not run_holder:
             time.sleep(0.1)
         run = run_holder[0]
@@ -87,9 +87,10 @@ def test_tampered_update_is_rejected_and_training_continues(local_stack: local.S
             time.sleep(0.1)
         latest = ledger.latest_version()
         weights = fetch_weights(local_stack.bootstrap("platform"), latest.pointer, latest.content_hash)
+        metadata = update_metadata(run.run_id, attacker.address.lower(), latest.version)
         pointer, _ = publish_weights(local_stack.bootstrap("platform"), run.announcement.training["weights_topic"],
-                                     weights)
-        claimed = weights_hash([w + 1 for w in weights])
+                                     weights, metadata=metadata)
+        claimed = weights_hash([w + 1 for w in weights], metadata)
         outcome["hash"] = claimed
         ledger.submit_update(latest.version, claimed, pointer, 100)
 
@@ -138,7 +139,9 @@ def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.St
                 weights = fetch_weights(local_stack.bootstrap("platform"), latest.pointer, latest.content_hash)
                 poison = [(rng.standard_normal(w.shape) * 1000).astype(np.float32) for w in weights]
                 pointer, content_hash = publish_weights(local_stack.bootstrap("platform"),
-                                                        run.announcement.training["weights_topic"], poison)
+                                                        run.announcement.training["weights_topic"], poison,
+                                                        metadata=update_metadata(run.run_id, "attacker",
+                                                                                 latest.number))
                 try:
                     client.submit(latest.number, content_hash, pointer, 10_000)
                 except TrainingClosed:  # the run finished while the attacker was publishing
