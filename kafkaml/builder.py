@@ -70,7 +70,8 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MEMORY_MB = 4096
 #: Largest file the builder may write (its output and log are files in its work directory).
 FILE_LIMIT_BYTES = 64 * 1024 * 1024
-#: Processes and threads of the build (TensorFlow starts a thread pool per core).
+#: Processes and threads the build may add (TensorFlow starts a thread pool per core). The kernel
+#: counts RLIMIT_NPROC over all tasks of the user, so the limit is set this far above their number.
 PROCESS_LIMIT = 512
 #: Largest source accepted: a model definition, not a data set.
 MAX_SOURCE_BYTES = 1024 * 1024
@@ -205,7 +206,8 @@ def build_isolated(source: str, *, input_shape: Sequence[int] | None = None,
                 open(work / "build.log", "wb") as stderr:
             process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr, cwd=work,
                                        env=_clean_env(work), start_new_session=True,
-                                       preexec_fn=functools.partial(_limit, timeout_s, memory_mb))
+                                       preexec_fn=functools.partial(_limit, timeout_s, memory_mb,
+                                                                    _tasks_of_this_user() + PROCESS_LIMIT))
             try:
                 code = process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -229,14 +231,29 @@ def _clean_env(work: Path) -> dict[str, str]:
             "TF_CPP_MIN_LOG_LEVEL": "2", "HOME": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def _limit(cpu_s: float, memory_mb: int) -> None:
+def _tasks_of_this_user() -> int:
+    """Processes and threads running under this user id (what RLIMIT_NPROC counts)."""
+    uid, count = os.getuid(), 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(entry / "task"))
+            except OSError:  # the process ended meanwhile
+                continue
+    return count
+
+
+def _limit(cpu_s: float, memory_mb: int, processes: int) -> None:
     """Resource limits of the builder, set in the child before it executes anything."""
     cpu = max(1, int(cpu_s))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT_BYTES, FILE_LIMIT_BYTES))
-    resource.setrlimit(resource.RLIMIT_NPROC, (PROCESS_LIMIT, PROCESS_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for kind, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 5), (resource.RLIMIT_AS, memory_mb << 20, memory_mb << 20),
+                             (resource.RLIMIT_FSIZE, FILE_LIMIT_BYTES, FILE_LIMIT_BYTES),
+                             (resource.RLIMIT_NPROC, processes, processes), (resource.RLIMIT_CORE, 0, 0)):
+        ceiling = resource.getrlimit(kind)[1]  # an unprivileged process cannot raise its hard limit
+        if ceiling != resource.RLIM_INFINITY:
+            soft, hard = min(soft, ceiling), min(hard, ceiling)
+        resource.setrlimit(kind, (soft, hard))
 
 
 def _parse(answer: bytes, code: int, log_tail: str, timeout_s: float, memory_mb: int) -> BuiltModel:
