@@ -111,6 +111,8 @@ _ERRORS: dict[str, type[ModelSourceError]] = {cls.__name__: cls for cls in (
 
 def describe(model: Any) -> BuiltModel:
     """The checked description of a compiled Keras model (DisallowedModelError outside the allow-list)."""
+    if not isinstance(model.input_shape, tuple) or not isinstance(model.output_shape, tuple):
+        raise DisallowedModelError("models with several inputs or outputs are not supported")
     try:
         architecture = model.to_json()
     except Exception as exc:  # e.g. a subclassed model, which Keras cannot describe as JSON

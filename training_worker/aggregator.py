@@ -6,9 +6,9 @@
    topic) and announce the model.
 2. Round after round: wait for queued updates, fetch each (refusing a size other than the
    model's before reading it) and verify its hash and that it names its sender, base version and
-   training, measure it on the platform's own validation stream, aggregate with the chosen strategy, reward from the
-   measured improvement, publish the new global weights and record the round (new version +
-   outcomes + rewards) in one coordinator call.
+   training, measure it on the platform's own validation stream, aggregate with the chosen
+   strategy, reward from the measured improvement, publish the new global weights and record the
+   round (new version + outcomes + rewards) in one coordinator call.
 3. After the last round: close the training (which pays the rewards) and store the final model
    and metrics.
 
