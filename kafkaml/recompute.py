@@ -6,7 +6,9 @@ records the strategy's canonical description. Aggregation is deterministic (fixe
 float32), so an auditor who fetches version v−1 and the accepted updates from Kafka, verifies
 each against its recorded hash and applies the recorded strategy must obtain version v bit for
 bit. The first version where that fails is reported: either the aggregator did not do what it
-recorded, or the payloads in Kafka are not the recorded ones.
+recorded, or the payloads in Kafka are not the recorded ones. The hash of a global version covers
+its metadata too (:func:`kafkaml.weights.version_metadata`: the training named by the genesis
+payload, the platform, the previous version), so it is re-derived from the weights alone.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from kafkaml.ledger.records import Audit, AuditedVersion
 from kafkaml.strategies import Update, strategy_from_description
-from kafkaml.weights import WeightsError, fetch_weights, weights_hash
+from kafkaml.weights import (
+    META_TRAINING,
+    Decoded,
+    WeightsError,
+    fetch_decoded,
+    version_metadata,
+    weights_hash,
+)
 
-Fetch = Callable[..., list[np.ndarray]]
+Fetch = Callable[..., Decoded]
 
 
 @dataclass
@@ -50,7 +57,7 @@ class RecomputeReport:
         return next((check for check in self.checks if not check.ok), None)
 
 
-def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_weights) -> RecomputeReport:
+def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_decoded) -> RecomputeReport:
     """Check every recorded version against its recomputation; stops at the first mismatch."""
     strategy = strategy_from_description(audit.training.strategy)
     report = RecomputeReport(strategy.description_json())
@@ -58,20 +65,23 @@ def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_weights) -> Rec
     if not versions:
         return report
     try:
-        weights = {versions[0].version: fetch(bootstrap, versions[0].pointer, versions[0].content_hash)}
+        genesis = fetch(bootstrap, versions[0].pointer, versions[0].content_hash)
     except WeightsError as exc:
         report.checks.append(VersionCheck(versions[0].version, versions[0].content_hash, None, 0,
                                           f"the genesis weights cannot be fetched as recorded: {exc}"))
         return report
+    weights = {versions[0].version: genesis.weights}
+    training = genesis.metadata.get(META_TRAINING)  # None: written before versions carried metadata
     for version in versions[1:]:
-        check = _check(version, weights, strategy, bootstrap, fetch)
+        check = _check(version, weights, strategy, bootstrap, fetch, training)
         report.checks.append(check)
         if not check.ok:
             break
     return report
 
 
-def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fetch: Fetch) -> VersionCheck:
+def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fetch: Fetch,
+           training: str | None) -> VersionCheck:
     accepted = sorted((u for u in version.updates if u.accepted), key=lambda u: u.seq)
     check = VersionCheck(version.version, version.content_hash, None, len(accepted))
     previous = weights.get(version.version - 1)
@@ -80,7 +90,7 @@ def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fet
         return check
     try:
         updates = [
-            Update(fetch(bootstrap, u.pointer, u.content_hash), u.samples, u.base_version,
+            Update(fetch(bootstrap, u.pointer, u.content_hash).weights, u.samples, u.base_version,
                    weights.get(u.base_version) if strategy.needs_base_weights else None)
             for u in accepted
         ]
@@ -92,7 +102,8 @@ def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fet
     except ValueError as exc:
         check.problem = f"the recorded updates cannot be aggregated with {strategy.name}: {exc}"
         return check
-    check.recomputed = weights_hash(result)
+    metadata = None if training is None else version_metadata(training, version.version)
+    check.recomputed = weights_hash(result, metadata)
     if check.recomputed != version.content_hash:
         check.problem = (f"recomputed hash {check.recomputed.hex()[:16]}… differs from the recorded "
                          f"{version.content_hash.hex()[:16]}…")

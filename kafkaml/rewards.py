@@ -34,7 +34,9 @@ class RejectReason(StrEnum):
     """Why an update earns nothing and is not aggregated; recorded on chain and in the results."""
 
     HASH_MISMATCH = "hash_mismatch"          # the weights in Kafka are not the ones submitted
-    UNREADABLE = "unreadable"                # the weights cannot be fetched or decoded
+    UNREADABLE = "unreadable"                # the weights cannot be fetched, decoded or measured
+    SIZE_MISMATCH = "size_mismatch"          # pointer or header announce another size than the model's
+    FOREIGN_UPDATE = "foreign_update"        # the payload names another client, base version or training
     SHAPE_MISMATCH = "shape_mismatch"        # layer count or an array shape differs from the model
     DTYPE_MISMATCH = "dtype_mismatch"        # not float32
     NON_FINITE = "non_finite"                # NaN/inf in the weights or in the measured loss

@@ -16,6 +16,16 @@ Why each choice:
   CRC32C (hardware, ~13 GB/s): it pins accidental damage to a chunk; deliberate tampering, which
   could forge a CRC, is caught by the SHA-256 of the whole payload. (A per-chunk SHA-256 cost two
   extra passes over the payload, ~20% of the transport time, and added no security.)
+* **Metadata.** The header's ``__metadata__`` names, besides the format, the ``training``, the
+  ``client`` that published the payload (``platform`` for global versions) and the
+  ``base_version`` it was trained or aggregated from. The payload's SHA-256 covers them, so the
+  hash a client submits binds its update to its sender and base: an update copied from another
+  client names that client and is rejected as foreign. Keys are sorted, so the same weights
+  and metadata give the same bytes everywhere.
+* **Bounded sizes.** A model's weight shapes and dtypes plus the metadata fix a payload's size
+  exactly (:func:`payload_size`); a fetch given that size refuses a pointer with another chunk
+  count or a first chunk announcing another size before it allocates anything, so a hostile
+  pointer or header cannot make the reader allocate (or wait for) gigabytes.
 * **Pointer.** Publishing returns a :class:`~kafkaml.pointers.WeightsPointer` (topic, partition,
   ``[start, end)``) and the payload hash: what the chain records. If other writers interleaved
   on the partition the chunks are not contiguous, so the payload is published again after a
@@ -30,12 +40,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 from crc32c import crc32c
@@ -52,6 +64,11 @@ PUBLISH_ATTEMPTS = 3
 #: is declared missing (a live broker answers a fetch at once when it has the record).
 END_GRACE_S = 3.0
 FORMAT_NAME = "kafkaml-weights"
+#: Metadata keys: the training, the publisher (``PLATFORM`` for global versions) and the base version.
+META_TRAINING, META_CLIENT, META_BASE_VERSION = "training", "client", "base_version"
+PLATFORM = "platform"
+#: Longest metadata value: identities and version numbers, never data.
+MAX_METADATA_CHARS = 256
 
 _DTYPES = {
     "F64": "float64", "F32": "float32", "F16": "float16",
@@ -77,6 +94,10 @@ class WeightsPublishError(WeightsError):
 
 class WeightsIntegrityError(WeightsError):
     """What was fetched is not the payload the pointer and hash promise."""
+
+
+class PayloadSizeError(WeightsIntegrityError):
+    """The pointer's chunk count or the announced payload size is not the size the model fixes."""
 
 
 class MissingChunkError(WeightsIntegrityError):
@@ -106,12 +127,61 @@ class HashMismatchError(WeightsIntegrityError):
 # --- deterministic serialisation --------------------------------------------------------------------
 
 
-def serialize_weights(weights: Sequence[np.ndarray]) -> bytes:
-    """The canonical safetensors bytes of ``weights`` (same arrays → same bytes, bit for bit)."""
-    return b"".join(_payload_parts(weights))
+class WeightSpec(NamedTuple):
+    """Shape and dtype (numpy name, e.g. ``float32``) of one weight array of a model."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+    @classmethod
+    def of(cls, shape: Sequence[int], dtype: Any) -> WeightSpec:
+        """A checked spec; WeightsFormatError for a negative dimension or a dtype payloads cannot hold."""
+        dims = tuple(shape)
+        if any(isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0 for n in dims):
+            raise WeightsFormatError(f"a weight shape must be non-negative integers, got {dims!r:.80}")
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            raise WeightsFormatError(f"{dtype!r:.40} is not a dtype") from None
+        if np.dtype(name) not in _CODES:
+            raise WeightsFormatError(f"dtype {name} cannot be held in a weights payload")
+        return cls(tuple(int(n) for n in dims), name)
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
 
 
-def _payload_parts(weights: Sequence[np.ndarray]) -> list[memoryview]:
+def weight_specs(weights: Sequence[np.ndarray]) -> tuple[WeightSpec, ...]:
+    """The specs of ``weights`` (e.g. ``model.get_weights()``)."""
+    return tuple(WeightSpec.of(np.shape(weight), np.asarray(weight).dtype) for weight in weights)
+
+
+def update_metadata(training: str, client: str, base_version: int) -> dict[str, str]:
+    """The metadata of a payload published by ``client`` from global version ``base_version``."""
+    return {META_TRAINING: training, META_CLIENT: client, META_BASE_VERSION: str(base_version)}
+
+
+def version_metadata(training: str, version: int) -> dict[str, str]:
+    """The metadata of global version ``version``: published by the platform, aggregated from the
+    previous version (the genesis names 0), so an auditor re-derives its hash from the weights."""
+    return update_metadata(training, PLATFORM, max(version - 1, 0))
+
+
+def serialize_weights(weights: Sequence[np.ndarray], metadata: Mapping[str, str] | None = None) -> bytes:
+    """The canonical safetensors bytes of ``weights`` and ``metadata`` (same inputs → same bytes)."""
+    return b"".join(_payload_parts(weights, metadata))
+
+
+def payload_size(specs: Sequence[WeightSpec | tuple[Sequence[int], Any]],
+                 metadata: Mapping[str, str] | None = None) -> int:
+    """The exact size in bytes of the payload of weights with these specs and ``metadata``."""
+    checked = [WeightSpec.of(*spec) for spec in specs]
+    header = _header([(_CODES[np.dtype(spec.dtype)], spec.shape, spec.nbytes) for spec in checked], metadata)
+    return len(header) + sum(spec.nbytes for spec in checked)
+
+
+def _payload_parts(weights: Sequence[np.ndarray], metadata: Mapping[str, str] | None = None) -> list[memoryview]:
     """The serialised payload as consecutive buffers (header, then each tensor's bytes), uncopied.
 
     Hashing and publishing read these directly, so the tensor bytes are never joined into one
@@ -124,19 +194,50 @@ def _payload_parts(weights: Sequence[np.ndarray]) -> list[memoryview]:
         if code is None:
             raise WeightsFormatError(f"weight {index} has dtype {array.dtype}, which safetensors cannot hold here")
         arrays.append((code, array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)))
-    header: dict[str, Any] = {"__metadata__": {"format": FORMAT_NAME}}
+    header = _header([(code, array.shape, array.nbytes) for code, array in arrays], metadata)
+    return [memoryview(header), *(memoryview(array.reshape(-1)).cast("B") for _, array in arrays)]
+
+
+def _header(tensors: Sequence[tuple[str, Sequence[int], int]], metadata: Mapping[str, str] | None) -> bytes:
+    """Length prefix + the padded JSON header of tensors given as (dtype code, shape, bytes)."""
+    header: dict[str, Any] = {"__metadata__": _metadata(metadata)}
     offset = 0
-    for index, (code, array) in enumerate(arrays):
-        header[f"{index:06d}"] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
-        offset += array.nbytes
+    for index, (code, shape, nbytes) in enumerate(tensors):
+        header[f"{index:06d}"] = {"dtype": code, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    return [memoryview(struct.pack("<Q", len(text)) + text),
-            *(memoryview(array.reshape(-1)).cast("B") for _, array in arrays)]
+    return struct.pack("<Q", len(text)) + text
+
+
+def _metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """The ``__metadata__`` object: the format and ``metadata``, keys sorted (canonical bytes)."""
+    fields = dict(metadata or {})
+    if "format" in fields:
+        raise WeightsFormatError("metadata key 'format' is reserved")
+    for key, value in fields.items():
+        if not isinstance(key, str) or not isinstance(value, str) or len(value) > MAX_METADATA_CHARS:
+            raise WeightsFormatError(f"metadata must map names to strings of at most {MAX_METADATA_CHARS} "
+                                     f"characters, got {key!r:.40}: {value!r:.40}")
+    fields["format"] = FORMAT_NAME
+    return dict(sorted(fields.items()))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A payload's weights (views of its bytes) and the string metadata of its header."""
+
+    weights: list[np.ndarray]
+    metadata: dict[str, str]
 
 
 def deserialize_weights(payload: bytes | bytearray | memoryview) -> list[np.ndarray]:
     """The weight list of a safetensors payload; arrays are views of ``payload`` (no copy)."""
+    return deserialize_payload(payload).weights
+
+
+def deserialize_payload(payload: bytes | bytearray | memoryview) -> Decoded:
+    """The weights and metadata of a safetensors payload (metadata ``{}`` when the header has none)."""
     view = memoryview(payload)
     if len(view) < 8:
         raise WeightsFormatError("payload is shorter than a safetensors header")
@@ -149,7 +250,9 @@ def deserialize_weights(payload: bytes | bytearray | memoryview) -> list[np.ndar
         raise WeightsFormatError(f"safetensors header is not JSON: {exc}") from None
     if not isinstance(header, dict):
         raise WeightsFormatError("safetensors header is not a JSON object")
-    header.pop("__metadata__", None)
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise WeightsFormatError("safetensors __metadata__ must map names to strings")
     names = [f"{index:06d}" for index in range(len(header))]
     if sorted(header) != names:
         raise WeightsFormatError(f"tensor names must be 000000..{len(header) - 1:06d}, got {sorted(header)[:5]}...")
@@ -165,7 +268,7 @@ def deserialize_weights(payload: bytes | bytearray | memoryview) -> list[np.ndar
         position = end
     if position != data_len:
         raise WeightsFormatError(f"tensor data covers {position} of {data_len} bytes")
-    return weights
+    return Decoded(weights, metadata)
 
 
 def _tensor(view: memoryview, entry: Any, name: str, data_start: int, data_len: int) -> np.ndarray:
@@ -185,10 +288,10 @@ def payload_hash(payload: bytes | bytearray | memoryview) -> bytes:
     return hashlib.sha256(payload).digest()
 
 
-def weights_hash(weights: Sequence[np.ndarray]) -> bytes:
+def weights_hash(weights: Sequence[np.ndarray], metadata: Mapping[str, str] | None = None) -> bytes:
     """The content hash recorded on chain for ``weights``: SHA-256 of :func:`serialize_weights`."""
     digest = hashlib.sha256()
-    for part in _payload_parts(weights):
+    for part in _payload_parts(weights, metadata):
         digest.update(part)
     return digest.digest()
 
@@ -255,13 +358,14 @@ def publish_payload(producer: KafkaProducer, topic: str, payload: bytes | Sequen
 
 
 def publish_weights(producer_or_bootstrap: KafkaProducer | str, topic: str, weights: Sequence[np.ndarray], *,
-                    partition: int = 0) -> tuple[WeightsPointer, bytes]:
-    """Serialise and publish ``weights``; returns ``(pointer, sha256)`` for the chain.
+                    partition: int = 0, metadata: Mapping[str, str] | None = None) -> tuple[WeightsPointer, bytes]:
+    """Serialise and publish ``weights`` with ``metadata`` (see :func:`update_metadata`); returns
+    ``(pointer, sha256)`` for the chain.
 
     Given a bootstrap address, the topic is created (one partition, kept for ever) if missing and
     a producer is opened for this call; given a producer, the caller owns both.
     """
-    payload = _payload_parts(weights)
+    payload = _payload_parts(weights, metadata)
     if isinstance(producer_or_bootstrap, str):
         topics.ensure_topic(producer_or_bootstrap, topic, configs=topics.WEIGHTS_TOPIC_CONFIG)
         producer = kafka.producer(producer_or_bootstrap)
@@ -276,8 +380,13 @@ def publish_weights(producer_or_bootstrap: KafkaProducer | str, topic: str, weig
 
 
 def fetch_payload(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes, *,
-                  timeout_s: float = 60.0) -> bytearray:
+                  timeout_s: float = 60.0, expected_size: int | None = None) -> bytearray:
     """Read and verify the chunks at ``pointer``; returns the payload whose SHA-256 is ``expected_hash``.
+
+    With ``expected_size`` (the exact size the model fixes, :func:`payload_size`, published in
+    chunks of :data:`CHUNK_BYTES`), a pointer covering another number of chunks is refused before
+    anything is read, and a first chunk announcing another size before the buffer is allocated
+    (:class:`PayloadSizeError`).
 
     ``timeout_s`` bounds the wait for the next chunk while the broker does not answer
     (:class:`WeightsFetchTimeout`). When the broker answers but has no record where the next
@@ -286,9 +395,12 @@ def fetch_payload(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes,
     of the last record batch, i.e. too little whenever that batch holds several records.
     """
     expected_hash = check_hash(expected_hash)
+    if expected_size is not None and pointer.chunk_count != -(-expected_size // CHUNK_BYTES):
+        raise PayloadSizeError(f"{pointer}: covers {pointer.chunk_count} chunks, but a payload of this model is "
+                               f"{expected_size} bytes ({-(-expected_size // CHUNK_BYTES)} chunks)")
     tp = TopicPartition(pointer.topic, pointer.partition)
+    assembler = _Assembler(pointer, expected_hash, expected_size)
     consumer = kafka.assigned_consumer(bootstrap, [tp], fetch_max_bytes=16 * kafka.MAX_MESSAGE_BYTES)
-    assembler = _Assembler(pointer, expected_hash)
     try:
         consumer.seek(tp, pointer.start_offset)
         last_progress = time.monotonic()
@@ -330,9 +442,16 @@ def _broker_answers(consumer: Any, tp: TopicPartition) -> bool:
 
 
 def fetch_weights(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes, *,
-                  timeout_s: float = 60.0) -> list[np.ndarray]:
+                  timeout_s: float = 60.0, expected_size: int | None = None) -> list[np.ndarray]:
     """Fetch, verify and rebuild the weights recorded as ``(pointer, expected_hash)``."""
-    return deserialize_weights(fetch_payload(bootstrap, pointer, expected_hash, timeout_s=timeout_s))
+    return fetch_decoded(bootstrap, pointer, expected_hash, timeout_s=timeout_s, expected_size=expected_size).weights
+
+
+def fetch_decoded(bootstrap: str, pointer: WeightsPointer, expected_hash: bytes, *,
+                  timeout_s: float = 60.0, expected_size: int | None = None) -> Decoded:
+    """:func:`fetch_weights` with the payload's metadata (who published it, from which version)."""
+    return deserialize_payload(fetch_payload(bootstrap, pointer, expected_hash, timeout_s=timeout_s,
+                                             expected_size=expected_size))
 
 
 class _Assembler:
@@ -342,8 +461,8 @@ class _Assembler:
     overlaps with the consumer fetching the next chunks instead of adding to the transfer time.
     """
 
-    def __init__(self, pointer: WeightsPointer, expected_hash: bytes) -> None:
-        self.pointer, self.expected = pointer, expected_hash
+    def __init__(self, pointer: WeightsPointer, expected_hash: bytes, expected_size: int | None = None) -> None:
+        self.pointer, self.expected, self.expected_size = pointer, expected_hash, expected_size
         self.received = 0
         self.buffer: bytearray | None = None
         self.position = 0
@@ -378,6 +497,9 @@ class _Assembler:
         if crc32c(value) != chunk_crc:
             raise TamperedChunkError(f"{where}: chunk {index} does not match its published checksum")
         if self.buffer is None:
+            if self.expected_size is not None and size != self.expected_size:
+                raise PayloadSizeError(f"{where}: the payload announces {size} bytes, a payload of this model is "
+                                       f"{self.expected_size}")
             if size > count * CHUNK_BYTES:
                 raise ForeignChunkError(f"{where}: a payload of {size} bytes cannot be {count} chunks")
             self.buffer = bytearray(size)

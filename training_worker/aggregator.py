@@ -1,11 +1,14 @@
 """The platform aggregator job (``python -m training_worker.aggregator``): Algorithm 1, hardened.
 
-1. Build the user's model; publish the genesis weights (version 0) to the platform Kafka; open
-   the training on the coordinator (contract or control topic) and announce the model.
-2. Round after round: wait for queued updates, fetch and verify each, measure it on the
-   platform's own validation stream, aggregate with the chosen strategy, reward from the
-   measured improvement, publish the new global weights and record the round (new version +
-   outcomes + rewards) in one coordinator call.
+1. Rebuild the user's model from the builder's checked Keras JSON (MODEL_ARCHITECTURE_FILE: this
+   process holds the platform key and never runs user code); publish the genesis weights
+   (version 0) to the platform Kafka; open the training on the coordinator (contract or control
+   topic) and announce the model.
+2. Round after round: wait for queued updates, fetch each (refusing a size other than the
+   model's before reading it) and verify its hash and that it names its sender, base version and
+   training, measure it on the platform's own validation stream, aggregate with the chosen
+   strategy, reward from the measured improvement, publish the new global weights and record the
+   round (new version + outcomes + rewards) in one coordinator call.
 3. After the last round: close the training (which pays the rewards) and store the final model
    and metrics.
 
@@ -34,17 +37,27 @@ from pathlib import Path
 import keras
 
 from kafkaml import kafka
+from kafkaml.architecture import ArchitectureError, rebuild
 from kafkaml.config import ConfigError
 from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
 from kafkaml.schemas import ModelControl
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic, weights_topic
-from kafkaml.weights import WeightsPublishError, fetch_weights, publish_weights
+from kafkaml.weights import (
+    Decoded,
+    WeightsPublishError,
+    fetch_decoded,
+    fetch_weights,
+    payload_size,
+    publish_weights,
+    update_metadata,
+    version_metadata,
+    weight_specs,
+)
 from training_worker.announcement import AnnouncementError, find_datasource, training_settings
 from training_worker.coordination.base import Outcome, PlatformCoordinator, QueuedUpdate, Version
 from training_worker.coordination.factory import platform_coordinator
 from training_worker.evaluation import Score, Validator
-from training_worker.model_source import ModelSourceError, build_model
 from training_worker.results import Contribution, FinalReport, RoundReport, open_sink
 from training_worker.rounds import RoundResult, Screened, run_round
 from training_worker.settings import AggregatorSettings, load_aggregator_settings
@@ -77,7 +90,10 @@ class Aggregator:
         validation, self.validation_sha256 = find_datasource(
             stream.bootstrap_servers, stream.control_topic, stream.datasource_id, self.training.start_timeout_s,
             sha256=pinned)
-        self.model = build_model(settings.model_source, input_shape=validation.input_shape)
+        _check_input_shape(settings.model.input_shape, validation.input_shape)
+        self.model = rebuild(settings.model.architecture, settings.model.compile_config)
+        #: Shapes and dtypes of the weights: with the metadata they fix every payload's exact size.
+        self.specs = weight_specs(self.model.get_weights())
         self.validator = Validator.from_stream(self.model, validation, stream.bootstrap_servers)
         self.strategy = settings.strategy
         self.policy = settings.reward_policy
@@ -89,25 +105,33 @@ class Aggregator:
         self.sink = open_sink(settings.results, sender="aggregator")
         self.validation = validation
 
-    def fetch_update(self, update: QueuedUpdate) -> list:
-        return fetch_weights(self.bootstrap, update.pointer, update.content_hash,
-                             timeout_s=self.training.fetch_timeout_s)
+    def fetch_update(self, update: QueuedUpdate) -> Decoded:
+        """The update's weights and metadata; a payload of another size than this model's with the
+        metadata its sender must have written is refused before anything is allocated."""
+        expected = payload_size(self.specs, update_metadata(self.settings.federated_string_id, update.client,
+                                                            update.base_version))
+        return fetch_decoded(self.bootstrap, update.pointer, update.content_hash,
+                             timeout_s=self.training.fetch_timeout_s, expected_size=expected)
 
     def fetch_version(self, number: int) -> list:
+        """A global version: recorded by this job's own key, so trusted (and payloads written
+        before versions carried metadata stay readable)."""
         version = self.coordinator.version(number)
         return fetch_weights(self.bootstrap, version.pointer, version.content_hash,
                              timeout_s=self.training.fetch_timeout_s)
 
-    def publish(self, weights: list) -> tuple:
-        """Publish global weights; records that foreign writers interleave only delay it.
+    def publish(self, weights: list, version: int) -> tuple:
+        """Publish global version ``version``'s weights (see :func:`kafkaml.weights.version_metadata`);
+        records that foreign writers interleave only delay it.
 
         Raises :class:`WeightsPublishError` once it kept failing for STOP_TIMEOUT (0: never).
         """
         deadline = time.monotonic() + self.training.stop_timeout_s
         delay = PUBLISH_RETRY_FIRST_S
+        metadata = version_metadata(self.settings.federated_string_id, version)
         while True:
             try:
-                return publish_weights(self.producer, self.weights_topic, weights)
+                return publish_weights(self.producer, self.weights_topic, weights, metadata=metadata)
             except WeightsPublishError as exc:
                 if self.training.stop_timeout_s and time.monotonic() + delay > deadline:
                     raise
@@ -124,7 +148,7 @@ class Aggregator:
         announcement = self.announcement()
         if latest is None:
             weights = self.model.get_weights()
-            pointer, content_hash = self.publish(weights)
+            pointer, content_hash = self.publish(weights, 0)
             latest = self.coordinator.start(content_hash, pointer, hashlib.sha256(announcement).digest())
             log.info("training %s started: genesis %s at %s", self.settings.federated_string_id, content_hash.hex()[:16],
                      self.coordinator.identity)
@@ -154,7 +178,7 @@ class Aggregator:
             model_id=settings.federated_string_id, federated_string_id=settings.federated_string_id,
             input_shape=tuple(self.validation.input_shape), output_shape=tuple(self.model.output_shape[1:]),
             platform_bootstrap=self.bootstrap, coordination=settings.coordination,
-            architecture=self.model.to_json(), input_dtype=self.validation.input_dtype,
+            architecture=settings.model.architecture, input_dtype=self.validation.input_dtype,
             label_dtype=self.validation.label_dtype, data_restriction=settings.data_restriction,
             min_data=settings.min_data, aggregation_rounds=settings.rounds, training=training,
             blockchain=self.coordinator.blockchain_info(), control_topic=self.coordinator.control_topic(),
@@ -196,7 +220,8 @@ class Aggregator:
                       self.coordinator.wait_for_updates(needed, self.training.poll_interval_s)]
             started = time.monotonic()
             result = run_round(queued, weights, version.number, self.strategy, self.validator, previous,
-                               self.policy, self.fetch_update, self.fetch_version, cache, self.ceilings)
+                               self.policy, self.fetch_update, self.fetch_version, cache,
+                               self.settings.federated_string_id, self.ceilings)
             if result.weights is None:  # too many rejected: wait for one more than is queued
                 needed = len(queued) + 1
                 if time.monotonic() - idle_since > self.training.stop_timeout_s:
@@ -205,7 +230,7 @@ class Aggregator:
                     self.finish(weights, previous)
                     return 1
                 continue
-            pointer, content_hash = self.publish(result.weights)
+            pointer, content_hash = self.publish(result.weights, version.number + 1)
             fault_point("aggregator.after_publish")
             result.outcomes = self.within_budget(result.outcomes)
             version = self.coordinator.record_round(content_hash, pointer, result.outcomes)
@@ -253,12 +278,18 @@ class Aggregator:
                  latest.number if latest else 0, model_path)
 
 
+def _check_input_shape(model: tuple[int | None, ...], data: tuple[int, ...]) -> None:
+    """The model must take the validation data's samples (a ``None`` dimension takes any size)."""
+    if len(model) != len(data) or any(m is not None and m != d for m, d in zip(model, data, strict=False)):
+        raise ArchitectureError(f"the model's input shape {model} does not match the data's {tuple(data)}")
+
+
 def main() -> int:
     configure_logging()
     try:
         settings = load_aggregator_settings()
         aggregator = Aggregator(settings)
-    except (ConfigError, ModelSourceError, AnnouncementError) as exc:
+    except (ConfigError, ArchitectureError, AnnouncementError) as exc:
         log.error("cannot start the aggregator: %s", exc)
         return 2
     try:

@@ -1,8 +1,10 @@
 """The model announcement: what the aggregator publishes and every trainer rebuilds from.
 
 Clients never execute the platform user's Python source: they rebuild the model from its Keras
-JSON architecture and compile it from Keras' own JSON compile configuration, both plain data. Training settings (epochs, batch, weights topic, shuffle) travel
-in the ``training`` field; the strategy description is there too, for auditors.
+JSON architecture and compile it from Keras' own JSON compile configuration, both plain data
+checked against :mod:`kafkaml.architecture`'s allow-list (no ``Lambda``, no custom objects)
+before Keras sees them. Training settings (epochs, batch, weights topic, shuffle) travel in the
+``training`` field; the strategy description is there too, for auditors.
 
 Anyone who can write to the model control topic can write an announcement, so a trainer checks
 the ``training`` field before using any of it (:func:`announced_training`): a hostile
@@ -20,6 +22,8 @@ from typing import Any
 
 import keras
 
+from kafkaml.architecture import ArchitectureError, rebuild
+from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.schemas import (
     ControlRecord,
     DataControl,
@@ -31,7 +35,6 @@ from kafkaml.schemas import (
 )
 from kafkaml.strategies import Strategy, StrategyError, strategy_from_description
 from kafkaml.topics import TopicError, check_topic_name
-from training_worker.model_source import KwargsError, validate_kwargs
 from training_worker.settings import StreamSettings
 
 #: fit arguments the trainer sets itself: from the announcement's own fields, or fixed.
@@ -144,18 +147,12 @@ def announced_training(announcement: ModelControl) -> AnnouncedTraining:
 
 
 def rebuild_model(announcement: ModelControl) -> keras.Model:
-    """The announced architecture, compiled with the announced arguments."""
+    """The announced architecture, checked against the allow-list and compiled with the announced
+    compile configuration."""
     try:
-        model = keras.models.model_from_json(announcement.architecture)
-    except Exception as exc:  # Keras raises many types for a bad description
-        raise AnnouncementError(f"the announced architecture of {announcement.model_id!r} cannot be "
-                                f"rebuilt: {type(exc).__name__}: {exc}") from None
-    try:
-        model.compile_from_config(announcement.training["compile_config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AnnouncementError(f"the announced compile configuration of {announcement.model_id!r} is "
-                                f"unusable: {exc}") from None
-    return model
+        return rebuild(announcement.architecture, announcement.training.get("compile_config"))
+    except ArchitectureError as exc:
+        raise AnnouncementError(f"the announced model {announcement.model_id!r} is refused: {exc}") from None
 
 
 def check_fits(announcement: ModelControl, datasource: DataControl) -> None:

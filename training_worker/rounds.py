@@ -4,10 +4,15 @@ The round is a function of the previous global weights, the queued updates (in q
 the platform's validation set, so a restarted aggregator recomputes the same round and an
 auditor can re-derive the new global weights bit for bit.
 
-Screening happens update by update, in queue order: an update whose weights cannot be fetched or
-fail the hash check, do not fit the model, are not finite, or whose own validation loss is worse
-than the policy's reject ratio is consumed as *rejected* (zero reward, with the reason) and never
-aggregated. Accepted updates are taken until the strategy has what one round needs.
+Screening happens update by update, in queue order: an update whose pointer or header announce
+another size than the model fixes, whose weights cannot be fetched or fail the hash check, whose
+payload names another client, base version or training than the queue records, that do not fit
+the model, are not finite, or whose own validation loss is worse than the policy's reject ratio
+is consumed as *rejected* (zero reward, with the reason) and never aggregated. Any other failure
+while screening one update (a MemoryError, a bug triggered by odd input) rejects that update as
+unreadable too: the queue is FIFO, so an update that crashed the aggregator would be first again
+after every restart and stop the training for good. Accepted updates are taken until the
+strategy has what one round needs.
 """
 
 from __future__ import annotations
@@ -20,15 +25,22 @@ import numpy as np
 
 from kafkaml.rewards import Measurement, RejectReason, RewardPolicy, score
 from kafkaml.strategies import InvalidUpdate, Strategy, Update
-from kafkaml.weights import WeightsError, WeightsIntegrityError
+from kafkaml.weights import (
+    META_BASE_VERSION,
+    META_CLIENT,
+    META_TRAINING,
+    Decoded,
+    PayloadSizeError,
+    WeightsIntegrityError,
+)
 from training_worker.coordination.base import Outcome, QueuedUpdate
 from training_worker.evaluation import Score, Validator
 
 log = logging.getLogger(__name__)
 
 Weights = list[np.ndarray]
-#: Fetch the weights of a queued update (verifying its hash) or of global version n.
-FetchUpdate = Callable[[QueuedUpdate], Weights]
+#: Fetch the weights and metadata of a queued update (verifying size and hash), or global version n.
+FetchUpdate = Callable[[QueuedUpdate], Decoded]
 FetchVersion = Callable[[int], Weights]
 
 
@@ -55,18 +67,29 @@ class RoundResult:
 
 
 def screen(update: QueuedUpdate, current: Weights, version: int, strategy: Strategy, validator: Validator,
-           previous: Score, policy: RewardPolicy, fetch: FetchUpdate) -> Screened:
+           previous: Score, policy: RewardPolicy, fetch: FetchUpdate, training: str) -> Screened:
     """Fetch, check and measure one update; never raises for a bad update, only rejects it."""
     try:
-        weights = fetch(update)
+        return _screen(update, current, version, strategy, validator, previous, policy, fetch, training)
+    except PayloadSizeError as exc:
+        return Screened(update, reason=RejectReason.SIZE_MISMATCH, detail=str(exc))
     except WeightsIntegrityError as exc:
         return Screened(update, reason=RejectReason.HASH_MISMATCH, detail=str(exc))
-    except (WeightsError, TimeoutError, ValueError) as exc:
-        return Screened(update, reason=RejectReason.UNREADABLE, detail=str(exc))
-    try:
-        strategy.check_update(current, version, Update(weights, update.samples, update.base_version))
     except InvalidUpdate as exc:
         return Screened(update, reason=exc.reason, detail=str(exc))
+    except Exception as exc:  # MemoryError, OverflowError, a broker error, anything: see the module docstring
+        log.exception("screening update %s failed", update.content_hash.hex()[:12])
+        return Screened(update, reason=RejectReason.UNREADABLE, detail=f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _screen(update: QueuedUpdate, current: Weights, version: int, strategy: Strategy, validator: Validator,
+            previous: Score, policy: RewardPolicy, fetch: FetchUpdate, training: str) -> Screened:
+    decoded = fetch(update)
+    foreign = _foreign(decoded.metadata, update, training)
+    if foreign:
+        return Screened(update, reason=RejectReason.FOREIGN_UPDATE, detail=foreign)
+    weights = decoded.weights
+    strategy.check_update(current, version, Update(weights, update.samples, update.base_version))
     own = validator.score(weights)
     verdict = score(policy, Measurement(previous.loss, own.loss, 1, 1))
     if not verdict.accepted:
@@ -74,12 +97,26 @@ def screen(update: QueuedUpdate, current: Weights, version: int, strategy: Strat
     return Screened(update, weights, own)
 
 
+def _foreign(metadata: dict[str, str], update: QueuedUpdate, training: str) -> str:
+    """Why the payload's metadata does not name the queued update's sender, base and training ("" if it does).
+
+    The content hash covers the metadata, so a client that submits another client's update (or
+    one trained for another version or training) submits a payload naming someone else.
+    """
+    expected = {META_CLIENT: update.client.lower(), META_BASE_VERSION: str(update.base_version),
+                META_TRAINING: training}
+    named = {key: metadata.get(key, "").lower() if key == META_CLIENT else metadata.get(key) for key in expected}
+    wrong = [f"{key} {named[key]!r} (queued: {value!r})" for key, value in expected.items() if named[key] != value]
+    return "the payload names " + ", ".join(wrong) if wrong else ""
+
+
 def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, strategy: Strategy,
               validator: Validator, previous: Score, policy: RewardPolicy, fetch: FetchUpdate,
-              fetch_version: FetchVersion, cache: dict[bytes, Screened],
+              fetch_version: FetchVersion, cache: dict[bytes, Screened], training: str,
               reward_weights: Mapping[str, int] | None = None) -> RoundResult:
     """Consume updates from ``queued`` (in order) until the strategy's round is full.
 
+    ``training`` is the training's id, which every update's payload must name.
     Returns ``weights=None`` when the queue ran out before enough updates were accepted: the
     caller waits for more and calls again. ``cache`` keeps the screening of updates already seen
     at this version, so they are fetched and measured once; the caller clears it per version.
@@ -95,7 +132,7 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
             break
         if update.content_hash not in cache:
             cache[update.content_hash] = screen(update, current, version, strategy, validator, previous,
-                                                policy, fetch)
+                                                policy, fetch, training)
             if cache[update.content_hash].reason is not None:
                 log.warning("rejecting update %s from %s: %s %s", update.content_hash.hex()[:12], update.client,
                             cache[update.content_hash].reason, cache[update.content_hash].detail)

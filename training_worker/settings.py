@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafkaml.architecture import MAX_DESCRIPTION_BYTES, ArchitectureError, BuiltModel
 from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_secret
+from kafkaml.model_source import parse_kwargs
 from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount, reward_budget
 from kafkaml.schemas import FORMATS
 from kafkaml.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
-from training_worker.model_source import parse_kwargs
 
 JOBS = declare(
     "Training jobs (aggregator and trainer)",
@@ -104,7 +105,8 @@ AGGREGATOR = declare(
     Setting("DEPLOYMENT_ID", "Backend deployment this training belongs to (0 when not launched by it).",
             kind="int", default=0, minimum=0),
     Setting("FEDERATED_STRING_ID", "Unique id of this federated training; names its topics and announcement."),
-    Setting("MODEL_SOURCE_FILE", "File with the Python source defining `model` (and `compile_args`).",
+    Setting("MODEL_ARCHITECTURE_FILE", "File with the model as `python -m kafkaml.builder` printed it (Keras "
+            "JSON architecture, compile configuration, weight shapes); the aggregator never runs user code.",
             kind="path"),
     Setting("AGGREGATION_ROUNDS", "Number of new global versions to produce.", kind="int", default=10,
             minimum=1),
@@ -198,8 +200,8 @@ class AggregatorSettings:
     bootstrap_servers: str
     deployment_id: int
     federated_string_id: str
-    model_source_file: Path
-    model_source: str = field(repr=False)
+    model_architecture_file: Path
+    model: BuiltModel = field(repr=False)
     rounds: int
     min_data: int
     strategy: Strategy
@@ -375,14 +377,21 @@ def _results(values: dict[str, Any]) -> ResultsSettings:
     return ResultsSettings(url, values["RESULT_ID"], values["RESULTS_DIR"], token)
 
 
-def _read_source(path: Path) -> str:
+def _read_architecture(path: Path) -> BuiltModel:
+    """The builder's output, size-bounded before it is read and checked against the allow-list."""
     try:
+        size = path.stat().st_size
+        if size > MAX_DESCRIPTION_BYTES:
+            raise ValueError(f"MODEL_ARCHITECTURE_FILE={str(path)!r} is {size} bytes, more than "
+                             f"{MAX_DESCRIPTION_BYTES} allowed")
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"MODEL_SOURCE_FILE={str(path)!r} cannot be read: {getattr(exc, 'strerror', exc)}") from None
-    if not text.strip():
-        raise ValueError(f"MODEL_SOURCE_FILE={str(path)!r} is empty")
-    return text
+        raise ValueError(f"MODEL_ARCHITECTURE_FILE={str(path)!r} cannot be read: "
+                         f"{getattr(exc, 'strerror', exc)}") from None
+    try:
+        return BuiltModel.from_json(text)
+    except ArchitectureError as exc:
+        raise ValueError(f"MODEL_ARCHITECTURE_FILE={str(path)!r}: {exc}") from None
 
 
 def _strategy(values: dict[str, Any]) -> Strategy:
@@ -399,7 +408,7 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
     training = reader.derive("KWARGS_FIT", lambda: _training(reader, values))
     stream = reader.derive("DATA_BOOTSTRAP_SERVERS", lambda: _stream(values, values["BOOTSTRAP_SERVERS"]))
     results = reader.derive("RESULT_URL", lambda: _results(values))
-    source = reader.derive("MODEL_SOURCE_FILE", lambda: _read_source(values["MODEL_SOURCE_FILE"]))
+    model = reader.derive("MODEL_ARCHITECTURE_FILE", lambda: _read_architecture(values["MODEL_ARCHITECTURE_FILE"]))
     strategy = reader.derive("AGG_STRATEGY", lambda: _strategy(values))
     restriction = reader.derive("DATA_RESTRICTION", lambda: _object(values["DATA_RESTRICTION"], "DATA_RESTRICTION"))
     base = reader.derive("REWARD_BASE", lambda: parse_token_amount(values["REWARD_BASE"]))
@@ -413,11 +422,11 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
     return AggregatorSettings(
         coordination=values["COORDINATION"], bootstrap_servers=values["BOOTSTRAP_SERVERS"],
         deployment_id=values["DEPLOYMENT_ID"], federated_string_id=values["FEDERATED_STRING_ID"],
-        model_source_file=values["MODEL_SOURCE_FILE"], model_source=source, rounds=values["AGGREGATION_ROUNDS"],
+        model_architecture_file=values["MODEL_ARCHITECTURE_FILE"], model=model, rounds=values["AGGREGATION_ROUNDS"],
         min_data=values["MIN_DATA"], strategy=strategy, data_restriction=restriction,
         model_logger_topic=values["MODEL_LOGGER_TOPIC"], client_ceilings=ceilings,
         reward_policy=RewardPolicy(values["REWARD_POLICY"], base, values["REWARD_REJECT_RATIO"]),
-        reward_budget=budget, signing_key=signing_key, settings_hash=_settings_hash(reader.environ, values["MODEL_SOURCE_FILE"]),
+        reward_budget=budget, signing_key=signing_key, settings_hash=_settings_hash(reader.environ, values["MODEL_ARCHITECTURE_FILE"]),
         training=training, stream=stream, chain=chain, results=results,
     )
 

@@ -2,8 +2,8 @@
 
 While the training is active: read the newest global version from the coordinator, fetch its
 weights from the platform Kafka and verify their hash, train on the local Kafka stream, publish
-the update's weights to the platform Kafka and submit pointer + hash + base version + sample
-count. Each global version is trained at most once; a slow or restarted client simply resumes
+the update's weights (their metadata naming this client, its base version and the training) to
+the platform Kafka and submit pointer + hash + base version + sample count. Each global version is trained at most once; a slow or restarted client simply resumes
 from the newest version (the protocol is asynchronous). Exit code 0 once the training finished,
 non-zero on an error, so Kubernetes retries a failed job.
 """
@@ -22,7 +22,7 @@ from kafkaml.logs import configure as configure_logging
 from kafkaml.strategies import Strategy
 from kafkaml.streams import split_dataset
 from kafkaml.topics import WEIGHTS_TOPIC_CONFIG, ensure_topic, update_topic
-from kafkaml.weights import fetch_weights, publish_weights
+from kafkaml.weights import fetch_weights, publish_weights, update_metadata
 from training_worker.announcement import (
     AnnouncementError,
     announced_training,
@@ -129,7 +129,11 @@ def run(settings: TrainerSettings) -> int:
             model.set_weights(fetch_weights(platform, version.pointer, version.content_hash,
                                             timeout_s=timing.fetch_timeout_s))
             history = model.fit(dataset, epochs=training.epochs, verbose=0, **training.fit_kwargs)
-            pointer, content_hash = publish_weights(producer, own_topic, model.get_weights())
+            # The payload names this client, its base version and the training: the hash submitted
+            # covers them, so no other client can submit this update as its own.
+            pointer, content_hash = publish_weights(producer, own_topic, model.get_weights(),
+                                                    metadata=update_metadata(announcement.model_id,
+                                                                             coordinator.identity, version.number))
             try:
                 coordinator.submit(version.number, content_hash, pointer, samples)
             except TrainingClosed:

@@ -2,10 +2,12 @@
 
 What Kubernetes and the backends do in a cluster happens here in one process: stream each
 client's dataset into its own broker and the platform's validation data into the platform
-broker (data owners' sinks), create the training on chain with the platform's admin key for a
-fresh aggregator account of its own (the platform backend's part), start the aggregator job,
-wait for its model announcement (the model control logger's part), then start one trainer job
-per client with its own key (the federated backend's part). The jobs are the same modules, configured by the same environment
+broker (data owners' sinks), build the model source in the isolated builder (the stack's run
+directory, which holds every key file, hidden from it), create the training on chain with the
+platform's admin key for a fresh aggregator account of its own (the platform backend's part),
+start the aggregator job with only the builder's JSON, wait for its model announcement (the
+model control logger's part), then start one trainer job per client with its own key (the
+federated backend's part). The jobs are the same modules, configured by the same environment
 variables, as the Kubernetes Jobs.
 """
 
@@ -18,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafkaml.builder import build_isolated
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
+from kafkaml.model_source import ModelSourceError
 from kafkaml.rewards import reward_budget
 from kafkaml.schemas import ModelControl, read_control
 from kafkaml.settings_hash import settings_hash
@@ -132,14 +136,24 @@ def client_ceilings(run: Run, shares: list[int]) -> dict[str, int]:
     return {**{identity(i): count for i, count in enumerate(shares, start=1)}, **run.options.extra_clients}
 
 
-def aggregator_env(run: Run, workload: Workload) -> dict[str, str]:
+def build_model_file(run: Run, workload: Workload) -> Path:
+    """The builder's description of the workload's model source, written for the aggregator job."""
+    try:
+        built = build_isolated(workload.model_source, input_shape=workload.validation.x.shape[1:],
+                               output_shape=(workload.classes,), hidden_paths=[run.stack.run_dir])
+    except ModelSourceError as exc:
+        raise TrainingFailed(f"the model source of workload {workload.name!r} cannot be built: {exc}") from None
+    path = run.directory / "model.json"
+    path.write_text(built.to_json())
+    return path
+
+
+def aggregator_env(run: Run, workload: Workload, model_file: Path) -> dict[str, str]:
     options, current = run.options, run.stack
-    source_file = run.directory / "model_source.py"
-    source_file.write_text(workload.model_source)
     shares = [len(share) for share in workload.clients[:options.clients]]  # all of it is training data
     env = {
         "COORDINATION": options.mode, "BOOTSTRAP_SERVERS": current.bootstrap("platform"),
-        "FEDERATED_STRING_ID": run.run_id, "MODEL_SOURCE_FILE": str(source_file),
+        "FEDERATED_STRING_ID": run.run_id, "MODEL_ARCHITECTURE_FILE": str(model_file),
         "AGGREGATION_ROUNDS": str(options.rounds), "AGG_STRATEGY": options.strategy,
         "AGG_STRATEGY_PARAMS": json.dumps(options.strategy_params), "EPOCHS": str(options.epochs),
         "BATCH": str(options.batch), "SEED": str(options.seed), "REWARD_POLICY": options.reward_policy,
@@ -186,7 +200,7 @@ def create_training(run: Run, env: dict[str, str], token_address: str) -> None:
     strategy = make_strategy(env["AGG_STRATEGY"].lower(), json.loads(env["AGG_STRATEGY_PARAMS"]))
     run.contract_address = Ledger.create_training(
         current.chain.address, admin_key, token_address=token_address, aggregator=aggregator.address,
-        settings_hash=settings_hash(env, Path(env["MODEL_SOURCE_FILE"]).read_bytes()),
+        settings_hash=settings_hash(env, Path(env["MODEL_ARCHITECTURE_FILE"]).read_bytes()),
         weights_topic=weights_topic(run.run_id), strategy=strategy.description_json(), rounds=rounds,
         budget=reward_budget(env.get("REWARD_BUDGET", ""), env.get("REWARD_BASE", "1"), rounds),
     )
@@ -244,13 +258,13 @@ def check_alive(run: Run) -> None:
 
 def start_run(current: local.Stack, workload: Workload, options: RunOptions, runs_dir: Path,
               token_address: str | None = None) -> Run:
-    """Publish the data, start the aggregator, wait for its announcement, start the trainers."""
+    """Publish the data, build the model, start the aggregator, wait for its announcement, start the trainers."""
     run_id = f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     run = Run(run_id, runs_dir / run_id, current, options)
     run.directory.mkdir(parents=True, exist_ok=True)
     ensure_topic(current.bootstrap("platform"), MODEL_CONTROL_TOPIC, configs=CONTROL_TOPIC_CONFIG)
     publish_workload(current, workload, run_id)
-    env = aggregator_env(run, workload)
+    env = aggregator_env(run, workload, build_model_file(run, workload))
     run.aggregator_account = new_account(run.directory / "keys" / "aggregator.key")
     if options.mode == "blockchain":
         create_training(run, env, token_address or deploy_token_once(current))

@@ -6,6 +6,7 @@ takes seconds; what is tested is the engine and its coordination, not the model.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import replace
@@ -13,18 +14,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from crc32c import crc32c
 
-from kafkaml import kafka
+from kafkaml import kafka, topics
 from kafkaml.faults import FAULT_EXIT_CODE
 from kafkaml.ledger.client import Ledger
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
+from kafkaml.pointers import WeightsPointer
 from kafkaml.recompute import recompute
 from kafkaml.schemas import RoundMessage, WeightsMessage, read_control
 from kafkaml.topics import update_topic
 from kafkaml.toydata import TOY_MODEL_SOURCE
-from kafkaml.weights import fetch_weights, publish_weights, weights_hash
+from kafkaml.weights import CHUNK_BYTES, fetch_weights, publish_weights, update_metadata, weights_hash
 from kafkaml.workloads import make_workload
 
 ACCURACY_TARGET = 0.9  # the toy task reaches ~1.0; below 0.9 learning is broken
@@ -78,8 +81,8 @@ def test_tampered_update_is_rejected_and_training_continues(local_stack: local.S
     outcome: dict = {}
 
     def submit_tampered(run_holder: list) -> None:
-        """As client 3: publish weights, but submit the hash of different weights (the payload in
-        Kafka no longer matches what was submitted)."""
+        """As client 3: publish weights (naming itself, as an honest client does), but submit the
+        hash of different weights (the payload in Kafka no longer matches what was submitted)."""
         while not run_holder:
             time.sleep(0.1)
         run = run_holder[0]
@@ -89,9 +92,11 @@ def test_tampered_update_is_rejected_and_training_continues(local_stack: local.S
             time.sleep(0.1)
         latest = ledger.latest_version()
         weights = fetch_weights(local_stack.bootstrap("platform"), latest.pointer, latest.content_hash)
+        metadata = update_metadata(run.run_id, attacker.address.lower(), latest.version)
         pointer, _ = publish_weights(local_stack.bootstrap("platform"),
-                                     update_topic(run.announcement.training["weights_topic"], attacker.address), weights)
-        claimed = weights_hash([w + 1 for w in weights])
+                                     update_topic(run.announcement.training["weights_topic"], attacker.address),
+                                     weights, metadata=metadata)
+        claimed = weights_hash([w + 1 for w in weights], metadata)
         outcome["hash"] = claimed
         ledger.submit_update(latest.version, claimed, pointer, 100)
 
@@ -140,7 +145,9 @@ def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.St
                 weights = fetch_weights(local_stack.bootstrap("platform"), latest.pointer, latest.content_hash)
                 poison = [(rng.standard_normal(w.shape) * 1000).astype(np.float32) for w in weights]
                 pointer, content_hash = publish_weights(local_stack.bootstrap("platform"),
-                                                        run.announcement.training["weights_topic"], poison)
+                                                        run.announcement.training["weights_topic"], poison,
+                                                        metadata=update_metadata(run.run_id, "attacker",
+                                                                                 latest.number))
                 try:
                     client.submit(latest.number, content_hash, pointer, 10_000)
                 except TrainingClosed:  # the run finished while the attacker was publishing
@@ -311,3 +318,63 @@ def test_a_killed_client_does_not_stop_the_others(local_stack: local.Stack, tmp_
     assert final["versions"] == 5
     late = [c["client"] for r in run.rounds_done()[3:] for c in r["contributions"]]
     assert set(late) == {"client-2"}
+
+
+def _forged_chunk(bootstrap: str, topic: str, digest: bytes, count: int, size: int) -> int:
+    """Write one record with the headers of chunk 0 of a ``count``-chunk payload of ``size`` bytes."""
+    value = b"x" * 64
+    headers = [("kml-payload", digest), ("kml-crc32c", crc32c(value).to_bytes(4, "big")),
+               ("kml-index", (0).to_bytes(4, "big")), ("kml-count", count.to_bytes(4, "big")),
+               ("kml-size", size.to_bytes(8, "big"))]
+    topics.ensure_topic(bootstrap, topic)
+    producer = kafka.producer(bootstrap)
+    try:
+        return producer.send(topic, value, headers=headers, partition=0).get(10).offset
+    finally:
+        producer.close()
+
+
+def test_updates_of_absurd_sizes_are_rejected_unread_and_training_finishes(local_stack: local.Stack,
+                                                                            tmp_path: Path) -> None:
+    """A hostile classic client queues, first in the queue, an update whose pointer claims 2**31
+    records (its first chunk announcing 2**31 × CHUNK_BYTES bytes: before the sizes were bounded,
+    the aggregator allocated that and crashed on every restart) and one whose header claims
+    100 GB. Both are rejected as size_mismatch and the training finishes."""
+    bootstrap = local_stack.bootstrap("platform")
+    forged: dict[str, str] = {}
+
+    def attack(run_holder: list) -> None:
+        from training_worker.coordination.classic import ClassicClient, ClassicCoordination
+
+        while not run_holder:
+            time.sleep(0.1)
+        run = run_holder[0]
+        client = ClassicClient(ClassicCoordination(bootstrap, run.announcement.control_topic, run.run_id, "intruder"))
+        while (latest := client.latest()) is None:
+            time.sleep(0.1)
+        topic = run.announcement.training["weights_topic"] + "-intruder"
+        claims = {"2**31 records": (2**31, 2**31 * CHUNK_BYTES), "100 GB": (-(-100 * 2**30 // CHUNK_BYTES), 100 * 2**30)}
+        for name, (count, size) in claims.items():
+            digest = hashlib.sha256(name.encode()).digest()
+            offset = _forged_chunk(bootstrap, topic, digest, count, size)
+            client.submit(latest.number, digest, WeightsPointer(topic, 0, offset, offset + count), 100)
+            forged[digest.hex()] = name
+
+    holder: list = []
+    thread = threading.Thread(target=attack, args=(holder,), daemon=True)
+    thread.start()
+    options = RunOptions(clients=2, rounds=3, mode="classic", stop_timeout_s=120)
+    run = start_run(local_stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"), options, tmp_path)
+    holder.append(run)
+    try:
+        final = wait_for_end(run, timeout_s=240)
+    finally:
+        run.stop()
+    thread.join(timeout=30)
+    assert final["versions"] == 3
+    assert len(forged) == 2, "the hostile client did not queue both updates"
+    verdicts = {c["sha256"]: c for r in run.rounds_done() for c in r["contributions"] if c["sha256"] in forged}
+    assert set(verdicts) == set(forged), "every forged update is consumed"
+    assert all(not c["accepted"] and c["reason"] == "size_mismatch" and int(c["reward"]) == 0
+               for c in verdicts.values()), verdicts
+    assert "Traceback" not in run.aggregator.log_path.read_text()

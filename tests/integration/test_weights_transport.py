@@ -28,15 +28,20 @@ from kafkaml.weights import (
     ForeignChunkError,
     HashMismatchError,
     MissingChunkError,
+    PayloadSizeError,
     TamperedChunkError,
     WeightsFormatError,
     WeightsPublishError,
     deserialize_weights,
+    fetch_decoded,
     fetch_payload,
     fetch_weights,
+    payload_size,
     publish_payload,
     publish_weights,
     serialize_weights,
+    update_metadata,
+    weight_specs,
     weights_hash,
 )
 from tests.conftest import unique
@@ -146,6 +151,37 @@ def test_hundred_megabytes_round_trip_within_three_payloads_of_memory(platform_b
         tracemalloc.stop()
     assert peak <= 3 * payload_bytes, f"fetch peaked at {peak / payload_bytes:.2f}x the payload"
     np.testing.assert_array_equal(fetched[0], weights[0])
+
+
+def test_sizes_other_than_the_models_are_refused_before_anything_is_allocated(platform_bootstrap: str) -> None:
+    weights = [np.ones((8, 16), np.float32), np.ones(16, np.float32)]
+    metadata = update_metadata("fl-size", "client-1", 0)
+    expected = payload_size(weight_specs(weights), metadata)
+    pointer, digest = publish_weights(platform_bootstrap, unique("sized"), weights, metadata=metadata)
+    decoded = fetch_decoded(platform_bootstrap, pointer, digest, expected_size=expected)
+    assert decoded.metadata["client"] == "client-1" and decoded.weights[0].shape == (8, 16)
+    with pytest.raises(PayloadSizeError, match=f"announces {expected} bytes, a payload of this model is {expected + 8}"):
+        fetch_payload(platform_bootstrap, pointer, digest, expected_size=expected + 8)
+
+    # A pointer claiming 2**31 records is refused before a consumer exists (its topic does not).
+    claimed = WeightsPointer(unique("nowhere"), 0, 0, 2**31)
+    with pytest.raises(PayloadSizeError, match="covers 2147483648 chunks"):
+        fetch_payload(platform_bootstrap, claimed, digest, expected_size=expected)
+
+    # A chunk whose header claims 100 GB, at a pointer of the right length, is refused before its buffer.
+    value = serialize_weights(weights, metadata)
+    headers = [("kml-payload", digest), ("kml-crc32c", crc32c(value).to_bytes(4, "big")),
+               ("kml-index", (0).to_bytes(4, "big")), ("kml-count", (1).to_bytes(4, "big")),
+               ("kml-size", (100 * 2**30).to_bytes(8, "big"))]
+    forged = _publish_records(platform_bootstrap, [(value, headers)], 1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(PayloadSizeError, match="announces 107374182400 bytes"):
+            fetch_payload(platform_bootstrap, forged, digest, expected_size=expected)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"the refusal allocated {peak} bytes"
 
 
 # --- integrity: build bad chunk sequences from a genuine publication ---------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training_worker.model_source import (
+from kafkaml.model_source import (
     CompileError,
     KwargsError,
     MissingModelError,

@@ -1,11 +1,13 @@
-"""The paper's CNN as model source: exact size, and accepted by the trainer's source builder."""
+"""The paper's CNN as model source: exact size, and accepted by the builder and its allow-list."""
 
 from __future__ import annotations
 
 import pytest
 
+from kafkaml.architecture import rebuild
+from kafkaml.builder import describe
+from kafkaml.model_source import build_model
 from kafkaml.usecases.rat.model import build, model_source
-from training_worker.model_source import build_model
 
 
 def test_the_paper_cnn_has_229966_trainable_and_230206_total_parameters():
@@ -22,6 +24,12 @@ def test_the_paper_cnn_has_229966_trainable_and_230206_total_parameters():
 def test_the_source_is_what_the_platform_builds_from():
     model = build_model(model_source(), input_shape=(2, 880, 1), output_shape=(6,))
     assert model.count_params() == 230_206 and model.compiled
+    built = describe(model)  # what the builder prints: only allow-listed layers
+    assert {layer.class_name for layer in built.layers} == {"Conv2D", "BatchNormalization", "Dropout", "MaxPooling2D",
+                                                           "Flatten", "Dense"}
+    rebuilt = rebuild(built.architecture, built.compile_config)
+    assert rebuilt.count_params() == 230_206 and [w.shape for w in rebuilt.get_weights()] == [
+        spec.shape for spec in built.weights]
 
 
 def test_the_window_length_is_configurable_and_changes_only_the_dense_layer():

@@ -17,6 +17,8 @@ POINTER = WeightsPointer("weights", 0, 0, 1)
 class Scripted(ClientCoordinator):
     """A coordinator whose version and phase follow a script of (seconds from start, state)."""
 
+    identity = "client-1"
+
     def __init__(self, script: list[tuple[float, int | None, bool]], queued_until: float = 0.0) -> None:
         self.script, self.started, self.calls = script, time.monotonic(), 0
         self.queued_until = queued_until

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,20 @@ TOKEN = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
 CLIENT = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
 
+def layer(class_name: str, **config) -> dict:
+    return {"module": "keras.layers", "class_name": class_name, "config": config, "registered_name": None}
+
+
+def model_description(*layers: dict) -> str:
+    """What the builder prints for a Sequential model of ``layers`` (hand-written: no TensorFlow here)."""
+    architecture = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+                    "config": {"name": "sequential", "layers": [layer("InputLayer", batch_shape=[None, 8]), *layers]}}
+    return json.dumps({"architecture": json.dumps(architecture), "compile_config": {"loss": "mse"},
+                       "parameters": 27, "input_shape": [8], "output_shape": [3],
+                       "layers": [{"name": "dense", "class": "Dense", "output_shape": [3], "parameters": 27}],
+                       "weights": [{"shape": [8, 3], "dtype": "float32"}, {"shape": [3], "dtype": "float32"}]})
+
+
 @pytest.fixture()
 def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "wallet.key"
@@ -30,10 +45,12 @@ def key_file(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def aggregator_env(tmp_path: Path, key_file: Path) -> dict[str, str]:
-    source = tmp_path / "model.py"
-    source.write_text("model = None\n")
+    model_file = tmp_path / "model.json"
+    model_file.write_text(model_description(layer("Dense", name="dense", units=3)))
+    (tmp_path / "lambda.json").write_text(model_description(layer("Lambda", name="spy", function={})))
+    (tmp_path / "huge.json").write_text(" " * (4 * 1024 * 1024 + 1))
     return {
-        "BOOTSTRAP_SERVERS": "127.0.0.1:9092", "FEDERATED_STRING_ID": "fl-1", "MODEL_SOURCE_FILE": str(source),
+        "BOOTSTRAP_SERVERS": "127.0.0.1:9092", "FEDERATED_STRING_ID": "fl-1", "MODEL_ARCHITECTURE_FILE": str(model_file),
         "DATA_TOPIC": "validation", "ETH_RPC_URL": "http://127.0.0.1:8545", "ETH_CHAIN_ID": "31337",
         "ETH_WALLET_KEY_FILE": str(key_file), "ETH_CONTRACT_ADDRESS": CONTRACT,
     }
@@ -52,7 +69,7 @@ def trainer_env(key_file: Path) -> dict[str, str]:
 def test_aggregator_defaults(aggregator_env: dict[str, str]) -> None:
     settings = load_aggregator_settings(aggregator_env)
     assert settings.coordination == "blockchain" and settings.rounds == 10
-    assert settings.model_source == "model = None\n"
+    assert settings.model.weights[0].shape == (8, 3) and '"Dense"' in settings.model.architecture
     assert settings.strategy.describe() == {"name": "fedasync", "params": {"alpha": 0.9, "staleness": "polynomial", "a": 0.5}}
     assert settings.reward_policy.base == ONE_TOKEN and settings.reward_policy.name == "improvement"
     assert (settings.training.batch, settings.training.epochs, settings.training.fit_kwargs) == (32, 1, {})
@@ -150,7 +167,8 @@ def test_every_bad_variable_is_reported_at_once(aggregator_env: dict[str, str]) 
         ({"KWARGS_FIT": "epochs=open('/etc/passwd')"}, "KWARGS_FIT: fit arguments must be a JSON object"),
         ({"KWARGS_VAL": '{"steps": -1}'}, "KWARGS_VAL: evaluate argument 'steps'"),
         ({"EPOCHS": "2", "KWARGS_FIT": '{"epochs": 3}'}, "EPOCHS=2 contradicts KWARGS_FIT's epochs=3"),
-        ({"MODEL_SOURCE_FILE": "/nonexistent/model.py"}, "MODEL_SOURCE_FILE='/nonexistent/model.py' cannot be read"),
+        ({"MODEL_ARCHITECTURE_FILE": "/nonexistent/model.json"},
+         "MODEL_ARCHITECTURE_FILE='/nonexistent/model.json' cannot be read"),
         ({"REWARD_BASE": "lots"}, "REWARD_BASE: 'lots' is not a decimal number"),
         ({"REWARD_POLICY": "bonus"}, "REWARD_POLICY='bonus' must be one of"),
         ({"REWARD_REJECT_RATIO": "0.5"}, "REWARD_REJECT_RATIO=0.5 must be at least 1"),
@@ -177,6 +195,17 @@ def test_every_bad_variable_is_reported_at_once(aggregator_env: dict[str, str]) 
 def test_bad_aggregator_environments(aggregator_env: dict[str, str], changes: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_aggregator_settings({**aggregator_env, **changes})
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("lambda.json", "'Lambda' (module 'keras.layers') at sequential/spy is not allowed"),
+    ("huge.json", "is 4194305 bytes, more than 4194304 allowed"),
+])
+def test_a_model_file_outside_the_allow_list_or_too_large_is_refused(tmp_path: Path, aggregator_env: dict[str, str],
+                                                                     name: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="MODEL_ARCHITECTURE_FILE=") as caught:
+        load_aggregator_settings({**aggregator_env, "MODEL_ARCHITECTURE_FILE": str(tmp_path / name)})
     assert message in str(caught.value)
 
 

@@ -115,10 +115,12 @@ class PlatformCoordinator(ABC):
 class ClientCoordinator(ABC):
     """The trainer's side: follow the global version, submit updates."""
 
-    #: How the platform knows this client (its address in lower case, or its classic id): named
-    #: in the metadata of its updates and in its update topic.
-    identity: str
-
+    @property
+    @abstractmethod
+    def identity(self) -> str:
+        """This client as the queue records it: the lower-case address of its key (blockchain) or
+        its client id (classic). Its updates' payloads name it, so the aggregator can tell an
+        update copied from another client (``foreign_update``)."""
 
     @abstractmethod
     def is_active(self) -> bool:

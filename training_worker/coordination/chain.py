@@ -129,7 +129,6 @@ class ChainPlatform(PlatformCoordinator):
 class ChainClient(ClientCoordinator):
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.identity = (ledger.account or "").lower()
         self._announcement_hash: bytes | None = None  # recorded once, at start: read it once
 
     @classmethod
@@ -148,6 +147,11 @@ class ChainClient(ClientCoordinator):
         if self._announcement_hash is None:
             self._announcement_hash = self.ledger.announcement_hash()
         return self._announcement_hash is not None and hashlib.sha256(raw).digest() == self._announcement_hash
+
+    @property
+    def identity(self) -> str:
+        assert self.ledger.account is not None, "a client ledger signs with its own key"
+        return self.ledger.account.lower()
 
     def is_active(self) -> bool:
         return self.ledger.is_active()

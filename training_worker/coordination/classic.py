@@ -214,7 +214,10 @@ class ClassicPlatform(PlatformCoordinator):
 class ClassicClient(ClientCoordinator):
     def __init__(self, coordination: ClassicCoordination) -> None:
         self.channel = coordination
-        self.identity = coordination.sender
+
+    @property
+    def identity(self) -> str:
+        return self.channel.sender
 
     def is_active(self) -> bool:
         state = self.channel.refresh()

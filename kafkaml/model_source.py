@@ -4,8 +4,9 @@ Convention (as in the earlier Kafka-ML): the source defines a variable ``model``
 with a declared input (``keras.Input(shape=...)``), and either a dict ``compile_args`` — the
 keyword arguments of ``model.compile`` — or calls ``model.compile(...)`` itself. It runs in a
 fresh namespace where ``tf``/``tensorflow``, ``keras`` and ``np``/``numpy`` are already imported.
-The source is code from the authenticated platform user and runs inside that user's training
-job; it is not sandboxed. Everything else users pass (fit/evaluate/compile keyword arguments in
+The source is code from a platform user: it runs only in :mod:`kafkaml.builder`, a process
+that holds no secret, never in a job that holds a key; everything downstream works from the
+Keras JSON the builder prints. Everything else users pass (fit/evaluate/compile keyword arguments in
 deployment settings) is *data*: parsed as JSON or Python literals, checked against the keys
 below, never evaluated.
 

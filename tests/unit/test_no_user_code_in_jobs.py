@@ -1,0 +1,23 @@
+"""The training jobs hold keys, so none of their code may run user source (it is the builder's job)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+JOBS = Path(__file__).resolve().parents[2] / "training_worker"
+FORBIDDEN_CALLS = {"exec", "eval", "compile", "__import__"}
+FORBIDDEN_NAMES = {"build_model", "model_from_json", "build_isolated"}
+
+
+def test_the_training_jobs_never_run_user_code() -> None:
+    found = []
+    for path in sorted(JOBS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
+                found.append(f"{path.name}:{node.lineno} calls {node.func.id}")
+            if isinstance(node, ast.Name | ast.alias | ast.Attribute):
+                name = node.id if isinstance(node, ast.Name) else node.name if isinstance(node, ast.alias) else node.attr
+                if name in FORBIDDEN_NAMES:
+                    found.append(f"{path.name}:{getattr(node, 'lineno', '?')} uses {name}")
+    assert not found, found
