@@ -28,8 +28,9 @@ def update(channel: ClassicCoordination, client: str, name: str) -> None:
 def test_replay_counts_each_version_and_each_outcome_once(platform_bootstrap: str) -> None:
     topic = unique("kml-fl")
     writer = ClassicCoordination(platform_bootstrap, topic, MODEL, "aggregator")
-    platform = ClassicPlatform(writer)
-    assert platform.start(digest("genesis"), pointer(0)) == Version(0, digest("genesis"), pointer(0))
+    platform = ClassicPlatform(writer, signing_key="0x" + "11" * 32)
+    assert platform.start(digest("genesis"), pointer(0), digest("announcement")) == Version(0, digest("genesis"),
+                                                                                           pointer(0))
     update(writer, "client-a", "a")
     update(writer, "client-b", "b")
     # Weights published as a version the earlier way (schema 1): no round record, so no version.
