@@ -7,3 +7,6 @@ class ApiConfig(AppConfig):
     name = "backend.api"
     label = "platform"
     verbose_name = "Kafka-ML platform"
+
+    def ready(self) -> None:
+        from backend.api import schema  # noqa: F401 (registers the OpenAPI extension)

@@ -1,0 +1,14 @@
+"""OpenAPI descriptions drf-spectacular cannot infer: the job-token scheme."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class JobTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "backend.api.auth.JobTokenAuthentication"
+    name = "jobToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Job <token>`: the token a training's jobs get for their one result."}
