@@ -35,7 +35,21 @@ class PayloadTooLarge(APIException):
     default_code = "payload_too_large"
 
 
+class ModelBuildFailed(APIException):
+    """The model source does not build: a 400 with the builder's message and, where known, the
+    source line (an integer, for an editor to mark)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ModelBuildFailed):
+        return Response({"source": [exc.message], "line": exc.line}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     response = drf_exception_handler(exc, context)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import ast
 
 from django.db import transaction
-from kafkaml.architecture import BuiltModel
-from kafkaml.builder import build_isolated
-from kafkaml.model_source import ModelSourceError
 from rest_framework.exceptions import ValidationError
 
 from backend.api.environment import platform
-from backend.api.errors import Conflict
+from backend.api.errors import Conflict, ModelBuildFailed
 from backend.api.models import MLModel
+from kafkaml.architecture import BuiltModel
+from kafkaml.builder import build_isolated
+from kafkaml.model_source import ModelSourceError
 
 MAX_SOURCE_CHARACTERS = 200_000
 
@@ -30,18 +30,14 @@ def model_build(*, source: str) -> BuiltModel:
     try:
         ast.parse(source)
     except SyntaxError as exc:
-        raise ValidationError({"source": [f"syntax error in the model source, line {exc.lineno}: {exc.msg}"],
-                               "line": exc.lineno}) from None
+        raise ModelBuildFailed(f"syntax error in the model source, line {exc.lineno}: {exc.msg}", exc.lineno) from None
     except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
         raise ValidationError({"source": [f"the model source cannot be parsed: {type(exc).__name__}"]}) from None
     settings = platform()
     try:
         return build_isolated(source, hidden_paths=[settings.run_dir])
     except ModelSourceError as exc:
-        detail: dict = {"source": [str(exc)]}
-        if getattr(exc, "lineno", None):
-            detail["line"] = exc.lineno
-        raise ValidationError(detail) from None
+        raise ModelBuildFailed(str(exc), getattr(exc, "lineno", None)) from None
 
 
 def _store(model: MLModel, built: BuiltModel) -> None:

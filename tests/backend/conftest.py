@@ -1,0 +1,93 @@
+"""A live platform backend for the tests: gunicorn on a free port, on a throw-away PostgreSQL
+database, wired to the session's local stack (its broker, its chain, the platform account's key as
+the factory admin key) with jobs as local processes — what `kafkaml local up` starts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from kafkaml.jobs import LocalLauncher
+from kafkaml.jobs.spec import LABEL_OWNER
+from kafkaml.local import platform, processes
+from kafkaml.local import stack as local
+
+
+@dataclass
+class Backend:
+    url: str
+    run_dir: Path
+    env: dict[str, str]
+    log_path: Path
+    pid: int = 0
+    admin_token: str = ""
+    sessions: dict[str, requests.Session] = field(default_factory=dict)
+
+    def start(self) -> None:
+        port = self.url.rsplit(":", 1)[1]
+        part = local.Part("platform-backend", "backend", int(port))
+        self.pid = processes.spawn(platform.command(part), self.log_path, self.env)
+        deadline = time.monotonic() + 60
+        while not platform.healthy(self.url, 1.0):
+            if time.monotonic() > deadline or not processes.is_running(self.pid):
+                raise RuntimeError(f"the backend did not start:\n{processes.tail(self.log_path, 40)}")
+            time.sleep(0.2)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        if self.pid:
+            processes.stop_group(self.pid, grace_s)
+            self.pid = 0
+
+    def as_user(self, name: str, *, staff: bool = False) -> requests.Session:
+        """A session authenticated with the API token of user ``name`` (created on first use)."""
+        if name not in self.sessions:
+            password = f"{name}-password-1"
+            code = ("from django.contrib.auth import get_user_model; U = get_user_model(); "
+                    f"U.objects.filter(username={name!r}).exists() or "
+                    f"U.objects.create_user({name!r}, password={password!r}, is_staff={staff})")
+            manage(self.env, "shell", "-c", code)
+            session = requests.Session()
+            answer = session.post(f"{self.url}/api/auth/token/", json={"username": name, "password": password})
+            answer.raise_for_status()
+            session.headers["Authorization"] = f"Token {answer.json()['token']}"
+            self.sessions[name] = session
+        return self.sessions[name]
+
+    def admin(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {self.admin_token}"
+        return session
+
+
+def manage(env: dict[str, str], *command: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "backend", *command], env=env, capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"python -m backend {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def backend(local_stack: local.Stack, postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    run_dir = tmp_path_factory.mktemp("platform")
+    part = local.Part("platform-backend", "backend", processes.free_port())
+    stack = local.Stack(run_dir, local_stack.chain_id, [*local_stack.parts, part], local_stack.accounts)
+    env = {**platform.environment(stack, part), "DATABASE_URL": postgres_dsn}
+    manage(env, "migrate", "--noinput")
+    manage(env, "ensure_admin", "--credentials", str(run_dir / platform.ADMIN_FILE))
+    running = Backend(part.address, run_dir, env, run_dir / "backend.log",
+                      admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"])
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+        LocalLauncher(run_dir / "platform-jobs").stop({LABEL_OWNER: "platform-backend"})

@@ -1,0 +1,94 @@
+"""The REST API's rules on a live backend: authentication everywhere but health and schema,
+owners see only their own resources, every bad payload a 400 with field errors, unknown ids 404,
+conflicts 409, oversized bodies 413 — and models built by the secret-free builder."""
+
+from __future__ import annotations
+
+import requests
+
+from kafkaml.toydata import TOY_MODEL_SOURCE
+from tests.backend.conftest import Backend
+
+
+def test_health_and_schema_need_no_login_everything_else_does(backend: Backend) -> None:
+    assert requests.get(f"{backend.url}/api/health/").json() == {"status": "ok", "database": True}
+    schema = requests.get(f"{backend.url}/api/schema/", headers={"Accept": "application/json"})
+    assert schema.status_code == 200 and "/api/models/" in schema.text
+    for path in ("models/", "configurations/", "deployments/", "results/", "datasources/", "chain/", "auth/me/"):
+        answer = requests.get(f"{backend.url}/api/{path}")
+        assert answer.status_code in (401, 403), path
+    wrong = requests.post(f"{backend.url}/api/auth/token/", json={"username": "nobody", "password": "x"})
+    assert wrong.status_code in (401, 403)
+
+
+def test_a_model_is_built_once_without_secrets_and_described(backend: Backend) -> None:
+    alice = backend.as_user("alice-models")
+    created = alice.post(f"{backend.url}/api/models/", json={"name": "toy", "source": TOY_MODEL_SOURCE})
+    assert created.status_code == 201, created.text
+    model = created.json()
+    assert model["input_shape"] == [None, 8] or model["input_shape"] == [8]
+    assert model["parameters"] > 0 and [layer["class_name"] for layer in model["layers"]][-1] == "Dense"
+    listed = alice.get(f"{backend.url}/api/models/").json()
+    assert [m["name"] for m in listed["results"]] == ["toy"] and listed["count"] == 1
+    duplicate = alice.post(f"{backend.url}/api/models/", json={"name": "toy", "source": TOY_MODEL_SOURCE})
+    assert duplicate.status_code == 400 and "name" in duplicate.json()
+
+
+def test_build_errors_come_back_with_their_line(backend: Backend) -> None:
+    alice = backend.as_user("alice-errors")
+    syntax = alice.post(f"{backend.url}/api/models/", json={"name": "bad", "source": "import keras\nmodel = (\n"})
+    assert syntax.status_code == 400 and syntax.json()["line"] == 2 and "syntax error" in syntax.json()["source"][0]
+    lam = TOY_MODEL_SOURCE.replace("keras.Input(shape=(8,)),", "keras.Input(shape=(8,)), keras.layers.Lambda(lambda x: x),")
+    assert lam != TOY_MODEL_SOURCE
+    refused = alice.post(f"{backend.url}/api/models/", json={"name": "lambda", "source": lam})
+    assert refused.status_code == 400 and "Lambda" in refused.json()["source"][0]
+    raising = alice.post(f"{backend.url}/api/models/", json={"name": "raises", "source": "x = 1\nraise ValueError('no')\n"})
+    assert raising.status_code == 400 and raising.json()["line"] == 2
+    for payload in ({}, {"name": "", "source": "x"}, {"name": "n", "source": 5}, {"name": "n" * 101, "source": "x"}):
+        answer = alice.post(f"{backend.url}/api/models/", json=payload)
+        assert answer.status_code == 400 and isinstance(answer.json(), dict), payload
+    assert alice.get(f"{backend.url}/api/models/").json()["count"] == 0  # nothing was stored
+
+
+def test_owners_see_and_change_only_their_own_resources(backend: Backend) -> None:
+    alice, bob = backend.as_user("alice-owner"), backend.as_user("bob-owner")
+    model = alice.post(f"{backend.url}/api/models/", json={"name": "mine", "source": TOY_MODEL_SOURCE}).json()
+    assert bob.get(f"{backend.url}/api/models/{model['id']}/").status_code == 404
+    assert bob.delete(f"{backend.url}/api/models/{model['id']}/").status_code == 404
+    assert bob.patch(f"{backend.url}/api/models/{model['id']}/", json={"name": "stolen"}).status_code == 404
+    assert all(m["id"] != model["id"] for m in bob.get(f"{backend.url}/api/models/").json()["results"])
+    refused = bob.post(f"{backend.url}/api/configurations/", json={"name": "c", "ml_models": [model["id"]]})
+    assert refused.status_code == 400 and "ml_models" in refused.json()
+    staff = backend.admin()
+    assert staff.get(f"{backend.url}/api/models/{model['id']}/").status_code == 200
+
+
+def test_conflicts_and_unknown_ids(backend: Backend) -> None:
+    alice = backend.as_user("alice-conflicts")
+    model = alice.post(f"{backend.url}/api/models/", json={"name": "used", "source": TOY_MODEL_SOURCE}).json()
+    configuration = alice.post(f"{backend.url}/api/configurations/",
+                               json={"name": "uses", "ml_models": [model["id"]]})
+    assert configuration.status_code == 201, configuration.text
+    assert alice.delete(f"{backend.url}/api/models/{model['id']}/").status_code == 409
+    assert alice.get(f"{backend.url}/api/models/999999/").status_code == 404
+    assert alice.get(f"{backend.url}/api/results/999999/").status_code == 404
+    assert alice.delete(f"{backend.url}/api/configurations/{configuration.json()['id']}/").status_code == 204
+    assert alice.delete(f"{backend.url}/api/models/{model['id']}/").status_code == 204
+
+
+def test_bodies_above_the_limit_are_refused_with_413(backend: Backend) -> None:
+    alice = backend.as_user("alice-big")
+    answer = alice.post(f"{backend.url}/api/models/", data=b"x" * (9 * 1024 * 1024),
+                        headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413
+
+
+def test_job_tokens_cannot_reach_user_endpoints_or_other_results(backend: Backend) -> None:
+    forged = requests.post(f"{backend.url}/api/results/1/reports/", headers={"Authorization": "Job nope"},
+                           json={"result_id": "1", "sender": "aggregator", "kind": "progress", "time": "t",
+                                 "data": {"version": 1}})
+    assert forged.status_code in (401, 403)
+    as_user = backend.as_user("alice-jobs").post(
+        f"{backend.url}/api/results/1/reports/",
+        json={"result_id": "1", "sender": "aggregator", "kind": "progress", "time": "t", "data": {"version": 1}})
+    assert as_user.status_code in (401, 403)  # a user token is no job token
