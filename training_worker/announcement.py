@@ -34,7 +34,7 @@ from kafkaml.schemas import (
     read_control,
 )
 from kafkaml.strategies import Strategy, StrategyError, strategy_from_description
-from kafkaml.topics import TopicError, check_topic_name
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, TopicError, check_topic_name, ensure_topic
 from training_worker.settings import StreamSettings
 
 #: fit arguments the trainer sets itself: from the announcement's own fields, or fixed.
@@ -47,7 +47,11 @@ class AnnouncementError(RuntimeError):
 
 def _newest(bootstrap: str, topic: str, expected: type[Message], wanted: Callable[[ControlRecord], bool],
             timeout_s: float, missing: str) -> ControlRecord:
-    """The newest valid record on ``topic`` that ``wanted`` accepts, waiting up to ``timeout_s``."""
+    """The newest valid record on ``topic`` that ``wanted`` accepts, waiting up to ``timeout_s``.
+
+    The topic is created first when it does not exist yet (one partition): a reader that starts
+    before the writer would otherwise make the broker auto-create it with several partitions."""
+    ensure_topic(bootstrap, topic, configs=CONTROL_TOPIC_CONFIG)
     deadline = time.monotonic() + timeout_s
     while True:
         found = None

@@ -41,7 +41,7 @@ def with_round_counts(results: QuerySet[TrainingResult]) -> QuerySet[TrainingRes
 
 def result_of(user, pk: int) -> TrainingResult:
     """The result if the user may see it; 404 otherwise (another user's result does not exist for them)."""
-    return get_object_or_404(results_of(user), pk=pk)
+    return get_object_or_404(with_round_counts(results_of(user)), pk=pk)
 
 
 def rounds_of(result: TrainingResult, *, after: int | None = None) -> QuerySet[RoundRecord]:

@@ -100,7 +100,7 @@ def deployment_create(*, owner, configuration: Configuration, validation_datasou
     for result in results:
         try:
             _launch(result, settings, validation_datasource, clients, site)
-        except (Unavailable, LedgerError, jobs.JobError, OSError) as exc:
+        except (Unavailable, LedgerError, jobs.JobError, OSError, ValueError) as exc:
             log.error("training result %s could not be launched: %s", result.pk, exc)
             TrainingResult.objects.filter(pk=result.pk).update(status=TrainingResult.Status.FAILED,
                                                                error=f"launch failed: {exc}",

@@ -12,7 +12,7 @@ from kafkaml.jobs.spec import LABEL_TRAINING
 __all__ = ["JobError", "launch_aggregator", "launcher", "labels", "secret_name", "selector", "stop"]
 
 OWNER = "platform-backend"
-SECRET_DIR = "/var/run/kafka-ml/training"
+SECRET_DIR = "/var/run/kafka-ml"  # one directory per secret file, as a cluster mounts them
 
 
 @functools.cache
@@ -53,10 +53,10 @@ def launch_aggregator(launcher: Launcher, result: TrainingResult, environment: d
 
     site = platform()
     secret = secret_name(result)
-    files = {"MODEL_ARCHITECTURE": SecretFile(secret, ARCHITECTURE_KEY, f"{SECRET_DIR}/{ARCHITECTURE_KEY}"),
-             "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/{TOKEN_KEY}")}
+    files = {"MODEL_ARCHITECTURE": SecretFile(secret, ARCHITECTURE_KEY, f"{SECRET_DIR}/model/{ARCHITECTURE_KEY}"),
+             "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/token/{TOKEN_KEY}")}
     if blockchain:
-        files["ETH_WALLET_KEY"] = SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/{WALLET_KEY}")
+        files["ETH_WALLET_KEY"] = SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/wallet/{WALLET_KEY}")
     launcher.launch(JobSpec(
         name=f"aggregator-{result.pk}", role=Role.AGGREGATOR, owner=OWNER, training=str(result.pk),
         image=site.job_image, module="training_worker.aggregator", environment=environment, secret_files=files,

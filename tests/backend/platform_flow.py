@@ -1,0 +1,100 @@
+"""What the training tests through the REST API share: data in the brokers, the validation
+datasource registered as the data control logger would, a model and a deployment created through
+the API, and the clients' trainers started beside (their own module starts them in a cluster)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from kafkaml.jobs import LocalLauncher
+from kafkaml.jobs.spec import LABEL_TRAINING
+from kafkaml.local import stack as local
+from kafkaml.local.jobs import Job
+from kafkaml.local.train import publish_datasource
+from kafkaml.schemas import DataControl, read_control
+from kafkaml.sinks import DATA_CONTROL_TOPIC
+from kafkaml.toydata import TOY_MODEL_SOURCE
+from kafkaml.workloads import make_workload
+from tests.backend.conftest import Backend
+from tests.conftest import unique
+
+
+def register_validation_datasource(backend: Backend, stack: local.Stack, name: str) -> dict[str, Any]:
+    """Publish a validation datasource on the platform's data control topic and register that very
+    record through the API (the platform data control logger's part)."""
+    workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
+    publish_datasource(stack.bootstrap("platform"), unique("kml-validation"), name, workload.validation,
+                       workload.classes, validation_rate=0.95)
+    record = next(r for r in read_control(stack.bootstrap("platform"), DATA_CONTROL_TOPIC, expected=DataControl,
+                                          idle_timeout_s=1.0)
+                  if r.message.datasource_id == name)
+    answer = backend.admin().post(f"{backend.url}/api/datasources/register/", json={
+        "control_topic": DATA_CONTROL_TOPIC, "partition": 0, "offset": record.offset,
+        "record": base64.b64encode(record.raw).decode()})
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()
+
+
+def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int, clients: int = 2,
+           coordination: str = "blockchain") -> dict[str, Any]:
+    """Model → configuration → deployment through the API; returns the deployment's one result."""
+    datasource = register_validation_datasource(backend, stack, unique("validation"))
+    model = user.post(f"{backend.url}/api/models/", json={"name": unique("toy"), "source": TOY_MODEL_SOURCE})
+    assert model.status_code == 201, model.text
+    configuration = user.post(f"{backend.url}/api/configurations/",
+                              json={"name": unique("configuration"), "ml_models": [model.json()["id"]]})
+    assert configuration.status_code == 201, configuration.text
+    identities = [stack.account(f"client-{i}").address if coordination == "blockchain" else f"client-{i}"
+                  for i in range(1, clients + 1)]
+    deployment = user.post(f"{backend.url}/api/deployments/", json={
+        "configuration": configuration.json()["id"], "validation_datasource": datasource["id"],
+        "coordination": coordination, "rounds": rounds, "epochs": 1, "batch": 32, "strategy": "fedasync",
+        "clients": [{"identity": identity, "sample_ceiling": 600} for identity in identities]})
+    assert deployment.status_code == 201, deployment.text
+    (result_id,) = deployment.json()["results"]
+    return wait_for(user, backend, result_id, lambda r: r["status"] in ("running", "failed"), 60)
+
+
+def wait_for(user: requests.Session, backend: Backend, result_id: int, condition, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = user.get(f"{backend.url}/api/results/{result_id}/").json()
+        if condition(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"result {result_id} still {result} after {timeout_s:.0f} s; "
+                                 f"its jobs said:\n{job_logs(backend, result_id)}")
+        time.sleep(0.3)
+
+
+def job_logs(backend: Backend, result_id: int) -> str:
+    """The end of every platform job's output for this result (what a failed test shows)."""
+    logs = LocalLauncher(backend.run_dir / "platform-jobs").logs({LABEL_TRAINING: str(result_id)}, tail_lines=25)
+    return "\n".join(f"--- {name}\n{text}" for name, text in logs.items())
+
+
+def start_trainers(stack: local.Stack, result: dict[str, Any], token: str, directory: Path,
+                   clients: int = 2) -> list[Job]:
+    """The clients' trainers with their own keys and data (what each federated backend starts)."""
+    workload = make_workload("toy", clients, 1200, seed=7, mode="random-split")
+    jobs = []
+    for index in range(1, clients + 1):
+        datasource = unique(f"client-{index}")
+        publish_datasource(stack.bootstrap(f"client-{index}"), unique("kml-data"), datasource,
+                           workload.clients[index - 1], workload.classes)
+        env = {
+            "COORDINATION": "blockchain", "KML_CLOUD_BOOTSTRAP_SERVERS": stack.bootstrap("platform"),
+            "FEDERATED_MODEL_ID": result["federated_id"], "FEDERATED_CLIENT_ID": f"client-{index}",
+            "DATA_BOOTSTRAP_SERVERS": stack.bootstrap(f"client-{index}"), "DATASOURCE_ID": datasource,
+            "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC, "RESULTS_DIR": str(directory / f"client-{index}"),
+            "STOP_TIMEOUT": "60", "POLL_INTERVAL": "0.5", "ETH_RPC_URL": stack.chain.address,
+            "ETH_CHAIN_ID": str(stack.chain_id), "ETH_WALLET_KEY_FILE": str(stack.account(f"client-{index}").key_file),
+            "ETH_CONTRACT_ADDRESS": result["contract_address"], "ETH_TOKEN_ADDRESS": token,
+        }
+        jobs.append(Job(f"client-{index}", "training_worker.trainer", env, directory / f"client-{index}.log").start())
+    return jobs

@@ -1,0 +1,104 @@
+"""A whole blockchain training created through the REST API only, on a live backend with real
+PostgreSQL, brokers, chain and TensorFlow: rounds appear in the API, the final model downloads
+and its weights are the chain's final version; stopping kills the jobs; a backend restart in the
+middle of a training loses no round and doubles none."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kafkaml.jobs import LocalLauncher
+from kafkaml.jobs.spec import LABEL_TRAINING
+from kafkaml.ledger.client import Ledger
+from kafkaml.local import stack as local
+from kafkaml.weights import version_metadata, weights_hash
+from tests.backend.conftest import Backend
+from tests.backend.platform_flow import deploy, job_logs, start_trainers, wait_for
+
+ROUNDS = 3
+
+
+def test_a_blockchain_training_through_the_api(backend: Backend, local_stack: local.Stack, tmp_path: Path) -> None:
+    alice = backend.as_user("alice-train")
+    result = deploy(backend, alice, local_stack, rounds=ROUNDS)
+    assert result["status"] == "running" and result["contract_address"], result
+    token = alice.get(f"{backend.url}/api/chain/").json()["token"]
+    trainers = start_trainers(local_stack, result, token, tmp_path)
+    try:
+        seen: list[int] = []
+        deadline = time.monotonic() + 240
+        while len(seen) < ROUNDS and time.monotonic() < deadline:  # rounds appear while it trains
+            rounds = alice.get(f"{backend.url}/api/results/{result['id']}/rounds/",
+                               params={"after": seen[-1] if seen else 0}).json()
+            seen += [r["version"] for r in rounds]
+            time.sleep(0.5)
+        assert seen == list(range(1, ROUNDS + 1)), f"{seen}\n{job_logs(backend, result['id'])}"
+        final = wait_for(alice, backend, result["id"], lambda r: r["status"] != "running", 120)
+    finally:
+        for trainer in trainers:
+            trainer.stop()
+    assert final["status"] == "finished", final
+    rounds = alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()
+    assert all(r["transaction"]["gas"] > 0 and r["transaction"]["hash"].startswith("0x") for r in rounds)
+    assert any(c["accepted"] for r in rounds for c in r["contributions"])
+    chart = alice.get(f"{backend.url}/api/results/{result['id']}/chart/").json()
+    assert chart["versions"] == list(range(1, ROUNDS + 1)) and len(chart["val_accuracy"]) == ROUNDS
+
+    download = alice.get(f"{backend.url}/api/results/{result['id']}/model/")
+    assert download.status_code == 200
+    assert hashlib.sha256(download.content).hexdigest() == download.headers["X-Content-SHA256"]
+    path = tmp_path / "final.keras"
+    path.write_bytes(download.content)
+    weights = keras.models.load_model(path, compile=False).get_weights()
+    latest = Ledger.reader(local_stack.chain.address, result["contract_address"]).latest_version()
+    assert latest.version == ROUNDS
+    final_hash = weights_hash([np.asarray(w) for w in weights], version_metadata(result["federated_id"], ROUNDS))
+    assert final_hash == latest.content_hash and download.headers["X-Weights-SHA256"] == latest.content_hash.hex()
+
+    chain = alice.get(f"{backend.url}/api/results/{result['id']}/chain/").json()
+    assert chain["phase"] == "finished" and chain["versions"] == ROUNDS + 1
+    assert sum(int(c["paid"]) for c in chain["clients"]) == int(chain["credited"]) > 0
+    assert {c["client"]: c["balance"] for c in chain["clients"]} == {c["client"]: c["paid"] for c in chain["clients"]}
+    assert backend.as_user("bob-train").get(f"{backend.url}/api/results/{result['id']}/model/").status_code == 404
+    assert io.BytesIO(download.content).getbuffer().nbytes > 0
+
+
+def test_stop_kills_the_jobs_and_the_status_says_stopped(backend: Backend, local_stack: local.Stack) -> None:
+    alice = backend.as_user("alice-stop")
+    result = deploy(backend, alice, local_stack, rounds=50)
+    launcher = LocalLauncher(backend.run_dir / "platform-jobs")
+    assert [s.state for s in launcher.status({LABEL_TRAINING: str(result["id"])})] in (["running"], ["pending"])
+    stopped = alice.post(f"{backend.url}/api/results/{result['id']}/stop/")
+    assert stopped.status_code == 200 and stopped.json()["stopped"] == [f"aggregator-{result['id']}"]
+    assert alice.get(f"{backend.url}/api/results/{result['id']}/").json()["status"] == "stopped"
+    assert launcher.status({LABEL_TRAINING: str(result["id"])}) == []
+    assert alice.post(f"{backend.url}/api/results/{result['id']}/stop/").status_code == 409
+    assert alice.delete(f"{backend.url}/api/results/{result['id']}/").status_code == 204
+
+
+def test_a_backend_restart_mid_training_loses_and_doubles_nothing(backend: Backend, local_stack: local.Stack,
+                                                                 tmp_path: Path) -> None:
+    alice = backend.as_user("alice-restart")
+    result = deploy(backend, alice, local_stack, rounds=ROUNDS + 1)
+    token = alice.get(f"{backend.url}/api/chain/").json()["token"]
+    trainers = start_trainers(local_stack, result, token, tmp_path)
+    try:
+        wait_for(alice, backend, result["id"], lambda r: (r["rounds_done"] or 0) >= 1, 180)
+        backend.stop(grace_s=0)  # killed: the aggregator's reports fail and are kept
+        time.sleep(8)
+        backend.start()
+        final = wait_for(alice, backend, result["id"], lambda r: r["status"] != "running", 240)
+    finally:
+        for trainer in trainers:
+            trainer.stop()
+        if not backend.pid:
+            backend.start()
+    assert final["status"] == "finished", final
+    versions = [r["version"] for r in alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()]
+    assert versions == list(range(1, ROUNDS + 2)), versions
