@@ -274,6 +274,7 @@ class Aggregator:
                    "final_sha256": latest.content_hash.hex() if latest else None,
                    "rewards": {client: str(amount) for client, amount in self.coordinator.rewards().items()}},
         ))
+        self.sink.close(self.settings.results.delivery_timeout_s)
         log.info("training %s finished at version %s; model saved to %s", self.settings.federated_string_id,
                  latest.number if latest else 0, model_path)
 

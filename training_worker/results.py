@@ -127,6 +127,9 @@ class FileSink:
     def final(self, record: Record) -> None:
         self.write(self.envelope("final", record))
 
+    def close(self, timeout_s: float = 0.0) -> None:
+        """Files are written as they come: nothing is left to deliver."""
+
     def envelope(self, kind: str, record: Record) -> dict[str, Any]:
         data = record.to_json() if isinstance(record, RoundReport | FinalReport) else record
         return {"result_id": self.result_id, "sender": self.sender, "kind": kind,
@@ -176,18 +179,34 @@ class HttpSink:
         """The final model file first (so it is there when the final record says the training
         finished), then the final record."""
         if isinstance(record, FinalReport) and record.model_path and Path(record.model_path).is_file():
-            self.upload_model(Path(record.model_path))
+            self._deliver({"kind": "model", "path": record.model_path})
         self._deliver(self.spool.envelope("final", record))
 
-    def upload_model(self, path: Path) -> bool:
-        """PUT the model file with its SHA-256; False (logged, the file stays) when refused."""
+    def close(self, timeout_s: float) -> None:
+        """Before the job exits: keep sending what is undelivered, with back-off, for up to
+        ``timeout_s`` (a backend restarting meanwhile gets everything). What is still
+        undelivered then stays in the spool and in ``undelivered.jsonl``."""
+        deadline = time.monotonic() + timeout_s
+        delay = 1.0
+        while self.undelivered and time.monotonic() + delay <= deadline:
+            time.sleep(delay)
+            self._send_again()
+            delay = min(2 * delay, 15.0)
+        if self.undelivered:
+            log.error("results backend %s did not take %d record(s) within %.0f s; they stay in %s", self.url,
+                      len(self.undelivered), timeout_s, self.undelivered_file)
+
+    def _upload(self, path: Path, attempts: int) -> str | None:
+        """PUT the model file with its SHA-256 (None once delivered, else the problem)."""
         data = path.read_bytes()
         headers = {"Content-Type": "application/octet-stream", "X-Content-SHA256": hashlib.sha256(data).hexdigest()}
-        problem = self._attempt(self.url + "model/", data, headers, self.attempts, method="put")
-        if problem:
-            log.warning("results backend %s did not take the model file %s (%s); it stays there",
-                        self.url, path, problem)
-        return not problem
+        return self._attempt(self.url + "model/", data, headers, attempts, method="put")
+
+    def _post(self, message: dict[str, Any], attempts: int) -> str | None:
+        if message["kind"] == "model":
+            return self._upload(Path(message["path"]), attempts)
+        return self._attempt(self.url + "reports/", json.dumps(message, allow_nan=False).encode(),
+                             {"Content-Type": "application/json"}, attempts)
 
     def _deliver(self, message: dict[str, Any]) -> None:
         if self.undelivered:
@@ -195,21 +214,19 @@ class HttpSink:
         if self.undelivered:  # still down: keep the order
             self._keep(message, "the backend has records still to deliver")
             return
-        problem = self._attempt(self.url + "reports/", json.dumps(message, allow_nan=False).encode(),
-                                {"Content-Type": "application/json"}, 1 if self.backend_down else self.attempts)
+        problem = self._post(message, 1 if self.backend_down else self.attempts)
         if problem is None:
             return
         if problem.startswith("refused"):
             log.warning("results backend %s refused the %s record (%s); spooled to %s", self.url,
                         message["kind"], problem, self.spool.directory)
-            self.spool.write(message)
+            self._spool(message)
             return
         self._keep(message, problem)
 
     def _send_again(self) -> None:
         while self.undelivered:
-            body = json.dumps(self.undelivered[0], allow_nan=False).encode()
-            problem = self._attempt(self.url + "reports/", body, {"Content-Type": "application/json"}, 1)
+            problem = self._post(self.undelivered[0], 1)
             if problem is not None and not problem.startswith("refused"):
                 return
             self.undelivered.pop(0)
@@ -218,9 +235,13 @@ class HttpSink:
     def _keep(self, message: dict[str, Any], problem: str) -> None:
         log.warning("results backend %s did not take the %s record (%s); spooled to %s and kept to send again",
                     self.url, message["kind"], problem, self.spool.directory)
-        self.spool.write(message)
+        self._spool(message)
         self.undelivered.append(message)
         self._rewrite_undelivered()
+
+    def _spool(self, message: dict[str, Any]) -> None:
+        if message["kind"] != "model":  # the model file is already there
+            self.spool.write(message)
 
     def _attempt(self, url: str, body: bytes, headers: dict[str, str], attempts: int,
                  method: str = "post") -> str | None:

@@ -33,6 +33,8 @@ JOBS = declare(
             "<RESULT_URL>reports/ and the final model PUT to <RESULT_URL>model/; empty: write JSON "
             "files to RESULTS_DIR instead.", default=""),
     Setting("RESULT_ID", "Id of the backend's training result this job reports to.", default=""),
+    Setting("RESULT_DELIVERY_TIMEOUT", "Seconds a finishing job keeps re-sending the reports its backend did "
+            "not take (they stay spooled in RESULTS_DIR after that).", kind="float", default=120.0, minimum=0),
     Setting("RESULT_TOKEN_FILE", "File holding the job token that lets this job report to its one training "
             "result (a mounted Secret; sent as `Authorization: Job <token>`).", kind="path", default=None),
     Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
@@ -151,6 +153,7 @@ class ResultsSettings:
     result_id: str
     directory: Path
     token: str | None = field(default=None, repr=False)
+    delivery_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -374,7 +377,7 @@ def _results(values: dict[str, Any]) -> ResultsSettings:
         raise ValueError(f"RESULT_URL={url!r} must be an http(s):// URL")
     token = read_secret("RESULT_TOKEN", {"RESULT_TOKEN_FILE": str(values["RESULT_TOKEN_FILE"])}) \
         if values["RESULT_TOKEN_FILE"] else None
-    return ResultsSettings(url, values["RESULT_ID"], values["RESULTS_DIR"], token)
+    return ResultsSettings(url, values["RESULT_ID"], values["RESULTS_DIR"], token, values["RESULT_DELIVERY_TIMEOUT"])
 
 
 def _read_architecture(path: Path) -> BuiltModel:

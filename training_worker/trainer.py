@@ -153,6 +153,7 @@ def run(settings: TrainerSettings) -> int:
     finally:
         producer.close()
     sink.final({"last_base_version": trained_from, "samples": samples})
+    sink.close(settings.results.delivery_timeout_s)
     log.info("training %s finished; last update trained from version %s", settings.federated_model_id, trained_from)
     return 0
 

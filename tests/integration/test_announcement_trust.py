@@ -21,6 +21,7 @@ from kafkaml.local.train import (
     Run,
     RunOptions,
     aggregator_env,
+    build_model_file,
     create_training,
     deploy_token_once,
     publish_workload,
@@ -113,7 +114,7 @@ def test_aggregator_refuses_a_training_created_for_other_settings(local_stack: l
     run = Run(unique("run"), tmp_path, local_stack, options)
     workload = make_workload("toy", 1, 300, seed=3, mode="random-split")
     publish_workload(local_stack, workload, run.run_id)
-    env = aggregator_env(run, workload)
+    env = aggregator_env(run, workload, build_model_file(run, workload))
     run.aggregator_account = new_account(tmp_path / "keys" / "aggregator.key")
     create_training(run, env, deploy_token_once(local_stack))
     job = Job("aggregator", "training_worker.aggregator", {**env, "AGGREGATION_ROUNDS": "3"},

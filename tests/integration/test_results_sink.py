@@ -183,3 +183,17 @@ def test_file_mode_appends_progress_across_restarts_and_writes_final(tmp_path: P
     final = json.loads((directory / FINAL_FILE).read_text())
     assert final["kind"] == "final" and final["data"]["metrics"] == {"accuracy": 0.93}
     assert not list(directory.glob(".*.tmp"))
+
+
+def test_a_finishing_job_keeps_sending_until_the_backend_is_back(backend: Backend, tmp_path: Path) -> None:
+    backend.statuses = [503] * 6  # down for the model upload and the final record, then back
+    model = tmp_path / "final.keras"
+    model.write_bytes(b"weights")
+    sink = HttpSink(backend.url, FileSink(tmp_path), attempts=1, backoff_s=0.01)
+    sink.progress(ROUND)
+    sink.final(FinalReport({"loss": 0.1}, str(model), 1.0))
+    assert len(sink.undelivered) == 3
+    sink.close(timeout_s=30)
+    delivered = [(r["method"], r["path"]) for r in backend.received if r["status"] == 200]
+    assert delivered == [("POST", "/results/7/reports/"), ("PUT", "/results/7/model/"), ("POST", "/results/7/reports/")]
+    assert sink.undelivered == [] and lines(tmp_path / UNDELIVERED_FILE) == []
