@@ -56,6 +56,15 @@ class RecomputeReport:
     def first_mismatch(self) -> VersionCheck | None:
         return next((check for check in self.checks if not check.ok), None)
 
+    def to_json(self) -> dict:
+        """The verdict as stored and shown (hashes as 0x hex): version by version."""
+        mismatch = self.first_mismatch
+        return {"ok": self.ok, "strategy": self.strategy,
+                "first_mismatch": mismatch.version if mismatch else None,
+                "checks": [{"version": c.version, "updates": c.updates, "recorded": "0x" + c.recorded.hex(),
+                            "recomputed": "0x" + c.recomputed.hex() if c.recomputed else None, "ok": c.ok,
+                            "problem": c.problem} for c in self.checks]}
+
 
 def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_decoded) -> RecomputeReport:
     """Check every recorded version against its recomputation; stops at the first mismatch."""

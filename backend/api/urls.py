@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from backend.api.apis import auth, chain, datasources, deployments, health, ml_models, results
+from backend.api.apis import audits, auth, chain, datasources, deployments, health, ml_models, results
 
 urlpatterns = [
     path("health/", health.HealthApi.as_view()),
@@ -28,5 +28,7 @@ urlpatterns = [
     path("results/<int:pk>/model/", results.ResultModelApi.as_view()),
     path("results/<int:pk>/reports/", results.ResultReportApi.as_view()),
     path("results/<int:pk>/chain/", chain.ResultChainApi.as_view()),
+    path("results/<int:pk>/audits/", audits.ResultAuditsApi.as_view()),
+    path("results/<int:pk>/audits/<int:audit_id>/", audits.AuditVerdictApi.as_view()),
     path("chain/", chain.ChainStatusApi.as_view()),
 ]

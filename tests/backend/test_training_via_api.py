@@ -66,6 +66,16 @@ def test_a_blockchain_training_through_the_api(backend: Backend, local_stack: lo
     assert sum(int(c["paid"]) for c in chain["clients"]) == int(chain["credited"]) > 0
     assert {c["client"]: c["balance"] for c in chain["clients"]} == {c["client"]: c["paid"] for c in chain["clients"]}
     assert backend.as_user("bob-train").get(f"{backend.url}/api/results/{result['id']}/model/").status_code == 404
+
+    started = alice.post(f"{backend.url}/api/results/{result['id']}/audits/")
+    assert started.status_code == 201 and started.json()["status"] == "running", started.text
+    deadline = time.monotonic() + 120
+    while (audit := alice.get(f"{backend.url}/api/results/{result['id']}/audits/").json()[0])["status"] == "running":
+        assert time.monotonic() < deadline, job_logs(backend, result["id"])
+        time.sleep(0.5)
+    assert audit["status"] == "passed", audit
+    assert [c["version"] for c in audit["report"]["checks"]] == list(range(1, ROUNDS + 1))
+    assert all(c["ok"] and c["recomputed"] == c["recorded"] for c in audit["report"]["checks"])
     assert io.BytesIO(download.content).getbuffer().nbytes > 0
 
 
