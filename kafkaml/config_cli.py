@@ -10,7 +10,7 @@ from kafkaml import config
 #: Modules whose import declares settings; listed so the command shows them all. The jobs'
 #: module is looked up by name only to document its variables: kafkaml does not depend on it.
 DECLARING_MODULES = ["kafkaml.config", "kafkaml.faults", "kafkaml.jobs.settings", "kafkaml.ledger.transactions",
-                     "training_worker.settings", "training_worker.audit_job", "backend.config",
+                     "training_worker.settings", "training_worker.audit_job", "data_control_logger.settings", "backend.config",
                      "backend.api.environment"]
 
 

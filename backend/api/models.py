@@ -68,6 +68,21 @@ class Datasource(models.Model):
         ordering = ["-id"]
 
 
+class RejectedRecord(models.Model):
+    """A data control record the registry could not use, with why: acknowledged, never retried."""
+
+    control_topic = models.CharField(max_length=249)
+    control_partition = models.IntegerField()
+    control_offset = models.BigIntegerField()
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["control_topic", "control_partition", "control_offset"],
+                                               name="one_rejection_per_control_record")]
+        ordering = ["-id"]
+
+
 class Deployment(models.Model):
     """A request to train every model of a configuration with these settings."""
 

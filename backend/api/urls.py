@@ -17,6 +17,8 @@ urlpatterns = [
     path("configurations/<int:pk>/", ml_models.ConfigurationDetailApi.as_view()),
     path("datasources/", datasources.DatasourceListApi.as_view()),
     path("datasources/register/", datasources.DatasourceRegisterApi.as_view()),
+    path("datasources/register/progress/", datasources.DatasourceProgressApi.as_view()),
+    path("datasources/rejected/", datasources.RejectedListApi.as_view()),
     path("datasources/<int:pk>/", datasources.DatasourceDetailApi.as_view()),
     path("deployments/", deployments.DeploymentListApi.as_view()),
     path("deployments/<int:pk>/", deployments.DeploymentDetailApi.as_view()),

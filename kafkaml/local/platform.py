@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from kafkaml.local.stack import Part, Stack
 
 ADMIN_FILE = "platform-admin.json"
+#: The first administrator's API token alone: what the platform's data control logger reads.
+ADMIN_TOKEN_FILE = "keys/platform-admin.token"
 SECRET_KEY_FILE = "keys/backend-secret-key"
 WORKERS = 2
 THREADS = 8
@@ -64,14 +66,31 @@ def prepare(stack: Stack, part: Part) -> None:
     """Apply the migrations and make sure the first administrator exists."""
     env = environment(stack, part)
     for command in (["migrate", "--noinput"],
-                    ["ensure_admin", "--credentials", str(stack.run_dir / ADMIN_FILE)]):
+                    ["ensure_admin", "--credentials", str(stack.run_dir / ADMIN_FILE),
+                     "--token-file", str(stack.run_dir / ADMIN_TOKEN_FILE)]):
         done = subprocess.run([sys.executable, "-m", "backend", *command], env=env, capture_output=True,
                               text=True, timeout=300)
         if done.returncode != 0:
             raise BackendError(f"'python -m backend {command[0]}' failed:\n{(done.stdout + done.stderr)[-3000:]}")
 
 
+def logger_environment(stack: Stack) -> dict[str, str]:
+    """The platform's data control logger: the platform broker's data control topic relayed to the
+    backend's registration endpoint, with the first administrator's token."""
+    backend = stack.backend
+    assert backend is not None, "the data control logger needs the platform backend"
+    env = {"DATA_BOOTSTRAP_SERVERS": stack.bootstrap("platform"),
+           "REGISTRY_URL": f"{backend.address}/api/datasources/register/",
+           "REGISTRY_TOKEN_FILE": str(stack.run_dir / ADMIN_TOKEN_FILE), "PYTHONUNBUFFERED": "1"}
+    for name in ("PATH", "HOME", "LANG"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
 def command(part: Part) -> list[str]:
+    if part.kind == "logger":
+        return [sys.executable, "-m", "data_control_logger"]
     return [sys.executable, "-m", "gunicorn", "backend.wsgi:application", "--bind", f"127.0.0.1:{part.port}",
             "--workers", str(WORKERS), "--threads", str(THREADS), "--timeout", "300", "--graceful-timeout", "10",
             "--access-logfile", "-"]

@@ -45,7 +45,7 @@ class Part:
     """One process of the stack (a broker or the chain) and where it listens."""
 
     name: str
-    kind: str  # "broker", "chain" or "backend"
+    kind: str  # "broker", "chain", "backend" or "logger" (the platform's data control logger)
     port: int
     pid: int | None = None
     executable: str = ""
@@ -55,6 +55,8 @@ class Part:
 
     @property
     def address(self) -> str:
+        if self.kind == "logger":
+            return "-"
         if self.kind in ("chain", "backend"):
             return f"http://127.0.0.1:{self.port}"
         return f"127.0.0.1:{self.port}"
@@ -167,22 +169,25 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
             _add_missing_clients(stack, clients)
         if with_platform and stack.backend is None:
             stack.parts.append(Part("platform-backend", "backend", processes.free_port()))
+            stack.parts.append(Part("platform-data-logger", "logger", 0))
         accounts_needed = max(stack.client_count + 1, len(stack.accounts))
         if len(stack.accounts) < accounts_needed or not all(a.key_file.exists() for a in stack.accounts):
             stack.accounts = write_accounts(accounts_needed, run_dir / "keys")
         to_start = [part for part in stack.parts if not processes.is_running(part.pid, part.executable)]
         for part in to_start:
-            processes.ensure_port_free(part.port, part.name)
-        infrastructure = [part for part in to_start if part.kind != "backend"]
+            if part.port:
+                processes.ensure_port_free(part.port, part.name)
+        infrastructure = [part for part in to_start if part.kind in ("broker", "chain")]
         for part in infrastructure:
             _start(part, stack, tansu if part.kind == "broker" else anvil)
         _save(stack)
         try:
             _wait_healthy(stack, infrastructure, settings["KAFKAML_READY_TIMEOUT_S"])
             _fund(stack)
-            services = [part for part in to_start if part.kind == "backend"]
-            for part in services:  # it needs the broker and the chain's accounts
-                platform.prepare(stack, part)
+            services = [part for part in to_start if part.kind in ("backend", "logger")]
+            for part in services:  # they need the broker and the chain's accounts; the logger the backend
+                if part.kind == "backend":
+                    platform.prepare(stack, part)
                 _start(part, stack, Path(sys.executable))
             _save(stack)
             _wait_healthy(stack, services, max(settings["KAFKAML_READY_TIMEOUT_S"], 60.0))
@@ -242,7 +247,7 @@ def _add_missing_clients(stack: Stack, clients: int) -> None:
 
 
 def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
-    if part.kind == "backend":
+    if part.kind in ("backend", "logger"):
         return platform.command(part)
     if part.kind == "broker":
         url = f"tcp://127.0.0.1:{part.port}"
@@ -274,7 +279,8 @@ def _start(part: Part, stack: Stack, binary: Path) -> None:
     command = _command(part, stack, binary)
     if part.pid:  # it ran before: this is a restart
         part.restarts.append(time.time())
-    env = platform.environment(stack, part) if part.kind == "backend" else None
+    env = (platform.environment(stack, part) if part.kind == "backend"
+           else platform.logger_environment(stack) if part.kind == "logger" else None)
     part.pid = processes.spawn(command, log_path(stack.run_dir, part.name), env)
     part.executable = str(binary)
     part.started_at = time.time()
@@ -304,6 +310,8 @@ def _wait_healthy(stack: Stack, parts: list[Part], timeout_s: float) -> None:
 
 
 def _healthy(part: Part, timeout_s: float) -> bool:
+    if part.kind == "logger":  # no port: alive is healthy (it waits for the backend by itself)
+        return processes.is_running(part.pid)
     if part.kind == "backend":
         return platform.healthy(part.address, timeout_s)
     if part.kind == "broker":
@@ -350,6 +358,8 @@ def _status_of(stack: Stack, part: Part) -> PartStatus:
             note += f"; restarted at {when}, so topics written before that are gone"
     elif part.kind == "backend":
         note = f"REST API {part.address}/api/ (docs at /api/docs/); sign in with {platform.ADMIN_FILE}"
+    elif part.kind == "logger":
+        note = "relays the platform's data control topic to the backend's datasources"
     else:
         note = f"chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; state kept in chain/state.json"
         if part.lost_state:

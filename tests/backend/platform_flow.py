@@ -37,7 +37,7 @@ def register_validation_datasource(backend: Backend, stack: local.Stack, name: s
         "control_topic": DATA_CONTROL_TOPIC, "partition": 0, "offset": record.offset,
         "record": base64.b64encode(record.raw).decode()})
     assert answer.status_code in (200, 201), answer.text
-    return answer.json()
+    return answer.json()["datasource"]
 
 
 def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int, clients: int = 2,

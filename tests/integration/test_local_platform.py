@@ -9,12 +9,16 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
 
 from kafkaml.local import platform
 from kafkaml.local import stack as local
+from kafkaml.local.train import publish_datasource
+from kafkaml.toydata import toy_blobs
+from kafkaml.workloads import Samples
 
 
 def kafkaml(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -41,6 +45,17 @@ def test_local_up_starts_the_platform_backend_and_down_stops_it(tmp_path: Path) 
         assert (run_dir / "platform.sqlite3").exists()
         chain = requests.get(f"{url}/api/chain/", headers={"Authorization": f"Token {credentials['token']}"}).json()
         assert chain["configured"] and chain["reachable"]
+        # The platform's data control logger registers what is described on the platform broker.
+        running = local.load(run_dir)
+        publish_datasource(running.bootstrap("platform"), "kml-validation-local", "validation-local",
+                           Samples(*toy_blobs(50, 1)), 3, validation_rate=0.9)
+        headers = {"Authorization": f"Token {credentials['token']}"}
+        deadline = time.monotonic() + 30
+        while not requests.get(f"{url}/api/datasources/", headers=headers).json()["count"]:
+            assert time.monotonic() < deadline, "the datasource was not registered by the logger"
+            time.sleep(0.3)
+        (registered,) = requests.get(f"{url}/api/datasources/", headers=headers).json()["results"]
+        assert registered["datasource_id"] == "validation-local" and registered["counts"]["validation"] == 45
         again = kafkaml(run_dir, "up", "--clients", "1")  # idempotent: the healthy backend is kept
         assert again.returncode == 0 and json.loads(credentials_file.read_text()) == credentials
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import LimitOffsetPagination
@@ -13,8 +13,8 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.api.models import Datasource
-from backend.api.services.datasources import datasource_register
+from backend.api.models import Datasource, RejectedRecord
+from backend.api.services.datasources import datasource_register, next_offset
 
 
 class DatasourceOutput(serializers.ModelSerializer):
@@ -48,18 +48,66 @@ class DatasourceListApi(APIView):
         return paginator.get_paginated_response(DatasourceOutput(page, many=True).data)
 
 
+class RegistrationOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["registered", "known", "rejected"])
+    datasource = DatasourceOutput(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+
+
+class ProgressOutput(serializers.Serializer):
+    next_offset = serializers.IntegerField()
+
+
+class RejectedOutput(serializers.ModelSerializer):
+    class Meta:
+        model = RejectedRecord
+        fields = ["id", "control_topic", "control_partition", "control_offset", "reason", "created_at"]
+
+
 class DatasourceRegisterApi(APIView):
-    """Idempotent per control record (topic, partition, offset): 201 the first time, 200 after."""
+    """The data control logger's endpoint, idempotent per control record (topic, partition,
+    offset): 201 when registered now, 200 when known from before or rejected (with the reason)."""
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=DatasourceRegisterInput, responses={200: DatasourceOutput, 201: DatasourceOutput},
+    @extend_schema(request=DatasourceRegisterInput, responses={200: RegistrationOutput, 201: RegistrationOutput},
                    operation_id="datasources_register")
     def post(self, request):
         data = DatasourceRegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
-        datasource, new = datasource_register(**data.validated_data)
-        return Response(DatasourceOutput(datasource).data, status=201 if new else 200)
+        registration = datasource_register(**data.validated_data)
+        body = {"status": registration.status, "reason": registration.reason,
+                "datasource": DatasourceOutput(registration.datasource).data if registration.datasource else None}
+        return Response(body, status=201 if registration.status == "registered" else 200)
+
+
+class DatasourceProgressApi(APIView):
+    """Where the data control logger resumes: after the last record registered or rejected."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(parameters=[OpenApiParameter("control_topic", str, required=True),
+                               OpenApiParameter("partition", int)],
+                   responses=ProgressOutput, operation_id="datasources_register_progress")
+    def get(self, request):
+        data = ProgressInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response({"next_offset": next_offset(**data.validated_data)})
+
+
+class ProgressInput(serializers.Serializer):
+    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
+    partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+
+
+class RejectedListApi(APIView):
+    """Control records that described no usable datasource, with why."""
+
+    @extend_schema(responses=RejectedOutput(many=True), operation_id="datasources_rejected_list")
+    def get(self, request):
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(RejectedRecord.objects.all(), request, self)
+        return paginator.get_paginated_response(RejectedOutput(page, many=True).data)
 
 
 class DatasourceDetailApi(APIView):

@@ -22,12 +22,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--credentials", type=Path, required=True)
+        parser.add_argument("--token-file", type=Path, default=None,
+                            help="also write the API token alone here (0600), for programs that read a token file")
         parser.add_argument("--username", default="admin")
 
-    def handle(self, *args, credentials: Path, username: str, **options) -> None:
+    def handle(self, *args, credentials: Path, username: str, token_file: Path | None = None, **options) -> None:
         users = get_user_model()
         user = users.objects.filter(username=username).first()
         if user is not None and credentials.exists():
+            if token_file is not None:
+                _write_private(token_file, Token.objects.get_or_create(user=user)[0].key)
             return
         password = secrets.token_urlsafe(18)
         if user is None:
@@ -36,8 +40,14 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
         token, _ = Token.objects.get_or_create(user=user)
-        credentials.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump({"username": username, "password": password, "token": token.key}, handle)
+        _write_private(credentials, json.dumps({"username": username, "password": password, "token": token.key}))
+        if token_file is not None:
+            _write_private(token_file, token.key)
         self.stdout.write(f"administrator {username!r} ready; credentials in {credentials}")
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)

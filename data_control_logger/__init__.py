@@ -1,0 +1,2 @@
+"""The data control logger: a data owner's (or the platform's) data control topic relayed to its
+backend, which registers each datasource (``python -m data_control_logger``)."""

@@ -1,0 +1,127 @@
+"""A control topic relayed, record by record, to a REST registry: nothing lost, nothing doubled.
+
+The loggers of the platform and of each client (``data_control_logger``, and the model control
+logger of the client module) are this loop with another endpoint. Its rules:
+
+* **Where to start is the registry's word.** The registry records every control record it was
+  given by its position (topic, partition, offset) — registered or rejected — and answers where
+  the relay should go on (``next_offset``). A relay that stopped, crashed or was down while
+  records arrived resumes exactly after the last acknowledged one; no local state to lose.
+* **At least once, idempotent.** A record counts as delivered only once the registry
+  acknowledged it; a retry of a record the registry already has is acknowledged again, without
+  a second registration.
+* **A bad record is the registry's verdict, not the relay's.** The registry records a malformed
+  description as rejected (with its reason) and acknowledges it, so it is skipped for good and
+  visible; it is never retried for ever and never stops the relay.
+* **An unreachable registry is waited for**, with back-off, never skipped; SIGTERM/SIGINT only
+  set a stop flag: the record in hand is finished, then the relay returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+from kafka import TopicPartition
+
+from kafkaml import kafka
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 15.0
+
+
+class RegistryRefused(RuntimeError):
+    """The registry refused the relay itself (authentication, a 4xx on a well-formed request)."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The REST side: ``<url>`` takes records (POST), ``<url>progress/`` says where to resume."""
+
+    url: str
+    token: str
+    timeout_s: float = 10.0
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.token}"}
+
+    def next_offset(self, topic: str, partition: int) -> int:
+        answer = requests.get(f"{self.url}progress/", params={"control_topic": topic, "partition": partition},
+                              headers=self._headers(), timeout=self.timeout_s)
+        _raise_for(answer)
+        return int(answer.json()["next_offset"])
+
+    def deliver(self, topic: str, partition: int, offset: int, value: bytes) -> dict:
+        answer = requests.post(self.url, json={"control_topic": topic, "partition": partition, "offset": offset,
+                                               "record": base64.b64encode(value).decode()},
+                               headers=self._headers(), timeout=self.timeout_s)
+        _raise_for(answer)
+        return answer.json()
+
+
+def _raise_for(answer: requests.Response) -> None:
+    if answer.status_code >= 500 or answer.status_code in (408, 429):
+        raise requests.HTTPError(f"HTTP {answer.status_code}", response=answer)
+    if answer.status_code >= 400:
+        raise RegistryRefused(f"the registry refused the relay: HTTP {answer.status_code} {answer.text[:300]}")
+
+
+class Relay:
+    """Relays one single-partition control topic to a registry until stopped."""
+
+    def __init__(self, bootstrap: str, topic: str, registry: Registry, *, poll_ms: int = 500) -> None:
+        self.bootstrap, self.topic, self.registry, self.poll_ms = bootstrap, topic, registry, poll_ms
+        self.stopping = threading.Event()
+        self.delivered = 0
+
+    def stop_on_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+
+    def run(self, until: Callable[[], bool] = lambda: False) -> None:
+        """Relay records until :meth:`stop` (or ``until()`` is true between polls)."""
+        ensure_topic(self.bootstrap, self.topic, configs=CONTROL_TOPIC_CONFIG)
+        partition = TopicPartition(self.topic, 0)
+        position = self._patiently(lambda: self.registry.next_offset(self.topic, 0), "ask where to resume")
+        if position is None:
+            return
+        consumer = kafka.assigned_consumer(self.bootstrap, [partition])
+        try:
+            consumer.seek(partition, position)
+            log.info("relaying %s from offset %d to %s", self.topic, position, self.registry.url)
+            while not self.stopping.is_set() and not until():
+                for record in consumer.poll(timeout_ms=self.poll_ms).get(partition, []):
+                    answer = self._patiently(
+                        lambda r=record: self.registry.deliver(self.topic, 0, r.offset, bytes(r.value or b"")),
+                        f"deliver {self.topic}@{record.offset}")
+                    if answer is None:  # stopping while the registry was away: resume there next time
+                        return
+                    self.delivered += 1
+                    if answer.get("status") == "rejected":
+                        log.warning("%s@%d was rejected by the registry: %s", self.topic, record.offset,
+                                    answer.get("reason"))
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _patiently(self, call: Callable[[], object], what: str):
+        """``call()`` retried with back-off while the registry is unreachable; None once stopping."""
+        delay = RETRY_FIRST_S
+        while not self.stopping.is_set():
+            try:
+                return call()
+            except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as exc:
+                log.warning("could not %s (%s); retrying in %.1f s", what, exc, delay)
+                self.stopping.wait(delay)
+                delay = min(2 * delay, RETRY_MAX_S)
+        return None
