@@ -106,9 +106,10 @@ class Run:
 
 
 def publish_datasource(bootstrap: str, topic: str, datasource_id: str, samples: Samples, classes: int,
-                       validation_rate: float = 0.0, test_rate: float = 0.0) -> None:
+                       validation_rate: float = 0.0, test_rate: float = 0.0,
+                       control_topic: str = DATA_CONTROL_TOPIC) -> None:
     with RawSink(bootstrap, topic, datasource_id=datasource_id, classes=classes, validation_rate=validation_rate,
-                 test_rate=test_rate, seed=0) as sink:
+                 test_rate=test_rate, seed=0, control_topic=control_topic) as sink:
         sink.send_many(samples.x, samples.y.astype("int64"))
 
 
