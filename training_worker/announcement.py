@@ -23,6 +23,7 @@ from typing import Any
 import keras
 
 from kafkaml.architecture import ArchitectureError, rebuild
+from kafkaml.matching import mismatches
 from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.schemas import (
     ControlRecord,
@@ -160,14 +161,11 @@ def rebuild_model(announcement: ModelControl) -> keras.Model:
 
 
 def check_fits(announcement: ModelControl, datasource: DataControl) -> None:
-    """Refuse to train when the client's data does not match the model (shape, dtype, classes)."""
-    if tuple(announcement.input_shape) != tuple(datasource.input_shape):
-        raise AnnouncementError(f"datasource {datasource.datasource_id!r} has samples of shape "
-                                f"{datasource.input_shape}, the model expects {announcement.input_shape}")
-    classes = announcement.output_shape[-1] if announcement.output_shape else None
-    if datasource.classes is not None and classes is not None and datasource.classes > classes:
-        raise AnnouncementError(f"datasource {datasource.datasource_id!r} has {datasource.classes} classes, "
-                                f"the model predicts {classes}")
+    """Refuse to train when the client's data does not match the model (:mod:`kafkaml.matching`)."""
+    problems = mismatches(announcement, datasource)
+    if problems:
+        raise AnnouncementError(f"datasource {datasource.datasource_id!r} does not fit model "
+                                f"{announcement.model_id!r}: " + "; ".join(problems))
 
 
 def training_settings(model: keras.Model, *, epochs: int, batch: int, weights_topic: str,

@@ -1,0 +1,37 @@
+"""Whether a datasource may train an announced model: the one rule a client's backend (which
+proposes participations) and its trainer (which refuses data that does not fit) both apply.
+
+Compared, beyond what the earlier Kafka-ML compared (reshape, restrictions, min data): the
+output — the datasource's classes must be ones the model predicts —, the label type, and the
+framework. Every mismatch is named, so a data owner sees why a model was not matched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kafkaml.schemas import DataControl, ModelControl
+
+FRAMEWORKS = ("tensorflow", "tf")
+
+
+def mismatches(announcement: ModelControl, datasource: DataControl) -> list[str]:
+    """Why ``datasource`` cannot train ``announcement``'s model (empty when it can)."""
+    reasons = []
+    if tuple(announcement.input_shape) != tuple(datasource.input_shape):
+        reasons.append(f"samples of shape {tuple(datasource.input_shape)}, the model expects "
+                       f"{tuple(announcement.input_shape)}")
+    classes = announcement.output_shape[-1] if announcement.output_shape else None
+    if datasource.classes is not None and classes is not None and datasource.classes > classes:
+        reasons.append(f"{datasource.classes} classes, the model predicts {classes}")
+    if np.dtype(datasource.label_dtype).kind != np.dtype(announcement.label_dtype).kind:
+        reasons.append(f"labels of type {datasource.label_dtype}, the model is trained on {announcement.label_dtype}")
+    if announcement.framework.lower() not in FRAMEWORKS:
+        reasons.append(f"framework {announcement.framework!r}, this client trains {FRAMEWORKS[0]}")
+    if dict(announcement.data_restriction) != dict(datasource.dataset_restrictions):
+        reasons.append(f"restrictions {dict(datasource.dataset_restrictions)}, the model requires "
+                       f"{dict(announcement.data_restriction)}")
+    if datasource.count("train") < announcement.min_data:
+        reasons.append(f"{datasource.count('train')} training samples, the model needs at least "
+                       f"{announcement.min_data}")
+    return reasons
