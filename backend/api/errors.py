@@ -1,38 +1,9 @@
-"""Typed API errors and the exception handler: every failure a clear JSON answer, never a 500 page.
-
-Services raise these (or DRF's ValidationError for field-level 400s); anything unexpected is
-logged with its traceback and answered with a 500 that names no internals.
-"""
+"""The platform backend's own API error (the shared ones are in :mod:`kafkaml.django_api`)."""
 
 from __future__ import annotations
 
-import logging
-
-from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
 from rest_framework.exceptions import APIException
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
-
-log = logging.getLogger(__name__)
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The resource is in use or in a state that forbids this."
-    default_code = "conflict"
-
-
-class Unavailable(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "A service the platform depends on is not reachable or not configured."
-    default_code = "unavailable"
-
-
-class PayloadTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is larger than allowed."
-    default_code = "payload_too_large"
 
 
 class ModelBuildFailed(APIException):
@@ -46,14 +17,5 @@ class ModelBuildFailed(APIException):
         super().__init__(message)
         self.message, self.line = message, line
 
-
-def exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, ModelBuildFailed):
-        return Response({"source": [exc.message], "line": exc.line}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
-    response = drf_exception_handler(exc, context)
-    if response is None:
-        log.exception("unexpected error in %s", context.get("view").__class__.__name__, exc_info=exc)
-        return Response({"detail": "Internal error; it was logged."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
-    return response
+    def response_body(self) -> dict:
+        return {"source": [self.message], "line": self.line}

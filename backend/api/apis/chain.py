@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 
 from backend.api import selectors
 from backend.api.environment import platform
-from backend.api.errors import Unavailable
 from backend.api.services.chain import chain_status
+from kafkaml.django_api import Unavailable
 from kafkaml.ledger import LedgerError
 
 

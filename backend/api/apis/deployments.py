@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from drf_spectacular.utils import extend_schema
-from kafkaml.model_source import KwargsError, validate_kwargs
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import LimitOffsetPagination
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 from backend.api import selectors
 from backend.api.models import Datasource, Deployment
 from backend.api.services.deployments import TrainingSettings, deployment_create
+from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.rewards import POLICIES, parse_token_amount
 from kafkaml.strategies import STRATEGIES, StrategyError, make_strategy
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from backend.api.environment import platform
-from backend.api.errors import Conflict
 from backend.api.models import Audit, TrainingResult
 from backend.api.services import jobs
+from kafkaml.django_api import Conflict
 from kafkaml.jobs import JobSpec, Role, SecretFile
 
 

@@ -13,9 +13,9 @@ import logging
 from django.db import transaction
 
 from backend.api.environment import Platform, platform
-from backend.api.errors import Unavailable
 from backend.api.models import PlatformChain
 from kafkaml.config import ConfigError, read_secret
+from kafkaml.django_api import Unavailable
 from kafkaml.ledger import LedgerError
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
-from backend.api.errors import Conflict
 from backend.api.models import Configuration, MLModel
+from kafkaml.django_api import Conflict
 
 
 @transaction.atomic

@@ -14,10 +14,11 @@ from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from backend.api.environment import platform
-from backend.api.errors import Conflict, ModelBuildFailed
+from backend.api.errors import ModelBuildFailed
 from backend.api.models import MLModel
 from kafkaml.architecture import BuiltModel
 from kafkaml.builder import build_isolated
+from kafkaml.django_api import Conflict
 from kafkaml.model_source import ModelSourceError
 
 MAX_SOURCE_CHARACTERS = 200_000

@@ -19,9 +19,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from backend.api.errors import Conflict, PayloadTooLarge
 from backend.api.models import RoundRecord, TrainingResult
 from backend.api.services import jobs
+from kafkaml.django_api import Conflict, PayloadTooLarge
 
 MAX_MODEL_BYTES = 2 * 1024**3
 ACTIVE = (TrainingResult.Status.CREATED, TrainingResult.Status.RUNNING)

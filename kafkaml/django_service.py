@@ -1,0 +1,120 @@
+"""What the Django services (the platform backend, each client's federated backend) configure
+alike, from declared environment variables only.
+
+Every variable is a :class:`kafkaml.config.Setting` (``kafkaml config`` lists them), read and
+checked once at start: a wrong value stops the service with the variable's name. Secure by
+default: ``DEBUG`` off, the secret key from a file (no default: a service refuses to start
+without it), hosts and CSRF origins explicit. Nothing here opens a network connection, so a
+service whose chain or Kafka is down still starts and reports them as down. Each service's
+``settings.py`` is :func:`service_settings` plus its own few lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from kafkaml.config import LOCAL, ConfigError, Setting, declare, read_secret
+
+SERVICE = declare(
+    "Django services (the platform backend and each federated backend)",
+    Setting("BACKEND_SECRET_KEY_FILE", "File holding Django's secret key (a mounted Secret); BACKEND_SECRET_KEY "
+            "may hold the key itself in local runs. Required: the service does not start without it.",
+            kind="path", default=None),
+    Setting("BACKEND_SECRET_KEY", "Django's secret key itself (local runs only; prefer the _FILE form).",
+            default="", secret=True),
+    Setting("BACKEND_DEBUG", "Django debug mode: tracebacks in responses. Never in production.", kind="bool",
+            default=False),
+    Setting("BACKEND_ALLOWED_HOSTS", "Comma-separated host names the backend answers to.",
+            default="localhost,127.0.0.1"),
+    Setting("BACKEND_CSRF_TRUSTED_ORIGINS", "Comma-separated origins (scheme://host[:port]) allowed to send "
+            "session-authenticated writes, e.g. the UI's public URL.", default=""),
+    Setting("DATABASE_URL", "postgresql://user:password@host:port/name, or sqlite:///path; empty: SQLite in "
+            "KAFKAML_RUN_DIR/platform.sqlite3 (the embedded local default).", default=""),
+    Setting("BACKEND_STORAGE_DIR", "Root of stored files (trained models, model descriptions); a volume in a "
+            "cluster. Empty: KAFKAML_RUN_DIR/platform-files.", kind="path", default=None),
+    Setting("BACKEND_MAX_BODY_BYTES", "Largest request body accepted (413 beyond; job uploads included).",
+            kind="int", default=8 * 1024 * 1024, minimum=1024),
+)
+
+
+def database(url: str, default_path: Path) -> dict[str, Any]:
+    """Django's DATABASES entry for ``url`` (postgresql:// or sqlite:///; empty: SQLite at ``default_path``)."""
+    if not url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_path)}
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path)}
+    if parsed.scheme in ("postgres", "postgresql"):
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": unquote(parsed.path.lstrip("/")),
+                "USER": unquote(parsed.username or ""), "PASSWORD": unquote(parsed.password or ""),
+                "HOST": parsed.hostname or "", "PORT": str(parsed.port or ""), "CONN_MAX_AGE": 60}
+    raise ConfigError(f"DATABASE_URL must start with postgresql:// or sqlite:///, got {parsed.scheme or url!r}://")
+
+
+def secret_key() -> str:
+    try:
+        return read_secret("BACKEND_SECRET_KEY")
+    except ConfigError:
+        raise ConfigError("BACKEND_SECRET_KEY_FILE (or BACKEND_SECRET_KEY) is required: the service does not "
+                          "start with a default secret key") from None
+
+
+def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, files_dir: str, title: str,
+                     description: str) -> dict[str, Any]:
+    """Django settings of one service: ``app`` its Django app, ``database_file`` and ``files_dir``
+    the embedded defaults' names in the run directory."""
+    values = SERVICE.load()
+    run_dir: Path = LOCAL.load()["KAFKAML_RUN_DIR"]
+    storage: Path = values["BACKEND_STORAGE_DIR"] or run_dir / files_dir
+    return {
+        "SECRET_KEY": secret_key(),
+        "DEBUG": values["BACKEND_DEBUG"],
+        "ALLOWED_HOSTS": [host.strip() for host in values["BACKEND_ALLOWED_HOSTS"].split(",") if host.strip()],
+        "CSRF_TRUSTED_ORIGINS": [o.strip() for o in values["BACKEND_CSRF_TRUSTED_ORIGINS"].split(",") if o.strip()],
+        "DATABASES": {"default": database(values["DATABASE_URL"], run_dir / database_file)},
+        "STORAGE_DIR": storage,
+        "MEDIA_ROOT": str(storage),
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": values["BACKEND_MAX_BODY_BYTES"],
+        "FILE_UPLOAD_MAX_MEMORY_SIZE": values["BACKEND_MAX_BODY_BYTES"],
+        "ROOT_URLCONF": urlconf,
+        "WSGI_APPLICATION": wsgi,
+        "INSTALLED_APPS": ["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
+                           "rest_framework", "rest_framework.authtoken", "drf_spectacular", app],
+        "MIDDLEWARE": [
+            "kafkaml.django_api.BodySizeLimit",
+            "django.middleware.security.SecurityMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ],
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "USE_TZ": True,
+        "TIME_ZONE": "UTC",
+        "TEMPLATES": [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True, "DIRS": [],
+                       "OPTIONS": {"context_processors": ["django.template.context_processors.request"]}}],
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "CSRF_COOKIE_SAMESITE": "Lax",
+        "X_FRAME_OPTIONS": "DENY",
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "REST_FRAMEWORK": {
+            "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication",
+                                               "rest_framework.authentication.TokenAuthentication"],
+            "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+            "PAGE_SIZE": 50,
+            "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+            "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+            "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+            "EXCEPTION_HANDLER": "kafkaml.django_api.exception_handler",
+        },
+        "SPECTACULAR_SETTINGS": {"TITLE": title, "DESCRIPTION": description, "VERSION": "1.0.0",
+                                 "COMPONENT_SPLIT_REQUEST": True, "SERVE_INCLUDE_SCHEMA": False},
+        "LOGGING": {"version": 1, "disable_existing_loggers": False,
+                    "handlers": {"console": {"class": "logging.StreamHandler"}},
+                    "root": {"handlers": ["console"], "level": "INFO"}},
+    }
