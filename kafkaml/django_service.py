@@ -31,7 +31,9 @@ SERVICE = declare(
     Setting("BACKEND_CSRF_TRUSTED_ORIGINS", "Comma-separated origins (scheme://host[:port]) allowed to send "
             "session-authenticated writes, e.g. the UI's public URL.", default=""),
     Setting("DATABASE_URL", "postgresql://user:password@host:port/name, or sqlite:///path; empty: SQLite in "
-            "KAFKAML_RUN_DIR/platform.sqlite3 (the embedded local default).", default=""),
+            "the run directory (the embedded local default). DATABASE_URL_FILE may name a file holding it (a "
+            "mounted Secret: the URL carries a password).", default="", secret=True),
+    Setting("DATABASE_URL_FILE", "File holding DATABASE_URL (preferred in a cluster).", kind="path", default=None),
     Setting("BACKEND_STORAGE_DIR", "Root of stored files (trained models, model descriptions); a volume in a "
             "cluster. Empty: KAFKAML_RUN_DIR/platform-files.", kind="path", default=None),
     Setting("BACKEND_MAX_BODY_BYTES", "Largest request body accepted (413 beyond; job uploads included).",
@@ -51,6 +53,12 @@ def database(url: str, default_path: Path) -> dict[str, Any]:
                 "USER": unquote(parsed.username or ""), "PASSWORD": unquote(parsed.password or ""),
                 "HOST": parsed.hostname or "", "PORT": str(parsed.port or ""), "CONN_MAX_AGE": 60}
     raise ConfigError(f"DATABASE_URL must start with postgresql:// or sqlite:///, got {parsed.scheme or url!r}://")
+
+
+def _database_url(values: dict[str, Any]) -> str:
+    if values["DATABASE_URL_FILE"] is None:
+        return values["DATABASE_URL"]
+    return read_secret("DATABASE_URL", {"DATABASE_URL_FILE": str(values["DATABASE_URL_FILE"])})
 
 
 def secret_key() -> str:
@@ -73,7 +81,7 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
         "DEBUG": values["BACKEND_DEBUG"],
         "ALLOWED_HOSTS": [host.strip() for host in values["BACKEND_ALLOWED_HOSTS"].split(",") if host.strip()],
         "CSRF_TRUSTED_ORIGINS": [o.strip() for o in values["BACKEND_CSRF_TRUSTED_ORIGINS"].split(",") if o.strip()],
-        "DATABASES": {"default": database(values["DATABASE_URL"], run_dir / database_file)},
+        "DATABASES": {"default": database(_database_url(values), run_dir / database_file)},
         "STORAGE_DIR": storage,
         "MEDIA_ROOT": str(storage),
         "DATA_UPLOAD_MAX_MEMORY_SIZE": values["BACKEND_MAX_BODY_BYTES"],
@@ -81,7 +89,7 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
         "ROOT_URLCONF": urlconf,
         "WSGI_APPLICATION": wsgi,
         "INSTALLED_APPS": ["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
-                           "rest_framework", "rest_framework.authtoken", "drf_spectacular", app],
+                           "rest_framework", "rest_framework.authtoken", "drf_spectacular", "kafkaml.registry", app],
         "MIDDLEWARE": [
             "kafkaml.django_api.BodySizeLimit",
             "django.middleware.security.SecurityMiddleware",

@@ -45,50 +45,12 @@ class Configuration(models.Model):
         ordering = ["-id"]
 
 
-class Datasource(models.Model):
-    """A datasource described on the platform's data control topic, registered once per record."""
-
-    datasource_id = models.CharField(max_length=200)
-    topic = models.CharField(max_length=249)
-    format = models.CharField(max_length=10)
-    description = models.TextField(blank=True, default="")
-    counts = models.JSONField()  # {"train": n, "validation": n, "test": n}
-    input_shape = models.JSONField()
-    classes = models.IntegerField(null=True)
-    message = models.JSONField()  # the description as received (our format)
-    sha256 = models.CharField(max_length=64)  # of the record's bytes: what a training pins
-    control_topic = models.CharField(max_length=249)
-    control_partition = models.IntegerField()
-    control_offset = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["control_topic", "control_partition", "control_offset"],
-                                               name="one_datasource_per_control_record")]
-        ordering = ["-id"]
-
-
-class RejectedRecord(models.Model):
-    """A data control record the registry could not use, with why: acknowledged, never retried."""
-
-    control_topic = models.CharField(max_length=249)
-    control_partition = models.IntegerField()
-    control_offset = models.BigIntegerField()
-    reason = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["control_topic", "control_partition", "control_offset"],
-                                               name="one_rejection_per_control_record")]
-        ordering = ["-id"]
-
-
 class Deployment(models.Model):
     """A request to train every model of a configuration with these settings."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deployments")
     configuration = models.ForeignKey(Configuration, on_delete=models.PROTECT, related_name="deployments")
-    validation_datasource = models.ForeignKey(Datasource, on_delete=models.PROTECT, related_name="deployments")
+    validation_datasource = models.ForeignKey("registry.Datasource", on_delete=models.PROTECT, related_name="deployments")
     coordination = models.CharField(max_length=20)
     settings = models.JSONField()  # the validated training settings (rounds, strategy, rewards, ...)
     clients = models.JSONField()  # {identity: sample ceiling}

@@ -2,24 +2,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from backend.api.apis import audits, auth, chain, datasources, deployments, health, ml_models, results
+from backend.api.apis import audits, chain, deployments, ml_models, results
 
 urlpatterns = [
-    path("health/", health.HealthApi.as_view()),
-    path("auth/csrf/", auth.CsrfApi.as_view()),
-    path("auth/login/", auth.LoginApi.as_view()),
-    path("auth/logout/", auth.LogoutApi.as_view()),
-    path("auth/token/", auth.TokenApi.as_view()),
-    path("auth/me/", auth.MeApi.as_view()),
     path("models/", ml_models.ModelListApi.as_view()),
     path("models/<int:pk>/", ml_models.ModelDetailApi.as_view()),
     path("configurations/", ml_models.ConfigurationListApi.as_view()),
     path("configurations/<int:pk>/", ml_models.ConfigurationDetailApi.as_view()),
-    path("datasources/", datasources.DatasourceListApi.as_view()),
-    path("datasources/register/", datasources.DatasourceRegisterApi.as_view()),
-    path("datasources/register/progress/", datasources.DatasourceProgressApi.as_view()),
-    path("datasources/rejected/", datasources.RejectedListApi.as_view()),
-    path("datasources/<int:pk>/", datasources.DatasourceDetailApi.as_view()),
     path("deployments/", deployments.DeploymentListApi.as_view()),
     path("deployments/<int:pk>/", deployments.DeploymentDetailApi.as_view()),
     path("results/", results.ResultListApi.as_view()),

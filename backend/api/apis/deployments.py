@@ -12,9 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
-from backend.api.models import Datasource, Deployment
+from backend.api.models import Deployment
 from backend.api.services.deployments import TrainingSettings, deployment_create
 from kafkaml.model_source import KwargsError, validate_kwargs
+from kafkaml.registry.models import Datasource
 from kafkaml.rewards import POLICIES, parse_token_amount
 from kafkaml.strategies import STRATEGIES, StrategyError, make_strategy
 

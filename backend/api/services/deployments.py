@@ -22,11 +22,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from backend.api.environment import Platform, platform
-from backend.api.models import Configuration, Datasource, Deployment, TrainingResult
+from backend.api.models import Configuration, Deployment, TrainingResult
 from backend.api.services import jobs
 from backend.api.services.chain import admin_key, platform_contracts
 from kafkaml.django_api import Unavailable
 from kafkaml.ledger import LedgerError
+from kafkaml.registry.models import Datasource
 from kafkaml.rewards import reward_budget
 from kafkaml.settings_hash import settings_hash
 from kafkaml.strategies import make_strategy

@@ -13,8 +13,8 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.api.models import Datasource, RejectedRecord
-from backend.api.services.datasources import datasource_register, next_offset
+from kafkaml.registry.models import Datasource, RejectedRecord
+from kafkaml.registry.services import datasource_register, next_offset
 
 
 class DatasourceOutput(serializers.ModelSerializer):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from backend.api.models import Datasource, RejectedRecord
+from kafkaml.registry.models import Datasource, RejectedRecord
 from kafkaml.schemas import SchemaError, parse_data_control
 
 MAX_DESCRIPTION_BYTES = 256 * 1024

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class RegistryConfig(AppConfig):
+    name = "kafkaml.registry"
+    label = "registry"
+    verbose_name = "Datasource registry"

@@ -1,0 +1,44 @@
+"""What every Django service of the project registers from a data control topic: datasources,
+and the records that described none (each once, by its position in the topic)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Datasource(models.Model):
+    """A datasource described on the platform's data control topic, registered once per record."""
+
+    datasource_id = models.CharField(max_length=200)
+    topic = models.CharField(max_length=249)
+    format = models.CharField(max_length=10)
+    description = models.TextField(blank=True, default="")
+    counts = models.JSONField()  # {"train": n, "validation": n, "test": n}
+    input_shape = models.JSONField()
+    classes = models.IntegerField(null=True)
+    message = models.JSONField()  # the description as received (our format)
+    sha256 = models.CharField(max_length=64)  # of the record's bytes: what a training pins
+    control_topic = models.CharField(max_length=249)
+    control_partition = models.IntegerField()
+    control_offset = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["control_topic", "control_partition", "control_offset"],
+                                               name="one_datasource_per_control_record")]
+        ordering = ["-id"]
+
+
+class RejectedRecord(models.Model):
+    """A data control record the registry could not use, with why: acknowledged, never retried."""
+
+    control_topic = models.CharField(max_length=249)
+    control_partition = models.IntegerField()
+    control_offset = models.BigIntegerField()
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["control_topic", "control_partition", "control_offset"],
+                                               name="one_rejection_per_control_record")]
+        ordering = ["-id"]
