@@ -270,6 +270,10 @@ def test_no_secret_in_a_configmap_or_a_plain_environment_value(overlay: str) -> 
             assert not SECRETISH_NAME.search(key), f"{configmap['metadata']['name']}: {key} belongs in a Secret"
             assert not PRIVATE_KEY_LIKE.search(value), f"{configmap['metadata']['name']}: {key} looks like a key"
     for name, _, pod in workloads(overlay):
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:  # 0o440 at most: the pod's group reads it, nobody else
+                mode = volume["secret"].get("defaultMode", 0o644)
+                assert mode & 0o337 == 0, f"{name}: Secret volume {volume['name']} mode {mode:#o}"
         for container in containers(pod):
             for variable in container.get("env", []):
                 if "value" not in variable:
