@@ -71,10 +71,13 @@ def kubectl() -> str:
 @cache
 def _rendered_tree() -> Path:
     """A copy of kustomize/ with each Secret file created from its committed ``.example``."""
+    import atexit
     import tempfile
 
-    target = Path(tempfile.mkdtemp(prefix="kafkaml-kustomize-")) / "kustomize"
-    shutil.copytree(KUSTOMIZE, target, ignore=shutil.ignore_patterns("*.example.*"))
+    scratch = tempfile.mkdtemp(prefix="kafkaml-kustomize-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    target = Path(scratch) / "kustomize"
+    shutil.copytree(KUSTOMIZE, target)
     for example in target.rglob("*.example"):
         real = example.with_suffix("")
         if not real.exists():
