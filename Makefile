@@ -9,8 +9,24 @@ PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 CONTRACTS_STAMP := contracts/artifacts/.built
 
-.PHONY: setup demo test lint bench clean schema
-setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP)
+.PHONY: setup demo test lint bench clean schema kubectl
+setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl
+
+# kubectl renders the kustomize overlays in tests/unit/test_manifests.py (no cluster is contacted).
+# When it is missing: Debian's kubernetes-client package (as root), else a message. The overlays use
+# kustomize components and replacements, so a kubectl without an embedded kustomize v4 or later
+# (Debian 12's kubernetes-client is 1.20, kustomize v2) is reported; the test says the same.
+kubectl:
+	@if ! command -v kubectl >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing kubectl (Debian package kubernetes-client)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null || exit 1; \
+	  else \
+	    echo "error: kubectl not found; install it (as root: apt-get install -y kubernetes-client) and run 'make setup' again" >&2; exit 1; \
+	  fi; \
+	fi; \
+	kubectl version --client -o json 2>/dev/null | grep -q '"kustomizeVersion": *"v[4-9]' || \
+	  echo "warning: $$(command -v kubectl) embeds no kustomize v4 or later: tests/unit/test_manifests.py needs kubectl 1.21 or later" >&2
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }

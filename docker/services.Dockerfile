@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# The Python services image: the platform backend (gunicorn on 0.0.0.0:8000, health at
+# /api/health/; `python -m backend migrate` as the pod's init step). Built from the repository root:
+#   docker build -f docker/services.Dockerfile -t kafka-ml/platform:0.1.0 .
+# No TensorFlow (see docker/requirements-services.txt), no compiler, no secret: keys and the
+# database URL come from mounted Secrets at run time.
+
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# --- builder: the locked dependencies in a virtualenv, before any code (cached across code edits)
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+COPY requirements-lock.txt docker/requirements-services.txt /tmp/requirements/
+RUN /opt/venv/bin/pip install --no-cache-dir \
+        -c /tmp/requirements/requirements-lock.txt -r /tmp/requirements/requirements-services.txt
+
+# --- final: the virtualenv and the code only, as a numeric non-root user
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    DJANGO_SETTINGS_MODULE=backend.settings
+RUN groupadd --system --gid 10001 kafkaml \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin kafkaml
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+COPY kafkaml /app/kafkaml
+COPY backend /app/backend
+COPY contracts/artifacts/FederatedLearning.json contracts/artifacts/RewardToken.json \
+     contracts/artifacts/TrainingFactory.json contracts/artifacts/standard-input.json /app/contracts/artifacts/
+# Byte-code compiled at build time: the root filesystem is read-only at run time.
+RUN python -m compileall -q /app/kafkaml /app/backend
+USER 10001:10001
+EXPOSE 8000
+# Docker's own check; Kubernetes uses the Deployment's probes on the same path. The Host header
+# must be one of BACKEND_ALLOWED_HOSTS (its default includes localhost).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request as u; r = u.Request('http://127.0.0.1:8000/api/health/', headers={'Host': 'localhost'}); sys.exit(0 if u.urlopen(r, timeout=4).status == 200 else 1)"]
+CMD ["gunicorn", "backend.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--timeout", "120", "--worker-tmp-dir", "/tmp", "--access-logfile", "-"]

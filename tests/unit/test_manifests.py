@@ -1,0 +1,514 @@
+"""The Kubernetes manifests, proven offline: no cluster and no image registry is contacted.
+
+Every overlay of ``kustomize/platform`` is rendered with ``kubectl kustomize`` (its Secrets from
+the committed ``*.example`` files, in a copy of the tree), and every object it yields is checked:
+against the Kubernetes 1.32 schema (strict: an unknown field is an error), against the security
+defaults every workload must carry, against the settings the project's programs declare
+(``kafkaml.config.REGISTRY``), and against what the backend's job launcher sends (image, service
+account, user id, the API calls its Role must allow).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes.client.exceptions import ApiException
+
+from kafkaml import config
+from kafkaml.config_cli import load_declarations
+from kafkaml.jobs import JobSpec, Role, SecretFile
+from kafkaml.jobs.kubernetes_launcher import KubernetesApi, KubernetesLauncher
+from kafkaml.jobs.manifest import PodSecurity, job_manifest
+from kafkaml.jobs.rules import PRIVATE_KEY_LIKE
+from kafkaml.jobs.spec import LABEL_JOB
+
+ROOT = Path(__file__).resolve().parents[2]
+KUSTOMIZE = ROOT / "kustomize"
+OVERLAYS_DIR = KUSTOMIZE / "platform" / "overlays"
+COMPONENTS_DIR = KUSTOMIZE / "platform" / "components"
+OVERLAYS = sorted(path.name for path in OVERLAYS_DIR.iterdir() if (path / "kustomization.yaml").is_file())
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+#: The project's images (repository names, before any registry prefix) and their programs.
+PLATFORM_IMAGE, WORKER_IMAGE = "kafka-ml/platform", "kafka-ml/worker"
+BACKEND_SERVICE_ACCOUNT = "kafka-ml-platform"
+#: A pod template annotation that must say why a container's root filesystem stays writable.
+WRITABLE_ROOT = "kafka-ml/writable-root-filesystem"
+#: Modules whose declarations are the settings the platform backend reads (its own, the job
+#: launcher's, the ledger client's and the local-mode settings it shares).
+BACKEND_MODULES = ("backend.config", "backend.api.environment", "kafkaml.jobs.settings", "kafkaml.config",
+                   "kafkaml.ledger.transactions")
+SECRETISH_NAME = re.compile(r"KEY|PASSWORD|SECRET|TOKEN|DATABASE_URL")
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+def kubectl() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        pytest.fail("kubectl is not installed: run `make kubectl` (part of `make setup`; as root it installs "
+                    "Debian's kubernetes-client package)")
+    version = json.loads(subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True,
+                                        text=True, check=True).stdout)
+    kustomize = version.get("kustomizeVersion", "")
+    if not re.match(r"v([4-9]|\d\d)\.", kustomize):
+        pytest.fail(f"{path} embeds kustomize {kustomize or '(none)'}: the overlays need kustomize v4 or later "
+                    "(components, replacements), i.e. kubectl 1.21 or later")
+    return path
+
+
+@cache
+def _rendered_tree() -> Path:
+    """A copy of kustomize/ with each Secret file created from its committed ``.example``."""
+    import atexit
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="kafkaml-kustomize-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    target = Path(scratch) / "kustomize"
+    shutil.copytree(KUSTOMIZE, target)
+    for example in target.rglob("*.example"):
+        real = example.with_suffix("")
+        if not real.exists():
+            shutil.copyfile(example, real)
+    return target
+
+
+@cache
+def render(overlay: str) -> tuple[dict[str, Any], ...]:
+    directory = _rendered_tree() / "platform" / "overlays" / overlay
+    done = subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"kubectl kustomize {overlay} failed:\n{done.stderr}"
+    return tuple(obj for obj in yaml.safe_load_all(done.stdout) if obj)
+
+
+def objects(overlay: str, kind: str | None = None) -> list[dict[str, Any]]:
+    return [obj for obj in render(overlay) if kind is None or obj["kind"] == kind]
+
+
+def one(overlay: str, kind: str, name: str) -> dict[str, Any]:
+    """The object of that kind whose name is ``name`` or ``name`` plus a generator's hash suffix."""
+    found = [obj for obj in objects(overlay, kind)
+             if re.fullmatch(rf"{re.escape(name)}(-[a-z0-9]{{10}})?", obj["metadata"]["name"])]
+    assert len(found) == 1, f"{overlay}: expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def pod_template(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj["kind"] == "Pod":
+        return obj
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]
+    return obj["spec"]["template"]
+
+
+def workloads(overlay: str) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(kind/name, pod template metadata, pod spec) of every workload."""
+    for obj in render(overlay):
+        if obj["kind"] in WORKLOAD_KINDS:
+            template = pod_template(obj)
+            yield f"{obj['kind']}/{obj['metadata']['name']}", template.get("metadata", {}), template["spec"]
+
+
+def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def backend(overlay: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The backend's pod spec and its main container."""
+    pod = pod_template(one(overlay, "Deployment", "kafka-ml-backend"))["spec"]
+    return pod, next(c for c in pod["containers"] if c["name"] == "backend")
+
+
+def environment(overlay: str, container: dict[str, Any]) -> dict[str, str | None]:
+    """The container's variables: ConfigMap values through envFrom, then literal values; a value
+    taken from elsewhere (a Secret, the downward API) is None."""
+    env: dict[str, str | None] = {}
+    for source in container.get("envFrom", []):
+        assert "configMapRef" in source, f"{container['name']}: envFrom only from ConfigMaps (Secrets are files)"
+        configmap = next(obj for obj in objects(overlay, "ConfigMap")
+                         if obj["metadata"]["name"] == source["configMapRef"]["name"])
+        env.update(configmap.get("data", {}))
+    for variable in container.get("env", []):
+        env[variable["name"]] = variable.get("value")
+    return env
+
+
+def image_parts(image: str) -> tuple[str, str]:
+    """(repository with registry, tag) of an image reference with a tag."""
+    repository, _, tag = image.rpartition(":")
+    assert repository and "/" not in tag, f"{image}: no tag"
+    return repository, tag
+
+
+# --- build and schema ------------------------------------------------------------------------
+
+def test_the_overlays_and_components_exist() -> None:
+    assert set(OVERLAYS) == {"dev", "production"}
+    used = set()
+    for overlay in OVERLAYS:
+        kustomization = yaml.safe_load((OVERLAYS_DIR / overlay / "kustomization.yaml").read_text())
+        used |= {Path(path).name for path in kustomization.get("components", [])}
+    assert used == {path.name for path in COMPONENTS_DIR.iterdir()}, "a component no overlay uses"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_overlay_builds(overlay: str) -> None:
+    kinds = {obj["kind"] for obj in render(overlay)}
+    assert {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret",
+            "PersistentVolumeClaim", "Ingress"} <= kinds
+    namespaces = {obj["metadata"].get("namespace") for obj in render(overlay) if obj["kind"] != "Namespace"}
+    assert namespaces == {"kafka-ml"}, "every object in the overlay's one namespace"
+
+
+def test_dev_has_every_component_and_production_none() -> None:
+    dev = {obj["metadata"]["name"] for obj in objects("dev", "StatefulSet")}
+    assert dev == {"kafka", "postgres", "geth", "blockscout-db"}
+    assert {obj["metadata"]["name"] for obj in objects("dev", "Deployment")} == {
+        "kafka-ml-backend", "blockscout", "blockscout-frontend"}
+    assert one("dev", "Job", "geth-fund-accounts")
+    assert [obj["metadata"]["name"] for obj in objects("production", "Deployment")] == ["kafka-ml-backend"]
+    assert not objects("production", "StatefulSet") and not objects("production", "Job")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_validates_against_the_kubernetes_1_32_schema(overlay: str) -> None:
+    for obj in render(overlay):
+        assert kubernetes_validate.validate(obj, "1.32", strict=True) == "1.32", obj["metadata"]["name"]
+
+
+def test_the_schema_check_catches_a_misspelt_field() -> None:
+    deployment = json.loads(json.dumps(one("production", "Deployment", "kafka-ml-backend")))
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContxt"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, "1.32", strict=True)
+
+
+# --- security defaults -----------------------------------------------------------------------
+
+def _is_name_of_generated(name: str, base: str) -> bool:
+    return re.fullmatch(rf"{re.escape(base)}-[a-z0-9]{{10}}", name) is not None
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_workload_carries_the_security_defaults(overlay: str) -> None:
+    problems = []
+    for name, metadata, pod in workloads(overlay):
+        pod_security = pod.get("securityContext", {})
+        if pod_security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            problems.append(f"{name}: seccompProfile RuntimeDefault")
+        for flag in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod.get(flag):
+                problems.append(f"{name}: {flag}")
+        if any("hostPath" in volume for volume in pod.get("volumes", [])):
+            problems.append(f"{name}: hostPath volume")
+        token = pod.get("automountServiceAccountToken")
+        if pod.get("serviceAccountName") == BACKEND_SERVICE_ACCOUNT:
+            if token is not True:
+                problems.append(f"{name}: the backend uses the API, its token is mounted explicitly")
+        elif token is not False:
+            problems.append(f"{name}: automountServiceAccountToken false (only the backend calls the API)")
+        volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
+        for container in containers(pod):
+            where = f"{name}/{container['name']}"
+            security = {**pod_security, **container.get("securityContext", {})}
+            if security.get("runAsNonRoot") is not True:
+                problems.append(f"{where}: runAsNonRoot")
+            user = security.get("runAsUser")
+            if not isinstance(user, int) or user < 1:
+                problems.append(f"{where}: a numeric non-root runAsUser")
+            context = container.get("securityContext", {})
+            if context.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where}: allowPrivilegeEscalation false")
+            if context.get("privileged"):
+                problems.append(f"{where}: privileged")
+            if context.get("capabilities", {}).get("drop") != ["ALL"] or context.get("capabilities", {}).get("add"):
+                problems.append(f"{where}: capabilities drop ALL, add none")
+            writable_why = metadata.get("annotations", {}).get(WRITABLE_ROOT, "").strip()
+            if context.get("readOnlyRootFilesystem") is not True and not writable_why:
+                problems.append(f"{where}: readOnlyRootFilesystem (or the {WRITABLE_ROOT} annotation saying why not)")
+            mounts = {mount["mountPath"]: mount["name"] for mount in container.get("volumeMounts", [])}
+            if "emptyDir" not in volumes.get(mounts.get("/tmp", ""), {}):
+                problems.append(f"{where}: an emptyDir on /tmp")
+            resources = container.get("resources", {})
+            for part in ("requests", "limits"):
+                if set(resources.get(part, {})) < {"cpu", "memory"}:
+                    problems.append(f"{where}: cpu and memory {part}")
+            repository, tag = image_parts(container["image"])
+            if tag == "latest" or not re.search(r"\d", tag):
+                problems.append(f"{where}: a fixed image tag, not {tag!r}")
+            if container.get("imagePullPolicy") == "Always":
+                problems.append(f"{where}: a pinned tag needs no imagePullPolicy Always")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_servers_have_named_ports_and_probes(overlay: str) -> None:
+    for obj in render(overlay):
+        if obj["kind"] in {"Deployment", "StatefulSet"}:
+            for container in pod_template(obj)["spec"]["containers"]:
+                where = f"{obj['metadata']['name']}/{container['name']}"
+                assert all(port.get("name") for port in container.get("ports", [])), where
+                assert container.get("readinessProbe") and container.get("livenessProbe"), where
+        if obj["kind"] == "Service":
+            assert obj["spec"].get("type", "ClusterIP") == "ClusterIP", f"{obj['metadata']['name']}: no LoadBalancer"
+            assert all(isinstance(port["targetPort"], str) for port in obj["spec"]["ports"]), obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_in_a_configmap_or_a_plain_environment_value(overlay: str) -> None:
+    for configmap in objects(overlay, "ConfigMap"):
+        for key, value in configmap.get("data", {}).items():
+            assert not SECRETISH_NAME.search(key), f"{configmap['metadata']['name']}: {key} belongs in a Secret"
+            assert not PRIVATE_KEY_LIKE.search(value), f"{configmap['metadata']['name']}: {key} looks like a key"
+    for name, _, pod in workloads(overlay):
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:  # 0o440 at most: the pod's group reads it, nobody else
+                mode = volume["secret"].get("defaultMode", 0o644)
+                assert mode & 0o337 == 0, f"{name}: Secret volume {volume['name']} mode {mode:#o}"
+        for container in containers(pod):
+            for variable in container.get("env", []):
+                if "value" not in variable:
+                    continue
+                where = f"{name}/{container['name']}: {variable['name']}"
+                assert not PRIVATE_KEY_LIKE.search(variable["value"]), f"{where} looks like a key"
+                assert not SECRETISH_NAME.search(variable["name"]) or variable["name"].endswith("_FILE"), (
+                    f"{where}: a secret comes from a Secret (a file, or secretKeyRef), never a literal")
+    for secret in objects(overlay, "Secret"):
+        assert any(_is_name_of_generated(secret["metadata"]["name"], base) for base in
+                   ("kafka-ml-platform-keys", "kafka-ml-database", "postgres-password", "blockscout")), (
+            f"{secret['metadata']['name']}: Secrets come from secretGenerator files only")
+
+
+def test_secret_files_are_not_committed() -> None:
+    tracked = subprocess.run(["git", "ls-files", "kustomize"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    secrets = [path for path in tracked if "/secrets/" in path]
+    assert secrets and all(path.endswith(".example") for path in secrets), secrets
+    for overlay in OVERLAYS:
+        kustomization = yaml.safe_load((OVERLAYS_DIR / overlay / "kustomization.yaml").read_text())
+        for generator in kustomization.get("secretGenerator", []):
+            for entry in generator["files"]:
+                path = entry.split("=", 1)[-1]
+                assert (OVERLAYS_DIR / overlay / f"{path}.example").is_file(), f"{overlay}: {path}.example"
+        ignored = subprocess.run(["git", "check-ignore", "-q", f"kustomize/platform/overlays/{overlay}/secrets/x"],
+                                 cwd=ROOT)
+        assert ignored.returncode == 0, f"{overlay}/secrets/ is not ignored by git"
+
+
+# --- settings --------------------------------------------------------------------------------
+
+@cache
+def backend_settings() -> dict[str, config.Setting]:
+    import importlib
+
+    load_declarations()
+    groups = [value for module in BACKEND_MODULES for value in vars(importlib.import_module(module)).values()
+              if isinstance(value, config.SettingGroup)]
+    assert all(any(group is registered for registered in config.REGISTRY) for group in groups)
+    return {setting.name: setting for group in groups for setting in group.settings}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_backend_sets_only_declared_settings_and_every_required_one(overlay: str) -> None:
+    declared = backend_settings()
+    pod, _ = backend(overlay)
+    for container in containers(pod):
+        assert image_parts(container["image"])[0].endswith(PLATFORM_IMAGE)
+        env = environment(overlay, container)
+        undeclared = sorted(set(env) - set(declared))
+        assert not undeclared, f"{container['name']}: not a declared setting of the backend: {undeclared}"
+        missing = sorted(name for name, setting in declared.items() if setting.required and not env.get(name))
+        assert not missing, f"{container['name']}: required settings not set: {missing}"
+        # The service refuses to start without its secret key; the chain needs the admin key.
+        for name in ("BACKEND_SECRET_KEY_FILE", "ETH_ADMIN_KEY_FILE", "DATABASE_URL", "POD_NAMESPACE"):
+            assert name in env, f"{container['name']}: {name}"
+        assert env["JOB_LAUNCHER"] == "kubernetes"
+        # Every value parses as its setting declares (types, ranges, choices), as at start-up.
+        values = {name: value if value is not None else "/placeholder" for name, value in env.items()}
+        values["DATABASE_URL"] = "postgresql://user:password@db:5432/kafkaml"
+        values["POD_NAMESPACE"] = "kafka-ml"
+        for setting in declared.values():
+            setting.read(values)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_backends_secrets_are_files_and_its_namespace_comes_from_the_downward_api(overlay: str) -> None:
+    pod, container = backend(overlay)
+    env = {variable["name"]: variable for variable in container["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert "value" not in env["DATABASE_URL"] and "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    for name in ("BACKEND_SECRET_KEY_FILE", "ETH_ADMIN_KEY_FILE"):
+        path = Path(env[name]["value"])
+        mount = next(m for m in container["volumeMounts"] if Path(m["mountPath"]) == path.parent)
+        secret = volumes[mount["name"]]["secret"]
+        assert mount.get("readOnly") is True
+        assert path.name in {item["path"] for item in secret["items"]}, name
+        assert _is_name_of_generated(secret["secretName"], "kafka-ml-platform-keys")
+    # The probes reach the pod address with a Host header the backend answers to.
+    allowed = environment(overlay, container)["BACKEND_ALLOWED_HOSTS"].split(",")
+    for probe in ("readinessProbe", "livenessProbe"):
+        http = container[probe]["httpGet"]
+        assert http["path"] == "/api/health/" and http["port"] == "http"
+        assert {header["value"] for header in http["httpHeaders"] if header["name"] == "Host"} <= set(allowed)
+    assert "0.0.0.0:8000" in container["args"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_storage_volume_is_backend_storage_dir(overlay: str) -> None:
+    pod, container = backend(overlay)
+    storage = environment(overlay, container)["BACKEND_STORAGE_DIR"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == storage)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert one(overlay, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+
+
+def test_the_dev_components_wire_their_addresses_into_the_settings() -> None:
+    _, container = backend("dev")
+    env = environment("dev", container)
+    assert env["BOOTSTRAP_SERVERS"] == "kafka:9092" and env["ETH_RPC_URL"] == "http://geth:8545"
+    assert env["ETH_CHAIN_ID"] == "1337"  # Geth --dev
+    services = {obj["metadata"]["name"]: obj for obj in objects("dev", "Service")}
+    assert services["kafka"]["spec"]["ports"][0]["port"] == 9092
+    assert services["geth"]["spec"]["ports"][0]["port"] == 8545
+    geth = pod_template(one("dev", "StatefulSet", "geth"))["spec"]["containers"][0]
+    assert "--dev" in geth["args"] and any(arg.startswith("--dev.period=") for arg in geth["args"])
+    major, minor = (int(n) for n in re.match(r"v(\d+)\.(\d+)\.\d+$", image_parts(geth["image"])[1]).groups())
+    assert (major, minor) >= (1, 15), "Geth 1.15 or later executes the contracts' EVM target (prague)"
+
+
+def test_kafka_takes_messages_larger_than_a_weight_chunk() -> None:
+    from kafkaml.kafka import MAX_MESSAGE_BYTES
+
+    configmap = one("dev", "ConfigMap", "kafka-config")
+    properties = dict(line.split("=", 1) for line in configmap["data"]["server.properties"].splitlines()
+                      if line and not line.startswith("#"))
+    assert properties["process.roles"] == "broker,controller"  # KRaft, no ZooKeeper
+    producer_request = MAX_MESSAGE_BYTES + 64 * 1024  # kafkaml.kafka's max_request_size
+    for key in ("message.max.bytes", "replica.fetch.max.bytes"):
+        assert int(properties[key]) >= producer_request, key
+    assert image_parts(pod_template(one("dev", "StatefulSet", "kafka"))["spec"]["containers"][0]["image"])[0] \
+        == "apache/kafka"
+
+
+# --- the jobs the backend launches -----------------------------------------------------------
+
+def _dockerfile_user(name: str) -> tuple[int, int]:
+    users = re.findall(r"^USER\s+(\d+):(\d+)\s*$", (ROOT / "docker" / name).read_text(), re.M)
+    assert len(users) == 1, name
+    return int(users[0][0]), int(users[0][1])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_job_settings_match_the_images_and_service_accounts(overlay: str) -> None:
+    pod, container = backend(overlay)
+    env = environment(overlay, container)
+    # JOB_IMAGE: the worker image of the backend image's registry and release.
+    platform_repository, platform_tag = image_parts(container["image"])
+    job_repository, job_tag = image_parts(env["JOB_IMAGE"])
+    assert platform_repository.endswith(PLATFORM_IMAGE) and job_repository.endswith(WORKER_IMAGE)
+    assert job_repository.removesuffix(WORKER_IMAGE) == platform_repository.removesuffix(PLATFORM_IMAGE)
+    assert job_tag == platform_tag
+    # JOB_SERVICE_ACCOUNT: an account of this overlay, with no token and no role.
+    account = one(overlay, "ServiceAccount", env["JOB_SERVICE_ACCOUNT"])
+    assert account["automountServiceAccountToken"] is False
+    bound = {subject["name"] for binding in objects(overlay, "RoleBinding") for subject in binding["subjects"]}
+    assert env["JOB_SERVICE_ACCOUNT"] not in bound
+    assert bound == {pod["serviceAccountName"]} == {BACKEND_SERVICE_ACCOUNT}
+    # The uid: the images' USER, the launcher's PodSecurity, the backend pod's.
+    security = PodSecurity()
+    assert _dockerfile_user("worker.Dockerfile") == _dockerfile_user("services.Dockerfile") == (
+        security.run_as_user, security.run_as_group)
+    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (
+        security.run_as_user, security.run_as_group)
+    # And a Job the launcher would send with these settings is valid and names that account.
+    spec = JobSpec(name="aggregator-1", role=Role.AGGREGATOR, owner="platform-backend", training="1",
+                   image=env["JOB_IMAGE"], module="training_worker.aggregator",
+                   environment={"BOOTSTRAP_SERVERS": env["BOOTSTRAP_SERVERS"] or "kafka:9092"},
+                   secret_files={"RESULT_TOKEN": SecretFile("training-1", "token", "/var/run/kafka-ml/token/token")},
+                   service_account=env["JOB_SERVICE_ACCOUNT"])
+    job = job_manifest(spec, "kafka-ml", security)
+    assert kubernetes_validate.validate(job, "1.32", strict=True) == "1.32"
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_the_code_defaults_name_what_the_base_defines() -> None:
+    """One source: the base's settings and accounts; the code's defaults (local runs, tests) agree."""
+    import tomllib
+
+    from backend.api.environment import PLATFORM
+
+    defaults = {setting.name: setting.default for setting in PLATFORM.settings}
+    base_settings = dict(line.split("=", 1) for line in
+                         (KUSTOMIZE / "platform" / "base" / "settings.env").read_text().splitlines()
+                         if line and not line.startswith("#"))
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert defaults["JOB_IMAGE"] == base_settings["JOB_IMAGE"] == f"{WORKER_IMAGE}:{version}"
+    assert defaults["JOB_SERVICE_ACCOUNT"] == base_settings["JOB_SERVICE_ACCOUNT"]
+    base = yaml.safe_load((KUSTOMIZE / "platform" / "base" / "kustomization.yaml").read_text())
+    assert base["images"] == [{"name": PLATFORM_IMAGE, "newTag": version}]
+
+
+class _Recorder:
+    """Stands in for BatchV1Api and CoreV1Api: records each call, answers with one job and pod."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __getattr__(self, method: str):
+        def call(**kwargs: Any) -> Any:
+            self.calls.append(method)
+            if method == "create_namespaced_secret":
+                raise ApiException(status=409, reason="Conflict")  # exists: the launcher replaces it
+            if method == "list_namespaced_job":
+                meta = SimpleNamespace(name="aggregator-1", labels={LABEL_JOB: "aggregator-1"})
+                return SimpleNamespace(items=[SimpleNamespace(metadata=meta, status=None)])
+            if method == "list_namespaced_pod":
+                meta = SimpleNamespace(name="aggregator-1-x", labels={LABEL_JOB: "aggregator-1"},
+                                       creation_timestamp=None)
+                return SimpleNamespace(items=[SimpleNamespace(metadata=meta, status=None)])
+            return ""
+        return call
+
+
+VERBS = {"create": "create", "list": "list", "delete": "delete", "replace": "update", "read": "get",
+         "patch": "patch"}
+RESOURCES = {"job": ("batch", "jobs"), "pod": ("", "pods"), "pod_log": ("", "pods/log"), "secret": ("", "secrets")}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_role_allows_every_call_the_launcher_makes(overlay: str) -> None:
+    recorder = _Recorder()
+    launcher = KubernetesLauncher(api=KubernetesApi(batch=recorder, core=recorder), namespace="kafka-ml")
+    spec = JobSpec(name="aggregator-1", role=Role.AGGREGATOR, owner="platform-backend", training="1",
+                   image="kafka-ml/worker:0.1.0", module="training_worker.aggregator",
+                   service_account="kafka-ml-jobs")
+    launcher.put_secret("training-1", {"token": b"t"}, {"kafka-ml/training": "1"})
+    launcher.launch(spec)
+    launcher.status({"kafka-ml/training": "1"})
+    launcher.logs({"kafka-ml/training": "1"})
+    launcher.stop({"kafka-ml/training": "1"})
+    launcher.delete_secret("training-1")
+    needed = set()
+    for method in recorder.calls:
+        verb, _, rest = method.partition("_namespaced_")
+        needed.add((*RESOURCES[rest], VERBS[verb]))
+    assert len(needed) == 8, sorted(needed)
+    granted = {(group, resource, verb) for rule in one(overlay, "Role", "kafka-ml-platform-jobs")["rules"]
+               for group in rule["apiGroups"] for resource in rule["resources"] for verb in rule["verbs"]}
+    assert needed <= granted, sorted(needed - granted)
+    # Nothing beyond the jobs, their secrets and pods: no cluster-wide role, no other resource.
+    assert {resource for _, resource, _ in granted} == {"jobs", "secrets", "pods", "pods/log"}
+    assert not objects(overlay, "ClusterRole") and not objects(overlay, "ClusterRoleBinding")
