@@ -47,7 +47,7 @@ BACKEND_SERVICE_ACCOUNT = "kafka-ml-platform"
 WRITABLE_ROOT = "kafka-ml/writable-root-filesystem"
 #: Modules whose declarations are the settings the platform backend reads (its own, the job
 #: launcher's, the ledger client's and the local-mode settings it shares).
-BACKEND_MODULES = ("backend.config", "backend.api.environment", "kafkaml.jobs.settings", "kafkaml.config",
+BACKEND_MODULES = ("kafkaml.django_service", "backend.api.environment", "kafkaml.jobs.settings", "kafkaml.config",
                    "kafkaml.ledger.transactions")
 SECRETISH_NAME = re.compile(r"KEY|PASSWORD|SECRET|TOKEN|DATABASE_URL")
 
@@ -332,12 +332,11 @@ def test_the_backend_sets_only_declared_settings_and_every_required_one(overlay:
         missing = sorted(name for name, setting in declared.items() if setting.required and not env.get(name))
         assert not missing, f"{container['name']}: required settings not set: {missing}"
         # The service refuses to start without its secret key; the chain needs the admin key.
-        for name in ("BACKEND_SECRET_KEY_FILE", "ETH_ADMIN_KEY_FILE", "DATABASE_URL", "POD_NAMESPACE"):
+        for name in ("BACKEND_SECRET_KEY_FILE", "ETH_ADMIN_KEY_FILE", "DATABASE_URL_FILE", "POD_NAMESPACE"):
             assert name in env, f"{container['name']}: {name}"
         assert env["JOB_LAUNCHER"] == "kubernetes"
         # Every value parses as its setting declares (types, ranges, choices), as at start-up.
         values = {name: value if value is not None else "/placeholder" for name, value in env.items()}
-        values["DATABASE_URL"] = "postgresql://user:password@db:5432/kafkaml"
         values["POD_NAMESPACE"] = "kafka-ml"
         for setting in declared.values():
             setting.read(values)
@@ -348,15 +347,16 @@ def test_the_backends_secrets_are_files_and_its_namespace_comes_from_the_downwar
     pod, container = backend(overlay)
     env = {variable["name"]: variable for variable in container["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
-    assert "value" not in env["DATABASE_URL"] and "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+    assert "DATABASE_URL" not in env  # the URL carries a password: only as a file
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    for name in ("BACKEND_SECRET_KEY_FILE", "ETH_ADMIN_KEY_FILE"):
+    for name, generated in (("BACKEND_SECRET_KEY_FILE", "kafka-ml-platform-keys"),
+                            ("ETH_ADMIN_KEY_FILE", "kafka-ml-platform-keys"), ("DATABASE_URL_FILE", "kafka-ml-database")):
         path = Path(env[name]["value"])
         mount = next(m for m in container["volumeMounts"] if Path(m["mountPath"]) == path.parent)
         secret = volumes[mount["name"]]["secret"]
         assert mount.get("readOnly") is True
         assert path.name in {item["path"] for item in secret["items"]}, name
-        assert _is_name_of_generated(secret["secretName"], "kafka-ml-platform-keys")
+        assert _is_name_of_generated(secret["secretName"], generated)
     # The probes reach the pod address with a Host header the backend answers to.
     allowed = environment(overlay, container)["BACKEND_ALLOWED_HOSTS"].split(",")
     for probe in ("readinessProbe", "livenessProbe"):
