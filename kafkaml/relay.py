@@ -59,9 +59,12 @@ class Registry:
         _raise_for(answer)
         return int(answer.json()["next_offset"])
 
-    def deliver(self, topic: str, partition: int, offset: int, value: bytes) -> dict:
+    def deliver(self, topic: str, partition: int, offset: int, value: bytes,
+                headers: dict[str, bytes] | None = None) -> dict:
+        """POST one record; its headers travel too (a classic announcement's signature is one)."""
+        encoded = {name: base64.b64encode(item).decode() for name, item in (headers or {}).items()}
         answer = requests.post(self.url, json={"control_topic": topic, "partition": partition, "offset": offset,
-                                               "record": base64.b64encode(value).decode()},
+                                               "record": base64.b64encode(value).decode(), "headers": encoded},
                                headers=self._headers(), timeout=self.timeout_s)
         _raise_for(answer)
         return answer.json()
@@ -100,7 +103,8 @@ class Relay:
             while not self.stopping.is_set() and not until():
                 for record in consumer.poll(timeout_ms=self.poll_ms).get(partition, []):
                     answer = self._patiently(
-                        lambda r=record: self.registry.deliver(self.topic, 0, r.offset, bytes(r.value or b"")),
+                        lambda r=record: self.registry.deliver(self.topic, 0, r.offset, bytes(r.value or b""),
+                                                               dict(r.headers or [])),
                         f"deliver {self.topic}@{record.offset}")
                     if answer is None:  # stopping while the registry was away: resume there next time
                         return

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+from django.conf import settings
+from django.utils.module_loading import import_string
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
@@ -76,6 +78,8 @@ class DatasourceRegisterApi(APIView):
         data = DatasourceRegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         registration = datasource_register(**data.validated_data)
+        if registration.status == "registered" and getattr(settings, "REGISTRY_DATASOURCE_HOOK", None):
+            import_string(settings.REGISTRY_DATASOURCE_HOOK)(registration.datasource)
         body = {"status": registration.status, "reason": registration.reason,
                 "datasource": DatasourceOutput(registration.datasource).data if registration.datasource else None}
         return Response(body, status=201 if registration.status == "registered" else 200)

@@ -1,0 +1,1 @@
+"""The federated backend's app: announced models, participations, trainer jobs."""

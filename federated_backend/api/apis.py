@@ -1,0 +1,193 @@
+"""The federated backend's endpoints: announced models, the model control logger's registration,
+participations (approve, decline, stop, logs), and this client's wallet."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import get_object_or_404
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from federated_backend.api.environment import client
+from federated_backend.api.models import AnnouncedModel, Participation
+from federated_backend.api.services import trainers
+from federated_backend.api.services.announcements import announcement_register, next_offset
+from federated_backend.api.services.participations import (
+    participation_approve,
+    participation_decline,
+    participation_stop,
+    refresh,
+)
+from kafkaml.registry.apis import ProgressInput, ProgressOutput
+
+
+class AnnouncedModelOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AnnouncedModel
+        fields = ["id", "model_id", "state", "reason", "coordination", "contract_address", "sha256", "control_topic",
+                  "control_partition", "control_offset", "message", "created_at"]
+
+
+class ParticipationOutput(serializers.ModelSerializer):
+    model_id = serializers.CharField(source="model.model_id")
+    datasource_id = serializers.CharField(source="datasource.datasource_id")
+
+    class Meta:
+        model = Participation
+        fields = ["id", "model", "model_id", "datasource", "datasource_id", "state", "reason", "job", "created_at",
+                  "updated_at"]
+
+
+class AnnouncementRegisterInput(serializers.Serializer):
+    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
+    partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+    offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    record = serializers.CharField(max_length=6_000_000, help_text="The record's value, base64.")
+    headers = serializers.DictField(child=serializers.CharField(max_length=1000), default=dict,
+                                    help_text="The record's headers, each value base64.")
+
+    def validate_record(self, value: str) -> bytes:
+        return _bytes(value)
+
+    def validate_headers(self, value: dict) -> dict[str, bytes]:
+        return {name[:100]: _bytes(item) for name, item in list(value.items())[:20]}
+
+
+def _bytes(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise serializers.ValidationError("expected base64") from None
+
+
+class AnnouncementRegistrationOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["registered", "known"])
+    model = AnnouncedModelOutput()
+
+
+class LogsOutput(serializers.Serializer):
+    job = serializers.CharField()
+    logs = serializers.CharField()
+
+
+class WalletOutput(serializers.Serializer):
+    client_id = serializers.CharField()
+    address = serializers.CharField()
+    site_policy = serializers.CharField()
+    max_running_trainers = serializers.IntegerField()
+
+
+class ModelListApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("state", str, enum=list(AnnouncedModel.State.values))],
+                   responses=AnnouncedModelOutput(many=True), operation_id="announced_models_list")
+    def get(self, request):
+        models = AnnouncedModel.objects.all()
+        state = request.query_params.get("state")
+        if state is not None:
+            if state not in AnnouncedModel.State.values:
+                raise serializers.ValidationError({"state": [f"one of {', '.join(AnnouncedModel.State.values)}"]})
+            models = models.filter(state=state)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(models, request, self)
+        return paginator.get_paginated_response(AnnouncedModelOutput(page, many=True).data)
+
+
+class ModelRegisterApi(APIView):
+    """The model control logger's endpoint, idempotent per control record."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=AnnouncementRegisterInput, responses={200: AnnouncementRegistrationOutput, 201: AnnouncementRegistrationOutput},
+                   operation_id="announced_models_register")
+    def post(self, request):
+        data = AnnouncementRegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        model, new = announcement_register(**data.validated_data)
+        return Response({"status": "registered" if new else "known", "model": AnnouncedModelOutput(model).data},
+                        status=201 if new else 200)
+
+
+class ModelProgressApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(parameters=[OpenApiParameter("control_topic", str, required=True),
+                               OpenApiParameter("partition", int)],
+                   responses=ProgressOutput, operation_id="announced_models_register_progress")
+    def get(self, request):
+        data = ProgressInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response({"next_offset": next_offset(**data.validated_data)})
+
+
+class ParticipationListApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("state", str, enum=list(Participation.State.values))],
+                   responses=ParticipationOutput(many=True), operation_id="participations_list")
+    def get(self, request):
+        refresh()
+        participations = Participation.objects.select_related("model", "datasource")
+        state = request.query_params.get("state")
+        if state is not None:
+            if state not in Participation.State.values:
+                raise serializers.ValidationError({"state": [f"one of {', '.join(Participation.State.values)}"]})
+            participations = participations.filter(state=state)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(participations, request, self)
+        return paginator.get_paginated_response(ParticipationOutput(page, many=True).data)
+
+
+def _participation(pk: int) -> Participation:
+    return get_object_or_404(Participation.objects.select_related("model", "datasource"), pk=pk)
+
+
+class ParticipationDetailApi(APIView):
+    @extend_schema(responses=ParticipationOutput, operation_id="participations_retrieve")
+    def get(self, request, pk: int):
+        refresh()
+        return Response(ParticipationOutput(_participation(pk)).data)
+
+
+class ParticipationApproveApi(APIView):
+    """The data owner lets this model train on this datasource (site policy ``approval``)."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=ParticipationOutput, operation_id="participations_approve")
+    def post(self, request, pk: int):
+        return Response(ParticipationOutput(participation_approve(participation=_participation(pk))).data)
+
+
+class ParticipationDeclineApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=ParticipationOutput, operation_id="participations_decline")
+    def post(self, request, pk: int):
+        return Response(ParticipationOutput(participation_decline(participation=_participation(pk))).data)
+
+
+class ParticipationStopApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=ParticipationOutput, operation_id="participations_stop")
+    def post(self, request, pk: int):
+        return Response(ParticipationOutput(participation_stop(participation=_participation(pk))).data)
+
+
+class ParticipationLogsApi(APIView):
+    @extend_schema(responses=LogsOutput, operation_id="participations_logs")
+    def get(self, request, pk: int):
+        participation = _participation(pk)
+        return Response({"job": participation.job, "logs": trainers.logs(participation)})
+
+
+class WalletApi(APIView):
+    @extend_schema(responses=WalletOutput, operation_id="client_wallet")
+    def get(self, request):
+        site = client()
+        return Response({"client_id": site.client_id, "address": site.wallet_address, "site_policy": site.site_policy,
+                         "max_running_trainers": site.max_running})

@@ -1,0 +1,1 @@
+"""Writes of the federated backend: announcements, participations, trainer jobs."""

@@ -1,0 +1,100 @@
+"""Announcements: the platform's model control records, each registered once and trusted only
+when anchored.
+
+Anyone who can write to the platform's model control topic can write an announcement. In
+blockchain mode one is trusted only when the training it names was created by the factory behind
+this client's platform token (``ETH_TOKEN_ADDRESS``) and recorded this announcement's SHA-256
+when it started; in classic mode only when it carries the signature of ``PLATFORM_SIGNER_ADDRESS``.
+A second announcement of a model already known starts nothing (a restarted aggregator announces
+again). Every record's fate is kept, with why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from federated_backend.api.environment import client
+from federated_backend.api.models import AnnouncedModel
+from federated_backend.api.services import participations
+from kafkaml.schemas import ModelControl, SchemaError, decode
+from kafkaml.signing import signed_by
+
+MAX_ANNOUNCEMENT_BYTES = 4 * 1024 * 1024
+
+
+def announcement_register(*, control_topic: str, partition: int, offset: int, record: bytes,
+                          headers: dict[str, bytes]) -> tuple[AnnouncedModel, bool]:
+    """The announcement of one model control record; ``True`` when it was new."""
+    position = {"control_topic": control_topic, "control_partition": partition, "control_offset": offset}
+    existing = AnnouncedModel.objects.filter(**position).first()
+    if existing is not None:
+        return existing, False
+    digest = hashlib.sha256(record).hexdigest()
+    announcement, problem = _trusted(record, headers)
+    fields = {"sha256": digest, "model_id": announcement.model_id if announcement else "",
+              "coordination": announcement.coordination if announcement else "",
+              "contract_address": announcement.blockchain.contract_address
+              if announcement and announcement.blockchain else ""}
+    if not problem:
+        known = AnnouncedModel.objects.filter(model_id=fields["model_id"], state=AnnouncedModel.State.ACCEPTED).first()
+        if known is not None:
+            problem = f"model {fields['model_id']!r} is known already (announcement {known.pk}); nothing new starts"
+    state = AnnouncedModel.State.REJECTED if problem else AnnouncedModel.State.ACCEPTED
+    try:
+        with transaction.atomic():
+            model = AnnouncedModel.objects.create(**position, **fields, state=state, reason=problem,
+                                                  message=announcement.to_json() if announcement and not problem
+                                                  else None)
+    except IntegrityError:
+        return AnnouncedModel.objects.get(**position), False
+    if state == AnnouncedModel.State.ACCEPTED:
+        participations.model_arrived(model)
+    return model, True
+
+
+def next_offset(*, control_topic: str, partition: int) -> int:
+    last = AnnouncedModel.objects.filter(control_topic=control_topic, control_partition=partition).aggregate(
+        last=Max("control_offset"))["last"]
+    return 0 if last is None else last + 1
+
+
+def _trusted(record: bytes, headers: dict[str, bytes]) -> tuple[ModelControl | None, str]:
+    """The announcement and "" when it is trusted; otherwise why not."""
+    if len(record) > MAX_ANNOUNCEMENT_BYTES:
+        return None, f"an announcement is at most {MAX_ANNOUNCEMENT_BYTES} bytes"
+    try:
+        announcement = decode(record, ModelControl)
+    except SchemaError as exc:
+        return None, str(exc)
+    assert isinstance(announcement, ModelControl)
+    site = client()
+    if announcement.coordination == "classic":
+        if not site.platform_signer:
+            return announcement, "classic announcements need PLATFORM_SIGNER_ADDRESS, which is not set"
+        if not signed_by(record, headers, site.platform_signer):
+            return announcement, "not signed by the platform's signer"
+        return announcement, ""
+    return announcement, _anchored_on_chain(announcement, record)
+
+
+def _anchored_on_chain(announcement: ModelControl, record: bytes) -> str:
+    from kafkaml.ledger import Ledger, LedgerError
+
+    site = client()
+    if not site.rpc_url or not site.token_address:
+        return "this client has no chain configured (ETH_RPC_URL, ETH_TOKEN_ADDRESS)"
+    assert announcement.blockchain is not None
+    try:
+        ledger = Ledger.reader(site.rpc_url, announcement.blockchain.contract_address)
+        platform = ledger.platform()
+        if platform.token.lower() != site.token_address.lower():
+            return f"the training belongs to the platform of token {platform.token}, not this client's"
+        recorded = ledger.announcement_hash()
+    except LedgerError as exc:
+        return f"the training cannot be verified on chain: {exc}"
+    if recorded != hashlib.sha256(record).digest():
+        return "not the announcement the training recorded when it started"
+    return ""

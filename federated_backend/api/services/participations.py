@@ -1,0 +1,110 @@
+"""Participations: which announced model trains on which of this owner's datasources.
+
+Every accepted announcement is matched against every datasource and every new datasource
+against every accepted announcement (:mod:`kafkaml.matching`); each pair gets one participation
+for good — mismatched (with the reasons), proposed (waiting for the owner under the ``approval``
+policy) or approved — so a model that trained on a datasource is never started again by a later
+arrival. Approved participations start a trainer job as soon as fewer than
+``MAX_RUNNING_TRAINERS`` run; a job's end is read from the launcher, by its label.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.db import IntegrityError, transaction
+
+from federated_backend.api.environment import client
+from federated_backend.api.models import AnnouncedModel, Participation
+from federated_backend.api.services import trainers
+from kafkaml.django_api import Conflict
+from kafkaml.matching import mismatches
+from kafkaml.registry.models import Datasource
+from kafkaml.schemas import ModelControl, decode, parse_data_control
+
+log = logging.getLogger(__name__)
+State = Participation.State
+
+
+def model_arrived(model: AnnouncedModel) -> None:
+    for datasource in Datasource.objects.all():
+        _propose(model, datasource)
+    schedule()
+
+
+def datasource_arrived(datasource: Datasource) -> None:
+    """The registry's hook for each newly registered datasource (settings.REGISTRY_DATASOURCE_HOOK)."""
+    for model in AnnouncedModel.objects.filter(state=AnnouncedModel.State.ACCEPTED):
+        _propose(model, datasource)
+    schedule()
+
+
+def announcement_of(model: AnnouncedModel) -> ModelControl:
+    announcement = decode(json.dumps(model.message), ModelControl)
+    assert isinstance(announcement, ModelControl)
+    return announcement
+
+
+def _propose(model: AnnouncedModel, datasource: Datasource) -> None:
+    if Participation.objects.filter(model=model, datasource=datasource).exists():
+        return
+    problems = mismatches(announcement_of(model), parse_data_control(datasource.message))
+    state = State.MISMATCHED if problems else State.APPROVED if client().site_policy == "auto" else State.PROPOSED
+    try:
+        with transaction.atomic():
+            Participation.objects.create(model=model, datasource=datasource, state=state, reason="; ".join(problems))
+    except IntegrityError:  # proposed concurrently by the other arrival
+        return
+
+
+def participation_approve(*, participation: Participation) -> Participation:
+    if participation.state not in (State.PROPOSED, State.DECLINED):
+        raise Conflict(f"the participation is {participation.state}; only a proposed or declined one can be approved")
+    Participation.objects.filter(pk=participation.pk).update(state=State.APPROVED, reason="")
+    schedule()
+    participation.refresh_from_db()
+    return participation
+
+
+def participation_decline(*, participation: Participation) -> Participation:
+    if participation.state not in (State.PROPOSED, State.APPROVED):
+        raise Conflict(f"the participation is {participation.state}; only a proposed or approved one can be declined")
+    Participation.objects.filter(pk=participation.pk).update(state=State.DECLINED, reason="declined by the owner")
+    participation.refresh_from_db()
+    return participation
+
+
+def participation_stop(*, participation: Participation) -> Participation:
+    if participation.state != State.RUNNING:
+        raise Conflict(f"the participation is {participation.state}; only a running one can be stopped")
+    trainers.stop(participation)
+    Participation.objects.filter(pk=participation.pk).update(state=State.STOPPED, reason="stopped by the owner")
+    participation.refresh_from_db()
+    return participation
+
+
+def refresh() -> None:
+    """Running participations whose job ended become finished or failed (read from the launcher)."""
+    for participation in Participation.objects.filter(state=State.RUNNING):
+        ended = trainers.ended(participation)
+        if ended is not None:
+            state, reason = ended
+            Participation.objects.filter(pk=participation.pk, state=State.RUNNING).update(state=state, reason=reason)
+
+
+@transaction.atomic
+def schedule() -> None:
+    """Start approved participations while trainer slots are free (oldest first)."""
+    refresh()
+    running = Participation.objects.filter(state=State.RUNNING).count()
+    waiting = Participation.objects.select_for_update().filter(state=State.APPROVED).order_by("pk")
+    for participation in waiting[:max(0, client().max_running - running)]:
+        try:
+            job = trainers.launch(participation, announcement_of(participation.model))
+        except Exception as exc:  # a launch that fails fails this participation, with why; never the others
+            log.exception("participation %s could not start", participation.pk)
+            Participation.objects.filter(pk=participation.pk).update(state=State.FAILED,
+                                                                     reason=f"launch failed: {exc}")
+            continue
+        Participation.objects.filter(pk=participation.pk).update(state=State.RUNNING, job=job)

@@ -1,0 +1,15 @@
+"""Django settings of a federated backend: the settings every Django service of the project
+shares (:mod:`kafkaml.django_service`), for this app."""
+
+from __future__ import annotations
+
+from kafkaml.django_service import service_settings
+
+globals().update(service_settings(
+    app="federated_backend.api", urlconf="federated_backend.urls", wsgi="federated_backend.wsgi.application",
+    database_file="federated.sqlite3", files_dir="federated-files",
+    title="Kafka-ML Federated client API",
+    description="A data owner's datasources, the models the platform announced, and its participations.",
+))
+#: Called with each newly registered datasource (kafkaml.registry): it may match announced models.
+REGISTRY_DATASOURCE_HOOK = "federated_backend.api.services.participations.datasource_arrived"

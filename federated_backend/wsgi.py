@@ -1,0 +1,10 @@
+"""The WSGI application gunicorn serves (``gunicorn federated_backend.wsgi``)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "federated_backend.settings")
+application = get_wsgi_application()

@@ -1,0 +1,3 @@
+"""The model control logger: the platform's model control topic relayed, as a broadcast, to this
+client's federated backend, which keeps the announcements it can trust
+(``python -m model_control_logger``)."""

@@ -1,0 +1,129 @@
+"""The federated client module on the real path: the platform's REST API starts a blockchain
+training; each client's data control logger registers its datasources, its model control logger
+the announcement (trusted only as the chain anchors it), its federated backend matches them and
+starts trainers — at once under the "auto" site policy, after the owner's approval under
+"approval" — and the rounds show up in the platform's API. A mismatched datasource is not
+matched, with the reason visible; restarting a logger starts no duplicate job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from kafkaml.jobs import LocalLauncher
+from kafkaml.jobs.spec import LABEL_OWNER
+from kafkaml.local import client as local_client
+from kafkaml.local import platform, processes
+from kafkaml.local import stack as local
+from kafkaml.local.jobs import Job
+from kafkaml.local.train import publish_datasource
+from kafkaml.toydata import toy_blobs
+from kafkaml.workloads import Samples, make_workload
+from tests.backend.conftest import Backend
+from tests.backend.platform_flow import deploy, wait_for
+from tests.conftest import unique
+
+
+@dataclass
+class Client:
+    name: str
+    url: str
+    token: str
+    pid: int = 0
+    loggers: list[Job] = field(default_factory=list)
+
+    def api(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {self.token}"
+        return session
+
+    def participations(self) -> list[dict]:
+        return self.api().get(f"{self.url}/api/participations/", params={"limit": 200}).json()["results"]
+
+
+def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path) -> Client:
+    part = local.Part(f"{name}-backend", "backend", processes.free_port())
+    env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy)
+    token_file = local_client.prepare(env, local_client.directory(stack, name))
+    pid = processes.spawn(local_client.backend_command(part.port), directory / f"{name}-backend.log", env)
+    deadline = time.monotonic() + 60
+    while not platform.healthy(part.address, 1.0):
+        assert time.monotonic() < deadline, processes.tail(directory / f"{name}-backend.log", 40)
+        time.sleep(0.2)
+    running = Client(name, part.address, token_file.read_text().strip(), pid)
+    running.loggers = [
+        Job(f"{name}-data-logger", "data_control_logger",
+            local_client.data_logger_environment(stack, name, part.address, token_file),
+            directory / f"{name}-data-logger.log").start(),
+        Job(f"{name}-model-logger", "model_control_logger",
+            local_client.model_logger_environment(stack, part.address, token_file),
+            directory / f"{name}-model-logger.log").start(),
+    ]
+    return running
+
+
+@pytest.fixture()
+def start_clients(local_stack: local.Stack, tmp_path: Path) -> Iterator:
+    """Start client-1 (site policy auto) and client-2 (approval) for a platform token; stop them after."""
+    started: dict[str, Client] = {}
+
+    def start(token_address: str) -> dict[str, Client]:
+        for name, policy in (("client-1", "auto"), ("client-2", "approval")):
+            started[name] = start_client(local_stack, name, token_address, policy, tmp_path)
+        return started
+
+    try:
+        yield start
+    finally:
+        for running in started.values():
+            for logger in running.loggers:
+                logger.stop()
+            LocalLauncher(local_stack.run_dir / f"{running.name}-jobs").stop({LABEL_OWNER: "federated-backend"})
+            processes.stop_group(running.pid)
+
+
+def test_the_whole_path_through_the_services(backend: Backend, local_stack: local.Stack, start_clients) -> None:
+    workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
+    for index, name in enumerate(("client-1", "client-2")):
+        publish_datasource(local_stack.bootstrap(name), unique("kml-data"), unique(f"{name}-data"),
+                           workload.clients[index], workload.classes)
+    # client-1 also has data the model cannot use (8 features expected, 5 here)
+    publish_datasource(local_stack.bootstrap("client-1"), unique("kml-data"), unique("narrow"),
+                       Samples(toy_blobs(60, 2)[0][:, :5].copy(), toy_blobs(60, 2)[1]), 3)
+    alice = backend.as_user("alice-federated")
+    result = deploy(backend, alice, local_stack, rounds=3)  # deploys the platform's contracts if needed
+    clients = start_clients(alice.get(f"{backend.url}/api/chain/").json()["token"])
+
+    def states(client: Client) -> dict[str, str]:
+        return {p["datasource_id"]: p["state"] for p in client.participations()}
+
+    deadline = time.monotonic() + 90
+    while not (any(s in ("running", "finished") for s in states(clients["client-1"]).values())
+               and "proposed" in states(clients["client-2"]).values()):
+        assert time.monotonic() < deadline, (states(clients["client-1"]), states(clients["client-2"]))
+        time.sleep(0.5)
+    narrow = next(p for p in clients["client-1"].participations() if p["datasource_id"].startswith("narrow"))
+    assert narrow["state"] == "mismatched" and "samples of shape (5,), the model expects (8,)" in narrow["reason"]
+    waiting = next(p for p in clients["client-2"].participations() if p["state"] == "proposed")
+    approved = clients["client-2"].api().post(f"{clients['client-2'].url}/api/participations/{waiting['id']}/approve/")
+    assert approved.status_code == 200 and approved.json()["state"] in ("running", "approved"), approved.text
+
+    final = wait_for(alice, backend, result["id"], lambda r: r["status"] != "running", 240)
+    assert final["status"] == "finished", final
+    contributors = {c["client"].lower() for r in alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()
+                    for c in r["contributions"]}
+    assert {local_stack.account(n).address.lower() for n in ("client-1", "client-2")} & contributors
+    # Restarting a client's model logger replays no announcement into a new job.
+    before = len(clients["client-1"].participations())
+    logger = clients["client-1"].loggers[1]
+    logger.stop()
+    clients["client-1"].loggers[1] = Job(logger.name, logger.module, logger.env, logger.log_path).start()
+    time.sleep(4)
+    assert len(clients["client-1"].participations()) == before
+    models = clients["client-1"].api().get(f"{clients['client-1'].url}/api/models/").json()["results"]
+    assert [m["state"] for m in models if m["model_id"] == result["federated_id"]] == ["accepted"]
