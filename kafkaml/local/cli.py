@@ -116,7 +116,11 @@ def _print_status(statuses: list[stack.PartStatus], current: stack.Stack) -> int
         accounts.add_row(account.role, account.address, str(account.key_file))
     console.print(accounts)
     healthy = sum(item.healthy for item in statuses)
-    brokers = sum(item.healthy for item in statuses if item.part.kind == "broker")
-    console.print(f"{brokers} healthy broker(s), {healthy - brokers} healthy chain(s), "
+
+    def count(*kinds: str) -> int:
+        return sum(item.healthy for item in statuses if item.part.kind in kinds)
+
+    services = f", {count('backend', 'logger')} healthy service(s)" if count("backend", "logger") else ""
+    console.print(f"{count('broker')} healthy broker(s), {count('chain')} healthy chain(s){services}, "
                   f"{len(statuses) - healthy} down")
     return 0 if healthy == len(statuses) else 1

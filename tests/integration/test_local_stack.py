@@ -29,7 +29,7 @@ def recorded_pids(run_dir: Path) -> list[int]:
 
 
 def test_up_status_down_from_other_shells_leaves_nothing_running(tmp_path: Path) -> None:
-    started = kafkaml_cli(tmp_path, "local", "up", "--clients", "3")
+    started = kafkaml_cli(tmp_path, "local", "up", "--clients", "3", "--no-platform")
     assert started.returncode == 0, started.stderr
     pids = recorded_pids(tmp_path)
     assert len(pids) == 5
