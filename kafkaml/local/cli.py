@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from kafkaml.local import platform, processes, stack
+from kafkaml.local import client, platform, processes, stack
 
 console = Console()
 
@@ -68,6 +68,10 @@ def status_json(statuses: list[stack.PartStatus], current: stack.Stack) -> dict:
         "run_dir": str(current.run_dir), "chain_id": current.chain_id,
         "platform_url": backend.address if backend else None,
         "admin_credentials": str(current.run_dir / platform.ADMIN_FILE) if backend else None,
+        "platform_token": current.platform_token or None,
+        "clients": {part.client: {"federated_backend_url": part.address,
+                                  "admin_credentials": str(client.directory(current, part.client) / "admin.json")}
+                    for part in current.parts if part.kind == "client-backend"},
         "parts": [{"name": item.part.name, "kind": item.part.kind, "address": item.part.address,
                    "pid": item.part.pid, "running": item.running, "healthy": item.healthy, "note": item.note}
                   for item in statuses],

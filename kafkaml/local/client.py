@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 
 
+TOKEN_FILE = "admin.token"
+
+
 def directory(stack: Stack, client: str) -> Path:
     return stack.run_dir / "clients" / client
 
@@ -46,7 +49,7 @@ def backend_environment(stack: Stack, client: str, *, token_address: str = "",
 def prepare(env: dict[str, str], home: Path) -> Path:
     """Migrations and the first administrator; returns the file holding its API token."""
     home.mkdir(parents=True, exist_ok=True)
-    token_file = home / "admin.token"
+    token_file = home / TOKEN_FILE
     for command in (["migrate", "--noinput"],
                     ["ensure_admin", "--credentials", str(home / "admin.json"), "--token-file", str(token_file)]):
         done = subprocess.run([sys.executable, "-m", "federated_backend", *command], env=env, capture_output=True,

@@ -104,6 +104,16 @@ def healthy(url: str, timeout_s: float) -> bool:
         return False
 
 
+def deploy_contracts(stack: Stack) -> str:
+    """Have the platform backend deploy the platform's contracts (once per chain); their token."""
+    backend = stack.backend
+    assert backend is not None
+    request = urllib.request.Request(f"{backend.address}/api/chain/", data=b"", method="POST",
+                                     headers={"Authorization": f"Token {admin_credentials(stack.run_dir)['token']}"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())["token"]
+
+
 def admin_credentials(run_dir: Path) -> dict[str, str]:
     """The first administrator's user name, password and API token (written by ``prepare``)."""
     return json.loads((run_dir / ADMIN_FILE).read_text())

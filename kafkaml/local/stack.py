@@ -28,11 +28,15 @@ from typing import Any
 
 from kafkaml import config
 from kafkaml.kafka import broker_answers
-from kafkaml.local import platform, processes
+from kafkaml.local import client, platform, processes
 from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, LocalAccount, write_accounts
 from kafkaml.local.binaries import anvil_binary, tansu_binary
 
 STATE_FILE = "stack.json"
+#: Services start in this order: each needs the ones before it (the platform backend deploys the
+#: platform's contracts, whose token the clients' backends trust; loggers need their backend).
+SERVICE_ORDER = ("backend", "logger", "client-backend", "client-data-logger", "client-model-logger")
+LOGGERS = ("logger", "client-data-logger", "client-model-logger")
 MEMORY_ONLY_NOTE = "memory-only: its topics are lost whenever it stops"
 
 
@@ -45,19 +49,20 @@ class Part:
     """One process of the stack (a broker or the chain) and where it listens."""
 
     name: str
-    kind: str  # "broker", "chain", "backend" or "logger" (the platform's data control logger)
+    kind: str  # "broker", "chain", or a service (SERVICE_ORDER): backends and loggers
     port: int
     pid: int | None = None
     executable: str = ""
     started_at: float = 0.0
     restarts: list[float] = field(default_factory=list)
     lost_state: bool = False  # the chain restarted empty: its saved state was unreadable
+    client: str = ""  # the federated client a client service belongs to
 
     @property
     def address(self) -> str:
-        if self.kind == "logger":
+        if self.kind in LOGGERS:
             return "-"
-        if self.kind in ("chain", "backend"):
+        if self.kind in ("chain", "backend", "client-backend"):
             return f"http://127.0.0.1:{self.port}"
         return f"127.0.0.1:{self.port}"
 
@@ -78,6 +83,7 @@ class Stack:
     chain_id: int
     parts: list[Part]
     accounts: list[LocalAccount]
+    platform_token: str = ""  # the platform's RewardToken, once its backend deployed the contracts
 
     @property
     def brokers(self) -> list[Part]:
@@ -112,6 +118,7 @@ class Stack:
     def to_json(self) -> dict[str, Any]:
         return {
             "chain_id": self.chain_id,
+            "platform_token": self.platform_token,
             "parts": [asdict(part) for part in self.parts],
             "accounts": [
                 {"role": a.role, "address": a.address, "key_file": str(a.key_file)} for a in self.accounts
@@ -125,7 +132,11 @@ class Stack:
             chain_id=data["chain_id"],
             parts=[Part(**part) for part in data["parts"]],
             accounts=[LocalAccount(a["role"], a["address"], Path(a["key_file"])) for a in data["accounts"]],
+            platform_token=data.get("platform_token", ""),
         )
+
+    def part(self, name: str) -> Part | None:
+        return next((part for part in self.parts if part.name == name), None)
 
 
 def default_run_dir() -> Path:
@@ -167,9 +178,8 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
             stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], broker_port, chain_port)
         else:
             _add_missing_clients(stack, clients)
-        if with_platform and stack.backend is None:
-            stack.parts.append(Part("platform-backend", "backend", processes.free_port()))
-            stack.parts.append(Part("platform-data-logger", "logger", 0))
+        if with_platform:
+            _add_services(stack)
         accounts_needed = max(stack.client_count + 1, len(stack.accounts))
         if len(stack.accounts) < accounts_needed or not all(a.key_file.exists() for a in stack.accounts):
             stack.accounts = write_accounts(accounts_needed, run_dir / "keys")
@@ -184,13 +194,17 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
         try:
             _wait_healthy(stack, infrastructure, settings["KAFKAML_READY_TIMEOUT_S"])
             _fund(stack)
-            services = [part for part in to_start if part.kind in ("backend", "logger")]
-            for part in services:  # they need the broker and the chain's accounts; the logger the backend
-                if part.kind == "backend":
-                    platform.prepare(stack, part)
-                _start(part, stack, Path(sys.executable))
-            _save(stack)
-            _wait_healthy(stack, services, max(settings["KAFKAML_READY_TIMEOUT_S"], 60.0))
+            services = sorted((part for part in to_start if part.kind in SERVICE_ORDER),
+                              key=lambda part: SERVICE_ORDER.index(part.kind))
+            for kind in SERVICE_ORDER:  # each kind needs the ones before it
+                starting = [part for part in services if part.kind == kind]
+                if kind == "client-backend" and starting and not stack.platform_token:
+                    stack.platform_token = platform.deploy_contracts(stack)
+                for part in starting:
+                    _prepare(part, stack)
+                    _start(part, stack, Path(sys.executable))
+                _save(stack)
+                _wait_healthy(stack, starting, max(settings["KAFKAML_READY_TIMEOUT_S"], 60.0))
         except BaseException:
             for part in to_start:  # nothing of a failed start is left running
                 if part.pid:
@@ -246,9 +260,54 @@ def _add_missing_clients(stack: Stack, clients: int) -> None:
         stack.parts.insert(len(stack.brokers), Part(f"client-{n}", "broker", processes.free_port()))
 
 
+def _add_services(stack: Stack) -> None:
+    """The platform backend and its data control logger, and per client its federated backend
+    and its two loggers (what each namespace runs in a cluster)."""
+    wanted = [("platform-backend", "backend", ""), ("platform-data-logger", "logger", "")]
+    for broker in stack.brokers[1:]:
+        wanted += [(f"{broker.name}-backend", "client-backend", broker.name),
+                   (f"{broker.name}-data-logger", "client-data-logger", broker.name),
+                   (f"{broker.name}-model-logger", "client-model-logger", broker.name)]
+    for name, kind, owner in wanted:
+        if stack.part(name) is None:
+            port = processes.free_port() if kind in ("backend", "client-backend") else 0
+            stack.parts.append(Part(name, kind, port, client=owner))
+
+
+def _prepare(part: Part, stack: Stack) -> None:
+    if part.kind == "backend":
+        platform.prepare(stack, part)
+    elif part.kind == "client-backend":
+        client.prepare(_environment(part, stack), client.directory(stack, part.client))
+
+
+def _environment(part: Part, stack: Stack) -> dict[str, str] | None:
+    """A service's settings (brokers and the chain need none beyond their command line)."""
+    if part.kind == "backend":
+        return platform.environment(stack, part)
+    if part.kind == "logger":
+        return platform.logger_environment(stack)
+    if part.kind == "client-backend":
+        return client.backend_environment(stack, part.client, token_address=stack.platform_token)
+    if part.kind in ("client-data-logger", "client-model-logger"):
+        backend = stack.part(f"{part.client}-backend")
+        assert backend is not None
+        token_file = client.directory(stack, part.client) / client.TOKEN_FILE
+        if part.kind == "client-data-logger":
+            return client.data_logger_environment(stack, part.client, backend.address, token_file)
+        return client.model_logger_environment(stack, backend.address, token_file)
+    return None
+
+
 def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
     if part.kind in ("backend", "logger"):
         return platform.command(part)
+    if part.kind == "client-backend":
+        return client.backend_command(part.port)
+    if part.kind == "client-data-logger":
+        return [sys.executable, "-m", "data_control_logger"]
+    if part.kind == "client-model-logger":
+        return [sys.executable, "-m", "model_control_logger"]
     if part.kind == "broker":
         url = f"tcp://127.0.0.1:{part.port}"
         return [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
@@ -279,9 +338,7 @@ def _start(part: Part, stack: Stack, binary: Path) -> None:
     command = _command(part, stack, binary)
     if part.pid:  # it ran before: this is a restart
         part.restarts.append(time.time())
-    env = (platform.environment(stack, part) if part.kind == "backend"
-           else platform.logger_environment(stack) if part.kind == "logger" else None)
-    part.pid = processes.spawn(command, log_path(stack.run_dir, part.name), env)
+    part.pid = processes.spawn(command, log_path(stack.run_dir, part.name), _environment(part, stack))
     part.executable = str(binary)
     part.started_at = time.time()
 
@@ -310,9 +367,9 @@ def _wait_healthy(stack: Stack, parts: list[Part], timeout_s: float) -> None:
 
 
 def _healthy(part: Part, timeout_s: float) -> bool:
-    if part.kind == "logger":  # no port: alive is healthy (it waits for the backend by itself)
+    if part.kind in LOGGERS:  # no port: alive is healthy (it waits for its backend by itself)
         return processes.is_running(part.pid)
-    if part.kind == "backend":
+    if part.kind in ("backend", "client-backend"):
         return platform.healthy(part.address, timeout_s)
     if part.kind == "broker":
         return broker_answers(part.address, timeout_s=timeout_s)
@@ -360,6 +417,10 @@ def _status_of(stack: Stack, part: Part) -> PartStatus:
         note = f"REST API {part.address}/api/ (docs at /api/docs/); sign in with {platform.ADMIN_FILE}"
     elif part.kind == "logger":
         note = "relays the platform's data control topic to the backend's datasources"
+    elif part.kind == "client-backend":
+        note = f"{part.client}'s federated backend {part.address}/api/ (credentials in clients/{part.client}/)"
+    elif part.kind in LOGGERS:
+        note = f"relays {'its data' if part.kind == 'client-data-logger' else 'the platform model'} control topic"
     else:
         note = f"chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; state kept in chain/state.json"
         if part.lost_state:

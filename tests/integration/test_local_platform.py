@@ -56,6 +56,14 @@ def test_local_up_starts_the_platform_backend_and_down_stops_it(tmp_path: Path) 
             time.sleep(0.3)
         (registered,) = requests.get(f"{url}/api/datasources/", headers=headers).json()["results"]
         assert registered["datasource_id"] == "validation-local" and registered["counts"]["validation"] == 45
+        # The client's federated backend and loggers run too, trusting the platform's token.
+        federated = described["clients"]["client-1"]["federated_backend_url"]
+        client_token = (run_dir / "clients" / "client-1" / "admin.token").read_text().strip()
+        wallet = requests.get(f"{federated}/api/wallet/", headers={"Authorization": f"Token {client_token}"}).json()
+        assert wallet["client_id"] == "client-1" and wallet["address"] == running.account("client-1").address
+        assert described["platform_token"] == chain["token"]
+        kinds = {part["kind"] for part in described["parts"]}
+        assert {"client-backend", "client-data-logger", "client-model-logger", "logger"} <= kinds
         again = kafkaml(run_dir, "up", "--clients", "1")  # idempotent: the healthy backend is kept
         assert again.returncode == 0 and json.loads(credentials_file.read_text()) == credentials
     finally:

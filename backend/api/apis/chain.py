@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
 from backend.api.environment import platform
-from backend.api.services.chain import chain_status
+from backend.api.services.chain import chain_status, platform_contracts
 from kafkaml.django_api import Unavailable
 from kafkaml.ledger import LedgerError
 
@@ -45,6 +46,15 @@ class TrainingChainOutput(serializers.Serializer):
 class ChainStatusApi(APIView):
     @extend_schema(responses=ChainStatusOutput, operation_id="chain_status")
     def get(self, request):
+        return Response(chain_status())
+
+    @extend_schema(request=None, responses=ChainStatusOutput, operation_id="chain_deploy")
+    def post(self, request):
+        """Deploy the platform's contracts now (staff; idempotent: once per chain), so clients can
+        be told the token before the first blockchain deployment."""
+        if not request.user.is_staff:
+            raise PermissionDenied("only staff may deploy the platform's contracts")
+        platform_contracts()
         return Response(chain_status())
 
 
