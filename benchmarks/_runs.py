@@ -114,7 +114,7 @@ def measure_run(current: local.Stack, workload: Workload, options: RunOptions, r
             if envelope.get("kind") == "progress":
                 updates.append({**envelope["data"], "client": f"client-{index}",
                                 "submitted_at": epoch_seconds(envelope["time"])})
-    chain = chain_usage(current, run) if options.mode == "blockchain" else None
+    chain = chain_usage(current, run.contract_address) if options.mode == "blockchain" else None
     return Measured(run, final, finished - started, rounds, updates, chain, *cpu)
 
 

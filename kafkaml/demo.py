@@ -1,22 +1,24 @@
-"""``kafkaml demo``: the README's main command — a full local blockchain federated training.
+"""``kafkaml demo``: the README's main command — a full local blockchain federated training of the
+paper's use case, taken the way users take it.
 
-The paper's use case: electric vehicles (federated clients, each with its own Kafka) learn to
-recognise wireless technologies (LTE, 5G NR, Wi-Fi, ITS-G5, C-V2X, noise) from IQ samples with
-the paper's CNN, coordinated by a contract on a local chain. The local stack comes up, each
-vehicle's dataset is streamed into its own broker, the aggregator and one trainer per vehicle run
-as jobs, progress shows per round, and the run ends with the accuracy (overall and per SNR) of
-the final model on a held-out test set, each client's tokens, the transaction count and gas, and
-the command to audit the run. The defaults finish in about ten minutes on a 2-core machine.
+Electric vehicles (federated clients, each with its own Kafka, federated backend and loggers)
+learn to recognise wireless technologies (LTE, 5G NR, Wi-Fi, ITS-G5, C-V2X, noise) from IQ samples
+with the paper's CNN, coordinated by a contract on a local chain. The local stack comes up with
+the platform backend and every client's services; each vehicle's dataset is streamed into its own
+broker; the model, configuration and deployment are created through the platform's REST API; the
+clients' services match the announcement and start their trainers (:mod:`kafkaml.local.services_run`).
+Progress shows per round as the API reports it; the run ends with the accuracy (overall and per
+SNR) of the final model on a held-out test set, each client's tokens, the transactions and gas,
+the platform's URL and the command to audit the run. The platform keeps running until
+``kafkaml local down``.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
-import numpy as np
-from rich.table import Table
-
-from kafkaml.local.train_cli import add_training_arguments, console, print_summary, train_locally
+from kafkaml.local.train_cli import add_training_arguments, console
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,20 +28,81 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = train_locally(args)
-    print_summary(result)
-    print_test_accuracy(result)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kafkaml.local import stack as local
+    from kafkaml.local.services_run import download_model, follow, start
+    from kafkaml.workloads import make_workload
+
+    started = time.monotonic()
+    current = local.up(args.clients, with_platform=True)
+    console.print(f"local stack ready: platform {current.backend.address}/api/docs/, {args.clients} vehicles with "
+                  f"their own broker, federated backend and loggers, chain at {current.chain.address}")
+    workload = make_workload(args.workload, args.clients, args.samples, args.seed, args.split)
+    name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    training = start(current, workload, name=name, mode=args.mode, rounds=args.rounds, epochs=args.epochs,
+                     batch=args.batch, strategy=args.strategy, strategy_params=args.strategy_params)
+    console.print(f"deployment created through the REST API: training result {training.result['id']} "
+                  f"({args.mode}, {args.strategy}); the vehicles' backends start their trainers")
+    with Progress(TextColumn("[bold]rounds"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("rounds", total=args.rounds, status="waiting for the first update")
+
+        def on_round(record: dict) -> None:
+            accuracy = record.get("val_accuracy")
+            status = f"v{record['version']} val_loss {record['val_loss']:.4f}" + (
+                f" acc {accuracy:.3f}" if accuracy is not None else "")
+            progress.update(task, completed=record["version"], status=status)
+
+        result = follow(training, args.timeout, on_round)
+    model_path = download_model(training, current.run_dir / "demo-models")
+    print_summary(training, result, time.monotonic() - started)
+    print_test_accuracy(model_path, workload)
+    console.print(f"the platform keeps running at {training.url}/api/docs/ (credentials in "
+                  f"{current.run_dir / 'platform-admin.json'}); stop everything with: .venv/bin/kafkaml local down")
     return 0
 
 
-def print_test_accuracy(result: dict) -> None:
+def print_summary(training, result: dict, seconds: float) -> None:
+    from rich.table import Table
+
+    from kafkaml.local.train_cli import chain_usage
+
+    current = training.stack
+    table = Table(title=f"training {result['federated_id']} (result {result['id']})")
+    table.add_column("what")
+    table.add_column("value")
+    final = result["final"] or {}
+    metrics = final.get("metrics", {})
+    table.add_row("global versions", str(final.get("versions")))
+    table.add_row("validation loss / accuracy", f"{metrics.get('val_loss'):.4f} / {metrics.get('val_accuracy'):.3f}")
+    table.add_row("final model SHA-256", str(result.get("model_sha256")))
+    if result.get("contract_address"):
+        chain = training.get(f"results/{result['id']}/chain/")
+        names = {account.address: account.role for account in current.accounts}
+        for client in chain["clients"]:
+            table.add_row(f"tokens of {names.get(client['client'], client['client'])}",
+                          f"{int(client['balance']) / 10**18:.6f}")
+        usage = chain_usage(current, result["contract_address"])
+        table.add_row("transactions / total gas", f"{usage['transactions']} / {usage['gas']:,}")
+        table.add_row("contract", result["contract_address"])
+    table.add_row("wall time", f"{seconds:.1f} s")
+    console.print(table)
+    if result.get("contract_address"):
+        console.print(f"audit this run: [bold].venv/bin/kafkaml audit {result['contract_address']} --rpc-url "
+                      f"{current.chain.address} --kafka {current.bootstrap('platform')} --recompute[/bold]")
+
+
+def print_test_accuracy(model_path, workload) -> None:
     """Accuracy of the final global model on the held-out test set, overall and per SNR bucket."""
     import keras
+    import numpy as np
+    from rich.table import Table
 
     from kafkaml.usecases.rat.metrics import accuracy_by_snr
 
-    test = result["workload"].test
-    model = keras.models.load_model(result["final"]["model_path"], compile=False)
+    test = workload.test
+    model = keras.models.load_model(model_path, compile=False)
     predicted = np.argmax(model.predict(test.x, batch_size=512, verbose=0), axis=-1)
     table = Table(title=f"final model on {len(test)} held-out samples")
     table.add_column("SNR (dB)")

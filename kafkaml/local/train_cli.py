@@ -79,10 +79,10 @@ def train_locally(args: argparse.Namespace) -> dict:
             run_.stop()
             raise
     return {"run": run_, "final": final, "workload": workload, "seconds": time.monotonic() - started,
-            "chain": chain_usage(current, run_) if options.mode == "blockchain" else None}
+            "chain": chain_usage(current, run_.contract_address) if options.mode == "blockchain" else None}
 
 
-def chain_usage(current: local.Stack, run_) -> dict:
+def chain_usage(current: local.Stack, contract_address: str) -> dict:
     """Transactions and gas the training caused: its creation (sent to the platform's factory)
     and every transaction sent to its contract since."""
     from web3 import Web3
@@ -90,7 +90,7 @@ def chain_usage(current: local.Stack, run_) -> dict:
     from kafkaml.ledger.client import Ledger
 
     w3 = Web3(Web3.HTTPProvider(current.chain.address))
-    ledger = Ledger.reader(current.chain.address, run_.announcement.blockchain.contract_address)
+    ledger = Ledger.reader(current.chain.address, contract_address)
     training, factory = ledger.info(), ledger.platform().factory
     transactions, gas = 0, 0
     for number in range(training.created_block, w3.eth.block_number + 1):
