@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-from rich.table import Table
-
 from kafkaml.local.train_cli import add_training_arguments, console, print_summary, train_locally
 
 
@@ -35,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
 def print_test_accuracy(result: dict) -> None:
     """Accuracy of the final global model on the held-out test set, overall and per SNR bucket."""
     import keras
+    import numpy as np
+    from rich.table import Table
 
     from kafkaml.usecases.rat.metrics import accuracy_by_snr
 
@@ -48,4 +47,4 @@ def print_test_accuracy(result: dict) -> None:
     if test.snr_db is not None:
         for snr, accuracy in accuracy_by_snr(test.y, predicted, test.snr_db).items():
             table.add_row(f"{snr:+.0f}", f"{accuracy:.3f}")
-    console.print(table)
+    console().print(table)
