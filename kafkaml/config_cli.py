@@ -9,7 +9,7 @@ from kafkaml import config
 
 #: Modules whose import declares settings; listed so the command shows them all. The jobs'
 #: module is looked up by name only to document its variables: kafkaml does not depend on it.
-DECLARING_MODULES = ["kafkaml.config", "kafkaml.faults", "kafkaml.jobs.settings", "kafkaml.ledger.transactions",
+DECLARING_MODULES = ["kafkaml.config", "kafkaml.faults", "kafkaml.jobs.settings", "kafkaml.ledger.transactions", "kafkaml.platform_cli",
                      "training_worker.settings", "backend.config", "backend.api.environment"]
 
 
