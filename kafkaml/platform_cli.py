@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from functools import cache
 from pathlib import Path
@@ -33,14 +34,14 @@ SETTINGS = declare(
             "stack's first administrator's. `--token`/`--token-file` win.", kind="path", default=None),
 )
 STATUSES = ("created", "running", "finished", "failed", "stopped")
-POLL_S, MAX_POLL_S = 0.5, 5.0
+POLL_S, MAX_POLL_S, OUTAGE_S = 0.5, 5.0, 120.0
 
 
 @cache
 def console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)  # lines whole (logs, grep); tables fit the width
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -281,16 +282,28 @@ def run_result_follow(args: argparse.Namespace) -> int:
 
 def follow(client: PlatformClient, result_id: int, *, timeout_s: float | None = None, as_json: bool = False) -> int:
     """Print each new round until the result is no longer created/running; 0 only when it finished.
-    Polls with back-off: 0.5 s after news, doubling to 5 s while nothing changes."""
-    from kafkaml.platform_client import RUNNING
+    Polls with back-off (0.5 s after news, doubling to 5 s while nothing changes) and rides out a
+    backend that is briefly away (restarting, 5xx) for up to OUTAGE_S."""
+    from kafkaml.platform_client import RUNNING, PlatformError
 
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    last, delay, result = 0, POLL_S, client.result(result_id)
+    last, delay, outage, result = 0, POLL_S, None, client.result(result_id)
     if not as_json:
         console().print(f"following training result {result_id} ({result['model_name']}): {result['status']}")
     while True:
-        result = client.result(result_id)  # the status first: rounds read after it include every last one
-        rounds = client.rounds(result_id, after=last)
+        try:
+            result = client.result(result_id)  # the status first: rounds read after it include every last one
+            rounds = client.rounds(result_id, after=last)
+        except PlatformError as exc:
+            if exc.status is not None and exc.status < 500 or outage and time.monotonic() - outage > OUTAGE_S:
+                raise
+            if outage is None:
+                outage = time.monotonic()
+                print(f"warning: {exc}; retrying for up to {OUTAGE_S:g} s", file=sys.stderr)
+            delay = min(delay * 2, MAX_POLL_S)
+            time.sleep(delay)
+            continue
+        outage = None
         for record in rounds:
             if as_json:
                 print(json.dumps(record))
@@ -300,7 +313,7 @@ def follow(client: PlatformClient, result_id: int, *, timeout_s: float | None = 
         if result["status"] not in RUNNING:
             break
         if deadline is not None and time.monotonic() > deadline:
-            console().print(f"[yellow]result {result_id} still {result['status']} after {timeout_s:g} s[/yellow]")
+            print(f"result {result_id} still {result['status']} after {timeout_s:g} s", file=sys.stderr)
             return 1
         delay = POLL_S if rounds else min(delay * 2, MAX_POLL_S)
         time.sleep(delay)

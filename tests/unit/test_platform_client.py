@@ -84,3 +84,37 @@ def test_error_bodies_and_file_names() -> None:
     assert describe_errors({"data": {"metrics": ["expected an object"]}}) == "data.metrics: expected an object"
     assert _filename('attachment; filename="toy-3.keras"', 3) == "toy-3.keras"
     assert _filename('attachment; filename=".."', 3) == _filename("", 3) == "result-3.keras"
+
+
+class FakeClient:
+    """Rounds 1..3 appear one per poll, the backend is away for two polls, then it finished."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def result(self, result_id: int) -> dict:
+        self.polls += 1
+        if self.polls in (3, 4):
+            raise PlatformError("cannot reach the platform backend at http://x (connection refused)")
+        status = "finished" if self.polls >= 6 else "running"
+        return {"id": result_id, "model_name": "toy", "status": status, "rounds_done": min(self.polls, 3),
+                "final": {"metrics": {"val_loss": 0.1}} if status == "finished" else None, "model_sha256": "ab"}
+
+    def rounds(self, result_id: int, after: int = 0) -> list[dict]:
+        return [{"version": v, "val_loss": 1.0 / v, "val_accuracy": 0.5, "elapsed_s": v, "contributions": [
+            {"accepted": True}, {"accepted": False, "reason": "stale"}], "transaction": {"gas": 99870, "hash": "0xab"}}
+            for v in range(after + 1, min(self.polls, 3) + 1)]
+
+
+def test_follow_prints_each_round_once_and_rides_out_an_outage(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    from kafkaml import platform_cli
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(platform_cli.time, "sleep", sleeps.append)
+    assert platform_cli.follow(FakeClient(), 7) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("round ")] == ["1", "2", "3"]
+    assert "1 rejected (stale)" in out and "gas 99,870" in out and "training result 7 finished" in out
+    assert err.count("retrying for up to") == 1
+    assert sleeps == [0.5, 1.0, 2.0, 0.5]  # news, outage ×2 (backing off), news again
