@@ -91,8 +91,10 @@ class PlatformClient:
         if body is None:
             detail = " ".join(response.text.split())[:200] or "(no body)"
         elif isinstance(body, dict) and "source" in body and "line" in body:
-            where = f" at line {body['line']}" if body["line"] is not None else ""
-            detail = f"the model does not build{where}: {describe_errors(body['source'])}"
+            message = describe_errors(body["source"])
+            line = body["line"]
+            where = f" at line {line}" if line is not None and not re.search(rf"\bline {line}\b", message) else ""
+            detail = f"the model does not build{where}: {message}"
         else:
             detail = describe_errors(body)
         if response.status_code in (401, 403) and re.search(r"token|credentials", detail, re.I):

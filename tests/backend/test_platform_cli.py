@@ -65,8 +65,13 @@ def test_model_to_final_model_through_the_cli(cli, backend: Backend, local_stack
     broken.write_text("import keras\nmodel = (\n")
     code, out, err = cli("models", "create", unique("broken"), str(broken))
     assert code == 2 and out == ""
-    assert re.fullmatch(r"error: POST /api/models/ → 400 Bad Request: the model does not build at line 2: .*syntax "
-                        r"error.*\n", err), err
+    assert re.fullmatch(r"error: POST /api/models/ → 400 Bad Request: the model does not build: syntax error in the "
+                        r"model source, line 2: .*\n", err), err
+    raising = tmp_path / "raising.py"
+    raising.write_text("x = 1\nraise ValueError('no model today')\n")
+    code, out, err = cli("models", "create", unique("raising"), str(raising))
+    assert code == 2 and err.startswith("error: POST /api/models/ → 400 Bad Request: the model does not build")
+    assert "line 2" in err and "no model today" in err and err.count("\n") == 1, err
 
     code, out, err = cli("configurations", "create", unique("configuration"), "999999999")
     assert code == 2 and "ml_models: no model of yours with id 999999999" in err
