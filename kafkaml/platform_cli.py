@@ -166,8 +166,13 @@ def _local_backend(run_dir: Path | None) -> str:
 
 
 def _token(args: argparse.Namespace, configured: Path | None) -> str:
-    if args.token:
-        return args.token.strip()
+    token = args.token.strip() if args.token else _token_from_file(args, configured)
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        raise UserError("the API token is not one (expected printable ASCII without spaces); its value is not shown")
+    return token
+
+
+def _token_from_file(args: argparse.Namespace, configured: Path | None) -> str:
     path = args.token_file or configured
     if path is None:
         from kafkaml.local import platform, stack

@@ -118,3 +118,22 @@ def test_follow_prints_each_round_once_and_rides_out_an_outage(monkeypatch: pyte
     assert "1 rejected (stale)" in out and "gas 99,870" in out and "training result 7 finished" in out
     assert err.count("retrying for up to") == 1
     assert sleeps == [0.5, 1.0, 2.0, 0.5]  # news, outage ×2 (backing off), news again
+
+
+def test_token_sources_and_bad_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture) -> None:
+    from kafkaml.cli import main
+    from kafkaml.local.processes import free_port
+
+    monkeypatch.delenv("KAFKAML_PLATFORM_TOKEN_FILE", raising=False)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    admin = tmp_path / "platform-admin.json"
+    admin.write_text(json.dumps({"username": "admin", "password": "secret-pw", "token": "abc123"}))
+    assert main(["platform", "models", "list", "--url", nowhere, "--token-file", str(admin)]) == 2
+    assert f"cannot reach the platform backend at {nowhere}" in capsys.readouterr().err  # the token was accepted
+    assert main(["platform", "--url", nowhere, "--token", "bad token\u00e4", "models", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "is not one" in err and "bad" not in err
+    monkeypatch.setenv("KAFKAML_PLATFORM_TOKEN_FILE", str(tmp_path / "missing"))
+    assert main(["platform", "--url", nowhere, "results", "list"]) == 2
+    assert f"cannot read the API token file {tmp_path / 'missing'}" in capsys.readouterr().err
