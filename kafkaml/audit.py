@@ -13,17 +13,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
-from web3 import Web3
+from typing import TYPE_CHECKING
 
 from kafkaml.cli import UserError
 from kafkaml.config import Setting
-from kafkaml.ledger import Audit, Ledger, LedgerError
-from kafkaml.ledger.blockscout import BlockscoutError, submit, training_requests
-from kafkaml.local import stack as local
-from kafkaml.recompute import RecomputeReport, recompute
+
+if TYPE_CHECKING:  # web3, Kafka and rich are imported by the handler: `kafkaml audit --help` stays light
+    from rich.console import Console
+
+    from kafkaml.ledger import Audit, Ledger
+    from kafkaml.recompute import RecomputeReport
 
 # Declared (and documented for `kafkaml config`) with the job settings in training_worker.settings;
 # read here through the same definitions' names so that the CLI needs no worker import.
@@ -56,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from web3 import Web3
+
+    from kafkaml.ledger import Ledger, LedgerError
+    from kafkaml.recompute import recompute
+
     if not Web3.is_address(args.address):
         raise UserError(f"{args.address!r} is not a contract address (0x followed by 40 hex digits)")
     rpc_url = _rpc_url(args.rpc_url)
@@ -81,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
 def _kafka(explicit: str | None) -> str:
     if explicit:
         return explicit
+    from kafkaml.local import stack as local
+
     running = local.load()
     if running is None:
         raise UserError("--recompute needs the platform Kafka: pass --kafka or run 'kafkaml local up'")
@@ -89,6 +96,8 @@ def _kafka(explicit: str | None) -> str:
 
 def show_recomputation(report: RecomputeReport, console: Console) -> int:
     """Print each version's check; 1 (a failed audit) at the first mismatch, 0 when all match."""
+    from rich.table import Table
+
     table = Table(title=f"recomputation with {report.strategy}")
     for column in ("version", "updates", "recorded", "recomputed", "result"):
         table.add_column(column)
@@ -111,6 +120,8 @@ def _rpc_url(explicit: str | None) -> str:
     configured = RPC_URL.read()
     if configured:
         return configured
+    from kafkaml.local import stack as local
+
     running = local.load()
     if running is None:
         raise UserError("no Ethereum node given: pass --rpc-url, set ETH_RPC_URL, or run 'kafkaml local up'")
@@ -118,6 +129,8 @@ def _rpc_url(explicit: str | None) -> str:
 
 
 def show(audit: Audit, console: Console) -> None:
+    from rich.table import Table
+
     info = audit.training
     console.print(
         f"[bold]training {info.address}[/] — {audit.phase.name.lower()}, strategy {info.strategy}, "
@@ -186,6 +199,9 @@ def show(audit: Audit, console: Console) -> None:
 def verify_on_blockscout(ledger: Ledger, console: Console) -> int:
     """Submit the sources behind the training (implementation, factory, token) when
     ETH_BLOCKSCOUT_URL is set; 0 when done or not configured, 1 when Blockscout refused."""
+    from kafkaml.ledger import LedgerError
+    from kafkaml.ledger.blockscout import BlockscoutError, submit, training_requests
+
     url = BLOCKSCOUT_URL.read()
     if not url:
         return 0

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "kafkaml.local.train_cli",
     "kafkaml.usecases.rat.cli",
     "kafkaml.audit",
+    "kafkaml.platform_cli",
 ]
 
 

@@ -36,16 +36,16 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     current = local.up(args.clients, with_platform=True)
-    console.print(f"local stack ready: platform {current.backend.address}/api/docs/, {args.clients} vehicles with "
+    console().print(f"local stack ready: platform {current.backend.address}/api/docs/, {args.clients} vehicles with "
                   f"their own broker, federated backend and loggers, chain at {current.chain.address}")
     workload = make_workload(args.workload, args.clients, args.samples, args.seed, args.split)
     name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     training = start(current, workload, name=name, mode=args.mode, rounds=args.rounds, epochs=args.epochs,
                      batch=args.batch, strategy=args.strategy, strategy_params=args.strategy_params)
-    console.print(f"deployment created through the REST API: training result {training.result['id']} "
+    console().print(f"deployment created through the REST API: training result {training.result['id']} "
                   f"({args.mode}, {args.strategy}); the vehicles' backends start their trainers")
     with Progress(TextColumn("[bold]rounds"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as progress:
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console()) as progress:
         task = progress.add_task("rounds", total=args.rounds, status="waiting for the first update")
 
         def on_round(record: dict) -> None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     model_path = download_model(training, current.run_dir / "demo-models")
     print_summary(training, result, time.monotonic() - started)
     print_test_accuracy(model_path, workload)
-    console.print(f"the platform keeps running at {training.url}/api/docs/ (credentials in "
+    console().print(f"the platform keeps running at {training.url}/api/docs/ (credentials in "
                   f"{current.run_dir / 'platform-admin.json'}); stop everything with: .venv/bin/kafkaml local down")
     return 0
 
@@ -87,9 +87,9 @@ def print_summary(training, result: dict, seconds: float) -> None:
         table.add_row("transactions / total gas", f"{usage['transactions']} / {usage['gas']:,}")
         table.add_row("contract", result["contract_address"])
     table.add_row("wall time", f"{seconds:.1f} s")
-    console.print(table)
+    console().print(table)
     if result.get("contract_address"):
-        console.print(f"audit this run: [bold].venv/bin/kafkaml audit {result['contract_address']} --rpc-url "
+        console().print(f"audit this run: [bold].venv/bin/kafkaml audit {result['contract_address']} --rpc-url "
                       f"{current.chain.address} --kafka {current.bootstrap('platform')} --recompute[/bold]")
 
 
@@ -111,4 +111,4 @@ def print_test_accuracy(model_path, workload) -> None:
     if test.snr_db is not None:
         for snr, accuracy in accuracy_by_snr(test.y, predicted, test.snr_db).items():
             table.add_row(f"{snr:+.0f}", f"{accuracy:.3f}")
-    console.print(table)
+    console().print(table)

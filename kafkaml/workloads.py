@@ -9,10 +9,10 @@ samples with the paper's CNN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from kafkaml.toydata import TOY_CLASSES, TOY_MODEL_SOURCE, toy_blobs
+if TYPE_CHECKING:  # numpy is imported where data is made: the CLI's parsers need only the names below
+    import numpy as np
 
 SPLIT_MODES = ("full-copy", "random-split", "by-technology")
 
@@ -39,6 +39,10 @@ class Workload:
 
 def toy_workload(clients: int, samples: int, seed: int, mode: str = "random-split") -> Workload:
     """Clusters: ``samples`` in all, each client a copy (full-copy) or a disjoint share (random-split)."""
+    import numpy as np
+
+    from kafkaml.toydata import TOY_CLASSES, TOY_MODEL_SOURCE, toy_blobs
+
     if mode not in SPLIT_MODES[:2]:
         raise ValueError(f"the toy workload supports {', '.join(SPLIT_MODES[:2])}, not {mode!r}")
     x, y = toy_blobs(samples, seed)
@@ -58,6 +62,8 @@ def toy_workload(clients: int, samples: int, seed: int, mode: str = "random-spli
 def rat_workload(clients: int, samples: int, seed: int, mode: str = "random-split",
                  validation_samples: int = 1200, test_samples: int = 2400) -> Workload:
     """IQ windows: ``samples`` in all, shared among clients by ``mode`` (full copy: each gets all)."""
+    import numpy as np
+
     from kafkaml.usecases.rat.generator import CLASSES
     from kafkaml.usecases.rat.model import model_source
     from kafkaml.usecases.rat.partition import client_dataset

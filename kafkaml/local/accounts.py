@@ -12,8 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from eth_account import Account
-
 #: Anvil's (and Hardhat's) public development mnemonic. These keys guard nothing of value.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_BALANCE_ETH = 10_000
@@ -36,6 +34,8 @@ def role_name(index: int) -> str:
 
 def write_accounts(count: int, keys_dir: Path) -> list[LocalAccount]:
     """Derive ``count`` dev accounts and write their key files (0600) into ``keys_dir``."""
+    from eth_account import Account  # heavy (≈0.5 s): only where keys are made
+
     Account.enable_unaudited_hdwallet_features()
     keys_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(keys_dir, 0o700)
@@ -52,6 +52,8 @@ def write_accounts(count: int, keys_dir: Path) -> list[LocalAccount]:
 
 def new_account(key_file: Path) -> LocalAccount:
     """A fresh random account (e.g. one training's aggregator) with its key in ``key_file`` (0600)."""
+    from eth_account import Account
+
     account = Account.create()
     key_file.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:  # the handlers import what they use: registering the parser imports nothing heavy
+    from rich.console import Console
 
-from kafkaml.local import client, platform, processes, stack
+    from kafkaml.local import stack
 
-console = Console()
+
+@cache
+def console() -> Console:
+    from rich.console import Console
+
+    return Console()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,17 +48,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from kafkaml.local import stack
+
     started = time.monotonic()
     running = stack.up(args.clients, args.run_dir, broker_port=args.broker_port, chain_port=args.chain_port,
                        with_platform=not args.no_platform)
-    console.print(f"local stack healthy in {time.monotonic() - started:.2f} s (run dir {running.run_dir})")
+    console().print(f"local stack healthy in {time.monotonic() - started:.2f} s (run dir {running.run_dir})")
     return _print_status(stack.status(running.run_dir), running)
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from kafkaml.local import stack
+
     current = stack.load(args.run_dir)
     if current is None:
-        console.print(f"no local stack in {args.run_dir or stack.default_run_dir()}; start one with "
+        console().print(f"no local stack in {args.run_dir or stack.default_run_dir()}; start one with "
                       "'kafkaml local up'")
         return 1
     statuses = stack.status(current.run_dir)
@@ -63,6 +74,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 def status_json(statuses: list[stack.PartStatus], current: stack.Stack) -> dict:
     """The parts with their URLs; the backend's under ``platform_url`` (what scripts look for)."""
+    from kafkaml.local import client, platform
+
     backend = current.backend
     return {
         "run_dir": str(current.run_dir), "chain_id": current.chain_id,
@@ -80,31 +93,37 @@ def status_json(statuses: list[stack.PartStatus], current: stack.Stack) -> dict:
 
 
 def run_down(args: argparse.Namespace) -> int:
+    from kafkaml.local import stack
+
     stopped = stack.down(args.run_dir)
     if stopped:
-        console.print(f"stopped {', '.join(stopped)}; nothing of the local stack is running")
+        console().print(f"stopped {', '.join(stopped)}; nothing of the local stack is running")
     else:
-        console.print("no local stack was running; nothing to stop")
+        console().print("no local stack was running; nothing to stop")
     return 0
 
 
 def run_logs(args: argparse.Namespace) -> int:
+    from kafkaml.local import processes, stack
+
     current = stack.load(args.run_dir)
     if current is None:
-        console.print("no local stack; nothing to show")
+        console().print("no local stack; nothing to show")
         return 1
     names = [part.name for part in current.parts]
     if args.part is not None and args.part not in names:
-        console.print(f"[red]no part named {args.part!r}; parts: {', '.join(names)}[/red]")
+        console().print(f"[red]no part named {args.part!r}; parts: {', '.join(names)}[/red]")
         return 2
     for name in [args.part] if args.part else names:
         path = stack.log_path(current.run_dir, name)
-        console.rule(f"{name} ({path})")
-        console.print(processes.tail(path, args.lines) or "(empty)", markup=False, highlight=False)
+        console().rule(f"{name} ({path})")
+        console().print(processes.tail(path, args.lines) or "(empty)", markup=False, highlight=False)
     return 0
 
 
 def _print_status(statuses: list[stack.PartStatus], current: stack.Stack) -> int:
+    from rich.table import Table
+
     table = Table(title="kafkaml local stack")
     for column in ("part", "kind", "address", "pid", "health", "note"):
         table.add_column(column)
@@ -112,19 +131,19 @@ def _print_status(statuses: list[stack.PartStatus], current: stack.Stack) -> int
         health = "[green]healthy[/green]" if item.healthy else "[red]down[/red]"
         table.add_row(item.part.name, item.part.kind, item.part.address, str(item.part.pid or "-"),
                       health, item.note)
-    console.print(table)
+    console().print(table)
     accounts = Table(title="funded accounts (key files are mode 0600)")
     for column in ("role", "address", "key file"):
         accounts.add_column(column)
     for account in current.accounts:
         accounts.add_row(account.role, account.address, str(account.key_file))
-    console.print(accounts)
+    console().print(accounts)
     healthy = sum(item.healthy for item in statuses)
 
     def count(*kinds: str) -> int:
         return sum(item.healthy for item in statuses if item.part.kind in kinds)
 
     services = f", {count('backend', 'logger')} healthy service(s)" if count("backend", "logger") else ""
-    console.print(f"{count('broker')} healthy broker(s), {count('chain')} healthy chain(s){services}, "
+    console().print(f"{count('broker')} healthy broker(s), {count('chain')} healthy chain(s){services}, "
                   f"{len(statuses) - healthy} down")
     return 0 if healthy == len(statuses) else 1

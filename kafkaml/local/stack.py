@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from kafkaml import config
-from kafkaml.kafka import broker_answers
 from kafkaml.local import client, platform, processes
 from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, LocalAccount, write_accounts
 from kafkaml.local.binaries import anvil_binary, tansu_binary
@@ -372,6 +371,8 @@ def _healthy(part: Part, timeout_s: float) -> bool:
     if part.kind in ("backend", "client-backend"):
         return platform.healthy(part.address, timeout_s)
     if part.kind == "broker":
+        from kafkaml.kafka import broker_answers  # kafka-python only when a broker is checked
+
         return broker_answers(part.address, timeout_s=timeout_s)
     return chain_id_of(part.address, timeout_s=timeout_s) is not None
 

@@ -5,16 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import cache
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from kafkaml.workloads import SPLIT_MODES, WORKLOADS
 
-from kafkaml.local import stack as local
-from kafkaml.local.train import RunOptions, deploy_token_once, start_run, wait_for_end
-from kafkaml.workloads import SPLIT_MODES, WORKLOADS, make_workload
+if TYPE_CHECKING:  # the handlers import what they use: registering the parser imports nothing heavy
+    from rich.console import Console
 
-console = Console()
+    from kafkaml.local import stack as local
+    from kafkaml.local.train import RunOptions
+
+
+@cache
+def console() -> Console:
+    from rich.console import Console
+
+    return Console()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +48,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, workload: str = "
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:
+    from kafkaml.local.train import RunOptions
+
     return RunOptions(clients=args.clients, rounds=args.rounds, mode=args.mode, strategy=args.strategy,
                       strategy_params=args.strategy_params, epochs=args.epochs, batch=args.batch, seed=args.seed)
 
@@ -53,18 +62,24 @@ def run(args: argparse.Namespace) -> int:
 
 def train_locally(args: argparse.Namespace) -> dict:
     """Stack up, data in, jobs started, rounds shown as they are recorded; returns the summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kafkaml.local import stack as local
+    from kafkaml.local.train import deploy_token_once, start_run, wait_for_end
+    from kafkaml.workloads import make_workload
+
     started = time.monotonic()
     current = local.up(args.clients)
-    console.print(f"local stack ready ({args.clients} client brokers, chain at {current.chain.address})")
+    console().print(f"local stack ready ({args.clients} client brokers, chain at {current.chain.address})")
     workload = make_workload(args.workload, args.clients, args.samples, args.seed, args.split)
-    console.print(f"workload {workload.name}: {', '.join(str(len(c)) for c in workload.clients)} samples per "
+    console().print(f"workload {workload.name}: {', '.join(str(len(c)) for c in workload.clients)} samples per "
                   f"client, {len(workload.validation)} for validation, {len(workload.test)} held out")
     options = options_from(args)
     token = deploy_token_once(current) if options.mode == "blockchain" else None
     run_ = start_run(current, workload, options, current.run_dir / "trainings", token)
-    console.print(f"training {run_.run_id} ({options.mode}, {options.strategy}) started; logs in {run_.directory}")
+    console().print(f"training {run_.run_id} ({options.mode}, {options.strategy}) started; logs in {run_.directory}")
     with Progress(TextColumn("[bold]rounds"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as progress:
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console()) as progress:
         task = progress.add_task("rounds", total=options.rounds, status="waiting for the first update")
 
         def on_round(record: dict) -> None:
@@ -102,6 +117,8 @@ def chain_usage(current: local.Stack, contract_address: str) -> dict:
 
 
 def print_summary(result: dict) -> None:
+    from rich.table import Table
+
     run_, final = result["run"], result["final"]
     table = Table(title=f"training {run_.run_id}")
     table.add_column("what")
@@ -118,9 +135,9 @@ def print_summary(result: dict) -> None:
     if result.get("chain"):
         table.add_row("transactions / total gas", f"{result['chain']['transactions']} / {result['chain']['gas']:,}")
     table.add_row("wall time", f"{result['seconds']:.1f} s")
-    console.print(table)
+    console().print(table)
     if run_.options.mode == "blockchain":
         address = run_.announcement.blockchain.contract_address
-        console.print(f"audit this run: [bold].venv/bin/kafkaml audit {address} --rpc-url {run_.stack.chain.address} "
+        console().print(f"audit this run: [bold].venv/bin/kafkaml audit {address} --rpc-url {run_.stack.chain.address} "
                       f"--kafka {run_.stack.bootstrap('platform')} --recompute[/bold]")
 

@@ -12,19 +12,8 @@ from __future__ import annotations
 import argparse
 import uuid
 
-import numpy as np
-
 from kafkaml.cli import UserError
-from kafkaml.usecases.rat.generator import (
-    CLASSES,
-    DEFAULT_SNR_RANGE,
-    DEFAULT_WINDOW,
-    check_snr,
-    class_indices,
-)
-from kafkaml.usecases.rat.partition import MODES, check_client, client_classes, client_dataset
-from kafkaml.usecases.rat.preprocess import validation_set
-from kafkaml.usecases.rat.publish import SNR_TOPIC, publish
+from kafkaml.usecases.rat.names import CLASSES, DEFAULT_SNR_RANGE, DEFAULT_WINDOW, MODES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,6 +56,13 @@ def _grid(text: str | None) -> list[float] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np  # the generator (numpy, scipy) and Kafka only when a dataset is made
+
+    from kafkaml.usecases.rat.generator import check_snr, class_indices
+    from kafkaml.usecases.rat.partition import check_client, client_classes, client_dataset
+    from kafkaml.usecases.rat.preprocess import validation_set
+    from kafkaml.usecases.rat.publish import SNR_TOPIC, publish
+
     try:
         grid = _grid(args.snr_grid)
         check_snr((args.snr_min, args.snr_max), grid)

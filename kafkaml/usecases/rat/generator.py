@@ -28,15 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from kafkaml.usecases.rat import cv2x, lte, nr, wifi
-
-CLASSES = ("lte", "nr", "wifi", "itsg5", "cv2x", "noise")
-"""Class names in label order: label ``i`` is ``CLASSES[i]``. Fixed; models and datasets rely on it."""
+from kafkaml.usecases.rat.names import CLASSES, DEFAULT_SNR_RANGE, DEFAULT_WINDOW
 
 CLASS_TITLES = {"lte": "LTE", "nr": "5G NR", "wifi": "Wi-Fi", "itsg5": "ITS-G5", "cv2x": "C-V2X PC5",
                 "noise": "Noise"}
 SAMPLE_RATE = 20e6
-DEFAULT_WINDOW = 880
-DEFAULT_SNR_RANGE = (-10.0, 30.0)
 SNR_LIMITS = (-40.0, 60.0)
 WINDOWS_PER_STREAM = 8
 MIN_ACTIVE = 0.5

@@ -21,9 +21,8 @@ import math
 import numpy as np
 
 from kafkaml.usecases.rat.generator import CLASSES, TRAINING, WINDOWS_PER_STREAM, Plan, generate_iq, plan
+from kafkaml.usecases.rat.names import MODES
 from kafkaml.usecases.rat.preprocess import RatDataset, featurise
-
-MODES = ("full-copy", "random-split", "by-technology")
 
 
 def check_client(client_index: int, clients: int) -> None:
