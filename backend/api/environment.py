@@ -27,6 +27,8 @@ PLATFORM = declare(
             minimum=1),
     Setting("ETH_ADMIN_KEY_FILE", "File holding the platform admin's key (factory admin: deploys the platform "
             "contracts once and creates every training; never given to a job).", kind="path", default=None),
+    Setting("PLATFORM_SIGNER_KEY_FILE", "File holding the key classic announcements are signed with (clients "
+            "trust its address as PLATFORM_SIGNER_ADDRESS); not the admin key.", kind="path", default=None),
     Setting("ETH_BLOCKSCOUT_URL", "Blockscout base URL for explorer links (empty: no links).", default=""),
     Setting("AGGREGATOR_FUNDING_ETH", "Ether the admin sends each training's aggregator account for gas.",
             kind="float", default=1.0, minimum=0),
@@ -49,6 +51,7 @@ class Platform:
     rpc_url: str
     chain_id: int | None
     admin_key_file: Path | None
+    signer_key_file: Path | None
     blockscout_url: str
     aggregator_funding_wei: int
     public_url: str
@@ -65,6 +68,7 @@ def platform() -> Platform:
         bootstrap_servers=values["BOOTSTRAP_SERVERS"], data_control_topic=values["DATA_CONTROL_TOPIC"],
         model_control_topic=values["MODEL_LOGGER_TOPIC"], rpc_url=values["ETH_RPC_URL"],
         chain_id=values["ETH_CHAIN_ID"], admin_key_file=values["ETH_ADMIN_KEY_FILE"],
+        signer_key_file=values["PLATFORM_SIGNER_KEY_FILE"],
         blockscout_url=values["ETH_BLOCKSCOUT_URL"].rstrip("/"),
         aggregator_funding_wei=int(values["AGGREGATOR_FUNDING_ETH"] * 10**18),
         public_url=values["BACKEND_PUBLIC_URL"].rstrip("/"), launcher=values["JOB_LAUNCHER"],

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from kafkaml.local.accounts import LocalAccount
     from kafkaml.local.stack import Part, Stack
 
 ADMIN_FILE = "platform-admin.json"
+SIGNER_KEY_FILE = "keys/platform-signer.key"
 #: The first administrator's API token alone: what the platform's data control logger reads.
 ADMIN_TOKEN_FILE = "keys/platform-admin.token"
 SECRET_KEY_FILE = "keys/backend-secret-key"
@@ -45,6 +47,18 @@ def secret_key_file(run_dir: Path) -> Path:
     return path
 
 
+def signer_account(run_dir: Path) -> LocalAccount:
+    """The key classic announcements are signed with (made once): the platform's, not the admin's."""
+    from kafkaml.local.accounts import LocalAccount, new_account
+
+    path = run_dir / SIGNER_KEY_FILE
+    if not path.exists():
+        return new_account(path)
+    from eth_account import Account
+
+    return LocalAccount("platform-signer", Account.from_key(path.read_text().strip()).address, path)
+
+
 def environment(stack: Stack, part: Part) -> dict[str, str]:
     """The backend's settings in local mode (a cluster sets the same names in its ConfigMap)."""
     run_dir = stack.run_dir
@@ -54,6 +68,7 @@ def environment(stack: Stack, part: Part) -> dict[str, str]:
         "BACKEND_ALLOWED_HOSTS": "127.0.0.1,localhost", "BACKEND_PUBLIC_URL": part.address,
         "BOOTSTRAP_SERVERS": stack.bootstrap("platform"), "ETH_RPC_URL": stack.chain.address,
         "ETH_CHAIN_ID": str(stack.chain_id), "ETH_ADMIN_KEY_FILE": str(stack.account("platform").key_file),
+        "PLATFORM_SIGNER_KEY_FILE": str(signer_account(run_dir).key_file),
         "JOB_LAUNCHER": "local", "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     for name in ("DATABASE_URL", "PATH", "HOME", "LANG"):

@@ -287,7 +287,8 @@ def _environment(part: Part, stack: Stack) -> dict[str, str] | None:
     if part.kind == "logger":
         return platform.logger_environment(stack)
     if part.kind == "client-backend":
-        return client.backend_environment(stack, part.client, token_address=stack.platform_token)
+        return client.backend_environment(stack, part.client, token_address=stack.platform_token,
+                                          platform_signer=platform.signer_account(stack.run_dir).address)
     if part.kind in ("client-data-logger", "client-model-logger"):
         backend = stack.part(f"{part.client}-backend")
         assert backend is not None

@@ -79,7 +79,7 @@ def job_logs(backend: Backend, result_id: int) -> str:
 
 
 def start_trainers(stack: local.Stack, result: dict[str, Any], token: str, directory: Path,
-                   clients: int = 2) -> list[Job]:
+                   clients: int = 2, signer: str = "") -> list[Job]:
     """The clients' trainers with their own keys and data (what each federated backend starts)."""
     workload = make_workload("toy", clients, 1200, seed=7, mode="random-split")
     jobs = []
@@ -88,13 +88,15 @@ def start_trainers(stack: local.Stack, result: dict[str, Any], token: str, direc
         publish_datasource(stack.bootstrap(f"client-{index}"), unique("kml-data"), datasource,
                            workload.clients[index - 1], workload.classes)
         env = {
-            "COORDINATION": "blockchain", "KML_CLOUD_BOOTSTRAP_SERVERS": stack.bootstrap("platform"),
+            "COORDINATION": "classic" if signer else "blockchain",
+            "KML_CLOUD_BOOTSTRAP_SERVERS": stack.bootstrap("platform"),
             "FEDERATED_MODEL_ID": result["federated_id"], "FEDERATED_CLIENT_ID": f"client-{index}",
             "DATA_BOOTSTRAP_SERVERS": stack.bootstrap(f"client-{index}"), "DATASOURCE_ID": datasource,
             "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC, "RESULTS_DIR": str(directory / f"client-{index}"),
             "STOP_TIMEOUT": "60", "POLL_INTERVAL": "0.5", "ETH_RPC_URL": stack.chain.address,
             "ETH_CHAIN_ID": str(stack.chain_id), "ETH_WALLET_KEY_FILE": str(stack.account(f"client-{index}").key_file),
             "ETH_CONTRACT_ADDRESS": result["contract_address"], "ETH_TOKEN_ADDRESS": token,
+            "PLATFORM_SIGNER_ADDRESS": signer,
         }
         jobs.append(Job(f"client-{index}", "training_worker.trainer", env, directory / f"client-{index}.log").start())
     return jobs

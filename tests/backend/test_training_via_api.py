@@ -16,6 +16,7 @@ import numpy as np
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_TRAINING
 from kafkaml.ledger.client import Ledger
+from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.weights import version_metadata, weights_hash
 from tests.backend.conftest import Backend
@@ -112,3 +113,20 @@ def test_a_backend_restart_mid_training_loses_and_doubles_nothing(backend: Backe
     assert final["status"] == "finished", final
     versions = [r["version"] for r in alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()]
     assert versions == list(range(1, ROUNDS + 2)), versions
+
+
+def test_a_classic_training_through_the_api(backend: Backend, local_stack: local.Stack, tmp_path: Path) -> None:
+    """Classic coordination: no chain; the aggregator signs its announcement with the platform's
+    signer key, which the trainers trust."""
+    alice = backend.as_user("alice-classic")
+    result = deploy(backend, alice, local_stack, rounds=2, coordination="classic")
+    assert result["status"] == "running" and not result["contract_address"], result
+    signer = platform.signer_account(backend.run_dir).address
+    trainers = start_trainers(local_stack, result, "", tmp_path, signer=signer)
+    try:
+        final = wait_for(alice, backend, result["id"], lambda r: r["status"] != "running", 240)
+    finally:
+        for trainer in trainers:
+            trainer.stop()
+    assert final["status"] == "finished", f"{final}\n{job_logs(backend, result['id'])}"
+    assert [r["version"] for r in alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()] == [1, 2]

@@ -22,6 +22,7 @@ from backend.api.services.results import (
     result_model_store,
     result_report,
     result_stop,
+    result_sync,
 )
 
 
@@ -89,7 +90,7 @@ class ResultListApi(APIView):
 class ResultDetailApi(APIView):
     @extend_schema(responses=ResultOutput, operation_id="results_retrieve")
     def get(self, request, pk: int):
-        return Response(ResultOutput(selectors.result_of(request.user, pk)).data)
+        return Response(ResultOutput(result_sync(result=selectors.result_of(request.user, pk))).data)
 
     @extend_schema(responses={204: None}, operation_id="results_destroy")
     def delete(self, request, pk: int):

@@ -25,6 +25,7 @@ from backend.api.environment import Platform, platform
 from backend.api.models import Configuration, Deployment, TrainingResult
 from backend.api.services import jobs
 from backend.api.services.chain import admin_key, platform_contracts
+from kafkaml.config import ConfigError, read_secret
 from kafkaml.django_api import Unavailable
 from kafkaml.ledger import LedgerError
 from kafkaml.registry.models import Datasource
@@ -119,12 +120,25 @@ def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Data
         files[WALLET_KEY] = _create_training(result, settings, environment, description, site)
         environment.update({"ETH_RPC_URL": site.rpc_url, "ETH_CHAIN_ID": str(site.chain_id),
                             "ETH_CONTRACT_ADDRESS": result.contract_address})
+    else:  # no chain anchors a classic announcement: the job signs it with the platform's signer key
+        files[WALLET_KEY] = signer_key(site).encode()
     launcher = jobs.launcher()
     launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))
     TrainingResult.objects.filter(pk=result.pk).update(token_sha256=hashlib.sha256(token.encode()).hexdigest())
-    jobs.launch_aggregator(launcher, result, environment, blockchain=settings.coordination == "blockchain")
+    jobs.launch_aggregator(launcher, result, environment)
     TrainingResult.objects.filter(pk=result.pk, status=TrainingResult.Status.CREATED).update(
         status=TrainingResult.Status.RUNNING, started_at=timezone.now())
+
+
+def signer_key(site: Platform) -> str:
+    """The key classic announcements are signed with (clients trust its address:
+    PLATFORM_SIGNER_ADDRESS); 503 when the platform has none."""
+    if site.signer_key_file is None:
+        raise Unavailable("PLATFORM_SIGNER_KEY_FILE is not set: this platform cannot run classic trainings")
+    try:
+        return read_secret("PLATFORM_SIGNER_KEY", {"PLATFORM_SIGNER_KEY_FILE": str(site.signer_key_file)})
+    except ConfigError as exc:
+        raise Unavailable(str(exc)) from None
 
 
 def _create_training(result: TrainingResult, settings: TrainingSettings, environment: dict[str, str],

@@ -6,7 +6,7 @@ import functools
 
 from backend.api.environment import platform
 from backend.api.models import TrainingResult
-from kafkaml.jobs import JobError, JobSpec, Launcher, LocalLauncher, Role, SecretFile
+from kafkaml.jobs import JobError, JobSpec, JobState, Launcher, LocalLauncher, Role, SecretFile
 from kafkaml.jobs.spec import LABEL_TRAINING
 
 __all__ = ["JobError", "launch_aggregator", "launcher", "labels", "secret_name", "selector", "stop"]
@@ -47,16 +47,15 @@ def labels(result: TrainingResult) -> dict[str, str]:
     return {LABEL_TRAINING: str(result.pk)}
 
 
-def launch_aggregator(launcher: Launcher, result: TrainingResult, environment: dict[str, str], *,
-                      blockchain: bool) -> None:
+def launch_aggregator(launcher: Launcher, result: TrainingResult, environment: dict[str, str]) -> None:
     from backend.api.services.deployments import ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY
 
     site = platform()
     secret = secret_name(result)
     files = {"MODEL_ARCHITECTURE": SecretFile(secret, ARCHITECTURE_KEY, f"{SECRET_DIR}/model/{ARCHITECTURE_KEY}"),
-             "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/token/{TOKEN_KEY}")}
-    if blockchain:
-        files["ETH_WALLET_KEY"] = SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/wallet/{WALLET_KEY}")
+             "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/token/{TOKEN_KEY}"),
+             # the training's own key (blockchain) or the platform's signer key (classic)
+             "ETH_WALLET_KEY": SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/wallet/{WALLET_KEY}")}
     launcher.launch(JobSpec(
         name=f"aggregator-{result.pk}", role=Role.AGGREGATOR, owner=OWNER, training=str(result.pk),
         image=site.job_image, module="training_worker.aggregator", environment=environment, secret_files=files,
@@ -66,3 +65,11 @@ def launch_aggregator(launcher: Launcher, result: TrainingResult, environment: d
 
 def stop(result: TrainingResult) -> list[str]:
     return launcher().stop(selector(result))
+
+
+def aggregator_failure(result: TrainingResult) -> str | None:
+    """Why the result's aggregator job failed for good (None while it runs or when it succeeded)."""
+    for status in launcher().status({**selector(result), "app.kubernetes.io/component": Role.AGGREGATOR.value}):
+        if status.state == JobState.FAILED:
+            return f"the aggregator job failed ({status.reason or f'exit code {status.exit_code}'}); see its logs"
+    return None

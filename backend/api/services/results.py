@@ -108,6 +108,18 @@ def result_model_store(*, result: TrainingResult, stream: IO[bytes], length: int
     TrainingResult.objects.filter(pk=result.pk).update(model_file=str(target), model_sha256=sha256)
 
 
+def result_sync(*, result: TrainingResult) -> TrainingResult:
+    """A running result whose aggregator job failed for good is marked failed, with why (a job that
+    gives up cannot report it itself)."""
+    if result.status in ACTIVE:
+        failure = jobs.aggregator_failure(result)
+        if failure is not None:
+            TrainingResult.objects.filter(pk=result.pk, status__in=ACTIVE).update(
+                status=TrainingResult.Status.FAILED, error=failure, finished_at=timezone.now())
+            result.refresh_from_db()
+    return result
+
+
 def result_stop(*, result: TrainingResult) -> list[str]:
     """Stop every job of the result (by label, whatever its kind) and mark it stopped."""
     if result.status not in ACTIVE:
