@@ -55,7 +55,9 @@ test: setup
 
 # The committed OpenAPI schema, regenerated from the code (tests/unit/test_openapi_schema.py fails on drift).
 schema: setup
-	BACKEND_SECRET_KEY=schema-only KAFKAML_RUN_DIR=$$(mktemp -d) $(PY) -m backend spectacular --validate --fail-on-warn --file backend/openapi.yaml
+	for service in backend federated_backend; do \
+	  BACKEND_SECRET_KEY=schema-only KAFKAML_RUN_DIR=$$(mktemp -d) $(PY) -m $$service spectacular --validate \
+	    --fail-on-warn --file $$service/openapi.yaml || exit 1; done
 
 lint: setup
 	$(VENV)/bin/ruff check .
