@@ -30,6 +30,7 @@ import requests
 from kafka import TopicPartition
 
 from kafkaml import kafka
+from kafkaml.config import ConfigError, SettingGroup, read_secret
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 
 log = logging.getLogger(__name__)
@@ -129,3 +130,26 @@ class Relay:
                 self.stopping.wait(delay)
                 delay = min(2 * delay, RETRY_MAX_S)
         return None
+
+
+def run_logger(name: str, settings: SettingGroup, bootstrap: str, topic: str) -> int:
+    """A logger program's ``main``: relay the topic named by the ``topic`` setting of the Kafka
+    named by ``bootstrap`` to REGISTRY_URL with REGISTRY_TOKEN_FILE, until SIGTERM. Exit 2 on a
+    bad setting or a registry that refuses the logger, 0 once stopped."""
+    log_ = logging.getLogger(name)
+    try:
+        values = settings.load()
+        token = read_secret("REGISTRY_TOKEN", {"REGISTRY_TOKEN_FILE": str(values["REGISTRY_TOKEN_FILE"])})
+    except ConfigError as exc:
+        log_.error("cannot start the %s: %s", name.replace("_", " "), exc)
+        return 2
+    url = values["REGISTRY_URL"] if values["REGISTRY_URL"].endswith("/") else values["REGISTRY_URL"] + "/"
+    relay = Relay(values[bootstrap], values[topic], Registry(url, token))
+    relay.stop_on_signals()
+    try:
+        relay.run()
+    except RegistryRefused as exc:
+        log_.error("%s", exc)
+        return 2
+    log_.info("stopped after relaying %d record(s)", relay.delivered)
+    return 0

@@ -8,35 +8,16 @@ announcement once, and a restarted logger replays none of them into new jobs (se
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from kafkaml.config import ConfigError, read_secret
 from kafkaml.logs import configure as configure_logging
-from kafkaml.relay import Registry, RegistryRefused, Relay
+from kafkaml.relay import run_logger
 from model_control_logger.settings import LOGGER
-
-log = logging.getLogger("model_control_logger")
 
 
 def main() -> int:
     configure_logging()
-    try:
-        values = LOGGER.load()
-        token = read_secret("REGISTRY_TOKEN", {"REGISTRY_TOKEN_FILE": str(values["REGISTRY_TOKEN_FILE"])})
-    except ConfigError as exc:
-        log.error("cannot start the model control logger: %s", exc)
-        return 2
-    url = values["REGISTRY_URL"] if values["REGISTRY_URL"].endswith("/") else values["REGISTRY_URL"] + "/"
-    relay = Relay(values["KML_CLOUD_BOOTSTRAP_SERVERS"], values["MODEL_LOGGER_TOPIC"], Registry(url, token))
-    relay.stop_on_signals()
-    try:
-        relay.run()
-    except RegistryRefused as exc:
-        log.error("%s", exc)
-        return 2
-    log.info("stopped after relaying %d record(s)", relay.delivered)
-    return 0
+    return run_logger("model_control_logger", LOGGER, "KML_CLOUD_BOOTSTRAP_SERVERS", "MODEL_LOGGER_TOPIC")
 
 
 if __name__ == "__main__":
