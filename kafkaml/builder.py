@@ -40,6 +40,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,9 @@ from kafkaml.architecture import (
     check_architecture,
     check_compile_config,
 )
+from kafkaml.config import Setting, declare
+from kafkaml.jobs import JobSpec, JobState, JobStatus, Launcher, Role, SecretFile
+from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.model_source import (
     CompileError,
     MissingModelError,
@@ -66,6 +71,13 @@ from kafkaml.weights import weight_specs
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 120.0
+#: Prefix of the answer's line in a builder job's log.
+ANSWER_MARKER = "KAFKAML-BUILDER-ANSWER "
+BUILDER = declare(
+    "Model builder job",
+    Setting("MODEL_SOURCE_FILE", "File with the user's model source (the builder job's one mounted Secret).",
+            kind="path", default=None),
+)
 #: Address space of the builder: TensorFlow reserves ~1.5 GB of it at import.
 DEFAULT_MEMORY_MB = 4096
 #: Largest file the builder may write (its output and log are files in its work directory).
@@ -150,18 +162,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--input-shape", type=json.loads, default=None, help="per-sample input shape, JSON list")
     parser.add_argument("--output-shape", type=json.loads, default=None, help="per-sample output shape, JSON list")
     args = parser.parse_args(argv)
+    # As a job (the source mounted as MODEL_SOURCE_FILE) the answer is one marked line of the log,
+    # which the launcher returns with the user's own output around it.
+    job_source = BUILDER.load()["MODEL_SOURCE_FILE"] if not args.source else None
     # The answer goes to the original stdout; anything the user's code prints goes to stderr.
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    source = Path(args.source).read_text() if args.source else sys.stdin.read()
+    source = Path(args.source or job_source).read_text() if (args.source or job_source) else sys.stdin.read()
     try:
         model = build_model(source, input_shape=args.input_shape, output_shape=args.output_shape)
         result = describe(model).to_json()
     except ModelSourceError as exc:
         result = json.dumps(_error(exc))
-    answer.write(result)
+    answer.write(f"\n{ANSWER_MARKER}{result}\n" if job_source else result)
     answer.close()
     return 0
+
+
+def build_as_job(launcher: Launcher, source: str, *, image: str, service_account: str, owner: str,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> BuiltModel:
+    """Build ``source`` in a job of its own — in a cluster a Kubernetes Job with no Secret but the
+    source, no service-account token and the pod's own isolation — and read its answer from the
+    job's log. The same errors as :func:`build_isolated`; the job and its secret are deleted."""
+    encoded = source.encode()
+    if len(encoded) > MAX_SOURCE_BYTES:
+        raise ModelSourceError(f"the model source is {len(encoded)} bytes, more than {MAX_SOURCE_BYTES} allowed")
+    name = f"builder-{uuid.uuid4().hex[:12]}"
+    launcher.put_secret(name, {"source.py": encoded}, {LABEL_JOB: name})
+    try:
+        launcher.launch(JobSpec(
+            name=name, role=Role.BUILDER, owner=owner, training=name, image=image, module="kafkaml.builder",
+            secret_files={"MODEL_SOURCE": SecretFile(name, "source.py", "/var/run/kafka-ml/source/source.py")},
+            service_account=service_account, active_deadline_s=int(timeout_s) + 30,
+        ))
+        status = _wait_for_job(launcher, name, timeout_s + 60)
+        output = launcher.logs({LABEL_JOB: name}, tail_lines=400).get(name, "")
+    finally:
+        launcher.stop({LABEL_JOB: name})
+        launcher.delete_secret(name)
+    answers = [line[len(ANSWER_MARKER):] for line in output.splitlines() if line.startswith(ANSWER_MARKER)]
+    code = 0 if status.state == JobState.SUCCEEDED else (status.exit_code if status.exit_code is not None else 1)
+    return _parse(answers[-1].encode() if answers else b"", code, output[-2000:], timeout_s, DEFAULT_MEMORY_MB)
+
+
+def _wait_for_job(launcher: Launcher, name: str, timeout_s: float) -> JobStatus:
+    deadline = time.monotonic() + timeout_s
+    delay = 0.2
+    while True:
+        statuses = launcher.status({LABEL_JOB: name})
+        if statuses and statuses[0].state in (JobState.SUCCEEDED, JobState.FAILED):
+            return statuses[0]
+        if time.monotonic() > deadline:
+            raise BuildLimitError(f"the builder job gave no answer within {timeout_s:.0f} s")
+        time.sleep(delay)
+        delay = min(2 * delay, 2.0)
 
 
 # --- the parent's side ------------------------------------------------------------------------------

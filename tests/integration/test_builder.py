@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kafkaml.builder import BuildLimitError, DisallowedModelError, build_isolated, namespaces_available
+from kafkaml.builder import (
+    BuildLimitError,
+    DisallowedModelError,
+    build_as_job,
+    build_isolated,
+    namespaces_available,
+)
+from kafkaml.jobs import LocalLauncher
 from kafkaml.model_source import ModelExecutionError, ModelSyntaxError
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from kafkaml.weights import payload_size, serialize_weights
@@ -113,3 +120,20 @@ def test_a_lambda_layer_is_refused_by_name() -> None:
     assert "Lambda" in source
     with pytest.raises(DisallowedModelError, match="'Lambda' .* at sequential/doubler is not allowed"):
         build_isolated(source)
+
+
+def test_the_builder_runs_as_a_job_of_its_own(tmp_path: Path) -> None:
+    """What a cluster does (a Job with no Secret but the source): here through the local launcher,
+    the same code path; the answer is read from the job's log, the job and its secret deleted."""
+    launcher = LocalLauncher(tmp_path / "run")
+    built = build_as_job(launcher, "print('noise')\n" + TOY_MODEL_SOURCE, image="kafka-ml/worker:0.1.0",
+                         service_account="kafka-ml-jobs", owner="test")
+    assert built.parameters > 0 and built.layers[-1].class_name == "Dense"
+    with pytest.raises(ModelSyntaxError) as caught:
+        build_as_job(launcher, "x = (\n", image="kafka-ml/worker:0.1.0", service_account="s", owner="test")
+    assert caught.value.lineno == 1
+    with pytest.raises(DisallowedModelError, match="Lambda"):
+        build_as_job(launcher, TOY_MODEL_SOURCE.replace("keras.Input(shape=(8,)),",
+                                                        "keras.Input(shape=(8,)), keras.layers.Lambda(lambda x: x),"),
+                     image="kafka-ml/worker:0.1.0", service_account="s", owner="test")
+    assert launcher.status({}) == [] and not any((tmp_path / "run" / "secrets").iterdir())

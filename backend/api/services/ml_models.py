@@ -3,7 +3,9 @@
 The backend never runs the source itself. A syntax check (``ast.parse``: parsing executes
 nothing) answers the common mistake at once with its line; anything that parses goes to
 :func:`kafkaml.builder.build_isolated`, which runs it with no key, no token, no network (where
-the machine allows) and resource limits, and returns the Keras JSON every later step uses.
+the machine allows) and resource limits, and returns the Keras JSON every later step uses. In a
+cluster, where a pod cannot create those namespaces, the builder is a Job of its own
+(:func:`kafkaml.builder.build_as_job`: no Secret but the source, no service-account token).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from rest_framework.exceptions import ValidationError
 from backend.api.environment import platform
 from backend.api.errors import ModelBuildFailed
 from backend.api.models import MLModel
+from backend.api.services import jobs
 from kafkaml.architecture import BuiltModel
-from kafkaml.builder import build_isolated
+from kafkaml.builder import build_as_job, build_isolated
 from kafkaml.django_api import Conflict
 from kafkaml.model_source import ModelSourceError
 
@@ -36,6 +39,9 @@ def model_build(*, source: str) -> BuiltModel:
         raise ValidationError({"source": [f"the model source cannot be parsed: {type(exc).__name__}"]}) from None
     settings = platform()
     try:
+        if settings.launcher == "kubernetes":  # a pod cannot make the builder's namespaces: a Job of its own
+            return build_as_job(jobs.launcher(), source, image=settings.job_image,
+                                service_account=settings.job_service_account, owner=jobs.OWNER)
         return build_isolated(source, hidden_paths=[settings.run_dir])
     except ModelSourceError as exc:
         raise ModelBuildFailed(str(exc), getattr(exc, "lineno", None)) from None
