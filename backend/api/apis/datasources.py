@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import LimitOffsetPagination
@@ -38,12 +38,15 @@ class DatasourceRegisterInput(serializers.Serializer):
 
 
 class DatasourceListApi(APIView):
-    @extend_schema(responses=DatasourceOutput(many=True), operation_id="datasources_list")
+    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+
+    @extend_schema(parameters=[OpenApiParameter("datasource_id", str, description="Only this datasource id.")],
+                   responses=DatasourceOutput(many=True), operation_id="datasources_list")
     def get(self, request):
         datasources = Datasource.objects.all()
         if request.query_params.get("datasource_id"):
             datasources = datasources.filter(datasource_id=request.query_params["datasource_id"][:200])
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(datasources, request, self)
         return paginator.get_paginated_response(DatasourceOutput(page, many=True).data)
 

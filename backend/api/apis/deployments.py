@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from drf_spectacular.utils import extend_schema
-from kafkaml.model_source import KwargsError, validate_kwargs
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import LimitOffsetPagination
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 from backend.api import selectors
 from backend.api.models import Datasource, Deployment
 from backend.api.services.deployments import TrainingSettings, deployment_create
+from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.rewards import POLICIES, parse_token_amount
 from kafkaml.strategies import STRATEGIES, StrategyError, make_strategy
 
@@ -98,9 +98,11 @@ class DeploymentOutput(serializers.ModelSerializer):
 
 
 class DeploymentListApi(APIView):
+    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+
     @extend_schema(responses=DeploymentOutput(many=True), operation_id="deployments_list")
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.deployments_of(request.user).prefetch_related("results"),
                                            request, self)
         return paginator.get_paginated_response(DeploymentOutput(page, many=True).data)

@@ -47,9 +47,11 @@ class ModelOutput(serializers.ModelSerializer):
 
 
 class ModelListApi(APIView):
+    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+
     @extend_schema(responses=ModelOutput(many=True), operation_id="models_list")
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.models_of(request.user).select_related("owner"), request, self)
         return paginator.get_paginated_response(ModelOutput(page, many=True).data)
 
@@ -99,9 +101,11 @@ class ConfigurationOutput(serializers.ModelSerializer):
 
 
 class ConfigurationListApi(APIView):
+    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+
     @extend_schema(responses=ConfigurationOutput(many=True), operation_id="configurations_list")
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.configurations_of(request.user).prefetch_related("deployments"), request, self)
         return paginator.get_paginated_response(ConfigurationOutput(page, many=True).data)

@@ -69,6 +69,8 @@ class StopOutput(serializers.Serializer):
 
 
 class ResultListApi(APIView):
+    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+
     @extend_schema(parameters=[OpenApiParameter("status", str, enum=list(TrainingResult.Status.values)),
                                OpenApiParameter("deployment", int)],
                    responses=ResultOutput(many=True), operation_id="results_list")
@@ -81,7 +83,7 @@ class ResultListApi(APIView):
             raise serializers.ValidationError({"deployment": ["expected a deployment id"]})
         results = selectors.results_of(request.user, status=status,
                                        deployment=int(deployment) if deployment is not None else None)
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.with_round_counts(results), request, self)
         return paginator.get_paginated_response(ResultOutput(page, many=True).data)
 
