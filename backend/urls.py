@@ -11,3 +11,7 @@ urlpatterns = [
                                                      permission_classes=[])),
     path("api/", include("backend.api.urls")),
 ]
+
+handler400 = "backend.api.errors.bad_request"
+handler404 = "backend.api.errors.not_found"
+handler500 = "backend.api.errors.server_error"

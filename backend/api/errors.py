@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -57,3 +59,24 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         log.exception("unexpected error in %s", context.get("view").__class__.__name__, exc_info=exc)
         return Response({"detail": "Internal error; it was logged."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     return response
+
+
+# Django's own error pages (a URL no view matches, e.g. /api/models/abc/; an error outside DRF) are
+# HTML; under /api/ they answer in the API's JSON error shape instead (backend/urls.py).
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Internal error; it was logged."}, status=500)
+    return defaults.server_error(request)

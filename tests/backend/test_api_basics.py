@@ -92,3 +92,11 @@ def test_job_tokens_cannot_reach_user_endpoints_or_other_results(backend: Backen
         f"{backend.url}/api/results/1/reports/",
         json={"result_id": "1", "sender": "aggregator", "kind": "progress", "time": "t", "data": {"version": 1}})
     assert as_user.status_code in (401, 403)  # a user token is no job token
+
+
+def test_urls_no_view_matches_answer_json_under_api(backend: Backend) -> None:
+    alice = backend.as_user("alice-urls")
+    for path in ("models/abc/", "results/-1/rounds/", "no-such-thing/"):
+        answer = alice.get(f"{backend.url}/api/{path}")
+        assert answer.status_code == 404 and answer.headers["Content-Type"] == "application/json", path
+        assert answer.json() == {"detail": "Not found."}
