@@ -98,6 +98,7 @@ class DeploymentOutput(serializers.ModelSerializer):
 
 
 class DeploymentListApi(APIView):
+    error_codes = {"POST": ("503",)}
     pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
 
     @extend_schema(responses=DeploymentOutput(many=True), operation_id="deployments_list")

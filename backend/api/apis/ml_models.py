@@ -64,6 +64,8 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
+    error_codes = {"PATCH": ("409",), "DELETE": ("409",)}
+
     def _model(self, request, pk: int) -> MLModel:
         return get_object_or_404(selectors.models_of(request.user), pk=pk)
 
@@ -126,6 +128,8 @@ class ConfigurationListApi(APIView):
 
 
 class ConfigurationDetailApi(APIView):
+    error_codes = {"DELETE": ("409",)}
+
     def _configuration(self, request, pk: int) -> Configuration:
         return get_object_or_404(selectors.configurations_of(request.user), pk=pk)
 

@@ -89,6 +89,8 @@ class ResultListApi(APIView):
 
 
 class ResultDetailApi(APIView):
+    error_codes = {"DELETE": ("409",)}
+
     @extend_schema(responses=ResultOutput, operation_id="results_retrieve")
     def get(self, request, pk: int):
         return Response(ResultOutput(selectors.result_of(request.user, pk)).data)
@@ -123,6 +125,8 @@ class ResultChartApi(APIView):
 
 
 class ResultStopApi(APIView):
+    error_codes = {"POST": ("409",)}
+
     @extend_schema(request=None, responses=StopOutput, operation_id="results_stop")
     def post(self, request, pk: int):
         return Response({"stopped": result_stop(result=selectors.result_of(request.user, pk))})
