@@ -100,3 +100,27 @@ def test_urls_no_view_matches_answer_json_under_api(backend: Backend) -> None:
         answer = alice.get(f"{backend.url}/api/{path}")
         assert answer.status_code == 404 and answer.headers["Content-Type"] == "application/json", path
         assert answer.json() == {"detail": "Not found."}
+
+
+def test_page_parameters_out_of_range_are_refused(backend: Backend) -> None:
+    alice = backend.as_user("alice-pages")
+    for query in ("limit=abc", "limit=0", "limit=1001", "offset=-1", "offset=null", "limit=%C2%B2"):
+        answer = alice.get(f"{backend.url}/api/results/?{query}")
+        assert answer.status_code == 400 and set(answer.json()) <= {"limit", "offset"}, query
+    page = alice.get(f"{backend.url}/api/models/?limit=1000&offset=5")
+    assert page.status_code == 200 and page.json()["results"] == []
+
+
+def _job(backend: Backend, owner: str) -> tuple[requests.Session, str]:
+    result_id, token = backend.dormant_result(owner)
+    job = requests.Session()
+    job.headers["Authorization"] = f"Job {token}"
+    return job, f"{backend.url}/api/results/{result_id}"
+
+
+def test_an_empty_or_unnamed_model_upload_is_a_400(backend: Backend) -> None:
+    job, url = _job(backend, "alice-job-upload")
+    empty = job.put(f"{url}/model/", data=b"", headers={"X-Content-SHA256": "0" * 64})
+    assert empty.status_code == 400 and "body" in empty.json(), empty.text  # no file is not a file too large
+    unnamed = job.put(f"{url}/model/", data=b"")
+    assert unnamed.status_code == 400 and "X-Content-SHA256" in unnamed.json(), unnamed.text

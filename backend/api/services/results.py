@@ -84,10 +84,12 @@ def model_path(result: TrainingResult) -> Path:
 
 def result_model_store(*, result: TrainingResult, stream: IO[bytes], length: int, sha256: str) -> None:
     """Stream the final model file to storage; its SHA-256 must be the one the job announced."""
-    if not 0 < length <= MAX_MODEL_BYTES:
-        raise PayloadTooLarge(f"a model file is 1 to {MAX_MODEL_BYTES} bytes, this one says {length}")
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValidationError({"X-Content-SHA256": ["expected 64 lower-case hex digits"]})
+    if length <= 0:
+        raise ValidationError({"body": ["expected the model file (a Content-Length above 0)"]})
+    if length > MAX_MODEL_BYTES:
+        raise PayloadTooLarge(f"a model file is at most {MAX_MODEL_BYTES} bytes, this one says {length}")
     target = model_path(result)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".part")
