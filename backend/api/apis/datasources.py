@@ -8,12 +8,12 @@ import binascii
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api.models import Datasource
+from backend.api.pagination import Page
 from backend.api.services.datasources import datasource_register
 
 
@@ -38,7 +38,7 @@ class DatasourceRegisterInput(serializers.Serializer):
 
 
 class DatasourceListApi(APIView):
-    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+    pagination_class = Page
 
     @extend_schema(parameters=[OpenApiParameter("datasource_id", str, description="Only this datasource id.")],
                    responses=DatasourceOutput(many=True), operation_id="datasources_list")

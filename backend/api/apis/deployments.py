@@ -7,12 +7,12 @@ import re
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
 from backend.api.models import Datasource, Deployment
+from backend.api.pagination import Page
 from backend.api.services.deployments import TrainingSettings, deployment_create
 from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.rewards import POLICIES, parse_token_amount
@@ -99,7 +99,7 @@ class DeploymentOutput(serializers.ModelSerializer):
 
 class DeploymentListApi(APIView):
     error_codes = {"POST": ("503",)}
-    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+    pagination_class = Page
 
     @extend_schema(responses=DeploymentOutput(many=True), operation_id="deployments_list")
     def get(self, request):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
 from backend.api.models import Configuration, MLModel
+from backend.api.pagination import Page
 from backend.api.services.configurations import configuration_create, configuration_delete
 from backend.api.services.ml_models import model_create, model_delete, model_update
 
@@ -47,7 +47,7 @@ class ModelOutput(serializers.ModelSerializer):
 
 
 class ModelListApi(APIView):
-    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+    pagination_class = Page
 
     @extend_schema(responses=ModelOutput(many=True), operation_id="models_list")
     def get(self, request):
@@ -103,7 +103,7 @@ class ConfigurationOutput(serializers.ModelSerializer):
 
 
 class ConfigurationListApi(APIView):
-    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+    pagination_class = Page
 
     @extend_schema(responses=ConfigurationOutput(many=True), operation_id="configurations_list")
     def get(self, request):

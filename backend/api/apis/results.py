@@ -8,7 +8,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,6 +15,7 @@ from backend.api import selectors
 from backend.api.auth import IsTheResultsJob, JobTokenAuthentication
 from backend.api.environment import platform
 from backend.api.models import RoundRecord, TrainingResult
+from backend.api.pagination import Page
 from backend.api.services.results import (
     model_path,
     result_delete,
@@ -69,7 +69,7 @@ class StopOutput(serializers.Serializer):
 
 
 class ResultListApi(APIView):
-    pagination_class = LimitOffsetPagination  # documented: limit/offset, a page object
+    pagination_class = Page
 
     @extend_schema(parameters=[OpenApiParameter("status", str, enum=list(TrainingResult.Status.values)),
                                OpenApiParameter("deployment", int)],
