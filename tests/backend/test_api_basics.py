@@ -124,3 +124,13 @@ def test_an_empty_or_unnamed_model_upload_is_a_400(backend: Backend) -> None:
     assert empty.status_code == 400 and "body" in empty.json(), empty.text  # no file is not a file too large
     unnamed = job.put(f"{url}/model/", data=b"")
     assert unnamed.status_code == 400 and "X-Content-SHA256" in unnamed.json(), unnamed.text
+
+
+def test_bad_round_reports_are_400s(backend: Backend) -> None:
+    job, url = _job(backend, "alice-job-reports")
+    envelope = {"result_id": url.rsplit("/", 1)[-1], "sender": "aggregator", "kind": "progress", "time": "t"}
+    for data in ({"version": 2**31}, {"version": 2**40}, {"version": 0}, {"version": 1, "val_loss": "x"}):
+        answer = job.post(f"{url}/reports/", json={**envelope, "data": data})
+        assert answer.status_code == 400, (data, answer.status_code, answer.text)
+    stored = job.post(f"{url}/reports/", json={**envelope, "data": {"version": 2**31 - 1, "val_loss": 0.5}})
+    assert stored.status_code == 201, stored.text

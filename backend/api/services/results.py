@@ -24,6 +24,7 @@ from backend.api.models import RoundRecord, TrainingResult
 from backend.api.services import jobs
 
 MAX_MODEL_BYTES = 2 * 1024**3
+MAX_VERSION = 2**31 - 1  # RoundRecord.version is a 32-bit column
 ACTIVE = (TrainingResult.Status.CREATED, TrainingResult.Status.RUNNING)
 
 
@@ -44,8 +45,8 @@ def result_report(*, result: TrainingResult, kind: str, data: dict[str, Any]) ->
 
 def _round(result: TrainingResult, data: dict[str, Any]) -> bool:
     version = data.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValidationError({"data.version": ["expected a global version number (an integer >= 1)"]})
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise ValidationError({"data.version": [f"expected a global version number (1 to {MAX_VERSION})"]})
     contributions = data.get("contributions", [])
     if not isinstance(contributions, list) or not all(isinstance(c, dict) for c in contributions):
         raise ValidationError({"data.contributions": ["expected a list of objects"]})
