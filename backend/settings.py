@@ -93,7 +93,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "backend.api.schema.PlatformAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["backend.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "backend.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {

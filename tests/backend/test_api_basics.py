@@ -134,3 +134,13 @@ def test_bad_round_reports_are_400s(backend: Backend) -> None:
         assert answer.status_code == 400, (data, answer.status_code, answer.text)
     stored = job.post(f"{url}/reports/", json={**envelope, "data": {"version": 2**31 - 1, "val_loss": 0.5}})
     assert stored.status_code == 201, stored.text
+
+
+def test_nul_characters_in_json_bodies_are_400s(backend: Backend) -> None:
+    job, url = _job(backend, "alice-job-nul")
+    envelope = {"result_id": url.rsplit("/", 1)[-1], "sender": "aggregator", "kind": "progress", "time": "t"}
+    for data in ({"version": 1, "contributions": [{"client": "a\u0000b"}]}, {"version": 1, "transaction": {"\u0000": 1}}):
+        answer = job.post(f"{url}/reports/", json={**envelope, "data": data})
+        assert answer.status_code == 400, (data, answer.status_code, answer.text)
+    final = job.post(f"{url}/reports/", json={**envelope, "kind": "final", "data": {"metrics": {"x\u0000": 1}}})
+    assert final.status_code == 400, final.text
