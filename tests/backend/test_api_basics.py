@@ -144,3 +144,11 @@ def test_nul_characters_in_json_bodies_are_400s(backend: Backend) -> None:
         assert answer.status_code == 400, (data, answer.status_code, answer.text)
     final = job.post(f"{url}/reports/", json={**envelope, "kind": "final", "data": {"metrics": {"x\u0000": 1}}})
     assert final.status_code == 400, final.text
+
+
+def test_a_deeply_nested_json_body_is_a_400_and_kills_no_worker(backend: Backend) -> None:
+    alice = backend.as_user("alice-deep")
+    for body in ("[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
+        deep = alice.post(f"{backend.url}/api/configurations/", data=body, headers={"Content-Type": "application/json"})
+        assert deep.status_code == 400 and "nested too deeply" in deep.json()["detail"], deep.text
+    assert "SIGSEGV" not in backend.log_path.read_text()
