@@ -152,3 +152,11 @@ def test_a_deeply_nested_json_body_is_a_400_and_kills_no_worker(backend: Backend
         deep = alice.post(f"{backend.url}/api/configurations/", data=body, headers={"Content-Type": "application/json"})
         assert deep.status_code == 400 and "nested too deeply" in deep.json()["detail"], deep.text
     assert "SIGSEGV" not in backend.log_path.read_text()
+
+
+def test_nul_characters_in_query_parameters_are_400s(backend: Backend) -> None:
+    alice = backend.as_user("alice-query-nul")
+    for path in ("datasources/?datasource_id=a%00b", "results/?status=%00", "results/?deployment=%00",
+                 "models/?limit=1%00"):
+        answer = alice.get(f"{backend.url}/api/{path}")
+        assert answer.status_code == 400, (path, answer.status_code, answer.text)
