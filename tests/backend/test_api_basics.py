@@ -4,10 +4,12 @@ conflicts 409, oversized bodies 413 — and models built by the secret-free buil
 
 from __future__ import annotations
 
+import json
+
 import requests
 
 from kafkaml.toydata import TOY_MODEL_SOURCE
-from tests.backend.conftest import Backend
+from tests.backend.conftest import Backend, manage
 
 
 def test_health_and_schema_need_no_login_everything_else_does(backend: Backend) -> None:
@@ -160,3 +162,35 @@ def test_nul_characters_in_query_parameters_are_400s(backend: Backend) -> None:
                  "models/?limit=1%00"):
         answer = alice.get(f"{backend.url}/api/{path}")
         assert answer.status_code == 400, (path, answer.status_code, answer.text)
+
+
+QUERY_COUNT = """
+import json, uuid
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from backend.api.models import RoundRecord, TrainingResult
+template = TrainingResult.objects.get(pk=RESULT)
+token = Token.objects.get_or_create(user=template.deployment.owner)[0].key
+counts = []
+for more in (0, 5):
+    for _ in range(more):
+        result = TrainingResult.objects.create(deployment=template.deployment, ml_model=template.ml_model,
+                                               federated_id="kml-" + uuid.uuid4().hex[:12], token_sha256="")
+        RoundRecord.objects.bulk_create(RoundRecord(result=result, version=v, elapsed_s=1.0, contributions=[])
+                                        for v in range(1, 4))
+    with CaptureQueriesContext(connection) as queries:
+        page = Client(HTTP_HOST="localhost").get("/api/results/", HTTP_AUTHORIZATION="Token " + token).json()
+    counts.append([len(queries), page["count"], sorted({r["rounds_done"] for r in page["results"]})])
+print(json.dumps(counts))
+"""
+
+
+def test_the_results_list_makes_the_same_few_queries_whatever_its_length(backend: Backend) -> None:
+    job, url = _job(backend, "alice-queries")
+    job.post(f"{url}/reports/", json={"result_id": "", "sender": "aggregator", "kind": "progress", "time": "t",
+                                      "data": {"version": 1}}).raise_for_status()
+    one, six = json.loads(manage(backend.env, "shell", "-c", QUERY_COUNT.replace("RESULT", url.rsplit("/", 1)[-1]))
+                          .splitlines()[-1])
+    assert one == [3, 1, [1]] and six == [3, 6, [1, 3]]  # token, count, page: no query per result

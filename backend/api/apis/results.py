@@ -84,7 +84,7 @@ class ResultListApi(APIView):
         results = selectors.results_of(request.user, status=status,
                                        deployment=int(deployment) if deployment is not None else None)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.with_round_counts(results), request, self)
+        page = paginator.paginate_queryset(selectors.result_list(results), request, self)
         return paginator.get_paginated_response(ResultOutput(page, many=True).data)
 
 
