@@ -47,16 +47,16 @@ def with_round_counts(results: QuerySet[TrainingResult]) -> QuerySet[TrainingRes
     return results.annotate(rounds_done=Coalesce(Subquery(rounds), 0))
 
 
-#: What a results list shows of each result (ResultOutput); the rest (the model's source and
-#: Keras JSON, the deployment's settings) stays in the database.
+#: What a results list shows of each result (apis.results.result_row); the rest (the model's
+#: source and Keras JSON, the deployment's settings) stays in the database.
 LIST_FIELDS = ("id", "deployment_id", "ml_model_id", "ml_model__name", "status", "federated_id",
-               "aggregator_address", "contract_address", "error", "final", "model_sha256", "created_at",
-               "started_at", "finished_at")
+               "aggregator_address", "contract_address", "error", "final", "model_sha256", "rounds_done",
+               "created_at", "started_at", "finished_at")
 
 
-def result_list(results: QuerySet[TrainingResult]) -> QuerySet[TrainingResult]:
-    """``results`` as a list page reads them: round counts, and only the columns it shows."""
-    return with_round_counts(results).select_related(None).select_related("ml_model").only(*LIST_FIELDS)
+def result_list(results: QuerySet[TrainingResult]) -> QuerySet:
+    """``results`` as a list page reads them: plain rows of the shown columns, with round counts."""
+    return with_round_counts(results).select_related(None).values(*LIST_FIELDS)
 
 
 def result_of(user, pk: int) -> TrainingResult:

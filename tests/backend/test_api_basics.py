@@ -194,3 +194,15 @@ def test_the_results_list_makes_the_same_few_queries_whatever_its_length(backend
     one, six = json.loads(manage(backend.env, "shell", "-c", QUERY_COUNT.replace("RESULT", url.rsplit("/", 1)[-1]))
                           .splitlines()[-1])
     assert one == [3, 1, [1]] and six == [3, 6, [1, 3]]  # token, count, page: no query per result
+
+
+def test_a_results_list_row_is_the_results_own_representation(backend: Backend) -> None:
+    owner = backend.as_user("alice-rows")
+    job, url = _job(backend, "alice-rows")
+    job.post(f"{url}/reports/", json={"result_id": "", "sender": "aggregator", "kind": "progress", "time": "t",
+                                      "data": {"version": 1, "val_loss": 0.5}}).raise_for_status()
+    job.post(f"{url}/reports/", json={"result_id": "", "sender": "aggregator", "kind": "final", "time": "t",
+                                      "data": {"metrics": {"accuracy": 0.5}}}).raise_for_status()
+    detail = owner.get(url + "/").json()
+    (row,) = owner.get(f"{backend.url}/api/results/", params={"deployment": detail["deployment"]}).json()["results"]
+    assert row == detail and row["rounds_done"] == 1 and row["finished_at"].endswith("Z")
