@@ -16,6 +16,8 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from kafkaml.jobs import JobError
+
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +56,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response({"source": [exc.message], "line": exc.line}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    if isinstance(exc, JobError):  # the launcher's API (Kubernetes) refused or is unreachable
+        exc = Unavailable(f"the job launcher failed: {exc}")
     response = drf_exception_handler(exc, context)
     if response is None:
         log.exception("unexpected error in %s", context.get("view").__class__.__name__, exc_info=exc)

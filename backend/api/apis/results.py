@@ -109,7 +109,7 @@ class ResultListApi(APIView):
 
 
 class ResultDetailApi(APIView):
-    error_codes = {"DELETE": ("409",)}
+    error_codes = {"DELETE": ("409", "503")}
 
     @extend_schema(responses=ResultOutput, operation_id="results_retrieve")
     def get(self, request, pk: int):
@@ -145,7 +145,7 @@ class ResultChartApi(APIView):
 
 
 class ResultStopApi(APIView):
-    error_codes = {"POST": ("409",)}
+    error_codes = {"POST": ("409", "503")}
 
     @extend_schema(request=None, responses=StopOutput, operation_id="results_stop")
     def post(self, request, pk: int):
