@@ -12,3 +12,7 @@ urlpatterns = [
     path("api/", include("kafkaml.registry.urls")),
     path("api/", include("federated_backend.api.urls")),
 ]
+
+handler400 = "kafkaml.django_api.bad_request"
+handler404 = "kafkaml.django_api.not_found"
+handler500 = "kafkaml.django_api.server_error"

@@ -1,10 +1,8 @@
-"""The WSGI application gunicorn serves (``gunicorn federated_backend.wsgi``)."""
+"""The WSGI application gunicorn serves (``gunicorn federated_backend.wsgi``); see
+:func:`kafkaml.django_service.wsgi_application`."""
 
 from __future__ import annotations
 
-import os
+from kafkaml.django_service import wsgi_application
 
-from django.core.wsgi import get_wsgi_application
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "federated_backend.settings")
-application = get_wsgi_application()
+application = wsgi_application("federated_backend.settings")

@@ -1,6 +1,8 @@
-"""What the Django services share at the HTTP edge: typed errors, the exception handler (every
-failure a clear JSON answer, never a 500 page) and the body-size limit (413 before anything reads
-an oversized body)."""
+"""What the Django services share at the HTTP edge: typed errors; the exception handler and the
+error pages under ``/api/`` (every failure a clear JSON answer, never a 500 page); requests refused
+before any view reads them (a body above BACKEND_MAX_BODY_BYTES: 413; a NUL character in a query
+parameter: 400, PostgreSQL cannot compare text with it). The body parser and the pages are in
+:mod:`kafkaml.django_rest` (DRF's settings import them while its views load)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from kafkaml.jobs import JobError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(exc.response_body(), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    if isinstance(exc, JobError):  # the launcher's API (Kubernetes) refused or is unreachable
+        exc = Unavailable(f"the job launcher failed: {exc}")
     response = drf_exception_handler(exc, context)
     if response is None:
         log.exception("unexpected error in %s", context.get("view").__class__.__name__, exc_info=exc)
@@ -73,3 +80,36 @@ class BodySizeLimit:
 
 def _answer(status_code: int, detail: str) -> HttpResponse:
     return HttpResponse(json.dumps({"detail": detail}), status=status_code, content_type="application/json")
+
+
+class NulFreeQuery:
+    """A query parameter holding a NUL character is a 400 (``?datasource_id=a%00b`` was a 500)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any("\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()):
+            return _answer(400, "a query parameter contains a NUL character (%00)")
+        return self.get_response(request)
+
+
+# Django's own error pages (a URL no view matches, e.g. /api/models/abc/; an error outside DRF) are
+# HTML; under /api/ they answer in the API's JSON error shape instead (each service's urls.py).
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Internal error; it was logged."}, status=500)
+    return defaults.server_error(request)

@@ -92,6 +92,7 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
                            "rest_framework", "rest_framework.authtoken", "drf_spectacular", "kafkaml.registry", app],
         "MIDDLEWARE": [
             "kafkaml.django_api.BodySizeLimit",
+            "kafkaml.django_api.NulFreeQuery",
             "django.middleware.security.SecurityMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
@@ -113,11 +114,11 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
             "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication",
                                                "rest_framework.authentication.TokenAuthentication"],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-            "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+            "DEFAULT_PAGINATION_CLASS": "kafkaml.django_rest.Page",
             "PAGE_SIZE": 50,
-            "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+            "DEFAULT_SCHEMA_CLASS": "kafkaml.django_schema.ErrorDocumentingAutoSchema",
             "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-            "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+            "DEFAULT_PARSER_CLASSES": ["kafkaml.django_rest.StrictJSONParser"],
             "EXCEPTION_HANDLER": "kafkaml.django_api.exception_handler",
         },
         "SPECTACULAR_SETTINGS": {"TITLE": title, "DESCRIPTION": description, "VERSION": "1.0.0",
@@ -126,3 +127,26 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
                     "handlers": {"console": {"class": "logging.StreamHandler"}},
                     "root": {"handlers": ["console"], "level": "INFO"}},
     }
+
+
+#: CPython's default recursion limit, restored once a service's views are imported (below).
+RECURSION_LIMIT = 1000
+
+
+def wsgi_application(settings_module: str) -> Any:
+    """The WSGI application of a service, its URLconf loaded now (not at the first request) and
+    Python's default recursion limit restored after: the views import ``kafkaml.ledger``, hence
+    web3 and ``py_ecc``, which raises the limit to 100,000 when imported; with it a deeply nested
+    JSON body made the C parser overflow a request thread's stack (SIGSEGV, the worker killed)
+    instead of raising RecursionError, which the JSON parser turns into a 400."""
+    import os
+    import sys
+
+    from django.core.wsgi import get_wsgi_application
+    from django.urls import get_resolver
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    application = get_wsgi_application()
+    get_resolver().url_patterns  # noqa: B018 (imports every view module now)
+    sys.setrecursionlimit(RECURSION_LIMIT)
+    return application

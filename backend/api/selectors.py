@@ -3,7 +3,8 @@ results; staff see everyone's. Datasources and the platform's chain are the plat
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from backend.api.models import Configuration, Deployment, MLModel, RoundRecord, TrainingResult
@@ -35,8 +36,27 @@ def results_of(user, *, status: str | None = None, deployment: int | None = None
 
 
 def with_round_counts(results: QuerySet[TrainingResult]) -> QuerySet[TrainingResult]:
-    """Each result with ``rounds_done``, counted by the database in the same query."""
-    return results.annotate(rounds_done=Count("rounds"))
+    """Each result with ``rounds_done``, counted by the database in the same query.
+
+    A correlated subquery, not ``Count("rounds")``: the join and GROUP BY of the latter made every
+    page (and its COUNT) aggregate the rounds of all the user's results; the subquery is
+    evaluated for the rows of the page only, from the (result, version) unique index, and a
+    page's COUNT(*) leaves it out."""
+    rounds = (RoundRecord.objects.filter(result=OuterRef("pk")).order_by().values("result")
+              .annotate(n=Count("pk")).values("n"))
+    return results.annotate(rounds_done=Coalesce(Subquery(rounds), 0))
+
+
+#: What a results list shows of each result (apis.results.result_row); the rest (the model's
+#: source and Keras JSON, the deployment's settings) stays in the database.
+LIST_FIELDS = ("id", "deployment_id", "ml_model_id", "ml_model__name", "status", "federated_id",
+               "aggregator_address", "contract_address", "error", "final", "model_sha256", "rounds_done",
+               "created_at", "started_at", "finished_at")
+
+
+def result_list(results: QuerySet[TrainingResult]) -> QuerySet:
+    """``results`` as a list page reads them: plain rows of the shown columns, with round counts."""
+    return with_round_counts(results).select_related(None).values(*LIST_FIELDS)
 
 
 def result_of(user, pk: int) -> TrainingResult:

@@ -9,7 +9,6 @@ import binascii
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +23,7 @@ from federated_backend.api.services.participations import (
     participation_stop,
     refresh,
 )
+from kafkaml.django_rest import Page
 from kafkaml.registry.apis import ProgressInput, ProgressOutput
 
 
@@ -84,6 +84,8 @@ class WalletOutput(serializers.Serializer):
 
 
 class ModelListApi(APIView):
+    pagination_class = Page
+
     @extend_schema(parameters=[OpenApiParameter("state", str, enum=list(AnnouncedModel.State.values))],
                    responses=AnnouncedModelOutput(many=True), operation_id="announced_models_list")
     def get(self, request):
@@ -93,7 +95,7 @@ class ModelListApi(APIView):
             if state not in AnnouncedModel.State.values:
                 raise serializers.ValidationError({"state": [f"one of {', '.join(AnnouncedModel.State.values)}"]})
             models = models.filter(state=state)
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(models, request, self)
         return paginator.get_paginated_response(AnnouncedModelOutput(page, many=True).data)
 
@@ -126,6 +128,8 @@ class ModelProgressApi(APIView):
 
 
 class ParticipationListApi(APIView):
+    pagination_class = Page
+
     @extend_schema(parameters=[OpenApiParameter("state", str, enum=list(Participation.State.values))],
                    responses=ParticipationOutput(many=True), operation_id="participations_list")
     def get(self, request):
@@ -136,7 +140,7 @@ class ParticipationListApi(APIView):
             if state not in Participation.State.values:
                 raise serializers.ValidationError({"state": [f"one of {', '.join(Participation.State.values)}"]})
             participations = participations.filter(state=state)
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(participations, request, self)
         return paginator.get_paginated_response(ParticipationOutput(page, many=True).data)
 

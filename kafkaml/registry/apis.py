@@ -10,11 +10,11 @@ from django.utils.module_loading import import_string
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from kafkaml.django_rest import Page
 from kafkaml.registry.models import Datasource, RejectedRecord
 from kafkaml.registry.services import datasource_register, next_offset
 
@@ -40,12 +40,15 @@ class DatasourceRegisterInput(serializers.Serializer):
 
 
 class DatasourceListApi(APIView):
-    @extend_schema(responses=DatasourceOutput(many=True), operation_id="datasources_list")
+    pagination_class = Page
+
+    @extend_schema(parameters=[OpenApiParameter("datasource_id", str, description="Only this datasource id.")],
+                   responses=DatasourceOutput(many=True), operation_id="datasources_list")
     def get(self, request):
         datasources = Datasource.objects.all()
         if request.query_params.get("datasource_id"):
             datasources = datasources.filter(datasource_id=request.query_params["datasource_id"][:200])
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(datasources, request, self)
         return paginator.get_paginated_response(DatasourceOutput(page, many=True).data)
 
@@ -106,10 +109,12 @@ class ProgressInput(serializers.Serializer):
 
 class RejectedListApi(APIView):
     """Control records that described no usable datasource, with why."""
+    pagination_class = Page
+
 
     @extend_schema(responses=RejectedOutput(many=True), operation_id="datasources_rejected_list")
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(RejectedRecord.objects.all(), request, self)
         return paginator.get_paginated_response(RejectedOutput(page, many=True).data)
 

@@ -75,6 +75,8 @@ class LogoutApi(APIView):
 class TokenApi(APIView):
     """An API token for scripts (``Authorization: Token <token>``); the same one on every call."""
 
+    error_codes = {"POST": ("401", "403")}  # wrong user name or password
+
     permission_classes = [AllowAny]
     authentication_classes: list = []
 

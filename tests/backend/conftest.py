@@ -5,6 +5,7 @@ the factory admin key) with jobs as local processes — what `kafkaml local up` 
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -60,6 +61,32 @@ class Backend:
             session.headers["Authorization"] = f"Token {answer.json()['token']}"
             self.sessions[name] = session
         return self.sessions[name]
+
+    def dormant_result(self, owner: str) -> tuple[int, str]:
+        """A running training result of ``owner`` with no job behind it, and its job token: what a
+        test needs to post as that result's job (rows written directly; nothing is launched)."""
+        token = secrets.token_urlsafe(32)
+        code = f"""
+import hashlib, uuid
+from django.contrib.auth import get_user_model
+from backend.api.models import Configuration, Deployment, MLModel, TrainingResult
+from kafkaml.registry.models import Datasource
+tag = uuid.uuid4().hex[:10]
+user = get_user_model().objects.get_or_create(username={owner!r})[0]
+model = MLModel.objects.create(owner=user, name="dormant-" + tag, source="", description_json="{{}}", parameters=0,
+                               input_shape=[], output_shape=[], layers=[])
+configuration = Configuration.objects.create(owner=user, name="dormant-" + tag)
+configuration.ml_models.set([model])
+datasource = Datasource.objects.create(datasource_id="dormant-" + tag, topic="dormant", format="RAW", counts={{}},
+                                       input_shape=[], message={{}}, sha256="0" * 64, control_topic="dormant-" + tag,
+                                       control_partition=0, control_offset=0)
+deployment = Deployment.objects.create(owner=user, configuration=configuration, validation_datasource=datasource,
+                                       coordination="classic", settings={{}}, clients={{}})
+result = TrainingResult.objects.create(deployment=deployment, ml_model=model, federated_id="kml-" + tag,
+                                       status="running", token_sha256=hashlib.sha256({token!r}.encode()).hexdigest())
+print(result.pk)
+"""
+        return int(manage(self.env, "shell", "-c", code).split()[-1]), token
 
     def admin(self) -> requests.Session:
         session = requests.Session()

@@ -4,10 +4,12 @@ conflicts 409, oversized bodies 413 — and models built by the secret-free buil
 
 from __future__ import annotations
 
+import json
+
 import requests
 
 from kafkaml.toydata import TOY_MODEL_SOURCE
-from tests.backend.conftest import Backend
+from tests.backend.conftest import Backend, manage
 
 
 def test_health_and_schema_need_no_login_everything_else_does(backend: Backend) -> None:
@@ -92,3 +94,115 @@ def test_job_tokens_cannot_reach_user_endpoints_or_other_results(backend: Backen
         f"{backend.url}/api/results/1/reports/",
         json={"result_id": "1", "sender": "aggregator", "kind": "progress", "time": "t", "data": {"version": 1}})
     assert as_user.status_code in (401, 403)  # a user token is no job token
+
+
+def test_urls_no_view_matches_answer_json_under_api(backend: Backend) -> None:
+    alice = backend.as_user("alice-urls")
+    for path in ("models/abc/", "results/-1/rounds/", "no-such-thing/"):
+        answer = alice.get(f"{backend.url}/api/{path}")
+        assert answer.status_code == 404 and answer.headers["Content-Type"] == "application/json", path
+        assert answer.json() == {"detail": "Not found."}
+
+
+def test_page_parameters_out_of_range_are_refused(backend: Backend) -> None:
+    alice = backend.as_user("alice-pages")
+    for query in ("limit=abc", "limit=0", "limit=1001", "offset=-1", "offset=null", "limit=%C2%B2"):
+        answer = alice.get(f"{backend.url}/api/results/?{query}")
+        assert answer.status_code == 400 and set(answer.json()) <= {"limit", "offset"}, query
+    page = alice.get(f"{backend.url}/api/models/?limit=1000&offset=5")
+    assert page.status_code == 200 and page.json()["results"] == []
+
+
+def _job(backend: Backend, owner: str) -> tuple[requests.Session, str]:
+    result_id, token = backend.dormant_result(owner)
+    job = requests.Session()
+    job.headers["Authorization"] = f"Job {token}"
+    return job, f"{backend.url}/api/results/{result_id}"
+
+
+def test_an_empty_or_unnamed_model_upload_is_a_400(backend: Backend) -> None:
+    job, url = _job(backend, "alice-job-upload")
+    empty = job.put(f"{url}/model/", data=b"", headers={"X-Content-SHA256": "0" * 64})
+    assert empty.status_code == 400 and "body" in empty.json(), empty.text  # no file is not a file too large
+    unnamed = job.put(f"{url}/model/", data=b"")
+    assert unnamed.status_code == 400 and "X-Content-SHA256" in unnamed.json(), unnamed.text
+
+
+def test_bad_round_reports_are_400s(backend: Backend) -> None:
+    job, url = _job(backend, "alice-job-reports")
+    envelope = {"result_id": url.rsplit("/", 1)[-1], "sender": "aggregator", "kind": "progress", "time": "t"}
+    for data in ({"version": 2**31}, {"version": 2**40}, {"version": 0}, {"version": 1, "val_loss": "x"}):
+        answer = job.post(f"{url}/reports/", json={**envelope, "data": data})
+        assert answer.status_code == 400, (data, answer.status_code, answer.text)
+    stored = job.post(f"{url}/reports/", json={**envelope, "data": {"version": 2**31 - 1, "val_loss": 0.5}})
+    assert stored.status_code == 201, stored.text
+
+
+def test_nul_characters_in_json_bodies_are_400s(backend: Backend) -> None:
+    job, url = _job(backend, "alice-job-nul")
+    envelope = {"result_id": url.rsplit("/", 1)[-1], "sender": "aggregator", "kind": "progress", "time": "t"}
+    for data in ({"version": 1, "contributions": [{"client": "a\u0000b"}]}, {"version": 1, "transaction": {"\u0000": 1}}):
+        answer = job.post(f"{url}/reports/", json={**envelope, "data": data})
+        assert answer.status_code == 400, (data, answer.status_code, answer.text)
+    final = job.post(f"{url}/reports/", json={**envelope, "kind": "final", "data": {"metrics": {"x\u0000": 1}}})
+    assert final.status_code == 400, final.text
+
+
+def test_a_deeply_nested_json_body_is_a_400_and_kills_no_worker(backend: Backend) -> None:
+    alice = backend.as_user("alice-deep")
+    for body in ("[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
+        deep = alice.post(f"{backend.url}/api/configurations/", data=body, headers={"Content-Type": "application/json"})
+        assert deep.status_code == 400 and "nested too deeply" in deep.json()["detail"], deep.text
+    assert "SIGSEGV" not in backend.log_path.read_text()
+
+
+def test_nul_characters_in_query_parameters_are_400s(backend: Backend) -> None:
+    alice = backend.as_user("alice-query-nul")
+    for path in ("datasources/?datasource_id=a%00b", "results/?status=%00", "results/?deployment=%00",
+                 "models/?limit=1%00"):
+        answer = alice.get(f"{backend.url}/api/{path}")
+        assert answer.status_code == 400, (path, answer.status_code, answer.text)
+
+
+QUERY_COUNT = """
+import json, uuid
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from backend.api.models import RoundRecord, TrainingResult
+template = TrainingResult.objects.get(pk=RESULT)
+token = Token.objects.get_or_create(user=template.deployment.owner)[0].key
+counts = []
+for more in (0, 5):
+    for _ in range(more):
+        result = TrainingResult.objects.create(deployment=template.deployment, ml_model=template.ml_model,
+                                               federated_id="kml-" + uuid.uuid4().hex[:12], token_sha256="")
+        RoundRecord.objects.bulk_create(RoundRecord(result=result, version=v, elapsed_s=1.0, contributions=[])
+                                        for v in range(1, 4))
+    with CaptureQueriesContext(connection) as queries:
+        page = Client(HTTP_HOST="localhost").get("/api/results/", HTTP_AUTHORIZATION="Token " + token).json()
+    counts.append([len(queries), page["count"], sorted({r["rounds_done"] for r in page["results"]})])
+print(json.dumps(counts))
+"""
+
+
+def test_the_results_list_makes_the_same_few_queries_whatever_its_length(backend: Backend) -> None:
+    job, url = _job(backend, "alice-queries")
+    job.post(f"{url}/reports/", json={"result_id": "", "sender": "aggregator", "kind": "progress", "time": "t",
+                                      "data": {"version": 1}}).raise_for_status()
+    one, six = json.loads(manage(backend.env, "shell", "-c", QUERY_COUNT.replace("RESULT", url.rsplit("/", 1)[-1]))
+                          .splitlines()[-1])
+    assert one == [3, 1, [1]] and six == [3, 6, [1, 3]]  # token, count, page: no query per result
+
+
+def test_a_results_list_row_is_the_results_own_representation(backend: Backend) -> None:
+    owner = backend.as_user("alice-rows")
+    job, url = _job(backend, "alice-rows")
+    job.post(f"{url}/reports/", json={"result_id": "", "sender": "aggregator", "kind": "progress", "time": "t",
+                                      "data": {"version": 1, "val_loss": 0.5}}).raise_for_status()
+    job.post(f"{url}/reports/", json={"result_id": "", "sender": "aggregator", "kind": "final", "time": "t",
+                                      "data": {"metrics": {"accuracy": 0.5}}}).raise_for_status()
+    detail = owner.get(url + "/").json()
+    (row,) = owner.get(f"{backend.url}/api/results/", params={"deployment": detail["deployment"]}).json()["results"]
+    assert row == detail and row["rounds_done"] == 1 and row["finished_at"].endswith("Z")

@@ -61,6 +61,8 @@ class ChainStatusApi(APIView):
 class ResultChainApi(APIView):
     """A blockchain training as its contract records it (events and balances), read now."""
 
+    error_codes = {"GET": ("400", "503")}  # 400: a classic training has no contract
+
     @extend_schema(responses=TrainingChainOutput, operation_id="results_chain")
     def get(self, request, pk: int):
         result = selectors.result_of(request.user, pk)

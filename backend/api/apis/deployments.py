@@ -7,13 +7,13 @@ import re
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
 from backend.api.models import Deployment
 from backend.api.services.deployments import TrainingSettings, deployment_create
+from kafkaml.django_rest import Page
 from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.registry.models import Datasource
 from kafkaml.rewards import POLICIES, parse_token_amount
@@ -99,9 +99,12 @@ class DeploymentOutput(serializers.ModelSerializer):
 
 
 class DeploymentListApi(APIView):
+    error_codes = {"POST": ("503",)}
+    pagination_class = Page
+
     @extend_schema(responses=DeploymentOutput(many=True), operation_id="deployments_list")
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.deployments_of(request.user).prefetch_related("results"),
                                            request, self)
         return paginator.get_paginated_response(DeploymentOutput(page, many=True).data)

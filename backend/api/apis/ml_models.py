@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,6 +12,7 @@ from backend.api import selectors
 from backend.api.models import Configuration, MLModel
 from backend.api.services.configurations import configuration_create, configuration_delete
 from backend.api.services.ml_models import model_create, model_delete, model_update
+from kafkaml.django_rest import Page
 
 
 class ModelInput(serializers.Serializer):
@@ -47,9 +47,11 @@ class ModelOutput(serializers.ModelSerializer):
 
 
 class ModelListApi(APIView):
+    pagination_class = Page
+
     @extend_schema(responses=ModelOutput(many=True), operation_id="models_list")
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.models_of(request.user).select_related("owner"), request, self)
         return paginator.get_paginated_response(ModelOutput(page, many=True).data)
 
@@ -62,6 +64,8 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
+    error_codes = {"PATCH": ("409",), "DELETE": ("409",)}
+
     def _model(self, request, pk: int) -> MLModel:
         return get_object_or_404(selectors.models_of(request.user), pk=pk)
 
@@ -99,9 +103,11 @@ class ConfigurationOutput(serializers.ModelSerializer):
 
 
 class ConfigurationListApi(APIView):
+    pagination_class = Page
+
     @extend_schema(responses=ConfigurationOutput(many=True), operation_id="configurations_list")
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.configurations_of(request.user).prefetch_related("deployments"), request, self)
         return paginator.get_paginated_response(ConfigurationOutput(page, many=True).data)
@@ -122,6 +128,8 @@ class ConfigurationListApi(APIView):
 
 
 class ConfigurationDetailApi(APIView):
+    error_codes = {"DELETE": ("409",)}
+
     def _configuration(self, request, pk: int) -> Configuration:
         return get_object_or_404(selectors.configurations_of(request.user), pk=pk)
 

@@ -24,6 +24,7 @@ from backend.api.services import jobs
 from kafkaml.django_api import Conflict, PayloadTooLarge
 
 MAX_MODEL_BYTES = 2 * 1024**3
+MAX_VERSION = 2**31 - 1  # RoundRecord.version is a 32-bit column
 ACTIVE = (TrainingResult.Status.CREATED, TrainingResult.Status.RUNNING)
 
 
@@ -44,8 +45,8 @@ def result_report(*, result: TrainingResult, kind: str, data: dict[str, Any]) ->
 
 def _round(result: TrainingResult, data: dict[str, Any]) -> bool:
     version = data.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValidationError({"data.version": ["expected a global version number (an integer >= 1)"]})
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise ValidationError({"data.version": [f"expected a global version number (1 to {MAX_VERSION})"]})
     contributions = data.get("contributions", [])
     if not isinstance(contributions, list) or not all(isinstance(c, dict) for c in contributions):
         raise ValidationError({"data.contributions": ["expected a list of objects"]})
@@ -84,10 +85,12 @@ def model_path(result: TrainingResult) -> Path:
 
 def result_model_store(*, result: TrainingResult, stream: IO[bytes], length: int, sha256: str) -> None:
     """Stream the final model file to storage; its SHA-256 must be the one the job announced."""
-    if not 0 < length <= MAX_MODEL_BYTES:
-        raise PayloadTooLarge(f"a model file is 1 to {MAX_MODEL_BYTES} bytes, this one says {length}")
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValidationError({"X-Content-SHA256": ["expected 64 lower-case hex digits"]})
+    if length <= 0:
+        raise ValidationError({"body": ["expected the model file (a Content-Length above 0)"]})
+    if length > MAX_MODEL_BYTES:
+        raise PayloadTooLarge(f"a model file is at most {MAX_MODEL_BYTES} bytes, this one says {length}")
     target = model_path(result)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".part")

@@ -1,0 +1,78 @@
+"""The one request body format of the Django services — JSON PostgreSQL can store and Python can
+parse — and the pages every list answers with.
+
+DRF's parser lets two things through to a 500: a NUL character (``\\u0000``) anywhere in a string
+or a key, which PostgreSQL refuses in text and ``jsonb`` columns, and nesting deep enough to
+exhaust the interpreter's recursion limit (RecursionError, not a ValueError): both are a 400 here.
+Pages take ``?limit=`` (1 to MAX_LIMIT, default PAGE_SIZE) and ``?offset=``; a value that is not a
+whole number in range is a 400 (DRF's own class silently falls back to its defaults). This module
+imports no DRF view: DRF's settings import it while its views load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser
+
+
+class StrictJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None
+        if _has_nul(data):
+            raise ParseError("JSON parse error - a string or key contains \\u0000, which cannot be stored")
+        return data
+
+
+def _has_nul(data: Any) -> bool:
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            if any("\x00" in key for key in value):
+                return True
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+MAX_LIMIT = 1000
+MAX_OFFSET = 2**62
+
+
+class Page(LimitOffsetPagination):
+    """The pages every list answers with (see the module docstring)."""
+
+    max_limit = MAX_LIMIT
+
+    def get_limit(self, request) -> int:
+        return _whole(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+
+    def get_offset(self, request) -> int:
+        return _whole(request, self.offset_query_param, 0, 0, MAX_OFFSET)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {self.limit_query_param: {"minimum": 1, "maximum": self.max_limit, "default": self.default_limit},
+                  self.offset_query_param: {"minimum": 0, "maximum": MAX_OFFSET, "default": 0}}
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
+
+def _whole(request, name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not minimum <= int(raw) <= maximum:
+        raise ValidationError({name: [f"expected a whole number from {minimum} to {maximum}"]})
+    return int(raw)
