@@ -65,7 +65,9 @@ def test_a_blockchain_training_through_the_api(backend: Backend, local_stack: lo
     chain = alice.get(f"{backend.url}/api/results/{result['id']}/chain/").json()
     assert chain["phase"] == "finished" and chain["versions"] == ROUNDS + 1
     assert sum(int(c["paid"]) for c in chain["clients"]) == int(chain["credited"]) > 0
-    assert {c["client"]: c["balance"] for c in chain["clients"]} == {c["client"]: c["paid"] for c in chain["clients"]}
+    # The platform's token pays every training of the platform: a balance holds at least this one's payout.
+    assert all(int(c["balance"]) >= int(c["paid"]) for c in chain["clients"])
+    assert any(int(c["paid"]) > 0 for c in chain["clients"])
     assert backend.as_user("bob-train").get(f"{backend.url}/api/results/{result['id']}/model/").status_code == 404
 
     started = alice.post(f"{backend.url}/api/results/{result['id']}/audits/")
