@@ -49,13 +49,17 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def announcement_time(stack: local.Stack, model_id: str) -> float:
-    """The Kafka timestamp (s) of the model's announcement on the platform's model control topic."""
-    for record in read_control(stack.bootstrap("platform"), "FEDERATED_MODEL_CONTROL_TOPIC", expected=ModelControl,
-                               idle_timeout_s=1.0):
-        if record.message.model_id == model_id:
-            return read_timestamp(stack, record.offset)
-    raise RuntimeError(f"no announcement of {model_id}")
+def announcement_time(stack: local.Stack, model_id: str, timeout_s: float = 180) -> float:
+    """The Kafka timestamp (s) of the model's announcement on the platform's model control topic
+    (waiting for the aggregator job to publish it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for record in read_control(stack.bootstrap("platform"), "FEDERATED_MODEL_CONTROL_TOPIC",
+                                   expected=ModelControl, idle_timeout_s=0.5):
+            if record.message.model_id == model_id:
+                return read_timestamp(stack, record.offset)
+        time.sleep(0.5)
+    raise RuntimeError(f"no announcement of {model_id} within {timeout_s:.0f} s")
 
 
 def read_timestamp(stack: local.Stack, offset: int) -> float:
