@@ -36,7 +36,7 @@ from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.local import client as local_client
 from kafkaml.local import stack as local
-from kafkaml.local.services_run import follow, start
+from kafkaml.local.services_run import follow, publish_data, start
 from kafkaml.local.train import RunOptions, start_run, wait_for_end
 from kafkaml.schemas import ModelControl, read_control
 from kafkaml.workloads import make_workload
@@ -105,9 +105,11 @@ def trainer_start_times(stack: local.Stack, model_id: str, timeout_s: float = 12
 def measure_matching(stack: local.Stack, repetitions: int) -> list[float]:
     latencies = []
     workload = make_workload("toy", CLIENTS, 2400, seed=5, mode="random-split")
+    data = f"match-{datetime.now():%H%M%S}"  # one datasource per client: each deployment matches it
+    publish_data(stack, workload, data)
     for repetition in range(repetitions):
-        run = start(stack, workload, name=f"match-{repetition}-{datetime.now():%H%M%S}", mode="blockchain",
-                    rounds=1, epochs=1, batch=32, strategy="fedasync", strategy_params={})
+        run = start(stack, workload, name=f"{data}-{repetition}", mode="blockchain", rounds=1, epochs=1, batch=32,
+                    strategy="fedasync", strategy_params={}, data=data)
         announced = announcement_time(stack, run.result["federated_id"])
         latencies += [started - announced for started in trainer_start_times(stack, run.result["federated_id"])]
         follow(run, 300, lambda record: None)

@@ -51,22 +51,30 @@ def _post(api: requests.Session, url: str, path: str, body: dict) -> dict:
     return answer.json()
 
 
+def publish_data(stack: local.Stack, workload: Workload, name: str) -> None:
+    """Each data owner's dataset into its own broker, the validation data into the platform's:
+    their data control loggers register them."""
+    for index, share in enumerate(workload.clients, start=1):
+        owner = f"client-{index}"
+        publish_datasource(stack.bootstrap(owner), f"kml-data-{name}", f"{name}-{owner}", share, workload.classes)
+    publish_datasource(stack.bootstrap("platform"), f"kml-validation-{name}", f"{name}-validation",
+                       workload.validation, workload.classes, validation_rate=0.95)
+
+
 def start(stack: local.Stack, workload: Workload, *, name: str, mode: str, rounds: int, epochs: int, batch: int,
-          strategy: str, strategy_params: dict[str, Any]) -> ServicesRun:
-    """Data into the brokers, then model → configuration → deployment through the REST API."""
+          strategy: str, strategy_params: dict[str, Any], data: str | None = None) -> ServicesRun:
+    """Data into the brokers (unless ``data`` names a run whose data is there already), then model →
+    configuration → deployment through the REST API."""
     backend = stack.backend
     if backend is None:
         raise ServicesRunFailed("the local stack runs no platform backend: 'kafkaml local up' without --no-platform")
     api = requests.Session()
     api.headers["Authorization"] = f"Token {platform.admin_credentials(stack.run_dir)['token']}"
-    clients = {}
-    for index, share in enumerate(workload.clients, start=1):
-        owner = f"client-{index}"
-        publish_datasource(stack.bootstrap(owner), f"kml-data-{name}", f"{name}-{owner}", share, workload.classes)
-        clients[stack.account(owner).address if mode == "blockchain" else owner] = len(share)
-    publish_datasource(stack.bootstrap("platform"), f"kml-validation-{name}", f"{name}-validation",
-                       workload.validation, workload.classes, validation_rate=0.95)
-    validation = _wait(lambda: _datasource(api, backend.address, f"{name}-validation"), 60,
+    if data is None:
+        publish_data(stack, workload, name)
+    clients = {stack.account(f"client-{index}").address if mode == "blockchain" else f"client-{index}": len(share)
+               for index, share in enumerate(workload.clients, start=1)}
+    validation = _wait(lambda: _datasource(api, backend.address, f"{data or name}-validation"), 60,
                        "the platform's data control logger did not register the validation datasource")
     model = _post(api, backend.address, "models/", {"name": name, "source": workload.model_source,
                                                      "description": f"{workload.name} model of {name}"})

@@ -49,13 +49,30 @@ def announcement_of(model: AnnouncedModel) -> ModelControl:
 def _propose(model: AnnouncedModel, datasource: Datasource) -> None:
     if Participation.objects.filter(model=model, datasource=datasource).exists():
         return
-    problems = mismatches(announcement_of(model), parse_data_control(datasource.message))
+    announcement = announcement_of(model)
+    problems = mismatches(announcement, parse_data_control(datasource.message))
     state = State.MISMATCHED if problems else State.APPROVED if client().site_policy == "auto" else State.PROPOSED
+    if not problems and _training_over(announcement):
+        state, problems = State.DECLINED, ["the training finished before this datasource arrived"]
     try:
         with transaction.atomic():
             Participation.objects.create(model=model, datasource=datasource, state=state, reason="; ".join(problems))
     except IntegrityError:  # proposed concurrently by the other arrival
         return
+
+
+def _training_over(announcement: ModelControl) -> bool:
+    """Whether the announced training closed already (blockchain: its contract says so), so that a
+    datasource arriving later starts no trainer for it."""
+    if announcement.blockchain is None or not client().rpc_url:
+        return False
+    from kafkaml.ledger import Ledger, LedgerError
+    from kafkaml.ledger.records import Phase
+
+    try:
+        return Ledger.reader(client().rpc_url, announcement.blockchain.contract_address).phase() == Phase.FINISHED
+    except LedgerError:
+        return False
 
 
 def participation_approve(*, participation: Participation) -> Participation:
