@@ -25,6 +25,8 @@ from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
 from kafkaml.workloads import Workload
 
+GET_ATTEMPTS = 8
+
 
 class ServicesRunFailed(RuntimeError):
     """The platform refused a step or the training did not finish; the message says which."""
@@ -38,7 +40,16 @@ class ServicesRun:
     result: dict[str, Any]
 
     def get(self, path: str, **params: Any) -> Any:
-        answer = self.api.get(f"{self.url}/api/{path}", params=params, timeout=30)
+        """A read, retried while the backend does not answer (a restarting worker, a keep-alive
+        connection it closed): reads change nothing, so a retry is safe."""
+        for attempt in range(GET_ATTEMPTS):
+            try:
+                answer = self.api.get(f"{self.url}/api/{path}", params=params, timeout=30)
+                break
+            except requests.ConnectionError:
+                if attempt == GET_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(2.0 ** attempt, 10.0))
         if not answer.ok:
             raise ServicesRunFailed(f"GET /api/{path}: HTTP {answer.status_code} {answer.text[:300]}")
         return answer.json()
