@@ -234,10 +234,24 @@ def down(run_dir: Path | None = None) -> list[str]:
                 stopped.append(part.name)
             if part.pid:
                 processes.stop_group(part.pid)
+        stopped += _stop_service_jobs(run_dir)
         (run_dir / STATE_FILE).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "chain", ignore_errors=True)
         shutil.rmtree(run_dir / "keys", ignore_errors=True)
         return stopped
+
+
+def _stop_service_jobs(run_dir: Path) -> list[str]:
+    """The jobs the stack's services launched (the platform's aggregators and audits, the clients'
+    trainers) outlive their service's process: a stack that goes down stops them too."""
+    from kafkaml.jobs import LocalLauncher
+    from kafkaml.jobs.spec import LABEL_PART_OF, PART_OF
+
+    stopped = []
+    for jobs_dir in sorted(run_dir.glob("*-jobs")):
+        if (jobs_dir / "jobs").is_dir():
+            stopped += LocalLauncher(jobs_dir).stop({LABEL_PART_OF: PART_OF})
+    return stopped
 
 
 def log_path(run_dir: Path, name: str) -> Path:

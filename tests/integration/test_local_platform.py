@@ -14,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from kafkaml.jobs import JobSpec, LocalLauncher, Role
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
@@ -66,8 +67,13 @@ def test_local_up_starts_the_platform_backend_and_down_stops_it(tmp_path: Path) 
         assert {"client-backend", "client-data-logger", "client-model-logger", "logger"} <= kinds
         again = kafkaml(run_dir, "up", "--clients", "1")  # idempotent: the healthy backend is kept
         assert again.returncode == 0 and json.loads(credentials_file.read_text()) == credentials
+        # A job a service launched (here one of the platform's) is stopped by down with the rest.
+        launcher = LocalLauncher(run_dir / "platform-jobs")
+        launcher.launch(JobSpec(name="aggregator-999", role=Role.AGGREGATOR, owner="platform-backend",
+                                training="999", image="kafka-ml/worker:0.1.0", command=("sleep", "600")))
     finally:
         kafkaml(run_dir, "down")
+    assert LocalLauncher(run_dir / "platform-jobs").status({}) == []
     assert local.load(run_dir) is None
     try:
         requests.get(f"{url}/api/health/", timeout=2)
