@@ -11,5 +11,9 @@ globals().update(service_settings(
     title="Kafka-ML Federated client API",
     description="A data owner's datasources, the models the platform announced, and its participations.",
 ))
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 (set by service_settings above)
+    "AnnouncedModelState": "federated_backend.api.models.AnnouncedModel.State",
+    "ParticipationState": "federated_backend.api.models.Participation.State",
+}
 #: Called with each newly registered datasource (kafkaml.registry): it may match announced models.
 REGISTRY_DATASOURCE_HOOK = "federated_backend.api.services.participations.datasource_arrived"

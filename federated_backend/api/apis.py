@@ -18,6 +18,7 @@ from federated_backend.api.models import AnnouncedModel, Participation
 from federated_backend.api.services import trainers
 from federated_backend.api.services.announcements import announcement_register, next_offset
 from federated_backend.api.services.participations import (
+    on_chain,
     participation_approve,
     participation_decline,
     participation_stop,
@@ -149,11 +150,34 @@ def _participation(pk: int) -> Participation:
     return get_object_or_404(Participation.objects.select_related("model", "datasource"), pk=pk)
 
 
+class UpdateOutput(serializers.Serializer):
+    sha256 = serializers.CharField()
+    base_version = serializers.IntegerField()
+    version = serializers.IntegerField(allow_null=True)
+    staleness = serializers.IntegerField(allow_null=True)
+    accepted = serializers.BooleanField(allow_null=True)
+    reward = serializers.CharField(help_text="Token base units (18 decimals).")
+    reason = serializers.CharField(allow_blank=True)
+
+
+class ParticipationChainOutput(ParticipationOutput):
+    """A participation with what the training's contract records of this client (blockchain)."""
+
+    updates = UpdateOutput(many=True)
+    earned = serializers.CharField(allow_null=True)
+    paid = serializers.CharField(allow_null=True)
+    token_balance = serializers.CharField(allow_null=True)
+
+    class Meta(ParticipationOutput.Meta):
+        fields = [*ParticipationOutput.Meta.fields, "updates", "earned", "paid", "token_balance"]
+
+
 class ParticipationDetailApi(APIView):
-    @extend_schema(responses=ParticipationOutput, operation_id="participations_retrieve")
+    @extend_schema(responses=ParticipationChainOutput, operation_id="participations_retrieve")
     def get(self, request, pk: int):
         refresh()
-        return Response(ParticipationOutput(_participation(pk)).data)
+        participation = _participation(pk)
+        return Response({**ParticipationOutput(participation).data, **on_chain(participation)})
 
 
 class ParticipationApproveApi(APIView):

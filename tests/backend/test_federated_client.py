@@ -118,6 +118,12 @@ def test_the_whole_path_through_the_services(backend: Backend, local_stack: loca
     contributors = {c["client"].lower() for r in alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()
                     for c in r["contributions"]}
     assert {local_stack.account(n).address.lower() for n in ("client-1", "client-2")} & contributors
+    # A participation shows what the chain records of its client: its updates, rewards, balance.
+    running = next(p for p in clients["client-1"].participations() if p["model_id"] == result["federated_id"]
+                   and p["state"] in ("running", "finished"))
+    detail = clients["client-1"].api().get(f"{clients['client-1'].url}/api/participations/{running['id']}/").json()
+    assert detail["updates"] and all(u["base_version"] >= 0 for u in detail["updates"])
+    assert int(detail["token_balance"]) >= int(detail["paid"]) and int(detail["earned"]) >= int(detail["paid"])
     # Restarting a client's model logger replays no announcement into a new job.
     before = len(clients["client-1"].participations())
     logger = clients["client-1"].loggers[1]

@@ -75,6 +75,32 @@ def _training_over(announcement: ModelControl) -> bool:
         return False
 
 
+def on_chain(participation: Participation) -> dict:
+    """This client's updates in the participation's training, its rewards earned and paid, and its
+    token balance, as the contract records them now (empty in classic mode or when unreadable)."""
+    nothing = {"updates": [], "earned": None, "paid": None, "token_balance": None}
+    site = client()
+    address = participation.model.contract_address
+    if not address or not site.rpc_url or not site.wallet_address:
+        return nothing
+    from kafkaml.ledger import Ledger, LedgerError
+
+    try:
+        ledger = Ledger.reader(site.rpc_url, address)
+        audit = ledger.history()
+        balance = ledger.token_balance(site.wallet_address)
+    except LedgerError:
+        return nothing
+    mine = site.wallet_address.lower()
+    updates = [u for u in [*(u for v in audit.versions for u in v.updates), *audit.pending] if u.client.lower() == mine]
+    return {"updates": [{"sha256": u.content_hash.hex(), "base_version": u.base_version, "version": u.version,
+                         "staleness": u.staleness, "accepted": u.accepted, "reward": str(u.reward),
+                         "reason": u.reason} for u in updates],
+            "earned": str(sum(a for c, a in audit.earned.items() if c.lower() == mine)),
+            "paid": str(sum(a for c, a in audit.paid.items() if c.lower() == mine)),
+            "token_balance": str(balance)}
+
+
 def participation_approve(*, participation: Participation) -> Participation:
     if participation.state not in (State.PROPOSED, State.DECLINED):
         raise Conflict(f"the participation is {participation.state}; only a proposed or declined one can be approved")
