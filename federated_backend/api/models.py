@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from kafkaml.registry.models import CONTROL_POSITION, ControlRecordPosition
 
-class AnnouncedModel(models.Model):
+
+class AnnouncedModel(ControlRecordPosition):
     """One model control record: an announcement this client trusts, or one it rejected."""
 
     class State(models.TextChoices):
@@ -20,13 +22,10 @@ class AnnouncedModel(models.Model):
     contract_address = models.CharField(max_length=42, blank=True, default="")
     message = models.JSONField(null=True)  # the announcement as received (accepted ones)
     sha256 = models.CharField(max_length=64)
-    control_topic = models.CharField(max_length=249)
-    control_partition = models.IntegerField()
-    control_offset = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["control_topic", "control_partition", "control_offset"],
+        constraints = [models.UniqueConstraint(fields=CONTROL_POSITION,
                                                name="one_announcement_per_control_record")]
         ordering = ["-id"]
 

@@ -5,8 +5,24 @@ from __future__ import annotations
 
 from django.db import models
 
+CONTROL_POSITION = ["control_topic", "control_partition", "control_offset"]
 
-class Datasource(models.Model):
+
+class ControlRecordPosition(models.Model):
+    """Where a control record stands in its topic: what makes registering it idempotent.
+
+    Each concrete model names its own unique constraint on ``CONTROL_POSITION`` (names are
+    part of the migrations)."""
+
+    control_topic = models.CharField(max_length=249)
+    control_partition = models.IntegerField()
+    control_offset = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class Datasource(ControlRecordPosition):
     """A datasource described on the platform's data control topic, registered once per record."""
 
     datasource_id = models.CharField(max_length=200)
@@ -18,27 +34,21 @@ class Datasource(models.Model):
     classes = models.IntegerField(null=True)
     message = models.JSONField()  # the description as received (our format)
     sha256 = models.CharField(max_length=64)  # of the record's bytes: what a training pins
-    control_topic = models.CharField(max_length=249)
-    control_partition = models.IntegerField()
-    control_offset = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["control_topic", "control_partition", "control_offset"],
+        constraints = [models.UniqueConstraint(fields=CONTROL_POSITION,
                                                name="one_datasource_per_control_record")]
         ordering = ["-id"]
 
 
-class RejectedRecord(models.Model):
+class RejectedRecord(ControlRecordPosition):
     """A data control record the registry could not use, with why: acknowledged, never retried."""
 
-    control_topic = models.CharField(max_length=249)
-    control_partition = models.IntegerField()
-    control_offset = models.BigIntegerField()
     reason = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["control_topic", "control_partition", "control_offset"],
+        constraints = [models.UniqueConstraint(fields=CONTROL_POSITION,
                                                name="one_rejection_per_control_record")]
         ordering = ["-id"]
