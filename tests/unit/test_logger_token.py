@@ -1,0 +1,51 @@
+"""``ensure_logger_token``: in a cluster the loggers register with a token the operator put in a
+Secret, which the backend adopts at start (kafkaml/registry/management/commands). Checked on the
+federated backend with SQLite in a scratch run directory: created once, idempotent, rotated, a
+staff account without a usable password, a malformed token refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = """
+import json, django
+django.setup()
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+user = get_user_model().objects.get(username="control-logger")
+print(json.dumps({"tokens": list(Token.objects.filter(user=user).values_list("key", flat=True)),
+                  "staff": user.is_staff, "superuser": user.is_superuser, "password": user.has_usable_password()}))
+"""
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "federated_backend", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=180)
+
+
+def test_the_logger_token_is_adopted_idempotently_and_rotated(tmp_path: Path) -> None:
+    env = {**os.environ, "BACKEND_SECRET_KEY": "unit", "KAFKAML_RUN_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": "federated_backend.settings"}
+    assert _run(env, "migrate", "--noinput").returncode == 0
+    token_file = tmp_path / "registry-token"
+
+    def state() -> dict:
+        done = subprocess.run([sys.executable, "-c", CHECK], env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, check=True)
+        return json.loads(done.stdout.splitlines()[-1])
+
+    first, second = "a" * 40, "0123456789abcdef" * 2
+    for key in (first, first, second):
+        token_file.write_text(key + "\n")
+        done = _run(env, "ensure_logger_token", "--token-file", str(token_file))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert state() == {"tokens": [key], "staff": True, "superuser": False, "password": False}
+    token_file.write_text("short")
+    refused = _run(env, "ensure_logger_token", "--token-file", str(token_file))
+    assert refused.returncode != 0 and "32 to 40 letters or digits" in refused.stderr
+    assert state()["tokens"] == [second]
