@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "kafkaml.usecases.rat.cli",
     "kafkaml.audit",
     "kafkaml.platform_cli",
+    "kafkaml.k8s_cli",
 ]
 
 
