@@ -1,0 +1,18 @@
+/// <reference types="vitest/config" />
+import react from '@vitejs/plugin-react'
+import { defineConfig } from 'vite'
+
+// The backend (`kafkaml local up`) serves the built app itself; `npm run dev` proxies the API to it.
+const backend = process.env.KAFKAML_BACKEND_URL ?? 'http://127.0.0.1:8000'
+
+export default defineConfig({
+  plugins: [react()],
+  server: { proxy: { '/api': backend } },
+  build: { outDir: 'dist', sourcemap: false, chunkSizeWarningLimit: 400 },
+  test: {
+    environment: 'jsdom',
+    globals: true,
+    include: ['src/**/*.test.{ts,tsx}'],
+    setupFiles: ['src/test-setup.ts'],
+  },
+})
