@@ -1,9 +1,12 @@
-"""``/api/``: the REST API; ``/api/schema/``: its OpenAPI 3 schema; ``/api/docs/``: the interactive page."""
+"""``/api/``: the REST API; ``/api/schema/``: its OpenAPI 3 schema; ``/api/docs/``: the interactive page;
+everything else: the web UI when ``BACKEND_UI_DIR`` names a build of it (local mode)."""
 
 from __future__ import annotations
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from backend.ui import ui_urls
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
@@ -11,6 +14,7 @@ urlpatterns = [
                                                      permission_classes=[])),
     path("api/", include("kafkaml.registry.urls")),
     path("api/", include("backend.api.urls")),
+    *ui_urls(),
 ]
 
 handler400 = "kafkaml.django_api.bad_request"

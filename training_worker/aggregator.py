@@ -246,9 +246,10 @@ class Aggregator:
         self.sink.progress(RoundReport(
             version=version.number, val_loss=result.new.loss, val_accuracy=result.new.accuracy,
             elapsed_s=round(time.monotonic() - self.started, 3),
+            sha256=version.content_hash.hex(), pointer=version.pointer.to_json(),
             contributions=[Contribution(
                 client=item.queued.client, samples=item.queued.samples,
-                staleness=version.number - 1 - item.queued.base_version,
+                staleness=version.number - 1 - item.queued.base_version, base_version=item.queued.base_version,
                 reward=rewards[item.queued.content_hash], reason=str(item.reason or ""),
                 sha256=item.queued.content_hash.hex(),
             ) for item in result.screened],

@@ -50,20 +50,22 @@ class Contribution:
     client: str
     samples: int
     staleness: int
+    base_version: int
     reward: int = 0
     reason: str = ""  # empty when accepted, else a RejectReason value
     sha256: str = ""  # the update's content hash, to match it with the client's own report
 
     def to_json(self) -> dict[str, Any]:
         return {"client": self.client, "samples": self.samples, "staleness": self.staleness,
-                "reward": str(self.reward), "accepted": not self.reason, "reason": self.reason,
+                "base_version": self.base_version, "reward": str(self.reward), "accepted": not self.reason, "reason": self.reason,
                 "sha256": self.sha256}
 
 
 @dataclass(frozen=True)
 class RoundReport:
-    """What a round produced: the new global version, its metrics on the platform's validation
-    stream, the updates it consumed (or rejected) and the seconds since the training started."""
+    """What a round produced: the new global version (its content hash and Kafka pointer, the
+    lineage a user audits), its metrics on the platform's validation stream, the updates it
+    consumed (or rejected) and the seconds since the training started."""
 
     version: int
     val_loss: float | None
@@ -71,10 +73,14 @@ class RoundReport:
     elapsed_s: float
     contributions: Sequence[Contribution] = ()
     transaction: Mapping[str, Any] | None = None  # blockchain mode: the recording transaction
+    sha256: str = ""  # the version's content hash, hex
+    pointer: Mapping[str, Any] | None = None  # WeightsPointer.to_json() of the version's payload
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "val_loss": self.val_loss, "val_accuracy": self.val_accuracy,
-                "elapsed_s": self.elapsed_s, "contributions": [c.to_json() for c in self.contributions],
+                "elapsed_s": self.elapsed_s, "sha256": self.sha256,
+                "pointer": dict(self.pointer) if self.pointer else None,
+                "contributions": [c.to_json() for c in self.contributions],
                 "transaction": dict(self.transaction) if self.transaction else None}
 
 

@@ -40,6 +40,8 @@ PLATFORM = declare(
             default="kafka-ml/worker:0.1.0"),
     Setting("JOB_SERVICE_ACCOUNT", "Service account of the training jobs (no API token is mounted).",
             default="kafka-ml-jobs"),
+    Setting("BACKEND_UI_DIR", "Directory of the built web UI (frontend/dist) this backend serves at / (local "
+            "mode); unset: no UI here (in a cluster the UI's nginx serves it).", kind="path", default=None),
 )
 
 
@@ -58,6 +60,7 @@ class Platform:
     launcher: str
     job_image: str
     job_service_account: str
+    ui_dir: Path | None
     run_dir: Path
 
 
@@ -73,6 +76,6 @@ def platform() -> Platform:
         aggregator_funding_wei=int(values["AGGREGATOR_FUNDING_ETH"] * 10**18),
         public_url=values["BACKEND_PUBLIC_URL"].rstrip("/"), launcher=values["JOB_LAUNCHER"],
         job_image=values["JOB_IMAGE"], job_service_account=values["JOB_SERVICE_ACCOUNT"],
-        run_dir=LOCAL.load()["KAFKAML_RUN_DIR"],
+        ui_dir=values["BACKEND_UI_DIR"], run_dir=LOCAL.load()["KAFKAML_RUN_DIR"],
     )
 

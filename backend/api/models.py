@@ -98,6 +98,8 @@ class RoundRecord(models.Model):
     val_loss = models.FloatField(null=True)
     val_accuracy = models.FloatField(null=True)
     elapsed_s = models.FloatField()
+    sha256 = models.CharField(max_length=64, blank=True, default="")  # the version's content hash
+    pointer = models.JSONField(null=True)  # where its weights are in Kafka (WeightsPointer.to_json())
     contributions = models.JSONField()
     transaction = models.JSONField(null=True)  # {"hash": ..., "gas": ...} in blockchain mode
     received_at = models.DateTimeField(auto_now_add=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from backend.api.apis import audits, chain, deployments, ml_models, results
+from backend.api.apis import audits, chain, clients, deployments, ml_models, results
 
 urlpatterns = [
     path("models/", ml_models.ModelListApi.as_view()),
@@ -22,4 +22,5 @@ urlpatterns = [
     path("results/<int:pk>/audits/", audits.ResultAuditsApi.as_view()),
     path("results/<int:pk>/audits/<int:audit_id>/", audits.AuditVerdictApi.as_view()),
     path("chain/", chain.ChainStatusApi.as_view()),
+    path("clients/", clients.ClientListApi.as_view()),
 ]

@@ -31,6 +31,8 @@ ADMIN_TOKEN_FILE = "keys/platform-admin.token"
 SECRET_KEY_FILE = "keys/backend-secret-key"
 WORKERS = 2
 THREADS = 8
+#: The web UI as `npm run build` in frontend/ writes it; the backend serves it at / when it exists.
+UI_BUILD = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 
 
 class BackendError(RuntimeError):
@@ -71,6 +73,8 @@ def environment(stack: Stack, part: Part) -> dict[str, str]:
         "PLATFORM_SIGNER_KEY_FILE": str(signer_account(run_dir).key_file),
         "JOB_LAUNCHER": "local", "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
     }
+    if (UI_BUILD / "index.html").is_file():
+        env["BACKEND_UI_DIR"] = str(UI_BUILD)
     for name in ("DATABASE_URL", "PATH", "HOME", "LANG"):
         if os.environ.get(name):
             env[name] = os.environ[name]

@@ -68,6 +68,20 @@ def test_a_blockchain_training_through_the_api(backend: Backend, local_stack: lo
     # The platform's token pays every training of the platform: a balance holds at least this one's payout.
     assert all(int(c["balance"]) >= int(c["paid"]) for c in chain["clients"])
     assert any(int(c["paid"]) > 0 for c in chain["clients"])
+    # Lineage: each round names its version's hash and Kafka pointer, as the chain recorded them.
+    recorded = {v.version: v for v in Ledger.reader(local_stack.chain.address, result["contract_address"]).history().versions}
+    for entry in rounds:
+        assert entry["sha256"] == recorded[entry["version"]].content_hash.hex()
+        assert entry["pointer"]["end_offset"] - entry["pointer"]["start_offset"] == recorded[entry["version"]].pointer.chunk_count
+        assert all(c["base_version"] == entry["version"] - 1 - c["staleness"] for c in entry["contributions"])
+    # The clients page: every client of the training, its accepted updates and earnings, its balance.
+    clients = {c["client"]: c for c in alice.get(f"{backend.url}/api/clients/").json()["clients"]}
+    for on_chain in chain["clients"]:
+        seen = clients[on_chain["client"]]
+        assert seen["balance"] == on_chain["balance"] and seen["trainings"][0]["result"] == result["id"]
+        assert seen["earned"] == on_chain["earned"]
+    assert sum(c["accepted"] for c in clients.values()) == sum(
+        c["accepted"] for r in rounds for c in r["contributions"])
     assert backend.as_user("bob-train").get(f"{backend.url}/api/results/{result['id']}/model/").status_code == 404
 
     started = alice.post(f"{backend.url}/api/results/{result['id']}/audits/")

@@ -28,8 +28,8 @@ from training_worker.results import (
 from training_worker.settings import ResultsSettings
 
 ROUND = RoundReport(version=3, val_loss=0.42, val_accuracy=0.9, elapsed_s=12.5,
-                    contributions=(Contribution("client-1", 100, 1, reward=10**18, sha256="ab" * 32),
-                                   Contribution("client-2", 50, 0, reason="hash_mismatch")))
+                    contributions=(Contribution("client-1", 100, 1, 1, reward=10**18, sha256="ab" * 32),
+                                   Contribution("client-2", 50, 0, 2, reason="hash_mismatch")))
 
 
 class Backend:
@@ -91,7 +91,7 @@ def test_records_are_posted_as_json(backend: Backend, tmp_path: Path) -> None:
     first, final = (request["body"] for request in backend.received)
     assert backend.received[0]["type"] == "application/json"
     assert (first["result_id"], first["sender"], first["kind"], first["data"]["version"]) == ("7", "aggregator", "progress", 3)
-    assert first["data"]["contributions"][0] == {"client": "client-1", "samples": 100, "staleness": 1,
+    assert first["data"]["contributions"][0] == {"client": "client-1", "samples": 100, "staleness": 1, "base_version": 1,
                                                  "reward": "1000000000000000000", "accepted": True, "reason": "",
                                                  "sha256": "ab" * 32}
     assert first["data"]["contributions"][1]["accepted"] is False

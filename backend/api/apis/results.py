@@ -62,10 +62,46 @@ def result_row(row: dict) -> dict:
     }
 
 
+class ContributionOutput(serializers.Serializer):
+    """An update screened in the round (rounds reported before a field existed lack it)."""
+
+    client = serializers.CharField()
+    samples = serializers.IntegerField()
+    staleness = serializers.IntegerField()
+    base_version = serializers.IntegerField(required=False)
+    reward = serializers.CharField(help_text="Token base units (18 decimals), as a decimal string.")
+    accepted = serializers.BooleanField()
+    reason = serializers.CharField(help_text="Why it was rejected; empty when accepted.")
+    sha256 = serializers.CharField()
+
+
+class TransactionOutput(serializers.Serializer):
+    hash = serializers.CharField()
+    gas = serializers.IntegerField()
+    block = serializers.IntegerField(required=False)
+
+
+class PointerOutput(serializers.Serializer):
+    """Records ``[start_offset, end_offset)`` of ``partition`` of ``topic`` hold the version's weights."""
+
+    topic = serializers.CharField()
+    partition = serializers.IntegerField()
+    start_offset = serializers.IntegerField()
+    end_offset = serializers.IntegerField()
+
+
 class RoundOutput(serializers.ModelSerializer):
+    """A global version: its metrics, its lineage (content hash, Kafka pointer, the updates it was
+    built from) and, in blockchain mode, the transaction that recorded it."""
+
+    contributions = ContributionOutput(many=True)
+    transaction = TransactionOutput(allow_null=True)
+    pointer = PointerOutput(allow_null=True)
+
     class Meta:
         model = RoundRecord
-        fields = ["version", "val_loss", "val_accuracy", "elapsed_s", "contributions", "transaction", "received_at"]
+        fields = ["version", "val_loss", "val_accuracy", "elapsed_s", "sha256", "pointer", "contributions",
+                  "transaction", "received_at"]
 
 
 class ChartOutput(serializers.Serializer):

@@ -17,6 +17,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from backend.api.models import RoundRecord, TrainingResult
@@ -25,6 +26,8 @@ from kafkaml.django_api import Conflict, PayloadTooLarge
 
 MAX_MODEL_BYTES = 2 * 1024**3
 MAX_VERSION = 2**31 - 1  # RoundRecord.version is a 32-bit column
+MAX_CONTRIBUTIONS = 10_000  # updates screened in one round; far above any real round
+HEX_64 = r"^[0-9a-f]{64}$"
 ACTIVE = (TrainingResult.Status.CREATED, TrainingResult.Status.RUNNING)
 
 
@@ -34,6 +37,50 @@ def _number(value: Any, name: str, *, allow_none: bool = True) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValidationError({f"data.{name}": ["expected a finite number"]})
     return float(value)
+
+
+class ContributionInput(serializers.Serializer):
+    """One update's fate in a round, as ``training_worker.results.Contribution`` writes it: checked
+    here so that every stored round renders with the types the UI's generated client expects."""
+
+    client = serializers.CharField(max_length=200)
+    samples = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    staleness = serializers.IntegerField(min_value=-1, max_value=MAX_VERSION)
+    base_version = serializers.IntegerField(min_value=0, max_value=MAX_VERSION, required=False)
+    reward = serializers.RegexField(r"^[0-9]{1,78}$", default="0")  # token base units, up to 2^256
+    accepted = serializers.BooleanField()
+    reason = serializers.CharField(max_length=200, allow_blank=True, default="")
+    sha256 = serializers.RegexField(HEX_64, allow_blank=True, default="")
+
+
+class TransactionInput(serializers.Serializer):
+    hash = serializers.RegexField(r"^0x[0-9a-f]{64}$")
+    gas = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    block = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False)
+
+
+class PointerInput(serializers.Serializer):
+    topic = serializers.CharField(max_length=249)
+    partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+    start_offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    end_offset = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class RoundHashInput(serializers.Serializer):
+    sha256 = serializers.RegexField(HEX_64, allow_blank=True)
+
+
+def _checked(serializer: type[serializers.Serializer], data: Any, name: str, *, many: bool = False) -> Any:
+    if many and (not isinstance(data, list) or len(data) > MAX_CONTRIBUTIONS):
+        raise ValidationError({name: [f"expected a list of at most {MAX_CONTRIBUTIONS} objects"]})
+    checked = serializer(data=data, many=many)
+    if not checked.is_valid():
+        raise ValidationError({name: checked.errors})
+    return checked.validated_data if not many else [dict(item) for item in checked.validated_data]
+
+
+def _optional(serializer: type[serializers.Serializer], data: Any, name: str) -> dict | None:
+    return None if data is None else dict(_checked(serializer, data, name))
 
 
 def result_report(*, result: TrainingResult, kind: str, data: dict[str, Any]) -> bool:
@@ -47,16 +94,14 @@ def _round(result: TrainingResult, data: dict[str, Any]) -> bool:
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
         raise ValidationError({"data.version": [f"expected a global version number (1 to {MAX_VERSION})"]})
-    contributions = data.get("contributions", [])
-    if not isinstance(contributions, list) or not all(isinstance(c, dict) for c in contributions):
-        raise ValidationError({"data.contributions": ["expected a list of objects"]})
-    transaction_info = data.get("transaction")
-    if transaction_info is not None and not isinstance(transaction_info, dict):
-        raise ValidationError({"data.transaction": ["expected an object"]})
     record = RoundRecord(result=result, version=version, val_loss=_number(data.get("val_loss"), "val_loss"),
                          val_accuracy=_number(data.get("val_accuracy"), "val_accuracy"),
                          elapsed_s=_number(data.get("elapsed_s", 0.0), "elapsed_s", allow_none=False),
-                         contributions=contributions, transaction=transaction_info)
+                         sha256=_checked(RoundHashInput, {"sha256": data.get("sha256", "")}, "data")["sha256"],
+                         pointer=_optional(PointerInput, data.get("pointer"), "data.pointer"),
+                         contributions=_checked(ContributionInput, data.get("contributions", []),
+                                                "data.contributions", many=True),
+                         transaction=_optional(TransactionInput, data.get("transaction"), "data.transaction"))
     try:
         with transaction.atomic():
             record.save()
