@@ -1,11 +1,12 @@
 """The Kubernetes manifests, proven offline: no cluster and no image registry is contacted.
 
-Every overlay of ``kustomize/platform`` is rendered with ``kubectl kustomize`` (its Secrets from
-the committed ``*.example`` files, in a copy of the tree), and every object it yields is checked:
-against the Kubernetes 1.32 schema (strict: an unknown field is an error), against the security
-defaults every workload must carry, against the settings the project's programs declare
-(``kafkaml.config.REGISTRY``), and against what the backend's job launcher sends (image, service
-account, user id, the API calls its Role must allow).
+Every overlay of ``kustomize/platform`` and ``kustomize/federated-client`` is rendered with
+``kubectl kustomize`` (its Secrets from the committed ``*.example`` files, in a copy of the tree),
+and every object it yields is checked: against the Kubernetes 1.32 schema (strict: an unknown field
+is an error), against the security defaults every workload must carry, against the settings the
+project's programs declare (``kafkaml.config.REGISTRY``), and against what the backend's job
+launcher sends (image, service account, user id, the API calls its Role must allow). The client
+namespace's own checks are in ``test_client_manifests.py``, on the same helpers.
 """
 
 from __future__ import annotations
@@ -38,11 +39,24 @@ KUSTOMIZE = ROOT / "kustomize"
 OVERLAYS_DIR = KUSTOMIZE / "platform" / "overlays"
 COMPONENTS_DIR = KUSTOMIZE / "platform" / "components"
 OVERLAYS = sorted(path.name for path in OVERLAYS_DIR.iterdir() if (path / "kustomization.yaml").is_file())
+CLIENT_OVERLAYS_DIR = KUSTOMIZE / "federated-client" / "overlays"
+CLIENT_OVERLAYS = sorted(path.name for path in CLIENT_OVERLAYS_DIR.iterdir() if (path / "kustomization.yaml").is_file())
+#: Every overlay by name, and where it is under kustomize/.
+OVERLAY_PATHS = {**{name: f"platform/overlays/{name}" for name in OVERLAYS},
+                 **{name: f"federated-client/overlays/{name}" for name in CLIENT_OVERLAYS}}
+ALL_OVERLAYS = sorted(OVERLAY_PATHS)
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 #: The project's images (repository names, before any registry prefix) and their programs.
-PLATFORM_IMAGE, WORKER_IMAGE = "kafka-ml/platform", "kafka-ml/worker"
+PLATFORM_IMAGE, WORKER_IMAGE, UI_IMAGE = "kafka-ml/platform", "kafka-ml/worker", "kafka-ml/ui"
 BACKEND_SERVICE_ACCOUNT = "kafka-ml-platform"
+#: The accounts whose pods call the Kubernetes API (they launch jobs): only theirs mount a token.
+API_SERVICE_ACCOUNTS = {BACKEND_SERVICE_ACCOUNT, "kafka-ml-federated-backend"}
+#: Secrets each made by a secretGenerator; the hash suffix is off only where a setting names the
+#: Secret for the launcher (CLIENT_WALLET_SECRET, mounted by the client's trainer jobs).
+GENERATED_SECRETS = ("kafka-ml-platform-keys", "kafka-ml-database", "postgres-password", "blockscout",
+                     "kafka-ml-client-keys")
+UNHASHED_SECRETS = ("kafka-ml-client-wallet",)
 #: A pod template annotation that must say why a container's root filesystem stays writable.
 WRITABLE_ROOT = "kafka-ml/writable-root-filesystem"
 #: Modules whose declarations are the settings the platform backend reads (its own, the job
@@ -50,6 +64,9 @@ WRITABLE_ROOT = "kafka-ml/writable-root-filesystem"
 BACKEND_MODULES = ("kafkaml.django_service", "backend.api.environment", "kafkaml.jobs.settings", "kafkaml.config",
                    "kafkaml.ledger.transactions")
 SECRETISH_NAME = re.compile(r"KEY|PASSWORD|SECRET|TOKEN|DATABASE_URL")
+#: Settings named like a secret that hold none: the *name* of a Secret and of its key (the trainer
+#: jobs mount it; the service never reads it), and a contract's public address.
+NAMES_NOT_SECRETS = {"CLIENT_WALLET_SECRET", "CLIENT_WALLET_SECRET_KEY", "ETH_TOKEN_ADDRESS"}
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -85,12 +102,15 @@ def _rendered_tree() -> Path:
     return target
 
 
+def render_directory(directory: Path) -> tuple[dict[str, Any], ...]:
+    done = subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"kubectl kustomize {directory} failed:\n{done.stderr}"
+    return tuple(obj for obj in yaml.safe_load_all(done.stdout) if obj)
+
+
 @cache
 def render(overlay: str) -> tuple[dict[str, Any], ...]:
-    directory = _rendered_tree() / "platform" / "overlays" / overlay
-    done = subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"kubectl kustomize {overlay} failed:\n{done.stderr}"
-    return tuple(obj for obj in yaml.safe_load_all(done.stdout) if obj)
+    return render_directory(_rendered_tree() / OVERLAY_PATHS[overlay])
 
 
 def objects(overlay: str, kind: str | None = None) -> list[dict[str, Any]]:
@@ -156,6 +176,7 @@ def image_parts(image: str) -> tuple[str, str]:
 
 def test_the_overlays_and_components_exist() -> None:
     assert set(OVERLAYS) == {"dev", "production"}
+    assert "example-vehicle-1" in CLIENT_OVERLAYS
     used = set()
     for overlay in OVERLAYS:
         kustomization = yaml.safe_load((OVERLAYS_DIR / overlay / "kustomization.yaml").read_text())
@@ -164,7 +185,7 @@ def test_the_overlays_and_components_exist() -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_overlay_builds(overlay: str) -> None:
+def test_every_platform_overlay_builds(overlay: str) -> None:
     kinds = {obj["kind"] for obj in render(overlay)}
     assert {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret",
             "PersistentVolumeClaim", "Ingress"} <= kinds
@@ -176,13 +197,14 @@ def test_dev_has_every_component_and_production_none() -> None:
     dev = {obj["metadata"]["name"] for obj in objects("dev", "StatefulSet")}
     assert dev == {"kafka", "postgres", "geth", "blockscout-db"}
     assert {obj["metadata"]["name"] for obj in objects("dev", "Deployment")} == {
-        "kafka-ml-backend", "blockscout", "blockscout-frontend"}
+        "kafka-ml-backend", "kafka-ml-ui", "blockscout", "blockscout-frontend"}
     assert one("dev", "Job", "geth-fund-accounts")
-    assert [obj["metadata"]["name"] for obj in objects("production", "Deployment")] == ["kafka-ml-backend"]
+    assert {obj["metadata"]["name"] for obj in objects("production", "Deployment")} == {"kafka-ml-backend",
+                                                                                         "kafka-ml-ui"}
     assert not objects("production", "StatefulSet") and not objects("production", "Job")
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_every_object_validates_against_the_kubernetes_1_32_schema(overlay: str) -> None:
     for obj in render(overlay):
         assert kubernetes_validate.validate(obj, "1.32", strict=True) == "1.32", obj["metadata"]["name"]
@@ -201,7 +223,7 @@ def _is_name_of_generated(name: str, base: str) -> bool:
     return re.fullmatch(rf"{re.escape(base)}-[a-z0-9]{{10}}", name) is not None
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_every_workload_carries_the_security_defaults(overlay: str) -> None:
     problems = []
     for name, metadata, pod in workloads(overlay):
@@ -214,11 +236,11 @@ def test_every_workload_carries_the_security_defaults(overlay: str) -> None:
         if any("hostPath" in volume for volume in pod.get("volumes", [])):
             problems.append(f"{name}: hostPath volume")
         token = pod.get("automountServiceAccountToken")
-        if pod.get("serviceAccountName") == BACKEND_SERVICE_ACCOUNT:
+        if pod.get("serviceAccountName") in API_SERVICE_ACCOUNTS:
             if token is not True:
-                problems.append(f"{name}: the backend uses the API, its token is mounted explicitly")
+                problems.append(f"{name}: a backend uses the API, its token is mounted explicitly")
         elif token is not False:
-            problems.append(f"{name}: automountServiceAccountToken false (only the backend calls the API)")
+            problems.append(f"{name}: automountServiceAccountToken false (only the backends call the API)")
         volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
         for container in containers(pod):
             where = f"{name}/{container['name']}"
@@ -253,24 +275,31 @@ def test_every_workload_carries_the_security_defaults(overlay: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_servers_have_named_ports_and_probes(overlay: str) -> None:
+    servers = 0
     for obj in render(overlay):
         if obj["kind"] in {"Deployment", "StatefulSet"}:
             for container in pod_template(obj)["spec"]["containers"]:
                 where = f"{obj['metadata']['name']}/{container['name']}"
                 assert all(port.get("name") for port in container.get("ports", [])), where
-                assert container.get("readinessProbe") and container.get("livenessProbe"), where
+                if container.get("ports"):  # a server; the loggers serve nothing and have no port
+                    servers += 1
+                    assert container.get("readinessProbe") and container.get("livenessProbe"), where
+                else:
+                    assert container["args"][:2] == ["python", "-m"] and "logger" in container["args"][2], where
         if obj["kind"] == "Service":
             assert obj["spec"].get("type", "ClusterIP") == "ClusterIP", f"{obj['metadata']['name']}: no LoadBalancer"
             assert all(isinstance(port["targetPort"], str) for port in obj["spec"]["ports"]), obj["metadata"]["name"]
+    assert servers >= 2
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_no_secret_in_a_configmap_or_a_plain_environment_value(overlay: str) -> None:
     for configmap in objects(overlay, "ConfigMap"):
         for key, value in configmap.get("data", {}).items():
-            assert not SECRETISH_NAME.search(key), f"{configmap['metadata']['name']}: {key} belongs in a Secret"
+            assert key in NAMES_NOT_SECRETS or not SECRETISH_NAME.search(key), (
+                f"{configmap['metadata']['name']}: {key} belongs in a Secret")
             assert not PRIVATE_KEY_LIKE.search(value), f"{configmap['metadata']['name']}: {key} looks like a key"
     for name, _, pod in workloads(overlay):
         for volume in pod.get("volumes", []):
@@ -286,9 +315,9 @@ def test_no_secret_in_a_configmap_or_a_plain_environment_value(overlay: str) -> 
                 assert not SECRETISH_NAME.search(variable["name"]) or variable["name"].endswith("_FILE"), (
                     f"{where}: a secret comes from a Secret (a file, or secretKeyRef), never a literal")
     for secret in objects(overlay, "Secret"):
-        assert any(_is_name_of_generated(secret["metadata"]["name"], base) for base in
-                   ("kafka-ml-platform-keys", "kafka-ml-database", "postgres-password", "blockscout")), (
-            f"{secret['metadata']['name']}: Secrets come from secretGenerator files only")
+        name = secret["metadata"]["name"]
+        assert name in UNHASHED_SECRETS or any(_is_name_of_generated(name, base) for base in GENERATED_SECRETS), (
+            f"{name}: Secrets come from secretGenerator files only")
 
 
 def test_secret_files_are_not_committed() -> None:
@@ -296,13 +325,17 @@ def test_secret_files_are_not_committed() -> None:
                              check=True).stdout.split()
     secrets = [path for path in tracked if "/secrets/" in path]
     assert secrets and all(path.endswith(".example") for path in secrets), secrets
-    for overlay in OVERLAYS:
-        kustomization = yaml.safe_load((OVERLAYS_DIR / overlay / "kustomization.yaml").read_text())
+    for overlay in ALL_OVERLAYS:
+        directory = KUSTOMIZE / OVERLAY_PATHS[overlay]
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
         for generator in kustomization.get("secretGenerator", []):
+            assert generator["name"] in GENERATED_SECRETS + UNHASHED_SECRETS
+            assert (generator["name"] in UNHASHED_SECRETS) == bool(
+                generator.get("options", {}).get("disableNameSuffixHash")), generator["name"]
             for entry in generator["files"]:
                 path = entry.split("=", 1)[-1]
-                assert (OVERLAYS_DIR / overlay / f"{path}.example").is_file(), f"{overlay}: {path}.example"
-        ignored = subprocess.run(["git", "check-ignore", "-q", f"kustomize/platform/overlays/{overlay}/secrets/x"],
+                assert (directory / f"{path}.example").is_file(), f"{overlay}: {path}.example"
+        ignored = subprocess.run(["git", "check-ignore", "-q", f"kustomize/{OVERLAY_PATHS[overlay]}/secrets/x"],
                                  cwd=ROOT)
         assert ignored.returncode == 0, f"{overlay}/secrets/ is not ignored by git"
 
@@ -458,7 +491,7 @@ def test_the_code_defaults_name_what_the_base_defines() -> None:
     assert defaults["JOB_IMAGE"] == base_settings["JOB_IMAGE"] == f"{WORKER_IMAGE}:{version}"
     assert defaults["JOB_SERVICE_ACCOUNT"] == base_settings["JOB_SERVICE_ACCOUNT"]
     base = yaml.safe_load((KUSTOMIZE / "platform" / "base" / "kustomization.yaml").read_text())
-    assert base["images"] == [{"name": PLATFORM_IMAGE, "newTag": version}]
+    assert base["images"] == [{"name": PLATFORM_IMAGE, "newTag": version}, {"name": UI_IMAGE, "newTag": version}]
 
 
 class _Recorder:
