@@ -29,6 +29,15 @@ TIERS: tuple[tuple[Fraction, Fraction], ...] = (
 
 POLICIES = ("improvement", "tiered")
 
+#: What each policy pays, for people choosing one (the UI, ``GET /api/strategies/``).
+POLICY_SUMMARIES: dict[str, str] = {
+    "improvement": "Pays reward base × the relative reduction of the platform's validation loss × the update's share "
+                   "of the round's samples; nothing for an update that made the loss worse.",
+    "tiered": "The earlier Kafka-ML rule: reward base × a tier of the loss ratio new / old ("
+              + ", ".join(f"{share} up to {float(bound):g}" for bound, share in TIERS)
+              + ", else 0) × the update's share of the round's samples.",
+}
+
 
 class RejectReason(StrEnum):
     """Why an update earns nothing and is not aggregated; recorded on chain and in the results."""

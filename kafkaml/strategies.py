@@ -92,6 +92,17 @@ class Staleness:
     b: float = 4.0
 
     DEFAULT_A: ClassVar[dict[str, float]] = {"polynomial": 0.5, "hinge": 10.0}
+    DEFAULT_B: ClassVar[float] = 4.0
+    FUNCTIONS: ClassVar[tuple[str, ...]] = ("constant", "polynomial", "hinge")
+    #: The functions that read each parameter (the others refuse it as unknown).
+    USED_BY: ClassVar[dict[str, tuple[str, ...]]] = {"a": ("polynomial", "hinge"), "b": ("hinge",)}
+    HELP: ClassVar[dict[str, str]] = {
+        "staleness": "How much a stale update (trained from an older version) still counts: constant (always 1), "
+                     "polynomial ((staleness + 1)^−a) or hinge (1 up to b versions behind, then 1 / (a·(staleness − b) + 1)).",
+        "a": f"Decay of the staleness function, ≥ 0: the exponent for polynomial (default {DEFAULT_A['polynomial']:g}), "
+             f"the slope for hinge (default {DEFAULT_A['hinge']:g}); larger discounts stale updates more.",
+        "b": f"Hinge only, ≥ 0 (default {DEFAULT_B:g}): how many versions behind an update may be before it is discounted.",
+    }
 
     def __call__(self, staleness: int) -> float:
         if self.function == "polynomial":
@@ -141,11 +152,11 @@ class _Params:
         return value
 
     def staleness(self) -> Staleness:
-        function = self.choice("staleness", "polynomial", ("constant", "polynomial", "hinge"))
+        function = self.choice("staleness", "polynomial", Staleness.FUNCTIONS)
         if function == "constant":
             return Staleness("constant", 0.0, 0.0)
         a = self.number("a", Staleness.DEFAULT_A[function], low=0.0)
-        b = self.number("b", 4.0, low=0.0) if function == "hinge" else 0.0
+        b = self.number("b", Staleness.DEFAULT_B, low=0.0) if function == "hinge" else 0.0
         return Staleness(function, a, b)
 
     def done(self) -> None:
@@ -166,6 +177,10 @@ class Strategy(ABC):
     #: that averages updates as equals (FedAvg, median, trimmed mean) wants one update per client
     #: and version, as in synchronous FedAvg; clients then wait for the next version.
     discounts_staleness: ClassVar[bool] = False
+    #: What the rule does, one paragraph for people choosing it (the UI, ``GET /api/strategies/``).
+    SUMMARY: ClassVar[str] = ""
+    #: One sentence per parameter: its meaning, range and default.
+    HELP: ClassVar[dict[str, str]] = {}
 
     @property
     @abstractmethod
@@ -260,6 +275,13 @@ class FedAsync(Strategy):
 
     name: ClassVar[str] = "fedasync"
     discounts_staleness: ClassVar[bool] = True
+    SUMMARY: ClassVar[str] = (
+        "Asynchronous FedAsync: every update makes a new global version at once, blended in with weight "
+        "α·s(staleness), so an update trained from an older version counts less. Clients never wait for each other.")
+    HELP: ClassVar[dict[str, str]] = {
+        "alpha": "Mixing weight α in (0, 1] (default 0.9): the share of the new global model taken from a fresh update.",
+        **Staleness.HELP,
+    }
 
     @property
     def updates_per_round(self) -> int:
@@ -290,6 +312,10 @@ class Mix(FedAsync):
     staleness: Staleness = Staleness("constant", 0.0, 0.0)
 
     name: ClassVar[str] = "mix"
+    SUMMARY: ClassVar[str] = (
+        "The earlier Kafka-ML rule: every update makes a new version, the average of the global model and the "
+        "update (½·x + ½·y), whatever its staleness. No parameters.")
+    HELP: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> Mix:
@@ -309,6 +335,11 @@ class _Buffered(Strategy):
 
     DEFAULT_UPDATES: ClassVar[int] = 3
     MAX_SERVER_LR: ClassVar[float] = 1.0
+    HELP: ClassVar[dict[str, str]] = {
+        "updates": "K, an integer in [1, 10000]: how many updates are buffered to make one new global version.",
+        "server_lr": "Server learning rate η in (0, 1]: the new global model is (1 − η)·x + η·(the combination "
+                     "of the K updates); 1 replaces it.",
+    }
 
     @property
     def updates_per_round(self) -> int:
@@ -347,6 +378,9 @@ class FedAvg(_ModelAverage):
     """FedAvg: A = Σ_k (n_k / Σn)·y_k, summed in the given order; staleness is not weighted."""
 
     name: ClassVar[str] = "fedavg"
+    SUMMARY: ClassVar[str] = (
+        "Buffered FedAvg: waits for K updates (one per client and version) and averages them weighted by their "
+        "sample counts. Staleness is not discounted; fast clients wait for the next version.")
 
     def _average(self, updates: Sequence[Update]) -> Weights:
         total = sum(int(update.samples) for update in updates)
@@ -367,6 +401,9 @@ class Median(_ModelAverage):
     """
 
     name: ClassVar[str] = "median"
+    SUMMARY: ClassVar[str] = (
+        "Robust aggregation: the coordinate-wise median of K buffered updates, unweighted, so a few outlying or "
+        "malicious updates cannot drag the model far.")
 
     def _average(self, updates: Sequence[Update]) -> Weights:
         middle, odd = divmod(len(updates), 2)
@@ -388,6 +425,13 @@ class TrimmedMean(_ModelAverage):
 
     name: ClassVar[str] = "trimmed_mean"
     DEFAULT_UPDATES: ClassVar[int] = 5
+    SUMMARY: ClassVar[str] = (
+        "Robust aggregation: per coordinate, drops the ⌊β·K⌋ largest and smallest of K buffered updates and "
+        "averages the rest, unweighted.")
+    HELP: ClassVar[dict[str, str]] = {
+        **_Buffered.HELP,
+        "beta": "Trimmed share β in [0, 0.5] (default 0.2) at each end; K − 2·⌊β·K⌋ must stay at least 1.",
+    }
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> TrimmedMean:
@@ -429,6 +473,15 @@ class FedBuff(_Buffered):
     discounts_staleness: ClassVar[bool] = True
     DEFAULT_UPDATES: ClassVar[int] = 4
     MAX_SERVER_LR: ClassVar[float] = 100.0
+    SUMMARY: ClassVar[str] = (
+        "Buffered asynchronous FedBuff: buffers K client deltas (base model − update), each discounted by its "
+        "staleness, and steps the global model by η/K times their sum. Clients keep training from the newest version.")
+    HELP: ClassVar[dict[str, str]] = {
+        "updates": _Buffered.HELP["updates"],
+        "server_lr": "Server learning rate η_g in (0, 100] (default 1): the step x ← x − (η_g / K)·Σ s·Δ; "
+                     "may exceed 1, as in the paper.",
+        **Staleness.HELP,
+    }
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> FedBuff:
@@ -447,8 +500,10 @@ class FedBuff(_Buffered):
         return [x - step * d for x, d in zip(current, total, strict=True)]
 
 
+_CLASSES: tuple[type[Strategy], ...] = (FedAvg, Mix, FedAsync, FedBuff, Median, TrimmedMean)
+
 STRATEGIES: dict[str, Callable[[Mapping[str, Any] | None], Strategy]] = {
-    cls.name: cls.from_params for cls in (FedAvg, Mix, FedAsync, FedBuff, Median, TrimmedMean)
+    cls.name: cls.from_params for cls in _CLASSES
 }
 
 
@@ -470,3 +525,29 @@ def strategy_from_description(description: str | bytes | Mapping[str, Any]) -> S
     if not isinstance(description, Mapping) or set(description) != {"name", "params"}:
         raise StrategyError('a strategy description is a JSON object {"name": ..., "params": {...}}')
     return make_strategy(description["name"], description["params"])
+
+
+def strategy_catalogue() -> list[dict[str, Any]]:
+    """Every strategy with its summary and its parameters (default, kind, choices, help), for people
+    choosing one: the defaults are those :func:`make_strategy` fills in, so they cannot drift.
+
+    A parameter used only with some staleness functions (``b`` by hinge) carries ``when``:
+    ``{"staleness": [functions that read it]}``; its default is the one of those functions.
+    """
+    catalogue = []
+    for cls in _CLASSES:
+        defaults = make_strategy(cls.name).params()
+        if "staleness" in defaults:  # the hinge function adds b
+            defaults = {**make_strategy(cls.name, {"staleness": "hinge"}).params(), **defaults}
+        parameters = []
+        for name, default in defaults.items():
+            value_type = "choice" if isinstance(default, str) else "integer" if isinstance(default, int) else "number"
+            parameters.append({
+                "name": name, "default": default, "value_type": value_type, "description": cls.HELP.get(name, ""),
+                "choices": list(Staleness.FUNCTIONS) if name == "staleness" else [],
+                "when": {"staleness": list(Staleness.USED_BY[name])} if name in Staleness.USED_BY else {},
+            })
+        strategy = make_strategy(cls.name)
+        catalogue.append({"name": cls.name, "description": cls.SUMMARY, "updates_per_round": strategy.updates_per_round,
+                          "discounts_staleness": cls.discounts_staleness, "parameters": parameters})
+    return catalogue

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from backend.api.apis import audits, chain, clients, deployments, ml_models, results
+from backend.api.apis import audits, chain, clients, deployments, ml_models, results, strategies
 
 urlpatterns = [
     path("models/", ml_models.ModelListApi.as_view()),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("configurations/<int:pk>/", ml_models.ConfigurationDetailApi.as_view()),
     path("deployments/", deployments.DeploymentListApi.as_view()),
     path("deployments/<int:pk>/", deployments.DeploymentDetailApi.as_view()),
+    path("strategies/", strategies.StrategyListApi.as_view()),
     path("results/", results.ResultListApi.as_view()),
     path("results/<int:pk>/", results.ResultDetailApi.as_view()),
     path("results/<int:pk>/rounds/", results.ResultRoundsApi.as_view()),

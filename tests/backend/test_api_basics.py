@@ -206,3 +206,27 @@ def test_a_results_list_row_is_the_results_own_representation(backend: Backend) 
     detail = owner.get(url + "/").json()
     (row,) = owner.get(f"{backend.url}/api/results/", params={"deployment": detail["deployment"]}).json()["results"]
     assert row == detail and row["rounds_done"] == 1 and row["finished_at"].endswith("Z")
+
+
+def test_strategies_list_every_strategy_with_the_defaults_make_strategy_fills_in(backend: Backend) -> None:
+    from kafkaml.rewards import POLICIES
+    from kafkaml.strategies import STRATEGIES, make_strategy
+
+    assert requests.get(f"{backend.url}/api/strategies/").status_code in (401, 403)
+    answer = backend.as_user("alice-strategies").get(f"{backend.url}/api/strategies/")
+    assert answer.status_code == 200, answer.text
+    listed = {strategy["name"]: strategy for strategy in answer.json()["strategies"]}
+    assert list(listed) == list(STRATEGIES)
+    for name, strategy in listed.items():
+        assert strategy["description"], name
+        parameters = {parameter["name"]: parameter for parameter in strategy["parameters"]}
+        for key, value in make_strategy(name).params().items():
+            assert parameters[key]["default"] == value and parameters[key]["description"], (name, key)
+        assert strategy["updates_per_round"] == make_strategy(name).updates_per_round
+    fedasync = {parameter["name"]: parameter for parameter in listed["fedasync"]["parameters"]}
+    assert fedasync["staleness"]["value_type"] == "choice" and "hinge" in fedasync["staleness"]["choices"]
+    assert fedasync["b"]["when"] == {"staleness": ["hinge"]} and fedasync["alpha"]["value_type"] == "number"
+    assert {p["name"]: p["value_type"] for p in listed["fedavg"]["parameters"]}["updates"] == "integer"
+    assert listed["mix"]["parameters"] == []
+    policies = answer.json()["reward_policies"]
+    assert [policy["name"] for policy in policies] == list(POLICIES) and all(p["description"] for p in policies)

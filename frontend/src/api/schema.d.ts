@@ -492,6 +492,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/strategies/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["strategies_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -853,6 +869,10 @@ export interface components {
             start_offset: number;
             end_offset: number;
         };
+        PolicyOutput: {
+            name: string;
+            description: string;
+        };
         ProgressOutput: {
             next_offset: number;
         };
@@ -964,6 +984,32 @@ export interface components {
          * @enum {string}
          */
         StrategyEnum: "fedavg" | "mix" | "fedasync" | "fedbuff" | "median" | "trimmed_mean";
+        StrategyListOutput: {
+            strategies: components["schemas"]["StrategyOutput"][];
+            reward_policies: components["schemas"]["PolicyOutput"][];
+        };
+        StrategyOutput: {
+            name: string;
+            description: string;
+            /** @description Updates one new global version consumes (defaults). */
+            updates_per_round: number;
+            discounts_staleness: boolean;
+            parameters: components["schemas"]["StrategyParameterOutput"][];
+        };
+        StrategyParameterOutput: {
+            name: string;
+            value_type: components["schemas"]["ValueTypeEnum"];
+            /** @description The value used when the parameter is left out. */
+            default: number | string;
+            /** @description Its meaning, range and default. */
+            description: string;
+            /** @description The options of a choice parameter. */
+            choices: string[];
+            /** @description Only allowed when these other parameters have one of these values (e.g. {"staleness": ["hinge"]}); empty: always. */
+            when: {
+                [key: string]: string[];
+            };
+        };
         TokenOutput: {
             token: string;
         };
@@ -991,6 +1037,13 @@ export interface components {
         ValidationError: {
             [key: string]: unknown;
         };
+        /**
+         * @description * `number` - number
+         *     * `integer` - integer
+         *     * `choice` - choice
+         * @enum {string}
+         */
+        ValueTypeEnum: "number" | "integer" | "choice";
     };
     responses: never;
     parameters: never;
@@ -3144,6 +3197,43 @@ export interface operations {
             };
             /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    strategies_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StrategyListOutput"];
+                };
+            };
+            /** @description No valid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed for these credentials. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
