@@ -8,9 +8,12 @@ PY     := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 CONTRACTS_STAMP := contracts/artifacts/.built
+UI_NPM_STAMP := frontend/node_modules/.installed
+UI_BUILD := frontend/dist/index.html
+UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: setup demo test lint bench clean schema kubectl
-setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl
+.PHONY: setup demo test lint bench clean schema kubectl chromium ui
+setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl ui chromium
 
 # kubectl renders the kustomize overlays in tests/unit/test_manifests.py (no cluster is contacted).
 # When it is missing: Debian's kubernetes-client package (as root), else a message. The overlays use
@@ -27,6 +30,28 @@ kubectl:
 	fi; \
 	kubectl version --client -o json 2>/dev/null | grep -q '"kustomizeVersion": *"v[4-9]' || \
 	  echo "warning: $$(command -v kubectl) embeds no kustomize v4 or later: tests/unit/test_manifests.py needs kubectl 1.21 or later" >&2
+
+# The web UI: its own npm packages, built to frontend/dist (the backend serves it in local mode).
+ui: $(UI_BUILD)
+
+$(UI_NPM_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(UI_BUILD): $(UI_NPM_STAMP) $(UI_SOURCES)
+	cd frontend && npm run --silent build
+
+# The browser of the UI's end-to-end test: Debian's chromium (playwright-core drives it; nothing is
+# downloaded at run time). Installed as root when missing, else a message.
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (Debian package)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || exit 1; \
+	  else \
+	    echo "error: chromium not found; install it (as root: apt-get install -y chromium) and run 'make setup' again" >&2; exit 1; \
+	  fi; \
+	fi
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
@@ -67,4 +92,4 @@ bench: setup
 
 clean:
 	-$(VENV)/bin/kafkaml local down
-	rm -rf $(VENV) node_modules out
+	rm -rf $(VENV) node_modules out frontend/node_modules frontend/dist

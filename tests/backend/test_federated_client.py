@@ -8,83 +8,16 @@ matched, with the reason visible; restarting a logger starts no duplicate job.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import pytest
-import requests
-
-from kafkaml.jobs import LocalLauncher
-from kafkaml.jobs.spec import LABEL_OWNER
-from kafkaml.local import client as local_client
-from kafkaml.local import platform, processes
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
 from kafkaml.toydata import toy_blobs
 from kafkaml.workloads import Samples, make_workload
+from tests.backend.client_services import Client
 from tests.backend.conftest import Backend
 from tests.backend.platform_flow import deploy, wait_for
 from tests.conftest import unique
-
-
-@dataclass
-class Client:
-    name: str
-    url: str
-    token: str
-    pid: int = 0
-    loggers: list[Job] = field(default_factory=list)
-
-    def api(self) -> requests.Session:
-        session = requests.Session()
-        session.headers["Authorization"] = f"Token {self.token}"
-        return session
-
-    def participations(self) -> list[dict]:
-        return self.api().get(f"{self.url}/api/participations/", params={"limit": 200}).json()["results"]
-
-
-def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path) -> Client:
-    part = local.Part(f"{name}-backend", "backend", processes.free_port())
-    env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy)
-    token_file = local_client.prepare(env, local_client.directory(stack, name))
-    pid = processes.spawn(local_client.backend_command(part.port), directory / f"{name}-backend.log", env)
-    deadline = time.monotonic() + 60
-    while not platform.healthy(part.address, 1.0):
-        assert time.monotonic() < deadline, processes.tail(directory / f"{name}-backend.log", 40)
-        time.sleep(0.2)
-    running = Client(name, part.address, token_file.read_text().strip(), pid)
-    running.loggers = [
-        Job(f"{name}-data-logger", "data_control_logger",
-            local_client.data_logger_environment(stack, name, part.address, token_file),
-            directory / f"{name}-data-logger.log").start(),
-        Job(f"{name}-model-logger", "model_control_logger",
-            local_client.model_logger_environment(stack, part.address, token_file),
-            directory / f"{name}-model-logger.log").start(),
-    ]
-    return running
-
-
-@pytest.fixture()
-def start_clients(local_stack: local.Stack, tmp_path: Path) -> Iterator:
-    """Start client-1 (site policy auto) and client-2 (approval) for a platform token; stop them after."""
-    started: dict[str, Client] = {}
-
-    def start(token_address: str) -> dict[str, Client]:
-        for name, policy in (("client-1", "auto"), ("client-2", "approval")):
-            started[name] = start_client(local_stack, name, token_address, policy, tmp_path)
-        return started
-
-    try:
-        yield start
-    finally:
-        for running in started.values():
-            for logger in running.loggers:
-                logger.stop()
-            LocalLauncher(local_stack.run_dir / f"{running.name}-jobs").stop({LABEL_OWNER: "federated-backend"})
-            processes.stop_group(running.pid)
 
 
 def test_the_whole_path_through_the_services(backend: Backend, local_stack: local.Stack, start_clients) -> None:

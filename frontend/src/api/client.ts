@@ -98,7 +98,13 @@ const csrfMiddleware: Middleware = {
   },
 }
 
-export const api = createClient<paths>({ baseUrl: '', credentials: 'same-origin' })
+// Absolute, so that requests are valid outside a browser too (component tests under jsdom); the
+// global fetch looked up at each call, so that a test's stand-in for it is the one used.
+export const api = createClient<paths>({
+  baseUrl: globalThis.location?.origin ?? '',
+  credentials: 'same-origin',
+  fetch: (request: Request) => globalThis.fetch(request),
+})
 api.use(csrfMiddleware)
 
 type Answer<T> = { data?: T; error?: unknown; response: Response }

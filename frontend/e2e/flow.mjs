@@ -1,0 +1,214 @@
+/**
+ * The user's whole path in a real browser, against a real platform (backend, brokers, chain and two
+ * clients' services, started by tests/backend/test_web_ui.py):
+ *
+ *   sign in (by keyboard) → a model in the editor (first a broken one: the builder's error at its
+ *   line) → a configuration → a blockchain deployment for two clients → the training page shows
+ *   the rounds as they arrive (each within 2 s of the API having it, no reload) → tokens →
+ *   lineage → Verify: all versions identical → download the model (its SHA-256 as shown).
+ *
+ * Every page visited is checked with axe-core (no serious or critical violation) and at phone
+ * width (no sideways overflow); screenshots go to the directory given. Usage:
+ *
+ *   node e2e/flow.mjs <config.json>   config: {url, username, password, modelName, modelSource,
+ *                                      brokenSource, validation, clients: [{identity, ceiling}],
+ *                                      rounds, screenshots, summary}
+ *
+ * The summary file gets {resultId, modelSha256, downloadedSha256, versions, roundLagsMs, pages,
+ * violations, overflow}; the exit status is 0 only when every step passed.
+ */
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { LAPTOP, PHONE, launch, overflowsHorizontally, seriousViolations } from './browser.mjs'
+
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+mkdirSync(config.screenshots, { recursive: true })
+const summary = { pages: [], violations: {}, overflow: [], roundLagsMs: [] }
+const STEP_TIMEOUT = 30_000
+
+function step(name) {
+  process.stdout.write(`[e2e] ${name}\n`)
+}
+
+/** Check the page as it is now (axe, phone width) and keep a screenshot of it. */
+async function inspect(page, name) {
+  await page.waitForLoadState('networkidle').catch(() => {})
+  summary.pages.push(name)
+  const violations = await seriousViolations(page)
+  if (violations.length) summary.violations[name] = violations
+  await page.screenshot({ path: join(config.screenshots, `${name}.png`), fullPage: true })
+  await page.setViewportSize(PHONE)
+  await page.waitForTimeout(150)
+  if (await overflowsHorizontally(page)) summary.overflow.push(name)
+  await page.screenshot({ path: join(config.screenshots, `${name}-phone.png`), fullPage: false })
+  await page.setViewportSize(LAPTOP)
+}
+
+async function signIn(page) {
+  step('sign in with the keyboard only')
+  await page.goto(config.url)
+  await page.getByLabel('User name').focus()
+  await page.keyboard.type(config.username)
+  await page.keyboard.press('Tab')
+  await page.keyboard.type(config.password)
+  await page.keyboard.press('Enter')
+  await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: STEP_TIMEOUT })
+}
+
+async function typeSource(page, source) {
+  const editor = page.getByLabel('Model source')
+  await editor.click()
+  await page.keyboard.press('Control+A')
+  await page.keyboard.press('Delete')
+  await page.keyboard.insertText(source)
+}
+
+async function createModel(page) {
+  step('a model in the editor: the builder error first, then a model that builds')
+  await page.getByRole('link', { name: 'Models', exact: true }).click()
+  await page.getByRole('link', { name: 'New model' }).click()
+  await page.getByLabel('Name', { exact: true }).fill(config.modelName)
+  await page.getByLabel('Description').fill('end-to-end model')
+  await typeSource(page, config.brokenSource)
+  await page.getByRole('button', { name: 'Save model' }).click()
+  await page.getByRole('alert').first().waitFor({ timeout: STEP_TIMEOUT })
+  await page.locator('.cm-error-line').first().waitFor({ timeout: 5_000 })
+  await inspect(page, 'model-error')
+  await typeSource(page, config.modelSource)
+  await page.getByRole('button', { name: 'Save model' }).click()
+  await page.waitForURL(/\/models\/\d+$/, { timeout: 120_000 })
+  await page.getByRole('heading', { name: 'Summary' }).waitFor({ timeout: STEP_TIMEOUT })
+  await page.getByText(/parameters/).first().waitFor()
+  await inspect(page, 'model-summary')
+}
+
+async function createConfiguration(page) {
+  step('a configuration of that model')
+  await page.getByRole('link', { name: 'Configurations', exact: true }).click()
+  await page.getByRole('link', { name: 'New configuration' }).or(page.getByRole('button', { name: 'New configuration' })).click()
+  await page.getByLabel('Name', { exact: true }).fill(`${config.modelName}-configuration`)
+  await page.getByLabel(config.modelName, { exact: true }).check()
+  await page.getByRole('button', { name: 'Create configuration' }).click()
+  const row = page.getByRole('row').filter({ hasText: `${config.modelName}-configuration` })
+  await row.waitFor({ timeout: STEP_TIMEOUT })
+  await inspect(page, 'configurations')
+  await row.getByRole('link', { name: 'Deploy' }).click()
+}
+
+async function deploy(page) {
+  step('a blockchain deployment for two clients')
+  await page.getByRole('button', { name: 'Deploy' }).waitFor({ timeout: STEP_TIMEOUT })
+  const validation = page.getByLabel('Validation datasource')
+  const option = validation.locator('option').filter({ hasText: config.validation })
+  await validation.selectOption(await option.first().getAttribute('value'))
+  await page.getByLabel('Coordination').selectOption('blockchain').catch(async () => {
+    await page.getByRole('radio', { name: 'blockchain' }).check()
+  })
+  await page.getByLabel('Rounds', { exact: true }).fill(String(config.rounds))
+  await page.getByLabel('Epochs', { exact: true }).fill('1')
+  await page.getByLabel('Batch size', { exact: true }).fill('32')
+  await page.getByLabel('Reward budget').fill('100')
+  // A wrong identity is refused as the user types, next to the field.
+  await page.getByRole('button', { name: 'Add client' }).click()
+  await page.getByLabel('Client 1 identity').fill('not-an-address')
+  await page.getByLabel('Client 1 identity').blur()
+  await page.getByText(/address/i).first().waitFor({ timeout: 5_000 })
+  for (const [index, client] of config.clients.entries()) {
+    if (index > 0) await page.getByRole('button', { name: 'Add client' }).click()
+    await page.getByLabel(`Client ${index + 1} identity`).fill(client.identity)
+    await page.getByLabel(`Client ${index + 1} sample ceiling`).fill(String(client.ceiling))
+  }
+  await inspect(page, 'deployment-form')
+  await page.getByRole('button', { name: 'Deploy' }).click()
+  await page.waitForURL(/\/trainings\/\d+$/, { timeout: 120_000 })
+  summary.resultId = Number(page.url().match(/\/trainings\/(\d+)$/)[1])
+}
+
+/** Every round the API has must be on the page within 2 s of the API having it, without a reload. */
+async function watchRounds(page) {
+  step('the training page: rounds arrive live')
+  const started = page.url()
+  const shown = new Set()
+  const deadline = Date.now() + 600_000
+  while (shown.size < config.rounds && Date.now() < deadline) {
+    const answer = await page.request.get(`${config.url}/api/results/${summary.resultId}/rounds/`)
+    const versions = (await answer.json()).map((round) => round.version)
+    for (const version of versions.filter((v) => !shown.has(v))) {
+      const seen = Date.now()
+      await page.getByText(`v${version}`, { exact: true }).first().waitFor({ timeout: 2_000 })
+      summary.roundLagsMs.push(Date.now() - seen)
+      shown.add(version)
+      if (shown.size === 1) await inspect(page, 'training-live')
+    }
+    const result = await (await page.request.get(`${config.url}/api/results/${summary.resultId}/`)).json()
+    if (result.status !== 'running' && result.status !== 'created' && shown.size >= versions.length) break
+    await page.waitForTimeout(250)
+  }
+  if (page.url() !== started) throw new Error(`the training page navigated away (${page.url()})`)
+  summary.versions = [...shown].sort((a, b) => a - b)
+  await page.getByText('finished', { exact: true }).first().waitFor({ timeout: 180_000 })
+}
+
+async function tokensAndDownload(page) {
+  step('tokens per client, then the final model download with its SHA-256')
+  await page.getByRole('heading', { name: 'Tokens' }).waitFor()
+  await page.getByRole('heading', { name: 'Transactions' }).waitFor()
+  const link = page.getByRole('link', { name: 'Download model' })
+  await link.waitFor({ timeout: STEP_TIMEOUT })
+  await inspect(page, 'training-finished')
+  const result = await (await page.request.get(`${config.url}/api/results/${summary.resultId}/`)).json()
+  summary.modelSha256 = result.model_sha256
+  await page.getByText(result.model_sha256).first().waitFor()
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
+  const path = await download.path()
+  summary.downloadedSha256 = createHash('sha256').update(readFileSync(path)).digest('hex')
+}
+
+async function verify(page) {
+  step('lineage and Verify')
+  await page.getByRole('link', { name: 'Lineage and audit' }).click()
+  await page.getByRole('button', { name: 'Verify' }).click()
+  const verdict = page.getByRole('status').filter({ hasText: /identical|mismatch/ })
+  await verdict.waitFor({ timeout: 240_000 })
+  summary.verdict = (await verdict.first().textContent()).trim()
+  await inspect(page, 'lineage')
+}
+
+async function visit(page, section, name) {
+  await page.getByRole('link', { name: section, exact: true }).click()
+  await page.getByRole('heading', { level: 1 }).waitFor()
+  await inspect(page, name)
+}
+
+const browser = await launch()
+let failure = null
+try {
+  const context = await browser.newContext({ viewport: LAPTOP, acceptDownloads: true })
+  const page = await context.newPage()
+  page.on('pageerror', (error) => (summary.pageErrors ??= []).push(String(error)))
+  await signIn(page)
+  await createModel(page)
+  await createConfiguration(page)
+  await deploy(page)
+  await watchRounds(page)
+  await tokensAndDownload(page)
+  await verify(page)
+  for (const [section, name] of [['Trainings', 'trainings'], ['Models', 'models'], ['Deployments', 'deployments'],
+    ['Datasources', 'datasources'], ['Clients', 'clients']]) {
+    await visit(page, section, name)
+  }
+  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.getByRole('button', { name: 'Sign in' }).waitFor()
+  await inspect(page, 'sign-in')
+} catch (error) {
+  failure = error
+  summary.error = String(error.stack ?? error)
+} finally {
+  writeFileSync(config.summary, JSON.stringify(summary, null, 2))
+  await browser.close()
+}
+if (failure) {
+  console.error(failure)
+  process.exit(1)
+}
