@@ -12,8 +12,8 @@ UI_NPM_STAMP := frontend/node_modules/.installed
 UI_BUILD := frontend/dist/index.html
 UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: setup demo test lint bench clean schema kubectl chromium ui
-setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl ui chromium
+.PHONY: setup demo test lint bench clean schema kubectl system-packages ui
+setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl ui system-packages
 
 # kubectl renders the kustomize overlays in tests/unit/test_manifests.py (no cluster is contacted).
 # When it is missing: Debian's kubernetes-client package (as root), else a message. The overlays use
@@ -41,17 +41,20 @@ $(UI_NPM_STAMP): frontend/package.json frontend/package-lock.json
 $(UI_BUILD): $(UI_NPM_STAMP) $(UI_SOURCES)
 	cd frontend && npm run --silent build
 
-# The browser of the UI's end-to-end test: Debian's chromium (playwright-core drives it; nothing is
-# downloaded at run time). Installed as root when missing, else a message.
-chromium:
-	@if ! command -v chromium >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing chromium (Debian package)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || exit 1; \
-	  else \
-	    echo "error: chromium not found; install it (as root: apt-get install -y chromium) and run 'make setup' again" >&2; exit 1; \
-	  fi; \
-	fi
+# Debian packages the tests use: chromium (the UI's end-to-end test; playwright-core drives it, nothing
+# is downloaded at run time) and nginx-light (`nginx -t` checks the UI image's configuration). Installed
+# as root when missing, else a message.
+system-packages:
+	@missing=""; command -v chromium >/dev/null || missing="chromium"; \
+	  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "installing Debian packages:$$missing"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	    else \
+	      echo "error: missing Debian packages:$$missing; install them (as root: apt-get install -y$$missing) and run 'make setup' again" >&2; exit 1; \
+	    fi; \
+	  fi
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }

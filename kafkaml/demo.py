@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     model_path = download_model(training, current.run_dir / "demo-models")
     print_summary(training, result, time.monotonic() - started)
     print_test_accuracy(model_path, workload)
-    console().print(f"the platform keeps running at {training.url}/api/docs/ (credentials in "
+    console().print(f"the platform keeps running: web UI {training.url}/trainings/{training.result['id']} "
+                  f"(this training, live and audited), REST API {training.url}/api/docs/ (credentials in "
                   f"{current.run_dir / 'platform-admin.json'}); stop everything with: .venv/bin/kafkaml local down")
     return 0
 

@@ -430,7 +430,7 @@ def _status_of(stack: Stack, part: Part) -> PartStatus:
             when = time.strftime("%H:%M:%S", time.localtime(part.restarts[-1]))
             note += f"; restarted at {when}, so topics written before that are gone"
     elif part.kind == "backend":
-        note = f"REST API {part.address}/api/ (docs at /api/docs/); sign in with {platform.ADMIN_FILE}"
+        note = f"web UI {part.address}/, REST API {part.address}/api/ (docs at /api/docs/); sign in with {platform.ADMIN_FILE}"
     elif part.kind == "logger":
         note = "relays the platform's data control topic to the backend's datasources"
     elif part.kind == "client-backend":

@@ -1,0 +1,162 @@
+"""Web UI: how much JavaScript it ships, and how fast a finished training's page is fully drawn.
+
+Targets (issue 13):
+
+* ``bundle_kb_gzip`` ≤ 300: every JavaScript file of the built app (``frontend/dist/assets``),
+  gzipped at level 9 and summed — lazy pages included, not only what the first page loads.
+* ``training_page_ready_ms_p95`` ≤ 1,000 ms: from navigation start to the training page of a
+  finished 32-round, 8-client blockchain training being fully drawn in headless Chromium (the
+  rounds table through v32, the charts' lines, the tokens of all 8 clients; see
+  ``frontend/e2e/ready.mjs``), over ``--repetitions`` fresh page loads (HTTP cache kept, as for a
+  user coming back to the page).
+
+The page is served by the backend as ``kafkaml local up`` runs it (gunicorn, the built UI) on a
+throw-away PostgreSQL database; the training is written through the ORM as the aggregator's
+reports would leave it (every round with 8 updates — one in eight rejected — its hash, Kafka
+pointer and transaction). No chain runs: the page's on-chain read fails at once (connection
+refused) and the page shows the tokens the rounds recorded, so the figure leaves out the time a
+chain takes to answer. ``--quick`` (3 loads) is a smoke check run by the test suite.
+
+    .venv/bin/python benchmarks/ui.py --json out/ui.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _report import write_figures  # noqa: E402
+from platform_api import running_backend, throwaway_database  # noqa: E402
+
+DIST = ROOT / "frontend" / "dist"
+ROUNDS, CLIENTS = 32, 8
+TARGETS = {"bundle_kb_gzip": 300.0, "training_page_ready_ms_p95": 1000.0}
+
+
+def bundle_kb_gzip() -> tuple[float, int]:
+    """Total gzipped size of the built app's JavaScript (KB) and the number of files."""
+    scripts = sorted((DIST / "assets").glob("*.js"))
+    if not (DIST / "index.html").is_file() or not scripts:
+        raise SystemExit("frontend/dist is not built: run `make ui` (or `make setup`) first")
+    return sum(len(gzip.compress(path.read_bytes(), 9)) for path in scripts) / 1024, len(scripts)
+
+
+def seed(env: dict[str, str], password: str) -> int:
+    """One finished blockchain training of ROUNDS rounds by CLIENTS clients; returns its result id."""
+    os.environ.update({name: env[name] for name in ("DJANGO_SETTINGS_MODULE", "KAFKAML_RUN_DIR",
+                                                     "BACKEND_SECRET_KEY_FILE", "DATABASE_URL")})
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from backend.api.models import Configuration, Deployment, MLModel, RoundRecord, TrainingResult
+    from kafkaml.registry.models import Datasource
+
+    user = get_user_model().objects.create_user("bench-ui", password=password)
+    model = MLModel.objects.create(owner=user, name="rat-cnn", source="x = 1\n", description_json="{}", parameters=74_534,
+                                   input_shape=[None, 128, 2], output_shape=[None, 6],
+                                   layers=[{"name": "dense", "class_name": "Dense", "parameters": 74_534,
+                                            "output_shape": [None, 6]}])
+    configuration = Configuration.objects.create(owner=user, name="rat")
+    configuration.ml_models.set([model])
+    datasource = Datasource.objects.create(
+        datasource_id="validation", topic="validation", format="RAW", counts={"validation": 1200}, input_shape=[128, 2],
+        classes=6, message={}, sha256="0" * 64, control_topic="bench-ui", control_partition=0, control_offset=0)
+    clients = {f"0x{index:040x}": 3000 for index in range(1, CLIENTS + 1)}
+    deployment = Deployment.objects.create(
+        owner=user, configuration=configuration, validation_datasource=datasource, coordination="blockchain",
+        settings={"rounds": ROUNDS, "strategy": "fedasync", "epochs": 1, "batch": 128}, clients=clients)
+    now = timezone.now()
+    result = TrainingResult.objects.create(
+        deployment=deployment, ml_model=model, federated_id=f"kml-{uuid.uuid4().hex[:16]}", token_sha256="0" * 64,
+        status=TrainingResult.Status.FINISHED, contract_address="0x" + "5a" * 20, aggregator_address="0x" + "a9" * 20,
+        started_at=now, finished_at=now, model_sha256="e3" * 32,
+        final={"metrics": {"val_accuracy": 0.87, "val_loss": 0.41}, "elapsed_s": 330.0, "versions": ROUNDS,
+               "final_sha256": "f1" * 32})
+    addresses = list(clients)
+    RoundRecord.objects.bulk_create(
+        RoundRecord(result=result, version=version, val_loss=2.0 / (version + 1), val_accuracy=0.3 + version / 60,
+                    elapsed_s=10.0 * version, sha256=f"{version:064x}",
+                    pointer={"topic": "kml-weights", "partition": 0, "start_offset": 4 * version,
+                             "end_offset": 4 * version + 4},
+                    transaction={"hash": f"0x{version:064x}", "gas": 85_758 + 22_000 * CLIENTS, "block": 100 + version},
+                    contributions=[{"client": address, "samples": 3000, "staleness": index % 3,
+                                    "base_version": max(0, version - 1 - index % 3),
+                                    "reward": "0" if index == 7 else str(10**17 + index * 10**15),
+                                    "accepted": index != 7, "reason": "stale" if index == 7 else "",
+                                    "sha256": f"{version * 100 + index:064x}"}
+                                   for index, address in enumerate(addresses)])
+        for version in range(1, ROUNDS + 1))
+    return result.pk
+
+
+def page_ready_ms(url: str, password: str, result_id: int, repetitions: int) -> list[float]:
+    done = subprocess.run(["node", "e2e/ready.mjs", url, "bench-ui", password, str(result_id), str(ROUNDS),
+                           str(CLIENTS), str(repetitions)],
+                          cwd=ROOT / "frontend", capture_output=True, text=True, timeout=60 + 30 * repetitions)
+    if done.returncode != 0:
+        raise SystemExit(f"the page did not get ready:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["ready_ms"]
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
+
+
+def run(repetitions: int) -> dict[str, float | int | bool]:
+    bundle, files = bundle_kb_gzip()
+    password = secrets.token_urlsafe(12)
+    with tempfile.TemporaryDirectory(prefix="kafkaml-ui-") as directory, throwaway_database() as dsn:
+        with running_backend(Path(directory), dsn) as (url, env):
+            if "BACKEND_UI_DIR" not in env:
+                raise SystemExit("the backend serves no UI: build it first (make ui)")
+            timings = page_ready_ms(url, password, seed(env, password), repetitions)
+    return {"bundle_kb_gzip": round(bundle, 1), "bundle_js_files": files, "rounds": ROUNDS, "clients": CLIENTS,
+            "page_loads": len(timings), "training_page_ready_ms_p50": round(statistics.median(timings), 1),
+            "training_page_ready_ms_p95": round(p95(timings), 1), "quick": repetitions < 10}
+
+
+def show(figures: dict[str, float | int | bool]) -> None:
+    mode = " (quick: a smoke check, not the benchmark)" if figures["quick"] else ""
+    table = Table(title=f"web UI: a finished {ROUNDS}-round, {CLIENTS}-client training{mode}")
+    for column in ("measure", "value", "target"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    table.add_row(f"JavaScript, gzipped, all {figures['bundle_js_files']} files (KB)", f"{figures['bundle_kb_gzip']:.1f}",
+                  f"≤ {TARGETS['bundle_kb_gzip']:.0f}")
+    table.add_row(f"training page fully drawn, p50 of {figures['page_loads']} loads (ms)",
+                  f"{figures['training_page_ready_ms_p50']:.0f}", "")
+    table.add_row("training page fully drawn, p95 (ms)", f"{figures['training_page_ready_ms_p95']:.0f}",
+                  f"≤ {TARGETS['training_page_ready_ms_p95']:.0f}")
+    Console().print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here (one flat object)")
+    parser.add_argument("--repetitions", type=int, default=30, help="page loads measured (default 30)")
+    parser.add_argument("--quick", action="store_true", help="3 page loads: a smoke check")
+    args = parser.parse_args()
+    figures = run(3 if args.quick else args.repetitions)
+    show(figures)
+    write_figures(args.json, figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+/**
+ * Time until a finished training's page is fully drawn, for benchmarks/ui.py.
+ *
+ *   node e2e/ready.mjs <url> <user> <password> <result id> <rounds> <clients> <repetitions>
+ *
+ * Signs in once, then loads /trainings/<id> `repetitions` times in the same browser context (its
+ * HTTP cache kept, as for a user coming back) and measures, in the page's own clock, the time from
+ * navigation start to the first animation frame at which everything is drawn: the last round
+ * (`v<rounds>`) in the rounds table, the lines of the validation chart, a token entry for each of
+ * the `clients`, and no loading indicator left. Prints {"ready_ms": [...]} as its last line.
+ */
+import { launch, LAPTOP } from './browser.mjs'
+
+const [url, username, password, resultId, rounds, clients, repetitions] = process.argv.slice(2)
+
+const browser = await launch()
+try {
+  const context = await browser.newContext({ viewport: LAPTOP })
+  const page = await context.newPage()
+  await page.goto(url)
+  await page.getByLabel('User name').fill(username)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('button', { name: 'Sign out' }).waitFor()
+  const ready = []
+  for (let index = 0; index < Number(repetitions); index++) {
+    await page.goto(`${url}/trainings/${resultId}`)
+    const handle = await page.waitForFunction(
+      ({ lastRound, clientCount }) => {
+        const text = document.body.innerText
+        const drawn =
+          [...document.querySelectorAll('td, th')].some((cell) => cell.textContent.trim() === lastRound) &&
+          document.querySelectorAll('.recharts-line-curve').length >= 2 &&
+          document.querySelectorAll('[data-token-client]').length >= clientCount &&
+          !document.querySelector('[role="status"][aria-busy="true"]') &&
+          !/Loading /.test(text)
+        return drawn ? performance.now() : null
+      },
+      { lastRound: `v${rounds}`, clientCount: Number(clients) },
+      { polling: 'raf', timeout: 30_000 },
+    )
+    ready.push(Math.round((await handle.jsonValue()) * 10) / 10)
+  }
+  console.log(JSON.stringify({ ready_ms: ready }))
+} finally {
+  await browser.close()
+}
