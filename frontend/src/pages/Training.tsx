@@ -1,5 +1,239 @@
+/**
+ * The training page, live: status, validation metrics per global version, the clients' updates,
+ * tokens per client, the transactions that recorded the versions, elapsed time per round; stop a
+ * running training; download the final model with its SHA-256. While the training runs, new
+ * rounds are polled every second (`/rounds/?after=<last version>`) and appended in place, and
+ * the result itself every two seconds for its status: nothing reloads.
+ *
+ * `data-ready="true"` on the page's container marks it fully drawn (result, rounds and, in
+ * blockchain mode, the chain's answer in): what the UI benchmark waits for.
+ */
+import { useEffect, useMemo, useRef, useState } from 'react'
+import { Link, useParams } from 'wouter'
+import { api, ApiError, call, type Result, type Round, type TrainingChain } from '../api/client'
+import { Hash } from '../components/Hash'
 import { Page } from '../components/Page'
+import { ErrorNotice, Loading } from '../components/States'
+import { integer, when } from '../format'
+import { useApi } from '../hooks'
+import { explorerBase, isActive, isBlockchain, timing, tokenRows, transactions } from '../training'
+import { useRounds } from '../useRounds'
+import { ElapsedSection, TokensSection, TransactionsSection, UpdatesSection, ValidationSection } from './TrainingSections'
+import './results.css'
 
 export default function Training() {
-  return <Page title="Training">Not built yet.</Page>
+  const params = useParams<{ id: string }>()
+  const id = Number(params.id)
+  if (!Number.isInteger(id) || id <= 0) {
+    return (
+      <Page title="Training not found">
+        <ErrorNotice error="There is no such training." />
+      </Page>
+    )
+  }
+  return <TrainingView id={id} />
+}
+
+function TrainingView({ id }: { id: number }) {
+  const [status, setStatus] = useState<string | undefined>(undefined)
+  const [awaitingModel, setAwaitingModel] = useState(false)
+  const live = isActive(status)
+  const result = useApi(
+    () => call(api.GET('/api/results/{id}/', { params: { path: { id } } })),
+    [id],
+    live ? timing.resultMs : awaitingModel ? timing.chainMs : undefined,
+  )
+  const { rounds, error: roundsError, reload: reloadRounds } = useRounds(id, live)
+  const chain = useApi(
+    () => call(api.GET('/api/results/{id}/chain/', { params: { path: { id } } })),
+    [id],
+    live && isBlockchain(result.data) ? timing.chainMs : undefined,
+  )
+
+  useEffect(() => {
+    setStatus(result.data?.status)
+    // The final model is uploaded after the final report: ask for it for a few minutes.
+    const finished = result.data?.finished_at ? Date.parse(result.data.finished_at) : 0
+    setAwaitingModel(result.data?.status === 'finished' && !result.data.model_sha256 && Date.now() - finished < 10 * 60_000)
+  }, [result.data])
+
+  // When the training ends, read the chain once more: the final payouts are recorded then.
+  const wasLive = useRef(false)
+  const reloadChain = chain.reload
+  useEffect(() => {
+    if (wasLive.current && !live) reloadChain()
+    wasLive.current = live
+  }, [live, reloadChain])
+
+  if (result.error && !result.data) {
+    return (
+      <Page title={`Training ${id}`}>
+        <ErrorNotice error={result.error} retry={result.reload} />
+      </Page>
+    )
+  }
+  if (!result.data) return <Loading what="the training" />
+
+  const blockchain = isBlockchain(result.data)
+  const chainSettled = !blockchain || chain.data !== undefined || chain.error !== null
+  const ready = rounds !== undefined && chainSettled
+  return (
+    <Page title={`${result.data.model_name} · training ${id}`} actions={<Actions result={result.data} onStopped={result.reload} />}>
+      <div className="training" data-ready={ready ? 'true' : 'false'}>
+        {result.error && <ErrorNotice error={result.error} retry={result.reload} />}
+        <Summary result={result.data} roundsShown={rounds?.length ?? 0} />
+        {roundsError && <ErrorNotice error={roundsError} retry={reloadRounds} />}
+        {rounds === undefined ? (
+          !roundsError && <Loading what="the rounds" />
+        ) : (
+          <Sections
+            rounds={rounds}
+            blockchain={blockchain}
+            chainData={chain.data}
+            chainError={blockchain ? chain.error : null}
+            explorer={explorerBase(result.data.explorer_url ?? chain.data?.explorer_url)}
+          />
+        )}
+      </div>
+    </Page>
+  )
+}
+
+function Sections({
+  rounds,
+  blockchain,
+  chainData,
+  chainError,
+  explorer,
+}: {
+  rounds: Round[]
+  blockchain: boolean
+  chainData: TrainingChain | undefined
+  chainError: ApiError | null
+  explorer: string | null
+}) {
+  const tokenData = useMemo(() => tokenRows(blockchain ? chainData : undefined, rounds), [blockchain, chainData, rounds])
+  const sent = useMemo(() => transactions(rounds), [rounds])
+  const chainProblem = blockchain && !chainData && chainError ? `The chain cannot be read now: ${chainError.message}` : null
+  return (
+    <>
+      <ValidationSection rounds={rounds} />
+      <UpdatesSection rounds={rounds} />
+      <TokensSection rows={tokenData.rows} source={tokenData.source} chainProblem={chainProblem} />
+      {(blockchain || sent.rows.length > 0) && <TransactionsSection rows={sent.rows} gas={sent.gas} explorer={explorer} />}
+      <ElapsedSection rounds={rounds} />
+    </>
+  )
+}
+
+function Actions({ result, onStopped }: { result: Result; onStopped: () => void }) {
+  return (
+    <>
+      <span className={`badge ${result.status ?? ''}`} aria-live="polite">
+        {result.status}
+      </span>
+      {isActive(result.status) && <StopControl id={result.id} onStopped={onStopped} />}
+      {result.status === 'finished' && result.model_sha256 && (
+        <a className="button primary" href={`/api/results/${result.id}/model/`} download>
+          Download model
+        </a>
+      )}
+      <Link href={`/trainings/${result.id}/lineage`} className="button">
+        Lineage and audit
+      </Link>
+    </>
+  )
+}
+
+/** "Stop", then a confirmation in place (the training's jobs are ended; it cannot be resumed). */
+function StopControl({ id, onStopped }: { id: number; onStopped: () => void }) {
+  const [asking, setAsking] = useState(false)
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<ApiError | null>(null)
+
+  async function stop() {
+    setBusy(true)
+    setError(null)
+    try {
+      await call(api.POST('/api/results/{id}/stop/', { params: { path: { id } } }))
+      setAsking(false)
+      onStopped()
+    } catch (failure) {
+      setError(failure instanceof ApiError ? failure : new ApiError(0, {}))
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  if (!asking) {
+    return (
+      <button type="button" className="danger" onClick={() => setAsking(true)}>
+        Stop
+      </button>
+    )
+  }
+  return (
+    <div className="confirm" role="group" aria-label="Confirm stopping the training">
+      <span>Stop this training? Its jobs end and it cannot be resumed.</span>
+      <button type="button" className="danger" onClick={() => void stop()} disabled={busy} autoFocus>
+        {busy ? 'Stopping…' : 'Yes, stop it'}
+      </button>
+      <button type="button" onClick={() => setAsking(false)} disabled={busy}>
+        Cancel
+      </button>
+      {error && <ErrorNotice error={error} />}
+    </div>
+  )
+}
+
+function Summary({ result, roundsShown }: { result: Result; roundsShown: number }) {
+  const blockchain = isBlockchain(result)
+  return (
+    <dl className="stats card">
+      <div>
+        <dt>Rounds</dt>
+        <dd>{integer(Math.max(result.rounds_done ?? 0, roundsShown))}</dd>
+      </div>
+      <div>
+        <dt>Coordination</dt>
+        <dd>{blockchain ? 'blockchain' : 'classic'}</dd>
+      </div>
+      <div>
+        <dt>Started</dt>
+        <dd>{when(result.started_at)}</dd>
+      </div>
+      <div>
+        <dt>Finished</dt>
+        <dd>{when(result.finished_at)}</dd>
+      </div>
+      {blockchain && (
+        <div>
+          <dt>Contract</dt>
+          <dd>
+            <Hash value={result.contract_address} href={result.explorer_url} />
+          </dd>
+        </div>
+      )}
+      {result.model_sha256 && (
+        <div className="wide">
+          <dt>Final model SHA-256</dt>
+          <dd>
+            <code>{result.model_sha256}</code>
+          </dd>
+        </div>
+      )}
+      {result.status === 'finished' && !result.model_sha256 && (
+        <div>
+          <dt>Final model</dt>
+          <dd>being uploaded…</dd>
+        </div>
+      )}
+      {result.error && (
+        <div className="wide">
+          <dt>Error</dt>
+          <dd>{result.error}</dd>
+        </div>
+      )}
+    </dl>
+  )
 }

@@ -92,7 +92,8 @@ export function json(body: unknown, status = 200): Response {
 type Handler = (url: URL, init: RequestInit | undefined, request: Request | undefined) => Response | Promise<Response>
 
 /**
- * Stub `fetch`: `routes` maps "METHOD /path/" to a handler (or a fixed body); unknown paths 404.
+ * Stub `fetch`: `routes` maps "METHOD /path/" to a handler, a fixed Response (cloned for each
+ * request) or a fixed JSON body; unknown paths 404.
  * Returns the mock, whose calls record each request as "METHOD /path/?query".
  */
 export function stubFetch(routes: Record<string, Handler | unknown>) {
@@ -107,6 +108,7 @@ export function stubFetch(routes: Record<string, Handler | unknown>) {
       if (url.pathname === '/api/auth/csrf/') return json({ csrf_token: 'token' })
       return json({ detail: 'Not found.' }, 404)
     }
+    if (route instanceof Response) return route.clone()
     return typeof route === 'function' ? (route as Handler)(url, init, request) : json(route)
   })
   vi.stubGlobal('fetch', mock)
