@@ -3,7 +3,9 @@ secrets, probes — run on it in ``test_manifests.py``): every variable its prog
 declare and every required one is set; its trainer Jobs use the image, account and wallet Secret
 it defines; its Role allows exactly what the launcher does; its NetworkPolicies deny by default
 and open only the paths it needs; the platform's builder pods are cut off the network; the UI's
-manifests match its image; and ``kafkaml k8s client-overlay`` writes an overlay that builds.
+manifests match its image; the platform's data control logger gets the settings local mode gives
+it and, like the client's loggers, the token its backend adopts (and no one else reads it); and
+``kafkaml k8s client-overlay`` writes an overlay that builds.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import importlib
 import ipaddress
 import re
 import shutil
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,6 +32,7 @@ from kafkaml.jobs import JobSpec, Role, SecretFile
 from kafkaml.jobs.kubernetes_launcher import KubernetesApi, KubernetesLauncher
 from kafkaml.jobs.manifest import PodSecurity, job_manifest
 from kafkaml.jobs.spec import LABEL_JOB, LABEL_PART_OF, LABEL_ROLE, PART_OF
+from kafkaml.local.platform import logger_environment
 from tests.unit.test_manifests import (
     CLIENT_OVERLAYS,
     CLIENT_OVERLAYS_DIR,
@@ -39,6 +44,7 @@ from tests.unit.test_manifests import (
     _dockerfile_user,
     _Recorder,
     _rendered_tree,
+    backend,
     containers,
     image_parts,
     objects,
@@ -46,6 +52,7 @@ from tests.unit.test_manifests import (
     pod_template,
     render,
     render_directory,
+    workloads,
 )
 
 EXAMPLE = "example-vehicle-1"
@@ -180,6 +187,90 @@ def test_the_loggers_use_the_token_the_backend_adopts_and_reach_its_registry(ove
         url = urlparse(env["REGISTRY_URL"])
         assert (url.hostname, url.port, url.path) == (service["metadata"]["name"], service["spec"]["ports"][0]["port"],
                                                       path), name
+
+
+# --- the platform's data control logger, and who reads a loggers' token ------------------------
+
+PLATFORM_LOGGER = "kafka-ml-data-control-logger"
+TOKEN_KEY = "logger-token"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_platform_logger_gets_the_settings_local_mode_gives_it(overlay: str) -> None:
+    pod = pod_template(one(overlay, "Deployment", PLATFORM_LOGGER))["spec"]
+    (logger,) = containers(pod)
+    assert image_parts(logger["image"])[0].endswith(PLATFORM_IMAGE) and program(logger) == "data_control_logger"
+    assert "envFrom" not in logger, "key by key: the platform's ConfigMap holds the backend's settings"
+    settings, env = declared("data_control_logger"), client_environment(overlay, logger)
+    # The same names as `kafkaml local up` sets (its declared ones; PATH and the like are not settings).
+    stack = SimpleNamespace(backend=SimpleNamespace(address="http://127.0.0.1:8000"), run_dir=Path("/run"),
+                            bootstrap=lambda side: "127.0.0.1:9092")
+    assert set(env) == set(logger_environment(stack)) & set(settings)
+    missing = sorted(n for n, setting in settings.items() if setting.required and not env.get(n))
+    assert not missing, f"required settings not set: {missing}"
+    for setting in settings.values():
+        setting.read(env)
+    # The platform's own Kafka, and the backend's Service under a host name the backend accepts.
+    _, server = backend(overlay)
+    backend_env = client_environment(overlay, server)
+    assert env["DATA_BOOTSTRAP_SERVERS"] == backend_env["BOOTSTRAP_SERVERS"]
+    service = one(overlay, "Service", "kafka-ml-backend")
+    url = urlparse(env["REGISTRY_URL"])
+    assert (url.hostname, url.port, url.path) == (service["metadata"]["name"], service["spec"]["ports"][0]["port"],
+                                                  "/api/datasources/register/")
+    assert url.hostname in backend_env["BACKEND_ALLOWED_HOSTS"].split(",")
+    # No API access: an account with no token and no Role.
+    account = one(overlay, "ServiceAccount", pod["serviceAccountName"])
+    assert account["automountServiceAccountToken"] is False and pod["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] not in {s["name"] for b in objects(overlay, "RoleBinding") for s in b["subjects"]}
+
+
+def _secret_sources(volume: dict[str, Any]) -> Iterator[tuple[str, list[dict[str, str]] | None]]:
+    """(Secret name, items or None for every key) of a volume, projected ones included."""
+    if "secret" in volume:
+        yield volume["secret"]["secretName"], volume["secret"].get("items")
+    for source in volume.get("projected", {}).get("sources", []):
+        if "secret" in source:
+            yield source["secret"]["name"], source["secret"].get("items")
+
+
+def _readers(overlay: str, secret: str, key: str) -> set[str]:
+    """Every container of the overlay that can read that Secret key (volume or variable)."""
+    readers = set()
+    for name, _, pod in workloads(overlay):
+        exposing = {volume["name"] for volume in pod.get("volumes", []) for found, items in _secret_sources(volume)
+                    if found == secret and (items is None or any(item["key"] == key for item in items))}
+        for container in containers(pod):
+            refs = {(v["valueFrom"]["secretKeyRef"]["name"], v["valueFrom"]["secretKeyRef"]["key"])
+                    for v in container.get("env", []) if "secretKeyRef" in v.get("valueFrom", {})}
+            whole = {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
+            mounted = {m["name"] for m in container.get("volumeMounts", [])}
+            if mounted & exposing or (secret, key) in refs or secret in whole:
+                readers.add(f"{name}/{container['name']}")
+    return readers
+
+
+@pytest.mark.parametrize("overlay", sorted([*OVERLAYS, *CLIENT_OVERLAYS]))
+def test_a_loggers_token_is_read_by_its_loggers_and_the_init_container_that_adopts_it(overlay: str) -> None:
+    platform = overlay in OVERLAYS
+    module, deployment = ("backend", "kafka-ml-backend") if platform else (
+        "federated_backend", "kafka-ml-federated-backend")
+    loggers = [PLATFORM_LOGGER] if platform else [PLATFORM_LOGGER, "kafka-ml-model-control-logger"]
+    pod = pod_template(one(overlay, "Deployment", deployment))["spec"]
+    (adopt,) = [c for c in pod.get("initContainers", []) if "ensure_logger_token" in c.get("command", [])]
+    # The backend's own management entry point, with the backend's settings (the same database).
+    assert adopt["command"][:4] == ["python", "-m", module, "ensure_logger_token"]
+    assert adopt["envFrom"] == pod["containers"][0]["envFrom"] and adopt["env"] == pod["containers"][0]["env"]
+    secret, key = _secret_file(pod, adopt, adopt["command"][adopt["command"].index("--token-file") + 1])
+    assert key == TOKEN_KEY
+    for name in loggers:
+        logger_pod = pod_template(one(overlay, "Deployment", name))["spec"]
+        (logger,) = logger_pod["containers"]
+        token_file = client_environment(overlay, logger)["REGISTRY_TOKEN_FILE"]
+        assert _secret_file(logger_pod, logger, token_file) == (secret, key), name
+    # Nobody else: not the serving container, not the UI, Kafka or the other Secret's users.
+    assert _readers(overlay, secret, key) == {f"Deployment/{deployment}/{adopt['name']}",
+                                              *(f"Deployment/{name}/logger" for name in loggers)}
 
 
 # --- the trainer jobs the federated backend launches -----------------------------------------

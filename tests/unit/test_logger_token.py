@@ -1,6 +1,8 @@
 """``ensure_logger_token``: in a cluster the loggers register with a token the operator put in a
-Secret, which the backend adopts at start (kafkaml/registry/management/commands). Checked on the
-federated backend with SQLite in a scratch run directory: created once, idempotent, rotated, a
+Secret, which the backend adopts at start (kafkaml/registry/management/commands). Checked on
+both backends (the platform's, for its data control logger; a client's federated backend, for
+its two loggers), each through its own ``python -m`` entry point as its init container runs it,
+with SQLite in a scratch run directory: created once, idempotent, rotated, a
 staff account without a usable password, a malformed token refused."""
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = """
@@ -24,13 +28,16 @@ print(json.dumps({"tokens": list(Token.objects.filter(user=user).values_list("ke
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "federated_backend", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=180)
+    return subprocess.run([sys.executable, "-m", env["DJANGO_SETTINGS_MODULE"].split(".")[0], *args], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
 
 
-def test_the_logger_token_is_adopted_idempotently_and_rotated(tmp_path: Path) -> None:
-    env = {**os.environ, "BACKEND_SECRET_KEY": "unit", "KAFKAML_RUN_DIR": str(tmp_path),
-           "DJANGO_SETTINGS_MODULE": "federated_backend.settings"}
+@pytest.mark.parametrize("service", ["backend", "federated_backend"])
+def test_the_logger_token_is_adopted_idempotently_and_rotated(service: str, tmp_path: Path) -> None:
+    # SQLite in the scratch directory, whatever database the calling shell names.
+    outside = {name: value for name, value in os.environ.items() if not name.startswith("DATABASE_URL")}
+    env = {**outside, "BACKEND_SECRET_KEY": "unit", "KAFKAML_RUN_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": f"{service}.settings"}
     assert _run(env, "migrate", "--noinput").returncode == 0
     token_file = tmp_path / "registry-token"
 

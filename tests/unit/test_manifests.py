@@ -197,10 +197,10 @@ def test_dev_has_every_component_and_production_none() -> None:
     dev = {obj["metadata"]["name"] for obj in objects("dev", "StatefulSet")}
     assert dev == {"kafka", "postgres", "geth", "blockscout-db"}
     assert {obj["metadata"]["name"] for obj in objects("dev", "Deployment")} == {
-        "kafka-ml-backend", "kafka-ml-ui", "blockscout", "blockscout-frontend"}
+        "kafka-ml-backend", "kafka-ml-ui", "kafka-ml-data-control-logger", "blockscout", "blockscout-frontend"}
     assert one("dev", "Job", "geth-fund-accounts")
-    assert {obj["metadata"]["name"] for obj in objects("production", "Deployment")} == {"kafka-ml-backend",
-                                                                                         "kafka-ml-ui"}
+    assert {obj["metadata"]["name"] for obj in objects("production", "Deployment")} == {
+        "kafka-ml-backend", "kafka-ml-ui", "kafka-ml-data-control-logger"}
     assert not objects("production", "StatefulSet") and not objects("production", "Job")
 
 
