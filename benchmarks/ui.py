@@ -123,11 +123,11 @@ def p95(values: list[float]) -> float:
 def run(repetitions: int) -> dict[str, float | int | bool]:
     bundle, files = bundle_kb_gzip()
     password = secrets.token_urlsafe(12)
-    with tempfile.TemporaryDirectory(prefix="kafkaml-ui-") as directory, throwaway_database() as dsn:
-        with running_backend(Path(directory), dsn) as (url, env):
-            if "BACKEND_UI_DIR" not in env:
-                raise SystemExit("the backend serves no UI: build it first (make ui)")
-            timings = page_ready_ms(url, password, seed(env, password), repetitions)
+    with (tempfile.TemporaryDirectory(prefix="kafkaml-ui-") as directory, throwaway_database() as dsn,
+          running_backend(Path(directory), dsn) as (url, env)):
+        if "BACKEND_UI_DIR" not in env:
+            raise SystemExit("the backend serves no UI: build it first (make ui)")
+        timings = page_ready_ms(url, password, seed(env, password), repetitions)
     return {"bundle_kb_gzip": round(bundle, 1), "bundle_js_files": files, "rounds": ROUNDS, "clients": CLIENTS,
             "page_loads": len(timings), "training_page_ready_ms_p50": round(statistics.median(timings), 1),
             "training_page_ready_ms_p95": round(p95(timings), 1), "quick": repetitions < 10}
