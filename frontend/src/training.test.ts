@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { audit, chain, CLIENTS, round, units } from './testing/fixtures'
 import {
   auditChecks,
+  countsText,
+  shapeText,
   auditVerdict,
   clientStats,
   elapsedSummary,
@@ -191,4 +193,11 @@ describe('audit verdict', () => {
     expect(newestAudit([audit({ id: 2 }), audit({ id: 5 }), audit({ id: 3 })])?.id).toBe(5)
     expect(newestAudit([])).toBeUndefined()
   })
+})
+
+it('writes datasource counts and shapes', () => {
+  expect(countsText({ train: 8000, validation: 1000, test: 0 })).toBe('train 8,000 · validation 1,000 · test 0')
+  expect(countsText(null)).toBe('–')
+  expect(shapeText([null, 28, 28, 1])).toBe('? × 28 × 28 × 1')
+  expect(shapeText('x')).toBe('–')
 })

@@ -1,10 +1,11 @@
 /**
  * The data logic of the training, lineage and clients pages, as small pure functions (tested in
  * training.test.ts): merging rounds that arrive live, grouping updates per client, token sums,
- * chart series with their text summaries, explorer links and the audit's verdict in words.
+ * chart series with their text summaries, explorer links, the audit's verdict in words, and how
+ * datasource counts and shapes read.
  */
 import type { Audit, Result, Round, TrainingChain } from './api/client'
-import { percent, seconds, tokenNumber, tokens } from './format'
+import { integer, percent, seconds, tokenNumber, tokens } from './format'
 
 type Contribution = Round['contributions'][number]
 type Pointer = NonNullable<Round['pointer']>
@@ -321,4 +322,19 @@ export function auditVerdict(audit: Audit | undefined): Verdict {
 /** The newest audit of a list (highest id). */
 export function newestAudit(audits: readonly Audit[] | undefined): Audit | undefined {
   return audits?.reduce<Audit | undefined>((newest, audit) => (!newest || audit.id > newest.id ? audit : newest), undefined)
+}
+
+/** `{train: 800, validation: 100, test: 100}` as "train 800 · validation 100 · test 100". */
+export function countsText(counts: unknown): string {
+  if (!counts || typeof counts !== 'object') return '–'
+  const parts = Object.entries(counts as Record<string, unknown>).map(([split, value]) =>
+    `${split} ${typeof value === 'number' ? integer(value) : String(value)}`,
+  )
+  return parts.length ? parts.join(' · ') : '–'
+}
+
+/** `[28, 28, 1]` as "28 × 28 × 1" (null dimensions as "?"). */
+export function shapeText(shape: unknown): string {
+  if (!Array.isArray(shape) || !shape.length) return '–'
+  return shape.map((size) => (size === null || size === undefined ? '?' : String(size))).join(' × ')
 }
