@@ -1,5 +1,236 @@
+/**
+ * Create or edit a model: its name, description and Keras source in a Python editor. Saving sends
+ * the source to the platform's builder; a build error comes back with its line, which is marked in
+ * the editor with the message beside it. A saved model shows what the builder found (Summary).
+ * Deleting asks for confirmation; a model still in use (409) says so.
+ */
+import { useState, type FormEvent } from 'react'
+import { Link, useLocation, useParams } from 'wouter'
+import { api, ApiError, call, type Model } from '../api/client'
+import { Field } from '../components/Field'
+import { ModelSummary } from '../components/ModelSummary'
 import { Page } from '../components/Page'
+import { SourceEditor, type SourceError } from '../components/SourceEditor'
+import { ErrorNotice, Guard } from '../components/States'
+import { useApi } from '../hooks'
+import { when } from '../format'
+import './authoring.css'
+
+const EXAMPLE = `import keras
+
+model = keras.Sequential([
+    keras.Input(shape=(8,)),
+    keras.layers.Dense(16, activation="relu"),
+    keras.layers.Dense(3, activation="softmax"),
+])
+compile_args = {
+    "optimizer": "adam",
+    "loss": "sparse_categorical_crossentropy",
+    "metrics": ["accuracy"],
+}
+`
 
 export default function ModelEditor() {
-  return <Page title="ModelEditor">Not built yet.</Page>
+  const { id } = useParams<{ id?: string }>()
+  // A new editor for each model: the one created on /models/new reopens as /models/<id>.
+  return id === undefined ? <ModelForm key="new" model={null} /> : <ExistingModel key={id} id={Number(id)} />
+}
+
+function ExistingModel({ id }: { id: number }) {
+  const loaded = useApi(
+    () => call(api.GET('/api/models/{id}/', { params: { path: { id } } })),
+    [id],
+  )
+  if (!Number.isInteger(id) || id < 1) {
+    return (
+      <Page title="Model not found">
+        <ErrorNotice error="There is no such model." />
+      </Page>
+    )
+  }
+  return (
+    <Guard loaded={loaded} what="the model">
+      {(model) => <ModelForm model={model} />}
+    </Guard>
+  )
+}
+
+/** The message the builder gave for the source, and its line when known. */
+function sourceProblem(error: ApiError | null): { text: string; line: number | null } | null {
+  if (!error || error.status !== 400) return null
+  const text = error.field('source').join(' ')
+  if (!text) return null
+  const line = typeof error.body.line === 'number' ? error.body.line : null
+  return { text, line }
+}
+
+function ModelForm({ model }: { model: Model | null }) {
+  const [, navigate] = useLocation()
+  const [saved, setSaved] = useState<Model | null>(model)
+  const [name, setName] = useState(model?.name ?? '')
+  const [description, setDescription] = useState(model?.description ?? '')
+  const [source, setSource] = useState(model?.source ?? EXAMPLE)
+  const [error, setError] = useState<ApiError | null>(null)
+  const [marker, setMarker] = useState<SourceError | null>(null)
+  const [busy, setBusy] = useState(false)
+  const [notice, setNotice] = useState('')
+  const [touched, setTouched] = useState({ name: false, source: false })
+
+  const nameProblem = !name.trim() ? 'Give the model a name.' : name.length > 100 ? 'At most 100 characters.' : ''
+  const sourceMissing = !source.trim() ? 'The source is empty.' : ''
+  const problem = sourceProblem(error)
+
+  async function submit(event: FormEvent) {
+    event.preventDefault()
+    setTouched({ name: true, source: true })
+    setNotice('')
+    if (nameProblem || sourceMissing) return
+    setBusy(true)
+    setError(null)
+    setMarker(null)
+    try {
+      if (!saved) {
+        const created = await call(api.POST('/api/models/', { body: { name, description, source } }))
+        navigate(`/models/${created.id}`)
+        return
+      }
+      const changes = {
+        ...(name !== saved.name ? { name } : {}),
+        ...(description !== (saved.description ?? '') ? { description } : {}),
+        ...(source !== saved.source ? { source } : {}),
+      }
+      const updated = await call(
+        api.PATCH('/api/models/{id}/', { params: { path: { id: saved.id } }, body: changes }),
+      )
+      setSaved(updated)
+      setNotice(changes.source !== undefined ? 'Saved and rebuilt.' : 'Saved.')
+    } catch (failure) {
+      const apiError = failure instanceof ApiError ? failure : new ApiError(0, {})
+      setError(apiError)
+      const found = sourceProblem(apiError)
+      if (found?.line) setMarker({ line: found.line, message: found.text })
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  const fieldLevel = error?.status === 400 && (error.field('name').length || error.field('description').length)
+  const showGeneral = error && !problem && !fieldLevel
+
+  return (
+    <Page
+      title={saved ? saved.name : 'New model'}
+      actions={<Link href="/models">All models</Link>}
+    >
+      <form onSubmit={submit} noValidate aria-label={saved ? `Edit ${saved.name}` : 'New model'}>
+        <div className="authoring-columns">
+          <Field label="Name" errors={[...(touched.name && nameProblem ? [nameProblem] : []), ...(error?.field('name') ?? [])]}>
+            {(props) => (
+              <input {...props} value={name} maxLength={100} autoComplete="off"
+                onChange={(event) => {
+                  setName(event.target.value)
+                  setTouched((was) => ({ ...was, name: true }))
+                }} />
+            )}
+          </Field>
+          <Field label="Description" errors={error?.field('description')}>
+            {(props) => (
+              <textarea {...props} rows={2} value={description} onChange={(event) => setDescription(event.target.value)} />
+            )}
+          </Field>
+        </div>
+        <div className={`field${problem || (touched.source && sourceMissing) ? ' invalid' : ''}`}>
+          <span className="field-label" id="source-label">Model source</span>
+          <small id="source-help" className="help">
+            Python with Keras: define <code>model</code> with a declared input (<code>keras.Input(shape=…)</code>) and
+            either a dict <code>compile_args</code> or a call to <code>model.compile(…)</code>. Tab indents; press
+            Escape, then Tab, to leave the editor.
+          </small>
+          {problem && (
+            <div className="state error" role="alert" id="source-error">
+              {problem.line ? `Line ${problem.line}: ` : ''}
+              {problem.text}
+            </div>
+          )}
+          {touched.source && sourceMissing && <p className="field-errors" role="alert">{sourceMissing}</p>}
+          <SourceEditor
+            initial={source}
+            onChange={(text) => {
+              setSource(text)
+              setTouched((was) => (was.source ? was : { ...was, source: true }))
+            }}
+            error={marker}
+            describedBy={problem ? 'source-help source-error' : 'source-help'}
+          />
+        </div>
+        {showGeneral && <ErrorNotice error={inUse(error)} />}
+        <div className="actions">
+          <button type="submit" className="primary" disabled={busy}>
+            Save model
+          </button>
+          {busy && <span role="status">Building the model… this can take a few seconds.</span>}
+          {!busy && notice && <span role="status">{notice}</span>}
+        </div>
+      </form>
+      {saved && (
+        <>
+          <p className="help">
+            Owner {saved.owner} · created {when(saved.created_at)} · updated {when(saved.updated_at)}
+          </p>
+          <ModelSummary model={saved} />
+          <DeleteModel model={saved} />
+        </>
+      )}
+    </Page>
+  )
+}
+
+/** A 409 names what holds the model: say so plainly. */
+function inUse(error: ApiError): string {
+  return error.status === 409 ? `This model is in use: ${error.message}` : error.message
+}
+
+function DeleteModel({ model }: { model: Model }) {
+  const [, navigate] = useLocation()
+  const [asking, setAsking] = useState(false)
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<ApiError | null>(null)
+
+  async function remove() {
+    setBusy(true)
+    setError(null)
+    try {
+      await call(api.DELETE('/api/models/{id}/', { params: { path: { id: model.id } } }))
+      navigate('/models')
+    } catch (failure) {
+      setError(failure instanceof ApiError ? failure : new ApiError(0, {}))
+      setAsking(false)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  return (
+    <section aria-labelledby="delete-title" className="authoring-danger">
+      <h2 id="delete-title">Delete</h2>
+      {error && <ErrorNotice error={inUse(error)} />}
+      {asking ? (
+        <div role="group" aria-label="Confirm deletion" className="actions">
+          <p>
+            Delete the model <strong>{model.name}</strong>? This cannot be undone.
+          </p>
+          <button type="button" className="danger" onClick={() => void remove()} disabled={busy}>
+            Yes, delete it
+          </button>
+          <button type="button" onClick={() => setAsking(false)} autoFocus>
+            Cancel
+          </button>
+        </div>
+      ) : (
+        <button type="button" className="danger" onClick={() => setAsking(true)}>
+          Delete model
+        </button>
+      )}
+    </section>
+  )
 }
