@@ -1,5 +1,296 @@
+/**
+ * Configurations: sets of the user's models deployed together. Lists them with their models and
+ * deployments, creates one from checked models, deploys one (link to the deployment form) and
+ * deletes one after confirmation (refused with the reason while it has deployments).
+ */
+import { useState, type FormEvent } from 'react'
+import { Link } from 'wouter'
+import { api, ApiError, call, type Configuration, type Model } from '../api/client'
+import { Field } from '../components/Field'
 import { Page } from '../components/Page'
+import { Empty, ErrorNotice, Guard } from '../components/States'
+import { when } from '../format'
+import { useApi } from '../hooks'
+import './authoring.css'
+
+const LIST_LIMIT = 500
+
+async function load() {
+  const [configurations, models] = await Promise.all([
+    call(api.GET('/api/configurations/', { params: { query: { limit: LIST_LIMIT } } })),
+    call(api.GET('/api/models/', { params: { query: { limit: LIST_LIMIT } } })),
+  ])
+  return { configurations: configurations.results, models: models.results }
+}
 
 export default function Configurations() {
-  return <Page title="Configurations">Not built yet.</Page>
+  const loaded = useApi(load, [])
+  const [creating, setCreating] = useState(false)
+  const [notice, setNotice] = useState('')
+
+  return (
+    <Page
+      title="Configurations"
+      actions={
+        <button type="button" className="primary" aria-expanded={creating} aria-controls="new-configuration"
+          onClick={() => setCreating((open) => !open)}>
+          New configuration
+        </button>
+      }
+    >
+      <p role="status" className="help">{notice}</p>
+      <Guard loaded={loaded} what="the configurations">
+        {({ configurations, models }) => (
+          <>
+            {creating && (
+              <NewConfiguration
+                models={models}
+                onCancel={() => setCreating(false)}
+                onCreated={(configuration) => {
+                  setCreating(false)
+                  setNotice(`Configuration ${configuration.name} created.`)
+                  loaded.reload()
+                }}
+              />
+            )}
+            {configurations.length === 0 ? (
+              <Empty>
+                <p>
+                  No configurations yet. A configuration groups models to deploy together: use{' '}
+                  <strong>New configuration</strong> above.
+                </p>
+              </Empty>
+            ) : (
+              <ConfigurationTable configurations={configurations} models={models} onDeleted={(name) => {
+                setNotice(`Configuration ${name} deleted.`)
+                loaded.reload()
+              }} />
+            )}
+          </>
+        )}
+      </Guard>
+    </Page>
+  )
+}
+
+function ConfigurationTable({
+  configurations,
+  models,
+  onDeleted,
+}: {
+  configurations: Configuration[]
+  models: Model[]
+  onDeleted: (name: string) => void
+}) {
+  const names = new Map(models.map((model) => [model.id, model.name]))
+  const [error, setError] = useState<{ name: string; error: ApiError } | null>(null)
+  return (
+    <>
+      {error && (
+        <ErrorNotice
+          error={error.error.status === 409 ? `${error.name} is in use: ${error.error.message}` : error.error.message}
+        />
+      )}
+      <div className="table-wrap">
+        <table aria-label="Configurations">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Description</th>
+              <th scope="col">Models</th>
+              <th scope="col">Deployments</th>
+              <th scope="col">Created</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {configurations.map((configuration) => (
+              <tr key={configuration.id}>
+                <td>{configuration.name}</td>
+                <td>{configuration.description || '–'}</td>
+                <td>
+                  <ul className="plain-list">
+                    {configuration.ml_models.map((id) => (
+                      <li key={id}>
+                        <Link href={`/models/${id}`}>{names.get(id) ?? `Model ${id}`}</Link>
+                      </li>
+                    ))}
+                  </ul>
+                </td>
+                <td>
+                  {configuration.deployments.length === 0 ? (
+                    'none'
+                  ) : (
+                    <ul className="plain-list">
+                      {configuration.deployments.map((id) => (
+                        <li key={id}>
+                          <Link href={`/deployments#deployment-${id}`}>#{id}</Link>
+                        </li>
+                      ))}
+                    </ul>
+                  )}
+                </td>
+                <td>{when(configuration.created_at)}</td>
+                <td>
+                  <div className="actions">
+                    <Link href={`/deployments/new?configuration=${configuration.id}`} className="button">
+                      Deploy
+                    </Link>
+                    <DeleteConfiguration
+                      configuration={configuration}
+                      onDeleted={() => {
+                        setError(null)
+                        onDeleted(configuration.name)
+                      }}
+                      onError={(failure) => setError({ name: configuration.name, error: failure })}
+                    />
+                  </div>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </>
+  )
+}
+
+function DeleteConfiguration({
+  configuration,
+  onDeleted,
+  onError,
+}: {
+  configuration: Configuration
+  onDeleted: () => void
+  onError: (error: ApiError) => void
+}) {
+  const [asking, setAsking] = useState(false)
+  const [busy, setBusy] = useState(false)
+
+  async function remove() {
+    setBusy(true)
+    try {
+      await call(api.DELETE('/api/configurations/{id}/', { params: { path: { id: configuration.id } } }))
+      onDeleted()
+    } catch (failure) {
+      onError(failure instanceof ApiError ? failure : new ApiError(0, {}))
+      setAsking(false)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  if (!asking) {
+    return (
+      <button type="button" className="danger" aria-label={`Delete ${configuration.name}`} onClick={() => setAsking(true)}>
+        Delete
+      </button>
+    )
+  }
+  return (
+    <span role="group" aria-label={`Confirm deleting ${configuration.name}`} className="actions">
+      <button type="button" className="danger" disabled={busy} onClick={() => void remove()}>
+        Yes, delete
+      </button>
+      <button type="button" autoFocus onClick={() => setAsking(false)}>
+        Cancel
+      </button>
+    </span>
+  )
+}
+
+function NewConfiguration({
+  models,
+  onCreated,
+  onCancel,
+}: {
+  models: Model[]
+  onCreated: (configuration: Configuration) => void
+  onCancel: () => void
+}) {
+  const [name, setName] = useState('')
+  const [description, setDescription] = useState('')
+  const [chosen, setChosen] = useState<number[]>([])
+  const [touched, setTouched] = useState({ name: false, models: false })
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<ApiError | null>(null)
+
+  const nameProblem = !name.trim() ? 'Give the configuration a name.' : name.length > 100 ? 'At most 100 characters.' : ''
+  const modelsProblem = chosen.length === 0 ? 'Choose at least one model.' : chosen.length > 50 ? 'At most 50 models.' : ''
+
+  function toggle(id: number, on: boolean) {
+    setTouched((was) => ({ ...was, models: true }))
+    setChosen((ids) => (on ? [...ids, id] : ids.filter((other) => other !== id)))
+  }
+
+  async function submit(event: FormEvent) {
+    event.preventDefault()
+    setTouched({ name: true, models: true })
+    if (nameProblem || modelsProblem) return
+    setBusy(true)
+    setError(null)
+    try {
+      onCreated(await call(api.POST('/api/configurations/', { body: { name, description, ml_models: chosen } })))
+    } catch (failure) {
+      setError(failure instanceof ApiError ? failure : new ApiError(0, {}))
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  const modelErrors = [...(touched.models && modelsProblem ? [modelsProblem] : []), ...(error?.field('ml_models') ?? [])]
+  const general = error && !error.field('name').length && !error.field('description').length && !error.field('ml_models').length
+  return (
+    <form id="new-configuration" className="card authoring-form" onSubmit={submit} noValidate aria-labelledby="new-configuration-title">
+      <h2 id="new-configuration-title">New configuration</h2>
+      {general && <ErrorNotice error={error} />}
+      <div className="authoring-columns">
+        <Field label="Name" errors={[...(touched.name && nameProblem ? [nameProblem] : []), ...(error?.field('name') ?? [])]}>
+          {(props) => (
+            <input {...props} value={name} maxLength={100} autoComplete="off" autoFocus
+              onChange={(event) => {
+                setName(event.target.value)
+                setTouched((was) => ({ ...was, name: true }))
+              }} />
+          )}
+        </Field>
+        <Field label="Description" errors={error?.field('description')}>
+          {(props) => <input {...props} value={description} onChange={(event) => setDescription(event.target.value)} />}
+        </Field>
+      </div>
+      <fieldset aria-describedby={modelErrors.length ? 'models-errors' : undefined}>
+        <legend>Models</legend>
+        {models.length === 0 ? (
+          <p>
+            You have no models yet: <Link href="/models/new">create one</Link> first.
+          </p>
+        ) : (
+          <div className="options">
+            {models.map((model) => (
+              <label key={model.id}>
+                <input type="checkbox" checked={chosen.includes(model.id)}
+                  onChange={(event) => toggle(model.id, event.target.checked)} />
+                {model.name}
+              </label>
+            ))}
+          </div>
+        )}
+        {modelErrors.length > 0 && (
+          <ul id="models-errors" className="field-errors">
+            {modelErrors.map((message) => (
+              <li key={message}>{message}</li>
+            ))}
+          </ul>
+        )}
+      </fieldset>
+      <div className="actions">
+        <button type="submit" className="primary" disabled={busy}>
+          Create configuration
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  )
 }

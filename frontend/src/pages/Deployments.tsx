@@ -1,5 +1,178 @@
+/**
+ * Deployments: each launch of a configuration, with a summary of its training settings (strategy
+ * and parameters, rounds, rewards, clients) and links to the trainings it started.
+ */
+import { Link } from 'wouter'
+import { api, call, type Deployment, type DeploymentInput, type Result } from '../api/client'
 import { Page } from '../components/Page'
+import { Guard } from '../components/States'
+import { integer, short, when } from '../format'
+import { useApi } from '../hooks'
+import './authoring.css'
+
+const LIST_LIMIT = 500
+
+async function load() {
+  const [deployments, configurations, datasources, results] = await Promise.all([
+    call(api.GET('/api/deployments/', { params: { query: { limit: LIST_LIMIT } } })),
+    call(api.GET('/api/configurations/', { params: { query: { limit: LIST_LIMIT } } })),
+    call(api.GET('/api/datasources/', { params: { query: { limit: LIST_LIMIT } } })),
+    call(api.GET('/api/results/', { params: { query: { limit: 1000 } } })),
+  ])
+  return {
+    deployments: deployments.results,
+    count: deployments.count,
+    configurations: new Map(configurations.results.map((item) => [item.id, item.name])),
+    datasources: new Map(datasources.results.map((item) => [item.id, item.datasource_id])),
+    results: new Map(results.results.map((item) => [item.id, item])),
+  }
+}
+
+type Settings = Partial<Omit<DeploymentInput, 'configuration' | 'validation_datasource' | 'clients'>>
+
+function settingsOf(deployment: Deployment): Settings {
+  return deployment.settings && typeof deployment.settings === 'object' ? (deployment.settings as Settings) : {}
+}
+
+function clientsOf(deployment: Deployment): [string, number][] {
+  const clients = deployment.clients
+  return clients && typeof clients === 'object' ? Object.entries(clients as Record<string, number>) : []
+}
+
+function plural(count: number | undefined, word: string): string {
+  return count === undefined ? `? ${word}s` : `${integer(count)} ${word}${count === 1 ? '' : 's'}`
+}
+
+/** `fedasync (alpha 0.9, staleness polynomial)`: the strategy with the parameters set explicitly. */
+function strategyText(settings: Settings): string {
+  const params = Object.entries(settings.strategy_params ?? {})
+  const shown = params.map(([name, value]) => `${name} ${String(value)}`).join(', ')
+  return `${settings.strategy ?? '?'}${shown ? ` (${shown})` : ' (defaults)'}`
+}
+
+function SettingsSummary({ settings }: { settings: Settings }) {
+  const json = (value: Record<string, unknown> | undefined) =>
+    value && Object.keys(value).length ? JSON.stringify(value) : ''
+  return (
+    <ul className="settings-summary">
+      <li>Strategy: {strategyText(settings)}</li>
+      <li>
+        {plural(settings.rounds, 'round')}, {plural(settings.epochs, 'epoch')} each, batch {settings.batch ?? '?'}
+      </li>
+      <li>
+        Rewards: {settings.reward_policy ?? '?'}, base {settings.reward_base ?? '?'} tokens, budget{' '}
+        {settings.reward_budget ? `${settings.reward_budget} tokens` : 'base × rounds'}; reject ratio{' '}
+        {settings.reject_ratio ?? '?'}; {settings.sample_weighting ?? '?'} weighting
+      </li>
+      {(settings.min_data ?? 0) > 0 && <li>Minimum data: {integer(settings.min_data)}</li>}
+      {json(settings.data_restriction) && <li>Data restriction: <code>{json(settings.data_restriction)}</code></li>}
+      {json(settings.fit_kwargs) && <li>Fit arguments: <code>{json(settings.fit_kwargs)}</code></li>}
+      {json(settings.val_kwargs) && <li>Validation arguments: <code>{json(settings.val_kwargs)}</code></li>}
+    </ul>
+  )
+}
+
+function Trainings({ ids, results }: { ids: number[]; results: Map<number, Result> }) {
+  if (ids.length === 0) return <>none</>
+  return (
+    <ul className="plain-list">
+      {ids.map((id) => {
+        const result = results.get(id)
+        return (
+          <li key={id}>
+            <Link href={`/trainings/${id}`}>{result ? `${result.model_name} (training ${id})` : `Training ${id}`}</Link>
+            {result?.status && <> <span className={`badge ${result.status}`}>{result.status}</span></>}
+          </li>
+        )
+      })}
+    </ul>
+  )
+}
 
 export default function Deployments() {
-  return <Page title="Deployments">Not built yet.</Page>
+  const loaded = useApi(load, [])
+  return (
+    <Page
+      title="Deployments"
+      actions={
+        <Link href="/deployments/new" className="button primary">
+          New deployment
+        </Link>
+      }
+    >
+      <Guard
+        loaded={loaded}
+        what="the deployments"
+        empty={(data) => data.deployments.length === 0}
+        emptyText={
+          <p>
+            Nothing deployed yet. Deploy a configuration from the <Link href="/configurations">configurations</Link>{' '}
+            page, or start a <Link href="/deployments/new">new deployment</Link>.
+          </p>
+        }
+      >
+        {(data) => (
+          <>
+            <div className="table-wrap">
+              <table aria-label="Deployments">
+                <thead>
+                  <tr>
+                    <th scope="col">Deployment</th>
+                    <th scope="col">Configuration</th>
+                    <th scope="col">Coordination</th>
+                    <th scope="col">Settings</th>
+                    <th scope="col">Validation data</th>
+                    <th scope="col">Clients</th>
+                    <th scope="col">Trainings</th>
+                    <th scope="col">Created</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {data.deployments.map((deployment) => {
+                    const clients = clientsOf(deployment)
+                    return (
+                      <tr key={deployment.id} id={`deployment-${deployment.id}`}>
+                        <th scope="row">#{deployment.id}</th>
+                        <td>{data.configurations.get(deployment.configuration) ?? `#${deployment.configuration}`}</td>
+                        <td>
+                          <span className="badge">{deployment.coordination}</span>
+                        </td>
+                        <td>
+                          <SettingsSummary settings={settingsOf(deployment)} />
+                        </td>
+                        <td>{data.datasources.get(deployment.validation_datasource) ?? `#${deployment.validation_datasource}`}</td>
+                        <td>
+                          {clients.length === 0 ? (
+                            'none'
+                          ) : (
+                            <ul className="plain-list">
+                              {clients.map(([identity, ceiling]) => (
+                                <li key={identity}>
+                                  <span className="mono" title={identity}>{short(identity)}</span>{' '}
+                                  <span className="help">≤ {integer(ceiling)} samples</span>
+                                </li>
+                              ))}
+                            </ul>
+                          )}
+                        </td>
+                        <td>
+                          <Trainings ids={deployment.results} results={data.results} />
+                        </td>
+                        <td>{when(deployment.created_at)}</td>
+                      </tr>
+                    )
+                  })}
+                </tbody>
+              </table>
+            </div>
+            {data.count > data.deployments.length && (
+              <p className="help">
+                Showing the first {data.deployments.length} of {data.count} deployments.
+              </p>
+            )}
+          </>
+        )}
+      </Guard>
+    </Page>
+  )
 }

@@ -1,0 +1,106 @@
+import { screen, waitFor, within } from '@testing-library/react'
+import userEvent from '@testing-library/user-event'
+import { afterEach, expect, it, vi } from 'vitest'
+import { configuration, deployment, datasource, model, page } from '../testing/authoring'
+import { json, result, stubFetch } from '../testing/fixtures'
+import { renderAt } from '../testing/route'
+import Configurations from './Configurations'
+import Deployments from './Deployments'
+
+afterEach(() => vi.unstubAllGlobals())
+
+const models = page([model(), model({ id: 8, name: 'cnn' })])
+
+it('lists configurations with their models, deployments and a Deploy link', async () => {
+  stubFetch({
+    'GET /api/configurations/': json(page([configuration({ ml_models: [7, 8], deployments: [3] })])),
+    'GET /api/models/': json(models),
+  })
+  renderAt('/configurations', '/configurations', Configurations)
+  const row = await screen.findByRole('row', { name: /toy-config/ })
+  expect(within(row).getByRole('link', { name: 'toy' }).getAttribute('href')).toBe('/models/7')
+  expect(within(row).getByRole('link', { name: 'cnn' }).getAttribute('href')).toBe('/models/8')
+  expect(within(row).getByRole('link', { name: 'Deploy' }).getAttribute('href')).toBe('/deployments/new?configuration=4')
+  expect(within(row).getByRole('link', { name: '#3' })).toBeTruthy()
+})
+
+it('creates a configuration from checked models, checking as the user types', async () => {
+  const bodies: unknown[] = []
+  let created = false
+  stubFetch({
+    'GET /api/configurations/': () => json(page(created ? [configuration({ name: 'pair' })] : [])),
+    'GET /api/models/': json(models),
+    'POST /api/configurations/': async (_url: URL, _init: unknown, request: Request) => {
+      bodies.push(await request.json())
+      if (bodies.length === 1) return json({ name: ['already taken'] }, 400)
+      created = true
+      return json(configuration({ name: 'pair' }), 201)
+    },
+  })
+  renderAt('/configurations', '/configurations', Configurations)
+  expect(await screen.findByText(/No configurations yet/)).toBeTruthy()
+  await userEvent.click(screen.getByRole('button', { name: 'New configuration' }))
+  await userEvent.type(screen.getByLabelText('Name'), 'pair')
+  await userEvent.click(screen.getByRole('button', { name: 'Create configuration' }))
+  expect(screen.getByText('Choose at least one model.')).toBeTruthy()
+  expect(bodies).toHaveLength(0)
+  await userEvent.click(screen.getByLabelText('cnn'))
+  expect(screen.queryByText('Choose at least one model.')).toBeNull()
+  await userEvent.click(screen.getByRole('button', { name: 'Create configuration' }))
+  expect(await screen.findByText('already taken')).toBeTruthy()
+  expect(screen.getByLabelText('Name').getAttribute('aria-invalid')).toBe('true')
+  await userEvent.click(screen.getByLabelText('toy'))
+  await userEvent.click(screen.getByRole('button', { name: 'Create configuration' }))
+  expect(await screen.findByRole('row', { name: /pair/ })).toBeTruthy()
+  expect(bodies[1]).toEqual({ name: 'pair', description: '', ml_models: [8, 7] })
+  expect(screen.getByRole('status').textContent).toBe('Configuration pair created.')
+})
+
+it('asks before deleting and explains a 409', async () => {
+  let deletes = 0
+  stubFetch({
+    'GET /api/configurations/': json(page([configuration({ deployments: [3] })])),
+    'GET /api/models/': json(models),
+    'DELETE /api/configurations/4/': () => {
+      deletes += 1
+      return json({ detail: 'the configuration has deployments; delete them first' }, 409)
+    },
+  })
+  renderAt('/configurations', '/configurations', Configurations)
+  await userEvent.click(await screen.findByRole('button', { name: 'Delete toy-config' }))
+  expect(deletes).toBe(0)
+  await userEvent.click(screen.getByRole('button', { name: 'Yes, delete' }))
+  const alert = await screen.findByRole('alert')
+  expect(alert.textContent).toContain('toy-config is in use: the configuration has deployments')
+  expect(deletes).toBe(1)
+})
+
+it('lists deployments with their settings and links to their trainings', async () => {
+  stubFetch({
+    'GET /api/deployments/': json(page([deployment(), deployment({ id: 5, results: [], settings: {}, clients: {} })])),
+    'GET /api/configurations/': json(page([configuration()])),
+    'GET /api/datasources/': json(page([datasource()])),
+    'GET /api/results/': json(page([result({ id: 9, model_name: 'toy', status: 'finished' })])),
+  })
+  renderAt('/deployments', '/deployments', Deployments)
+  const row = await screen.findByRole('row', { name: /#3/ })
+  expect(within(row).getByRole('link', { name: 'toy (training 9)' }).getAttribute('href')).toBe('/trainings/9')
+  expect(within(row).getByText('finished')).toBeTruthy()
+  expect(within(row).getByText('Strategy: fedbuff (updates 2)')).toBeTruthy()
+  expect(within(row).getByText(/12 rounds, 2 epochs each, batch 16/)).toBeTruthy()
+  expect(within(row).getByText(/tiered, base 1 tokens, budget 50 tokens/)).toBeTruthy()
+  expect(within(row).getByText('toy-config')).toBeTruthy()
+  expect(within(row).getByText('toy-validation')).toBeTruthy()
+  await waitFor(() => expect(within(screen.getByRole('row', { name: /#5/ })).getAllByText('none')).toHaveLength(2))
+})
+
+it('shows the empty state of deployments', async () => {
+  stubFetch({
+    'GET /api/deployments/': json(page([])),
+    'GET /api/configurations/': json(page([])),
+    'GET /api/datasources/': json(page([])),
+    'GET /api/results/': json(page([])),
+  })
+  renderAt('/deployments', '/deployments', Deployments)
+  expect(await screen.findByText(/Nothing deployed yet/)).toBeTruthy()
+})
