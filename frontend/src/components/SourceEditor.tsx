@@ -4,12 +4,11 @@
  * following the line while the user edits around it.
  */
 import { history, historyKeymap, indentWithTab, selectAll, standardKeymap } from '@codemirror/commands'
-import { bracketMatching, defaultHighlightStyle, syntaxHighlighting } from '@codemirror/language'
+import { defaultHighlightStyle, syntaxHighlighting } from '@codemirror/language'
 import { EditorState, StateEffect, StateField, type Extension } from '@codemirror/state'
 import {
   Decoration,
   EditorView,
-  highlightActiveLine,
   keymap,
   lineNumbers,
   WidgetType,
@@ -73,9 +72,7 @@ const theme = EditorView.baseTheme({
 function extensions(label: string, describedBy: string | undefined, onChange: (text: string) => void): Extension[] {
   return [
     lineNumbers(),
-    highlightActiveLine(),
     history(),
-    bracketMatching(),
     python(),
     syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
     keymap.of([...standardKeymap, ...historyKeymap, { key: 'Mod-a', run: selectAll }, indentWithTab]),
