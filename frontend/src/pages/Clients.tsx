@@ -8,6 +8,7 @@ import { Link } from 'wouter'
 import { api, call, type ClientList } from '../api/client'
 import { Hash } from '../components/Hash'
 import { Page } from '../components/Page'
+import { TableWrap } from '../components/TableWrap'
 import { ErrorNotice, Guard } from '../components/States'
 import { integer, tokens } from '../format'
 import { useApi } from '../hooks'
@@ -47,7 +48,7 @@ function Totals({ clients }: { clients: Client[] }) {
   return (
     <section className="block" aria-labelledby="totals-title">
       <h2 id="totals-title">Totals</h2>
-      <div className="table-wrap">
+      <TableWrap label="Client totals">
         <table>
           <caption className="sr-only">Each client's updates, earnings and token balance</caption>
           <thead>
@@ -73,7 +74,7 @@ function Totals({ clients }: { clients: Client[] }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
     </section>
   )
 }
@@ -82,7 +83,7 @@ function Participations({ clients }: { clients: Client[] }) {
   return (
     <section className="block" aria-labelledby="participations-title">
       <h2 id="participations-title">Participations</h2>
-      <div className="table-wrap">
+      <TableWrap label="Participations">
         <table>
           <caption className="sr-only">Each client's part in each training</caption>
           <thead>
@@ -119,7 +120,7 @@ function Participations({ clients }: { clients: Client[] }) {
             )}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
     </section>
   )
 }

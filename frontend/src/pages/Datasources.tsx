@@ -8,6 +8,7 @@ import { api, call, type Datasource, type Rejected } from '../api/client'
 import { Hash } from '../components/Hash'
 import { Page } from '../components/Page'
 import { Pager } from '../components/Pager'
+import { TableWrap } from '../components/TableWrap'
 import { Guard } from '../components/States'
 import { integer, when } from '../format'
 import { useApi } from '../hooks'
@@ -57,7 +58,7 @@ function Registered() {
 
 function DatasourceTable({ datasources }: { datasources: Datasource[] }) {
   return (
-    <div className="table-wrap">
+    <TableWrap label="Registered datasources">
       <table>
         <caption className="sr-only">Registered datasources</caption>
         <thead>
@@ -92,7 +93,7 @@ function DatasourceTable({ datasources }: { datasources: Datasource[] }) {
           ))}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   )
 }
 
@@ -124,7 +125,7 @@ function RejectedRecords() {
 
 function RejectedTable({ records }: { records: Rejected[] }) {
   return (
-    <div className="table-wrap">
+    <TableWrap label="Rejected control records">
       <table>
         <caption className="sr-only">Rejected data control records and why</caption>
         <thead>
@@ -144,6 +145,6 @@ function RejectedTable({ records }: { records: Rejected[] }) {
           ))}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   )
 }

@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event'
 import { afterEach, beforeEach, expect, it, vi } from 'vitest'
 import { resetCsrf, type Audit } from '../api/client'
 import { audit, hex, json, result, round, stubFetch } from '../testing/fixtures'
+import { seriousViolations } from '../testing/axe'
 import { renderAt } from '../testing/route'
 import { timing } from '../training'
 import Lineage from './Lineage'
@@ -73,6 +74,7 @@ it('Verify runs the audit, follows it and says all versions are identical', asyn
   await waitFor(() => expect(screen.getByRole('status').textContent).toContain('All 3 versions identical'), { timeout: 2000 })
   expect(seen).toContain('POST /api/results/7/audits/')
   expect(within(screen.getByRole('table')).getAllByText('identical')).toHaveLength(3)
+  expect(await seriousViolations(document.body)).toEqual([])
 })
 
 it('Verify shows the first mismatch and marks the versions', async () => {

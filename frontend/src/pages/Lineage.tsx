@@ -10,6 +10,7 @@ import { api, ApiError, call, type Audit, type Result, type Round } from '../api
 import { Hash } from '../components/Hash'
 import { Page } from '../components/Page'
 import { Pager } from '../components/Pager'
+import { TableWrap } from '../components/TableWrap'
 import { Empty, ErrorNotice, Loading } from '../components/States'
 import { when } from '../format'
 import { useApi } from '../hooks'
@@ -134,7 +135,7 @@ function VerifyPanel({
             type="button"
             className="primary"
             onClick={() => void verify()}
-            disabled={!blockchain || starting || running || !rounds?.length}
+            disabled={!blockchain || starting || verdict.state === 'running' || !rounds?.length}
             aria-describedby="verify-help"
           >
             {starting ? 'Starting…' : 'Verify'}
@@ -169,7 +170,7 @@ function VersionTable({ rounds, audit, explorer }: { rounds: Round[]; audit: Aud
   const shown = pageOf(rounds, page, VERSIONS_PER_PAGE)
   return (
     <>
-      <div className="table-wrap">
+      <TableWrap label="Global versions">
         <table>
           <caption className="sr-only">Lineage of each global version, oldest first</caption>
           <thead>
@@ -187,7 +188,7 @@ function VersionTable({ rounds, audit, explorer }: { rounds: Round[]; audit: Aud
               <tr key={round.version}>
                 <th scope="row">v{round.version}</th>
                 <td><Hash value={round.sha256} /></td>
-                <td><code>{pointerText(round.pointer)}</code></td>
+                <td><code className="pointer">{pointerText(round.pointer)}</code></td>
                 <td><Updates round={round} /></td>
                 <td>
                   {round.transaction ? (
@@ -201,7 +202,7 @@ function VersionTable({ rounds, audit, explorer }: { rounds: Round[]; audit: Aud
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
       <Pager page={shown.page} pages={shown.pages} onPage={setPage} label="Versions pages" />
     </>
   )

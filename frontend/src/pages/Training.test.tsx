@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { resetCsrf } from '../api/client'
 import { chain, CLIENTS, json, result, round, stubFetch, stubResizeObserver } from '../testing/fixtures'
+import { seriousViolations } from '../testing/axe'
 import { renderAt } from '../testing/route'
 import { timing } from '../training'
 import Training from './Training'
@@ -90,6 +91,7 @@ describe('Training page', () => {
     expect(section('Elapsed time per round')).toBeTruthy()
     expect(within(section('Validation')).getByText(/Validation accuracy 51.0 % at v1/)).toBeTruthy()
     expect(screen.getByText('finished')).toBeTruthy()
+    expect(await seriousViolations(document.body)).toEqual([])
   })
 
   it('falls back to the rounds’ rewards when the chain cannot be read, and hides transactions in classic mode', async () => {

@@ -129,7 +129,7 @@ function Sections({
 function Actions({ result, onStopped }: { result: Result; onStopped: () => void }) {
   return (
     <>
-      <span className={`badge ${result.status ?? ''}`} aria-live="polite">
+      <span className={`badge status-badge ${result.status ?? ''}`} aria-live="polite">
         {result.status}
       </span>
       {isActive(result.status) && <StopControl id={result.id} onStopped={onStopped} />}

@@ -1,35 +1,49 @@
 /**
- * The training page's charts (Recharts, loaded with that page only). Each is drawn once per change
- * of its data (memo), without animation, and hidden from screen readers: the page puts a caption
- * and a table with the same numbers next to each.
+ * The training page's charts. Metrics, tokens and times are Recharts line and bar charts (loaded
+ * with that page only); the updates' timeline is a light SVG of one lane per client. Each chart is
+ * drawn once per change of its data (memo), without animation, and hidden from screen readers:
+ * the page puts a caption and a table with the same numbers next to it. Legends are plain HTML,
+ * and there is no hover tooltip (the tables carry the values): both keep the bundle small.
  */
 import { memo, type ReactNode } from 'react'
-import {
-  Bar,
-  BarChart,
-  CartesianGrid,
-  Legend,
-  Line,
-  LineChart,
-  Scatter,
-  ScatterChart,
-  Tooltip,
-  XAxis,
-  YAxis,
-  ZAxis,
-} from 'recharts'
+import { Bar, BarChart, CartesianGrid, Line, LineChart, XAxis, YAxis } from 'recharts'
 import { short } from '../format'
 import type { ChartPoint, TimelinePoint, TokenRow } from '../training'
 
-const COLORS = { accuracy: '#0b5cad', loss: '#b42318', accepted: '#1a7f37', rejected: '#b42318', earned: '#0b5cad', paid: '#8a5a00', elapsed: '#57606a' }
+const COLORS = { accuracy: '#0b5cad', loss: '#b42318', earned: '#0b5cad', paid: '#c27c0e', elapsed: '#57606a' }
 const STYLE = { width: '100%', height: '100%' }
-const MARGIN = { top: 8, right: 12, bottom: 4, left: 4 }
+const MARGIN = { top: 8, right: 8, bottom: 4, left: 0 }
 
-function Box({ children, tall = false }: { children: ReactNode; tall?: boolean }) {
+type Key = { label: string; color: string; dashed?: boolean; hollow?: boolean }
+
+function Chart({ keys, children }: { keys: Key[]; children: ReactNode }) {
   return (
-    <div className={`chart-box${tall ? ' tall' : ''}`} aria-hidden="true">
-      {children}
+    <div aria-hidden="true">
+      <div className="chart-box">{children}</div>
+      {keys.length > 1 && <Legend keys={keys} />}
     </div>
+  )
+}
+
+function Legend({ keys }: { keys: Key[] }) {
+  return (
+    <ul className="legend">
+      {keys.map((key) => (
+        <li key={key.label}>
+          <span
+            className="swatch"
+            style={
+              key.hollow
+                ? { border: `2px solid ${key.color}`, background: '#fff' }
+                : key.dashed
+                  ? { background: `repeating-linear-gradient(90deg, ${key.color} 0 4px, transparent 4px 6px)`, height: '0.25rem' }
+                  : { background: key.color }
+            }
+          />
+          {key.label}
+        </li>
+      ))}
+    </ul>
   )
 }
 
@@ -37,75 +51,87 @@ const version = (value: unknown) => `v${String(value)}`
 
 export const ValidationChart = memo(function ValidationChart({ points }: { points: ChartPoint[] }) {
   return (
-    <Box>
+    <Chart keys={[{ label: 'Accuracy (left axis)', color: COLORS.accuracy }, { label: 'Loss (right axis)', color: COLORS.loss, dashed: true }]}>
       <LineChart data={points} responsive style={STYLE} margin={MARGIN} accessibilityLayer={false}>
         <CartesianGrid strokeDasharray="3 3" />
         <XAxis dataKey="version" tickFormatter={version} />
-        <YAxis yAxisId="accuracy" domain={[0, 1]} tickFormatter={(value: number) => `${Math.round(value * 100)}%`} width={44} />
+        <YAxis yAxisId="accuracy" domain={[0, 1]} tickFormatter={(value: number) => `${Math.round(value * 100)}%`} width={52} />
         <YAxis yAxisId="loss" orientation="right" width={48} />
-        <Tooltip labelFormatter={version} />
-        <Legend />
-        <Line yAxisId="accuracy" dataKey="accuracy" name="Accuracy" stroke={COLORS.accuracy} strokeWidth={2} dot={false} isAnimationActive={false} connectNulls />
-        <Line yAxisId="loss" dataKey="loss" name="Loss" stroke={COLORS.loss} strokeWidth={2} strokeDasharray="5 3" dot={false} isAnimationActive={false} connectNulls />
+        <Line yAxisId="accuracy" dataKey="accuracy" stroke={COLORS.accuracy} strokeWidth={2} dot={false} isAnimationActive={false} connectNulls />
+        <Line yAxisId="loss" dataKey="loss" stroke={COLORS.loss} strokeWidth={2} strokeDasharray="5 3" dot={false} isAnimationActive={false} connectNulls />
       </LineChart>
-    </Box>
+    </Chart>
   )
 })
 
+/** One lane per client, one mark per update at the round that screened it: filled accepted, hollow rejected. */
 export const TimelineChart = memo(function TimelineChart({ points, clients }: { points: TimelinePoint[]; clients: string[] }) {
-  const accepted = points.filter((point) => point.accepted)
-  const rejected = points.filter((point) => !point.accepted)
+  let first = Infinity
+  let last = -Infinity
+  const lanes: TimelinePoint[][] = clients.map(() => [])
+  for (const point of points) {
+    first = Math.min(first, point.version)
+    last = Math.max(last, point.version)
+    lanes[point.lane]?.push(point)
+  }
+  if (!points.length) return null
+  const span = last - first + 1
   return (
-    <Box tall={clients.length > 6}>
-      <ScatterChart responsive style={STYLE} margin={MARGIN} accessibilityLayer={false}>
-        <CartesianGrid strokeDasharray="3 3" />
-        <XAxis type="number" dataKey="version" name="Round" tickFormatter={version} allowDecimals={false} domain={['dataMin', 'dataMax']} />
-        <YAxis
-          type="number"
-          dataKey="lane"
-          name="Client"
-          domain={[-0.5, Math.max(0, clients.length - 0.5)]}
-          ticks={clients.map((_, index) => index)}
-          tickFormatter={(lane: number) => short(clients[lane], 4)}
-          width={96}
-          reversed
-        />
-        <ZAxis range={[36, 36]} />
-        <Tooltip formatter={(value, name) => (name === 'Client' ? short(clients[Number(value)], 6) : name === 'Round' ? version(value) : String(value))} />
-        <Legend />
-        <Scatter name="Accepted" data={accepted} fill={COLORS.accepted} shape="circle" isAnimationActive={false} />
-        <Scatter name="Rejected" data={rejected} fill={COLORS.rejected} shape="cross" isAnimationActive={false} />
-      </ScatterChart>
-    </Box>
+    <div aria-hidden="true">
+      <div className="timeline">
+        {clients.map((client, lane) => (
+          <div className="lane" key={client}>
+            <span className="lane-label">{short(client, 4)}</span>
+            <svg className="lane-track" viewBox={`0 0 ${span} 1`} preserveAspectRatio="none">
+              {lanes[lane]?.map((point, index) => (
+                <rect
+                  key={index}
+                  className={point.accepted ? 'mark accepted' : 'mark rejected'}
+                  x={point.version - first + 0.15}
+                  y={0.15}
+                  width={0.7}
+                  height={0.7}
+                />
+              ))}
+            </svg>
+          </div>
+        ))}
+        <div className="lane axis">
+          <span className="lane-label">round</span>
+          <span className="lane-ends">
+            <span>v{first}</span>
+            <span>v{last}</span>
+          </span>
+        </div>
+      </div>
+      <Legend keys={[{ label: 'Accepted', color: '#1a7f37' }, { label: 'Rejected', color: '#b42318', hollow: true }]} />
+    </div>
   )
 })
 
 export const TokenChart = memo(function TokenChart({ rows, paid }: { rows: TokenRow[]; paid: boolean }) {
   return (
-    <Box>
+    <Chart keys={paid ? [{ label: 'Earned', color: COLORS.earned }, { label: 'Paid', color: COLORS.paid }] : []}>
       <BarChart data={rows} responsive style={STYLE} margin={MARGIN} accessibilityLayer={false}>
         <CartesianGrid strokeDasharray="3 3" />
         <XAxis dataKey="client" tickFormatter={(client: string) => short(client, 4)} />
         <YAxis width={56} />
-        <Tooltip labelFormatter={(client) => String(client)} />
-        <Legend />
-        <Bar dataKey="earnedTokens" name="Earned" fill={COLORS.earned} isAnimationActive={false} />
-        {paid && <Bar dataKey="paidTokens" name="Paid" fill={COLORS.paid} isAnimationActive={false} />}
+        <Bar dataKey="earnedTokens" fill={COLORS.earned} isAnimationActive={false} />
+        {paid && <Bar dataKey="paidTokens" fill={COLORS.paid} isAnimationActive={false} />}
       </BarChart>
-    </Box>
+    </Chart>
   )
 })
 
 export const ElapsedChart = memo(function ElapsedChart({ points }: { points: ChartPoint[] }) {
   return (
-    <Box>
+    <Chart keys={[]}>
       <BarChart data={points} responsive style={STYLE} margin={MARGIN} accessibilityLayer={false}>
         <CartesianGrid strokeDasharray="3 3" />
         <XAxis dataKey="version" tickFormatter={version} />
-        <YAxis width={44} unit=" s" />
-        <Tooltip labelFormatter={version} formatter={(value) => `${Number(value).toFixed(1)} s`} />
-        <Bar dataKey="elapsed" name="Elapsed" fill={COLORS.elapsed} isAnimationActive={false} />
+        <YAxis width={48} unit=" s" />
+        <Bar dataKey="elapsed" fill={COLORS.elapsed} isAnimationActive={false} />
       </BarChart>
-    </Box>
+    </Chart>
   )
 })

@@ -8,6 +8,7 @@ import { useId, useMemo, useState } from 'react'
 import type { Round } from '../api/client'
 import { Hash } from '../components/Hash'
 import { Pager } from '../components/Pager'
+import { TableWrap } from '../components/TableWrap'
 import { Empty } from '../components/States'
 import { integer, percent, seconds, tokens, when } from '../format'
 import {
@@ -62,7 +63,7 @@ export function ValidationSection({ rounds }: { rounds: Round[] }) {
             <figcaption>{summary}</figcaption>
           </figure>
           <h3 className="sr-only">Rounds</h3>
-          <div className="table-wrap">
+          <TableWrap label="Rounds">
             <table>
               <caption className="sr-only">Rounds, newest first: validation metrics, time and updates per global version</caption>
               <thead>
@@ -93,7 +94,7 @@ export function ValidationSection({ rounds }: { rounds: Round[] }) {
                 })}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <Pager page={shown.page} pages={shown.pages} onPage={setPage} label="Rounds pages" />
         </>
       )}
@@ -121,7 +122,7 @@ export function UpdatesSection({ rounds }: { rounds: Round[] }) {
             </figcaption>
           </figure>
           <h3>Per client</h3>
-          <div className="table-wrap">
+          <TableWrap label="Updates per client">
             <table>
               <thead>
                 <tr>
@@ -152,7 +153,7 @@ export function UpdatesSection({ rounds }: { rounds: Round[] }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <UpdateTable rounds={rounds} clients={clients} />
         </>
       )}
@@ -190,7 +191,7 @@ function UpdateTable({ rounds, clients }: { rounds: Round[]; clients: string[] }
         </div>
         <p className="muted" aria-live="polite">{rows.length} updates</p>
       </div>
-      <div className="table-wrap">
+      <TableWrap label="Updates per round">
         <table>
           <caption className="sr-only">Updates per round, newest round first</caption>
           <thead>
@@ -226,7 +227,7 @@ function UpdateTable({ rounds, clients }: { rounds: Round[]; clients: string[] }
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
       <Pager page={shown.page} pages={shown.pages} onPage={setPage} label="Updates pages" />
     </>
   )
@@ -253,7 +254,7 @@ export function TokensSection({ rows, source, chainProblem }: { rows: TokenRow[]
               {summary} {fromChain ? 'As the training’s contract records them now.' : 'Summed from the rewards the rounds report.'}
             </figcaption>
           </figure>
-          <div className="table-wrap">
+          <TableWrap label="Tokens per client">
             <table>
               <caption className="sr-only">Tokens per client</caption>
               <thead>
@@ -277,7 +278,7 @@ export function TokensSection({ rows, source, chainProblem }: { rows: TokenRow[]
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         </>
       )}
     </Section>
@@ -298,7 +299,7 @@ export function TransactionsSection({ rows, gas, explorer }: { rows: Transaction
             {rows.length} transactions, {integer(gas)} gas in total.
             {!explorer && <span className="muted"> No block explorer is configured, so the hashes are not links.</span>}
           </p>
-          <div className="table-wrap">
+          <TableWrap label="Transactions">
             <table>
               <caption className="sr-only">Transactions recording the global versions, newest first</caption>
               <thead>
@@ -320,7 +321,7 @@ export function TransactionsSection({ rows, gas, explorer }: { rows: Transaction
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <Pager page={shown.page} pages={shown.pages} onPage={setPage} label="Transactions pages" />
         </>
       )}

@@ -8,6 +8,7 @@ import { Link, useSearch } from 'wouter'
 import { api, call, type Result } from '../api/client'
 import { Page } from '../components/Page'
 import { Pager } from '../components/Pager'
+import { TableWrap } from '../components/TableWrap'
 import { Guard } from '../components/States'
 import { integer, when } from '../format'
 import { useApi } from '../hooks'
@@ -102,7 +103,7 @@ export default function Trainings() {
 
 function TrainingTable({ results }: { results: Result[] }) {
   return (
-    <div className="table-wrap">
+    <TableWrap label="Trainings">
       <table>
         <caption className="sr-only">Trainings, newest first</caption>
         <thead>
@@ -136,6 +137,6 @@ function TrainingTable({ results }: { results: Result[] }) {
           ))}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   )
 }
