@@ -1,26 +1,28 @@
 /** Routes: each section of the platform is a page; sign-in comes first when there is no session. */
-import { lazy, Suspense } from 'react'
+import { Suspense } from 'react'
 import { Redirect, Route, Switch } from 'wouter'
 import { useAuth } from './auth'
 import { Layout } from './components/Layout'
 import { Page } from './components/Page'
 import { Loading } from './components/States'
+import { lazyPage, useOpeningPage } from './lazyPage'
 import { SignIn } from './pages/SignIn'
 
-const Models = lazy(() => import('./pages/Models'))
-const ModelEditor = lazy(() => import('./pages/ModelEditor'))
-const Configurations = lazy(() => import('./pages/Configurations'))
-const Deployments = lazy(() => import('./pages/Deployments'))
-const DeploymentForm = lazy(() => import('./pages/DeploymentForm'))
-const Trainings = lazy(() => import('./pages/Trainings'))
-const Training = lazy(() => import('./pages/Training'))
-const Lineage = lazy(() => import('./pages/Lineage'))
-const Datasources = lazy(() => import('./pages/Datasources'))
-const Clients = lazy(() => import('./pages/Clients'))
+const Models = lazyPage(() => import('./pages/Models'), '/models')
+const ModelEditor = lazyPage(() => import('./pages/ModelEditor'), '/models/:id')
+const Configurations = lazyPage(() => import('./pages/Configurations'), '/configurations')
+const Deployments = lazyPage(() => import('./pages/Deployments'), '/deployments')
+const DeploymentForm = lazyPage(() => import('./pages/DeploymentForm'), '/deployments/new')
+const Trainings = lazyPage(() => import('./pages/Trainings'), '/trainings')
+const Training = lazyPage(() => import('./pages/Training'), '/trainings/:id')
+const Lineage = lazyPage(() => import('./pages/Lineage'), '/trainings/:id/lineage')
+const Datasources = lazyPage(() => import('./pages/Datasources'), '/datasources')
+const Clients = lazyPage(() => import('./pages/Clients'), '/clients')
 
 export function App() {
   const { user, checking } = useAuth()
-  if (checking) return <Loading what="your session" />
+  const opened = useOpeningPage()
+  if (checking || !opened) return <Loading what="your session" />
   if (!user) return <SignIn />
   return (
     <Layout>

@@ -59,7 +59,7 @@ it('shows each version’s hash, Kafka pointer, updates and transaction', async 
   expect(within(second).getByText(/loss above the reject ratio/)).toBeTruthy()
   const tx = within(second).getByRole('link')
   expect(tx.getAttribute('href')).toBe(`http://explorer.test/tx/0x${hex(5002)}`)
-  expect(screen.getByRole('status').textContent).toContain('Not verified yet.')
+  await waitFor(() => expect(screen.getByRole('status').textContent).toContain('Not verified yet.'))
   expect(screen.getByRole('link', { name: 'Back to the training' }).getAttribute('href')).toBe('/trainings/7')
 })
 

@@ -75,17 +75,15 @@ function LineageView({ id }: { id: number }) {
         it was aggregated from the updates listed (each by its own hash).
         {isBlockchain(result.data) ? ' The training’s contract recorded all of it; Verify recomputes every version from that record.' : ''}
       </p>
-      <VerifyPanel result={result.data} rounds={rounds}>
-        {(audit) =>
-          roundsError ? (
-            <ErrorNotice error={roundsError} retry={reloadRounds} />
-          ) : rounds === undefined ? (
-            <Loading what="the versions" />
-          ) : (
-            <VersionTable rounds={rounds} audit={audit} explorer={explorer} />
-          )
-        }
-      </VerifyPanel>
+      {roundsError && rounds === undefined ? (
+        <ErrorNotice error={roundsError} retry={reloadRounds} />
+      ) : rounds === undefined ? (
+        <Loading what="the versions" />
+      ) : (
+        <VerifyPanel result={result.data} rounds={rounds}>
+          {(audit) => <VersionTable rounds={rounds} audit={audit} explorer={explorer} />}
+        </VerifyPanel>
+      )}
     </Page>
   )
 }
@@ -97,7 +95,7 @@ function VerifyPanel({
   children,
 }: {
   result: Result
-  rounds: Round[] | undefined
+  rounds: Round[]
   children: (audit: Audit | undefined) => React.ReactNode
 }) {
   const [running, setRunning] = useState(false)
@@ -111,7 +109,7 @@ function VerifyPanel({
   )
   const audit = useMemo(() => newestAudit([...(audits.data ?? []), ...(started ? [started] : [])]), [audits.data, started])
   useEffect(() => setRunning(audit?.status === 'running'), [audit])
-  const verdict = auditVerdict(audit)
+  const verdict = audits.loading ? { state: 'none', text: 'Looking for earlier audits…', detail: '' } : auditVerdict(audit)
   const blockchain = isBlockchain(result)
 
   async function verify() {
@@ -135,7 +133,7 @@ function VerifyPanel({
             type="button"
             className="primary"
             onClick={() => void verify()}
-            disabled={!blockchain || starting || verdict.state === 'running' || !rounds?.length}
+            disabled={!blockchain || starting || verdict.state === 'running' || !rounds.length}
             aria-describedby="verify-help"
           >
             {starting ? 'Starting…' : 'Verify'}
