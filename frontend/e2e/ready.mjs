@@ -6,8 +6,9 @@
  * Signs in once, then loads /trainings/<id> `repetitions` times in the same browser context (its
  * HTTP cache kept, as for a user coming back) and measures, in the page's own clock, the time from
  * navigation start to the first animation frame at which everything is drawn: the last round
- * (`v<rounds>`) in the rounds table, the lines of the validation chart, a token entry for each of
- * the `clients`, and no loading indicator left. Prints {"ready_ms": [...]} as its last line.
+ * (`v<rounds>`) in the rounds table, the lines of the charts, a token bar for each of the
+ * `clients`, the page's own ready mark (result, rounds and chain answered) and no loading
+ * indicator left. Prints {"ready_ms": [...]} as its last line.
  */
 import { launch, LAPTOP } from './browser.mjs'
 
@@ -29,6 +30,7 @@ try {
       ({ lastRound, clientCount }) => {
         const text = document.body.innerText
         const drawn =
+          document.querySelector('[data-ready="true"]') !== null &&
           [...document.querySelectorAll('td, th')].some((cell) => cell.textContent.trim() === lastRound) &&
           document.querySelectorAll('.recharts-line-curve').length >= 2 &&
           document.querySelectorAll('[data-token-client]').length >= clientCount &&

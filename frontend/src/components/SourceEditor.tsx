@@ -4,7 +4,8 @@
  * following the line while the user edits around it.
  */
 import { history, historyKeymap, indentWithTab, selectAll, standardKeymap } from '@codemirror/commands'
-import { defaultHighlightStyle, syntaxHighlighting } from '@codemirror/language'
+import { defaultHighlightStyle, indentUnit, StreamLanguage, syntaxHighlighting } from '@codemirror/language'
+import { python } from '@codemirror/legacy-modes/mode/python'
 import { EditorState, StateEffect, StateField, type Extension } from '@codemirror/state'
 import {
   Decoration,
@@ -15,7 +16,6 @@ import {
   type DecorationSet,
 } from '@codemirror/view'
 import { useEffect, useRef } from 'react'
-import { python } from './pythonMode'
 
 export type SourceError = { line: number; message: string }
 
@@ -73,7 +73,11 @@ function extensions(label: string, describedBy: string | undefined, onChange: (t
   return [
     lineNumbers(),
     history(),
-    python(),
+    // CodeMirror's own Python mode (highlighting and indentation), the stream-parser port: a third of
+    // @codemirror/lang-python's weight (its Lezer grammar and autocompletion), which the bundle budget
+    // of the app (benchmarks/ui.py) cannot afford beside the charts.
+    StreamLanguage.define(python),
+    indentUnit.of('    '),
     syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
     keymap.of([...standardKeymap, ...historyKeymap, { key: 'Mod-a', run: selectAll }, indentWithTab]),
     errorField,

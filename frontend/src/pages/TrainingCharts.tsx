@@ -1,12 +1,12 @@
 /**
- * The training page's charts. Metrics, tokens and times are Recharts line and bar charts (loaded
- * with that page only); the updates' timeline is a light SVG of one lane per client. Each chart is
+ * The training page's charts. Metrics and times are Recharts line charts (loaded with that page
+ * only); the updates' timeline is a light SVG of one lane per client, the tokens HTML bars. Each chart is
  * drawn once per change of its data (memo), without animation, and hidden from screen readers:
  * the page puts a caption and a table with the same numbers next to it. Legends are plain HTML,
  * and there is no hover tooltip (the tables carry the values): both keep the bundle small.
  */
 import { memo, type ReactNode } from 'react'
-import { Bar, BarChart, CartesianGrid, Line, LineChart, XAxis, YAxis } from 'recharts'
+import { CartesianGrid, Line, LineChart, XAxis, YAxis } from 'recharts'
 import { short } from '../format'
 import type { ChartPoint, TimelinePoint, TokenRow } from '../training'
 
@@ -109,29 +109,43 @@ export const TimelineChart = memo(function TimelineChart({ points, clients }: { 
   )
 })
 
+/**
+ * Tokens per client as horizontal bars (earned, and paid when the chain says): plain HTML, one row
+ * per client, scaled to the largest amount. A Recharts bar chart here cost the app 10 KB gzipped,
+ * over its budget (benchmarks/ui.py); bars of a handful of clients need no axes engine.
+ */
 export const TokenChart = memo(function TokenChart({ rows, paid }: { rows: TokenRow[]; paid: boolean }) {
+  const largest = Math.max(...rows.map((row) => Math.max(row.earnedTokens, paid ? row.paidTokens : 0)), 0)
+  const width = (value: number) => `${largest > 0 ? (100 * value) / largest : 0}%`
   return (
-    <Chart keys={paid ? [{ label: 'Earned', color: COLORS.earned }, { label: 'Paid', color: COLORS.paid }] : []}>
-      <BarChart data={rows} responsive style={STYLE} margin={MARGIN} accessibilityLayer={false}>
-        <CartesianGrid strokeDasharray="3 3" />
-        <XAxis dataKey="client" tickFormatter={(client: string) => short(client, 4)} />
-        <YAxis width={56} />
-        <Bar dataKey="earnedTokens" fill={COLORS.earned} isAnimationActive={false} />
-        {paid && <Bar dataKey="paidTokens" fill={COLORS.paid} isAnimationActive={false} />}
-      </BarChart>
-    </Chart>
+    <div aria-hidden="true">
+      <div className="token-bars">
+        {rows.map((row) => (
+          <div className="token-bar" key={row.client} data-token-client={row.client}>
+            <span className="lane-label">{short(row.client, 4)}</span>
+            <span className="bars">
+              <span className="bar" style={{ width: width(row.earnedTokens), background: COLORS.earned }} />
+              {paid && <span className="bar" style={{ width: width(row.paidTokens), background: COLORS.paid }} />}
+            </span>
+            <span className="amount">{row.earnedTokens.toFixed(3)}</span>
+          </div>
+        ))}
+      </div>
+      <Legend keys={paid ? [{ label: 'Earned', color: COLORS.earned }, { label: 'Paid', color: COLORS.paid }]
+        : [{ label: 'Earned', color: COLORS.earned }]} />
+    </div>
   )
 })
 
 export const ElapsedChart = memo(function ElapsedChart({ points }: { points: ChartPoint[] }) {
   return (
     <Chart keys={[]}>
-      <BarChart data={points} responsive style={STYLE} margin={MARGIN} accessibilityLayer={false}>
+      <LineChart data={points} responsive style={STYLE} margin={MARGIN} accessibilityLayer={false}>
         <CartesianGrid strokeDasharray="3 3" />
         <XAxis dataKey="version" tickFormatter={version} />
         <YAxis width={48} unit=" s" />
-        <Bar dataKey="elapsed" fill={COLORS.elapsed} isAnimationActive={false} />
-      </BarChart>
+        <Line dataKey="elapsed" stroke={COLORS.elapsed} strokeWidth={2} dot={{ r: 2 }} isAnimationActive={false} />
+      </LineChart>
     </Chart>
   )
 })
