@@ -76,15 +76,20 @@ def throwaway_database() -> Iterator[str]:
 
 
 @contextmanager
-def running_backend(run_dir: Path, database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """The backend as ``kafkaml local up`` starts it, without broker or chain (nothing here trains)."""
-    key_file = run_dir / "keys" / "unused.key"
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key_file.write_text("0x" + "11" * 32)
+def running_backend(run_dir: Path, database_url: str,
+                    chain_stack: local.Stack | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """The backend as ``kafkaml local up`` starts it: on ``chain_stack``'s broker and chain when
+    given, else without broker or chain (nothing here trains)."""
     part = local.Part("platform-backend", "backend", processes.free_port())
-    stack = local.Stack(run_dir, 31337, [local.Part("platform", "broker", processes.free_port()),
-                                         local.Part("chain", "chain", processes.free_port()), part],
-                        [LocalAccount("platform", "0x" + "00" * 20, key_file)])
+    if chain_stack is not None:
+        stack = local.Stack(run_dir, chain_stack.chain_id, [*chain_stack.parts, part], chain_stack.accounts)
+    else:
+        key_file = run_dir / "keys" / "unused.key"
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text("0x" + "11" * 32)
+        stack = local.Stack(run_dir, 31337, [local.Part("platform", "broker", processes.free_port()),
+                                             local.Part("chain", "chain", processes.free_port()), part],
+                            [LocalAccount("platform", "0x" + "00" * 20, key_file)])
     os.environ["DATABASE_URL"] = database_url  # platform.environment() passes it on
     env = platform.environment(stack, part)
     platform.prepare(stack, part)

@@ -11,11 +11,13 @@ Targets (issue 13):
   user coming back to the page).
 
 The page is served by the backend as ``kafkaml local up`` runs it (gunicorn, the built UI) on a
-throw-away PostgreSQL database; the training is written through the ORM as the aggregator's
-reports would leave it (every round with 8 updates — one in eight rejected — its hash, Kafka
-pointer and transaction). No chain runs: the page's on-chain read fails at once (connection
-refused) and the page shows the tokens the rounds recorded, so the figure leaves out the time a
-chain takes to answer. ``--quick`` (3 loads) is a smoke check run by the test suite.
+throw-away PostgreSQL database and a real Anvil chain. The training is real on chain — created
+by the platform's factory, 8 clients registered, every round 8 submitted updates (one in eight
+rejected) and a recorded version, then finished and paid out — so the page's on-chain read
+(events and balances) costs what it costs; the backend's records of it (rounds with their hash,
+Kafka pointer, updates and transaction) are written through the ORM as the aggregator's reports
+would leave them. No TensorFlow runs. ``--quick`` (4 rounds, 3 loads) is a smoke check run by
+the test suite.
 
     .venv/bin/python benchmarks/ui.py --json out/ui.json
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import secrets
@@ -43,8 +46,14 @@ sys.path.insert(0, str(ROOT))
 from _report import write_figures  # noqa: E402
 from platform_api import running_backend, throwaway_database  # noqa: E402
 
+from kafkaml.ledger import Ledger, UpdateOutcome, WeightsPointer  # noqa: E402
+from kafkaml.local import stack as local  # noqa: E402
+from kafkaml.local.accounts import new_account  # noqa: E402
+from kafkaml.topics import update_topic  # noqa: E402
+
 DIST = ROOT / "frontend" / "dist"
-ROUNDS, CLIENTS = 32, 8
+ROUNDS, QUICK_ROUNDS, CLIENTS = 32, 4, 8
+CEILING, REWARD, TOPIC = 3000, 10**17, "kml-weights-bench-ui"
 TARGETS = {"bundle_kb_gzip": 300.0, "training_page_ready_ms_p95": 1000.0}
 
 
@@ -56,8 +65,47 @@ def bundle_kb_gzip() -> tuple[float, int]:
     return sum(len(gzip.compress(path.read_bytes(), 9)) for path in scripts) / 1024, len(scripts)
 
 
-def seed(env: dict[str, str], password: str) -> int:
-    """One finished blockchain training of ROUNDS rounds by CLIENTS clients; returns its result id."""
+def digest(*parts: object) -> bytes:
+    return hashlib.sha256(repr(parts).encode()).digest()
+
+
+def record_on_chain(stack: local.Stack, rounds: int) -> tuple[str, list[dict]]:
+    """A whole training on the chain; its contract and each round as the aggregator reports it."""
+    rpc, admin = stack.chain.address, stack.account("platform").private_key()
+    token = Ledger.deploy_token(rpc, admin)
+    aggregator = new_account(stack.run_dir / "keys" / "bench-ui-aggregator.key")
+    Ledger.fund(rpc, admin, aggregator.address, 10**18)
+    address = Ledger.create_training(rpc, admin, token_address=token, aggregator=aggregator.address,
+                                     settings_hash=digest("settings"), weights_topic=TOPIC, strategy="fedasync",
+                                     rounds=rounds, budget=rounds * CLIENTS * REWARD)
+    ledger = Ledger.open(rpc, address, aggregator.private_key())
+    clients = [Ledger.open(rpc, address, stack.account(f"client-{n}").private_key()) for n in range(1, CLIENTS + 1)]
+    ledger.register_clients({client.account: CEILING for client in clients})
+    ledger.start(digest("genesis"), WeightsPointer(TOPIC, 0, 0, 4), digest("announcement"))
+    reports = []
+    for version in range(1, rounds + 1):
+        contributions, outcomes = [], []
+        for index, client in enumerate(clients):
+            update = digest("update", version, index)
+            pointer = WeightsPointer(update_topic(TOPIC, client.account), 0, 4 * version, 4 * version + 4)
+            client.submit_update(version - 1, update, pointer, CEILING)
+            rejected = index == CLIENTS - 1
+            reward = 0 if rejected else REWARD
+            outcomes.append(UpdateOutcome(update, not rejected, reward, "stale" if rejected else ""))
+            contributions.append({"client": client.account, "samples": CEILING, "staleness": 0,
+                                  "base_version": version - 1, "reward": str(reward), "accepted": not rejected,
+                                  "reason": "stale" if rejected else "", "sha256": update.hex()})
+        pointer = WeightsPointer(TOPIC, 0, 4 * version, 4 * version + 4)
+        ledger.record_round(digest("global", version), pointer, outcomes)
+        reports.append({"version": version, "sha256": digest("global", version).hex(), "pointer": pointer.to_json(),
+                        "contributions": contributions, "transaction": dict(ledger.last_transaction or {})})
+    ledger.finish()
+    ledger.pay_rewards()
+    return address, reports
+
+
+def seed(env: dict[str, str], password: str, contract: str, reports: list[dict]) -> int:
+    """The finished training in the platform's database, as its aggregator's reports leave it."""
     os.environ.update({name: env[name] for name in ("DJANGO_SETTINGS_MODULE", "KAFKAML_RUN_DIR",
                                                      "BACKEND_SECRET_KEY_FILE", "DATABASE_URL")})
     import django
@@ -79,36 +127,26 @@ def seed(env: dict[str, str], password: str) -> int:
     datasource = Datasource.objects.create(
         datasource_id="validation", topic="validation", format="RAW", counts={"validation": 1200}, input_shape=[128, 2],
         classes=6, message={}, sha256="0" * 64, control_topic="bench-ui", control_partition=0, control_offset=0)
-    clients = {f"0x{index:040x}": 3000 for index in range(1, CLIENTS + 1)}
+    clients = {c["client"]: CEILING for c in reports[0]["contributions"]}
     deployment = Deployment.objects.create(
         owner=user, configuration=configuration, validation_datasource=datasource, coordination="blockchain",
-        settings={"rounds": ROUNDS, "strategy": "fedasync", "epochs": 1, "batch": 128}, clients=clients)
+        settings={"rounds": len(reports), "strategy": "fedasync", "epochs": 1, "batch": 128}, clients=clients)
     now = timezone.now()
     result = TrainingResult.objects.create(
         deployment=deployment, ml_model=model, federated_id=f"kml-{uuid.uuid4().hex[:16]}", token_sha256="0" * 64,
-        status=TrainingResult.Status.FINISHED, contract_address="0x" + "5a" * 20, aggregator_address="0x" + "a9" * 20,
-        started_at=now, finished_at=now, model_sha256="e3" * 32,
-        final={"metrics": {"val_accuracy": 0.87, "val_loss": 0.41}, "elapsed_s": 330.0, "versions": ROUNDS,
-               "final_sha256": "f1" * 32})
-    addresses = list(clients)
+        status=TrainingResult.Status.FINISHED, contract_address=contract, started_at=now, finished_at=now,
+        model_sha256="e3" * 32,
+        final={"metrics": {"val_accuracy": 0.87, "val_loss": 0.41}, "elapsed_s": 330.0, "versions": len(reports),
+               "final_sha256": reports[-1]["sha256"]})
     RoundRecord.objects.bulk_create(
-        RoundRecord(result=result, version=version, val_loss=2.0 / (version + 1), val_accuracy=0.3 + version / 60,
-                    elapsed_s=10.0 * version, sha256=f"{version:064x}",
-                    pointer={"topic": "kml-weights", "partition": 0, "start_offset": 4 * version,
-                             "end_offset": 4 * version + 4},
-                    transaction={"hash": f"0x{version:064x}", "gas": 85_758 + 22_000 * CLIENTS, "block": 100 + version},
-                    contributions=[{"client": address, "samples": 3000, "staleness": index % 3,
-                                    "base_version": max(0, version - 1 - index % 3),
-                                    "reward": "0" if index == 7 else str(10**17 + index * 10**15),
-                                    "accepted": index != 7, "reason": "stale" if index == 7 else "",
-                                    "sha256": f"{version * 100 + index:064x}"}
-                                   for index, address in enumerate(addresses)])
-        for version in range(1, ROUNDS + 1))
+        RoundRecord(result=result, val_loss=2.0 / (report["version"] + 1), val_accuracy=0.3 + report["version"] / 60,
+                    elapsed_s=10.0 * report["version"], **report)
+        for report in reports)
     return result.pk
 
 
-def page_ready_ms(url: str, password: str, result_id: int, repetitions: int) -> list[float]:
-    done = subprocess.run(["node", "e2e/ready.mjs", url, "bench-ui", password, str(result_id), str(ROUNDS),
+def page_ready_ms(url: str, password: str, result_id: int, rounds: int, repetitions: int) -> list[float]:
+    done = subprocess.run(["node", "e2e/ready.mjs", url, "bench-ui", password, str(result_id), str(rounds),
                            str(CLIENTS), str(repetitions)],
                           cwd=ROOT / "frontend", capture_output=True, text=True, timeout=60 + 30 * repetitions)
     if done.returncode != 0:
@@ -120,22 +158,28 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
 
 
-def run(repetitions: int) -> dict[str, float | int | bool]:
+def run(rounds: int, repetitions: int) -> dict[str, float | int | bool]:
     bundle, files = bundle_kb_gzip()
     password = secrets.token_urlsafe(12)
-    with (tempfile.TemporaryDirectory(prefix="kafkaml-ui-") as directory, throwaway_database() as dsn,
-          running_backend(Path(directory), dsn) as (url, env)):
-        if "BACKEND_UI_DIR" not in env:
-            raise SystemExit("the backend serves no UI: build it first (make ui)")
-        timings = page_ready_ms(url, password, seed(env, password), repetitions)
-    return {"bundle_kb_gzip": round(bundle, 1), "bundle_js_files": files, "rounds": ROUNDS, "clients": CLIENTS,
+    with tempfile.TemporaryDirectory(prefix="kafkaml-ui-") as directory, throwaway_database() as dsn:
+        run_dir = Path(directory)
+        stack = local.up(CLIENTS, run_dir / "stack")
+        try:
+            contract, reports = record_on_chain(stack, rounds)
+            with running_backend(run_dir / "platform", dsn, stack) as (url, env):
+                if "BACKEND_UI_DIR" not in env:
+                    raise SystemExit("the backend serves no UI: build it first (make ui)")
+                timings = page_ready_ms(url, password, seed(env, password, contract, reports), rounds, repetitions)
+        finally:
+            local.down(run_dir / "stack")
+    return {"bundle_kb_gzip": round(bundle, 1), "bundle_js_files": files, "rounds": rounds, "clients": CLIENTS,
             "page_loads": len(timings), "training_page_ready_ms_p50": round(statistics.median(timings), 1),
-            "training_page_ready_ms_p95": round(p95(timings), 1), "quick": repetitions < 10}
+            "training_page_ready_ms_p95": round(p95(timings), 1), "quick": rounds < ROUNDS}
 
 
 def show(figures: dict[str, float | int | bool]) -> None:
     mode = " (quick: a smoke check, not the benchmark)" if figures["quick"] else ""
-    table = Table(title=f"web UI: a finished {ROUNDS}-round, {CLIENTS}-client training{mode}")
+    table = Table(title=f"web UI: a finished {figures['rounds']}-round, {CLIENTS}-client blockchain training{mode}")
     for column in ("measure", "value", "target"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     table.add_row(f"JavaScript, gzipped, all {figures['bundle_js_files']} files (KB)", f"{figures['bundle_kb_gzip']:.1f}",
@@ -151,9 +195,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=None, help="write the figures here (one flat object)")
     parser.add_argument("--repetitions", type=int, default=30, help="page loads measured (default 30)")
-    parser.add_argument("--quick", action="store_true", help="3 page loads: a smoke check")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROUNDS} rounds, 3 page loads: a smoke check")
     args = parser.parse_args()
-    figures = run(3 if args.quick else args.repetitions)
+    figures = run(QUICK_ROUNDS, 3) if args.quick else run(ROUNDS, args.repetitions)
     show(figures)
     write_figures(args.json, figures)
 

@@ -14,9 +14,27 @@ import { launch, LAPTOP } from './browser.mjs'
 
 const [url, username, password, resultId, rounds, clients, repetitions] = process.argv.slice(2)
 
+/** What "fully drawn" consists of, each true or false (installed in every page as window.__drawnConditions). */
+function conditions({ lastRound, clientCount }) {
+  return {
+    readyMark: document.querySelector('[data-ready="true"]') !== null,
+    lastRound: [...document.querySelectorAll('td, th')].some((cell) => cell.textContent.trim() === lastRound),
+    chartLines: document.querySelectorAll('.recharts-line-curve').length >= 2,
+    tokenBars: document.querySelectorAll('[data-token-client]').length >= clientCount,
+    notLoading: !document.querySelector('[role="status"][aria-busy="true"]') && !/Loading /.test(document.body.innerText),
+  }
+}
+
+/** The page's clock when everything is drawn, else null (polled at every animation frame). */
+function drawnAt(expected) {
+  const state = window.__drawnConditions(expected)
+  return Object.values(state).every(Boolean) ? performance.now() : null
+}
+
 const browser = await launch()
 try {
   const context = await browser.newContext({ viewport: LAPTOP })
+  await context.addInitScript(`window.__drawnConditions = ${conditions.toString()}`)
   const page = await context.newPage()
   await page.goto(url)
   await page.getByLabel('User name').fill(username)
@@ -26,21 +44,13 @@ try {
   const ready = []
   for (let index = 0; index < Number(repetitions); index++) {
     await page.goto(`${url}/trainings/${resultId}`)
-    const handle = await page.waitForFunction(
-      ({ lastRound, clientCount }) => {
-        const text = document.body.innerText
-        const drawn =
-          document.querySelector('[data-ready="true"]') !== null &&
-          [...document.querySelectorAll('td, th')].some((cell) => cell.textContent.trim() === lastRound) &&
-          document.querySelectorAll('.recharts-line-curve').length >= 2 &&
-          document.querySelectorAll('[data-token-client]').length >= clientCount &&
-          !document.querySelector('[role="status"][aria-busy="true"]') &&
-          !/Loading /.test(text)
-        return drawn ? performance.now() : null
-      },
-      { lastRound: `v${rounds}`, clientCount: Number(clients) },
-      { polling: 'raf', timeout: 30_000 },
-    )
+    const handle = await page
+      .waitForFunction(drawnAt, { lastRound: `v${rounds}`, clientCount: Number(clients) }, { polling: 'raf', timeout: 30_000 })
+      .catch(async (error) => {
+        const missing = await page.evaluate((expected) => window.__drawnConditions(expected), { lastRound: `v${rounds}`, clientCount: Number(clients) })
+        await page.screenshot({ path: 'ready-timeout.png', fullPage: true })
+        throw new Error(`the page was not drawn (${JSON.stringify(missing)}; screenshot ready-timeout.png): ${error}`)
+      })
     ready.push(Math.round((await handle.jsonValue()) * 10) / 10)
   }
   console.log(JSON.stringify({ ready_ms: ready }))
