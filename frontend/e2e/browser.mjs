@@ -37,7 +37,19 @@ export async function seriousViolations(page) {
     }))
 }
 
-/** True when the page is wider than its viewport (content cut off or scrolled sideways at phone width). */
-export async function overflowsHorizontally(page) {
-  return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1)
+/**
+ * When the page is wider than its viewport (content cut off or scrolled sideways at phone width),
+ * the innermost elements that stick out (what to fix); else null.
+ */
+export async function horizontalOverflow(page) {
+  return page.evaluate(() => {
+    if (document.documentElement.scrollWidth <= window.innerWidth + 1) return null
+    const outside = [...document.body.querySelectorAll('*')].filter((element) => {
+      if (element.closest('.table-wrap, .cm-editor')) return false // these scroll inside themselves
+      return element.getBoundingClientRect().right > window.innerWidth + 1
+    })
+    const innermost = outside.filter((element) => !outside.some((other) => other !== element && element.contains(other)))
+    return innermost.slice(0, 5).map((element) =>
+      `${element.tagName.toLowerCase()}.${[...element.classList].join('.')} "${(element.textContent ?? '').trim().slice(0, 40)}"`)
+  })
 }

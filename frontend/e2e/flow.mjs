@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { LAPTOP, PHONE, launch, overflowsHorizontally, seriousViolations } from './browser.mjs'
+import { LAPTOP, PHONE, horizontalOverflow, launch, seriousViolations } from './browser.mjs'
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 mkdirSync(config.screenshots, { recursive: true })
@@ -40,7 +40,8 @@ async function inspect(page, name) {
   await page.screenshot({ path: join(config.screenshots, `${name}.png`), fullPage: true })
   await page.setViewportSize(PHONE)
   await page.waitForTimeout(150)
-  if (await overflowsHorizontally(page)) summary.overflow.push(name)
+  const overflow = await horizontalOverflow(page)
+  if (overflow) summary.overflow.push({ page: name, elements: overflow })
   await page.screenshot({ path: join(config.screenshots, `${name}-phone.png`), fullPage: false })
   await page.setViewportSize(LAPTOP)
 }
@@ -131,7 +132,9 @@ async function watchRounds(page) {
   const started = page.url()
   const shown = new Set()
   const deadline = Date.now() + 600_000
-  while (shown.size < config.rounds && Date.now() < deadline) {
+  while (Date.now() < deadline) {
+    // The status first: once it says the training ended, the rounds read after it are all of them.
+    const result = await (await page.request.get(`${config.url}/api/results/${summary.resultId}/`)).json()
     const answer = await page.request.get(`${config.url}/api/results/${summary.resultId}/rounds/`)
     const versions = (await answer.json()).map((round) => round.version)
     for (const version of versions.filter((v) => !shown.has(v))) {
@@ -141,8 +144,7 @@ async function watchRounds(page) {
       shown.add(version)
       if (shown.size === 1) await inspect(page, 'training-live')
     }
-    const result = await (await page.request.get(`${config.url}/api/results/${summary.resultId}/`)).json()
-    if (result.status !== 'running' && result.status !== 'created' && shown.size >= versions.length) break
+    if (result.status !== 'running' && result.status !== 'created') break
     await page.waitForTimeout(250)
   }
   if (page.url() !== started) throw new Error(`the training page navigated away (${page.url()})`)
