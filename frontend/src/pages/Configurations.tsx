@@ -7,6 +7,7 @@ import { useState, type FormEvent } from 'react'
 import { Link } from 'wouter'
 import { api, ApiError, call, type Configuration, type Model } from '../api/client'
 import { Field } from '../components/Field'
+import { NameField, nameProblem } from '../components/NameField'
 import { Page } from '../components/Page'
 import { Empty, ErrorNotice, Guard } from '../components/States'
 import { when } from '../format'
@@ -215,7 +216,7 @@ function NewConfiguration({
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<ApiError | null>(null)
 
-  const nameProblem = !name.trim() ? 'Give the configuration a name.' : name.length > 100 ? 'At most 100 characters.' : ''
+  const invalidName = nameProblem(name, 'configuration')
   const modelsProblem = chosen.length === 0 ? 'Choose at least one model.' : chosen.length > 50 ? 'At most 50 models.' : ''
 
   function toggle(id: number, on: boolean) {
@@ -226,7 +227,7 @@ function NewConfiguration({
   async function submit(event: FormEvent) {
     event.preventDefault()
     setTouched({ name: true, models: true })
-    if (nameProblem || modelsProblem) return
+    if (invalidName || modelsProblem) return
     setBusy(true)
     setError(null)
     try {
@@ -245,15 +246,11 @@ function NewConfiguration({
       <h2 id="new-configuration-title">New configuration</h2>
       {general && <ErrorNotice error={error} />}
       <div className="authoring-columns">
-        <Field label="Name" errors={[...(touched.name && nameProblem ? [nameProblem] : []), ...(error?.field('name') ?? [])]}>
-          {(props) => (
-            <input {...props} value={name} maxLength={100} autoComplete="off" autoFocus
-              onChange={(event) => {
-                setName(event.target.value)
-                setTouched((was) => ({ ...was, name: true }))
-              }} />
-          )}
-        </Field>
+        <NameField value={name} what="configuration" touched={touched.name} serverErrors={error?.field('name')}
+          autoFocus onChange={(value) => {
+            setName(value)
+            setTouched((was) => ({ ...was, name: true }))
+          }} />
         <Field label="Description" errors={error?.field('description')}>
           {(props) => <input {...props} value={description} onChange={(event) => setDescription(event.target.value)} />}
         </Field>

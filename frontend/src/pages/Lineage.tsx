@@ -5,7 +5,7 @@
  * record and Kafka's payloads), follows it until it ends and shows its verdict version by version.
  */
 import { useEffect, useMemo, useState } from 'react'
-import { Link, useParams } from 'wouter'
+import { Link } from 'wouter'
 import { api, ApiError, call, type Audit, type Result, type Round } from '../api/client'
 import { Hash } from '../components/Hash'
 import { Page } from '../components/Page'
@@ -29,20 +29,12 @@ import {
 } from '../training'
 import { useRounds } from '../useRounds'
 import './results.css'
+import { TrainingRoute } from './trainingRoute'
 
 const VERSIONS_PER_PAGE = 25
 
 export default function Lineage() {
-  const params = useParams<{ id: string }>()
-  const id = Number(params.id)
-  if (!Number.isInteger(id) || id <= 0) {
-    return (
-      <Page title="Training not found">
-        <ErrorNotice error="There is no such training." />
-      </Page>
-    )
-  }
-  return <LineageView id={id} />
+  return <TrainingRoute view={LineageView} />
 }
 
 function LineageView({ id }: { id: number }) {

@@ -9,6 +9,7 @@ import { Link, useLocation, useParams } from 'wouter'
 import { api, ApiError, call, type Model } from '../api/client'
 import { Field } from '../components/Field'
 import { ModelSummary } from '../components/ModelSummary'
+import { NameField, nameProblem } from '../components/NameField'
 import { Page } from '../components/Page'
 import { SourceEditor, type SourceError } from '../components/SourceEditor'
 import { ErrorNotice, Guard } from '../components/States'
@@ -76,7 +77,7 @@ function ModelForm({ model }: { model: Model | null }) {
   const [notice, setNotice] = useState('')
   const [touched, setTouched] = useState({ name: false, source: false })
 
-  const nameProblem = !name.trim() ? 'Give the model a name.' : name.length > 100 ? 'At most 100 characters.' : ''
+  const invalidName = nameProblem(name, 'model')
   const sourceMissing = !source.trim() ? 'The source is empty.' : ''
   const problem = sourceProblem(error)
 
@@ -84,7 +85,7 @@ function ModelForm({ model }: { model: Model | null }) {
     event.preventDefault()
     setTouched({ name: true, source: true })
     setNotice('')
-    if (nameProblem || sourceMissing) return
+    if (invalidName || sourceMissing) return
     setBusy(true)
     setError(null)
     setMarker(null)
@@ -124,15 +125,11 @@ function ModelForm({ model }: { model: Model | null }) {
     >
       <form onSubmit={submit} noValidate aria-label={saved ? `Edit ${saved.name}` : 'New model'}>
         <div className="authoring-columns">
-          <Field label="Name" errors={[...(touched.name && nameProblem ? [nameProblem] : []), ...(error?.field('name') ?? [])]}>
-            {(props) => (
-              <input {...props} value={name} maxLength={100} autoComplete="off"
-                onChange={(event) => {
-                  setName(event.target.value)
-                  setTouched((was) => ({ ...was, name: true }))
-                }} />
-            )}
-          </Field>
+          <NameField value={name} what="model" touched={touched.name} serverErrors={error?.field('name')}
+            onChange={(value) => {
+              setName(value)
+              setTouched((was) => ({ ...was, name: true }))
+            }} />
           <Field label="Description" errors={error?.field('description')}>
             {(props) => (
               <textarea {...props} rows={2} value={description} onChange={(event) => setDescription(event.target.value)} />

@@ -9,7 +9,7 @@
  * blockchain mode, the chain's answer in): what the UI benchmark waits for.
  */
 import { useEffect, useMemo, useRef, useState } from 'react'
-import { Link, useParams } from 'wouter'
+import { Link } from 'wouter'
 import { api, ApiError, call, type Result, type Round, type TrainingChain } from '../api/client'
 import { Hash } from '../components/Hash'
 import { Page } from '../components/Page'
@@ -20,18 +20,10 @@ import { explorerBase, isActive, isBlockchain, timing, tokenRows, transactions }
 import { useRounds } from '../useRounds'
 import { ElapsedSection, TokensSection, TransactionsSection, UpdatesSection, ValidationSection } from './TrainingSections'
 import './results.css'
+import { TrainingRoute } from './trainingRoute'
 
 export default function Training() {
-  const params = useParams<{ id: string }>()
-  const id = Number(params.id)
-  if (!Number.isInteger(id) || id <= 0) {
-    return (
-      <Page title="Training not found">
-        <ErrorNotice error="There is no such training." />
-      </Page>
-    )
-  }
-  return <TrainingView id={id} />
+  return <TrainingRoute view={TrainingView} />
 }
 
 function TrainingView({ id }: { id: number }) {
