@@ -6,7 +6,9 @@ import {
   shapeText,
   auditVerdict,
   clientStats,
+  chartSeries,
   elapsedSummary,
+  roundDurations,
   explorerBase,
   isActive,
   lastVersion,
@@ -143,7 +145,14 @@ it('describes the charts in words', () => {
     'Validation accuracy 51.0 % at v1, 54.0 % at v4 (best 54.0 % at v4); loss 1.0000 at v1, 0.2500 at v4.',
   )
   expect(validationSummary([])).toMatch(/No validation/)
-  expect(elapsedSummary(rounds)).toBe('3 rounds in 6.7 s: 2.2 s per round on average, the slowest v4 (2.4 s).')
+  // elapsed_s is cumulative (2.1, 2.2, 2.4 s since the start): the rounds took 2.1, 0.1 and 0.2 s.
+  expect(elapsedSummary(rounds)).toBe('3 rounds in 2.4 s: 0.8 s per round on average, the slowest v1 (2.1 s).')
+})
+
+it('takes each round’s own time from the cumulative clock, also across an aggregator restart', () => {
+  const at = (version: number, elapsed_s: number) => ({ ...round(version), elapsed_s })
+  expect(roundDurations([at(1, 10), at(2, 25), at(3, 4), at(4, 9)])).toEqual([10, 15, 4, 5])
+  expect(chartSeries([at(1, 10), at(2, 25)]).map((point) => point.elapsed)).toEqual([10, 15])
 })
 
 it('lists transactions newest first with their total gas', () => {

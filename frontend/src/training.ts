@@ -58,13 +58,26 @@ export function sumUnits(values: readonly (string | null | undefined)[]): string
 
 export type ChartPoint = { version: number; accuracy: number | null; loss: number | null; elapsed: number }
 
-/** One point per global version for the validation and elapsed-time charts. */
+/**
+ * How long each round took. A round reports `elapsed_s`, the seconds since its aggregator started,
+ * so a round's own time is the difference to the round before; after an aggregator restart the
+ * clock starts again (a drop), and the round's time is its own reading.
+ */
+export function roundDurations(rounds: readonly Round[]): number[] {
+  return rounds.map((round, index) => {
+    const before = index > 0 ? rounds[index - 1]!.elapsed_s : 0
+    return round.elapsed_s >= before ? round.elapsed_s - before : round.elapsed_s
+  })
+}
+
+/** One point per global version for the validation and round-time charts. */
 export function chartSeries(rounds: readonly Round[]): ChartPoint[] {
-  return rounds.map((round) => ({
+  const durations = roundDurations(rounds)
+  return rounds.map((round, index) => ({
     version: round.version,
     accuracy: round.val_accuracy ?? null,
     loss: round.val_loss ?? null,
-    elapsed: round.elapsed_s,
+    elapsed: durations[index]!,
   }))
 }
 
@@ -83,14 +96,15 @@ export function validationSummary(rounds: readonly Round[]): string {
   )
 }
 
-/** The elapsed-time chart in words. */
+/** The round-time chart in words. */
 export function elapsedSummary(rounds: readonly Round[]): string {
   if (!rounds.length) return 'No round finished yet.'
-  const total = rounds.reduce((sum, round) => sum + round.elapsed_s, 0)
-  const slowest = rounds.reduce((top, round) => (round.elapsed_s > top.elapsed_s ? round : top))
+  const durations = roundDurations(rounds)
+  const total = durations.reduce((sum, duration) => sum + duration, 0)
+  const slowest = durations.indexOf(Math.max(...durations))
   return (
     `${rounds.length} rounds in ${seconds(total)}: ${seconds(total / rounds.length)} per round on average, ` +
-    `the slowest v${slowest.version} (${seconds(slowest.elapsed_s)}).`
+    `the slowest v${rounds[slowest]!.version} (${seconds(durations[slowest])}).`
   )
 }
 

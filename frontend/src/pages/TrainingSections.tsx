@@ -71,7 +71,7 @@ export function ValidationSection({ rounds }: { rounds: Round[] }) {
                   <th scope="col">Version</th>
                   <th scope="col" className="num">Accuracy</th>
                   <th scope="col" className="num">Loss</th>
-                  <th scope="col" className="num">Elapsed</th>
+                  <th scope="col" className="num">Since start</th>
                   <th scope="col" className="num">Updates accepted</th>
                   <th scope="col" className="num">Rejected</th>
                   <th scope="col">Received</th>
@@ -340,7 +340,7 @@ export function ElapsedSection({ rounds }: { rounds: Round[] }) {
       ) : (
         <figure className="figure card">
           <ElapsedChart points={points} />
-          <figcaption>{summary} Each round’s time is in the rounds table under Validation.</figcaption>
+          <figcaption>{summary} The rounds table under Validation gives each version’s time since the start.</figcaption>
         </figure>
       )}
     </Section>
