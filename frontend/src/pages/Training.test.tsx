@@ -60,9 +60,13 @@ describe('Training page', () => {
     expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull()
     await waitFor(() => expect(document.querySelector('[data-ready="true"]')).not.toBeNull())
 
-    const polls = seen.filter((request) => request.startsWith('GET /api/results/7/rounds/')).length
-    await act(() => new Promise((resolve) => setTimeout(resolve, 200)))
-    expect(seen.filter((request) => request.startsWith('GET /api/results/7/rounds/')).length).toBe(polls)
+    // A poll already on its way when the status flipped may still land; after that, none: ten
+    // polling intervals (30 ms here) pass without a request.
+    const roundPolls = () => seen.filter((request) => request.startsWith('GET /api/results/7/rounds/')).length
+    await act(() => new Promise((resolve) => setTimeout(resolve, 150)))
+    const polls = roundPolls()
+    await act(() => new Promise((resolve) => setTimeout(resolve, 300)))
+    expect(roundPolls()).toBe(polls)
   })
 
   it('shows tokens from the chain, transactions with explorer links, and the lineage link', async () => {
