@@ -56,7 +56,7 @@ export const ValidationChart = memo(function ValidationChart({ points }: { point
         <CartesianGrid strokeDasharray="3 3" />
         <XAxis dataKey="version" tickFormatter={version} />
         <YAxis yAxisId="accuracy" domain={[0, 1]} tickFormatter={(value: number) => `${Math.round(value * 100)}%`} width={52} />
-        <YAxis yAxisId="loss" orientation="right" width={48} />
+        <YAxis yAxisId="loss" orientation="right" width={56} tickFormatter={(value: number) => Number(value.toPrecision(2)).toString()} />
         <Line yAxisId="accuracy" dataKey="accuracy" stroke={COLORS.accuracy} strokeWidth={2} dot={false} isAnimationActive={false} connectNulls />
         <Line yAxisId="loss" dataKey="loss" stroke={COLORS.loss} strokeWidth={2} strokeDasharray="5 3" dot={false} isAnimationActive={false} connectNulls />
       </LineChart>
