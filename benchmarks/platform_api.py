@@ -47,7 +47,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's backend and kafkaml, also when run from elsewhere
 
-from _report import write_figures  # noqa: E402
+from _report import p95, write_figures  # noqa: E402
 
 from kafkaml.local import platform, processes  # noqa: E402
 from kafkaml.local import stack as local  # noqa: E402
@@ -240,10 +240,6 @@ def round_visibility(url: str, token: str, result_id: int, job_token: str, spool
     missing = sorted(set(sent) - set(seen))
     assert not missing, f"rounds sent but never returned by the API: {missing}"
     return [seen[version] - sent[version] for version in sent]
-
-
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
 
 
 def run(results: int, requests_per_client: int, budget_s: float) -> dict[str, float | int | bool]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import os
 import secrets
@@ -43,7 +42,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _report import write_figures  # noqa: E402
+from _report import p95, write_figures  # noqa: E402
+from ledger_gas import digest  # noqa: E402
 from platform_api import running_backend, throwaway_database  # noqa: E402
 
 from kafkaml.ledger import Ledger, UpdateOutcome, WeightsPointer  # noqa: E402
@@ -63,10 +63,6 @@ def bundle_kb_gzip() -> tuple[float, int]:
     if not (DIST / "index.html").is_file() or not scripts:
         raise SystemExit("frontend/dist is not built: run `make ui` (or `make setup`) first")
     return sum(len(gzip.compress(path.read_bytes(), 9)) for path in scripts) / 1024, len(scripts)
-
-
-def digest(*parts: object) -> bytes:
-    return hashlib.sha256(repr(parts).encode()).digest()
 
 
 def record_on_chain(stack: local.Stack, rounds: int) -> tuple[str, list[dict]]:
@@ -152,10 +148,6 @@ def page_ready_ms(url: str, password: str, result_id: int, rounds: int, repetiti
     if done.returncode != 0:
         raise SystemExit(f"the page did not get ready:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])["ready_ms"]
-
-
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
 
 
 def run(rounds: int, repetitions: int) -> dict[str, float | int | bool]:

@@ -8,15 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from kafkaml.local.platform import UI_BUILD
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(not (UI_BUILD / "index.html").is_file(), reason="the web UI is not built (make setup builds it)")
 def test_the_ui_benchmark_runs_in_quick_mode(tmp_path: Path) -> None:
+    assert (UI_BUILD / "index.html").is_file(), "the web UI is not built: run make setup"
     out = tmp_path / "ui.json"
     done = subprocess.run([sys.executable, "benchmarks/ui.py", "--quick", "--json", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)

@@ -10,8 +10,10 @@ import requests
 from kafkaml.local.platform import UI_BUILD
 from tests.backend.conftest import Backend
 
-pytestmark = pytest.mark.skipif(not (UI_BUILD / "index.html").is_file(),
-                                reason="the web UI is not built (make setup builds it)")
+
+@pytest.fixture(autouse=True)
+def built_ui() -> None:
+    assert (UI_BUILD / "index.html").is_file(), "the web UI is not built: run make setup"
 
 
 def test_the_app_and_its_assets_are_served(backend: Backend) -> None:

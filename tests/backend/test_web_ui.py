@@ -17,8 +17,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from kafkaml.local import stack as local
 from kafkaml.local.platform import UI_BUILD
 from kafkaml.local.train import publish_datasource
@@ -34,13 +32,9 @@ ROUNDS = 4
 # A source the builder refuses, at a known line: the editor must mark that line.
 BROKEN_SOURCE = "import tensorflow as tf\n\nmodel = tf.keras.Sequential([\n    tf.keras.layers.Dense(4, input_shape=(8,)),\n    oops(\n])\n"
 
-pytestmark = pytest.mark.skipif(
-    not (UI_BUILD / "index.html").is_file() or shutil.which("node") is None,
-    reason="the web UI is not built (make setup builds it: npm ci && npm run build in frontend/)")
-
-
 def test_the_users_path_in_a_browser(backend: Backend, local_stack: local.Stack, start_clients,
                                      tmp_path: Path) -> None:
+    assert (UI_BUILD / "index.html").is_file() and shutil.which("node"), "the web UI is not built: run make setup"
     assert Path("/usr/bin/chromium").exists() or shutil.which("chromium"), "Debian's chromium: make setup installs it"
     user = backend.as_user("ui-user")  # created with the password "<name>-password-1", which the browser types
     token = backend.admin().post(f"{backend.url}/api/chain/").json()["token"]

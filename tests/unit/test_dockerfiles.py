@@ -322,10 +322,10 @@ def test_the_nginx_template_serves_the_app_and_proxies_the_api() -> None:
 
 def test_nginx_accepts_the_rendered_template(tmp_path: Path) -> None:
     """nginx -t on the template as the image's entrypoint renders it, inside an nginx.conf shaped
-    like nginx-unprivileged's (pid and temporary files under a scratch dir). Needs Debian's nginx."""
+    like nginx-unprivileged's (pid and temporary files under a scratch dir), with Debian's nginx
+    (`make setup` installs it)."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light): the template is not checked by nginx")
+    assert nginx is not None, "nginx is not installed: run make setup (as root it installs Debian's nginx-light)"
     rendered = (DOCKER / "nginx" / "default.conf.template").read_text().replace(
         "${KAFKAML_API_UPSTREAM}", "http://127.0.0.1:8000")
     (tmp_path / "default.conf").write_text(rendered)

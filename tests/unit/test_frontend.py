@@ -13,8 +13,11 @@ import pytest
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 GENERATED = FRONTEND / "src" / "api" / "schema.d.ts"
 
-pytestmark = pytest.mark.skipif(not (FRONTEND / "node_modules" / ".bin" / "vitest").exists() or not shutil.which("node"),
-                                reason="the UI's npm packages are not installed (make setup installs them)")
+
+@pytest.fixture(autouse=True)
+def installed_ui() -> None:
+    assert (FRONTEND / "node_modules" / ".bin" / "vitest").exists() and shutil.which("node"), (
+        "the UI's npm packages are not installed: run make setup")
 
 
 def _npx(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
