@@ -273,21 +273,28 @@ def size_limits() -> SizeLimits:
     return SizeLimits(parameters=values["MODEL_MAX_PARAMETERS"], tensor=values["MODEL_MAX_TENSOR_PARAMETERS"])
 
 
-@functools.cache
 def sandbox_problem() -> str | None:
-    """Why this machine cannot create the builder's sandbox (None: it can), learnt once by running
-    Python in it the way a build does."""
+    """Why this machine cannot create the builder's sandbox (None: it can), learnt by running Python
+    in it the way a build does; a success is remembered, a failure probed again at the next build."""
+    try:
+        _probe_sandbox()
+    except BuilderUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+@functools.cache  # caches the success only: a call that raises is not remembered
+def _probe_sandbox() -> None:
     probe = [sys.executable, "-m", "kafkaml.sandbox", "--", sys.executable, "-c", "import kafkaml"]
     with tempfile.TemporaryDirectory(prefix="kafkaml-probe-") as directory:
         try:
             result = subprocess.run(probe, capture_output=True, timeout=60, cwd=directory,
                                     env=_clean_env(Path(sandbox.SCRATCH)))
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"the sandbox did not start: {exc}"
-    if result.returncode == 0:
-        return None
-    lines = result.stderr.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else f"the sandbox exited with code {result.returncode}"
+            raise BuilderUnavailableError(f"the sandbox did not start: {exc}") from None
+    if result.returncode != 0:
+        lines = result.stderr.decode(errors="replace").strip().splitlines()
+        raise BuilderUnavailableError(lines[-1] if lines else f"the sandbox exited with code {result.returncode}")
 
 
 def build_isolated(source: str, *, input_shape: Sequence[int] | None = None,

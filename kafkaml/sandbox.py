@@ -15,9 +15,10 @@ mount, network, IPC, UTS and PID namespaces, where:
 * no filesystem Unix socket of the host is reachable (none is in the view; ``connect`` on a
   socket needs no write access to its mount, so hiding is what works), abstract sockets belong to
   the new network namespace, whose only interface is a loopback that is down;
-* COMMAND runs as uid and gid :data:`SANDBOX_ID` without capabilities, with ``no_new_privs``,
-  and cannot create user namespaces of its own (so it cannot gain the capabilities that would
-  let it remount the view).
+* COMMAND runs as uid and gid :data:`SANDBOX_ID` without capabilities, with ``no_new_privs``
+  and a session keyring of its own (the inherited one would let it read the caller's keys), and
+  cannot create user namespaces of its own (so it cannot gain the capabilities that would let it
+  remount the view).
 
 Who COMMAND is to the kernel: where the platform runs as root (a container, this project's
 development machines), the sandbox's uid is the host's uid :data:`SANDBOX_ID` too, which owns
@@ -69,7 +70,9 @@ _AT_FDCWD, _AT_RECURSIVE = -100, 0x8000
 _MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
 _SYS_MOUNT_SETATTR = 442  # the same number on every architecture but alpha
-_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+#: System calls without a C library wrapper whose numbers differ between architectures.
+_SYSCALLS = {"x86_64": {"pivot_root": 155, "keyctl": 250}, "aarch64": {"pivot_root": 41, "keyctl": 219}}
+_KEYCTL_JOIN_SESSION_KEYRING = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -193,7 +196,7 @@ def _enter_view(view: list[str], hidden: list[str]) -> None:
     _mount("kafkaml-scratch", root + SCRATCH, "tmpfs", _MS_NOSUID | _MS_NODEV,
            f"mode=1777,size={SCRATCH_BYTES}")
     os.chdir(root)
-    _call(_libc.syscall(ctypes.c_long(_pivot_root_number()), b".", b"."), "switching root into the view")
+    _call(_libc.syscall(ctypes.c_long(_syscall_number("pivot_root")), b".", b"."), "switching root into the view")
     _call(_libc.umount2(b".", ctypes.c_int(_MNT_DETACH)), "detaching the host's root")
     os.chdir("/")
     for path in hidden:
@@ -211,6 +214,9 @@ def _drop_privileges() -> None:
         os.setgroups([])
     os.setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
     os.setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
+    # The session keyring is inherited, and its possessor may read the keys in it: start a new one.
+    _call(_libc.syscall(ctypes.c_long(_syscall_number("keyctl")), ctypes.c_int(_KEYCTL_JOIN_SESSION_KEYRING),
+                        ctypes.c_char_p(None)), "joining a session keyring of its own")
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a change of uid clears it
 
@@ -241,11 +247,11 @@ def _within(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
-def _pivot_root_number() -> int:
+def _syscall_number(name: str) -> int:
     machine = platform.machine()
-    if machine not in _SYS_PIVOT_ROOT:
-        raise SetupError(0, f"switching root: unsupported architecture {machine}")
-    return _SYS_PIVOT_ROOT[machine]
+    if machine not in _SYSCALLS:
+        raise SetupError(0, f"{name}: unsupported architecture {machine}")
+    return _SYSCALLS[machine][name]
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
