@@ -26,13 +26,12 @@ from kafkaml.builder import (
     DisallowedModelError,
     build_as_job,
     build_isolated,
-    sandbox_problem,
 )
 from kafkaml.jobs import LocalLauncher
 from kafkaml.model_source import ModelExecutionError, ModelSyntaxError
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from kafkaml.weights import payload_size, serialize_weights
-from tests.conftest import without_user_namespaces
+from tests.conftest import require_the_sandbox, without_user_namespaces
 
 SECRET = "0x" + "5e" * 32
 
@@ -79,15 +78,6 @@ def test_the_environment_holds_no_secret(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "env:absent|" in seen and SECRET not in seen
     names = set(seen.split("|", 1)[1].split(","))
     assert not {name for name in names if name.startswith(("ETH_", "KAFKAML_"))}, names
-
-
-def require_the_sandbox() -> None:
-    if os.environ.get("BUILDER_SANDBOX") == "off":
-        pytest.skip("BUILDER_SANDBOX=off declares that this machine cannot create the builder's sandbox")
-    problem = sandbox_problem()
-    assert problem is None, (f"the builder's sandbox cannot be created here ({problem}): allow unprivileged user "
-                             "namespaces (sysctl user.max_user_namespaces > 0), or set BUILDER_SANDBOX=off to "
-                             "declare that this machine has none")
 
 
 def test_hidden_files_and_the_network_are_out_of_reach(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import kafkaml
 from kafkaml.sandbox import SETUP_FAILED
-from tests.integration.test_builder import require_the_sandbox
+from tests.conftest import require_the_sandbox
 
 #: Joins a session keyring of its own, adds a key to it, finds it, then runs the same search in
 #: the sandbox: the caller's keys must not be found there (``keyctl`` and ``add_key`` by number).
