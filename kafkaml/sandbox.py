@@ -176,6 +176,13 @@ def _enter_view(view: list[str], hidden: list[str]) -> None:
         raise SetupError(0, f"the working directory {root} must lie outside the view (it is mounted over)")
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing done here propagates to the host
     _mount("kafkaml-sandbox", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=1m")
+    # The scratch first: a view path under /tmp (a checkout there) is bound on top of it, not hidden by it.
+    for directory in ("proc", "sys", SCRATCH.strip("/")):
+        os.makedirs(f"{root}/{directory}", exist_ok=True)
+    _mount("proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    _mount("sysfs", root + "/sys", "sysfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    _mount("kafkaml-scratch", root + SCRATCH, "tmpfs", _MS_NOSUID | _MS_NODEV,
+           f"mode=1777,size={SCRATCH_BYTES}")
     for path in view:
         target = root + path
         if os.path.islink(path):  # e.g. /bin -> usr/bin on a merged-/usr system
@@ -189,12 +196,6 @@ def _enter_view(view: list[str], hidden: list[str]) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
-    for directory in ("proc", "sys", SCRATCH.strip("/")):
-        os.makedirs(f"{root}/{directory}", exist_ok=True)
-    _mount("proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
-    _mount("sysfs", root + "/sys", "sysfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
-    _mount("kafkaml-scratch", root + SCRATCH, "tmpfs", _MS_NOSUID | _MS_NODEV,
-           f"mode=1777,size={SCRATCH_BYTES}")
     os.chdir(root)
     _call(_libc.syscall(ctypes.c_long(_syscall_number("pivot_root")), b".", b"."), "switching root into the view")
     _call(_libc.umount2(b".", ctypes.c_int(_MNT_DETACH)), "detaching the host's root")
