@@ -1,11 +1,13 @@
 """The builder's sandbox on its own (``python -m kafkaml.sandbox``), without TensorFlow: what a
-caller holds stays out of it, and a sandbox that cannot be set up runs nothing and says why."""
+caller holds stays out of it, an unprivileged platform user's files stay unwritable, and a
+sandbox that cannot be set up runs nothing and says why."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import kafkaml
@@ -47,3 +49,34 @@ def test_a_sandbox_that_cannot_be_set_up_runs_nothing_and_says_why(tmp_path: Pat
                             capture_output=True, text=True, timeout=120, cwd=inside_the_view)
     assert result.returncode == SETUP_FAILED and not marker.exists()
     assert f"kafkaml sandbox: the working directory {inside_the_view} must lie outside the view" in result.stderr
+
+
+#: Run in the sandbox: what a planted backdoor would try, reported one line each.
+WRITE_CHECK = """
+import os, sys
+for path in sys.argv[1:]:
+    try:
+        open(path, "a").close()
+        print("written", path)
+    except OSError as exc:
+        print(exc.strerror, path)
+os.mkdir("scratch-works")
+print(open("/proc/self/uid_map").read().split())
+"""
+
+
+def test_as_an_unprivileged_platform_user_the_read_only_view_keeps_its_files(tmp_path: Path) -> None:
+    """An unprivileged user can map only its own uid: the sandboxed code keeps its kernel uid, which
+    owns the package and the virtualenv. Simulated by a user namespace in which the test is uid 1000
+    (the kernel still sees the test's own uid): the files stay unwritable because the view is read-only."""
+    require_the_sandbox()
+    package_file = str(Path(kafkaml.__file__).resolve())
+    planted = str(Path(sysconfig.get_paths()["purelib"]) / "planted_by_test.py")
+    command = ["unshare", "--user", "--map-user=1000", "--map-group=1000", sys.executable, "-m", "kafkaml.sandbox",
+               "--", sys.executable, "-c", WRITE_CHECK, package_file, planted]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(Path(kafkaml.__file__).parents[1])})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"Read-only file system {package_file}", f"Read-only file system {planted}",
+                                          "['65534', '1000', '1']"], result.stdout
+    assert not Path(planted).exists()
