@@ -41,7 +41,8 @@ def nothing_written_into_the_source_tree() -> Iterator[None]:
     before = _untracked_files()
     yield
     appeared = _untracked_files() - before
-    assert not appeared, f"tests wrote into the source tree (write under tmp_path or out/): {sorted(appeared)}"
+    assert not appeared, (f"files appeared in the source tree during the tests: {sorted(appeared)}; a test must "
+                          "write under tmp_path or out/ (if you created them yourself meanwhile, run again)")
 
 
 @pytest.fixture(scope="session")
