@@ -9,17 +9,15 @@ train``'s transaction count has its bound in ``tests/integration/test_train_cli.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import ledger_gas  # noqa: E402 (a benchmark script: importable once benchmarks/ is on the path)
-import ui  # noqa: E402
 
 #: README: the gzipped JavaScript of the whole UI build, in KB.
 BUNDLE_KB_GZIP = 300
@@ -34,9 +32,17 @@ UI_SOURCES = [*(ROOT / "frontend" / "src").rglob("*"), *(ROOT / "frontend" / nam
     "index.html", "vite.config.ts", "tsconfig.json", "package-lock.json"))]
 
 
+def benchmark(name: str) -> ModuleType:
+    """The module of ``benchmarks/<name>.py`` (a script, importable with benchmarks/ on the path),
+    imported when a test needs it rather than whenever tests are collected."""
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    return importlib.import_module(name)
+
+
 @pytest.fixture(scope="module")
 def gas() -> dict[str, Any]:
-    return ledger_gas.measure()
+    return benchmark("ledger_gas").measure()
 
 
 def test_a_one_update_round_costs_at_most_100k_gas_after_the_first(gas: dict[str, Any]) -> None:
@@ -62,6 +68,6 @@ def test_the_built_ui_ships_at_most_300_kb_of_gzipped_javascript() -> None:
     newer = [str(path.relative_to(ROOT)) for path in UI_SOURCES if path.is_file()
              and path.stat().st_mtime > index.stat().st_mtime]
     assert not newer, f"frontend/dist is older than {newer[:5]}: run make ui (the figure would be of an old build)"
-    kilobytes, files = ui.bundle_kb_gzip()
+    kilobytes, files = benchmark("ui").bundle_kb_gzip()
     assert files > 1, "the pages are split into lazily loaded files"
     assert kilobytes <= BUNDLE_KB_GZIP, f"{kilobytes:.1f} KB of gzipped JavaScript in {files} files"
