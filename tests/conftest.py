@@ -1,4 +1,5 @@
-"""Shared fixtures: a real local stack (Tansu brokers + Anvil) and a throw-away PostgreSQL database.
+"""Shared fixtures: a real local stack (Tansu brokers + Anvil) and a throw-away PostgreSQL database;
+and a check on every session that no test left a file in the source tree.
 
 ``local_stack`` is session-scoped and reused by every test that needs a broker or the chain; it
 runs in its own run directory so it never touches a developer's own ``kafkaml local`` stack.
@@ -9,6 +10,7 @@ test_local_stack.py``) instead of disturbing this one.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +21,28 @@ from psycopg import sql
 
 from kafkaml.local import stack as local
 
+ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_DSN = os.environ.get("KAFKAML_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 STACK_CLIENTS = 3
+
+
+def _untracked_files() -> set[str]:
+    """Files in the checkout that git neither tracks nor ignores (``out/`` and the like are ignored)."""
+    listed = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, check=True, timeout=60)
+    return set(filter(None, listed.stdout.decode().split("\0")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_into_the_source_tree() -> Iterator[None]:
+    """Tests write under their ``tmp_path`` or ``out/``, never into the source tree, where a stray
+    file is one ``git add`` away from being committed: a file that appeared there during the
+    session (untracked and not ignored) fails it, named."""
+    before = _untracked_files()
+    yield
+    appeared = _untracked_files() - before
+    assert not appeared, (f"files appeared in the source tree during the tests: {sorted(appeared)}; a test must "
+                          "write under tmp_path or out/ (if you created them yourself meanwhile, run again)")
 
 
 @pytest.fixture(scope="session")
