@@ -20,7 +20,7 @@ from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_OWNER
 from kafkaml.local import platform, processes
 from kafkaml.local import stack as local
-from tests.backend.client_services import start_clients  # noqa: F401 (a fixture of the tests here)
+from tests.backend.client_services import federated_backend, start_clients  # noqa: F401 (fixtures of the tests here)
 
 
 @dataclass

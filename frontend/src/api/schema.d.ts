@@ -614,6 +614,25 @@ export interface components {
             sha256: string;
         };
         /**
+         * @description One record of a control topic, where it was read: what a relay delivers to a registry.
+         *
+         *     Any record the topic may hold is accepted (empty, null headers, large headers); the registry
+         *     records what it cannot use as rejected, with the reason.
+         */
+        ControlRecordInputRequest: {
+            control_topic: string;
+            partition: number;
+            /** Format: int64 */
+            offset: number;
+            /** @description The record's value, base64 (empty for an empty value or a tombstone; an excerpt when undeliverable). */
+            record: string;
+            /** @description The record's headers, each value base64 or null. */
+            headers?: {
+                [key: string]: string | null;
+            };
+            undeliverable?: components["schemas"]["UndeliverableInputRequest"] | null;
+        };
+        /**
          * @description * `blockchain` - blockchain
          *     * `classic` - classic
          * @enum {string}
@@ -645,14 +664,6 @@ export interface components {
             message: unknown;
             /** Format: date-time */
             readonly created_at: string;
-        };
-        DatasourceRegisterInputRequest: {
-            control_topic: string;
-            partition: number;
-            /** Format: int64 */
-            offset: number;
-            /** @description The record's value, base64. */
-            record: string;
         };
         DeploymentInputRequest: {
             /** Format: int64 */
@@ -896,6 +907,12 @@ export interface components {
             /** Format: int64 */
             control_offset: number;
             reason: string;
+            /** @description The record's size in the topic, in bytes. */
+            size: number;
+            /** @description The record's SHA-256 in the topic. */
+            sha256: string;
+            /** @description The record's first bytes, as text (\xNN: not UTF-8). */
+            excerpt: string;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1027,6 +1044,17 @@ export interface components {
             hash: string;
             gas: number;
             block?: number;
+        };
+        /** @description A record the relay could not deliver whole (too large, or refused): what it knows of it. */
+        UndeliverableInputRequest: {
+            reason: string;
+            /**
+             * Format: int64
+             * @description The value's size in the topic.
+             */
+            size: number;
+            /** @description The value's SHA-256 in the topic. */
+            sha256: string;
         };
         UserOutput: {
             id: number;
@@ -1725,7 +1753,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["DatasourceRegisterInputRequest"];
+                "application/json": components["schemas"]["ControlRecordInputRequest"];
             };
         };
         responses: {
