@@ -20,6 +20,8 @@ from kafkaml.registry.models import Datasource, RejectedRecord
 from kafkaml.registry.records import MAX_REASON_CHARS, MAX_RECORD_BYTES, ControlRecord, base64_length
 from kafkaml.registry.services import datasource_register, next_offset
 
+TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
+
 
 class DatasourceOutput(serializers.ModelSerializer):
     class Meta:
@@ -28,7 +30,24 @@ class DatasourceOutput(serializers.ModelSerializer):
                   "sha256", "control_topic", "control_partition", "control_offset", "message", "created_at"]
 
 
-class Base64Field(serializers.CharField):
+class TextOnly:
+    """A string field that takes JSON strings only (DRF's own turns the number 0 into "0")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Text(TextOnly, serializers.CharField):
+    pass
+
+
+class Pattern(TextOnly, serializers.RegexField):
+    pass
+
+
+class Base64Field(Text):
     """Bytes as base64 text (``max_length`` counts the text, checked before decoding)."""
 
     def __init__(self, **kwargs) -> None:
@@ -47,9 +66,9 @@ class Base64Field(serializers.CharField):
 class UndeliverableInput(serializers.Serializer):
     """A record the relay could not deliver whole (too large, or refused): what it knows of it."""
 
-    reason = serializers.CharField(max_length=MAX_REASON_CHARS)
+    reason = Text(max_length=MAX_REASON_CHARS)
     size = serializers.IntegerField(min_value=0, max_value=2**62, help_text="The value's size in the topic.")
-    sha256 = serializers.RegexField(r"^[0-9a-f]{64}$", help_text="The value's SHA-256 in the topic.")
+    sha256 = Pattern(r"^[0-9a-f]{64}$", help_text="The value's SHA-256 in the topic.")
 
 
 class ControlRecordInput(serializers.Serializer):
@@ -58,7 +77,7 @@ class ControlRecordInput(serializers.Serializer):
     Any record the topic may hold is accepted (empty, null headers, large headers); the registry
     records what it cannot use as rejected, with the reason."""
 
-    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
+    control_topic = Pattern(TOPIC_NAME)
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     record = Base64Field(max_length=base64_length(MAX_RECORD_BYTES), allow_blank=True,
@@ -149,7 +168,7 @@ class DatasourceProgressApi(APIView):
 
 
 class ProgressInput(serializers.Serializer):
-    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
+    control_topic = Pattern(TOPIC_NAME)
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
 
