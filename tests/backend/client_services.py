@@ -23,6 +23,10 @@ from kafkaml.local.jobs import Job
 from kafkaml.local.train import deploy_token_once
 from tests.conftest import throwaway_database
 
+#: Every test signs in from 127.0.0.1 (the fuzz passes hundreds of times): the per-address limit
+#: is raised for the session's services; test_web_security.py checks it on a backend of its own.
+ONE_ADDRESS_FOR_EVERY_TEST = {"BACKEND_SIGN_IN_RATE_PER_ADDRESS": "100000/day"}
+
 
 @dataclass
 class Client:
@@ -135,7 +139,7 @@ def federated_backend(local_stack: local.Stack, tmp_path_factory: pytest.TempPat
     with throwaway_database() as dsn:
         env = {**local_client.backend_environment(local_stack, "client-3", token_address=token_address,
                                                   platform_signer=signer.address, site_policy="approval"),
-               "DATABASE_URL": dsn}
+               "DATABASE_URL": dsn, **ONE_ADDRESS_FOR_EVERY_TEST}
         running = start_backend("client-3", env, directory, directory / "backend.log")
         try:
             yield FederatedBackend(running, env, signer, token_address, directory)

@@ -30,6 +30,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * @description A session for the browser; the CSRF token (``/api/auth/csrf/``) is required, as for any
+         *     session write.
+         */
         post: operations["auth_login"];
         delete?: never;
         options?: never;
@@ -723,7 +727,7 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
-        /** @description Any refusal but an invalid input (401, 403, 404, 409, 413, 415, 503, 500). */
+        /** @description Any refusal but an invalid input (401, 403, 404, 409, 413, 415, 429, 503, 500). */
         Error: {
             /** @description What went wrong, for people. */
             detail: string;
@@ -1166,6 +1170,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Too many requests: wait as long as Retry-After says. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     auth_logout: {
@@ -1300,6 +1313,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: wait as long as Retry-After says. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
