@@ -13,7 +13,8 @@ from kafkaml import kafka
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
-from kafkaml.registry.records import EXCERPT_BYTES, MAX_DESCRIPTION_BYTES
+from kafkaml.registry.records import EXCERPT_BYTES, MAX_DESCRIPTION_BYTES, MAX_RECORD_BYTES
+from kafkaml.relay import Registry
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 from kafkaml.toydata import toy_blobs
 from kafkaml.workloads import Samples
@@ -124,3 +125,17 @@ def test_no_record_stops_the_logger(backend: Backend, local_stack: local.Stack, 
         value = (record.value or b"") if record.readable else b""
         assert rejection["size"] == len(value) and rejection["sha256"] == hashlib.sha256(value).hexdigest()
         assert len(rejection["excerpt"]) <= 4 * EXCERPT_BYTES, record.what
+
+
+def test_a_record_too_large_to_deliver_is_rejected_by_its_summary(backend: Backend) -> None:
+    """The relay sends at most MAX_RECORD_BYTES of a record (a broker may allow larger ones than
+    ours): beyond, its summary — size, SHA-256, the first bytes, why — is recorded as rejected."""
+    topic = unique("data-control")
+    registry = Registry(f"{backend.url}/api/datasources/register/", backend.admin_token)
+    value = b"{" + b"x" * MAX_RECORD_BYTES
+    answer = registry.deliver(topic, 0, 0, value, [("trace", b"t")])
+    assert answer["status"] == "rejected" and "a relay delivers at most" in answer["reason"], answer
+    (kept,) = rejected(backend, topic)
+    assert kept["size"] == len(value) and kept["sha256"] == hashlib.sha256(value).hexdigest()
+    assert kept["excerpt"] == "{" + "x" * (EXCERPT_BYTES - 1)
+    assert registry.next_offset(topic, 0) == 1

@@ -18,24 +18,12 @@ from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
 from kafkaml.pointers import WeightsPointer
 from kafkaml.registry.records import EXCERPT_BYTES, MAX_ANNOUNCEMENT_BYTES
-from kafkaml.schemas import BlockchainInfo, ModelControl
 from kafkaml.signing import SIGNATURE_HEADER, sign
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 from tests.backend.client_services import FederatedBackend
 from tests.backend.hostile_records import hostile_records, produce
 from tests.conftest import unique
-
-ARCHITECTURE = json.dumps({"class_name": "Sequential", "config": {"layers": []}})
-
-
-def announcement(model_id: str, contract: str | None = None, epochs: int = 1) -> bytes:
-    return ModelControl(
-        model_id=model_id, federated_string_id=model_id, input_shape=(8,), output_shape=(3,),
-        platform_bootstrap="127.0.0.1:1", coordination="blockchain" if contract else "classic",
-        control_topic="" if contract else f"kml-fl-{model_id}", architecture=ARCHITECTURE,
-        training={"epochs": epochs},
-        blockchain=BlockchainInfo("http://127.0.0.1:1", 31337, contract) if contract else None,
-    ).encode()
+from tests.integration.test_announcement_trust import announcement
 
 
 def announced(federated: FederatedBackend, topic: str) -> list[dict]:
@@ -51,7 +39,7 @@ def test_no_record_stops_the_model_logger(federated_backend: FederatedBackend, l
     model control logger, so no announcement reached any client again."""
     bootstrap, topic = local_stack.bootstrap("platform"), unique("model-control")
     ensure_topic(bootstrap, topic, configs=CONTROL_TOPIC_CONFIG)
-    valid = announcement(unique("model"))
+    valid = announcement(unique("model"), epochs=1)
     signature = [(SIGNATURE_HEADER, sign(federated_backend.signer.private_key(), valid))]
     hostile = hostile_records(valid, signature, largest=MAX_ANNOUNCEMENT_BYTES)
     produce(bootstrap, topic, [(record.value, record.headers) for record in hostile] + [(valid, signature)])
@@ -89,12 +77,12 @@ def test_each_way_the_announcement_check_refuses(federated_backend: FederatedBac
         address = Ledger.create_training(rpc, admin_key, token_address=token_address, aggregator=aggregator.address,
                                          settings_hash=b"\x01" * 32, weights_topic="kml-weights-t",
                                          strategy="fedasync", rounds=1, budget=10**18)
-        recorded = announcement(unique("model"), contract=address, epochs=epochs)
+        recorded = announcement(unique("model"), epochs=epochs, contract=address)
         Ledger.open(rpc, address, aggregator.private_key()).start(
             b"\x02" * 32, WeightsPointer("kml-weights-t", 0, 0, 1), hashlib.sha256(recorded).digest())
         return address, recorded
 
-    classic = announcement(unique("model"))
+    classic = announcement(unique("model"), epochs=1)
     _, recorded = anchored_training(federated_backend.token_address)
     tampered = recorded.replace(b'"epochs":1', b'"epochs":99')
     assert tampered != recorded
@@ -103,7 +91,7 @@ def test_each_way_the_announcement_check_refuses(federated_backend: FederatedBac
     cases = [  # (value, headers, expected state, words of the reason)
         (classic, {SIGNATURE_HEADER: sign(signer.private_key(), classic)}, "accepted", ""),
         (classic, {SIGNATURE_HEADER: sign(signer.private_key(), classic)}, "rejected", "is known already"),
-        (announcement(unique("model")), {}, "rejected", "not signed by the platform's signer"),
+        (announcement(unique("model"), epochs=1), {}, "rejected", "not signed by the platform's signer"),
         (classic, {SIGNATURE_HEADER: sign(stranger.private_key(), classic)}, "rejected", "not signed"),
         (classic, {SIGNATURE_HEADER: b"\x00" * 65}, "rejected", "not signed"),
         (b"{not json", {}, "rejected", "not valid JSON"),

@@ -45,6 +45,7 @@ from tests.unit.test_manifests import (
     _dockerfile_user,
     _Recorder,
     _rendered_tree,
+    _selects,
     backend,
     containers,
     image_parts,
@@ -344,16 +345,6 @@ def test_the_client_role_allows_what_the_launcher_does_and_nothing_more(overlay:
 
 def _policies(overlay: str) -> dict[str, dict[str, Any]]:
     return {obj["metadata"]["name"]: obj["spec"] for obj in objects(overlay, "NetworkPolicy")}
-
-
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
-        return False
-    for expression in selector.get("matchExpressions", []):
-        assert expression["operator"] == "In", expression
-        if labels.get(expression["key"]) not in expression["values"]:
-            return False
-    return True
 
 
 def _pod_labels(overlay: str) -> dict[str, dict[str, str]]:
