@@ -5,17 +5,19 @@
  *   sign in (by keyboard) → a model in the editor (first a broken one: the builder's error at its
  *   line) → a configuration → a blockchain deployment for two clients → the training page shows
  *   the rounds as they arrive (each within 2 s of the API having it, no reload) → tokens →
- *   lineage → Verify: all versions identical → download the model (its SHA-256 as shown).
+ *   lineage → Verify: all versions identical → download the model (its SHA-256 as shown) → the
+ *   API docs page (Swagger UI, its files served by the platform itself).
  *
  * Every page visited is checked with axe-core (no serious or critical violation) and at phone
- * width (no sideways overflow); screenshots go to the directory given. Usage:
+ * width (no sideways overflow), and whatever the Content-Security-Policy refuses on any page is
+ * recorded; screenshots go to the directory given. Usage:
  *
  *   node e2e/flow.mjs <config.json>   config: {url, username, password, modelName, modelSource,
  *                                      brokenSource, validation, clients: [{identity, ceiling}],
  *                                      rounds, screenshots, summary}
  *
  * The summary file gets {resultId, modelSha256, downloadedSha256, versions, roundLagsMs, pages,
- * violations, overflow}; the exit status is 0 only when every step passed.
+ * violations, overflow, cspViolations, apiDocsTitle}; the exit status is 0 only when every step passed.
  */
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -24,7 +26,7 @@ import { LAPTOP, PHONE, horizontalOverflow, launch, seriousViolations } from './
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 mkdirSync(config.screenshots, { recursive: true })
-const summary = { pages: [], violations: {}, overflow: [], roundLagsMs: [] }
+const summary = { pages: [], violations: {}, overflow: [], roundLagsMs: [], cspViolations: [] }
 const STEP_TIMEOUT = 30_000
 
 function step(name) {
@@ -188,6 +190,15 @@ async function verify(page) {
   await inspect(page, 'lineage')
 }
 
+/** The REST API's interactive page: Swagger UI renders the platform's schema. */
+async function apiDocs(page) {
+  step('API docs')
+  await page.goto(`${config.url}/api/docs/`)
+  const title = page.locator('.swagger-ui .info .title').first()
+  await title.waitFor({ timeout: STEP_TIMEOUT })
+  summary.apiDocsTitle = (await title.textContent()).trim()
+}
+
 async function visit(page, section, name) {
   await page.getByRole('link', { name: section, exact: true }).click()
   await page.getByRole('heading', { level: 1 }).waitFor()
@@ -200,6 +211,11 @@ try {
   const context = await browser.newContext({ viewport: LAPTOP, acceptDownloads: true })
   const page = await context.newPage()
   page.on('pageerror', (error) => (summary.pageErrors ??= []).push(String(error)))
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
+      summary.cspViolations.push(`${page.url()}: ${message.text()}`)
+    }
+  })
   await signIn(page)
   await createModel(page)
   await createConfiguration(page)
@@ -214,6 +230,7 @@ try {
   await page.getByRole('button', { name: 'Sign out' }).click()
   await page.getByRole('button', { name: 'Sign in' }).waitFor()
   await inspect(page, 'sign-in')
+  await apiDocs(page)
 } catch (error) {
   failure = error
   summary.error = String(error.stack ?? error)

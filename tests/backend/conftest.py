@@ -20,7 +20,11 @@ from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_OWNER
 from kafkaml.local import platform, processes
 from kafkaml.local import stack as local
-from tests.backend.client_services import start_clients  # noqa: F401 (a fixture of the tests here)
+from tests.backend.client_services import (  # noqa: F401 (fixtures of the tests here)
+    ONE_ADDRESS_FOR_EVERY_TEST,
+    federated_backend,
+    start_clients,
+)
 
 
 @dataclass
@@ -108,7 +112,7 @@ def backend(local_stack: local.Stack, postgres_dsn: str, tmp_path_factory: pytes
     run_dir = tmp_path_factory.mktemp("platform")
     part = local.Part("platform-backend", "backend", processes.free_port())
     stack = local.Stack(run_dir, local_stack.chain_id, [*local_stack.parts, part], local_stack.accounts)
-    env = {**platform.environment(stack, part), "DATABASE_URL": postgres_dsn}
+    env = {**platform.environment(stack, part), "DATABASE_URL": postgres_dsn, **ONE_ADDRESS_FOR_EVERY_TEST}
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_admin", "--credentials", str(run_dir / platform.ADMIN_FILE))
     running = Backend(part.address, run_dir, env, run_dir / "backend.log",

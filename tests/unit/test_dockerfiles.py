@@ -6,16 +6,19 @@ dependency sets are the locked ones, with TensorFlow only in the worker image. T
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -320,21 +323,76 @@ def test_the_nginx_template_serves_the_app_and_proxies_the_api() -> None:
     assert code.count("{") == code.count("}")
 
 
-def test_nginx_accepts_the_rendered_template(tmp_path: Path) -> None:
-    """nginx -t on the template as the image's entrypoint renders it, inside an nginx.conf shaped
-    like nginx-unprivileged's (pid and temporary files under a scratch dir), with Debian's nginx
-    (`make setup` installs it)."""
+def test_nginx_sends_the_uis_content_security_policy_and_leaves_the_apis_to_the_backend() -> None:
+    from kafkaml.django_service import UI_CONTENT_SECURITY_POLICY
+
+    template = (DOCKER / "nginx" / "default.conf.template").read_text()
+    (policy_map,) = re.findall(r"map \$uri \$kafkaml_content_security_policy \{(.*?)\}", template, re.S)
+    assert dict(re.findall(r'^\s*(\S+)\s+"(.*)";$', policy_map, re.M)) == {
+        "~^/api/": "", "default": UI_CONTENT_SECURITY_POLICY}, "the backend's policy for the app, none added to /api/"
+    assert "add_header Content-Security-Policy $kafkaml_content_security_policy always;" in template
+
+
+def _nginx() -> str:
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     assert nginx is not None, "nginx is not installed: run make setup (as root it installs Debian's nginx-light)"
-    rendered = (DOCKER / "nginx" / "default.conf.template").read_text().replace(
-        "${KAFKAML_API_UPSTREAM}", "http://127.0.0.1:8000")
+    return nginx
+
+
+def _nginx_conf(tmp_path: Path, upstream: str, *, listen: int = 8080, root: Path | None = None) -> Path:
+    """The template as the image's entrypoint renders it, inside an nginx.conf shaped like
+    nginx-unprivileged's (pid and temporary files under a scratch dir); ``listen`` and ``root``
+    moved when it is to serve here."""
+    rendered = (DOCKER / "nginx" / "default.conf.template").read_text().replace("${KAFKAML_API_UPSTREAM}", upstream)
+    rendered = rendered.replace("listen 8080 ", f"listen 127.0.0.1:{listen} ")
+    if root is not None:
+        rendered = rendered.replace("root /usr/share/nginx/html;", f"root {root};")
     (tmp_path / "default.conf").write_text(rendered)
     (tmp_path / "mime.types").write_text("types { text/html html; application/javascript js; }\n")
     temps = "".join(f"{kind}_temp_path {tmp_path}/{kind};\n" for kind in
                     ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    user = "user root;\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""  # workers read tmp_path
     (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"{user}pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
         f"http {{\ninclude {tmp_path}/mime.types;\naccess_log off;\n{temps}include {tmp_path}/default.conf;\n}}\n")
-    done = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+    return tmp_path / "nginx.conf"
+
+
+def test_nginx_accepts_the_rendered_template(tmp_path: Path) -> None:
+    """nginx -t on the rendered template, with Debian's nginx (`make setup` installs it)."""
+    done = subprocess.run([_nginx(), "-t", "-p", str(tmp_path), "-c", str(_nginx_conf(tmp_path, "http://127.0.0.1:8000"))],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_nginx_serves_the_app_with_its_content_security_policy(tmp_path: Path) -> None:
+    """The rendered template serving the built app: the app's pages carry the policy, what it
+    proxies to the API (here: a backend that is down) gets none from nginx."""
+    from kafkaml.django_service import UI_CONTENT_SECURITY_POLICY
+    from kafkaml.local.platform import UI_BUILD
+    from kafkaml.local.processes import free_port
+
+    assert (UI_BUILD / "index.html").is_file(), "the web UI is not built: run make setup"
+    port = free_port()
+    conf = _nginx_conf(tmp_path, f"http://127.0.0.1:{free_port()}", listen=port, root=UI_BUILD)
+    server = subprocess.Popen([_nginx(), "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        page = _get_when_up(f"http://127.0.0.1:{port}/trainings/7", server)
+        assert page.status_code == 200 and page.headers["Content-Security-Policy"] == UI_CONTENT_SECURITY_POLICY
+        api = requests.get(f"http://127.0.0.1:{port}/api/health/", timeout=10)
+        assert api.status_code == 502 and "Content-Security-Policy" not in api.headers
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _get_when_up(url: str, server: subprocess.Popen) -> requests.Response:
+    deadline = time.monotonic() + 20
+    while True:
+        assert server.poll() is None, server.stderr.read().decode(errors="replace")
+        try:
+            return requests.get(url, timeout=5)
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, "nginx did not answer"
+            time.sleep(0.1)

@@ -30,6 +30,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * @description A session for the browser; the CSRF token (``/api/auth/csrf/``) is required, as for any
+         *     session write.
+         */
         post: operations["auth_login"];
         delete?: never;
         options?: never;
@@ -614,6 +618,25 @@ export interface components {
             sha256: string;
         };
         /**
+         * @description One record of a control topic, where it was read: what a relay delivers to a registry.
+         *
+         *     Any record the topic may hold is accepted (empty, null headers, large headers); the registry
+         *     records what it cannot use as rejected, with the reason.
+         */
+        ControlRecordInputRequest: {
+            control_topic: string;
+            partition: number;
+            /** Format: int64 */
+            offset: number;
+            /** @description The record's value, base64 (empty for an empty value or a tombstone; an excerpt when undeliverable). */
+            record: string;
+            /** @description The record's headers, each value base64 or null. */
+            headers?: {
+                [key: string]: string | null;
+            };
+            undeliverable?: components["schemas"]["UndeliverableInputRequest"] | null;
+        };
+        /**
          * @description * `blockchain` - blockchain
          *     * `classic` - classic
          * @enum {string}
@@ -645,14 +668,6 @@ export interface components {
             message: unknown;
             /** Format: date-time */
             readonly created_at: string;
-        };
-        DatasourceRegisterInputRequest: {
-            control_topic: string;
-            partition: number;
-            /** Format: int64 */
-            offset: number;
-            /** @description The record's value, base64. */
-            record: string;
         };
         DeploymentInputRequest: {
             /** Format: int64 */
@@ -712,7 +727,7 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
-        /** @description Any refusal but an invalid input (401, 403, 404, 409, 413, 415, 503, 500). */
+        /** @description Any refusal but an invalid input (401, 403, 404, 409, 413, 415, 429, 503, 500). */
         Error: {
             /** @description What went wrong, for people. */
             detail: string;
@@ -896,6 +911,12 @@ export interface components {
             /** Format: int64 */
             control_offset: number;
             reason: string;
+            /** @description The record's size in the topic, in bytes. */
+            size: number;
+            /** @description The record's SHA-256 in the topic. */
+            sha256: string;
+            /** @description The record's first bytes, as text (\xNN: not UTF-8). */
+            excerpt: string;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1028,6 +1049,17 @@ export interface components {
             gas: number;
             block?: number;
         };
+        /** @description A record the relay could not deliver whole (too large, or refused): what it knows of it. */
+        UndeliverableInputRequest: {
+            reason: string;
+            /**
+             * Format: int64
+             * @description The value's size in the topic.
+             */
+            size: number;
+            /** @description The value's SHA-256 in the topic. */
+            sha256: string;
+        };
         UserOutput: {
             id: number;
             username: string;
@@ -1131,6 +1163,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: wait as long as Retry-After says. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1272,6 +1313,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: wait as long as Retry-After says. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1725,7 +1775,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["DatasourceRegisterInputRequest"];
+                "application/json": components["schemas"]["ControlRecordInputRequest"];
             };
         };
         responses: {
