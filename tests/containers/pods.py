@@ -10,18 +10,24 @@ writes outside its volumes, reads a file it may not, or needs a capability fails
 in a cluster.
 
 Each namespace is a podman network; a pod's serving container answers there under the names of
-the Services that select it. podman runs with the project's containers.conf and explicit ulimits
+the Services that select it. Names across namespaces (``kafka.kafka-ml.svc``) are host entries
+pointing into a shared network without DNS, so a short name never resolves into another
+namespace. podman runs with the project's containers.conf and explicit ulimits
 (docker/containers.conf).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import re
+import secrets
 import subprocess
 import time
+import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +61,9 @@ class Namespace:
     objects: tuple[dict[str, Any], ...]
     work: Path
     prefix: str
+    #: Networks besides the namespace's own that its containers join, and host entries they get.
+    networks: list[str] = field(default_factory=list)
+    hosts: dict[str, str] = field(default_factory=dict)
     containers: list[str] = field(default_factory=list)
 
     @property
@@ -140,15 +149,10 @@ class Namespace:
         return env
 
     def run_command(self, name: str, spec: dict[str, Any], container: dict[str, Any], volumes: dict[str, Path],
-                    *, detach: bool, aliases: list[str] = (), publish: list[str] = ()) -> list[str]:
+                    *, detach: bool, aliases: tuple[str, ...] = (), publish: tuple[str, ...] = ()) -> list[str]:
         pod_security = spec.get("securityContext", {})
         security = {**pod_security, **container.get("securityContext", {})}
-        command = ["run", "--name", name, "--network", self.network, "--pull=never", *ULIMITS]
-        command += ["--detach"] if detach else ["--rm"]
-        for alias in aliases:
-            command += ["--network-alias", alias]
-        for port in publish:
-            command += ["--publish", port]
+        command = self._placement(name, detach, aliases, publish)
         if "runAsUser" in security:
             command += ["--user", f"{security['runAsUser']}:{security.get('runAsGroup', security['runAsUser'])}"]
         if "fsGroup" in pod_security:
@@ -172,6 +176,41 @@ class Namespace:
         image = container["image"]
         return [*command, image, *container.get("args", [])]
 
+    def _placement(self, name: str, detach: bool, aliases: tuple[str, ...], publish: tuple[str, ...]) -> list[str]:
+        command = ["run", "--name", name, "--pull=never", *ULIMITS]
+        for network in [self.network, *self.networks]:
+            command += ["--network", network]
+        command += ["--detach"] if detach else ["--rm"]
+        for alias in aliases:
+            command += ["--network-alias", alias]
+        for port in publish:
+            command += ["--publish", port]
+        for host, address in self.hosts.items():
+            command += ["--add-host", f"{host}:{address}"]
+        return command
+
+    def run_service(self, name: str, image: str, args: list[str], *, user: str, aliases: tuple[str, ...] = (),
+                    volumes: dict[str, Path] | None = None, env: dict[str, str] | None = None) -> str:
+        """Starts a part the cluster provides (broker, chain, database) with the restricted settings
+        every pod here gets: a non-root user, a read-only root with a writable /tmp, no capability;
+        returns its name."""
+        container = f"{self.network}-{name}"
+        volumes = dict(volumes or {})
+        if "/tmp" not in volumes:
+            volumes["/tmp"] = self.work / name / "tmp"
+            volumes["/tmp"].mkdir(parents=True, exist_ok=True)
+            os.chmod(volumes["/tmp"], 0o1777)
+        command = self._placement(container, True, aliases, ())
+        command += ["--user", user, "--read-only", "--read-only-tmpfs=false", "--cap-drop", "ALL",
+                    "--security-opt", "no-new-privileges"]
+        for path, host in volumes.items():
+            command += ["--volume", f"{host}:{path}"]
+        for key, value in (env or {}).items():
+            command += ["--env", f"{key}={value}"]
+        self.containers.append(container)
+        podman(*command, image, *args)
+        return container
+
     def run_pod(self, kind: str, name: str, *, publish: dict[str, list[str]] | None = None,
                 timeout: float = 300) -> dict[str, str]:
         """Runs the workload's init containers one after the other (each must exit 0), then starts
@@ -190,8 +229,8 @@ class Namespace:
             container_name = f"{self.network}-{name}-{container['name']}"
             self.containers.append(container_name)
             podman(*self.run_command(container_name, spec, container, volumes, detach=True,
-                                     aliases=self.service_names(labels),
-                                     publish=(publish or {}).get(container["name"], [])))
+                                     aliases=tuple(self.service_names(labels)),
+                                     publish=tuple((publish or {}).get(container["name"], ()))))
             started[container["name"]] = container_name
         return started
 
@@ -200,6 +239,12 @@ def published_port(container: str, port: int) -> int:
     """The host port (on 127.0.0.1) podman published ``port`` of ``container`` on."""
     address = podman("port", container, str(port)).stdout.strip().splitlines()[0]
     return int(address.rsplit(":", 1)[1])
+
+
+def address(container: str, network: str) -> str:
+    """The container's IP address on ``network``."""
+    return podman("inspect", "--format", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
+                  container).stdout.strip()
 
 
 def logs(container: str) -> str:
@@ -214,3 +259,59 @@ def wait_running(container: str, seconds: float = 5) -> None:
         state = podman("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
         assert state == "running", f"{container} is {state}:\n{logs(container)}"
         time.sleep(0.5)
+
+
+# --- helpers of the tests -------------------------------------------------------------------
+
+def new_namespace(created: list[Namespace], name: str, objects, work: Path) -> Namespace:
+    made = Namespace(name, tuple(objects), work / name, f"kml{uuid.uuid4().hex[:6]}").create()
+    created.append(made)
+    return made
+
+
+def with_secrets(objects, values: dict[str, dict[str, str]]) -> list[dict]:
+    """The rendered objects with Secret keys' values replaced (Secret name without its hash suffix →
+    key → value): the overlays render from the committed examples, which hold placeholders."""
+    changed = copy.deepcopy(list(objects))
+    for obj in changed:
+        name = obj["metadata"]["name"]
+        for secret, keys in values.items():
+            if obj["kind"] == "Secret" and (name == secret or name.startswith(secret + "-")):
+                obj["data"].update({key: base64.b64encode(value.encode()).decode() for key, value in keys.items()})
+    return changed
+
+
+def platform_keys() -> dict[str, str]:
+    """Fresh keys, made as docs/deploy-kubernetes.md says."""
+    return {"backend-secret-key": secrets.token_urlsafe(50), "eth-admin-key": "0x" + secrets.token_hex(32),
+            "logger-token": secrets.token_hex(20)}
+
+
+def http_in(container: str, url: str, host: str = "localhost", timeout_s: float = 90) -> tuple[int, str]:
+    """GET ``url`` from inside ``container``'s network namespace (its image's Python), retried
+    until it answers 200 or ``timeout_s`` passes."""
+    script = ("import sys, urllib.request as u\n"
+              f"r = u.urlopen(u.Request({url!r}, headers={{'Host': {host!r}}}), timeout=5)\n"
+              "print(r.status); print(r.read().decode()[:2000])")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done = podman("exec", container, "python", "-c", script, check=False)
+        if done.returncode == 0 or time.monotonic() > deadline:
+            break
+        wait_running(container, 0)
+        time.sleep(1)
+    assert done.returncode == 0, f"{url} from {container}: {done.stderr[-1500:]}\n{logs(container)}"
+    status, _, body = done.stdout.partition("\n")
+    return int(status), body
+
+
+def http(url: str, host: str = "localhost", timeout_s: float = 60) -> tuple[int, dict, bytes]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": host}), timeout=5) as answer:
+                return answer.status, dict(answer.headers), answer.read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
