@@ -123,6 +123,10 @@ def image_exists(tag: str) -> bool:
     return podman("image", "exists", tag, check=False).returncode == 0
 
 
+def image_id(tag: str) -> str:
+    return podman("image", "inspect", "--format", "{{.Id}}", tag, capture=True).stdout.strip()
+
+
 def image_size(tag: str) -> int:
     return int(podman("image", "inspect", "--format", "{{.Size}}", tag, capture=True).stdout.strip())
 
@@ -311,6 +315,47 @@ def build(tag: str, containerfile: Path, context: Path, build_args: dict[str, st
         raise BuildError(f"building {tag} from {containerfile.relative_to(ROOT)} failed; log {log}:\n{tail}")
 
 
+def copied_sources(dockerfile: Path) -> list[str]:
+    """The context paths a Dockerfile's COPY instructions take (not those from another stage)."""
+    sources = []
+    for line in re.sub(r"\\\n", " ", dockerfile.read_text()).splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(word.startswith("--from=") for word in words):
+            sources += [word for word in words[1:-1] if not word.startswith("--")]
+    return sources
+
+
+def inputs_digest(image: Image) -> str:
+    """What ``image`` is built from: its Dockerfile, its bases (by id) and every file its COPY
+    instructions take, as git sees the work tree (committed or new, not ignored; the build
+    context leaves out less of them, never more)."""
+    dockerfile = DOCKER / image.dockerfile
+    digest = hashlib.sha256(dockerfile.read_bytes())
+    for argument, tag in sorted(image.bases.items()):
+        digest.update(f"{argument}={image_id(tag)}\n".encode())
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--",
+                             *copied_sources(dockerfile)], cwd=ROOT, capture_output=True, check=True).stdout
+    for path in sorted(set(listed.split(b"\0")) - {b""}):
+        file = ROOT / path.decode()
+        digest.update(path + b"\0" + (file.read_bytes() if file.is_file() else b"(missing)") + b"\0")
+    return digest.hexdigest()
+
+
+def build_image(image: Image, secrets: list[str], work: Path) -> bool:
+    """Builds ``image`` unless the image its stamp names exists and was built from the same
+    inputs (a stamp spares podman's own cache check, which reads every layer the image copies,
+    2 GB for the worker); returns whether it built."""
+    stamp = work / f"{image.name}.inputs"
+    digest = inputs_digest(image)
+    if stamp.exists() and image_exists(image.tag):
+        recorded = json.loads(stamp.read_text())
+        if recorded == {"inputs": digest, "id": image_id(image.tag)}:
+            return False
+    build(image.tag, DOCKER / image.dockerfile, ROOT, image.bases, secrets, work / f"{image.name}.log")
+    stamp.write_text(json.dumps({"inputs": digest, "id": image_id(image.tag)}) + "\n")
+    return True
+
+
 def build_all(work: Path = OUT) -> dict:
     """Builds every base and image (cached) and returns their sizes and the build durations."""
     if os.geteuid() != 0:
@@ -332,8 +377,8 @@ def build_all(work: Path = OUT) -> dict:
         timings[f"base {name}"] = time.monotonic() - step
     for image in IMAGES:
         step = time.monotonic()
-        build(image.tag, DOCKER / image.dockerfile, ROOT, image.bases, secrets, work / f"{image.name}.log")
-        timings[image.name] = time.monotonic() - step
+        built = build_image(image, secrets, work)
+        timings[image.name if built else f"{image.name} (unchanged)"] = time.monotonic() - step
     timings["total"] = time.monotonic() - started
     return {"images": {image.tag: image_size(image.tag) for image in IMAGES},
             "bases": {tag: image_size(tag) for tag in BASE_TAGS.values()},
