@@ -21,19 +21,7 @@ import pytest
 
 from kafkaml.client_overlay import ClientOverlay, files
 from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC
-from tests.containers import infra
-from tests.containers.pods import (
-    Namespace,
-    address,
-    http,
-    http_in,
-    new_namespace,
-    platform_keys,
-    podman,
-    published_port,
-    wait_running,
-    with_secrets,
-)
+from tests.containers import infra, pods
 from tests.unit.test_manifests import render, render_directory
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -50,7 +38,7 @@ def kafka_names(namespace: str) -> tuple[str, ...]:
     return ("kafka", f"kafka.{namespace}.svc", f"kafka-0.kafka-headless.{namespace}.svc")
 
 
-def start_broker(where: Namespace) -> str:
+def start_broker(where: pods.Namespace) -> str:
     advertised = f"tcp://kafka-0.kafka-headless.{where.name}.svc:9092"
     return where.run_service("kafka", infra.TAGS["tansu"], [
         "broker", "--listener-url", "tcp://0.0.0.0:9092", "--advertised-listener-url", advertised,
@@ -58,7 +46,7 @@ def start_broker(where: Namespace) -> str:
         user="10001:10001", aliases=kafka_names(where.name))
 
 
-def start_postgres(where: Namespace, password: str) -> str:
+def start_postgres(where: pods.Namespace, password: str) -> str:
     data, run = where.work / "postgres" / "data", where.work / "postgres" / "secret"
     for directory, mode in ((data, 0o700), (run, 0o700)):
         directory.mkdir(parents=True, exist_ok=True)
@@ -84,22 +72,22 @@ def client_objects(name: str, work: Path) -> list[dict]:
     for example in out.rglob("*.example"):
         example.with_suffix("").write_text(example.read_text())
     keys = {"backend-secret-key": secrets.token_urlsafe(50), "logger-token": secrets.token_hex(20)}
-    return with_secrets(render_directory(out), {"kafka-ml-client-keys": keys,
+    return pods.with_secrets(render_directory(out), {"kafka-ml-client-keys": keys,
                                                 "kafka-ml-client-wallet": {"key": "0x" + secrets.token_hex(32)}})
 
 
-def test_the_platform_and_two_clients_run_from_their_images(images: dict, namespaces: list[Namespace],
+def test_the_platform_and_two_clients_run_from_their_images(images: dict, namespaces: list[pods.Namespace],
                                                             tmp_path: Path) -> None:
     tags = infra.build(tmp_path / "infra")
     started = time.monotonic()
     cluster = f"kml{secrets.token_hex(3)}-cluster"
-    podman("network", "create", "--disable-dns", cluster)
+    pods.podman("network", "create", "--disable-dns", cluster)
     try:
         password = secrets.token_hex(16)
-        objects = with_secrets(render("dev"), {
+        objects = pods.with_secrets(render("dev"), {
             "kafka-ml-database": {"url": f"postgresql://kafkaml:{password}@postgres:5432/kafkaml"},
-            "kafka-ml-platform-keys": {**platform_keys(), "eth-admin-key": ADMIN_KEY}})
-        platform = new_namespace(namespaces, PLATFORM, objects, tmp_path)
+            "kafka-ml-platform-keys": {**pods.platform_keys(), "eth-admin-key": ADMIN_KEY}})
+        platform = pods.new_namespace(namespaces, PLATFORM, objects, tmp_path)
         platform.networks.append(cluster)
         broker = start_broker(platform)
         chain = platform.run_service("geth", tags["anvil"], [
@@ -110,18 +98,18 @@ def test_the_platform_and_two_clients_run_from_their_images(images: dict, namesp
 
         backend = platform.run_pod("Deployment", "kafka-ml-backend")["backend"]
         ui = platform.run_pod("Deployment", "kafka-ml-ui", publish={"ui": ["127.0.0.1::8080"]})["ui"]
-        base = f"http://127.0.0.1:{published_port(ui, 8080)}"
-        status, _, answer = http(f"{base}/api/health/", timeout_s=120)
+        base = f"http://127.0.0.1:{pods.published_port(ui, 8080)}"
+        status, _, answer = pods.http(f"{base}/api/health/", timeout_s=120)
         healthy_s = time.monotonic() - started
         assert status == 200 and json.loads(answer)["status"] == "ok", answer
         loggers = list(platform.run_pod("Deployment", "kafka-ml-data-control-logger").values())
 
         # The platform's broker and chain by their cluster names, from the clients' namespaces.
-        cluster_hosts = {name: address(broker, cluster) for name in kafka_names(PLATFORM)[1:]}
-        cluster_hosts["geth.kafka-ml.svc"] = address(chain, cluster)
+        cluster_hosts = {name: pods.address(broker, cluster) for name in kafka_names(PLATFORM)[1:]}
+        cluster_hosts["geth.kafka-ml.svc"] = pods.address(chain, cluster)
         federated = []
         for client in CLIENTS:
-            owner = new_namespace(namespaces, f"kafka-ml-{client}", client_objects(client, tmp_path), tmp_path)
+            owner = pods.new_namespace(namespaces, f"kafka-ml-{client}", client_objects(client, tmp_path), tmp_path)
             owner.networks.append(cluster)
             owner.hosts.update(cluster_hosts)
             start_broker(owner)
@@ -129,14 +117,14 @@ def test_the_platform_and_two_clients_run_from_their_images(images: dict, namesp
             for logger in ("kafka-ml-data-control-logger", "kafka-ml-model-control-logger"):
                 loggers += owner.run_pod("Deployment", logger).values()
         for container in federated:
-            status, body = http_in(container, "http://127.0.0.1:8000/api/health/")
+            status, body = pods.http_in(container, "http://127.0.0.1:8000/api/health/")
             assert status == 200 and json.loads(body)["status"] == "ok", body
         for container in [*loggers, backend, ui]:
-            wait_running(container, 10)
+            pods.wait_running(container, 10)
         print(f"\nplatform from its images to a healthy API through the UI: {healthy_s:.1f} s; "
               f"everything (platform, two clients) running: {time.monotonic() - started:.1f} s")
     finally:
         for made in namespaces:
             made.delete()
         namespaces.clear()
-        podman("network", "rm", "--force", cluster, check=False)
+        pods.podman("network", "rm", "--force", cluster, check=False)
