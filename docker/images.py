@@ -41,6 +41,8 @@ OUT = ROOT / "out" / "images"
 CONTAINERS_CONF = DOCKER / "containers.conf"
 #: Podman fails here without explicit limits (see docker/containers.conf).
 ULIMITS = ("--ulimit", "nproc=4096:4096", "--ulimit", "nofile=4096:4096")
+#: Docker's image format, not podman's default OCI one: only it keeps the Dockerfiles' HEALTHCHECK.
+BUILD_OPTIONS = ("--format", "docker", "--pull=never", "--layers")
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 #: What the Debian root is made of; its digest names the root's image, which is made again only
@@ -302,7 +304,7 @@ def run(command: list[str], log: Path) -> None:
 
 def build(tag: str, containerfile: Path, context: Path, build_args: dict[str, str], secrets: list[str],
           log: Path) -> None:
-    command = ["podman", "build", "--pull=never", "--layers", *ULIMITS, "-f", str(containerfile), "-t", tag]
+    command = ["podman", "build", *BUILD_OPTIONS, *ULIMITS, "-f", str(containerfile), "-t", tag]
     for name, value in build_args.items():
         command += ["--build-arg", f"{name}={value}"]
     for secret in secrets:
@@ -330,7 +332,7 @@ def inputs_digest(image: Image) -> str:
     instructions take, as git sees the work tree (committed or new, not ignored; the build
     context leaves out less of them, never more)."""
     dockerfile = DOCKER / image.dockerfile
-    digest = hashlib.sha256(dockerfile.read_bytes())
+    digest = hashlib.sha256(" ".join(BUILD_OPTIONS).encode() + b"\n" + dockerfile.read_bytes())
     for argument, tag in sorted(image.bases.items()):
         digest.update(f"{argument}={image_id(tag)}\n".encode())
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--",

@@ -45,6 +45,12 @@ def test_the_images_are_built_and_the_ui_image_is_small(images: dict) -> None:
     assert sizes[f"localhost/kafka-ml/ui:{VERSION}"] <= UI_MAX_BYTES
 
 
+def assert_image_health_check_passes(container: str) -> None:
+    """The image's own HEALTHCHECK (Docker's; Kubernetes uses the probes) passes in the pod's settings."""
+    done = podman("healthcheck", "run", container, check=False)
+    assert done.returncode == 0, f"{container}: {done.stdout}{done.stderr}"
+
+
 # --- the platform: backend and UI ------------------------------------------------------------
 
 def test_the_backend_pod_migrates_and_serves_and_the_ui_pod_proxies_it(namespaces: list[Namespace],
@@ -57,6 +63,7 @@ def test_the_backend_pod_migrates_and_serves_and_the_ui_pod_proxies_it(namespace
     backend = platform.run_pod("Deployment", "kafka-ml-backend")["backend"]
     status, body = http_in(backend, "http://127.0.0.1:8000/api/health/")
     assert status == 200 and json.loads(body)["status"] == "ok", body
+    assert_image_health_check_passes(backend)
 
     ui = platform.run_pod("Deployment", "kafka-ml-ui", publish={"ui": ["127.0.0.1::8080"]})["ui"]
     base = f"http://127.0.0.1:{published_port(ui, 8080)}"
@@ -66,6 +73,7 @@ def test_the_backend_pod_migrates_and_serves_and_the_ui_pod_proxies_it(namespace
     assert status == 200 and json.loads(answer)["status"] == "ok", answer
     assert headers.get("X-Frame-Options") == "DENY"
     wait_running(ui, 2)
+    assert_image_health_check_passes(ui)
 
     # The data control logger reads its token file at start and then waits for Kafka (none here).
     logger = platform.run_pod("Deployment", "kafka-ml-data-control-logger")["logger"]
