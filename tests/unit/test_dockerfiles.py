@@ -23,6 +23,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from kafkaml.jobs.manifest import PodSecurity
+from tests.containers.infra import images_module
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -103,6 +104,42 @@ def test_no_secret_is_baked_in(name: str) -> None:
             assert not re.search(r"KEY|PASSWORD|SECRET|TOKEN", arguments.split("=", 1)[0]), arguments
         if instruction == "COPY":
             assert not re.search(r"secrets?/|\.key\b|\.env\b", arguments), arguments
+
+
+def _secret_mounts(arguments: str) -> dict[str, str]:
+    """id → target of a RUN's secret mounts (a secret's default target is /run/secrets/<id>)."""
+    mounts = {}
+    for option in re.findall(r"--mount=(\S+)", arguments):
+        fields = dict(part.split("=", 1) for part in option.split(","))
+        assert fields.get("type") == "secret", f"only build secrets are mounted: {option}"
+        mounts[fields["id"]] = fields.get("target", f"/run/secrets/{fields['id']}")
+    return mounts
+
+
+def test_the_package_settings_reach_only_the_install_steps_as_build_secrets(tmp_path: Path) -> None:
+    """make images hands this machine's pip and npm settings to the builds as build secrets; each
+    install step mounts exactly those, where pip and npm read them, and no other step mounts anything."""
+    settings = images_module().PackageSettings(
+        {"index-url": "https://pypi.example/simple", "cert": "/etc/ssl/certs/ca-certificates.crt"},
+        {"registry": "https://npm.example/", "cafile": "/etc/ssl/certs/ca-certificates.crt"})
+    given = {dict(part.split("=", 1) for part in option.split(","))["id"]: option
+             for option in settings.secrets(tmp_path)}
+    assert set(given) == {"pip.conf", "npmrc", "ca-certificates.crt"}
+    ca = "/run/secrets/ca-certificates.crt"
+    assert f"cert = {ca}" in (tmp_path / "pip.conf").read_text() and f"cafile={ca}" in (tmp_path / "npmrc").read_text()
+    expected = {"services.Dockerfile": ("pip install", {"pip.conf": "/etc/pip.conf", "ca-certificates.crt": ca}),
+                "worker.Dockerfile": ("pip install", {"pip.conf": "/etc/pip.conf", "ca-certificates.crt": ca}),
+                "ui.Dockerfile": ("npm ci", {"npmrc": "/root/.npmrc", "ca-certificates.crt": ca})}
+    for name, (command, mounts) in expected.items():
+        runs = [arguments for instruction, arguments in instructions(name) if instruction == "RUN"]
+        assert [_secret_mounts(arguments) for arguments in runs if command in arguments] == [mounts], name
+        assert not any("--mount=" in arguments for arguments in runs if command not in arguments), name
+
+
+def test_make_images_passes_no_machine_local_index_into_a_build() -> None:
+    """A file:// index or a local wheel directory cannot be seen from a build: only URLs pass."""
+    assert images_module()._remote("file:///opt/pypi/simple https://pypi.example/simple /opt/wheels") == (
+        "https://pypi.example/simple")
 
 
 def test_health_checks() -> None:
@@ -297,7 +334,8 @@ def test_the_ui_image_builds_with_the_lock_and_serves_as_nginx_unprivileged() ->
     assert builder[0][1] == "${NODE_IMAGE} AS builder" and final[0][1] == "${NGINX_IMAGE}"
     steps = [(instruction, arguments) for instruction, arguments in builder]
     lock = steps.index(("COPY", "frontend/package.json frontend/package-lock.json ./"))
-    install = steps.index(("RUN", "npm ci --no-audit --no-fund"))
+    install = next(index for index, (instruction, arguments) in enumerate(steps)
+                   if instruction == "RUN" and arguments.endswith(" npm ci --no-audit --no-fund"))
     sources = steps.index(("COPY", "frontend/ ./"))
     assert lock < install < sources, "the locked packages first, cached across source edits"
     assert ("RUN", "npm run build") in steps[sources:]

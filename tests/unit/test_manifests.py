@@ -283,6 +283,31 @@ def test_every_workload_carries_the_security_defaults(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", ALL_OVERLAYS)
+def test_every_secret_file_a_container_mounts_is_readable_by_its_user(overlay: str) -> None:
+    """The kubelet writes a Secret's files as root, with the pod's fsGroup as their group when it has
+    one: a file of mode 0440 is readable by a non-root container only through that group (the
+    loggers' token files were not, and the loggers stopped at start: tests/containers)."""
+    problems = []
+    for name, _, pod in workloads(overlay):
+        pod_security = pod.get("securityContext", {})
+        secrets = {volume["name"]: volume["secret"] for volume in pod.get("volumes", []) if "secret" in volume}
+        for container in containers(pod):
+            security = {**pod_security, **container.get("securityContext", {})}
+            for mount in container.get("volumeMounts", []):
+                secret = secrets.get(mount["name"])
+                if secret is None or security.get("runAsUser", 0) == 0:
+                    continue
+                for item in secret.get("items") or [{"key": "*"}]:
+                    mode = item.get("mode", secret.get("defaultMode", 0o644))
+                    # The kubelet adds the fsGroup to every container's groups.
+                    readable = mode & 0o004 or (mode & 0o040 and pod_security.get("fsGroup") is not None)
+                    if not readable:
+                        problems.append(f"{name}/{container['name']}: {secret['secretName']} {item['key']} "
+                                        f"(mode {mode:o}, fsGroup {pod_security.get('fsGroup')})")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_servers_have_named_ports_and_probes(overlay: str) -> None:
     servers = 0
     for obj in render(overlay):
