@@ -26,7 +26,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from kafka import KafkaProducer, TopicPartition
@@ -484,18 +484,41 @@ class MetricsMessage(Message):
         )
 
 
+class Submission(NamedTuple):
+    """What identifies one submitted update: its sender (lower case), content hash and pointer.
+
+    A content hash alone does not: a client can copy another's update from its readable topic and
+    submit the same hash (with the copy, or with junk, in its own topic), so every verdict is about
+    one submission and the same hash may be queued twice."""
+
+    client: str
+    content_hash: bytes
+    pointer: WeightsPointer
+
+    @classmethod
+    def of(cls, client: str, content_hash: bytes, pointer: WeightsPointer) -> Submission:
+        return cls(client.lower(), bytes(content_hash), pointer)
+
+
 @dataclass(frozen=True)
 class RoundOutcome:
-    """The verdict on one consumed update: accepted with a reward, or rejected with a reason."""
+    """The verdict on one consumed update, named by its submission: accepted with a reward, or
+    rejected with a reason."""
 
+    client: str
     content_hash: bytes
+    pointer: WeightsPointer
     accepted: bool
     reward: int
     reason: str = ""
 
+    @property
+    def submission(self) -> Submission:
+        return Submission.of(self.client, self.content_hash, self.pointer)
+
     def to_json(self) -> dict[str, Any]:
-        return {"sha256": self.content_hash.hex(), "accepted": self.accepted, "reward": str(self.reward),
-                "reason": self.reason}
+        return {"client": self.client, "sha256": self.content_hash.hex(), "pointer": self.pointer.to_json(),
+                "accepted": self.accepted, "reward": str(self.reward), "reason": self.reason}
 
     @classmethod
     def parse(cls, fields: _Fields) -> RoundOutcome:
@@ -503,7 +526,8 @@ class RoundOutcome:
         reward = fields.str("reward")
         if not reward.isdigit():
             raise fields.error("reward", f"expected a non-negative integer as a string, got {reward!r:.40}")
-        return cls(content_hash, fields.bool("accepted"), int(reward), fields.str("reason", ""))
+        return cls(fields.str("client", non_empty=True), content_hash, _pointer(fields, "pointer"),
+                   fields.bool("accepted"), int(reward), fields.str("reason", ""))
 
 
 @dataclass(frozen=True)
@@ -513,14 +537,16 @@ class RoundMessage(Message):
     every update it consumed, or ``finished`` once the training is closed (what one contract call
     records in blockchain mode). Version 0 (genesis) is a round without outcomes.
 
-    Schema 2: a version exists only as a round record. Schema 1 published the version as a separate
-    ``weights`` message, so a crash between the two writes left a version whose updates were still
-    queued (aggregated and rewarded again after a restart). Schema-1 records still parse (without
-    ``pointer``/``sha256``); a round of schema 2 that is not the ``finished`` mark must carry both.
-    Rewards are decimal strings: token base units exceed JSON's safe integers."""
+    Schema 3: each outcome names its submission (client, content hash, pointer); one naming less
+    does not parse, so a round of schema 2, whose outcomes named the hash alone, is skipped. Schema 2: a version exists only as a round record. Schema 1 published the version
+    as a separate ``weights`` message, so a crash between the two writes left a version whose
+    updates were still queued (aggregated and rewarded again after a restart). Schema-1 records
+    without outcomes still parse (without ``pointer``/``sha256``); a round of schema 2 or later
+    that is not the ``finished`` mark must carry both. Rewards are decimal strings: token base
+    units exceed JSON's safe integers."""
 
     KIND: ClassVar[str] = "round"
-    SCHEMA: ClassVar[int] = 2
+    SCHEMA: ClassVar[int] = 3
 
     model_id: str
     model_version: int

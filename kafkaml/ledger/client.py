@@ -266,7 +266,7 @@ class Ledger:
         if not outcomes:
             raise ValueError("a round consumes at least one update")
         pending = self.pending_updates()
-        if not pending or pending[0].content_hash != outcomes[0].content_hash:
+        if not pending or not outcomes[0].judges(pending[0]):
             done = self._version_with_hash(new_hash)
             if done is not None:
                 log.info("round for version %d was already recorded; not sending it again", done)
@@ -278,10 +278,10 @@ class Ledger:
         if len(pending) < len(outcomes):
             raise errors.LedgerError(f"a round of {len(outcomes)} updates, but {len(pending)} are queued")
         for update, outcome in zip(pending, outcomes, strict=False):
-            if update.content_hash != outcome.content_hash:
+            if not outcome.judges(update):
                 raise errors.LedgerError(
-                    f"outcome for 0x{outcome.content_hash.hex()} does not match queued update {update.seq} "
-                    f"(0x{update.content_hash.hex()})"
+                    f"outcome for 0x{outcome.content_hash.hex()} ({outcome.client or 'any client'}) does not match "
+                    f"queued update {update.seq} (0x{update.content_hash.hex()} from {update.client})"
                 )
         encoded = [(update.client, outcome.verdict()) for update, outcome in zip(pending, outcomes, strict=False)]
         receipt = self._transact(
