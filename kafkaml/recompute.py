@@ -94,7 +94,7 @@ def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_decoded) -> Rec
 
 def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fetch: Fetch,
            training: str | None, accepted_before: set[bytes]) -> VersionCheck:
-    """Recompute ``version``; ``accepted_before`` (the hashes accepted by earlier versions) grows by its own."""
+    """Recompute ``version``; ``accepted_before``, the hashes earlier versions accepted, takes its own."""
     accepted = sorted((u for u in version.updates if u.accepted), key=lambda u: u.seq)
     check = VersionCheck(version.version, version.content_hash, None, len(accepted))
     previous = weights.get(version.version - 1)

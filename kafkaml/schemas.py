@@ -129,6 +129,13 @@ class _Fields:
     def nested(self, name: str) -> _Fields:
         return _Fields(self.kind, self.raw(name), f"{self.prefix}{name}.")
 
+    def names(self, name: str, default: Any = _REQUIRED) -> Any:
+        """A list of non-empty strings, as a tuple."""
+        value = self.raw(name, default)
+        if not isinstance(value, list | tuple) or not all(isinstance(item, str) and item for item in value):
+            raise self.error(name, f"expected a list of non-empty strings, got {value!r:.60}")
+        return tuple(value)
+
 
 def _check_dtype(name: str, error: Any) -> str:
     """A numpy dtype name with a fixed size (what RAW bytes can be decoded into)."""
@@ -375,6 +382,9 @@ class ModelControl(Message):
     training: dict[str, Any] = field(default_factory=dict)
     blockchain: BlockchainInfo | None = None
     control_topic: str = ""  # classic coordination: where updates and versions are announced
+    #: Classic coordination: the client ids the platform registered for this training, signed with
+    #: the announcement (only they train). In blockchain mode the contract registers the clients.
+    clients: tuple[str, ...] = ()
 
     def body(self) -> dict[str, Any]:
         return {
@@ -387,7 +397,7 @@ class ModelControl(Message):
             "incremental": self.incremental, "distributed": self.distributed,
             "aggregation_rounds": self.aggregation_rounds, "training": self.training,
             "blockchain": self.blockchain.to_json() if self.blockchain else None,
-            "control_topic": self.control_topic,
+            "control_topic": self.control_topic, "clients": list(self.clients),
         }
 
     @classmethod
@@ -413,7 +423,7 @@ class ModelControl(Message):
             distributed=fields.bool("distributed", False),
             aggregation_rounds=fields.int("aggregation_rounds", 1, minimum=1),
             training=fields.dict("training", {}),
-            blockchain=blockchain, control_topic=control_topic,
+            blockchain=blockchain, control_topic=control_topic, clients=fields.names("clients", ()),
         )
 
 

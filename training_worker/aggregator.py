@@ -183,6 +183,7 @@ class Aggregator:
             label_dtype=self.validation.label_dtype, data_restriction=settings.data_restriction,
             min_data=settings.min_data, aggregation_rounds=settings.rounds, training=training,
             blockchain=self.coordinator.blockchain_info(), control_topic=self.coordinator.control_topic(),
+            clients=self.coordinator.announced_clients(settings.client_ceilings),
         ).encode()
         self.announcement_file.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.announcement_file.with_suffix(".tmp")

@@ -36,9 +36,11 @@ class Client:
         return self.api().get(f"{self.url}/api/participations/", params={"limit": 200}).json()["results"]
 
 
-def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path) -> Client:
+def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path,
+                 platform_signer: str = "") -> Client:
     part = local.Part(f"{name}-backend", "backend", processes.free_port())
-    env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy)
+    env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy,
+                                           platform_signer=platform_signer)
     token_file = local_client.prepare(env, local_client.directory(stack, name))
     pid = processes.spawn(local_client.backend_command(part.port), directory / f"{name}-backend.log", env)
     deadline = time.monotonic() + 60
@@ -59,13 +61,14 @@ def start_client(stack: local.Stack, name: str, token_address: str, policy: str,
 
 @pytest.fixture()
 def start_clients(local_stack: local.Stack, tmp_path: Path) -> Iterator:
-    """Start client-1 and client-2 (site policies auto and approval unless given) for a platform token;
-    stop them and their jobs after."""
+    """Start client-1 and client-2 (site policies auto and approval unless given) for a platform token
+    (and the platform's classic signer, if given); stop them and their jobs after."""
     started: dict[str, Client] = {}
 
-    def start(token_address: str, policies: tuple[str, str] = ("auto", "approval")) -> dict[str, Client]:
+    def start(token_address: str, policies: tuple[str, str] = ("auto", "approval"),
+              platform_signer: str = "") -> dict[str, Client]:
         for name, policy in zip(("client-1", "client-2"), policies, strict=True):
-            started[name] = start_client(local_stack, name, token_address, policy, tmp_path)
+            started[name] = start_client(local_stack, name, token_address, policy, tmp_path, platform_signer)
         return started
 
     try:

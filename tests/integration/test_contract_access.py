@@ -252,6 +252,9 @@ def test_one_pending_update_per_client(local_stack):
     assert [u.content_hash for u in t.aggregator.pending_updates()] == [first, other]
     t.round(UpdateOutcome(first, True, 1))
     assert not client.has_pending() and t.clients[1].has_pending()
+    sent = nonce(client)  # a consumed hash is not submitted again (it would be a duplicate_update)
+    assert client.submit_update(0, first, update_pointer(0, client.account), 10).seq == 0
+    assert nonce(client) == sent and not client.has_pending()
     t.submit(0, second)
     assert [(u.seq, u.content_hash) for u in t.aggregator.pending_updates()] == [(1, other), (2, second)]
     with pytest.raises(UpdatePending) as error:

@@ -9,6 +9,7 @@ same workload.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kafkaml.pointers import WeightsPointer
@@ -65,6 +66,11 @@ class PlatformCoordinator(ABC):
     def control_topic(self) -> str:
         """The control topic the announcement names (classic mode)."""
         return ""
+
+    def announced_clients(self, registered: Iterable[str]) -> tuple[str, ...]:
+        """The clients the announcement names as registered (classic mode: no contract registers
+        them, and only a named client trains)."""
+        return ()
 
     @abstractmethod
     def start(self, genesis_hash: bytes, pointer: WeightsPointer, announcement_hash: bytes) -> Version:
@@ -146,6 +152,8 @@ class ClientCoordinator(ABC):
 
     @abstractmethod
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
-        """Queue an update; the same submission (hash and pointer) twice is queued once. Raises
+        """Queue an update; a hash this client submitted before (queued or consumed: a restarted
+        trainer, or a second one of this client, computed the same update) is not submitted
+        again, as it would only be a ``duplicate_update``. Raises
         :class:`TrainingClosed` when the training finished meanwhile, :class:`UpdateRefused` when
         the coordinator refuses this one update."""

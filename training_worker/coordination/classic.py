@@ -11,15 +11,17 @@ and its successor aggregates the same queue again into the same round, counted o
 
 Every participant derives the same state by replaying the topic: a round record counts only
 when it is the next version and the training is open, and an outcome only for a submission
-(client, content hash, pointer: two clients may submit one hash) that is still queued; anything else (a duplicate record, a stale writer, a foreign or malformed record)
-is skipped and logged. There is no authentication and nothing is paid: this mode exists to
-compare against the blockchain mode on the same workload, as the paper does.
+(client, content hash, pointer: two clients may submit one hash) that is still queued; anything
+else (a duplicate record, a stale writer, a foreign or malformed record) is skipped and logged.
+There is no authentication and nothing is paid: this mode exists to compare against the
+blockchain mode on the same workload, as the paper does.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kafka import TopicPartition
@@ -154,6 +156,9 @@ class ClassicPlatform(PlatformCoordinator):
     def control_topic(self) -> str:
         return self.channel.topic
 
+    def announced_clients(self, registered: Iterable[str]) -> tuple[str, ...]:
+        return tuple(registered)
+
     def _record(self, number: int, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
         """Append the round record of version ``number`` and return the version the replay derives."""
         self.channel.publish(RoundMessage(self.channel.model_id, number, tuple(outcomes),
@@ -242,8 +247,8 @@ class ClassicClient(ClientCoordinator):
         state = self.channel.refresh()
         if state.finished:
             raise TrainingClosed(f"training {self.channel.model_id} finished")
-        submission = Submission.of(self.channel.sender, content_hash, pointer)
-        if submission in state.queue or submission in state.consumed:
-            return
+        me = self.channel.sender.lower()
+        if any(s.client == me and s.content_hash == content_hash for s in [*state.queue, *state.consumed]):
+            return  # submitted before: again it would only be a duplicate_update
         self.channel.publish(WeightsMessage(self.channel.model_id, "update", base_version, pointer, content_hash,
                                             self.channel.sender, base_version=base_version, samples=samples))
