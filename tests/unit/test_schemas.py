@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -36,6 +37,8 @@ MODEL = ModelControl(
     min_data=100, aggregation_rounds=5, training={"batch": 32, "epochs": 1},
     blockchain=BlockchainInfo("http://chain:8545", 31337, "0x" + "ab" * 20),
 )
+CLASSIC_MODEL = replace(MODEL, coordination="classic", blockchain=None, control_topic="kml-fl-m-7",
+                        clients=("client-1", "client-2"))
 WEIGHTS = WeightsMessage(
     model_id="m-7", role="update", version=3, pointer=WeightsPointer("w", 0, 10, 14),
     content_hash=bytes(range(32)), sender="client-1", base_version=2, samples=700,
@@ -49,7 +52,7 @@ ROUND = RoundMessage(model_id="m-7", model_version=4, outcomes=(
 FINISHED = RoundMessage(model_id="m-7", model_version=4, finished=True)
 
 
-@pytest.mark.parametrize("message", [DATA, MODEL, WEIGHTS, METRICS, ROUND, FINISHED],
+@pytest.mark.parametrize("message", [DATA, MODEL, CLASSIC_MODEL, WEIGHTS, METRICS, ROUND, FINISHED],
                          ids=lambda m: m.KIND + ("-finished" if getattr(m, "finished", False) else ""))
 def test_every_message_survives_encode_and_decode(message) -> None:
     assert decode(message.encode()) == message
@@ -96,6 +99,8 @@ def _broken(message, path: list, value) -> bytes:
     (MODEL, ["blockchain"], KeyError, "model_control.blockchain", "is required"),
     (MODEL, ["coordination"], "carrier-pigeon", "model_control.coordination", "must be one of"),
     (MODEL, ["min_data"], True, "model_control.min_data", "expected an integer"),
+    (CLASSIC_MODEL, ["clients"], ["client-1", 7], "model_control.clients", "list of non-empty strings"),
+    (CLASSIC_MODEL, ["clients"], "client-1", "model_control.clients", "list of non-empty strings"),
     (WEIGHTS, ["sha256"], "abc", "weights.sha256", "64 hex digits"),
     (WEIGHTS, ["pointer", "end_offset"], 5, "weights.pointer", "end_offset must be greater"),
     (WEIGHTS, ["base_version"], KeyError, "weights.base_version", "required for an update"),
