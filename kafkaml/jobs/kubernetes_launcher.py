@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -187,10 +188,14 @@ def _exit_code(pod: Any) -> int | None:
 
 @contextlib.contextmanager
 def _api_errors(action: str) -> Iterator[None]:
-    """API failures as :class:`JobError` (409 as :class:`JobExists`), with status and reason only."""
+    """API failures as :class:`JobError` (409 as :class:`JobExists`), with status and reason only;
+    an API server that cannot be reached (refused, reset, timed out: urllib3 gives up after its
+    retries) is a :class:`JobError` too, so callers answer it as a dependency that is down."""
     try:
         yield
     except ApiException as exc:
         if exc.status == 409:
             raise JobExists(f"{action}: a job of that name exists already") from None
         raise JobError(f"{action}: the Kubernetes API answered {exc.status} {exc.reason}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise JobError(f"{action}: the Kubernetes API cannot be reached ({type(exc).__name__})") from None

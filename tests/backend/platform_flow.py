@@ -42,7 +42,8 @@ def register_validation_datasource(backend: Backend, stack: local.Stack, name: s
 
 
 def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int,
-           clients: Sequence[str] = ("client-1", "client-2"), coordination: str = "blockchain") -> dict[str, Any]:
+           clients: Sequence[str] = ("client-1", "client-2"), coordination: str = "blockchain",
+           strategy: str = "fedasync", strategy_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Model → configuration → deployment through the API, registering the stack's ``clients``;
     returns the deployment's one result."""
     datasource = register_validation_datasource(backend, stack, unique("validation"))
@@ -54,7 +55,8 @@ def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, roun
     identities = [stack.account(name).address if coordination == "blockchain" else name for name in clients]
     deployment = user.post(f"{backend.url}/api/deployments/", json={
         "configuration": configuration.json()["id"], "validation_datasource": datasource["id"],
-        "coordination": coordination, "rounds": rounds, "epochs": 1, "batch": 32, "strategy": "fedasync",
+        "coordination": coordination, "rounds": rounds, "epochs": 1, "batch": 32, "strategy": strategy,
+        "strategy_params": strategy_params or {},
         "clients": [{"identity": identity, "sample_ceiling": 600} for identity in identities]})
     assert deployment.status_code == 201, deployment.text
     (result_id,) = deployment.json()["results"]

@@ -8,7 +8,9 @@ no example database, no shrinking), so a failure reproduces and the run's length
 1.5 minutes on two shared cores, the local stack's start included. Checks: no 5xx, status code
 documented, content type documented, body valid against the documented schema, and schema-invalid
 input refused with a 4xx. One exception: gunicorn's own 414 for a request line above 4094 bytes,
-which never reaches the service.
+which never reaches the service. Every fuzzed case is sent. Once the module's fuzzing is over,
+whichever of its tests ran, the backend must still answer its health check and its log must show
+no 500 and no dead worker since the fuzzing began (the ``fuzzed_backend`` fixture).
 
 What the fuzzer may not do is kept out of its reach, not trusted to luck:
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -41,6 +44,7 @@ MAX_EXAMPLES = 25
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "negative_data_rejection"]
 JOB_ONLY = {("POST", "/api/results/{id}/reports/"), ("PUT", "/api/results/{id}/model/")}
+JOB_ONLY_NAMES = sorted(f"{method} {path}" for method, path in JOB_ONLY)  # schemathesis' operation labels
 PUBLIC = {"/api/health/", "/api/auth/csrf/", "/api/auth/login/", "/api/auth/token/"}
 BUILDS = {("POST", "/api/models/"), ("PATCH", "/api/models/{id}/")}
 GUNICORN_REQUEST_LINE = 4094  # gunicorn's limit_request_line default
@@ -60,27 +64,45 @@ def _load(backend: Backend, headers: dict[str, str] | None = None) -> OpenApiSch
 
 
 @pytest.fixture(scope="module")
-def user_schema(backend: Backend) -> OpenApiSchema:
+def fuzzed_backend(backend: Backend) -> Iterator[Backend]:
+    """The session's backend, checked once this module's fuzzing is over, whichever of its tests
+    ran and in whatever order (every fuzzing test gets the backend through this fixture): it
+    still answers its health check, quickly, and while the fuzzing ran no worker died and
+    nothing was answered with a 500 (the service logs each one)."""
+    log_start = backend.log_path.stat().st_size
+    yield backend
+    started = time.monotonic()
+    assert requests.get(f"{backend.url}/api/health/", timeout=10).json() == {"status": "ok", "database": True}
+    assert time.monotonic() - started < 5
+    with backend.log_path.open("rb") as log_file:
+        log_file.seek(log_start)
+        log = log_file.read().decode(errors="replace")
+    assert "SIGSEGV" not in log and "WORKER TIMEOUT" not in log
+    assert "unexpected error in" not in log and '" 500 ' not in log
+
+
+@pytest.fixture(scope="module")
+def user_schema(fuzzed_backend: Backend) -> OpenApiSchema:
     """As a user who owns nothing: every deployment is refused before anything is launched."""
-    token = backend.as_user("fuzz-user").headers["Authorization"]
-    return _load(backend, {"Authorization": token})
+    token = fuzzed_backend.as_user("fuzz-user").headers["Authorization"]
+    return _load(fuzzed_backend, {"Authorization": token})
 
 
 @pytest.fixture(scope="module")
-def anonymous_schema(backend: Backend) -> OpenApiSchema:
-    return _load(backend)
+def anonymous_schema(fuzzed_backend: Backend) -> OpenApiSchema:
+    return _load(fuzzed_backend)
 
 
 @pytest.fixture(scope="module")
-def staff_schema(backend: Backend) -> OpenApiSchema:
-    return _load(backend, {"Authorization": f"Token {backend.admin_token}"})
+def staff_schema(fuzzed_backend: Backend) -> OpenApiSchema:
+    return _load(fuzzed_backend, {"Authorization": f"Token {fuzzed_backend.admin_token}"})
 
 
 @pytest.fixture(scope="module")
-def job_schema(backend: Backend) -> OpenApiSchema:
+def job_schema(fuzzed_backend: Backend) -> OpenApiSchema:
     """As the job of one (dormant) training result, on that result: its reports and model upload."""
-    result_id, token = backend.dormant_result("fuzz-job-owner")
-    schema = _load(backend, {"Authorization": f"Job {token}"})
+    result_id, token = fuzzed_backend.dormant_result("fuzz-job-owner")
+    schema = _load(fuzzed_backend, {"Authorization": f"Job {token}"})
     schema.config.update(parameters={"id": result_id})
     return schema
 
@@ -132,7 +154,7 @@ if not hasattr(pytest.Function, "_nodeid"):
 
 user = schemathesis.pytest.from_fixture("user_schema")
 anonymous = schemathesis.pytest.from_fixture("anonymous_schema")
-job = schemathesis.pytest.from_fixture("job_schema").include(path_regex=r"/(reports|model)/$")
+job = schemathesis.pytest.from_fixture("job_schema").include(name=JOB_ONLY_NAMES)
 staff = schemathesis.pytest.from_fixture("staff_schema").include(method="POST", path="/api/datasources/register/")
 
 
@@ -154,11 +176,9 @@ def test_fuzz_without_credentials(case: schemathesis.Case) -> None:
     _job_only(case, response)
 
 
-@anonymous.include(path_regex=r"/(reports|model)/$").parametrize()
+@anonymous.include(name=JOB_ONLY_NAMES).parametrize()
 @FUZZ_SETTINGS
 def test_fuzz_job_endpoints_with_random_job_tokens(case: schemathesis.Case) -> None:
-    if (case.method.upper(), case.path) not in JOB_ONLY:
-        return
     generated = (case.headers or {}).get("Authorization") or "0"
     case.headers = {**(case.headers or {}), "Authorization": f"Job {generated}"}
     response = _call_and_validate(case)
@@ -168,8 +188,7 @@ def test_fuzz_job_endpoints_with_random_job_tokens(case: schemathesis.Case) -> N
 @job.parametrize()
 @FUZZ_SETTINGS
 def test_fuzz_job_endpoints_with_the_results_own_token(case: schemathesis.Case) -> None:
-    if (case.method.upper(), case.path) in JOB_ONLY:
-        _call_and_validate(case)
+    _call_and_validate(case)
 
 
 @staff.parametrize()
@@ -177,12 +196,3 @@ def test_fuzz_job_endpoints_with_the_results_own_token(case: schemathesis.Case) 
 def test_fuzz_datasource_registration_as_staff(case: schemathesis.Case) -> None:
     _call_and_validate(case)
 
-
-def test_the_backend_is_still_healthy_after_fuzzing(backend: Backend) -> None:
-    """No worker died and nothing was answered with a 500 (the service logs each one)."""
-    started = time.monotonic()
-    assert requests.get(f"{backend.url}/api/health/", timeout=10).json() == {"status": "ok", "database": True}
-    assert time.monotonic() - started < 5
-    log = backend.log_path.read_text(errors="replace")
-    assert "SIGSEGV" not in log and "WORKER TIMEOUT" not in log
-    assert "unexpected error in" not in log and '" 500 ' not in log

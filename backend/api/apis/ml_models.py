@@ -48,6 +48,7 @@ class ModelOutput(serializers.ModelSerializer):
 
 class ModelListApi(APIView):
     pagination_class = Page
+    error_codes = {"POST": ("503",)}  # the builder's sandbox cannot be created on this machine
 
     @extend_schema(responses=ModelOutput(many=True), operation_id="models_list")
     def get(self, request):
@@ -64,7 +65,7 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
-    error_codes = {"PATCH": ("409",), "DELETE": ("409",)}
+    error_codes = {"PATCH": ("409", "503"), "DELETE": ("409",)}
 
     def _model(self, request, pk: int) -> MLModel:
         return get_object_or_404(selectors.models_of(request.user), pk=pk)

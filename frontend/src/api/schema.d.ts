@@ -2212,6 +2212,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     models_retrieve: {
@@ -2397,6 +2406,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
