@@ -1,5 +1,7 @@
-"""Whether a datasource may train an announced model: the one rule a client's backend (which
-proposes participations) and its trainer (which refuses data that does not fit) both apply.
+"""Whether a datasource may train an announced model, and whether this client may train it at
+all: the rules a client's backend (which proposes participations and starts trainers) and its
+trainer (which refuses data that does not fit, and a training it is not registered for) both
+apply.
 
 Compared, beyond what the earlier Kafka-ML compared (reshape, restrictions, min data): the
 output — the datasource's classes must be ones the model predicts —, the label type, and the
@@ -35,3 +37,30 @@ def mismatches(announcement: ModelControl, datasource: DataControl) -> list[str]
         reasons.append(f"{datasource.count('train')} training samples, the model needs at least "
                        f"{announcement.min_data}")
     return reasons
+
+
+def registration_problem(announcement: ModelControl, identity: str, rpc_url: str) -> str:
+    """Why the client ``identity`` (its wallet address in blockchain mode, its client id in classic
+    mode) is not registered for the announced training; "" when it is.
+
+    Only the clients the platform registered train: a site whose data the platform did not match
+    (and does not pay) gives none of it away. In blockchain mode the training's contract is asked;
+    in classic mode the signed announcement names the clients.
+    """
+    if announcement.coordination == "classic":
+        if identity in announcement.clients:
+            return ""
+        return f"this client ({identity!r}) is not named by the training's announcement"
+    assert announcement.blockchain is not None
+    training = announcement.blockchain.contract_address
+    if not identity:
+        return "this client's wallet address is not set: it cannot tell whether it is registered for the training"
+    if not rpc_url:
+        return "this client has no chain configured (ETH_RPC_URL): it cannot tell whether it is registered"
+    from kafkaml.ledger import Ledger, LedgerError
+
+    try:
+        registered = Ledger.reader(rpc_url, training).is_client(identity)
+    except (LedgerError, ValueError) as exc:
+        return f"the training {training} cannot tell whether this client is registered: {exc}"
+    return "" if registered else f"this client's wallet {identity} is not registered for the training {training}"

@@ -1,8 +1,10 @@
 """Re-derive every global version of a training from the chain's record and Kafka's payloads.
 
 The chain records, per version, the content hash of the new global weights and which updates
-(by content hash, in queue order) it consumed and accepted; the training's creation event
-records the strategy's canonical description. Aggregation is deterministic (fixed order,
+(each a submission: client, content hash and pointer, in queue order) it consumed and accepted;
+the training's creation event records the strategy's canonical description. An update counts
+once: a version that accepts a hash accepted before (a copy submitted by another client, or the
+same update twice) is reported as well. Aggregation is deterministic (fixed order,
 float32), so an auditor who fetches version v−1 and the accepted updates from Kafka, verifies
 each against its recorded hash and applies the recorded strategy must obtain version v bit for
 bit. The first version where that fails is reported: either the aggregator did not do what it
@@ -81,8 +83,9 @@ def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_decoded) -> Rec
         return report
     weights = {versions[0].version: genesis.weights}
     training = genesis.metadata.get(META_TRAINING)  # None: written before versions carried metadata
+    accepted: set[bytes] = set()
     for version in versions[1:]:
-        check = _check(version, weights, strategy, bootstrap, fetch, training)
+        check = _check(version, weights, strategy, bootstrap, fetch, training, accepted)
         report.checks.append(check)
         if not check.ok:
             break
@@ -90,13 +93,20 @@ def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_decoded) -> Rec
 
 
 def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fetch: Fetch,
-           training: str | None) -> VersionCheck:
+           training: str | None, accepted_before: set[bytes]) -> VersionCheck:
+    """Recompute ``version``; ``accepted_before``, the hashes earlier versions accepted, takes its own."""
     accepted = sorted((u for u in version.updates if u.accepted), key=lambda u: u.seq)
     check = VersionCheck(version.version, version.content_hash, None, len(accepted))
     previous = weights.get(version.version - 1)
     if previous is None:
         check.problem = f"version {version.version - 1} is missing from the record"
         return check
+    for update in accepted:
+        if update.content_hash in accepted_before:
+            check.problem = (f"update {update.seq} (0x{update.content_hash.hex()[:16]}… from {update.client}) was "
+                             "accepted before: one update counted twice")
+            return check
+        accepted_before.add(update.content_hash)
     try:
         updates = [
             Update(fetch(bootstrap, u.pointer, u.content_hash).weights, u.samples, u.base_version,

@@ -46,6 +46,7 @@ class RejectReason(StrEnum):
     UNREADABLE = "unreadable"                # the weights cannot be fetched, decoded or measured
     SIZE_MISMATCH = "size_mismatch"          # pointer or header announce another size than the model's
     FOREIGN_UPDATE = "foreign_update"        # the payload names another client, base version or training
+    DUPLICATE_UPDATE = "duplicate_update"    # its hash was accepted already in this training (a copy)
     SHAPE_MISMATCH = "shape_mismatch"        # layer count or an array shape differs from the model
     DTYPE_MISMATCH = "dtype_mismatch"        # not float32
     NON_FINITE = "non_finite"                # NaN/inf in the weights or in the measured loss

@@ -26,7 +26,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from kafka import KafkaProducer, TopicPartition
@@ -128,6 +128,13 @@ class _Fields:
 
     def nested(self, name: str) -> _Fields:
         return _Fields(self.kind, self.raw(name), f"{self.prefix}{name}.")
+
+    def names(self, name: str, default: Any = _REQUIRED) -> Any:
+        """A list of non-empty strings, as a tuple."""
+        value = self.raw(name, default)
+        if not isinstance(value, list | tuple) or not all(isinstance(item, str) and item for item in value):
+            raise self.error(name, f"expected a list of non-empty strings, got {value!r:.60}")
+        return tuple(value)
 
 
 def _check_dtype(name: str, error: Any) -> str:
@@ -375,6 +382,9 @@ class ModelControl(Message):
     training: dict[str, Any] = field(default_factory=dict)
     blockchain: BlockchainInfo | None = None
     control_topic: str = ""  # classic coordination: where updates and versions are announced
+    #: Classic coordination: the client ids the platform registered for this training, signed with
+    #: the announcement (only they train). In blockchain mode the contract registers the clients.
+    clients: tuple[str, ...] = ()
 
     def body(self) -> dict[str, Any]:
         return {
@@ -387,7 +397,7 @@ class ModelControl(Message):
             "incremental": self.incremental, "distributed": self.distributed,
             "aggregation_rounds": self.aggregation_rounds, "training": self.training,
             "blockchain": self.blockchain.to_json() if self.blockchain else None,
-            "control_topic": self.control_topic,
+            "control_topic": self.control_topic, "clients": list(self.clients),
         }
 
     @classmethod
@@ -413,7 +423,7 @@ class ModelControl(Message):
             distributed=fields.bool("distributed", False),
             aggregation_rounds=fields.int("aggregation_rounds", 1, minimum=1),
             training=fields.dict("training", {}),
-            blockchain=blockchain, control_topic=control_topic,
+            blockchain=blockchain, control_topic=control_topic, clients=fields.names("clients", ()),
         )
 
 
@@ -484,18 +494,41 @@ class MetricsMessage(Message):
         )
 
 
+class Submission(NamedTuple):
+    """What identifies one submitted update: its sender (lower case), content hash and pointer.
+
+    A content hash alone does not: a client can copy another's update from its readable topic and
+    submit the same hash (with the copy, or with junk, in its own topic), so every verdict is about
+    one submission and the same hash may be queued twice."""
+
+    client: str
+    content_hash: bytes
+    pointer: WeightsPointer
+
+    @classmethod
+    def of(cls, client: str, content_hash: bytes, pointer: WeightsPointer) -> Submission:
+        return cls(client.lower(), bytes(content_hash), pointer)
+
+
 @dataclass(frozen=True)
 class RoundOutcome:
-    """The verdict on one consumed update: accepted with a reward, or rejected with a reason."""
+    """The verdict on one consumed update, named by its submission: accepted with a reward, or
+    rejected with a reason."""
 
+    client: str
     content_hash: bytes
+    pointer: WeightsPointer
     accepted: bool
     reward: int
     reason: str = ""
 
+    @property
+    def submission(self) -> Submission:
+        return Submission.of(self.client, self.content_hash, self.pointer)
+
     def to_json(self) -> dict[str, Any]:
-        return {"sha256": self.content_hash.hex(), "accepted": self.accepted, "reward": str(self.reward),
-                "reason": self.reason}
+        return {"client": self.client, "sha256": self.content_hash.hex(), "pointer": self.pointer.to_json(),
+                "accepted": self.accepted, "reward": str(self.reward), "reason": self.reason}
 
     @classmethod
     def parse(cls, fields: _Fields) -> RoundOutcome:
@@ -503,7 +536,8 @@ class RoundOutcome:
         reward = fields.str("reward")
         if not reward.isdigit():
             raise fields.error("reward", f"expected a non-negative integer as a string, got {reward!r:.40}")
-        return cls(content_hash, fields.bool("accepted"), int(reward), fields.str("reason", ""))
+        return cls(fields.str("client", non_empty=True), content_hash, _pointer(fields, "pointer"),
+                   fields.bool("accepted"), int(reward), fields.str("reason", ""))
 
 
 @dataclass(frozen=True)
@@ -513,14 +547,16 @@ class RoundMessage(Message):
     every update it consumed, or ``finished`` once the training is closed (what one contract call
     records in blockchain mode). Version 0 (genesis) is a round without outcomes.
 
-    Schema 2: a version exists only as a round record. Schema 1 published the version as a separate
-    ``weights`` message, so a crash between the two writes left a version whose updates were still
-    queued (aggregated and rewarded again after a restart). Schema-1 records still parse (without
-    ``pointer``/``sha256``); a round of schema 2 that is not the ``finished`` mark must carry both.
-    Rewards are decimal strings: token base units exceed JSON's safe integers."""
+    Schema 3: each outcome names its submission (client, content hash, pointer); one naming less
+    does not parse, so a round of schema 2, whose outcomes named the hash alone, is skipped. Schema 2: a version exists only as a round record. Schema 1 published the version
+    as a separate ``weights`` message, so a crash between the two writes left a version whose
+    updates were still queued (aggregated and rewarded again after a restart). Schema-1 records
+    without outcomes still parse (without ``pointer``/``sha256``); a round of schema 2 or later
+    that is not the ``finished`` mark must carry both. Rewards are decimal strings: token base
+    units exceed JSON's safe integers."""
 
     KIND: ClassVar[str] = "round"
-    SCHEMA: ClassVar[int] = 2
+    SCHEMA: ClassVar[int] = 3
 
     model_id: str
     model_version: int

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from kafka import TopicPartition
 from psycopg import sql
 
+from kafkaml import kafka, topics
 from kafkaml.local import stack as local
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +92,19 @@ def postgres_dsn() -> Iterator[str]:
 def unique(prefix: str) -> str:
     """A topic or identifier name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def records_in(bootstrap: str, topic: str) -> int:
+    """How many records ``topic`` ever received (0 when it does not exist)."""
+    partitions = topics.partition_count(bootstrap, topic)
+    if partitions is None:
+        return 0
+    assigned = [TopicPartition(topic, partition) for partition in range(partitions)]
+    consumer = kafka.assigned_consumer(bootstrap, assigned)
+    try:
+        return sum(consumer.end_offsets(assigned).values())
+    finally:
+        consumer.close()
 
 
 def without_user_namespaces(command: list[str]) -> list[str]:

@@ -4,11 +4,12 @@
    process holds the platform key and never runs user code); publish the genesis weights
    (version 0) to the platform Kafka; open the training on the coordinator (contract or control
    topic) and announce the model.
-2. Round after round: wait for queued updates, fetch each (refusing a size other than the
-   model's before reading it) and verify its hash and that it names its sender, base version and
-   training, measure it on the platform's own validation stream, aggregate with the chosen
-   strategy, reward from the measured improvement, publish the new global weights and record the
-   round (new version + outcomes + rewards) in one coordinator call.
+2. Round after round: wait for queued updates; reject the hashes accepted before (duplicates),
+   fetch each other one (refusing a size other than the model's before reading it) and verify its
+   hash and that it names its sender, base version and training, measure it on the platform's
+   own validation stream, aggregate with the chosen strategy, reward from the measured
+   improvement, publish the new global weights and record the round (new version + outcomes +
+   rewards) in one coordinator call.
 3. After the last round: close the training (which pays the rewards) and store the final model
    and metrics.
 
@@ -55,7 +56,7 @@ from kafkaml.weights import (
     weight_specs,
 )
 from training_worker.announcement import AnnouncementError, find_datasource, training_settings
-from training_worker.coordination.base import Outcome, PlatformCoordinator, QueuedUpdate, Version
+from training_worker.coordination.base import Outcome, PlatformCoordinator, QueuedUpdate, Submission, Version
 from training_worker.coordination.factory import platform_coordinator
 from training_worker.evaluation import Score, Validator
 from training_worker.results import Contribution, FinalReport, RoundReport, open_sink
@@ -182,6 +183,7 @@ class Aggregator:
             label_dtype=self.validation.label_dtype, data_restriction=settings.data_restriction,
             min_data=settings.min_data, aggregation_rounds=settings.rounds, training=training,
             blockchain=self.coordinator.blockchain_info(), control_topic=self.coordinator.control_topic(),
+            clients=self.coordinator.announced_clients(settings.client_ceilings),
         ).encode()
         self.announcement_file.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.announcement_file.with_suffix(".tmp")
@@ -212,7 +214,8 @@ class Aggregator:
     def run(self) -> int:
         version, weights = self.start()
         previous = self.validator.score(weights)
-        cache: dict[bytes, Screened] = {}
+        cache: dict[Submission, Screened] = {}
+        accepted = self.coordinator.accepted_hashes()
         needed = self.strategy.updates_per_round
         idle_since = time.monotonic()
         while version.number < self.settings.rounds and not self.coordinator.is_finished():
@@ -221,7 +224,7 @@ class Aggregator:
             started = time.monotonic()
             result = run_round(queued, weights, version.number, self.strategy, self.validator, previous,
                                self.policy, self.fetch_update, self.fetch_version, cache,
-                               self.settings.federated_string_id, self.ceilings)
+                               self.settings.federated_string_id, accepted, self.ceilings)
             if result.weights is None:  # too many rejected: wait for one more than is queued
                 needed = len(queued) + 1
                 if time.monotonic() - idle_since > self.training.stop_timeout_s:
@@ -236,13 +239,14 @@ class Aggregator:
             version = self.coordinator.record_round(content_hash, pointer, result.outcomes)
             fault_point("aggregator.after_record")
             weights, previous, cache, idle_since = result.weights, result.new, {}, time.monotonic()
+            accepted |= {outcome.content_hash for outcome in result.outcomes if outcome.accepted}
             needed = self.strategy.updates_per_round
             self.report_round(version, result, time.monotonic() - started)
         self.finish(weights, previous)
         return 0
 
     def report_round(self, version: Version, result: RoundResult, seconds: float) -> None:
-        rewards = {outcome.content_hash: outcome.reward for outcome in result.outcomes}
+        rewards = {outcome.submission: outcome.reward for outcome in result.outcomes}
         self.sink.progress(RoundReport(
             version=version.number, val_loss=result.new.loss, val_accuracy=result.new.accuracy,
             elapsed_s=round(time.monotonic() - self.started, 3),
@@ -250,7 +254,7 @@ class Aggregator:
             contributions=[Contribution(
                 client=item.queued.client, samples=item.queued.samples,
                 staleness=version.number - 1 - item.queued.base_version, base_version=item.queued.base_version,
-                reward=rewards[item.queued.content_hash], reason=str(item.reason or ""),
+                reward=rewards[item.queued.submission], reason=str(item.reason or ""),
                 sha256=item.queued.content_hash.hex(),
             ) for item in result.screened],
             transaction=self.coordinator.last_transaction(),

@@ -1,14 +1,15 @@
 """One aggregation round: screen the queued updates, aggregate, measure, reward.
 
-The round is a function of the previous global weights, the queued updates (in queue order) and
-the platform's validation set, so a restarted aggregator recomputes the same round and an
+The round is a function of the previous global weights, the queued updates (in queue order), the
+hashes accepted in earlier rounds and the platform's validation set, so a restarted aggregator recomputes the same round and an
 auditor can re-derive the new global weights bit for bit.
 
 Screening happens update by update, in queue order: an update whose pointer or header announce
 another size than the model fixes, whose weights cannot be fetched or fail the hash check, whose
 payload names another client, base version or training than the queue records, that do not fit
 the model, are not finite, or whose own validation loss is worse than the policy's reject ratio
-is consumed as *rejected* (zero reward, with the reason) and never aggregated. Any other failure
+is consumed as *rejected* (zero reward, with the reason) and never aggregated; so is an update
+whose hash was accepted already in this training (a copy: ``duplicate_update``). Any other failure
 while screening one update (a MemoryError, a bug triggered by odd input) rejects that update as
 unreadable too: the queue is FIFO, so an update that crashed the aggregator would be first again
 after every restart and stop the training for good. Accepted updates are taken until the
@@ -18,7 +19,7 @@ strategy has what one round needs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,7 @@ from kafkaml.weights import (
     PayloadSizeError,
     WeightsIntegrityError,
 )
-from training_worker.coordination.base import Outcome, QueuedUpdate
+from training_worker.coordination.base import Outcome, QueuedUpdate, Submission
 from training_worker.evaluation import Score, Validator
 
 log = logging.getLogger(__name__)
@@ -112,14 +113,21 @@ def _foreign(metadata: dict[str, str], update: QueuedUpdate, training: str) -> s
 
 def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, strategy: Strategy,
               validator: Validator, previous: Score, policy: RewardPolicy, fetch: FetchUpdate,
-              fetch_version: FetchVersion, cache: dict[bytes, Screened], training: str,
-              reward_weights: Mapping[str, int] | None = None) -> RoundResult:
+              fetch_version: FetchVersion, cache: dict[Submission, Screened], training: str,
+              accepted_before: Collection[bytes], reward_weights: Mapping[str, int] | None = None) -> RoundResult:
     """Consume updates from ``queued`` (in order) until the strategy's round is full.
 
     ``training`` is the training's id, which every update's payload must name.
     Returns ``weights=None`` when the queue ran out before enough updates were accepted: the
-    caller waits for more and calls again. ``cache`` keeps the screening of updates already seen
-    at this version, so they are fetched and measured once; the caller clears it per version.
+    caller waits for more and calls again. ``cache`` keeps the screening of submissions already
+    seen at this version, so they are fetched and measured once (within a version the queue only
+    grows at its tail, so a cached verdict stays right); the caller clears it per version.
+
+    A verdict belongs to one submission (client, hash, pointer), never to a hash: another
+    client's submission of the same hash is screened on its own (its copy or junk harms no one
+    else), and once a hash is accepted — in ``accepted_before`` (earlier rounds) or earlier in
+    this round — any later submission of it is a ``duplicate_update``, so no update counts twice
+    and no copier is paid.
     An accepted update's share of the round's reward is its client's weight in
     ``reward_weights`` (the platform's sample ceilings, by lower-case client; 1 when absent):
     never a number the client reported about itself.
@@ -130,17 +138,18 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
     for update in queued:
         if len(accepted) == needed:
             break
-        if update.content_hash not in cache:
-            cache[update.content_hash] = screen(update, current, version, strategy, validator, previous,
-                                                policy, fetch, training)
-            if cache[update.content_hash].reason is not None:
+        item = cache.get(update.submission)
+        if item is None:
+            item = cache[update.submission] = (
+                _duplicate(update, accepted_before, accepted)
+                or screen(update, current, version, strategy, validator, previous, policy, fetch, training))
+            if item.reason is not None:
                 log.warning("rejecting update %s from %s: %s %s", update.content_hash.hex()[:12], update.client,
-                            cache[update.content_hash].reason, cache[update.content_hash].detail)
-        item = cache[update.content_hash]
+                            item.reason, item.detail)
         screened.append(item)
         if item.reason is None:
             accepted.append(item)
-    rejections = [Outcome(i.queued.content_hash, False, 0, str(i.reason)) for i in screened if i.reason]
+    rejections = [_rejected(i.queued, i.reason) for i in screened if i.reason]
     if len(accepted) < needed:
         return RoundResult(None, rejections, previous, None, screened)
 
@@ -152,7 +161,7 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
     try:
         new_weights = strategy.aggregate(current, version, updates)
     except InvalidUpdate as exc:  # the combination itself overflowed: reject the whole round
-        failed = [Outcome(i.queued.content_hash, False, 0, str(exc.reason)) for i in accepted]
+        failed = [_rejected(i.queued, exc.reason) for i in accepted]
         return RoundResult(None, rejections + failed, previous, None, screened)
     new = validator.score(new_weights)
     weights = reward_weights or {}
@@ -164,8 +173,25 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
     outcomes = []
     for item in screened:
         if item.reason is not None:
-            outcomes.append(Outcome(item.queued.content_hash, False, 0, str(item.reason)))
+            outcomes.append(_rejected(item.queued, item.reason))
             continue
         reward = score(policy, Measurement(previous.loss, new.loss, weight(item), round_weight))
-        outcomes.append(Outcome(item.queued.content_hash, True, reward.amount if reward.accepted else 0))
+        outcomes.append(Outcome(item.queued.client, item.queued.content_hash, item.queued.pointer, True,
+                                reward.amount if reward.accepted else 0))
     return RoundResult(new_weights, outcomes, previous, new, screened)
+
+
+def _duplicate(update: QueuedUpdate, accepted_before: Collection[bytes],
+               accepted: Sequence[Screened]) -> Screened | None:
+    """The rejection of ``update`` when its hash was accepted already (None when it was not)."""
+    if update.content_hash in accepted_before:
+        where = "in an earlier round"
+    elif any(item.queued.content_hash == update.content_hash for item in accepted):
+        where = "earlier in this round"
+    else:
+        return None
+    return Screened(update, reason=RejectReason.DUPLICATE_UPDATE, detail=f"this hash was accepted {where}")
+
+
+def _rejected(update: QueuedUpdate, reason: RejectReason) -> Outcome:
+    return Outcome(update.client, update.content_hash, update.pointer, False, 0, str(reason))

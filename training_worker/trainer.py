@@ -3,9 +3,12 @@
 While the training is active: read the newest global version from the coordinator, fetch its
 weights from the platform Kafka and verify their hash, train on the local Kafka stream, publish
 the update's weights (their metadata naming this client, its base version and the training) to
-the platform Kafka and submit pointer + hash + base version + sample count. Each global version is trained at most once; a slow or restarted client simply resumes
-from the newest version (the protocol is asynchronous). Exit code 0 once the training finished,
-non-zero on an error, so Kubernetes retries a failed job.
+the platform Kafka and submit pointer + hash + base version + sample count. Each global version is
+trained at most once; a slow or restarted client simply resumes from the newest version (the
+protocol is asynchronous). Exit code 0 once the training finished, non-zero on an error, so
+Kubernetes retries a failed job; 2, with one line saying why, when it cannot train at all — among
+others when the platform did not register this client for the training (on chain, or in the
+signed announcement).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import NamedTuple
 from kafkaml import kafka
 from kafkaml.config import ConfigError
 from kafkaml.logs import configure as configure_logging
+from kafkaml.matching import registration_problem
 from kafkaml.strategies import Strategy
 from kafkaml.streams import split_dataset
 from kafkaml.topics import WEIGHTS_TOPIC_CONFIG, ensure_topic, update_topic
@@ -101,6 +105,11 @@ def run(settings: TrainerSettings) -> int:
     timing, stream = settings.training, settings.stream
     platform = settings.platform_bootstrap_servers
     announcement, coordinator = open_client(settings)
+    # The federated backend starts a trainer only for a training its client is registered for;
+    # checked again here, with the key itself, before any data is read.
+    problem = registration_problem(announcement, coordinator.identity, settings.chain.rpc_url if settings.chain else "")
+    if problem:
+        raise AnnouncementError(f"{problem}; this client does not train it")
     datasource = client_datasource(stream, timing.start_timeout_s)
     check_fits(announcement, datasource)
     training = announced_training(announcement)

@@ -28,8 +28,8 @@ CLIENT = declare(
     Setting("CLIENT_WALLET_SECRET", "Secret holding this client's wallet key, mounted by its trainer jobs.",
             default="kafka-ml-client-wallet"),
     Setting("CLIENT_WALLET_SECRET_KEY", "Key of the wallet Secret that holds the private key.", default="key"),
-    Setting("CLIENT_WALLET_ADDRESS", "This client's address (the wallet key's), as the platform registered it.",
-            default=""),
+    Setting("CLIENT_WALLET_ADDRESS", "This client's address (the wallet key's), as the platform registered it; "
+            "a blockchain training starts a trainer only when its contract registered this address.", default=""),
     Setting("SITE_POLICY", "auto: a fitting model trains at once; approval: it waits for the owner's approval "
             "through the API.", default="auto", choices=("auto", "approval")),
     Setting("MAX_RUNNING_TRAINERS", "Trainer jobs this client runs at once; more wait.", kind="int", default=2,

@@ -20,8 +20,9 @@ Public surface (the training engine and ``kafkaml audit`` code against these nam
     ledger.start(genesis_hash, WeightsPointer(weights_topic, p, start, end), announcement_hash)
     ledger.wait_for_updates(minimum=1, timeout_s=600) -> list[SubmittedUpdate]  # back-off poll
     ledger.pending_updates() -> list[SubmittedUpdate]              # queue order (seq)
-    ledger.record_round(new_hash, new_pointer, [UpdateOutcome(hash, accepted, reward, reason)])
-        -> int                                                     # the new version; idempotent
+    ledger.record_round(new_hash, new_pointer, [UpdateOutcome(hash, accepted, reward, reason,
+                                                              client=addr, pointer=p)])
+        -> int       # the new version; idempotent; each outcome must judge the queue's next submission
     ledger.finish(); ledger.pay_rewards(clients=None, batch=100)   # bounded batches, resumable
 
     # client (one pending update at a time, in its own topic: update_topic(weights_topic, addr))
@@ -36,7 +37,7 @@ Public surface (the training engine and ``kafkaml audit`` code against these nam
     ledger.is_active(); ledger.phase() -> Phase; ledger.queue_size(); ledger.info() -> TrainingInfo
     ledger.rewards_of(addr) (credited), ledger.unpaid_of(addr), ledger.token_balance(addr)
     ledger.credited(), ledger.sample_ceilings() -> {addr: ceiling}, ledger.announcement_hash()
-    ledger.clients(); ledger.history() -> Audit                    # rebuilt from events only
+    ledger.clients(); ledger.is_client(addr); ledger.history() -> Audit  # history: from events only
     ledger.platform() -> Platform(factory, token, implementation)  # checked: created by the factory
 
 Rewards are integers in token base units (the token has 18 decimals). Global weights always

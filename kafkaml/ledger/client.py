@@ -239,7 +239,7 @@ class Ledger:
         for address, ceiling in wanted.items():
             if not 0 < ceiling < 2**32:
                 raise ValueError(f"the sample ceiling of {address} must be in 1..2^32-1, not {ceiling}")
-        new = [a for a in wanted if not self._view("isClient", a)]
+        new = [a for a in wanted if not self.is_client(a)]
         if new:
             self._transact("registerClients", [new, [wanted[a] for a in new]], f"register {len(new)} clients")
         return new
@@ -266,7 +266,7 @@ class Ledger:
         if not outcomes:
             raise ValueError("a round consumes at least one update")
         pending = self.pending_updates()
-        if not pending or pending[0].content_hash != outcomes[0].content_hash:
+        if not pending or not outcomes[0].judges(pending[0]):
             done = self._version_with_hash(new_hash)
             if done is not None:
                 log.info("round for version %d was already recorded; not sending it again", done)
@@ -278,10 +278,10 @@ class Ledger:
         if len(pending) < len(outcomes):
             raise errors.LedgerError(f"a round of {len(outcomes)} updates, but {len(pending)} are queued")
         for update, outcome in zip(pending, outcomes, strict=False):
-            if update.content_hash != outcome.content_hash:
+            if not outcome.judges(update):
                 raise errors.LedgerError(
-                    f"outcome for 0x{outcome.content_hash.hex()} does not match queued update {update.seq} "
-                    f"(0x{update.content_hash.hex()})"
+                    f"outcome for 0x{outcome.content_hash.hex()} ({outcome.client or 'any client'}) does not match "
+                    f"queued update {update.seq} (0x{update.content_hash.hex()} from {update.client})"
                 )
         encoded = [(update.client, outcome.verdict()) for update, outcome in zip(pending, outcomes, strict=False)]
         receipt = self._transact(
@@ -309,8 +309,11 @@ class Ledger:
     def submit_update(
         self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int
     ) -> SubmittedUpdate:
-        """Queue an update, whose weights must be in this account's update topic; if this
-        account's pending update is this very hash (a restarted client), return that instead.
+        """Queue an update, whose weights must be in this account's update topic; if this account
+        submitted this very hash before, queued or already consumed (a restarted client, or a
+        second trainer of the same client that computed the same update), return that submission
+        instead: the aggregator would only reject it as a duplicate, and a queued duplicate holds
+        the account's one pending place until a round consumes it.
         Raises :class:`~kafkaml.ledger.errors.UpdatePending` while another update of this
         account waits in the queue."""
         check_hash(content_hash)
@@ -319,9 +322,9 @@ class Ledger:
             raise ValueError(f"this client's updates live in {expected_topic!r}, not {pointer.topic!r}")
         word = pack_update(base_version, samples, pointer.partition, pointer.start_offset, pointer.end_offset)
         with self._submit_lock:
-            existing = self._pending_submission()
-            if existing is not None and existing.content_hash == bytes(content_hash):
-                log.info("update 0x%s is already queued (seq %d); not submitting it again",
+            existing = self._own_submission(bytes(content_hash))
+            if existing is not None:
+                log.info("update 0x%s was submitted already (seq %d); not submitting it again",
                          content_hash.hex(), existing.seq)
                 return existing
             receipt = self._transact("submitUpdate", [content_hash, word],
@@ -429,6 +432,10 @@ class Ledger:
         if address is None:
             raise ValueError("a read-only ledger has no account of its own: name the address")
         return bool(self._view("pendingOf", Web3.to_checksum_address(address))[0])
+
+    def is_client(self, address: str) -> bool:
+        """Whether ``address`` is registered to submit updates to this training (one call)."""
+        return bool(self._view("isClient", Web3.to_checksum_address(address)))
 
     def credited(self) -> int:
         """Rewards credited so far by the whole training (never above ``info().budget``)."""
@@ -589,12 +596,13 @@ class Ledger:
         if pointer.chunk_count > MAX_CHUNKS:
             raise ValueError(f"a global version may span at most {MAX_CHUNKS} records")
 
-    def _pending_submission(self) -> SubmittedUpdate | None:
-        """This account's update waiting in the queue, as its event recorded it (None if none)."""
-        pending, seq = self._view("pendingOf", self.account)
-        if not pending:
-            return None
-        return self._submissions_up_to(seq + 1)[seq]
+    def _own_submission(self, content_hash: bytes) -> SubmittedUpdate | None:
+        """This account's latest submission of ``content_hash``, as its event recorded it (None if none)."""
+        submitted, _ = self._view("queueCounters")
+        account = (self.account or "").lower()
+        mine = [s for s in self._submissions_up_to(submitted)
+                if s.client.lower() == account and s.content_hash == content_hash]
+        return mine[-1] if mine else None
 
     def _submissions_up_to(self, count: int) -> list[SubmittedUpdate]:
         """The first ``count`` submissions in queue order, scanning only blocks not read before."""

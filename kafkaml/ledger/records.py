@@ -77,12 +77,18 @@ class SubmittedUpdate:
 
 @dataclass(frozen=True)
 class UpdateOutcome:
-    """The aggregator's verdict on one queued update; ``reason`` says why a rejected one was rejected."""
+    """The aggregator's verdict on one queued update; ``reason`` says why a rejected one was rejected.
+
+    ``client`` and ``pointer``, when given, name the submission with the hash: two clients may
+    queue the same hash (one copied it), so the engine always names them and ``record_round``
+    refuses a round whose queue holds another submission at that place."""
 
     content_hash: bytes
     accepted: bool
     reward: int = 0
     reason: str = ""
+    client: str = ""
+    pointer: WeightsPointer | None = None
 
     def __post_init__(self) -> None:
         check_hash(self.content_hash)
@@ -96,6 +102,12 @@ class UpdateOutcome:
             raise ValueError(
                 f"a rejection reason is at most {REASON_BYTES} printable ASCII characters: {self.reason!r}"
             )
+
+    def judges(self, update: SubmittedUpdate) -> bool:
+        """Whether this is the verdict on ``update``: its hash, and its client and pointer when named."""
+        return (update.content_hash == self.content_hash
+                and (not self.client or update.client.lower() == self.client.lower())
+                and (self.pointer is None or update.pointer == self.pointer))
 
     def verdict(self) -> bytes:
         """The contract's one-word verdict: the reward of an accepted update (below 2^88), or the

@@ -59,8 +59,10 @@ def start_backend(name: str, env: dict[str, str], home: Path, log_path: Path) ->
     return Client(name, part.address, token_file.read_text().strip(), pid)
 
 
-def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path) -> Client:
-    env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy)
+def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path,
+                 platform_signer: str = "") -> Client:
+    env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy,
+                                           platform_signer=platform_signer)
     running = start_backend(name, env, local_client.directory(stack, name), directory / f"{name}-backend.log")
     token_file = local_client.directory(stack, name) / local_client.TOKEN_FILE
     running.loggers = [
@@ -76,13 +78,14 @@ def start_client(stack: local.Stack, name: str, token_address: str, policy: str,
 
 @pytest.fixture()
 def start_clients(local_stack: local.Stack, tmp_path: Path) -> Iterator:
-    """Start client-1 and client-2 (site policies auto and approval unless given) for a platform token;
-    stop them and their jobs after."""
+    """Start client-1 and client-2 (site policies auto and approval unless given) for a platform token
+    (and the platform's classic signer, if given); stop them and their jobs after."""
     started: dict[str, Client] = {}
 
-    def start(token_address: str, policies: tuple[str, str] = ("auto", "approval")) -> dict[str, Client]:
+    def start(token_address: str, policies: tuple[str, str] = ("auto", "approval"),
+              platform_signer: str = "") -> dict[str, Client]:
         for name, policy in zip(("client-1", "client-2"), policies, strict=True):
-            started[name] = start_client(local_stack, name, token_address, policy, tmp_path)
+            started[name] = start_client(local_stack, name, token_address, policy, tmp_path, platform_signer)
         return started
 
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +41,18 @@ def register_validation_datasource(backend: Backend, stack: local.Stack, name: s
     return answer.json()["datasource"]
 
 
-def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int, clients: int = 2,
-           coordination: str = "blockchain", strategy: str = "fedasync",
-           strategy_params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Model → configuration → deployment through the API; returns the deployment's one result."""
+def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int,
+           clients: Sequence[str] = ("client-1", "client-2"), coordination: str = "blockchain",
+           strategy: str = "fedasync", strategy_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Model → configuration → deployment through the API, registering the stack's ``clients``;
+    returns the deployment's one result."""
     datasource = register_validation_datasource(backend, stack, unique("validation"))
     model = user.post(f"{backend.url}/api/models/", json={"name": unique("toy"), "source": TOY_MODEL_SOURCE})
     assert model.status_code == 201, model.text
     configuration = user.post(f"{backend.url}/api/configurations/",
                               json={"name": unique("configuration"), "ml_models": [model.json()["id"]]})
     assert configuration.status_code == 201, configuration.text
-    identities = [stack.account(f"client-{i}").address if coordination == "blockchain" else f"client-{i}"
-                  for i in range(1, clients + 1)]
+    identities = [stack.account(name).address if coordination == "blockchain" else name for name in clients]
     deployment = user.post(f"{backend.url}/api/deployments/", json={
         "configuration": configuration.json()["id"], "validation_datasource": datasource["id"],
         "coordination": coordination, "rounds": rounds, "epochs": 1, "batch": 32, "strategy": strategy,

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
+from kafkaml.topics import update_topic, weights_topic
 from kafkaml.toydata import toy_blobs
 from kafkaml.workloads import Samples, make_workload
 from tests.backend.client_services import Client
 from tests.backend.conftest import Backend
 from tests.backend.platform_flow import deploy, wait_for
-from tests.conftest import unique
+from tests.conftest import records_in, unique
 
 
 def test_the_whole_path_through_the_services(backend: Backend, local_stack: local.Stack, start_clients) -> None:
@@ -72,3 +76,44 @@ def test_the_whole_path_through_the_services(backend: Backend, local_stack: loca
     assert len(clients["client-1"].participations()) == before
     models = clients["client-1"].api().get(f"{clients['client-1'].url}/api/models/").json()["results"]
     assert [m["state"] for m in models if m["model_id"] == result["federated_id"]] == ["accepted"]
+
+
+@pytest.mark.parametrize("coordination", ["blockchain", "classic"])
+def test_an_unregistered_site_starts_nothing(backend: Backend, local_stack: local.Stack, start_clients,
+                                             coordination: str) -> None:
+    """The deployment registers client-2 only. client-1's datasource fits the model and its site
+    policy is auto, yet it declines the training — its wallet (classic: its id) is not registered
+    — starts no trainer, not even when its owner approves, and publishes no update; client-2 trains."""
+    workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
+    for index, name in enumerate(("client-1", "client-2")):
+        publish_datasource(local_stack.bootstrap(name), unique("kml-data"), unique(f"{name}-data"),
+                           workload.clients[index], workload.classes)
+    alice = backend.as_user(f"alice-unregistered-{coordination}")
+    result = deploy(backend, alice, local_stack, rounds=2, clients=["client-2"], coordination=coordination)
+    signer = platform.signer_account(backend.run_dir).address if coordination == "classic" else ""
+    clients = start_clients(alice.get(f"{backend.url}/api/chain/").json()["token"], ("auto", "auto"), signer)
+    refusal = ("is not registered for the training" if coordination == "blockchain"
+               else "this client ('client-1') is not named by the training's announcement")
+
+    def of_this_training(client: Client) -> list[dict]:
+        return [p for p in client.participations() if p["model_id"] == result["federated_id"]]
+
+    deadline = time.monotonic() + 90
+    while not (of_this_training(clients["client-1"])
+               and any(p["state"] in ("running", "finished") for p in of_this_training(clients["client-2"]))):
+        assert time.monotonic() < deadline, (of_this_training(clients["client-1"]),
+                                             of_this_training(clients["client-2"]))
+        time.sleep(0.5)
+    declined = [p for p in of_this_training(clients["client-1"]) if p["state"] != "mismatched"]
+    assert declined and all(p["state"] == "declined" and refusal in p["reason"] and not p["job"] for p in declined)
+    again = clients["client-1"].api().post(f"{clients['client-1'].url}/api/participations/{declined[0]['id']}/approve/")
+    assert again.status_code == 200 and again.json()["state"] == "declined" and refusal in again.json()["reason"]
+
+    final = wait_for(alice, backend, result["id"], lambda r: r["status"] != "running", 240)
+    assert final["status"] == "finished", final
+    assert not any(p["job"] for p in of_this_training(clients["client-1"]))
+    training_topic = weights_topic(result["federated_id"])
+    identity = {name: local_stack.account(name).address if coordination == "blockchain" else name
+                for name in ("client-1", "client-2")}
+    assert records_in(local_stack.bootstrap("platform"), update_topic(training_topic, identity["client-1"])) == 0
+    assert records_in(local_stack.bootstrap("platform"), update_topic(training_topic, identity["client-2"])) > 0

@@ -13,6 +13,7 @@ import numpy as np
 from kafkaml.ledger import Ledger, UpdateOutcome
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
+from kafkaml.recompute import recompute
 from kafkaml.strategies import Update, make_strategy
 from kafkaml.topics import update_topic
 from kafkaml.weights import publish_weights
@@ -94,3 +95,37 @@ def test_recompute_confirms_honest_versions_and_finds_the_doctored_one(
     result = audit(local_stack, aggregator.address)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "first mismatch at version 2" in result.stdout
+
+
+def test_recompute_reports_an_update_counted_twice(local_stack: local.Stack, tmp_path: Path) -> None:
+    """An aggregator that accepts a copy of an accepted update (same hash, another client's topic)
+    recomputes bit for bit, yet counts one update twice: the audit says so."""
+    platform = local_stack.account("platform")
+    owner, copier = local_stack.account("client-1"), local_stack.account("client-2")
+    bootstrap, rpc = local_stack.bootstrap("platform"), local_stack.chain.address
+    strategy = make_strategy("fedasync")
+    topic = unique("kml-weights-audit")
+    job = new_account(tmp_path / "aggregator.key")
+    Ledger.fund(rpc, platform.private_key(), job.address, 10**18)
+    address = Ledger.create_training(
+        rpc, platform.private_key(), token_address=Ledger.deploy_token(rpc, platform.private_key()),
+        aggregator=job.address, settings_hash=os.urandom(32), weights_topic=topic,
+        strategy=strategy.description_json(), rounds=3, budget=100,
+    )
+    aggregator = Ledger.open(rpc, address, job.private_key())
+    aggregator.register_clients({owner.address: 1000, copier.address: 1000})
+    versions = [weights(1.0)]
+    pointer, content_hash = publish_weights(bootstrap, topic, versions[0])
+    aggregator.start(content_hash, pointer, hashlib.sha256(b"announcement").digest())
+    update = weights(3.0)
+    for number, account in enumerate((owner, copier), start=1):
+        update_pointer, update_hash = publish_weights(bootstrap, update_topic(topic, account.address), update)
+        Ledger.open(rpc, address, account.private_key()).submit_update(number - 1, update_hash, update_pointer, 50)
+        versions.append(strategy.aggregate(versions[-1], number - 1, [Update(update, 50, number - 1)]))
+        pointer, content_hash = publish_weights(bootstrap, topic, versions[-1])
+        aggregator.record_round(content_hash, pointer, [UpdateOutcome(update_hash, True, 10)])
+
+    report = recompute(aggregator.history(), bootstrap)
+    assert [check.ok for check in report.checks] == [True, False]
+    assert "accepted before: one update counted twice" in report.first_mismatch.problem
+    assert report.first_mismatch.version == 2

@@ -20,9 +20,17 @@ def pointer(start: int) -> WeightsPointer:
     return WeightsPointer("kml-weights-m-replay", 0, start, start + 1)
 
 
+def update_pointer(client: str) -> WeightsPointer:
+    return WeightsPointer(f"kml-weights-m-replay.{client}", 0, 0, 1)
+
+
 def update(channel: ClassicCoordination, client: str, name: str) -> None:
-    channel.publish(WeightsMessage(MODEL, "update", 0, pointer(100), digest(name), client, base_version=0,
+    channel.publish(WeightsMessage(MODEL, "update", 0, update_pointer(client), digest(name), client, base_version=0,
                                    samples=10))
+
+
+def outcome(client: str, name: str, reward: int = 0, reason: str = "") -> RoundOutcome:
+    return RoundOutcome(client, digest(name), update_pointer(client), not reason, reward, reason)
 
 
 def test_replay_counts_each_version_and_each_outcome_once(platform_bootstrap: str) -> None:
@@ -36,17 +44,24 @@ def test_replay_counts_each_version_and_each_outcome_once(platform_bootstrap: st
     # Weights published as a version the earlier way (schema 1): no round record, so no version.
     writer.publish(WeightsMessage(MODEL, "global", 1, pointer(1), digest("orphan"), "aggregator"))
     writer.producer.send(topic, b"\x00junk", partition=0).get(timeout=10)
-    platform.record_round(digest("v1"), pointer(2), [RoundOutcome(digest("a"), True, 5)])
+    update(writer, "client-c", "a")  # client-c copies client-a's hash: a submission of its own
+    update(writer, "client-a", "a")  # the same submission again: queued once
+    assert [(u.client, u.content_hash) for u in platform.wait_for_updates(3, 5)] == [
+        ("client-a", digest("a")), ("client-b", digest("b")), ("client-c", digest("a"))]
+    assert platform.accepted_hashes() == set()
+    platform.record_round(digest("v1"), pointer(2), [outcome("client-a", "a", 5)])
+    assert platform.accepted_hashes() == {digest("a")}
     # A second aggregator's record of version 1, a record skipping version 2, and a schema-1 round
     # that names no version: none of them counts.
-    writer.publish(RoundMessage(MODEL, 1, (RoundOutcome(digest("b"), True, 7),), content_hash=digest("v1-other"),
+    writer.publish(RoundMessage(MODEL, 1, (outcome("client-b", "b", 7),), content_hash=digest("v1-other"),
                                 pointer=pointer(3)))
-    writer.publish(RoundMessage(MODEL, 3, (RoundOutcome(digest("b"), True, 7),), content_hash=digest("v3"),
+    writer.publish(RoundMessage(MODEL, 3, (outcome("client-b", "b", 7),), content_hash=digest("v3"),
                                 pointer=pointer(4)))
-    writer.publish(RoundMessage(MODEL, 2, (RoundOutcome(digest("b"), True, 7),)))
-    # Version 2 names "a" again (already consumed: ignored) and "b".
-    platform.record_round(digest("v2"), pointer(5), [RoundOutcome(digest("a"), True, 5),
-                                                     RoundOutcome(digest("b"), False, 0, "non_finite")])
+    writer.publish(RoundMessage(MODEL, 2, (outcome("client-b", "b", 7),)))
+    # Version 2 names client-a's "a" again (already consumed: ignored), "b", and client-c's "a".
+    platform.record_round(digest("v2"), pointer(5), [outcome("client-a", "a", 5),
+                                                     outcome("client-b", "b", 0, "non_finite"),
+                                                     outcome("client-c", "a", 0, "duplicate_update")])
     platform.finish()
     writer.publish(RoundMessage(MODEL, 3, (), content_hash=digest("v3-late"), pointer=pointer(6)))
 
@@ -56,5 +71,7 @@ def test_replay_counts_each_version_and_each_outcome_once(platform_bootstrap: st
                                   1: Version(1, digest("v1"), pointer(2)),
                                   2: Version(2, digest("v2"), pointer(5))}
         assert state.rewards == {"client-a": 5}
-        assert state.consumed == {digest("a"), digest("b")} and not state.queue
+        assert state.consumed == {outcome(c, n).submission for c, n in [("client-a", "a"), ("client-b", "b"),
+                                                                        ("client-c", "a")]}
+        assert not state.queue and state.accepted == {digest("a")}
         assert state.finished

@@ -8,6 +8,8 @@ that created it, not a client.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from web3 import Web3
 
@@ -211,11 +213,21 @@ def test_an_update_is_bound_to_its_sender(local_stack):
         (a_client.account, a_pointer.topic),
         (b_client.account, b_pointer.topic),
     ]
-    # The aggregator judges each on its own: A's is credited to A, B's (a copy) is rejected.
-    t.round(UpdateOutcome(update, True, 5), UpdateOutcome(update, False, reason="foreign"))
+    # The aggregator judges each on its own: A's is credited to A, B's (a copy) is rejected. The
+    # hash alone does not say which is which: a round naming the submissions in another order is
+    # refused before anything is sent.
+    a_verdict = UpdateOutcome(update, True, 5, client=a_client.account, pointer=a_pointer)
+    b_verdict = UpdateOutcome(update, False, reason="duplicate_update", client=b_client.account, pointer=b_pointer)
+    sent = nonce(t.aggregator)
+    with pytest.raises(LedgerError, match="not the oldest queued update"):
+        t.round(b_verdict, a_verdict)
+    with pytest.raises(LedgerError, match="does not match queued update 1"):
+        t.round(a_verdict, replace(b_verdict, pointer=a_pointer))
+    assert nonce(t.aggregator) == sent
+    t.round(a_verdict, b_verdict)
     assert [t.aggregator.rewards_of(c.account) for c in t.clients] == [5, 0]
     rows = [(u.client, u.accepted, u.reward, u.reason) for u in t.aggregator.history().versions[1].updates]
-    assert rows == [(a_client.account, True, 5, ""), (b_client.account, False, 0, "foreign")]
+    assert rows == [(a_client.account, True, 5, ""), (b_client.account, False, 0, "duplicate_update")]
 
 
 def test_one_pending_update_per_client(local_stack):
@@ -240,6 +252,9 @@ def test_one_pending_update_per_client(local_stack):
     assert [u.content_hash for u in t.aggregator.pending_updates()] == [first, other]
     t.round(UpdateOutcome(first, True, 1))
     assert not client.has_pending() and t.clients[1].has_pending()
+    sent = nonce(client)  # a consumed hash is not submitted again (it would be a duplicate_update)
+    assert client.submit_update(0, first, update_pointer(0, client.account), 10).seq == 0
+    assert nonce(client) == sent and not client.has_pending()
     t.submit(0, second)
     assert [(u.seq, u.content_hash) for u in t.aggregator.pending_updates()] == [(1, other), (2, second)]
     with pytest.raises(UpdatePending) as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -36,6 +37,8 @@ MODEL = ModelControl(
     min_data=100, aggregation_rounds=5, training={"batch": 32, "epochs": 1},
     blockchain=BlockchainInfo("http://chain:8545", 31337, "0x" + "ab" * 20),
 )
+CLASSIC_MODEL = replace(MODEL, coordination="classic", blockchain=None, control_topic="kml-fl-m-7",
+                        clients=("client-1", "client-2"))
 WEIGHTS = WeightsMessage(
     model_id="m-7", role="update", version=3, pointer=WeightsPointer("w", 0, 10, 14),
     content_hash=bytes(range(32)), sender="client-1", base_version=2, samples=700,
@@ -43,12 +46,13 @@ WEIGHTS = WeightsMessage(
 METRICS = MetricsMessage(model_id="m-7", sender="platform", metrics={"loss": 0.5, "accuracy": 0.8},
                          model_version=3, info={"staleness": 1})
 ROUND = RoundMessage(model_id="m-7", model_version=4, outcomes=(
-    RoundOutcome(bytes(range(32)), True, 10**30), RoundOutcome(bytes(32), False, 0, "hash mismatch")),
+    RoundOutcome("0x" + "ab" * 20, bytes(range(32)), WeightsPointer("w.0x" + "ab" * 20, 0, 3, 5), True, 10**30),
+    RoundOutcome("client-2", bytes(32), WeightsPointer("w.client-2", 0, 0, 2), False, 0, "hash mismatch")),
     content_hash=bytes(range(1, 33)), pointer=WeightsPointer("kml-weights-m-7", 0, 20, 23))
 FINISHED = RoundMessage(model_id="m-7", model_version=4, finished=True)
 
 
-@pytest.mark.parametrize("message", [DATA, MODEL, WEIGHTS, METRICS, ROUND, FINISHED],
+@pytest.mark.parametrize("message", [DATA, MODEL, CLASSIC_MODEL, WEIGHTS, METRICS, ROUND, FINISHED],
                          ids=lambda m: m.KIND + ("-finished" if getattr(m, "finished", False) else ""))
 def test_every_message_survives_encode_and_decode(message) -> None:
     assert decode(message.encode()) == message
@@ -95,6 +99,8 @@ def _broken(message, path: list, value) -> bytes:
     (MODEL, ["blockchain"], KeyError, "model_control.blockchain", "is required"),
     (MODEL, ["coordination"], "carrier-pigeon", "model_control.coordination", "must be one of"),
     (MODEL, ["min_data"], True, "model_control.min_data", "expected an integer"),
+    (CLASSIC_MODEL, ["clients"], ["client-1", 7], "model_control.clients", "list of non-empty strings"),
+    (CLASSIC_MODEL, ["clients"], "client-1", "model_control.clients", "list of non-empty strings"),
     (WEIGHTS, ["sha256"], "abc", "weights.sha256", "64 hex digits"),
     (WEIGHTS, ["pointer", "end_offset"], 5, "weights.pointer", "end_offset must be greater"),
     (WEIGHTS, ["base_version"], KeyError, "weights.base_version", "required for an update"),
@@ -103,6 +109,9 @@ def _broken(message, path: list, value) -> bytes:
     (ROUND, ["outcomes", 1, "reward"], "-3", "round.outcomes[1].reward", "non-negative integer"),
     (ROUND, ["outcomes", 0, "sha256"], "zz", "round.outcomes[0].sha256", "64 hex digits"),
     (ROUND, ["outcomes", 0, "accepted"], "yes", "round.outcomes[0].accepted", "true or false"),
+    (ROUND, ["outcomes", 1, "client"], KeyError, "round.outcomes[1].client", "is required"),
+    (ROUND, ["outcomes", 1, "client"], "", "round.outcomes[1].client", "must not be empty"),
+    (ROUND, ["outcomes", 0, "pointer"], KeyError, "round.outcomes[0].pointer", "is required"),
     (ROUND, ["sha256"], KeyError, "round.sha256", "is required with pointer"),
     (ROUND, ["pointer"], None, "round.pointer", "is required with sha256"),
     (ROUND, ["pointer", "start_offset"], 30, "round.pointer", "end_offset must be greater"),
@@ -139,12 +148,12 @@ def test_a_round_of_schema_1_still_parses_without_its_version() -> None:
     del body["sha256"], body["pointer"]
     old = decode(json.dumps(body))
     assert isinstance(old, RoundMessage) and not old.publishes_version and old.outcomes == ROUND.outcomes
-    assert ROUND.publishes_version and ROUND.to_json()["version"] == RoundMessage.SCHEMA == 2
+    assert ROUND.publishes_version and ROUND.to_json()["version"] == RoundMessage.SCHEMA == 3
 
 
 def test_a_newer_round_schema_is_refused() -> None:
-    with pytest.raises(SchemaError, match="round.version: 3 is newer than this reader understands \\(2\\)"):
-        decode(json.dumps(ROUND.to_json() | {"version": 3}))
+    with pytest.raises(SchemaError, match="round.version: 4 is newer than this reader understands \\(3\\)"):
+        decode(json.dumps(ROUND.to_json() | {"version": 4}))
 
 
 def test_a_round_names_its_version_whole() -> None:

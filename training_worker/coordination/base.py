@@ -9,14 +9,15 @@ same workload.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kafkaml.pointers import WeightsPointer
-from kafkaml.schemas import BlockchainInfo
+from kafkaml.schemas import BlockchainInfo, Submission
 from kafkaml.schemas import RoundOutcome as Outcome  # the verdict on one consumed update
 
-__all__ = ["ClientCoordinator", "Outcome", "PlatformCoordinator", "QueuedUpdate", "TrainingClosed", "UpdateRefused",
-           "Version"]
+__all__ = ["ClientCoordinator", "Outcome", "PlatformCoordinator", "QueuedUpdate", "Submission", "TrainingClosed",
+           "UpdateRefused", "Version"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class QueuedUpdate:
     content_hash: bytes
     pointer: WeightsPointer
     samples: int
+
+    @property
+    def submission(self) -> Submission:
+        return Submission.of(self.client, self.content_hash, self.pointer)
 
 
 class TrainingClosed(RuntimeError):
@@ -61,6 +66,11 @@ class PlatformCoordinator(ABC):
     def control_topic(self) -> str:
         """The control topic the announcement names (classic mode)."""
         return ""
+
+    def announced_clients(self, registered: Iterable[str]) -> tuple[str, ...]:
+        """The clients the announcement names as registered (classic mode: no contract registers
+        them, and only a named client trains)."""
+        return ()
 
     @abstractmethod
     def start(self, genesis_hash: bytes, pointer: WeightsPointer, announcement_hash: bytes) -> Version:
@@ -92,8 +102,14 @@ class PlatformCoordinator(ABC):
         """Queued updates in order once at least ``minimum`` wait (fewer if ``timeout_s`` passed)."""
 
     @abstractmethod
+    def accepted_hashes(self) -> set[bytes]:
+        """The content hashes of every update accepted so far in this training: the same hash
+        submitted again (by anyone) is a duplicate."""
+
+    @abstractmethod
     def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
-        """Publish the next version and the outcome of every update it consumed, atomically."""
+        """Publish the next version and the outcome of every update it consumed (the oldest queued
+        ones, in queue order), atomically."""
 
     @abstractmethod
     def finish(self) -> None:
@@ -136,6 +152,8 @@ class ClientCoordinator(ABC):
 
     @abstractmethod
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
-        """Queue an update; the same content hash twice is queued once. Raises
+        """Queue an update; a hash this client submitted before (queued or consumed: a restarted
+        trainer, or a second one of this client, computed the same update) is not submitted
+        again, as it would only be a ``duplicate_update``. Raises
         :class:`TrainingClosed` when the training finished meanwhile, :class:`UpdateRefused` when
         the coordinator refuses this one update."""

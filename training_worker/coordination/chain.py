@@ -105,9 +105,14 @@ class ChainPlatform(PlatformCoordinator):
             pending = self.ledger.pending_updates()
         return [QueuedUpdate(u.client, u.base_version, u.content_hash, u.pointer, u.samples) for u in pending]
 
+    def accepted_hashes(self) -> set[bytes]:
+        return {update.content_hash for version in self.ledger.history().versions for update in version.updates
+                if update.accepted}
+
     def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
         number = self.ledger.record_round(content_hash, pointer, [
-            UpdateOutcome(o.content_hash, o.accepted, o.reward, o.reason) for o in outcomes])
+            UpdateOutcome(o.content_hash, o.accepted, o.reward, o.reason, client=o.client, pointer=o.pointer)
+            for o in outcomes])
         return Version(number, content_hash, pointer)
 
     def finish(self) -> None:

@@ -10,16 +10,18 @@ dies after publishing weights but before the record leaves no trace but unrefere
 and its successor aggregates the same queue again into the same round, counted once.
 
 Every participant derives the same state by replaying the topic: a round record counts only
-when it is the next version and the training is open, and an outcome only for an update that is
-still queued; anything else (a duplicate record, a stale writer, a foreign or malformed record)
-is skipped and logged. There is no authentication and nothing is paid: this mode exists to
-compare against the blockchain mode on the same workload, as the paper does.
+when it is the next version and the training is open, and an outcome only for a submission
+(client, content hash, pointer: two clients may submit one hash) that is still queued; anything
+else (a duplicate record, a stale writer, a foreign or malformed record) is skipped and logged.
+There is no authentication and nothing is paid: this mode exists to compare against the
+blockchain mode on the same workload, as the paper does.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kafka import TopicPartition
@@ -34,6 +36,7 @@ from training_worker.coordination.base import (
     Outcome,
     PlatformCoordinator,
     QueuedUpdate,
+    Submission,
     TrainingClosed,
     Version,
 )
@@ -49,8 +52,9 @@ class _State:
     """The training's state as replayed from the control topic up to ``next_offset``."""
 
     versions: dict[int, Version] = field(default_factory=dict)
-    queue: dict[bytes, QueuedUpdate] = field(default_factory=dict)  # insertion order = queue order
-    consumed: set[bytes] = field(default_factory=set)
+    queue: dict[Submission, QueuedUpdate] = field(default_factory=dict)  # insertion order = queue order
+    consumed: set[Submission] = field(default_factory=set)
+    accepted: set[bytes] = field(default_factory=set)  # content hashes of the accepted updates
     rewards: dict[str, int] = field(default_factory=dict)
     finished: bool = False
     next_offset: int = 0
@@ -97,9 +101,10 @@ class ClassicCoordination:
     def _apply(self, message: Message) -> None:
         state = self.state
         if isinstance(message, WeightsMessage) and message.model_id == self.model_id and message.role == "update":
-            if message.content_hash not in state.consumed and message.content_hash not in state.queue:
-                state.queue[message.content_hash] = QueuedUpdate(
-                    message.sender, message.base_version, message.content_hash, message.pointer, message.samples)
+            update = QueuedUpdate(message.sender, message.base_version, message.content_hash, message.pointer,
+                                  message.samples)
+            if update.submission not in state.consumed and update.submission not in state.queue:
+                state.queue[update.submission] = update
         elif isinstance(message, RoundMessage) and message.model_id == self.model_id:
             self._apply_round(message)
 
@@ -121,12 +126,14 @@ class ClassicCoordination:
                         self.topic)
             return
         for outcome in message.outcomes:
-            update = state.queue.pop(outcome.content_hash, None)
+            update = state.queue.pop(outcome.submission, None)
             if update is None:
-                log.warning("round %d on %s: update %s is not queued; its outcome is ignored", message.model_version,
-                            self.topic, outcome.content_hash.hex()[:12])
+                log.warning("round %d on %s: update %s from %s is not queued; its outcome is ignored",
+                            message.model_version, self.topic, outcome.content_hash.hex()[:12], outcome.client)
                 continue
-            state.consumed.add(outcome.content_hash)
+            state.consumed.add(outcome.submission)
+            if outcome.accepted:
+                state.accepted.add(outcome.content_hash)
             if outcome.reward:
                 state.rewards[update.client] = state.rewards.get(update.client, 0) + outcome.reward
         state.finished = message.finished
@@ -148,6 +155,9 @@ class ClassicPlatform(PlatformCoordinator):
 
     def control_topic(self) -> str:
         return self.channel.topic
+
+    def announced_clients(self, registered: Iterable[str]) -> tuple[str, ...]:
+        return tuple(registered)
 
     def _record(self, number: int, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
         """Append the round record of version ``number`` and return the version the replay derives."""
@@ -190,6 +200,9 @@ class ClassicPlatform(PlatformCoordinator):
                 return queue
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    def accepted_hashes(self) -> set[bytes]:
+        return set(self.channel.refresh().accepted)
 
     def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
         return self._record(max(self.channel.refresh().versions) + 1, content_hash, pointer, outcomes)
@@ -234,7 +247,8 @@ class ClassicClient(ClientCoordinator):
         state = self.channel.refresh()
         if state.finished:
             raise TrainingClosed(f"training {self.channel.model_id} finished")
-        if content_hash in state.queue or content_hash in state.consumed:
-            return
+        me = self.channel.sender.lower()
+        if any(s.client == me and s.content_hash == content_hash for s in [*state.queue, *state.consumed]):
+            return  # submitted before: again it would only be a duplicate_update
         self.channel.publish(WeightsMessage(self.channel.model_id, "update", base_version, pointer, content_hash,
                                             self.channel.sender, base_version=base_version, samples=samples))

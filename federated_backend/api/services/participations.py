@@ -3,9 +3,11 @@
 Every accepted announcement is matched against every datasource and every new datasource
 against every accepted announcement (:mod:`kafkaml.matching`); each pair gets one participation
 for good — mismatched (with the reasons), proposed (waiting for the owner under the ``approval``
-policy) or approved — so a model that trained on a datasource is never started again by a later
-arrival. Approved participations start a trainer job as soon as fewer than
-``MAX_RUNNING_TRAINERS`` run; a job's end is read from the launcher, by its label.
+policy), approved, or declined (e.g. this client is not registered for the training) — so a model
+that trained on a datasource is never started again by a later arrival. Approved participations
+start a trainer job as soon as fewer than ``MAX_RUNNING_TRAINERS`` run, each only when this client
+is registered for its training (on chain, or named by the signed classic announcement); a job's
+end is read from the launcher, by its label.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from federated_backend.api.environment import client
 from federated_backend.api.models import AnnouncedModel, Participation
 from federated_backend.api.services import trainers
 from kafkaml.django_api import Conflict
-from kafkaml.matching import mismatches
+from kafkaml.matching import mismatches, registration_problem
 from kafkaml.registry.models import Datasource
 from kafkaml.schemas import ModelControl, decode, parse_data_control
 
@@ -54,6 +56,8 @@ def _propose(model: AnnouncedModel, datasource: Datasource) -> None:
     state = State.MISMATCHED if problems else State.APPROVED if client().site_policy == "auto" else State.PROPOSED
     if not problems and _training_over(announcement):
         state, problems = State.DECLINED, ["the training finished before this datasource arrived"]
+    elif not problems and (unregistered := _registration_problem(announcement)):
+        state, problems = State.DECLINED, [unregistered]
     try:
         with transaction.atomic():
             Participation.objects.create(model=model, datasource=datasource, state=state, reason="; ".join(problems))
@@ -73,6 +77,15 @@ def _training_over(announcement: ModelControl) -> bool:
         return Ledger.reader(client().rpc_url, announcement.blockchain.contract_address).phase() == Phase.FINISHED
     except LedgerError:
         return False
+
+
+def _registration_problem(announcement: ModelControl) -> str:
+    """Why this client is not registered for the announced training ("" when it is): only the
+    clients the platform registered train, so no site gives its data to a training that did not
+    name it (:func:`kafkaml.matching.registration_problem`)."""
+    site = client()
+    identity = site.wallet_address if announcement.coordination == "blockchain" else site.client_id
+    return registration_problem(announcement, identity, site.rpc_url)
 
 
 def on_chain(participation: Participation) -> dict:
@@ -142,9 +155,18 @@ def schedule() -> None:
     refresh()
     running = Participation.objects.filter(state=State.RUNNING).count()
     waiting = Participation.objects.select_for_update().filter(state=State.APPROVED).order_by("pk")
-    for participation in waiting[:max(0, client().max_running - running)]:
+    slots = max(0, client().max_running - running)
+    for participation in waiting:
+        if slots == 0:
+            break
+        announcement = announcement_of(participation.model)
+        unregistered = _registration_problem(announcement)  # the owner may approve one declined for this
+        if unregistered:
+            Participation.objects.filter(pk=participation.pk).update(state=State.DECLINED, reason=unregistered)
+            continue
+        slots -= 1
         try:
-            job = trainers.launch(participation, announcement_of(participation.model))
+            job = trainers.launch(participation, announcement)
         except Exception as exc:  # a launch that fails fails this participation, with why; never the others
             log.exception("participation %s could not start", participation.pk)
             Participation.objects.filter(pk=participation.pk).update(state=State.FAILED,
