@@ -30,6 +30,7 @@ service-account token; the namespaces are then the container's own.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import functools
 import json
 import logging
@@ -87,6 +88,10 @@ FILE_LIMIT_BYTES = 64 * 1024 * 1024
 PROCESS_LIMIT = 512
 #: Largest source accepted: a model definition, not a data set.
 MAX_SOURCE_BYTES = 1024 * 1024
+
+#: prctl(2), to set the builder's parent-death signal (loaded here: not in the forked child).
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
 
 #: Runs inside the new namespaces as their root: covers each hidden path, then drops to an
 #: unmapped user in a nested user namespace (no capabilities; the covers are locked) and execs.
@@ -263,7 +268,8 @@ def build_isolated(source: str, *, input_shape: Sequence[int] | None = None,
             process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr, cwd=work,
                                        env=_clean_env(work), start_new_session=True,
                                        preexec_fn=functools.partial(_limit, timeout_s, memory_mb,
-                                                                    _tasks_of_this_user() + PROCESS_LIMIT))
+                                                                    _tasks_of_this_user() + PROCESS_LIMIT,
+                                                                    os.getpid()))
             try:
                 code = process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -300,8 +306,13 @@ def _tasks_of_this_user() -> int:
     return count
 
 
-def _limit(cpu_s: float, memory_mb: int, processes: int) -> None:
-    """Resource limits of the builder, set in the child before it executes anything."""
+def _limit(cpu_s: float, memory_mb: int, processes: int, parent: int) -> None:
+    """Resource limits of the builder, set in the child before it executes anything; and it dies
+    with the thread that started it, so an API process killed mid-build leaves no build running
+    (the build runs in a session of its own, which no signal to the API's process group reaches)."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
     cpu = max(1, int(cpu_s))
     for kind, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 5), (resource.RLIMIT_AS, memory_mb << 20, memory_mb << 20),
                              (resource.RLIMIT_FSIZE, FILE_LIMIT_BYTES, FILE_LIMIT_BYTES),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -44,9 +45,9 @@ def rpc_url(local_stack: local.Stack) -> str:
     return local_stack.chain.address
 
 
-@pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    """DSN of a database created for this test session and dropped after it."""
+@contextmanager
+def throwaway_database() -> Iterator[str]:
+    """DSN of a new, empty PostgreSQL database, dropped on exit."""
     name = f"kafkaml_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -55,6 +56,13 @@ def postgres_dsn() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as connection:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """DSN of a database created for this test session and dropped after it."""
+    with throwaway_database() as dsn:
+        yield dsn
 
 
 def unique(prefix: str) -> str:
