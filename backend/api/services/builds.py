@@ -111,7 +111,9 @@ class RecordingLauncher(Launcher):
         self.launcher, self.pk, self.attempt = launcher, pk, attempt
 
     def _record(self, **names: str) -> None:
-        if not MLModel.objects.filter(pk=self.pk, status=BUILDING, build_attempts=self.attempt).update(**names):
+        claimed = MLModel.objects.filter(pk=self.pk, status=BUILDING, build_attempts=self.attempt,
+                                         build_heartbeat__isnull=False)
+        if not claimed.update(**names):
             raise JobError(f"model {self.pk}: this build was given up on; nothing more is started for it")
 
     def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
