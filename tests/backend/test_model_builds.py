@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from backend.api.services.builds import STALE_S
 from kafkaml.local import stack as local
 from kafkaml.platform_client import PlatformError, wait_until_built
 from kafkaml.toydata import TOY_MODEL_SOURCE
@@ -40,6 +39,8 @@ from tests.conftest import throwaway_database
 WORKERS, THREADS = 2, 1
 PER_USER, PLATFORM = 2, 4
 FAST_ANSWER_S = 1.0
+#: Bound on finding an abandoned build (its heartbeat stale: builds.STALE_S) and starting it again.
+RECOVERY_S = 75
 
 
 def slow(seconds: float) -> str:
@@ -141,7 +142,7 @@ def test_a_killed_api_process_leaves_no_build_running_and_the_build_is_retried_t
     model = user.post(f"{backend.url}/api/models/", json={"name": "killed", "source": slow(60)}).json()
     url = f"{backend.url}/api/models/{model['id']}/"
     for attempt in (1, 2):
-        (builder, worker), = eventually(lambda: builders(backend), STALE_S + 60,
+        (builder, worker), = eventually(lambda: builders(backend), RECOVERY_S,
                                         f"attempt {attempt} of the build running").items()
         os.kill(worker, signal.SIGKILL)  # the API process that runs the build
         eventually(lambda builder=builder: not Path(f"/proc/{builder}").exists(), 10,
@@ -149,7 +150,7 @@ def test_a_killed_api_process_leaves_no_build_running_and_the_build_is_retried_t
         assert builders(backend) == {}
         assert user.get(url).json()["status"] == "building"  # until another process finds it abandoned
     with pytest.raises(PlatformError) as failed:
-        wait_until_built(lambda: user.get(url).json(), timeout_s=STALE_S + 30)
+        wait_until_built(lambda: user.get(url).json(), timeout_s=RECOVERY_S)
     assert "interrupted 2 times" in failed.value.body["error"], failed.value.body
     assert builders(backend) == {}
 
