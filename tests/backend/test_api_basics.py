@@ -246,6 +246,47 @@ def test_the_results_list_makes_the_same_few_queries_whatever_its_length(backend
     assert one == [3, 1, [1]] and six == [3, 6, [1, 3]]  # token, count, page: no query per result
 
 
+PAGE_COST = """
+import json, uuid
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from backend.api.models import RoundRecord, TrainingResult
+template = TrainingResult.objects.get(pk=RESULT)
+token = Token.objects.get_or_create(user=template.deployment.owner)[0].key
+for _ in range(11):
+    result = TrainingResult.objects.create(deployment=template.deployment, ml_model=template.ml_model,
+                                           federated_id="kml-" + uuid.uuid4().hex[:12], token_sha256="")
+    RoundRecord.objects.bulk_create(RoundRecord(result=result, version=v, elapsed_s=1.0, contributions=[])
+                                    for v in range(1, 4))
+with CaptureQueriesContext(connection) as queries:
+    page = Client(HTTP_HOST="localhost").get("/api/results/?limit=2&offset=10", HTTP_AUTHORIZATION="Token " + token)
+
+def loops(node):
+    own = node["Actual Loops"] if node.get("Relation Name") == "platform_roundrecord" else 0
+    return own + sum(loops(child) for child in node.get("Plans", []))
+
+scans = 0
+with connection.cursor() as cursor:
+    for query in queries.captured_queries:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"])
+        plan = cursor.fetchone()[0]
+        scans += loops((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+print(json.dumps([page.json()["count"], [r["rounds_done"] for r in page.json()["results"]], scans]))
+"""
+
+
+def test_a_deep_results_page_reads_the_rounds_of_its_own_rows_only(backend: Backend) -> None:
+    """PostgreSQL evaluates a select-list subquery for every row it reads, those OFFSET skips too:
+    the round counts must be computed for the page's rows, or a page costs more the deeper it is."""
+    _, url = _job(backend, "alice-page-cost")
+    count, rounds, scans = json.loads(manage(backend.env, "shell", "-c", PAGE_COST.replace(
+        "RESULT", url.rsplit("/", 1)[-1])).splitlines()[-1])
+    assert count == 12 and rounds == [3, 0]  # the page: the first of the eleven, then the dormant one
+    assert scans == 2, f"the rounds were counted for {scans} results to show 2"
+
+
 def test_a_results_list_row_is_the_results_own_representation(backend: Backend) -> None:
     owner = backend.as_user("alice-rows")
     job, url = _job(backend, "alice-rows")
