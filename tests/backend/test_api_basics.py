@@ -57,7 +57,8 @@ def test_build_errors_come_back_with_their_line(backend: Backend) -> None:
     alice = backend.as_user("alice-errors")
     syntax = alice.post(f"{backend.url}/api/models/", json={"name": "bad", "source": "import keras\nmodel = (\n"})
     assert syntax.status_code == 400 and syntax.json()["line"] == 2 and "syntax error" in syntax.json()["source"][0]
-    for payload in ({}, {"name": "", "source": "x"}, {"name": "n", "source": ["x"]}, {"name": "n" * 101, "source": "x"}):
+    for payload in ({}, {"name": "", "source": "x"}, {"name": "n", "source": ["x"]}, {"name": "n", "source": 5},
+                    {"name": "n" * 101, "source": "x"}):
         answer = alice.post(f"{backend.url}/api/models/", json=payload)
         assert answer.status_code == 400 and isinstance(answer.json(), dict), payload
     assert alice.get(f"{backend.url}/api/models/").json()["count"] == 0  # nothing was stored

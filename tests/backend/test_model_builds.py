@@ -133,6 +133,11 @@ def test_slow_builds_leave_the_api_answering_at_once(builds_backend: Backend) ->
         built = wait_until_built(lambda user=user, model=model: user.get(f"{backend.url}/api/models/{model}/").json(),
                                  timeout_s=240)
         assert built["parameters"] == 195
+    # Each build was started once: its process kept its heartbeat alive for longer than a build
+    # without one is left to its process (builds.STALE_S).
+    attempts = manage(backend.env, "shell", "-c", "from backend.api.models import MLModel; "
+                                                  "print(sorted(set(MLModel.objects.values_list('build_attempts', flat=True))))")
+    assert attempts.split()[-1] == "[1]", attempts
 
 
 def test_a_killed_api_process_leaves_no_build_running_and_the_build_is_retried_then_failed(

@@ -15,16 +15,26 @@ from backend.api.services.ml_models import model_create, model_delete, model_upd
 from kafkaml.django_rest import Page
 
 
+class SourceField(serializers.CharField):
+    """A model source: a JSON string. DRF's CharField takes the number 0 as the source "0", which
+    only the background build would then refuse."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ModelInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=10_000, allow_blank=True, default="")
-    source = serializers.CharField(max_length=200_000, trim_whitespace=False)
+    source = SourceField(max_length=200_000, trim_whitespace=False)
 
 
 class ModelUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     description = serializers.CharField(max_length=10_000, allow_blank=True, required=False)
-    source = serializers.CharField(max_length=200_000, trim_whitespace=False, required=False)
+    source = SourceField(max_length=200_000, trim_whitespace=False, required=False)
 
 
 class LayerOutput(serializers.Serializer):

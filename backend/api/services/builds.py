@@ -26,7 +26,9 @@ in a process's memory:
 from __future__ import annotations
 
 import ast
+import functools
 import logging
+import operator
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -139,9 +141,6 @@ class RecordingLauncher(Launcher):
 
 def build(pk: int, attempt: int, source: str) -> dict[str, Any]:
     """Run the builder on ``source``; the fields that record its outcome (ready or failed)."""
-    problem = source_line_error(source)
-    if problem is not None:  # the API refuses these at once; a source stored before that check was added
-        return {"status": MLModel.Status.FAILED, "error": problem[0], "line": problem[1]}
     settings = platform()
     try:
         if settings.launcher == "kubernetes":  # a pod cannot make the builder's namespaces: a Job of its own
@@ -267,11 +266,8 @@ class Dispatcher:
 
 
 def _attempts(builds: Mapping[int, int]) -> Q:
-    """The rows of these builds, each at its attempt."""
-    condition = Q(pk__in=[])
-    for pk, attempt in builds.items():
-        condition |= Q(pk=pk, build_attempts=attempt)
-    return condition
+    """The rows of these builds (at least one), each at its attempt."""
+    return functools.reduce(operator.or_, (Q(pk=pk, build_attempts=attempt) for pk, attempt in builds.items()))
 
 
 _started: Dispatcher | None = None
