@@ -12,7 +12,7 @@ UI_NPM_STAMP := frontend/node_modules/.installed
 UI_BUILD := frontend/dist/index.html
 UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: setup demo test lint bench clean schema kubectl system-packages ui
+.PHONY: setup demo test lint bench clean schema kubectl system-packages ui images
 setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl ui system-packages
 
 # kubectl renders the kustomize overlays in tests/unit/test_manifests.py (no cluster is contacted).
@@ -42,11 +42,15 @@ $(UI_BUILD): $(UI_NPM_STAMP) $(UI_SOURCES)
 	cd frontend && npm run --silent build
 
 # Debian packages the tests use: chromium (the UI's end-to-end test; playwright-core drives it, nothing
-# is downloaded at run time) and nginx-light (`nginx -t` checks the UI image's configuration). Installed
-# as root when missing, else a message.
+# is downloaded at run time), nginx-light (`nginx -t` checks the UI image's configuration), and podman
+# with buildah, runc and debootstrap (`make images`) and aardvark-dns (names on podman's networks:
+# tests/containers run the images). Installed as root when missing, else a message.
 system-packages:
 	@missing=""; command -v chromium >/dev/null || missing="chromium"; \
 	  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	  for tool in podman buildah runc debootstrap; do \
+	    command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	  [ -x /usr/lib/podman/aardvark-dns ] || missing="$$missing aardvark-dns"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	      echo "installing Debian packages:$$missing"; \
@@ -55,6 +59,13 @@ system-packages:
 	      echo "error: missing Debian packages:$$missing; install them (as root: apt-get install -y$$missing) and run 'make setup' again" >&2; exit 1; \
 	    fi; \
 	  fi
+
+# The three images (services, worker, UI), built with podman from docker/*.Dockerfile on base images
+# made here (debootstrap; no image registry is needed), as root. Only what changed is rebuilt: the
+# Debian root's image is named by a digest of its recipe, podman's layer cache does the rest.
+# Sizes and durations: out/images/report.json. See docker/images.py.
+images: system-packages $(PIP_STAMP)
+	$(PY) docker/images.py --json out/images/report.json
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }

@@ -1,17 +1,14 @@
-"""``/api/``: the REST API; ``/api/schema/``: its OpenAPI 3 schema; ``/api/docs/``: the interactive page;
-everything else: the web UI when ``BACKEND_UI_DIR`` names a build of it (local mode)."""
+"""``/api/``: the REST API (and, with ``BACKEND_API_DOCS``, ``/api/schema/``: its OpenAPI 3 schema;
+``/api/docs/``: the interactive page: :mod:`kafkaml.registry.urls`); everything else: the web UI
+when ``BACKEND_UI_DIR`` names a build of it (local mode)."""
 
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backend.ui import ui_urls
 
 urlpatterns = [
-    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[],
-                                                     permission_classes=[])),
     path("api/", include("kafkaml.registry.urls")),
     path("api/", include("backend.api.urls")),
     *ui_urls(),

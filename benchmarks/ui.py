@@ -141,16 +141,18 @@ def seed(env: dict[str, str], password: str, contract: str, reports: list[dict])
     return result.pk
 
 
-def page_ready_ms(url: str, password: str, result_id: int, rounds: int, repetitions: int) -> list[float]:
+def page_ready_ms(url: str, password: str, result_id: int, rounds: int, repetitions: int,
+                  failure_screenshot: Path) -> list[float]:
+    failure_screenshot.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["node", "e2e/ready.mjs", url, "bench-ui", password, str(result_id), str(rounds),
-                           str(CLIENTS), str(repetitions)],
+                           str(CLIENTS), str(repetitions), str(failure_screenshot.resolve())],
                           cwd=ROOT / "frontend", capture_output=True, text=True, timeout=60 + 30 * repetitions)
     if done.returncode != 0:
         raise SystemExit(f"the page did not get ready:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])["ready_ms"]
 
 
-def run(rounds: int, repetitions: int) -> dict[str, float | int | bool]:
+def run(rounds: int, repetitions: int, failure_screenshot: Path) -> dict[str, float | int | bool]:
     bundle, files = bundle_kb_gzip()
     password = secrets.token_urlsafe(12)
     with tempfile.TemporaryDirectory(prefix="kafkaml-ui-") as directory, throwaway_database() as dsn:
@@ -161,7 +163,8 @@ def run(rounds: int, repetitions: int) -> dict[str, float | int | bool]:
             with running_backend(run_dir / "platform", dsn, stack) as (url, env):
                 if "BACKEND_UI_DIR" not in env:
                     raise SystemExit("the backend serves no UI: build it first (make ui)")
-                timings = page_ready_ms(url, password, seed(env, password, contract, reports), rounds, repetitions)
+                timings = page_ready_ms(url, password, seed(env, password, contract, reports), rounds, repetitions,
+                                        failure_screenshot)
         finally:
             local.down(run_dir / "stack")
     return {"bundle_kb_gzip": round(bundle, 1), "bundle_js_files": files, "rounds": rounds, "clients": CLIENTS,
@@ -188,8 +191,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the figures here (one flat object)")
     parser.add_argument("--repetitions", type=int, default=30, help="page loads measured (default 30)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROUNDS} rounds, 3 page loads: a smoke check")
+    parser.add_argument("--failure-screenshot", type=Path, default=ROOT / "out" / "ui-ready-timeout.png",
+                        help="where a page that never gets drawn is photographed (default out/ui-ready-timeout.png)")
     args = parser.parse_args()
-    figures = run(QUICK_ROUNDS, 3) if args.quick else run(ROUNDS, args.repetitions)
+    figures = (run(QUICK_ROUNDS, 3, args.failure_screenshot) if args.quick
+               else run(ROUNDS, args.repetitions, args.failure_screenshot))
     show(figures)
     write_figures(args.json, figures)
 

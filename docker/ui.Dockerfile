@@ -18,7 +18,10 @@ ENV npm_config_update_notifier=false \
     npm_config_audit=false
 WORKDIR /build/frontend
 COPY frontend/package.json frontend/package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# The registry settings come as build secrets (.npmrc, its CA bundle): used by this step only, in
+# no layer (docker/images.py passes this machine's; without them npm's defaults apply).
+RUN --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=secret,id=ca-certificates.crt \
+    npm ci --no-audit --no-fund
 COPY frontend/ ./
 RUN npm run build
 

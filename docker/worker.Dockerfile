@@ -18,8 +18,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 COPY requirements-lock.txt docker/requirements-worker.txt /tmp/requirements/
-RUN /opt/venv/bin/pip install --no-cache-dir \
+# The package index settings come as build secrets (pip.conf, its CA bundle): used by this step
+# only, in no layer (docker/images.py passes this machine's; without them pip's defaults apply).
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=ca-certificates.crt \
+    /opt/venv/bin/pip install --no-cache-dir \
         -c /tmp/requirements/requirements-lock.txt -r /tmp/requirements/requirements-worker.txt "${TENSORFLOW}"
+COPY docker/slim-venv.sh /tmp/
+RUN sh /tmp/slim-venv.sh /opt/venv
 
 # --- final: the virtualenv and the code only, as a numeric non-root user
 FROM ${PYTHON_IMAGE}

@@ -1,14 +1,11 @@
-"""``/api/``: the REST API; ``/api/schema/`` and ``/api/docs/``: its OpenAPI schema and page."""
+"""``/api/``: the REST API (and, with ``BACKEND_API_DOCS``, ``/api/schema/`` and ``/api/docs/``: its
+OpenAPI schema and page: :mod:`kafkaml.registry.urls`)."""
 
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
-    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[],
-                                                     permission_classes=[])),
     path("api/", include("kafkaml.registry.urls")),
     path("api/", include("federated_backend.api.urls")),
 ]

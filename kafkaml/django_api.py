@@ -1,7 +1,8 @@
 """What the Django services share at the HTTP edge: typed errors; the exception handler and the
 error pages under ``/api/`` (every failure a clear JSON answer, never a 500 page); requests refused
 before any view reads them (a body above BACKEND_MAX_BODY_BYTES: 413; a NUL character in a query
-parameter: 400, PostgreSQL cannot compare text with it). The body parser and the pages are in
+parameter: 400, PostgreSQL cannot compare text with it); the Content-Security-Policy of every
+answer. The body parser and the pages are in
 :mod:`kafkaml.django_rest` (DRF's settings import them while its views load)."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from kafkaml.django_service import API_CONTENT_SECURITY_POLICY, UI_CONTENT_SECURITY_POLICY
 from kafkaml.jobs import JobError
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,22 @@ class NulFreeQuery:
         if any("\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()):
             return _answer(400, "a query parameter contains a NUL character (%00)")
         return self.get_response(request)
+
+
+class ContentSecurityPolicy:
+    """A Content-Security-Policy on every answer: the UI's on pages (and on the files of the UI
+    served outside /api/), the API's on the rest of /api/."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        page = response.get("Content-Type", "").startswith("text/html")
+        api = request.path.startswith("/api/") and not page
+        response.setdefault("Content-Security-Policy", API_CONTENT_SECURITY_POLICY if api
+                            else UI_CONTENT_SECURITY_POLICY)
+        return response
 
 
 # Django's own error pages (a URL no view matches, e.g. /api/models/abc/; an error outside DRF) are

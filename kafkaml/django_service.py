@@ -4,13 +4,16 @@ alike, from declared environment variables only.
 Every variable is a :class:`kafkaml.config.Setting` (``kafkaml config`` lists them), read and
 checked once at start: a wrong value stops the service with the variable's name. Secure by
 default: ``DEBUG`` off, the secret key from a file (no default: a service refuses to start
-without it), hosts and CSRF origins explicit. Nothing here opens a network connection, so a
+without it), hosts and CSRF origins explicit, a Content-Security-Policy on every answer, sign-in
+throttled; production mode (``BACKEND_PRODUCTION``) adds Secure cookies, HSTS and trusts the
+TLS proxy's X-Forwarded-Proto, and hides the API docs unless asked for. Nothing here opens a network connection, so a
 service whose chain or Kafka is down still starts and reports them as down. Each service's
 ``settings.py`` is :func:`service_settings` plus its own few lines.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -38,7 +41,35 @@ SERVICE = declare(
             "cluster. Empty: KAFKAML_RUN_DIR/platform-files.", kind="path", default=None),
     Setting("BACKEND_MAX_BODY_BYTES", "Largest request body accepted (413 beyond; job uploads included).",
             kind="int", default=8 * 1024 * 1024, minimum=1024),
+    Setting("BACKEND_PRODUCTION", "Production mode: the service is reached over HTTPS through a proxy that "
+            "terminates TLS and sets X-Forwarded-Proto (an ingress). Its session and CSRF cookies are Secure, "
+            "HSTS is sent (one year), a request is HTTPS when the proxy says so, and the API docs are off unless "
+            "BACKEND_API_DOCS.", kind="bool", default=False),
+    Setting("BACKEND_API_DOCS", "Serve the OpenAPI schema and its interactive page (/api/schema/, /api/docs/, "
+            "their assets from the service itself). Unset: on, except in production mode.", kind="bool",
+            default=None),
+    Setting("BACKEND_TRUSTED_PROXIES", "Proxies in front of the service that append the client's address to "
+            "X-Forwarded-For (an ingress controller: 1). Sign-in throttling counts the address that many hops "
+            "from the right; 0: the connection's own address (anything else could be forged).", kind="int",
+            default=0, minimum=0, maximum=5),
+    Setting("BACKEND_SIGN_IN_RATE_PER_ADDRESS", "Sign-in attempts (session and token) allowed per client address, "
+            "as N/second, N/minute, N/hour or N/day; more answer 429.", default="30/minute"),
+    Setting("BACKEND_SIGN_IN_RATE_PER_USER", "Sign-in attempts (session and token) allowed per user name, as "
+            "N/second, N/minute, N/hour or N/day; more answer 429.", default="10/minute"),
 )
+#: DRF's rate notation, checked at start (DRF reads only the number and the period's first letter).
+RATE = re.compile(r"^[1-9][0-9]{0,8}/(s|sec|second|m|min|minute|h|hour|d|day)$")
+#: The web UI's policy, and the API docs page's (nginx sends the same for the UI it serves:
+#: docker/nginx): the page's own scripts only (no inline script, no eval), its own styles (inline
+#: style attributes too: the charts and the editor set them), images of its own or data: URIs,
+#: requests to its own origin only, never framed.
+UI_CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                              "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+                              "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+#: Everything else under /api/ (JSON, files): nothing to load, nothing to run, never framed.
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+#: HSTS in production mode: a year, as browsers' preload lists expect (subdomains are not assumed).
+HSTS_SECONDS = 365 * 24 * 3600
 
 
 def database(url: str, default_path: Path) -> dict[str, Any]:
@@ -77,6 +108,20 @@ def secret_key() -> str:
                           "start with a default secret key") from None
 
 
+def _rate(values: dict[str, Any], name: str) -> str:
+    if not RATE.match(values[name]):
+        raise ConfigError(f"{name}={values[name]!r} is not a rate: N/second, N/minute, N/hour or N/day")
+    return values[name]
+
+
+def production_settings(production: bool) -> dict[str, Any]:
+    """What production mode changes: cookies only over HTTPS, HSTS, and the proxy's word on the scheme."""
+    if not production:
+        return {}
+    return {"SESSION_COOKIE_SECURE": True, "CSRF_COOKIE_SECURE": True, "SECURE_HSTS_SECONDS": HSTS_SECONDS,
+            "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")}
+
+
 def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, files_dir: str, title: str,
                      description: str) -> dict[str, Any]:
     """Django settings of one service: ``app`` its Django app, ``database_file`` and ``files_dir``
@@ -84,7 +129,10 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
     values = SERVICE.load()
     run_dir: Path = LOCAL.load()["KAFKAML_RUN_DIR"]
     storage: Path = values["BACKEND_STORAGE_DIR"] or run_dir / files_dir
+    api_docs = values["BACKEND_API_DOCS"] if values["BACKEND_API_DOCS"] is not None else not values["BACKEND_PRODUCTION"]
     return {
+        **production_settings(values["BACKEND_PRODUCTION"]),
+        "API_DOCS": api_docs,
         "SECRET_KEY": secret_key(),
         "DEBUG": values["BACKEND_DEBUG"],
         "ALLOWED_HOSTS": [host.strip() for host in values["BACKEND_ALLOWED_HOSTS"].split(",") if host.strip()],
@@ -99,6 +147,7 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
         "INSTALLED_APPS": ["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
                            "rest_framework", "rest_framework.authtoken", "drf_spectacular", "kafkaml.registry", app],
         "MIDDLEWARE": [
+            "kafkaml.django_api.ContentSecurityPolicy",
             "kafkaml.django_api.BodySizeLimit",
             "kafkaml.django_api.NulFreeQuery",
             "django.middleware.security.SecurityMiddleware",
@@ -128,9 +177,19 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
             "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
             "DEFAULT_PARSER_CLASSES": ["kafkaml.django_rest.StrictJSONParser"],
             "EXCEPTION_HANDLER": "kafkaml.django_api.exception_handler",
+            "NUM_PROXIES": values["BACKEND_TRUSTED_PROXIES"],
+            "DEFAULT_THROTTLE_RATES": {"sign_in_address": _rate(values, "BACKEND_SIGN_IN_RATE_PER_ADDRESS"),
+                                       "sign_in_user": _rate(values, "BACKEND_SIGN_IN_RATE_PER_USER")},
         },
+        # Sign-in throttling counts here: one directory the service's workers share (per pod: one replica).
+        "CACHES": {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                               "LOCATION": str(storage / "cache")}},
+        # The docs page's assets (drf-spectacular-sidecar) come from the service itself, never a CDN.
+        "STATIC_URL": "/api/docs/assets/",
         "SPECTACULAR_SETTINGS": {"TITLE": title, "DESCRIPTION": description, "VERSION": "1.0.0",
-                                 "COMPONENT_SPLIT_REQUEST": True, "SERVE_INCLUDE_SCHEMA": False},
+                                 "COMPONENT_SPLIT_REQUEST": True, "SERVE_INCLUDE_SCHEMA": False,
+                                 "SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+                                 "REDOC_DIST": "SIDECAR"},
         "LOGGING": {"version": 1, "disable_existing_loggers": False,
                     "handlers": {"console": {"class": "logging.StreamHandler"}},
                     "root": {"handlers": ["console"], "level": "INFO"}},

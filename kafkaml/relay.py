@@ -10,9 +10,14 @@ logger of the client module) are this loop with another endpoint. Its rules:
 * **At least once, idempotent.** A record counts as delivered only once the registry
   acknowledged it; a retry of a record the registry already has is acknowledged again, without
   a second registration.
-* **A bad record is the registry's verdict, not the relay's.** The registry records a malformed
-  description as rejected (with its reason) and acknowledges it, so it is skipped for good and
-  visible; it is never retried for ever and never stops the relay.
+* **A bad record is the registry's verdict, not the relay's.** The registry records a record it
+  cannot use (empty, malformed, a null or oversized header) as rejected, with its reason, and
+  acknowledges it, so it is skipped for good and visible; it is never retried for ever and never
+  stops the relay. What the relay sends is bounded: a record above
+  :data:`~kafkaml.registry.records.MAX_RECORD_BYTES`, one the registry answered 400 or 413 for,
+  and one the Kafka client cannot even decode are delivered as a *summary* (size, SHA-256, an
+  excerpt, why), which the registry records as rejected. Only a refusal of the relay itself (its
+  token, its URL, a summary refused) stops it.
 * **An unreachable registry is waited for**, with back-off, never skipped; SIGTERM/SIGINT only
   set a stop flag: the record in hand is finished, then the relay returns.
 """
@@ -20,6 +25,7 @@ logger of the client module) are this loop with another endpoint. Its rules:
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import signal
 import threading
@@ -28,9 +34,11 @@ from dataclasses import dataclass
 
 import requests
 from kafka import TopicPartition
+from kafka.errors import CorruptRecordError
 
 from kafkaml import kafka
 from kafkaml.config import ConfigError, SettingGroup, read_secret
+from kafkaml.registry.records import EXCERPT_BYTES, MAX_RECORD_BYTES
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 
 log = logging.getLogger(__name__)
@@ -60,15 +68,39 @@ class Registry:
         _raise_for(answer)
         return int(answer.json()["next_offset"])
 
-    def deliver(self, topic: str, partition: int, offset: int, value: bytes,
-                headers: dict[str, bytes] | None = None) -> dict:
-        """POST one record; its headers travel too (a classic announcement's signature is one)."""
-        encoded = {name: base64.b64encode(item).decode() for name, item in (headers or {}).items()}
-        answer = requests.post(self.url, json={"control_topic": topic, "partition": partition, "offset": offset,
-                                               "record": base64.b64encode(value).decode(), "headers": encoded},
-                               headers=self._headers(), timeout=self.timeout_s)
+    def deliver(self, topic: str, partition: int, offset: int, value: bytes | None,
+                headers: list[tuple[str, bytes | None]] | None = None) -> dict:
+        """POST one record, its headers too (a classic announcement's signature is one); a record
+        too large to send, or refused as a request, goes as a summary instead."""
+        value, headers = value or b"", headers or []
+        position = {"control_topic": topic, "partition": partition, "offset": offset}
+        size = len(value) + sum(len(name.encode()) + len(item or b"") for name, item in headers)
+        if size > MAX_RECORD_BYTES:
+            return self.summarise(position, value, f"the record is {size} bytes with its headers; a relay "
+                                                   f"delivers at most {MAX_RECORD_BYTES}")
+        encoded = {name: None if item is None else base64.b64encode(item).decode() for name, item in headers}
+        answer = self._post({**position, "record": base64.b64encode(value).decode(), "headers": encoded})
+        if answer.status_code in RECORD_REFUSED:
+            return self.summarise(position, value, f"the registry refused the record: HTTP {answer.status_code} "
+                                                   f"{answer.text[:200]}")
         _raise_for(answer)
         return answer.json()
+
+    def summarise(self, position: dict, value: bytes, reason: str) -> dict:
+        """Deliver what the relay knows of a record it cannot deliver whole: the registry records it
+        as rejected with ``reason``. A summary refused is the relay refused (:class:`RegistryRefused`)."""
+        answer = self._post({**position, "record": base64.b64encode(value[:EXCERPT_BYTES]).decode(),
+                             "undeliverable": {"reason": reason, "size": len(value),
+                                               "sha256": hashlib.sha256(value).hexdigest()}})
+        _raise_for(answer)
+        return answer.json()
+
+    def _post(self, body: dict) -> requests.Response:
+        return requests.post(self.url, json=body, headers=self._headers(), timeout=self.timeout_s)
+
+
+#: Answers about the request a record made (malformed for this registry, too large), not the relay.
+RECORD_REFUSED = (400, 413)
 
 
 def _raise_for(answer: requests.Response) -> None:
@@ -102,22 +134,46 @@ class Relay:
             consumer.seek(partition, position)
             log.info("relaying %s from offset %d to %s", self.topic, position, self.registry.url)
             while not self.stopping.is_set() and not until():
-                for record in consumer.poll(timeout_ms=self.poll_ms).get(partition, []):
+                try:
+                    records = consumer.poll(timeout_ms=self.poll_ms).get(partition, [])
+                except (CorruptRecordError, UnicodeDecodeError) as exc:  # a record the client cannot decode
+                    if not self._skip_unreadable(consumer, partition, exc):
+                        return
+                    continue
+                for record in records:
                     answer = self._patiently(
-                        lambda r=record: self.registry.deliver(self.topic, 0, r.offset, bytes(r.value or b""),
-                                                               dict(r.headers or [])),
+                        lambda r=record: self.registry.deliver(self.topic, 0, r.offset, r.value, list(r.headers or [])),
                         f"deliver {self.topic}@{record.offset}")
                     if answer is None:  # stopping while the registry was away: resume there next time
                         return
-                    self.delivered += 1
-                    if answer.get("status") == "rejected":
-                        log.warning("%s@%d was rejected by the registry: %s", self.topic, record.offset,
-                                    answer.get("reason"))
+                    self._delivered(record.offset, answer)
         finally:
             consumer.close()
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _skip_unreadable(self, consumer, partition: TopicPartition, error: Exception) -> bool:
+        """The record at the consumer's position could not be decoded (a header name that is not
+        UTF-8, a failed checksum): delivered as an empty summary, then passed. The client decodes a
+        whole batch at once, so the records after it in its batch (one producer's request: the
+        same writer's) are passed the same way, one by one. False once stopping."""
+        offset = consumer.position(partition)
+        reason = f"the relay cannot decode the record: {type(error).__name__}: {str(error)[:200]}"
+        answer = self._patiently(lambda: self.registry.summarise(
+            {"control_topic": self.topic, "partition": 0, "offset": offset}, b"", reason),
+            f"deliver {self.topic}@{offset}")
+        if answer is None:
+            return False
+        self._delivered(offset, answer)
+        consumer.seek(partition, offset + 1)
+        return True
+
+    def _delivered(self, offset: int, answer: dict) -> None:
+        self.delivered += 1
+        reason = answer.get("reason") or (answer.get("model") or {}).get("reason")
+        if answer.get("status") == "rejected" or (answer.get("model") or {}).get("state") == "rejected":
+            log.warning("%s@%d was rejected by the registry: %s", self.topic, offset, str(reason)[:300])
 
     def _patiently(self, call: Callable[[], object], what: str):
         """``call()`` retried with back-off while the registry is unreachable; None once stopping."""

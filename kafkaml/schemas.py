@@ -573,8 +573,10 @@ def _load_json(raw: bytes | str | Mapping[str, Any], kind: str) -> Any:
         return json.loads(raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw)
     except UnicodeDecodeError:
         raise SchemaError(kind, "", "not valid JSON (not UTF-8 text)") from None
-    except json.JSONDecodeError as exc:
-        raise SchemaError(kind, "", f"not valid JSON ({exc})") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of more digits than Python converts
+        raise SchemaError(kind, "", f"not valid JSON ({str(exc)[:200]})") from None
+    except RecursionError:
+        raise SchemaError(kind, "", "not valid JSON (nested too deeply)") from None
 
 
 def decode(raw: bytes | str | Mapping[str, Any], expected: type[Message] | None = None) -> Message:

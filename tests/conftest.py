@@ -1,4 +1,5 @@
-"""Shared fixtures: a real local stack (Tansu brokers + Anvil) and a throw-away PostgreSQL database.
+"""Shared fixtures: a real local stack (Tansu brokers + Anvil) and a throw-away PostgreSQL database;
+and a check on every session that no test left a file in the source tree.
 
 ``local_stack`` is session-scoped and reused by every test that needs a broker or the chain; it
 runs in its own run directory so it never touches a developer's own ``kafkaml local`` stack.
@@ -9,6 +10,7 @@ test_local_stack.py``) instead of disturbing this one.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +22,28 @@ from psycopg import sql
 
 from kafkaml.local import stack as local
 
+ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_DSN = os.environ.get("KAFKAML_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 STACK_CLIENTS = 3
+
+
+def _untracked_files() -> set[str]:
+    """Files in the checkout that git neither tracks nor ignores (``out/`` and the like are ignored)."""
+    listed = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, check=True, timeout=60)
+    return set(filter(None, listed.stdout.decode().split("\0")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_into_the_source_tree() -> Iterator[None]:
+    """Tests write under their ``tmp_path`` or ``out/``, never into the source tree, where a stray
+    file is one ``git add`` away from being committed: a file that appeared there during the
+    session (untracked and not ignored) fails it, named."""
+    before = _untracked_files()
+    yield
+    appeared = _untracked_files() - before
+    assert not appeared, (f"files appeared in the source tree during the tests: {sorted(appeared)}; a test must "
+                          "write under tmp_path or out/ (if you created them yourself meanwhile, run again)")
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +69,7 @@ def rpc_url(local_stack: local.Stack) -> str:
 
 @contextmanager
 def throwaway_database() -> Iterator[str]:
-    """DSN of a new, empty PostgreSQL database, dropped on exit."""
+    """DSN of a PostgreSQL database created now and dropped after."""
     name = f"kafkaml_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -68,3 +90,27 @@ def postgres_dsn() -> Iterator[str]:
 def unique(prefix: str) -> str:
     """A topic or identifier name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def without_user_namespaces(command: list[str]) -> list[str]:
+    """``command`` as it runs on a machine without user namespaces: the kernel's own switch
+    (``user.max_user_namespaces = 0``) set inside a user namespace of the test's, so the machine
+    stays as it is. ``BUILDER_SANDBOX=off`` in the environment declares that the machine has none
+    already: then the command runs as it is."""
+    if os.environ.get("BUILDER_SANDBOX") == "off":
+        return command
+    return ["unshare", "--user", "--map-root-user", "sh", "-c",
+            'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh", *command]
+
+
+def require_the_sandbox() -> None:
+    """Fail where the builder's sandbox cannot be created, unless ``BUILDER_SANDBOX=off`` in the
+    environment declares that this machine has no user namespaces (then skip, saying so)."""
+    from kafkaml.builder import sandbox_problem
+
+    if os.environ.get("BUILDER_SANDBOX") == "off":
+        pytest.skip("BUILDER_SANDBOX=off declares that this machine cannot create the builder's sandbox")
+    problem = sandbox_problem()
+    assert problem is None, (f"the builder's sandbox cannot be created here ({problem}): allow unprivileged user "
+                             "namespaces (sysctl user.max_user_namespaces > 0), or set BUILDER_SANDBOX=off to "
+                             "declare that this machine has none")

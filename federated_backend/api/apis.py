@@ -3,9 +3,6 @@ participations (approve, decline, stop, logs), and this client's wallet."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
@@ -25,14 +22,17 @@ from federated_backend.api.services.participations import (
     refresh,
 )
 from kafkaml.django_rest import Page
-from kafkaml.registry.apis import ProgressInput, ProgressOutput
+from kafkaml.registry.apis import ControlRecordInput, ProgressInput, ProgressOutput
 
 
 class AnnouncedModelOutput(serializers.ModelSerializer):
+    size = serializers.IntegerField(help_text="The record's size in the topic, in bytes.")
+    excerpt = serializers.CharField(help_text="A rejected record's first bytes, as text (\\xNN: not UTF-8).")
+
     class Meta:
         model = AnnouncedModel
-        fields = ["id", "model_id", "state", "reason", "coordination", "contract_address", "sha256", "control_topic",
-                  "control_partition", "control_offset", "message", "created_at"]
+        fields = ["id", "model_id", "state", "reason", "coordination", "contract_address", "sha256", "size", "excerpt",
+                  "control_topic", "control_partition", "control_offset", "message", "created_at"]
 
 
 class ParticipationOutput(serializers.ModelSerializer):
@@ -43,28 +43,6 @@ class ParticipationOutput(serializers.ModelSerializer):
         model = Participation
         fields = ["id", "model", "model_id", "datasource", "datasource_id", "state", "reason", "job", "created_at",
                   "updated_at"]
-
-
-class AnnouncementRegisterInput(serializers.Serializer):
-    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
-    partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
-    offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
-    record = serializers.CharField(max_length=6_000_000, help_text="The record's value, base64.")
-    headers = serializers.DictField(child=serializers.CharField(max_length=1000), default=dict,
-                                    help_text="The record's headers, each value base64.")
-
-    def validate_record(self, value: str) -> bytes:
-        return _bytes(value)
-
-    def validate_headers(self, value: dict) -> dict[str, bytes]:
-        return {name[:100]: _bytes(item) for name, item in list(value.items())[:20]}
-
-
-def _bytes(value: str) -> bytes:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise serializers.ValidationError("expected base64") from None
 
 
 class AnnouncementRegistrationOutput(serializers.Serializer):
@@ -106,12 +84,13 @@ class ModelRegisterApi(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=AnnouncementRegisterInput, responses={200: AnnouncementRegistrationOutput, 201: AnnouncementRegistrationOutput},
+    @extend_schema(request=ControlRecordInput, responses={200: AnnouncementRegistrationOutput, 201: AnnouncementRegistrationOutput},
                    operation_id="announced_models_register")
     def post(self, request):
-        data = AnnouncementRegisterInput(data=request.data)
+        data = ControlRecordInput(data=request.data)
         data.is_valid(raise_exception=True)
-        model, new = announcement_register(**data.validated_data)
+        position, record = data.control_record()
+        model, new = announcement_register(**position, record=record)
         return Response({"status": "registered" if new else "known", "model": AnnouncedModelOutput(model).data},
                         status=201 if new else 200)
 

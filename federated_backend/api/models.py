@@ -21,7 +21,9 @@ class AnnouncedModel(ControlRecordPosition):
     coordination = models.CharField(max_length=20, blank=True, default="")
     contract_address = models.CharField(max_length=42, blank=True, default="")
     message = models.JSONField(null=True)  # the announcement as received (accepted ones)
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64)  # of the record's value in the topic
+    size = models.BigIntegerField(default=0)  # of the record's value in the topic
+    excerpt = models.TextField(blank=True, default="")  # rejected ones: the value's first bytes, as text
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -5,17 +5,19 @@
  *   sign in (by keyboard) → a model in the editor (first a broken one: built in the background,
  *   the builder's error marked at its line; then fixed, rebuilt, its summary) → a configuration → a blockchain deployment for two clients → the training page shows
  *   the rounds as they arrive (each within 2 s of the API having it, no reload) → tokens →
- *   lineage → Verify: all versions identical → download the model (its SHA-256 as shown).
+ *   lineage → Verify: all versions identical → download the model (its SHA-256 as shown) → the
+ *   API docs page (Swagger UI, its files served by the platform itself).
  *
  * Every page visited is checked with axe-core (no serious or critical violation) and at phone
- * width (no sideways overflow); screenshots go to the directory given. Usage:
+ * width (no sideways overflow), and whatever the Content-Security-Policy refuses on any page is
+ * recorded; screenshots go to the directory given. Usage:
  *
  *   node e2e/flow.mjs <config.json>   config: {url, username, password, modelName, modelSource,
  *                                      brokenSource, brokenLine, validation, clients: [{identity, ceiling}],
  *                                      rounds, screenshots, summary}
  *
  * The summary file gets {resultId, modelSha256, downloadedSha256, versions, roundLagsMs, pages,
- * violations, overflow}; the exit status is 0 only when every step passed.
+ * violations, overflow, cspViolations, apiDocsTitle}; the exit status is 0 only when every step passed.
  */
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -24,7 +26,7 @@ import { LAPTOP, PHONE, horizontalOverflow, launch, seriousViolations } from './
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 mkdirSync(config.screenshots, { recursive: true })
-const summary = { pages: [], violations: {}, overflow: [], roundLagsMs: [] }
+const summary = { pages: [], violations: {}, overflow: [], roundLagsMs: [], cspViolations: [] }
 const STEP_TIMEOUT = 30_000
 const BUILD_TIMEOUT = 180_000 // the builder's own limit is 120 s; a build may wait in the queue first
 
@@ -101,6 +103,20 @@ async function createConfiguration(page) {
   await row.getByRole('link', { name: 'Deploy' }).click()
 }
 
+/** The identity field's own error (the clients' help text above the rows speaks of addresses too). */
+const IDENTITY_PROBLEM = 'Must be a 0x address'
+
+/** A wrong identity is refused as the user types: the field is marked invalid and its error is shown next to it. */
+async function refusesAWrongIdentity(page) {
+  await page.getByRole('button', { name: 'Add client' }).click()
+  const identity = page.getByLabel('Client 1 identity')
+  await identity.fill('not-an-address')
+  await identity.blur()
+  const field = page.locator('.field').filter({ has: identity })
+  await field.locator('.field-errors').getByText(IDENTITY_PROBLEM).waitFor({ timeout: 5_000 })
+  if ((await identity.getAttribute('aria-invalid')) !== 'true') throw new Error('the wrong identity is not marked invalid')
+}
+
 async function deploy(page) {
   step('a blockchain deployment for two clients')
   await page.getByRole('button', { name: 'Deploy' }).waitFor({ timeout: STEP_TIMEOUT })
@@ -114,16 +130,13 @@ async function deploy(page) {
   await page.getByLabel('Epochs', { exact: true }).fill('1')
   await page.getByLabel('Batch size', { exact: true }).fill('32')
   await page.getByLabel('Reward budget').fill('100')
-  // A wrong identity is refused as the user types, next to the field.
-  await page.getByRole('button', { name: 'Add client' }).click()
-  await page.getByLabel('Client 1 identity').fill('not-an-address')
-  await page.getByLabel('Client 1 identity').blur()
-  await page.getByText(/address/i).first().waitFor({ timeout: 5_000 })
+  await refusesAWrongIdentity(page)
   for (const [index, client] of config.clients.entries()) {
     if (index > 0) await page.getByRole('button', { name: 'Add client' }).click()
     await page.getByLabel(`Client ${index + 1} identity`).fill(client.identity)
     await page.getByLabel(`Client ${index + 1} sample ceiling`).fill(String(client.ceiling))
   }
+  await page.getByText(IDENTITY_PROBLEM).waitFor({ state: 'detached', timeout: 5_000 })
   await inspect(page, 'deployment-form')
   await page.getByRole('button', { name: 'Deploy' }).click()
   await page.waitForURL(/\/trainings\/\d+$/, { timeout: 120_000 })
@@ -181,6 +194,15 @@ async function verify(page) {
   await inspect(page, 'lineage')
 }
 
+/** The REST API's interactive page: Swagger UI renders the platform's schema. */
+async function apiDocs(page) {
+  step('API docs')
+  await page.goto(`${config.url}/api/docs/`)
+  const title = page.locator('.swagger-ui .info .title').first()
+  await title.waitFor({ timeout: STEP_TIMEOUT })
+  summary.apiDocsTitle = (await title.textContent()).trim()
+}
+
 async function visit(page, section, name) {
   await page.getByRole('link', { name: section, exact: true }).click()
   await page.getByRole('heading', { level: 1 }).waitFor()
@@ -193,6 +215,11 @@ try {
   const context = await browser.newContext({ viewport: LAPTOP, acceptDownloads: true })
   const page = await context.newPage()
   page.on('pageerror', (error) => (summary.pageErrors ??= []).push(String(error)))
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
+      summary.cspViolations.push(`${page.url()}: ${message.text()}`)
+    }
+  })
   await signIn(page)
   await createModel(page)
   await createConfiguration(page)
@@ -207,6 +234,7 @@ try {
   await page.getByRole('button', { name: 'Sign out' }).click()
   await page.getByRole('button', { name: 'Sign in' }).waitFor()
   await inspect(page, 'sign-in')
+  await apiDocs(page)
 } catch (error) {
   failure = error
   summary.error = String(error.stack ?? error)

@@ -1,18 +1,23 @@
 /**
  * Time until a finished training's page is fully drawn, for benchmarks/ui.py.
  *
- *   node e2e/ready.mjs <url> <user> <password> <result id> <rounds> <clients> <repetitions>
+ *   node e2e/ready.mjs <url> <user> <password> <result id> <rounds> <clients> <repetitions> <failure screenshot>
  *
  * Signs in once, then loads /trainings/<id> `repetitions` times in the same browser context (its
  * HTTP cache kept, as for a user coming back) and measures, in the page's own clock, the time from
  * navigation start to the first animation frame at which everything is drawn: the last round
  * (`v<rounds>`) in the rounds table, the lines of the charts, a token bar for each of the
  * `clients`, the page's own ready mark (result, rounds and chain answered) and no loading
- * indicator left. Prints {"ready_ms": [...]} as its last line.
+ * indicator left. Prints {"ready_ms": [...]} as its last line. A page that does not get drawn
+ * leaves a screenshot at <failure screenshot> (a path outside the source tree).
  */
 import { launch, LAPTOP } from './browser.mjs'
 
-const [url, username, password, resultId, rounds, clients, repetitions] = process.argv.slice(2)
+const [url, username, password, resultId, rounds, clients, repetitions, failureScreenshot] = process.argv.slice(2)
+if (!failureScreenshot) {
+  console.error('usage: node e2e/ready.mjs <url> <user> <password> <result id> <rounds> <clients> <repetitions> <failure screenshot>')
+  process.exit(2)
+}
 
 /** What "fully drawn" consists of, each true or false (installed in every page as window.__drawnConditions). */
 function conditions({ lastRound, clientCount }) {
@@ -48,8 +53,8 @@ try {
       .waitForFunction(drawnAt, { lastRound: `v${rounds}`, clientCount: Number(clients) }, { polling: 'raf', timeout: 30_000 })
       .catch(async (error) => {
         const missing = await page.evaluate((expected) => window.__drawnConditions(expected), { lastRound: `v${rounds}`, clientCount: Number(clients) })
-        await page.screenshot({ path: 'ready-timeout.png', fullPage: true })
-        throw new Error(`the page was not drawn (${JSON.stringify(missing)}; screenshot ready-timeout.png): ${error}`)
+        await page.screenshot({ path: failureScreenshot, fullPage: true })
+        throw new Error(`the page was not drawn (${JSON.stringify(missing)}; screenshot ${failureScreenshot}): ${error}`)
       })
     ready.push(Math.round((await handle.jsonValue()) * 10) / 10)
   }

@@ -1,9 +1,10 @@
-"""Jobs as Kubernetes ``batch/v1`` Jobs in the caller's own namespace.
+"""Jobs as Kubernetes ``batch/v1`` Jobs in one namespace: ``JOB_NAMESPACE`` (the platform's jobs
+and their Secrets, apart from the platform's own Secrets), else the caller's own.
 
-The backends run in a pod whose service account may manage Jobs and read Pods and their logs in
-that namespace only; so the launcher works in the namespace the pod runs in (the downward API's
-``POD_NAMESPACE``, else the service account's namespace file) and never needs cluster-wide
-rights. Status, logs and stop go through label selectors built from checked labels. The API
+The backends run in a pod whose service account may manage Jobs and their Secrets and read Pods
+and their logs in that namespace only; so the launcher works in that namespace (else the one the
+pod runs in: the downward API's ``POD_NAMESPACE``, or the service account's namespace file) and
+never needs cluster-wide rights. Status, logs and stop go through label selectors built from checked labels. The API
 objects are passed in (:class:`KubernetesApi`), so tests use a stand-in and no API server.
 """
 
@@ -17,12 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from kafkaml.jobs.launcher import JobError, JobExists, JobHandle, JobState, JobStatus, Launcher, scoped
 from kafkaml.jobs.manifest import PodSecurity, job_manifest
-from kafkaml.jobs.settings import POD_NAMESPACE
+from kafkaml.jobs.settings import JOB_NAMESPACE, POD_NAMESPACE
 from kafkaml.jobs.spec import LABEL_JOB, LABEL_PART_OF, PART_OF, JobSpec
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -48,8 +50,9 @@ class KubernetesApi:
 
 def namespace_from_environment(environ: Mapping[str, str] | None = None,
                                namespace_file: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
-    """``POD_NAMESPACE`` (downward API), else the namespace of the pod's service account."""
-    namespace = POD_NAMESPACE.read(environ)
+    """``JOB_NAMESPACE``, else ``POD_NAMESPACE`` (downward API), else the namespace of the pod's
+    service account."""
+    namespace = JOB_NAMESPACE.read(environ) or POD_NAMESPACE.read(environ)
     if namespace:
         return namespace
     try:
@@ -187,10 +190,14 @@ def _exit_code(pod: Any) -> int | None:
 
 @contextlib.contextmanager
 def _api_errors(action: str) -> Iterator[None]:
-    """API failures as :class:`JobError` (409 as :class:`JobExists`), with status and reason only."""
+    """API failures as :class:`JobError` (409 as :class:`JobExists`), with status and reason only;
+    an API server that cannot be reached (refused, reset, timed out: urllib3 gives up after its
+    retries) is a :class:`JobError` too, so callers answer it as a dependency that is down."""
     try:
         yield
     except ApiException as exc:
         if exc.status == 409:
             raise JobExists(f"{action}: a job of that name exists already") from None
         raise JobError(f"{action}: the Kubernetes API answered {exc.status} {exc.reason}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise JobError(f"{action}: the Kubernetes API cannot be reached ({type(exc).__name__})") from None

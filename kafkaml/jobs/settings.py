@@ -15,4 +15,12 @@ POD_NAMESPACE = Setting(
     default="",
 )
 
-JOBS = declare("Job launchers", POD_NAMESPACE)
+JOB_NAMESPACE = Setting(
+    "JOB_NAMESPACE",
+    "Namespace the Kubernetes launcher creates jobs and their Secrets in, when not its own: a namespace "
+    "of their own keeps the launcher's rights on Secrets away from the service's own Secrets. Empty: "
+    "POD_NAMESPACE.",
+    default="",
+)
+
+JOBS = declare("Job launchers", POD_NAMESPACE, JOB_NAMESPACE)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -16,7 +17,10 @@ from rest_framework.views import APIView
 
 from kafkaml.django_rest import Page
 from kafkaml.registry.models import Datasource, RejectedRecord
+from kafkaml.registry.records import MAX_REASON_CHARS, MAX_RECORD_BYTES, ControlRecord, base64_length
 from kafkaml.registry.services import datasource_register, next_offset
+
+TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
 
 
 class DatasourceOutput(serializers.ModelSerializer):
@@ -26,17 +30,72 @@ class DatasourceOutput(serializers.ModelSerializer):
                   "sha256", "control_topic", "control_partition", "control_offset", "message", "created_at"]
 
 
-class DatasourceRegisterInput(serializers.Serializer):
-    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
-    partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
-    offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
-    record = serializers.CharField(max_length=400_000, help_text="The record's value, base64.")
+class TextOnly:
+    """A string field that takes JSON strings only (DRF's own turns the number 0 into "0")."""
 
-    def validate_record(self, value: str) -> bytes:
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Text(TextOnly, serializers.CharField):
+    pass
+
+
+class Pattern(TextOnly, serializers.RegexField):
+    pass
+
+
+class Base64Field(Text):
+    """Bytes as base64 text (``max_length`` counts the text, checked before decoding)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def run_validation(self, data=empty) -> bytes | None:
+        text = super().run_validation(data)
+        if text is None:
+            return None
         try:
-            return base64.b64decode(value, validate=True)
+            return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise serializers.ValidationError("expected base64") from None
+
+
+class UndeliverableInput(serializers.Serializer):
+    """A record the relay could not deliver whole (too large, or refused): what it knows of it."""
+
+    reason = Text(max_length=MAX_REASON_CHARS)
+    size = serializers.IntegerField(min_value=0, max_value=2**62, help_text="The value's size in the topic.")
+    sha256 = Pattern(r"^[0-9a-f]{64}$", help_text="The value's SHA-256 in the topic.")
+
+
+class ControlRecordInput(serializers.Serializer):
+    """One record of a control topic, where it was read: what a relay delivers to a registry.
+
+    Any record the topic may hold is accepted (empty, null headers, large headers); the registry
+    records what it cannot use as rejected, with the reason."""
+
+    control_topic = Pattern(TOPIC_NAME)
+    partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+    offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    record = Base64Field(max_length=base64_length(MAX_RECORD_BYTES), allow_blank=True,
+                         help_text="The record's value, base64 (empty for an empty value or a tombstone; "
+                                   "an excerpt when undeliverable).")
+    headers = serializers.DictField(
+        child=Base64Field(max_length=base64_length(MAX_RECORD_BYTES), allow_blank=True, allow_null=True),
+        default=dict, help_text="The record's headers, each value base64 or null.")
+    undeliverable = UndeliverableInput(allow_null=True, default=None)
+
+    def control_record(self) -> tuple[dict[str, object], ControlRecord]:
+        """(where the record was read, the record)."""
+        data = self.validated_data
+        position = {"control_topic": data["control_topic"], "partition": data["partition"], "offset": data["offset"]}
+        summary = data["undeliverable"]
+        if summary is None:
+            return position, ControlRecord(data["record"], data["headers"])
+        return position, ControlRecord(data["record"], {}, summary["size"], summary["sha256"], summary["reason"])
 
 
 class DatasourceListApi(APIView):
@@ -64,9 +123,14 @@ class ProgressOutput(serializers.Serializer):
 
 
 class RejectedOutput(serializers.ModelSerializer):
+    size = serializers.IntegerField(help_text="The record's size in the topic, in bytes.")
+    sha256 = serializers.CharField(help_text="The record's SHA-256 in the topic.")
+    excerpt = serializers.CharField(help_text="The record's first bytes, as text (\\xNN: not UTF-8).")
+
     class Meta:
         model = RejectedRecord
-        fields = ["id", "control_topic", "control_partition", "control_offset", "reason", "created_at"]
+        fields = ["id", "control_topic", "control_partition", "control_offset", "reason", "size", "sha256", "excerpt",
+                  "created_at"]
 
 
 class DatasourceRegisterApi(APIView):
@@ -75,12 +139,13 @@ class DatasourceRegisterApi(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=DatasourceRegisterInput, responses={200: RegistrationOutput, 201: RegistrationOutput},
+    @extend_schema(request=ControlRecordInput, responses={200: RegistrationOutput, 201: RegistrationOutput},
                    operation_id="datasources_register")
     def post(self, request):
-        data = DatasourceRegisterInput(data=request.data)
+        data = ControlRecordInput(data=request.data)
         data.is_valid(raise_exception=True)
-        registration = datasource_register(**data.validated_data)
+        position, record = data.control_record()
+        registration = datasource_register(**position, record=record)
         if registration.status == "registered" and getattr(settings, "REGISTRY_DATASOURCE_HOOK", None):
             import_string(settings.REGISTRY_DATASOURCE_HOOK)(registration.datasource)
         body = {"status": registration.status, "reason": registration.reason,
@@ -103,7 +168,7 @@ class DatasourceProgressApi(APIView):
 
 
 class ProgressInput(serializers.Serializer):
-    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
+    control_topic = Pattern(TOPIC_NAME)
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
 

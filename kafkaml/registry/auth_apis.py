@@ -1,6 +1,14 @@
-"""Sign in: a session for the browser, a token for scripts and the CLI."""
+"""Sign in: a session for the browser, a token for scripts and the CLI.
+
+Both are throttled (``BACKEND_SIGN_IN_RATE_PER_ADDRESS`` and ``..._PER_USER``: 429 beyond), so
+passwords cannot be guessed at speed, from one address or against one user. Signing in to a
+session needs the CSRF token like any other session write: without it, another site could sign a
+visitor in to an account of its choosing (login CSRF). The token endpoint sets no cookie, so it
+needs none."""
 
 from __future__ import annotations
+
+import hashlib
 
 from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
@@ -8,10 +16,12 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 
@@ -32,6 +42,31 @@ class TokenOutput(serializers.Serializer):
 
 class CsrfOutput(serializers.Serializer):
     csrf_token = serializers.CharField()
+
+
+class SignInPerAddress(SimpleRateThrottle):
+    """Sign-in attempts from one client address (``BACKEND_TRUSTED_PROXIES`` says which one)."""
+
+    scope = "sign_in_address"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class SignInPerUser(SimpleRateThrottle):
+    """Sign-in attempts for one user name, from wherever they come."""
+
+    scope = "sign_in_user"
+
+    def get_cache_key(self, request, view) -> str | None:
+        name = request.data.get("username") if isinstance(request.data, dict) else None
+        if not isinstance(name, str):
+            return None  # no user named: the input is refused anyway
+        ident = hashlib.sha256(name.strip().lower().encode("utf-8", "replace")).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+SIGN_IN_THROTTLES = [SignInPerAddress, SignInPerUser]
 
 
 def _user(request) -> object:
@@ -56,10 +91,16 @@ class CsrfApi(APIView):
 
 
 class LoginApi(APIView):
+    """A session for the browser; the CSRF token (``/api/auth/csrf/``) is required, as for any
+    session write."""
+
     permission_classes = [AllowAny]
+    throttle_classes = SIGN_IN_THROTTLES
+    error_codes = {"POST": ("429",)}
 
     @extend_schema(request=CredentialsInput, responses=UserOutput, operation_id="auth_login")
     def post(self, request):
+        SessionAuthentication().enforce_csrf(request)
         user = _user(request)
         login(request, user)
         return Response(UserOutput(user).data)
@@ -75,10 +116,11 @@ class LogoutApi(APIView):
 class TokenApi(APIView):
     """An API token for scripts (``Authorization: Token <token>``); the same one on every call."""
 
-    error_codes = {"POST": ("401", "403")}  # wrong user name or password
+    error_codes = {"POST": ("401", "403", "429")}  # wrong user name or password; too many attempts
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_classes = SIGN_IN_THROTTLES
 
     @extend_schema(request=CredentialsInput, responses=TokenOutput, operation_id="auth_token")
     def post(self, request):

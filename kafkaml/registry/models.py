@@ -43,9 +43,13 @@ class Datasource(ControlRecordPosition):
 
 
 class RejectedRecord(ControlRecordPosition):
-    """A data control record the registry could not use, with why: acknowledged, never retried."""
+    """A data control record the registry could not use, with why: acknowledged, never retried.
+    Bounded whatever the record was (:meth:`kafkaml.registry.records.ControlRecord.rejection`)."""
 
     reason = models.TextField()
+    size = models.BigIntegerField(default=0)  # of the record's value in the topic
+    sha256 = models.CharField(max_length=64, default="")  # of the value in the topic
+    excerpt = models.TextField(blank=True, default="")  # its first bytes, as text
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,22 +2,22 @@
 
 The data control logger relays each record with where it was read (topic, partition, offset);
 registering the same record twice returns the first registration, so the logger may retry
-freely. A malformed description is recorded as rejected, with the schema's field-level message, and
-acknowledged like a registration: the relay goes on, and the rejection stays visible.
+freely. Any record that describes no usable datasource (empty, malformed, too large, with a null or
+oversized header, or one the relay could not deliver whole) is recorded as rejected, with the
+reason and a bounded trace of the record (:mod:`kafkaml.registry.records`), and acknowledged like a
+registration: the relay goes on, and the rejection stays visible.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from kafkaml.registry.models import Datasource, RejectedRecord
+from kafkaml.registry.records import MAX_DESCRIPTION_BYTES, ControlRecord
 from kafkaml.schemas import SchemaError, parse_data_control
-
-MAX_DESCRIPTION_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Registration:
     reason: str = ""
 
 
-def datasource_register(*, control_topic: str, partition: int, offset: int, record: bytes) -> Registration:
+def datasource_register(*, control_topic: str, partition: int, offset: int, record: ControlRecord) -> Registration:
     """Register the datasource of one data control record, once per record position."""
     position = {"control_topic": control_topic, "control_partition": partition, "control_offset": offset}
     existing = Datasource.objects.filter(**position).first()
@@ -38,18 +38,20 @@ def datasource_register(*, control_topic: str, partition: int, offset: int, reco
     rejected = RejectedRecord.objects.filter(**position).first()
     if rejected is not None:
         return Registration("rejected", reason=rejected.reason)
-    try:
-        if len(record) > MAX_DESCRIPTION_BYTES:
-            raise ValueError(f"a datasource description is at most {MAX_DESCRIPTION_BYTES} bytes")
-        described = parse_data_control(record)
-    except (SchemaError, ValueError) as exc:
-        RejectedRecord.objects.get_or_create(**position, defaults={"reason": str(exc)[:2000]})
-        return Registration("rejected", reason=str(exc))
+    problem = record.problem(MAX_DESCRIPTION_BYTES)
+    if not problem:
+        try:
+            described = parse_data_control(record.value)
+        except (SchemaError, ValueError) as exc:
+            problem = str(exc)
+    if problem:
+        rejected, _ = RejectedRecord.objects.get_or_create(**position, defaults=record.rejection(problem))
+        return Registration("rejected", reason=rejected.reason)
     datasource = Datasource(
         datasource_id=described.datasource_id, topic=described.topic, format=described.format,
         description=described.description, input_shape=list(described.input_shape), classes=described.classes,
         counts={split: described.count(split) for split in ("train", "validation", "test")},
-        message=described.to_json(), sha256=hashlib.sha256(record).hexdigest(),
+        message=described.to_json(), sha256=record.sha256,
         control_topic=control_topic, control_partition=partition, control_offset=offset,
     )
     try:

@@ -1,10 +1,36 @@
-"""The shared endpoints, under each service's ``/api/``."""
+"""The shared endpoints, under each service's ``/api/``: health, sign-in, the datasource registry,
+and (``BACKEND_API_DOCS``) the OpenAPI schema, its interactive page and that page's assets, served
+by the service itself (drf-spectacular-sidecar): no CDN, nothing a page loads from elsewhere."""
 
 from __future__ import annotations
 
-from django.urls import path
+from pathlib import Path
+
+import drf_spectacular_sidecar
+from django.conf import settings
+from django.urls import path, re_path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from kafkaml.registry import apis, auth_apis, health_apis
+
+#: Where drf-spectacular-sidecar keeps its files; STATIC_URL (/api/docs/assets/) maps onto it.
+SIDECAR_STATIC = Path(drf_spectacular_sidecar.__file__).parent / "static"
+
+
+def api_docs() -> list:
+    """The schema and its page (the split view: its script is a file, as the CSP wants), and the
+    Swagger UI files the page loads, only those."""
+    if not settings.API_DOCS:
+        return []
+    anyone = {"authentication_classes": [], "permission_classes": []}
+    return [
+        path("schema/", SpectacularAPIView.as_view(**anyone), name="schema"),
+        path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema", **anyone)),
+        re_path(r"^docs/assets/(?P<path>drf_spectacular_sidecar/swagger-ui-dist/[\w.-]+)$", serve,
+                {"document_root": SIDECAR_STATIC}),
+    ]
+
 
 urlpatterns = [
     path("health/", health_apis.HealthApi.as_view()),
@@ -18,4 +44,5 @@ urlpatterns = [
     path("datasources/register/progress/", apis.DatasourceProgressApi.as_view()),
     path("datasources/rejected/", apis.RejectedListApi.as_view()),
     path("datasources/<int:pk>/", apis.DatasourceDetailApi.as_view()),
+    *api_docs(),
 ]

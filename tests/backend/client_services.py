@@ -3,6 +3,8 @@ and both control loggers, as `kafkaml local up --clients` starts them, stopped w
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +18,14 @@ from kafkaml.jobs.spec import LABEL_OWNER
 from kafkaml.local import client as local_client
 from kafkaml.local import platform, processes
 from kafkaml.local import stack as local
+from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
+from kafkaml.local.train import deploy_token_once
+from tests.conftest import throwaway_database
+
+#: Every test signs in from 127.0.0.1 (the fuzz passes hundreds of times): the per-address limit
+#: is raised for the session's services; test_web_security.py checks it on a backend of its own.
+ONE_ADDRESS_FOR_EVERY_TEST = {"BACKEND_SIGN_IN_RATE_PER_ADDRESS": "100000/day"}
 
 
 @dataclass
@@ -36,22 +45,30 @@ class Client:
         return self.api().get(f"{self.url}/api/participations/", params={"limit": 200}).json()["results"]
 
 
-def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path) -> Client:
+def start_backend(name: str, env: dict[str, str], home: Path, log_path: Path) -> Client:
+    """A client's federated backend (migrated, with its first administrator), without its loggers."""
     part = local.Part(f"{name}-backend", "backend", processes.free_port())
-    env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy)
-    token_file = local_client.prepare(env, local_client.directory(stack, name))
-    pid = processes.spawn(local_client.backend_command(part.port), directory / f"{name}-backend.log", env)
+    token_file = local_client.prepare(env, home)
+    pid = processes.spawn(local_client.backend_command(part.port), log_path, env)
     deadline = time.monotonic() + 60
     while not platform.healthy(part.address, 1.0):
-        assert time.monotonic() < deadline, processes.tail(directory / f"{name}-backend.log", 40)
+        if time.monotonic() > deadline or not processes.is_running(pid):
+            processes.stop_group(pid)
+            raise AssertionError(processes.tail(log_path, 40))
         time.sleep(0.2)
-    running = Client(name, part.address, token_file.read_text().strip(), pid)
+    return Client(name, part.address, token_file.read_text().strip(), pid)
+
+
+def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path) -> Client:
+    env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy)
+    running = start_backend(name, env, local_client.directory(stack, name), directory / f"{name}-backend.log")
+    token_file = local_client.directory(stack, name) / local_client.TOKEN_FILE
     running.loggers = [
         Job(f"{name}-data-logger", "data_control_logger",
-            local_client.data_logger_environment(stack, name, part.address, token_file),
+            local_client.data_logger_environment(stack, name, running.url, token_file),
             directory / f"{name}-data-logger.log").start(),
         Job(f"{name}-model-logger", "model_control_logger",
-            local_client.model_logger_environment(stack, part.address, token_file),
+            local_client.model_logger_environment(stack, running.url, token_file),
             directory / f"{name}-model-logger.log").start(),
     ]
     return running
@@ -76,3 +93,56 @@ def start_clients(local_stack: local.Stack, tmp_path: Path) -> Iterator:
                 logger.stop()
             LocalLauncher(local_stack.run_dir / f"{running.name}-jobs").stop({LABEL_OWNER: "federated-backend"})
             processes.stop_group(running.pid)
+
+
+@dataclass
+class FederatedBackend:
+    """A client's federated backend alone (no logger, no datasource, site policy ``approval``):
+    it trusts classic announcements signed by ``signer`` and trainings of the platform token
+    ``token_address``."""
+
+    client: Client
+    env: dict[str, str]
+    signer: LocalAccount
+    token_address: str
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        return self.client.url
+
+    def user_token(self, name: str) -> str:
+        """The API token of ``name``, a user who is not staff (created on first use)."""
+        password = f"{name}-password-1"
+        code = ("from django.contrib.auth import get_user_model; U = get_user_model(); "
+                f"U.objects.filter(username={name!r}).exists() or U.objects.create_user({name!r}, password={password!r})")
+        done = subprocess.run([sys.executable, "-m", "federated_backend", "shell", "-c", code], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        answer = requests.post(f"{self.url}/api/auth/token/", json={"username": name, "password": password}, timeout=10)
+        answer.raise_for_status()
+        return answer.json()["token"]
+
+    def model_logger(self, stack: local.Stack, topic: str, log_path: Path) -> Job:
+        """This backend's model control logger, reading ``topic`` of the platform's broker."""
+        token_file = self.directory / local_client.TOKEN_FILE
+        env = {**local_client.model_logger_environment(stack, self.url, token_file), "MODEL_LOGGER_TOPIC": topic}
+        return Job("model-logger", "model_control_logger", env, log_path).start()
+
+
+@pytest.fixture(scope="session")
+def federated_backend(local_stack: local.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FederatedBackend]:
+    """client-3's federated backend on a throw-away PostgreSQL database, for the session."""
+    directory = tmp_path_factory.mktemp("federated")
+    signer = new_account(directory / "platform-signer.key")
+    token_address = deploy_token_once(local_stack)
+    with throwaway_database() as dsn:
+        env = {**local_client.backend_environment(local_stack, "client-3", token_address=token_address,
+                                                  platform_signer=signer.address, site_policy="approval"),
+               "DATABASE_URL": dsn, **ONE_ADDRESS_FOR_EVERY_TEST}
+        running = start_backend("client-3", env, directory, directory / "backend.log")
+        try:
+            yield FederatedBackend(running, env, signer, token_address, directory)
+        finally:
+            processes.stop_group(running.pid)
+            LocalLauncher(local_stack.run_dir / "client-3-jobs").stop({LABEL_OWNER: "federated-backend"})

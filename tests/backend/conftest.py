@@ -21,7 +21,11 @@ from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_OWNER
 from kafkaml.local import platform, processes
 from kafkaml.local import stack as local
-from tests.backend.client_services import start_clients  # noqa: F401 (a fixture of the tests here)
+from tests.backend.client_services import (  # noqa: F401 (fixtures of the tests here)
+    ONE_ADDRESS_FOR_EVERY_TEST,
+    federated_backend,
+    start_clients,
+)
 
 
 @dataclass
@@ -114,7 +118,8 @@ def running_backend(stack: local.Stack, database_url: str, run_dir: Path, *, set
     first administrator; ``settings`` are added to its environment."""
     part = local.Part("platform-backend", "backend", processes.free_port())
     own = local.Stack(run_dir, stack.chain_id, [*stack.parts, part], stack.accounts)
-    env = {**platform.environment(own, part), "DATABASE_URL": database_url, **(settings or {})}
+    env = {**platform.environment(own, part), "DATABASE_URL": database_url, **ONE_ADDRESS_FOR_EVERY_TEST,
+           **(settings or {})}
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_admin", "--credentials", str(run_dir / platform.ADMIN_FILE))
     running = Backend(part.address, run_dir, env, run_dir / "backend.log",

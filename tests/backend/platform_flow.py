@@ -49,7 +49,8 @@ def built_model(backend: Backend, user: requests.Session, name: str, source: str
 
 
 def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int, clients: int = 2,
-           coordination: str = "blockchain") -> dict[str, Any]:
+           coordination: str = "blockchain", strategy: str = "fedasync",
+           strategy_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Model → configuration → deployment through the API; returns the deployment's one result."""
     datasource = register_validation_datasource(backend, stack, unique("validation"))
     model = built_model(backend, user, unique("toy"), TOY_MODEL_SOURCE)
@@ -60,7 +61,8 @@ def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, roun
                   for i in range(1, clients + 1)]
     deployment = user.post(f"{backend.url}/api/deployments/", json={
         "configuration": configuration.json()["id"], "validation_datasource": datasource["id"],
-        "coordination": coordination, "rounds": rounds, "epochs": 1, "batch": 32, "strategy": "fedasync",
+        "coordination": coordination, "rounds": rounds, "epochs": 1, "batch": 32, "strategy": strategy,
+        "strategy_params": strategy_params or {},
         "clients": [{"identity": identity, "sample_ceiling": 600} for identity in identities]})
     assert deployment.status_code == 201, deployment.text
     (result_id,) = deployment.json()["results"]

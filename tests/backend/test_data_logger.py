@@ -4,6 +4,7 @@ with their reason and skipped; the earlier Kafka-ML's format registered too."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -12,10 +13,13 @@ from kafkaml import kafka
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
+from kafkaml.registry.records import EXCERPT_BYTES, MAX_DESCRIPTION_BYTES, MAX_RECORD_BYTES
+from kafkaml.relay import Registry
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 from kafkaml.toydata import toy_blobs
 from kafkaml.workloads import Samples
 from tests.backend.conftest import Backend
+from tests.backend.hostile_records import hostile_records, produce
 from tests.conftest import unique
 
 LEGACY = {"topic": "legacy-data:0:0:100", "input_format": "RAW",
@@ -93,3 +97,45 @@ def test_nothing_lost_nothing_doubled_bad_records_rejected(backend: Backend, loc
     assert len(reasons) == 2 and "not valid JSON" in reasons[0] and "is required" in reasons[1]
     offsets = [d["control_offset"] for d in registered(backend, topic)] + [r["control_offset"] for r in rejected(backend, topic)]
     assert sorted(offsets) == list(range(6)), offsets
+
+
+def test_no_record_stops_the_logger(backend: Backend, local_stack: local.Stack, tmp_path: Path) -> None:
+    """Issue 18: one empty record on the platform's data control topic stopped its logger for good
+    (the registry answered 400, the relay exited, and resumed at the same record on restart)."""
+    bootstrap, topic = local_stack.bootstrap("platform"), unique("data-control")
+    ensure_topic(bootstrap, topic, configs=CONTROL_TOPIC_CONFIG)
+    valid = json.dumps(LEGACY).encode()
+    hostile = hostile_records(valid, largest=MAX_DESCRIPTION_BYTES)
+    produce(bootstrap, topic, [(record.value, record.headers) for record in hostile] + [(valid, [])])
+    logger = start_logger(backend, bootstrap, topic, tmp_path)
+    try:
+        wait_until(lambda: len(registered(backend, topic)) == 1 or logger.exit_code() is not None,
+                   "the valid record after the hostile ones")
+        assert logger.exit_code() is None, logger.log_tail()
+    finally:
+        logger.stop()
+    assert [d["control_offset"] for d in registered(backend, topic)] == [len(hostile)]
+    # What the UI's datasources page shows, as any signed-in user sees it.
+    shown = backend.as_user("datasources-viewer").get(f"{backend.url}/api/datasources/rejected/",
+                                                      params={"limit": 500}).json()["results"]
+    rejections = sorted((r for r in shown if r["control_topic"] == topic), key=lambda r: r["control_offset"])
+    assert [r["control_offset"] for r in rejections] == list(range(len(hostile)))
+    for record, rejection in zip(hostile, rejections, strict=True):
+        assert record.reason in rejection["reason"], (record.what, rejection)
+        value = (record.value or b"") if record.readable else b""
+        assert rejection["size"] == len(value) and rejection["sha256"] == hashlib.sha256(value).hexdigest()
+        assert len(rejection["excerpt"]) <= 4 * EXCERPT_BYTES, record.what
+
+
+def test_a_record_too_large_to_deliver_is_rejected_by_its_summary(backend: Backend) -> None:
+    """The relay sends at most MAX_RECORD_BYTES of a record (a broker may allow larger ones than
+    ours): beyond, its summary — size, SHA-256, the first bytes, why — is recorded as rejected."""
+    topic = unique("data-control")
+    registry = Registry(f"{backend.url}/api/datasources/register/", backend.admin_token)
+    value = b"{" + b"x" * MAX_RECORD_BYTES
+    answer = registry.deliver(topic, 0, 0, value, [("trace", b"t")])
+    assert answer["status"] == "rejected" and "a relay delivers at most" in answer["reason"], answer
+    (kept,) = rejected(backend, topic)
+    assert kept["size"] == len(value) and kept["sha256"] == hashlib.sha256(value).hexdigest()
+    assert kept["excerpt"] == "{" + "x" * (EXCERPT_BYTES - 1)
+    assert registry.next_offset(topic, 0) == 1

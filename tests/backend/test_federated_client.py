@@ -2,8 +2,9 @@
 training; each client's data control logger registers its datasources, its model control logger
 the announcement (trusted only as the chain anchors it), its federated backend matches them and
 starts trainers — at once under the "auto" site policy, after the owner's approval under
-"approval" — and the rounds show up in the platform's API. A mismatched datasource is not
-matched, with the reason visible; restarting a logger starts no duplicate job."""
+"approval" — and the rounds show up in the platform's API, with accepted updates of both clients.
+A mismatched datasource is not matched, with the reason visible; restarting a logger starts no
+duplicate job."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ def test_the_whole_path_through_the_services(backend: Backend, local_stack: loca
     publish_datasource(local_stack.bootstrap("client-1"), unique("kml-data"), unique("narrow"),
                        Samples(toy_blobs(60, 2)[0][:, :5].copy(), toy_blobs(60, 2)[1]), 3)
     alice = backend.as_user("alice-federated")
-    result = deploy(backend, alice, local_stack, rounds=3)  # deploys the platform's contracts if needed
+    # FedAvg over 2 updates: a client has at most one update pending on chain, so every round
+    # takes one update of each client and cannot be made before the approval-policy client joins.
+    result = deploy(backend, alice, local_stack, rounds=3, strategy="fedavg",
+                    strategy_params={"updates": 2})  # deploys the platform's contracts if needed
     clients = start_clients(alice.get(f"{backend.url}/api/chain/").json()["token"])
 
     def states(client: Client) -> dict[str, str]:
@@ -48,9 +52,11 @@ def test_the_whole_path_through_the_services(backend: Backend, local_stack: loca
 
     final = wait_for(alice, backend, result["id"], lambda r: r["status"] != "running", 240)
     assert final["status"] == "finished", final
-    contributors = {c["client"].lower() for r in alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()
-                    for c in r["contributions"]}
-    assert {local_stack.account(n).address.lower() for n in ("client-1", "client-2")} & contributors
+    rounds = alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()
+    assert [r["version"] for r in rounds] == [1, 2, 3], rounds
+    contributors = {c["client"].lower() for r in rounds for c in r["contributions"] if c["accepted"]}
+    everyone = {local_stack.account(n).address.lower() for n in ("client-1", "client-2")}
+    assert everyone <= contributors, f"accepted updates came only from {contributors}: {rounds}"
     # A participation shows what the chain records of its client: its updates, rewards, balance.
     running = next(p for p in clients["client-1"].participations() if p["model_id"] == result["federated_id"]
                    and p["state"] in ("running", "finished"))

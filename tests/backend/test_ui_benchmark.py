@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_ui_benchmark_runs_in_quick_mode(tmp_path: Path) -> None:
     assert (UI_BUILD / "index.html").is_file(), "the web UI is not built: run make setup"
     out = tmp_path / "ui.json"
-    done = subprocess.run([sys.executable, "benchmarks/ui.py", "--quick", "--json", str(out)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "benchmarks/ui.py", "--quick", "--json", str(out),
+                           "--failure-screenshot", str(tmp_path / "ready-timeout.png")], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     figures = json.loads(out.read_text())

@@ -122,11 +122,16 @@ def test_tampered_update_is_rejected_and_training_continues(local_stack: local.S
 
 def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.Stack, tmp_path: Path) -> None:
     """Screening is switched off (a huge reject ratio) so that the median itself must contain the
-    attacker, who sends scaled random weights for every version."""
+    attacker, who sends scaled random weights for every version: its updates are submitted, go
+    through screening, are aggregated (accepted: nothing else stops them) and the model still
+    learns as well as without it."""
+    rounds = 4
     robust = {"strategy": "median", "strategy_params": {"updates": 3}, "reject_ratio": 1e12}
-    _, clean = train(local_stack, tmp_path / "clean", mode="classic", clients=3, rounds=4, **robust)
+    _, clean = train(local_stack, tmp_path / "clean", mode="classic", clients=3, rounds=rounds, **robust)
 
     stop = threading.Event()
+    submitted: list[str] = []  # the attacker's updates, as content hashes (hex)
+    crashed: list[BaseException] = []
 
     def attack(run_holder: list) -> None:
         from training_worker.coordination.base import TrainingClosed
@@ -152,13 +157,20 @@ def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.St
                     client.submit(latest.number, content_hash, pointer, 10_000)
                 except TrainingClosed:  # the run finished while the attacker was publishing
                     return
+                submitted.append(content_hash.hex())
                 attacked.add(latest.number)
             time.sleep(0.2)
 
+    def attacker(run_holder: list) -> None:
+        try:
+            attack(run_holder)
+        except BaseException as exc:  # re-raised in the test: a crashed attacker proves nothing
+            crashed.append(exc)
+
     holder: list = []
-    thread = threading.Thread(target=attack, args=(holder,), daemon=True)
+    thread = threading.Thread(target=attacker, args=(holder,), daemon=True)
     thread.start()
-    options = RunOptions(clients=2, rounds=4, mode="classic", stop_timeout_s=120, **robust)
+    options = RunOptions(clients=2, rounds=rounds, mode="classic", stop_timeout_s=120, **robust)
     run = start_run(local_stack, make_workload("toy", 3, 1200, seed=7, mode="random-split"), options,
                     tmp_path / "attacked")
     holder.append(run)
@@ -167,7 +179,14 @@ def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.St
     finally:
         stop.set()
         run.stop()
-    thread.join(timeout=10)
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the attacker never stopped"
+    if crashed:
+        raise crashed[0]
+    verdicts = {c["sha256"]: c for r in run.rounds_done() for c in r["contributions"] if c["client"] == "attacker"}
+    assert set(verdicts) <= set(submitted), "an update the attacker never submitted is recorded as its own"
+    assert len(verdicts) >= rounds - 1, f"only {len(verdicts)} of the attacker's {len(submitted)} updates were screened"
+    assert all(verdict["accepted"] for verdict in verdicts.values()), verdicts  # screening was off: the median took them
     margin = 0.1
     assert attacked["metrics"]["val_accuracy"] >= clean["metrics"]["val_accuracy"] - margin
     assert attacked["metrics"]["val_accuracy"] >= ACCURACY_TARGET - margin

@@ -37,6 +37,8 @@ def test_group_consumer_receives_its_first_record_within_seconds(platform_bootst
 
 
 def test_assigned_consumer_reads_an_exact_offset_range(platform_bootstrap: str) -> None:
+    """Seeked to offset 3, the consumer delivers offset 3 first and then every record in order up
+    to the range's end (offset 7), with nothing skipped or repeated: both ends of [3, 7) exact."""
     topic = unique("assigned")
     kafka.admin(platform_bootstrap).create_topics([NewTopic(topic, 1, 1)])
     producer = kafka.producer(platform_bootstrap)
@@ -45,14 +47,19 @@ def test_assigned_consumer_reads_an_exact_offset_range(platform_bootstrap: str) 
     producer.flush()
     producer.close()
     partition = TopicPartition(topic, 0)
+    start, end = 3, 7
     consumer = kafka.assigned_consumer(platform_bootstrap, [partition])
-    consumer.seek(partition, 3)
-    values: list[bytes] = []
+    consumer.seek(partition, start)
+    delivered: list[tuple[int, bytes]] = []
     deadline = time.monotonic() + 10
-    while len(values) < 4 and time.monotonic() < deadline:
-        values += [r.value for r in consumer.poll(timeout_ms=200).get(partition, [])]
+    while not any(offset >= end for offset, _ in delivered) and time.monotonic() < deadline:
+        delivered += [(r.offset, r.value) for r in consumer.poll(timeout_ms=200).get(partition, [])]
     consumer.close()
-    assert values[:4] == [b"3", b"4", b"5", b"6"]
+    assert delivered and delivered[0][0] == start, delivered
+    assert [offset for offset, _ in delivered] == list(range(start, start + len(delivered))), delivered
+    assert [(offset, value) for offset, value in delivered if offset < end] == [
+        (offset, str(offset).encode()) for offset in range(start, end)]
+    assert (end, str(end).encode()) in delivered, "the range's end was never reached"
 
 
 def test_unreachable_broker_raises_kafka_unavailable_quickly() -> None:

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from kafkaml.ledger.client import PAYOUT_BATCH
 from kafkaml.local import stack as local
+
+
+def transaction_bounds(clients: int, rounds: int, consumed: int | None = None) -> tuple[int, int]:
+    """The fewest and the most transactions ``kafkaml train`` can send for a blockchain training,
+    counted as it counts them (its creation through the factory, then every transaction to the
+    training's contract), from the protocol: one creation, one registration of all clients, one
+    start; per round one record, plus one submission per update the rounds consumed; one finish;
+    the payout in batches of PAYOUT_BATCH clients (none when nobody earned anything). A client
+    has at most one update pending and a round consumes pending updates only, so the rounds
+    consume from ``rounds`` to ``rounds * clients`` updates (``consumed``, when the run's record
+    says), and each client sends at most one submission more, still pending when it ends."""
+    fixed = 1 + 1 + 1 + 1  # creation, registration, start, finish
+    fewest_consumed, most_consumed = (rounds, rounds * clients) if consumed is None else (consumed, consumed)
+    payout = -(-clients // PAYOUT_BATCH)
+    return fixed + rounds + fewest_consumed, fixed + rounds + most_consumed + clients + payout
 
 
 def test_kafkaml_train_prints_the_summary_and_the_audit_command(tmp_path: Path) -> None:
@@ -24,6 +41,13 @@ def test_kafkaml_train_prints_the_summary_and_the_audit_command(tmp_path: Path) 
     assert re.search(r"global versions\s+│ 3", out), out
     assert re.search(r"tokens of client-1\s+│ \d+\.\d{6}", out)
     transactions = re.search(r"transactions / total gas\s+│ (\d+) / ([\d,]+)", out)
-    assert transactions and int(transactions.group(1)) >= 1 + 1 + 1 + 1 + 3 * 2, out
+    assert transactions, out
+    sent = int(transactions.group(1))
+    fewest, most = transaction_bounds(clients=2, rounds=3)
+    assert fewest <= sent <= most, (fewest, most, out)
+    (progress,) = tmp_path.glob("trainings/*/aggregator/progress.jsonl")
+    consumed = sum(len(json.loads(line)["data"]["contributions"]) for line in progress.read_text().splitlines())
+    fewest, most = transaction_bounds(clients=2, rounds=3, consumed=consumed)
+    assert fewest <= sent <= most, (fewest, most, consumed, out)
     assert re.search(r"kafkaml audit 0x[0-9a-fA-F]{40} --rpc-url http://127\.0\.0\.1:\d+ --kafka 127\.0\.0\.1:\d+ "
                      r"--recompute", out.replace("\n", " ")), out

@@ -36,6 +36,7 @@ from kafkaml.local.platform import logger_environment
 from tests.unit.test_manifests import (
     CLIENT_OVERLAYS,
     CLIENT_OVERLAYS_DIR,
+    JOBS_NAMESPACE,
     OVERLAYS,
     PLATFORM_IMAGE,
     RESOURCES,
@@ -44,6 +45,7 @@ from tests.unit.test_manifests import (
     _dockerfile_user,
     _Recorder,
     _rendered_tree,
+    _selects,
     backend,
     containers,
     image_parts,
@@ -345,16 +347,6 @@ def _policies(overlay: str) -> dict[str, dict[str, Any]]:
     return {obj["metadata"]["name"]: obj["spec"] for obj in objects(overlay, "NetworkPolicy")}
 
 
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
-        return False
-    for expression in selector.get("matchExpressions", []):
-        assert expression["operator"] == "In", expression
-        if labels.get(expression["key"]) not in expression["values"]:
-            return False
-    return True
-
-
 def _pod_labels(overlay: str) -> dict[str, dict[str, str]]:
     """The labels of each kind of pod in the namespace, a trainer Job's (from the launcher) included."""
     labels = {obj["metadata"]["name"]: pod_template(obj)["metadata"]["labels"]
@@ -416,12 +408,14 @@ def test_the_client_base_api_server_default_fails_closed() -> None:
 def test_builder_pods_have_no_network_at_all(overlay: str) -> None:
     builder = JobSpec(name="builder-1", role=Role.BUILDER, owner="platform-backend", training="builder-1",
                       image="kafka-ml/worker:0.1.0", module="kafkaml.builder")
-    labels = job_manifest(builder, "kafka-ml", PodSecurity())["spec"]["template"]["metadata"]["labels"]
+    labels = job_manifest(builder, JOBS_NAMESPACE, PodSecurity())["spec"]["template"]["metadata"]["labels"]
     assert labels[LABEL_PART_OF] == PART_OF
-    selecting = {name: spec for name, spec in _policies(overlay).items() if _selects(spec["podSelector"], labels)}
-    assert set(selecting) == {"kafka-ml-builder-isolated"}, "no other policy may open a path to a builder"
+    selecting = {obj["metadata"]["name"]: obj["spec"] for obj in objects(overlay, "NetworkPolicy")
+                 if obj["metadata"]["namespace"] == JOBS_NAMESPACE and _selects(obj["spec"]["podSelector"], labels)}
+    assert set(selecting) == {"jobs-default-deny-all", "kafka-ml-builder-isolated"}, "no policy opens a path to a builder"
+    for spec in selecting.values():
+        assert set(spec["policyTypes"]) == {"Ingress", "Egress"} and not spec.get("ingress") and not spec.get("egress")
     spec = selecting["kafka-ml-builder-isolated"]
-    assert set(spec["policyTypes"]) == {"Ingress", "Egress"} and not spec.get("ingress") and not spec.get("egress")
     aggregator = {**labels, LABEL_ROLE: Role.AGGREGATOR.value}
     assert not _selects(spec["podSelector"], aggregator), "the other jobs keep their network"
 

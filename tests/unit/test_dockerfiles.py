@@ -6,20 +6,24 @@ dependency sets are the locked ones, with TensorFlow only in the worker image. T
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from kafkaml.jobs.manifest import PodSecurity
+from tests.containers.infra import images_module
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -100,6 +104,42 @@ def test_no_secret_is_baked_in(name: str) -> None:
             assert not re.search(r"KEY|PASSWORD|SECRET|TOKEN", arguments.split("=", 1)[0]), arguments
         if instruction == "COPY":
             assert not re.search(r"secrets?/|\.key\b|\.env\b", arguments), arguments
+
+
+def _secret_mounts(arguments: str) -> dict[str, str]:
+    """id → target of a RUN's secret mounts (a secret's default target is /run/secrets/<id>)."""
+    mounts = {}
+    for option in re.findall(r"--mount=(\S+)", arguments):
+        fields = dict(part.split("=", 1) for part in option.split(","))
+        assert fields.get("type") == "secret", f"only build secrets are mounted: {option}"
+        mounts[fields["id"]] = fields.get("target", f"/run/secrets/{fields['id']}")
+    return mounts
+
+
+def test_the_package_settings_reach_only_the_install_steps_as_build_secrets(tmp_path: Path) -> None:
+    """make images hands this machine's pip and npm settings to the builds as build secrets; each
+    install step mounts exactly those, where pip and npm read them, and no other step mounts anything."""
+    settings = images_module().PackageSettings(
+        {"index-url": "https://pypi.example/simple", "cert": "/etc/ssl/certs/ca-certificates.crt"},
+        {"registry": "https://npm.example/", "cafile": "/etc/ssl/certs/ca-certificates.crt"})
+    given = {dict(part.split("=", 1) for part in option.split(","))["id"]: option
+             for option in settings.secrets(tmp_path)}
+    assert set(given) == {"pip.conf", "npmrc", "ca-certificates.crt"}
+    ca = "/run/secrets/ca-certificates.crt"
+    assert f"cert = {ca}" in (tmp_path / "pip.conf").read_text() and f"cafile={ca}" in (tmp_path / "npmrc").read_text()
+    expected = {"services.Dockerfile": ("pip install", {"pip.conf": "/etc/pip.conf", "ca-certificates.crt": ca}),
+                "worker.Dockerfile": ("pip install", {"pip.conf": "/etc/pip.conf", "ca-certificates.crt": ca}),
+                "ui.Dockerfile": ("npm ci", {"npmrc": "/root/.npmrc", "ca-certificates.crt": ca})}
+    for name, (command, mounts) in expected.items():
+        runs = [arguments for instruction, arguments in instructions(name) if instruction == "RUN"]
+        assert [_secret_mounts(arguments) for arguments in runs if command in arguments] == [mounts], name
+        assert not any("--mount=" in arguments for arguments in runs if command not in arguments), name
+
+
+def test_make_images_passes_no_machine_local_index_into_a_build() -> None:
+    """A file:// index or a local wheel directory cannot be seen from a build: only URLs pass."""
+    assert images_module()._remote("file:///opt/pypi/simple https://pypi.example/simple /opt/wheels") == (
+        "https://pypi.example/simple")
 
 
 def test_health_checks() -> None:
@@ -294,7 +334,8 @@ def test_the_ui_image_builds_with_the_lock_and_serves_as_nginx_unprivileged() ->
     assert builder[0][1] == "${NODE_IMAGE} AS builder" and final[0][1] == "${NGINX_IMAGE}"
     steps = [(instruction, arguments) for instruction, arguments in builder]
     lock = steps.index(("COPY", "frontend/package.json frontend/package-lock.json ./"))
-    install = steps.index(("RUN", "npm ci --no-audit --no-fund"))
+    install = next(index for index, (instruction, arguments) in enumerate(steps)
+                   if instruction == "RUN" and arguments.endswith(" npm ci --no-audit --no-fund"))
     sources = steps.index(("COPY", "frontend/ ./"))
     assert lock < install < sources, "the locked packages first, cached across source edits"
     assert ("RUN", "npm run build") in steps[sources:]
@@ -320,21 +361,76 @@ def test_the_nginx_template_serves_the_app_and_proxies_the_api() -> None:
     assert code.count("{") == code.count("}")
 
 
-def test_nginx_accepts_the_rendered_template(tmp_path: Path) -> None:
-    """nginx -t on the template as the image's entrypoint renders it, inside an nginx.conf shaped
-    like nginx-unprivileged's (pid and temporary files under a scratch dir), with Debian's nginx
-    (`make setup` installs it)."""
+def test_nginx_sends_the_uis_content_security_policy_and_leaves_the_apis_to_the_backend() -> None:
+    from kafkaml.django_service import UI_CONTENT_SECURITY_POLICY
+
+    template = (DOCKER / "nginx" / "default.conf.template").read_text()
+    (policy_map,) = re.findall(r"map \$uri \$kafkaml_content_security_policy \{(.*?)\}", template, re.S)
+    assert dict(re.findall(r'^\s*(\S+)\s+"(.*)";$', policy_map, re.M)) == {
+        "~^/api/": "", "default": UI_CONTENT_SECURITY_POLICY}, "the backend's policy for the app, none added to /api/"
+    assert "add_header Content-Security-Policy $kafkaml_content_security_policy always;" in template
+
+
+def _nginx() -> str:
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     assert nginx is not None, "nginx is not installed: run make setup (as root it installs Debian's nginx-light)"
-    rendered = (DOCKER / "nginx" / "default.conf.template").read_text().replace(
-        "${KAFKAML_API_UPSTREAM}", "http://127.0.0.1:8000")
+    return nginx
+
+
+def _nginx_conf(tmp_path: Path, upstream: str, *, listen: int = 8080, root: Path | None = None) -> Path:
+    """The template as the image's entrypoint renders it, inside an nginx.conf shaped like
+    nginx-unprivileged's (pid and temporary files under a scratch dir); ``listen`` and ``root``
+    moved when it is to serve here."""
+    rendered = (DOCKER / "nginx" / "default.conf.template").read_text().replace("${KAFKAML_API_UPSTREAM}", upstream)
+    rendered = rendered.replace("listen 8080 ", f"listen 127.0.0.1:{listen} ")
+    if root is not None:
+        rendered = rendered.replace("root /usr/share/nginx/html;", f"root {root};")
     (tmp_path / "default.conf").write_text(rendered)
     (tmp_path / "mime.types").write_text("types { text/html html; application/javascript js; }\n")
     temps = "".join(f"{kind}_temp_path {tmp_path}/{kind};\n" for kind in
                     ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    user = "user root;\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""  # workers read tmp_path
     (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"{user}pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
         f"http {{\ninclude {tmp_path}/mime.types;\naccess_log off;\n{temps}include {tmp_path}/default.conf;\n}}\n")
-    done = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+    return tmp_path / "nginx.conf"
+
+
+def test_nginx_accepts_the_rendered_template(tmp_path: Path) -> None:
+    """nginx -t on the rendered template, with Debian's nginx (`make setup` installs it)."""
+    done = subprocess.run([_nginx(), "-t", "-p", str(tmp_path), "-c", str(_nginx_conf(tmp_path, "http://127.0.0.1:8000"))],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_nginx_serves_the_app_with_its_content_security_policy(tmp_path: Path) -> None:
+    """The rendered template serving the built app: the app's pages carry the policy, what it
+    proxies to the API (here: a backend that is down) gets none from nginx."""
+    from kafkaml.django_service import UI_CONTENT_SECURITY_POLICY
+    from kafkaml.local.platform import UI_BUILD
+    from kafkaml.local.processes import free_port
+
+    assert (UI_BUILD / "index.html").is_file(), "the web UI is not built: run make setup"
+    port = free_port()
+    conf = _nginx_conf(tmp_path, f"http://127.0.0.1:{free_port()}", listen=port, root=UI_BUILD)
+    server = subprocess.Popen([_nginx(), "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        page = _get_when_up(f"http://127.0.0.1:{port}/trainings/7", server)
+        assert page.status_code == 200 and page.headers["Content-Security-Policy"] == UI_CONTENT_SECURITY_POLICY
+        api = requests.get(f"http://127.0.0.1:{port}/api/health/", timeout=10)
+        assert api.status_code == 502 and "Content-Security-Policy" not in api.headers
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _get_when_up(url: str, server: subprocess.Popen) -> requests.Response:
+    deadline = time.monotonic() + 20
+    while True:
+        assert server.poll() is None, server.stderr.read().decode(errors="replace")
+        try:
+            return requests.get(url, timeout=5)
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, "nginx did not answer"
+            time.sleep(0.1)

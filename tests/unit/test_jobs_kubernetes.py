@@ -293,6 +293,9 @@ def test_namespace_comes_from_the_downward_api_or_the_service_account(tmp_path: 
         namespace_from_environment({}, namespace_file)
     namespace_file.write_text("kml-platform\n")
     assert namespace_from_environment({}, namespace_file) == "kml-platform"
+    # The platform's jobs and their Secrets go to a namespace of their own when one is named.
+    assert namespace_from_environment({"JOB_NAMESPACE": "kml-jobs", "POD_NAMESPACE": "kml-platform"},
+                                      namespace_file) == "kml-jobs"
 
 
 class Transport:

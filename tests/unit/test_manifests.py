@@ -11,15 +11,18 @@ namespace's own checks are in ``test_client_manifests.py``, on the same helpers.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlparse
 
 import kubernetes_validate
 import pytest
@@ -32,7 +35,7 @@ from kafkaml.jobs import JobSpec, Role, SecretFile
 from kafkaml.jobs.kubernetes_launcher import KubernetesApi, KubernetesLauncher
 from kafkaml.jobs.manifest import PodSecurity, job_manifest
 from kafkaml.jobs.rules import PRIVATE_KEY_LIKE
-from kafkaml.jobs.spec import LABEL_JOB
+from kafkaml.jobs.spec import LABEL_JOB, LABEL_ROLE
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE = ROOT / "kustomize"
@@ -50,6 +53,8 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
 #: The project's images (repository names, before any registry prefix) and their programs.
 PLATFORM_IMAGE, WORKER_IMAGE, UI_IMAGE = "kafka-ml/platform", "kafka-ml/worker", "kafka-ml/ui"
 BACKEND_SERVICE_ACCOUNT = "kafka-ml-platform"
+#: The overlays' namespace and the jobs' own (kustomize/platform/base/rbac.yaml says why).
+PLATFORM_NAMESPACE, JOBS_NAMESPACE = "kafka-ml", "kafka-ml-jobs"
 #: The accounts whose pods call the Kubernetes API (they launch jobs): only theirs mount a token.
 API_SERVICE_ACCOUNTS = {BACKEND_SERVICE_ACCOUNT, "kafka-ml-federated-backend"}
 #: Secrets each made by a secretGenerator; the hash suffix is off only where a setting names the
@@ -190,7 +195,9 @@ def test_every_platform_overlay_builds(overlay: str) -> None:
     assert {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret",
             "PersistentVolumeClaim", "Ingress"} <= kinds
     namespaces = {obj["metadata"].get("namespace") for obj in render(overlay) if obj["kind"] != "Namespace"}
-    assert namespaces == {"kafka-ml"}, "every object in the overlay's one namespace"
+    assert namespaces == {PLATFORM_NAMESPACE, JOBS_NAMESPACE}, "the platform's namespace and its jobs'"
+    in_jobs = {obj["kind"] for obj in render(overlay) if obj["metadata"].get("namespace") == JOBS_NAMESPACE}
+    assert in_jobs == {"ServiceAccount", "Role", "RoleBinding", "NetworkPolicy"}, "the jobs' Secrets come at run time"
 
 
 def test_dev_has_every_component_and_production_none() -> None:
@@ -272,6 +279,31 @@ def test_every_workload_carries_the_security_defaults(overlay: str) -> None:
                 problems.append(f"{where}: a fixed image tag, not {tag!r}")
             if container.get("imagePullPolicy") == "Always":
                 problems.append(f"{where}: a pinned tag needs no imagePullPolicy Always")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
+def test_every_secret_file_a_container_mounts_is_readable_by_its_user(overlay: str) -> None:
+    """The kubelet writes a Secret's files as root, with the pod's fsGroup as their group when it has
+    one: a file of mode 0440 is readable by a non-root container only through that group (the
+    loggers' token files were not, and the loggers stopped at start: tests/containers)."""
+    problems = []
+    for name, _, pod in workloads(overlay):
+        pod_security = pod.get("securityContext", {})
+        secrets = {volume["name"]: volume["secret"] for volume in pod.get("volumes", []) if "secret" in volume}
+        for container in containers(pod):
+            security = {**pod_security, **container.get("securityContext", {})}
+            for mount in container.get("volumeMounts", []):
+                secret = secrets.get(mount["name"])
+                if secret is None or security.get("runAsUser", 0) == 0:
+                    continue
+                for item in secret.get("items") or [{"key": "*"}]:
+                    mode = item.get("mode", secret.get("defaultMode", 0o644))
+                    # The kubelet adds the fsGroup to every container's groups.
+                    readable = mode & 0o004 or (mode & 0o040 and pod_security.get("fsGroup") is not None)
+                    if not readable:
+                        problems.append(f"{name}/{container['name']}: {secret['secretName']} {item['key']} "
+                                        f"(mode {mode:o}, fsGroup {pod_security.get('fsGroup')})")
     assert not problems, "\n".join(problems)
 
 
@@ -411,7 +443,11 @@ def test_the_storage_volume_is_backend_storage_dir(overlay: str) -> None:
 def test_the_dev_components_wire_their_addresses_into_the_settings() -> None:
     _, container = backend("dev")
     env = environment("dev", container)
-    assert env["BOOTSTRAP_SERVERS"] == "kafka:9092" and env["ETH_RPC_URL"] == "http://geth:8545"
+    # By their full names: the jobs that use them run in the jobs' namespace.
+    assert env["BOOTSTRAP_SERVERS"] == f"kafka.{PLATFORM_NAMESPACE}.svc:9092"
+    assert env["ETH_RPC_URL"] == f"http://geth.{PLATFORM_NAMESPACE}.svc:8545"
+    assert env["BACKEND_PUBLIC_URL"] == f"http://kafka-ml-backend.{PLATFORM_NAMESPACE}.svc:8000"
+    assert f"kafka-ml-backend.{PLATFORM_NAMESPACE}.svc" in env["BACKEND_ALLOWED_HOSTS"].split(",")
     assert env["ETH_CHAIN_ID"] == "1337"  # Geth --dev
     services = {obj["metadata"]["name"]: obj for obj in objects("dev", "Service")}
     assert services["kafka"]["spec"]["ports"][0]["port"] == 9092
@@ -454,9 +490,10 @@ def test_the_job_settings_match_the_images_and_service_accounts(overlay: str) ->
     assert platform_repository.endswith(PLATFORM_IMAGE) and job_repository.endswith(WORKER_IMAGE)
     assert job_repository.removesuffix(WORKER_IMAGE) == platform_repository.removesuffix(PLATFORM_IMAGE)
     assert job_tag == platform_tag
-    # JOB_SERVICE_ACCOUNT: an account of this overlay, with no token and no role.
+    # JOB_SERVICE_ACCOUNT: an account of this overlay in the jobs' namespace, with no token and no role.
     account = one(overlay, "ServiceAccount", env["JOB_SERVICE_ACCOUNT"])
     assert account["automountServiceAccountToken"] is False
+    assert env["JOB_NAMESPACE"] == account["metadata"]["namespace"] == JOBS_NAMESPACE
     bound = {subject["name"] for binding in objects(overlay, "RoleBinding") for subject in binding["subjects"]}
     assert env["JOB_SERVICE_ACCOUNT"] not in bound
     assert bound == {pod["serviceAccountName"]} == {BACKEND_SERVICE_ACCOUNT}
@@ -524,7 +561,8 @@ RESOURCES = {"job": ("batch", "jobs"), "pod": ("", "pods"), "pod_log": ("", "pod
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_role_allows_every_call_the_launcher_makes(overlay: str) -> None:
     recorder = _Recorder()
-    launcher = KubernetesLauncher(api=KubernetesApi(batch=recorder, core=recorder), namespace="kafka-ml")
+    namespace = environment(overlay, backend(overlay)[1])["JOB_NAMESPACE"]
+    launcher = KubernetesLauncher(api=KubernetesApi(batch=recorder, core=recorder), namespace=namespace)
     spec = JobSpec(name="aggregator-1", role=Role.AGGREGATOR, owner="platform-backend", training="1",
                    image="kafka-ml/worker:0.1.0", module="training_worker.aggregator",
                    service_account="kafka-ml-jobs")
@@ -539,9 +577,182 @@ def test_the_role_allows_every_call_the_launcher_makes(overlay: str) -> None:
         verb, _, rest = method.partition("_namespaced_")
         needed.add((*RESOURCES[rest], VERBS[verb]))
     assert len(needed) == 8, sorted(needed)
-    granted = {(group, resource, verb) for rule in one(overlay, "Role", "kafka-ml-platform-jobs")["rules"]
+    role = one(overlay, "Role", "kafka-ml-platform-jobs")
+    granted = {(group, resource, verb) for rule in role["rules"]
                for group in rule["apiGroups"] for resource in rule["resources"] for verb in rule["verbs"]}
     assert needed <= granted, sorted(needed - granted)
     # Nothing beyond the jobs, their secrets and pods: no cluster-wide role, no other resource.
     assert {resource for _, resource, _ in granted} == {"jobs", "secrets", "pods", "pods/log"}
     assert not objects(overlay, "ClusterRole") and not objects(overlay, "ClusterRoleBinding")
+    # The Secrets it manages only: in the jobs' namespace (their names are made at run time, which
+    # resourceNames cannot list), none of them readable, and no right in the platform's namespace.
+    assert {verb for _, resource, verb in granted if resource == "secrets"} == {"create", "update", "delete"}
+    assert [r["metadata"]["namespace"] for r in objects(overlay, "Role")] == [JOBS_NAMESPACE]
+    (binding,) = objects(overlay, "RoleBinding")
+    assert binding["metadata"]["namespace"] == JOBS_NAMESPACE and binding["roleRef"]["name"] == "kafka-ml-platform-jobs"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": BACKEND_SERVICE_ACCOUNT,
+                                    "namespace": PLATFORM_NAMESPACE}]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_both_namespaces_enforce_the_restricted_pod_security_standard(overlay: str) -> None:
+    namespaces = {obj["metadata"]["name"]: obj["metadata"].get("labels", {}) for obj in objects(overlay, "Namespace")}
+    assert set(namespaces) == {PLATFORM_NAMESPACE, JOBS_NAMESPACE}
+    for name, labels in namespaces.items():
+        for mode in ("enforce", "warn", "audit"):
+            assert labels.get(f"pod-security.kubernetes.io/{mode}") == "restricted", (name, mode)
+    # What the launcher sends there passes it too (the job manifests' own checks: test_jobs_spec.py).
+    job = job_manifest(JobSpec(name="builder-1", role=Role.BUILDER, owner="platform-backend", training="b",
+                               image="kafka-ml/worker:0.1.0", module="kafkaml.builder"), JOBS_NAMESPACE, PodSecurity())
+    pod = job["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"]["type"] == \
+        "RuntimeDefault"
+    for container in pod["containers"]:
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
+# --- the network: who may talk to whom (NetworkPolicy, evaluated here as Kubernetes would) ------
+
+@dataclass(frozen=True)
+class Peer:
+    """A pod (its namespace and labels) or, with no namespace, an address outside the cluster."""
+
+    namespace: str | None
+    labels: tuple[tuple[str, str], ...] = ()
+    address: str = ""
+
+    @classmethod
+    def pod(cls, namespace: str, labels: dict[str, str]) -> Peer:
+        return cls(namespace, tuple(sorted(labels.items())))
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", expression
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def _peer_matches(peer: dict[str, Any], policy_namespace: str, who: Peer) -> bool:
+    if "ipBlock" in peer:  # outside addresses only here: no policy of ours names a pod's address
+        block = peer["ipBlock"]
+        return who.namespace is None and ipaddress.ip_address(who.address) in ipaddress.ip_network(block["cidr"]) \
+            and not any(ipaddress.ip_address(who.address) in ipaddress.ip_network(e) for e in block.get("except", []))
+    if who.namespace is None:
+        return False
+    namespaces = peer.get("namespaceSelector")
+    in_namespace = who.namespace == policy_namespace if namespaces is None else _selects(
+        namespaces, {"kubernetes.io/metadata.name": who.namespace})
+    return in_namespace and _selects(peer.get("podSelector", {}), dict(who.labels))
+
+
+def _admits(overlay: str, pod: Peer, direction: str, other: Peer, port: int) -> bool:
+    """Whether the policies of ``pod``'s namespace let ``other`` in (Ingress) or out to it (Egress)."""
+    if pod.namespace is None:
+        return True
+    selecting = [obj for obj in objects(overlay, "NetworkPolicy")
+                 if obj["metadata"]["namespace"] == pod.namespace and direction in obj["spec"]["policyTypes"]
+                 and _selects(obj["spec"]["podSelector"], dict(pod.labels))]
+    if not selecting:
+        return True  # no policy selects it: Kubernetes lets everything through
+    side = "from" if direction == "Ingress" else "to"
+    return any((rule.get(side) is None or any(_peer_matches(p, obj["metadata"]["namespace"], other)
+                                              for p in rule[side]))
+               and (rule.get("ports") is None or any(p.get("port") == port for p in rule["ports"]))
+               for obj in selecting for rule in obj["spec"].get(direction.lower(), []))
+
+
+def connects(overlay: str, source: Peer, target: Peer, port: int) -> bool:
+    return _admits(overlay, source, "Egress", target, port) and _admits(overlay, target, "Ingress", source, port)
+
+
+def _peers(overlay: str) -> dict[str, Peer]:
+    """Every kind of pod of the overlay, the jobs the launcher starts, and who is around them."""
+    peers = {obj["metadata"]["name"]: Peer.pod(obj["metadata"]["namespace"], pod_template(obj)["metadata"]["labels"])
+             for obj in render(overlay) if obj["kind"] in {"Deployment", "StatefulSet"}}
+    for role in (Role.AGGREGATOR, Role.AUDIT, Role.BUILDER):
+        spec = JobSpec(name=f"{role.value}-1", role=role, owner="platform-backend", training="1",
+                       image="kafka-ml/worker:0.1.0", module="x")
+        peers[role.value] = Peer.pod(JOBS_NAMESPACE, job_manifest(spec, JOBS_NAMESPACE, PodSecurity())["spec"][
+            "template"]["metadata"]["labels"])
+    peers["dns"] = Peer.pod("kube-system", {"k8s-app": "kube-dns"})
+    peers["ingress-controller"] = Peer.pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
+    peers["a client's trainer"] = Peer.pod("vehicle-1", {LABEL_ROLE: Role.TRAINER.value})
+    peers["another tenant's pod"] = Peer.pod("elsewhere", {"app": "anything"})
+    peers["the internet"] = Peer(None, address="203.0.113.5")
+    api = one(overlay, "NetworkPolicy", "allow-kubernetes-api")["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"]
+    peers["the API server"] = Peer(None, address=str(ipaddress.ip_network(api)[0]))
+    return peers
+
+
+#: (from, to, port) that must connect in every overlay; the dev components' in dev.
+MUST_CONNECT = [
+    ("ingress-controller", "kafka-ml-backend", 8000), ("ingress-controller", "kafka-ml-ui", 8080),
+    ("kafka-ml-ui", "kafka-ml-backend", 8000), ("kafka-ml-data-control-logger", "kafka-ml-backend", 8000),
+    ("kafka-ml-backend", "the API server", 6443), ("aggregator", "kafka-ml-backend", 8000),
+    ("audit", "kafka-ml-backend", 8000), ("kafka-ml-backend", "dns", 53), ("aggregator", "dns", 53),
+]
+DEV_MUST_CONNECT = [
+    ("kafka-ml-backend", "postgres", 5432), ("kafka-ml-backend", "kafka", 9092), ("kafka-ml-backend", "geth", 8545),
+    ("kafka-ml-data-control-logger", "kafka", 9092), ("aggregator", "kafka", 9092), ("aggregator", "geth", 8545),
+    ("a client's trainer", "kafka", 9092), ("a client's trainer", "geth", 8545), ("the internet", "kafka", 9092),
+    ("blockscout", "geth", 8545),
+]
+#: (from, to, port) that must never connect.
+MUST_NOT_CONNECT = [
+    ("another tenant's pod", "kafka-ml-backend", 8000), ("the internet", "kafka-ml-backend", 8000),
+    ("a client's trainer", "kafka-ml-backend", 8000), ("another tenant's pod", "kafka-ml-ui", 8080),
+    ("kafka-ml-backend", "the internet", 443), ("kafka-ml-ui", "the internet", 443),
+    ("aggregator", "the internet", 443), ("another tenant's pod", "aggregator", 8000),
+    ("aggregator", "the API server", 6443),
+    *[("builder", target, port) for target, port in [("dns", 53), ("kafka-ml-backend", 8000), ("the internet", 443),
+                                                     ("the API server", 6443)]],
+    *[(source, "builder", 8000) for source in ("kafka-ml-backend", "aggregator", "another tenant's pod")],
+]
+DEV_MUST_NOT_CONNECT = [
+    ("aggregator", "postgres", 5432), ("a client's trainer", "postgres", 5432), ("builder", "kafka", 9092),
+    ("the internet", "postgres", 5432), ("a client's trainer", "blockscout", 4000),
+]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_both_namespaces_deny_by_default_and_open_only_what_each_part_needs(overlay: str) -> None:
+    policies = objects(overlay, "NetworkPolicy")
+    for namespace in (PLATFORM_NAMESPACE, JOBS_NAMESPACE):
+        deny = [p for p in policies if p["metadata"]["namespace"] == namespace and p["spec"]["podSelector"] == {}
+                and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"} and not p["spec"].get("ingress")
+                and not p["spec"].get("egress")]
+        assert len(deny) == 1, f"{namespace}: one policy selecting every pod, both directions, no rule"
+    peers = _peers(overlay)
+    dev = overlay == "dev"
+    for source, target, port in MUST_CONNECT + (DEV_MUST_CONNECT if dev else []):
+        assert connects(overlay, peers[source], peers[target], port), f"{source} -> {target}:{port} is blocked"
+    for source, target, port in MUST_NOT_CONNECT + (DEV_MUST_NOT_CONNECT if dev else []):
+        assert not connects(overlay, peers[source], peers[target], port), f"{source} -> {target}:{port} is open"
+
+
+def test_production_reaches_exactly_the_external_services_its_settings_name() -> None:
+    env = environment("production", backend("production")[1])
+    database = urlparse((OVERLAYS_DIR / "production" / "secrets" / "database-url.example").read_text().strip())
+    chain = urlparse(env["ETH_RPC_URL"])
+    kafka_ports = {int(address.rsplit(":", 1)[1]) for address in env["BOOTSTRAP_SERVERS"].split(",")}
+    peers = _peers("production")
+    chain_node = Peer.pod(chain.hostname.split(".")[1], {"app": "geth"})  # geth.<namespace>.svc
+    brokers, postgres = Peer(None, address="10.20.0.5"), Peer(None, address="10.20.1.10")
+    for part in ("kafka-ml-backend", "kafka-ml-data-control-logger", "aggregator", "audit"):
+        assert all(connects("production", peers[part], brokers, port) for port in kafka_ports), part
+        assert connects("production", peers[part], chain_node, chain.port), part
+    assert connects("production", peers["kafka-ml-backend"], postgres, database.port)
+    for part in ("kafka-ml-data-control-logger", "aggregator", "audit", "builder", "kafka-ml-ui"):
+        assert not connects("production", peers[part], postgres, database.port), part
+    assert not connects("production", peers["builder"], brokers, 9092)
+    for name in ("allow-kubernetes-api", "allow-external-services", "allow-external-database",
+                 "jobs-allow-external-services"):
+        for rule in one("production", "NetworkPolicy", name)["spec"]["egress"]:
+            for peer in rule["to"]:
+                assert peer.get("ipBlock", {}).get("cidr") != "192.0.2.1/32", f"{name}: the fail-closed default"
+    assert env["BACKEND_PRODUCTION"] == "true" and env["BACKEND_TRUSTED_PROXIES"] == "1", "behind the ingress, over TLS"

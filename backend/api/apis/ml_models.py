@@ -65,8 +65,8 @@ class ModelOutput(serializers.ModelSerializer):
 
 
 class ModelListApi(APIView):
-    error_codes = {"POST": ("429",)}
     pagination_class = Page
+    error_codes = {"POST": ("429", "503")}  # too many builds in flight; no sandbox can be created here
 
     @extend_schema(responses=ModelOutput(many=True), operation_id="models_list")
     def get(self, request):
@@ -86,7 +86,7 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
-    error_codes = {"PATCH": ("409", "429"), "DELETE": ("409",)}
+    error_codes = {"PATCH": ("409", "429", "503"), "DELETE": ("409",)}
 
     def _model(self, request, pk: int) -> MLModel:
         return get_object_or_404(selectors.models_of(request.user), pk=pk)

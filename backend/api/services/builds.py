@@ -44,7 +44,7 @@ from backend.api.errors import TooManyBuilds
 from backend.api.models import MLModel
 from backend.api.services import jobs
 from kafkaml.architecture import BuiltModel
-from kafkaml.builder import build_as_job, build_isolated
+from kafkaml.builder import BuilderJobs, BuilderUnavailableError, build, build_refusal
 from kafkaml.jobs import JobError, JobHandle, JobSpec, JobStatus, Launcher
 from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.model_source import ModelSourceError
@@ -139,19 +139,25 @@ class RecordingLauncher(Launcher):
         self.launcher.delete_secret(name)
 
 
-def build(pk: int, attempt: int, source: str) -> dict[str, Any]:
+def refusal() -> str | None:
+    """Why this platform refuses to build now (locally: its required sandbox cannot be created), or
+    None; asked when a source is saved, so that the user hears it at once (503)."""
+    return None if platform().launcher == "kubernetes" else build_refusal()
+
+
+def build_outcome(pk: int, attempt: int, source: str) -> dict[str, Any]:
     """Run the builder on ``source``; the fields that record its outcome (ready or failed)."""
     settings = platform()
+    # A pod cannot make the sandbox's namespaces: in a cluster each build is a Job of its own.
+    builder_jobs = BuilderJobs(RecordingLauncher(jobs.launcher(), pk, attempt), settings.job_image,
+                               settings.job_service_account, jobs.OWNER) if settings.launcher == "kubernetes" else None
     try:
-        if settings.launcher == "kubernetes":  # a pod cannot make the builder's namespaces: a Job of its own
-            built = build_as_job(RecordingLauncher(jobs.launcher(), pk, attempt), source, image=settings.job_image,
-                                 service_account=settings.job_service_account, owner=jobs.OWNER)
-        else:
-            built = build_isolated(source, hidden_paths=[settings.run_dir])
+        built = build(source, jobs=builder_jobs, hidden_paths=[settings.run_dir])
     except ModelSourceError as exc:
         return {"status": MLModel.Status.FAILED, "error": str(exc), "line": getattr(exc, "lineno", None)}
-    except JobError as exc:
-        return {"status": MLModel.Status.FAILED, "error": f"the builder job could not run: {exc}", "line": None}
+    except (BuilderUnavailableError, JobError) as exc:  # not the source's fault
+        return {"status": MLModel.Status.FAILED, "error": f"the platform could not build the model: {exc}",
+                "line": None}
     return described(built)
 
 
@@ -249,7 +255,7 @@ class Dispatcher:
 
     def run_build(self, pk: int, attempt: int, source: str) -> None:
         try:
-            outcome = build(pk, attempt, source)
+            outcome = build_outcome(pk, attempt, source)
             recorded = MLModel.objects.filter(pk=pk, status=BUILDING, build_attempts=attempt).update(
                 **outcome, build_heartbeat=None, build_job="", build_secret="", updated_at=timezone.now())
             if not recorded:

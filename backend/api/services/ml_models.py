@@ -1,10 +1,13 @@
 """Models: the user's Keras source, built in the background by the secret-free builder.
 
 The backend never runs the source itself. Saving a source checks it at once without executing
-anything — its size, and its syntax (``ast.parse``), a 400 naming the line — and stores the model
-as ``building``; the build itself (:mod:`backend.api.services.builds`) runs it with no key, no
-token, no network and resource limits, and records the Keras JSON every later step uses (``ready``)
-or the builder's error with its line (``failed``). Only a ready model can be deployed.
+anything — its size, and its syntax (``ast.parse``), a 400 naming the line; a 503 when this
+platform cannot build safely (its required sandbox cannot be created) — and stores the model as
+``building``; the build itself (:mod:`backend.api.services.builds`, through
+:func:`kafkaml.builder.build`) runs it in the builder's sandbox (no key, no token, no network, a
+read-only view, resource limits; in a cluster a Job of its own) and records the Keras JSON every
+later step uses, checked against the platform's size limits (``ready``), or the builder's error
+with its line (``failed``). Only a ready model can be deployed.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from rest_framework.exceptions import NotFound, ValidationError
 from backend.api.errors import ModelBuildFailed
 from backend.api.models import MLModel
 from backend.api.services import builds
-from kafkaml.django_api import Conflict
+from kafkaml.django_api import Conflict, Unavailable
 
 MAX_SOURCE_CHARACTERS = 200_000
 
 
 def check_source(source: str) -> None:
-    """A 400 for a source that is too large or does not parse (with its line); nothing runs it."""
+    """A 400 for a source that is too large or does not parse (with its line), a 503 when this
+    platform cannot build it safely; nothing runs it."""
     if len(source) > MAX_SOURCE_CHARACTERS:
         raise ValidationError({"source": [f"at most {MAX_SOURCE_CHARACTERS} characters"]})
     problem = builds.source_line_error(source)
@@ -32,6 +36,9 @@ def check_source(source: str) -> None:
         if line is None:
             raise ValidationError({"source": [message]})
         raise ModelBuildFailed(message, line)
+    refusal = builds.refusal()
+    if refusal is not None:
+        raise Unavailable(refusal)
 
 
 def _check_name(owner, name: str, exclude: int | None = None) -> None:

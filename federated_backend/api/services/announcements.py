@@ -6,7 +6,9 @@ blockchain mode one is trusted only when the training it names was created by th
 this client's platform token (``ETH_TOKEN_ADDRESS``) and recorded this announcement's SHA-256
 when it started; in classic mode only when it carries the signature of ``PLATFORM_SIGNER_ADDRESS``.
 A second announcement of a model already known starts nothing (a restarted aggregator announces
-again). Every record's fate is kept, with why.
+again). Every record's fate is kept, with why: any record at all (empty, malformed, oversized, with
+a null or oversized header, or one the relay could not deliver whole) is registered, as rejected,
+keeping only a bounded trace of it (:mod:`kafkaml.registry.records`).
 """
 
 from __future__ import annotations
@@ -19,22 +21,20 @@ from django.db.models import Max
 from federated_backend.api.environment import client
 from federated_backend.api.models import AnnouncedModel
 from federated_backend.api.services import participations
+from kafkaml.registry.records import MAX_ANNOUNCEMENT_BYTES, ControlRecord
 from kafkaml.schemas import ModelControl, SchemaError, decode
 from kafkaml.signing import signed_by
 
-MAX_ANNOUNCEMENT_BYTES = 4 * 1024 * 1024
 
-
-def announcement_register(*, control_topic: str, partition: int, offset: int, record: bytes,
-                          headers: dict[str, bytes]) -> tuple[AnnouncedModel, bool]:
+def announcement_register(*, control_topic: str, partition: int, offset: int,
+                          record: ControlRecord) -> tuple[AnnouncedModel, bool]:
     """The announcement of one model control record; ``True`` when it was new."""
     position = {"control_topic": control_topic, "control_partition": partition, "control_offset": offset}
     existing = AnnouncedModel.objects.filter(**position).first()
     if existing is not None:
         return existing, False
-    digest = hashlib.sha256(record).hexdigest()
-    announcement, problem = _trusted(record, headers)
-    fields = {"sha256": digest, "model_id": announcement.model_id if announcement else "",
+    announcement, problem = _trusted(record)
+    fields = {"model_id": announcement.model_id if announcement else "",
               "coordination": announcement.coordination if announcement else "",
               "contract_address": announcement.blockchain.contract_address
               if announcement and announcement.blockchain else ""}
@@ -42,15 +42,17 @@ def announcement_register(*, control_topic: str, partition: int, offset: int, re
         known = AnnouncedModel.objects.filter(model_id=fields["model_id"], state=AnnouncedModel.State.ACCEPTED).first()
         if known is not None:
             problem = f"model {fields['model_id']!r} is known already (announcement {known.pk}); nothing new starts"
-    state = AnnouncedModel.State.REJECTED if problem else AnnouncedModel.State.ACCEPTED
+    if problem:
+        kept = {**fields, **record.rejection(problem), "state": AnnouncedModel.State.REJECTED, "message": None}
+    else:
+        kept = {**fields, "size": record.size, "sha256": record.sha256, "state": AnnouncedModel.State.ACCEPTED,
+                "message": announcement.to_json()}
     try:
         with transaction.atomic():
-            model = AnnouncedModel.objects.create(**position, **fields, state=state, reason=problem,
-                                                  message=announcement.to_json() if announcement and not problem
-                                                  else None)
+            model = AnnouncedModel.objects.create(**position, **kept)
     except IntegrityError:
         return AnnouncedModel.objects.get(**position), False
-    if state == AnnouncedModel.State.ACCEPTED:
+    if model.state == AnnouncedModel.State.ACCEPTED:
         participations.model_arrived(model)
     return model, True
 
@@ -61,12 +63,13 @@ def next_offset(*, control_topic: str, partition: int) -> int:
     return 0 if last is None else last + 1
 
 
-def _trusted(record: bytes, headers: dict[str, bytes]) -> tuple[ModelControl | None, str]:
+def _trusted(record: ControlRecord) -> tuple[ModelControl | None, str]:
     """The announcement and "" when it is trusted; otherwise why not."""
-    if len(record) > MAX_ANNOUNCEMENT_BYTES:
-        return None, f"an announcement is at most {MAX_ANNOUNCEMENT_BYTES} bytes"
+    problem = record.problem(MAX_ANNOUNCEMENT_BYTES)
+    if problem:
+        return None, problem
     try:
-        announcement = decode(record, ModelControl)
+        announcement = decode(record.value, ModelControl)
     except SchemaError as exc:
         return None, str(exc)
     assert isinstance(announcement, ModelControl)
@@ -74,10 +77,10 @@ def _trusted(record: bytes, headers: dict[str, bytes]) -> tuple[ModelControl | N
     if announcement.coordination == "classic":
         if not site.platform_signer:
             return announcement, "classic announcements need PLATFORM_SIGNER_ADDRESS, which is not set"
-        if not signed_by(record, headers, site.platform_signer):
+        if not signed_by(record.value, record.headers, site.platform_signer):
             return announcement, "not signed by the platform's signer"
         return announcement, ""
-    return announcement, _anchored_on_chain(announcement, record)
+    return announcement, _anchored_on_chain(announcement, record.value)
 
 
 def _anchored_on_chain(announcement: ModelControl, record: bytes) -> str:

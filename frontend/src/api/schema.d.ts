@@ -30,6 +30,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * @description A session for the browser; the CSRF token (``/api/auth/csrf/``) is required, as for any
+         *     session write.
+         */
         post: operations["auth_login"];
         delete?: never;
         options?: never;
@@ -616,6 +620,25 @@ export interface components {
             sha256: string;
         };
         /**
+         * @description One record of a control topic, where it was read: what a relay delivers to a registry.
+         *
+         *     Any record the topic may hold is accepted (empty, null headers, large headers); the registry
+         *     records what it cannot use as rejected, with the reason.
+         */
+        ControlRecordInputRequest: {
+            control_topic: string;
+            partition: number;
+            /** Format: int64 */
+            offset: number;
+            /** @description The record's value, base64 (empty for an empty value or a tombstone; an excerpt when undeliverable). */
+            record: string;
+            /** @description The record's headers, each value base64 or null. */
+            headers?: {
+                [key: string]: string | null;
+            };
+            undeliverable?: components["schemas"]["UndeliverableInputRequest"] | null;
+        };
+        /**
          * @description * `blockchain` - blockchain
          *     * `classic` - classic
          * @enum {string}
@@ -647,14 +670,6 @@ export interface components {
             message: unknown;
             /** Format: date-time */
             readonly created_at: string;
-        };
-        DatasourceRegisterInputRequest: {
-            control_topic: string;
-            partition: number;
-            /** Format: int64 */
-            offset: number;
-            /** @description The record's value, base64. */
-            record: string;
         };
         DeploymentInputRequest: {
             /** Format: int64 */
@@ -914,6 +929,12 @@ export interface components {
             /** Format: int64 */
             control_offset: number;
             reason: string;
+            /** @description The record's size in the topic, in bytes. */
+            size: number;
+            /** @description The record's SHA-256 in the topic. */
+            sha256: string;
+            /** @description The record's first bytes, as text (\xNN: not UTF-8). */
+            excerpt: string;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1046,6 +1067,17 @@ export interface components {
             gas: number;
             block?: number;
         };
+        /** @description A record the relay could not deliver whole (too large, or refused): what it knows of it. */
+        UndeliverableInputRequest: {
+            reason: string;
+            /**
+             * Format: int64
+             * @description The value's size in the topic.
+             */
+            size: number;
+            /** @description The value's SHA-256 in the topic. */
+            sha256: string;
+        };
         UserOutput: {
             id: number;
             username: string;
@@ -1149,6 +1181,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: too many of this kind in flight (the message says which limit), or too many in a short time (wait as long as Retry-After says). */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1290,6 +1331,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: too many of this kind in flight (the message says which limit), or too many in a short time (wait as long as Retry-After says). */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1743,7 +1793,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["DatasourceRegisterInputRequest"];
+                "application/json": components["schemas"]["ControlRecordInputRequest"];
             };
         };
         responses: {
@@ -2230,8 +2280,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests of this kind in flight or in a short time; the message says when to try again. */
+            /** @description Too many requests: too many of this kind in flight (the message says which limit), or too many in a short time (wait as long as Retry-After says). */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2431,8 +2490,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests of this kind in flight or in a short time; the message says when to try again. */
+            /** @description Too many requests: too many of this kind in flight (the message says which limit), or too many in a short time (wait as long as Retry-After says). */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

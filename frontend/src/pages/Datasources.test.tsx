@@ -18,7 +18,10 @@ it('lists the datasources and the rejected control records', async () => {
     'GET /api/datasources/': { count: 1, next: null, previous: null, results: [datasource] },
     'GET /api/datasources/rejected/': {
       count: 1, next: null, previous: null,
-      results: [{ id: 3, control_topic: 'control', control_partition: 1, control_offset: 7, reason: 'counts do not match the offsets', created_at: '2025-01-01T12:00:00Z' }],
+      results: [{
+        id: 3, control_topic: 'control', control_partition: 1, control_offset: 7, reason: 'counts do not match the offsets',
+        size: 409600, sha256: 'd'.repeat(64), excerpt: '{"kind": "data_control"', created_at: '2025-01-01T12:00:00Z',
+      }],
     },
   })
   renderAt('/datasources', '/datasources', Datasources)
@@ -34,6 +37,9 @@ it('lists the datasources and the rejected control records', async () => {
   const rejected = screen.getByRole('region', { name: 'Rejected control records' })
   expect(await within(rejected).findByText('counts do not match the offsets')).toBeTruthy()
   expect(within(rejected).getByText('control[1] @7')).toBeTruthy()
+  expect(within(rejected).getByText('409,600')).toBeTruthy()
+  expect(within(rejected).getByText('{"kind": "data_control"')).toBeTruthy()
+  expect(within(rejected).getByText('d'.repeat(64))).toBeTruthy()
 })
 
 it('has empty and error states for each list', async () => {

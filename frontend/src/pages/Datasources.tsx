@@ -1,7 +1,8 @@
 /**
  * The platform's datasources (registered from the data control records the clients send): their
  * topic, format, sample counts, input shape, classes, content hash and the control record they
- * came from; and the control records that were rejected, with why.
+ * came from; and the control records that were rejected, with why and what the registry kept of
+ * each (its size, its first bytes, its hash: bounded, whatever the record was).
  */
 import { useState } from 'react'
 import { api, call, type Datasource, type Rejected } from '../api/client'
@@ -132,6 +133,9 @@ function RejectedTable({ records }: { records: Rejected[] }) {
           <tr>
             <th scope="col">Control record</th>
             <th scope="col">Reason</th>
+            <th scope="col" className="num">Bytes</th>
+            <th scope="col">Starts with</th>
+            <th scope="col">Hash</th>
             <th scope="col">When</th>
           </tr>
         </thead>
@@ -140,6 +144,9 @@ function RejectedTable({ records }: { records: Rejected[] }) {
             <tr key={record.id}>
               <th scope="row"><code>{`${record.control_topic}[${record.control_partition}] @${record.control_offset}`}</code></th>
               <td>{record.reason}</td>
+              <td className="num">{integer(record.size)}</td>
+              <td><code className="excerpt" title={record.excerpt}>{clipped(record.excerpt)}</code></td>
+              <td><Hash value={record.sha256} /></td>
               <td>{when(record.created_at)}</td>
             </tr>
           ))}
@@ -147,4 +154,11 @@ function RejectedTable({ records }: { records: Rejected[] }) {
       </table>
     </TableWrap>
   )
+}
+
+const SHOWN_CHARS = 80
+
+/** The start of an excerpt (the registry keeps up to 200 bytes; the cell shows less). */
+function clipped(text: string): string {
+  return text.length > SHOWN_CHARS ? `${text.slice(0, SHOWN_CHARS)}…` : text
 }

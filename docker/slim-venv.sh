@@ -1,0 +1,13 @@
+#!/bin/sh
+# Leaves out of a built virtualenv ($1) what no program of the image runs, before the final stage
+# copies it: the packaging tools (nothing is installed at run time), the packages' own test
+# suites, translation sources (*.po: Django reads the compiled *.mo) and the kubernetes package's
+# asyncio client (the job launcher uses the synchronous one; it doubles the package's size).
+set -eu
+venv=$1
+"$venv/bin/python" -m pip uninstall --yes --quiet pip setuptools
+for site in "$venv"/lib/python3*/site-packages; do
+    find "$site" -depth -type d -name tests -exec rm -rf {} +
+    find "$site" -type f -name '*.po' -delete
+    rm -rf "$site/kubernetes/aio"
+done

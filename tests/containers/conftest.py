@@ -1,0 +1,32 @@
+"""Fixtures of the container tests: the images `make images` builds, and namespaces (podman
+networks and their containers) removed after each test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.containers.pods import ROOT, Namespace
+
+REPORT = ROOT / "out" / "images" / "report.json"
+
+
+@pytest.fixture(scope="session")
+def images() -> dict:
+    """`make images`: builds what changed (a cold build takes about 15 minutes), reports sizes."""
+    done = subprocess.run(["make", "images"], cwd=ROOT, capture_output=True, text=True, timeout=3300)
+    assert done.returncode == 0, f"make images failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return json.loads(REPORT.read_text())
+
+
+@pytest.fixture
+def namespaces(images: dict, tmp_path: Path) -> Iterator[list[Namespace]]:
+    """Namespaces a test creates (append them); their containers and networks go afterwards."""
+    created: list[Namespace] = []
+    yield created
+    for namespace in created:
+        namespace.delete()

@@ -1,0 +1,125 @@
+"""The three images, built by `make images` (podman, on bases made on this machine, cached between
+runs) and run exactly as the manifests run their pods (tests/containers/pods.py): the platform
+backend's pod from the dev overlay (its init containers migrate and adopt the logger's token,
+then gunicorn serves), the UI's pod in front of it, a client's federated backend pod, and job
+containers as the job launcher builds them. A broken Dockerfile fails the build, a missing file
+or module or a wrong entrypoint fails a run, and so does anything that writes outside its
+volumes or reads a file the pod's user may not."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+
+from kafkaml.jobs import JobSpec, Role
+from kafkaml.jobs.manifest import job_manifest
+from tests.containers.pods import (
+    Namespace,
+    http,
+    http_in,
+    new_namespace,
+    platform_keys,
+    podman,
+    published_port,
+    wait_running,
+    with_secrets,
+)
+from tests.unit.test_manifests import render
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+
+VERSION = "0.1.0"
+MB = 1_000_000
+#: The issue's targets for the images' sizes (as podman counts them: all layers, uncompressed).
+UI_MAX_BYTES = 60 * MB
+
+
+# --- sizes -----------------------------------------------------------------------------------
+
+def test_the_images_are_built_and_the_ui_image_is_small(images: dict) -> None:
+    sizes = images["images"]
+    assert set(sizes) == {f"localhost/kafka-ml/{name}:{VERSION}" for name in ("platform", "worker", "ui")}
+    assert sizes[f"localhost/kafka-ml/ui:{VERSION}"] <= UI_MAX_BYTES
+
+
+def assert_image_health_check_passes(container: str) -> None:
+    """The image's own HEALTHCHECK (Docker's; Kubernetes uses the probes) passes in the pod's settings."""
+    done = podman("healthcheck", "run", container, check=False)
+    assert done.returncode == 0, f"{container}: {done.stdout}{done.stderr}"
+
+
+# --- the platform: backend and UI ------------------------------------------------------------
+
+def test_the_backend_pod_migrates_and_serves_and_the_ui_pod_proxies_it(namespaces: list[Namespace],
+                                                                        tmp_path: Path) -> None:
+    """The dev overlay's backend Deployment (init containers, then gunicorn) and UI Deployment, as
+    rendered; only the database URL is SQLite on the pod's /tmp volume (no PostgreSQL here)."""
+    objects = with_secrets(render("dev"), {"kafka-ml-database": {"url": "sqlite:////tmp/platform.sqlite3"},
+                                           "kafka-ml-platform-keys": platform_keys()})
+    platform = new_namespace(namespaces, "kafka-ml", objects, tmp_path)
+    backend = platform.run_pod("Deployment", "kafka-ml-backend")["backend"]
+    status, body = http_in(backend, "http://127.0.0.1:8000/api/health/")
+    assert status == 200 and json.loads(body)["status"] == "ok", body
+    assert_image_health_check_passes(backend)
+
+    ui = platform.run_pod("Deployment", "kafka-ml-ui", publish={"ui": ["127.0.0.1::8080"]})["ui"]
+    base = f"http://127.0.0.1:{published_port(ui, 8080)}"
+    status, _, page = http(f"{base}/trainings/12")  # a client-side route: the app's index.html
+    assert status == 200 and b'<div id="root">' in page, page[:500]
+    status, headers, answer = http(f"{base}/api/health/")  # through nginx to the backend's Service
+    assert status == 200 and json.loads(answer)["status"] == "ok", answer
+    assert headers.get("X-Frame-Options") == "DENY"
+    wait_running(ui, 2)
+    assert_image_health_check_passes(ui)
+
+    # The data control logger reads its token file at start and then waits for Kafka (none here).
+    logger = platform.run_pod("Deployment", "kafka-ml-data-control-logger")["logger"]
+    wait_running(logger, 10)
+
+
+def test_a_clients_federated_backend_pod_migrates_and_serves(namespaces: list[Namespace], tmp_path: Path) -> None:
+    keys = {"backend-secret-key": secrets.token_urlsafe(50), "logger-token": secrets.token_hex(20)}
+    objects = with_secrets(render("example-vehicle-1"), {"kafka-ml-client-keys": keys})
+    client = new_namespace(namespaces, "kafka-ml-vehicle-1", objects, tmp_path)
+    backend = client.run_pod("Deployment", "kafka-ml-federated-backend")["federated-backend"]
+    status, body = http_in(backend, "http://127.0.0.1:8000/api/health/")
+    assert status == 200 and json.loads(body)["status"] == "ok", body
+    # Both loggers read their token file at start, then wait for Kafka (none here).
+    for logger in ("kafka-ml-data-control-logger", "kafka-ml-model-control-logger"):
+        for container in client.run_pod("Deployment", logger).values():
+            wait_running(container, 10)
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+def job(namespaces: list[Namespace], tmp_path: Path, role: Role, **spec) -> tuple[int, str]:
+    """Runs a job's container as the Kubernetes launcher builds its pod; (exit code, output)."""
+    manifest = job_manifest(JobSpec(name=f"job-{role.value}", role=role, owner="kafka-ml", training="1",
+                                    image=f"kafka-ml/worker:{VERSION}", **spec), "kafka-ml")
+    jobs = new_namespace(namespaces, "jobs", [manifest], tmp_path)
+    template = manifest["spec"]["template"]
+    volumes = jobs.volumes(manifest["metadata"]["name"], template["spec"])
+    container = template["spec"]["containers"][0]
+    done = podman(*jobs.run_command(f"{jobs.network}-{role.value}", template["spec"], container, volumes,
+                                    detach=False), check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_worker_image_trains_with_tensorflow_as_a_job_pod(namespaces: list[Namespace], tmp_path: Path) -> None:
+    script = ("import numpy as np, tensorflow as tf\n"
+              "model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(1)])\n"
+              "model.compile('sgd', 'mse')\n"
+              "history = model.fit(np.ones((32, 4)), np.ones((32, 1)), epochs=2, verbose=0)\n"
+              "print('trained', tf.__version__, len(history.history['loss']))\n")
+    code, output = job(namespaces, tmp_path, Role.TRAINER, command=("python", "-c", script))
+    assert code == 0 and "trained 2.21.0 2" in output, output[-3000:]
+
+
+def test_the_worker_image_starts_the_aggregator_module(namespaces: list[Namespace], tmp_path: Path) -> None:
+    """No settings: the aggregator's own start-up check answers (the module and its imports are in
+    the image), not Python's 'No module named'."""
+    code, output = job(namespaces, tmp_path, Role.AGGREGATOR, module="training_worker.aggregator")
+    assert code == 2 and "cannot start the aggregator" in output, output[-3000:]
