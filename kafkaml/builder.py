@@ -38,6 +38,7 @@ not optional.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import functools
 import json
 import logging
@@ -116,6 +117,9 @@ PROCESS_LIMIT = 512
 #: Largest source accepted: a model definition, not a data set.
 MAX_SOURCE_BYTES = 1024 * 1024
 
+#: prctl(2), to set the builder's parent-death signal (loaded here: not in the forked child).
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
 
 
 class DisallowedModelError(ModelSourceError):
@@ -283,6 +287,21 @@ def sandbox_problem() -> str | None:
     return None
 
 
+def build_refusal() -> str | None:
+    """Why this machine refuses to build model sources (BUILDER_SANDBOX=required and no sandbox can
+    be created), naming what to change; None when it builds. Callers that queue builds ask first."""
+    if PLATFORM_BUILDS.load()["BUILDER_SANDBOX"] != SANDBOX_REQUIRED:
+        return None
+    problem = sandbox_problem()
+    if problem is None:
+        return None
+    return (f"model builds are refused: BUILDER_SANDBOX=required, but this machine cannot create the builder's "
+            f"sandbox ({problem}). Allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and "
+            "kernel.unprivileged_userns_clone=1 or kernel.apparmor_restrict_unprivileged_userns=0 where those "
+            "exist), or set BUILDER_SANDBOX=off to build without it: user code then runs as the platform's "
+            "user, beside its keys")
+
+
 @functools.cache  # caches the success only: a call that raises is not remembered
 def _probe_sandbox() -> None:
     probe = [sys.executable, "-m", "kafkaml.sandbox", "--", sys.executable, "-c", "import kafkaml"]
@@ -315,14 +334,9 @@ def build_isolated(source: str, *, input_shape: Sequence[int] | None = None,
                "--output-shape", json.dumps(_shape(output_shape))]
     sandboxed = settings["BUILDER_SANDBOX"] == SANDBOX_REQUIRED
     if sandboxed:
-        problem = sandbox_problem()
-        if problem is not None:
-            raise BuilderUnavailableError(
-                f"model builds are refused: BUILDER_SANDBOX=required, but this machine cannot create the builder's "
-                f"sandbox ({problem}). Allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and "
-                "kernel.unprivileged_userns_clone=1 or kernel.apparmor_restrict_unprivileged_userns=0 where those "
-                "exist), or set BUILDER_SANDBOX=off to build without it: user code then runs as the platform's "
-                "user, beside its keys")
+        refusal = build_refusal()
+        if refusal is not None:
+            raise BuilderUnavailableError(refusal)
         hidden = [f"--hide={Path(path).resolve()}" for path in hidden_paths]
         command = [sys.executable, "-m", "kafkaml.sandbox", *hidden, "--", *command]
     else:
@@ -336,7 +350,8 @@ def build_isolated(source: str, *, input_shape: Sequence[int] | None = None,
                                        env=_clean_env(Path(sandbox.SCRATCH) if sandboxed else work),
                                        start_new_session=True,
                                        preexec_fn=functools.partial(_limit, timeout_s, memory_mb,
-                                                                    _tasks_of_this_user() + PROCESS_LIMIT))
+                                                                    _tasks_of_this_user() + PROCESS_LIMIT,
+                                                                    os.getpid()))
             try:
                 code = process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -389,8 +404,13 @@ def _tasks_of_this_user() -> int:
     return count
 
 
-def _limit(cpu_s: float, memory_mb: int, processes: int) -> None:
-    """Resource limits of the builder, set in the child before it executes anything."""
+def _limit(cpu_s: float, memory_mb: int, processes: int, parent: int) -> None:
+    """Resource limits of the builder, set in the child before it executes anything; and it dies
+    with the thread that started it, so an API process killed mid-build leaves no build running
+    (the build runs in a session of its own, which no signal to the API's process group reaches)."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
     cpu = max(1, int(cpu_s))
     for kind, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 5), (resource.RLIMIT_AS, memory_mb << 20, memory_mb << 20),
                              (resource.RLIMIT_FSIZE, FILE_LIMIT_BYTES, FILE_LIMIT_BYTES),

@@ -29,7 +29,8 @@ DESCRIPTIONS = {
     "413": "The request body is larger than allowed.",
     "409": "Conflict: the resource is in use, or in a state that forbids this.",
     "415": "The request body is not JSON.",
-    "429": "Too many requests: wait as long as Retry-After says.",
+    "429": "Too many requests: too many of this kind in flight (the message says which limit), or too many in a "
+           "short time (wait as long as Retry-After says).",
     "503": "A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured.",
 }
 

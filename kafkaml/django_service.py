@@ -75,15 +75,23 @@ HSTS_SECONDS = 365 * 24 * 3600
 def database(url: str, default_path: Path) -> dict[str, Any]:
     """Django's DATABASES entry for ``url`` (postgresql:// or sqlite:///; empty: SQLite at ``default_path``)."""
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_path)}
+        return _sqlite(default_path)
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path)}
+        return _sqlite(Path(unquote(parsed.path)))
     if parsed.scheme in ("postgres", "postgresql"):
         return {"ENGINE": "django.db.backends.postgresql", "NAME": unquote(parsed.path.lstrip("/")),
                 "USER": unquote(parsed.username or ""), "PASSWORD": unquote(parsed.password or ""),
                 "HOST": parsed.hostname or "", "PORT": str(parsed.port or ""), "CONN_MAX_AGE": 60}
     raise ConfigError(f"DATABASE_URL must start with postgresql:// or sqlite:///, got {parsed.scheme or url!r}://")
+
+
+def _sqlite(path: Path) -> dict[str, Any]:
+    """SQLite shared by the service's processes: a transaction takes the write lock when it begins
+    (IMMEDIATE), so two processes' read-then-write transactions queue for it instead of one failing
+    with "database is locked" when it tries to write."""
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path),
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20}}
 
 
 def _database_url(values: dict[str, Any]) -> str:

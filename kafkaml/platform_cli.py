@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     models = resources.add_parser("models", help="Keras models").add_subparsers(dest="action", required=True,
                                                                                 metavar="ACTION")
-    create = leaf(models, "create", "build a model from a Python file of Keras source and store it", run_model_create)
+    create = leaf(models, "create", "store a model from a Python file of Keras source and wait for its build",
+                  run_model_create)
     create.add_argument("name")
     create.add_argument("file", type=Path, help="the model's Keras source (imports + code defining `model`)")
     create.add_argument("--description", default="")
@@ -232,9 +233,9 @@ def run_model_create(args: argparse.Namespace) -> int:
 def run_model_list(args: argparse.Namespace) -> int:
     models = connect(args).models()
     if not _json_out(args, models):
-        _table(f"{len(models)} model(s)", ("id", "name", "parameters", "input", "output", "created"),
-               [(m["id"], m["name"], f"{m['parameters']:,}", _shape(m["input_shape"]), _shape(m["output_shape"]),
-                 m["created_at"][:19]) for m in models])
+        _table(f"{len(models)} model(s)", ("id", "name", "status", "parameters", "input", "output", "created"),
+               [(m["id"], m["name"], m["status"], None if m["parameters"] is None else f"{m['parameters']:,}",
+                 _shape(m["input_shape"]), _shape(m["output_shape"]), m["created_at"][:19]) for m in models])
     return 0
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ JSON = dict[str, Any]
 PAGE = 200
 CHUNK = 1 << 20
 RUNNING = ("created", "running")
+#: The builder's own limit is 120 s; a build may also wait in the platform's queue first.
+BUILD_TIMEOUT_S = 600.0
 
 
 class PlatformError(RuntimeError):
@@ -91,10 +94,7 @@ class PlatformClient:
         if body is None:
             detail = " ".join(response.text.split())[:200] or "(no body)"
         elif isinstance(body, dict) and "source" in body and "line" in body:
-            message = describe_errors(body["source"])
-            line = body["line"]
-            where = f" at line {line}" if line is not None and not re.search(rf"\bline {line}\b", message) else ""
-            detail = f"the model does not build{where}: {message}"
+            detail = build_failure(describe_errors(body["source"]), body["line"])
         else:
             detail = describe_errors(body)
         if response.status_code in (401, 403) and re.search(r"token|credentials", detail, re.I):
@@ -117,8 +117,12 @@ class PlatformClient:
                 return items
 
     # resources
-    def create_model(self, name: str, source: str, description: str = "") -> JSON:
-        return self.post("/api/models/", {"name": name, "source": source, "description": description})
+    def create_model(self, name: str, source: str, description: str = "", *,
+                     build_timeout_s: float = BUILD_TIMEOUT_S) -> JSON:
+        """Create the model and wait for its build: the ready model, or a :class:`PlatformError`
+        with the builder's error and line (the backend builds in the background)."""
+        model = self.post("/api/models/", {"name": name, "source": source, "description": description})
+        return wait_until_built(lambda: self.get(f"/api/models/{model['id']}/"), build_timeout_s)
 
     def models(self) -> list[JSON]:
         return self.every("/api/models/")
@@ -168,6 +172,30 @@ class PlatformClient:
             finally:
                 partial.unlink(missing_ok=True)
         return Download(path, size, expected, response.headers.get("X-Weights-SHA256"))
+
+
+def build_failure(message: str, line: int | None) -> str:
+    """A build error as one line: ``the model does not build at line 3: ...`` (the line once)."""
+    where = f" at line {line}" if line is not None and not re.search(rf"\bline {line}\b", message) else ""
+    return f"the model does not build{where}: {message}"
+
+
+def wait_until_built(read: Callable[[], JSON], timeout_s: float = BUILD_TIMEOUT_S) -> JSON:
+    """The model ``read()`` returns, polled until its build has ended: ready, or a
+    :class:`PlatformError` saying why it failed (or that it was still building at ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.2
+    while True:
+        model = read()
+        if model["status"] == "ready":
+            return model
+        if model["status"] == "failed":
+            raise PlatformError(f"model {model['id']} {model['name']!r}: {build_failure(model['error'], model['line'])}",
+                                body=model)
+        if time.monotonic() > deadline:
+            raise PlatformError(f"model {model['id']} {model['name']!r} is still building after {timeout_s:g} s")
+        time.sleep(delay)
+        delay = min(2 * delay, 1.0)
 
 
 def _chunks(response: requests.Response) -> Iterator[bytes]:

@@ -79,3 +79,26 @@ def platform() -> Platform:
         ui_dir=values["BACKEND_UI_DIR"], run_dir=LOCAL.load()["KAFKAML_RUN_DIR"],
     )
 
+
+
+BUILDS = declare(
+    "Platform backend: model builds",
+    Setting("MODEL_BUILDS_PER_USER", "Model builds one user may have in flight (queued or running); saving one "
+            "more source is refused with 429 until one has finished.", kind="int", default=2, minimum=1,
+            maximum=1000),
+    Setting("MODEL_BUILDS_MAX", "Model builds running at once on the whole platform, every API process together "
+            "(each is a TensorFlow process, or a builder Job in a cluster); further builds wait, queued, in state "
+            "building.", kind="int", default=4, minimum=1, maximum=1000),
+)
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    per_user: int
+    platform: int
+
+
+@functools.cache
+def build_limits() -> BuildLimits:
+    values = BUILDS.load()
+    return BuildLimits(per_user=values["MODEL_BUILDS_PER_USER"], platform=values["MODEL_BUILDS_MAX"])

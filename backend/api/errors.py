@@ -19,3 +19,10 @@ class ModelBuildFailed(APIException):
 
     def response_body(self) -> dict:
         return {"source": [self.message], "line": self.line}
+
+
+class TooManyBuilds(APIException):
+    """The user has as many model builds in flight as allowed (MODEL_BUILDS_PER_USER): a 429."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "too_many_builds"

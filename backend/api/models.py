@@ -12,23 +12,41 @@ from django.db import models
 
 
 class MLModel(models.Model):
-    """A Keras model a user defined, with what the secret-free builder made of its source."""
+    """A Keras model a user defined, with what the secret-free builder made of its source.
+
+    Built in the background (services/builds.py): ``building`` until the builder answered, then
+    ``ready`` with the description or ``failed`` with the builder's error (and its source line).
+    The ``build_*`` columns are the build's durable state, so that any API process can tell a
+    build whose process died (no heartbeat) and clean up after it."""
+
+    class Status(models.TextChoices):
+        BUILDING = "building"
+        READY = "ready"
+        FAILED = "failed"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ml_models")
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, default="")
     source = models.TextField()
-    description_json = models.TextField()  # kafkaml.architecture.BuiltModel.to_json(): what jobs get
-    parameters = models.BigIntegerField()
-    input_shape = models.JSONField()
-    output_shape = models.JSONField()
-    layers = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BUILDING)
+    error = models.TextField(blank=True, default="")  # the builder's message when failed
+    line = models.IntegerField(null=True)  # the source line of that error, where the builder knows it
+    description_json = models.TextField(blank=True, default="")  # BuiltModel.to_json() once ready: what jobs get
+    parameters = models.BigIntegerField(null=True)
+    input_shape = models.JSONField(null=True)
+    output_shape = models.JSONField(null=True)
+    layers = models.JSONField(default=list)
+    build_attempts = models.IntegerField(default=0)  # starts of the current build: a fencing token
+    build_heartbeat = models.DateTimeField(null=True)  # null: queued; else last sign of life of its process
+    build_job = models.CharField(max_length=253, blank=True, default="")  # cluster: the builder Job
+    build_secret = models.CharField(max_length=253, blank=True, default="")  # ... and its Secret
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_model_name_per_owner")]
         ordering = ["-id"]
+        indexes = [models.Index(fields=["status"])]
 
 
 class Configuration(models.Model):

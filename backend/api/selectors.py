@@ -39,11 +39,11 @@ def with_round_counts(results: QuerySet[TrainingResult]) -> QuerySet[TrainingRes
     """Each result with ``rounds_done``, counted by the database in the same query.
 
     A correlated subquery, not ``Count("rounds")``: the join and GROUP BY of the latter made every
-    page (and its COUNT) aggregate the rounds of all the user's results; the subquery is
-    evaluated for the rows of the page only, from the (result, version) unique index, and a
-    page's COUNT(*) leaves it out."""
+    page (and its COUNT) aggregate the rounds of all the user's results. ``COUNT(*)`` reads the
+    ``result_id`` index alone. The subquery runs once per row the query *reads*, which is why a
+    list page selects its rows first (:class:`ResultPage`)."""
     rounds = (RoundRecord.objects.filter(result=OuterRef("pk")).order_by().values("result")
-              .annotate(n=Count("pk")).values("n"))
+              .annotate(n=Count("*")).values("n"))
     return results.annotate(rounds_done=Coalesce(Subquery(rounds), 0))
 
 
@@ -57,6 +57,25 @@ LIST_FIELDS = ("id", "deployment_id", "ml_model_id", "ml_model__name", "status",
 def result_list(results: QuerySet[TrainingResult]) -> QuerySet:
     """``results`` as a list page reads them: plain rows of the shown columns, with round counts."""
     return with_round_counts(results).select_related(None).values(*LIST_FIELDS)
+
+
+class ResultPage:
+    """``results`` as the list's paginator reads them (``count()`` and one slice): the slice is one
+    query whose rows are those of a subquery selecting the page's ids.
+
+    PostgreSQL computes a select-list subquery (the round count) for every row it reads, those
+    skipped by OFFSET included: counting rounds in the paged query itself made page 20 of 50
+    results count the rounds of 1,000 results. Here only the page's rows are counted."""
+
+    def __init__(self, results: QuerySet[TrainingResult]) -> None:
+        self.results = results
+
+    def count(self) -> int:
+        return self.results.count()
+
+    def __getitem__(self, page: slice) -> list[dict]:
+        ids = self.results.order_by("-pk").values("pk")[page]
+        return list(result_list(TrainingResult.objects.filter(pk__in=Subquery(ids))).order_by("-pk"))
 
 
 def result_of(user, pk: int) -> TrainingResult:

@@ -2,8 +2,8 @@
  * The user's whole path in a real browser, against a real platform (backend, brokers, chain and two
  * clients' services, started by tests/backend/test_web_ui.py):
  *
- *   sign in (by keyboard) → a model in the editor (first a broken one: the builder's error at its
- *   line) → a configuration → a blockchain deployment for two clients → the training page shows
+ *   sign in (by keyboard) → a model in the editor (first a broken one: built in the background,
+ *   the builder's error marked at its line; then fixed, rebuilt, its summary) → a configuration → a blockchain deployment for two clients → the training page shows
  *   the rounds as they arrive (each within 2 s of the API having it, no reload) → tokens →
  *   lineage → Verify: all versions identical → download the model (its SHA-256 as shown) → the
  *   API docs page (Swagger UI, its files served by the platform itself).
@@ -13,7 +13,7 @@
  * recorded; screenshots go to the directory given. Usage:
  *
  *   node e2e/flow.mjs <config.json>   config: {url, username, password, modelName, modelSource,
- *                                      brokenSource, validation, clients: [{identity, ceiling}],
+ *                                      brokenSource, brokenLine, validation, clients: [{identity, ceiling}],
  *                                      rounds, screenshots, summary}
  *
  * The summary file gets {resultId, modelSha256, downloadedSha256, versions, roundLagsMs, pages,
@@ -28,6 +28,7 @@ const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 mkdirSync(config.screenshots, { recursive: true })
 const summary = { pages: [], violations: {}, overflow: [], roundLagsMs: [], cspViolations: [] }
 const STEP_TIMEOUT = 30_000
+const BUILD_TIMEOUT = 180_000 // the builder's own limit is 120 s; a build may wait in the queue first
 
 function step(name) {
   process.stdout.write(`[e2e] ${name}\n`)
@@ -68,20 +69,23 @@ async function typeSource(page, source) {
 }
 
 async function createModel(page) {
-  step('a model in the editor: the builder error first, then a model that builds')
+  step('a model in the editor: saved at once, built in the background; the builder error first, then a fixed source')
   await page.getByRole('link', { name: 'Models', exact: true }).click()
   await page.getByRole('link', { name: 'New model' }).click()
   await page.getByLabel('Name', { exact: true }).fill(config.modelName)
   await page.getByLabel('Description').fill('end-to-end model')
   await typeSource(page, config.brokenSource)
   await page.getByRole('button', { name: 'Save model' }).click()
-  await page.getByRole('alert').first().waitFor({ timeout: STEP_TIMEOUT })
-  await page.locator('.cm-error-line').first().waitFor({ timeout: 5_000 })
+  await page.waitForURL(/\/models\/\d+$/, { timeout: STEP_TIMEOUT })
+  await page.getByText('failed at line', { exact: false }).first().waitFor({ timeout: BUILD_TIMEOUT })
+  const alert = (await page.getByRole('alert').first().textContent()) ?? ''
+  if (!alert.startsWith(`Line ${config.brokenLine}:`)) throw new Error(`the build error is not at line ${config.brokenLine}: ${alert}`)
+  const marked = await page.locator('.cm-line').evaluateAll((lines) => lines.findIndex((line) => line.classList.contains('cm-error-line')))
+  if (marked !== config.brokenLine - 1) throw new Error(`the editor marks line ${marked + 1}, not ${config.brokenLine}`)
   await inspect(page, 'model-error')
   await typeSource(page, config.modelSource)
   await page.getByRole('button', { name: 'Save model' }).click()
-  await page.waitForURL(/\/models\/\d+$/, { timeout: 120_000 })
-  await page.getByRole('heading', { name: 'Summary' }).waitFor({ timeout: STEP_TIMEOUT })
+  await page.getByRole('heading', { name: 'Summary' }).waitFor({ timeout: BUILD_TIMEOUT })
   await page.getByText(/parameters/).first().waitFor()
   await inspect(page, 'model-summary')
 }

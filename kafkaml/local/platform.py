@@ -107,11 +107,11 @@ def logger_environment(stack: Stack) -> dict[str, str]:
     return env
 
 
-def command(part: Part) -> list[str]:
+def command(part: Part, *, workers: int = WORKERS, threads: int = THREADS) -> list[str]:
     if part.kind == "logger":
         return [sys.executable, "-m", "data_control_logger"]
     return [sys.executable, "-m", "gunicorn", "backend.wsgi:application", "--bind", f"127.0.0.1:{part.port}",
-            "--workers", str(WORKERS), "--threads", str(THREADS), "--timeout", "300", "--graceful-timeout", "10",
+            "--workers", str(workers), "--threads", str(threads), "--timeout", "300", "--graceful-timeout", "10",
             "--access-logfile", "-"]
 
 

@@ -23,6 +23,7 @@ import requests
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
+from kafkaml.platform_client import PlatformError, wait_until_built
 from kafkaml.workloads import Workload
 
 GET_ATTEMPTS = 8
@@ -62,6 +63,13 @@ def _post(api: requests.Session, url: str, path: str, body: dict) -> dict:
     return answer.json()
 
 
+def _get(api: requests.Session, url: str, path: str) -> dict:
+    answer = api.get(f"{url}/api/{path}", timeout=30)
+    if not answer.ok:
+        raise ServicesRunFailed(f"GET /api/{path}: HTTP {answer.status_code} {answer.text[:500]}")
+    return answer.json()
+
+
 def publish_data(stack: local.Stack, workload: Workload, name: str) -> None:
     """Each data owner's dataset into its own broker, the validation data into the platform's:
     their data control loggers register them."""
@@ -89,6 +97,10 @@ def start(stack: local.Stack, workload: Workload, *, name: str, mode: str, round
                        "the platform's data control logger did not register the validation datasource")
     model = _post(api, backend.address, "models/", {"name": name, "source": workload.model_source,
                                                      "description": f"{workload.name} model of {name}"})
+    try:  # built in the background: only a ready model can be deployed
+        wait_until_built(lambda: _get(api, backend.address, f"models/{model['id']}/"))
+    except PlatformError as exc:
+        raise ServicesRunFailed(str(exc)) from None
     configuration = _post(api, backend.address, "configurations/", {"name": name, "ml_models": [model["id"]]})
     deployment = _post(api, backend.address, "deployments/", {
         "configuration": configuration["id"], "validation_datasource": validation["id"], "coordination": mode,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +37,14 @@ class Backend:
     pid: int = 0
     admin_token: str = ""
     sessions: dict[str, requests.Session] = field(default_factory=dict)
+    workers: int = platform.WORKERS
+    threads: int = platform.THREADS
 
     def start(self) -> None:
         port = self.url.rsplit(":", 1)[1]
         part = local.Part("platform-backend", "backend", int(port))
-        self.pid = processes.spawn(platform.command(part), self.log_path, self.env)
+        command = platform.command(part, workers=self.workers, threads=self.threads)
+        self.pid = processes.spawn(command, self.log_path, self.env)
         deadline = time.monotonic() + 60
         while not platform.healthy(self.url, 1.0):
             if time.monotonic() > deadline or not processes.is_running(self.pid):
@@ -107,19 +111,29 @@ def manage(env: dict[str, str], *command: str) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="session")
-def backend(local_stack: local.Stack, postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    run_dir = tmp_path_factory.mktemp("platform")
+@contextmanager
+def running_backend(stack: local.Stack, database_url: str, run_dir: Path, *, settings: dict[str, str] | None = None,
+                    workers: int = platform.WORKERS, threads: int = platform.THREADS) -> Iterator[Backend]:
+    """A backend on ``stack``'s broker and chain and on that (empty) database, migrated, with a
+    first administrator; ``settings`` are added to its environment."""
     part = local.Part("platform-backend", "backend", processes.free_port())
-    stack = local.Stack(run_dir, local_stack.chain_id, [*local_stack.parts, part], local_stack.accounts)
-    env = {**platform.environment(stack, part), "DATABASE_URL": postgres_dsn, **ONE_ADDRESS_FOR_EVERY_TEST}
+    own = local.Stack(run_dir, stack.chain_id, [*stack.parts, part], stack.accounts)
+    env = {**platform.environment(own, part), "DATABASE_URL": database_url, **ONE_ADDRESS_FOR_EVERY_TEST,
+           **(settings or {})}
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_admin", "--credentials", str(run_dir / platform.ADMIN_FILE))
     running = Backend(part.address, run_dir, env, run_dir / "backend.log",
-                      admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"])
+                      admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"],
+                      workers=workers, threads=threads)
     running.start()
     try:
         yield running
     finally:
         running.stop()
         LocalLauncher(run_dir / "platform-jobs").stop({LABEL_OWNER: "platform-backend"})
+
+
+@pytest.fixture(scope="session")
+def backend(local_stack: local.Stack, postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    with running_backend(local_stack, postgres_dsn, tmp_path_factory.mktemp("platform")) as running:
+        yield running

@@ -17,6 +17,7 @@ from kafkaml.jobs.spec import LABEL_TRAINING
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
+from kafkaml.platform_client import wait_until_built
 from kafkaml.schemas import DataControl, read_control
 from kafkaml.sinks import DATA_CONTROL_TOPIC
 from kafkaml.toydata import TOY_MODEL_SOURCE
@@ -41,16 +42,22 @@ def register_validation_datasource(backend: Backend, stack: local.Stack, name: s
     return answer.json()["datasource"]
 
 
+def built_model(backend: Backend, user: requests.Session, name: str, source: str) -> dict[str, Any]:
+    """A model created through the API, once the platform has built it (ready)."""
+    created = user.post(f"{backend.url}/api/models/", json={"name": name, "source": source})
+    assert created.status_code == 201 and created.json()["status"] == "building", created.text
+    return wait_until_built(lambda: user.get(f"{backend.url}/api/models/{created.json()['id']}/").json())
+
+
 def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int,
            clients: Sequence[str] = ("client-1", "client-2"), coordination: str = "blockchain",
            strategy: str = "fedasync", strategy_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Model → configuration → deployment through the API, registering the stack's ``clients``;
     returns the deployment's one result."""
     datasource = register_validation_datasource(backend, stack, unique("validation"))
-    model = user.post(f"{backend.url}/api/models/", json={"name": unique("toy"), "source": TOY_MODEL_SOURCE})
-    assert model.status_code == 201, model.text
+    model = built_model(backend, user, unique("toy"), TOY_MODEL_SOURCE)
     configuration = user.post(f"{backend.url}/api/configurations/",
-                              json={"name": unique("configuration"), "ml_models": [model.json()["id"]]})
+                              json={"name": unique("configuration"), "ml_models": [model["id"]]})
     assert configuration.status_code == 201, configuration.text
     identities = [stack.account(name).address if coordination == "blockchain" else name for name in clients]
     deployment = user.post(f"{backend.url}/api/deployments/", json={

@@ -11,9 +11,10 @@ answer its health check and its log must show no 500 and no dead worker since th
 
 What the fuzzer may not do is kept out of its reach, not trusted to luck:
 
-* ``POST /api/models/`` and ``PATCH /api/models/{id}/`` run the model builder (a TensorFlow
-  subprocess, seconds) on any source that parses: every fuzzed source is made to fail the syntax
-  check first (the build path itself is tested in ``test_api_basics.py``);
+* ``POST /api/models/`` and ``PATCH /api/models/{id}/`` queue a build of any source that parses
+  (a TensorFlow process in the background, seconds each): every fuzzed source is made to fail the
+  syntax check first (the build path itself is tested in ``test_api_basics.py`` and
+  ``test_model_builds.py``);
 * deployments launch trainings: the fuzzing user owns no model and no configuration, so every
   deployment fails validation, and no fuzzed request can run a job;
 * the job-only endpoints (``/reports/``, ``PUT /model/``) get the user's token, no token, or a

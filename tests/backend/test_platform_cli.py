@@ -69,9 +69,12 @@ def test_model_to_final_model_through_the_cli(cli, backend: Backend, local_stack
                         r"model source, line 2: .*\n", err), err
     raising = tmp_path / "raising.py"
     raising.write_text("x = 1\nraise ValueError('no model today')\n")
-    code, out, err = cli("models", "create", unique("raising"), str(raising))
-    assert code == 2 and err.startswith("error: POST /api/models/ → 400 Bad Request: the model does not build")
+    name = unique("raising")
+    code, out, err = cli("models", "create", name, str(raising))  # built in the background: the CLI waits
+    assert code == 2 and re.match(rf"error: model \d+ '{name}': the model does not build", err), err
     assert "line 2" in err and "no model today" in err and err.count("\n") == 1, err
+    code, out, _ = cli("--json", "models", "list")
+    assert code == 0 and {m["name"]: m["status"] for m in json.loads(out)}[name] == "failed"
 
     code, out, err = cli("configurations", "create", unique("configuration"), "999999999")
     assert code == 2 and "ml_models: no model of yours with id 999999999" in err

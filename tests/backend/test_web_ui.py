@@ -30,8 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
 SCREENSHOTS = ROOT / "out" / "ui-screenshots"
 ROUNDS = 4
-# A source the builder refuses, at a known line: the editor must mark that line.
-BROKEN_SOURCE = "import tensorflow as tf\n\nmodel = tf.keras.Sequential([\n    tf.keras.layers.Dense(4, input_shape=(8,)),\n    oops(\n])\n"
+# A source that parses but that the builder refuses (no such layer), at a known line: the build
+# fails in the background and the editor must mark that line.
+BROKEN_SOURCE = ("import tensorflow as tf\n\nmodel = tf.keras.Sequential([\n    tf.keras.layers.Dense(4, input_shape=(8,)),\n])\n"
+                 "model.add(tf.keras.layers.Oops(3))\n")
+BROKEN_LINE = 6
+
 
 def test_the_users_path_in_a_browser(backend: Backend, local_stack: local.Stack, start_clients,
                                      tmp_path: Path) -> None:
@@ -49,7 +53,7 @@ def test_the_users_path_in_a_browser(backend: Backend, local_stack: local.Stack,
     summary_path = tmp_path / "summary.json"
     config = {
         "url": backend.url, "username": "ui-user", "password": "ui-user-password-1", "modelName": unique("ui-model"),
-        "modelSource": workload.model_source, "brokenSource": BROKEN_SOURCE,
+        "modelSource": workload.model_source, "brokenSource": BROKEN_SOURCE, "brokenLine": BROKEN_LINE,
         "validation": validation["datasource_id"], "rounds": ROUNDS,
         "clients": [{"identity": local_stack.account(name).address, "ceiling": len(share)}
                     for name, share in zip(("client-1", "client-2"), workload.clients, strict=True)],

@@ -1,6 +1,6 @@
 """`kafkaml local up` brings the platform backend up with the brokers and the chain: migrated,
 with a first administrator whose credentials are in a 0600 file, reported by `status --json`
-under `platform_url`, and stopped by `down`."""
+under `platform_url`, building models on its SQLite database, and stopped by `down`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from kafkaml.jobs import JobSpec, LocalLauncher, Role
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
-from kafkaml.toydata import toy_blobs
+from kafkaml.platform_client import wait_until_built
+from kafkaml.toydata import TOY_MODEL_SOURCE, toy_blobs
 from kafkaml.workloads import Samples
 
 
@@ -57,6 +58,11 @@ def test_local_up_starts_the_platform_backend_and_down_stops_it(tmp_path: Path) 
             time.sleep(0.3)
         (registered,) = requests.get(f"{url}/api/datasources/", headers=headers).json()["results"]
         assert registered["datasource_id"] == "validation-local" and registered["counts"]["validation"] == 45
+        # Models build in the background on SQLite too (its transactions take the write lock at once).
+        created = requests.post(f"{url}/api/models/", headers=headers, json={"name": "toy", "source": TOY_MODEL_SOURCE})
+        assert created.status_code == 201 and created.json()["status"] == "building", created.text
+        model = wait_until_built(lambda: requests.get(f"{url}/api/models/{created.json()['id']}/", headers=headers).json())
+        assert model["parameters"] == 195
         # The client's federated backend and loggers run too, trusting the platform's token.
         federated = described["clients"]["client-1"]["federated_backend_url"]
         client_token = (run_dir / "clients" / "client-1" / "admin.token").read_text().strip()

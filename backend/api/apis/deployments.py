@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from backend.api import selectors
 from backend.api.models import Deployment
 from backend.api.services.deployments import TrainingSettings, deployment_create
+from backend.api.services.ml_models import not_ready
 from kafkaml.django_rest import Page
 from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.registry.models import Datasource
@@ -117,6 +118,9 @@ class DeploymentListApi(APIView):
         configuration = selectors.configurations_of(request.user).filter(pk=values.pop("configuration")).first()
         if configuration is None:
             raise serializers.ValidationError({"configuration": ["no configuration of yours with this id"]})
+        unready = not_ready(configuration.ml_models.all())
+        if unready:
+            raise serializers.ValidationError({"configuration": [unready]})
         datasource = Datasource.objects.filter(pk=values.pop("validation_datasource")).first()
         if datasource is None:
             raise serializers.ValidationError({"validation_datasource": ["no such datasource"]})

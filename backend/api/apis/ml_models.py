@@ -11,20 +11,30 @@ from rest_framework.views import APIView
 from backend.api import selectors
 from backend.api.models import Configuration, MLModel
 from backend.api.services.configurations import configuration_create, configuration_delete
-from backend.api.services.ml_models import model_create, model_delete, model_update
+from backend.api.services.ml_models import model_create, model_delete, model_update, not_ready
 from kafkaml.django_rest import Page
+
+
+class SourceField(serializers.CharField):
+    """A model source: a JSON string. DRF's CharField takes the number 0 as the source "0", which
+    only the background build would then refuse."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class ModelInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=10_000, allow_blank=True, default="")
-    source = serializers.CharField(max_length=200_000, trim_whitespace=False)
+    source = SourceField(max_length=200_000, trim_whitespace=False)
 
 
 class ModelUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     description = serializers.CharField(max_length=10_000, allow_blank=True, required=False)
-    source = serializers.CharField(max_length=200_000, trim_whitespace=False, required=False)
+    source = SourceField(max_length=200_000, trim_whitespace=False, required=False)
 
 
 class LayerOutput(serializers.Serializer):
@@ -35,20 +45,28 @@ class LayerOutput(serializers.Serializer):
 
 
 class ModelOutput(serializers.ModelSerializer):
+    """A model and its build: ``building`` (queued or running), then ``ready`` with what the builder
+    found (parameters, shapes, layers) or ``failed`` with the builder's ``error`` and its ``line``."""
+
+    status = serializers.ChoiceField(choices=MLModel.Status.choices, read_only=True)
+    error = serializers.CharField(read_only=True, help_text="Why the build failed; empty unless failed.")
+    line = serializers.IntegerField(read_only=True, allow_null=True,
+                                    help_text="The source line of the build error, where the builder knows it.")
+    parameters = serializers.IntegerField(read_only=True, allow_null=True, help_text="Null until ready.")
     layers = LayerOutput(many=True)
-    input_shape = serializers.ListField(child=serializers.IntegerField(allow_null=True))
-    output_shape = serializers.ListField(child=serializers.IntegerField(allow_null=True))
+    input_shape = serializers.ListField(child=serializers.IntegerField(allow_null=True), allow_null=True)
+    output_shape = serializers.ListField(child=serializers.IntegerField(allow_null=True), allow_null=True)
     owner = serializers.CharField(source="owner.username")
 
     class Meta:
         model = MLModel
-        fields = ["id", "name", "description", "source", "parameters", "input_shape", "output_shape", "layers",
-                  "owner", "created_at", "updated_at"]
+        fields = ["id", "name", "description", "source", "status", "error", "line", "parameters", "input_shape",
+                  "output_shape", "layers", "owner", "created_at", "updated_at"]
 
 
 class ModelListApi(APIView):
     pagination_class = Page
-    error_codes = {"POST": ("503",)}  # the builder's sandbox cannot be created on this machine
+    error_codes = {"POST": ("429", "503")}  # too many builds in flight; no sandbox can be created here
 
     @extend_schema(responses=ModelOutput(many=True), operation_id="models_list")
     def get(self, request):
@@ -56,7 +74,10 @@ class ModelListApi(APIView):
         page = paginator.paginate_queryset(selectors.models_of(request.user).select_related("owner"), request, self)
         return paginator.get_paginated_response(ModelOutput(page, many=True).data)
 
-    @extend_schema(request=ModelInput, responses={201: ModelOutput}, operation_id="models_create")
+    @extend_schema(request=ModelInput, responses={201: ModelOutput}, operation_id="models_create",
+                   description="Store the model and queue its build: the answer comes at once, in state `building`; "
+                               "poll the model until it is `ready` or `failed`. A source that does not parse is a "
+                               "400 with its `line`; too many builds of yours in flight, a 429.")
     def post(self, request):
         data = ModelInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -65,7 +86,7 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
-    error_codes = {"PATCH": ("409", "503"), "DELETE": ("409",)}
+    error_codes = {"PATCH": ("409", "429", "503"), "DELETE": ("409",)}
 
     def _model(self, request, pk: int) -> MLModel:
         return get_object_or_404(selectors.models_of(request.user), pk=pk)
@@ -74,7 +95,9 @@ class ModelDetailApi(APIView):
     def get(self, request, pk: int):
         return Response(ModelOutput(self._model(request, pk)).data)
 
-    @extend_schema(request=ModelUpdateInput, responses=ModelOutput, operation_id="models_update")
+    @extend_schema(request=ModelUpdateInput, responses=ModelOutput, operation_id="models_update",
+                   description="A new source is checked and rebuilt as on creation (state `building` again); it "
+                               "cannot change while the model is being built or once it was trained (409).")
     def patch(self, request, pk: int):
         model = self._model(request, pk)
         data = ModelUpdateInput(data=request.data)
@@ -123,6 +146,9 @@ class ConfigurationListApi(APIView):
         missing = wanted - {model.pk for model in models}
         if missing:
             raise serializers.ValidationError({"ml_models": [f"no model of yours with id {sorted(missing)[0]}"]})
+        unready = not_ready(models)
+        if unready:
+            raise serializers.ValidationError({"ml_models": [unready]})
         configuration = configuration_create(owner=request.user, name=data.validated_data["name"],
                                              description=data.validated_data["description"], ml_models=models)
         return Response(ConfigurationOutput(configuration).data, status=201)

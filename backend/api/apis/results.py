@@ -3,6 +3,8 @@ job-only endpoints the training's jobs report through with their result-scoped t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -42,7 +44,10 @@ class ResultOutput(serializers.ModelSerializer):
         return f"{base}/address/{result.contract_address}" if base and result.contract_address else None
 
 
-_TIME = serializers.DateTimeField()
+def _iso(value: datetime | None) -> str | None:
+    """A time as DRF renders it (ISO 8601 in UTC, ``Z``), without DRF's per-call lookup of the
+    current time zone, which made the 150 times of a page cost more than the rest of it."""
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def result_row(row: dict) -> dict:
@@ -57,8 +62,7 @@ def result_row(row: dict) -> dict:
         "aggregator_address": row["aggregator_address"], "contract_address": contract,
         "explorer_url": f"{base}/address/{contract}" if base and contract else None, "error": row["error"],
         "final": row["final"], "model_sha256": row["model_sha256"], "rounds_done": row["rounds_done"],
-        **{name: None if row[name] is None else _TIME.to_representation(row[name])
-           for name in ("created_at", "started_at", "finished_at")},
+        **{name: _iso(row[name]) for name in ("created_at", "started_at", "finished_at")},
     }
 
 
@@ -141,7 +145,7 @@ class ResultListApi(APIView):
         results = selectors.results_of(request.user, status=status,
                                        deployment=int(deployment) if deployment is not None else None)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.result_list(results), request, self)
+        page = paginator.paginate_queryset(selectors.ResultPage(results), request, self)
         return paginator.get_paginated_response([result_row(row) for row in page])
 
 

@@ -1,63 +1,44 @@
-"""Models: the user's Keras source, built once in the secret-free builder process.
+"""Models: the user's Keras source, built in the background by the secret-free builder.
 
-The backend never runs the source itself. A syntax check (``ast.parse``: parsing executes
-nothing) answers the common mistake at once with its line; anything that parses goes to
-:func:`kafkaml.builder.build`, which runs it in the builder's sandbox (no key, no token, no
-network, a read-only view, resource limits; a machine that cannot create the sandbox refuses the
-build unless ``BUILDER_SANDBOX=off``) and returns the Keras JSON every later step uses, checked
-against the platform's size limits. In a cluster, where a pod cannot create namespaces, the
-builder is a Job of its own (no Secret but the source, no service-account token): its pod is the
-sandbox.
+The backend never runs the source itself. Saving a source checks it at once without executing
+anything — its size, and its syntax (``ast.parse``), a 400 naming the line; a 503 when this
+platform cannot build safely (its required sandbox cannot be created) — and stores the model as
+``building``; the build itself (:mod:`backend.api.services.builds`, through
+:func:`kafkaml.builder.build`) runs it in the builder's sandbox (no key, no token, no network, a
+read-only view, resource limits; in a cluster a Job of its own) and records the Keras JSON every
+later step uses, checked against the platform's size limits (``ready``), or the builder's error
+with its line (``failed``). Only a ready model can be deployed.
 """
 
 from __future__ import annotations
 
-import ast
+from collections.abc import Iterable
 
 from django.db import transaction
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
-from backend.api.environment import platform
 from backend.api.errors import ModelBuildFailed
 from backend.api.models import MLModel
-from backend.api.services import jobs
-from kafkaml.architecture import BuiltModel
-from kafkaml.builder import BuilderJobs, BuilderUnavailableError, build
+from backend.api.services import builds
 from kafkaml.django_api import Conflict, Unavailable
-from kafkaml.model_source import ModelSourceError
 
 MAX_SOURCE_CHARACTERS = 200_000
 
 
-def model_build(*, source: str) -> BuiltModel:
-    """The builder's description of ``source``; a 400 naming the line on any build error."""
+def check_source(source: str) -> None:
+    """A 400 for a source that is too large or does not parse (with its line), a 503 when this
+    platform cannot build it safely; nothing runs it."""
     if len(source) > MAX_SOURCE_CHARACTERS:
         raise ValidationError({"source": [f"at most {MAX_SOURCE_CHARACTERS} characters"]})
-    try:
-        ast.parse(source)
-    except SyntaxError as exc:
-        raise ModelBuildFailed(f"syntax error in the model source, line {exc.lineno}: {exc.msg}", exc.lineno) from None
-    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
-        raise ValidationError({"source": [f"the model source cannot be parsed: {type(exc).__name__}"]}) from None
-    settings = platform()
-    builder_jobs = BuilderJobs(jobs.launcher(), settings.job_image, settings.job_service_account, jobs.OWNER) \
-        if settings.launcher == "kubernetes" else None  # a pod cannot make the sandbox's namespaces
-    try:
-        return build(source, jobs=builder_jobs, hidden_paths=[settings.run_dir])
-    except ModelSourceError as exc:
-        raise ModelBuildFailed(str(exc), getattr(exc, "lineno", None)) from None
-    except BuilderUnavailableError as exc:
-        raise Unavailable(str(exc)) from None
-
-
-def _store(model: MLModel, built: BuiltModel) -> None:
-    model.description_json = built.to_json()
-    model.parameters = built.parameters
-    model.input_shape = list(built.input_shape)
-    model.output_shape = list(built.output_shape)
-    model.layers = [{"name": layer.name, "class": layer.class_name, "parameters": layer.parameters,
-                     "output_shape": None if layer.output_shape is None else list(layer.output_shape)}
-                    for layer in built.layers]
+    problem = builds.source_line_error(source)
+    if problem is not None:
+        message, line = problem
+        if line is None:
+            raise ValidationError({"source": [message]})
+        raise ModelBuildFailed(message, line)
+    refusal = builds.refusal()
+    if refusal is not None:
+        raise Unavailable(refusal)
 
 
 def _check_name(owner, name: str, exclude: int | None = None) -> None:
@@ -65,36 +46,79 @@ def _check_name(owner, name: str, exclude: int | None = None) -> None:
         raise ValidationError({"name": [f"you already have a model named {name!r}"]})
 
 
+def _current(model: MLModel) -> MLModel:
+    """The model as the database has it now (under the build lock); 404 when it was just deleted."""
+    current = MLModel.objects.select_related("owner").filter(pk=model.pk).first()
+    if current is None:
+        raise NotFound("no such model (it was just deleted)")
+    return current
+
+
 def model_create(*, owner, name: str, description: str, source: str) -> MLModel:
-    _check_name(owner, name)
-    model = MLModel(owner=owner, name=name, description=description, source=source)
-    _store(model, model_build(source=source))
-    model.save()
+    """Store the model as ``building`` and queue its build (429 over the owner's builds in flight)."""
+    check_source(source)
+    with transaction.atomic():
+        builds.lock()
+        _check_name(owner, name)
+        builds.admit(owner)
+        model = MLModel(owner=owner, name=name, description=description, source=source)
+        builds.queue(model)
+        model.save()
+    builds.wake()
     return model
 
 
-@transaction.atomic
 def model_update(*, model: MLModel, name: str | None = None, description: str | None = None,
                  source: str | None = None) -> MLModel:
-    """Rename, redescribe or rebuild a model; its source cannot change while a training uses it."""
-    if name is not None:
-        _check_name(model.owner, name, exclude=model.pk)
-        model.name = name
-    if description is not None:
-        model.description = description
-    if source is not None and source != model.source:
-        if model.results.exists():
-            raise Conflict("this model was trained already; create a new model for a new source")
-        _store(model, model_build(source=source))
-        model.source = source
-    model.save()
+    """Rename, redescribe or rebuild a model; its source cannot change while it is being built or
+    once a training used it. Only the fields changed here are written: a build finishing meanwhile
+    keeps its outcome."""
+    rebuild = source is not None and source != model.source
+    if rebuild:
+        check_source(source)
+    with transaction.atomic():
+        builds.lock()
+        model = _current(model)
+        changed = []
+        if name is not None and name != model.name:
+            _check_name(model.owner, name, exclude=model.pk)
+            model.name = name
+            changed.append("name")
+        if description is not None:
+            model.description = description
+            changed.append("description")
+        if rebuild and source != model.source:
+            if model.results.exists():
+                raise Conflict("this model was trained already; create a new model for a new source")
+            if model.status == MLModel.Status.BUILDING:
+                raise Conflict("the model is being built; change its source once it is ready or failed")
+            builds.admit(model.owner)
+            model.source = source
+            changed += ["source", *builds.queue(model)]
+        model.save(update_fields=[*changed, "updated_at"])
+    if rebuild:
+        builds.wake()
     return model
 
 
 def model_delete(*, model: MLModel) -> None:
-    if model.configurations.exists():
-        names = ", ".join(sorted(model.configurations.values_list("name", flat=True)))
-        raise Conflict(f"the model is used by configuration(s) {names}; remove it from them first")
-    if model.results.exists():
-        raise Conflict("the model has training results; delete them first")
-    model.delete()
+    with transaction.atomic():
+        builds.lock()
+        model = _current(model)
+        if model.status == MLModel.Status.BUILDING:
+            raise Conflict("the model is being built; delete it once it is ready or failed")
+        if model.configurations.exists():
+            names = ", ".join(sorted(model.configurations.values_list("name", flat=True)))
+            raise Conflict(f"the model is used by configuration(s) {names}; remove it from them first")
+        if model.results.exists():
+            raise Conflict("the model has training results; delete them first")
+        model.delete()
+
+
+def not_ready(models: Iterable[MLModel]) -> str | None:
+    """Why these models cannot be deployed yet (one is building or failed), or None."""
+    for model in models:
+        if model.status != MLModel.Status.READY:
+            return (f"model {model.pk} ({model.name}) is {model.status}: only a model whose build is ready can be "
+                    "deployed")
+    return None

@@ -301,6 +301,7 @@ export interface paths {
         };
         get: operations["models_list"];
         put?: never;
+        /** @description Store the model and queue its build: the answer comes at once, in state `building`; poll the model until it is `ready` or `failed`. A source that does not parse is a 400 with its `line`; too many builds of yours in flight, a 429. */
         post: operations["models_create"];
         delete?: never;
         options?: never;
@@ -321,6 +322,7 @@ export interface paths {
         delete: operations["models_destroy"];
         options?: never;
         head?: never;
+        /** @description A new source is checked and rebuilt as on creation (state `building` again); it cannot change while the model is being built or once it was trained (409). */
         patch: operations["models_update"];
         trace?: never;
     };
@@ -754,15 +756,24 @@ export interface components {
             description: string;
             source: string;
         };
+        /**
+         * @description A model and its build: ``building`` (queued or running), then ``ready`` with what the builder
+         *     found (parameters, shapes, layers) or ``failed`` with the builder's ``error`` and its ``line``.
+         */
         ModelOutput: {
             readonly id: number;
             name: string;
             description?: string;
             source: string;
-            /** Format: int64 */
-            parameters: number;
-            input_shape: (number | null)[];
-            output_shape: (number | null)[];
+            readonly status: components["schemas"]["ModelOutputStatusEnum"];
+            /** @description Why the build failed; empty unless failed. */
+            readonly error: string;
+            /** @description The source line of the build error, where the builder knows it. */
+            readonly line: number | null;
+            /** @description Null until ready. */
+            readonly parameters: number | null;
+            input_shape: (number | null)[] | null;
+            output_shape: (number | null)[] | null;
             layers: components["schemas"]["LayerOutput"][];
             owner: string;
             /** Format: date-time */
@@ -770,6 +781,13 @@ export interface components {
             /** Format: date-time */
             readonly updated_at: string;
         };
+        /**
+         * @description * `building` - Building
+         *     * `ready` - Ready
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        ModelOutputStatusEnum: "building" | "ready" | "failed";
         PaginatedConfigurationOutputList: {
             /** @example 123 */
             count: number;
@@ -1170,7 +1188,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests: wait as long as Retry-After says. */
+            /** @description Too many requests: too many of this kind in flight (the message says which limit), or too many in a short time (wait as long as Retry-After says). */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1320,7 +1338,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests: wait as long as Retry-After says. */
+            /** @description Too many requests: too many of this kind in flight (the message says which limit), or too many in a short time (wait as long as Retry-After says). */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2262,6 +2280,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Too many requests: too many of this kind in flight (the message says which limit), or too many in a short time (wait as long as Retry-After says). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
@@ -2456,6 +2483,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: too many of this kind in flight (the message says which limit), or too many in a short time (wait as long as Retry-After says). */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

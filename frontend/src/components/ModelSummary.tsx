@@ -1,6 +1,28 @@
-/** What the builder found in a model: parameter count, input and output shapes, and its layers. */
+/**
+ * A model's build: its state as a badge (building, ready, failed at a line), and what the builder
+ * found in a ready model: parameter count, input and output shapes, and its layers.
+ */
 import type { Model } from '../api/client'
 import { integer } from '../format'
+
+/** How often a page showing a model being built asks for it again (tests shorten it). */
+export const buildTiming = { pollMs: 1000 }
+
+export function isBuilding(model: Pick<Model, 'status'>): boolean {
+  return model.status === 'building'
+}
+
+/** The build's state, as the models list and the editor show it. */
+export function BuildStatus({ model }: { model: Pick<Model, 'status' | 'line' | 'error'> }) {
+  if (model.status === 'failed') {
+    return (
+      <span className="badge failed" title={model.error}>
+        failed{model.line ? ` at line ${model.line}` : ''}
+      </span>
+    )
+  }
+  return model.status === 'ready' ? <span className="badge ok">ready</span> : <span className="badge running">building…</span>
+}
 
 /** A Keras shape as Keras prints it: `(None, 28, 28)`; a batch dimension is `None`. */
 export function shape(value: readonly (number | null)[] | null | undefined): string {

@@ -56,6 +56,22 @@ it('creates a configuration from checked models, checking as the user types', as
   expect(screen.getByRole('status').textContent).toBe('Configuration pair created.')
 })
 
+it('offers only models whose build is ready', async () => {
+  stubFetch({
+    'GET /api/configurations/': json(page([])),
+    'GET /api/models/': json(page([
+      model(),
+      model({ id: 8, name: 'slow', status: 'building', parameters: null, layers: [] }),
+      model({ id: 9, name: 'broken', status: 'failed', error: 'NameError', line: 2, parameters: null, layers: [] }),
+    ])),
+  })
+  renderAt('/configurations', '/configurations', Configurations)
+  await userEvent.click(await screen.findByRole('button', { name: 'New configuration' }))
+  expect((screen.getByLabelText('toy') as HTMLInputElement).disabled).toBe(false)
+  expect((screen.getByLabelText('slow (being built)') as HTMLInputElement).disabled).toBe(true)
+  expect((screen.getByLabelText('broken (its build failed)') as HTMLInputElement).disabled).toBe(true)
+})
+
 it('asks before deleting and explains a 409', async () => {
   let deletes = 0
   stubFetch({

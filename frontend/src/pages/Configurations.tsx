@@ -1,7 +1,8 @@
 /**
  * Configurations: sets of the user's models deployed together. Lists them with their models and
- * deployments, creates one from checked models, deploys one (link to the deployment form) and
- * deletes one after confirmation (refused with the reason while it has deployments).
+ * deployments, creates one from checked models (only a model whose build is ready can be checked),
+ * deploys one (link to the deployment form) and deletes one after confirmation (refused with the
+ * reason while it has deployments).
  */
 import { useState, type FormEvent } from 'react'
 import { Link } from 'wouter'
@@ -265,9 +266,12 @@ function NewConfiguration({
           <div className="options">
             {models.map((model) => (
               <label key={model.id}>
-                <input type="checkbox" checked={chosen.includes(model.id)}
+                <input type="checkbox" checked={chosen.includes(model.id)} disabled={model.status !== 'ready'}
                   onChange={(event) => toggle(model.id, event.target.checked)} />
                 {model.name}
+                {model.status !== 'ready' && (
+                  <small className="help"> ({model.status === 'building' ? 'being built' : 'its build failed'})</small>
+                )}
               </label>
             ))}
           </div>

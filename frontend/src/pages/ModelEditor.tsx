@@ -1,14 +1,15 @@
 /**
- * Create or edit a model: its name, description and Keras source in a Python editor. Saving sends
- * the source to the platform's builder; a build error comes back with its line, which is marked in
- * the editor with the message beside it. A saved model shows what the builder found (Summary).
+ * Create or edit a model: its name, description and Keras source in a Python editor. Saving checks
+ * the source's syntax at once (an error comes back with its line) and queues its build; the page
+ * then follows the build (asking again while it runs) to its outcome: what the builder found
+ * (Summary), or the builder's error, marked on its line in the editor with the message beside it.
  * Deleting asks for confirmation; a model still in use (409) says so.
  */
-import { useState, type FormEvent } from 'react'
+import { useEffect, useMemo, useState, type FormEvent } from 'react'
 import { Link, useLocation, useParams } from 'wouter'
 import { api, ApiError, call, type Model } from '../api/client'
 import { Field } from '../components/Field'
-import { ModelSummary } from '../components/ModelSummary'
+import { BuildStatus, buildTiming, isBuilding, ModelSummary } from '../components/ModelSummary'
 import { NameField, nameProblem } from '../components/NameField'
 import { Page } from '../components/Page'
 import { SourceEditor, type SourceError } from '../components/SourceEditor'
@@ -38,10 +39,13 @@ export default function ModelEditor() {
 }
 
 function ExistingModel({ id }: { id: number }) {
+  const [polling, setPolling] = useState(false)
   const loaded = useApi(
     () => call(api.GET('/api/models/{id}/', { params: { path: { id } } })),
     [id],
+    polling ? buildTiming.pollMs : undefined,
   )
+  useEffect(() => setPolling(loaded.data !== undefined && isBuilding(loaded.data)), [loaded.data])
   if (!Number.isInteger(id) || id < 1) {
     return (
       <Page title="Model not found">
@@ -51,35 +55,42 @@ function ExistingModel({ id }: { id: number }) {
   }
   return (
     <Guard loaded={loaded} what="the model">
-      {(model) => <ModelForm model={model} />}
+      {(model) => <ModelForm model={model} onSaved={loaded.reload} />}
     </Guard>
   )
 }
 
-/** The message the builder gave for the source, and its line when known. */
-function sourceProblem(error: ApiError | null): { text: string; line: number | null } | null {
-  if (!error || error.status !== 400) return null
-  const text = error.field('source').join(' ')
-  if (!text) return null
-  const line = typeof error.body.line === 'number' ? error.body.line : null
-  return { text, line }
+type Problem = { text: string; line: number | null }
+
+/** What is wrong with the source: the syntax check's 400 on saving, else the failed build's error. */
+function sourceProblem(error: ApiError | null, saved: Model | null): Problem | null {
+  if (error?.status === 400) {
+    const text = error.field('source').join(' ')
+    if (text) return { text, line: typeof error.body.line === 'number' ? error.body.line : null }
+  }
+  return saved?.status === 'failed' ? { text: saved.error, line: saved.line } : null
 }
 
-function ModelForm({ model }: { model: Model | null }) {
+function ModelForm({ model, onSaved }: { model: Model | null; onSaved?: () => void }) {
   const [, navigate] = useLocation()
   const [saved, setSaved] = useState<Model | null>(model)
   const [name, setName] = useState(model?.name ?? '')
   const [description, setDescription] = useState(model?.description ?? '')
   const [source, setSource] = useState(model?.source ?? EXAMPLE)
   const [error, setError] = useState<ApiError | null>(null)
-  const [marker, setMarker] = useState<SourceError | null>(null)
   const [busy, setBusy] = useState(false)
   const [notice, setNotice] = useState('')
   const [touched, setTouched] = useState({ name: false, source: false })
+  useEffect(() => setSaved(model), [model]) // the build's progress, as the page polls it
 
   const invalidName = nameProblem(name, 'model')
   const sourceMissing = !source.trim() ? 'The source is empty.' : ''
-  const problem = sourceProblem(error)
+  const problem = sourceProblem(error, saved)
+  const building = saved !== null && isBuilding(saved)
+  const marker = useMemo<SourceError | null>(
+    () => (problem?.line ? { line: problem.line, message: problem.text } : null),
+    [problem?.line, problem?.text],
+  )
 
   async function submit(event: FormEvent) {
     event.preventDefault()
@@ -88,7 +99,6 @@ function ModelForm({ model }: { model: Model | null }) {
     if (invalidName || sourceMissing) return
     setBusy(true)
     setError(null)
-    setMarker(null)
     try {
       if (!saved) {
         const created = await call(api.POST('/api/models/', { body: { name, description, source } }))
@@ -104,12 +114,10 @@ function ModelForm({ model }: { model: Model | null }) {
         api.PATCH('/api/models/{id}/', { params: { path: { id: saved.id } }, body: changes }),
       )
       setSaved(updated)
-      setNotice(changes.source !== undefined ? 'Saved and rebuilt.' : 'Saved.')
+      setNotice(changes.source !== undefined ? 'Saved; the model is being built again.' : 'Saved.')
+      if (isBuilding(updated)) onSaved?.() // follow the new build
     } catch (failure) {
-      const apiError = failure instanceof ApiError ? failure : new ApiError(0, {})
-      setError(apiError)
-      const found = sourceProblem(apiError)
-      if (found?.line) setMarker({ line: found.line, message: found.text })
+      setError(failure instanceof ApiError ? failure : new ApiError(0, {}))
     } finally {
       setBusy(false)
     }
@@ -162,20 +170,24 @@ function ModelForm({ model }: { model: Model | null }) {
         </div>
         {showGeneral && <ErrorNotice error={inUse(error)} />}
         <div className="actions">
-          <button type="submit" className="primary" disabled={busy}>
+          <button type="submit" className="primary" disabled={busy || building}>
             Save model
           </button>
-          {busy && <span role="status">Building the model… this can take a few seconds.</span>}
-          {!busy && notice && <span role="status">{notice}</span>}
+          {busy && <span role="status">Saving…</span>}
+          {!busy && building && (
+            <span role="status">Building the model… it waits for the platform's builder, then takes a few seconds.</span>
+          )}
+          {!busy && !building && notice && <span role="status">{notice}</span>}
         </div>
       </form>
       {saved && (
         <>
           <p className="help">
-            Owner {saved.owner} · created {when(saved.created_at)} · updated {when(saved.updated_at)}
+            <BuildStatus model={saved} /> Owner {saved.owner} · created {when(saved.created_at)} · updated{' '}
+            {when(saved.updated_at)}
           </p>
-          <ModelSummary model={saved} />
-          <DeleteModel model={saved} />
+          {saved.status === 'ready' && <ModelSummary model={saved} />}
+          {!building && <DeleteModel model={saved} />}
         </>
       )}
     </Page>

@@ -1,7 +1,11 @@
-/** The user's models: name, size, input and output shapes; each opens in the editor. */
+/**
+ * The user's models: name, build state, size, input and output shapes; each opens in the editor.
+ * Refreshed while one of them is being built, so its outcome shows without a reload.
+ */
+import { useEffect, useState } from 'react'
 import { Link } from 'wouter'
 import { api, call } from '../api/client'
-import { shape } from '../components/ModelSummary'
+import { BuildStatus, buildTiming, isBuilding, shape } from '../components/ModelSummary'
 import { Page } from '../components/Page'
 import { Guard } from '../components/States'
 import { integer, when } from '../format'
@@ -10,7 +14,13 @@ import { useApi } from '../hooks'
 const LIST_LIMIT = 500
 
 export default function Models() {
-  const loaded = useApi(() => call(api.GET('/api/models/', { params: { query: { limit: LIST_LIMIT } } })), [])
+  const [polling, setPolling] = useState(false)
+  const loaded = useApi(
+    () => call(api.GET('/api/models/', { params: { query: { limit: LIST_LIMIT } } })),
+    [],
+    polling ? buildTiming.pollMs : undefined,
+  )
+  useEffect(() => setPolling(Boolean(loaded.data?.results.some(isBuilding))), [loaded.data])
   return (
     <Page
       title="Models"
@@ -39,6 +49,7 @@ export default function Models() {
                   <tr>
                     <th scope="col">Name</th>
                     <th scope="col">Description</th>
+                    <th scope="col">Build</th>
                     <th scope="col" className="num">Parameters</th>
                     <th scope="col">Input shape</th>
                     <th scope="col">Output shape</th>
@@ -52,6 +63,9 @@ export default function Models() {
                         <Link href={`/models/${model.id}`}>{model.name}</Link>
                       </td>
                       <td>{model.description || '–'}</td>
+                      <td>
+                        <BuildStatus model={model} />
+                      </td>
                       <td className="num">{integer(model.parameters)}</td>
                       <td className="mono">{shape(model.input_shape)}</td>
                       <td className="mono">{shape(model.output_shape)}</td>

@@ -3,12 +3,16 @@ import type { Configuration, Datasource, Deployment, Model, Schemas } from '../a
 
 export const page = <T,>(results: T[], count = results.length) => ({ count, next: null, previous: null, results })
 
+/** A ready model (the builder's outcome); `building` / `failed` ones override status, error, line. */
 export function model(overrides: Partial<Model> = {}): Model {
   return {
     id: 7,
     name: 'toy',
     description: 'a small dense model',
     source: 'import keras\nmodel = keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(3)])\n',
+    status: 'ready',
+    error: '',
+    line: null,
     parameters: 1234,
     input_shape: [null, 8],
     output_shape: [null, 3],
