@@ -186,6 +186,16 @@ def breakdown(run, clients: int) -> dict[str, float | None]:
     }
 
 
+def median_or_none(values: list[float | None]) -> float | None:
+    """The median when every run has a value; None otherwise (a missing time is not a fast one)."""
+    return None if not values or None in values else float(np.median(values))
+
+
+def median_ratio(pairs: list[tuple[float | None, float | None]]) -> float | None:
+    """The median of per-pair ratios a / b; None when any pair lacks a value."""
+    return median_or_none([None if a is None or not b else a / b for a, b in pairs])
+
+
 @dataclass
 class Panel:
     """One plot of held-out accuracy against wall time: its runs, with the reference lines if any."""

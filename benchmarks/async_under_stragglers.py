@@ -37,6 +37,8 @@ from _time_to_target import (
     Panel,
     centralised_accuracy,
     heldout_set,
+    median_or_none,
+    median_ratio,
     plot_panels,
     run_until_target,
     stragglers,
@@ -75,15 +77,6 @@ def strategy_params(name: str, clients: int, overrides: dict[str, dict[str, Any]
     return params
 
 
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    return None if numerator is None or not denominator else numerator / denominator
-
-
-def median_or_none(values: list[float | None]) -> float | None:
-    """The median when every repeat has a value; None otherwise (a missing time is not a fast one)."""
-    return None if not values or any(value is None for value in values) else float(statistics.median(values))
-
-
 def summary(curves: dict[str, list[Curve]], centralised: float, matched: dict[int, float], scale: dict[str, Any],
             args: argparse.Namespace) -> dict[str, Any]:
     """The flat figures: per strategy, and the issue's three keys."""
@@ -113,9 +106,8 @@ def summary(curves: dict[str, list[Curve]], centralised: float, matched: dict[in
                 for c in runs]
         figures[f"{name}_gap_to_matched_centralised_pp"] = median_or_none(gaps)
     if "fedbuff" in curves and SYNCHRONOUS in curves:
-        per_repeat = [ratio(b.time_to_target_s, a.time_to_target_s)
-                      for a, b in zip(curves[SYNCHRONOUS], curves["fedbuff"], strict=True)]
-        figures["fedbuff_over_fedavg_time_to_target"] = median_or_none(per_repeat)
+        figures["fedbuff_over_fedavg_time_to_target"] = median_ratio(
+            [(b.time_to_target_s, a.time_to_target_s) for a, b in zip(curves[SYNCHRONOUS], curves["fedbuff"], strict=True)])
         if figures["fedbuff_over_fedavg_time_to_target"] is None:
             figures["fedbuff_over_fedavg_time_to_target_reason"] = "a run of fedavg or fedbuff did not reach the target"
     if SYNCHRONOUS in curves:

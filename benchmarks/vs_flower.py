@@ -44,6 +44,7 @@ from _time_to_target import (
     Panel,
     centralised_accuracy,
     heldout_set,
+    median_ratio,
     plot_panels,
     run_until_target,
     stragglers,
@@ -83,12 +84,6 @@ def flower_curve(label: str, started: float, evaluated: list[dict[str, Any]], ta
     curve = Curve(label, target, cap_s, stopped=ended)
     curve.points = [(round(item["time"] - started, 3), item["accuracy"]) for item in evaluated if item["round"] > 0]
     return curve
-
-
-def median_ratio(pairs: list[tuple[float | None, float | None]]) -> float | None:
-    """Median of per-pair ratios; None when any pair lacks a value (a missing time is not a fast one)."""
-    ratios = [None if a is None or not b else a / b for a, b in pairs]
-    return None if not ratios or None in ratios else round(float(statistics.median(ratios)), 4)
 
 
 def wall_s(curve: Curve) -> float | None:
@@ -202,7 +197,7 @@ def figures_of(sync: list[dict[str, Curve]], straggling: list[dict[str, Curve]],
         figures[f"stragglers_{system}_final_accuracy"] = round(statistics.median(
             p[system].final_accuracy or 0.0 for p in straggling), 4)
         figures[f"stragglers_{system}_versions"] = int(statistics.median(len(p[system].points) for p in straggling))
-    return figures
+    return {key: round(value, 4) if isinstance(value, float) else value for key, value in figures.items()}
 
 
 def print_tables(sync: list[dict[str, Curve]], straggling: list[dict[str, Curve]]) -> None:

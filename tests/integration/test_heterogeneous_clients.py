@@ -13,6 +13,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.local import stack as local
 from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
@@ -45,6 +47,7 @@ def consumed_per_client(run: Run) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.timeout(600)
 def test_a_four_times_slower_client_completes_markedly_fewer_updates(local_stack: local.Stack,
                                                                       tmp_path: Path) -> None:
     run = train(local_stack, tmp_path, rounds=10, epochs=8, heterogeneity={2: Heterogeneity(slowdown=4.0)})
@@ -61,6 +64,7 @@ def test_a_four_times_slower_client_completes_markedly_fewer_updates(local_stack
     assert counts["client-2"] <= 0.5 * counts["client-1"], counts
 
 
+@pytest.mark.timeout(600)
 def test_a_client_that_drops_out_is_away_for_the_stated_time_and_comes_back(local_stack: local.Stack,
                                                                               tmp_path: Path) -> None:
     away_s = 8.0

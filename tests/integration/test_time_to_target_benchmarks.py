@@ -1,9 +1,11 @@
 """``benchmarks/async_under_stragglers.py --quick`` and ``benchmarks/vs_flower.py --quick`` end to end,
 so that neither can rot: real brokers and chain, real TensorFlow, real Flower processes.
 
-At the quick scale a run may well not reach its target within the cap; what is checked is that
-every figure is consistent with the runs' own records: a time to target is the time of the first
-version at or above the target and within the cap, or it is null with a reason.
+Each takes minutes (about 4 and 10 on a loaded 2-core machine; the first vs_flower run also
+creates the Flower venv under out/). At the quick scale a run may well not reach its target
+within the cap; what is checked is that every figure is consistent with the runs' own records:
+a time to target is the time of the first version at or above the target and within the cap,
+or it is null with a reason.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def check_curve(run: dict, cap_s: float) -> None:
     assert run["final_accuracy"] == (run["points"][-1][1] if run["points"] else None)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_async_under_stragglers_quick(tmp_path: Path) -> None:
     figures, detail, _ = run_benchmark("async_under_stragglers.py", tmp_path, timeout_s=1200)
     assert figures["scale"] == "quick" and figures["slowdown"] == 4.0
@@ -67,6 +71,8 @@ def test_async_under_stragglers_quick(tmp_path: Path) -> None:
     assert figures["best_async_split8_gap_pp"] == (min(measured) if measured else None)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(2700)
 def test_vs_flower_quick(tmp_path: Path) -> None:
     """Fails with the command to run when the Flower venv cannot be created here."""
     figures, detail, _ = run_benchmark("vs_flower.py", tmp_path, timeout_s=2400)
