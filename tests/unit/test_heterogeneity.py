@@ -7,11 +7,13 @@ offline is tested end to end in tests/integration/test_heterogeneous_clients.py.
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from kafkaml.config import ConfigError
 from kafkaml.heterogeneity import Heterogeneity
-from kafkaml.local.train_cli import heterogeneity_from
+from kafkaml.local.train_cli import heterogeneity_from, options_from, register
 
 
 def test_the_default_is_off_and_waits_nothing() -> None:
@@ -65,3 +67,12 @@ def test_kafkaml_train_options_set_chosen_clients() -> None:
 def test_bad_train_options_are_a_clear_error(slow: list[str], dropout: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         heterogeneity_from(slow, dropout, 4)
+
+
+def test_kafkaml_train_passes_the_knobs_to_the_run() -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--clients", "3", "--slow", "3=4", "--dropout", "1=2:5"])
+    assert options_from(args).heterogeneity == {1: Heterogeneity(dropout_after=2, dropout_s=5.0),
+                                                3: Heterogeneity(slowdown=4.0)}
+    assert options_from(parser.parse_args(["train"])).heterogeneity == {}
