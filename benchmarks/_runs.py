@@ -86,7 +86,7 @@ def epoch_seconds(iso_time: str) -> float:
     return datetime.fromisoformat(iso_time).timestamp()
 
 
-def _envelopes(path: Path) -> list[dict[str, Any]]:
+def envelopes(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -107,10 +107,10 @@ def measure_run(current: local.Stack, workload: Workload, options: RunOptions, r
     cpu = children_cpu_s() - cpu_before[0], stack_cpu_s(current) - cpu_before[1]
     finished = epoch_seconds(json.loads(run.final_file.read_text())["time"])
     rounds = [{**envelope["data"], "recorded_at": epoch_seconds(envelope["time"])}
-              for envelope in _envelopes(run.progress_file)]
+              for envelope in envelopes(run.progress_file)]
     updates = []
     for index in range(1, options.clients + 1):
-        for envelope in _envelopes(run.directory / f"client-{index}" / "progress.jsonl"):
+        for envelope in envelopes(run.directory / f"client-{index}" / "progress.jsonl"):
             if envelope.get("kind") == "progress":
                 updates.append({**envelope["data"], "client": f"client-{index}",
                                 "submitted_at": epoch_seconds(envelope["time"])})

@@ -20,6 +20,7 @@ from typing import Any
 
 from kafkaml.architecture import MAX_DESCRIPTION_BYTES, ArchitectureError, BuiltModel
 from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_secret
+from kafkaml.heterogeneity import MAX_DROPOUT_S, MAX_SLOWDOWN, Heterogeneity
 from kafkaml.model_source import parse_kwargs
 from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount, reward_budget
 from kafkaml.schemas import FORMATS
@@ -146,6 +147,19 @@ TRAINER = declare(
             default=""),
 )
 
+SIMULATED = declare(
+    "Trainer job: simulated heterogeneity (benchmarks and tests only)",
+    Setting("SIMULATED_SLOWDOWN", "Benchmarks and tests only, never set by the platform: after each local "
+            "training the trainer waits (factor - 1) x the seconds it took before submitting, as a client with a "
+            "factor-times slower processor would (kafkaml/heterogeneity.py); 1: no wait.", kind="float",
+            default=1.0, minimum=1.0, maximum=MAX_SLOWDOWN),
+    Setting("SIMULATED_DROPOUT_AFTER", "Benchmarks and tests only: after every this many submitted updates the "
+            "trainer goes offline (no polling, no training) for SIMULATED_DROPOUT_S seconds, then resumes from the "
+            "newest version; 0: never.", kind="int", default=0, minimum=0),
+    Setting("SIMULATED_DROPOUT_S", "Benchmarks and tests only: seconds offline at each dropout (with "
+            "SIMULATED_DROPOUT_AFTER).", kind="float", default=0.0, minimum=0.0, maximum=MAX_DROPOUT_S),
+)
+
 
 @dataclass(frozen=True)
 class ResultsSettings:
@@ -234,6 +248,8 @@ class TrainerSettings:
     stream: StreamSettings
     chain: ChainSettings | None
     results: ResultsSettings
+    #: Benchmarks and tests only (SIMULATED_*): a slower or intermittent client.
+    heterogeneity: Heterogeneity = Heterogeneity()
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -437,8 +453,10 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
 def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSettings:
     """A client trainer's validated settings; ConfigError naming every bad variable otherwise."""
     reader = _Reader("Trainer job settings", environ)
-    values = reader.load(JOBS, STREAM, CHAIN, TRAINER)
+    values = reader.load(JOBS, STREAM, CHAIN, TRAINER, SIMULATED)
     training = reader.derive("KWARGS_FIT", lambda: _training(reader, values))
+    heterogeneity = reader.derive("SIMULATED_DROPOUT_AFTER", lambda: Heterogeneity(
+        values["SIMULATED_SLOWDOWN"], values["SIMULATED_DROPOUT_AFTER"], values["SIMULATED_DROPOUT_S"]))
     stream = reader.derive("DATA_BOOTSTRAP_SERVERS", lambda: _stream(values, ""))
     results = reader.derive("RESULT_URL", lambda: _results(values))
     chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, token_required=True))
@@ -451,5 +469,5 @@ def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSe
         coordination=values["COORDINATION"], platform_bootstrap_servers=values["KML_CLOUD_BOOTSTRAP_SERVERS"],
         federated_model_id=values["FEDERATED_MODEL_ID"], client_id=values["FEDERATED_CLIENT_ID"],
         model_logger_topic=values["MODEL_LOGGER_TOPIC"], platform_signer=signer or None, training=training,
-        stream=stream, chain=chain, results=results,
+        stream=stream, chain=chain, results=results, heterogeneity=heterogeneity,
     )

@@ -126,6 +126,7 @@ def run(settings: TrainerSettings) -> int:
     producer = kafka.producer(platform)
     trained_from: int | None = None
     last_round_s = 0.0
+    submitted = 0
     try:
         while True:
             version = wait_for_new_version(coordinator, None if keep_training else trained_from,
@@ -137,7 +138,10 @@ def run(settings: TrainerSettings) -> int:
             started = time.monotonic()
             model.set_weights(fetch_weights(platform, version.pointer, version.content_hash,
                                             timeout_s=timing.fetch_timeout_s))
+            fit_started = time.monotonic()
             history = model.fit(dataset, epochs=training.epochs, verbose=0, **training.fit_kwargs)
+            fit_s = time.monotonic() - fit_started
+            simulated_wait_s = settings.heterogeneity.slow_down(fit_s)  # benchmarks only; 0 by default
             # The payload names this client, its base version and the training: the hash submitted
             # covers them, so no other client can submit this update as its own.
             pointer, content_hash = publish_weights(producer, own_topic, model.get_weights(),
@@ -158,7 +162,10 @@ def run(settings: TrainerSettings) -> int:
             log.info("submitted update trained from version %d (%s) in %.1f s", version.number,
                      ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), time.monotonic() - started)
             sink.progress({"base_version": version.number, "samples": samples, "sha256": content_hash.hex(),
-                           "seconds": round(time.monotonic() - started, 3), "local_metrics": metrics})
+                           "seconds": round(time.monotonic() - started, 3), "fit_s": round(fit_s, 3),
+                           "simulated_wait_s": round(simulated_wait_s, 3), "local_metrics": metrics})
+            submitted += 1
+            settings.heterogeneity.drop_out(submitted)  # benchmarks only; never by default
     finally:
         producer.close()
     sink.final({"last_base_version": trained_from, "samples": samples})

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaml.builder import BuilderUnavailableError, build_isolated
+from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
@@ -34,6 +35,9 @@ from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic, weights_topic
 from kafkaml.workloads import Samples, Workload
 
 MODEL_CONTROL_TOPIC = "FEDERATED_MODEL_CONTROL_TOPIC"
+#: Share of the workload's validation samples the aggregator scores on (a datasource needs some
+#: training samples, so not all of them).
+PLATFORM_VALIDATION_RATE = 0.95
 #: Gas money the platform gives each training's aggregator account (Anvil's gas is cheap).
 AGGREGATOR_FUNDING_WEI = 10**18
 
@@ -60,6 +64,8 @@ class RunOptions:
     #: classic id) → sample ceiling.
     extra_clients: dict[str, int] = field(default_factory=dict)
     sample_weighting: str = "capped"
+    #: Benchmarks and tests only: client index (from 1) → a simulated slower or intermittent client.
+    heterogeneity: dict[int, Heterogeneity] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,6 +85,9 @@ class Run:
     #: The training's own account: it aggregates the training on chain (blockchain mode) or signs
     #: the model announcement (classic mode); never the platform's admin key.
     aggregator_account: LocalAccount | None = None
+    #: Epoch seconds when the data were in Kafka and the model built, before the training was
+    #: created and its jobs started: benchmarks time the training itself from here.
+    training_started_at: float = 0.0
 
     @property
     def progress_file(self) -> Path:
@@ -120,7 +129,7 @@ def publish_workload(current: local.Stack, workload: Workload, run_id: str) -> N
                            share, workload.classes)
     # The platform's datasource: nearly all of it is the validation split the aggregator scores on.
     publish_datasource(current.bootstrap("platform"), f"kml-validation-{run_id}", f"{run_id}-validation",
-                       workload.validation, workload.classes, validation_rate=0.95)
+                       workload.validation, workload.classes, validation_rate=PLATFORM_VALIDATION_RATE)
 
 
 def _chain_env(current: local.Stack, account: LocalAccount) -> dict[str, str]:
@@ -221,6 +230,7 @@ def trainer_env(run: Run, index: int) -> dict[str, str]:
         "DATASOURCE_ID": f"{run.run_id}-client-{index}", "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC,
         "RESULTS_DIR": str(run.directory / f"client-{index}"), "SEED": str(options.seed + index),
         "STOP_TIMEOUT": str(options.stop_timeout_s), "POLL_INTERVAL": "0.5",
+        **options.heterogeneity.get(index, Heterogeneity()).env(),
     }
     if options.mode == "blockchain":
         env.update(_chain_env(current, current.account(f"client-{index}")))
@@ -266,6 +276,7 @@ def start_run(current: local.Stack, workload: Workload, options: RunOptions, run
     ensure_topic(current.bootstrap("platform"), MODEL_CONTROL_TOPIC, configs=CONTROL_TOPIC_CONFIG)
     publish_workload(current, workload, run_id)
     env = aggregator_env(run, workload, build_model_file(run, workload))
+    run.training_started_at = time.time()
     run.aggregator_account = new_account(run.directory / "keys" / "aggregator.key")
     if options.mode == "blockchain":
         create_training(run, env, token_address or deploy_token_once(current))

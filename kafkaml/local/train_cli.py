@@ -27,7 +27,18 @@ def console() -> Console:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="run a federated training on the local stack")
     add_training_arguments(parser)
+    add_heterogeneity_arguments(parser)
     parser.set_defaults(handler=run)
+
+
+def add_heterogeneity_arguments(parser: argparse.ArgumentParser) -> None:
+    """Simulated slow or intermittent clients (kafkaml/heterogeneity.py): benchmarks and tests only."""
+    group = parser.add_argument_group("simulated heterogeneous clients (benchmarks and tests only)")
+    group.add_argument("--slow", action="append", default=[], metavar="CLIENT=FACTOR",
+                       help="client CLIENT (from 1) waits (FACTOR - 1) x its training time after each local "
+                            "training, as a FACTOR-times slower client; repeatable")
+    group.add_argument("--dropout", action="append", default=[], metavar="CLIENT=AFTER:SECONDS",
+                       help="client CLIENT goes offline for SECONDS after every AFTER submitted updates; repeatable")
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, workload: str = "toy", samples: int = 2000,
@@ -47,11 +58,41 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, workload: str = "
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up after this many seconds")
 
 
+def heterogeneity_from(slow: list[str], dropout: list[str], clients: int) -> dict:
+    """``--slow`` and ``--dropout`` as RunOptions.heterogeneity; ConfigError naming a bad value."""
+    from kafkaml.config import ConfigError
+    from kafkaml.heterogeneity import Heterogeneity
+
+    def parsed(item: str, option: str, form: str) -> tuple[int, float, float]:
+        client, _, value = item.partition("=")
+        first, _, second = value.partition(":")
+        try:
+            if not client.isdigit() or not 1 <= int(client) <= clients:
+                raise ValueError(f"CLIENT must be in 1..{clients}")
+            return int(client), float(first), float(second or 0)
+        except ValueError as exc:
+            raise ConfigError(f"{option} {item!r}: expected {form} ({exc})") from None
+
+    factors = {client: factor for client, factor, _ in (parsed(i, "--slow", "CLIENT=FACTOR") for i in slow)}
+    schedules = {client: (after, seconds)
+                 for client, after, seconds in (parsed(i, "--dropout", "CLIENT=AFTER:SECONDS") for i in dropout)}
+    if any(not after.is_integer() for after, _ in schedules.values()):
+        raise ConfigError("--dropout: AFTER must be a whole number of updates")
+    schedules = {client: (int(after), seconds) for client, (after, seconds) in schedules.items()}
+    try:
+        return {client: Heterogeneity(factors.get(client, 1.0), *schedules.get(client, (0, 0.0)))
+                for client in sorted({*factors, *schedules})}
+    except ValueError as exc:
+        raise ConfigError(f"--slow / --dropout: {exc}") from None
+
+
 def options_from(args: argparse.Namespace) -> RunOptions:
     from kafkaml.local.train import RunOptions
 
+    heterogeneity = heterogeneity_from(getattr(args, "slow", []), getattr(args, "dropout", []), args.clients)
     return RunOptions(clients=args.clients, rounds=args.rounds, mode=args.mode, strategy=args.strategy,
-                      strategy_params=args.strategy_params, epochs=args.epochs, batch=args.batch, seed=args.seed)
+                      strategy_params=args.strategy_params, epochs=args.epochs, batch=args.batch, seed=args.seed,
+                      heterogeneity=heterogeneity)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,12 +110,12 @@ def train_locally(args: argparse.Namespace) -> dict:
     from kafkaml.workloads import make_workload
 
     started = time.monotonic()
+    options = options_from(args)  # bad options fail before anything starts
     current = local.up(args.clients)
     console().print(f"local stack ready ({args.clients} client brokers, chain at {current.chain.address})")
     workload = make_workload(args.workload, args.clients, args.samples, args.seed, args.split)
     console().print(f"workload {workload.name}: {', '.join(str(len(c)) for c in workload.clients)} samples per "
                   f"client, {len(workload.validation)} for validation, {len(workload.test)} held out")
-    options = options_from(args)
     token = deploy_token_once(current) if options.mode == "blockchain" else None
     run_ = start_run(current, workload, options, current.run_dir / "trainings", token)
     console().print(f"training {run_.run_id} ({options.mode}, {options.strategy}) started; logs in {run_.directory}")

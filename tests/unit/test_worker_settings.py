@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kafkaml.config import ConfigError
+from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.rewards import ONE_TOKEN
 from training_worker.settings import load_aggregator_settings, load_trainer_settings
 
@@ -131,6 +132,25 @@ def test_trainer_settings(trainer_env: dict[str, str]) -> None:
     assert (settings.federated_model_id, settings.client_id, settings.training.epochs) == ("fl-1", "client-1", 3)
     assert settings.training.val_kwargs == {"verbose": 0, "batch_size": 32}
     assert settings.chain is not None and settings.chain.contract_address == CONTRACT
+
+
+def test_the_trainer_reads_the_knobs_and_is_normal_without_them(trainer_env: dict[str, str]) -> None:
+    assert load_trainer_settings(trainer_env).heterogeneity == Heterogeneity()
+    settings = load_trainer_settings({**trainer_env, "SIMULATED_SLOWDOWN": "4", "SIMULATED_DROPOUT_AFTER": "2",
+                                      "SIMULATED_DROPOUT_S": "30"})
+    assert settings.heterogeneity == Heterogeneity(4.0, 2, 30.0)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"SIMULATED_SLOWDOWN": "0.5"}, "SIMULATED_SLOWDOWN=0.5 must be at least 1"),
+    ({"SIMULATED_SLOWDOWN": "fast"}, "SIMULATED_SLOWDOWN='fast' is not a valid float"),
+    ({"SIMULATED_DROPOUT_AFTER": "3"}, "SIMULATED_DROPOUT_AFTER: a dropout needs both"),
+    ({"SIMULATED_DROPOUT_S": "-1"}, "SIMULATED_DROPOUT_S=-1.0 must be at least 0"),
+])
+def test_bad_knobs_stop_the_trainer_at_start(trainer_env: dict[str, str], changes: dict[str, str],
+                                             message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_trainer_settings({**trainer_env, **changes})
 
 
 def test_a_described_datasource_replaces_data_topic(trainer_env: dict[str, str]) -> None:
