@@ -26,6 +26,7 @@ from federated_backend.api.services.participations import (
 )
 from kafkaml.django_rest import Page
 from kafkaml.registry.apis import ProgressInput, ProgressOutput
+from kafkaml.registry.auth import RelayOnly
 
 
 class AnnouncedModelOutput(serializers.ModelSerializer):
@@ -101,10 +102,8 @@ class ModelListApi(APIView):
         return paginator.get_paginated_response(AnnouncedModelOutput(page, many=True).data)
 
 
-class ModelRegisterApi(APIView):
+class ModelRegisterApi(RelayOnly, APIView):
     """The model control logger's endpoint, idempotent per control record."""
-
-    permission_classes = [IsAdminUser]
 
     @extend_schema(request=AnnouncementRegisterInput, responses={200: AnnouncementRegistrationOutput, 201: AnnouncementRegistrationOutput},
                    operation_id="announced_models_register")
@@ -116,8 +115,7 @@ class ModelRegisterApi(APIView):
                         status=201 if new else 200)
 
 
-class ModelProgressApi(APIView):
-    permission_classes = [IsAdminUser]
+class ModelProgressApi(RelayOnly, APIView):
 
     @extend_schema(parameters=[OpenApiParameter("control_topic", str, required=True),
                                OpenApiParameter("partition", int)],

@@ -1,4 +1,4 @@
-"""Datasources: listed for every user; registered by the platform's data control logger (staff)."""
+"""Datasources: listed for every user; registered by the data control logger (a relay token)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from django.utils.module_loading import import_string
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import get_object_or_404
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kafkaml.django_rest import Page
+from kafkaml.registry.auth import RelayOnly
 from kafkaml.registry.models import Datasource, RejectedRecord
 from kafkaml.registry.services import datasource_register, next_offset
 
@@ -69,11 +69,9 @@ class RejectedOutput(serializers.ModelSerializer):
         fields = ["id", "control_topic", "control_partition", "control_offset", "reason", "created_at"]
 
 
-class DatasourceRegisterApi(APIView):
+class DatasourceRegisterApi(RelayOnly, APIView):
     """The data control logger's endpoint, idempotent per control record (topic, partition,
     offset): 201 when registered now, 200 when known from before or rejected (with the reason)."""
-
-    permission_classes = [IsAdminUser]
 
     @extend_schema(request=DatasourceRegisterInput, responses={200: RegistrationOutput, 201: RegistrationOutput},
                    operation_id="datasources_register")
@@ -88,10 +86,8 @@ class DatasourceRegisterApi(APIView):
         return Response(body, status=201 if registration.status == "registered" else 200)
 
 
-class DatasourceProgressApi(APIView):
+class DatasourceProgressApi(RelayOnly, APIView):
     """Where the data control logger resumes: after the last record registered or rejected."""
-
-    permission_classes = [IsAdminUser]
 
     @extend_schema(parameters=[OpenApiParameter("control_topic", str, required=True),
                                OpenApiParameter("partition", int)],

@@ -3,6 +3,7 @@ and both control loggers, as `kafkaml local up --clients` starts them, stopped w
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from kafkaml.local.jobs import Job
 class Client:
     name: str
     url: str
-    token: str
+    token: str  # the client's first administrator's API token
     pid: int = 0
     loggers: list[Job] = field(default_factory=list)
 
@@ -39,13 +40,14 @@ class Client:
 def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path) -> Client:
     part = local.Part(f"{name}-backend", "backend", processes.free_port())
     env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy)
-    token_file = local_client.prepare(env, local_client.directory(stack, name))
+    home = local_client.directory(stack, name)
+    token_file = local_client.prepare(env, home)  # the loggers' relay token
     pid = processes.spawn(local_client.backend_command(part.port), directory / f"{name}-backend.log", env)
     deadline = time.monotonic() + 60
     while not platform.healthy(part.address, 1.0):
         assert time.monotonic() < deadline, processes.tail(directory / f"{name}-backend.log", 40)
         time.sleep(0.2)
-    running = Client(name, part.address, token_file.read_text().strip(), pid)
+    running = Client(name, part.address, json.loads((home / local_client.ADMIN_FILE).read_text())["token"], pid)
     running.loggers = [
         Job(f"{name}-data-logger", "data_control_logger",
             local_client.data_logger_environment(stack, name, part.address, token_file),

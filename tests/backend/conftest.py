@@ -31,6 +31,7 @@ class Backend:
     log_path: Path
     pid: int = 0
     admin_token: str = ""
+    relay_token: str = ""
     sessions: dict[str, requests.Session] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -89,9 +90,23 @@ print(result.pk)
 """
         return int(manage(self.env, "shell", "-c", code).split()[-1]), token
 
+    def dormant_audit(self, result_id: int) -> tuple[int, str]:
+        """A running audit of the result with no job behind it, and its job token (rows only)."""
+        token = secrets.token_urlsafe(32)
+        code = ("import hashlib; from backend.api.models import Audit; "
+                f"print(Audit.objects.create(result_id={result_id}, "
+                f"token_sha256=hashlib.sha256({token!r}.encode()).hexdigest()).pk)")
+        return int(manage(self.env, "shell", "-c", code).split()[-1]), token
+
     def admin(self) -> requests.Session:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {self.admin_token}"
+        return session
+
+    def relay(self) -> requests.Session:
+        """As the platform's data control logger: its relay token (kafkaml.registry.auth)."""
+        session = requests.Session()
+        session.headers["Authorization"] = f"Relay {self.relay_token}"
         return session
 
 
@@ -111,8 +126,11 @@ def backend(local_stack: local.Stack, postgres_dsn: str, tmp_path_factory: pytes
     env = {**platform.environment(stack, part), "DATABASE_URL": postgres_dsn}
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_admin", "--credentials", str(run_dir / platform.ADMIN_FILE))
+    relay_token = platform.relay_token_file(run_dir / platform.RELAY_TOKEN_FILE)
+    manage(env, "ensure_logger_token", "--token-file", str(relay_token))
     running = Backend(part.address, run_dir, env, run_dir / "backend.log",
-                      admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"])
+                      admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"],
+                      relay_token=relay_token.read_text().strip())
     running.start()
     try:
         yield running

@@ -33,7 +33,7 @@ def register_validation_datasource(backend: Backend, stack: local.Stack, name: s
     record = next(r for r in read_control(stack.bootstrap("platform"), DATA_CONTROL_TOPIC, expected=DataControl,
                                           idle_timeout_s=1.0)
                   if r.message.datasource_id == name)
-    answer = backend.admin().post(f"{backend.url}/api/datasources/register/", json={
+    answer = backend.relay().post(f"{backend.url}/api/datasources/register/", json={
         "control_topic": DATA_CONTROL_TOPIC, "partition": 0, "offset": record.offset,
         "record": base64.b64encode(record.raw).decode()})
     assert answer.status_code in (200, 201), answer.text

@@ -17,11 +17,12 @@ What the fuzzer may not do is kept out of its reach, not trusted to luck:
   check first (the build path itself is tested in ``test_api_basics.py``);
 * deployments launch trainings: the fuzzing user owns no model and no configuration, so every
   deployment fails validation, and no fuzzed request can run a job;
-* the job-only endpoints (``/reports/``, ``PUT /model/``) get the user's token, no token, or a
-  random ``Job`` token: each must be refused with 401/403. Their payloads are fuzzed too, with the
-  real token of a dormant training result (rows only, no job behind it);
-* the staff pass fuzzes only the datasource registration (staff may stop or delete anyone's
-  trainings, which other tests of the session run).
+* the job-only endpoints (``/reports/``, ``PUT /model/``, an audit's verdict) and the relay-only
+  ones (datasource registration and its progress) get the user's token, no token, or a random
+  ``Job`` token: each must be refused with 401/403. The aggregator's payloads are fuzzed too, with
+  the real token of a dormant training result (rows only, no job behind it);
+* the relay pass fuzzes the datasource registration and its progress with the platform data
+  control logger's relay token (a relay may do nothing else, which test_tokens.py checks).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from tests.backend.conftest import Backend
 MAX_EXAMPLES = 25
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "negative_data_rejection"]
-JOB_ONLY = {("POST", "/api/results/{id}/reports/"), ("PUT", "/api/results/{id}/model/")}
+JOB_ONLY = {("POST", "/api/results/{id}/reports/"), ("PUT", "/api/results/{id}/model/"),
+            ("POST", "/api/results/{id}/audits/{audit_id}/")}
+RELAY_ONLY = {("POST", "/api/datasources/register/"), ("GET", "/api/datasources/register/progress/")}
 PUBLIC = {"/api/health/", "/api/auth/csrf/", "/api/auth/login/", "/api/auth/token/"}
 BUILDS = {("POST", "/api/models/"), ("PATCH", "/api/models/{id}/")}
 GUNICORN_REQUEST_LINE = 4094  # gunicorn's limit_request_line default
@@ -72,8 +75,8 @@ def anonymous_schema(backend: Backend) -> OpenApiSchema:
 
 
 @pytest.fixture(scope="module")
-def staff_schema(backend: Backend) -> OpenApiSchema:
-    return _load(backend, {"Authorization": f"Token {backend.admin_token}"})
+def relay_schema(backend: Backend) -> OpenApiSchema:
+    return _load(backend, {"Authorization": f"Relay {backend.relay_token}"})
 
 
 @pytest.fixture(scope="module")
@@ -115,11 +118,11 @@ def _call_and_validate(case: schemathesis.Case) -> schemathesis.Response:
 
 
 def _job_only(case: schemathesis.Case, response: schemathesis.Response) -> None:
-    """A job-only endpoint refuses anyone without its result's job token (a 404 only for a path
-    that names no result at all: an id that is not a number matches no URL)."""
-    if (case.method.upper(), case.path) not in JOB_ONLY:
+    """A job-only or relay-only endpoint refuses anyone without its job's or relay's token (a 404
+    only for a path that names no result at all: an id that is not a number matches no URL)."""
+    if (case.method.upper(), case.path) not in JOB_ONLY | RELAY_ONLY:
         return
-    names_a_result = str((case.path_parameters or {}).get("id", "")).isdigit()
+    names_a_result = all(str(value).isdigit() for value in (case.path_parameters or {}).values())
     allowed = (401, 403) if names_a_result else (401, 403, 404)
     assert response.status_code in allowed, f"{case.method} {case.path} {case.path_parameters}: {response.status_code}"
 
@@ -133,7 +136,7 @@ if not hasattr(pytest.Function, "_nodeid"):
 user = schemathesis.pytest.from_fixture("user_schema")
 anonymous = schemathesis.pytest.from_fixture("anonymous_schema")
 job = schemathesis.pytest.from_fixture("job_schema").include(path_regex=r"/(reports|model)/$")
-staff = schemathesis.pytest.from_fixture("staff_schema").include(method="POST", path="/api/datasources/register/")
+relay = schemathesis.pytest.from_fixture("relay_schema").include(path_regex=r"^/api/datasources/register/")
 
 
 @user.parametrize()
@@ -154,7 +157,7 @@ def test_fuzz_without_credentials(case: schemathesis.Case) -> None:
     _job_only(case, response)
 
 
-@anonymous.include(path_regex=r"/(reports|model)/$").parametrize()
+@anonymous.include(path_regex=r"/(reports|model|audits/{audit_id})/$").parametrize()
 @FUZZ_SETTINGS
 def test_fuzz_job_endpoints_with_random_job_tokens(case: schemathesis.Case) -> None:
     if (case.method.upper(), case.path) not in JOB_ONLY:
@@ -172,9 +175,9 @@ def test_fuzz_job_endpoints_with_the_results_own_token(case: schemathesis.Case) 
         _call_and_validate(case)
 
 
-@staff.parametrize()
+@relay.parametrize()
 @FUZZ_SETTINGS
-def test_fuzz_datasource_registration_as_staff(case: schemathesis.Case) -> None:
+def test_fuzz_datasource_registration_as_the_relay(case: schemathesis.Case) -> None:
     _call_and_validate(case)
 
 
