@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
-from backend.api.auth import IsTheResultsJob, JobTokenAuthentication
+from backend.api.auth import IsTheAggregator, JobTokenAuthentication
 from backend.api.environment import platform
 from backend.api.models import RoundRecord, TrainingResult
 from backend.api.services.results import (
@@ -200,7 +200,7 @@ class ResultModelApi(APIView):
 
     def get_permissions(self):
         if self.request.method == "PUT":
-            return [IsTheResultsJob()]
+            return [IsTheAggregator()]
         return super().get_permissions()
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
@@ -235,7 +235,7 @@ class ResultReportApi(APIView):
     """The training's aggregator posts each round and its final record here (idempotent)."""
 
     authentication_classes = [JobTokenAuthentication]
-    permission_classes = [IsTheResultsJob]
+    permission_classes = [IsTheAggregator]
 
     @extend_schema(request=ReportInput, responses={200: None, 201: None}, operation_id="results_report")
     def post(self, request, pk: int):
