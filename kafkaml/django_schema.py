@@ -11,7 +11,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework.permissions import AllowAny
 
 ERROR = ResolvedComponent("Error", ResolvedComponent.SCHEMA, object="Error", schema={
-    "type": "object", "description": "Any refusal but an invalid input (401, 403, 404, 409, 413, 415, 503, 500).",
+    "type": "object", "description": "Any refusal but an invalid input (401, 403, 404, 409, 413, 415, 429, 503, 500).",
     "required": ["detail"],
     "properties": {"detail": {"type": "string", "description": "What went wrong, for people."}},
 })
@@ -29,6 +29,7 @@ DESCRIPTIONS = {
     "413": "The request body is larger than allowed.",
     "409": "Conflict: the resource is in use, or in a state that forbids this.",
     "415": "The request body is not JSON.",
+    "429": "A quota of yours is used up (e.g. trainings running at once); try again once one ended.",
     "503": "A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured.",
 }
 

@@ -1,4 +1,5 @@
-"""Deployments: start federated trainings; every setting validated before anything is launched."""
+"""Deployments: start federated trainings; every setting validated, and held to the platform's
+quotas, before anything is launched."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 from backend.api import selectors
 from backend.api.models import Deployment
 from backend.api.services.deployments import TrainingSettings, deployment_create
+from backend.api.services.quotas import check_settings
 from kafkaml.django_rest import Page
 from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.registry.models import Datasource
@@ -67,6 +69,9 @@ class DeploymentInput(serializers.Serializer):
         except StrategyError as exc:
             raise serializers.ValidationError({"strategy_params": [str(exc)]}) from None
         identity = _ADDRESS if data["coordination"] == "blockchain" else _CLIENT_ID
+        if data["coordination"] == "blockchain" and not data["clients"]:
+            raise serializers.ValidationError({"clients": ["a blockchain deployment names at least one client: "
+                                                           "only registered clients may train and be paid"]})
         for client in data["clients"]:
             if not identity.fullmatch(client["identity"]):
                 kind = "a 0x address" if data["coordination"] == "blockchain" else "a client id"
@@ -99,7 +104,7 @@ class DeploymentOutput(serializers.ModelSerializer):
 
 
 class DeploymentListApi(APIView):
-    error_codes = {"POST": ("503",)}
+    error_codes = {"POST": ("429", "503")}  # 429: the user's trainings running at once are at the quota
     pagination_class = Page
 
     @extend_schema(responses=DeploymentOutput(many=True), operation_id="deployments_list")
@@ -121,6 +126,8 @@ class DeploymentListApi(APIView):
         if datasource is None:
             raise serializers.ValidationError({"validation_datasource": ["no such datasource"]})
         clients = {client["identity"]: client["sample_ceiling"] for client in values.pop("clients")}
+        check_settings(user=request.user, base=values["reward_base"], budget=values["reward_budget"],
+                       rounds=values["rounds"], clients=clients)
         deployment = deployment_create(owner=request.user, configuration=configuration,
                                        validation_datasource=datasource, settings=TrainingSettings(**values),
                                        clients=clients)
