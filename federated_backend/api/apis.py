@@ -24,7 +24,7 @@ from federated_backend.api.services.participations import (
     participation_stop,
     refresh,
 )
-from kafkaml.django_rest import Page
+from kafkaml.django_rest import Page, StrictCharField, StrictRegexField
 from kafkaml.registry.apis import ProgressInput, ProgressOutput
 from kafkaml.registry.auth import RelayOnly
 
@@ -47,11 +47,11 @@ class ParticipationOutput(serializers.ModelSerializer):
 
 
 class AnnouncementRegisterInput(serializers.Serializer):
-    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
+    control_topic = StrictRegexField(r"^[A-Za-z0-9._-]{1,249}$")
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
-    record = serializers.CharField(max_length=6_000_000, help_text="The record's value, base64.")
-    headers = serializers.DictField(child=serializers.CharField(max_length=1000), default=dict,
+    record = StrictCharField(max_length=6_000_000, help_text="The record's value, base64.")
+    headers = serializers.DictField(child=StrictCharField(max_length=1000), default=dict,
                                     help_text="The record's headers, each value base64.")
 
     def validate_record(self, value: str) -> bytes:
@@ -105,6 +105,8 @@ class ModelListApi(APIView):
 class ModelRegisterApi(RelayOnly, APIView):
     """The model control logger's endpoint, idempotent per control record."""
 
+    error_codes = {"POST": ("503",)}  # an accepted announcement schedules trainers: the launcher failed
+
     @extend_schema(request=AnnouncementRegisterInput, responses={200: AnnouncementRegistrationOutput, 201: AnnouncementRegistrationOutput},
                    operation_id="announced_models_register")
     def post(self, request):
@@ -127,6 +129,7 @@ class ModelProgressApi(RelayOnly, APIView):
 
 
 class ParticipationListApi(APIView):
+    error_codes = {"GET": ("503",)}  # the launcher cannot say how the running trainers are
     pagination_class = Page
 
     @extend_schema(parameters=[OpenApiParameter("state", str, enum=list(Participation.State.values))],
@@ -171,6 +174,8 @@ class ParticipationChainOutput(ParticipationOutput):
 
 
 class ParticipationDetailApi(APIView):
+    error_codes = {"GET": ("503",)}
+
     @extend_schema(responses=ParticipationChainOutput, operation_id="participations_retrieve")
     def get(self, request, pk: int):
         refresh()
@@ -181,6 +186,7 @@ class ParticipationDetailApi(APIView):
 class ParticipationApproveApi(APIView):
     """The data owner lets this model train on this datasource (site policy ``approval``)."""
 
+    error_codes = {"POST": ("409", "503")}  # 409: not proposed or declined; 503: the launcher failed
     permission_classes = [IsAdminUser]
 
     @extend_schema(request=None, responses=ParticipationOutput, operation_id="participations_approve")
@@ -189,6 +195,7 @@ class ParticipationApproveApi(APIView):
 
 
 class ParticipationDeclineApi(APIView):
+    error_codes = {"POST": ("409",)}  # not proposed or approved
     permission_classes = [IsAdminUser]
 
     @extend_schema(request=None, responses=ParticipationOutput, operation_id="participations_decline")
@@ -197,6 +204,7 @@ class ParticipationDeclineApi(APIView):
 
 
 class ParticipationStopApi(APIView):
+    error_codes = {"POST": ("409", "503")}  # 409: not running; 503: the launcher failed
     permission_classes = [IsAdminUser]
 
     @extend_schema(request=None, responses=ParticipationOutput, operation_id="participations_stop")
@@ -205,6 +213,8 @@ class ParticipationStopApi(APIView):
 
 
 class ParticipationLogsApi(APIView):
+    error_codes = {"GET": ("503",)}
+
     @extend_schema(responses=LogsOutput, operation_id="participations_logs")
     def get(self, request, pk: int):
         participation = _participation(pk)

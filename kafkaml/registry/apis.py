@@ -13,7 +13,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kafkaml.django_rest import Page
+from kafkaml.django_rest import Page, StrictCharField, StrictRegexField
 from kafkaml.registry.auth import RelayOnly
 from kafkaml.registry.models import Datasource, RejectedRecord
 from kafkaml.registry.services import datasource_register, next_offset
@@ -27,10 +27,10 @@ class DatasourceOutput(serializers.ModelSerializer):
 
 
 class DatasourceRegisterInput(serializers.Serializer):
-    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
+    control_topic = StrictRegexField(r"^[A-Za-z0-9._-]{1,249}$")
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
-    record = serializers.CharField(max_length=400_000, help_text="The record's value, base64.")
+    record = StrictCharField(max_length=400_000, help_text="The record's value, base64.")
 
     def validate_record(self, value: str) -> bytes:
         try:
@@ -73,6 +73,11 @@ class DatasourceRegisterApi(RelayOnly, APIView):
     """The data control logger's endpoint, idempotent per control record (topic, partition,
     offset): 201 when registered now, 200 when known from before or rejected (with the reason)."""
 
+    @property
+    def error_codes(self) -> dict[str, tuple[str, ...]]:
+        """503 where the service's hook may start jobs (a federated backend's trainers)."""
+        return {"POST": ("503",)} if getattr(settings, "REGISTRY_DATASOURCE_HOOK", None) else {}
+
     @extend_schema(request=DatasourceRegisterInput, responses={200: RegistrationOutput, 201: RegistrationOutput},
                    operation_id="datasources_register")
     def post(self, request):
@@ -99,7 +104,7 @@ class DatasourceProgressApi(RelayOnly, APIView):
 
 
 class ProgressInput(serializers.Serializer):
-    control_topic = serializers.RegexField(r"^[A-Za-z0-9._-]{1,249}$")
+    control_topic = StrictRegexField(r"^[A-Za-z0-9._-]{1,249}$")
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
 

@@ -18,6 +18,7 @@ from kafkaml.local import client as local_client
 from kafkaml.local import platform, processes
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
+from tests.backend import documented
 
 
 @dataclass
@@ -42,6 +43,7 @@ def start_client(stack: local.Stack, name: str, token_address: str, policy: str,
     env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy)
     home = local_client.directory(stack, name)
     token_file = local_client.prepare(env, home)  # the loggers' relay token
+    documented.watch(part.address)
     pid = processes.spawn(local_client.backend_command(part.port), directory / f"{name}-backend.log", env)
     deadline = time.monotonic() + 60
     while not platform.healthy(part.address, 1.0):

@@ -1,6 +1,8 @@
 """A live platform backend for the tests: gunicorn on a free port, on a throw-away PostgreSQL
 database, wired to the session's local stack (its broker, its chain, the platform account's key as
-the factory admin key) with jobs as local processes — what `kafkaml local up` starts."""
+the factory admin key) with jobs as local processes — what `kafkaml local up` starts. Every answer
+a test gets from it (or from a client's federated backend) must be documented by its OpenAPI
+schema (``documented``)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_OWNER
 from kafkaml.local import platform, processes
 from kafkaml.local import stack as local
+from tests.backend import documented
 from tests.backend.client_services import start_clients  # noqa: F401 (a fixture of the tests here)
 
 
@@ -118,6 +121,21 @@ def manage(env: dict[str, str], *command: str) -> str:
     return done.stdout
 
 
+@pytest.fixture(scope="session", autouse=True)
+def documented_answers() -> Iterator[None]:
+    """Hold every answer of a watched service to its schema (tests.backend.documented)."""
+    send = requests.Session.send
+
+    def checked(session: requests.Session, request: requests.PreparedRequest, **options) -> requests.Response:
+        response = send(session, request, **options)
+        documented.check(response)
+        return response
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests.Session, "send", checked)
+        yield
+
+
 @pytest.fixture(scope="session")
 def backend(local_stack: local.Stack, postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     run_dir = tmp_path_factory.mktemp("platform")
@@ -131,6 +149,7 @@ def backend(local_stack: local.Stack, postgres_dsn: str, tmp_path_factory: pytes
     running = Backend(part.address, run_dir, env, run_dir / "backend.log",
                       admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"],
                       relay_token=relay_token.read_text().strip())
+    documented.watch(part.address)
     running.start()
     try:
         yield running

@@ -11,6 +11,7 @@ from backend.api import selectors
 from backend.api.auth import IsTheAudit, JobTokenAuthentication
 from backend.api.models import Audit
 from backend.api.services.audits import audit_report, audit_start, audits_sync
+from kafkaml.django_rest import StrictCharField
 
 
 class AuditOutput(serializers.ModelSerializer):
@@ -21,9 +22,9 @@ class AuditOutput(serializers.ModelSerializer):
 
 class AuditVerdictInput(serializers.Serializer):
     ok = serializers.BooleanField()
-    strategy = serializers.CharField(max_length=10_000, required=False)
+    strategy = StrictCharField(max_length=10_000, required=False)
     first_mismatch = serializers.IntegerField(allow_null=True, required=False)
-    error = serializers.CharField(max_length=10_000, required=False)
+    error = StrictCharField(max_length=10_000, required=False)
     checks = serializers.ListField(child=serializers.DictField(), max_length=100_000)
 
 

@@ -15,7 +15,7 @@ from backend.api import selectors
 from backend.api.models import Deployment
 from backend.api.services.deployments import TrainingSettings, deployment_create
 from backend.api.services.quotas import check_settings
-from kafkaml.django_rest import Page
+from kafkaml.django_rest import Page, StrictCharField
 from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.registry.models import Datasource
 from kafkaml.rewards import POLICIES, parse_token_amount
@@ -26,7 +26,7 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 class ClientInput(serializers.Serializer):
-    identity = serializers.CharField(max_length=100, help_text="Address (blockchain) or client id (classic).")
+    identity = StrictCharField(max_length=100, help_text="Address (blockchain) or client id (classic).")
     sample_ceiling = serializers.IntegerField(min_value=1, max_value=2**32 - 1,
                                               help_text="The size of the data the client matched.")
 
@@ -45,8 +45,8 @@ class DeploymentInput(serializers.Serializer):
     min_data = serializers.IntegerField(min_value=0, max_value=2**62, default=0)
     data_restriction = serializers.DictField(default=dict)
     reward_policy = serializers.ChoiceField(choices=list(POLICIES), default="improvement")
-    reward_base = serializers.CharField(max_length=40, default="1")
-    reward_budget = serializers.CharField(max_length=40, allow_blank=True, default="")
+    reward_base = StrictCharField(max_length=40, default="1")
+    reward_budget = StrictCharField(max_length=40, allow_blank=True, default="")
     reject_ratio = serializers.FloatField(min_value=1.0, max_value=1e6, default=1.5)
     sample_weighting = serializers.ChoiceField(choices=["capped", "equal"], default="capped")
     clients = ClientInput(many=True, max_length=10_000)

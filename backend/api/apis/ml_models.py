@@ -12,19 +12,19 @@ from backend.api import selectors
 from backend.api.models import Configuration, MLModel
 from backend.api.services.configurations import configuration_create, configuration_delete
 from backend.api.services.ml_models import model_create, model_delete, model_update
-from kafkaml.django_rest import Page
+from kafkaml.django_rest import Page, StrictCharField
 
 
 class ModelInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=10_000, allow_blank=True, default="")
-    source = serializers.CharField(max_length=200_000, trim_whitespace=False)
+    name = StrictCharField(max_length=100)
+    description = StrictCharField(max_length=10_000, allow_blank=True, default="")
+    source = StrictCharField(max_length=200_000, trim_whitespace=False)
 
 
 class ModelUpdateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    description = serializers.CharField(max_length=10_000, allow_blank=True, required=False)
-    source = serializers.CharField(max_length=200_000, trim_whitespace=False, required=False)
+    name = StrictCharField(max_length=100, required=False)
+    description = StrictCharField(max_length=10_000, allow_blank=True, required=False)
+    source = StrictCharField(max_length=200_000, trim_whitespace=False, required=False)
 
 
 class LayerOutput(serializers.Serializer):
@@ -47,6 +47,7 @@ class ModelOutput(serializers.ModelSerializer):
 
 
 class ModelListApi(APIView):
+    error_codes = {"POST": ("503",)}  # the builder's job could not run (a cluster's launcher)
     pagination_class = Page
 
     @extend_schema(responses=ModelOutput(many=True), operation_id="models_list")
@@ -64,7 +65,7 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
-    error_codes = {"PATCH": ("409",), "DELETE": ("409",)}
+    error_codes = {"PATCH": ("409", "503"), "DELETE": ("409",)}  # 503: the builder's job could not run
 
     def _model(self, request, pk: int) -> MLModel:
         return get_object_or_404(selectors.models_of(request.user), pk=pk)
@@ -87,8 +88,8 @@ class ModelDetailApi(APIView):
 
 
 class ConfigurationInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=10_000, allow_blank=True, default="")
+    name = StrictCharField(max_length=100)
+    description = StrictCharField(max_length=10_000, allow_blank=True, default="")
     ml_models = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**62), min_length=1,
                                       max_length=50)
 

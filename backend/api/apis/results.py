@@ -23,7 +23,7 @@ from backend.api.services.results import (
     result_stop,
     result_sync,
 )
-from kafkaml.django_rest import Page
+from kafkaml.django_rest import Page, StrictCharField
 
 
 class ResultOutput(serializers.ModelSerializer):
@@ -114,10 +114,10 @@ class ChartOutput(serializers.Serializer):
 class ReportInput(serializers.Serializer):
     """The envelope the jobs' results sink sends (training_worker/results.py)."""
 
-    result_id = serializers.CharField(max_length=40, allow_blank=True)
-    sender = serializers.CharField(max_length=200)
+    result_id = StrictCharField(max_length=40, allow_blank=True)
+    sender = StrictCharField(max_length=200)
     kind = serializers.ChoiceField(choices=["progress", "final"])
-    time = serializers.CharField(max_length=64)
+    time = StrictCharField(max_length=64)
     data = serializers.DictField()
 
 
@@ -146,7 +146,7 @@ class ResultListApi(APIView):
 
 
 class ResultDetailApi(APIView):
-    error_codes = {"DELETE": ("409", "503")}
+    error_codes = {"GET": ("503",), "DELETE": ("409", "503")}  # GET 503: the job launcher cannot say how the job is
 
     @extend_schema(responses=ResultOutput, operation_id="results_retrieve")
     def get(self, request, pk: int):

@@ -28,6 +28,7 @@ from backend.api.environment import platform
 from backend.api.models import RoundRecord, TrainingResult
 from backend.api.services import funding, jobs
 from kafkaml.django_api import Conflict, PayloadTooLarge
+from kafkaml.django_rest import StrictCharField, StrictRegexField
 
 MAX_MODEL_BYTES = 2 * 1024**3
 MAX_VERSION = 2**31 - 1  # RoundRecord.version is a 32-bit column
@@ -48,31 +49,31 @@ class ContributionInput(serializers.Serializer):
     """One update's fate in a round, as ``training_worker.results.Contribution`` writes it: checked
     here so that every stored round renders with the types the UI's generated client expects."""
 
-    client = serializers.CharField(max_length=200)
+    client = StrictCharField(max_length=200)
     samples = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     staleness = serializers.IntegerField(min_value=-1, max_value=MAX_VERSION)
     base_version = serializers.IntegerField(min_value=0, max_value=MAX_VERSION, required=False)
-    reward = serializers.RegexField(r"^[0-9]{1,78}$", default="0")  # token base units, up to 2^256
+    reward = StrictRegexField(r"^[0-9]{1,78}$", default="0")  # token base units, up to 2^256
     accepted = serializers.BooleanField()
-    reason = serializers.CharField(max_length=200, allow_blank=True, default="")
-    sha256 = serializers.RegexField(HEX_64, allow_blank=True, default="")
+    reason = StrictCharField(max_length=200, allow_blank=True, default="")
+    sha256 = StrictRegexField(HEX_64, allow_blank=True, default="")
 
 
 class TransactionInput(serializers.Serializer):
-    hash = serializers.RegexField(r"^0x[0-9a-f]{64}$")
+    hash = StrictRegexField(r"^0x[0-9a-f]{64}$")
     gas = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     block = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False)
 
 
 class PointerInput(serializers.Serializer):
-    topic = serializers.CharField(max_length=249)
+    topic = StrictCharField(max_length=249)
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     start_offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     end_offset = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 class RoundHashInput(serializers.Serializer):
-    sha256 = serializers.RegexField(HEX_64, allow_blank=True)
+    sha256 = StrictRegexField(HEX_64, allow_blank=True)
 
 
 def _checked(serializer: type[serializers.Serializer], data: Any, name: str, *, many: bool = False) -> Any:
