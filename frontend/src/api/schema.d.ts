@@ -377,7 +377,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description The audit job posts its verdict here, with the result's job token. */
+        /** @description The audit job posts its verdict here, with its own token (revoked once the verdict is in). */
         post: operations["results_audits_verdict"];
         delete?: never;
         options?: never;
@@ -712,7 +712,7 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
-        /** @description Any refusal but an invalid input (401, 403, 404, 409, 413, 415, 503, 500). */
+        /** @description Any refusal but an invalid input (401, 403, 404, 406, 409, 413, 415, 429, 503, 500). */
         Error: {
             /** @description What went wrong, for people. */
             detail: string;
@@ -1070,6 +1070,33 @@ export interface operations {
                     "application/json": components["schemas"]["CsrfOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     auth_login: {
@@ -1120,6 +1147,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than allowed. */
             413: {
                 headers: {
@@ -1156,6 +1192,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -1167,6 +1212,24 @@ export interface operations {
             };
             /** @description Not allowed for these credentials. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1193,6 +1256,15 @@ export interface operations {
                     "application/json": components["schemas"]["UserOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -1204,6 +1276,24 @@ export interface operations {
             };
             /** @description Not allowed for these credentials. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1261,6 +1351,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than allowed. */
             413: {
                 headers: {
@@ -1298,6 +1397,15 @@ export interface operations {
                     "application/json": components["schemas"]["ChainStatusOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -1309,6 +1417,24 @@ export interface operations {
             };
             /** @description Not allowed for these credentials. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1335,6 +1461,15 @@ export interface operations {
                     "application/json": components["schemas"]["ChainStatusOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -1346,6 +1481,33 @@ export interface operations {
             };
             /** @description Not allowed for these credentials. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1372,6 +1534,15 @@ export interface operations {
                     "application/json": components["schemas"]["ClientListOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -1383,6 +1554,24 @@ export interface operations {
             };
             /** @description Not allowed for these credentials. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1441,6 +1630,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     configurations_create: {
@@ -1491,6 +1698,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than allowed. */
             413: {
                 headers: {
@@ -1530,6 +1746,15 @@ export interface operations {
                     "application/json": components["schemas"]["ConfigurationOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -1550,6 +1775,24 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1577,6 +1820,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -1604,8 +1856,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflict: the resource is in use, or in a state that forbids this. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1666,6 +1936,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     datasources_retrieve: {
@@ -1685,6 +1973,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatasourceOutput"];
+                };
+            };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
                 };
             };
             /** @description No valid credentials. */
@@ -1707,6 +2004,24 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1765,6 +2080,15 @@ export interface operations {
             };
             /** @description Not allowed for these credentials. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1839,6 +2163,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     datasources_rejected_list: {
@@ -1883,6 +2225,24 @@ export interface operations {
             };
             /** @description Not allowed for these credentials. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1941,6 +2301,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     deployments_create: {
@@ -1991,6 +2369,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than allowed. */
             413: {
                 headers: {
@@ -2002,6 +2389,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A quota of yours is used up (e.g. trainings running at once); try again once one ended. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2039,6 +2435,15 @@ export interface operations {
                     "application/json": components["schemas"]["DeploymentOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -2066,6 +2471,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     health: {
@@ -2083,6 +2506,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthOutput"];
+                };
+            };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             503: {
@@ -2144,6 +2594,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     models_create: {
@@ -2194,6 +2662,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than allowed. */
             413: {
                 headers: {
@@ -2205,6 +2682,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2233,6 +2719,15 @@ export interface operations {
                     "application/json": components["schemas"]["ModelOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -2253,6 +2748,24 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2280,6 +2793,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -2307,8 +2829,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflict: the resource is in use, or in a state that forbids this. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2377,6 +2917,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflict: the resource is in use, or in a state that forbids this. */
             409: {
                 headers: {
@@ -2397,6 +2946,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2457,6 +3015,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     results_retrieve: {
@@ -2476,6 +3052,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ResultOutput"];
+                };
+            };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
                 };
             };
             /** @description No valid credentials. */
@@ -2498,6 +3083,33 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2525,6 +3137,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -2552,8 +3173,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflict: the resource is in use, or in a state that forbids this. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2591,6 +3230,15 @@ export interface operations {
                     "application/json": components["schemas"]["AuditOutput"][];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -2611,6 +3259,33 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2639,6 +3314,15 @@ export interface operations {
                     "application/json": components["schemas"]["AuditOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -2659,6 +3343,42 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict: the resource is in use, or in a state that forbids this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2727,6 +3447,15 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2809,6 +3538,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
@@ -2839,6 +3586,15 @@ export interface operations {
                     "application/json": components["schemas"]["ChartOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -2859,6 +3615,24 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2887,6 +3661,15 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -2907,6 +3690,24 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2969,6 +3770,15 @@ export interface operations {
             };
             /** @description No such resource (or not one of yours). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3061,6 +3871,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than allowed. */
             413: {
                 headers: {
@@ -3138,6 +3957,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     results_stop: {
@@ -3157,6 +3994,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StopOutput"];
+                };
+            };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
                 };
             };
             /** @description No valid credentials. */
@@ -3186,8 +4032,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflict: the resource is in use, or in a state that forbids this. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3223,6 +4087,15 @@ export interface operations {
                     "application/json": components["schemas"]["StrategyListOutput"];
                 };
             };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
             /** @description No valid credentials. */
             401: {
                 headers: {
@@ -3234,6 +4107,24 @@ export interface operations {
             };
             /** @description Not allowed for these credentials. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
