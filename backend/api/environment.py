@@ -54,7 +54,7 @@ QUOTAS = declare(
     Setting("PLATFORM_MAX_REWARD_BUDGET", "Most tokens one training may mint: its reward budget, or its reward base "
             "times its rounds when it sets no budget.", default="1000"),
     Setting("PLATFORM_MAX_SAMPLE_CEILING", "Largest sample ceiling a deployment may give a client.", kind="int",
-            default=10_000_000, minimum=1, maximum=2**32 - 1),
+            default=10_000_000, minimum=1),
     Setting("PLATFORM_MAX_RUNNING_TRAININGS", "Trainings (one per model of a deployment) a user may have created or "
             "running at once; a deployment beyond it is refused with 429.", kind="int", default=4, minimum=1),
 )
