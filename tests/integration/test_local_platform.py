@@ -57,9 +57,15 @@ def test_local_up_starts_the_platform_backend_and_down_stops_it(tmp_path: Path) 
             time.sleep(0.3)
         (registered,) = requests.get(f"{url}/api/datasources/", headers=headers).json()["results"]
         assert registered["datasource_id"] == "validation-local" and registered["counts"]["validation"] == 45
+        # ... with a relay token of its own (0600), which is nobody's user token (issue 18, item 7).
+        relay_file = run_dir / platform.RELAY_TOKEN_FILE
+        assert stat.S_IMODE(relay_file.stat().st_mode) == 0o600
+        for scheme in ("Token", "Relay"):
+            as_user = requests.get(f"{url}/api/auth/me/", headers={"Authorization": f"{scheme} {relay_file.read_text()}"})
+            assert as_user.status_code == 403, (scheme, as_user.text)
         # The client's federated backend and loggers run too, trusting the platform's token.
         federated = described["clients"]["client-1"]["federated_backend_url"]
-        client_token = (run_dir / "clients" / "client-1" / "admin.token").read_text().strip()
+        client_token = json.loads((run_dir / "clients" / "client-1" / "admin.json").read_text())["token"]
         wallet = requests.get(f"{federated}/api/wallet/", headers={"Authorization": f"Token {client_token}"}).json()
         assert wallet["client_id"] == "client-1" and wallet["address"] == running.account("client-1").address
         assert described["platform_token"] == chain["token"]
