@@ -25,5 +25,5 @@ def test_kafkaml_train_prints_the_summary_and_the_audit_command(tmp_path: Path) 
     assert re.search(r"tokens of client-1\s+│ \d+\.\d{6}", out)
     transactions = re.search(r"transactions / total gas\s+│ (\d+) / ([\d,]+)", out)
     assert transactions and int(transactions.group(1)) >= 1 + 1 + 1 + 1 + 3 * 2, out
-    assert re.search(r"kafkaml audit 0x[0-9a-fA-F]{40} --token 0x[0-9a-fA-F]{40} --factory 0x[0-9a-fA-F]{40} "
-                     r"--rpc-url http://127\.0\.0\.1:\d+ --kafka 127\.0\.0\.1:\d+ --recompute", out.replace("\n", " ")), out
+    assert re.search(r"kafkaml audit 0x[0-9a-fA-F]{40}\s+--token 0x[0-9a-fA-F]{40}\s+--factory 0x[0-9a-fA-F]{40}\s+"
+                     r"--rpc-url http://127\.0\.0\.1:\d+\s+--kafka 127\.0\.0\.1:\d+\s+--recompute", out), out
