@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import hmac
 
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
 from backend.api.models import Audit, TrainingResult
-from kafkaml.registry.auth import MAX_TOKEN_BYTES, token_digest
+from kafkaml.registry.auth import presented_token, token_digest
 
 SCHEME = b"job"
 
@@ -41,12 +41,10 @@ class JobIdentity:
 
 class JobTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
-        parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != SCHEME:
+        token = presented_token(request, SCHEME)
+        if token is None:
             return None
-        if len(parts) != 2 or len(parts[1]) > MAX_TOKEN_BYTES:
-            raise AuthenticationFailed("Authorization: Job <token> expected")
-        digest = token_digest(parts[1])
+        digest = token_digest(token)
         pk = request.parser_context["kwargs"].get("pk") if request.parser_context else None
         result = TrainingResult.objects.filter(pk=pk).first() if pk is not None else None
         if result is None:

@@ -26,6 +26,17 @@ def token_digest(token: bytes) -> str:
     return hashlib.sha256(token).hexdigest()
 
 
+def presented_token(request, scheme: bytes) -> bytes | None:
+    """The token of ``Authorization: <scheme> <token>`` (None when another scheme is used); a
+    malformed or oversized one is refused before anything looks it up."""
+    parts = get_authorization_header(request).split()
+    if not parts or parts[0].lower() != scheme:
+        return None
+    if len(parts) != 2 or len(parts[1]) > MAX_TOKEN_BYTES:
+        raise AuthenticationFailed(f"Authorization: {scheme.decode().capitalize()} <token> expected")
+    return parts[1]
+
+
 class RelayIdentity:
     """The authenticated party of a relay's request (not a user: it owns nothing, sees nothing)."""
 
@@ -38,12 +49,10 @@ class RelayIdentity:
 
 class RelayTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
-        parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != SCHEME:
+        token = presented_token(request, SCHEME)
+        if token is None:
             return None
-        if len(parts) != 2 or len(parts[1]) > MAX_TOKEN_BYTES:
-            raise AuthenticationFailed("Authorization: Relay <token> expected")
-        relay = RelayToken.objects.filter(key_sha256=token_digest(parts[1])).first()
+        relay = RelayToken.objects.filter(key_sha256=token_digest(token)).first()
         if relay is None:
             raise AuthenticationFailed("this relay token is not valid here")
         return RelayIdentity(relay), None
