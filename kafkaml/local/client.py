@@ -10,6 +10,7 @@ adopts (``ensure_logger_token``): it can register and read progress, nothing els
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,11 @@ ADMIN_FILE = "admin.json"
 
 def directory(stack: Stack, client: str) -> Path:
     return stack.run_dir / "clients" / client
+
+
+def admin_credentials(home: Path) -> dict[str, str]:
+    """The client's first administrator's user name, password and API token (written by ``prepare``)."""
+    return json.loads((home / ADMIN_FILE).read_text())
 
 
 def backend_environment(stack: Stack, client: str, *, token_address: str = "",

@@ -3,7 +3,6 @@ and both control loggers, as `kafkaml local up --clients` starts them, stopped w
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ def start_client(stack: local.Stack, name: str, token_address: str, policy: str,
     while not platform.healthy(part.address, 1.0):
         assert time.monotonic() < deadline, processes.tail(directory / f"{name}-backend.log", 40)
         time.sleep(0.2)
-    running = Client(name, part.address, json.loads((home / local_client.ADMIN_FILE).read_text())["token"], pid)
+    running = Client(name, part.address, local_client.admin_credentials(home)["token"], pid)
     running.loggers = [
         Job(f"{name}-data-logger", "data_control_logger",
             local_client.data_logger_environment(stack, name, part.address, token_file),

@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 
 from kafkaml.jobs import JobSpec, LocalLauncher, Role
+from kafkaml.local import client as local_client
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
@@ -65,7 +66,7 @@ def test_local_up_starts_the_platform_backend_and_down_stops_it(tmp_path: Path) 
             assert as_user.status_code == 403, (scheme, as_user.text)
         # The client's federated backend and loggers run too, trusting the platform's token.
         federated = described["clients"]["client-1"]["federated_backend_url"]
-        client_token = json.loads((run_dir / "clients" / "client-1" / "admin.json").read_text())["token"]
+        client_token = local_client.admin_credentials(run_dir / "clients" / "client-1")["token"]
         wallet = requests.get(f"{federated}/api/wallet/", headers={"Authorization": f"Token {client_token}"}).json()
         assert wallet["client_id"] == "client-1" and wallet["address"] == running.account("client-1").address
         assert described["platform_token"] == chain["token"]
