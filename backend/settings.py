@@ -3,7 +3,10 @@ shares (:mod:`kafkaml.django_service`: declared variables only, secure defaults)
 
 from __future__ import annotations
 
+from kafkaml.builder import PLATFORM_BUILDS
 from kafkaml.django_service import service_settings
+
+PLATFORM_BUILDS.load()  # a wrong builder setting stops the backend at start, not at its first build
 
 globals().update(service_settings(
     app="backend.api", urlconf="backend.urls", wsgi="backend.wsgi.application", database_file="platform.sqlite3",

@@ -18,6 +18,11 @@ included) and accepts only:
 and refuses everything else (``Lambda``, ``TFOpLambda``, serialised code, any ``registered_name``
 of a custom object, unknown modules or classes) with an :class:`ArchitectureError` that names
 the class and where it sits. The size of the JSON is bounded before it is parsed.
+
+The builder's answer comes from a process that ran user code, which can write any answer it
+likes, so whoever receives it checks it again: :func:`check_size` holds a description to the
+platform's :class:`SizeLimits`, both the weights it declares and the weights its architecture
+would make Keras allocate (:mod:`kafkaml.layer_sizes`, computed from the JSON without building it).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kafkaml.layer_sizes import LayerSizeError, elements, weight_shapes
 from kafkaml.weights import WeightSpec
 
 if TYPE_CHECKING:
@@ -281,3 +287,37 @@ def _shape(value: Any) -> tuple[int | None, ...]:
     if not isinstance(value, list):
         raise ValueError(f"expected a shape (list), got {value!r:.40}")
     return tuple(None if dim is None else _count(dim) for dim in value)
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """The largest model a platform accepts, in weight elements: in all, and in any one tensor."""
+
+    parameters: int
+    tensor: int
+
+
+class ModelTooLargeError(ArchitectureError):
+    """The model has more parameters, or a larger tensor, than the platform's :class:`SizeLimits`."""
+
+
+def check_size(built: BuiltModel, limits: SizeLimits) -> None:
+    """Refuse a description (ModelTooLargeError, or ArchitectureError when it cannot be sized or does not
+    add up) whose declared weights or whose architecture's weights exceed ``limits``."""
+    declared = sum(elements(spec.shape) for spec in built.weights)
+    if declared != built.parameters:
+        raise ArchitectureError(f"the model description declares {built.parameters} parameters but weights "
+                                f"of {declared}")
+    try:
+        allocated = weight_shapes(json.loads(built.architecture))
+    except LayerSizeError as exc:
+        raise ArchitectureError(str(exc)) from None
+    tensors = [(f"weight {index}", spec.shape) for index, spec in enumerate(built.weights)]
+    for where, shape in [*tensors, *allocated]:
+        if elements(shape) > limits.tensor:
+            raise ModelTooLargeError(f"{where} has a tensor of shape {list(shape)} ({elements(shape)} parameters), "
+                                     f"more than the {limits.tensor} per tensor this platform allows")
+    total = max(declared, sum(elements(shape) for _, shape in allocated))
+    if total > limits.parameters:
+        raise ModelTooLargeError(f"the model has {total} parameters, more than the {limits.parameters} "
+                                 "this platform allows")

@@ -8,23 +8,31 @@ parameter count, shapes, layers, weight shapes), or ``{"error": {"type", "messag
 Everything downstream (the aggregator job that holds the training's key, the clients, the audit)
 works from that JSON and never executes user code.
 
-:func:`build_isolated` runs the builder as a subprocess the way a platform should:
+:func:`build` is how the platform builds a source: in a cluster as a Job of its own
+(:func:`build_as_job`), else here with :func:`build_isolated`, which runs the builder
 
-* a **clean environment** (PATH, LANG, PYTHONPATH to find this package, TensorFlow's log level,
-  HOME = the work directory): no ``ETH_*`` key, no ``KAFKAML_*`` setting reaches user code;
-* a fresh temporary **work directory** as cwd;
-* **resource limits** (address space, CPU seconds, file size, processes) and a wall-clock timeout
-  after which the whole process group is killed;
-* where ``unshare --user --map-root-user --net --mount`` works (detected once), new **user,
-  network, mount and PID namespaces**: only a loopback interface that is down (no network), each
-  of ``hidden_paths`` (e.g. the local run directory with the key files) covered by an empty
-  tmpfs, a ``/proc`` showing only the builder, and user code running as an unmapped user in a
-  nested user namespace, without the capabilities that could unmount the covers (they are
-  locked to it anyway). Where namespaces are unavailable the build still runs with the clean
-  environment and the limits, and a warning is logged once.
+* in the **sandbox** of :mod:`kafkaml.sandbox` (a read-only view of the system, the Python
+  installation and this package; a scratch tmpfs its only writable place; no host socket, no
+  network; an unprivileged uid without capabilities) when ``BUILDER_SANDBOX=required``, the
+  default. A machine that cannot create the sandbox (no unprivileged user namespaces) refuses
+  every build with :class:`BuilderUnavailableError`, naming the setting: it fails closed.
+  ``BUILDER_SANDBOX=off`` is the operator's explicit choice to build in a plain process, which
+  can read and write whatever the platform's user can;
+* with a **clean environment** (PATH, LANG, PYTHONPATH to find this package, TensorFlow's log
+  level, HOME = the scratch directory): no ``ETH_*`` key, no ``KAFKAML_*`` setting reaches user code;
+* under **resource limits** (address space, CPU seconds, file size, processes) and a wall-clock
+  timeout after which the whole process group is killed.
 
-In a cluster the same module runs as a Kubernetes Job without Secrets and without a
-service-account token; the namespaces are then the container's own.
+The answer comes from a process that ran user code, which may forge it; so it is read bounded
+and checked again here, against the platform's size limits too (``MODEL_MAX_PARAMETERS``,
+``MODEL_MAX_TENSOR_PARAMETERS``; :func:`kafkaml.architecture.check_size` computes the weights
+from the JSON, so a forged giant layer is refused before anything allocates it).
+
+In a cluster the builder Job's pod is the sandbox: no Secret but the source, no service-account
+token, a non-root user without capabilities on a read-only root filesystem (``/tmp`` its only
+writable place) and a NetworkPolicy that lets nothing in or out (``kafka-ml-builder-isolated``).
+``BUILDER_SANDBOX`` does not apply there: a pod cannot create namespaces, and its isolation is
+not optional.
 """
 
 from __future__ import annotations
@@ -35,7 +43,6 @@ import json
 import logging
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -43,15 +50,20 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kafkaml import sandbox
 from kafkaml.architecture import (
+    MAX_DESCRIPTION_BYTES,
     ArchitectureError,
     BuiltModel,
     LayerInfo,
+    SizeLimits,
     check_architecture,
     check_compile_config,
+    check_size,
 )
 from kafkaml.config import Setting, declare
 from kafkaml.jobs import JobSpec, JobState, JobStatus, Launcher, Role, SecretFile
@@ -78,6 +90,22 @@ BUILDER = declare(
     Setting("MODEL_SOURCE_FILE", "File with the user's model source (the builder job's one mounted Secret).",
             kind="path", default=None),
 )
+SANDBOX_REQUIRED, SANDBOX_OFF = "required", "off"
+PLATFORM_BUILDS = declare(
+    "Model builder (platform)",
+    Setting("BUILDER_SANDBOX", "How a platform that builds model sources on its own machine (JOB_LAUNCHER=local, "
+            "`kafkaml train`) runs them. required: only in the sandbox of kafkaml.sandbox (a read-only view without "
+            "keys, host sockets or network, as an unprivileged uid); where the machine cannot create it (no "
+            "unprivileged user namespaces) every build is refused. off: in a plain process with a clean environment "
+            "and resource limits, which can read and write whatever the platform's user can (its keys included): "
+            "only for a machine that builds its own operator's code. Builder Jobs in a cluster are isolated by "
+            "their pod and do not read it.", default=SANDBOX_REQUIRED, choices=(SANDBOX_REQUIRED, SANDBOX_OFF)),
+    Setting("MODEL_MAX_PARAMETERS", "Most parameters (weight elements) a model may have: as the builder declares "
+            "them and as its architecture would allocate them when rebuilt (computed from the JSON).",
+            kind="int", default=50_000_000, minimum=1),
+    Setting("MODEL_MAX_TENSOR_PARAMETERS", "Most elements one weight tensor of a model may have.",
+            kind="int", default=25_000_000, minimum=1),
+)
 #: Address space of the builder: TensorFlow reserves ~1.5 GB of it at import.
 DEFAULT_MEMORY_MB = 4096
 #: Largest file the builder may write (its output and log are files in its work directory).
@@ -88,21 +116,6 @@ PROCESS_LIMIT = 512
 #: Largest source accepted: a model definition, not a data set.
 MAX_SOURCE_BYTES = 1024 * 1024
 
-#: Runs inside the new namespaces as their root: covers each hidden path, then drops to an
-#: unmapped user in a nested user namespace (no capabilities; the covers are locked) and execs.
-_SANDBOX = """
-while [ "$1" != "--" ]; do
-  if [ -d "$1" ]; then mount -t tmpfs -o size=4k,mode=000 kafkaml-hidden "$1"
-  elif [ -e "$1" ]; then mount --bind /dev/null "$1"
-  fi || exit 97  # _COVER_FAILED
-  shift
-done
-shift
-exec unshare --user --mount "$@"
-"""
-_COVER_FAILED = 97
-_NAMESPACES = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork", "--mount-proc",
-               "--kill-child"]
 
 
 class DisallowedModelError(ModelSourceError):
@@ -111,6 +124,11 @@ class DisallowedModelError(ModelSourceError):
 
 class BuildLimitError(ModelSourceError):
     """The build exceeded its time, CPU, memory or file limit, or died without an answer."""
+
+
+class BuilderUnavailableError(RuntimeError):
+    """The platform cannot build safely (its sandbox is required but cannot be created or set up):
+    not the source's fault, and nothing of it ran."""
 
 
 _ERRORS: dict[str, type[ModelSourceError]] = {cls.__name__: cls for cls in (
@@ -179,14 +197,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class BuilderJobs:
+    """Where a cluster runs builder Jobs (``JOB_LAUNCHER=kubernetes``): their pod is the sandbox."""
+
+    launcher: Launcher
+    image: str
+    service_account: str
+    owner: str
+
+
+def build(source: str, *, jobs: BuilderJobs | None = None, hidden_paths: Sequence[str | Path] = ()) -> BuiltModel:
+    """The platform's description of a user's ``source``: built by a Job of its own where ``jobs``
+    is given (a cluster), else on this machine by :func:`build_isolated` (``hidden_paths`` are
+    covered should they fall inside the sandbox's view).
+
+    Raises a :class:`~kafkaml.model_source.ModelSourceError` when the source is at fault (its
+    message, and ``lineno`` where there is one, are for the user: e.g. a syntax error, a class
+    outside the allow-list, a model over the size limits, a build over its time or memory),
+    :class:`BuilderUnavailableError` when the platform cannot build safely, and
+    :class:`~kafkaml.config.ConfigError` for an invalid builder setting.
+    """
+    if jobs is not None:
+        return build_as_job(jobs.launcher, source, image=jobs.image, service_account=jobs.service_account,
+                            owner=jobs.owner)
+    return build_isolated(source, hidden_paths=hidden_paths)
+
+
 def build_as_job(launcher: Launcher, source: str, *, image: str, service_account: str, owner: str,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> BuiltModel:
     """Build ``source`` in a job of its own — in a cluster a Kubernetes Job with no Secret but the
     source, no service-account token and the pod's own isolation — and read its answer from the
-    job's log. The same errors as :func:`build_isolated`; the job and its secret are deleted."""
-    encoded = source.encode()
-    if len(encoded) > MAX_SOURCE_BYTES:
-        raise ModelSourceError(f"the model source is {len(encoded)} bytes, more than {MAX_SOURCE_BYTES} allowed")
+    job's log. The same errors as :func:`build_isolated`; the job and its secret are deleted.
+    (The local launcher's jobs are plain processes: that runs this code path, not a sandbox.)"""
+    limits = size_limits()
+    encoded = _bounded_source(source)
     name = f"builder-{uuid.uuid4().hex[:12]}"
     launcher.put_secret(name, {"source.py": encoded}, {LABEL_JOB: name})
     try:
@@ -202,7 +247,8 @@ def build_as_job(launcher: Launcher, source: str, *, image: str, service_account
         launcher.delete_secret(name)
     answers = [line[len(ANSWER_MARKER):] for line in output.splitlines() if line.startswith(ANSWER_MARKER)]
     code = 0 if status.state == JobState.SUCCEEDED else (status.exit_code if status.exit_code is not None else 1)
-    return _parse(answers[-1].encode() if answers else b"", code, output[-2000:], timeout_s, DEFAULT_MEMORY_MB)
+    return _parse(answers[-1].encode() if answers else b"", code, output[-2000:], timeout_s, DEFAULT_MEMORY_MB,
+                  limits)
 
 
 def _wait_for_job(launcher: Launcher, name: str, timeout_s: float) -> JobStatus:
@@ -221,47 +267,74 @@ def _wait_for_job(launcher: Launcher, name: str, timeout_s: float) -> JobStatus:
 # --- the parent's side ------------------------------------------------------------------------------
 
 
-@functools.cache
-def namespaces_available() -> bool:
-    """Whether this machine lets an unprivileged process create the builder's namespaces."""
-    if shutil.which("unshare") is None:
-        available = False
-    else:
+def size_limits() -> SizeLimits:
+    """The platform's limits on a model's size (MODEL_MAX_PARAMETERS, MODEL_MAX_TENSOR_PARAMETERS)."""
+    values = PLATFORM_BUILDS.load()
+    return SizeLimits(parameters=values["MODEL_MAX_PARAMETERS"], tensor=values["MODEL_MAX_TENSOR_PARAMETERS"])
+
+
+def sandbox_problem() -> str | None:
+    """Why this machine cannot create the builder's sandbox (None: it can), learnt by running Python
+    in it the way a build does; a success is remembered, a failure probed again at the next build."""
+    try:
+        _probe_sandbox()
+    except BuilderUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+@functools.cache  # caches the success only: a call that raises is not remembered
+def _probe_sandbox() -> None:
+    probe = [sys.executable, "-m", "kafkaml.sandbox", "--", sys.executable, "-c", "import kafkaml"]
+    with tempfile.TemporaryDirectory(prefix="kafkaml-probe-") as directory:
         try:
-            available = subprocess.run([*_NAMESPACES, "sh", "-c", _SANDBOX, "sandbox", "--", "true"],
-                                       capture_output=True, timeout=30, env=_clean_env(Path("/"))).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            available = False
-    if not available:
-        log.warning("user/network/mount namespaces are unavailable here: model sources are built with a clean "
-                    "environment and resource limits only (hidden paths stay readable, the network reachable)")
-    return available
+            result = subprocess.run(probe, capture_output=True, timeout=60, cwd=directory,
+                                    env=_clean_env(Path(sandbox.SCRATCH)))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BuilderUnavailableError(f"the sandbox did not start: {exc}") from None
+    if result.returncode != 0:
+        lines = result.stderr.decode(errors="replace").strip().splitlines()
+        raise BuilderUnavailableError(lines[-1] if lines else f"the sandbox exited with code {result.returncode}")
 
 
 def build_isolated(source: str, *, input_shape: Sequence[int] | None = None,
                    output_shape: Sequence[int] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                    memory_mb: int = DEFAULT_MEMORY_MB, hidden_paths: Sequence[str | Path] = ()) -> BuiltModel:
-    """Build ``source`` in a builder process without secrets (see the module docstring).
+    """Build ``source`` in a builder process on this machine (see the module docstring).
 
     Raises the :class:`~kafkaml.model_source.ModelSourceError` subclass the builder reported
     (with ``lineno`` where it has one), :class:`DisallowedModelError` for a class outside the
-    allow-list, or :class:`BuildLimitError` when the build was killed or gave no answer.
+    allow-list or a model over the size limits, :class:`BuildLimitError` when the build was
+    killed or gave no answer, and :class:`BuilderUnavailableError` when ``BUILDER_SANDBOX`` is
+    ``required`` and the sandbox cannot be created (nothing runs then).
     """
-    encoded = source.encode()
-    if len(encoded) > MAX_SOURCE_BYTES:
-        raise ModelSourceError(f"the model source is {len(encoded)} bytes, more than {MAX_SOURCE_BYTES} allowed")
+    settings = PLATFORM_BUILDS.load()
+    limits = size_limits()
+    encoded = _bounded_source(source)
     command = [sys.executable, "-m", "kafkaml.builder", "--input-shape", json.dumps(_shape(input_shape)),
                "--output-shape", json.dumps(_shape(output_shape))]
-    if namespaces_available():
-        hidden = [str(Path(path).resolve()) for path in hidden_paths]
-        command = [*_NAMESPACES, "sh", "-c", _SANDBOX, "sandbox", *hidden, "--", *command]
+    sandboxed = settings["BUILDER_SANDBOX"] == SANDBOX_REQUIRED
+    if sandboxed:
+        problem = sandbox_problem()
+        if problem is not None:
+            raise BuilderUnavailableError(
+                f"model builds are refused: BUILDER_SANDBOX=required, but this machine cannot create the builder's "
+                f"sandbox ({problem}). Allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and "
+                "kernel.unprivileged_userns_clone=1 or kernel.apparmor_restrict_unprivileged_userns=0 where those "
+                "exist), or set BUILDER_SANDBOX=off to build without it: user code then runs as the platform's "
+                "user, beside its keys")
+        hidden = [f"--hide={Path(path).resolve()}" for path in hidden_paths]
+        command = [sys.executable, "-m", "kafkaml.sandbox", *hidden, "--", *command]
+    else:
+        _warn_unsandboxed()
     with tempfile.TemporaryDirectory(prefix="kafkaml-build-") as directory:
         work = Path(directory)
         (work / "source.py").write_bytes(encoded)
         with open(work / "source.py", "rb") as stdin, open(work / "answer.json", "wb") as stdout, \
                 open(work / "build.log", "wb") as stderr:
             process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr, cwd=work,
-                                       env=_clean_env(work), start_new_session=True,
+                                       env=_clean_env(Path(sandbox.SCRATCH) if sandboxed else work),
+                                       start_new_session=True,
                                        preexec_fn=functools.partial(_limit, timeout_s, memory_mb,
                                                                     _tasks_of_this_user() + PROCESS_LIMIT))
             try:
@@ -271,20 +344,36 @@ def build_isolated(source: str, *, input_shape: Sequence[int] | None = None,
                 process.wait()
                 raise BuildLimitError(f"building the model took longer than {timeout_s:.0f} s and was stopped "
                                       "(an endless loop in the source?)") from None
-        answer = (work / "answer.json").read_bytes()
+        with open(work / "answer.json", "rb") as answer_file:
+            answer = answer_file.read(MAX_DESCRIPTION_BYTES + 1)  # from_json refuses anything longer
         log_tail = (work / "build.log").read_bytes()[-2000:].decode(errors="replace")
-    return _parse(answer, code, log_tail, timeout_s, memory_mb)
+    if sandboxed and code == sandbox.SETUP_FAILED and not answer:
+        raise BuilderUnavailableError(f"the builder's sandbox could not be set up; last output:\n{log_tail}")
+    return _parse(answer, code, log_tail, timeout_s, memory_mb, limits)
+
+
+@functools.cache
+def _warn_unsandboxed() -> None:
+    log.warning("BUILDER_SANDBOX=off: model sources are built without the sandbox, with a clean environment and "
+                "resource limits only (user code can read and write whatever this user can)")
+
+
+def _bounded_source(source: str) -> bytes:
+    encoded = source.encode()
+    if len(encoded) > MAX_SOURCE_BYTES:
+        raise ModelSourceError(f"the model source is {len(encoded)} bytes, more than {MAX_SOURCE_BYTES} allowed")
+    return encoded
 
 
 def _shape(shape: Sequence[int] | None) -> list[int] | None:
     return None if shape is None else [int(n) for n in shape]
 
 
-def _clean_env(work: Path) -> dict[str, str]:
+def _clean_env(home: Path) -> dict[str, str]:
     """Only what Python and TensorFlow need to start; nothing of the caller's environment."""
     package_root = Path(__file__).resolve().parents[1]
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONPATH": str(package_root),
-            "TF_CPP_MIN_LOG_LEVEL": "2", "HOME": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
+            "TF_CPP_MIN_LOG_LEVEL": "2", "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _tasks_of_this_user() -> int:
@@ -312,9 +401,9 @@ def _limit(cpu_s: float, memory_mb: int, processes: int) -> None:
         resource.setrlimit(kind, (soft, hard))
 
 
-def _parse(answer: bytes, code: int, log_tail: str, timeout_s: float, memory_mb: int) -> BuiltModel:
-    if code == _COVER_FAILED:
-        raise BuildLimitError(f"the builder could not hide the secret paths; last output:\n{log_tail}")
+def _parse(answer: bytes, code: int, log_tail: str, timeout_s: float, memory_mb: int,
+           limits: SizeLimits) -> BuiltModel:
+    """The builder's answer, trusted for nothing: bounded, parsed, allow-listed and held to ``limits``."""
     if code < 0 or not answer:
         cause = {signal.SIGXCPU: f"its CPU time limit ({timeout_s:.0f} s)",
                  signal.SIGKILL: f"a limit (CPU {timeout_s:.0f} s, memory {memory_mb} MB)",
@@ -322,12 +411,15 @@ def _parse(answer: bytes, code: int, log_tail: str, timeout_s: float, memory_mb:
         how = f"was killed by {signal.Signals(-code).name} ({cause or 'a signal'})" if code < 0 \
             else f"exited with code {code} without an answer"
         raise BuildLimitError(f"building the model {how}; last output:\n{log_tail}")
+    if len(answer) > MAX_DESCRIPTION_BYTES:
+        raise DisallowedModelError(f"the builder's answer is longer than the {MAX_DESCRIPTION_BYTES} bytes allowed")
     try:
         data = json.loads(answer)
         error = data.get("error") if isinstance(data, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BuildLimitError(f"the builder's answer is not JSON; last output:\n{log_tail}") from None
     if error is not None:
+        error = error if isinstance(error, dict) else {}
         kind = _ERRORS.get(str(error.get("type")), ModelSourceError)
         message = str(error.get("message"))
         if issubclass(kind, ModelSyntaxError | ModelExecutionError):
@@ -335,9 +427,11 @@ def _parse(answer: bytes, code: int, log_tail: str, timeout_s: float, memory_mb:
             raise kind(message, lineno if isinstance(lineno, int) else None)
         raise kind(message)
     try:
-        return BuiltModel.from_json(answer)
+        built = BuiltModel.from_json(answer)
+        check_size(built, limits)
     except ArchitectureError as exc:
         raise DisallowedModelError(str(exc)) from None
+    return built
 
 
 if __name__ == "__main__":

@@ -60,3 +60,27 @@ def postgres_dsn() -> Iterator[str]:
 def unique(prefix: str) -> str:
     """A topic or identifier name no other test uses."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def without_user_namespaces(command: list[str]) -> list[str]:
+    """``command`` as it runs on a machine without user namespaces: the kernel's own switch
+    (``user.max_user_namespaces = 0``) set inside a user namespace of the test's, so the machine
+    stays as it is. ``BUILDER_SANDBOX=off`` in the environment declares that the machine has none
+    already: then the command runs as it is."""
+    if os.environ.get("BUILDER_SANDBOX") == "off":
+        return command
+    return ["unshare", "--user", "--map-root-user", "sh", "-c",
+            'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh", *command]
+
+
+def require_the_sandbox() -> None:
+    """Fail where the builder's sandbox cannot be created, unless ``BUILDER_SANDBOX=off`` in the
+    environment declares that this machine has no user namespaces (then skip, saying so)."""
+    from kafkaml.builder import sandbox_problem
+
+    if os.environ.get("BUILDER_SANDBOX") == "off":
+        pytest.skip("BUILDER_SANDBOX=off declares that this machine cannot create the builder's sandbox")
+    problem = sandbox_problem()
+    assert problem is None, (f"the builder's sandbox cannot be created here ({problem}): allow unprivileged user "
+                             "namespaces (sysctl user.max_user_namespaces > 0), or set BUILDER_SANDBOX=off to "
+                             "declare that this machine has none")

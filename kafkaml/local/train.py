@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafkaml.builder import build_isolated
+from kafkaml.builder import BuilderUnavailableError, build_isolated
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
@@ -142,7 +142,7 @@ def build_model_file(run: Run, workload: Workload) -> Path:
     try:
         built = build_isolated(workload.model_source, input_shape=workload.validation.x.shape[1:],
                                output_shape=(workload.classes,), hidden_paths=[run.stack.run_dir])
-    except ModelSourceError as exc:
+    except (ModelSourceError, BuilderUnavailableError) as exc:
         raise TrainingFailed(f"the model source of workload {workload.name!r} cannot be built: {exc}") from None
     path = run.directory / "model.json"
     path.write_text(built.to_json())

@@ -7,7 +7,8 @@ from pathlib import Path
 
 JOBS = Path(__file__).resolve().parents[2] / "training_worker"
 FORBIDDEN_CALLS = {"exec", "eval", "compile", "__import__"}
-FORBIDDEN_NAMES = {"build_model", "model_from_json", "build_isolated"}
+FORBIDDEN_NAMES = {"build_model", "model_from_json", "build_isolated", "build_as_job"}
+FORBIDDEN_MODULES = {"kafkaml.builder", "kafkaml.sandbox"}
 
 
 def test_the_training_jobs_never_run_user_code() -> None:
@@ -20,4 +21,7 @@ def test_the_training_jobs_never_run_user_code() -> None:
                 name = node.id if isinstance(node, ast.Name) else node.name if isinstance(node, ast.alias) else node.attr
                 if name in FORBIDDEN_NAMES:
                     found.append(f"{path.name}:{getattr(node, 'lineno', '?')} uses {name}")
+            modules = [node.module] if isinstance(node, ast.ImportFrom) else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            found += [f"{path.name}:{node.lineno} imports {module}" for module in modules if module in FORBIDDEN_MODULES]
     assert not found, found

@@ -47,8 +47,8 @@ class ModelOutput(serializers.ModelSerializer):
 
 
 class ModelListApi(APIView):
-    error_codes = {"POST": ("503",)}  # the builder's job could not run (a cluster's launcher)
     pagination_class = Page
+    error_codes = {"POST": ("503",)}  # the builder's sandbox cannot be created here, or its Job (a cluster) cannot run
 
     @extend_schema(responses=ModelOutput(many=True), operation_id="models_list")
     def get(self, request):
@@ -65,7 +65,7 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
-    error_codes = {"PATCH": ("409", "503"), "DELETE": ("409",)}  # 503: the builder's job could not run
+    error_codes = {"PATCH": ("409", "503"), "DELETE": ("409",)}  # 503: as POST /models/
 
     def _model(self, request, pk: int) -> MLModel:
         return get_object_or_404(selectors.models_of(request.user), pk=pk)

@@ -2,10 +2,12 @@
 
 The backend never runs the source itself. A syntax check (``ast.parse``: parsing executes
 nothing) answers the common mistake at once with its line; anything that parses goes to
-:func:`kafkaml.builder.build_isolated`, which runs it with no key, no token, no network (where
-the machine allows) and resource limits, and returns the Keras JSON every later step uses. In a
-cluster, where a pod cannot create those namespaces, the builder is a Job of its own
-(:func:`kafkaml.builder.build_as_job`: no Secret but the source, no service-account token).
+:func:`kafkaml.builder.build`, which runs it in the builder's sandbox (no key, no token, no
+network, a read-only view, resource limits; a machine that cannot create the sandbox refuses the
+build unless ``BUILDER_SANDBOX=off``) and returns the Keras JSON every later step uses, checked
+against the platform's size limits. In a cluster, where a pod cannot create namespaces, the
+builder is a Job of its own (no Secret but the source, no service-account token): its pod is the
+sandbox.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from backend.api.errors import ModelBuildFailed
 from backend.api.models import MLModel
 from backend.api.services import jobs
 from kafkaml.architecture import BuiltModel
-from kafkaml.builder import build_as_job, build_isolated
-from kafkaml.django_api import Conflict
+from kafkaml.builder import BuilderJobs, BuilderUnavailableError, build
+from kafkaml.django_api import Conflict, Unavailable
 from kafkaml.model_source import ModelSourceError
 
 MAX_SOURCE_CHARACTERS = 200_000
@@ -38,13 +40,14 @@ def model_build(*, source: str) -> BuiltModel:
     except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
         raise ValidationError({"source": [f"the model source cannot be parsed: {type(exc).__name__}"]}) from None
     settings = platform()
+    builder_jobs = BuilderJobs(jobs.launcher(), settings.job_image, settings.job_service_account, jobs.OWNER) \
+        if settings.launcher == "kubernetes" else None  # a pod cannot make the sandbox's namespaces
     try:
-        if settings.launcher == "kubernetes":  # a pod cannot make the builder's namespaces: a Job of its own
-            return build_as_job(jobs.launcher(), source, image=settings.job_image,
-                                service_account=settings.job_service_account, owner=jobs.OWNER)
-        return build_isolated(source, hidden_paths=[settings.run_dir])
+        return build(source, jobs=builder_jobs, hidden_paths=[settings.run_dir])
     except ModelSourceError as exc:
         raise ModelBuildFailed(str(exc), getattr(exc, "lineno", None)) from None
+    except BuilderUnavailableError as exc:
+        raise Unavailable(str(exc)) from None
 
 
 def _store(model: MLModel, built: BuiltModel) -> None:

@@ -1,0 +1,299 @@
+"""The model builder's sandbox: user code sees a read-only view of what Python needs, and nothing else.
+
+``python -m kafkaml.sandbox [--hide PATH]... -- COMMAND [ARG]...`` runs COMMAND in new user,
+mount, network, IPC, UTS and PID namespaces, where:
+
+* the **root** is a fresh read-only tmpfs holding read-only, nosuid, nodev bind mounts of the
+  system directories (:data:`SYSTEM_PATHS`), of the Python installation and virtualenv running
+  this module and of the ``kafkaml`` package, and nothing else of the host: no home directory,
+  no ``/run``, ``/var``, ``/srv`` or ``/work``, no run directory or key file. A ``--hide`` path
+  that still falls inside the view is covered (an empty tmpfs, or ``/dev/null`` for a file);
+* the only writable place is :data:`SCRATCH`, a tmpfs of :data:`SCRATCH_BYTES` that is the
+  command's working directory and disappears with it;
+* ``/dev`` holds only :data:`DEVICES`; ``/proc`` shows only the sandbox's processes and its
+  ``/proc/sys`` is read-only; ``/sys`` is a fresh read-only sysfs;
+* no filesystem Unix socket of the host is reachable (none is in the view; ``connect`` on a
+  socket needs no write access to its mount, so hiding is what works), abstract sockets belong to
+  the new network namespace, whose only interface is a loopback that is down;
+* COMMAND runs as uid and gid :data:`SANDBOX_ID` without capabilities, with ``no_new_privs``
+  and a session keyring of its own (the inherited one would let it read the caller's keys), and
+  cannot create user namespaces of its own (so it cannot gain the capabilities that would let it
+  remount the view).
+
+Who COMMAND is to the kernel: where the platform runs as root (a container, this project's
+development machines), the sandbox's uid is the host's uid :data:`SANDBOX_ID` too, which owns
+nothing of the platform's: even a path of the platform's user that were writable, or a socket
+it listens on, stays closed to it. An unprivileged platform user may map only its own uid into a
+user namespace (other uids need the setuid ``newuidmap`` and ``/etc/subuid``), so there the
+code keeps that user's kernel uid, and the read-only view, which the code has no capability to
+change, is what keeps that user's files unwritable and its sockets out of sight.
+
+How: this process (in the host's namespaces) forks a child that unshares the namespaces and
+waits until this process has written its uid and gid maps (a process cannot map another user
+than its own from inside). The child forks the new PID namespace's first process, which builds
+the view (``pivot_root`` into it, the old root detached), drops to :data:`SANDBOX_ID` and execs
+COMMAND. Exit codes and deaths by signal are passed up unchanged; a failure to set the sandbox
+up is reported on stderr with exit code :data:`SETUP_FAILED`, before any of COMMAND runs. The
+view is mounted over the working directory (in the sandbox's mount namespace only), so run it in
+a directory of the caller's own outside the view, such as a fresh temporary directory.
+Linux 5.12 or newer (``mount_setattr``) on x86-64 or arm64 (``pivot_root``'s number).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import platform
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+#: The user and group id the command runs as ("nobody"/"nogroup" on most distributions).
+SANDBOX_ID = 65534
+#: The command's only writable directory (its working directory).
+SCRATCH = "/tmp"
+SCRATCH_BYTES = 64 * 1024 * 1024
+#: Exit code of a sandbox that could not be set up (the command did not run).
+SETUP_FAILED = 97
+#: Directories every dynamically linked program may need; those missing here are skipped.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+
+_CLONE_NEWNS, _CLONE_NEWUTS, _CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+_CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+_MNT_DETACH = 0x2
+_AT_FDCWD, _AT_RECURSIVE = -100, 0x8000
+_MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_SYS_MOUNT_SETATTR = 442  # the same number on every architecture but alpha
+#: System calls without a C library wrapper whose numbers differ between architectures.
+_SYSCALLS = {"x86_64": {"pivot_root": 155, "keyctl": 250}, "aarch64": {"pivot_root": 41, "keyctl": 219}}
+_KEYCTL_JOIN_SESSION_KEYRING = 1
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class SetupError(OSError):
+    """A step of setting the sandbox up failed; the message names the step."""
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kafkaml.sandbox", description=__doc__.split("\n")[0])
+    parser.add_argument("--hide", action="append", default=[], metavar="PATH",
+                        help="an absolute path to cover if it falls inside the view (repeatable)")
+    parser.add_argument("command", nargs="+", help="the program and its arguments (after --)")
+    args = parser.parse_args(argv)
+    view = _view_paths()
+    unshared_r, unshared_w = os.pipe()
+    mapped_r, mapped_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(unshared_r)
+        os.close(mapped_w)
+        _setup_or_exit(_unshare)
+        os.write(unshared_w, b"1")
+        os.close(unshared_w)
+        if os.read(mapped_r, 1) != b"1":
+            _exit_failed("the parent could not write the sandbox's uid and gid maps")
+        os.close(mapped_r)
+        os._exit(_run_first_process(view, args.hide, args.command))
+    os.close(unshared_w)
+    os.close(mapped_r)
+    if os.read(unshared_r, 1) == b"1":
+        try:
+            _map_ids(child)
+            os.write(mapped_w, b"1")
+        except OSError as exc:
+            print(f"kafkaml sandbox: mapping the sandbox's user: {exc}", file=sys.stderr)
+    os.close(mapped_w)
+    return _wait(child)
+
+
+def _view_paths() -> list[str]:
+    """What the view binds, outermost first: the system directories, then the Python installation,
+    the virtualenv and this package, each at the path Python knows it by and at its real path."""
+    package = Path(__file__).resolve().parent
+    wanted = [*SYSTEM_PATHS]
+    for path in (sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix, str(package)):
+        wanted += [os.path.abspath(path), os.path.realpath(path)]
+    kept: list[str] = []
+    for path in sorted(set(wanted), key=lambda item: (item.count("/"), item)):
+        if os.path.lexists(path) and not any(_within(path, other) for other in kept):
+            kept.append(path)
+    return kept
+
+
+def _unshare() -> None:
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    flags = _CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS | _CLONE_NEWPID
+    _call(_libc.unshare(ctypes.c_int(flags)), "creating user, mount, network, IPC, UTS and PID namespaces")
+
+
+def _map_ids(child: int) -> None:
+    """Map :data:`SANDBOX_ID` to the host's uid 65534 where this process may (root), else to its own
+    uid; root keeps its own uid 0 mapped to 0 too, to build the view before dropping to the sandbox's."""
+    uid, gid = os.geteuid(), os.getegid()
+    proc = Path(f"/proc/{child}")
+    if uid == 0:
+        (proc / "uid_map").write_text(f"0 0 1\n{SANDBOX_ID} {SANDBOX_ID} 1\n")
+        (proc / "gid_map").write_text(f"0 0 1\n{SANDBOX_ID} {SANDBOX_ID} 1\n")
+    else:
+        (proc / "setgroups").write_text("deny")  # the kernel's condition for an unprivileged gid map
+        (proc / "uid_map").write_text(f"{SANDBOX_ID} {uid} 1\n")
+        (proc / "gid_map").write_text(f"{SANDBOX_ID} {gid} 1\n")
+
+
+def _run_first_process(view: list[str], hidden: list[str], command: list[str]) -> int:
+    """Fork the PID namespace's first process (this one stays outside it), which execs the command."""
+    first = os.fork()
+    if first == 0:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        _setup_or_exit(lambda: _enter_view(view, hidden))
+        _setup_or_exit(_drop_privileges)
+        try:
+            os.execvp(command[0], command)
+        except OSError as exc:
+            _exit_failed(f"running {command[0]}: {exc.strerror}")
+    return _wait(first)
+
+
+def _enter_view(view: list[str], hidden: list[str]) -> None:
+    """Build the view on a tmpfs mounted over the working directory (the caller's fresh temporary
+    directory), switch root into it and detach the host's root."""
+    os.umask(0o022)
+    root = os.getcwd()
+    if any(_within(root, path) or _within(path, root) for path in view):
+        raise SetupError(0, f"the working directory {root} must lie outside the view (it is mounted over)")
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing done here propagates to the host
+    _mount("kafkaml-sandbox", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=1m")
+    # The scratch first: a view path under /tmp (a checkout there) is bound on top of it, not hidden by it.
+    for directory in ("proc", "sys", SCRATCH.strip("/")):
+        os.makedirs(f"{root}/{directory}", exist_ok=True)
+    _mount("proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    _mount("sysfs", root + "/sys", "sysfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    _mount("kafkaml-scratch", root + SCRATCH, "tmpfs", _MS_NOSUID | _MS_NODEV,
+           f"mode=1777,size={SCRATCH_BYTES}")
+    for path in view:
+        target = root + path
+        if os.path.islink(path):  # e.g. /bin -> usr/bin on a merged-/usr system
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.symlink(os.readlink(path), target)
+        else:
+            _bind_read_only(path, target, devices=False)
+    os.makedirs(root + "/dev")
+    for device in DEVICES:
+        _bind_read_only(f"/dev/{device}", f"{root}/dev/{device}", devices=True)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{root}/dev/{name}")
+    os.chdir(root)
+    _call(_libc.syscall(ctypes.c_long(_syscall_number("pivot_root")), b".", b"."), "switching root into the view")
+    _call(_libc.umount2(b".", ctypes.c_int(_MNT_DETACH)), "detaching the host's root")
+    os.chdir("/")
+    for path in hidden:
+        _cover(path)
+    _mount(None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+    Path("/proc/sys/user/max_user_namespaces").write_text("0")  # none below this one
+    _bind_read_only("/proc/sys", "/proc/sys", devices=False)
+    os.chdir(SCRATCH)
+
+
+def _drop_privileges() -> None:
+    """Become :data:`SANDBOX_ID` with no capability (they go with the uid change, or at exec for an
+    unprivileged platform user whose only mapped uid this already is) and no way to regain any."""
+    if os.getuid() == 0:  # the namespace's root: a platform running as root (otherwise setgroups is denied)
+        os.setgroups([])
+    os.setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
+    os.setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
+    # The session keyring is inherited, and its possessor may read the keys in it: start a new one.
+    _call(_libc.syscall(ctypes.c_long(_syscall_number("keyctl")), ctypes.c_int(_KEYCTL_JOIN_SESSION_KEYRING),
+                        ctypes.c_char_p(None)), "joining a session keyring of its own")
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a change of uid clears it
+
+
+def _bind_read_only(source: str, target: str, *, devices: bool) -> None:
+    """Bind ``source`` (recursively) at ``target``, read-only and nosuid, nodev unless ``devices``."""
+    if source != target:  # a mount point in the view
+        if os.path.isdir(source):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            Path(target).touch()
+    _mount(source, target, None, _MS_BIND | _MS_REC)
+    attributes = _MountAttr(attr_set=_MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | (0 if devices else _MOUNT_ATTR_NODEV))
+    _call(_libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(_AT_FDCWD), target.encode(),
+                        ctypes.c_uint(_AT_RECURSIVE), ctypes.byref(attributes), ctypes.c_size_t(ctypes.sizeof(attributes))),
+          f"making {target} read-only")
+
+
+def _cover(path: str) -> None:
+    if os.path.isdir(path):
+        _mount("kafkaml-hidden", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=000")
+    elif os.path.lexists(path):
+        _mount("/dev/null", path, None, _MS_BIND)
+
+
+def _within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def _syscall_number(name: str) -> int:
+    machine = platform.machine()
+    if machine not in _SYSCALLS:
+        raise SetupError(0, f"{name}: unsupported architecture {machine}")
+    return _SYSCALLS[machine][name]
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    encode = lambda text: None if text is None else text.encode()  # noqa: E731
+    _call(_libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)),
+          f"mounting {fstype or source} on {target}")
+
+
+def _prctl(option: int, value: int) -> None:
+    _call(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                      ctypes.c_ulong(0)), f"prctl {option}")
+
+
+def _call(result: int, what: str) -> None:
+    if result < 0:
+        number = ctypes.get_errno()
+        raise SetupError(number, f"{what}: {os.strerror(number)}")
+
+
+def _setup_or_exit(step) -> None:
+    try:
+        step()
+    except OSError as exc:
+        _exit_failed(str(exc.strerror if isinstance(exc, SetupError) else exc))
+
+
+def _exit_failed(message: str) -> None:
+    print(f"kafkaml sandbox: {message}", file=sys.stderr, flush=True)
+    os._exit(SETUP_FAILED)
+
+
+def _wait(pid: int) -> int:
+    """Wait for ``pid`` and end the same way: its exit code, or death by its signal."""
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        if number not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    return os.waitstatus_to_exitcode(status)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
