@@ -87,7 +87,7 @@ def trainer_start_times(stack: local.Stack, model_id: str, timeout_s: float = 12
         starts = []
         for index in range(1, CLIENTS + 1):
             name = f"client-{index}"
-            token = (local_client.directory(stack, name) / local_client.TOKEN_FILE).read_text().strip()
+            token = local_client.admin_credentials(local_client.directory(stack, name))["token"]
             url = stack.part(f"{name}-backend").address
             participations = requests.get(f"{url}/api/participations/", params={"limit": 1000}, timeout=10,
                                           headers={"Authorization": f"Token {token}"}).json()["results"]

@@ -1,6 +1,10 @@
-"""``kafkaml audit <contract>``: a training's whole history rebuilt from its on-chain events.
+"""``kafkaml audit <contract> --token T --factory F``: a training's whole history rebuilt from its
+on-chain events, once the training is shown to be the expected platform's.
 
-Everything shown comes from the chain alone (no backend, no Kafka): each global version with
+An auditor names the platform it trusts by its reward token and training factory (the addresses
+the platform publishes: ``GET /api/chain/``); the audit prints them and refuses a training that
+factory did not create for that token, however faithful a copy of the platform's contracts it
+runs on. Everything shown comes from the chain alone (no backend, no Kafka): each global version with
 the updates it consumed (client, base version, staleness, samples, verdict, reward), the updates
 still queued, and what every client earned and was paid. ``--json`` writes the same as JSON.
 When ``ETH_BLOCKSCOUT_URL`` is set the training's and the token's sources are submitted to that
@@ -35,6 +39,10 @@ BLOCKSCOUT_URL = Setting(
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("audit", help="rebuild a training's history from its contract's events")
     parser.add_argument("address", help="the training's FederatedLearning contract address")
+    parser.add_argument("--token", required=True,
+                        help="the expected platform's RewardToken address (GET /api/chain/ of the platform)")
+    parser.add_argument("--factory", required=True,
+                        help="the expected platform's TrainingFactory address (GET /api/chain/ of the platform)")
     parser.add_argument("--json", type=Path, default=None, help="also write the history as JSON here")
     parser.add_argument(
         "--rpc-url",
@@ -61,17 +69,20 @@ def run(args: argparse.Namespace) -> int:
     from kafkaml.ledger import Ledger, LedgerError
     from kafkaml.recompute import recompute
 
-    if not Web3.is_address(args.address):
-        raise UserError(f"{args.address!r} is not a contract address (0x followed by 40 hex digits)")
+    for name, value in (("the training", args.address), ("--token", args.token), ("--factory", args.factory)):
+        if not Web3.is_address(value):
+            raise UserError(f"{name}: {value!r} is not a contract address (0x followed by 40 hex digits)")
     rpc_url = _rpc_url(args.rpc_url)
+    console = Console()
+    console.print(f"expected platform: factory {args.factory}, token {args.token}")
     try:
         ledger = Ledger.reader(rpc_url, args.address)
-        platform = ledger.platform()  # a training of a factory's, initialised, or a clear error
+        platform = ledger.expect_platform(args.factory, args.token)  # this platform's training, or a clear error
         audit = ledger.history()
     except LedgerError as exc:
         raise UserError(str(exc)) from None
-    console = Console()
-    console.print(f"created by the platform factory {platform.factory} (implementation {platform.implementation})")
+    console.print(f"created by the platform factory {platform.factory} for the token {platform.token} "
+                  f"(implementation {platform.implementation})")
     show(audit, console)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -90,8 +90,10 @@ def print_summary(training, result: dict, seconds: float) -> None:
     table.add_row("wall time", f"{seconds:.1f} s")
     console().print(table)
     if result.get("contract_address"):
-        console().print(f"audit this run: [bold].venv/bin/kafkaml audit {result['contract_address']} --rpc-url "
-                      f"{current.chain.address} --kafka {current.bootstrap('platform')} --recompute[/bold]")
+        platform = training.get("chain/")  # the factory and token an auditor expects of this platform
+        console().print(f"audit this run: [bold].venv/bin/kafkaml audit {result['contract_address']} --token "
+                      f"{platform['token']} --factory {platform['factory']} --rpc-url {current.chain.address} "
+                      f"--kafka {current.bootstrap('platform')} --recompute[/bold]")
 
 
 def print_test_accuracy(model_path, workload) -> None:

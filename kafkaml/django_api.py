@@ -41,6 +41,15 @@ class Unavailable(APIException):
     default_code = "unavailable"
 
 
+class QuotaExceeded(APIException):
+    """The user is at a platform quota (e.g. trainings running at once): 429 until something ends.
+    Not DRF's ``Throttled``: no time says when it clears."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "A platform quota of yours is used up."
+    default_code = "quota_exceeded"
+
+
 class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is larger than allowed."

@@ -1,18 +1,22 @@
 """The one request body format of the Django services — JSON PostgreSQL can store and Python can
-parse — and the pages every list answers with.
+parse — the pages every list answers with, and the string fields every input serializer uses.
 
 DRF's parser lets two things through to a 500: a NUL character (``\\u0000``) anywhere in a string
 or a key, which PostgreSQL refuses in text and ``jsonb`` columns, and nesting deep enough to
 exhaust the interpreter's recursion limit (RecursionError, not a ValueError): both are a 400 here.
 Pages take ``?limit=`` (1 to MAX_LIMIT, default PAGE_SIZE) and ``?offset=``; a value that is not a
-whole number in range is a 400 (DRF's own class silently falls back to its defaults). This module
-imports no DRF view: DRF's settings import it while its views load.
+whole number in range is a 400 (DRF's own class silently falls back to its defaults).
+DRF's ``CharField`` takes a number for a string (``5`` becomes ``"5"``), so a field the schema
+types as a string accepted what the schema says it refuses: input serializers use
+:class:`StrictCharField` and :class:`StrictRegexField`, which take JSON strings only (400 "Not a
+valid string."). This module imports no DRF view: DRF's settings import it while its views load.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import serializers
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
@@ -76,3 +80,22 @@ def _whole(request, name: str, default: int, minimum: int, maximum: int) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not minimum <= int(raw) <= maximum:
         raise ValidationError({name: [f"expected a whole number from {minimum} to {maximum}"]})
     return int(raw)
+
+
+class _StringsOnly:
+    """Refuses any value but a string before the field's own checks (see the module docstring)."""
+
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(_StringsOnly, serializers.CharField):
+    """A ``CharField`` that refuses numbers, booleans and anything else that is not a string."""
+
+
+class StrictRegexField(_StringsOnly, serializers.RegexField):
+    """A ``RegexField`` that refuses numbers, booleans and anything else that is not a string."""

@@ -160,6 +160,12 @@ def parse_token_amount(text: str) -> int:
     return int(units)
 
 
+def format_token_amount(units: int) -> str:
+    """``1_500_000_000_000_000_000`` base units → ``"1.5"`` (tokens): :func:`parse_token_amount` reversed."""
+    whole, fraction = divmod(units, 10**TOKEN_DECIMALS)
+    return f"{whole}.{fraction:0{TOKEN_DECIMALS}d}".rstrip("0") if fraction else str(whole)
+
+
 def reward_budget(budget: str, base: str, rounds: int) -> int:
     """A training's reward budget in base units: ``budget`` tokens, or when empty ``base`` tokens
     per round (what either policy pays at most for a round), for ``rounds`` rounds."""

@@ -3,9 +3,10 @@ and Kafka, and report the verdict to the platform backend.
 
 It is ``kafkaml audit --recompute`` as a Kubernetes Job (or a local process) the backend starts
 for a training result: it reads the training's events from ETH_RPC_URL (checking that the
-platform's factory created it), recomputes every global version from the recorded updates in
+platform's factory, ETH_FACTORY_ADDRESS, created it for the platform's token, ETH_TOKEN_ADDRESS),
+recomputes every global version from the recorded updates in
 the platform Kafka, and POSTs the version-by-version verdict to ``<RESULT_URL>audits/<AUDIT_ID>/``
-with the result's job token. It holds no key: an audit only reads. Exit 0 when every version was
+with the audit's own job token (good for this verdict only). It holds no key: an audit only reads. Exit 0 when every version was
 recomputed bit for bit, 1 on the first mismatch, 2 when it could not run.
 """
 
@@ -27,9 +28,11 @@ AUDIT = declare(
     "Audit job",
     Setting("ETH_RPC_URL", "JSON-RPC URL of the Ethereum node."),
     Setting("ETH_CONTRACT_ADDRESS", "The training's contract."),
+    Setting("ETH_FACTORY_ADDRESS", "The platform's TrainingFactory: the training must be one it created."),
+    Setting("ETH_TOKEN_ADDRESS", "The platform's RewardToken: the training must pay in it."),
     Setting("BOOTSTRAP_SERVERS", "Kafka bootstrap of the platform: where the weights are."),
     Setting("RESULT_URL", "The backend's URL of the training result the audit reports to."),
-    Setting("RESULT_TOKEN_FILE", "File holding the result's job token (a mounted Secret).", kind="path"),
+    Setting("RESULT_TOKEN_FILE", "File holding this audit's job token (a mounted Secret).", kind="path"),
     Setting("AUDIT_ID", "The backend's id of this audit.", kind="int", minimum=1),
 )
 
@@ -44,7 +47,7 @@ def main() -> int:
         return 2
     try:
         ledger = Ledger.reader(values["ETH_RPC_URL"], values["ETH_CONTRACT_ADDRESS"])
-        ledger.platform()  # a training of a platform factory's, initialised, or a clear error
+        ledger.expect_platform(values["ETH_FACTORY_ADDRESS"], values["ETH_TOKEN_ADDRESS"])
         report = recompute(ledger.history(), values["BOOTSTRAP_SERVERS"]).to_json()
     except LedgerError as exc:
         report = {"ok": False, "error": str(exc), "checks": [], "first_mismatch": None}

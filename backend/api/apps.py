@@ -10,3 +10,6 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         from backend.api import schema  # noqa: F401 (registers the OpenAPI extension)
+        from backend.api.environment import quotas
+
+        quotas()  # a quota that does not parse stops the backend now, with the variable's name

@@ -1,55 +1,77 @@
-"""Job tokens: a training's jobs report with a token scoped to their one training result.
+"""Job tokens: each job of a training gets a token of its own, good for its own endpoints only.
 
-The token is generated when the result is launched, handed to the job as a secret file and
-stored here only as its SHA-256. A request carrying ``Authorization: Job <token>`` is
-authenticated as that result's job and nothing else: it can post reports and the final model
-of that result (``JobTokenAuthentication`` + ``IsTheResultsJob``), and no user endpoint accepts it.
+A token is generated when the job is launched, handed to it as a secret file and stored here
+only as its SHA-256; it is revoked (the digest cleared) when the job ends. ``Authorization: Job
+<token>`` names one of two kinds of job of the result in the URL:
+
+* the result's **aggregator** (``TrainingResult.token_sha256``): it posts the rounds and the final
+  record and uploads the final model (``IsTheAggregator``);
+* one **audit** of the result (``Audit.token_sha256``): it posts that audit's verdict, nothing
+  else (``IsTheAudit``).
+
+Neither is a user, so no user endpoint accepts them (those authenticate people only), and a job
+endpoint accepts neither a user's token nor a relay's. The scheme sends no challenge: every
+refusal is a 403, whether the token is unknown or of the other kind.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
-from backend.api.models import TrainingResult
+from backend.api.models import Audit, TrainingResult
+from kafkaml.registry.auth import presented_token, token_digest
 
 SCHEME = b"job"
 
 
 class JobIdentity:
-    """The authenticated party of a job request: one training result's jobs."""
+    """The authenticated party of a job request: the result's aggregator, or one of its audits."""
 
     is_authenticated = True
     is_staff = False
 
-    def __init__(self, result: TrainingResult) -> None:
+    def __init__(self, result: TrainingResult, audit: Audit | None = None) -> None:
         self.result = result
+        self.audit = audit
 
 
 class JobTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
-        parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != SCHEME:
+        token = presented_token(request, SCHEME)
+        if token is None:
             return None
-        if len(parts) != 2 or len(parts[1]) > 200:
-            raise AuthenticationFailed("Authorization: Job <token> expected")
-        digest = hashlib.sha256(parts[1]).hexdigest()
+        digest = token_digest(token)
         pk = request.parser_context["kwargs"].get("pk") if request.parser_context else None
         result = TrainingResult.objects.filter(pk=pk).first() if pk is not None else None
-        if result is None or not result.token_sha256 or not hmac.compare_digest(result.token_sha256, digest):
+        if result is None:
             raise AuthenticationFailed("this job token is not valid for this training result")
-        return JobIdentity(result), None
+        if result.token_sha256 and hmac.compare_digest(result.token_sha256, digest):
+            return JobIdentity(result), None
+        audit = Audit.objects.filter(result=result, token_sha256=digest).first()
+        if audit is None:
+            raise AuthenticationFailed("this job token is not valid for this training result")
+        return JobIdentity(result, audit), None
 
-    def authenticate_header(self, request) -> str:
-        return "Job"
 
+class IsTheAggregator(BasePermission):
+    """Only the aggregator of the result named in the URL (the authentication matched them)."""
 
-class IsTheResultsJob(BasePermission):
-    """Only the job of the result named in the URL (the authentication already matched them)."""
+    message = "only this training's aggregator job may do this"
 
     def has_permission(self, request, view) -> bool:
-        return isinstance(request.user, JobIdentity)
+        return isinstance(request.user, JobIdentity) and request.user.audit is None
+
+
+class IsTheAudit(BasePermission):
+    """Only the audit job of the audit named in the URL."""
+
+    message = "only this audit's job may do this"
+
+    def has_permission(self, request, view) -> bool:
+        identity = request.user
+        return (isinstance(identity, JobIdentity) and identity.audit is not None
+                and identity.audit.pk == view.kwargs.get("audit_id"))

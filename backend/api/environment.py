@@ -11,7 +11,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafkaml.config import LOCAL, Setting, declare
+from kafkaml.config import LOCAL, ConfigError, Setting, declare
+from kafkaml.rewards import parse_token_amount
 
 PLATFORM = declare(
     "Platform backend: trainings",
@@ -30,8 +31,9 @@ PLATFORM = declare(
     Setting("PLATFORM_SIGNER_KEY_FILE", "File holding the key classic announcements are signed with (clients "
             "trust its address as PLATFORM_SIGNER_ADDRESS); not the admin key.", kind="path", default=None),
     Setting("ETH_BLOCKSCOUT_URL", "Blockscout base URL for explorer links (empty: no links).", default=""),
-    Setting("AGGREGATOR_FUNDING_ETH", "Ether the admin sends each training's aggregator account for gas.",
-            kind="float", default=1.0, minimum=0),
+    Setting("AGGREGATOR_GAS_MARGIN", "Safety factor on the gas a training's aggregator is funded for (the most its "
+            "rounds can spend, from measured figures, at the node's fee cap now); what is left returns to the "
+            "admin at the end.", kind="float", default=2.0, minimum=1.0, maximum=100.0),
     Setting("BACKEND_PUBLIC_URL", "URL at which jobs reach this backend to report (their RESULT_URL base).",
             default="http://127.0.0.1:8000"),
     Setting("JOB_LAUNCHER", "Where jobs run: local (subprocesses) or kubernetes (Jobs in this namespace).",
@@ -45,6 +47,46 @@ PLATFORM = declare(
 )
 
 
+QUOTAS = declare(
+    "Platform backend: tenant quotas (staff may exceed them)",
+    Setting("PLATFORM_MAX_REWARD_BASE", "Most tokens a deployment may set as its reward base (what a round pays at "
+            "most).", default="10"),
+    Setting("PLATFORM_MAX_REWARD_BUDGET", "Most tokens one training may mint: its reward budget, or its reward base "
+            "times its rounds when it sets no budget.", default="1000"),
+    Setting("PLATFORM_MAX_SAMPLE_CEILING", "Largest sample ceiling a deployment may give a client.", kind="int",
+            default=10_000_000, minimum=1),
+    Setting("PLATFORM_MAX_RUNNING_TRAININGS", "Trainings (one per model of a deployment) a user may have created or "
+            "running at once; a deployment beyond it is refused with 429.", kind="int", default=4, minimum=1),
+)
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """What a user who is not staff may make the platform mint and run (token amounts in base units)."""
+
+    max_reward_base: int
+    max_reward_budget: int
+    max_sample_ceiling: int
+    max_running_trainings: int
+
+
+@functools.cache
+def quotas() -> Quotas:
+    """The tenant quotas, checked at start (``ApiConfig.ready``): a token amount that does not
+    parse stops the backend with the variable's name."""
+    values = QUOTAS.load()
+    amounts = {}
+    for name in ("PLATFORM_MAX_REWARD_BASE", "PLATFORM_MAX_REWARD_BUDGET"):
+        try:
+            amounts[name] = parse_token_amount(values[name])
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    return Quotas(max_reward_base=amounts["PLATFORM_MAX_REWARD_BASE"],
+                  max_reward_budget=amounts["PLATFORM_MAX_REWARD_BUDGET"],
+                  max_sample_ceiling=values["PLATFORM_MAX_SAMPLE_CEILING"],
+                  max_running_trainings=values["PLATFORM_MAX_RUNNING_TRAININGS"])
+
+
 @dataclass(frozen=True)
 class Platform:
     bootstrap_servers: str
@@ -55,7 +97,7 @@ class Platform:
     admin_key_file: Path | None
     signer_key_file: Path | None
     blockscout_url: str
-    aggregator_funding_wei: int
+    aggregator_gas_margin: float
     public_url: str
     launcher: str
     job_image: str
@@ -73,7 +115,7 @@ def platform() -> Platform:
         chain_id=values["ETH_CHAIN_ID"], admin_key_file=values["ETH_ADMIN_KEY_FILE"],
         signer_key_file=values["PLATFORM_SIGNER_KEY_FILE"],
         blockscout_url=values["ETH_BLOCKSCOUT_URL"].rstrip("/"),
-        aggregator_funding_wei=int(values["AGGREGATOR_FUNDING_ETH"] * 10**18),
+        aggregator_gas_margin=values["AGGREGATOR_GAS_MARGIN"],
         public_url=values["BACKEND_PUBLIC_URL"].rstrip("/"), launcher=values["JOB_LAUNCHER"],
         job_image=values["JOB_IMAGE"], job_service_account=values["JOB_SERVICE_ACCOUNT"],
         ui_dir=values["BACKEND_UI_DIR"], run_dir=LOCAL.load()["KAFKAML_RUN_DIR"],

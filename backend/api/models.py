@@ -92,7 +92,7 @@ class TrainingResult(models.Model):
     ml_model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="results")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
     federated_id = models.CharField(max_length=64, unique=True)  # FEDERATED_STRING_ID of the jobs
-    token_sha256 = models.CharField(max_length=64)  # of the job token: never the token itself
+    token_sha256 = models.CharField(max_length=64)  # of the aggregator's token (never the token); cleared at its end
     aggregator_address = models.CharField(max_length=42, blank=True, default="")
     contract_address = models.CharField(max_length=42, blank=True, default="")
     error = models.TextField(blank=True, default="")
@@ -148,6 +148,7 @@ class Audit(models.Model):
 
     result = models.ForeignKey(TrainingResult, on_delete=models.CASCADE, related_name="audits")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    token_sha256 = models.CharField(max_length=64, blank=True, default="")  # of its job's token; cleared at its end
     report = models.JSONField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True)

@@ -11,4 +11,5 @@ class JobTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Job <token>`: the token a training's jobs get for their one result."}
+                "description": "`Job <token>`: a training job's own token: the aggregator's reports its result, an "
+                               "audit's posts that audit's verdict."}

@@ -23,6 +23,7 @@ from federated_backend.api.services.participations import (
 )
 from kafkaml.django_rest import Page
 from kafkaml.registry.apis import ControlRecordInput, ProgressInput, ProgressOutput
+from kafkaml.registry.auth import RelayOnly
 
 
 class AnnouncedModelOutput(serializers.ModelSerializer):
@@ -79,10 +80,10 @@ class ModelListApi(APIView):
         return paginator.get_paginated_response(AnnouncedModelOutput(page, many=True).data)
 
 
-class ModelRegisterApi(APIView):
+class ModelRegisterApi(RelayOnly, APIView):
     """The model control logger's endpoint, idempotent per control record."""
 
-    permission_classes = [IsAdminUser]
+    error_codes = {"POST": ("503",)}  # an accepted announcement schedules trainers: the launcher failed
 
     @extend_schema(request=ControlRecordInput, responses={200: AnnouncementRegistrationOutput, 201: AnnouncementRegistrationOutput},
                    operation_id="announced_models_register")
@@ -95,8 +96,7 @@ class ModelRegisterApi(APIView):
                         status=201 if new else 200)
 
 
-class ModelProgressApi(APIView):
-    permission_classes = [IsAdminUser]
+class ModelProgressApi(RelayOnly, APIView):
 
     @extend_schema(parameters=[OpenApiParameter("control_topic", str, required=True),
                                OpenApiParameter("partition", int)],
@@ -108,6 +108,7 @@ class ModelProgressApi(APIView):
 
 
 class ParticipationListApi(APIView):
+    error_codes = {"GET": ("503",)}  # the launcher cannot say how the running trainers are
     pagination_class = Page
 
     @extend_schema(parameters=[OpenApiParameter("state", str, enum=list(Participation.State.values))],
@@ -152,6 +153,8 @@ class ParticipationChainOutput(ParticipationOutput):
 
 
 class ParticipationDetailApi(APIView):
+    error_codes = {"GET": ("503",)}
+
     @extend_schema(responses=ParticipationChainOutput, operation_id="participations_retrieve")
     def get(self, request, pk: int):
         refresh()
@@ -162,6 +165,7 @@ class ParticipationDetailApi(APIView):
 class ParticipationApproveApi(APIView):
     """The data owner lets this model train on this datasource (site policy ``approval``)."""
 
+    error_codes = {"POST": ("409", "503")}  # 409: not proposed or declined; 503: the launcher failed
     permission_classes = [IsAdminUser]
 
     @extend_schema(request=None, responses=ParticipationOutput, operation_id="participations_approve")
@@ -170,6 +174,7 @@ class ParticipationApproveApi(APIView):
 
 
 class ParticipationDeclineApi(APIView):
+    error_codes = {"POST": ("409",)}  # not proposed or approved
     permission_classes = [IsAdminUser]
 
     @extend_schema(request=None, responses=ParticipationOutput, operation_id="participations_decline")
@@ -178,6 +183,7 @@ class ParticipationDeclineApi(APIView):
 
 
 class ParticipationStopApi(APIView):
+    error_codes = {"POST": ("409", "503")}  # 409: not running; 503: the launcher failed
     permission_classes = [IsAdminUser]
 
     @extend_schema(request=None, responses=ParticipationOutput, operation_id="participations_stop")
@@ -186,6 +192,8 @@ class ParticipationStopApi(APIView):
 
 
 class ParticipationLogsApi(APIView):
+    error_codes = {"GET": ("503",)}
+
     @extend_schema(responses=LogsOutput, operation_id="participations_logs")
     def get(self, request, pk: int):
         participation = _participation(pk)

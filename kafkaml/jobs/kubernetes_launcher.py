@@ -129,6 +129,17 @@ class KubernetesLauncher(Launcher):
                     raise
                 self.api.core.replace_namespaced_secret(name=name, namespace=self.namespace, body=body)
 
+    def read_secret(self, name: str, key: str) -> bytes | None:
+        with _api_errors(f"reading secret {name}"):
+            try:
+                secret = self.api.core.read_namespaced_secret(name=name, namespace=self.namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                return None
+        value = (secret.data or {}).get(key)
+        return None if value is None else base64.b64decode(value)
+
     def delete_secret(self, name: str) -> None:
         with _api_errors(f"deleting secret {name}"):
             try:

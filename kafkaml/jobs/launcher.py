@@ -88,6 +88,11 @@ class Launcher(ABC):
         through :class:`~kafkaml.jobs.spec.SecretFile`; ``labels`` say whose it is."""
 
     @abstractmethod
+    def read_secret(self, name: str, key: str) -> bytes | None:
+        """The value of ``key`` in the secret ``name`` (None when either does not exist): what
+        the launcher's owner put there itself, e.g. a key it must still use after the job ended."""
+
+    @abstractmethod
     def delete_secret(self, name: str) -> None:
         """Delete the secret ``name`` (nothing happens when it does not exist)."""
 

@@ -118,6 +118,11 @@ class LocalLauncher(Launcher):
                 handle.write(data)
             os.replace(temporary, directory / key)
 
+    def read_secret(self, name: str, key: str) -> bytes | None:
+        rules.check_dns_subdomain("secret name", name)
+        path = self.secrets_dir / name / key
+        return path.read_bytes() if path.is_file() else None
+
     def delete_secret(self, name: str) -> None:
         rules.check_dns_subdomain("secret name", name)
         shutil.rmtree(self.secrets_dir / name, ignore_errors=True)

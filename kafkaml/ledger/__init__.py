@@ -39,6 +39,8 @@ Public surface (the training engine and ``kafkaml audit`` code against these nam
     ledger.credited(), ledger.sample_ceilings() -> {addr: ceiling}, ledger.announcement_hash()
     ledger.clients(); ledger.is_client(addr); ledger.history() -> Audit  # history: from events only
     ledger.platform() -> Platform(factory, token, implementation)  # checked: created by the factory
+    ledger.expect_platform(factory, token) -> Platform              # and by this platform's factory
+    Ledger.fee_cap(rpc_url); Ledger.sweep(rpc_url, key, to)        # gas price now; empty an account
 
 Rewards are integers in token base units (the token has 18 decimals). Global weights always
 live in the training's ``weights_topic``; a client's updates in its own update topic. Staleness of an

@@ -41,7 +41,7 @@ from kafkaml.ledger.records import (
     UpdateOutcome,
     decode_verdict,
 )
-from kafkaml.ledger.transactions import Rpc, Sender, load_account
+from kafkaml.ledger.transactions import Rpc, Sender, current_fees, fee_cap, load_account
 from kafkaml.pointers import WeightsPointer, check_hash
 from kafkaml.topics import update_topic
 
@@ -217,6 +217,18 @@ class Ledger:
         sender = _signer(Rpc(rpc_url), key)
         sender.transact({"to": Web3.to_checksum_address(address), "value": wei, "data": b""},
                         f"fund {address}")
+
+    @staticmethod
+    def sweep(rpc_url: str, key: str, to: str) -> int:
+        """Send everything the key's account holds, less the transfer's own fee, to ``to`` (what a
+        training's aggregator account returns to the platform); the wei sent, 0 when nothing is left."""
+        return _signer(Rpc(rpc_url), key).sweep(Web3.to_checksum_address(to))
+
+    @staticmethod
+    def fee_cap(rpc_url: str) -> int:
+        """The most wei per gas a transaction sent now may pay (what the node's fees ask, with the
+        room for the base fee to double that every sender here leaves)."""
+        return fee_cap(current_fees(Rpc(rpc_url)))
 
     @classmethod
     def open(cls, rpc_url: str, contract_address: str, key: str | None = None) -> Ledger:
@@ -396,6 +408,16 @@ class Ledger:
         if not created:
             raise errors.LedgerError(f"the factory {factory_address} did not create {self.address}")
         return Platform(factory_address, token, implementation)
+
+    def expect_platform(self, factory: str, token: str) -> Platform:
+        """:meth:`platform`, which must be the expected one: a training created by another factory
+        for another token (a look-alike platform's, however faithful a copy) is refused."""
+        platform = self.platform()
+        if (platform.factory.lower(), platform.token.lower()) != (factory.lower(), token.lower()):
+            raise errors.LedgerError(
+                f"{self.address} was created by the factory {platform.factory} for the token {platform.token}, "
+                f"not by the expected factory {factory} for the token {token}: it is not this platform's training")
+        return platform
 
     def phase(self) -> Phase:
         return Phase(self._view("phase"))

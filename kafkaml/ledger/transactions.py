@@ -83,10 +83,27 @@ SETTINGS = declare(
 TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError)
 _ALREADY_SENT = ("already known", "nonce too low", "known transaction", "replacement transaction underpriced")
 GAS_MARGIN = 1.25
+TRANSFER_GAS = 21_000  # a plain ether transfer to an account without code
 #: Fees are reused for this long: two RPC calls less per transaction. The cap (twice the base fee
 #: plus the tip) still covers the base fee after it has risen by its maximum (12.5 %) in every
 #: block for five blocks, far more than can happen in this time.
 FEE_REUSE_S = 2.0
+
+
+def current_fees(rpc: Rpc) -> dict[str, int]:
+    """The fee fields of a transaction sent now: an EIP-1559 cap of twice the base fee plus the
+    tip, or the node's gas price on a chain without EIP-1559."""
+    block = rpc(lambda: rpc.w3.eth.get_block("latest"))
+    base_fee = block.get("baseFeePerGas")
+    if base_fee is None:  # a chain without EIP-1559
+        return {"gasPrice": rpc(lambda: rpc.w3.eth.gas_price)}
+    priority = rpc(lambda: rpc.w3.eth.max_priority_fee)
+    return {"maxFeePerGas": 2 * base_fee + priority, "maxPriorityFeePerGas": priority, "type": 2}
+
+
+def fee_cap(fees: dict[str, int]) -> int:
+    """The most a transaction with ``fees`` pays per gas."""
+    return fees.get("maxFeePerGas", fees.get("gasPrice", 0))
 
 
 def load_account(key: str) -> LocalAccount:
@@ -240,6 +257,28 @@ class Sender:
                 return pending
         raise AssertionError("unreachable")
 
+    def sweep(self, to: str) -> int:
+        """Send the whole balance less the transfer's fee to ``to``; the wei sent (0: the balance
+        cannot pay the fee, nothing is sent). A legacy transaction priced at the fee cap pays
+        exactly ``TRANSFER_GAS`` times its price, so the account is left empty, not with dust."""
+        price = fee_cap(current_fees(self.rpc))
+        with self._lock:
+            balance = self.rpc(lambda: self.rpc.w3.eth.get_balance(self.address))
+            value = balance - TRANSFER_GAS * price
+            if value <= 0:
+                return 0
+            nonce = self.rpc(lambda: self.rpc.w3.eth.get_transaction_count(self.address, "pending"))
+            call = {"to": to, "value": value, "data": b""}
+            signed = self.account.sign_transaction(
+                {**call, "nonce": nonce, "gas": TRANSFER_GAS, "gasPrice": price, "chainId": self._chain_id})
+            self._next_nonce = None  # the next send re-reads it
+            try:
+                self._broadcast(signed.raw_transaction)
+            except Web3RPCError as exc:
+                raise LedgerError(f"sweep to {to}: the node rejected the transaction: {exc}") from None
+        self.wait(PendingTx(bytes(signed.hash), bytes(signed.raw_transaction), nonce, f"sweep to {to}", call))
+        return value
+
     def wait(self, pending: PendingTx) -> dict[str, Any]:
         """The receipt of ``pending`` once mined with status 1; re-broadcasts if the node forgot it."""
         deadline = time.monotonic() + self.timeout_s
@@ -309,12 +348,7 @@ class Sender:
         return self._cached_fees
 
     def _current_fees(self) -> dict[str, int]:
-        block = self.rpc(lambda: self.rpc.w3.eth.get_block("latest"))
-        base_fee = block.get("baseFeePerGas")
-        if base_fee is None:  # a chain without EIP-1559
-            return {"gasPrice": self.rpc(lambda: self.rpc.w3.eth.gas_price)}
-        priority = self.rpc(lambda: self.rpc.w3.eth.max_priority_fee)
-        return {"maxFeePerGas": 2 * base_fee + priority, "maxPriorityFeePerGas": priority, "type": 2}
+        return current_fees(self.rpc)
 
     def _revert_reason(self, pending: PendingTx, receipt: dict[str, Any]) -> ContractRevert:
         request = {"from": self.address, **pending.call}

@@ -3,12 +3,14 @@ and its two loggers, beside its broker — what each data owner runs in its own 
 
 Each client's backend keeps its own SQLite database and jobs directory under
 ``<run dir>/clients/<client>/``; its trainers mount the client's key file from the stack's
-``keys/`` (the local stand-in for the client's wallet Secret). The first administrator's API token,
-which the loggers register with, is written next to its credentials (0600).
+``keys/`` (the local stand-in for the client's wallet Secret). The loggers register with a relay
+token (``relay.token``, 0600, beside the first administrator's credentials), which the backend
+adopts (``ensure_logger_token``): it can register and read progress, nothing else.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,11 +22,17 @@ if TYPE_CHECKING:
 
 
 
-TOKEN_FILE = "admin.token"
+TOKEN_FILE = "relay.token"
+ADMIN_FILE = "admin.json"
 
 
 def directory(stack: Stack, client: str) -> Path:
     return stack.run_dir / "clients" / client
+
+
+def admin_credentials(home: Path) -> dict[str, str]:
+    """The client's first administrator's user name, password and API token (written by ``prepare``)."""
+    return json.loads((home / ADMIN_FILE).read_text())
 
 
 def backend_environment(stack: Stack, client: str, *, token_address: str = "",
@@ -47,11 +55,13 @@ def backend_environment(stack: Stack, client: str, *, token_address: str = "",
 
 
 def prepare(env: dict[str, str], home: Path) -> Path:
-    """Migrations and the first administrator; returns the file holding its API token."""
+    """Migrations, the first administrator and the loggers' relay token; returns the token's file."""
+    from kafkaml.local.platform import relay_token_file
+
     home.mkdir(parents=True, exist_ok=True)
-    token_file = home / TOKEN_FILE
-    for command in (["migrate", "--noinput"],
-                    ["ensure_admin", "--credentials", str(home / "admin.json"), "--token-file", str(token_file)]):
+    token_file = relay_token_file(home / TOKEN_FILE)
+    for command in (["migrate", "--noinput"], ["ensure_admin", "--credentials", str(home / ADMIN_FILE)],
+                    ["ensure_logger_token", "--token-file", str(token_file)]):
         done = subprocess.run([sys.executable, "-m", "federated_backend", *command], env=env, capture_output=True,
                               text=True, timeout=300)
         if done.returncode != 0:

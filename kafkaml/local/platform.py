@@ -5,7 +5,9 @@ The backend gets the same settings a cluster gives it (kustomize/), pointed at t
 the platform broker, the chain, the platform account's key file as the factory admin key, SQLite
 in the run directory (or ``DATABASE_URL`` when set), jobs as local processes. Its secret key is
 generated once into the run directory (0600); the administrator's password and API token are in
-``platform-admin.json`` (0600), written by ``python -m backend ensure_admin``.
+``platform-admin.json`` (0600), written by ``python -m backend ensure_admin``. The data control
+logger registers with a relay token of its own (``keys/platform-relay.token``, 0600), which the
+backend adopts as a cluster's init container does (``ensure_logger_token``): no user's token.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +29,8 @@ if TYPE_CHECKING:
 
 ADMIN_FILE = "platform-admin.json"
 SIGNER_KEY_FILE = "keys/platform-signer.key"
-#: The first administrator's API token alone: what the platform's data control logger reads.
-ADMIN_TOKEN_FILE = "keys/platform-admin.token"
+#: The platform data control logger's relay token (kafkaml.registry.auth).
+RELAY_TOKEN_FILE = "keys/platform-relay.token"
 SECRET_KEY_FILE = "keys/backend-secret-key"
 WORKERS = 2
 THREADS = 8
@@ -39,14 +42,23 @@ class BackendError(RuntimeError):
     """The backend could not be prepared (migrations, administrator); the message has its output."""
 
 
-def secret_key_file(run_dir: Path) -> Path:
-    path = run_dir / SECRET_KEY_FILE
+def private_file(path: Path, make: Callable[[], str]) -> Path:
+    """``path``, written once (0600) with ``make()`` when it does not exist yet."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
+            handle.write(make())
     return path
+
+
+def secret_key_file(run_dir: Path) -> Path:
+    return private_file(run_dir / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48))
+
+
+def relay_token_file(path: Path) -> Path:
+    """A relay token for a logger (made once): what ``ensure_logger_token`` adopts."""
+    return private_file(path, lambda: secrets.token_hex(20))
 
 
 def signer_account(run_dir: Path) -> LocalAccount:
@@ -82,11 +94,12 @@ def environment(stack: Stack, part: Part) -> dict[str, str]:
 
 
 def prepare(stack: Stack, part: Part) -> None:
-    """Apply the migrations and make sure the first administrator exists."""
+    """Apply the migrations, make sure the first administrator exists and adopt the data control
+    logger's relay token."""
     env = environment(stack, part)
     for command in (["migrate", "--noinput"],
-                    ["ensure_admin", "--credentials", str(stack.run_dir / ADMIN_FILE),
-                     "--token-file", str(stack.run_dir / ADMIN_TOKEN_FILE)]):
+                    ["ensure_admin", "--credentials", str(stack.run_dir / ADMIN_FILE)],
+                    ["ensure_logger_token", "--token-file", str(relay_token_file(stack.run_dir / RELAY_TOKEN_FILE))]):
         done = subprocess.run([sys.executable, "-m", "backend", *command], env=env, capture_output=True,
                               text=True, timeout=300)
         if done.returncode != 0:
@@ -95,12 +108,12 @@ def prepare(stack: Stack, part: Part) -> None:
 
 def logger_environment(stack: Stack) -> dict[str, str]:
     """The platform's data control logger: the platform broker's data control topic relayed to the
-    backend's registration endpoint, with the first administrator's token."""
+    backend's registration endpoint, with its relay token."""
     backend = stack.backend
     assert backend is not None, "the data control logger needs the platform backend"
     env = {"DATA_BOOTSTRAP_SERVERS": stack.bootstrap("platform"),
            "REGISTRY_URL": f"{backend.address}/api/datasources/register/",
-           "REGISTRY_TOKEN_FILE": str(stack.run_dir / ADMIN_TOKEN_FILE), "PYTHONUNBUFFERED": "1"}
+           "REGISTRY_TOKEN_FILE": str(stack.run_dir / RELAY_TOKEN_FILE), "PYTHONUNBUFFERED": "1"}
     for name in ("PATH", "HOME", "LANG"):
         if os.environ.get(name):
             env[name] = os.environ[name]

@@ -178,7 +178,10 @@ def print_summary(result: dict) -> None:
     table.add_row("wall time", f"{result['seconds']:.1f} s")
     console().print(table)
     if run_.options.mode == "blockchain":
-        address = run_.announcement.blockchain.contract_address
-        console().print(f"audit this run: [bold].venv/bin/kafkaml audit {address} --rpc-url {run_.stack.chain.address} "
-                      f"--kafka {run_.stack.bootstrap('platform')} --recompute[/bold]")
+        from kafkaml.ledger.client import Ledger
+
+        address, token = run_.announcement.blockchain.contract_address, run_.token_address
+        factory = Ledger.factory_of(run_.stack.chain.address, token)
+        console().print(f"audit this run: [bold].venv/bin/kafkaml audit {address} --token {token} --factory {factory} "
+                      f"--rpc-url {run_.stack.chain.address} --kafka {run_.stack.bootstrap('platform')} --recompute[/bold]")
 

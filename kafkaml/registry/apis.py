@@ -1,4 +1,4 @@
-"""Datasources: listed for every user; registered by the platform's data control logger (staff)."""
+"""Datasources: listed for every user; registered by the data control logger (a relay token)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.generics import get_object_or_404
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kafkaml.django_rest import Page
+from kafkaml.django_rest import Page, StrictCharField, StrictRegexField
+from kafkaml.registry.auth import RelayOnly
 from kafkaml.registry.models import Datasource, RejectedRecord
 from kafkaml.registry.records import MAX_REASON_CHARS, MAX_RECORD_BYTES, ControlRecord, base64_length
 from kafkaml.registry.services import datasource_register, next_offset
@@ -30,24 +30,7 @@ class DatasourceOutput(serializers.ModelSerializer):
                   "sha256", "control_topic", "control_partition", "control_offset", "message", "created_at"]
 
 
-class TextOnly:
-    """A string field that takes JSON strings only (DRF's own turns the number 0 into "0")."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class Text(TextOnly, serializers.CharField):
-    pass
-
-
-class Pattern(TextOnly, serializers.RegexField):
-    pass
-
-
-class Base64Field(Text):
+class Base64Field(StrictCharField):
     """Bytes as base64 text (``max_length`` counts the text, checked before decoding)."""
 
     def __init__(self, **kwargs) -> None:
@@ -66,9 +49,9 @@ class Base64Field(Text):
 class UndeliverableInput(serializers.Serializer):
     """A record the relay could not deliver whole (too large, or refused): what it knows of it."""
 
-    reason = Text(max_length=MAX_REASON_CHARS)
+    reason = StrictCharField(max_length=MAX_REASON_CHARS)
     size = serializers.IntegerField(min_value=0, max_value=2**62, help_text="The value's size in the topic.")
-    sha256 = Pattern(r"^[0-9a-f]{64}$", help_text="The value's SHA-256 in the topic.")
+    sha256 = StrictRegexField(r"^[0-9a-f]{64}$", help_text="The value's SHA-256 in the topic.")
 
 
 class ControlRecordInput(serializers.Serializer):
@@ -77,7 +60,7 @@ class ControlRecordInput(serializers.Serializer):
     Any record the topic may hold is accepted (empty, null headers, large headers); the registry
     records what it cannot use as rejected, with the reason."""
 
-    control_topic = Pattern(TOPIC_NAME)
+    control_topic = StrictRegexField(TOPIC_NAME)
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     record = Base64Field(max_length=base64_length(MAX_RECORD_BYTES), allow_blank=True,
@@ -133,11 +116,14 @@ class RejectedOutput(serializers.ModelSerializer):
                   "created_at"]
 
 
-class DatasourceRegisterApi(APIView):
+class DatasourceRegisterApi(RelayOnly, APIView):
     """The data control logger's endpoint, idempotent per control record (topic, partition,
     offset): 201 when registered now, 200 when known from before or rejected (with the reason)."""
 
-    permission_classes = [IsAdminUser]
+    @property
+    def error_codes(self) -> dict[str, tuple[str, ...]]:
+        """503 where the service's hook may start jobs (a federated backend's trainers)."""
+        return {"POST": ("503",)} if getattr(settings, "REGISTRY_DATASOURCE_HOOK", None) else {}
 
     @extend_schema(request=ControlRecordInput, responses={200: RegistrationOutput, 201: RegistrationOutput},
                    operation_id="datasources_register")
@@ -153,10 +139,8 @@ class DatasourceRegisterApi(APIView):
         return Response(body, status=201 if registration.status == "registered" else 200)
 
 
-class DatasourceProgressApi(APIView):
+class DatasourceProgressApi(RelayOnly, APIView):
     """Where the data control logger resumes: after the last record registered or rejected."""
-
-    permission_classes = [IsAdminUser]
 
     @extend_schema(parameters=[OpenApiParameter("control_topic", str, required=True),
                                OpenApiParameter("partition", int)],
@@ -168,7 +152,7 @@ class DatasourceProgressApi(APIView):
 
 
 class ProgressInput(serializers.Serializer):
-    control_topic = Pattern(TOPIC_NAME)
+    control_topic = StrictRegexField(TOPIC_NAME)
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
 

@@ -56,3 +56,14 @@ class RejectedRecord(ControlRecordPosition):
         constraints = [models.UniqueConstraint(fields=CONTROL_POSITION,
                                                name="one_rejection_per_control_record")]
         ordering = ["-id"]
+
+
+class RelayToken(models.Model):
+    """A relay's credential (``Authorization: Relay <token>``), stored only as its SHA-256.
+
+    A relay is no user: its token opens the registration endpoints and their progress, nothing
+    else (:mod:`kafkaml.registry.auth`)."""
+
+    name = models.CharField(max_length=150, unique=True)
+    key_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -21,6 +21,7 @@ from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import deploy_token_once
+from tests.backend import documented
 from tests.conftest import throwaway_database
 
 #: Every test signs in from 127.0.0.1 (the fuzz passes hundreds of times): the per-address limit
@@ -32,7 +33,7 @@ ONE_ADDRESS_FOR_EVERY_TEST = {"BACKEND_SIGN_IN_RATE_PER_ADDRESS": "100000/day"}
 class Client:
     name: str
     url: str
-    token: str
+    token: str  # the client's first administrator's API token
     pid: int = 0
     loggers: list[Job] = field(default_factory=list)
 
@@ -48,7 +49,8 @@ class Client:
 def start_backend(name: str, env: dict[str, str], home: Path, log_path: Path) -> Client:
     """A client's federated backend (migrated, with its first administrator), without its loggers."""
     part = local.Part(f"{name}-backend", "backend", processes.free_port())
-    token_file = local_client.prepare(env, home)
+    local_client.prepare(env, home)  # writes the loggers' relay token and the administrator's credentials
+    documented.watch(part.address)
     pid = processes.spawn(local_client.backend_command(part.port), log_path, env)
     deadline = time.monotonic() + 60
     while not platform.healthy(part.address, 1.0):
@@ -56,7 +58,7 @@ def start_backend(name: str, env: dict[str, str], home: Path, log_path: Path) ->
             processes.stop_group(pid)
             raise AssertionError(processes.tail(log_path, 40))
         time.sleep(0.2)
-    return Client(name, part.address, token_file.read_text().strip(), pid)
+    return Client(name, part.address, local_client.admin_credentials(home)["token"], pid)
 
 
 def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path,
@@ -113,6 +115,11 @@ class FederatedBackend:
     @property
     def url(self) -> str:
         return self.client.url
+
+    @property
+    def relay_token(self) -> str:
+        """The token its loggers register with (kafkaml.registry.auth): registrations only."""
+        return (self.directory / local_client.TOKEN_FILE).read_text().strip()
 
     def user_token(self, name: str) -> str:
         """The API token of ``name``, a user who is not staff (created on first use)."""

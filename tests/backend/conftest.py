@@ -1,6 +1,8 @@
 """A live platform backend for the tests: gunicorn on a free port, on a throw-away PostgreSQL
 database, wired to the session's local stack (its broker, its chain, the platform account's key as
-the factory admin key) with jobs as local processes — what `kafkaml local up` starts."""
+the factory admin key) with jobs as local processes — what `kafkaml local up` starts. Every answer
+a test gets from it (or from a client's federated backend) must be documented by its OpenAPI
+schema (``documented``)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_OWNER
 from kafkaml.local import platform, processes
 from kafkaml.local import stack as local
+from tests.backend import documented
 from tests.backend.client_services import (  # noqa: F401 (fixtures of the tests here)
     ONE_ADDRESS_FOR_EVERY_TEST,
     federated_backend,
@@ -36,6 +39,7 @@ class Backend:
     log_path: Path
     pid: int = 0
     admin_token: str = ""
+    relay_token: str = ""
     sessions: dict[str, requests.Session] = field(default_factory=dict)
     workers: int = platform.WORKERS
     threads: int = platform.THREADS
@@ -97,9 +101,23 @@ print(result.pk)
 """
         return int(manage(self.env, "shell", "-c", code).split()[-1]), token
 
+    def dormant_audit(self, result_id: int) -> tuple[int, str]:
+        """A running audit of the result with no job behind it, and its job token (rows only)."""
+        token = secrets.token_urlsafe(32)
+        code = ("import hashlib; from backend.api.models import Audit; "
+                f"print(Audit.objects.create(result_id={result_id}, "
+                f"token_sha256=hashlib.sha256({token!r}.encode()).hexdigest()).pk)")
+        return int(manage(self.env, "shell", "-c", code).split()[-1]), token
+
     def admin(self) -> requests.Session:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {self.admin_token}"
+        return session
+
+    def relay(self) -> requests.Session:
+        """As the platform's data control logger: its relay token (kafkaml.registry.auth)."""
+        session = requests.Session()
+        session.headers["Authorization"] = f"Relay {self.relay_token}"
         return session
 
 
@@ -109,6 +127,21 @@ def manage(env: dict[str, str], *command: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"python -m backend {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
+
+
+@pytest.fixture(scope="session", autouse=True)
+def documented_answers() -> Iterator[None]:
+    """Hold every answer of a watched service to its schema (tests.backend.documented)."""
+    send = requests.Session.send
+
+    def checked(session: requests.Session, request: requests.PreparedRequest, **options) -> requests.Response:
+        response = send(session, request, **options)
+        documented.check(response)
+        return response
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests.Session, "send", checked)
+        yield
 
 
 @contextmanager
@@ -122,9 +155,12 @@ def running_backend(stack: local.Stack, database_url: str, run_dir: Path, *, set
            **(settings or {})}
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_admin", "--credentials", str(run_dir / platform.ADMIN_FILE))
+    relay_token = platform.relay_token_file(run_dir / platform.RELAY_TOKEN_FILE)
+    manage(env, "ensure_logger_token", "--token-file", str(relay_token))
     running = Backend(part.address, run_dir, env, run_dir / "backend.log",
                       admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"],
-                      workers=workers, threads=threads)
+                      relay_token=relay_token.read_text().strip(), workers=workers, threads=threads)
+    documented.watch(part.address)
     running.start()
     try:
         yield running

@@ -5,15 +5,18 @@ the API, and the clients' trainers started beside (their own module starts them 
 from __future__ import annotations
 
 import base64
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
+from web3 import HTTPProvider, Web3
 
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_TRAINING
+from kafkaml.ledger.gas import aggregator_gas
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
@@ -35,7 +38,7 @@ def register_validation_datasource(backend: Backend, stack: local.Stack, name: s
     record = next(r for r in read_control(stack.bootstrap("platform"), DATA_CONTROL_TOPIC, expected=DataControl,
                                           idle_timeout_s=1.0)
                   if r.message.datasource_id == name)
-    answer = backend.admin().post(f"{backend.url}/api/datasources/register/", json={
+    answer = backend.relay().post(f"{backend.url}/api/datasources/register/", json={
         "control_topic": DATA_CONTROL_TOPIC, "partition": 0, "offset": record.offset,
         "record": base64.b64encode(record.raw).decode()})
     assert answer.status_code in (200, 201), answer.text
@@ -110,3 +113,34 @@ def start_trainers(stack: local.Stack, result: dict[str, Any], token: str, direc
         }
         jobs.append(Job(f"client-{index}", "training_worker.trainer", env, directory / f"client-{index}.log").start())
     return jobs
+
+
+def chain_of(stack: local.Stack) -> Web3:
+    return Web3(HTTPProvider(stack.chain.address))
+
+
+def assert_the_platform_paid_only_gas(stack: local.Stack, result: dict[str, Any], admin_before: int,
+                                      first_block: int, *, rounds: int, clients: int) -> None:
+    """Issue 18 (2): the training's aggregator account was funded for the gas its training can
+    spend (the measured bound, times the default margin of 2, at a fee cap no lower than what the
+    funding paid per gas) and swept back to the admin once it ended: the admin's balance fell by
+    exactly the fees of its own and the aggregator's transactions, not a wei more."""
+    w3 = chain_of(stack)
+    admin, aggregator = stack.account("platform").address, result["aggregator_address"]
+    deadline = time.monotonic() + 60  # a finished training is swept right after its final record is stored
+    while w3.eth.get_balance(aggregator) != 0:
+        assert time.monotonic() < deadline, f"{aggregator} still holds {w3.eth.get_balance(aggregator)} wei"
+        time.sleep(0.3)
+    fees, funded = 0, []
+    for number in range(first_block, w3.eth.block_number + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["from"] not in (admin, aggregator):
+                continue
+            receipt = w3.eth.get_transaction_receipt(tx["hash"])
+            fees += receipt["gasUsed"] * receipt["effectiveGasPrice"]
+            if tx["from"] == admin and tx["to"] == aggregator:
+                funded.append((tx["value"], receipt["effectiveGasPrice"]))
+    (value, price), = funded
+    gas = math.ceil(aggregator_gas(rounds, clients) * 2.0)
+    assert value % gas == 0 and value // gas >= price, (value, gas, price)
+    assert admin_before - w3.eth.get_balance(admin) == fees

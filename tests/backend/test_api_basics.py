@@ -12,6 +12,7 @@ import requests
 
 from kafkaml.platform_client import PlatformError, wait_until_built
 from kafkaml.toydata import TOY_MODEL_SOURCE
+from tests.backend import documented
 from tests.backend.conftest import Backend, manage
 from tests.backend.platform_flow import built_model
 
@@ -322,3 +323,38 @@ def test_strategies_list_every_strategy_with_the_defaults_make_strategy_fills_in
     assert listed["mix"]["parameters"] == []
     policies = answer.json()["reward_policies"]
     assert [policy["name"] for policy in policies] == list(POLICIES) and all(p["description"] for p in policies)
+
+
+def test_fields_typed_as_strings_refuse_numbers(backend: Backend) -> None:
+    """Issue 18 (9): DRF's CharField took ``5`` for ``"5"``; every string field now refuses it (400
+    naming the field), as the schema's ``type: string`` says, for users, relays and jobs alike."""
+    alice = backend.as_user("alice-strings")
+    job, url = _job(backend, "alice-strings-job")
+    refusals = [
+        (alice, "post", "/api/models/", {"name": 5, "source": TOY_MODEL_SOURCE}, "name"),
+        (alice, "post", "/api/configurations/", {"name": 1.5, "ml_models": [1]}, "name"),
+        (alice, "post", "/api/deployments/", {"configuration": 1, "validation_datasource": 1, "reward_base": 1,
+                                              "clients": [{"identity": 7, "sample_ceiling": 1}]}, "reward_base"),
+        (requests.Session(), "post", "/api/auth/token/", {"username": 5, "password": "x"}, "username"),
+        (backend.relay(), "post", "/api/datasources/register/",
+         {"control_topic": "strings", "partition": 0, "offset": 0, "record": 5}, "record"),
+        (job, "post", url.removeprefix(backend.url) + "/reports/",
+         {"result_id": 1, "sender": "aggregator", "kind": "progress", "time": "t", "data": {"version": 1}}, "result_id"),
+    ]
+    for session, method, path, body, field in refusals:
+        answer = getattr(session, method)(f"{backend.url}{path}", json=body)
+        assert answer.status_code == 400 and answer.json()[field] == ["Not a valid string."], (path, answer.text)
+    assert alice.get(f"{backend.url}/api/models/").json()["count"] == 0
+
+
+def test_an_undocumented_answer_fails_the_test_that_got_it(backend: Backend) -> None:
+    """The session's check (tests.backend.documented) is no formality: an answer the schema does
+    not list for its operation is an AssertionError naming it; one it lists passes."""
+    request = requests.Request("DELETE", f"{backend.url}/api/results/1/").prepare()
+    answer = requests.Response()
+    answer.url, answer.request, answer._content = request.url, request, b"{}"
+    answer.status_code = 409
+    documented.check(answer)
+    answer.status_code = 429
+    with pytest.raises(AssertionError, match="DELETE /api/results/1/ answered 429"):
+        documented.check(answer)

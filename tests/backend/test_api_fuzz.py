@@ -17,11 +17,12 @@ What the fuzzer may not do is kept out of its reach, not trusted to luck:
   ``test_model_builds.py``);
 * deployments launch trainings: the fuzzing user owns no model and no configuration, so every
   deployment fails validation, and no fuzzed request can run a job;
-* the job-only endpoints (``/reports/``, ``PUT /model/``) get the user's token, no token, or a
-  random ``Job`` token: each must be refused with 401/403. Their payloads are fuzzed too, with the
-  real token of a dormant training result (rows only, no job behind it);
-* the staff pass fuzzes only the datasource registration (staff may stop or delete anyone's
-  trainings, which other tests of the session run).
+* the job-only endpoints (``/reports/``, ``PUT /model/``, an audit's verdict) and the relay-only
+  ones (datasource registration and its progress) get the user's token, no token, or a random
+  ``Job`` token: each must be refused with 401/403. The aggregator's payloads are fuzzed too, with
+  the real token of a dormant training result (rows only, no job behind it);
+* the relay pass fuzzes the datasource registration and its progress with the platform data
+  control logger's relay token (a relay may do nothing else, which test_tokens.py checks).
 """
 
 from __future__ import annotations
@@ -38,8 +39,16 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from tests.backend.conftest import Backend
 from tests.backend.fuzzing import FUZZ_SETTINGS, call_and_validate, load, refused_without_credentials
 
-JOB_ONLY = {("POST", "/api/results/{id}/reports/"), ("PUT", "/api/results/{id}/model/")}
-JOB_ONLY_NAMES = sorted(f"{method} {path}" for method, path in JOB_ONLY)  # schemathesis' operation labels
+RESULT_JOB_ONLY = {("POST", "/api/results/{id}/reports/"), ("PUT", "/api/results/{id}/model/")}
+JOB_ONLY = RESULT_JOB_ONLY | {("POST", "/api/results/{id}/audits/{audit_id}/")}
+RELAY_ONLY = {("POST", "/api/datasources/register/"), ("GET", "/api/datasources/register/progress/")}
+
+
+def _names(operations: set[tuple[str, str]]) -> list[str]:
+    """Schemathesis' labels of these operations."""
+    return sorted(f"{method} {path}" for method, path in operations)
+
+
 BUILDS = {("POST", "/api/models/"), ("PATCH", "/api/models/{id}/")}
 
 
@@ -74,8 +83,8 @@ def anonymous_schema(fuzzed_backend: Backend) -> OpenApiSchema:
 
 
 @pytest.fixture(scope="module")
-def staff_schema(fuzzed_backend: Backend) -> OpenApiSchema:
-    return load(fuzzed_backend.url, {"Authorization": f"Token {fuzzed_backend.admin_token}"})
+def relay_schema(fuzzed_backend: Backend) -> OpenApiSchema:
+    return load(fuzzed_backend.url, {"Authorization": f"Relay {fuzzed_backend.relay_token}"})
 
 
 @pytest.fixture(scope="module")
@@ -105,19 +114,20 @@ def _unbuildable(case: schemathesis.Case) -> None:
 
 
 def _job_only(case: schemathesis.Case, response: schemathesis.Response) -> None:
-    """A job-only endpoint refuses anyone without its result's job token (a 404 only for a path
-    that names no result at all: an id that is not a number matches no URL)."""
-    if (case.method.upper(), case.path) not in JOB_ONLY:
+    """A job-only or relay-only endpoint refuses anyone without its job's or relay's token (a 404
+    only for a path that names no result at all: an id that is not a number matches no URL)."""
+    if (case.method.upper(), case.path) not in JOB_ONLY | RELAY_ONLY:
         return
-    names_a_result = str((case.path_parameters or {}).get("id", "")).isdigit()
+    # Django's <int:...> matches ASCII digits only: "²" or "١" is a digit to Python, a 404 to the router.
+    names_a_result = all(str(value).isascii() and str(value).isdigit() for value in (case.path_parameters or {}).values())
     allowed = (401, 403) if names_a_result else (401, 403, 404)
     assert response.status_code in allowed, f"{case.method} {case.path} {case.path_parameters}: {response.status_code}"
 
 
 user = schemathesis.pytest.from_fixture("user_schema")
 anonymous = schemathesis.pytest.from_fixture("anonymous_schema")
-job = schemathesis.pytest.from_fixture("job_schema").include(name=JOB_ONLY_NAMES)
-staff = schemathesis.pytest.from_fixture("staff_schema").include(method="POST", path="/api/datasources/register/")
+job = schemathesis.pytest.from_fixture("job_schema").include(name=_names(RESULT_JOB_ONLY))
+relay = schemathesis.pytest.from_fixture("relay_schema").include(name=_names(RELAY_ONLY))
 
 
 @user.parametrize()
@@ -137,7 +147,7 @@ def test_fuzz_without_credentials(case: schemathesis.Case) -> None:
     _job_only(case, response)
 
 
-@anonymous.include(name=JOB_ONLY_NAMES).parametrize()
+@anonymous.include(name=_names(JOB_ONLY)).parametrize()
 @FUZZ_SETTINGS
 def test_fuzz_job_endpoints_with_random_job_tokens(case: schemathesis.Case) -> None:
     generated = (case.headers or {}).get("Authorization") or "0"
@@ -152,8 +162,8 @@ def test_fuzz_job_endpoints_with_the_results_own_token(case: schemathesis.Case) 
     call_and_validate(case)
 
 
-@staff.parametrize()
+@relay.parametrize()
 @FUZZ_SETTINGS
-def test_fuzz_datasource_registration_as_staff(case: schemathesis.Case) -> None:
+def test_fuzz_datasource_registration_as_the_relay(case: schemathesis.Case) -> None:
     call_and_validate(case)
 

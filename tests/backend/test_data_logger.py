@@ -29,7 +29,7 @@ LEGACY = {"topic": "legacy-data:0:0:100", "input_format": "RAW",
 
 def start_logger(backend: Backend, bootstrap: str, topic: str, directory: Path) -> Job:
     token_file = directory / "token"
-    token_file.write_text(backend.admin_token)
+    token_file.write_text(backend.relay_token)
     env = {"DATA_BOOTSTRAP_SERVERS": bootstrap, "DATA_CONTROL_TOPIC": topic,
            "REGISTRY_URL": f"{backend.url}/api/datasources/register/", "REGISTRY_TOKEN_FILE": str(token_file)}
     return Job("data-logger", "data_control_logger", env, directory / "logger.log").start()

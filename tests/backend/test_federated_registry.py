@@ -103,17 +103,17 @@ def test_each_way_the_announcement_check_refuses(federated_backend: FederatedBac
         (recorded, {}, "rejected", "is known already"),
     ]
     topic = unique("model-control")
-    admin = {"Authorization": f"Token {federated_backend.client.token}"}
+    relay = {"Authorization": f"Relay {federated_backend.relay_token}"}
     for offset, (value, headers, state, reason) in enumerate(cases):
         body = {"control_topic": topic, "partition": 0, "offset": offset, "record": base64.b64encode(value).decode(),
                 "headers": {name: base64.b64encode(item).decode() for name, item in headers.items()}}
-        answer = requests.post(f"{federated_backend.url}/api/models/register/", json=body, headers=admin, timeout=60)
+        answer = requests.post(f"{federated_backend.url}/api/models/register/", json=body, headers=relay, timeout=60)
         assert answer.status_code == 201, (offset, answer.status_code, answer.text[:500])
         model = answer.json()["model"]
         assert (model["state"], offset) == (state, offset) and reason.lower() in model["reason"].lower(), (offset, model)
         assert model["sha256"] == hashlib.sha256(value).hexdigest() and model["size"] == len(value)
-        again = requests.post(f"{federated_backend.url}/api/models/register/", json=body, headers=admin, timeout=60)
+        again = requests.post(f"{federated_backend.url}/api/models/register/", json=body, headers=relay, timeout=60)
         assert again.status_code == 200 and again.json()["model"]["id"] == model["id"], "once per record"
     progress = requests.get(f"{federated_backend.url}/api/models/register/progress/",
-                            params={"control_topic": topic}, headers=admin, timeout=10)
+                            params={"control_topic": topic}, headers=relay, timeout=10)
     assert progress.json() == {"next_offset": len(cases)}

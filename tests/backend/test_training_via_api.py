@@ -1,7 +1,8 @@
 """A whole blockchain training created through the REST API only, on a live backend with real
 PostgreSQL, brokers, chain and TensorFlow: rounds appear in the API, the final model downloads
 and its weights are the chain's final version; stopping kills the jobs; a backend restart in the
-middle of a training loses no round and doubles none."""
+middle of a training loses no round and doubles none. Finished or stopped, the training cost the
+platform's admin nothing but gas: its aggregator account is swept back."""
 
 from __future__ import annotations
 
@@ -20,13 +21,22 @@ from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.weights import version_metadata, weights_hash
 from tests.backend.conftest import Backend
-from tests.backend.platform_flow import deploy, job_logs, start_trainers, wait_for
+from tests.backend.platform_flow import (
+    assert_the_platform_paid_only_gas,
+    chain_of,
+    deploy,
+    job_logs,
+    start_trainers,
+    wait_for,
+)
 
 ROUNDS = 3
 
 
 def test_a_blockchain_training_through_the_api(backend: Backend, local_stack: local.Stack, tmp_path: Path) -> None:
     alice = backend.as_user("alice-train")
+    chain = chain_of(local_stack)
+    admin_before, first_block = chain.eth.get_balance(local_stack.account("platform").address), chain.eth.block_number + 1
     result = deploy(backend, alice, local_stack, rounds=ROUNDS)
     assert result["status"] == "running" and result["contract_address"], result
     token = alice.get(f"{backend.url}/api/chain/").json()["token"]
@@ -45,6 +55,7 @@ def test_a_blockchain_training_through_the_api(backend: Backend, local_stack: lo
         for trainer in trainers:
             trainer.stop()
     assert final["status"] == "finished", final
+    assert_the_platform_paid_only_gas(local_stack, result, admin_before, first_block, rounds=ROUNDS, clients=2)
     rounds = alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()
     assert all(r["transaction"]["gas"] > 0 and r["transaction"]["hash"].startswith("0x") for r in rounds)
     assert any(c["accepted"] for r in rounds for c in r["contributions"])
@@ -98,6 +109,8 @@ def test_a_blockchain_training_through_the_api(backend: Backend, local_stack: lo
 
 def test_stop_kills_the_jobs_and_the_status_says_stopped(backend: Backend, local_stack: local.Stack) -> None:
     alice = backend.as_user("alice-stop")
+    chain = chain_of(local_stack)
+    admin_before, first_block = chain.eth.get_balance(local_stack.account("platform").address), chain.eth.block_number + 1
     result = deploy(backend, alice, local_stack, rounds=50)
     launcher = LocalLauncher(backend.run_dir / "platform-jobs")
     assert [s.state for s in launcher.status({LABEL_TRAINING: str(result["id"])})] in (["running"], ["pending"])
@@ -105,6 +118,7 @@ def test_stop_kills_the_jobs_and_the_status_says_stopped(backend: Backend, local
     assert stopped.status_code == 200 and stopped.json()["stopped"] == [f"aggregator-{result['id']}"]
     assert alice.get(f"{backend.url}/api/results/{result['id']}/").json()["status"] == "stopped"
     assert launcher.status({LABEL_TRAINING: str(result["id"])}) == []
+    assert_the_platform_paid_only_gas(local_stack, result, admin_before, first_block, rounds=50, clients=2)
     assert alice.post(f"{backend.url}/api/results/{result['id']}/stop/").status_code == 409
     assert alice.delete(f"{backend.url}/api/results/{result['id']}/").status_code == 204
 

@@ -21,6 +21,7 @@ from tests.conftest import unique
 
 
 def audit(stack: local.Stack, address: str) -> subprocess.CompletedProcess:
+    platform = Ledger.reader(stack.chain.address, address).platform()
     return subprocess.run(
         [
             sys.executable,
@@ -28,6 +29,10 @@ def audit(stack: local.Stack, address: str) -> subprocess.CompletedProcess:
             "kafkaml.cli",
             "audit",
             address,
+            "--token",
+            platform.token,
+            "--factory",
+            platform.factory,
             "--rpc-url",
             stack.chain.address,
             "--kafka",

@@ -18,6 +18,12 @@ from kafkaml.topics import update_topic
 from tests.integration.ledger_fixtures import WEIGHTS_TOPIC, deploy, digest, foreign_clone, global_pointer
 
 
+def expected(ledger: Ledger) -> list[str]:
+    """The ``--token`` and ``--factory`` of the platform that created ``ledger``'s training."""
+    platform = ledger.platform()
+    return ["--token", platform.token, "--factory", platform.factory]
+
+
 @pytest.fixture(scope="module")
 def finished(local_stack):
     """A finished training: v1 from a fresh update, v2 from a stale accepted and a rejected one;
@@ -45,9 +51,12 @@ def test_audit_rebuilds_the_history_from_events(local_stack, finished, tmp_path,
     t, (a, b, c, d) = finished
     out = tmp_path / "audit.json"
     assert (
-        main(["audit", t.aggregator.address, "--rpc-url", local_stack.chain.address, "--json", str(out)]) == 0
+        main(["audit", t.aggregator.address, *expected(t.aggregator), "--rpc-url", local_stack.chain.address,
+              "--json", str(out)]) == 0
     )
     printed = capsys.readouterr().out
+    platform = t.aggregator.platform()
+    assert f"expected platform: factory {platform.factory}, token {platform.token}" in printed
     assert "rejected: hash-mismatch" in printed and t.clients[0].account in printed
     announcement = t.aggregator.announcement_hash()
     assert announcement is not None
@@ -90,11 +99,32 @@ def test_audit_rebuilds_the_history_from_events(local_stack, finished, tmp_path,
     assert audit.training.budget == 100 and audit.announcement_hash == announcement
 
 
-def test_audit_refuses_bad_addresses_clearly(local_stack, capsys):
-    assert main(["audit", "0x1234", "--rpc-url", local_stack.chain.address]) == 2
+def test_audit_refuses_bad_addresses_clearly(local_stack, finished, capsys):
+    t, _ = finished
+    assert main(["audit", "0x1234", *expected(t.aggregator), "--rpc-url", local_stack.chain.address]) == 2
     assert "not a contract address" in capsys.readouterr().err
-    assert main(["audit", "0x" + "77" * 20, "--rpc-url", local_stack.chain.address]) == 2
+    assert main(["audit", "0x" + "77" * 20, *expected(t.aggregator), "--rpc-url", local_stack.chain.address]) == 2
     assert "no contract at" in capsys.readouterr().err
+    assert main(["audit", t.aggregator.address, "--token", "0x12", "--factory", "0x" + "77" * 20,
+                 "--rpc-url", local_stack.chain.address]) == 2
+    assert "--token: '0x12' is not a contract address" in capsys.readouterr().err
+
+
+def test_audit_refuses_a_training_of_a_look_alike_platform(local_stack, finished, capsys):
+    """Issue 18 (7): the same contracts deployed as another platform (own factory, own token)
+    create a training that is genuine for that platform; audited against the expected platform's
+    token and factory, it fails with both platforms named."""
+    t, _ = finished
+    look_alike = deploy(local_stack, rounds=2)
+    other = look_alike.aggregator.platform()
+    assert other.token != t.aggregator.platform().token
+    assert main(["audit", look_alike.aggregator.address, *expected(t.aggregator),
+                 "--rpc-url", local_stack.chain.address]) == 2
+    refused = capsys.readouterr()
+    assert f"created by the factory {other.factory} for the token {other.token}" in refused.err
+    assert "not this platform's training" in refused.err
+    assert main(["audit", look_alike.aggregator.address, *expected(look_alike.aggregator),
+                 "--rpc-url", local_stack.chain.address]) == 0
 
 
 def test_audit_refuses_a_clone_the_factory_did_not_create(local_stack, finished, capsys):
@@ -105,7 +135,7 @@ def test_audit_refuses_a_clone_the_factory_did_not_create(local_stack, finished,
     foreign = foreign_clone(
         t.outsider, platform.implementation, aggregator=t.outsider.account, token=platform.token
     )
-    assert main(["audit", foreign, "--rpc-url", local_stack.chain.address]) == 2
+    assert main(["audit", foreign, *expected(t.aggregator), "--rpc-url", local_stack.chain.address]) == 2
     assert "was never initialised as a training by a factory" in capsys.readouterr().err
     # Initialised, but on an implementation of its own (whose "factory" is the attacker).
     own = deploy_contract(t.outsider.sender, load_artifact("FederatedLearning"), [], "look-alike")
@@ -119,7 +149,7 @@ def test_audit_refuses_a_clone_the_factory_did_not_create(local_stack, finished,
     t.outsider.sender.transact(
         {"to": look_alike, "data": training.encode_abi("initialize", args=["w", "s"])}, "init"
     )
-    assert main(["audit", look_alike, "--rpc-url", local_stack.chain.address]) == 2
+    assert main(["audit", look_alike, *expected(t.aggregator), "--rpc-url", local_stack.chain.address]) == 2
     assert "not of the implementation" in capsys.readouterr().err
 
 
@@ -177,10 +207,10 @@ def test_an_unreachable_blockscout_is_reported_and_an_absent_one_skipped(
 ):
     t, _ = finished
     monkeypatch.setenv("ETH_BLOCKSCOUT_URL", f"http://127.0.0.1:{free_port()}")
-    assert main(["audit", t.aggregator.address, "--rpc-url", local_stack.chain.address]) == 1
+    assert main(["audit", t.aggregator.address, *expected(t.aggregator), "--rpc-url", local_stack.chain.address]) == 1
     assert "verification on Blockscout failed" in capsys.readouterr().err
     monkeypatch.setenv("ETH_BLOCKSCOUT_URL", "")
-    assert main(["audit", t.aggregator.address, "--rpc-url", local_stack.chain.address]) == 0
+    assert main(["audit", t.aggregator.address, *expected(t.aggregator), "--rpc-url", local_stack.chain.address]) == 0
     assert Ledger.reader(local_stack.chain.address, t.aggregator.address).phase().name == "FINISHED"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 
 from kafkaml.jobs import JobSpec, LocalLauncher, Role
+from kafkaml.local import client as local_client
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
@@ -63,9 +64,15 @@ def test_local_up_starts_the_platform_backend_and_down_stops_it(tmp_path: Path) 
         assert created.status_code == 201 and created.json()["status"] == "building", created.text
         model = wait_until_built(lambda: requests.get(f"{url}/api/models/{created.json()['id']}/", headers=headers).json())
         assert model["parameters"] == 195
+        # ... with a relay token of its own (0600), which is nobody's user token.
+        relay_file = run_dir / platform.RELAY_TOKEN_FILE
+        assert stat.S_IMODE(relay_file.stat().st_mode) == 0o600
+        for scheme in ("Token", "Relay"):
+            as_user = requests.get(f"{url}/api/auth/me/", headers={"Authorization": f"{scheme} {relay_file.read_text()}"})
+            assert as_user.status_code == 403, (scheme, as_user.text)
         # The client's federated backend and loggers run too, trusting the platform's token.
         federated = described["clients"]["client-1"]["federated_backend_url"]
-        client_token = (run_dir / "clients" / "client-1" / "admin.token").read_text().strip()
+        client_token = local_client.admin_credentials(run_dir / "clients" / "client-1")["token"]
         wallet = requests.get(f"{federated}/api/wallet/", headers={"Authorization": f"Token {client_token}"}).json()
         assert wallet["client_id"] == "client-1" and wallet["address"] == running.account("client-1").address
         assert described["platform_token"] == chain["token"]

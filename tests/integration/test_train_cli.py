@@ -49,5 +49,5 @@ def test_kafkaml_train_prints_the_summary_and_the_audit_command(tmp_path: Path) 
     consumed = sum(len(json.loads(line)["data"]["contributions"]) for line in progress.read_text().splitlines())
     fewest, most = transaction_bounds(clients=2, rounds=3, consumed=consumed)
     assert fewest <= sent <= most, (fewest, most, consumed, out)
-    assert re.search(r"kafkaml audit 0x[0-9a-fA-F]{40} --rpc-url http://127\.0\.0\.1:\d+ --kafka 127\.0\.0\.1:\d+ "
-                     r"--recompute", out.replace("\n", " ")), out
+    assert re.search(r"kafkaml audit 0x[0-9a-fA-F]{40}\s+--token 0x[0-9a-fA-F]{40}\s+--factory 0x[0-9a-fA-F]{40}\s+"
+                     r"--rpc-url http://127\.0\.0\.1:\d+\s+--kafka 127\.0\.0\.1:\d+\s+--recompute", out), out

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import kubernetes_validate
 import pytest
-from kubernetes.client import ApiClient, BatchV1Api, Configuration, CoreV1Api, V1JobList, V1PodList
+from kubernetes.client import ApiClient, BatchV1Api, Configuration, CoreV1Api, V1JobList, V1PodList, V1Secret
 from kubernetes.client.exceptions import ApiException
 
 from kafkaml.jobs import (
@@ -65,6 +65,7 @@ class StandIn:
 
     def __init__(self, jobs: Sequence[dict] = (), pods: Sequence[dict] = (), logs: dict[str, str] | None = None) -> None:
         self.jobs, self.pods, self.pod_logs = list(jobs), list(pods), logs or {}
+        self.secrets: dict[str, dict] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail_with: dict[str, ApiException] = {}
 
@@ -90,6 +91,13 @@ class StandIn:
 
     def create_namespaced_secret(self, **kwargs: Any) -> None:
         self._record(CoreV1Api, "create_namespaced_secret", kwargs)
+        self.secrets[kwargs["body"]["metadata"]["name"]] = kwargs["body"]
+
+    def read_namespaced_secret(self, **kwargs: Any) -> V1Secret:
+        self._record(CoreV1Api, "read_namespaced_secret", kwargs)
+        if kwargs["name"] not in self.secrets:
+            raise ApiException(status=404, reason="Not Found")
+        return V1Secret(data=self.secrets[kwargs["name"]]["data"])
 
     def replace_namespaced_secret(self, **kwargs: Any) -> None:
         self._record(CoreV1Api, "replace_namespaced_secret", kwargs)
@@ -365,3 +373,14 @@ def test_secrets_are_created_valid_replaced_when_they_exist_and_deleted() -> Non
     stand_in.fail_with["delete_namespaced_secret"] = ApiException(status=404, reason="Not Found")
     launcher(stand_in).delete_secret("training-7")  # gone already: fine
     assert stand_in.calls[-1] == ("delete_namespaced_secret", {"name": "training-7", "namespace": NAMESPACE})
+
+
+def test_a_secret_reads_back_what_was_put_in_it() -> None:
+    """What the backend reads after a training's job ended (its aggregator key, to sweep the
+    account): the bytes it put there, None for a missing key or secret."""
+    stand_in = StandIn()
+    launcher(stand_in).put_secret("training-8", {"aggregator.key": b"0xabc\x00"}, {})
+    assert launcher(stand_in).read_secret("training-8", "aggregator.key") == b"0xabc\x00"
+    assert stand_in.calls[-1] == ("read_namespaced_secret", {"name": "training-8", "namespace": NAMESPACE})
+    assert launcher(stand_in).read_secret("training-8", "other") is None
+    assert launcher(stand_in).read_secret("training-9", "aggregator.key") is None

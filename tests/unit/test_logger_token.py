@@ -1,12 +1,14 @@
-"""``ensure_logger_token``: in a cluster the loggers register with a token the operator put in a
-Secret, which the backend adopts at start (kafkaml/registry/management/commands). Checked on
-both backends (the platform's, for its data control logger; a client's federated backend, for
-its two loggers), each through its own ``python -m`` entry point as its init container runs it,
-with SQLite in a scratch run directory: created once, idempotent, rotated, a
-staff account without a usable password, a malformed token refused."""
+"""``ensure_logger_token``: the loggers register with a relay token the operator put in a Secret,
+which the backend adopts at start (kafkaml/registry/management/commands). Checked on both
+backends (the platform's, for its data control logger; a client's federated backend, for its two
+loggers), each through its own ``python -m`` entry point as its init container runs it, with
+SQLite in a scratch run directory: adopted once, idempotent, rotated, stored only as its SHA-256
+and as no user at all; the staff account an earlier version made loses its API token and is
+deactivated; a malformed token refused."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -16,14 +18,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+LEGACY_STAFF = """
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+user = get_user_model().objects.create(username="control-logger", is_staff=True)
+Token.objects.create(user=user, key="b" * 40)
+"""
 CHECK = """
 import json, django
 django.setup()
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
-user = get_user_model().objects.get(username="control-logger")
-print(json.dumps({"tokens": list(Token.objects.filter(user=user).values_list("key", flat=True)),
-                  "staff": user.is_staff, "superuser": user.is_superuser, "password": user.has_usable_password()}))
+from kafkaml.registry.models import RelayToken
+legacy = get_user_model().objects.filter(username="control-logger").first()
+print(json.dumps({"relays": list(RelayToken.objects.values_list("name", "key_sha256")),
+                  "user_tokens": Token.objects.count(),
+                  "legacy_active": legacy.is_active if legacy else None}))
 """
 
 
@@ -39,6 +51,7 @@ def test_the_logger_token_is_adopted_idempotently_and_rotated(service: str, tmp_
     env = {**outside, "BACKEND_SECRET_KEY": "unit", "KAFKAML_RUN_DIR": str(tmp_path),
            "DJANGO_SETTINGS_MODULE": f"{service}.settings"}
     assert _run(env, "migrate", "--noinput").returncode == 0
+    subprocess.run([sys.executable, "-c", LEGACY_STAFF], env=env, cwd=ROOT, check=True, timeout=120)
     token_file = tmp_path / "registry-token"
 
     def state() -> dict:
@@ -51,8 +64,9 @@ def test_the_logger_token_is_adopted_idempotently_and_rotated(service: str, tmp_
         token_file.write_text(key + "\n")
         done = _run(env, "ensure_logger_token", "--token-file", str(token_file))
         assert done.returncode == 0, done.stderr[-2000:]
-        assert state() == {"tokens": [key], "staff": True, "superuser": False, "password": False}
+        assert state() == {"relays": [["control-logger", hashlib.sha256(key.encode()).hexdigest()]],
+                           "user_tokens": 0, "legacy_active": False}
     token_file.write_text("short")
     refused = _run(env, "ensure_logger_token", "--token-file", str(token_file))
-    assert refused.returncode != 0 and "32 to 40 letters or digits" in refused.stderr
-    assert state()["tokens"] == [second]
+    assert refused.returncode != 0 and "32 to 64 letters or digits" in refused.stderr
+    assert state()["relays"] == [["control-logger", hashlib.sha256(second.encode()).hexdigest()]]

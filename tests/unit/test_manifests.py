@@ -11,6 +11,7 @@ namespace's own checks are in ``test_client_manifests.py``, on the same helpers.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -549,6 +550,8 @@ class _Recorder:
                 meta = SimpleNamespace(name="aggregator-1-x", labels={LABEL_JOB: "aggregator-1"},
                                        creation_timestamp=None)
                 return SimpleNamespace(items=[SimpleNamespace(metadata=meta, status=None)])
+            if method == "read_namespaced_secret":
+                return SimpleNamespace(data={"aggregator.key": base64.b64encode(b"k").decode()})
             return ""
         return call
 
@@ -567,6 +570,7 @@ def test_the_role_allows_every_call_the_launcher_makes(overlay: str) -> None:
                    image="kafka-ml/worker:0.1.0", module="training_worker.aggregator",
                    service_account="kafka-ml-jobs")
     launcher.put_secret("training-1", {"token": b"t"}, {"kafka-ml/training": "1"})
+    launcher.read_secret("training-1", "aggregator.key")  # the sweep reads back the key it wrote
     launcher.launch(spec)
     launcher.status({"kafka-ml/training": "1"})
     launcher.logs({"kafka-ml/training": "1"})
@@ -576,7 +580,7 @@ def test_the_role_allows_every_call_the_launcher_makes(overlay: str) -> None:
     for method in recorder.calls:
         verb, _, rest = method.partition("_namespaced_")
         needed.add((*RESOURCES[rest], VERBS[verb]))
-    assert len(needed) == 8, sorted(needed)
+    assert len(needed) == 9, sorted(needed)
     role = one(overlay, "Role", "kafka-ml-platform-jobs")
     granted = {(group, resource, verb) for rule in role["rules"]
                for group in rule["apiGroups"] for resource in rule["resources"] for verb in rule["verbs"]}
@@ -585,8 +589,9 @@ def test_the_role_allows_every_call_the_launcher_makes(overlay: str) -> None:
     assert {resource for _, resource, _ in granted} == {"jobs", "secrets", "pods", "pods/log"}
     assert not objects(overlay, "ClusterRole") and not objects(overlay, "ClusterRoleBinding")
     # The Secrets it manages only: in the jobs' namespace (their names are made at run time, which
-    # resourceNames cannot list), none of them readable, and no right in the platform's namespace.
-    assert {verb for _, resource, verb in granted if resource == "secrets"} == {"create", "update", "delete"}
+    # resourceNames cannot list; it reads back only what it wrote there), and no right in the
+    # platform's namespace.
+    assert {verb for _, resource, verb in granted if resource == "secrets"} == {"create", "update", "get", "delete"}
     assert [r["metadata"]["namespace"] for r in objects(overlay, "Role")] == [JOBS_NAMESPACE]
     (binding,) = objects(overlay, "RoleBinding")
     assert binding["metadata"]["namespace"] == JOBS_NAMESPACE and binding["roleRef"]["name"] == "kafka-ml-platform-jobs"

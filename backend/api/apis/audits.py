@@ -8,9 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
-from backend.api.auth import IsTheResultsJob, JobTokenAuthentication
+from backend.api.auth import IsTheAudit, JobTokenAuthentication
 from backend.api.models import Audit
-from backend.api.services.audits import audit_report, audit_start
+from backend.api.services.audits import audit_report, audit_start, audits_sync
+from kafkaml.django_rest import StrictCharField
 
 
 class AuditOutput(serializers.ModelSerializer):
@@ -21,16 +22,20 @@ class AuditOutput(serializers.ModelSerializer):
 
 class AuditVerdictInput(serializers.Serializer):
     ok = serializers.BooleanField()
-    strategy = serializers.CharField(max_length=10_000, required=False)
+    strategy = StrictCharField(max_length=10_000, required=False)
     first_mismatch = serializers.IntegerField(allow_null=True, required=False)
-    error = serializers.CharField(max_length=10_000, required=False)
+    error = StrictCharField(max_length=10_000, required=False)
     checks = serializers.ListField(child=serializers.DictField(), max_length=100_000)
 
 
 class ResultAuditsApi(APIView):
+    error_codes = {"GET": ("503",), "POST": ("400", "409", "503")}  # 400: a classic training has no chain
+
     @extend_schema(responses=AuditOutput(many=True), operation_id="results_audits_list")
     def get(self, request, pk: int):
-        return Response(AuditOutput(selectors.result_of(request.user, pk).audits.all(), many=True).data)
+        result = selectors.result_of(request.user, pk)
+        audits_sync(result=result)
+        return Response(AuditOutput(result.audits.all(), many=True).data)
 
     @extend_schema(request=None, responses={201: AuditOutput}, operation_id="results_audits_start")
     def post(self, request, pk: int):
@@ -38,14 +43,14 @@ class ResultAuditsApi(APIView):
 
 
 class AuditVerdictApi(APIView):
-    """The audit job posts its verdict here, with the result's job token."""
+    """The audit job posts its verdict here, with its own token (revoked once the verdict is in)."""
 
     authentication_classes = [JobTokenAuthentication]
-    permission_classes = [IsTheResultsJob]
+    permission_classes = [IsTheAudit]
 
     @extend_schema(request=AuditVerdictInput, responses={200: None, 201: None}, operation_id="results_audits_verdict")
     def post(self, request, pk: int, audit_id: int):
         data = AuditVerdictInput(data=request.data)
         data.is_valid(raise_exception=True)
-        stored = audit_report(result=request.user.result, audit_id=audit_id, report=dict(data.validated_data))
+        stored = audit_report(audit=request.user.audit, report=dict(data.validated_data))
         return Response(status=201 if stored else 200)

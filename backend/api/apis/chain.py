@@ -44,6 +44,8 @@ class TrainingChainOutput(serializers.Serializer):
 
 
 class ChainStatusApi(APIView):
+    error_codes = {"POST": ("503",)}  # the chain cannot deploy the platform, or none is configured
+
     @extend_schema(responses=ChainStatusOutput, operation_id="chain_status")
     def get(self, request):
         return Response(chain_status())

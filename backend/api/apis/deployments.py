@@ -1,4 +1,5 @@
-"""Deployments: start federated trainings; every setting validated before anything is launched."""
+"""Deployments: start federated trainings; every setting validated, and held to the platform's
+quotas, before anything is launched."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from backend.api import selectors
 from backend.api.models import Deployment
 from backend.api.services.deployments import TrainingSettings, deployment_create
 from backend.api.services.ml_models import not_ready
-from kafkaml.django_rest import Page
+from backend.api.services.quotas import check_settings
+from kafkaml.django_rest import Page, StrictCharField
 from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.registry.models import Datasource
 from kafkaml.rewards import POLICIES, parse_token_amount
@@ -25,7 +27,7 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 class ClientInput(serializers.Serializer):
-    identity = serializers.CharField(max_length=100, help_text="Address (blockchain) or client id (classic).")
+    identity = StrictCharField(max_length=100, help_text="Address (blockchain) or client id (classic).")
     sample_ceiling = serializers.IntegerField(min_value=1, max_value=2**32 - 1,
                                               help_text="The size of the data the client matched.")
 
@@ -44,8 +46,8 @@ class DeploymentInput(serializers.Serializer):
     min_data = serializers.IntegerField(min_value=0, max_value=2**62, default=0)
     data_restriction = serializers.DictField(default=dict)
     reward_policy = serializers.ChoiceField(choices=list(POLICIES), default="improvement")
-    reward_base = serializers.CharField(max_length=40, default="1")
-    reward_budget = serializers.CharField(max_length=40, allow_blank=True, default="")
+    reward_base = StrictCharField(max_length=40, default="1")
+    reward_budget = StrictCharField(max_length=40, allow_blank=True, default="")
     reject_ratio = serializers.FloatField(min_value=1.0, max_value=1e6, default=1.5)
     sample_weighting = serializers.ChoiceField(choices=["capped", "equal"], default="capped")
     clients = ClientInput(many=True, max_length=10_000)
@@ -68,6 +70,9 @@ class DeploymentInput(serializers.Serializer):
         except StrategyError as exc:
             raise serializers.ValidationError({"strategy_params": [str(exc)]}) from None
         identity = _ADDRESS if data["coordination"] == "blockchain" else _CLIENT_ID
+        if data["coordination"] == "blockchain" and not data["clients"]:
+            raise serializers.ValidationError({"clients": ["a blockchain deployment names at least one client: "
+                                                           "only registered clients may train and be paid"]})
         for client in data["clients"]:
             if not identity.fullmatch(client["identity"]):
                 kind = "a 0x address" if data["coordination"] == "blockchain" else "a client id"
@@ -100,7 +105,7 @@ class DeploymentOutput(serializers.ModelSerializer):
 
 
 class DeploymentListApi(APIView):
-    error_codes = {"POST": ("503",)}
+    error_codes = {"POST": ("429", "503")}  # 429: the user's trainings running at once are at the quota
     pagination_class = Page
 
     @extend_schema(responses=DeploymentOutput(many=True), operation_id="deployments_list")
@@ -125,6 +130,8 @@ class DeploymentListApi(APIView):
         if datasource is None:
             raise serializers.ValidationError({"validation_datasource": ["no such datasource"]})
         clients = {client["identity"]: client["sample_ceiling"] for client in values.pop("clients")}
+        check_settings(user=request.user, base=values["reward_base"], budget=values["reward_budget"],
+                       rounds=values["rounds"], clients=clients)
         deployment = deployment_create(owner=request.user, configuration=configuration,
                                        validation_datasource=datasource, settings=TrainingSettings(**values),
                                        clients=clients)

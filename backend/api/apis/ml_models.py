@@ -12,29 +12,19 @@ from backend.api import selectors
 from backend.api.models import Configuration, MLModel
 from backend.api.services.configurations import configuration_create, configuration_delete
 from backend.api.services.ml_models import model_create, model_delete, model_update, not_ready
-from kafkaml.django_rest import Page
-
-
-class SourceField(serializers.CharField):
-    """A model source: a JSON string. DRF's CharField takes the number 0 as the source "0", which
-    only the background build would then refuse."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+from kafkaml.django_rest import Page, StrictCharField
 
 
 class ModelInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=10_000, allow_blank=True, default="")
-    source = SourceField(max_length=200_000, trim_whitespace=False)
+    name = StrictCharField(max_length=100)
+    description = StrictCharField(max_length=10_000, allow_blank=True, default="")
+    source = StrictCharField(max_length=200_000, trim_whitespace=False)
 
 
 class ModelUpdateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    description = serializers.CharField(max_length=10_000, allow_blank=True, required=False)
-    source = SourceField(max_length=200_000, trim_whitespace=False, required=False)
+    name = StrictCharField(max_length=100, required=False)
+    description = StrictCharField(max_length=10_000, allow_blank=True, required=False)
+    source = StrictCharField(max_length=200_000, trim_whitespace=False, required=False)
 
 
 class LayerOutput(serializers.Serializer):
@@ -66,7 +56,7 @@ class ModelOutput(serializers.ModelSerializer):
 
 class ModelListApi(APIView):
     pagination_class = Page
-    error_codes = {"POST": ("429", "503")}  # too many builds in flight; no sandbox can be created here
+    error_codes = {"POST": ("429", "503")}  # too many builds in flight; the builder's sandbox cannot be created here
 
     @extend_schema(responses=ModelOutput(many=True), operation_id="models_list")
     def get(self, request):
@@ -86,7 +76,7 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
-    error_codes = {"PATCH": ("409", "429", "503"), "DELETE": ("409",)}
+    error_codes = {"PATCH": ("409", "429", "503"), "DELETE": ("409",)}  # 429, 503: as POST /models/
 
     def _model(self, request, pk: int) -> MLModel:
         return get_object_or_404(selectors.models_of(request.user), pk=pk)
@@ -111,8 +101,8 @@ class ModelDetailApi(APIView):
 
 
 class ConfigurationInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=10_000, allow_blank=True, default="")
+    name = StrictCharField(max_length=100)
+    description = StrictCharField(max_length=10_000, allow_blank=True, default="")
     ml_models = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**62), min_length=1,
                                       max_length=50)
 

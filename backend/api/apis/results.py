@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
-from backend.api.auth import IsTheResultsJob, JobTokenAuthentication
+from backend.api.auth import IsTheAggregator, JobTokenAuthentication
 from backend.api.environment import platform
 from backend.api.models import RoundRecord, TrainingResult
 from backend.api.services.results import (
@@ -25,7 +25,7 @@ from backend.api.services.results import (
     result_stop,
     result_sync,
 )
-from kafkaml.django_rest import Page
+from kafkaml.django_rest import Page, StrictCharField
 
 
 class ResultOutput(serializers.ModelSerializer):
@@ -118,10 +118,10 @@ class ChartOutput(serializers.Serializer):
 class ReportInput(serializers.Serializer):
     """The envelope the jobs' results sink sends (training_worker/results.py)."""
 
-    result_id = serializers.CharField(max_length=40, allow_blank=True)
-    sender = serializers.CharField(max_length=200)
+    result_id = StrictCharField(max_length=40, allow_blank=True)
+    sender = StrictCharField(max_length=200)
     kind = serializers.ChoiceField(choices=["progress", "final"])
-    time = serializers.CharField(max_length=64)
+    time = StrictCharField(max_length=64)
     data = serializers.DictField()
 
 
@@ -150,7 +150,7 @@ class ResultListApi(APIView):
 
 
 class ResultDetailApi(APIView):
-    error_codes = {"DELETE": ("409", "503")}
+    error_codes = {"GET": ("503",), "DELETE": ("409", "503")}  # GET 503: the job launcher cannot say how the job is
 
     @extend_schema(responses=ResultOutput, operation_id="results_retrieve")
     def get(self, request, pk: int):
@@ -204,7 +204,7 @@ class ResultModelApi(APIView):
 
     def get_permissions(self):
         if self.request.method == "PUT":
-            return [IsTheResultsJob()]
+            return [IsTheAggregator()]
         return super().get_permissions()
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
@@ -239,7 +239,7 @@ class ResultReportApi(APIView):
     """The training's aggregator posts each round and its final record here (idempotent)."""
 
     authentication_classes = [JobTokenAuthentication]
-    permission_classes = [IsTheResultsJob]
+    permission_classes = [IsTheAggregator]
 
     @extend_schema(request=ReportInput, responses={200: None, 201: None}, operation_id="results_report")
     def post(self, request, pk: int):

@@ -2,16 +2,18 @@
 
 For each model: a training result with a one-time job token (only its SHA-256 is stored), the
 model's description and the token in a secret the job mounts, and in blockchain mode a fresh
-aggregator account for this training alone — its key goes into the same secret, never into the
-database — funded by the admin, and the training created on chain for it through the platform's
-factory with exactly the job's settings. The aggregator account is stored before the training
-is created: ``Ledger.create_training`` finds the training it created for that account, so a
-crash in between never orphans one. Then the aggregator job starts, labelled with the result.
+aggregator account for this training alone — its key goes into the same secret (before any
+ether is sent to it), never into the database — funded by the admin for the gas its training
+can spend (:mod:`backend.api.services.funding`, which also sweeps the rest back at the end), and
+the training created on chain for it through the platform's factory with exactly the job's
+settings. The aggregator account is stored before the training is created:
+``Ledger.create_training`` finds the training it created for that account, so a crash in between
+never orphans one. Then the aggregator job starts, labelled with the result. What a user may
+deploy is bounded by the platform's quotas (:mod:`backend.api.services.quotas`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
@@ -23,11 +25,12 @@ from django.utils import timezone
 
 from backend.api.environment import Platform, platform
 from backend.api.models import Configuration, Deployment, TrainingResult
-from backend.api.services import jobs
+from backend.api.services import funding, jobs, quotas
 from backend.api.services.chain import admin_key, platform_contracts
 from kafkaml.config import ConfigError, read_secret
 from kafkaml.django_api import Unavailable
 from kafkaml.ledger import LedgerError
+from kafkaml.registry.auth import token_digest
 from kafkaml.registry.models import Datasource
 from kafkaml.rewards import reward_budget
 from kafkaml.settings_hash import settings_hash
@@ -36,7 +39,7 @@ from kafkaml.topics import weights_topic
 
 log = logging.getLogger(__name__)
 
-ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY = "architecture.json", "result-token", "aggregator.key"
+ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY = "architecture.json", "result-token", funding.WALLET_KEY
 
 
 @dataclass(frozen=True)
@@ -92,13 +95,15 @@ def deployment_create(*, owner, configuration: Configuration, validation_datasou
         raise Unavailable("BOOTSTRAP_SERVERS is not set: the platform has no Kafka to train through")
     if settings.coordination == "blockchain":
         platform_contracts()  # 503 now, before anything is recorded, when the chain is unusable
+    models = list(configuration.ml_models.order_by("pk"))
     with transaction.atomic():
+        quotas.reserve_trainings(user=owner, count=len(models))
         deployment = Deployment.objects.create(
             owner=owner, configuration=configuration, validation_datasource=validation_datasource,
             coordination=settings.coordination, settings=settings.to_json(), clients=clients)
         results = [TrainingResult.objects.create(deployment=deployment, ml_model=model,
                                                  federated_id=f"kml-{secrets.token_hex(8)}", token_sha256="")
-                   for model in configuration.ml_models.order_by("pk")]
+                   for model in models]
     for result in results:
         try:
             _launch(result, settings, validation_datasource, clients, site)
@@ -107,24 +112,30 @@ def deployment_create(*, owner, configuration: Configuration, validation_datasou
             TrainingResult.objects.filter(pk=result.pk).update(status=TrainingResult.Status.FAILED,
                                                                error=f"launch failed: {exc}",
                                                                finished_at=timezone.now())
+            funding.sweep_or_log(result=result, site=site)  # a funded account whose training never ran
     return deployment
 
 
 def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Datasource, clients: dict[str, int],
             site: Platform) -> None:
+    from eth_account import Account
+
     token = secrets.token_urlsafe(32)
     description = result.ml_model.description_json.encode()
     environment = job_environment(result, settings, datasource, clients, site)
     files = {ARCHITECTURE_KEY: description, TOKEN_KEY: token.encode()}
+    launcher = jobs.launcher()
     if settings.coordination == "blockchain":
-        files[WALLET_KEY] = _create_training(result, settings, environment, description, site)
+        account = Account.create()  # this training's own aggregator account
+        files[WALLET_KEY] = account.key.hex().encode()
+        launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))  # kept before it is funded
+        _create_training(result, settings, environment, description, site, account.address, len(clients))
         environment.update({"ETH_RPC_URL": site.rpc_url, "ETH_CHAIN_ID": str(site.chain_id),
                             "ETH_CONTRACT_ADDRESS": result.contract_address})
     else:  # no chain anchors a classic announcement: the job signs it with the platform's signer key
         files[WALLET_KEY] = signer_key(site).encode()
-    launcher = jobs.launcher()
-    launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))
-    TrainingResult.objects.filter(pk=result.pk).update(token_sha256=hashlib.sha256(token.encode()).hexdigest())
+        launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))
+    TrainingResult.objects.filter(pk=result.pk).update(token_sha256=token_digest(token.encode()))
     jobs.launch_aggregator(launcher, result, environment)
     TrainingResult.objects.filter(pk=result.pk, status=TrainingResult.Status.CREATED).update(
         status=TrainingResult.Status.RUNNING, started_at=timezone.now())
@@ -142,24 +153,19 @@ def signer_key(site: Platform) -> str:
 
 
 def _create_training(result: TrainingResult, settings: TrainingSettings, environment: dict[str, str],
-                     description: bytes, site: Platform) -> bytes:
-    """A fresh aggregator account for this training, funded, and the training created for it;
-    returns the account's key (for the job's secret)."""
-    from eth_account import Account
-
+                     description: bytes, site: Platform, aggregator: str, clients: int) -> None:
+    """Fund the training's aggregator account and create the training on chain for it."""
     from kafkaml.ledger.client import Ledger
 
     contracts = platform_contracts()
-    account = Account.create()
-    result.aggregator_address = account.address
+    result.aggregator_address = aggregator
     result.save(update_fields=["aggregator_address"])
     key = admin_key(site)
-    Ledger.fund(site.rpc_url, key, account.address, site.aggregator_funding_wei)
+    funding.fund(site=site, admin_key=key, address=aggregator, rounds=settings.rounds, clients=clients)
     strategy = make_strategy(settings.strategy, settings.strategy_params)
     result.contract_address = Ledger.create_training(
-        site.rpc_url, key, token_address=contracts.token, aggregator=account.address,
+        site.rpc_url, key, token_address=contracts.token, aggregator=aggregator,
         settings_hash=settings_hash(environment, description), weights_topic=weights_topic(result.federated_id),
         strategy=strategy.description_json(), rounds=settings.rounds,
         budget=reward_budget(settings.reward_budget, settings.reward_base, settings.rounds))
     result.save(update_fields=["contract_address"])
-    return account.key.hex().encode()

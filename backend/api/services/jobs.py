@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 
 from backend.api.environment import platform
-from backend.api.models import TrainingResult
+from backend.api.models import Audit, TrainingResult
 from kafkaml.jobs import JobError, JobSpec, JobState, Launcher, LocalLauncher, Role, SecretFile
 from kafkaml.jobs.spec import LABEL_TRAINING
 
-__all__ = ["JobError", "launch_aggregator", "launcher", "labels", "secret_name", "selector", "stop"]
+__all__ = ["JobError", "audit_job_name", "audit_secret_name", "launch_aggregator", "launcher", "labels", "secret_name",
+           "selector", "stop"]
 
 OWNER = "platform-backend"
 SECRET_DIR = "/var/run/kafka-ml"  # one directory per secret file, as a cluster mounts them
@@ -36,6 +37,15 @@ def results_dir(result: TrainingResult) -> str:
 
 def secret_name(result: TrainingResult) -> str:
     return f"training-{result.pk}"
+
+
+def audit_job_name(audit: Audit) -> str:
+    return f"audit-{audit.result_id}-{audit.pk}"
+
+
+def audit_secret_name(audit: Audit) -> str:
+    """The audit job's own Secret (its token), apart from the aggregator's."""
+    return audit_job_name(audit)
 
 
 def selector(result: TrainingResult) -> dict[str, str]:

@@ -4,6 +4,10 @@ Reports are idempotent: a round is stored once per (result, version) and the fin
 so a job that retries after a timeout, or re-sends its spool after the backend restarted,
 changes nothing the second time. The model file is streamed to storage with a size bound and
 checked against the SHA-256 the job sent.
+
+However the aggregator's job ends — its final record (sent after the model file), a stop, a
+failure found by :func:`result_sync` — its token is revoked and its account's remaining gas
+money swept back to the platform (:mod:`backend.api.services.funding`).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from backend.api.environment import platform
 from backend.api.models import RoundRecord, TrainingResult
-from backend.api.services import jobs
+from backend.api.services import funding, jobs
 from kafkaml.django_api import Conflict, PayloadTooLarge
+from kafkaml.django_rest import StrictCharField, StrictRegexField
 
 MAX_MODEL_BYTES = 2 * 1024**3
 MAX_VERSION = 2**31 - 1  # RoundRecord.version is a 32-bit column
@@ -43,31 +49,31 @@ class ContributionInput(serializers.Serializer):
     """One update's fate in a round, as ``training_worker.results.Contribution`` writes it: checked
     here so that every stored round renders with the types the UI's generated client expects."""
 
-    client = serializers.CharField(max_length=200)
+    client = StrictCharField(max_length=200)
     samples = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     staleness = serializers.IntegerField(min_value=-1, max_value=MAX_VERSION)
     base_version = serializers.IntegerField(min_value=0, max_value=MAX_VERSION, required=False)
-    reward = serializers.RegexField(r"^[0-9]{1,78}$", default="0")  # token base units, up to 2^256
+    reward = StrictRegexField(r"^[0-9]{1,78}$", default="0")  # token base units, up to 2^256
     accepted = serializers.BooleanField()
-    reason = serializers.CharField(max_length=200, allow_blank=True, default="")
-    sha256 = serializers.RegexField(HEX_64, allow_blank=True, default="")
+    reason = StrictCharField(max_length=200, allow_blank=True, default="")
+    sha256 = StrictRegexField(HEX_64, allow_blank=True, default="")
 
 
 class TransactionInput(serializers.Serializer):
-    hash = serializers.RegexField(r"^0x[0-9a-f]{64}$")
+    hash = StrictRegexField(r"^0x[0-9a-f]{64}$")
     gas = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     block = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False)
 
 
 class PointerInput(serializers.Serializer):
-    topic = serializers.CharField(max_length=249)
+    topic = StrictCharField(max_length=249)
     partition = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     start_offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
     end_offset = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 class RoundHashInput(serializers.Serializer):
-    sha256 = serializers.RegexField(HEX_64, allow_blank=True)
+    sha256 = StrictRegexField(HEX_64, allow_blank=True)
 
 
 def _checked(serializer: type[serializers.Serializer], data: Any, name: str, *, many: bool = False) -> Any:
@@ -121,7 +127,15 @@ def _final(result: TrainingResult, data: dict[str, Any]) -> bool:
     updated = TrainingResult.objects.filter(pk=result.pk, final__isnull=True).update(
         final=data, finished_at=timezone.now(),
         status=status if result.status in ACTIVE else result.status)
+    if updated:  # the aggregator's last word: its last transaction is mined and the model file is in
+        _job_ended(result)
     return bool(updated)
+
+
+def _job_ended(result: TrainingResult) -> None:
+    """The aggregator's job is over: revoke its token, sweep its account back to the platform."""
+    TrainingResult.objects.filter(pk=result.pk).update(token_sha256="")
+    funding.sweep_or_log(result=result, site=platform())
 
 
 def model_path(result: TrainingResult) -> Path:
@@ -162,8 +176,10 @@ def result_sync(*, result: TrainingResult) -> TrainingResult:
     if result.status in ACTIVE:
         failure = jobs.aggregator_failure(result)
         if failure is not None:
-            TrainingResult.objects.filter(pk=result.pk, status__in=ACTIVE).update(
+            failed = TrainingResult.objects.filter(pk=result.pk, status__in=ACTIVE).update(
                 status=TrainingResult.Status.FAILED, error=failure, finished_at=timezone.now())
+            if failed:
+                _job_ended(result)
             result.refresh_from_db()
     return result
 
@@ -172,15 +188,22 @@ def result_stop(*, result: TrainingResult) -> list[str]:
     """Stop every job of the result (by label, whatever its kind) and mark it stopped."""
     if result.status not in ACTIVE:
         raise Conflict(f"the training is {result.status}; only a created or running one can be stopped")
-    stopped = jobs.stop(result)
+    stopped = jobs.stop(result)  # killed first: the sweep races no transaction of its
     TrainingResult.objects.filter(pk=result.pk, status__in=ACTIVE).update(
         status=TrainingResult.Status.STOPPED, finished_at=timezone.now())
+    _job_ended(result)
     return stopped
 
 
 def result_delete(*, result: TrainingResult) -> None:
+    """Delete the result, its secrets and model file; 503 while its aggregator account cannot be
+    swept (its Secret holds the only copy of the key)."""
     if result.status in ACTIVE:
         raise Conflict("a created or running training cannot be deleted; stop it first")
-    jobs.launcher().delete_secret(jobs.secret_name(result))
+    funding.sweep(result=result, site=platform())
+    launcher = jobs.launcher()
+    for audit in result.audits.all():
+        launcher.delete_secret(jobs.audit_secret_name(audit))
+    launcher.delete_secret(jobs.secret_name(result))
     model_path(result).unlink(missing_ok=True)
     result.delete()

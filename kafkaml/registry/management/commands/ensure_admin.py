@@ -22,16 +22,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--credentials", type=Path, required=True)
-        parser.add_argument("--token-file", type=Path, default=None,
-                            help="also write the API token alone here (0600), for programs that read a token file")
         parser.add_argument("--username", default="admin")
 
-    def handle(self, *args, credentials: Path, username: str, token_file: Path | None = None, **options) -> None:
+    def handle(self, *args, credentials: Path, username: str, **options) -> None:
         users = get_user_model()
         user = users.objects.filter(username=username).first()
         if user is not None and credentials.exists():
-            if token_file is not None:
-                _write_private(token_file, Token.objects.get_or_create(user=user)[0].key)
             return
         password = secrets.token_urlsafe(18)
         if user is None:
@@ -41,8 +37,6 @@ class Command(BaseCommand):
             user.save()
         token, _ = Token.objects.get_or_create(user=user)
         _write_private(credentials, json.dumps({"username": username, "password": password, "token": token.key}))
-        if token_file is not None:
-            _write_private(token_file, token.key)
         self.stdout.write(f"administrator {username!r} ready; credentials in {credentials}")
 
 

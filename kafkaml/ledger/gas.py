@@ -1,0 +1,45 @@
+"""What a training's aggregator account can spend on gas: what the platform funds it with.
+
+The figures are the receipts ``benchmarks/ledger_gas.py`` measured on Anvil (docs/ledger.md,
+"Gas"), taken at their dearest: a round is bounded by the first 1-update ``recordRound`` of a
+training (it writes fresh storage slots: 64,257 gas; later ones cost 47,169) plus, for each
+further update it consumes, what the 4-update round cost above the median 1-update round
+((90,254 − 47,169) / 3, rounded up). A round consumes at most one update per registered client
+(each has at most one pending on chain), so a training's rounds cost at most ``rounds`` times a
+round that consumes every client's update. Around them the aggregator registers the clients,
+starts, finishes, pays out in batches and finally its remainder is swept back (a transfer).
+Strategies and rejections only change how many of those updates a round consumes, never past
+that bound. The platform multiplies this by a margin (AGGREGATOR_GAS_MARGIN) for what the
+measurements leave out (a transaction that reverts, a resumed step) and prices it at the fee
+cap of a transaction sent now, which already leaves room for the base fee to double.
+"""
+
+from __future__ import annotations
+
+import math
+
+from kafkaml.ledger.client import PAYOUT_BATCH  # clients per payRewards transaction
+
+TRANSACTION = 21_000  # what every transaction pays before it does anything
+START = 33_792
+FINISH = 30_922
+REGISTER_PER_CLIENT = 26_693  # (register 4 clients: 127,772 − TRANSACTION) / 4
+PAYOUT_PER_CLIENT = 40_909  # (payout to 4 clients: 184,633 − TRANSACTION) / 4
+ROUND_FIRST_UPDATE = 64_257
+ROUND_PER_MORE_UPDATE = 14_362
+SWEEP = TRANSACTION
+
+
+def aggregator_gas(rounds: int, clients: int) -> int:
+    """The most gas the aggregator of a training of ``rounds`` rounds and ``clients`` clients
+    spends, by the measured figures (no margin)."""
+    per_round = ROUND_FIRST_UPDATE + ROUND_PER_MORE_UPDATE * max(clients - 1, 0)
+    payouts = max(math.ceil(clients / PAYOUT_BATCH), 1)
+    return (START + FINISH + SWEEP + TRANSACTION * (1 + payouts)
+            + (REGISTER_PER_CLIENT + PAYOUT_PER_CLIENT) * clients + rounds * per_round)
+
+
+def aggregator_funding(rounds: int, clients: int, *, fee_cap_wei: int, margin: float) -> int:
+    """The wei a training's aggregator account is funded with: its most gas, times ``margin``,
+    at ``fee_cap_wei`` per gas."""
+    return math.ceil(aggregator_gas(rounds, clients) * margin) * fee_cap_wei
