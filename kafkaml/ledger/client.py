@@ -481,9 +481,12 @@ class Ledger:
         earned, paid = self._view("rewardsOf", Web3.to_checksum_address(address))
         return int(earned - paid)
 
-    def token_balance(self, address: str) -> int:
+    def token_balance(self, address: str, block: int | str = "latest") -> int:
+        """``address``'s balance of this training's reward token at ``block``: the token outlives
+        trainings, so what one training paid is the difference across its blocks."""
         token = self.rpc.w3.eth.contract(address=self.info().token, abi=_artifact("RewardToken")["abi"])
-        return int(self.rpc(lambda: token.functions.balanceOf(Web3.to_checksum_address(address)).call()))
+        account = Web3.to_checksum_address(address)
+        return int(self.rpc(lambda: token.functions.balanceOf(account).call(block_identifier=block)))
 
     def clients(self) -> list[str]:
         return [e.args["client"] for e in self._all_events() if e.name == "ClientRegistered"]

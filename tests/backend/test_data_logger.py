@@ -131,7 +131,7 @@ def test_a_record_too_large_to_deliver_is_rejected_by_its_summary(backend: Backe
     """The relay sends at most MAX_RECORD_BYTES of a record (a broker may allow larger ones than
     ours): beyond, its summary — size, SHA-256, the first bytes, why — is recorded as rejected."""
     topic = unique("data-control")
-    registry = Registry(f"{backend.url}/api/datasources/register/", backend.admin_token)
+    registry = Registry(f"{backend.url}/api/datasources/register/", backend.relay_token)
     value = b"{" + b"x" * MAX_RECORD_BYTES
     answer = registry.deliver(topic, 0, 0, value, [("trace", b"t")])
     assert answer["status"] == "rejected" and "a relay delivers at most" in answer["reason"], answer

@@ -16,6 +16,7 @@ from kafkaml.toydata import TOY_MODEL_SOURCE
 from tests.backend.conftest import Backend
 from tests.backend.platform_flow import (
     assert_the_platform_paid_only_gas,
+    built_model,
     chain_of,
     register_validation_datasource,
     wait_for,
@@ -24,10 +25,9 @@ from tests.conftest import unique
 
 
 def _configuration(backend: Backend, user: requests.Session, source: str = TOY_MODEL_SOURCE) -> int:
-    model = user.post(f"{backend.url}/api/models/", json={"name": unique("toy"), "source": source})
-    assert model.status_code == 201, model.text
+    model = built_model(backend, user, unique("toy"), source)
     configuration = user.post(f"{backend.url}/api/configurations/",
-                              json={"name": unique("configuration"), "ml_models": [model.json()["id"]]})
+                              json={"name": unique("configuration"), "ml_models": [model["id"]]})
     assert configuration.status_code == 201, configuration.text
     return configuration.json()["id"]
 

@@ -60,6 +60,7 @@ class Model:
     version: int = 0
     consumed: int = 0
     queue: list[Queued] = field(default_factory=list)
+    submitted: set[tuple[int, bytes]] = field(default_factory=set)  # (client, hash) ever queued
     earned: list[int] = field(default_factory=lambda: [0, 0])
     # every consumed update in queue order: (client, hash, version, base, samples, accepted, reward)
     outcomes: list[tuple[int, bytes, int, int, int, bool, int]] = field(default_factory=list)
@@ -123,13 +124,12 @@ def _submit(t, model: Model, client: int, number: int, base_kind: str, samples: 
     ]
     ledger = t.clients[client]
     pointer = update_pointer(number, ledger.account)
-    pending = model.pending_of(client)
-    if pending is not None:
-        if pending.content_hash == update:  # its own pending update: returned, not sent again
-            assert ledger.submit_update(base, update, pointer, samples).content_hash == update
-        else:
-            with pytest.raises(UpdatePending):
-                ledger.submit_update(base, update, pointer, samples)
+    if (client, update) in model.submitted:  # submitted before, queued or consumed: returned, not sent again
+        assert ledger.submit_update(base, update, pointer, samples).content_hash == update
+        return
+    if model.pending_of(client) is not None:
+        with pytest.raises(UpdatePending):
+            ledger.submit_update(base, update, pointer, samples)
         return
     if base_kind == "future":
         with pytest.raises(UnknownBaseVersion):
@@ -139,6 +139,7 @@ def _submit(t, model: Model, client: int, number: int, base_kind: str, samples: 
     capped = min(samples, CEILINGS[client])
     assert (submitted.seq, submitted.samples) == (model.consumed + len(model.queue), capped)
     model.queue.append(Queued(update, client, base, capped))
+    model.submitted.add((client, update))
 
 
 def _round(t, model: Model, verdicts: list[tuple[bool, int]]) -> None:

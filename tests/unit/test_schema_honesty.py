@@ -86,8 +86,14 @@ def loose(field, where):
         if getattr(field, attribute, None) is not None:
             yield from loose(getattr(field, attribute), f"{where}[]")
 
-modules = {pattern.callback.view_class.__module__ for pattern in get_resolver().url_patterns[2:]
-           for pattern in getattr(pattern, "url_patterns", [pattern]) if hasattr(pattern.callback, "view_class")}
+def views(patterns):
+    for pattern in patterns:
+        if hasattr(pattern, "url_patterns"):
+            yield from views(pattern.url_patterns)
+        elif hasattr(pattern.callback, "view_class"):
+            yield pattern.callback.view_class
+
+modules = {view.__module__ for view in views(get_resolver().url_patterns)}
 inputs = {}
 for module in modules:
     for name, value in vars(__import__(module, fromlist=["_"])).items():

@@ -135,6 +135,9 @@ class RecordingLauncher(Launcher):
     def stop(self, selector: Mapping[str, str]) -> list[str]:
         return self.launcher.stop(selector)
 
+    def read_secret(self, name: str, key: str) -> bytes | None:
+        return self.launcher.read_secret(name, key)
+
     def delete_secret(self, name: str) -> None:
         self.launcher.delete_secret(name)
 
