@@ -12,7 +12,7 @@ UI_NPM_STAMP := frontend/node_modules/.installed
 UI_BUILD := frontend/dist/index.html
 UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: setup demo test lint bench clean schema kubectl system-packages ui images
+.PHONY: setup demo test test-fast lint bench clean schema kubectl system-packages ui images
 setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl ui system-packages
 
 # kubectl renders the kustomize overlays in tests/unit/test_manifests.py (no cluster is contacted).
@@ -86,11 +86,20 @@ $(CONTRACTS_STAMP): contracts/*.sol contracts/build.py package-lock.json | $(PIP
 demo: setup
 	$(VENV)/bin/kafkaml demo $(ARGS)
 
-test: setup
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file at a time on one of them; each
+# process brings up its own stack, backends and databases (tests/conftest.py). The images are part
+# of the tests' set-up: cached, `make images` takes seconds (docs/testing.md).
+TEST_WORKERS ?= 2
+test: setup images
 	$(VENV)/bin/ruff check .
 	@# pytest exits 5 when it collected nothing: a suite that ran no test is a failure.
-	@$(PY) -m pytest $(ARGS); status=$$?; \
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# A developer's quick loop: everything but the tests marked slow (real images, benchmarks end to end).
+test-fast: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(ARGS)
 
 # The committed OpenAPI schema, regenerated from the code (tests/unit/test_openapi_schema.py fails on drift).
 schema: setup

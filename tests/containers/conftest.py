@@ -3,6 +3,7 @@ networks and their containers) removed after each test."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 from collections.abc import Iterator
@@ -13,12 +14,17 @@ import pytest
 from tests.containers.pods import ROOT, Namespace
 
 REPORT = ROOT / "out" / "images" / "report.json"
+LOCK = ROOT / "out" / "images" / ".build.lock"
 
 
 @pytest.fixture(scope="session")
 def images() -> dict:
-    """`make images`: builds what changed (a cold build takes about 15 minutes), reports sizes."""
-    done = subprocess.run(["make", "images"], cwd=ROOT, capture_output=True, text=True, timeout=3300)
+    """`make images`: builds what changed (a cold build takes about 15 minutes), reports sizes. One
+    test process at a time (pytest-xdist): the others wait for its build and find it cached."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(["make", "images"], cwd=ROOT, capture_output=True, text=True, timeout=3300)
     assert done.returncode == 0, f"make images failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return json.loads(REPORT.read_text())
 

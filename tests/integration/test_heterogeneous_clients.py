@@ -68,7 +68,7 @@ def test_a_four_times_slower_client_completes_markedly_fewer_updates(local_stack
 def test_a_client_that_drops_out_is_away_for_the_stated_time_and_comes_back(local_stack: local.Stack,
                                                                               tmp_path: Path) -> None:
     away_s = 8.0
-    run = train(local_stack, tmp_path, rounds=16, epochs=2,
+    run = train(local_stack, tmp_path, rounds=24, epochs=2,
                 heterogeneity={1: Heterogeneity(dropout_after=2, dropout_s=away_s)})
     flaky = submissions(run, "client-1")
     assert len(flaky) >= 3, "the client came back and trained again"
