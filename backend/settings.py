@@ -14,3 +14,5 @@ globals().update(service_settings(
     description="Models, configurations, deployments of federated trainings, their results, datasources and the "
                 "platform's contracts.",
 ))
+#: The reconciler's pass (kafkaml.django_reconciler): failed aggregator jobs and ended audit jobs.
+RECONCILE_STEP = "backend.api.services.reconcile.reconcile"

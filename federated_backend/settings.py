@@ -17,3 +17,6 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 (set by service_se
 }
 #: Called with each newly registered datasource (kafkaml.registry): it may match announced models.
 REGISTRY_DATASOURCE_HOOK = "federated_backend.api.services.participations.datasource_arrived"
+#: The reconciler's pass (kafkaml.django_reconciler): ended trainers are read from the launcher and
+#: approved participations start in the slots they freed, whether or not anyone asks.
+RECONCILE_STEP = "federated_backend.api.services.participations.schedule"

@@ -54,6 +54,9 @@ SERVICE = declare(
             default=0, minimum=0, maximum=5),
     Setting("BACKEND_SIGN_IN_RATE_PER_ADDRESS", "Sign-in attempts (session and token) allowed per client address, "
             "as N/second, N/minute, N/hour or N/day; more answer 429.", default="30/minute"),
+    Setting("BACKEND_RECONCILE_INTERVAL_S", "Seconds between two passes of the service's reconciler, which "
+            "brings job and participation states up to date (a failed job, a freed trainer slot) without "
+            "waiting for a request to read them; 0: off.", kind="float", default=5.0, minimum=0.0, maximum=3600.0),
     Setting("BACKEND_SIGN_IN_RATE_PER_USER", "Sign-in attempts (session and token) allowed per user name, as "
             "N/second, N/minute, N/hour or N/day; more answer 429.", default="10/minute"),
 )
@@ -139,6 +142,7 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
         "CSRF_TRUSTED_ORIGINS": [o.strip() for o in values["BACKEND_CSRF_TRUSTED_ORIGINS"].split(",") if o.strip()],
         "DATABASES": {"default": database(_database_url(values), run_dir / database_file)},
         "STORAGE_DIR": storage,
+        "RECONCILE_INTERVAL_S": values["BACKEND_RECONCILE_INTERVAL_S"],
         "MEDIA_ROOT": str(storage),
         "DATA_UPLOAD_MAX_MEMORY_SIZE": values["BACKEND_MAX_BODY_BYTES"],
         "FILE_UPLOAD_MAX_MEMORY_SIZE": values["BACKEND_MAX_BODY_BYTES"],
@@ -205,15 +209,19 @@ def wsgi_application(settings_module: str) -> Any:
     Python's default recursion limit restored after: the views import ``kafkaml.ledger``, hence
     web3 and ``py_ecc``, which raises the limit to 100,000 when imported; with it a deeply nested
     JSON body made the C parser overflow a request thread's stack (SIGSEGV, the worker killed)
-    instead of raising RecursionError, which the JSON parser turns into a 400."""
+    instead of raising RecursionError, which the JSON parser turns into a 400. The process's
+    reconciler starts here, in serving processes only (management commands never import this)."""
     import os
     import sys
 
     from django.core.wsgi import get_wsgi_application
     from django.urls import get_resolver
 
+    from kafkaml import django_reconciler
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
     application = get_wsgi_application()
     get_resolver().url_patterns  # noqa: B018 (imports every view module now)
     sys.setrecursionlimit(RECURSION_LIMIT)
+    django_reconciler.start()  # in each serving process (gunicorn imports this after forking)
     return application

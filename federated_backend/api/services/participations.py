@@ -7,7 +7,7 @@ policy), approved, or declined (e.g. this client is not registered for the train
 that trained on a datasource is never started again by a later arrival. Approved participations
 start a trainer job as soon as fewer than ``MAX_RUNNING_TRAINERS`` run, each only when this client
 is registered for its training (on chain, or named by the signed classic announcement); a job's
-end is read from the launcher, by its label.
+end is read from the launcher, by its label, by the service's reconciler (:func:`schedule`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from federated_backend.api.environment import client
 from federated_backend.api.models import AnnouncedModel, Participation
 from federated_backend.api.services import trainers
 from kafkaml.django_api import Conflict
+from kafkaml.django_reconciler import exclusive
 from kafkaml.matching import mismatches, registration_problem
 from kafkaml.registry.models import Datasource
 from kafkaml.schemas import ModelControl, decode, parse_data_control
@@ -136,6 +137,7 @@ def participation_stop(*, participation: Participation) -> Participation:
         raise Conflict(f"the participation is {participation.state}; only a running one can be stopped")
     trainers.stop(participation)
     Participation.objects.filter(pk=participation.pk).update(state=State.STOPPED, reason="stopped by the owner")
+    schedule()  # its slot is free
     participation.refresh_from_db()
     return participation
 
@@ -151,7 +153,10 @@ def refresh() -> None:
 
 @transaction.atomic
 def schedule() -> None:
-    """Start approved participations while trainer slots are free (oldest first)."""
+    """Start approved participations while trainer slots are free (oldest first). Run by the
+    service's reconciler and after each change that may free or fill a slot; one process at a time,
+    so that two cannot both count a slot free and start a trainer each."""
+    exclusive("participations.schedule")
     refresh()
     running = Participation.objects.filter(state=State.RUNNING).count()
     waiting = Participation.objects.select_for_update().filter(state=State.APPROVED).order_by("pk")
