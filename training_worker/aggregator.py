@@ -87,7 +87,8 @@ class Aggregator:
             raise ConfigError("DATASOURCE_ID is required for the aggregator: the platform's validation datasource")
         self.announcement_file = Path(settings.results.directory) / ANNOUNCEMENT_FILE
         stored = self.announcement_file.read_bytes() if self.announcement_file.exists() else None
-        pinned = json.loads(stored)["training"]["validation_datasource_sha256"] if stored else None
+        # The description the platform chose; after a restart, the one this training announced.
+        pinned = json.loads(stored)["training"]["validation_datasource_sha256"] if stored else stream.datasource_sha256
         validation, self.validation_sha256 = find_datasource(
             stream.bootstrap_servers, stream.control_topic, stream.datasource_id, self.training.start_timeout_s,
             sha256=pinned)

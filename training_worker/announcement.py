@@ -89,10 +89,12 @@ def find_datasource(bootstrap: str, topic: str, datasource_id: str, timeout_s: f
 
 
 def client_datasource(stream: StreamSettings, timeout_s: float) -> DataControl:
-    """The client's data: its description on the data control topic (DATASOURCE_ID), or the earlier
+    """The client's data: its description on the data control topic (DATASOURCE_ID, that very record
+    with DATASOURCE_SHA256), or the earlier
     Kafka-ML variables (DATA_TOPIC as ``topic:partition:start:end`` ranges, INPUT_FORMAT, ...)."""
     if stream.datasource_id:
-        return find_datasource(stream.bootstrap_servers, stream.control_topic, stream.datasource_id, timeout_s)[0]
+        return find_datasource(stream.bootstrap_servers, stream.control_topic, stream.datasource_id, timeout_s,
+                               sha256=stream.datasource_sha256)[0]
     legacy: dict[str, Any] = {"topic": stream.topic, "input_format": stream.input_format,
                               "input_config": stream.input_config, "validation_rate": stream.validation_rate,
                               "test_rate": stream.test_rate}

@@ -69,6 +69,9 @@ STREAM = declare(
             default="FEDERATED_DATA_CONTROL_TOPIC"),
     Setting("DATASOURCE_ID", "Datasource described on DATA_CONTROL_TOPIC to use; when set, the stream's topic, "
             "format and rates come from its description.", default=""),
+    Setting("DATASOURCE_SHA256", "SHA-256 of the very description of DATASOURCE_ID the service chose (its "
+            "registered record): the job uses that one, not a later description of the same id. Empty: the "
+            "newest description.", default=""),
     Setting("DATA_TOPIC", "Topic of the data stream, or the earlier `topic:partition:start:end` ranges "
             "(required unless DATASOURCE_ID is set).", default=""),
     # Only the encodings a stream reader decodes (kafkaml.schemas.FORMATS); the earlier Kafka-ML's
@@ -198,6 +201,8 @@ class StreamSettings:
     validation_rate: float
     test_rate: float
     total_msg: int
+    #: The description of ``datasource_id`` chosen (its record's SHA-256), or None: the newest.
+    datasource_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -328,10 +333,13 @@ def _stream(values: dict[str, Any], default_bootstrap: str) -> StreamSettings:
         raise ValueError("DATA_TOPIC or DATASOURCE_ID is required: the job needs a data stream")
     if values["VALIDATION_RATE"] + values["TEST_RATE"] >= 1:
         raise ValueError("VALIDATION_RATE + TEST_RATE must leave data to train on (sum < 1)")
+    pin = values["DATASOURCE_SHA256"]
+    if pin and (not values["DATASOURCE_ID"] or not re.fullmatch(r"[0-9a-f]{64}", pin)):
+        raise ValueError("DATASOURCE_SHA256 must be 64 lowercase hex digits, with DATASOURCE_ID")
     config = _object(values["INPUT_CONFIG"], "INPUT_CONFIG")
     return StreamSettings(bootstrap, values["DATA_CONTROL_TOPIC"], values["DATASOURCE_ID"] or None,
                           values["DATA_TOPIC"], values["INPUT_FORMAT"], config,
-                          values["VALIDATION_RATE"], values["TEST_RATE"], values["TOTAL_MSG"])
+                          values["VALIDATION_RATE"], values["TEST_RATE"], values["TOTAL_MSG"], pin or None)
 
 
 def _chain(reader: _Reader, values: dict[str, Any], token_required: bool) -> ChainSettings | None:

@@ -25,6 +25,8 @@ _MULTIPLIERS = {"": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P"
 
 #: What an Ethereum private key looks like when someone pastes one into a plain setting.
 PRIVATE_KEY_LIKE = re.compile(r"(?<![0-9A-Fa-f])0x[0-9A-Fa-f]{64}(?![0-9A-Fa-f])|^[0-9A-Fa-f]{64}$")
+#: A SHA-256 digest as the registries store it (lower-case hex): public, though shaped like a key.
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def check_dns_label(what: str, value: str) -> None:
@@ -58,6 +60,8 @@ def check_environment(environment: Mapping[str, str]) -> None:
     """Names that every shell and our settings accept, string values, and no private key in plain text.
 
     A value that looks like a private key is refused without quoting it: keys go in secret files.
+    A digest has the same shape: a variable named ``*_SHA256`` may hold exactly one (it pins public
+    data, e.g. ``DATASOURCE_SHA256``).
     """
     for name, value in environment.items():
         if not ENV_NAME.fullmatch(name):
@@ -65,7 +69,7 @@ def check_environment(environment: Mapping[str, str]) -> None:
                              f"not starting with a digit")
         if not isinstance(value, str):
             raise ValueError(f"environment variable {name} must be a string, not {type(value).__name__}")
-        if PRIVATE_KEY_LIKE.search(value):
+        if PRIVATE_KEY_LIKE.search(value) and not (name.endswith("_SHA256") and SHA256_HEX.fullmatch(value)):
             raise ValueError(f"environment variable {name} holds what looks like a private key (64 hex digits); "
                              f"pass keys as secret files, never as plain settings")
 

@@ -31,13 +31,14 @@ from tests.conftest import unique
 
 def register_validation_datasource(backend: Backend, stack: local.Stack, name: str) -> dict[str, Any]:
     """Publish a validation datasource on the platform's data control topic and register that very
-    record through the API (the platform data control logger's part)."""
+    record through the API (the platform data control logger's part); a second call with the same
+    ``name`` publishes another description of it."""
     workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
     publish_datasource(stack.bootstrap("platform"), unique("kml-validation"), name, workload.validation,
                        workload.classes, validation_rate=0.95)
-    record = next(r for r in read_control(stack.bootstrap("platform"), DATA_CONTROL_TOPIC, expected=DataControl,
+    *_, record = (r for r in read_control(stack.bootstrap("platform"), DATA_CONTROL_TOPIC, expected=DataControl,
                                           idle_timeout_s=1.0)
-                  if r.message.datasource_id == name)
+                  if r.message.datasource_id == name)  # the newest: a name may be described again
     answer = backend.relay().post(f"{backend.url}/api/datasources/register/", json={
         "control_topic": DATA_CONTROL_TOPIC, "partition": 0, "offset": record.offset,
         "record": base64.b64encode(record.raw).decode()})

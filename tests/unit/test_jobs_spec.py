@@ -81,6 +81,9 @@ def test_the_callers_dicts_cannot_change_the_spec_after_it_was_checked() -> None
         ({"environment": {"ETH_WALLET_KEY": KEY}}, "ETH_WALLET_KEY holds what looks like a private key"),
         ({"environment": {"ARGS": f'{{"key": "{KEY}"}}'}}, "ARGS holds what looks like a private key"),
         ({"environment": {"ETH_WALLET_KEY": "ab" * 32}}, "ETH_WALLET_KEY holds what looks like a private key"),
+        # a *_SHA256 variable may hold a digest, only that: lower-case hex, nothing around it
+        ({"environment": {"DATASOURCE_SHA256": "AB" * 32}}, "DATASOURCE_SHA256 holds what looks like a private key"),
+        ({"environment": {"DATASOURCE_SHA256": "0x" + "ab" * 32}}, "DATASOURCE_SHA256 holds what looks like"),
         ({"secret_files": {"ETH_WALLET_KEY": ("s", "key", "/run/s/key")}}, "must be a SecretFile"),
         ({"secret_files": {"ETH_WALLET_KEY": Secret("s", "key", "/run/s/key")},
           "environment": {"ETH_WALLET_KEY_FILE": "/elsewhere"}}, "set in the environment and as a secret file"),
@@ -95,6 +98,10 @@ def test_bad_specs_are_refused_naming_the_field(changes: dict[str, Any], message
     with pytest.raises(ValueError, match=message.replace("(", r"\(")) as error:
         spec(**changes)
     assert KEY not in str(error.value) and "ab" * 32 not in str(error.value)
+
+
+def test_a_digest_pins_data_under_a_sha256_name() -> None:
+    assert spec(environment={"DATASOURCE_SHA256": "ab" * 32}).environment["DATASOURCE_SHA256"] == "ab" * 32
 
 
 def test_hashes_that_are_not_keys_are_allowed_beside_other_text() -> None:

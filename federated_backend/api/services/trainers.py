@@ -37,7 +37,7 @@ def environment(participation: Participation, announcement: ModelControl) -> dic
         "FEDERATED_MODEL_ID": announcement.model_id, "FEDERATED_CLIENT_ID": site.client_id,
         "MODEL_LOGGER_TOPIC": site.model_control_topic, "DATA_BOOTSTRAP_SERVERS": site.data_bootstrap,
         "DATA_CONTROL_TOPIC": participation.datasource.control_topic,
-        "DATASOURCE_ID": participation.datasource.datasource_id,
+        "DATASOURCE_ID": participation.datasource.datasource_id, "DATASOURCE_SHA256": participation.datasource.sha256,
         "RESULTS_DIR": f"/tmp/kafkaml-results/{job_name(participation)}", "POLL_INTERVAL": "0.5",
     }
     if announcement.coordination == "blockchain":

@@ -37,8 +37,9 @@ it('lists the trainings with links, filters by status and polls while one runs',
 
   status = 'finished'
   await waitFor(() => expect(within(screen.getByRole('table')).getAllByText('finished')).toHaveLength(2))
+  await new Promise((resolve) => setTimeout(resolve, 150)) // a poll sent before the page saw "finished" lands
   const polls = seen.length
-  await new Promise((resolve) => setTimeout(resolve, 150))
+  await new Promise((resolve) => setTimeout(resolve, 300))
   expect(seen.length).toBe(polls) // nothing runs any more: no polling
 
   await userEvent.selectOptions(screen.getByLabelText('Status'), 'failed')
