@@ -12,8 +12,8 @@ UI_NPM_STAMP := frontend/node_modules/.installed
 UI_BUILD := frontend/dist/index.html
 UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: setup demo test test-fast lint bench clean schema kubectl system-packages ui images
-setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl ui system-packages
+.PHONY: setup demo test test-fast lint bench clean schema kubectl system-packages postgresql ui images
+setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl ui system-packages postgresql
 
 # kubectl renders the kustomize overlays in tests/unit/test_manifests.py (no cluster is contacted).
 # When it is missing: Debian's kubernetes-client package (as root), else a message. The overlays use
@@ -59,6 +59,19 @@ system-packages:
 	      echo "error: missing Debian packages:$$missing; install them (as root: apt-get install -y$$missing) and run 'make setup' again" >&2; exit 1; \
 	    fi; \
 	  fi
+
+# PostgreSQL for the tests: when no server answers at KAFKAML_TEST_POSTGRES_DSN (default 127.0.0.1:5432),
+# the test session starts a throw-away one from Debian's server binaries (tests/postgres_server.py),
+# so those are installed (package postgresql) as root when missing, else a message.
+postgresql: $(PIP_STAMP)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! $(PY) tests/postgres_server.py; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian package postgresql (the tests start a throw-away server)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null || exit 1; \
+	  else \
+	    echo "error: no PostgreSQL server answers for the tests and none is installed to start one; install it (as root: apt-get install -y postgresql) or set KAFKAML_TEST_POSTGRES_DSN to a server, and run 'make setup' again" >&2; exit 1; \
+	  fi; \
+	fi
 
 # The three images (services, worker, UI), built with podman from docker/*.Dockerfile on base images
 # made here (debootstrap; no image registry is needed), as root. Only what changed is rebuilt: the

@@ -1,5 +1,6 @@
-"""Shared fixtures: a real local stack (Tansu brokers + Anvil) and a throw-away PostgreSQL database;
-and a check on every session that no test left a file in the source tree.
+"""Shared fixtures: a real local stack (Tansu brokers + Anvil) and a throw-away PostgreSQL database
+(on the configured server, or on one the session starts: ``tests/postgres_server.py``); and a check
+on every session that no test left a file in the source tree.
 
 ``local_stack`` is session-scoped and reused by every test that needs a broker or the chain; it
 runs in its own run directory so it never touches a developer's own ``kafkaml local`` stack.
@@ -23,9 +24,10 @@ from psycopg import sql
 
 from kafkaml import kafka, topics
 from kafkaml.local import stack as local
+from tests.postgres_server import SessionServer
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTGRES_ADMIN_DSN = os.environ.get("KAFKAML_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+SESSION_POSTGRES = SessionServer()
 STACK_CLIENTS = 3
 
 
@@ -46,6 +48,16 @@ def nothing_written_into_the_source_tree() -> Iterator[None]:
     appeared = _untracked_files() - before
     assert not appeared, (f"files appeared in the source tree during the tests: {sorted(appeared)}; a test must "
                           "write under tmp_path or out/ (if you created them yourself meanwhile, run again)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_postgres() -> Iterator[SessionServer]:
+    """The session's PostgreSQL (``throwaway_database`` asks it for the admin DSN): a server it had to
+    start is stopped and removed when the session ends, after every other session fixture."""
+    try:
+        yield SESSION_POSTGRES
+    finally:
+        SESSION_POSTGRES.stop()
 
 
 @pytest.fixture(scope="session")
@@ -73,12 +85,13 @@ def rpc_url(local_stack: local.Stack) -> str:
 def throwaway_database() -> Iterator[str]:
     """DSN of a PostgreSQL database created now and dropped after."""
     name = f"kafkaml_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as connection:
+    admin_dsn = SESSION_POSTGRES.admin_dsn()
+    with psycopg.connect(admin_dsn, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+        yield admin_dsn.rsplit("/", 1)[0] + "/" + name
     finally:
-        with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as connection:
+        with psycopg.connect(admin_dsn, autocommit=True) as connection:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
