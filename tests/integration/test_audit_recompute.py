@@ -9,15 +9,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kafkaml.ledger import Ledger, UpdateOutcome
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
 from kafkaml.recompute import recompute
-from kafkaml.strategies import Update, make_strategy
+from kafkaml.strategies import STRATEGIES, Update, make_strategy
 from kafkaml.topics import update_topic
 from kafkaml.weights import publish_weights
 from tests.conftest import unique
+from tests.integration.test_federated_training import history, train
 
 
 def audit(stack: local.Stack, address: str) -> subprocess.CompletedProcess:
@@ -134,3 +136,23 @@ def test_recompute_reports_an_update_counted_twice(local_stack: local.Stack, tmp
     assert [check.ok for check in report.checks] == [True, False]
     assert "accepted before: one update counted twice" in report.first_mismatch.problem
     assert report.first_mismatch.version == 2
+
+
+#: fedasync, the default, is recomputed after a real training in test_federated_training.py.
+OTHER_STRATEGIES = [name for name in STRATEGIES if name != "fedasync"]
+
+
+@pytest.mark.parametrize("name", OTHER_STRATEGIES)
+def test_a_real_training_recomputes_bit_for_bit_with_every_strategy(local_stack: local.Stack, tmp_path: Path,
+                                                                    name: str) -> None:
+    """Two clients, two rounds on the toy workload; a buffered strategy aggregates both clients'
+    updates in each round (K = 2), so its rule (average, median, trimmed mean, FedBuff's
+    discounted deltas from each update's base weights) really combines several updates."""
+    params = {"updates": 2} if make_strategy(name).updates_per_round > 1 else {}
+    strategy = make_strategy(name, params)
+    run, final = train(local_stack, tmp_path, mode="blockchain", rounds=2, strategy=name, strategy_params=params)
+    assert final["versions"] == 2
+    report = recompute(history(local_stack, run), local_stack.bootstrap("platform"))
+    assert report.strategy == strategy.description_json()
+    assert report.ok and len(report.checks) == 2, report.first_mismatch
+    assert [check.updates for check in report.checks] == [strategy.updates_per_round] * 2
