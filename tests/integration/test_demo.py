@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kafkaml.local import stack as local
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,6 +21,7 @@ KAFKAML = str(Path(sys.executable).parent / "kafkaml")  # the entry point `make 
 SNR_ROWS = [f"{snr:+d}" for snr in range(-10, 31, 5)]
 
 
+@pytest.mark.slow  # a whole stack of its own and the RAT CNN: minutes (`make test` runs it, `make test-fast` not)
 def test_kafkaml_demo_trains_summarises_and_its_audit_command_passes(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     # Wide enough that no line of the summary wraps; SQLite in the run directory, as for a user.
