@@ -17,6 +17,9 @@ export default defineConfig({
     // One jsdom for all files (a fresh one per file tripled the run on two cores); what a test
     // stubs is undone after it, so no file sees another's stand-ins.
     isolate: false,
+    // The suite shares two cores with the Python tests' trainings: a page test waiting on its polls
+    // may take several seconds there, which is no failure of the page.
+    testTimeout: 20_000,
     unstubGlobals: true,
   },
 })

@@ -33,8 +33,8 @@ import numpy as np
 from kafkaml import kafka, topics
 from kafkaml.codecs import AvroCodec, RawCodec, SampleError, avro_fields
 from kafkaml.schemas import SPLITS, DataControl, compress_offsets, publish_control
+from kafkaml.topics import DATA_CONTROL_TOPIC
 
-DATA_CONTROL_TOPIC = "FEDERATED_DATA_CONTROL_TOPIC"  # the earlier Kafka-ML's name, the settings' default
 _PENDING_LIMIT = 4096  # resolve send futures in windows so memory does not grow with the dataset
 
 

@@ -19,6 +19,10 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from kafkaml import kafka
 
+#: The control topics' default names (the earlier Kafka-ML's, the settings' defaults): where data
+#: owners describe datasources and where the platform announces models.
+DATA_CONTROL_TOPIC = "FEDERATED_DATA_CONTROL_TOPIC"
+MODEL_CONTROL_TOPIC = "FEDERATED_MODEL_CONTROL_TOPIC"
 #: Records up to our largest message plus headers, kept until deleted: weights must outlive the
 #: training for audits, datasets are reused by several trainings, control logs are replayed.
 MESSAGE_BYTES_CONFIG = {"max.message.bytes": str(kafka.MAX_MESSAGE_BYTES + 64 * 1024)}

@@ -30,6 +30,7 @@ from kafkaml import config
 from kafkaml.local import client, platform, processes
 from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, LocalAccount, write_accounts
 from kafkaml.local.binaries import anvil_binary, tansu_binary
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC, ensure_topic
 
 STATE_FILE = "stack.json"
 #: Services start in this order: each needs the ones before it (the platform backend deploys the
@@ -192,6 +193,7 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
         _save(stack)
         try:
             _wait_healthy(stack, infrastructure, settings["KAFKAML_READY_TIMEOUT_S"])
+            _create_control_topics([part for part in infrastructure if part.kind == "broker"])
             _fund(stack)
             services = sorted((part for part in to_start if part.kind in SERVICE_ORDER),
                               key=lambda part: SERVICE_ORDER.index(part.kind))
@@ -346,6 +348,16 @@ def _set_aside_unreadable(state: Path) -> bool:
     except (json.JSONDecodeError, UnicodeDecodeError):
         state.rename(state.with_name(f"state.unreadable-{int(time.time())}.json"))
         return True
+
+
+def _create_control_topics(brokers: list[Part]) -> None:
+    """The control topics, as their writers create them (one partition: one order of records),
+    before anything can read them: the broker would create a topic read before it exists with its
+    default partition count, which every writer then refuses."""
+    for broker in brokers:
+        wanted = [DATA_CONTROL_TOPIC] + ([MODEL_CONTROL_TOPIC] if broker.name == "platform" else [])
+        for topic in wanted:
+            ensure_topic(broker.address, topic, configs=CONTROL_TOPIC_CONFIG)
 
 
 def _start(part: Part, stack: Stack, binary: Path) -> None:

@@ -31,10 +31,9 @@ from kafkaml.schemas import ModelControl, read_control
 from kafkaml.settings_hash import settings_hash
 from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
 from kafkaml.strategies import make_strategy
-from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic, weights_topic
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, MODEL_CONTROL_TOPIC, ensure_topic, weights_topic
 from kafkaml.workloads import Samples, Workload
 
-MODEL_CONTROL_TOPIC = "FEDERATED_MODEL_CONTROL_TOPIC"
 #: Share of the workload's validation samples the aggregator scores on (a datasource needs some
 #: training samples, so not all of them).
 PLATFORM_VALIDATION_RATE = 0.95

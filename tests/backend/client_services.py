@@ -21,6 +21,7 @@ from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import deploy_token_once
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, DATA_CONTROL_TOPIC, ensure_topic
 from tests.backend import documented
 from tests.conftest import throwaway_database
 
@@ -62,14 +63,20 @@ def start_backend(name: str, env: dict[str, str], home: Path, log_path: Path) ->
 
 
 def start_client(stack: local.Stack, name: str, token_address: str, policy: str, directory: Path,
-                 platform_signer: str = "") -> Client:
+                 platform_signer: str = "", data_control_topic: str = DATA_CONTROL_TOPIC) -> Client:
+    """A client's federated backend and both loggers; its data logger reads ``data_control_topic``
+    (a test's own: the session's brokers hold every other test's datasources)."""
     env = local_client.backend_environment(stack, name, token_address=token_address, site_policy=policy,
                                            platform_signer=platform_signer)
+    # Created as a data owner's sink creates it, before the logger reads it (a read would create it
+    # with the broker's default partition count).
+    ensure_topic(stack.bootstrap(name), data_control_topic, configs=CONTROL_TOPIC_CONFIG)
     running = start_backend(name, env, local_client.directory(stack, name), directory / f"{name}-backend.log")
     token_file = local_client.directory(stack, name) / local_client.TOKEN_FILE
     running.loggers = [
         Job(f"{name}-data-logger", "data_control_logger",
-            local_client.data_logger_environment(stack, name, running.url, token_file),
+            {**local_client.data_logger_environment(stack, name, running.url, token_file),
+             "DATA_CONTROL_TOPIC": data_control_topic},
             directory / f"{name}-data-logger.log").start(),
         Job(f"{name}-model-logger", "model_control_logger",
             local_client.model_logger_environment(stack, running.url, token_file),
@@ -81,13 +88,15 @@ def start_client(stack: local.Stack, name: str, token_address: str, policy: str,
 @pytest.fixture()
 def start_clients(local_stack: local.Stack, tmp_path: Path) -> Iterator:
     """Start client-1 and client-2 (site policies auto and approval unless given) for a platform token
-    (and the platform's classic signer, if given); stop them and their jobs after."""
+    (and the platform's classic signer, if given), their data loggers on the test's own data control
+    topic; stop them and their jobs after."""
     started: dict[str, Client] = {}
 
-    def start(token_address: str, policies: tuple[str, str] = ("auto", "approval"),
+    def start(token_address: str, data_control_topic: str, policies: tuple[str, str] = ("auto", "approval"),
               platform_signer: str = "") -> dict[str, Client]:
         for name, policy in zip(("client-1", "client-2"), policies, strict=True):
-            started[name] = start_client(local_stack, name, token_address, policy, tmp_path, platform_signer)
+            started[name] = start_client(local_stack, name, token_address, policy, tmp_path, platform_signer,
+                                         data_control_topic)
         return started
 
     try:

@@ -27,18 +27,19 @@ from tests.conftest import records_in, unique
 
 def test_the_whole_path_through_the_services(backend: Backend, local_stack: local.Stack, start_clients) -> None:
     workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
+    topic = unique("data-control")  # this test's datasources only, whatever else the session's brokers hold
     for index, name in enumerate(("client-1", "client-2")):
         publish_datasource(local_stack.bootstrap(name), unique("kml-data"), unique(f"{name}-data"),
-                           workload.clients[index], workload.classes)
+                           workload.clients[index], workload.classes, control_topic=topic)
     # client-1 also has data the model cannot use (8 features expected, 5 here)
     publish_datasource(local_stack.bootstrap("client-1"), unique("kml-data"), unique("narrow"),
-                       Samples(toy_blobs(60, 2)[0][:, :5].copy(), toy_blobs(60, 2)[1]), 3)
+                       Samples(toy_blobs(60, 2)[0][:, :5].copy(), toy_blobs(60, 2)[1]), 3, control_topic=topic)
     alice = backend.as_user("alice-federated")
     # FedAvg over 2 updates: a client has at most one update pending on chain, so every round
     # takes one update of each client and cannot be made before the approval-policy client joins.
     result = deploy(backend, alice, local_stack, rounds=3, strategy="fedavg",
                     strategy_params={"updates": 2})  # deploys the platform's contracts if needed
-    clients = start_clients(alice.get(f"{backend.url}/api/chain/").json()["token"])
+    clients = start_clients(alice.get(f"{backend.url}/api/chain/").json()["token"], topic)
 
     def states(client: Client) -> dict[str, str]:
         return {p["datasource_id"]: p["state"] for p in client.participations()}
@@ -85,13 +86,14 @@ def test_an_unregistered_site_starts_nothing(backend: Backend, local_stack: loca
     policy is auto, yet it declines the training — its wallet (classic: its id) is not registered
     — starts no trainer, not even when its owner approves, and publishes no update; client-2 trains."""
     workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
+    topic = unique("data-control")  # this test's datasources only, whatever else the session's brokers hold
     for index, name in enumerate(("client-1", "client-2")):
         publish_datasource(local_stack.bootstrap(name), unique("kml-data"), unique(f"{name}-data"),
-                           workload.clients[index], workload.classes)
+                           workload.clients[index], workload.classes, control_topic=topic)
     alice = backend.as_user(f"alice-unregistered-{coordination}")
     result = deploy(backend, alice, local_stack, rounds=2, clients=["client-2"], coordination=coordination)
     signer = platform.signer_account(backend.run_dir).address if coordination == "classic" else ""
-    clients = start_clients(alice.get(f"{backend.url}/api/chain/").json()["token"], ("auto", "auto"), signer)
+    clients = start_clients(alice.get(f"{backend.url}/api/chain/").json()["token"], topic, ("auto", "auto"), signer)
     refusal = ("is not registered for the training" if coordination == "blockchain"
                else "this client ('client-1') is not named by the training's announcement")
 

@@ -43,11 +43,12 @@ def test_the_users_path_in_a_browser(backend: Backend, local_stack: local.Stack,
     assert Path("/usr/bin/chromium").exists() or shutil.which("chromium"), "Debian's chromium: make setup installs it"
     user = backend.as_user("ui-user")  # created with the password "<name>-password-1", which the browser types
     token = backend.admin().post(f"{backend.url}/api/chain/").json()["token"]
-    start_clients(token, ("auto", "auto"))
+    topic = unique("data-control")  # this test's datasources only, whatever else the session's brokers hold
+    start_clients(token, topic, ("auto", "auto"))
     workload = make_workload("toy", 2, 1200, seed=11, mode="random-split")
     for index, name in enumerate(("client-1", "client-2")):
         publish_datasource(local_stack.bootstrap(name), unique("kml-data"), unique(f"{name}-ui"),
-                           workload.clients[index], workload.classes)
+                           workload.clients[index], workload.classes, control_topic=topic)
     validation = register_validation_datasource(backend, local_stack, unique("ui-validation"))
 
     summary_path = tmp_path / "summary.json"
