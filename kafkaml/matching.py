@@ -41,26 +41,37 @@ def mismatches(announcement: ModelControl, datasource: DataControl) -> list[str]
 
 def registration_problem(announcement: ModelControl, identity: str, rpc_url: str) -> str:
     """Why the client ``identity`` (its wallet address in blockchain mode, its client id in classic
-    mode) is not registered for the announced training; "" when it is.
+    mode) is not registered for the announced training, or cannot tell now; "" when it is.
 
     Only the clients the platform registered train: a site whose data the platform did not match
     (and does not pay) gives none of it away. In blockchain mode the training's contract is asked;
     in classic mode the signed announcement names the clients.
     """
+    return registration(announcement, identity, rpc_url)[1]
+
+
+def registration(announcement: ModelControl, identity: str, rpc_url: str) -> tuple[bool | None, str]:
+    """(True, "") when ``identity`` is registered for the announced training; (False, why) when it
+    is not; (None, why) when the chain cannot say now (it is away or busy): a service asks again
+    later rather than decide for good on one failed read."""
     if announcement.coordination == "classic":
         if identity in announcement.clients:
-            return ""
-        return f"this client ({identity!r}) is not named by the training's announcement"
+            return True, ""
+        return False, f"this client ({identity!r}) is not named by the training's announcement"
     assert announcement.blockchain is not None
     training = announcement.blockchain.contract_address
     if not identity:
-        return "this client's wallet address is not set: it cannot tell whether it is registered for the training"
+        return False, "this client's wallet address is not set: it cannot tell whether it is registered for the training"
     if not rpc_url:
-        return "this client has no chain configured (ETH_RPC_URL): it cannot tell whether it is registered"
+        return False, "this client has no chain configured (ETH_RPC_URL): it cannot tell whether it is registered"
     from kafkaml.ledger import Ledger, LedgerError
 
     try:
         registered = Ledger.reader(rpc_url, training).is_client(identity)
-    except (LedgerError, ValueError) as exc:
-        return f"the training {training} cannot tell whether this client is registered: {exc}"
-    return "" if registered else f"this client's wallet {identity} is not registered for the training {training}"
+    except ValueError as exc:
+        return False, f"the training {training} cannot tell whether this client is registered: {exc}"
+    except LedgerError as exc:
+        return None, f"the training {training} cannot tell whether this client is registered: {exc}"
+    if registered:
+        return True, ""
+    return False, f"this client's wallet {identity} is not registered for the training {training}"

@@ -12,7 +12,7 @@ import pytest
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import RunOptions, start_run, trainer_env, wait_for_end
-from kafkaml.matching import registration_problem
+from kafkaml.matching import registration, registration_problem
 from kafkaml.schemas import BlockchainInfo, ModelControl
 from kafkaml.topics import update_topic
 from kafkaml.workloads import make_workload
@@ -68,6 +68,8 @@ def test_the_registration_rule_on_every_path(local_stack: local.Stack) -> None:
         announced("blockchain", local_stack.account("platform").address), t.clients[0].account, rpc)
     assert "cannot tell whether this client is registered" in registration_problem(training, "0xnot-an-address",
                                                                                     rpc)
+    assert registration(training, t.clients[0].account, rpc) == (True, "")
+    assert registration(training, t.outsider.account, rpc)[0] is False  # declined for good, not asked again
     classic = announced("classic", clients=("client-1", "client-2"))
     assert registration_problem(classic, "client-2", "") == ""
     assert "('client-3') is not named by the training's announcement" in registration_problem(classic, "client-3", "")

@@ -22,7 +22,7 @@ from federated_backend.api.models import AnnouncedModel, Participation
 from federated_backend.api.services import trainers
 from kafkaml.django_api import Conflict
 from kafkaml.django_reconciler import exclusive
-from kafkaml.matching import mismatches, registration_problem
+from kafkaml.matching import mismatches, registration
 from kafkaml.registry.models import Datasource
 from kafkaml.schemas import ModelControl, decode, parse_data_control
 
@@ -57,8 +57,12 @@ def _propose(model: AnnouncedModel, datasource: Datasource) -> None:
     state = State.MISMATCHED if problems else State.APPROVED if client().site_policy == "auto" else State.PROPOSED
     if not problems and _training_over(announcement):
         state, problems = State.DECLINED, ["the training finished before this datasource arrived"]
-    elif not problems and (unregistered := _registration_problem(announcement)):
-        state, problems = State.DECLINED, [unregistered]
+    elif not problems:
+        registered, why = _registration(announcement)
+        if registered is False:
+            state, problems = State.DECLINED, [why]
+        elif registered is None:  # asked again before its trainer starts (schedule)
+            problems = [why]
     try:
         with transaction.atomic():
             Participation.objects.create(model=model, datasource=datasource, state=state, reason="; ".join(problems))
@@ -80,13 +84,13 @@ def _training_over(announcement: ModelControl) -> bool:
         return False
 
 
-def _registration_problem(announcement: ModelControl) -> str:
-    """Why this client is not registered for the announced training ("" when it is): only the
-    clients the platform registered train, so no site gives its data to a training that did not
-    name it (:func:`kafkaml.matching.registration_problem`)."""
+def _registration(announcement: ModelControl) -> tuple[bool | None, str]:
+    """Whether this client is registered for the announced training (None: the chain cannot say
+    now), with why not: only the clients the platform registered train, so no site gives its data
+    to a training that did not name it (:func:`kafkaml.matching.registration`)."""
     site = client()
     identity = site.wallet_address if announcement.coordination == "blockchain" else site.client_id
-    return registration_problem(announcement, identity, site.rpc_url)
+    return registration(announcement, identity, site.rpc_url)
 
 
 def on_chain(participation: Participation) -> dict:
@@ -165,9 +169,12 @@ def schedule() -> None:
         if slots == 0:
             break
         announcement = announcement_of(participation.model)
-        unregistered = _registration_problem(announcement)  # the owner may approve one declined for this
-        if unregistered:
-            Participation.objects.filter(pk=participation.pk).update(state=State.DECLINED, reason=unregistered)
+        registered, why = _registration(announcement)  # the owner may approve one declined for this
+        if registered is False:
+            Participation.objects.filter(pk=participation.pk).update(state=State.DECLINED, reason=why)
+            continue
+        if registered is None:  # the chain cannot say now: the next pass asks again
+            Participation.objects.filter(pk=participation.pk).update(reason=why)
             continue
         slots -= 1
         try:
@@ -177,4 +184,4 @@ def schedule() -> None:
             Participation.objects.filter(pk=participation.pk).update(state=State.FAILED,
                                                                      reason=f"launch failed: {exc}")
             continue
-        Participation.objects.filter(pk=participation.pk).update(state=State.RUNNING, job=job)
+        Participation.objects.filter(pk=participation.pk).update(state=State.RUNNING, job=job, reason="")
