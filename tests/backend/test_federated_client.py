@@ -42,16 +42,21 @@ def test_the_whole_path_through_the_services(backend: Backend, local_stack: loca
     clients = start_clients(alice.get(f"{backend.url}/api/chain/").json()["token"], topic)
 
     def states(client: Client) -> dict[str, str]:
-        return {p["datasource_id"]: p["state"] for p in client.participations()}
+        """This training's participations by datasource (the session's other announcements match the
+        same datasources too: one participation per announcement and datasource)."""
+        return {p["datasource_id"]: p["state"] for p in client.participations()
+                if p["model_id"] == result["federated_id"]}
 
     deadline = time.monotonic() + 90
     while not (any(s in ("running", "finished") for s in states(clients["client-1"]).values())
                and "proposed" in states(clients["client-2"]).values()):
         assert time.monotonic() < deadline, (states(clients["client-1"]), states(clients["client-2"]))
         time.sleep(0.5)
-    narrow = next(p for p in clients["client-1"].participations() if p["datasource_id"].startswith("narrow"))
+    narrow = next(p for p in clients["client-1"].participations()
+                  if p["datasource_id"].startswith("narrow") and p["model_id"] == result["federated_id"])
     assert narrow["state"] == "mismatched" and "samples of shape (5,), the model expects (8,)" in narrow["reason"]
-    waiting = next(p for p in clients["client-2"].participations() if p["state"] == "proposed")
+    waiting = next(p for p in clients["client-2"].participations()
+                   if p["state"] == "proposed" and p["model_id"] == result["federated_id"])
     approved = clients["client-2"].api().post(f"{clients['client-2'].url}/api/participations/{waiting['id']}/approve/")
     assert approved.status_code == 200 and approved.json()["state"] in ("running", "approved"), approved.text
 
