@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kafkaml.config import LOCAL, ConfigError, Setting, declare
+from kafkaml.ledger.gas import DEFAULT_MARGIN
 from kafkaml.rewards import parse_token_amount
 
 PLATFORM = declare(
@@ -33,7 +34,7 @@ PLATFORM = declare(
     Setting("ETH_BLOCKSCOUT_URL", "Blockscout base URL for explorer links (empty: no links).", default=""),
     Setting("AGGREGATOR_GAS_MARGIN", "Safety factor on the gas a training's aggregator is funded for (the most its "
             "rounds can spend, from measured figures, at the node's fee cap now); what is left returns to the "
-            "admin at the end.", kind="float", default=2.0, minimum=1.0, maximum=100.0),
+            "admin at the end.", kind="float", default=DEFAULT_MARGIN, minimum=1.0, maximum=100.0),
     Setting("BACKEND_PUBLIC_URL", "URL at which jobs reach this backend to report (their RESULT_URL base).",
             default="http://127.0.0.1:8000"),
     Setting("JOB_LAUNCHER", "Where jobs run: local (subprocesses) or kubernetes (Jobs in this namespace).",

@@ -28,6 +28,9 @@ PAYOUT_PER_CLIENT = 40_909  # (payout to 4 clients: 184,633 − TRANSACTION) / 4
 ROUND_FIRST_UPDATE = 64_257
 ROUND_PER_MORE_UPDATE = 14_362
 SWEEP = TRANSACTION
+#: The margin a training's aggregator is funded with unless the platform says otherwise
+#: (AGGREGATOR_GAS_MARGIN); ``kafkaml train`` uses it as it is.
+DEFAULT_MARGIN = 2.0
 
 
 def aggregator_gas(rounds: int, clients: int) -> int:

@@ -14,6 +14,7 @@ variables, as the Kubernetes Jobs.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -37,8 +38,8 @@ from kafkaml.workloads import Samples, Workload
 #: Share of the workload's validation samples the aggregator scores on (a datasource needs some
 #: training samples, so not all of them).
 PLATFORM_VALIDATION_RATE = 0.95
-#: Gas money the platform gives each training's aggregator account (Anvil's gas is cheap).
-AGGREGATOR_FUNDING_WEI = 10**18
+
+log = logging.getLogger(__name__)
 
 
 class TrainingFailed(RuntimeError):
@@ -87,6 +88,10 @@ class Run:
     #: Epoch seconds when the data were in Kafka and the model built, before the training was
     #: created and its jobs started: benchmarks time the training itself from here.
     training_started_at: float = 0.0
+    #: Wei the aggregator account was funded with for gas, and wei returned from it to the
+    #: platform when the run stopped (None: not yet, or classic mode).
+    funded_wei: int = 0
+    returned_wei: int | None = None
 
     @property
     def progress_file(self) -> Path:
@@ -109,8 +114,22 @@ class Run:
         return [job for job in [self.aggregator, *self.trainers] if job is not None]
 
     def stop(self) -> None:
+        """Stop the jobs, then return what the aggregator account has left to the platform, as
+        the backend does when a training ends (only the platform is sure to be there then)."""
         for job in self.jobs():
             job.stop()
+        if self.funded_wei and self.returned_wei is None:
+            from kafkaml.ledger import LedgerError
+            from kafkaml.ledger.client import Ledger
+
+            account = self.aggregator_account
+            assert account is not None
+            try:
+                self.returned_wei = Ledger.sweep(self.stack.chain.address, account.private_key(),
+                                                 self.stack.account("platform").address)
+            except LedgerError as exc:  # the key stays in the run directory: nothing is lost
+                log.warning("the aggregator account %s was not emptied (%s); its key is %s", account.address, exc,
+                            account.key_file)
 
 
 def publish_datasource(bootstrap: str, topic: str, datasource_id: str, samples: Samples, classes: int,
@@ -196,16 +215,22 @@ def deploy_token_once(current: local.Stack) -> str:
 
 def create_training(run: Run, env: dict[str, str], token_address: str) -> None:
     """The platform backend's part in blockchain mode: a fresh account for this training's
-    aggregator (its key never leaves the run directory), funded for gas, and the training created
-    for it through the factory with the platform's admin key, for exactly these settings."""
+    aggregator (its key never leaves the run directory), funded for the most gas its training can
+    spend (:func:`kafkaml.ledger.gas.aggregator_funding`, what the backend funds it with; the rest
+    returns at :meth:`Run.stop`), and the training created for it through the factory with the
+    platform's admin key, for exactly these settings."""
     from kafkaml.ledger.client import Ledger
+    from kafkaml.ledger.gas import DEFAULT_MARGIN, aggregator_funding
 
     current = run.stack
     admin_key = current.account("platform").private_key()
     aggregator = run.aggregator_account
     assert aggregator is not None
-    Ledger.fund(current.chain.address, admin_key, aggregator.address, AGGREGATOR_FUNDING_WEI)
     rounds = int(env["AGGREGATION_ROUNDS"])
+    clients = len(json.loads(env["CLIENT_SAMPLE_CEILINGS"]))
+    wei = aggregator_funding(rounds, clients, fee_cap_wei=Ledger.fee_cap(current.chain.address), margin=DEFAULT_MARGIN)
+    Ledger.fund(current.chain.address, admin_key, aggregator.address, wei)
+    run.funded_wei = wei
     strategy = make_strategy(env["AGG_STRATEGY"].lower(), json.loads(env["AGG_STRATEGY_PARAMS"]))
     run.contract_address = Ledger.create_training(
         current.chain.address, admin_key, token_address=token_address, aggregator=aggregator.address,

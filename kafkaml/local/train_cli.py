@@ -131,9 +131,8 @@ def train_locally(args: argparse.Namespace) -> dict:
 
         try:
             final = wait_for_end(run_, args.timeout, on_round)
-        except BaseException:
+        finally:
             run_.stop()
-            raise
     return {"run": run_, "final": final, "workload": workload, "seconds": time.monotonic() - started,
             "chain": chain_usage(current, run_.contract_address) if options.mode == "blockchain" else None}
 
@@ -175,6 +174,8 @@ def print_summary(result: dict) -> None:
         table.add_row(f"tokens of {client}", f"{amount / 10**18:.6f}")
     if result.get("chain"):
         table.add_row("transactions / total gas", f"{result['chain']['transactions']} / {result['chain']['gas']:,}")
+        table.add_row("aggregator gas money", f"{run_.aggregator_account.address}: funded {run_.funded_wei:,} wei, "
+                      f"returned {run_.returned_wei or 0:,} wei")
     table.add_row("wall time", f"{result['seconds']:.1f} s")
     console().print(table)
     if run_.options.mode == "blockchain":

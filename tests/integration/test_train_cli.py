@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from web3 import Web3
+
 from kafkaml.ledger.client import PAYOUT_BATCH
+from kafkaml.ledger.gas import DEFAULT_MARGIN, aggregator_funding
 from kafkaml.local import stack as local
 
 
@@ -34,10 +37,21 @@ def test_kafkaml_train_prints_the_summary_and_the_audit_command(tmp_path: Path) 
         result = subprocess.run(
             [sys.executable, "-m", "kafkaml.cli", "train", "--clients", "2", "--rounds", "3", "--samples", "800",
              "--mode", "blockchain"], env=environment, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        out = result.stdout
+        # The aggregator is funded for its training's gas by the measured bound, not a flat ether,
+        # and what it did not spend is back with the platform: its account ends empty.
+        money = re.search(r"aggregator gas money\s+│ (0x[0-9a-fA-F]{40}): funded ([\d,]+) wei, returned ([\d,]+) wei",
+                          out)
+        assert money, out
+        aggregator, funded, returned = money.group(1), *(int(g.replace(",", "")) for g in money.group(2, 3))
+        rpc_url = re.search(r"--rpc-url (http://127\.0\.0\.1:\d+)", out).group(1)
+        gas_bound = aggregator_funding(3, 2, fee_cap_wei=1, margin=DEFAULT_MARGIN)  # priced at the fee cap then
+        assert funded % gas_bound == 0 and funded < 10**17, (funded, gas_bound)
+        assert 0 < returned < funded
+        assert Web3(Web3.HTTPProvider(rpc_url)).eth.get_balance(aggregator) == 0
     finally:
         local.down(tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
     assert re.search(r"global versions\s+│ 3", out), out
     assert re.search(r"tokens of client-1\s+│ \d+\.\d{6}", out)
     transactions = re.search(r"transactions / total gas\s+│ (\d+) / ([\d,]+)", out)
