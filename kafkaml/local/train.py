@@ -8,7 +8,8 @@ platform's admin key for a fresh aggregator account of its own (the platform bac
 start the aggregator job with only the builder's JSON, wait for its model announcement (the
 model control logger's part), then start one trainer job per client with its own key (the
 federated backend's part). The jobs are the same modules, configured by the same environment
-variables, as the Kubernetes Jobs.
+variables, as the Kubernetes Jobs: an :class:`~kafkaml.jobs.contract.AggregatorJob` and a
+:class:`~kafkaml.jobs.contract.TrainerJob` each, as the backends build them.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def create_training(run: Run, job: AggregatorJob, token_address: str) -> Aggrega
         current.chain.address, admin_key, token_address=token_address, aggregator=aggregator.address,
         settings_hash=job.settings_hash(Path(job.model_architecture_file).read_bytes()),
         weights_topic=weights_topic(run.run_id), strategy=strategy.description_json(), rounds=job.rounds,
-        # unset, the job's own defaults
+        # kafkaml train sets neither: the job's defaults (training_worker/settings.py)
         budget=reward_budget(job.reward_budget or "", job.reward_base or "1", job.rounds),
     )
     run.token_address = token_address
