@@ -13,8 +13,8 @@ waits for it as it would for a real slow client):
   ``dropout_s`` seconds (it neither polls nor trains), then comes back and resumes from the
   newest global version, as a client that lost its connection does.
 
-The trainer job reads them from its environment (``SIMULATED_*``, see
-``training_worker/settings.py``); the Flower app of ``benchmarks/vs_flower.py`` applies the same
+The trainer job is told them in its environment (``SIMULATED_*``: written by
+:class:`kafkaml.jobs.contract.TrainerJob`, read by ``training_worker/settings.py``); the Flower app of ``benchmarks/vs_flower.py`` applies the same
 slowdown inside its ClientApp. Both are off by default and never set by the platform's launchers.
 """
 
@@ -66,12 +66,3 @@ class Heterogeneity:
         log.warning("simulated dropout: offline for %.1f s after %d updates", self.dropout_s, submitted)
         sleep(self.dropout_s)
         return self.dropout_s
-
-    def env(self) -> dict[str, str]:
-        """The trainer job's environment variables for this behaviour (none when it is the default)."""
-        env = {}
-        if self.slowdown > 1.0:
-            env["SIMULATED_SLOWDOWN"] = repr(self.slowdown)
-        if self.dropout_after > 0:
-            env.update(SIMULATED_DROPOUT_AFTER=str(self.dropout_after), SIMULATED_DROPOUT_S=repr(self.dropout_s))
-        return env

@@ -1,5 +1,7 @@
-"""The environment of the two training jobs: the contract between the backends that launch them
-(Kubernetes Jobs, or subprocesses in local mode) and the jobs themselves.
+"""The environment of the two training jobs, as the jobs read it. The services that launch them
+(the backends, ``kafkaml train``) write it with one module, :mod:`kafkaml.jobs.contract`
+(``AggregatorJob``, ``TrainerJob``); ``tests/unit/test_job_contract.py`` checks that each name it
+writes is declared here, in a group the job reads.
 
 Names the earlier Kafka-ML's users have scripts for are kept (BOOTSTRAP_SERVERS, KWARGS_FIT,
 AGG_STRATEGY, ...). Every variable is declared here, with its default and meaning, so ``kafkaml
@@ -162,6 +164,11 @@ SIMULATED = declare(
     Setting("SIMULATED_DROPOUT_S", "Benchmarks and tests only: seconds offline at each dropout (with "
             "SIMULATED_DROPOUT_AFTER).", kind="float", default=0.0, minimum=0.0, maximum=MAX_DROPOUT_S),
 )
+
+
+#: What each job reads: the names its launchers may send (kafkaml.jobs.contract) are among them.
+AGGREGATOR_GROUPS = (JOBS, STREAM, CHAIN, AGGREGATOR)
+TRAINER_GROUPS = (JOBS, STREAM, CHAIN, TRAINER, SIMULATED)
 
 
 @dataclass(frozen=True)
@@ -431,7 +438,7 @@ def _strategy(values: dict[str, Any]) -> Strategy:
 def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> AggregatorSettings:
     """The aggregator's validated settings; ConfigError naming every bad variable otherwise."""
     reader = _Reader("Aggregator job settings", environ)
-    values = reader.load(JOBS, STREAM, CHAIN, AGGREGATOR)
+    values = reader.load(*AGGREGATOR_GROUPS)
     training = reader.derive("KWARGS_FIT", lambda: _training(reader, values))
     stream = reader.derive("DATA_BOOTSTRAP_SERVERS", lambda: _stream(values, values["BOOTSTRAP_SERVERS"]))
     results = reader.derive("RESULT_URL", lambda: _results(values))
@@ -461,7 +468,7 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
 def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSettings:
     """A client trainer's validated settings; ConfigError naming every bad variable otherwise."""
     reader = _Reader("Trainer job settings", environ)
-    values = reader.load(JOBS, STREAM, CHAIN, TRAINER, SIMULATED)
+    values = reader.load(*TRAINER_GROUPS)
     training = reader.derive("KWARGS_FIT", lambda: _training(reader, values))
     heterogeneity = reader.derive("SIMULATED_DROPOUT_AFTER", lambda: Heterogeneity(
         values["SIMULATED_SLOWDOWN"], values["SIMULATED_DROPOUT_AFTER"], values["SIMULATED_DROPOUT_S"]))

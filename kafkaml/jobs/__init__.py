@@ -1,10 +1,14 @@
 """One job interface, two launchers: Kubernetes Jobs in a cluster, process groups in local mode.
 
-Callers describe a job with :class:`JobSpec` and use a :class:`Launcher`. The Kubernetes
+Callers describe a job with :class:`JobSpec` and use a :class:`Launcher`, the one their settings
+choose (:func:`launcher_from_settings`); a training job's environment is an :class:`AggregatorJob`
+or a :class:`TrainerJob` (:mod:`kafkaml.jobs.contract`). The Kubernetes
 launcher lives in :mod:`kafkaml.jobs.kubernetes_launcher`, imported only where it is used: the
 ``kubernetes`` client takes about a second to import.
 """
 
+from kafkaml.jobs.contract import AggregatorJob, ChainAccess, TrainerJob
+from kafkaml.jobs.factory import launcher_from_settings
 from kafkaml.jobs.launcher import JobError, JobExists, JobHandle, JobState, JobStatus, Launcher
 from kafkaml.jobs.local import LocalLauncher, MissingSecret
 from kafkaml.jobs.spec import (
@@ -20,7 +24,7 @@ from kafkaml.jobs.spec import (
 )
 
 __all__ = [
-    "LABEL_JOB", "LABEL_OWNER", "LABEL_PART_OF", "LABEL_ROLE", "LABEL_TRAINING", "JobError", "JobExists",
-    "JobHandle", "JobSpec", "JobState", "JobStatus", "Launcher", "LocalLauncher", "MissingSecret", "Resources",
-    "Role", "SecretFile",
+    "LABEL_JOB", "LABEL_OWNER", "LABEL_PART_OF", "LABEL_ROLE", "LABEL_TRAINING", "AggregatorJob", "ChainAccess",
+    "JobError", "JobExists", "JobHandle", "JobSpec", "JobState", "JobStatus", "Launcher", "LocalLauncher",
+    "MissingSecret", "Resources", "Role", "SecretFile", "TrainerJob", "launcher_from_settings",
 ]

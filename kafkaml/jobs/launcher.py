@@ -1,8 +1,8 @@
 """The one interface every caller launches, watches and stops jobs through.
 
-Callers (the backends, ``kafkaml train``) find their jobs again by labels, never by name
-patterns: a name is only unique, while labels say what a job is for (training, role, owner), and
-they survive a restart of the caller because they live with the job, not in the caller's memory.
+Callers (the two backends) find their jobs again by labels, never by name patterns: a name is
+only unique, while labels say what a job is for (training, role, owner), and they survive a
+restart of the caller because they live with the job, not in the caller's memory.
 Every query is narrowed to this project's jobs (``app.kubernetes.io/part-of=kafka-ml``), so a
 selector can never reach a workload that is not ours.
 """

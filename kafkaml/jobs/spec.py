@@ -1,11 +1,13 @@
 """What a job is, independent of where it runs: one description for both launchers.
 
-The platform backend, the federated backend and ``kafkaml train`` describe a job once; the
-Kubernetes launcher turns it into a ``batch/v1`` Job and the local launcher into a subprocess.
-So the description holds only what both can honour: a program, plain settings, secret *files*
-(a program reads ``<NAME>_FILE``; a key is never an environment value), labels that status, logs
-and stop select on, resources and time limits. Everything is checked when the spec is built, so a
-mistake fails in the caller, not in a cluster minutes later.
+The platform backend and the federated backend describe a job once; the Kubernetes launcher
+turns it into a ``batch/v1`` Job and the local launcher into a subprocess. So the description
+holds only what both can honour: a program, plain settings, secret *files* (a program reads
+``<NAME>_FILE``; a key is never an environment value), labels that status, logs and stop select
+on, resources and time limits. Everything is checked when the spec is built, so a mistake fails
+in the caller, not in a cluster minutes later. ``kafkaml train`` does not use it: it starts its
+training jobs as plain subprocesses (:mod:`kafkaml.local.jobs`), with the same environments
+(:mod:`kafkaml.jobs.contract`).
 """
 
 from __future__ import annotations

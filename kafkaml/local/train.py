@@ -8,7 +8,8 @@ platform's admin key for a fresh aggregator account of its own (the platform bac
 start the aggregator job with only the builder's JSON, wait for its model announcement (the
 model control logger's part), then start one trainer job per client with its own key (the
 federated backend's part). The jobs are the same modules, configured by the same environment
-variables, as the Kubernetes Jobs.
+variables, as the Kubernetes Jobs: an :class:`~kafkaml.jobs.contract.AggregatorJob` and a
+:class:`~kafkaml.jobs.contract.TrainerJob` each, as the backends build them.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kafkaml.builder import BuilderUnavailableError, build_isolated
 from kafkaml.heterogeneity import Heterogeneity
+from kafkaml.jobs.contract import AggregatorJob, ChainAccess, TrainerJob
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
 from kafkaml.model_source import ModelSourceError
 from kafkaml.rewards import reward_budget
 from kafkaml.schemas import ModelControl, read_control
-from kafkaml.settings_hash import settings_hash
 from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
 from kafkaml.strategies import make_strategy
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, MODEL_CONTROL_TOPIC, ensure_topic, weights_topic
@@ -150,11 +151,6 @@ def publish_workload(current: local.Stack, workload: Workload, run_id: str) -> N
                        workload.validation, workload.classes, validation_rate=PLATFORM_VALIDATION_RATE)
 
 
-def _chain_env(current: local.Stack, account: LocalAccount) -> dict[str, str]:
-    return {"ETH_RPC_URL": current.chain.address, "ETH_CHAIN_ID": str(current.chain_id),
-            "ETH_WALLET_KEY_FILE": str(account.key_file)}
-
-
 def client_ceilings(run: Run, shares: list[int]) -> dict[str, int]:
     """The clients the platform matched, each with the size of its training data (the sample
     ceiling): addresses in blockchain mode, client ids in classic mode."""
@@ -176,23 +172,20 @@ def build_model_file(run: Run, workload: Workload) -> Path:
     return path
 
 
-def aggregator_env(run: Run, workload: Workload, model_file: Path) -> dict[str, str]:
+def aggregator_job(run: Run, workload: Workload, model_file: Path) -> AggregatorJob:
+    """The aggregator job of the run (its key and, in blockchain mode, its training come later)."""
     options, current = run.options, run.stack
     shares = [len(share) for share in workload.clients[:options.clients]]  # all of it is training data
-    env = {
-        "COORDINATION": options.mode, "BOOTSTRAP_SERVERS": current.bootstrap("platform"),
-        "FEDERATED_STRING_ID": run.run_id, "MODEL_ARCHITECTURE_FILE": str(model_file),
-        "AGGREGATION_ROUNDS": str(options.rounds), "AGG_STRATEGY": options.strategy,
-        "AGG_STRATEGY_PARAMS": json.dumps(options.strategy_params), "EPOCHS": str(options.epochs),
-        "BATCH": str(options.batch), "SEED": str(options.seed), "REWARD_POLICY": options.reward_policy,
-        "REWARD_REJECT_RATIO": str(options.reject_ratio),
-        "RESULTS_DIR": str(run.directory / "aggregator"), "DATASOURCE_ID": f"{run.run_id}-validation",
-        "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC, "MODEL_LOGGER_TOPIC": MODEL_CONTROL_TOPIC,
-        "STOP_TIMEOUT": str(options.stop_timeout_s), "POLL_INTERVAL": "0.5",
-        "CLIENT_SAMPLE_CEILINGS": json.dumps(client_ceilings(run, shares)),
-        "SAMPLE_WEIGHTING": options.sample_weighting,
-    }
-    return env
+    return AggregatorJob(
+        coordination=options.mode, bootstrap_servers=current.bootstrap("platform"), federated_id=run.run_id,
+        model_architecture_file=str(model_file), rounds=options.rounds, strategy=options.strategy,
+        strategy_params=options.strategy_params, epochs=options.epochs, batch=options.batch, seed=options.seed,
+        reward_policy=options.reward_policy, reject_ratio=options.reject_ratio,
+        results_dir=str(run.directory / "aggregator"), datasource_id=f"{run.run_id}-validation",
+        data_control_topic=DATA_CONTROL_TOPIC, model_logger_topic=MODEL_CONTROL_TOPIC,
+        stop_timeout_s=options.stop_timeout_s, poll_interval_s=0.5, client_ceilings=client_ceilings(run, shares),
+        sample_weighting=options.sample_weighting,
+    )
 
 
 def deploy_token_once(current: local.Stack) -> str:
@@ -213,58 +206,58 @@ def deploy_token_once(current: local.Stack) -> str:
     return address
 
 
-def create_training(run: Run, env: dict[str, str], token_address: str) -> None:
-    """The platform backend's part in blockchain mode: a fresh account for this training's
-    aggregator (its key never leaves the run directory), funded for the most gas its training can
-    spend (:func:`kafkaml.ledger.gas.aggregator_funding`, what the backend funds it with; the rest
+def create_training(run: Run, job: AggregatorJob, token_address: str) -> AggregatorJob:
+    """The platform backend's part in blockchain mode: the training's own aggregator account (its
+    key never leaves the run directory), funded for the most gas its training can spend
+    (:func:`kafkaml.ledger.gas.aggregator_funding`, what the backend funds it with; the rest
     returns at :meth:`Run.stop`), and the training created for it through the factory with the
-    platform's admin key, for exactly these settings."""
+    platform's admin key, for exactly this job's settings. Returns the job with its training and key."""
     from kafkaml.ledger.client import Ledger
     from kafkaml.ledger.gas import DEFAULT_MARGIN, aggregator_funding
 
     current = run.stack
     admin_key = current.account("platform").private_key()
     aggregator = run.aggregator_account
-    assert aggregator is not None
-    rounds = int(env["AGGREGATION_ROUNDS"])
-    clients = len(json.loads(env["CLIENT_SAMPLE_CEILINGS"]))
-    wei = aggregator_funding(rounds, clients, fee_cap_wei=Ledger.fee_cap(current.chain.address), margin=DEFAULT_MARGIN)
+    assert aggregator is not None and job.model_architecture_file is not None
+    wei = aggregator_funding(job.rounds, len(job.client_ceilings), fee_cap_wei=Ledger.fee_cap(current.chain.address),
+                             margin=DEFAULT_MARGIN)
     Ledger.fund(current.chain.address, admin_key, aggregator.address, wei)
     run.funded_wei = wei
-    strategy = make_strategy(env["AGG_STRATEGY"].lower(), json.loads(env["AGG_STRATEGY_PARAMS"]))
+    strategy = make_strategy(job.strategy.lower(), job.strategy_params)
     run.contract_address = Ledger.create_training(
         current.chain.address, admin_key, token_address=token_address, aggregator=aggregator.address,
-        settings_hash=settings_hash(env, Path(env["MODEL_ARCHITECTURE_FILE"]).read_bytes()),
-        weights_topic=weights_topic(run.run_id), strategy=strategy.description_json(), rounds=rounds,
-        budget=reward_budget(env.get("REWARD_BUDGET", ""), env.get("REWARD_BASE", "1"), rounds),
+        settings_hash=job.settings_hash(Path(job.model_architecture_file).read_bytes()),
+        weights_topic=weights_topic(run.run_id), strategy=strategy.description_json(), rounds=job.rounds,
+        # kafkaml train sets neither: the job's defaults (training_worker/settings.py)
+        budget=reward_budget(job.reward_budget or "", job.reward_base or "1", job.rounds),
     )
     run.token_address = token_address
     (run.directory / "contract.json").write_text(json.dumps({"address": run.contract_address,
                                                              "token": token_address}))
-    env.update(_chain_env(current, aggregator))
-    env["ETH_CONTRACT_ADDRESS"] = run.contract_address
+    return replace(job, chain=ChainAccess(current.chain.address, current.chain_id, run.contract_address),
+                   wallet_key_file=str(aggregator.key_file))
 
 
-def trainer_env(run: Run, index: int) -> dict[str, str]:
+def trainer_job(run: Run, index: int) -> TrainerJob:
+    """The trainer job of the run's client ``index`` (from 1), with the client's own key."""
     options, current = run.options, run.stack
-    env = {
-        "COORDINATION": options.mode, "KML_CLOUD_BOOTSTRAP_SERVERS": current.bootstrap("platform"),
-        "FEDERATED_MODEL_ID": run.run_id, "FEDERATED_CLIENT_ID": f"client-{index}",
-        "MODEL_LOGGER_TOPIC": MODEL_CONTROL_TOPIC, "DATA_BOOTSTRAP_SERVERS": current.bootstrap(f"client-{index}"),
-        "DATASOURCE_ID": f"{run.run_id}-client-{index}", "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC,
-        "RESULTS_DIR": str(run.directory / f"client-{index}"), "SEED": str(options.seed + index),
-        "STOP_TIMEOUT": str(options.stop_timeout_s), "POLL_INTERVAL": "0.5",
-        **options.heterogeneity.get(index, Heterogeneity()).env(),
-    }
+    chain = signer = key_file = None
     if options.mode == "blockchain":
-        env.update(_chain_env(current, current.account(f"client-{index}")))
         assert run.contract_address and run.token_address
-        env["ETH_CONTRACT_ADDRESS"] = run.contract_address
-        env["ETH_TOKEN_ADDRESS"] = run.token_address
+        chain = ChainAccess(current.chain.address, current.chain_id, run.contract_address, run.token_address)
+        key_file = str(current.account(f"client-{index}").key_file)
     else:
         assert run.aggregator_account is not None
-        env["PLATFORM_SIGNER_ADDRESS"] = run.aggregator_account.address
-    return env
+        signer = run.aggregator_account.address
+    return TrainerJob(
+        coordination=options.mode, platform_bootstrap_servers=current.bootstrap("platform"),
+        federated_id=run.run_id, client_id=f"client-{index}", model_logger_topic=MODEL_CONTROL_TOPIC,
+        data_bootstrap_servers=current.bootstrap(f"client-{index}"), datasource_id=f"{run.run_id}-client-{index}",
+        data_control_topic=DATA_CONTROL_TOPIC, results_dir=str(run.directory / f"client-{index}"),
+        seed=options.seed + index, stop_timeout_s=options.stop_timeout_s, poll_interval_s=0.5,
+        heterogeneity=options.heterogeneity.get(index, Heterogeneity()), wallet_key_file=key_file, chain=chain,
+        platform_signer=signer,
+    )
 
 
 def wait_for_announcement(run: Run, timeout_s: float) -> ModelControl:
@@ -299,17 +292,18 @@ def start_run(current: local.Stack, workload: Workload, options: RunOptions, run
     run.directory.mkdir(parents=True, exist_ok=True)
     ensure_topic(current.bootstrap("platform"), MODEL_CONTROL_TOPIC, configs=CONTROL_TOPIC_CONFIG)
     publish_workload(current, workload, run_id)
-    env = aggregator_env(run, workload, build_model_file(run, workload))
+    job = aggregator_job(run, workload, build_model_file(run, workload))
     run.training_started_at = time.time()
     run.aggregator_account = new_account(run.directory / "keys" / "aggregator.key")
     if options.mode == "blockchain":
-        create_training(run, env, token_address or deploy_token_once(current))
+        job = create_training(run, job, token_address or deploy_token_once(current))
     else:
-        env["ETH_WALLET_KEY_FILE"] = str(run.aggregator_account.key_file)
-    run.aggregator = Job("aggregator", "training_worker.aggregator", env, run.directory / "aggregator.log").start()
+        job = replace(job, wallet_key_file=str(run.aggregator_account.key_file))
+    run.aggregator = Job("aggregator", "training_worker.aggregator", job.environment(),
+                         run.directory / "aggregator.log").start()
     run.announcement = wait_for_announcement(run, timeout_s=180)
     run.trainers = [
-        Job(f"client-{index}", "training_worker.trainer", trainer_env(run, index),
+        Job(f"client-{index}", "training_worker.trainer", trainer_job(run, index).environment(),
             run.directory / f"client-{index}.log").start()
         for index in range(1, options.clients + 1)
     ]

@@ -14,7 +14,7 @@ from typing import Any
 import requests
 from web3 import HTTPProvider, Web3
 
-from kafkaml.jobs import LocalLauncher
+from kafkaml.jobs import ChainAccess, LocalLauncher, TrainerJob
 from kafkaml.jobs.spec import LABEL_TRAINING
 from kafkaml.ledger.gas import aggregator_gas
 from kafkaml.local import stack as local
@@ -23,6 +23,7 @@ from kafkaml.local.train import publish_datasource
 from kafkaml.platform_client import wait_until_built
 from kafkaml.schemas import DataControl, read_control
 from kafkaml.sinks import DATA_CONTROL_TOPIC
+from kafkaml.topics import MODEL_CONTROL_TOPIC
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from kafkaml.workloads import make_workload
 from tests.backend.conftest import Backend
@@ -101,18 +102,15 @@ def start_trainers(stack: local.Stack, result: dict[str, Any], token: str, direc
         datasource = unique(f"client-{index}")
         publish_datasource(stack.bootstrap(f"client-{index}"), unique("kml-data"), datasource,
                            workload.clients[index - 1], workload.classes)
-        env = {
-            "COORDINATION": "classic" if signer else "blockchain",
-            "KML_CLOUD_BOOTSTRAP_SERVERS": stack.bootstrap("platform"),
-            "FEDERATED_MODEL_ID": result["federated_id"], "FEDERATED_CLIENT_ID": f"client-{index}",
-            "DATA_BOOTSTRAP_SERVERS": stack.bootstrap(f"client-{index}"), "DATASOURCE_ID": datasource,
-            "DATA_CONTROL_TOPIC": DATA_CONTROL_TOPIC, "RESULTS_DIR": str(directory / f"client-{index}"),
-            "STOP_TIMEOUT": "60", "POLL_INTERVAL": "0.5", "ETH_RPC_URL": stack.chain.address,
-            "ETH_CHAIN_ID": str(stack.chain_id), "ETH_WALLET_KEY_FILE": str(stack.account(f"client-{index}").key_file),
-            "ETH_CONTRACT_ADDRESS": result["contract_address"], "ETH_TOKEN_ADDRESS": token,
-            "PLATFORM_SIGNER_ADDRESS": signer,
-        }
-        jobs.append(Job(f"client-{index}", "training_worker.trainer", env, directory / f"client-{index}.log").start())
+        chain = None if signer else ChainAccess(stack.chain.address, stack.chain_id, result["contract_address"], token)
+        job = TrainerJob(
+            coordination="classic" if signer else "blockchain", platform_bootstrap_servers=stack.bootstrap("platform"),
+            federated_id=result["federated_id"], client_id=f"client-{index}", model_logger_topic=MODEL_CONTROL_TOPIC,
+            data_bootstrap_servers=stack.bootstrap(f"client-{index}"), datasource_id=datasource,
+            data_control_topic=DATA_CONTROL_TOPIC, results_dir=str(directory / f"client-{index}"), stop_timeout_s=60,
+            poll_interval_s=0.5, chain=chain, platform_signer=signer or None,
+            wallet_key_file=None if signer else str(stack.account(f"client-{index}").key_file))
+        jobs.append(Job(f"client-{index}", "training_worker.trainer", job.environment(), directory / f"client-{index}.log").start())
     return jobs
 
 

@@ -20,7 +20,7 @@ from kafkaml.local.jobs import Job
 from kafkaml.local.train import (
     Run,
     RunOptions,
-    aggregator_env,
+    aggregator_job,
     build_model_file,
     create_training,
     deploy_token_once,
@@ -114,10 +114,10 @@ def test_aggregator_refuses_a_training_created_for_other_settings(local_stack: l
     run = Run(unique("run"), tmp_path, local_stack, options)
     workload = make_workload("toy", 1, 300, seed=3, mode="random-split")
     publish_workload(local_stack, workload, run.run_id)
-    env = aggregator_env(run, workload, build_model_file(run, workload))
+    created = aggregator_job(run, workload, build_model_file(run, workload))
     run.aggregator_account = new_account(tmp_path / "keys" / "aggregator.key")
-    create_training(run, env, deploy_token_once(local_stack))
-    job = Job("aggregator", "training_worker.aggregator", {**env, "AGGREGATION_ROUNDS": "3"},
+    created = create_training(run, created, deploy_token_once(local_stack))
+    job = Job("aggregator", "training_worker.aggregator", replace(created, rounds=3).environment(),
               tmp_path / "aggregator.log").start()
     assert job.wait(timeout_s=120) == 2
     assert "was created for other settings" in job.log_path.read_text()

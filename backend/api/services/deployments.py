@@ -14,10 +14,9 @@ deploy is bounded by the platform's quotas (:mod:`backend.api.services.quotas`).
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import transaction
@@ -29,11 +28,11 @@ from backend.api.services import funding, jobs, quotas
 from backend.api.services.chain import admin_key, platform_contracts
 from kafkaml.config import ConfigError, read_secret
 from kafkaml.django_api import Unavailable
+from kafkaml.jobs import AggregatorJob, ChainAccess
 from kafkaml.ledger import LedgerError
 from kafkaml.registry.auth import token_digest
 from kafkaml.registry.models import Datasource
 from kafkaml.rewards import reward_budget
-from kafkaml.settings_hash import settings_hash
 from kafkaml.strategies import make_strategy
 from kafkaml.topics import weights_topic
 
@@ -66,25 +65,22 @@ class TrainingSettings:
         return dict(self.__dict__)
 
 
-def job_environment(result: TrainingResult, settings: TrainingSettings, datasource: Datasource,
-                    clients: dict[str, int], site: Platform) -> dict[str, str]:
-    """The aggregator job's plain settings (secrets come as files)."""
-    return {
-        "COORDINATION": settings.coordination, "BOOTSTRAP_SERVERS": site.bootstrap_servers,
-        "FEDERATED_STRING_ID": result.federated_id, "DEPLOYMENT_ID": str(result.deployment_id),
-        "AGGREGATION_ROUNDS": str(settings.rounds), "EPOCHS": str(settings.epochs), "BATCH": str(settings.batch),
-        "KWARGS_FIT": json.dumps(settings.fit_kwargs), "KWARGS_VAL": json.dumps(settings.val_kwargs),
-        "AGG_STRATEGY": settings.strategy, "AGG_STRATEGY_PARAMS": json.dumps(settings.strategy_params),
-        "MIN_DATA": str(settings.min_data), "DATA_RESTRICTION": json.dumps(settings.data_restriction),
-        "REWARD_POLICY": settings.reward_policy, "REWARD_BASE": settings.reward_base,
-        "REWARD_BUDGET": settings.reward_budget, "REWARD_REJECT_RATIO": str(settings.reject_ratio),
-        "SAMPLE_WEIGHTING": settings.sample_weighting, "CLIENT_SAMPLE_CEILINGS": json.dumps(clients),
-        "DATASOURCE_ID": datasource.datasource_id, "DATASOURCE_SHA256": datasource.sha256,
-        "DATA_CONTROL_TOPIC": datasource.control_topic,
-        "DATA_BOOTSTRAP_SERVERS": site.bootstrap_servers, "MODEL_LOGGER_TOPIC": site.model_control_topic,
-        "RESULT_URL": f"{site.public_url}/api/results/{result.pk}/", "RESULT_ID": str(result.pk),
-        "RESULTS_DIR": jobs.results_dir(result), "POLL_INTERVAL": "0.5",
-    }
+def aggregator_job(result: TrainingResult, settings: TrainingSettings, datasource: Datasource,
+                   clients: dict[str, int], site: Platform) -> AggregatorJob:
+    """The aggregator job's plain settings (secrets come as files; the chain once the training exists)."""
+    return AggregatorJob(
+        coordination=settings.coordination, bootstrap_servers=site.bootstrap_servers,
+        federated_id=result.federated_id, deployment_id=result.deployment_id, rounds=settings.rounds,
+        epochs=settings.epochs, batch=settings.batch, fit_kwargs=settings.fit_kwargs, val_kwargs=settings.val_kwargs,
+        strategy=settings.strategy, strategy_params=settings.strategy_params, min_data=settings.min_data,
+        data_restriction=settings.data_restriction, reward_policy=settings.reward_policy,
+        reward_base=settings.reward_base, reward_budget=settings.reward_budget, reject_ratio=settings.reject_ratio,
+        sample_weighting=settings.sample_weighting, client_ceilings=clients,
+        datasource_id=datasource.datasource_id, datasource_sha256=datasource.sha256,
+        data_control_topic=datasource.control_topic, data_bootstrap_servers=site.bootstrap_servers,
+        model_logger_topic=site.model_control_topic, result_url=f"{site.public_url}/api/results/{result.pk}/",
+        result_id=result.pk, results_dir=jobs.results_dir(result), poll_interval_s=0.5,
+    )
 
 
 def deployment_create(*, owner, configuration: Configuration, validation_datasource: Datasource,
@@ -123,21 +119,20 @@ def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Data
 
     token = secrets.token_urlsafe(32)
     description = result.ml_model.description_json.encode()
-    environment = job_environment(result, settings, datasource, clients, site)
+    job = aggregator_job(result, settings, datasource, clients, site)
     files = {ARCHITECTURE_KEY: description, TOKEN_KEY: token.encode()}
     launcher = jobs.launcher()
     if settings.coordination == "blockchain":
         account = Account.create()  # this training's own aggregator account
         files[WALLET_KEY] = account.key.hex().encode()
         launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))  # kept before it is funded
-        _create_training(result, settings, environment, description, site, account.address, len(clients))
-        environment.update({"ETH_RPC_URL": site.rpc_url, "ETH_CHAIN_ID": str(site.chain_id),
-                            "ETH_CONTRACT_ADDRESS": result.contract_address})
+        _create_training(result, settings, job, description, site, account.address, len(clients))
+        job = replace(job, chain=ChainAccess(site.rpc_url, site.chain_id, result.contract_address))
     else:  # no chain anchors a classic announcement: the job signs it with the platform's signer key
         files[WALLET_KEY] = signer_key(site).encode()
         launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))
     TrainingResult.objects.filter(pk=result.pk).update(token_sha256=token_digest(token.encode()))
-    jobs.launch_aggregator(launcher, result, environment)
+    jobs.launch_aggregator(launcher, result, job)
     TrainingResult.objects.filter(pk=result.pk, status=TrainingResult.Status.CREATED).update(
         status=TrainingResult.Status.RUNNING, started_at=timezone.now())
 
@@ -153,8 +148,8 @@ def signer_key(site: Platform) -> str:
         raise Unavailable(str(exc)) from None
 
 
-def _create_training(result: TrainingResult, settings: TrainingSettings, environment: dict[str, str],
-                     description: bytes, site: Platform, aggregator: str, clients: int) -> None:
+def _create_training(result: TrainingResult, settings: TrainingSettings, job: AggregatorJob, description: bytes,
+                     site: Platform, aggregator: str, clients: int) -> None:
     """Fund the training's aggregator account and create the training on chain for it."""
     from kafkaml.ledger.client import Ledger
 
@@ -166,7 +161,7 @@ def _create_training(result: TrainingResult, settings: TrainingSettings, environ
     strategy = make_strategy(settings.strategy, settings.strategy_params)
     result.contract_address = Ledger.create_training(
         site.rpc_url, key, token_address=contracts.token, aggregator=aggregator,
-        settings_hash=settings_hash(environment, description), weights_topic=weights_topic(result.federated_id),
+        settings_hash=job.settings_hash(description), weights_topic=weights_topic(result.federated_id),
         strategy=strategy.description_json(), rounds=settings.rounds,
         budget=reward_budget(settings.reward_budget, settings.reward_base, settings.rounds))
     result.save(update_fields=["contract_address"])

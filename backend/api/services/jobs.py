@@ -6,7 +6,16 @@ import functools
 
 from backend.api.environment import platform
 from backend.api.models import Audit, TrainingResult
-from kafkaml.jobs import JobError, JobSpec, JobState, Launcher, LocalLauncher, Role, SecretFile
+from kafkaml.jobs import (
+    AggregatorJob,
+    JobError,
+    JobSpec,
+    JobState,
+    Launcher,
+    Role,
+    SecretFile,
+    launcher_from_settings,
+)
 from kafkaml.jobs.spec import LABEL_TRAINING
 
 __all__ = ["JobError", "audit_job_name", "audit_secret_name", "launch_aggregator", "launcher", "labels", "secret_name",
@@ -19,11 +28,7 @@ SECRET_DIR = "/var/run/kafka-ml"  # one directory per secret file, as a cluster 
 @functools.cache
 def launcher() -> Launcher:
     site = platform()
-    if site.launcher == "kubernetes":
-        from kafkaml.jobs.kubernetes_launcher import KubernetesLauncher
-
-        return KubernetesLauncher()
-    return LocalLauncher(site.run_dir / "platform-jobs")
+    return launcher_from_settings(site.launcher, site.run_dir / "platform-jobs")
 
 
 def results_dir(result: TrainingResult) -> str:
@@ -57,7 +62,7 @@ def labels(result: TrainingResult) -> dict[str, str]:
     return {LABEL_TRAINING: str(result.pk)}
 
 
-def launch_aggregator(launcher: Launcher, result: TrainingResult, environment: dict[str, str]) -> None:
+def launch_aggregator(launcher: Launcher, result: TrainingResult, job: AggregatorJob) -> None:
     from backend.api.services.deployments import ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY
 
     site = platform()
@@ -68,7 +73,7 @@ def launch_aggregator(launcher: Launcher, result: TrainingResult, environment: d
              "ETH_WALLET_KEY": SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/wallet/{WALLET_KEY}")}
     launcher.launch(JobSpec(
         name=f"aggregator-{result.pk}", role=Role.AGGREGATOR, owner=OWNER, training=str(result.pk),
-        image=site.job_image, module="training_worker.aggregator", environment=environment, secret_files=files,
+        image=site.job_image, module="training_worker.aggregator", environment=job.environment(), secret_files=files,
         service_account=site.job_service_account, backoff_limit=2,  # the aggregator resumes from the chain
     ))
 

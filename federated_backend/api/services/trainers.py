@@ -7,7 +7,16 @@ import functools
 
 from federated_backend.api.environment import client
 from federated_backend.api.models import Participation
-from kafkaml.jobs import JobSpec, JobState, Launcher, LocalLauncher, Role, SecretFile
+from kafkaml.jobs import (
+    ChainAccess,
+    JobSpec,
+    JobState,
+    Launcher,
+    Role,
+    SecretFile,
+    TrainerJob,
+    launcher_from_settings,
+)
 from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.schemas import ModelControl
 
@@ -18,36 +27,29 @@ WALLET_PATH = "/var/run/kafka-ml/wallet/key"
 @functools.cache
 def launcher() -> Launcher:
     site = client()
-    if site.launcher == "kubernetes":
-        from kafkaml.jobs.kubernetes_launcher import KubernetesLauncher
-
-        return KubernetesLauncher()
     # Locally the wallet "Secret" is a directory of the run directory (the stack's keys/).
-    return LocalLauncher(site.run_dir / f"{site.client_id}-jobs", secrets_dir=site.run_dir)
+    return launcher_from_settings(site.launcher, site.run_dir / f"{site.client_id}-jobs", secrets_dir=site.run_dir)
 
 
 def job_name(participation: Participation) -> str:
     return f"trainer-{participation.pk}"
 
 
-def environment(participation: Participation, announcement: ModelControl) -> dict[str, str]:
+def trainer_job(participation: Participation, announcement: ModelControl) -> TrainerJob:
+    """What this participation's trainer is told; its key comes as a file (blockchain mode)."""
     site = client()
-    env = {
-        "COORDINATION": announcement.coordination, "KML_CLOUD_BOOTSTRAP_SERVERS": site.platform_bootstrap,
-        "FEDERATED_MODEL_ID": announcement.model_id, "FEDERATED_CLIENT_ID": site.client_id,
-        "MODEL_LOGGER_TOPIC": site.model_control_topic, "DATA_BOOTSTRAP_SERVERS": site.data_bootstrap,
-        "DATA_CONTROL_TOPIC": participation.datasource.control_topic,
-        "DATASOURCE_ID": participation.datasource.datasource_id, "DATASOURCE_SHA256": participation.datasource.sha256,
-        "RESULTS_DIR": f"/tmp/kafkaml-results/{job_name(participation)}", "POLL_INTERVAL": "0.5",
-    }
+    chain = None
     if announcement.coordination == "blockchain":
         assert announcement.blockchain is not None
-        env.update({"ETH_RPC_URL": site.rpc_url, "ETH_CHAIN_ID": str(site.chain_id),
-                    "ETH_CONTRACT_ADDRESS": announcement.blockchain.contract_address,
-                    "ETH_TOKEN_ADDRESS": site.token_address})
-    else:
-        env["PLATFORM_SIGNER_ADDRESS"] = site.platform_signer
-    return env
+        chain = ChainAccess(site.rpc_url, site.chain_id, announcement.blockchain.contract_address, site.token_address)
+    return TrainerJob(
+        coordination=announcement.coordination, platform_bootstrap_servers=site.platform_bootstrap,
+        federated_id=announcement.model_id, client_id=site.client_id, model_logger_topic=site.model_control_topic,
+        data_bootstrap_servers=site.data_bootstrap, data_control_topic=participation.datasource.control_topic,
+        datasource_id=participation.datasource.datasource_id, datasource_sha256=participation.datasource.sha256,
+        results_dir=f"/tmp/kafkaml-results/{job_name(participation)}", poll_interval_s=0.5, chain=chain,
+        platform_signer=site.platform_signer if chain is None else None,
+    )
 
 
 def launch(participation: Participation, announcement: ModelControl) -> str:
@@ -58,8 +60,8 @@ def launch(participation: Participation, announcement: ModelControl) -> str:
     name = job_name(participation)
     launcher().launch(JobSpec(
         name=name, role=Role.TRAINER, owner=OWNER, training=announcement.model_id[:63], image=site.job_image,
-        module="training_worker.trainer", environment=environment(participation, announcement), secret_files=secrets,
-        service_account=site.job_service_account,
+        module="training_worker.trainer", environment=trainer_job(participation, announcement).environment(),
+        secret_files=secrets, service_account=site.job_service_account,
     ))
     return name
 
