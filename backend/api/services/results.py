@@ -185,12 +185,19 @@ def result_sync(*, result: TrainingResult) -> TrainingResult:
 
 
 def result_stop(*, result: TrainingResult) -> list[str]:
-    """Stop every job of the result (by label, whatever its kind) and mark it stopped."""
-    if result.status not in ACTIVE:
-        raise Conflict(f"the training is {result.status}; only a created or running one can be stopped")
-    stopped = jobs.stop(result)  # killed first: the sweep races no transaction of its
-    TrainingResult.objects.filter(pk=result.pk, status__in=ACTIVE).update(
-        status=TrainingResult.Status.STOPPED, finished_at=timezone.now())
+    """Stop every job of the result (by label, whatever its kind) and mark it stopped.
+
+    The result's row stays locked while its jobs are killed: the reconciler, which sees a killed
+    aggregator as a failed job, waits for the lock and then finds the result no longer active,
+    so the status a user asked for is the one kept. When the launcher cannot stop the jobs,
+    nothing changes and the stop can be asked again."""
+    with transaction.atomic():
+        status = TrainingResult.objects.select_for_update().values_list("status", flat=True).get(pk=result.pk)
+        if status not in ACTIVE:
+            raise Conflict(f"the training is {status}; only a created or running one can be stopped")
+        stopped = jobs.stop(result)  # killed before the sweep: it races no transaction of theirs
+        TrainingResult.objects.filter(pk=result.pk).update(status=TrainingResult.Status.STOPPED,
+                                                           finished_at=timezone.now())
     _job_ended(result)
     return stopped
 
