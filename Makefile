@@ -10,10 +10,11 @@ NPM_STAMP := node_modules/.installed
 CONTRACTS_STAMP := contracts/artifacts/.built
 UI_NPM_STAMP := frontend/node_modules/.installed
 UI_BUILD := frontend/dist/index.html
+FLOWER_STAMP := out/flower-venv/.installed
 UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
 .PHONY: setup demo test test-fast lint bench clean schema kubectl system-packages postgresql ui images
-setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) kubectl ui system-packages postgresql
+setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) $(FLOWER_STAMP) kubectl ui system-packages postgresql
 
 # kubectl renders the kustomize overlays in tests/unit/test_manifests.py (no cluster is contacted).
 # When it is missing: Debian's kubernetes-client package (as root), else a message. The overlays use
@@ -72,6 +73,12 @@ postgresql: $(PIP_STAMP)
 	    echo "error: no PostgreSQL server answers for the tests and none is installed to start one; install it (as root: apt-get install -y postgresql) or set KAFKAML_TEST_POSTGRES_DSN to a server, and run 'make setup' again" >&2; exit 1; \
 	  fi; \
 	fi
+
+# Flower's own virtualenv (benchmarks/vs_flower.py compares with it; its test runs it): made here, not
+# by the first run that needs it. Flower pins a rich our lock cannot share, hence a venv of its own.
+$(FLOWER_STAMP): benchmarks/_flower.py | $(PIP_STAMP)
+	$(PY) benchmarks/_flower.py
+	@touch $@
 
 # The three images (services, worker, UI), built with podman from docker/*.Dockerfile on base images
 # made here (debootstrap; no image registry is needed), as root. Only what changed is rebuilt: the

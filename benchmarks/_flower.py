@@ -228,3 +228,10 @@ def _records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+if __name__ == "__main__":  # `make setup` creates the venv, so no benchmark or test run waits for pip
+    try:
+        print(f"Flower venv ready: {flower_venv()}")
+    except FlowerUnavailable as exc:
+        sys.exit(f"error: {exc}")

@@ -1,8 +1,8 @@
 """``benchmarks/async_under_stragglers.py`` and ``benchmarks/vs_flower.py`` end to end at their
 smallest scale, so that neither can rot: real brokers and chain, real TensorFlow, real Flower processes.
 
-The first vs_flower run also creates the Flower venv under out/ (a minute or two). At this scale a run may well not reach its target
-within the cap; what is checked is that every figure is consistent with the runs' own records:
+The Flower venv comes from ``make setup`` (``benchmarks/_flower.py``; a run without it makes it).
+At this scale a run may well not reach its target within the cap; what is checked is that every figure is consistent with the runs' own records:
 a time to target is the time of the first version at or above the target and within the cap,
 or it is null with a reason.
 """
