@@ -54,22 +54,31 @@ def built_model(backend: Backend, user: requests.Session, name: str, source: str
     return wait_until_built(lambda: user.get(f"{backend.url}/api/models/{created.json()['id']}/").json())
 
 
-def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int,
-           clients: Sequence[str] = ("client-1", "client-2"), coordination: str = "blockchain",
-           strategy: str = "fedasync", strategy_params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Model → configuration → deployment through the API, registering the stack's ``clients``;
-    returns the deployment's one result."""
+def deploy_body(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int,
+                clients: Sequence[str] = ("client-1", "client-2"), coordination: str = "blockchain",
+                strategy: str = "fedasync", strategy_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A deployment's body, its model built and its configuration and validation datasource made
+    through the API, registering the stack's ``clients``."""
     datasource = register_validation_datasource(backend, stack, unique("validation"))
     model = built_model(backend, user, unique("toy"), TOY_MODEL_SOURCE)
     configuration = user.post(f"{backend.url}/api/configurations/",
                               json={"name": unique("configuration"), "ml_models": [model["id"]]})
     assert configuration.status_code == 201, configuration.text
     identities = [stack.account(name).address if coordination == "blockchain" else name for name in clients]
-    deployment = user.post(f"{backend.url}/api/deployments/", json={
-        "configuration": configuration.json()["id"], "validation_datasource": datasource["id"],
-        "coordination": coordination, "rounds": rounds, "epochs": 1, "batch": 32, "strategy": strategy,
-        "strategy_params": strategy_params or {},
-        "clients": [{"identity": identity, "sample_ceiling": 600} for identity in identities]})
+    return {"configuration": configuration.json()["id"], "validation_datasource": datasource["id"],
+            "coordination": coordination, "rounds": rounds, "epochs": 1, "batch": 32, "strategy": strategy,
+            "strategy_params": strategy_params or {},
+            "clients": [{"identity": identity, "sample_ceiling": 600} for identity in identities]}
+
+
+def deploy(backend: Backend, user: requests.Session, stack: local.Stack, *, rounds: int,
+           clients: Sequence[str] = ("client-1", "client-2"), coordination: str = "blockchain",
+           strategy: str = "fedasync", strategy_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Model → configuration → deployment through the API, registering the stack's ``clients``;
+    returns the deployment's one result."""
+    body = deploy_body(backend, user, stack, rounds=rounds, clients=clients, coordination=coordination,
+                       strategy=strategy, strategy_params=strategy_params)
+    deployment = user.post(f"{backend.url}/api/deployments/", json=body)
     assert deployment.status_code == 201, deployment.text
     (result_id,) = deployment.json()["results"]
     return wait_for(user, backend, result_id, lambda r: r["status"] in ("running", "failed"), 60)

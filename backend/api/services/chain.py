@@ -16,6 +16,7 @@ from backend.api.environment import Platform, platform
 from backend.api.models import PlatformChain
 from kafkaml.config import ConfigError, read_secret
 from kafkaml.django_api import Unavailable
+from kafkaml.django_reconciler import exclusive
 from kafkaml.ledger import LedgerError
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,16 @@ def chain_status() -> dict:
 
 @transaction.atomic
 def platform_contracts() -> PlatformChain:
-    """The platform's factory and token on the configured chain, deploying them the first time."""
+    """The platform's factory and token on the configured chain, deploying them the first time.
+
+    The first deployments may arrive at once, in several processes: they take turns (an advisory
+    lock held until this transaction ends; a row lock cannot guard a row that does not exist yet),
+    so the contracts are deployed once and the others find them."""
     settings = platform()
     if not settings.rpc_url or settings.chain_id is None:
         raise Unavailable("ETH_RPC_URL and ETH_CHAIN_ID are not set: blockchain trainings are unavailable")
-    existing = PlatformChain.objects.select_for_update().filter(chain_id=settings.chain_id).first()
+    exclusive("platform.contracts")
+    existing = PlatformChain.objects.filter(chain_id=settings.chain_id).first()
     if existing is not None:
         return existing
     from kafkaml.ledger.client import Ledger

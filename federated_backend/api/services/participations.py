@@ -120,20 +120,25 @@ def on_chain(participation: Participation) -> dict:
 
 
 def participation_approve(*, participation: Participation) -> Participation:
-    if participation.state not in (State.PROPOSED, State.DECLINED):
-        raise Conflict(f"the participation is {participation.state}; only a proposed or declined one can be approved")
-    Participation.objects.filter(pk=participation.pk).update(state=State.APPROVED, reason="")
+    _move(participation, (State.PROPOSED, State.DECLINED), State.APPROVED, "", "approved")
     schedule()
     participation.refresh_from_db()
     return participation
 
 
 def participation_decline(*, participation: Participation) -> Participation:
-    if participation.state not in (State.PROPOSED, State.APPROVED):
-        raise Conflict(f"the participation is {participation.state}; only a proposed or approved one can be declined")
-    Participation.objects.filter(pk=participation.pk).update(state=State.DECLINED, reason="declined by the owner")
+    _move(participation, (State.PROPOSED, State.APPROVED), State.DECLINED, "declined by the owner", "declined")
     participation.refresh_from_db()
     return participation
+
+
+def _move(participation: Participation, sources: tuple[str, ...], target: str, reason: str, verb: str) -> None:
+    """Change the state only from one of ``sources``, checked in the same UPDATE: an owner's two
+    clicks at once must not move a participation that the first already started back to approved
+    (a second trainer for it)."""
+    if not Participation.objects.filter(pk=participation.pk, state__in=sources).update(state=target, reason=reason):
+        participation.refresh_from_db()
+        raise Conflict(f"the participation is {participation.state}; only a {' or '.join(sources)} one can be {verb}")
 
 
 def participation_stop(*, participation: Participation) -> Participation:
