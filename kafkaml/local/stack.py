@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -188,11 +188,14 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
             if part.port:
                 processes.ensure_port_free(part.port, part.name)
         infrastructure = [part for part in to_start if part.kind in ("broker", "chain")]
+        # Ports picked here (never run, not asked for) may be taken between the pick and the bind.
+        movable = {part.name for part in infrastructure if not part.pid and part.port not in (broker_port, chain_port)}
         for part in infrastructure:
             _start(part, stack, tansu if part.kind == "broker" else anvil)
         _save(stack)
         try:
-            _wait_healthy(stack, infrastructure, settings["KAFKAML_READY_TIMEOUT_S"])
+            _wait_healthy_moving(stack, infrastructure, movable, settings["KAFKAML_READY_TIMEOUT_S"],
+                                 lambda part: tansu if part.kind == "broker" else anvil)
             _create_control_topics([part for part in infrastructure if part.kind == "broker"])
             _fund(stack)
             services = sorted((part for part in to_start if part.kind in SERVICE_ORDER),
@@ -369,6 +372,36 @@ def _start(part: Part, stack: Stack, binary: Path) -> None:
     part.started_at = time.time()
 
 
+#: Times a part whose picked port was taken meanwhile is started again on another.
+PORT_ATTEMPTS = 3
+#: How Anvil and Tansu say, as they exit, that their port is taken (EADDRINUSE).
+PORT_IN_USE = ("Address already in use", "AddrInUse")
+
+
+class PortClash(StackError):
+    """A part exited at start because its port was taken."""
+
+    def __init__(self, message: str, part: Part) -> None:
+        super().__init__(message)
+        self.part = part
+
+
+def _wait_healthy_moving(stack: Stack, parts: list[Part], movable: set[str], timeout_s: float,
+                         binary: Callable[[Part], Path]) -> None:
+    """:func:`_wait_healthy`, starting a part of ``movable`` again on a new free port when another
+    process took its port between the pick and the bind (a probe cannot reserve a port)."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            _wait_healthy(stack, parts, timeout_s)
+            return
+        except PortClash as clash:
+            if clash.part.name not in movable or attempt == PORT_ATTEMPTS:
+                raise
+            clash.part.port, clash.part.pid = processes.free_port(), 0
+            _start(clash.part, stack, binary(clash.part))
+            _save(stack)
+
+
 def _wait_healthy(stack: Stack, parts: list[Part], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     pending = list(parts)
@@ -378,10 +411,10 @@ def _wait_healthy(stack: Stack, parts: list[Part], timeout_s: float) -> None:
             # Only the pid: the part was started just now, so it cannot be a recycled one, and
             # its command line may not be readable yet while the kernel finishes the exec.
             if not processes.is_running(part.pid):
-                raise StackError(
-                    f"{part.name} exited during start-up; last lines of "
-                    f"{log_path(stack.run_dir, part.name)}:\n{processes.tail(log_path(stack.run_dir, part.name))}"
-                )
+                tail = processes.tail(log_path(stack.run_dir, part.name))
+                message = f"{part.name} exited during start-up; last lines of {log_path(stack.run_dir, part.name)}:\n{tail}"
+                clash = any(words in tail for words in PORT_IN_USE)
+                raise PortClash(message, part) if clash else StackError(message)
             if _healthy(part, timeout_s=0.5):
                 pending.remove(part)
         if pending and time.monotonic() > deadline:

@@ -91,6 +91,30 @@ def test_port_taken_gets_a_clear_error_and_starts_nothing(tmp_path: Path) -> Non
     assert not (tmp_path / local.STATE_FILE).exists()
 
 
+@pytest.mark.parametrize("kind", ["broker", "chain"])
+def test_a_picked_port_taken_before_the_part_binds_it_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  kind: str) -> None:
+    """Another process (another test session) takes a port between the stack's pick and its
+    part's bind: the part starts again on another free port instead of failing the stack."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        picks = iter([None, taken] if kind == "chain" else [taken])  # picked in order: platform broker, chain
+        pick = processes.free_port
+        monkeypatch.setattr(processes, "free_port", lambda: next(picks, None) or pick())
+        monkeypatch.setattr(processes, "ensure_port_free", lambda port, owner: None)  # the squatter binds after it
+        running = local.up(0, tmp_path)
+        try:
+            part = running.part("platform" if kind == "broker" else "chain")
+            assert part.port != taken and not part.restarts
+            assert all(status.healthy for status in local.status(tmp_path))
+            said = (tmp_path / "logs" / f"{part.name}.log").read_text()
+            assert any(words in said for words in local.PORT_IN_USE), said[-2000:]
+        finally:
+            local.down(tmp_path)
+
+
 def test_restart_on_a_port_taken_meanwhile_is_refused_clearly(tmp_path: Path) -> None:
     running = local.up(0, tmp_path)
     try:
