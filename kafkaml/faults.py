@@ -17,6 +17,12 @@ The points, in the order a training meets them:
 ``aggregator.after_finish``
     The training is closed on the coordinator, the rewards are not yet paid and the final model
     and report not yet written: a restart must pay and write them, once.
+``trainer.after_publish``
+    A client's update is in Kafka, not yet submitted: nobody may count it; the restarted trainer
+    trains again and submits another.
+``trainer.after_submit``
+    The update is submitted, not yet reported to the client's sink: the restarted trainer must
+    not submit it again.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ FAULT_POINTS = (
     "aggregator.after_publish",
     "aggregator.after_record",
     "aggregator.after_finish",
+    "trainer.after_publish",
+    "trainer.after_submit",
 )
 
 #: The exit code of a job ended by a fault point: that of a process killed by SIGKILL.

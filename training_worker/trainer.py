@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from kafkaml import kafka
 from kafkaml.config import ConfigError
+from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
 from kafkaml.matching import registration_problem
 from kafkaml.strategies import Strategy
@@ -147,6 +148,7 @@ def run(settings: TrainerSettings) -> int:
             pointer, content_hash = publish_weights(producer, own_topic, model.get_weights(),
                                                     metadata=update_metadata(announcement.model_id,
                                                                              coordinator.identity, version.number))
+            fault_point("trainer.after_publish")
             try:
                 coordinator.submit(version.number, content_hash, pointer, samples)
             except TrainingClosed:
@@ -156,6 +158,7 @@ def run(settings: TrainerSettings) -> int:
                 log.warning("the update trained from version %d was refused (%s); training on", version.number, exc)
                 trained_from = version.number
                 continue
+            fault_point("trainer.after_submit")
             trained_from = version.number
             last_round_s = time.monotonic() - started
             metrics = {name: float(values[-1]) for name, values in history.history.items()}

@@ -267,6 +267,46 @@ def run_killed_at(stack: local.Stack, tmp_path: Path, monkeypatch: pytest.Monkey
         run.stop()
 
 
+def points_of(job: str) -> tuple[str, ...]:
+    return tuple(point for point in FAULT_POINTS if point.startswith(f"{job}."))
+
+
+@pytest.mark.parametrize("mode", ["classic", "blockchain"])
+def test_trainers_killed_in_each_gap_are_restarted_and_each_update_counts_once(
+        local_stack: local.Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """Both trainers die between publishing an update and submitting it, restarted they die
+    between submitting the next and reporting it, restarted again they finish the training: the
+    unsubmitted update is never counted, the submitted one never submitted twice."""
+    points, rounds = points_of("trainer"), 3
+    monkeypatch.setenv("KAFKAML_FAULT_POINT", points[0])  # the aggregator inherits it too: it has no trainer point
+    run = start_run(local_stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"),
+                    RunOptions(clients=2, rounds=rounds, mode=mode, stop_timeout_s=120), tmp_path)
+    monkeypatch.delenv("KAFKAML_FAULT_POINT")
+    try:
+        for restart, point in enumerate(points, start=1):
+            fault = {"KAFKAML_FAULT_POINT": points[restart]} if restart < len(points) else {}
+            for index, trainer in enumerate(run.trainers):
+                assert trainer.wait(timeout_s=180) == FAULT_EXIT_CODE, trainer.log_tail()
+                assert f"fault point {point} reached" in trainer.log_tail()
+                environment = {name: value for name, value in trainer.env.items() if name != "KAFKAML_FAULT_POINT"}
+                run.trainers[index] = Job(trainer.name, "training_worker.trainer", {**environment, **fault},
+                                          run.directory / f"{trainer.name}-restart-{restart}.log").start()
+        final = wait_for_end(run, timeout_s=240)
+    finally:
+        run.stop()
+    assert final["versions"] == rounds
+    assert [r["version"] for r in run.rounds_done()] == list(range(1, rounds + 1))
+    if mode == "classic":
+        records, _ = classic_record(local_stack, run)
+        hashes = [outcome.content_hash for record in records for outcome in record.outcomes]
+    else:
+        audit = history(local_stack, run)
+        hashes = [update.content_hash for version in audit.versions for update in version.updates]
+        report = recompute(audit, local_stack.bootstrap("platform"))
+        assert report.ok and len(report.checks) == rounds, report.first_mismatch
+    assert len(hashes) == len(set(hashes)), "an update was counted twice"
+
+
 def classic_record(stack: local.Stack, run: Run) -> tuple[list[RoundMessage], dict[bytes, str]]:
     """The run's round records in topic order, and who submitted each update, read from its
     control topic directly (not through the coordinator's replay, which is what is tested)."""
@@ -289,7 +329,7 @@ def test_aggregator_killed_in_each_gap_resumes_without_counting_twice(
     reported, training closed / rewards paid), at each in turn in one training, restarted after
     each; it finishes with every update counted once and every credited token recorded and paid."""
     rounds = 3
-    run, final = run_killed_at(local_stack, tmp_path, monkeypatch, mode, FAULT_POINTS, rounds)
+    run, final = run_killed_at(local_stack, tmp_path, monkeypatch, mode, points_of("aggregator"), rounds)
     assert final["versions"] == rounds
     credited = {client: int(amount) for client, amount in final["rewards"].items() if int(amount)}
     if mode == "classic":
