@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import status
@@ -65,6 +66,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = PayloadTooLarge()
     if isinstance(exc, JobError):  # the launcher's API (Kubernetes) refused or is unreachable
         exc = Unavailable(f"the job launcher failed: {exc}")
+    if isinstance(exc, (OperationalError, InterfaceError)):  # the database is down or restarting
+        log.warning("the database cannot be reached: %s", exc)
+        exc = Unavailable("the database cannot be reached; try again shortly")
     response = drf_exception_handler(exc, context)
     if response is None:
         log.exception("unexpected error in %s", context.get("view").__class__.__name__, exc_info=exc)

@@ -33,15 +33,16 @@ DESCRIPTIONS = {
     "415": "The request body is not JSON.",
     "429": "Too many requests: a quota of yours is used up (e.g. trainings running at once or builds in flight: the "
            "message says which limit), or too many in a short time (wait as long as Retry-After says).",
-    "503": "A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured.",
+    "503": "A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not "
+           "configured.",
 }
 
 
 class ErrorDocumentingAutoSchema(AutoSchema):
     """drf-spectacular's schema plus the error answers of each operation: those every request can
     get before a view reads it (400 for a NUL character in any query parameter or an unreadable
-    Content-Length, 406 for an Accept header that excludes JSON, 413 for a body above the limit:
-    :mod:`kafkaml.django_api` and DRF's content negotiation), 401/403 where credentials are checked,
+    Content-Length, 406 for an Accept header that excludes JSON, 413 for a body above the limit,
+    503 while the database is away: :mod:`kafkaml.django_api` and DRF's content negotiation), 401/403 where credentials are checked,
     404 where the path names a resource, 415 where it takes a body; and those a view declares for a
     method in ``error_codes`` (e.g. ``{"DELETE": ("409",)}``) — what its services raise."""
 
@@ -52,7 +53,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         registry.register_on_missing(ERROR)
         registry.register_on_missing(VALIDATION_ERROR)
         parameters = operation.get("parameters", [])
-        codes = ["400", "406", "413"]
+        codes = ["400", "406", "413", "503"]  # 503: any request may find the database away
         if self.view.get_authenticators() or not all(isinstance(p, AllowAny) for p in self.view.get_permissions()):
             codes += ["401", "403"]
         if any(p["in"] == "path" for p in parameters):

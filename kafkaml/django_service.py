@@ -85,7 +85,10 @@ def database(url: str, default_path: Path) -> dict[str, Any]:
     if parsed.scheme in ("postgres", "postgresql"):
         return {"ENGINE": "django.db.backends.postgresql", "NAME": unquote(parsed.path.lstrip("/")),
                 "USER": unquote(parsed.username or ""), "PASSWORD": unquote(parsed.password or ""),
-                "HOST": parsed.hostname or "", "PORT": str(parsed.port or ""), "CONN_MAX_AGE": 60}
+                "HOST": parsed.hostname or "", "PORT": str(parsed.port or ""), "CONN_MAX_AGE": 60,
+                # A kept connection is checked before a request reuses it: after the database
+                # restarted, the first request gets a new connection instead of an error.
+                "CONN_HEALTH_CHECKS": True}
     raise ConfigError(f"DATABASE_URL must start with postgresql:// or sqlite:///, got {parsed.scheme or url!r}://")
 
 

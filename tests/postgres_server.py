@@ -102,6 +102,15 @@ class Server:
             raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stdout}{done.stderr}"
                                + (log.read_text() if log.exists() else ""))
 
+    def pause(self) -> None:
+        """Stop the server, keeping its data (a database server that goes away: :meth:`resume`)."""
+        self.run([str(binaries() / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w"])
+
+    def resume(self) -> None:
+        """Start the paused server again, on the same port with the same data."""
+        self.run([str(binaries() / "pg_ctl"), "start", "-D", str(self.data), "-l", str(self.directory / "server.log"),
+                  "-w", "-t", str(START_TIMEOUT)])
+
     def stop(self) -> None:
         """Stop the server and wait for its process to end (``pg_ctl -w`` returns once the
         postmaster removed its pid file, a moment before it exits), then remove its directory."""

@@ -1147,6 +1147,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     auth_login: {
@@ -1233,6 +1242,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     auth_logout: {
@@ -1289,6 +1307,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1353,6 +1380,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1446,6 +1482,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     chain_status: {
@@ -1503,6 +1548,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1574,7 +1628,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1647,6 +1701,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     configurations_list: {
@@ -1709,6 +1772,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1793,6 +1865,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     configurations_retrieve: {
@@ -1861,6 +1942,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1951,6 +2041,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     datasources_list: {
@@ -2015,6 +2114,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2090,6 +2198,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2182,6 +2299,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     datasources_register_progress: {
@@ -2242,6 +2368,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2318,6 +2453,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     deployments_list: {
@@ -2380,6 +2524,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2473,7 +2626,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2550,6 +2703,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2680,6 +2842,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     models_create: {
@@ -2766,7 +2937,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2850,6 +3021,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     models_destroy: {
@@ -2926,6 +3106,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3039,7 +3228,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3112,6 +3301,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3194,7 +3392,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3286,7 +3484,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3370,7 +3568,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3463,7 +3661,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3567,6 +3765,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     results_chain: {
@@ -3642,7 +3849,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3726,6 +3933,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     results_model_download: {
@@ -3794,6 +4010,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3883,6 +4108,15 @@ export interface operations {
             };
             /** @description The request body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3984,6 +4218,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     results_rounds: {
@@ -4054,6 +4297,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4145,7 +4397,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A service the platform depends on (chain, Kafka, job launcher) is not reachable or not configured. */
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4211,6 +4463,15 @@ export interface operations {
             };
             /** @description The request body is larger than allowed. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
