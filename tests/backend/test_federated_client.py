@@ -3,29 +3,32 @@ training; each client's data control logger registers its datasources, its model
 the announcement (trusted only as the chain anchors it), its federated backend matches them and
 starts trainers — at once under the "auto" site policy, after the owner's approval under
 "approval" — and the rounds show up in the platform's API, with accepted updates of both clients.
-A mismatched datasource is not matched, with the reason visible; restarting a logger starts no
-duplicate job."""
+A mismatched datasource is not matched, with the reason visible; a client's federated backend and
+loggers restarted mid-training lose nothing (its trainer trains on, its participation ends
+finished); restarting a logger starts no duplicate job."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
-from kafkaml.local import platform
+from kafkaml.local import platform, processes
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
 from kafkaml.topics import update_topic, weights_topic
 from kafkaml.toydata import toy_blobs
 from kafkaml.workloads import Samples, make_workload
-from tests.backend.client_services import Client
+from tests.backend.client_services import Client, start_client
 from tests.backend.conftest import Backend
 from tests.backend.platform_flow import deploy, wait_for
 from tests.conftest import records_in, unique
 
 
-def test_the_whole_path_through_the_services(backend: Backend, local_stack: local.Stack, start_clients) -> None:
+def test_the_whole_path_through_the_services(backend: Backend, local_stack: local.Stack, start_clients,
+                                            tmp_path: Path) -> None:
     workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
     topic = unique("data-control")  # this test's datasources only, whatever else the session's brokers hold
     for index, name in enumerate(("client-1", "client-2")):
@@ -39,7 +42,8 @@ def test_the_whole_path_through_the_services(backend: Backend, local_stack: loca
     # takes one update of each client and cannot be made before the approval-policy client joins.
     result = deploy(backend, alice, local_stack, rounds=3, strategy="fedavg",
                     strategy_params={"updates": 2})  # deploys the platform's contracts if needed
-    clients = start_clients(alice.get(f"{backend.url}/api/chain/").json()["token"], topic)
+    token = alice.get(f"{backend.url}/api/chain/").json()["token"]
+    clients = start_clients(token, topic)
 
     def states(client: Client) -> dict[str, str]:
         """This training's participations by datasource (the session's other announcements match the
@@ -59,9 +63,20 @@ def test_the_whole_path_through_the_services(backend: Backend, local_stack: loca
                    if p["state"] == "proposed" and p["model_id"] == result["federated_id"])
     approved = clients["client-2"].api().post(f"{clients['client-2'].url}/api/participations/{waiting['id']}/approve/")
     assert approved.status_code == 200 and approved.json()["state"] in ("running", "approved"), approved.text
+    # client-1's federated backend and both its loggers go down mid-training and come back (the
+    # same database; a new port): its running trainer is a job of its own and trains on.
+    restarted = clients["client-1"]
+    for logger in restarted.loggers:
+        logger.stop()
+    processes.stop_group(restarted.pid)
+    clients["client-1"] = start_client(local_stack, "client-1", token, "auto", tmp_path, data_control_topic=topic)
 
     final = wait_for(alice, backend, result["id"], lambda r: r["status"] != "running", 240)
     assert final["status"] == "finished", final
+    deadline = time.monotonic() + 30  # the restarted backend's reconciler sees its trainer end
+    while "finished" not in states(clients["client-1"]).values():
+        assert time.monotonic() < deadline, states(clients["client-1"])
+        time.sleep(0.5)
     rounds = alice.get(f"{backend.url}/api/results/{result['id']}/rounds/").json()
     assert [r["version"] for r in rounds] == [1, 2, 3], rounds
     contributors = {c["client"].lower() for r in rounds for c in r["contributions"] if c["accepted"]}
