@@ -98,7 +98,7 @@ class LocalLauncher(Launcher):
         stopped = []
         for job_dir, record in self._records(scoped(selector, for_stop=True)):
             process = _read_json(job_dir / PROCESS_FILE)
-            if process and _is_supervisor(process["pid"], job_dir):
+            if process and _is_supervisor(process, job_dir):
                 processes.stop_group(process["pid"], self.stop_grace_s)
             shutil.rmtree(job_dir, ignore_errors=True)
             stopped.append(record["name"])
@@ -145,9 +145,9 @@ class LocalLauncher(Launcher):
         process = _read_json(job_dir / PROCESS_FILE)
         # Liveness before the outcome: the supervisor writes exit.json before it exits, so a
         # process found gone here has left its outcome for the read below, if it left one.
-        alive = process is not None and _is_supervisor(process["pid"], job_dir)
-        outcome = _read_json(job_dir / EXIT_FILE)
+        alive = process is not None and _is_supervisor(process, job_dir)
         started = datetime.fromisoformat(process["started_at"]) if process else None
+        outcome = _read_json(job_dir / EXIT_FILE)
         common = {"name": record["name"], "labels": record["labels"], "started_at": started}
         if outcome is not None:
             state = JobState.SUCCEEDED if outcome["exit_code"] == 0 else JobState.FAILED
@@ -161,15 +161,24 @@ class LocalLauncher(Launcher):
         return JobStatus(**common, state=JobState.FAILED, reason="Lost")  # killed outright, or a reboot
 
 
-def _is_supervisor(pid: int, job_dir: Path) -> bool:
-    """True when ``pid`` is alive and is this job's supervisor (not a recycled pid)."""
+#: Seconds after its start during which a supervisor whose command line reads empty is taken to be
+#: finishing its exec (the kernel shows no command line then), not a recycled pid.
+EXEC_GRACE_S = 30.0
+
+
+def _is_supervisor(process: dict[str, Any], job_dir: Path) -> bool:
+    """True when the job's recorded process is alive and is its supervisor (not a recycled pid)."""
+    pid = process["pid"]
     if not processes.is_running(pid):
         return False
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return os.fsencode(str(job_dir / JOB_FILE)) in argv
+    if not cmdline:  # mid-exec on a loaded machine: "Lost" here would fail a job just launched
+        started = datetime.fromisoformat(process["started_at"])
+        return (datetime.now(UTC) - started).total_seconds() < EXEC_GRACE_S
+    return os.fsencode(str(job_dir / JOB_FILE)) in cmdline.split(b"\0")
 
 
 def _base_environment() -> dict[str, str]:
