@@ -31,8 +31,9 @@ def test_the_trainer_job_carries_the_announcement_its_participation_matched(
     answer = requests.post(f"{federated_backend.url}/api/models/register/", json=body, timeout=60,
                            headers={"Authorization": f"Relay {federated_backend.relay_token}"})
     assert answer.status_code == 201 and answer.json()["model"]["state"] == "accepted", answer.text[:500]
-    # A participation of that model (rows written directly: nothing is matched or launched), and
-    # the environment its trainer job would be launched with.
+    # A participation of that model (rows written directly: nothing is matched or launched), the
+    # environment its trainer job would be launched with, and the rows gone again (the datasource
+    # describes nothing: a later announcement of the session would be matched against it).
     code = f"""
 import json
 from federated_backend.api.models import AnnouncedModel, Participation
@@ -44,7 +45,9 @@ datasource = Datasource.objects.create(datasource_id={unique("pins")!r}, topic="
                                        input_shape=[8], message={{}}, sha256="0" * 64, control_topic={unique("pins")!r},
                                        control_partition=0, control_offset=0)
 participation = Participation.objects.create(model=model, datasource=datasource, state=Participation.State.PROPOSED)
-print(json.dumps(trainer_job(participation, announcement_of(model)).environment()))
+environment = trainer_job(participation, announcement_of(model)).environment()
+datasource.delete()
+print(json.dumps(environment))
 """
     done = subprocess.run([sys.executable, "-m", "federated_backend", "shell", "-c", code], env=federated_backend.env,
                           capture_output=True, text=True, timeout=120)
