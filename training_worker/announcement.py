@@ -25,14 +25,18 @@ import keras
 from kafkaml.architecture import ArchitectureError, rebuild
 from kafkaml.matching import mismatches
 from kafkaml.model_source import KwargsError, validate_kwargs
+from kafkaml.registry.records import MAX_ANNOUNCEMENT_BYTES
 from kafkaml.schemas import (
     ControlRecord,
     DataControl,
     Message,
     ModelControl,
+    PinError,
+    RecordPin,
     SchemaError,
     parse_data_control,
     read_control,
+    read_pinned,
 )
 from kafkaml.strategies import Strategy, StrategyError, strategy_from_description
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, TopicError, check_topic_name, ensure_topic
@@ -73,6 +77,31 @@ def find_model(bootstrap: str, topic: str, model_id: str, timeout_s: float,
     return _newest(bootstrap, topic, ModelControl,
                    lambda r: r.message.model_id == model_id and trusted(r), timeout_s,
                    f"model {model_id!r} was not announced (by its platform)").message
+
+
+def pinned_model(bootstrap: str, topic: str, model_id: str, pin: RecordPin, timeout_s: float,
+                 trusted: Callable[[ControlRecord], bool]) -> ModelControl:
+    """The announcement of ``model_id`` that ``pin`` names: that one record, read alone, when its
+    bytes are the ones pinned and ``trusted`` accepts it.
+
+    The pin says which announcement the client's service matched and its owner approved (a later
+    announcement of the same id, trusted or not, is not the one approved); the coordinator's check
+    still says whether the platform made it, so a wrong pin cannot make a trainer use a forgery."""
+    try:
+        record = read_pinned(bootstrap, topic, pin, expected=ModelControl, timeout_s=timeout_s,
+                             max_bytes=MAX_ANNOUNCEMENT_BYTES)
+    except PinError as exc:
+        raise AnnouncementError(f"the pinned announcement of model {model_id!r} is refused: {exc}") from None
+    where = pin.place(topic)
+    announcement = record.message
+    assert isinstance(announcement, ModelControl)
+    if announcement.model_id != model_id:
+        raise AnnouncementError(f"the pinned announcement at {where} is of model {announcement.model_id!r}, "
+                                f"not {model_id!r}")
+    if not trusted(record):
+        raise AnnouncementError(f"the pinned announcement of model {model_id!r} at {where} was not announced "
+                                f"by its platform")
+    return announcement
 
 
 def find_datasource(bootstrap: str, topic: str, datasource_id: str, timeout_s: float,

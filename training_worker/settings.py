@@ -25,7 +25,7 @@ from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_sec
 from kafkaml.heterogeneity import MAX_DROPOUT_S, MAX_SLOWDOWN, Heterogeneity
 from kafkaml.model_source import parse_kwargs
 from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount, reward_budget
-from kafkaml.schemas import FORMATS
+from kafkaml.schemas import FORMATS, RecordPin
 from kafkaml.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
 
 JOBS = declare(
@@ -150,6 +150,15 @@ TRAINER = declare(
     Setting("PLATFORM_SIGNER_ADDRESS", "Classic mode: the address whose signature a model announcement must carry "
             "to be trusted (the aggregator signs with its ETH_WALLET_KEY(_FILE)); required in classic mode.",
             default=""),
+    Setting("ANNOUNCEMENT_OFFSET", "Offset on MODEL_LOGGER_TOPIC of the very announcement of FEDERATED_MODEL_ID the "
+            "launcher chose (the record its client's service matched): the trainer reads that record alone, "
+            "checks it against ANNOUNCEMENT_SHA256 and the coordinator's trust, and ignores any other "
+            "announcement of the same id. Unset: the newest trusted announcement.", kind="int", default=None,
+            minimum=0),
+    Setting("ANNOUNCEMENT_PARTITION", "Partition of MODEL_LOGGER_TOPIC holding ANNOUNCEMENT_OFFSET.", kind="int",
+            default=0, minimum=0),
+    Setting("ANNOUNCEMENT_SHA256", "SHA-256 of the value of the record at ANNOUNCEMENT_OFFSET (64 lower-case hex "
+            "digits; required with it): a different record there is refused.", default=""),
 )
 
 SIMULATED = declare(
@@ -262,9 +271,12 @@ class TrainerSettings:
     results: ResultsSettings
     #: Benchmarks and tests only (SIMULATED_*): a slower or intermittent client.
     heterogeneity: Heterogeneity = Heterogeneity()
+    #: The one announcement to train on (ANNOUNCEMENT_*), or None: the newest trusted one.
+    announcement_pin: RecordPin | None = None
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # as the registries store a record's digest
 _NAMED = re.compile(r"[A-Z][A-Z_]+\b")  # a message that already starts with a variable name
 
 
@@ -341,12 +353,22 @@ def _stream(values: dict[str, Any], default_bootstrap: str) -> StreamSettings:
     if values["VALIDATION_RATE"] + values["TEST_RATE"] >= 1:
         raise ValueError("VALIDATION_RATE + TEST_RATE must leave data to train on (sum < 1)")
     pin = values["DATASOURCE_SHA256"]
-    if pin and (not values["DATASOURCE_ID"] or not re.fullmatch(r"[0-9a-f]{64}", pin)):
+    if pin and (not values["DATASOURCE_ID"] or not _SHA256.fullmatch(pin)):
         raise ValueError("DATASOURCE_SHA256 must be 64 lowercase hex digits, with DATASOURCE_ID")
     config = _object(values["INPUT_CONFIG"], "INPUT_CONFIG")
     return StreamSettings(bootstrap, values["DATA_CONTROL_TOPIC"], values["DATASOURCE_ID"] or None,
                           values["DATA_TOPIC"], values["INPUT_FORMAT"], config,
                           values["VALIDATION_RATE"], values["TEST_RATE"], values["TOTAL_MSG"], pin or None)
+
+
+def _announcement_pin(values: dict[str, Any]) -> RecordPin | None:
+    offset, digest = values["ANNOUNCEMENT_OFFSET"], values["ANNOUNCEMENT_SHA256"]
+    if offset is None and not digest:
+        return None
+    if offset is None or not _SHA256.fullmatch(digest):
+        raise ValueError("ANNOUNCEMENT_OFFSET and ANNOUNCEMENT_SHA256 (64 lowercase hex digits) pin an announcement "
+                         "together")
+    return RecordPin(values["ANNOUNCEMENT_PARTITION"], offset, digest)
 
 
 def _chain(reader: _Reader, values: dict[str, Any], token_required: bool) -> ChainSettings | None:
@@ -475,6 +497,7 @@ def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSe
     stream = reader.derive("DATA_BOOTSTRAP_SERVERS", lambda: _stream(values, ""))
     results = reader.derive("RESULT_URL", lambda: _results(values))
     chain = reader.derive("ETH_RPC_URL", lambda: _chain(reader, values, token_required=True))
+    pin = reader.derive("ANNOUNCEMENT_SHA256", lambda: _announcement_pin(values))
     signer = values["PLATFORM_SIGNER_ADDRESS"]
     if values.get("COORDINATION") == "classic" and not _ADDRESS.fullmatch(signer):
         reader.errors.append(f"PLATFORM_SIGNER_ADDRESS={signer!r} must be the 0x address that signs announcements "
@@ -484,5 +507,5 @@ def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSe
         coordination=values["COORDINATION"], platform_bootstrap_servers=values["KML_CLOUD_BOOTSTRAP_SERVERS"],
         federated_model_id=values["FEDERATED_MODEL_ID"], client_id=values["FEDERATED_CLIENT_ID"],
         model_logger_topic=values["MODEL_LOGGER_TOPIC"], platform_signer=signer or None, training=training,
-        stream=stream, chain=chain, results=results, heterogeneity=heterogeneity,
+        stream=stream, chain=chain, results=results, heterogeneity=heterogeneity, announcement_pin=pin,
     )

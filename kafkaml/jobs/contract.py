@@ -142,6 +142,11 @@ class TrainerJob(_Contract):
     results_dir: str = _var("RESULTS_DIR")
     poll_interval_s: float = _var("POLL_INTERVAL")
     datasource_sha256: str | None = _var("DATASOURCE_SHA256", default=None)
+    #: The very announcement record the launcher chose: the trainer reads it alone and verifies
+    #: it (SHA-256, then the coordinator's trust) instead of taking the newest of the model's id.
+    announcement_partition: int | None = _var("ANNOUNCEMENT_PARTITION", default=None)
+    announcement_offset: int | None = _var("ANNOUNCEMENT_OFFSET", default=None)
+    announcement_sha256: str | None = _var("ANNOUNCEMENT_SHA256", default=None)
     seed: int | None = _var("SEED", default=None)
     stop_timeout_s: float | None = _var("STOP_TIMEOUT", default=None)
     #: Local runs only: a launcher in a cluster mounts the key as a Secret file.

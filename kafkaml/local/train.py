@@ -14,6 +14,7 @@ variables, as the Kubernetes Jobs: an :class:`~kafkaml.jobs.contract.AggregatorJ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -30,7 +31,7 @@ from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
 from kafkaml.model_source import ModelSourceError
 from kafkaml.rewards import reward_budget
-from kafkaml.schemas import ModelControl, read_control
+from kafkaml.schemas import ControlRecord, ModelControl, RecordPin, read_control
 from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
 from kafkaml.strategies import make_strategy
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, MODEL_CONTROL_TOPIC, ensure_topic, weights_topic
@@ -80,6 +81,8 @@ class Run:
     aggregator: Job | None = None
     trainers: list[Job] = field(default_factory=list)
     announcement: ModelControl | None = None
+    #: The announcement's record, which the trainers are pinned to (they verify it, not rescan).
+    announcement_pin: RecordPin | None = None
     first_block: int = 0
     contract_address: str | None = None
     token_address: str | None = None
@@ -256,12 +259,21 @@ def trainer_job(run: Run, index: int) -> TrainerJob:
         data_control_topic=DATA_CONTROL_TOPIC, results_dir=str(run.directory / f"client-{index}"),
         seed=options.seed + index, stop_timeout_s=options.stop_timeout_s, poll_interval_s=0.5,
         heterogeneity=options.heterogeneity.get(index, Heterogeneity()), wallet_key_file=key_file, chain=chain,
-        platform_signer=signer,
+        platform_signer=signer, **_pinned(run.announcement_pin),
     )
 
 
-def wait_for_announcement(run: Run, timeout_s: float) -> ModelControl:
-    """The aggregator's announcement of this run's model (it carries the contract address)."""
+def _pinned(pin: RecordPin | None) -> dict[str, Any]:
+    """The trainer job's fields that pin it to the announcement ``pin`` names (none without one)."""
+    if pin is None:
+        return {}
+    return {"announcement_partition": pin.partition, "announcement_offset": pin.offset,
+            "announcement_sha256": pin.sha256}
+
+
+def wait_for_announcement(run: Run, timeout_s: float) -> ControlRecord:
+    """The record of the aggregator's announcement of this run's model (it carries the contract
+    address; its offset and SHA-256 pin the trainers to it)."""
     deadline = time.monotonic() + timeout_s
     bootstrap = run.stack.bootstrap("platform")
     while time.monotonic() < deadline:
@@ -269,7 +281,7 @@ def wait_for_announcement(run: Run, timeout_s: float) -> ModelControl:
         for record in read_control(bootstrap, MODEL_CONTROL_TOPIC, expected=ModelControl, idle_timeout_s=0.3,
                                    poll_ms=100):
             if record.message.model_id == run.run_id:
-                return record.message
+                return record
         time.sleep(0.3)
     raise TrainingFailed(f"the aggregator did not announce the model within {timeout_s:.0f} s:\n"
                          f"{run.aggregator.log_tail() if run.aggregator else ''}")
@@ -301,7 +313,10 @@ def start_run(current: local.Stack, workload: Workload, options: RunOptions, run
         job = replace(job, wallet_key_file=str(run.aggregator_account.key_file))
     run.aggregator = Job("aggregator", "training_worker.aggregator", job.environment(),
                          run.directory / "aggregator.log").start()
-    run.announcement = wait_for_announcement(run, timeout_s=180)
+    record = wait_for_announcement(run, timeout_s=180)
+    assert isinstance(record.message, ModelControl)
+    run.announcement = record.message
+    run.announcement_pin = RecordPin(0, record.offset, hashlib.sha256(record.raw).hexdigest())
     run.trainers = [
         Job(f"client-{index}", "training_worker.trainer", trainer_job(run, index).environment(),
             run.directory / f"client-{index}.log").start()

@@ -1,6 +1,7 @@
 """Anyone can write to the model control topic: a trainer trains only on the announcement its
 training anchors (its hash recorded on chain at start; in classic mode the platform's signature),
-and an aggregator refuses a training created for other settings (real broker, real chain)."""
+a trainer pinned to one announcement (ANNOUNCEMENT_OFFSET, ANNOUNCEMENT_SHA256) takes that record
+alone, and an aggregator refuses a training created for other settings (real broker, real chain)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from kafkaml import kafka
 from kafkaml.config import ConfigError
+from kafkaml.jobs import TrainerJob
 from kafkaml.ledger.client import Ledger
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
@@ -34,26 +36,29 @@ from kafkaml.workloads import make_workload
 from tests.conftest import unique
 from training_worker.announcement import AnnouncementError, find_model
 from training_worker.coordination.chain import ChainClient
+from training_worker.coordination.factory import open_client
 from training_worker.settings import load_trainer_settings
 
 ARCHITECTURE = json.dumps({"class_name": "Sequential", "config": {"layers": []}})
 
 
-def announcement(model_id: str, *, epochs: int, contract: str | None = None) -> bytes:
+def announcement(model_id: str, *, epochs: int, contract: str | None = None,
+                 platform_bootstrap: str = "127.0.0.1:1") -> bytes:
     return ModelControl(
         model_id=model_id, federated_string_id=model_id, input_shape=(8,), output_shape=(3,),
-        platform_bootstrap="127.0.0.1:1", coordination="blockchain" if contract else "classic",
+        platform_bootstrap=platform_bootstrap, coordination="blockchain" if contract else "classic",
         control_topic="" if contract else f"kml-fl-{model_id}", architecture=ARCHITECTURE,
         training={"epochs": epochs},
         blockchain=BlockchainInfo("http://127.0.0.1:1", 1, contract) if contract else None,
     ).encode()
 
 
-def publish(bootstrap: str, topic: str, records: list[tuple[bytes, list]]) -> None:
+def publish(bootstrap: str, topic: str, records: list[tuple[bytes, list]]) -> list[int]:
+    """The records' offsets."""
     producer = kafka.producer(bootstrap)
     try:
-        for value, headers in records:
-            producer.send(topic, value, partition=0, headers=headers).get(timeout=15)
+        return [producer.send(topic, value, partition=0, headers=headers).get(timeout=15).offset
+                for value, headers in records]
     finally:
         producer.close()
 
@@ -75,6 +80,63 @@ def test_classic_trainer_takes_only_the_announcement_its_platform_signed(local_s
     assert found.training == {"epochs": 1}
     with pytest.raises(AnnouncementError, match="was not announced"):
         find_model(bootstrap, topic, model_id, 1, lambda r: signed_by(r.raw, r.headers, "0x" + "11" * 20))
+
+
+def classic_trainer(bootstrap: str, topic: str, model_id: str, signer: str, directory: Path,
+                    pin: tuple[int, bytes] | None = None) -> TrainerJob:
+    """A classic trainer of ``model_id``, pinned to the record at offset ``pin[0]`` with the
+    SHA-256 of the bytes ``pin[1]``, as the federated backend pins it (unpinned without ``pin``)."""
+    return TrainerJob(
+        coordination="classic", platform_bootstrap_servers=bootstrap, federated_id=model_id, client_id="client-1",
+        model_logger_topic=topic, data_bootstrap_servers=bootstrap, datasource_id="x",
+        data_control_topic=unique("data-control"), results_dir=str(directory / "results"), poll_interval_s=0.5,
+        platform_signer=signer, announcement_partition=0 if pin else None, announcement_offset=pin[0] if pin else None,
+        announcement_sha256=hashlib.sha256(pin[1]).hexdigest() if pin else None)
+
+
+def test_a_pinned_classic_trainer_takes_the_very_announcement_it_was_pinned_to(local_stack: local.Stack,
+                                                                               tmp_path: Path) -> None:
+    """Issue 20: a trainer took the newest signed announcement of its model id, not the one its
+    client's service matched and its owner approved. Pinned, it takes that record, and only
+    when its platform signed it."""
+    bootstrap, topic, model_id = local_stack.bootstrap("platform"), unique("model-control"), unique("model")
+    ensure_topic(bootstrap, topic, configs=CONTROL_TOPIC_CONFIG)
+    platform = new_account(tmp_path / "platform.key")
+    approved, newer, forged = (announcement(model_id, epochs=epochs, platform_bootstrap=bootstrap)
+                               for epochs in (1, 2, 99))
+    offsets = publish(bootstrap, topic, [
+        (approved, [(SIGNATURE_HEADER, sign(platform.private_key(), approved))]),
+        (newer, [(SIGNATURE_HEADER, sign(platform.private_key(), newer))]),  # the platform's, newer
+        (forged, []),  # unsigned
+    ])
+
+    def announced(pin: tuple[int, bytes] | None) -> ModelControl:
+        job = classic_trainer(bootstrap, topic, model_id, platform.address, tmp_path, pin)
+        return open_client(load_trainer_settings(job.environment()))[0]
+
+    assert announced((offsets[0], approved)).training == {"epochs": 1}
+    assert announced(None).training == {"epochs": 2}  # unpinned (started by hand): the newest
+    with pytest.raises(AnnouncementError, match=rf"{topic}\[0\]@{offsets[2]} was not announced by its platform"):
+        announced((offsets[2], forged))
+
+
+def test_a_trainer_pinned_to_other_bytes_exits_naming_both_digests(local_stack: local.Stack, tmp_path: Path) -> None:
+    """The record at the pinned offset is not the one pinned (its SHA-256 differs): the trainer
+    exits with code 2 and one line naming both digests, and takes no other announcement."""
+    bootstrap, topic, model_id = local_stack.bootstrap("platform"), unique("model-control"), unique("model")
+    ensure_topic(bootstrap, topic, configs=CONTROL_TOPIC_CONFIG)
+    platform = new_account(tmp_path / "platform.key")
+    genuine, other = (announcement(model_id, epochs=epochs, platform_bootstrap=bootstrap) for epochs in (1, 2))
+    (offset,) = publish(bootstrap, topic, [(genuine, [(SIGNATURE_HEADER, sign(platform.private_key(), genuine))])])
+    job = classic_trainer(bootstrap, topic, model_id, platform.address, tmp_path, (offset, other))
+    trainer = Job("client-1", "training_worker.trainer", job.environment(), tmp_path / "trainer.log").start()
+    code = trainer.wait(timeout_s=120)
+    log = trainer.log_path.read_text()
+    assert code == 2, log
+    actual, pinned = hashlib.sha256(genuine).hexdigest(), hashlib.sha256(other).hexdigest()
+    assert (f"cannot train: the pinned announcement of model {model_id!r} is refused: the record at "
+            f"{topic}[0]@{offset} has SHA-256 {actual}, not the pinned {pinned}") in log, log
+    assert "Traceback" not in log
 
 
 def test_chain_trainer_takes_only_the_announcement_whose_hash_the_training_recorded(

@@ -13,6 +13,7 @@ import pytest
 
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.jobs import AggregatorJob, ChainAccess, TrainerJob
+from kafkaml.schemas import RecordPin
 from kafkaml.settings_hash import settings_hash
 from tests.unit.test_worker_settings import ADDRESS, CLIENT, CONTRACT, KEY, TOKEN, layer, model_description
 from training_worker.settings import (
@@ -45,7 +46,8 @@ MINIMAL_TRAINER = TrainerJob(
     data_control_topic="control", results_dir="/tmp/results", poll_interval_s=0.5,
 )
 FULL_TRAINER = replace(
-    MINIMAL_TRAINER, coordination="blockchain", datasource_sha256="cd" * 32, seed=8, stop_timeout_s=60.0,
+    MINIMAL_TRAINER, coordination="blockchain", datasource_sha256="cd" * 32, announcement_partition=0,
+    announcement_offset=5, announcement_sha256="ef" * 32, seed=8, stop_timeout_s=60.0,
     wallet_key_file="/run/client.key", platform_signer=ADDRESS, chain=replace(CHAIN, token_address=TOKEN),
     heterogeneity=Heterogeneity(4.0, 2, 30.0),
 )
@@ -143,5 +145,6 @@ def test_the_jobs_load_what_the_contract_sends(tmp_path: Path) -> None:
     loaded = load_trainer_settings(trainer.environment())
     assert loaded.heterogeneity == Heterogeneity(4.0, 2, 30.0) and loaded.federated_model_id == "kml-1"
     assert loaded.chain is not None and loaded.chain.token_address == TOKEN and loaded.chain.wallet_address == ADDRESS
+    assert loaded.announcement_pin == RecordPin(0, 5, "ef" * 32)
     classic = replace(MINIMAL_TRAINER, platform_signer=ADDRESS)
     assert load_trainer_settings(classic.environment()).platform_signer == ADDRESS

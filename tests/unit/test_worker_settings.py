@@ -13,6 +13,7 @@ import pytest
 from kafkaml.config import ConfigError
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.rewards import ONE_TOKEN
+from kafkaml.schemas import RecordPin
 from training_worker.settings import load_aggregator_settings, load_trainer_settings
 
 # Anvil's first deterministic development account: a public test key, never a real one.
@@ -159,6 +160,21 @@ def test_a_described_datasource_replaces_data_topic(trainer_env: dict[str, str])
     assert (stream.datasource_id, stream.control_topic, stream.topic) == ("ds-7", "client-1-control", "")
     with pytest.raises(ConfigError, match="DATA_TOPIC or DATASOURCE_ID is required"):
         load_trainer_settings({**env, "DATASOURCE_ID": ""})
+
+
+def test_an_announcement_pin_is_read_whole_or_refused(trainer_env: dict[str, str]) -> None:
+    assert load_trainer_settings(trainer_env).announcement_pin is None  # a trainer started by hand
+    pin = {"ANNOUNCEMENT_OFFSET": "7", "ANNOUNCEMENT_SHA256": "ab" * 32}
+    assert load_trainer_settings({**trainer_env, **pin}).announcement_pin == RecordPin(0, 7, "ab" * 32)
+    assert load_trainer_settings({**trainer_env, **pin, "ANNOUNCEMENT_PARTITION": "2"}).announcement_pin \
+        == RecordPin(2, 7, "ab" * 32)
+    for changes in ({"ANNOUNCEMENT_SHA256": ""}, {"ANNOUNCEMENT_OFFSET": None}, {"ANNOUNCEMENT_SHA256": "AB" * 32},
+                    {"ANNOUNCEMENT_SHA256": "ab" * 31}):
+        env = {name: value for name, value in {**trainer_env, **pin, **changes}.items() if value is not None}
+        with pytest.raises(ConfigError, match="ANNOUNCEMENT_OFFSET and ANNOUNCEMENT_SHA256 .* pin an announcement"):
+            load_trainer_settings(env)
+    with pytest.raises(ConfigError, match="ANNOUNCEMENT_OFFSET=-1 must be at least 0"):
+        load_trainer_settings({**trainer_env, **pin, "ANNOUNCEMENT_OFFSET": "-1"})
 
 
 def test_private_key_never_shows_in_repr(trainer_env: dict[str, str]) -> None:

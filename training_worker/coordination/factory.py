@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from kafkaml.schemas import ControlRecord, ModelControl
 from kafkaml.signing import signed_by
-from training_worker.announcement import AnnouncementError, find_model
+from training_worker.announcement import AnnouncementError, find_model, pinned_model
 from training_worker.coordination.base import ClientCoordinator, PlatformCoordinator
 from training_worker.coordination.classic import ClassicClient, ClassicCoordination, ClassicPlatform
 from training_worker.settings import AggregatorSettings, TrainerSettings
@@ -33,11 +33,15 @@ def open_client(settings: TrainerSettings) -> tuple[ModelControl, ClientCoordina
     In blockchain mode the training comes first (the trainer is told its address, and trusts it
     only when the platform's factory created it), then the one announcement whose hash the
     training recorded; in classic mode the newest announcement signed by the platform's signer
-    (PLATFORM_SIGNER_ADDRESS), which names the control topic.
+    (PLATFORM_SIGNER_ADDRESS), which names the control topic. A trainer pinned to one announcement
+    (ANNOUNCEMENT_OFFSET, ANNOUNCEMENT_SHA256: the record its client's service approved) reads
+    that record alone and still requires the same trust of it.
     """
     def find(trusted: Callable[[ControlRecord], bool]) -> ModelControl:
-        announcement = find_model(settings.platform_bootstrap_servers, settings.model_logger_topic,
-                                  settings.federated_model_id, settings.training.start_timeout_s, trusted)
+        model = (settings.platform_bootstrap_servers, settings.model_logger_topic, settings.federated_model_id)
+        pin, timeout_s = settings.announcement_pin, settings.training.start_timeout_s
+        announcement = (pinned_model(*model, pin, timeout_s, trusted) if pin is not None
+                        else find_model(*model, timeout_s, trusted))
         if announcement.coordination != settings.coordination:
             raise AnnouncementError(f"COORDINATION={settings.coordination} but model {announcement.model_id!r} is "
                                     f"coordinated by {announcement.coordination}")

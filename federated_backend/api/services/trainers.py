@@ -36,8 +36,14 @@ def job_name(participation: Participation) -> str:
 
 
 def trainer_job(participation: Participation, announcement: ModelControl) -> TrainerJob:
-    """What this participation's trainer is told; its key comes as a file (blockchain mode)."""
+    """What this participation's trainer is told; its key comes as a file (blockchain mode).
+
+    The trainer is pinned to the announcement record this participation was matched with and
+    approved for (its place on the model control topic and its SHA-256): a later announcement of
+    the same model id, which anyone who can write to the topic may publish, is not what the owner
+    approved, and the trainer need not rescan the topic to find it."""
     site = client()
+    model = participation.model
     chain = None
     if announcement.coordination == "blockchain":
         assert announcement.blockchain is not None
@@ -45,6 +51,8 @@ def trainer_job(participation: Participation, announcement: ModelControl) -> Tra
     return TrainerJob(
         coordination=announcement.coordination, platform_bootstrap_servers=site.platform_bootstrap,
         federated_id=announcement.model_id, client_id=site.client_id, model_logger_topic=site.model_control_topic,
+        announcement_partition=model.control_partition, announcement_offset=model.control_offset,
+        announcement_sha256=model.sha256,
         data_bootstrap_servers=site.data_bootstrap, data_control_topic=participation.datasource.control_topic,
         datasource_id=participation.datasource.datasource_id, datasource_sha256=participation.datasource.sha256,
         results_dir=f"/tmp/kafkaml-results/{job_name(participation)}", poll_interval_s=0.5, chain=chain,
