@@ -209,14 +209,17 @@ RECURSION_LIMIT = 1000
 
 def wsgi_application(settings_module: str) -> Any:
     """The WSGI application of a service, its URLconf loaded now (not at the first request) and
-    Python's default recursion limit restored after: the views import ``kafkaml.ledger``, hence
-    web3 and ``py_ecc``, which raises the limit to 100,000 when imported; with it a deeply nested
-    JSON body made the C parser overflow a request thread's stack (SIGSEGV, the worker killed)
-    instead of raising RecursionError, which the JSON parser turns into a 400. The process's
-    reconciler starts here, in serving processes only (management commands never import this)."""
+    Python's default recursion limit restored after: ``py_ecc`` (web3's, for ``kafkaml.ledger``)
+    raises the limit to 100,000 when it is imported; with it a deeply nested JSON body or control
+    record made the C parser overflow a request thread's stack (SIGSEGV, the worker killed)
+    instead of raising RecursionError, which the parsers turn into a 400 or a rejection. So
+    ``py_ecc`` is imported here, before the limit is restored, not by whichever request first
+    reaches the ledger. The process's reconciler starts here, in serving processes only
+    (management commands never import this)."""
     import os
     import sys
 
+    import py_ecc  # noqa: F401 (see above)
     from django.core.wsgi import get_wsgi_application
     from django.urls import get_resolver
 
