@@ -150,6 +150,14 @@ def rebuild(architecture: str, compile_config: Mapping[str, Any]) -> keras.Model
     return model
 
 
+def statistics_positions(model: keras.Model) -> tuple[int, ...]:
+    """Where ``model.get_weights()`` holds non-trainable weights: statistics the layers update
+    themselves (batch normalisation's moving mean and variance), not gradient steps, so a rule
+    that steps weights by deltas must not step them (:class:`kafkaml.strategies.FedBuff`)."""
+    fixed = {id(variable) for variable in model.non_trainable_weights}
+    return tuple(position for position, variable in enumerate(model.weights) if id(variable) in fixed)
+
+
 def _walk(value: Any, path: list[str], depth: int) -> None:
     if depth > MAX_DEPTH:
         raise ArchitectureError(f"the architecture nests deeper than {MAX_DEPTH} levels at {_where(path)}")

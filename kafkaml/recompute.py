@@ -10,7 +10,9 @@ each against its recorded hash and applies the recorded strategy must obtain ver
 bit. The first version where that fails is reported: either the aggregator did not do what it
 recorded, or the payloads in Kafka are not the recorded ones. The hash of a global version covers
 its metadata too (:func:`kafkaml.weights.version_metadata`: the training named by the genesis
-payload, the platform, the previous version), so it is re-derived from the weights alone.
+payload, the platform, the previous version), so it is re-derived from the weights alone. The
+genesis metadata also names the model's statistics positions, which the strategy is given as the
+aggregator gave them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from kafkaml.weights import (
     Decoded,
     WeightsError,
     fetch_decoded,
+    statistics_positions,
     version_metadata,
     weights_hash,
 )
@@ -83,9 +86,15 @@ def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_decoded) -> Rec
         return report
     weights = {versions[0].version: genesis.weights}
     training = genesis.metadata.get(META_TRAINING)  # None: written before versions carried metadata
+    try:
+        statistics = statistics_positions(genesis.metadata)
+    except WeightsError as exc:
+        report.checks.append(VersionCheck(versions[0].version, versions[0].content_hash, None, 0,
+                                          f"the genesis metadata is unusable: {exc}"))
+        return report
     accepted: set[bytes] = set()
     for version in versions[1:]:
-        check = _check(version, weights, strategy, bootstrap, fetch, training, accepted)
+        check = _check(version, weights, strategy, bootstrap, fetch, training, accepted, statistics)
         report.checks.append(check)
         if not check.ok:
             break
@@ -93,7 +102,7 @@ def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_decoded) -> Rec
 
 
 def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fetch: Fetch,
-           training: str | None, accepted_before: set[bytes]) -> VersionCheck:
+           training: str | None, accepted_before: set[bytes], statistics: tuple[int, ...]) -> VersionCheck:
     """Recompute ``version``; ``accepted_before``, the hashes earlier versions accepted, takes its own."""
     accepted = sorted((u for u in version.updates if u.accepted), key=lambda u: u.seq)
     check = VersionCheck(version.version, version.content_hash, None, len(accepted))
@@ -117,7 +126,7 @@ def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fet
         check.problem = f"an accepted update of version {version.version} cannot be fetched as recorded: {exc}"
         return check
     try:
-        result = strategy.aggregate(previous, version.version - 1, updates)
+        result = strategy.aggregate(previous, version.version - 1, updates, statistics)
     except ValueError as exc:
         check.problem = f"the recorded updates cannot be aggregated with {strategy.name}: {exc}"
         return check

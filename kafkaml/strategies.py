@@ -11,6 +11,13 @@ global model bit for bit, which is what ``kafkaml audit --recompute`` does.
 
 Notation (as in ``ASYNC_STRATEGIES.md``): x global weights at version t, y an update trained from
 version τ (staleness t − τ), n its sample count, x_τ the global weights of version τ.
+
+``statistics`` are the positions of the model's non-trainable statistics (batch normalisation's
+moving mean and variance: :func:`kafkaml.architecture.statistics_positions`). They are not
+parameters a gradient moves but per-feature moments the layers measure, and a variance must stay
+positive; the rules that combine models convexly (averages, medians, blends) keep them valid, and
+FedBuff, which steps by deltas, takes them as the sample-weighted mean of the updates' own.
+The genesis payload records them, so the audit passes the same positions.
 """
 
 from __future__ import annotations
@@ -192,7 +199,8 @@ class Strategy(ABC):
         """Every parameter with its effective value (defaults filled in)."""
 
     @abstractmethod
-    def _combine(self, current: Weights, version: int, updates: Sequence[Update]) -> Weights:
+    def _combine(self, current: Weights, version: int, updates: Sequence[Update],
+                 statistics: Sequence[int]) -> Weights:
         """The rule itself, on inputs already validated."""
 
     def describe(self) -> dict[str, Any]:
@@ -226,21 +234,26 @@ class Strategy(ABC):
             error.index = index
             raise
 
-    def aggregate(self, current: Sequence[np.ndarray], version: int, updates: Sequence[Update]) -> Weights:
-        """The global weights of version ``version + 1`` from those of ``version`` and ``updates``.
+    def aggregate(self, current: Sequence[np.ndarray], version: int, updates: Sequence[Update],
+                  statistics: Sequence[int] = ()) -> Weights:
+        """The global weights of version ``version + 1`` from those of ``version`` and ``updates``;
+        ``statistics`` are the positions of the model's statistics (see the module docstring).
 
-        Raises ValueError when called with the wrong number of updates (an engine bug) and
-        :class:`InvalidUpdate` for a bad update or a result that is not finite.
+        Raises ValueError when called with the wrong number of updates or statistics positions
+        outside the model (engine bugs) and :class:`InvalidUpdate` for a bad update or a result
+        that is not finite.
         """
         if len(updates) != self.updates_per_round:
             raise ValueError(f"{self.name} aggregates {self.updates_per_round} update(s) per round, got {len(updates)}")
+        if any(not 0 <= position < len(current) for position in statistics):
+            raise ValueError(f"statistics positions {list(statistics)} are not all in [0, {len(current)})")
         check_weights(current, current, "global model")
         for index, update in enumerate(updates):
             if self.needs_base_weights and update.base_weights is None:
                 raise ValueError(f"{self.name} needs the base weights x_τ of version {update.base_version}")
             self.check_update(current, version, update, index)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-            result = self._combine(list(current), version, updates)
+            result = self._combine(list(current), version, updates, statistics)
         if not all(np.isfinite(array).all() for array in result):
             raise InvalidUpdate(RejectReason.NON_FINITE, f"{self.name} produced NaN or infinity")
         return result
@@ -298,7 +311,8 @@ class FedAsync(Strategy):
     def params(self) -> dict[str, Any]:
         return {"alpha": self.alpha, **self.staleness.params()}
 
-    def _combine(self, current: Weights, version: int, updates: Sequence[Update]) -> Weights:
+    def _combine(self, current: Weights, version: int, updates: Sequence[Update],
+                 statistics: Sequence[int]) -> Weights:
         (update,) = updates
         alpha_t = self.alpha * self.staleness(version - update.base_version)
         return _blend(current, list(update.weights), alpha_t)
@@ -365,7 +379,8 @@ class _Buffered(Strategy):
 class _ModelAverage(_Buffered):
     """x ← (1 − η)·x + η·A(y_1..y_K) for an average A of the buffered client models."""
 
-    def _combine(self, current: Weights, version: int, updates: Sequence[Update]) -> Weights:
+    def _combine(self, current: Weights, version: int, updates: Sequence[Update],
+                 statistics: Sequence[int]) -> Weights:
         return _blend(current, self._average(updates), self.server_lr)
 
     @abstractmethod
@@ -383,8 +398,13 @@ class FedAvg(_ModelAverage):
         "sample counts. Staleness is not discounted; fast clients wait for the next version.")
 
     def _average(self, updates: Sequence[Update]) -> Weights:
-        total = sum(int(update.samples) for update in updates)
-        return _weighted_sum([int(u.samples) / total for u in updates], [u.weights for u in updates])
+        return _sample_weighted_mean(updates)
+
+
+def _sample_weighted_mean(updates: Sequence[Update]) -> Weights:
+    """Σ_k (n_k / Σn)·y_k, summed in the given order."""
+    total = sum(int(update.samples) for update in updates)
+    return _weighted_sum([int(u.samples) / total for u in updates], [u.weights for u in updates])
 
 
 def _sorted_stack(updates: Sequence[Update], position: int) -> np.ndarray:
@@ -464,6 +484,11 @@ class FedBuff(_Buffered):
 
     ``server_lr`` is η_g and may exceed 1, as in the paper; the default s is polynomial with
     a = ½, i.e. 1/√(1 + staleness) as in FLSim. Each update must carry ``base_weights`` = x_τk.
+
+    The step is for parameters. The statistics positions take Σ_k (n_k / Σn)·y_k, the updates'
+    own statistics weighted by samples, as FedAvg averages them: stepping a moving variance by
+    discounted deltas measured from another version overshoots it below zero (a variance of 1 at
+    genesis, 0.01 after a local epoch: 0.01 − 0.71·0.99 < 0), and the model's loss turns NaN.
     """
 
     staleness: Staleness = Staleness()
@@ -493,11 +518,17 @@ class FedBuff(_Buffered):
     def params(self) -> dict[str, Any]:
         return {**super().params(), **self.staleness.params()}
 
-    def _combine(self, current: Weights, version: int, updates: Sequence[Update]) -> Weights:
+    def _combine(self, current: Weights, version: int, updates: Sequence[Update],
+                 statistics: Sequence[int]) -> Weights:
         deltas = [[base - y for base, y in zip(u.base_weights or (), u.weights, strict=True)] for u in updates]
         total = _weighted_sum([self.staleness(version - u.base_version) for u in updates], deltas)
         step = _f32(self.server_lr / len(updates))
-        return [x - step * d for x, d in zip(current, total, strict=True)]
+        result = [x - step * d for x, d in zip(current, total, strict=True)]
+        if statistics:
+            measured = _sample_weighted_mean(updates)
+            for position in statistics:
+                result[position] = measured[position]
+        return result
 
 
 _CLASSES: tuple[type[Strategy], ...] = (FedAvg, Mix, FedAsync, FedBuff, Median, TrimmedMean)

@@ -66,6 +66,8 @@ END_GRACE_S = 3.0
 FORMAT_NAME = "kafkaml-weights"
 #: Metadata keys: the training, the publisher (``PLATFORM`` for global versions) and the base version.
 META_TRAINING, META_CLIENT, META_BASE_VERSION = "training", "client", "base_version"
+#: Genesis only: the positions of the model's statistics (see :func:`version_metadata`).
+META_STATISTICS = "statistics"
 PLATFORM = "platform"
 #: Longest metadata value: identities and version numbers, never data.
 MAX_METADATA_CHARS = 256
@@ -162,10 +164,49 @@ def update_metadata(training: str, client: str, base_version: int) -> dict[str, 
     return {META_TRAINING: training, META_CLIENT: client, META_BASE_VERSION: str(base_version)}
 
 
-def version_metadata(training: str, version: int) -> dict[str, str]:
+def version_metadata(training: str, version: int, statistics: Sequence[int] = ()) -> dict[str, str]:
     """The metadata of global version ``version``: published by the platform, aggregated from the
-    previous version (the genesis names 0), so an auditor re-derives its hash from the weights."""
-    return update_metadata(training, PLATFORM, max(version - 1, 0))
+    previous version (the genesis names 0), so an auditor re-derives its hash from the weights.
+
+    The genesis also names the positions of the model's non-trainable statistics (e.g. batch
+    normalisation's moving mean and variance) when it has any: some strategies aggregate them
+    apart (:class:`kafkaml.strategies.FedBuff`), and an auditor who holds only the payloads reads
+    them here, fixed by the genesis hash the training recorded.
+    """
+    metadata = update_metadata(training, PLATFORM, max(version - 1, 0))
+    if version == 0 and statistics:
+        metadata[META_STATISTICS] = _ranges(statistics)
+    return metadata
+
+
+def _ranges(positions: Sequence[int]) -> str:
+    """``[2, 3, 8, 9, 12]`` → ``"2-3,8-9,12"``: statistics come in runs, so this stays short."""
+    runs: list[list[int]] = []
+    for position in sorted(set(positions)):
+        if runs and position == runs[-1][1] + 1:
+            runs[-1][1] = position
+        else:
+            runs.append([position, position])
+    return ",".join(f"{low}-{high}" if high > low else str(low) for low, high in runs)
+
+
+def statistics_positions(metadata: Mapping[str, str]) -> tuple[int, ...]:
+    """The statistics positions a genesis payload's metadata names (none when it names none).
+
+    Raises WeightsFormatError for a value :func:`version_metadata` cannot have written.
+    """
+    text = metadata.get(META_STATISTICS, "")
+    positions: list[int] = []
+    try:
+        for run in filter(None, text.split(",")):
+            low, _, high = run.partition("-")
+            first, last = int(low), int(high or low)
+            if first < 0 or last < first or (positions and first <= positions[-1]):
+                raise ValueError(run)
+            positions.extend(range(first, last + 1))
+    except ValueError:
+        raise WeightsFormatError(f"metadata {META_STATISTICS!r} is not ascending positions: {text!r:.60}") from None
+    return tuple(positions)
 
 
 def serialize_weights(weights: Sequence[np.ndarray], metadata: Mapping[str, str] | None = None) -> bytes:

@@ -38,7 +38,7 @@ from pathlib import Path
 import keras
 
 from kafkaml import kafka
-from kafkaml.architecture import ArchitectureError, rebuild
+from kafkaml.architecture import ArchitectureError, rebuild, statistics_positions
 from kafkaml.config import ConfigError
 from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
@@ -96,6 +96,8 @@ class Aggregator:
         self.model = rebuild(settings.model.architecture, settings.model.compile_config)
         #: Shapes and dtypes of the weights: with the metadata they fix every payload's exact size.
         self.specs = weight_specs(self.model.get_weights())
+        #: Batch normalisation's moving statistics; the genesis metadata records them for the audit.
+        self.statistics = statistics_positions(self.model)
         self.validator = Validator.from_stream(self.model, validation, stream.bootstrap_servers)
         self.strategy = settings.strategy
         self.policy = settings.reward_policy
@@ -130,7 +132,7 @@ class Aggregator:
         """
         deadline = time.monotonic() + self.training.stop_timeout_s
         delay = PUBLISH_RETRY_FIRST_S
-        metadata = version_metadata(self.settings.federated_string_id, version)
+        metadata = version_metadata(self.settings.federated_string_id, version, self.statistics)
         while True:
             try:
                 return publish_weights(self.producer, self.weights_topic, weights, metadata=metadata)
@@ -225,7 +227,7 @@ class Aggregator:
             started = time.monotonic()
             result = run_round(queued, weights, version.number, self.strategy, self.validator, previous,
                                self.policy, self.fetch_update, self.fetch_version, cache,
-                               self.settings.federated_string_id, accepted, self.ceilings)
+                               self.settings.federated_string_id, accepted, self.ceilings, self.statistics)
             if result.weights is None:  # too many rejected: wait for one more than is queued
                 needed = len(queued) + 1
                 if time.monotonic() - idle_since > self.training.stop_timeout_s:

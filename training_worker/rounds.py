@@ -114,7 +114,8 @@ def _foreign(metadata: dict[str, str], update: QueuedUpdate, training: str) -> s
 def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, strategy: Strategy,
               validator: Validator, previous: Score, policy: RewardPolicy, fetch: FetchUpdate,
               fetch_version: FetchVersion, cache: dict[Submission, Screened], training: str,
-              accepted_before: Collection[bytes], reward_weights: Mapping[str, int] | None = None) -> RoundResult:
+              accepted_before: Collection[bytes], reward_weights: Mapping[str, int] | None = None,
+              statistics: Sequence[int] = ()) -> RoundResult:
     """Consume updates from ``queued`` (in order) until the strategy's round is full.
 
     ``training`` is the training's id, which every update's payload must name.
@@ -130,7 +131,8 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
     and no copier is paid.
     An accepted update's share of the round's reward is its client's weight in
     ``reward_weights`` (the platform's sample ceilings, by lower-case client; 1 when absent):
-    never a number the client reported about itself.
+    never a number the client reported about itself. ``statistics`` are the model's statistics
+    positions (:meth:`kafkaml.strategies.Strategy.aggregate`).
     """
     needed = strategy.updates_per_round
     screened: list[Screened] = []
@@ -159,7 +161,7 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
         for item in accepted
     ]
     try:
-        new_weights = strategy.aggregate(current, version, updates)
+        new_weights = strategy.aggregate(current, version, updates, statistics)
     except InvalidUpdate as exc:  # the combination itself overflowed: reject the whole round
         failed = [_rejected(i.queued, exc.reason) for i in accepted]
         return RoundResult(None, rejections + failed, previous, None, screened)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +16,13 @@ import pytest
 from kafkaml.ledger import Ledger, UpdateOutcome
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
+from kafkaml.local.train import RunOptions, start_run, wait_for_end
 from kafkaml.recompute import recompute
 from kafkaml.strategies import STRATEGIES, Update, make_strategy
 from kafkaml.topics import update_topic
-from kafkaml.weights import publish_weights
+from kafkaml.toydata import TOY_MODEL_SOURCE
+from kafkaml.weights import fetch_decoded, publish_weights, statistics_positions
+from kafkaml.workloads import make_workload
 from tests.conftest import unique
 from tests.integration.test_federated_training import history, train
 
@@ -156,3 +161,33 @@ def test_a_real_training_recomputes_bit_for_bit_with_every_strategy(local_stack:
     assert report.strategy == strategy.description_json()
     assert report.ok and len(report.checks) == 2, report.first_mismatch
     assert [check.updates for check in report.checks] == [strategy.updates_per_round] * 2
+
+
+#: The toy network with batch normalisation on inputs scaled far below unit variance, so a local
+#: epoch moves the moving variance from 1 to nearly 0 (momentum 0.5): what broke FedBuff's model.
+BATCH_NORMALISED_TOY = TOY_MODEL_SOURCE.replace(
+    "    keras.layers.Dense(16", "    keras.layers.Rescaling(0.01),\n    keras.layers.BatchNormalization(momentum=0.5),\n"
+    "    keras.layers.Dense(16")
+
+
+def test_fedbuff_with_batch_normalisation_keeps_a_finite_model_and_recomputes(local_stack: local.Stack,
+                                                                               tmp_path: Path) -> None:
+    """The aggregator records the statistics positions in the genesis metadata and aggregates them
+    as FedBuff's rule says; the audit reads them there and re-derives every version bit for bit."""
+    assert BATCH_NORMALISED_TOY != TOY_MODEL_SOURCE
+    workload = replace(make_workload("toy", 2, 1200, seed=7, mode="random-split"), model_source=BATCH_NORMALISED_TOY)
+    # Screening is not what is tested: near-perfect versions make honest updates measure worse.
+    options = RunOptions(clients=2, rounds=3, strategy="fedbuff", strategy_params={"updates": 2},
+                         reject_ratio=1000.0, stop_timeout_s=120.0)
+    run = start_run(local_stack, workload, options, tmp_path)
+    try:
+        final = wait_for_end(run, timeout_s=240)
+    finally:
+        run.stop()
+    assert final["versions"] == 3
+    assert all(math.isfinite(r["val_loss"]) for r in run.rounds_done())
+    audit = history(local_stack, run)
+    genesis = fetch_decoded(local_stack.bootstrap("platform"), audit.versions[0].pointer, audit.versions[0].content_hash)
+    assert statistics_positions(genesis.metadata) == (2, 3)  # after gamma and beta
+    report = recompute(audit, local_stack.bootstrap("platform"))
+    assert report.ok and len(report.checks) == 3, report.first_mismatch

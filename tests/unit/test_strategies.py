@@ -200,3 +200,63 @@ def test_descriptions_are_canonical_and_rebuild_the_strategy() -> None:
     for bad in ("not json", '{"name": "fedavg"}', '["fedavg", {}]'):
         with pytest.raises(StrategyError):
             strategy_from_description(bad)
+
+
+def test_fedbuff_takes_the_statistics_as_the_sample_weighted_mean_of_the_updates() -> None:
+    # array 0 a parameter, array 1 a statistic: Δ = 2 and 6 step the first, the second is (1·6 + 3·2) / 4
+    updates = [up([np.float32([6]), np.float32([6])], samples=1, base=0, base_weights=w(8) * 2),
+               up([np.float32([4]), np.float32([2])], samples=3, base=1, base_weights=w(10) * 2)]
+    strategy = make_strategy("fedbuff", {"updates": 2, "staleness": "constant"})
+    result = strategy.aggregate([np.float32([10]), np.float32([10])], 1, updates, statistics=[1])
+    assert [array.tolist() for array in result] == [[6], [3]]
+    with pytest.raises(ValueError, match="statistics positions"):
+        strategy.aggregate([np.float32([10]), np.float32([10])], 1, updates, statistics=[2])
+
+
+def test_fedbuff_keeps_a_batch_normalised_model_valid_with_stale_updates() -> None:
+    """Real Keras: two clients train one epoch from the genesis (moving variance 1, data variance
+    ~0.0001), version 1 is their FedBuff round; two more updates trained from the genesis are then
+    a round on version 1, stale by one. Stepping the moving variance by their discounted deltas
+    drove it below zero and the loss to NaN; with the statistics averaged it stays a variance."""
+    import keras
+
+    from kafkaml.architecture import statistics_positions
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Rescaling(0.01),
+                              keras.layers.BatchNormalization(momentum=0.5),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.0, 1.0, (256, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
+    statistics = statistics_positions(model)
+    assert statistics == (2, 3)  # after gamma and beta: the moving mean and variance
+    genesis = model.get_weights()
+
+    def trained(seed: int) -> list[np.ndarray]:
+        model.set_weights(genesis)
+        part = np.random.default_rng(seed).permutation(256)[:128]
+        model.fit(x[part], y[part], batch_size=16, epochs=1, verbose=0)
+        return model.get_weights()
+
+    strategy = make_strategy("fedbuff", {"updates": 2})
+    first = strategy.aggregate(genesis, 0, [up(trained(s), samples=128, base=0, base_weights=genesis) for s in (1, 2)],
+                               statistics)
+    second = strategy.aggregate(first, 1, [up(trained(s), samples=128, base=0, base_weights=genesis) for s in (3, 4)],
+                                statistics)
+    assert (second[3] > 0).all()
+    model.set_weights(second)
+    assert np.isfinite(model.evaluate(x, y, verbose=0))
+
+
+def test_the_genesis_metadata_names_the_statistics_in_runs() -> None:
+    from kafkaml.weights import META_STATISTICS, WeightsFormatError, statistics_positions, version_metadata
+
+    genesis = version_metadata("t", 0, (2, 3, 8, 9, 12))
+    assert genesis[META_STATISTICS] == "2-3,8-9,12" and statistics_positions(genesis) == (2, 3, 8, 9, 12)
+    assert META_STATISTICS not in version_metadata("t", 1, (2, 3)) and META_STATISTICS not in version_metadata("t", 0)
+    assert statistics_positions(version_metadata("t", 0)) == ()
+    for bad in ("3-2", "x", "4,2", "-1", "2-3,3"):
+        with pytest.raises(WeightsFormatError, match="ascending positions"):
+            statistics_positions({META_STATISTICS: bad})
