@@ -13,7 +13,9 @@ whose hash was accepted already in this training (a copy: ``duplicate_update``).
 while screening one update (a MemoryError, a bug triggered by odd input) rejects that update as
 unreadable too: the queue is FIFO, so an update that crashed the aggregator would be first again
 after every restart and stop the training for good. Accepted updates are taken until the
-strategy has what one round needs.
+strategy has what one round needs. A new version whose weights or validation loss are not finite
+is never recorded: the updates it combined are rejected as ``non_finite`` and the previous
+version stays, so later updates are screened against a model that can still be measured.
 """
 
 from __future__ import annotations
@@ -162,10 +164,19 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
     ]
     try:
         new_weights = strategy.aggregate(current, version, updates, statistics)
-    except InvalidUpdate as exc:  # the combination itself overflowed: reject the whole round
-        failed = [_rejected(i.queued, exc.reason) for i in accepted]
-        return RoundResult(None, rejections + failed, previous, None, screened)
-    new = validator.score(new_weights)
+        new = validator.score(new_weights)
+        if not new.finite:
+            raise InvalidUpdate(RejectReason.NON_FINITE,
+                                f"the model these updates aggregate to has validation loss {new.loss}")
+    except InvalidUpdate as exc:
+        # The combination overflowed or measures NaN: such a version is never recorded, the
+        # previous one stays. Every update of the combination is rejected with the reason, in the
+        # cache too, so the next attempt takes the updates queued after them.
+        for item in accepted:
+            item.reason, item.detail = exc.reason, str(exc)
+            log.warning("rejecting update %s from %s: %s %s", item.queued.content_hash.hex()[:12], item.queued.client,
+                        item.reason, item.detail)
+        return RoundResult(None, [_rejected(i.queued, i.reason) for i in screened], previous, None, screened)
     weights = reward_weights or {}
 
     def weight(item: Screened) -> int:

@@ -123,3 +123,43 @@ def test_junk_under_a_copied_hash_does_not_decide_the_genuine_update() -> None:
     assert fetched == [OTHER, CLIENT] and result.weights is not None
     assert [(o.client, o.accepted, o.reason) for o in result.outcomes] == [
         (OTHER, False, "hash_mismatch"), (CLIENT, True, "")]
+
+
+def test_a_version_measuring_nan_is_never_made_and_later_updates_still_count() -> None:
+    """Real Keras. A FedBuff step with η_g = 100 amplifies an update whose own validation loss is
+    finite (kernels of 1e17: logits about 1e35) into kernels of 1e19, whose logits overflow to
+    infinity and whose loss is NaN. That version must not be made: the update is rejected as
+    non_finite, the previous score stays, and the honest update queued after it makes the version."""
+    import keras
+
+    from training_worker.evaluation import Validator
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = np.abs(np.random.default_rng(0).normal(1.0, 0.5, (64, 2))).astype(np.float32)
+    validator = Validator(model, x, (x[:, 0] > x[:, 1]).astype(np.int64))
+    genesis = model.get_weights()
+    previous = validator.score(genesis)
+    bomb = [np.full_like(array, 1e17) if array.ndim == 2 else np.zeros_like(array) for array in genesis]
+    assert validator.score(bomb).finite
+    honest = [array + np.float32(0.01) for array in genesis]
+    queue = [replace(queued(CLIENT, base=0), content_hash=b"\x0b" * 32),
+             replace(queued(OTHER, base=0), content_hash=b"\x0c" * 32)]
+    payloads = {CLIENT: bomb, OTHER: honest}
+    strategy = make_strategy("fedbuff", {"updates": 1, "server_lr": 100, "staleness": "constant"})
+    cache: dict = {}
+
+    def play(queue: list[QueuedUpdate]) -> RoundResult:
+        return run_round(queue, genesis, 0, strategy, validator, previous, RewardPolicy(reject_ratio=1000),
+                         lambda u: Decoded(payloads[u.client], update_metadata("t", u.client, 0)),
+                         lambda n: genesis, cache, "t", frozenset())
+
+    result = play(queue[:1])
+    assert result.weights is None and result.new is None
+    assert [(o.client, o.accepted, o.reason) for o in result.outcomes] == [(CLIENT, False, "non_finite")]
+    assert "validation loss nan" in result.screened[0].detail
+    result = play(queue)
+    assert result.weights is not None and result.new.finite
+    assert [(o.client, o.accepted) for o in result.outcomes] == [(CLIENT, False), (OTHER, True)]
