@@ -52,7 +52,7 @@ class RejectReason(StrEnum):
     NON_FINITE = "non_finite"                # NaN/inf in the weights or in the measured loss
     BAD_SAMPLE_COUNT = "bad_sample_count"    # samples must be a positive integer
     BAD_VERSION = "bad_version"              # base version negative or newer than the current one
-    WORSE_THAN_THRESHOLD = "worse_than_threshold"  # loss ratio above the policy's reject_ratio
+    WORSE_THAN_THRESHOLD = "worse_than_threshold"  # fails the screening rule (see screen_update)
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,63 @@ def score(policy: RewardPolicy, measurement: Measurement) -> Reward:
     share = Fraction(measurement.samples, measurement.round_samples)
     factor = min(Fraction(1), max(Fraction(0), 1 - ratio)) if policy.name == "improvement" else _tier(ratio)
     return Reward(math.floor(policy.base * factor * share))
+
+
+#: A difference of two validation accuracies counts as measured, not as sampling noise, beyond
+#: this many standard errors (one-sided, about 1 in 740 for a difference that is only noise).
+SIGNIFICANCE_Z = 3.0
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What the platform measured for one update on its validation set, before any aggregation.
+
+    ``previous_*`` are the current global model's loss and accuracy, ``loss`` and ``accuracy``
+    the update's own; ``samples`` is the validation set's size and ``classes`` the classifier's
+    number of classes (accuracies are None and ``classes`` 0 for a model that is no classifier).
+    """
+
+    previous_loss: float
+    loss: float
+    previous_accuracy: float | None = None
+    accuracy: float | None = None
+    samples: int = 0
+    classes: int = 0
+
+
+def screen_update(policy: RewardPolicy, measured: Screening) -> Reward:
+    """Whether an update may be aggregated (an accepted Reward of 0) or is rejected, and why.
+
+    Reject on negative influence, measured on the platform's validation set. An update is
+    accepted when its loss is at most ``reject_ratio`` × the global model's. Otherwise, for a
+    classifier, it is accepted when its accuracy is higher than the global model's by more than
+    :data:`SIGNIFICANCE_Z` standard errors (it measurably helps: the first update trained from a
+    genesis that predicts uniformly is over-confident, its loss 1.6–3.8 × the genesis's
+    ln(classes), yet it classifies far better), or when its loss is at most ``reject_ratio`` ×
+    ln(classes), the loss of predicting uniformly, and its accuracy is not lower by more than
+    those standard errors (near a loss of 0 any honest update's loss is a large multiple of the
+    global model's). A ×1000 random update is at chance accuracy with a loss far above the
+    uninformed one, so it stays rejected, and so is one that measurably lowers the accuracy.
+    """
+    previous, loss = measured.previous_loss, measured.loss
+    if not (math.isfinite(previous) and previous >= 0):
+        raise ValueError(f"previous_loss must be finite and non-negative, got {previous!r}")
+    if not math.isfinite(loss):
+        return rejected(RejectReason.NON_FINITE, f"validation loss of the update is {loss}")
+    ratio = _ratio(Fraction(previous), Fraction(loss))
+    if ratio <= Fraction(policy.reject_ratio):
+        return Reward(0)
+    detail = f"loss ratio {float(ratio):.4g} exceeds {policy.reject_ratio:g}"
+    before, after = measured.previous_accuracy, measured.accuracy
+    if before is None or after is None or measured.samples <= 0 or measured.classes < 2:
+        return rejected(RejectReason.WORSE_THAN_THRESHOLD, detail)
+    noise = SIGNIFICANCE_Z * math.sqrt((before * (1 - before) + after * (1 - after)) / measured.samples)
+    if after - before > noise:
+        return Reward(0)
+    if loss <= policy.reject_ratio * math.log(measured.classes) and after - before >= -noise:
+        return Reward(0)
+    return rejected(RejectReason.WORSE_THAN_THRESHOLD,
+                    f"{detail}, and accuracy {after:.4f} against {before:.4f} is no measured gain")
 
 
 def _ratio(previous: Fraction, new: Fraction) -> Fraction:

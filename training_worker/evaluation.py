@@ -39,6 +39,9 @@ class Validator:
         self.x = x
         self.y = y
         self.batch_size = batch_size
+        #: The number of classes if the model is a classifier (one sigmoid unit: 2), for the
+        #: screening rule's uninformed loss ln(classes); used only when a score has an accuracy.
+        self.classes = max(2, int(model.output_shape[-1]))
 
     @classmethod
     def from_stream(cls, model: keras.Model, control: DataControl, bootstrap: str, split: str = "validation",

@@ -7,8 +7,9 @@ auditor can re-derive the new global weights bit for bit.
 Screening happens update by update, in queue order: an update whose pointer or header announce
 another size than the model fixes, whose weights cannot be fetched or fail the hash check, whose
 payload names another client, base version or training than the queue records, that do not fit
-the model, are not finite, or whose own validation loss is worse than the policy's reject ratio
-is consumed as *rejected* (zero reward, with the reason) and never aggregated; so is an update
+the model, are not finite, or that fail the screening rule (:func:`kafkaml.rewards.screen_update`:
+its own validation loss above the reject ratio with no measured accuracy gain) is consumed as
+*rejected* (zero reward, with the reason) and never aggregated; so is an update
 whose hash was accepted already in this training (a copy: ``duplicate_update``). Any other failure
 while screening one update (a MemoryError, a bug triggered by odd input) rejects that update as
 unreadable too: the queue is FIFO, so an update that crashed the aggregator would be first again
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kafkaml.rewards import Measurement, RejectReason, RewardPolicy, score
+from kafkaml.rewards import Measurement, RejectReason, RewardPolicy, Screening, score, screen_update
 from kafkaml.strategies import InvalidUpdate, Strategy, Update
 from kafkaml.weights import (
     META_BASE_VERSION,
@@ -94,7 +95,8 @@ def _screen(update: QueuedUpdate, current: Weights, version: int, strategy: Stra
     weights = decoded.weights
     strategy.check_update(current, version, Update(weights, update.samples, update.base_version))
     own = validator.score(weights)
-    verdict = score(policy, Measurement(previous.loss, own.loss, 1, 1))
+    verdict = screen_update(policy, Screening(previous.loss, own.loss, previous.accuracy, own.accuracy,
+                                              len(validator.y), validator.classes))
     if not verdict.accepted:
         return Screened(update, weights, own, verdict.reason, verdict.detail)
     return Screened(update, weights, own)

@@ -138,7 +138,8 @@ AGGREGATOR = declare(
             "(the earlier Kafka-ML rule).", default="improvement", choices=POLICIES),
     Setting("REWARD_BASE", "Tokens for a full improvement by the whole round's data (decimal, 18 decimals).",
             default="1"),
-    Setting("REWARD_REJECT_RATIO", "Updates raising the validation loss above this ratio are rejected.",
+    Setting("REWARD_REJECT_RATIO", "Updates raising the validation loss above this ratio are rejected unless they "
+                                   "measurably raise the validation accuracy (docs/training-engine.md, screening).",
             kind="float", default=1.5, minimum=1.0),
 )
 

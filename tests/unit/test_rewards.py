@@ -9,9 +9,11 @@ from kafkaml.rewards import (
     Measurement,
     RejectReason,
     RewardPolicy,
+    Screening,
     parse_token_amount,
     rejected,
     score,
+    screen_update,
 )
 
 IMPROVEMENT = RewardPolicy("improvement", base=1000 * ONE_TOKEN, reject_ratio=1.5)
@@ -118,3 +120,32 @@ def test_token_amounts_parse_exactly() -> None:
     for bad in ("abc", "-1", "1e-19", "NaN", "inf"):
         with pytest.raises(ValueError):
             parse_token_amount(bad)
+
+
+# 1,000 validation samples, previous accuracy 0.5: three standard errors of the difference are
+# 3·√((0.25 + a(1 − a)) / 1000) ≈ 0.067 for the accuracies a below.
+@pytest.mark.parametrize("loss, accuracy, accepted", [
+    (1.5, 0.5, True),     # within the loss ratio: accepted whatever the accuracy
+    (1.5, 0.2, True),
+    (3.0, 0.56, False),   # 0.06 better, above ln(4)·1.5 = 2.08: within noise (0.0668), no measured gain
+    (3.0, 0.60, True),    # 0.10 better: beyond 3 standard errors (0.0668 at 0.5 → 0.6)
+    (2.0, 0.44, True),    # ratio 2 but not worse than uninformed × 1.5, accuracy within noise
+    (2.0, 0.40, False),   # … unless the accuracy measurably drops
+    (2.2, 0.5, False),    # above both the ratio and ln(4)·1.5
+])
+def test_screening_accepts_a_measured_accuracy_gain_or_a_loss_near_uninformed(loss: float, accuracy: float,
+                                                                            accepted: bool) -> None:
+    verdict = screen_update(RewardPolicy(), Screening(1.0, loss, 0.5, accuracy, samples=1000, classes=4))
+    assert verdict.accepted is accepted and verdict.amount == 0
+    if not accepted:
+        assert verdict.reason is RejectReason.WORSE_THAN_THRESHOLD and "no measured gain" in verdict.detail
+
+
+def test_screening_without_accuracy_is_the_loss_ratio() -> None:
+    policy = RewardPolicy()
+    assert screen_update(policy, Screening(1.0, 1.5)).accepted
+    verdict = screen_update(policy, Screening(1.0, 1.6, samples=1000, classes=4))
+    assert verdict.reason is RejectReason.WORSE_THAN_THRESHOLD and verdict.detail == "loss ratio 1.6 exceeds 1.5"
+    assert screen_update(policy, Screening(1.0, float("nan"))).reason is RejectReason.NON_FINITE
+    with pytest.raises(ValueError, match="previous_loss"):
+        screen_update(policy, Screening(float("nan"), 1.0))

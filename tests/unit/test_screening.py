@@ -23,6 +23,9 @@ CURRENT = [np.zeros((2, 2), np.float32)]
 class FixedValidator:
     """Scores every set of weights the same (the measurement is not what is tested here)."""
 
+    y = np.zeros(100)
+    classes = 2
+
     def score(self, weights) -> Score:
         return Score(0.5, 0.9)
 
@@ -163,3 +166,37 @@ def test_a_version_measuring_nan_is_never_made_and_later_updates_still_count() -
     result = play(queue)
     assert result.weights is not None and result.new.finite
     assert [(o.client, o.accepted) for o in result.outcomes] == [(CLIENT, False), (OTHER, True)]
+
+
+def test_an_honest_over_confident_first_update_passes_and_a_scaled_random_one_does_not() -> None:
+    """Real Keras on the toy task. The genesis predicts uniformly (loss ln 3); one local epoch makes
+    an update that classifies far better but is over-confident, its loss several times ln 3: the
+    engine's old rule (loss ratio ≤ 1.5) rejected it. A ×1000 scaled random update stays rejected."""
+    import keras
+
+    from kafkaml.toydata import toy_blobs
+    from training_worker.evaluation import Validator
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.Adam(0.5), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    validator = Validator(model, *toy_blobs(600, 2, spread=4.0))
+    genesis = model.get_weights()
+    previous = validator.score(genesis)
+    assert previous.loss == pytest.approx(np.log(3), rel=1e-5) and validator.classes == 3
+    model.fit(*toy_blobs(300, 1, spread=4.0), batch_size=16, epochs=1, verbose=0)
+    honest = model.get_weights()
+    rng = np.random.default_rng(0)
+    attacker = [(rng.standard_normal(w.shape) * 1000).astype(np.float32) for w in genesis]
+    strategy, policy = make_strategy("fedasync"), RewardPolicy()
+
+    def verdict(weights: list[np.ndarray]):
+        return screen(replace(UPDATE, base_version=0), genesis, 0, strategy, validator, previous, policy,
+                      lambda u: Decoded(weights, update_metadata("t", CLIENT, 0)), "t")
+
+    kept = verdict(honest)
+    assert kept.score.loss > 1.5 * previous.loss and kept.score.accuracy > previous.accuracy + 0.3
+    assert kept.reason is None
+    refused = verdict(attacker)
+    assert refused.reason is RejectReason.WORSE_THAN_THRESHOLD and "no measured gain" in refused.detail
