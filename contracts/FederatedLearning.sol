@@ -187,23 +187,7 @@ contract FederatedLearning {
         if (outcomes.length == 0) revert EmptyRound();
         if (s.version >= maxRounds) revert RoundLimitReached(maxRounds);
         version = s.version + 1;
-        uint256 credited;
-        for (uint256 i = 0; i < outcomes.length; ++i) {
-            Outcome calldata outcome = outcomes[i];
-            Member memory member = _members[outcome.client];
-            if (!member.pending || member.seq != s.consumed) revert NotQueued(outcome.client, s.consumed);
-            s.consumed += 1;
-            member.pending = false;
-            uint256 verdict = uint256(outcome.verdict);
-            if (verdict <= type(uint88).max) {
-                member.earned += uint88(verdict);
-                credited += verdict;
-            } else if (uint8(outcome.verdict[0]) == 0) {
-                revert InvalidVerdict(outcome.client);
-            }
-            _members[outcome.client] = member;
-            emit UpdateVerdict(outcome.verdict);
-        }
+        uint256 credited = _consume(s, outcomes, false);
         if (credited > 0) {
             credited += _credited;
             uint256 budget_ = budget();
@@ -212,6 +196,18 @@ contract FederatedLearning {
         }
         s.version = version;
         _publish(s, contentHash, pointer);
+    }
+
+    /// @notice Consume the oldest `outcomes.length` queued updates, every one rejected, without a
+    /// new version: a round that cannot be made yet must not keep their clients from submitting
+    /// again (each client has one place in the queue). Their UpdateVerdict events precede the
+    /// next GlobalVersionPublished event, like that round's own.
+    function recordRejections(Outcome[] calldata outcomes) external onlyAggregator {
+        State memory s = _state;
+        _requirePhase(s, Phase.Active);
+        if (outcomes.length == 0) revert EmptyRound();
+        _consume(s, outcomes, true);
+        _state = s;
     }
 
     /// @notice Close the queue; credited rewards become payable.
@@ -348,6 +344,31 @@ contract FederatedLearning {
     }
 
     // ---- internals -------------------------------------------------------------------------
+
+    /// Consume the queue's head, one outcome per update in queue order; returns the rewards to
+    /// credit. With `rejectionsOnly` every verdict must be a reason.
+    function _consume(State memory s, Outcome[] calldata outcomes, bool rejectionsOnly)
+        private
+        returns (uint256 credited)
+    {
+        for (uint256 i = 0; i < outcomes.length; ++i) {
+            Outcome calldata outcome = outcomes[i];
+            Member memory member = _members[outcome.client];
+            if (!member.pending || member.seq != s.consumed) revert NotQueued(outcome.client, s.consumed);
+            s.consumed += 1;
+            member.pending = false;
+            uint256 verdict = uint256(outcome.verdict);
+            if (verdict <= type(uint88).max) {
+                if (rejectionsOnly) revert InvalidVerdict(outcome.client);
+                member.earned += uint88(verdict);
+                credited += verdict;
+            } else if (uint8(outcome.verdict[0]) == 0) {
+                revert InvalidVerdict(outcome.client);
+            }
+            _members[outcome.client] = member;
+            emit UpdateVerdict(outcome.verdict);
+        }
+    }
 
     function _publish(State memory s, bytes32 contentHash, uint256 pointer) private {
         if (contentHash == bytes32(0)) revert InvalidHash();

@@ -547,7 +547,9 @@ class RoundMessage(Message):
     """Classic coordination's record of a round, the one write that makes it happen: the new global
     version (``model_version`` with its ``pointer`` and content hash) together with the outcome of
     every update it consumed, or ``finished`` once the training is closed (what one contract call
-    records in blockchain mode). Version 0 (genesis) is a round without outcomes.
+    records in blockchain mode). Version 0 (genesis) is a round without outcomes. A record of
+    rejected outcomes alone names no version: those updates leave the queue while the round waits
+    for more (the contract's ``recordRejections``).
 
     Schema 3: each outcome names its submission (client, content hash, pointer); one naming less
     does not parse, so a round of schema 2, whose outcomes named the hash alone, is skipped. Schema 2: a version exists only as a round record. Schema 1 published the version
@@ -593,8 +595,9 @@ class RoundMessage(Message):
         if (pointer is None) != (content_hash is None):
             present, missing = ("pointer", "sha256") if content_hash is None else ("sha256", "pointer")
             raise fields.error(missing, f"is required with {present}: a round publishes its version whole")
-        if pointer is None and not finished and fields.data["version"] >= 2:
-            raise fields.error("pointer", "is required for a round that is not the finished mark")
+        rejections_only = bool(outcomes) and not any(outcome.accepted for outcome in outcomes)
+        if pointer is None and not finished and not rejections_only and fields.data["version"] >= 2:
+            raise fields.error("pointer", "is required for a round that is not the finished mark or rejections")
         return cls(fields.str("model_id", non_empty=True), fields.int("model_version", minimum=0), outcomes,
                    finished, content_hash, pointer)
 

@@ -28,6 +28,7 @@ succeeds) before the job gives up with exit code 1, to be restarted once the top
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import sys
@@ -108,6 +109,8 @@ class Aggregator:
         self.coordinator: PlatformCoordinator = platform_coordinator(settings, self.weights_topic)
         self.sink = open_sink(settings.results, sender="aggregator")
         self.validation = validation
+        #: Rejected updates recorded without a version, reported with the next one.
+        self.released: list[Screened] = []
 
     def fetch_update(self, update: QueuedUpdate) -> Decoded:
         """The update's weights and metadata; a payload of another size than this model's with the
@@ -229,7 +232,7 @@ class Aggregator:
                                self.policy, self.fetch_update, self.fetch_version, cache,
                                self.settings.federated_string_id, accepted, self.ceilings, self.statistics)
             if result.weights is None:  # too many rejected: wait for one more than is queued
-                needed = len(queued) + 1
+                needed = len(queued) - self.release_rejected(result) + 1
                 if time.monotonic() - idle_since > self.training.stop_timeout_s:
                     log.error("no usable update for %.0f s; closing the training early",
                               self.training.stop_timeout_s)
@@ -248,8 +251,24 @@ class Aggregator:
         self.finish(weights, previous)
         return 0
 
+    def release_rejected(self, result: RoundResult) -> int:
+        """Record the rejected updates at the head of the queue while the round waits for more,
+        so that their clients may submit again (each client has one place in the queue: without
+        this, a synchronous round whose updates were all rejected waited for ever); returns how
+        many left the queue. A rejected update behind an accepted one stays until the round is
+        made: the queue is consumed in order. They are reported with the next version, before
+        whose record the chain's history lists them too."""
+        head = list(itertools.takewhile(lambda item: item.reason is not None, result.screened))
+        if head:
+            self.coordinator.record_rejections([
+                Outcome(item.queued.client, item.queued.content_hash, item.queued.pointer, False, 0, str(item.reason))
+                for item in head])
+            self.released += head
+        return len(head)
+
     def report_round(self, version: Version, result: RoundResult, seconds: float) -> None:
         rewards = {outcome.submission: outcome.reward for outcome in result.outcomes}
+        screened, self.released = [*self.released, *result.screened], []
         self.sink.progress(RoundReport(
             version=version.number, val_loss=result.new.loss, val_accuracy=result.new.accuracy,
             elapsed_s=round(time.monotonic() - self.started, 3),
@@ -257,9 +276,9 @@ class Aggregator:
             contributions=[Contribution(
                 client=item.queued.client, samples=item.queued.samples,
                 staleness=version.number - 1 - item.queued.base_version, base_version=item.queued.base_version,
-                reward=rewards[item.queued.submission], reason=str(item.reason or ""),
+                reward=rewards.get(item.queued.submission, 0), reason=str(item.reason or ""),
                 sha256=item.queued.content_hash.hex(),
-            ) for item in result.screened],
+            ) for item in screened],
             transaction=self.coordinator.last_transaction(),
         ))
         accepted = sum(item.reason is None for item in result.screened)

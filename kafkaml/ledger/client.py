@@ -303,6 +303,31 @@ class Ledger:
         )
         return self._published_version(new_hash, receipt["blockNumber"])
 
+    def record_rejections(self, outcomes: list[UpdateOutcome]) -> int:
+        """Consume the oldest queued updates, all rejected, without a new version (the contract's
+        ``recordRejections``); returns how many this call consumed.
+
+        Idempotent: outcomes whose updates were consumed already (this call ran before a
+        restart) are skipped, and nothing is sent when none is left.
+        """
+        if any(outcome.accepted for outcome in outcomes):
+            raise ValueError("record_rejections takes rejected updates only")
+        pending = self.pending_updates()
+        left = [outcome for outcome in outcomes
+                if any(outcome.judges(update) for update in pending)]
+        if not left:
+            return 0
+        for update, outcome in zip(pending, left, strict=False):
+            if not outcome.judges(update):
+                raise errors.LedgerError(
+                    f"rejection of 0x{outcome.content_hash.hex()} ({outcome.client or 'any client'}) does not match "
+                    f"queued update {update.seq} (0x{update.content_hash.hex()} from {update.client}): rejections "
+                    "are recorded from the head of the queue"
+                )
+        encoded = [(update.client, outcome.verdict()) for update, outcome in zip(pending, left, strict=False)]
+        self._transact("recordRejections", [encoded], f"record {len(left)} rejected updates")
+        return len(left)
+
     def finish(self) -> None:
         self._transact("finish", [], "finish the training")
 

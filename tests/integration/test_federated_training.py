@@ -18,6 +18,7 @@ from crc32c import crc32c
 
 from kafkaml import kafka, topics
 from kafkaml.faults import FAULT_EXIT_CODE, FAULT_POINTS
+from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.ledger.client import Ledger
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
@@ -119,6 +120,84 @@ def test_tampered_update_is_rejected_and_training_continues(local_stack: local.S
     assert len(tampered) == 1
     assert tampered[0].accepted is False and tampered[0].reason == "hash_mismatch" and tampered[0].reward == 0
     assert audit.earned.get(attacker.address, 0) == 0 and attacker.address not in audit.paid
+
+
+@pytest.mark.parametrize("mode", ["blockchain", "classic"])
+def test_a_rejected_update_frees_its_clients_place_in_a_synchronous_round(local_stack: local.Stack,
+                                                                         tmp_path: Path, mode: str) -> None:
+    """FedAvg with K = 2: the scripted second client's first update is rejected (its hash does not
+    match the payload) while the round waits for two accepted updates. The aggregator records that
+    rejection without a version, so the client may submit again; its second update (the genesis
+    weights, honestly) fills the round. Before, a rejected update kept its client's one place in
+    the contract's queue (UpdatePending) and the round waited until STOP_TIMEOUT."""
+    scripted = local_stack.account("client-3")
+    identity = scripted.address if mode == "blockchain" else "client-3"
+    submitted: dict = {}
+    crashed: list[BaseException] = []
+
+    def script(run_holder: list) -> None:
+        from training_worker.coordination.classic import ClassicClient, ClassicCoordination
+
+        while not run_holder:
+            time.sleep(0.1)
+        run = run_holder[0]
+        if mode == "blockchain":
+            ledger = Ledger.open(local_stack.chain.address, run.announcement.blockchain.contract_address,
+                                 scripted.private_key())
+            latest, submit = ledger.latest_version, ledger.submit_update
+            queued = ledger.has_pending
+        else:
+            client = ClassicClient(ClassicCoordination(local_stack.bootstrap("platform"),
+                                                       run.announcement.control_topic, run.run_id, identity))
+            latest, submit, queued = client.latest, client.submit, client.has_queued_update
+        while latest() is None:
+            time.sleep(0.1)
+        genesis = latest()
+        number = getattr(genesis, "version", getattr(genesis, "number", 0))
+        weights = fetch_weights(local_stack.bootstrap("platform"), genesis.pointer, genesis.content_hash)
+        metadata = update_metadata(run.run_id, identity.lower() if mode == "blockchain" else identity, number)
+        topic = update_topic(run.announcement.training["weights_topic"], identity)
+        pointer, content_hash = publish_weights(local_stack.bootstrap("platform"), topic, weights, metadata=metadata)
+        submitted["tampered"] = weights_hash([w + 1 for w in weights], metadata)
+        submit(number, submitted["tampered"], pointer, 100)
+        deadline = time.monotonic() + 60
+        while queued():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the rejected update never left the queue")
+            time.sleep(0.2)
+        submit(number, content_hash, pointer, 100)
+        submitted["honest"] = content_hash
+
+    def scripted_client(run_holder: list) -> None:
+        try:
+            script(run_holder)
+        except BaseException as exc:  # re-raised in the test
+            crashed.append(exc)
+
+    holder: list = []
+    thread = threading.Thread(target=scripted_client, args=(holder,), daemon=True)
+    thread.start()
+    # The trainer waits 10 × its training time before submitting, so the tampered update is first in the queue.
+    options = RunOptions(clients=1, rounds=1, mode=mode, strategy="fedavg", strategy_params={"updates": 2},
+                         stop_timeout_s=60, extra_clients={identity: 600},
+                         heterogeneity={1: Heterogeneity(slowdown=10.0)})
+    run = start_run(local_stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"), options, tmp_path)
+    holder.append(run)
+    try:
+        final = wait_for_end(run, timeout_s=180)
+    finally:
+        run.stop()
+    thread.join(timeout=30)
+    if crashed:
+        raise crashed[0]
+    assert final["versions"] == 1
+    (only,) = run.rounds_done()
+    verdicts = {c["sha256"]: (c["accepted"], c["reason"]) for c in only["contributions"]}
+    assert verdicts[submitted["tampered"].hex()] == (False, "hash_mismatch")
+    assert verdicts[submitted["honest"].hex()] == (True, "")
+    if mode == "blockchain":
+        (version,) = history(local_stack, run).versions[1:]
+        assert [(u.content_hash, u.accepted) for u in version.updates][0] == (submitted["tampered"], False)
 
 
 def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.Stack, tmp_path: Path) -> None:

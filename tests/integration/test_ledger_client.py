@@ -14,6 +14,7 @@ import pytest
 from web3 import Web3
 
 from kafkaml.ledger import (
+    InvalidVerdict,
     Ledger,
     LedgerError,
     LedgerUnavailable,
@@ -101,6 +102,35 @@ def test_record_round_repeated_after_a_restart_sends_nothing(local_stack):
     assert again.record_round(new_global, global_pointer(1), outcomes) == 1
     assert again.rpc.block_number() == block
     assert again.rewards_of(t.clients[0].account) == 9
+
+
+def test_rejections_leave_the_queue_without_a_version_so_their_clients_submit_again(local_stack):
+    """A round that waits for more updates records the rejected ones at the queue's head: their
+    clients' places are free (no UpdatePending), no version is published, and the verdicts belong
+    to the next version in the history. Only rejections, only from the head, and a repeat after a
+    restart sends nothing."""
+    t = deploy(local_stack)
+    bad, good = digest("bad"), digest("good")
+    t.submit(0, bad)
+    t.submit(1, good)
+    with pytest.raises(ValueError, match="rejected updates only"):
+        t.aggregator.record_rejections([UpdateOutcome(bad, True, 0)])
+    with pytest.raises(LedgerError, match="head of the queue"):
+        t.aggregator.record_rejections([UpdateOutcome(good, False, reason="worse_than_threshold")])
+    with pytest.raises(InvalidVerdict):  # the contract itself refuses a reward among rejections
+        t.aggregator._transact("recordRejections", [[(t.clients[0].account, (0).to_bytes(32, "big"))]], "a reward")
+    rejections = [UpdateOutcome(bad, False, reason="hash_mismatch")]
+    assert t.aggregator.record_rejections(rejections) == 1
+    block = t.aggregator.rpc.block_number()
+    assert t.aggregator.record_rejections(rejections) == 0 and t.aggregator.rpc.block_number() == block
+    assert t.aggregator.latest_version().version == 0
+    assert [u.content_hash for u in t.aggregator.pending_updates()] == [good]
+    again = digest("again")
+    t.submit(0, again)  # client 0's place is free again
+    assert t.round(UpdateOutcome(good, True, 5), UpdateOutcome(again, True, 5)) == 1
+    (version,) = t.aggregator.history().versions[1:]
+    assert [(u.content_hash, u.accepted, u.reason) for u in version.updates] == [
+        (bad, False, "hash_mismatch"), (good, True, ""), (again, True, "")]
 
 
 def test_wait_for_updates_backs_off_and_wakes_on_a_submission(local_stack, monkeypatch):

@@ -112,6 +112,11 @@ class PlatformCoordinator(ABC):
         ones, in queue order), atomically."""
 
     @abstractmethod
+    def record_rejections(self, outcomes: list[Outcome]) -> None:
+        """Consume the oldest queued updates, every one rejected, without a new version, so that
+        their clients may submit again while the round waits for more (idempotent)."""
+
+    @abstractmethod
     def finish(self) -> None:
         """Close the training (idempotent) and pay what was credited."""
 

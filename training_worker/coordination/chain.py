@@ -115,6 +115,10 @@ class ChainPlatform(PlatformCoordinator):
             for o in outcomes])
         return Version(number, content_hash, pointer)
 
+    def record_rejections(self, outcomes: list[Outcome]) -> None:
+        self.ledger.record_rejections([
+            UpdateOutcome(o.content_hash, False, 0, o.reason, client=o.client, pointer=o.pointer) for o in outcomes])
+
     def finish(self) -> None:
         if self.ledger.phase() == Phase.ACTIVE:
             self.ledger.finish()

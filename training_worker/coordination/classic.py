@@ -5,7 +5,8 @@ updates the clients submit (``WeightsMessage`` role ``update``) and the aggregat
 records (``RoundMessage``). A round record is the one write that makes a round happen, like the
 contract's ``recordRound``: the new global version (number, pointer, content hash) together with
 the outcome and reward of every update it consumed; genesis is round 0 and the ``finished`` mark
-closes the training. A version without its round record does not exist, so an aggregator that
+closes the training. A record of rejected outcomes alone, without a version, is the contract's
+``recordRejections``: those updates leave the queue while the round waits for more. A version without its round record does not exist, so an aggregator that
 dies after publishing weights but before the record leaves no trace but unreferenced weights,
 and its successor aggregates the same queue again into the same round, counted once.
 
@@ -121,6 +122,8 @@ class ClassicCoordination:
                 return
             assert message.content_hash is not None and message.pointer is not None
             state.versions[expected] = Version(expected, message.content_hash, message.pointer)
+        elif message.outcomes and not any(outcome.accepted for outcome in message.outcomes):
+            pass  # rejections recorded while the round waits for more updates: no version
         elif not message.finished:  # schema 1: its version was a separate record, not resumable
             log.warning("skipping round record %d on %s: it names no version (schema 1)", message.model_version,
                         self.topic)
@@ -206,6 +209,13 @@ class ClassicPlatform(PlatformCoordinator):
 
     def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
         return self._record(max(self.channel.refresh().versions) + 1, content_hash, pointer, outcomes)
+
+    def record_rejections(self, outcomes: list[Outcome]) -> None:
+        state = self.channel.refresh()
+        left = tuple(outcome for outcome in outcomes if outcome.submission in state.queue)
+        if left:
+            self.channel.publish(RoundMessage(self.channel.model_id, max(state.versions), left))
+            self.channel.refresh()
 
     def finish(self) -> None:
         state = self.channel.refresh()
