@@ -43,7 +43,7 @@ from training_worker.settings import TrainerSettings, load_trainer_settings
 log = logging.getLogger("training_worker.trainer")
 
 #: A client that saw no new version for this long (at least), or for three of its own rounds,
-#: trains the current version again: its update may have been rejected.
+#: and whose update left the queue, trains the current version again: its update was rejected.
 RETRAIN_AFTER_MIN_S = 15.0
 
 def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, timeout_s: float,
@@ -51,11 +51,15 @@ def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, time
                          one_in_flight: bool = False) -> Version | None:
     """The newest version once it is newer than ``after``; None if the training closed meanwhile.
 
-    After ``same_after_s`` without a newer version the current one is returned again: the
-    client's last update may have been rejected (or lost), and if every client waited for a new
-    version the training would stall. With ``one_in_flight`` nothing is returned while the
-    client's previous update still waits in the queue: with one update per round, clients
-    faster than the aggregator would otherwise fill the queue with ever staler updates.
+    After ``same_after_s`` without a newer version the current one is returned again, but only
+    once the client's last update has left the queue: it was rejected (or lost), and if every
+    client waited for a new version the training would stall. While it still waits in the queue
+    the client waits too: a fast client that trained the same version again would fill a
+    synchronous round with its second updates instead of the slow clients' first (the first
+    stragglers run: fast clients 18–22 updates each, slow ones 10). With ``one_in_flight``
+    nothing is returned while the client's previous update still waits in the queue: with one
+    update per round, clients faster than the aggregator would otherwise fill the queue with
+    ever staler updates.
     """
     started = time.monotonic()
     deadline = started + timeout_s
@@ -63,7 +67,8 @@ def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, time
     for poll in itertools.count():
         latest = coordinator.latest()
         newer = latest is not None and (after is None or latest.number > after
-                                        or time.monotonic() - started > same_after_s)
+                                        or (time.monotonic() - started > same_after_s
+                                            and not coordinator.has_queued_update()))
         # Whether the training closed matters before training on a version, and now and then
         # while waiting; asking on every poll would double the load on the node.
         if latest is not None and (newer or poll % 4 == 3) and not coordinator.is_active():
@@ -93,8 +98,8 @@ def client_pacing(strategy: Strategy) -> Pacing:
     FedAsync consumes one update per version: a client keeps one update in flight, so a queue of
     ever staler updates cannot build up. A rule that averages updates as equals (FedAvg, median,
     trimmed mean) wants one update per client and version, as synchronous FedAvg: a client waits
-    for the next version (and trains the same one again only when none comes; see
-    wait_for_new_version).
+    for the next version (and trains the same one again only when none comes and its update
+    left the queue rejected; see wait_for_new_version).
     """
     if strategy.updates_per_round == 1:
         return Pacing(keep_training=False, one_in_flight=True)

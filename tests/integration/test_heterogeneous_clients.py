@@ -22,7 +22,8 @@ from kafkaml.workloads import make_workload
 
 
 def train(stack: local.Stack, tmp_path: Path, **options) -> Run:
-    run_options = RunOptions(clients=2, mode="classic", strategy="fedasync", stop_timeout_s=120.0, **options)
+    options.setdefault("strategy", "fedasync")
+    run_options = RunOptions(clients=2, mode="classic", stop_timeout_s=120.0, **options)
     run = start_run(stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"), run_options, tmp_path)
     try:
         wait_for_end(run, timeout_s=300)
@@ -87,3 +88,19 @@ def rounds_with_time(run: Run) -> list[dict]:
     lines = run.progress_file.read_text().splitlines()
     return [{**record["data"], "at": datetime.fromisoformat(record["time"]).timestamp()}
             for record in map(json.loads, lines) if record["kind"] == "progress"]
+
+
+def test_a_synchronous_round_waits_for_the_slow_client_instead_of_a_fast_clients_second_update(
+        local_stack: local.Stack, tmp_path: Path) -> None:
+    """FedAvg with K = 2 clients: client 2 goes offline for 25 s after its first update, longer
+    than the trainer's RETRAIN_AFTER_MIN_S (15 s). Client 1 must wait for version 2 with its
+    update queued rather than train version 1 again: every round holds one update of each client
+    (the slow client's share is ½). Before, client 1's second update of version 1 made round 2."""
+    run = train(local_stack, tmp_path, rounds=2, strategy_params={"updates": 2},
+                heterogeneity={2: Heterogeneity(dropout_after=1, dropout_s=25.0)}, strategy="fedavg")
+    rounds = run.rounds_done()
+    assert len(rounds) == 2
+    for record in rounds:
+        accepted = sorted(c["client"] for c in record["contributions"] if c["accepted"])
+        assert accepted == ["client-1", "client-2"], record["contributions"]
+    assert [s["base_version"] for s in submissions(run, "client-1")] == [0, 1]

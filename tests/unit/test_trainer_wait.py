@@ -63,6 +63,15 @@ def test_trains_the_same_version_again_when_nothing_new_comes() -> None:
     assert version.number == 2 and 0.3 <= time.monotonic() - started < 2
 
 
+def test_trains_the_same_version_again_only_once_its_update_left_the_queue() -> None:
+    """A synchronous round waits for the slow clients: a fast client whose update is still queued
+    must not train the same version again (its second update would take a slow client's place)."""
+    started = time.monotonic()
+    coordinator = Scripted([(0, 2, True)], queued_until=0.8)
+    assert wait_for_new_version(coordinator, 2, 5, 0.05, same_after_s=0.2).number == 2
+    assert time.monotonic() - started >= 0.8
+
+
 def test_times_out_without_any_version() -> None:
     with pytest.raises(TimeoutError, match="no global version newer than 1"):
         wait_for_new_version(Scripted([(0, 1, True)]), 1, 0.3, 0.05)
