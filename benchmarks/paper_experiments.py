@@ -7,8 +7,12 @@ Figs. 5 and 8), training time (Figs. 6 and 9), tokens per client (Figs. 7 and 10
 and gas, and the final model's accuracy per SNR on a held-out test set. A centralised CNN
 (``rat_centralised.train_cnn``) trained on the same data gives the non-federated baseline.
 
-Matching "epochs of data": a global version consumes K updates (K = 1 with FedAsync, the
-paper's strategy; ``--strategy fedavg --updates 8`` for synchronous FedAvg over 8 clients), each
+The paper's own rules are ``--strategy mix`` (its Algorithm 1, ``weightsAverage``: each dequeued
+update averaged half and half with the global model) and ``--reward-policy tiered`` (its fixed
+token tiers by loss ratio); the defaults are the engine's, FedAsync and the improvement policy.
+
+Matching "epochs of data": a global version consumes K updates (K = 1 with FedAsync or mix;
+``--strategy fedavg --updates 8`` for synchronous FedAvg over 8 clients), each
 trained for E local epochs on a client's share, so after R rounds of an 8-client random split
 the global model has consumed R·K·E/8 passes over the dataset. The centralised CNN is trained
 for that many epochs (the planned value, rounded); the epochs actually consumed (accepted
@@ -36,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kafkaml.local.train import RunOptions, TrainingFailed
+from kafkaml.rewards import POLICIES
 from kafkaml.strategies import STRATEGIES, make_strategy
 from kafkaml.usecases.rat.metrics import accuracy_by_snr, accuracy_where
 from kafkaml.workloads import Samples, make_workload
@@ -197,6 +202,7 @@ def flat_figures(results: dict[str, dict[str, Any]], centralised: dict[str, Any]
     figures: dict[str, Any] = {
         "scale": name, "samples": scale["samples"], "rounds": scale["rounds"], "epochs": scale["epochs"],
         "batch": scale["batch"], "strategy": scale["strategy"], "updates_per_round": scale["updates_per_round"],
+        "reward_policy": scale["reward_policy"],
         **{f"clients_{split.replace('-', '_')}": ",".join(map(str, scale["clients"][split])) for split in SPLITS},
         "centralised_epochs": centralised["epochs"],
         "centralised_accuracy": round(test["accuracy"], 4),
@@ -250,7 +256,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the scale's local epochs")
     parser.add_argument("--batch", type=int, default=None, help="override the scale's batch size")
     parser.add_argument("--strategy", choices=tuple(STRATEGIES), default="fedasync",
-                        help="aggregation strategy (the paper: fedasync)")
+                        help="aggregation strategy (default fedasync, the engine's; the paper's Algorithm 1 is mix)")
+    parser.add_argument("--reward-policy", choices=POLICIES, default="improvement",
+                        help="token rule (default improvement, the engine's; the paper's tiers are tiered)")
     parser.add_argument("--updates", type=int, default=None,
                         help="updates per round of a buffered strategy (fedavg, fedbuff, median, trimmed_mean)")
     parser.add_argument("--seed", type=int, default=1)
@@ -277,7 +285,7 @@ def main() -> None:
     split_most = max(scale["clients"]["random-split"] or clients)
     strategy_params = {} if args.updates is None else {"updates": args.updates}
     per_round = make_strategy(args.strategy, strategy_params).updates_per_round
-    scale.update(strategy=args.strategy, updates_per_round=per_round)
+    scale.update(strategy=args.strategy, updates_per_round=per_round, reward_policy=args.reward_policy)
     centralised_epochs = max(1, round(scale["rounds"] * per_round * scale["epochs"] / split_most))
     console.print(f"centralised baseline: {scale['samples']} windows, {centralised_epochs} epochs (= "
                   f"{scale['rounds']} rounds × {per_round} updates × {scale['epochs']} epochs / {split_most} clients)")
@@ -295,7 +303,7 @@ def main() -> None:
                 options = RunOptions(clients=n, rounds=scale["rounds"], mode=mode, strategy=args.strategy,
                                      strategy_params=strategy_params, epochs=scale["epochs"],
                                      batch=scale["batch"], seed=args.seed, stop_timeout_s=stop_timeout,
-                                     reject_ratio=REJECT_RATIO)
+                                     reward_policy=args.reward_policy, reject_ratio=REJECT_RATIO)
                 console.print(f"[bold]{n} clients, {split}, {mode}[/bold] ({time.monotonic() - started:.0f} s so far)")
                 try:
                     measured = measure_run(current, workload, options, runs_dir, args.timeout, on_round=lambda r: console.print(

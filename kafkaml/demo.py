@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     workload = make_workload(args.workload, args.clients, args.samples, args.seed, args.split)
     name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     training = start(current, workload, name=name, mode=args.mode, rounds=args.rounds, epochs=args.epochs,
-                     batch=args.batch, strategy=args.strategy, strategy_params=args.strategy_params)
+                     batch=args.batch, strategy=args.strategy, strategy_params=args.strategy_params,
+                     reward_policy=args.reward_policy)
     console().print(f"deployment created through the REST API: training result {training.result['id']} "
                   f"({args.mode}, {args.strategy}); the vehicles' backends start their trainers")
     with Progress(TextColumn("[bold]rounds"), BarColumn(), MofNCompleteColumn(),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaml.cli import UserError
 from kafkaml.config import Setting, declare
+from kafkaml.rewards import POLICIES
 
 if TYPE_CHECKING:  # requests and rich are imported by the handlers: `--help` stays light
     from rich.console import Console
@@ -86,7 +87,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     deploy.add_argument("--rounds", type=int, default=10, help="global versions to produce (default 10)")
     deploy.add_argument("--epochs", type=int, default=1, help="local epochs per update (default 1)")
     deploy.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
-    deploy.add_argument("--strategy", default="fedasync", help="aggregation strategy (default fedasync)")
+    deploy.add_argument("--strategy", default="fedasync",
+                        help="aggregation strategy (default fedasync); mix is the paper's Algorithm 1 (weightsAverage)")
+    deploy.add_argument("--reward-policy", choices=POLICIES, default="improvement",
+                        help="how measured improvements become tokens (default improvement); tiered is the paper's "
+                             "fixed tiers by loss ratio")
     deploy.add_argument("--strategy-params", type=_json_object, default={}, metavar="JSON",
                         help='parameters of the strategy, e.g. \'{"updates": 2}\'')
     deploy.add_argument("--client", dest="clients", action="append", type=_client, default=[],
@@ -262,7 +267,8 @@ def run_deploy(args: argparse.Namespace) -> int:
     deployment = client.deploy({
         "configuration": args.configuration, "validation_datasource": args.validation_datasource,
         "coordination": args.coordination, "rounds": args.rounds, "epochs": args.epochs, "batch": args.batch,
-        "strategy": args.strategy, "strategy_params": args.strategy_params, "clients": args.clients,
+        "strategy": args.strategy, "strategy_params": args.strategy_params, "reward_policy": args.reward_policy,
+        "clients": args.clients,
         "reward_budget": args.reward_budget})
     if not _json_out(args, deployment):
         console().print(f"deployment {deployment['id']} ({deployment['coordination']}): training result(s) "

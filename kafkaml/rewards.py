@@ -33,7 +33,7 @@ POLICIES = ("improvement", "tiered")
 POLICY_SUMMARIES: dict[str, str] = {
     "improvement": "Pays reward base × the relative reduction of the platform's validation loss × the update's share "
                    "of the round's samples; nothing for an update that made the loss worse.",
-    "tiered": "The earlier Kafka-ML rule: reward base × a tier of the loss ratio new / old ("
+    "tiered": "The paper's rule, as the earlier Kafka-ML paid: reward base × a tier of the loss ratio new / old ("
               + ", ".join(f"{share} up to {float(bound):g}" for bound, share in TIERS)
               + ", else 0) × the update's share of the round's samples.",
 }

@@ -320,15 +320,17 @@ class FedAsync(Strategy):
 
 @dataclass(frozen=True)
 class Mix(FedAsync):
-    """The earlier Kafka-ML rule x ← ½x + ½y: FedAsync with α = ½ and no staleness weighting."""
+    """The paper's Algorithm 1 (``weightsAverage``), the earlier Kafka-ML rule x ← ½x + ½y: each
+    dequeued update averaged half and half with the global model; FedAsync with α = ½ and no
+    staleness weighting."""
 
     alpha: float = 0.5
     staleness: Staleness = Staleness("constant", 0.0, 0.0)
 
     name: ClassVar[str] = "mix"
     SUMMARY: ClassVar[str] = (
-        "The earlier Kafka-ML rule: every update makes a new version, the average of the global model and the "
-        "update (½·x + ½·y), whatever its staleness. No parameters.")
+        "The paper's Algorithm 1 (weightsAverage), the earlier Kafka-ML rule: every update makes a new version, "
+        "the average of the global model and the update (½·x + ½·y), whatever its staleness. No parameters.")
     HELP: ClassVar[dict[str, str]] = {}
 
     @classmethod

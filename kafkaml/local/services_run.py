@@ -81,7 +81,8 @@ def publish_data(stack: local.Stack, workload: Workload, name: str) -> None:
 
 
 def start(stack: local.Stack, workload: Workload, *, name: str, mode: str, rounds: int, epochs: int, batch: int,
-          strategy: str, strategy_params: dict[str, Any], data: str | None = None) -> ServicesRun:
+          strategy: str, strategy_params: dict[str, Any], reward_policy: str = "improvement",
+          data: str | None = None) -> ServicesRun:
     """Data into the brokers (unless ``data`` names a run whose data is there already), then model →
     configuration → deployment through the REST API."""
     backend = stack.backend
@@ -105,7 +106,7 @@ def start(stack: local.Stack, workload: Workload, *, name: str, mode: str, round
     deployment = _post(api, backend.address, "deployments/", {
         "configuration": configuration["id"], "validation_datasource": validation["id"], "coordination": mode,
         "rounds": rounds, "epochs": epochs, "batch": batch, "strategy": strategy, "strategy_params": strategy_params,
-        "clients": [{"identity": identity, "sample_ceiling": count} for identity, count in clients.items()]})
+        "reward_policy": reward_policy, "clients": [{"identity": identity, "sample_ceiling": count} for identity, count in clients.items()]})
     run = ServicesRun(stack, backend.address, api, {"id": deployment["results"][0]})
     run.result = run.get(f"results/{run.result['id']}/")
     if run.result["status"] == "failed":

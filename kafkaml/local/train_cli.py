@@ -8,6 +8,7 @@ import time
 from functools import cache
 from typing import TYPE_CHECKING
 
+from kafkaml.rewards import POLICIES
 from kafkaml.workloads import SPLIT_MODES, WORKLOADS
 
 if TYPE_CHECKING:  # the handlers import what they use: registering the parser imports nothing heavy
@@ -50,8 +51,13 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, workload: str = "
     parser.add_argument("--workload", choices=tuple(WORKLOADS), default=workload)
     parser.add_argument("--samples", type=int, default=samples, help="dataset size shared among the clients")
     parser.add_argument("--split", choices=SPLIT_MODES, default="random-split")
-    parser.add_argument("--strategy", default="fedasync")
+    parser.add_argument("--strategy", default="fedasync",
+                        help="aggregation strategy (default fedasync); mix is the paper's Algorithm 1 (weightsAverage: "
+                             "each update averaged half and half with the global model)")
     parser.add_argument("--strategy-params", type=json.loads, default={}, help="JSON parameters of the strategy")
+    parser.add_argument("--reward-policy", choices=POLICIES, default="improvement",
+                        help="how measured improvements become tokens (default improvement); tiered is the paper's "
+                             "fixed tiers by loss ratio")
     parser.add_argument("--epochs", type=int, default=1, help="local epochs per round")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=1)
@@ -92,7 +98,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     heterogeneity = heterogeneity_from(getattr(args, "slow", []), getattr(args, "dropout", []), args.clients)
     return RunOptions(clients=args.clients, rounds=args.rounds, mode=args.mode, strategy=args.strategy,
                       strategy_params=args.strategy_params, epochs=args.epochs, batch=args.batch, seed=args.seed,
-                      heterogeneity=heterogeneity)
+                      reward_policy=args.reward_policy, heterogeneity=heterogeneity)
 
 
 def run(args: argparse.Namespace) -> int:

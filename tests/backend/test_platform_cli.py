@@ -138,8 +138,12 @@ def test_stop_a_running_training_then_follow_says_it_did_not_finish(cli, backend
     datasource = register_validation_datasource(backend, local_stack, unique("validation"))
     code, out, err = cli("--json", "deploy", str(configuration["id"]), "--validation-datasource",
                          str(datasource["id"]), "--coordination", "blockchain", "--rounds", "50",
+                         "--strategy", "mix", "--reward-policy", "tiered",
                          f"--client={local_stack.account('client-1').address}=600")
     assert code == 0, err
+    # The paper's Algorithm 1 and token tiers, chosen from the shell.
+    assert {key: json.loads(out)["settings"][key] for key in ("strategy", "reward_policy")} == {
+        "strategy": "mix", "reward_policy": "tiered"}
     (result_id,) = json.loads(out)["results"]
     wait_for(cli.session, backend, result_id, lambda r: r["status"] in ("running", "failed"), 60)
     code, out, _ = cli("results", "stop", str(result_id))

@@ -74,3 +74,14 @@ def test_kafkaml_train_passes_the_knobs_to_the_run() -> None:
     assert options_from(args).heterogeneity == {1: Heterogeneity(dropout_after=2, dropout_s=5.0),
                                                 3: Heterogeneity(slowdown=4.0)}
     assert options_from(parser.parse_args(["train"])).heterogeneity == {}
+
+
+def test_kafkaml_train_selects_the_papers_algorithm_and_token_tiers() -> None:
+    """``kafkaml train`` (and ``kafkaml demo``, which shares its options) reach the paper's rules by name."""
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    options = options_from(parser.parse_args(["train", "--strategy", "mix", "--reward-policy", "tiered"]))
+    assert (options.strategy, options.reward_policy) == ("mix", "tiered")
+    assert options_from(parser.parse_args(["train"])).reward_policy == "improvement"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--reward-policy", "generous"])
