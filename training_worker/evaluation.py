@@ -39,9 +39,6 @@ class Validator:
         self.x = x
         self.y = y
         self.batch_size = batch_size
-        #: The number of classes if the model is a classifier (one sigmoid unit: 2), for the
-        #: screening rule's uninformed loss ln(classes); used only when a score has an accuracy.
-        self.classes = max(2, int(model.output_shape[-1]))
 
     @classmethod
     def from_stream(cls, model: keras.Model, control: DataControl, bootstrap: str, split: str = "validation",
@@ -52,6 +49,12 @@ class Validator:
         x = np.concatenate([batch[0] for batch in batches])
         y = np.concatenate([batch[1] for batch in batches])
         return cls(model, x, y, batch_size)
+
+    @property
+    def classes(self) -> int:
+        """The number of classes if the model is a classifier (one sigmoid unit: 2), for the
+        screening rule's uninformed loss ln(classes); used only when a score has an accuracy."""
+        return max(2, int(self.model.output_shape[-1]))
 
     def score(self, weights: Sequence[np.ndarray]) -> Score:
         self.model.set_weights(list(weights))
