@@ -137,6 +137,10 @@ def score(policy: RewardPolicy, measurement: Measurement) -> Reward:
 #: A difference of two validation accuracies counts as measured, not as sampling noise, beyond
 #: this many standard errors (one-sided, about 1 in 740 for a difference that is only noise).
 SIGNIFICANCE_Z = 3.0
+#: While the global model is no better than chance, an update may move it by at most this many
+#: times its own norm (‖y − x‖ ≤ 10·‖x‖): honest local training from an initial model moves it
+#: by a fraction of that, a scaled random update by orders of magnitude more.
+MAX_UNINFORMED_STEP = 10.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ class Screening:
     accuracy: float | None = None
     samples: int = 0
     classes: int = 0
+    #: ‖y − x‖ / ‖x‖: how far the update moved the global model, relative to its size.
+    step: float = math.inf
 
 
 def screen_update(policy: RewardPolicy, measured: Screening) -> Reward:
@@ -167,8 +173,14 @@ def screen_update(policy: RewardPolicy, measured: Screening) -> Reward:
     ln(classes), yet it classifies far better), or when its loss is at most ``reject_ratio`` ×
     ln(classes), the loss of predicting uniformly, and its accuracy is not lower by more than
     those standard errors (near a loss of 0 any honest update's loss is a large multiple of the
-    global model's). A ×1000 random update is at chance accuracy with a loss far above the
-    uninformed one, so it stays rejected, and so is one that measurably lowers the accuracy.
+    global model's). While the global model itself is no better than chance (its accuracy within
+    those standard errors of 1/classes), its loss and accuracy are no yardstick: the first
+    updates trained from it may predict one class, at chance accuracy and several times its
+    loss, and still average into a better model. Then an update is accepted unless it moves the
+    model by more than :data:`MAX_UNINFORMED_STEP` times its norm (norm bounding, as Sun et al.
+    2019 bound updates against poisoning). A ×1000 random update is rejected in every case: at
+    chance accuracy, a loss far above the uninformed one, and a step thousands of times the
+    model's norm; so is one that measurably lowers the accuracy of an informed model.
     """
     previous, loss = measured.previous_loss, measured.loss
     if not (math.isfinite(previous) and previous >= 0):
@@ -187,8 +199,13 @@ def screen_update(policy: RewardPolicy, measured: Screening) -> Reward:
         return Reward(0)
     if loss <= policy.reject_ratio * math.log(measured.classes) and after - before >= -noise:
         return Reward(0)
+    chance = 1 / measured.classes
+    if (before - chance <= SIGNIFICANCE_Z * math.sqrt(chance * (1 - chance) / measured.samples)
+            and measured.step <= MAX_UNINFORMED_STEP):
+        return Reward(0)
     return rejected(RejectReason.WORSE_THAN_THRESHOLD,
-                    f"{detail}, and accuracy {after:.4f} against {before:.4f} is no measured gain")
+                    f"{detail}, and accuracy {after:.4f} against {before:.4f} is no measured gain "
+                    f"(step {measured.step:.3g} × the model's norm)")
 
 
 def _ratio(previous: Fraction, new: Fraction) -> Fraction:

@@ -96,10 +96,18 @@ def _screen(update: QueuedUpdate, current: Weights, version: int, strategy: Stra
     strategy.check_update(current, version, Update(weights, update.samples, update.base_version))
     own = validator.score(weights)
     verdict = screen_update(policy, Screening(previous.loss, own.loss, previous.accuracy, own.accuracy,
-                                              len(validator.y), validator.classes))
+                                              len(validator.y), validator.classes, _step(current, weights)))
     if not verdict.accepted:
         return Screened(update, weights, own, verdict.reason, verdict.detail)
     return Screened(update, weights, own)
+
+
+def _step(current: Weights, weights: Sequence[np.ndarray]) -> float:
+    """‖y − x‖ / ‖x‖ over all arrays, in float64 (a scaled update's squares overflow float32)."""
+    moved = sum(float(np.sum((np.asarray(y, np.float64) - np.asarray(x, np.float64)) ** 2))
+                for x, y in zip(current, weights, strict=True))
+    size = sum(float(np.sum(np.asarray(x, np.float64) ** 2)) for x in current)
+    return float(np.sqrt(moved / size)) if size > 0 else float("inf")
 
 
 def _foreign(metadata: dict[str, str], update: QueuedUpdate, training: str) -> str:

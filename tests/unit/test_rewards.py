@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from kafkaml.rewards import (
@@ -149,3 +151,17 @@ def test_screening_without_accuracy_is_the_loss_ratio() -> None:
     assert screen_update(policy, Screening(1.0, float("nan"))).reason is RejectReason.NON_FINITE
     with pytest.raises(ValueError, match="previous_loss"):
         screen_update(policy, Screening(float("nan"), 1.0))
+
+
+@pytest.mark.parametrize("step, accepted", [(0.5, True), (10.0, True), (10.5, False), (5000.0, False)])
+def test_screening_an_uninformed_model_bounds_the_step_instead(step: float, accepted: bool) -> None:
+    """The global model is at chance (0.26 against 1/4, within 3·√(3/16 / 1000) ≈ 0.041): an update
+    predicting one class (accuracy 0.25, loss 4 × ln 4) is judged by how far it moves the model."""
+    uninformed = math.log(4)
+    verdict = screen_update(RewardPolicy(), Screening(uninformed, 4 * uninformed, 0.26, 0.25, samples=1000,
+                                                      classes=4, step=step))
+    assert verdict.accepted is accepted
+    # Once the model is informed (0.40), the same update is a measured harm whatever its step.
+    informed = screen_update(RewardPolicy(), Screening(uninformed, 4 * uninformed, 0.40, 0.25, samples=1000,
+                                                       classes=4, step=step))
+    assert informed.reason is RejectReason.WORSE_THAN_THRESHOLD
