@@ -28,7 +28,6 @@ succeeds) before the job gives up with exit code 1, to be restarted once the top
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import sys
@@ -232,7 +231,7 @@ class Aggregator:
                                self.policy, self.fetch_update, self.fetch_version, cache,
                                self.settings.federated_string_id, accepted, self.ceilings, self.statistics)
             if result.weights is None:  # too many rejected: wait for one more than is queued
-                needed = len(queued) - self.release_rejected(result) + 1
+                needed = len(queued) - self.release_rejected(queued, result) + 1
                 if time.monotonic() - idle_since > self.training.stop_timeout_s:
                     log.error("no usable update for %.0f s; closing the training early",
                               self.training.stop_timeout_s)
@@ -251,20 +250,27 @@ class Aggregator:
         self.finish(weights, previous)
         return 0
 
-    def release_rejected(self, result: RoundResult) -> int:
-        """Record the rejected updates at the head of the queue while the round waits for more,
-        so that their clients may submit again (each client has one place in the queue: without
-        this, a synchronous round whose updates were all rejected waited for ever); returns how
-        many left the queue. A rejected update behind an accepted one stays until the round is
-        made: the queue is consumed in order. They are reported with the next version, before
-        whose record the chain's history lists them too."""
-        head = list(itertools.takewhile(lambda item: item.reason is not None, result.screened))
-        if head:
-            self.coordinator.record_rejections([
-                Outcome(item.queued.client, item.queued.content_hash, item.queued.pointer, False, 0, str(item.reason))
-                for item in head])
-            self.released += head
-        return len(head)
+    def release_rejected(self, queued: list[QueuedUpdate], result: RoundResult) -> int:
+        """Record the rejected updates without a version while the round waits for more, once
+        every registered client has an update queued, so that their clients may submit again;
+        returns how many left the queue. Each client has one place in the contract's queue, and a
+        trainer trains a version again only once its update left the queue: without this, a
+        synchronous round whose updates were rejected waited for ever. Waiting until every place
+        is taken bounds these transactions (docs/ledger.md, funding): a single client's rejected
+        updates cannot make one each. The coordinator records what it can (the contract: the
+        rejected updates at the head of the queue, which is consumed in order). They are
+        reported with the next version, before whose record the chain's history lists them too."""
+        if self.ceilings and len({update.client.lower() for update in queued}) < len(self.ceilings):
+            return 0
+        rejected = [item for item in result.screened if item.reason is not None]
+        if not rejected:
+            return 0
+        left = self.coordinator.record_rejections([
+            Outcome(item.queued.client, item.queued.content_hash, item.queued.pointer, False, 0, str(item.reason))
+            for item in rejected])
+        released = {outcome.submission for outcome in left}
+        self.released += [item for item in rejected if item.queued.submission in released]
+        return len(released)
 
     def report_round(self, version: Version, result: RoundResult, seconds: float) -> None:
         rewards = {outcome.submission: outcome.reward for outcome in result.outcomes}

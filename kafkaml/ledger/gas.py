@@ -2,11 +2,14 @@
 
 The figures are the receipts ``benchmarks/ledger_gas.py`` measured on Anvil (docs/ledger.md,
 "Gas"), taken at their dearest: a round is bounded by the first 1-update ``recordRound`` of a
-training (it writes fresh storage slots: 64,257 gas; later ones cost 47,169) plus, for each
+training (it writes fresh storage slots: 65,070 gas; later ones cost 47,982) plus, for each
 further update it consumes, what the 4-update round cost above the median 1-update round
-((90,254 − 47,169) / 3, rounded up). A round consumes at most one update per registered client
+((91,028 − 47,982) / 3, rounded up). A round consumes at most one update per registered client
 (each has at most one pending on chain), so a training's rounds cost at most ``rounds`` times a
-round that consumes every client's update. Around them the aggregator registers the clients,
+round that consumes every client's update. Before a round, the aggregator may record the
+rejected updates at the queue's head without a version (``recordRejections``: 39,901 gas for
+one, and the same increment per further update); it does so only when every registered client
+has an update queued, so the bound counts one such call per round, consuming every client's. Around them the aggregator registers the clients,
 starts, finishes, pays out in batches and finally its remainder is swept back (a transfer).
 Strategies and rejections only change how many of those updates a round consumes, never past
 that bound. The platform multiplies this by a margin (AGGREGATOR_GAS_MARGIN) for what the
@@ -25,8 +28,9 @@ START = 33_792
 FINISH = 30_922
 REGISTER_PER_CLIENT = 26_693  # (register 4 clients: 127,772 − TRANSACTION) / 4
 PAYOUT_PER_CLIENT = 40_909  # (payout to 4 clients: 184,633 − TRANSACTION) / 4
-ROUND_FIRST_UPDATE = 64_257
-ROUND_PER_MORE_UPDATE = 14_362
+ROUND_FIRST_UPDATE = 65_070
+ROUND_PER_MORE_UPDATE = 14_349
+REJECTIONS_FIRST_UPDATE = 39_901
 SWEEP = TRANSACTION
 #: The margin a training's aggregator is funded with unless the platform says otherwise
 #: (AGGREGATOR_GAS_MARGIN); ``kafkaml train`` uses it as it is.
@@ -36,7 +40,7 @@ DEFAULT_MARGIN = 2.0
 def aggregator_gas(rounds: int, clients: int) -> int:
     """The most gas the aggregator of a training of ``rounds`` rounds and ``clients`` clients
     spends, by the measured figures (no margin)."""
-    per_round = ROUND_FIRST_UPDATE + ROUND_PER_MORE_UPDATE * max(clients - 1, 0)
+    per_round = ROUND_FIRST_UPDATE + REJECTIONS_FIRST_UPDATE + 2 * ROUND_PER_MORE_UPDATE * max(clients - 1, 0)
     payouts = max(math.ceil(clients / PAYOUT_BATCH), 1)
     return (START + FINISH + SWEEP + TRANSACTION * (1 + payouts)
             + (REGISTER_PER_CLIENT + PAYOUT_PER_CLIENT) * clients + rounds * per_round)

@@ -112,9 +112,11 @@ class PlatformCoordinator(ABC):
         ones, in queue order), atomically."""
 
     @abstractmethod
-    def record_rejections(self, outcomes: list[Outcome]) -> None:
-        """Consume the oldest queued updates, every one rejected, without a new version, so that
-        their clients may submit again while the round waits for more (idempotent)."""
+    def record_rejections(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Consume queued updates, every one rejected (in queue order), without a new version, so
+        that their clients may submit again while the round waits for more; returns the outcomes
+        recorded (idempotent: none that were recorded before). The contract consumes its queue in
+        order, so there only those at the queue's head leave it."""
 
     @abstractmethod
     def finish(self) -> None:

@@ -115,9 +115,17 @@ class ChainPlatform(PlatformCoordinator):
             for o in outcomes])
         return Version(number, content_hash, pointer)
 
-    def record_rejections(self, outcomes: list[Outcome]) -> None:
-        self.ledger.record_rejections([
-            UpdateOutcome(o.content_hash, False, 0, o.reason, client=o.client, pointer=o.pointer) for o in outcomes])
+    def record_rejections(self, outcomes: list[Outcome]) -> list[Outcome]:
+        head = []
+        for update, outcome in zip(self.ledger.pending_updates(), outcomes, strict=False):
+            verdict = UpdateOutcome(outcome.content_hash, False, 0, outcome.reason, client=outcome.client,
+                                    pointer=outcome.pointer)
+            if not verdict.judges(update):
+                break
+            head.append((outcome, verdict))
+        if head:
+            self.ledger.record_rejections([verdict for _, verdict in head])
+        return [outcome for outcome, _ in head]
 
     def finish(self) -> None:
         if self.ledger.phase() == Phase.ACTIVE:

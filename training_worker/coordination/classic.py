@@ -210,12 +210,13 @@ class ClassicPlatform(PlatformCoordinator):
     def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
         return self._record(max(self.channel.refresh().versions) + 1, content_hash, pointer, outcomes)
 
-    def record_rejections(self, outcomes: list[Outcome]) -> None:
+    def record_rejections(self, outcomes: list[Outcome]) -> list[Outcome]:
         state = self.channel.refresh()
         left = tuple(outcome for outcome in outcomes if outcome.submission in state.queue)
         if left:
             self.channel.publish(RoundMessage(self.channel.model_id, max(state.versions), left))
             self.channel.refresh()
+        return list(left)
 
     def finish(self) -> None:
         state = self.channel.refresh()
