@@ -58,11 +58,6 @@ SCALES: dict[str, dict[str, Any]] = {
     "quick": {"clients": {"full-copy": (2, 8), "random-split": (2, 8)}, "samples": 2400, "rounds": 16,
               "epochs": 1, "batch": 64},
 }
-#: Updates are screened with this loss ratio instead of the engine's 1.5: all clients here are
-#: honest, and an early update that raises the loss of a barely trained model (seen in the first
-#: round of a 2-client random split) would otherwise be rejected, costing the trainers a wait
-#: and a retraining of the same version; the measured times would then mix in that policy.
-REJECT_RATIO = 1000.0
 
 console = Console(width=220)
 
@@ -303,7 +298,7 @@ def main() -> None:
                 options = RunOptions(clients=n, rounds=scale["rounds"], mode=mode, strategy=args.strategy,
                                      strategy_params=strategy_params, epochs=scale["epochs"],
                                      batch=scale["batch"], seed=args.seed, stop_timeout_s=stop_timeout,
-                                     reward_policy=args.reward_policy, reject_ratio=REJECT_RATIO)
+                                     reward_policy=args.reward_policy)
                 console.print(f"[bold]{n} clients, {split}, {mode}[/bold] ({time.monotonic() - started:.0f} s so far)")
                 try:
                     measured = measure_run(current, workload, options, runs_dir, args.timeout, on_round=lambda r: console.print(

@@ -66,11 +66,6 @@ SCALES: dict[str, dict[str, Any]] = {
               "centralised_epochs": 2, "straggler_pairs": 1},
 }
 SYSTEMS = ("flower", "classic", "blockchain")
-#: Our screening still measures every update (its cost stays in our times), but with this loss
-#: ratio it rejects none: all clients are honest and Flower's FedAvg rejects nothing, and an
-#: early honest update that raises an untrained model's loss above the engine's 1.5 would
-#: otherwise stall a round that waits for every client (see docs/results.md, "vs Flower").
-REJECT_RATIO = 1000.0
 #: More rounds than a run can make within its cap: straggler runs end at the target or the cap.
 ENDLESS_ROUNDS = 100_000
 NEVER = float("inf")
@@ -119,7 +114,7 @@ def synchronous_pairs(args, scale, bin_dir: Path, current, runs_dir: Path, heldo
             else:
                 options = RunOptions(clients=clients, rounds=scale["rounds"], mode=system, strategy="fedavg",
                                      strategy_params={"updates": clients}, epochs=scale["epochs"],
-                                     batch=scale["batch"], seed=args.seed, reject_ratio=REJECT_RATIO)
+                                     batch=scale["batch"], seed=args.seed)
                 runs[system] = run_until_target(current, workload, options, runs_dir, label, NEVER, args.timeout,
                                                 say=console.print)
             if runs[system].stopped != "finished" or len(runs[system].points) != scale["rounds"]:
@@ -152,7 +147,7 @@ def straggler_pairs(args, scale, bin_dir: Path, current, runs_dir: Path, heldout
                 options = RunOptions(clients=clients, rounds=ENDLESS_ROUNDS, mode="classic",
                                      strategy=args.ours_strategy, strategy_params=args.ours_params,
                                      epochs=scale["epochs"], batch=scale["batch"], seed=args.seed,
-                                     reject_ratio=REJECT_RATIO, stop_timeout_s=max(120.0, scale["cap_s"]),
+                                     stop_timeout_s=max(120.0, scale["cap_s"]),
                                      heterogeneity=slow)
                 runs[system] = run_until_target(current, workload, options, runs_dir, label, target, scale["cap_s"],
                                                 say=console.print)
