@@ -18,7 +18,6 @@ import json
 from typing import Any
 
 from django.http import HttpResponse
-
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.pagination import LimitOffsetPagination

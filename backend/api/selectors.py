@@ -62,7 +62,7 @@ def _result_page_sql(*, owner: bool, status: bool, deployment: bool) -> str:
     OFFSET skips too. ``test_api_basics`` holds the rows equal to the result's own representation."""
     result, run, model, rounds = (TrainingResult._meta.db_table, Deployment._meta.db_table,
                                   MLModel._meta.db_table, RoundRecord._meta.db_table)
-    conditions = [f"d.owner_id = %(owner)s" if owner else "", "r.status = %(status)s" if status else "",
+    conditions = ["d.owner_id = %(owner)s" if owner else "", "r.status = %(status)s" if status else "",
                   "r.deployment_id = %(deployment)s" if deployment else ""]
     where = " AND ".join(condition for condition in conditions if condition) or "TRUE"
     return f"""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from kafkaml.ledger.client import PAYOUT_BATCH  # clients per payRewards transaction
+from kafkaml.ledger.client import PAYOUT_BATCH, Ledger  # PAYOUT_BATCH: clients per payRewards transaction
 
 TRANSACTION = 21_000  # what every transaction pays before it does anything
 START = 33_792
@@ -46,3 +46,13 @@ def aggregator_funding(rounds: int, clients: int, *, fee_cap_wei: int, margin: f
     """The wei a training's aggregator account is funded with: its most gas, times ``margin``,
     at ``fee_cap_wei`` per gas."""
     return math.ceil(aggregator_gas(rounds, clients) * margin) * fee_cap_wei
+
+
+def fund_aggregator(rpc_url: str, funder_key: str, address: str, *, rounds: int, clients: int,
+                    margin: float = DEFAULT_MARGIN) -> int:
+    """Send a training's aggregator account its gas money (:func:`aggregator_funding` at the
+    node's fee cap now) from ``funder_key``; the wei sent. The backend and ``kafkaml train`` both
+    fund this way, and both sweep the rest back when the training is over."""
+    wei = aggregator_funding(rounds, clients, fee_cap_wei=Ledger.fee_cap(rpc_url), margin=margin)
+    Ledger.fund(rpc_url, funder_key, address, wei)
+    return wei

@@ -152,12 +152,14 @@ def _create_training(result: TrainingResult, settings: TrainingSettings, job: Ag
                      site: Platform, aggregator: str, clients: int) -> None:
     """Fund the training's aggregator account and create the training on chain for it."""
     from kafkaml.ledger.client import Ledger
+    from kafkaml.ledger.gas import fund_aggregator
 
     contracts = platform_contracts()
     result.aggregator_address = aggregator
     result.save(update_fields=["aggregator_address"])
     key = admin_key(site)
-    funding.fund(site=site, admin_key=key, address=aggregator, rounds=settings.rounds, clients=clients)
+    fund_aggregator(site.rpc_url, key, aggregator, rounds=settings.rounds, clients=clients,
+                    margin=site.aggregator_gas_margin)
     strategy = make_strategy(settings.strategy, settings.strategy_params)
     result.contract_address = Ledger.create_training(
         site.rpc_url, key, token_address=contracts.token, aggregator=aggregator,

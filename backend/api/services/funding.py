@@ -2,7 +2,7 @@
 
 The backend creates the account (a fresh key per training), keeps its key only in the job's
 Secret (written before any ether is sent to it) and funds it from the admin account with
-:func:`kafkaml.ledger.gas.aggregator_funding` — the most the training's rounds can cost by the
+:func:`kafkaml.ledger.gas.fund_aggregator` — the most the training's rounds can cost by the
 measured figures, times AGGREGATOR_GAS_MARGIN, at the node's fee cap now — instead of a flat sum.
 
 The backend, not the job, sweeps what is left back to the admin, because only the backend is
@@ -27,18 +27,6 @@ from kafkaml.ledger import LedgerError
 log = logging.getLogger(__name__)
 
 WALLET_KEY = "aggregator.key"
-
-
-def fund(*, site: Platform, admin_key: str, address: str, rounds: int, clients: int) -> int:
-    """Send the aggregator account the gas money of a training of ``rounds`` rounds and
-    ``clients`` clients; the wei sent."""
-    from kafkaml.ledger.client import Ledger
-    from kafkaml.ledger.gas import aggregator_funding
-
-    wei = aggregator_funding(rounds, clients, fee_cap_wei=Ledger.fee_cap(site.rpc_url),
-                             margin=site.aggregator_gas_margin)
-    Ledger.fund(site.rpc_url, admin_key, address, wei)
-    return wei
 
 
 def sweep(*, result: TrainingResult, site: Platform) -> int | None:
