@@ -54,12 +54,11 @@ def _result_page_sql(*, owner: bool, status: bool, deployment: bool) -> str:
     """One statement for a results list page: the total, and the page's rows rendered as a JSON
     array by PostgreSQL (the fields of ``apis.results.ResultOutput``, in its order).
 
-    The list is the API's busiest read (the UI polls it): built by the ORM and DRF, a page of 50
-    cost 12 ms of a worker's processor in query compilation, row conversion, datetime parsing and
-    formatting and JSON encoding, and the total was a second query. Here the worker runs one
-    prepared-shape statement and passes the database's text through. The round count is a
-    subquery over the page's rows only (``page``): PostgreSQL would compute it for every row that
-    OFFSET skips too. ``test_api_basics`` holds the rows equal to the result's own representation."""
+    The list is the API's busiest read (the UI polls it). Built through the ORM and DRF, most of a
+    page's processor time is query compilation, row conversion, datetime parsing and formatting
+    and JSON encoding, plus a second query for the total; here the worker runs one statement and
+    passes the database's text through. The round count is a subquery over the page's rows only
+    (``page``): PostgreSQL would compute it for every row that OFFSET skips too. ``test_api_basics`` holds the rows equal to the result's own representation."""
     result, run, model, rounds = (TrainingResult._meta.db_table, Deployment._meta.db_table,
                                   MLModel._meta.db_table, RoundRecord._meta.db_table)
     conditions = ["d.owner_id = %(owner)s" if owner else "", "r.status = %(status)s" if status else "",

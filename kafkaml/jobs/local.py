@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kafkaml import processes
 from kafkaml.jobs import rules
 from kafkaml.jobs.launcher import (
     JobError,
@@ -38,7 +39,6 @@ from kafkaml.jobs.launcher import (
     scoped,
 )
 from kafkaml.jobs.spec import JobSpec, SecretFile
-from kafkaml.local import processes
 
 JOB_FILE = "job.json"
 PROCESS_FILE = "process.json"

@@ -104,7 +104,8 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    from kafkaml.local import processes, stack
+    from kafkaml import processes
+    from kafkaml.local import stack
 
     current = stack.load(args.run_dir)
     if current is None:

@@ -1,8 +1,8 @@
 """The local stack: real Kafka-protocol brokers and a real Ethereum node as processes.
 
-One Tansu broker for the platform, one per federated client, one Anvil chain. State lives in a
-run directory (``KAFKAML_RUN_DIR``) as ``stack.json`` so that ``status`` and ``down`` work from
-another shell; a file lock serialises concurrent ``up``/``down`` calls.
+One Tansu broker for the platform, one per federated client, one Anvil chain, and the services
+(backends and loggers) when asked. What is running is recorded in the run directory
+(:mod:`kafkaml.local.state`) so that ``status`` and ``down`` work from another shell.
 
 This Tansu build keeps topics in memory only, so a restarted broker starts empty. The stack
 records every restart and ``status`` says so: nothing may rely on a local broker outliving its
@@ -12,150 +12,35 @@ dumped to ``chain/state.json`` every second and reloaded if Anvil is restarted b
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import shutil
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from kafkaml import config
-from kafkaml.local import client, platform, processes
-from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, LocalAccount, write_accounts
+from kafkaml import config, processes
+from kafkaml.chain_node import chain_id_of, rpc
+from kafkaml.local import client, platform
+from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, write_accounts
 from kafkaml.local.binaries import anvil_binary, tansu_binary
+from kafkaml.local.state import (
+    LOGGERS,
+    SERVICE_ORDER,
+    STATE_FILE,
+    Part,
+    PartStatus,
+    Stack,
+    StackError,
+    default_run_dir,
+    load,
+    locked,
+    save,
+)
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC, ensure_topic
 
-STATE_FILE = "stack.json"
-#: Services start in this order: each needs the ones before it (the platform backend deploys the
-#: platform's contracts, whose token the clients' backends trust; loggers need their backend).
-SERVICE_ORDER = ("backend", "logger", "client-backend", "client-data-logger", "client-model-logger")
-LOGGERS = ("logger", "client-data-logger", "client-model-logger")
 MEMORY_ONLY_NOTE = "memory-only: its topics are lost whenever it stops"
-
-
-class StackError(RuntimeError):
-    """The local stack cannot be brought to the requested state; the message says why."""
-
-
-@dataclass
-class Part:
-    """One process of the stack (a broker or the chain) and where it listens."""
-
-    name: str
-    kind: str  # "broker", "chain", or a service (SERVICE_ORDER): backends and loggers
-    port: int
-    pid: int | None = None
-    executable: str = ""
-    started_at: float = 0.0
-    restarts: list[float] = field(default_factory=list)
-    lost_state: bool = False  # the chain restarted empty: its saved state was unreadable
-    client: str = ""  # the federated client a client service belongs to
-
-    @property
-    def address(self) -> str:
-        if self.kind in LOGGERS:
-            return "-"
-        if self.kind in ("chain", "backend", "client-backend"):
-            return f"http://127.0.0.1:{self.port}"
-        return f"127.0.0.1:{self.port}"
-
-
-@dataclass
-class PartStatus:
-    part: Part
-    running: bool
-    healthy: bool
-    note: str
-
-
-@dataclass
-class Stack:
-    """What ``stack.json`` holds: the parts, the accounts and the chain id."""
-
-    run_dir: Path
-    chain_id: int
-    parts: list[Part]
-    accounts: list[LocalAccount]
-    platform_token: str = ""  # the platform's RewardToken, once its backend deployed the contracts
-
-    @property
-    def brokers(self) -> list[Part]:
-        return [part for part in self.parts if part.kind == "broker"]
-
-    @property
-    def chain(self) -> Part:
-        return next(part for part in self.parts if part.kind == "chain")
-
-    @property
-    def backend(self) -> Part | None:
-        """The platform backend, when the stack runs one."""
-        return next((part for part in self.parts if part.kind == "backend"), None)
-
-    @property
-    def client_count(self) -> int:
-        return len(self.brokers) - 1
-
-    def bootstrap(self, name: str = "platform") -> str:
-        """Bootstrap address of the broker named ``platform`` or ``client-<n>``."""
-        for part in self.brokers:
-            if part.name == name:
-                return part.address
-        raise StackError(f"the local stack has no broker named {name!r}")
-
-    def account(self, role: str) -> LocalAccount:
-        for account in self.accounts:
-            if account.role == role:
-                return account
-        raise StackError(f"the local stack has no account for {role!r}")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "chain_id": self.chain_id,
-            "platform_token": self.platform_token,
-            "parts": [asdict(part) for part in self.parts],
-            "accounts": [
-                {"role": a.role, "address": a.address, "key_file": str(a.key_file)} for a in self.accounts
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, run_dir: Path, data: dict[str, Any]) -> Stack:
-        return cls(
-            run_dir=run_dir,
-            chain_id=data["chain_id"],
-            parts=[Part(**part) for part in data["parts"]],
-            accounts=[LocalAccount(a["role"], a["address"], Path(a["key_file"])) for a in data["accounts"]],
-            platform_token=data.get("platform_token", ""),
-        )
-
-    def part(self, name: str) -> Part | None:
-        return next((part for part in self.parts if part.name == name), None)
-
-
-def default_run_dir() -> Path:
-    return config.LOCAL.load()["KAFKAML_RUN_DIR"]
-
-
-def load(run_dir: Path | None = None) -> Stack | None:
-    """The recorded stack in ``run_dir``, or None when no stack was brought up there."""
-    run_dir = run_dir or default_run_dir()
-    state_path = run_dir / STATE_FILE
-    if not state_path.exists():
-        return None
-    try:
-        return Stack.from_json(run_dir, json.loads(state_path.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise StackError(
-            f"{state_path} is unreadable ({exc}); remove the directory {run_dir} after checking that no "
-            "tansu/anvil process of it still runs"
-        ) from None
 
 
 def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = None,
@@ -172,7 +57,7 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
     run_dir = run_dir or settings["KAFKAML_RUN_DIR"]
     tansu = tansu_binary(settings["KAFKAML_TANSU_BIN"])
     anvil = anvil_binary(settings["KAFKAML_ANVIL_BIN"])
-    with _locked(run_dir):
+    with locked(run_dir):
         stack = load(run_dir)
         if stack is None:
             stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], broker_port, chain_port)
@@ -192,7 +77,7 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
         movable = {part.name for part in infrastructure if not part.pid and part.port not in (broker_port, chain_port)}
         for part in infrastructure:
             _start(part, stack, tansu if part.kind == "broker" else anvil)
-        _save(stack)
+        save(stack)
         try:
             _wait_healthy_moving(stack, infrastructure, movable, settings["KAFKAML_READY_TIMEOUT_S"],
                                  lambda part: tansu if part.kind == "broker" else anvil)
@@ -207,7 +92,7 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
                 for part in starting:
                     _prepare(part, stack)
                     _start(part, stack, Path(sys.executable))
-                _save(stack)
+                save(stack)
                 _wait_healthy(stack, starting, max(settings["KAFKAML_READY_TIMEOUT_S"], 60.0))
         except BaseException:
             for part in to_start:  # nothing of a failed start is left running
@@ -229,7 +114,7 @@ def status(run_dir: Path | None = None) -> list[PartStatus]:
 def down(run_dir: Path | None = None) -> list[str]:
     """Stop every part (whole process groups) and forget the stack; returns what was stopped."""
     run_dir = run_dir or default_run_dir()
-    with _locked(run_dir):
+    with locked(run_dir):
         stack = load(run_dir)
         if stack is None:
             return []
@@ -399,7 +284,7 @@ def _wait_healthy_moving(stack: Stack, parts: list[Part], movable: set[str], tim
                 raise
             clash.part.port, clash.part.pid = processes.free_port(), 0
             _start(clash.part, stack, binary(clash.part))
-            _save(stack)
+            save(stack)
 
 
 def _wait_healthy(stack: Stack, parts: list[Part], timeout_s: float) -> None:
@@ -437,27 +322,12 @@ def _healthy(part: Part, timeout_s: float) -> bool:
     return chain_id_of(part.address, timeout_s=timeout_s) is not None
 
 
-def _rpc(rpc_url: str, method: str, params: list[Any], timeout_s: float) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    request = urllib.request.Request(rpc_url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        return json.loads(response.read())["result"]
-
-
-def chain_id_of(rpc_url: str, timeout_s: float = 2.0) -> int | None:
-    """The node's ``eth_chainId``, or None when it does not answer."""
-    try:
-        return int(_rpc(rpc_url, "eth_chainId", [], timeout_s), 16)
-    except (urllib.error.URLError, OSError, ValueError, KeyError):
-        return None
-
-
 def _fund(stack: Stack) -> None:
     """Give every account without ether the dev balance (clients added after the chain started)."""
     rpc_url = stack.chain.address
     for account in stack.accounts:
-        if int(_rpc(rpc_url, "eth_getBalance", [account.address, "latest"], 5.0), 16) == 0:
-            _rpc(rpc_url, "anvil_setBalance", [account.address, hex(DEV_BALANCE_ETH * 10**18)], 5.0)
+        if int(rpc(rpc_url, "eth_getBalance", [account.address, "latest"], 5.0), 16) == 0:
+            rpc(rpc_url, "anvil_setBalance", [account.address, hex(DEV_BALANCE_ETH * 10**18)], 5.0)
 
 
 def _status_of(stack: Stack, part: Part) -> PartStatus:
@@ -487,21 +357,3 @@ def _status_of(stack: Stack, part: Part) -> PartStatus:
         if part.lost_state:
             note += "; RESTARTED EMPTY: the saved state was unreadable (set aside in chain/)"
     return PartStatus(part, running, healthy, note)
-
-
-def _save(stack: Stack) -> None:
-    path = stack.run_dir / STATE_FILE
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(stack.to_json(), indent=2))
-    temporary.replace(path)
-
-
-@contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from kafkaml import processes
 from kafkaml.ledger import UpdateOutcome
-from kafkaml.local import processes
 from kafkaml.local import stack as local
 from tests.integration.ledger_fixtures import deploy, digest, global_pointer, update_pointer
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kafkaml.local import processes
+from kafkaml import processes
+from kafkaml.chain_node import rpc
 from kafkaml.local import stack as local
 from kafkaml.local.binaries import BinaryMissing, anvil_binary
 
@@ -167,7 +168,7 @@ def test_clients_can_be_added_to_a_running_stack_and_are_funded(tmp_path: Path) 
         grown = local.up(3, tmp_path)
         assert [part.name for part in grown.brokers] == ["platform", "client-1", "client-2", "client-3"]
         assert all(item.healthy for item in local.status(tmp_path))
-        balance = local._rpc(grown.chain.address, "eth_getBalance", [grown.account("client-3").address, "latest"], 5)
+        balance = rpc(grown.chain.address, "eth_getBalance", [grown.account("client-3").address, "latest"], 5)
         assert int(balance, 16) > 0
         assert oct(grown.account("client-3").key_file.stat().st_mode & 0o777) == "0o600"
     finally:

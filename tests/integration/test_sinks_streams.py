@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from kafka import TopicPartition
 
-from kafkaml import kafka, topics
+from kafkaml import kafka, processes, topics
 from kafkaml.codecs import SampleError
-from kafkaml.local import processes
 from kafkaml.local import stack as local
 from kafkaml.schemas import (
     SPLITS,

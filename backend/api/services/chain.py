@@ -14,6 +14,7 @@ from django.db import transaction
 
 from backend.api.environment import Platform, platform
 from backend.api.models import PlatformChain
+from kafkaml.chain_node import chain_id_of
 from kafkaml.config import ConfigError, read_secret
 from kafkaml.django_api import Unavailable
 from kafkaml.django_reconciler import exclusive
@@ -36,8 +37,6 @@ def chain_status() -> dict:
     settings = platform()
     if not settings.rpc_url:
         return {"configured": False, "reachable": False}
-    from kafkaml.local.stack import chain_id_of
-
     chain_id = chain_id_of(settings.rpc_url, timeout_s=2.0)
     contracts = PlatformChain.objects.filter(chain_id=chain_id).first() if chain_id else None
     return {"configured": True, "reachable": chain_id is not None, "chain_id": chain_id,

@@ -38,8 +38,6 @@ from kafkaml.topics import weights_topic
 
 log = logging.getLogger(__name__)
 
-ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY = "architecture.json", "result-token", funding.WALLET_KEY
-
 
 @dataclass(frozen=True)
 class TrainingSettings:
@@ -120,16 +118,16 @@ def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Data
     token = secrets.token_urlsafe(32)
     description = result.ml_model.description_json.encode()
     job = aggregator_job(result, settings, datasource, clients, site)
-    files = {ARCHITECTURE_KEY: description, TOKEN_KEY: token.encode()}
+    files = {jobs.ARCHITECTURE_KEY: description, jobs.TOKEN_KEY: token.encode()}
     launcher = jobs.launcher()
     if settings.coordination == "blockchain":
         account = Account.create()  # this training's own aggregator account
-        files[WALLET_KEY] = account.key.hex().encode()
+        files[jobs.WALLET_KEY] = account.key.hex().encode()
         launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))  # kept before it is funded
         _create_training(result, settings, job, description, site, account.address, len(clients))
         job = replace(job, chain=ChainAccess(site.rpc_url, site.chain_id, result.contract_address))
     else:  # no chain anchors a classic announcement: the job signs it with the platform's signer key
-        files[WALLET_KEY] = signer_key(site).encode()
+        files[jobs.WALLET_KEY] = signer_key(site).encode()
         launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))
     TrainingResult.objects.filter(pk=result.pk).update(token_sha256=token_digest(token.encode()))
     jobs.launch_aggregator(launcher, result, job)

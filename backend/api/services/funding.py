@@ -26,8 +26,6 @@ from kafkaml.ledger import LedgerError
 
 log = logging.getLogger(__name__)
 
-WALLET_KEY = "aggregator.key"
-
 
 def sweep(*, result: TrainingResult, site: Platform) -> int | None:
     """Return what the result's aggregator account holds to the platform admin; the wei sent
@@ -38,7 +36,7 @@ def sweep(*, result: TrainingResult, site: Platform) -> int | None:
     from kafkaml.ledger.client import Ledger
 
     try:
-        key = jobs.launcher().read_secret(jobs.secret_name(result), WALLET_KEY)
+        key = jobs.launcher().read_secret(jobs.secret_name(result), jobs.WALLET_KEY)
     except jobs.JobError as exc:
         raise Unavailable(f"the aggregator's key cannot be read: {exc}") from None
     admin = PlatformChain.objects.filter(chain_id=site.chain_id).values_list("admin", flat=True).first()

@@ -23,6 +23,9 @@ __all__ = ["JobError", "audit_job_name", "audit_secret_name", "launch_aggregator
 
 OWNER = "platform-backend"
 SECRET_DIR = "/var/run/kafka-ml"  # one directory per secret file, as a cluster mounts them
+#: The files of an aggregator's Secret: the model's Keras JSON, the result's job token, and the
+#: training's own key (blockchain) or the platform's signer key (classic).
+ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY = "architecture.json", "result-token", "aggregator.key"
 
 
 @functools.cache
@@ -63,13 +66,10 @@ def labels(result: TrainingResult) -> dict[str, str]:
 
 
 def launch_aggregator(launcher: Launcher, result: TrainingResult, job: AggregatorJob) -> None:
-    from backend.api.services.deployments import ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY
-
     site = platform()
     secret = secret_name(result)
     files = {"MODEL_ARCHITECTURE": SecretFile(secret, ARCHITECTURE_KEY, f"{SECRET_DIR}/model/{ARCHITECTURE_KEY}"),
              "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/token/{TOKEN_KEY}"),
-             # the training's own key (blockchain) or the platform's signer key (classic)
              "ETH_WALLET_KEY": SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/wallet/{WALLET_KEY}")}
     launcher.launch(JobSpec(
         name=f"aggregator-{result.pk}", role=Role.AGGREGATOR, owner=OWNER, training=str(result.pk),

@@ -1,4 +1,5 @@
-"""Start, identify and stop the local stack's processes, each in its own process group."""
+"""Start, identify and stop processes, each in its own process group: the local launcher's jobs
+and the local stack's parts."""
 
 from __future__ import annotations
 
