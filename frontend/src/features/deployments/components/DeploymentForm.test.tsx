@@ -61,7 +61,7 @@ it('deploys with every setting and opens the training', async () => {
   fill('b', '2')
   fill('alpha', '0.6')
   await userEvent.selectOptions(screen.getByLabelText('Reward policy'), 'tiered')
-  expect(screen.getByText('The earlier Kafka-ML tiers.')).toBeTruthy()
+  expect(screen.getByText('Pays a tier of the loss ratio.')).toBeTruthy()
   fill('Reward budget', '100')
   await userEvent.click(screen.getByRole('button', { name: 'Add client' }))
   expect(document.activeElement).toBe(screen.getByLabelText('Client 1 identity'))

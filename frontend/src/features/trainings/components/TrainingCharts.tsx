@@ -111,8 +111,8 @@ export const TimelineChart = memo(function TimelineChart({ points, clients }: { 
 
 /**
  * Tokens per client as horizontal bars (earned, and paid when the chain says): plain HTML, one row
- * per client, scaled to the largest amount. A Recharts bar chart here cost the app 10 KB gzipped,
- * over its budget (benchmarks/ui.py); bars of a handful of clients need no axes engine.
+ * per client, scaled to the largest amount: bars of a handful of clients need no axes engine, and
+ * Recharts' bar chart would not fit the bundle budget (benchmarks/ui.py).
  */
 export const TokenChart = memo(function TokenChart({ rows, paid }: { rows: TokenRow[]; paid: boolean }) {
   const largest = Math.max(...rows.map((row) => Math.max(row.earnedTokens, paid ? row.paidTokens : 0)), 0)
