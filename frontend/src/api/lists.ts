@@ -1,6 +1,6 @@
 /**
- * The lists several features read (a configuration names its models, a deployment its
- * configuration and validation datasource): one query each, shared through the cache.
+ * The lists several features read (the configurations page names the models, the deployments
+ * pages the configurations): one query each, shared through the cache.
  */
 import { queryOptions } from '@tanstack/react-query'
 import { api, call } from './client'

@@ -23,7 +23,7 @@ export function newQueryClient(): QueryClient {
 }
 
 /** What a page shows for loaded data: the data, the error, and a way to ask again. */
-export type Loaded<T> = { data: T | undefined; error: ApiError | null; isPending: boolean; refetch: () => unknown }
+export type Loaded<T> = { data: T | undefined; error: ApiError | null; refetch: () => unknown }
 
 type Data<Q> = Q extends UseQueryResult<infer T, ApiError> ? T : never
 
@@ -40,7 +40,6 @@ export function combined<const Q extends readonly UseQueryResult<unknown, ApiErr
   return {
     data: ready ? build(results.map((result) => result.data) as { [K in keyof Q]: Data<Q[K]> }) : undefined,
     error: failed[0]?.error ?? null,
-    isPending: !ready,
     refetch: () => (failed.length ? failed : results).forEach((result) => void result.refetch()),
   }
 }
