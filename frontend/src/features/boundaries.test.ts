@@ -20,7 +20,7 @@ function files(folder: string): string[] {
 }
 
 /** The src/-relative targets of a file's relative imports (static, dynamic, side-effect, re-export). */
-export function importsOf(path: string): string[] {
+function importsOf(path: string): string[] {
   const source = readFileSync(path, 'utf8')
   const found = [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.{1,2}\/[^'"]*)['"]/g)]
   return found.map((match) => relative(SRC, resolve(dirname(path), match[1]!)).split(sep).join('/'))
