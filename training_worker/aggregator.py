@@ -91,7 +91,7 @@ class Aggregator:
         pinned = json.loads(stored)["training"]["validation_datasource_sha256"] if stored else stream.datasource_sha256
         validation, self.validation_sha256 = find_datasource(
             stream.bootstrap_servers, stream.control_topic, stream.datasource_id, self.training.start_timeout_s,
-            sha256=pinned)
+            sha256=pinned, at=stream.datasource_pin if pinned == stream.datasource_sha256 else None)
         _check_input_shape(settings.model.input_shape, validation.input_shape)
         self.model = rebuild(settings.model.architecture, settings.model.compile_config)
         #: Shapes and dtypes of the weights: with the metadata they fix every payload's exact size.

@@ -14,15 +14,16 @@ from pathlib import Path
 from kafkaml.config import LOCAL, ConfigError, Setting, declare
 from kafkaml.ledger.gas import DEFAULT_MARGIN
 from kafkaml.rewards import parse_token_amount
+from kafkaml.topics import DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC
 
 PLATFORM = declare(
     "Platform backend: trainings",
     Setting("BOOTSTRAP_SERVERS", "Kafka bootstrap of the platform: global weights, model and data control topics "
             "(empty: deployments are refused with a clear error).", default=""),
     Setting("DATA_CONTROL_TOPIC", "Topic on which datasources are described (data control messages).",
-            default="FEDERATED_DATA_CONTROL_TOPIC"),
+            default=DATA_CONTROL_TOPIC),
     Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
-            default="FEDERATED_MODEL_CONTROL_TOPIC"),
+            default=MODEL_CONTROL_TOPIC),
     Setting("ETH_RPC_URL", "JSON-RPC URL of the Ethereum node (empty: blockchain trainings are refused).",
             default=""),
     Setting("ETH_CHAIN_ID", "Chain id; transactions are signed for it (EIP-155).", kind="int", default=None,

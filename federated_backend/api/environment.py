@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kafkaml.config import LOCAL, Setting, declare
+from kafkaml.topics import DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC
 
 CLIENT = declare(
     "Federated backend",
@@ -16,9 +17,9 @@ CLIENT = declare(
     Setting("KML_CLOUD_BOOTSTRAP_SERVERS", "Kafka bootstrap of the platform: announcements, global weights, updates."),
     Setting("DATA_BOOTSTRAP_SERVERS", "Kafka bootstrap of this client's own data."),
     Setting("DATA_CONTROL_TOPIC", "Topic on which this client's datasources are described.",
-            default="FEDERATED_DATA_CONTROL_TOPIC"),
+            default=DATA_CONTROL_TOPIC),
     Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
-            default="FEDERATED_MODEL_CONTROL_TOPIC"),
+            default=MODEL_CONTROL_TOPIC),
     Setting("ETH_RPC_URL", "JSON-RPC URL of the Ethereum node (blockchain trainings).", default=""),
     Setting("ETH_CHAIN_ID", "Chain id.", kind="int", default=None, minimum=1),
     Setting("ETH_TOKEN_ADDRESS", "The platform's RewardToken: only trainings its factory created are trusted.",

@@ -75,6 +75,7 @@ def aggregator_job(result: TrainingResult, settings: TrainingSettings, datasourc
         reward_base=settings.reward_base, reward_budget=settings.reward_budget, reject_ratio=settings.reject_ratio,
         sample_weighting=settings.sample_weighting, client_ceilings=clients,
         datasource_id=datasource.datasource_id, datasource_sha256=datasource.sha256,
+        datasource_partition=datasource.control_partition, datasource_offset=datasource.control_offset,
         data_control_topic=datasource.control_topic, data_bootstrap_servers=site.bootstrap_servers,
         model_logger_topic=site.model_control_topic, result_url=f"{site.public_url}/api/results/{result.pk}/",
         result_id=result.pk, results_dir=jobs.results_dir(result), poll_interval_s=0.5,

@@ -50,11 +50,13 @@ def trainer_job(participation: Participation, announcement: ModelControl) -> Tra
         chain = ChainAccess(site.rpc_url, site.chain_id, announcement.blockchain.contract_address, site.token_address)
     return TrainerJob(
         coordination=announcement.coordination, platform_bootstrap_servers=site.platform_bootstrap,
-        federated_id=announcement.model_id, client_id=site.client_id, model_logger_topic=site.model_control_topic,
+        federated_id=announcement.model_id, client_id=site.client_id, model_logger_topic=model.control_topic,
         announcement_partition=model.control_partition, announcement_offset=model.control_offset,
         announcement_sha256=model.sha256,
         data_bootstrap_servers=site.data_bootstrap, data_control_topic=participation.datasource.control_topic,
         datasource_id=participation.datasource.datasource_id, datasource_sha256=participation.datasource.sha256,
+        datasource_partition=participation.datasource.control_partition,
+        datasource_offset=participation.datasource.control_offset,
         results_dir=f"/tmp/kafkaml-results/{job_name(participation)}", poll_interval_s=0.5, chain=chain,
         platform_signer=site.platform_signer if chain is None else None,
     )
