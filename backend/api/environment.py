@@ -90,7 +90,7 @@ def quotas() -> Quotas:
 
 
 @dataclass(frozen=True)
-class Platform:
+class PlatformSettings:
     bootstrap_servers: str
     data_control_topic: str
     model_control_topic: str
@@ -109,9 +109,9 @@ class Platform:
 
 
 @functools.cache
-def platform() -> Platform:
+def platform_settings() -> PlatformSettings:
     values = PLATFORM.load()
-    return Platform(
+    return PlatformSettings(
         bootstrap_servers=values["BOOTSTRAP_SERVERS"], data_control_topic=values["DATA_CONTROL_TOPIC"],
         model_control_topic=values["MODEL_LOGGER_TOPIC"], rpc_url=values["ETH_RPC_URL"],
         chain_id=values["ETH_CHAIN_ID"], admin_key_file=values["ETH_ADMIN_KEY_FILE"],

@@ -44,7 +44,7 @@ CLIENT = declare(
 
 
 @dataclass(frozen=True)
-class Client:
+class ClientSettings:
     client_id: str
     platform_bootstrap: str
     data_bootstrap: str
@@ -66,9 +66,9 @@ class Client:
 
 
 @functools.cache
-def client() -> Client:
+def client_settings() -> ClientSettings:
     v = CLIENT.load()
-    return Client(v["FEDERATED_CLIENT_ID"], v["KML_CLOUD_BOOTSTRAP_SERVERS"], v["DATA_BOOTSTRAP_SERVERS"],
+    return ClientSettings(v["FEDERATED_CLIENT_ID"], v["KML_CLOUD_BOOTSTRAP_SERVERS"], v["DATA_BOOTSTRAP_SERVERS"],
                   v["DATA_CONTROL_TOPIC"], v["MODEL_LOGGER_TOPIC"], v["ETH_RPC_URL"], v["ETH_CHAIN_ID"],
                   v["ETH_TOKEN_ADDRESS"], v["PLATFORM_SIGNER_ADDRESS"], v["CLIENT_WALLET_SECRET"],
                   v["CLIENT_WALLET_SECRET_KEY"], v["CLIENT_WALLET_ADDRESS"], v["SITE_POLICY"],

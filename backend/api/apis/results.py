@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from backend.api import selectors
 from backend.api.auth import IsTheAggregator, JobTokenAuthentication
-from backend.api.environment import platform
+from backend.api.environment import platform_settings
 from backend.api.models import RoundRecord, TrainingResult
 from backend.api.services.results import (
     model_path,
@@ -38,7 +38,7 @@ class ResultOutput(serializers.ModelSerializer):
                   "created_at", "started_at", "finished_at"]
 
     def get_explorer_url(self, result: TrainingResult) -> str | None:
-        base = platform().blockscout_url
+        base = platform_settings().blockscout_url
         return f"{base}/address/{result.contract_address}" if base and result.contract_address else None
 
 
@@ -122,7 +122,7 @@ class ResultListApi(APIView):
         limit, offset = paginator.get_limit(request), paginator.get_offset(request)
         count, rows = selectors.result_page(request.user, status=status,
                                             deployment=int(deployment) if deployment is not None else None,
-                                            limit=limit, offset=offset, explorer=platform().blockscout_url or "")
+                                            limit=limit, offset=offset, explorer=platform_settings().blockscout_url or "")
         return paginator.rendered_page(request, limit, offset, count, rows)
 
 

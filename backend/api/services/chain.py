@@ -12,7 +12,7 @@ import logging
 
 from django.db import transaction
 
-from backend.api.environment import Platform, platform
+from backend.api.environment import PlatformSettings, platform_settings
 from backend.api.models import PlatformChain
 from kafkaml.chain_node import chain_id_of
 from kafkaml.config import ConfigError, read_secret
@@ -23,7 +23,7 @@ from kafkaml.ledger import LedgerError
 log = logging.getLogger(__name__)
 
 
-def admin_key(settings: Platform) -> str:
+def admin_key(settings: PlatformSettings) -> str:
     if settings.admin_key_file is None:
         raise Unavailable("ETH_ADMIN_KEY_FILE is not set: this platform cannot create blockchain trainings")
     try:
@@ -34,7 +34,7 @@ def admin_key(settings: Platform) -> str:
 
 def chain_status() -> dict:
     """What the UI and `local status` show: configured, reachable, chain id, contracts."""
-    settings = platform()
+    settings = platform_settings()
     if not settings.rpc_url:
         return {"configured": False, "reachable": False}
     chain_id = chain_id_of(settings.rpc_url, timeout_s=2.0)
@@ -51,7 +51,7 @@ def platform_contracts() -> PlatformChain:
     The first deployments may arrive at once, in several processes: they take turns (an advisory
     lock held until this transaction ends; a row lock cannot guard a row that does not exist yet),
     so the contracts are deployed once and the others find them."""
-    settings = platform()
+    settings = platform_settings()
     if not settings.rpc_url or settings.chain_id is None:
         raise Unavailable("ETH_RPC_URL and ETH_CHAIN_ID are not set: blockchain trainings are unavailable")
     exclusive("platform.contracts")

@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from backend.api.environment import Platform, platform
+from backend.api.environment import PlatformSettings, platform_settings
 from backend.api.models import Configuration, Deployment, TrainingResult
 from backend.api.services import funding, jobs, quotas
 from backend.api.services.chain import admin_key, platform_contracts
@@ -64,7 +64,7 @@ class TrainingSettings:
 
 
 def aggregator_job(result: TrainingResult, settings: TrainingSettings, datasource: Datasource,
-                   clients: dict[str, int], site: Platform) -> AggregatorJob:
+                   clients: dict[str, int], site: PlatformSettings) -> AggregatorJob:
     """The aggregator job's plain settings (secrets come as files; the chain once the training exists)."""
     return AggregatorJob(
         coordination=settings.coordination, bootstrap_servers=site.bootstrap_servers,
@@ -86,7 +86,7 @@ def deployment_create(*, owner, configuration: Configuration, validation_datasou
                       settings: TrainingSettings, clients: dict[str, int]) -> Deployment:
     """Record the deployment and its results, then launch each training; a launch that fails
     marks its result failed with the reason (the others still run)."""
-    site = platform()
+    site = platform_settings()
     if not site.bootstrap_servers:
         raise Unavailable("BOOTSTRAP_SERVERS is not set: the platform has no Kafka to train through")
     if settings.coordination == "blockchain":
@@ -113,7 +113,7 @@ def deployment_create(*, owner, configuration: Configuration, validation_datasou
 
 
 def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Datasource, clients: dict[str, int],
-            site: Platform) -> None:
+            site: PlatformSettings) -> None:
     from eth_account import Account
 
     token = secrets.token_urlsafe(32)
@@ -136,7 +136,7 @@ def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Data
         status=TrainingResult.Status.RUNNING, started_at=timezone.now())
 
 
-def signer_key(site: Platform) -> str:
+def signer_key(site: PlatformSettings) -> str:
     """The key classic announcements are signed with (clients trust its address:
     PLATFORM_SIGNER_ADDRESS); 503 when the platform has none."""
     if site.signer_key_file is None:
@@ -148,7 +148,7 @@ def signer_key(site: Platform) -> str:
 
 
 def _create_training(result: TrainingResult, settings: TrainingSettings, job: AggregatorJob, description: bytes,
-                     site: Platform, aggregator: str, clients: int) -> None:
+                     site: PlatformSettings, aggregator: str, clients: int) -> None:
     """Fund the training's aggregator account and create the training on chain for it."""
     from kafkaml.ledger.client import Ledger
     from kafkaml.ledger.gas import fund_aggregator

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from backend.api.environment import Platform
+from backend.api.environment import PlatformSettings
 from backend.api.models import PlatformChain, TrainingResult
 from backend.api.services import jobs
 from kafkaml.django_api import Unavailable
@@ -27,7 +27,7 @@ from kafkaml.ledger import LedgerError
 log = logging.getLogger(__name__)
 
 
-def sweep(*, result: TrainingResult, site: Platform) -> int | None:
+def sweep(*, result: TrainingResult, site: PlatformSettings) -> int | None:
     """Return what the result's aggregator account holds to the platform admin; the wei sent
     (None: the result has no aggregator account, or its key is gone). Raises Unavailable when
     the chain or the launcher cannot do it now."""
@@ -51,7 +51,7 @@ def sweep(*, result: TrainingResult, site: Platform) -> int | None:
     return swept
 
 
-def sweep_or_log(*, result: TrainingResult, site: Platform) -> None:
+def sweep_or_log(*, result: TrainingResult, site: PlatformSettings) -> None:
     """:func:`sweep` where the caller goes on whatever happens (it is tried again before deletion)."""
     try:
         sweep(result=result, site=site)

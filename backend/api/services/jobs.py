@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from backend.api.environment import platform
+from backend.api.environment import platform_settings
 from backend.api.models import Audit, TrainingResult
 from kafkaml.jobs import (
     AggregatorJob,
@@ -30,14 +30,14 @@ ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY = "architecture.json", "result-token", "
 
 @functools.cache
 def launcher() -> Launcher:
-    site = platform()
+    site = platform_settings()
     return launcher_from_settings(site.launcher, site.run_dir / "platform-jobs")
 
 
 def results_dir(result: TrainingResult) -> str:
     """Where the aggregator keeps its announcement and spool: the run directory locally (several
     trainings share the machine), the pod's scratch space in a cluster."""
-    site = platform()
+    site = platform_settings()
     if site.launcher == "kubernetes":
         return "/tmp/kafkaml-results"
     return str(site.run_dir / "platform-results" / str(result.pk))
@@ -66,7 +66,7 @@ def labels(result: TrainingResult) -> dict[str, str]:
 
 
 def launch_aggregator(launcher: Launcher, result: TrainingResult, job: AggregatorJob) -> None:
-    site = platform()
+    site = platform_settings()
     secret = secret_name(result)
     files = {"MODEL_ARCHITECTURE": SecretFile(secret, ARCHITECTURE_KEY, f"{SECRET_DIR}/model/{ARCHITECTURE_KEY}"),
              "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/token/{TOKEN_KEY}"),

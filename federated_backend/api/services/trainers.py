@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-from federated_backend.api.environment import client
+from federated_backend.api.environment import client_settings
 from federated_backend.api.models import Participation
 from kafkaml.jobs import (
     ChainAccess,
@@ -26,7 +26,7 @@ WALLET_PATH = "/var/run/kafka-ml/wallet/key"
 
 @functools.cache
 def launcher() -> Launcher:
-    site = client()
+    site = client_settings()
     # Locally the wallet "Secret" is a directory of the run directory (the stack's keys/).
     return launcher_from_settings(site.launcher, site.run_dir / f"{site.client_id}-jobs", secrets_dir=site.run_dir)
 
@@ -42,7 +42,7 @@ def trainer_job(participation: Participation, announcement: ModelControl) -> Tra
     approved for (its place on the model control topic and its SHA-256): a later announcement of
     the same model id, which anyone who can write to the topic may publish, is not what the owner
     approved, and the trainer need not rescan the topic to find it."""
-    site = client()
+    site = client_settings()
     model = participation.model
     chain = None
     if announcement.coordination == "blockchain":
@@ -63,7 +63,7 @@ def trainer_job(participation: Participation, announcement: ModelControl) -> Tra
 
 
 def launch(participation: Participation, announcement: ModelControl) -> str:
-    site = client()
+    site = client_settings()
     secrets = {}
     if announcement.coordination == "blockchain":
         secrets["ETH_WALLET_KEY"] = SecretFile(site.wallet_secret, site.wallet_secret_key, WALLET_PATH)
