@@ -44,17 +44,8 @@ from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
 from kafkaml.schemas import ModelControl
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic, weights_topic
-from kafkaml.weights import (
-    Decoded,
-    WeightsPublishError,
-    fetch_decoded,
-    fetch_weights,
-    payload_size,
-    publish_weights,
-    update_metadata,
-    version_metadata,
-    weight_specs,
-)
+from kafkaml.weights.codec import Decoded, payload_size, update_metadata, version_metadata, weight_specs
+from kafkaml.weights.transport import WeightsPublishError, fetch_decoded, fetch_weights, publish_weights
 from training_worker.announcement import AnnouncementError, find_datasource, training_settings
 from training_worker.coordination.base import Outcome, PlatformCoordinator, QueuedUpdate, Submission, Version
 from training_worker.coordination.factory import platform_coordinator

@@ -17,7 +17,7 @@ from kafkaml.local.accounts import new_account
 from kafkaml.recompute import recompute
 from kafkaml.strategies import STRATEGIES, Update, make_strategy
 from kafkaml.topics import update_topic
-from kafkaml.weights import publish_weights
+from kafkaml.weights.transport import publish_weights
 from tests.conftest import unique
 from tests.integration.test_federated_training import history, train
 

@@ -27,7 +27,8 @@ from kafkaml.recompute import recompute
 from kafkaml.schemas import RoundMessage, WeightsMessage, read_control
 from kafkaml.topics import update_topic
 from kafkaml.toydata import TOY_MODEL_SOURCE
-from kafkaml.weights import CHUNK_BYTES, fetch_weights, publish_weights, update_metadata, weights_hash
+from kafkaml.weights.codec import update_metadata, weights_hash
+from kafkaml.weights.transport import CHUNK_BYTES, fetch_weights, publish_weights
 from kafkaml.workloads import make_workload
 
 ACCURACY_TARGET = 0.9  # the toy task reaches ~1.0; below 0.9 learning is broken
