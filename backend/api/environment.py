@@ -38,8 +38,9 @@ PLATFORM = declare(
             "admin at the end.", kind="float", default=DEFAULT_MARGIN, minimum=1.0, maximum=100.0),
     Setting("BACKEND_PUBLIC_URL", "URL at which jobs reach this backend to report (their RESULT_URL base).",
             default="http://127.0.0.1:8000"),
-    Setting("JOB_LAUNCHER", "Where jobs run: local (subprocesses) or kubernetes (Jobs in this namespace).",
-            default="local", choices=("local", "kubernetes")),
+    Setting("JOB_LAUNCHER", "Where jobs run: local (subprocesses), docker (containers of one host's Docker "
+            "Engine or podman service) or kubernetes (Jobs in this namespace).",
+            default="local", choices=("local", "docker", "kubernetes")),
     Setting("JOB_IMAGE", "Image of the training jobs (kubernetes launcher).",
             default="kafka-ml/worker:0.1.0"),
     Setting("JOB_SERVICE_ACCOUNT", "Service account of the training jobs (no API token is mounted).",
@@ -106,6 +107,12 @@ class PlatformSettings:
     job_service_account: str
     ui_dir: Path | None
     run_dir: Path
+
+    @property
+    def jobs_in_containers(self) -> bool:
+        """Jobs run in containers (Kubernetes or Docker): they see their own scratch space, not
+        this machine's run directory, and cannot make the builder's sandbox themselves."""
+        return self.launcher != "local"
 
 
 @functools.cache

@@ -35,8 +35,9 @@ CLIENT = declare(
             "through the API.", default="auto", choices=("auto", "approval")),
     Setting("MAX_RUNNING_TRAINERS", "Trainer jobs this client runs at once; more wait.", kind="int", default=2,
             minimum=1),
-    Setting("JOB_LAUNCHER", "Where trainer jobs run: local (subprocesses) or kubernetes.", default="local",
-            choices=("local", "kubernetes")),
+    Setting("JOB_LAUNCHER", "Where trainer jobs run: local (subprocesses), docker (containers of one host's "
+            "Docker Engine or podman service) or kubernetes.", default="local",
+            choices=("local", "docker", "kubernetes")),
     Setting("JOB_IMAGE", "Image of the trainer jobs (kubernetes launcher).", default="kafka-ml/worker:0.1.0"),
     Setting("JOB_SERVICE_ACCOUNT", "Service account of the trainer jobs (no API token is mounted).",
             default="kafka-ml-jobs"),

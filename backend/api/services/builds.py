@@ -145,15 +145,15 @@ class RecordingLauncher(Launcher):
 def refusal() -> str | None:
     """Why this platform refuses to build now (locally: its required sandbox cannot be created), or
     None; asked when a source is saved, so that the user hears it at once (503)."""
-    return None if platform_settings().launcher == "kubernetes" else build_refusal()
+    return None if platform_settings().jobs_in_containers else build_refusal()
 
 
 def build_outcome(pk: int, attempt: int, source: str) -> dict[str, Any]:
     """Run the builder on ``source``; the fields that record its outcome (ready or failed)."""
     settings = platform_settings()
-    # A pod cannot make the sandbox's namespaces: in a cluster each build is a Job of its own.
+    # A container cannot make the sandbox's namespaces: there each build is a job of its own.
     builder_jobs = BuilderJobs(RecordingLauncher(jobs.launcher(), pk, attempt), settings.job_image,
-                               settings.job_service_account, jobs.OWNER) if settings.launcher == "kubernetes" else None
+                               settings.job_service_account, jobs.OWNER) if settings.jobs_in_containers else None
     try:
         built = build(source, jobs=builder_jobs, hidden_paths=[settings.run_dir])
     except ModelSourceError as exc:

@@ -36,9 +36,9 @@ def launcher() -> Launcher:
 
 def results_dir(result: TrainingResult) -> str:
     """Where the aggregator keeps its announcement and spool: the run directory locally (several
-    trainings share the machine), the pod's scratch space in a cluster."""
+    trainings share the machine), the container's scratch space otherwise."""
     site = platform_settings()
-    if site.launcher == "kubernetes":
+    if site.jobs_in_containers:
         return "/tmp/kafkaml-results"
     return str(site.run_dir / "platform-results" / str(result.pk))
 
