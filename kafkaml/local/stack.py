@@ -1,13 +1,17 @@
 """The local stack: real Kafka-protocol brokers and a real Ethereum node as processes.
 
-One Tansu broker for the platform, one per federated client, one Anvil chain. State lives in a
-run directory (``KAFKAML_RUN_DIR``) as ``stack.json`` so that ``status`` and ``down`` work from
-another shell; a file lock serialises concurrent ``up``/``down`` calls.
+One Tansu broker for the platform, one per federated client, one chain: Anvil, or Hardhat's node
+(``KAFKAML_CHAIN_NODE``), two independent implementations that the platform reaches through
+standard JSON-RPC only. State lives in a run directory (``KAFKAML_RUN_DIR``) as ``stack.json`` so
+that ``status`` and ``down`` work from another shell; a file lock serialises concurrent
+``up``/``down`` calls.
 
 This Tansu build keeps topics in memory only, so a restarted broker starts empty. The stack
 records every restart and ``status`` says so: nothing may rely on a local broker outliving its
-process (the chain is the record; datasets can be streamed again). The chain, by contrast, is
-dumped to ``chain/state.json`` every second and reloaded if Anvil is restarted by ``up``.
+process (the chain is the record; datasets can be streamed again). Anvil's chain, by contrast, is
+dumped to ``chain/state.json`` every second and reloaded if Anvil is restarted by ``up``;
+Hardhat's node can neither dump nor load its state, so a restarted one starts empty and ``status``
+says so.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import shutil
 import sys
 import time
@@ -29,7 +34,7 @@ from typing import Any
 from kafkaml import config
 from kafkaml.local import client, platform, processes
 from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, LocalAccount, write_accounts
-from kafkaml.local.binaries import anvil_binary, tansu_binary
+from kafkaml.local.binaries import anvil_binary, hardhat_command, tansu_binary
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC, ensure_topic
 
 STATE_FILE = "stack.json"
@@ -55,7 +60,7 @@ class Part:
     executable: str = ""
     started_at: float = 0.0
     restarts: list[float] = field(default_factory=list)
-    lost_state: bool = False  # the chain restarted empty: its saved state was unreadable
+    lost_state: bool = False  # the chain restarted empty: its saved state was unreadable, or none is kept
     client: str = ""  # the federated client a client service belongs to
 
     @property
@@ -77,13 +82,14 @@ class PartStatus:
 
 @dataclass
 class Stack:
-    """What ``stack.json`` holds: the parts, the accounts and the chain id."""
+    """What ``stack.json`` holds: the parts, the accounts, the chain id and node."""
 
     run_dir: Path
     chain_id: int
     parts: list[Part]
     accounts: list[LocalAccount]
     platform_token: str = ""  # the platform's RewardToken, once its backend deployed the contracts
+    chain_node: str = "anvil"  # KAFKAML_CHAIN_NODE when the stack was first brought up
 
     @property
     def brokers(self) -> list[Part]:
@@ -118,6 +124,7 @@ class Stack:
     def to_json(self) -> dict[str, Any]:
         return {
             "chain_id": self.chain_id,
+            "chain_node": self.chain_node,
             "platform_token": self.platform_token,
             "parts": [asdict(part) for part in self.parts],
             "accounts": [
@@ -133,6 +140,7 @@ class Stack:
             parts=[Part(**part) for part in data["parts"]],
             accounts=[LocalAccount(a["role"], a["address"], Path(a["key_file"])) for a in data["accounts"]],
             platform_token=data.get("platform_token", ""),
+            chain_node=data.get("chain_node", "anvil"),  # a stack.json without it is Anvil's
         )
 
     def part(self, name: str) -> Part | None:
@@ -154,14 +162,15 @@ def load(run_dir: Path | None = None) -> Stack | None:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise StackError(
             f"{state_path} is unreadable ({exc}); remove the directory {run_dir} after checking that no "
-            "tansu/anvil process of it still runs"
+            "broker or chain process of it still runs"
         ) from None
 
 
 def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = None,
-       chain_port: int | None = None, with_platform: bool = False) -> Stack:
+       chain_port: int | None = None, with_platform: bool = False, chain_node: str | None = None) -> Stack:
     """Bring the stack to ``clients`` client brokers plus platform and chain, all healthy, and
-    with ``with_platform`` the platform backend (see :mod:`kafkaml.local.platform`).
+    with ``with_platform`` the platform backend (see :mod:`kafkaml.local.platform`). The chain is
+    ``chain_node``'s, by default the one ``KAFKAML_CHAIN_NODE`` names.
 
     Parts already healthy are kept; parts that died are restarted on their old ports (a killed
     broker comes back empty); missing client brokers are added. Returns the running stack.
@@ -171,13 +180,21 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
     settings = config.LOCAL.load()
     run_dir = run_dir or settings["KAFKAML_RUN_DIR"]
     tansu = tansu_binary(settings["KAFKAML_TANSU_BIN"])
-    anvil = anvil_binary(settings["KAFKAML_ANVIL_BIN"])
+    chain_node = chain_node or settings["KAFKAML_CHAIN_NODE"]
+    if chain_node not in config.CHAIN_NODES:
+        raise StackError(f"chain node {chain_node!r} is none of: {', '.join(config.CHAIN_NODES)}")
     with _locked(run_dir):
         stack = load(run_dir)
         if stack is None:
-            stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], broker_port, chain_port)
+            stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], chain_node, broker_port, chain_port)
+        elif stack.chain_node != chain_node:
+            raise StackError(
+                f"the local stack in {run_dir} runs {stack.chain_node} as its chain, not {chain_node} "
+                "(KAFKAML_CHAIN_NODE): run 'kafkaml local down' first to switch (its chain is lost)"
+            )
         else:
             _add_missing_clients(stack, clients)
+        chain_binary = _chain_binary(stack.chain_node, settings)
         if with_platform:
             _add_services(stack)
         accounts_needed = max(stack.client_count + 1, len(stack.accounts))
@@ -191,11 +208,11 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
         # Ports picked here (never run, not asked for) may be taken between the pick and the bind.
         movable = {part.name for part in infrastructure if not part.pid and part.port not in (broker_port, chain_port)}
         for part in infrastructure:
-            _start(part, stack, tansu if part.kind == "broker" else anvil)
+            _start(part, stack, tansu if part.kind == "broker" else chain_binary)
         _save(stack)
         try:
             _wait_healthy_moving(stack, infrastructure, movable, settings["KAFKAML_READY_TIMEOUT_S"],
-                                 lambda part: tansu if part.kind == "broker" else anvil)
+                                 lambda part: tansu if part.kind == "broker" else chain_binary)
             _create_control_topics([part for part in infrastructure if part.kind == "broker"])
             _fund(stack)
             services = sorted((part for part in to_start if part.kind in SERVICE_ORDER),
@@ -263,14 +280,21 @@ def log_path(run_dir: Path, name: str) -> Path:
     return run_dir / "logs" / f"{name}.log"
 
 
-def _new_stack(run_dir: Path, clients: int, chain_id: int, broker_port: int | None,
+def _chain_binary(node: str, settings: dict[str, Any]) -> Path:
+    """The executable of the chain's process: Anvil itself, or the Node.js that runs Hardhat."""
+    if node == "hardhat":
+        return Path(hardhat_command()[0])
+    return anvil_binary(settings["KAFKAML_ANVIL_BIN"])
+
+
+def _new_stack(run_dir: Path, clients: int, chain_id: int, chain_node: str, broker_port: int | None,
                chain_port: int | None) -> Stack:
     parts = [Part("platform", "broker", broker_port or processes.free_port())]
     parts += [Part(f"client-{n}", "broker", processes.free_port()) for n in range(1, clients + 1)]
     parts.append(Part("chain", "chain", chain_port or processes.free_port()))
     for port in {broker_port, chain_port} - {None}:
         processes.ensure_port_free(port, "the requested port")
-    return Stack(run_dir, chain_id, parts, [])
+    return Stack(run_dir, chain_id, parts, [], chain_node=chain_node)
 
 
 def _add_missing_clients(stack: Stack, clients: int) -> None:
@@ -300,7 +324,7 @@ def _prepare(part: Part, stack: Stack) -> None:
 
 
 def _environment(part: Part, stack: Stack) -> dict[str, str] | None:
-    """A service's settings (brokers and the chain need none beyond their command line)."""
+    """A service's settings (brokers and Anvil need none beyond their command line)."""
     if part.kind == "backend":
         return platform.environment(stack, part)
     if part.kind == "logger":
@@ -315,7 +339,29 @@ def _environment(part: Part, stack: Stack) -> dict[str, str] | None:
         if part.kind == "client-data-logger":
             return client.data_logger_environment(stack, part.client, backend.address, token_file)
         return client.model_logger_environment(stack, backend.address, token_file)
+    if part.kind == "chain" and stack.chain_node == "hardhat":
+        return _hardhat_environment(stack)
     return None
+
+
+def _hardhat_environment(stack: Stack) -> dict[str, str]:
+    """What kafkaml/local/hardhat/hardhat.config.js reads: Hardhat takes its chain from a
+    configuration file, not from its command line. Telemetry off: the node must never ask or call
+    out. Its artifacts and cache directories (it watches the first for contracts to debug) go to
+    the run directory, not the source tree."""
+    from kafkaml.ledger.compiler import SETTINGS  # the EVM version the contracts are compiled for
+
+    chain_dir = stack.run_dir / "chain"
+    node = {
+        "chainId": stack.chain_id,
+        "hardfork": SETTINGS["evmVersion"],
+        "mnemonic": DEV_MNEMONIC,
+        "accounts": max(len(stack.accounts), 1),
+        "balanceWei": str(DEV_BALANCE_ETH * 10**18),
+        "artifacts": str(chain_dir / "artifacts"),
+        "cache": str(chain_dir / "cache"),
+    }
+    return {**os.environ, "KAFKAML_HARDHAT_NODE": json.dumps(node), "HARDHAT_DISABLE_TELEMETRY": "true"}
 
 
 def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
@@ -333,6 +379,9 @@ def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
                 "--cluster-id", f"kafkaml-{part.name}", "--storage-engine", "memory://tansu/"]
     state_dir = stack.run_dir / "chain"
     state_dir.mkdir(parents=True, exist_ok=True)
+    if stack.chain_node == "hardhat":
+        part.lost_state = part.lost_state or bool(part.pid)  # a restart: nothing was kept
+        return [*hardhat_command(), "node", "--hostname", "127.0.0.1", "--port", str(part.port)]
     part.lost_state = part.lost_state or _set_aside_unreadable(state_dir / "state.json")
     return [str(binary), "--host", "127.0.0.1", "--port", str(part.port),
             "--chain-id", str(stack.chain_id), "--accounts", str(max(len(stack.accounts), 1)),
@@ -374,8 +423,8 @@ def _start(part: Part, stack: Stack, binary: Path) -> None:
 
 #: Times a part whose picked port was taken meanwhile is started again on another.
 PORT_ATTEMPTS = 3
-#: How Anvil and Tansu say, as they exit, that their port is taken (EADDRINUSE).
-PORT_IN_USE = ("Address already in use", "AddrInUse")
+#: How Anvil, Tansu and Hardhat (Node.js) say, as they exit, that their port is taken.
+PORT_IN_USE = ("Address already in use", "AddrInUse", "EADDRINUSE")
 
 
 class PortClash(StackError):
@@ -452,12 +501,18 @@ def chain_id_of(rpc_url: str, timeout_s: float = 2.0) -> int | None:
         return None
 
 
+#: The one dev-node method of the project, called at the stack's start-up only: everything past
+#: it uses standard JSON-RPC methods, so any Ethereum node serves the platform
+#: (tests/unit/test_standard_json_rpc.py holds every other file to that).
+SET_BALANCE = {"anvil": "anvil_setBalance", "hardhat": "hardhat_setBalance"}
+
+
 def _fund(stack: Stack) -> None:
     """Give every account without ether the dev balance (clients added after the chain started)."""
     rpc_url = stack.chain.address
     for account in stack.accounts:
         if int(_rpc(rpc_url, "eth_getBalance", [account.address, "latest"], 5.0), 16) == 0:
-            _rpc(rpc_url, "anvil_setBalance", [account.address, hex(DEV_BALANCE_ETH * 10**18)], 5.0)
+            _rpc(rpc_url, SET_BALANCE[stack.chain_node], [account.address, hex(DEV_BALANCE_ETH * 10**18)], 5.0)
 
 
 def _status_of(stack: Stack, part: Part) -> PartStatus:
@@ -483,9 +538,15 @@ def _status_of(stack: Stack, part: Part) -> PartStatus:
     elif part.kind in LOGGERS:
         note = f"relays {'its data' if part.kind == 'client-data-logger' else 'the platform model'} control topic"
     else:
-        note = f"chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; state kept in chain/state.json"
-        if part.lost_state:
-            note += "; RESTARTED EMPTY: the saved state was unreadable (set aside in chain/)"
+        note = f"{stack.chain_node}, chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; "
+        if stack.chain_node == "hardhat":
+            note += "state in memory only: a restart loses it"
+            if part.lost_state:
+                note += "; RESTARTED EMPTY: the chain before the restart is gone"
+        else:
+            note += "state kept in chain/state.json"
+            if part.lost_state:
+                note += "; RESTARTED EMPTY: the saved state was unreadable (set aside in chain/)"
     return PartStatus(part, running, healthy, note)
 
 

@@ -161,10 +161,13 @@ def test_unreadable_state_file_is_reported_with_what_to_do(tmp_path: Path) -> No
         local.status(tmp_path)
 
 
-def test_clients_can_be_added_to_a_running_stack_and_are_funded(tmp_path: Path) -> None:
-    local.up(1, tmp_path)
+@pytest.mark.parametrize("node", ["anvil", "hardhat"])
+def test_clients_can_be_added_to_a_running_stack_and_are_funded(tmp_path: Path, node: str) -> None:
+    local.up(1, tmp_path, chain_node=node)
     try:
-        grown = local.up(3, tmp_path)
+        grown = local.up(3, tmp_path, chain_node=node)
+        client_version = local._rpc(grown.chain.address, "web3_clientVersion", [], 5)
+        assert client_version.lower().startswith({"anvil": "anvil/", "hardhat": "hardhatnetwork/"}[node])
         assert [part.name for part in grown.brokers] == ["platform", "client-1", "client-2", "client-3"]
         assert all(item.healthy for item in local.status(tmp_path))
         balance = local._rpc(grown.chain.address, "eth_getBalance", [grown.account("client-3").address, "latest"], 5)
@@ -172,6 +175,21 @@ def test_clients_can_be_added_to_a_running_stack_and_are_funded(tmp_path: Path) 
         assert oct(grown.account("client-3").key_file.stat().st_mode & 0o777) == "0o600"
     finally:
         local.down(tmp_path)
+
+
+def test_a_restarted_hardhat_node_is_reported_empty(tmp_path: Path) -> None:
+    """Hardhat's node keeps its chain in memory only: a restart cannot bring it back, and says so."""
+    running = local.up(0, tmp_path, chain_node="hardhat")
+    try:
+        os.killpg(running.chain.pid, signal.SIGKILL)
+        time.sleep(0.2)
+        restarted = local.up(0, tmp_path, chain_node="hardhat").chain
+        by_name = {item.part.name: item for item in local.status(tmp_path)}
+        assert by_name["chain"].healthy
+        assert "in memory only" in by_name["chain"].note and "RESTARTED EMPTY" in by_name["chain"].note
+    finally:
+        local.down(tmp_path)
+    assert not processes.is_running(restarted.pid)  # down stops Hardhat's node (Node.js) as it stops Anvil
 
 
 def test_chain_with_a_torn_state_file_restarts_empty_and_says_so(tmp_path: Path) -> None:
