@@ -187,6 +187,8 @@ def test_a_restarted_hardhat_node_is_reported_empty(tmp_path: Path) -> None:
         by_name = {item.part.name: item for item in local.status(tmp_path)}
         assert by_name["chain"].healthy
         assert "in memory only" in by_name["chain"].note and "RESTARTED EMPTY" in by_name["chain"].note
+        reported = kafkaml_cli(tmp_path, "local", "status", "--json")
+        assert json.loads(reported.stdout)["chain_node"] == "hardhat", reported.stdout + reported.stderr
     finally:
         local.down(tmp_path)
     assert not processes.is_running(restarted.pid)  # down stops Hardhat's node (Node.js) as it stops Anvil
