@@ -15,7 +15,7 @@ import pytest
 
 from kafkaml.local import processes
 from kafkaml.local import stack as local
-from kafkaml.local.binaries import BinaryMissing, anvil_binary
+from kafkaml.local.binaries import BinaryMissing, anvil_binary, hardhat_command
 
 
 def kafkaml_cli(run_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -131,7 +131,8 @@ def test_restart_on_a_port_taken_meanwhile_is_refused_clearly(tmp_path: Path) ->
 
 
 def test_missing_binary_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = kafkaml_cli(tmp_path, "local", "up", env={"KAFKAML_ANVIL_BIN": str(tmp_path / "no-anvil")})
+    result = kafkaml_cli(tmp_path, "local", "up", env={"KAFKAML_ANVIL_BIN": str(tmp_path / "no-anvil"),
+                                                       "KAFKAML_CHAIN_NODE": "anvil"})
     assert result.returncode == 2
     assert "KAFKAML_ANVIL_BIN" in result.stderr and "not an executable file" in result.stderr
     assert not (tmp_path / local.STATE_FILE).exists()
@@ -139,6 +140,8 @@ def test_missing_binary_names_the_install_command(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("PATH", "")
     with pytest.raises(BinaryMissing, match="run 'make setup'.*npm ci"):
         anvil_binary(project_root=tmp_path)
+    with pytest.raises(BinaryMissing, match="hardhat.*run 'make setup'.*npm ci"):
+        hardhat_command(project_root=tmp_path)
 
 
 def test_stale_run_directory_after_a_crash_is_recovered(tmp_path: Path) -> None:
@@ -195,13 +198,13 @@ def test_a_restarted_hardhat_node_is_reported_empty(tmp_path: Path) -> None:
 
 
 def test_chain_with_a_torn_state_file_restarts_empty_and_says_so(tmp_path: Path) -> None:
-    running = local.up(0, tmp_path)
+    running = local.up(0, tmp_path, chain_node="anvil")
     try:
         chain = running.chain
         os.killpg(chain.pid, signal.SIGKILL)
         time.sleep(0.2)
         (tmp_path / "chain" / "state.json").write_text('{"block": {"number": ')  # a write cut short
-        local.up(0, tmp_path)
+        local.up(0, tmp_path, chain_node="anvil")
         by_name = {item.part.name: item for item in local.status(tmp_path)}
         assert by_name["chain"].healthy
         assert "RESTARTED EMPTY" in by_name["chain"].note
