@@ -1,8 +1,9 @@
 """What a training's aggregator account can spend on gas: what the platform funds it with.
 
-The figures are the receipts ``benchmarks/ledger_gas.py`` measured on Anvil (docs/ledger.md,
-"Gas"), taken at their dearest: a round is bounded by the first 1-update ``recordRound`` of a
-training (it writes fresh storage slots: 64,257 gas; later ones cost 47,169) plus, for each
+The figures are the receipts ``benchmarks/ledger_gas.py`` measured on Anvil and on Hardhat's
+node alike (docs/ledger.md, "Gas"), taken at their dearest: a round is bounded by the first
+1-update ``recordRound`` of a training (it writes fresh storage slots: 64,257 gas; later ones
+cost 47,169) plus, for each
 further update it consumes, what the 4-update round cost above the median 1-update round
 ((90,254 − 47,169) / 3, rounded up). A round consumes at most one update per registered client
 (each has at most one pending on chain), so a training's rounds cost at most ``rounds`` times a

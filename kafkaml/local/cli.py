@@ -78,7 +78,7 @@ def status_json(statuses: list[stack.PartStatus], current: stack.Stack) -> dict:
 
     backend = current.backend
     return {
-        "run_dir": str(current.run_dir), "chain_id": current.chain_id,
+        "run_dir": str(current.run_dir), "chain_id": current.chain_id, "chain_node": current.chain_node,
         "platform_url": backend.address if backend else None,
         "admin_credentials": str(current.run_dir / platform.ADMIN_FILE) if backend else None,
         "platform_token": current.platform_token or None,

@@ -1,30 +1,36 @@
 """The local stack: real Kafka-protocol brokers and a real Ethereum node as processes.
 
-One Tansu broker for the platform, one per federated client, one Anvil chain, and the services
-(backends and loggers) when asked. What is running is recorded in the run directory
-(:mod:`kafkaml.local.state`) so that ``status`` and ``down`` work from another shell.
+One Tansu broker for the platform, one per federated client, one chain: Anvil, or Hardhat's node
+(``KAFKAML_CHAIN_NODE``), two independent implementations that the platform reaches through
+standard JSON-RPC only; and the services (backends and loggers) when asked. What is running is
+recorded in the run directory (:mod:`kafkaml.local.state`) so that ``status`` and ``down`` work
+from another shell.
 
 This Tansu build keeps topics in memory only, so a restarted broker starts empty. The stack
 records every restart and ``status`` says so: nothing may rely on a local broker outliving its
-process (the chain is the record; datasets can be streamed again). The chain, by contrast, is
-dumped to ``chain/state.json`` every second and reloaded if Anvil is restarted by ``up``.
+process (the chain is the record; datasets can be streamed again). Anvil's chain, by contrast, is
+dumped to ``chain/state.json`` every second and reloaded if Anvil is restarted by ``up``;
+Hardhat's node can neither dump nor load its state, so a restarted one starts empty and ``status``
+says so.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from kafkaml import config, processes
 from kafkaml.chain_node import chain_id_of, rpc
 from kafkaml.local import client, platform
 from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, write_accounts
-from kafkaml.local.binaries import anvil_binary, tansu_binary
+from kafkaml.local.binaries import anvil_binary, hardhat_command, tansu_binary
 from kafkaml.local.state import (
     LOGGERS,
     SERVICE_ORDER,
@@ -44,9 +50,10 @@ MEMORY_ONLY_NOTE = "memory-only: its topics are lost whenever it stops"
 
 
 def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = None,
-       chain_port: int | None = None, with_platform: bool = False) -> Stack:
+       chain_port: int | None = None, with_platform: bool = False, chain_node: str | None = None) -> Stack:
     """Bring the stack to ``clients`` client brokers plus platform and chain, all healthy, and
-    with ``with_platform`` the platform backend (see :mod:`kafkaml.local.platform`).
+    with ``with_platform`` the platform backend (see :mod:`kafkaml.local.platform`). The chain is
+    ``chain_node``'s, by default the one ``KAFKAML_CHAIN_NODE`` names.
 
     Parts already healthy are kept; parts that died are restarted on their old ports (a killed
     broker comes back empty); missing client brokers are added. Returns the running stack.
@@ -56,13 +63,21 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
     settings = config.LOCAL.load()
     run_dir = run_dir or settings["KAFKAML_RUN_DIR"]
     tansu = tansu_binary(settings["KAFKAML_TANSU_BIN"])
-    anvil = anvil_binary(settings["KAFKAML_ANVIL_BIN"])
+    chain_node = chain_node or settings["KAFKAML_CHAIN_NODE"]
+    if chain_node not in config.CHAIN_NODES:
+        raise StackError(f"chain node {chain_node!r} is none of: {', '.join(config.CHAIN_NODES)}")
     with locked(run_dir):
         stack = load(run_dir)
         if stack is None:
-            stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], broker_port, chain_port)
+            stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], chain_node, broker_port, chain_port)
+        elif stack.chain_node != chain_node:
+            raise StackError(
+                f"the local stack in {run_dir} runs {stack.chain_node} as its chain, not {chain_node} "
+                "(KAFKAML_CHAIN_NODE): run 'kafkaml local down' first to switch (its chain is lost)"
+            )
         else:
             _add_missing_clients(stack, clients)
+        chain_binary = _chain_binary(stack.chain_node, settings)
         if with_platform:
             _add_services(stack)
         accounts_needed = max(stack.client_count + 1, len(stack.accounts))
@@ -76,11 +91,11 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
         # Ports picked here (never run, not asked for) may be taken between the pick and the bind.
         movable = {part.name for part in infrastructure if not part.pid and part.port not in (broker_port, chain_port)}
         for part in infrastructure:
-            _start(part, stack, tansu if part.kind == "broker" else anvil)
+            _start(part, stack, tansu if part.kind == "broker" else chain_binary)
         save(stack)
         try:
             _wait_healthy_moving(stack, infrastructure, movable, settings["KAFKAML_READY_TIMEOUT_S"],
-                                 lambda part: tansu if part.kind == "broker" else anvil)
+                                 lambda part: tansu if part.kind == "broker" else chain_binary)
             _create_control_topics([part for part in infrastructure if part.kind == "broker"])
             _fund(stack)
             services = sorted((part for part in to_start if part.kind in SERVICE_ORDER),
@@ -148,14 +163,21 @@ def log_path(run_dir: Path, name: str) -> Path:
     return run_dir / "logs" / f"{name}.log"
 
 
-def _new_stack(run_dir: Path, clients: int, chain_id: int, broker_port: int | None,
+def _chain_binary(node: str, settings: dict[str, Any]) -> Path:
+    """The executable of the chain's process: Anvil itself, or the Node.js that runs Hardhat."""
+    if node == "hardhat":
+        return Path(hardhat_command()[0])
+    return anvil_binary(settings["KAFKAML_ANVIL_BIN"])
+
+
+def _new_stack(run_dir: Path, clients: int, chain_id: int, chain_node: str, broker_port: int | None,
                chain_port: int | None) -> Stack:
     parts = [Part("platform", "broker", broker_port or processes.free_port())]
     parts += [Part(f"client-{n}", "broker", processes.free_port()) for n in range(1, clients + 1)]
     parts.append(Part("chain", "chain", chain_port or processes.free_port()))
     for port in {broker_port, chain_port} - {None}:
         processes.ensure_port_free(port, "the requested port")
-    return Stack(run_dir, chain_id, parts, [])
+    return Stack(run_dir, chain_id, parts, [], chain_node=chain_node)
 
 
 def _add_missing_clients(stack: Stack, clients: int) -> None:
@@ -185,7 +207,7 @@ def _prepare(part: Part, stack: Stack) -> None:
 
 
 def _environment(part: Part, stack: Stack) -> dict[str, str] | None:
-    """A service's settings (brokers and the chain need none beyond their command line)."""
+    """A service's settings (brokers and Anvil need none beyond their command line)."""
     if part.kind == "backend":
         return platform.environment(stack, part)
     if part.kind == "logger":
@@ -200,7 +222,29 @@ def _environment(part: Part, stack: Stack) -> dict[str, str] | None:
         if part.kind == "client-data-logger":
             return client.data_logger_environment(stack, part.client, backend.address, token_file)
         return client.model_logger_environment(stack, backend.address, token_file)
+    if part.kind == "chain" and stack.chain_node == "hardhat":
+        return _hardhat_environment(stack)
     return None
+
+
+def _hardhat_environment(stack: Stack) -> dict[str, str]:
+    """What kafkaml/local/hardhat/hardhat.config.js reads: Hardhat takes its chain from a
+    configuration file, not from its command line. Telemetry off: the node must never ask or call
+    out. Its artifacts and cache directories (it watches the first for contracts to debug) go to
+    the run directory, not the source tree."""
+    from kafkaml.ledger.compiler import SETTINGS  # the EVM version the contracts are compiled for
+
+    chain_dir = stack.run_dir / "chain"
+    node = {
+        "chainId": stack.chain_id,
+        "hardfork": SETTINGS["evmVersion"],
+        "mnemonic": DEV_MNEMONIC,
+        "accounts": max(len(stack.accounts), 1),
+        "balanceWei": str(DEV_BALANCE_ETH * 10**18),
+        "artifacts": str(chain_dir / "artifacts"),
+        "cache": str(chain_dir / "cache"),
+    }
+    return {**os.environ, "KAFKAML_HARDHAT_NODE": json.dumps(node), "HARDHAT_DISABLE_TELEMETRY": "true"}
 
 
 def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
@@ -218,6 +262,9 @@ def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
                 "--cluster-id", f"kafkaml-{part.name}", "--storage-engine", "memory://tansu/"]
     state_dir = stack.run_dir / "chain"
     state_dir.mkdir(parents=True, exist_ok=True)
+    if stack.chain_node == "hardhat":
+        part.lost_state = part.lost_state or bool(part.pid)  # a restart: nothing was kept
+        return [*hardhat_command(), "node", "--hostname", "127.0.0.1", "--port", str(part.port)]
     part.lost_state = part.lost_state or _set_aside_unreadable(state_dir / "state.json")
     return [str(binary), "--host", "127.0.0.1", "--port", str(part.port),
             "--chain-id", str(stack.chain_id), "--accounts", str(max(len(stack.accounts), 1)),
@@ -259,8 +306,8 @@ def _start(part: Part, stack: Stack, binary: Path) -> None:
 
 #: Times a part whose picked port was taken meanwhile is started again on another.
 PORT_ATTEMPTS = 3
-#: How Anvil and Tansu say, as they exit, that their port is taken (EADDRINUSE).
-PORT_IN_USE = ("Address already in use", "AddrInUse")
+#: How Anvil, Tansu and Hardhat (Node.js) say, as they exit, that their port is taken.
+PORT_IN_USE = ("Address already in use", "AddrInUse", "EADDRINUSE")
 
 
 class PortClash(StackError):
@@ -322,12 +369,18 @@ def _healthy(part: Part, timeout_s: float) -> bool:
     return chain_id_of(part.address, timeout_s=timeout_s) is not None
 
 
+#: The one dev-node method of the project, called at the stack's start-up only: everything past
+#: it uses standard JSON-RPC methods, so any Ethereum node serves the platform
+#: (tests/unit/test_standard_json_rpc.py holds every other file to that).
+SET_BALANCE = {"anvil": "anvil_setBalance", "hardhat": "hardhat_setBalance"}
+
+
 def _fund(stack: Stack) -> None:
     """Give every account without ether the dev balance (clients added after the chain started)."""
     rpc_url = stack.chain.address
     for account in stack.accounts:
         if int(rpc(rpc_url, "eth_getBalance", [account.address, "latest"], 5.0), 16) == 0:
-            rpc(rpc_url, "anvil_setBalance", [account.address, hex(DEV_BALANCE_ETH * 10**18)], 5.0)
+            rpc(rpc_url, SET_BALANCE[stack.chain_node], [account.address, hex(DEV_BALANCE_ETH * 10**18)], 5.0)
 
 
 def _status_of(stack: Stack, part: Part) -> PartStatus:
@@ -353,7 +406,13 @@ def _status_of(stack: Stack, part: Part) -> PartStatus:
     elif part.kind in LOGGERS:
         note = f"relays {'its data' if part.kind == 'client-data-logger' else 'the platform model'} control topic"
     else:
-        note = f"chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; state kept in chain/state.json"
-        if part.lost_state:
-            note += "; RESTARTED EMPTY: the saved state was unreadable (set aside in chain/)"
+        note = f"{stack.chain_node}, chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; "
+        if stack.chain_node == "hardhat":
+            note += "state in memory only: a restart loses it"
+            if part.lost_state:
+                note += "; RESTARTED EMPTY: the chain before the restart is gone"
+        else:
+            note += "state kept in chain/state.json"
+            if part.lost_state:
+                note += "; RESTARTED EMPTY: the saved state was unreadable (set aside in chain/)"
     return PartStatus(part, running, healthy, note)

@@ -39,7 +39,7 @@ class Part:
     executable: str = ""
     started_at: float = 0.0
     restarts: list[float] = field(default_factory=list)
-    lost_state: bool = False  # the chain restarted empty: its saved state was unreadable
+    lost_state: bool = False  # the chain restarted empty: its saved state was unreadable, or none is kept
     client: str = ""  # the federated client a client service belongs to
 
     @property
@@ -61,13 +61,14 @@ class PartStatus:
 
 @dataclass
 class Stack:
-    """What ``stack.json`` holds: the parts, the accounts and the chain id."""
+    """What ``stack.json`` holds: the parts, the accounts, the chain id and node."""
 
     run_dir: Path
     chain_id: int
     parts: list[Part]
     accounts: list[LocalAccount]
     platform_token: str = ""  # the platform's RewardToken, once its backend deployed the contracts
+    chain_node: str = "anvil"  # KAFKAML_CHAIN_NODE when the stack was first brought up
 
     @property
     def brokers(self) -> list[Part]:
@@ -102,6 +103,7 @@ class Stack:
     def to_json(self) -> dict[str, Any]:
         return {
             "chain_id": self.chain_id,
+            "chain_node": self.chain_node,
             "platform_token": self.platform_token,
             "parts": [asdict(part) for part in self.parts],
             "accounts": [
@@ -117,6 +119,7 @@ class Stack:
             parts=[Part(**part) for part in data["parts"]],
             accounts=[LocalAccount(a["role"], a["address"], Path(a["key_file"])) for a in data["accounts"]],
             platform_token=data.get("platform_token", ""),
+            chain_node=data.get("chain_node", "anvil"),  # a stack.json without it is Anvil's
         )
 
     def part(self, name: str) -> Part | None:
@@ -138,7 +141,7 @@ def load(run_dir: Path | None = None) -> Stack | None:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise StackError(
             f"{state_path} is unreadable ({exc}); remove the directory {run_dir} after checking that no "
-            "tansu/anvil process of it still runs"
+            "broker or chain process of it still runs"
         ) from None
 
 
