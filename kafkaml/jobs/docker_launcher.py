@@ -29,7 +29,7 @@ from typing import Any
 
 from kafkaml.jobs import rules
 from kafkaml.jobs.launcher import JobError, JobExists, JobHandle, JobState, JobStatus, Launcher, scoped
-from kafkaml.jobs.local import SecretDirectory
+from kafkaml.jobs.local import HostSecrets, SecretDirectory
 from kafkaml.jobs.manifest import SECRET_FILE_MODE, PodSecurity
 from kafkaml.jobs.spec import LABEL_JOB, JobSpec
 
@@ -43,7 +43,7 @@ _TIMESTAMP = re.compile(r"(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fr
 DEADLINE_LABEL = "kafka-ml/active-deadline-seconds"
 
 
-class DockerLauncher(Launcher):
+class DockerLauncher(HostSecrets, Launcher):
     """Runs jobs as containers of ``engine`` (a ``docker.DockerClient``) on ``network``."""
 
     def __init__(self, engine: Any, network: str, secrets_dir: Path, security: PodSecurity | None = None,
@@ -108,15 +108,6 @@ class DockerLauncher(Launcher):
             self._remove_staged(container.name)
             stopped.append(container.name)
         return sorted(stopped)
-
-    def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
-        self.secrets.put(name, files)
-
-    def read_secret(self, name: str, key: str) -> bytes | None:
-        return self.secrets.read(name, key)
-
-    def delete_secret(self, name: str) -> None:
-        self.secrets.delete(name)
 
     def _containers(self, selector: Mapping[str, str]) -> list[Any]:
         """The selected containers, finished ones included."""

@@ -85,7 +85,22 @@ class SecretDirectory:
         return self.directory / secret.secret / secret.key
 
 
-class LocalLauncher(Launcher):
+class HostSecrets:
+    """A launcher's Secrets as a :class:`SecretDirectory` of this host (``self.secrets``)."""
+
+    secrets: SecretDirectory
+
+    def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
+        self.secrets.put(name, files)
+
+    def read_secret(self, name: str, key: str) -> bytes | None:
+        return self.secrets.read(name, key)
+
+    def delete_secret(self, name: str) -> None:
+        self.secrets.delete(name)
+
+
+class LocalLauncher(HostSecrets, Launcher):
     """Runs jobs as process groups on this machine; state lives in ``run_dir/jobs``."""
 
     def __init__(self, run_dir: Path, secrets_dir: Path | None = None, stop_grace_s: float = 5.0) -> None:
@@ -136,15 +151,6 @@ class LocalLauncher(Launcher):
             shutil.rmtree(job_dir, ignore_errors=True)
             stopped.append(record["name"])
         return stopped
-
-    def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
-        self.secrets.put(name, files)
-
-    def read_secret(self, name: str, key: str) -> bytes | None:
-        return self.secrets.read(name, key)
-
-    def delete_secret(self, name: str) -> None:
-        self.secrets.delete(name)
 
     def _secret_path(self, secret: SecretFile) -> Path:
         path = self.secrets.path(secret)
