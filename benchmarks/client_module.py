@@ -32,13 +32,14 @@ from _report import write_figures
 from rich.console import Console
 from rich.table import Table
 
+from kafkaml.control_topics import read_control
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.local import client as local_client
 from kafkaml.local import stack as local
 from kafkaml.local.services_run import follow, publish_data, start
 from kafkaml.local.train import RunOptions, start_run, wait_for_end
-from kafkaml.schemas import ModelControl, read_control
+from kafkaml.messages.kinds import ModelControl
 from kafkaml.topics import MODEL_CONTROL_TOPIC
 from kafkaml.workloads import make_workload
 

@@ -42,7 +42,7 @@ from kafkaml.architecture import ArchitectureError, rebuild
 from kafkaml.config import ConfigError
 from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
-from kafkaml.schemas import ModelControl
+from kafkaml.messages.kinds import ModelControl
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic, weights_topic
 from kafkaml.weights.codec import Decoded, payload_size, update_metadata, version_metadata, weight_specs
 from kafkaml.weights.transport import WeightsPublishError, fetch_decoded, fetch_weights, publish_weights

@@ -23,21 +23,13 @@ from typing import Any
 import keras
 
 from kafkaml.architecture import ArchitectureError, rebuild
+from kafkaml.control_topics import ControlRecord, PinError, RecordPin, read_control, read_pinned
 from kafkaml.matching import mismatches
+from kafkaml.messages.fields import SchemaError
+from kafkaml.messages.kinds import DataControl, Message, ModelControl
+from kafkaml.messages.legacy import parse_data_control
 from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.registry.records import MAX_ANNOUNCEMENT_BYTES, MAX_DESCRIPTION_BYTES
-from kafkaml.schemas import (
-    ControlRecord,
-    DataControl,
-    Message,
-    ModelControl,
-    PinError,
-    RecordPin,
-    SchemaError,
-    parse_data_control,
-    read_control,
-    read_pinned,
-)
 from kafkaml.strategies import Strategy, StrategyError, strategy_from_description
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, TopicError, check_topic_name, ensure_topic
 from training_worker.settings import StreamSettings

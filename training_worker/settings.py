@@ -22,10 +22,11 @@ from typing import Any
 
 from kafkaml.architecture import MAX_DESCRIPTION_BYTES, ArchitectureError, BuiltModel
 from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_secret
+from kafkaml.control_topics import RecordPin
 from kafkaml.heterogeneity import MAX_DROPOUT_S, MAX_SLOWDOWN, Heterogeneity
+from kafkaml.messages.kinds import FORMATS
 from kafkaml.model_source import parse_kwargs
 from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount, reward_budget
-from kafkaml.schemas import FORMATS, RecordPin
 from kafkaml.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
 from kafkaml.topics import DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC
 
@@ -82,7 +83,7 @@ STREAM = declare(
             default=0, minimum=0),
     Setting("DATA_TOPIC", "Topic of the data stream, or the earlier `topic:partition:start:end` ranges "
             "(required unless DATASOURCE_ID is set).", default=""),
-    # Only the encodings a stream reader decodes (kafkaml.schemas.FORMATS); the earlier Kafka-ML's
+    # Only the encodings a stream reader decodes (kafkaml.messages.kinds.FORMATS); the earlier Kafka-ML's
     # JSON is refused at start rather than failing on the first sample.
     Setting("INPUT_FORMAT", "Encoding of the samples.", default="RAW", choices=FORMATS),
     Setting("INPUT_CONFIG", "JSON decoding settings of INPUT_FORMAT (RAW: data_type, label_type, data_reshape, "

@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from kafkaml.builder import BuilderUnavailableError, build_isolated
+from kafkaml.control_topics import ControlRecord, RecordPin, read_control
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.jobs.contract import AggregatorJob, ChainAccess, TrainerJob
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
+from kafkaml.messages.kinds import ModelControl
 from kafkaml.model_source import ModelSourceError
 from kafkaml.rewards import reward_budget
-from kafkaml.schemas import ControlRecord, ModelControl, RecordPin, read_control
 from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
 from kafkaml.strategies import make_strategy
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, MODEL_CONTROL_TOPIC, ensure_topic, weights_topic

@@ -9,9 +9,10 @@ import hashlib
 import numpy as np
 import pytest
 
+from kafkaml.control_topics import RecordPin, read_control
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
-from kafkaml.schemas import DataControl, RecordPin, read_control
+from kafkaml.messages.kinds import DataControl
 from kafkaml.workloads import Samples
 from tests.conftest import unique
 from training_worker.announcement import AnnouncementError, find_datasource

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from kafkaml.control_topics import RecordPin
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.jobs import AggregatorJob, ChainAccess, TrainerJob
-from kafkaml.schemas import RecordPin
 from kafkaml.settings_hash import settings_hash
 from tests.unit.test_worker_settings import ADDRESS, CLIENT, CONTRACT, KEY, TOKEN, layer, model_description
 from training_worker.settings import (

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kafkaml.config import ConfigError
+from kafkaml.control_topics import RecordPin
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.rewards import ONE_TOKEN
-from kafkaml.schemas import RecordPin
 from training_worker.settings import load_aggregator_settings, load_trainer_settings
 
 # Anvil's first deterministic development account: a public test key, never a real one.

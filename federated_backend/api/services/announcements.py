@@ -21,8 +21,9 @@ from django.db.models import Max
 from federated_backend.api.environment import client_settings
 from federated_backend.api.models import AnnouncedModel
 from federated_backend.api.services import participations
+from kafkaml.messages.fields import SchemaError
+from kafkaml.messages.kinds import ModelControl, decode
 from kafkaml.registry.records import MAX_ANNOUNCEMENT_BYTES, ControlRecord
-from kafkaml.schemas import ModelControl, SchemaError, decode
 from kafkaml.signing import signed_by
 
 

@@ -23,8 +23,9 @@ from federated_backend.api.services import trainers
 from kafkaml.django_api import Conflict
 from kafkaml.django_reconciler import exclusive
 from kafkaml.matching import mismatches, registration
+from kafkaml.messages.kinds import ModelControl, decode
+from kafkaml.messages.legacy import parse_data_control
 from kafkaml.registry.models import Datasource
-from kafkaml.schemas import ModelControl, decode, parse_data_control
 
 log = logging.getLogger(__name__)
 State = Participation.State

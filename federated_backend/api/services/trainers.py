@@ -18,7 +18,7 @@ from kafkaml.jobs import (
     launcher_from_settings,
 )
 from kafkaml.jobs.spec import LABEL_JOB
-from kafkaml.schemas import ModelControl
+from kafkaml.messages.kinds import ModelControl
 
 OWNER = "federated-backend"
 WALLET_PATH = "/var/run/kafka-ml/wallet/key"
