@@ -12,13 +12,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import re_path
 from django.views.static import serve
 
-from backend.api.environment import platform
+from backend.api.environment import platform_settings
 
 YEAR_S = 365 * 24 * 3600
 
 
 def ui(request: HttpRequest, path: str) -> HttpResponse:
-    root = platform().ui_dir
+    root = platform_settings().ui_dir
     if root is None or not (root / "index.html").is_file():
         raise Http404("no web UI is served here (BACKEND_UI_DIR is not a built UI)")
     try:
@@ -35,4 +35,4 @@ def ui(request: HttpRequest, path: str) -> HttpResponse:
 
 def ui_urls() -> list:
     """The catch-all route, only when a UI directory is configured (else / stays a JSON 404)."""
-    return [re_path(r"^(?!api/)(?P<path>.*)$", ui)] if platform().ui_dir is not None else []
+    return [re_path(r"^(?!api/)(?P<path>.*)$", ui)] if platform_settings().ui_dir is not None else []

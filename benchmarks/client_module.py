@@ -32,13 +32,15 @@ from _report import write_figures
 from rich.console import Console
 from rich.table import Table
 
+from kafkaml.control_topics import read_control
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.local import client as local_client
 from kafkaml.local import stack as local
 from kafkaml.local.services_run import follow, publish_data, start
 from kafkaml.local.train import RunOptions, start_run, wait_for_end
-from kafkaml.schemas import ModelControl, read_control
+from kafkaml.messages.kinds import ModelControl
+from kafkaml.topics import MODEL_CONTROL_TOPIC
 from kafkaml.workloads import make_workload
 
 CLIENTS = 4
@@ -54,7 +56,7 @@ def announcement_time(stack: local.Stack, model_id: str, timeout_s: float = 180)
     (waiting for the aggregator job to publish it)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for record in read_control(stack.bootstrap("platform"), "FEDERATED_MODEL_CONTROL_TOPIC",
+        for record in read_control(stack.bootstrap("platform"), MODEL_CONTROL_TOPIC,
                                    expected=ModelControl, idle_timeout_s=0.5):
             if record.message.model_id == model_id:
                 return read_timestamp(stack, record.offset)
@@ -67,7 +69,7 @@ def read_timestamp(stack: local.Stack, offset: int) -> float:
 
     from kafkaml import kafka
 
-    partition = TopicPartition("FEDERATED_MODEL_CONTROL_TOPIC", 0)
+    partition = TopicPartition(MODEL_CONTROL_TOPIC, 0)
     consumer = kafka.assigned_consumer(stack.bootstrap("platform"), [partition])
     try:
         consumer.seek(partition, offset)

@@ -49,7 +49,8 @@ sys.path.insert(0, str(ROOT))  # this checkout's backend and kafkaml, also when 
 
 from _report import p95, write_figures  # noqa: E402
 
-from kafkaml.local import platform, processes  # noqa: E402
+from kafkaml import processes  # noqa: E402
+from kafkaml.local import platform  # noqa: E402
 from kafkaml.local import stack as local  # noqa: E402
 from kafkaml.local.accounts import LocalAccount  # noqa: E402
 from training_worker.results import FileSink, HttpSink, RoundReport  # noqa: E402

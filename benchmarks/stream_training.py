@@ -28,8 +28,9 @@ from rich.console import Console
 from rich.table import Table
 
 from kafkaml import kafka
+from kafkaml.control_topics import read_control
 from kafkaml.local import stack as local
-from kafkaml.schemas import DataControl, read_control
+from kafkaml.messages.kinds import DataControl
 from kafkaml.sinks import RawSink
 from kafkaml.streams import split_dataset
 

@@ -2,7 +2,7 @@
 
 For each size, on a private broker, one round trip = publish + fetch of the same weights:
 
-* ``kafkaml``: :func:`kafkaml.weights.publish_weights` + :func:`fetch_weights` (everything
+* ``kafkaml``: :func:`kafkaml.weights.transport.publish_weights` + :func:`fetch_weights` (everything
   included: safetensors bytes, per-chunk and whole SHA-256, verification, rebuilding arrays);
 * ``kafka-python``: bare produce of the same bytes in the same chunk size, bare consume;
 * ``librdkafka`` (confluent-kafka): the same, for reference (informational).
@@ -36,7 +36,8 @@ from rich.table import Table
 
 from kafkaml import kafka, topics
 from kafkaml.local import stack as local
-from kafkaml.weights import CHUNK_BYTES, fetch_weights, publish_weights, serialize_weights
+from kafkaml.weights.codec import serialize_weights
+from kafkaml.weights.transport import CHUNK_BYTES, fetch_weights, publish_weights
 
 MB = 1_000_000
 

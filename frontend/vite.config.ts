@@ -14,8 +14,8 @@ export default defineConfig({
     globals: true,
     include: ['src/**/*.test.{ts,tsx}'],
     setupFiles: ['src/test-setup.ts'],
-    // One jsdom for all files (a fresh one per file tripled the run on two cores); what a test
-    // stubs is undone after it, so no file sees another's stand-ins.
+    // One jsdom for all files (a fresh one per file makes the run three times as long on two
+    // cores); what a test stubs is undone after it, so no file sees another's stand-ins.
     isolate: false,
     // The suite shares two cores with the Python tests' trainings: a page test waiting on its polls
     // may take several seconds there, which is no failure of the page.

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kafkaml.layer_sizes import LayerSizeError, elements, weight_shapes
-from kafkaml.weights import WeightSpec
+from kafkaml.weights.codec import WeightSpec
 
 if TYPE_CHECKING:
     import keras

@@ -79,7 +79,7 @@ from kafkaml.model_source import (
     ShapeMismatchError,
     build_model,
 )
-from kafkaml.weights import weight_specs
+from kafkaml.weights.codec import weight_specs
 
 log = logging.getLogger(__name__)
 

@@ -181,7 +181,7 @@ class AvroCodec:
 
 
 def codec_for(control: Any) -> RawCodec | AvroCodec:
-    """The codec a :class:`kafkaml.schemas.DataControl` describes."""
+    """The codec a :class:`kafkaml.messages.kinds.DataControl` describes."""
     if control.format == "RAW":
         return RawCodec(control.input_shape, control.input_dtype, control.label_shape, control.label_dtype)
     return AvroCodec(control.avro_data_schema, control.avro_label_schema, control.input_shape,

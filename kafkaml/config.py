@@ -175,6 +175,9 @@ def read_secret(env_name: str, environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
+#: The Ethereum node implementations the local stack can run (kafkaml/local/stack.py).
+CHAIN_NODES = ("anvil", "hardhat")
+
 LOCAL = declare(
     "Local stack",
     Setting("KAFKAML_RUN_DIR", "Directory holding the local stack's state, logs and key files.",
@@ -185,5 +188,8 @@ LOCAL = declare(
             kind="path", default=None),
     Setting("KAFKAML_READY_TIMEOUT_S", "Seconds to wait for a started part to answer before giving up.",
             kind="float", default=20.0, minimum=1.0),
-    Setting("KAFKAML_CHAIN_ID", "Chain id of the local Anvil chain.", kind="int", default=31337, minimum=1),
+    Setting("KAFKAML_CHAIN_ID", "Chain id of the local chain.", kind="int", default=31337, minimum=1),
+    Setting("KAFKAML_CHAIN_NODE", "Which Ethereum node the local stack runs as its chain: Anvil (Foundry) or "
+            "Hardhat's node (EDR). Read when a stack is first brought up; switching needs 'kafkaml local down'.",
+            default="anvil", choices=CHAIN_NODES),
 )

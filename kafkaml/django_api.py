@@ -98,7 +98,8 @@ def _answer(status_code: int, detail: str) -> HttpResponse:
 
 
 class NulFreeQuery:
-    """A query parameter holding a NUL character is a 400 (``?datasource_id=a%00b`` was a 500)."""
+    """A query parameter holding a NUL character (``?datasource_id=a%00b``) is a 400: PostgreSQL
+    refuses NUL in text, so the query would fail as a 500."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kafkaml.schemas import DataControl, ModelControl
+from kafkaml.messages.kinds import DataControl, ModelControl
 
 FRAMEWORKS = ("tensorflow", "tf")
 

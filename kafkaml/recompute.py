@@ -9,7 +9,7 @@ float32), so an auditor who fetches version v−1 and the accepted updates from 
 each against its recorded hash and applies the recorded strategy must obtain version v bit for
 bit. The first version where that fails is reported: either the aggregator did not do what it
 recorded, or the payloads in Kafka are not the recorded ones. The hash of a global version covers
-its metadata too (:func:`kafkaml.weights.version_metadata`: the training named by the genesis
+its metadata too (:func:`kafkaml.weights.codec.version_metadata`: the training named by the genesis
 payload, the platform, the previous version), so it is re-derived from the weights alone. The
 genesis metadata also names the model's statistics positions, which the strategy is given as the
 aggregator gave them.
@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 
 from kafkaml.ledger.records import Audit, AuditedVersion
 from kafkaml.strategies import Update, strategy_from_description
-from kafkaml.weights import (
+from kafkaml.weights.codec import (
     META_TRAINING,
     Decoded,
     WeightsError,
-    fetch_decoded,
     statistics_positions,
     version_metadata,
     weights_hash,
 )
+from kafkaml.weights.transport import fetch_decoded
 
 Fetch = Callable[..., Decoded]
 

@@ -32,7 +32,8 @@ import numpy as np
 
 from kafkaml import kafka, topics
 from kafkaml.codecs import AvroCodec, RawCodec, SampleError, avro_fields
-from kafkaml.schemas import SPLITS, DataControl, compress_offsets, publish_control
+from kafkaml.control_topics import publish_control
+from kafkaml.messages.kinds import SPLITS, DataControl, compress_offsets
 from kafkaml.topics import DATA_CONTROL_TOPIC
 
 _PENDING_LIMIT = 4096  # resolve send futures in windows so memory does not grow with the dataset

@@ -32,7 +32,7 @@ from kafka import TopicPartition
 
 from kafkaml import kafka
 from kafkaml.codecs import SampleError, codec_for
-from kafkaml.schemas import DataControl, OffsetRange
+from kafkaml.messages.kinds import DataControl, OffsetRange
 
 _POLL_MS = 200
 #: Bytes per fetch: what bounds the reader's memory (about two fetches in flight), whatever the

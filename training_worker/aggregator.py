@@ -42,19 +42,10 @@ from kafkaml.architecture import ArchitectureError, rebuild, statistics_position
 from kafkaml.config import ConfigError
 from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
-from kafkaml.schemas import ModelControl
+from kafkaml.messages.kinds import ModelControl
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic, weights_topic
-from kafkaml.weights import (
-    Decoded,
-    WeightsPublishError,
-    fetch_decoded,
-    fetch_weights,
-    payload_size,
-    publish_weights,
-    update_metadata,
-    version_metadata,
-    weight_specs,
-)
+from kafkaml.weights.codec import Decoded, payload_size, update_metadata, version_metadata, weight_specs
+from kafkaml.weights.transport import WeightsPublishError, fetch_decoded, fetch_weights, publish_weights
 from training_worker.announcement import AnnouncementError, find_datasource, training_settings
 from training_worker.coordination.base import Outcome, PlatformCoordinator, QueuedUpdate, Submission, Version
 from training_worker.coordination.factory import platform_coordinator
@@ -91,7 +82,7 @@ class Aggregator:
         pinned = json.loads(stored)["training"]["validation_datasource_sha256"] if stored else stream.datasource_sha256
         validation, self.validation_sha256 = find_datasource(
             stream.bootstrap_servers, stream.control_topic, stream.datasource_id, self.training.start_timeout_s,
-            sha256=pinned)
+            sha256=pinned, at=stream.datasource_pin if pinned == stream.datasource_sha256 else None)
         _check_input_shape(settings.model.input_shape, validation.input_shape)
         self.model = rebuild(settings.model.architecture, settings.model.compile_config)
         #: Shapes and dtypes of the weights: with the metadata they fix every payload's exact size.

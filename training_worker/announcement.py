@@ -23,21 +23,13 @@ from typing import Any
 import keras
 
 from kafkaml.architecture import ArchitectureError, rebuild
+from kafkaml.control_topics import ControlRecord, PinError, RecordPin, read_control, read_pinned
 from kafkaml.matching import mismatches
+from kafkaml.messages.fields import SchemaError
+from kafkaml.messages.kinds import DataControl, Message, ModelControl
+from kafkaml.messages.legacy import parse_data_control
 from kafkaml.model_source import KwargsError, validate_kwargs
-from kafkaml.registry.records import MAX_ANNOUNCEMENT_BYTES
-from kafkaml.schemas import (
-    ControlRecord,
-    DataControl,
-    Message,
-    ModelControl,
-    PinError,
-    RecordPin,
-    SchemaError,
-    parse_data_control,
-    read_control,
-    read_pinned,
-)
+from kafkaml.registry.records import MAX_ANNOUNCEMENT_BYTES, MAX_DESCRIPTION_BYTES
 from kafkaml.strategies import Strategy, StrategyError, strategy_from_description
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, TopicError, check_topic_name, ensure_topic
 from training_worker.settings import StreamSettings
@@ -105,10 +97,22 @@ def pinned_model(bootstrap: str, topic: str, model_id: str, pin: RecordPin, time
 
 
 def find_datasource(bootstrap: str, topic: str, datasource_id: str, timeout_s: float,
-                    sha256: str | None = None) -> tuple[DataControl, str]:
+                    sha256: str | None = None, at: RecordPin | None = None) -> tuple[DataControl, str]:
     """The newest description of ``datasource_id`` on a data control topic, with its SHA-256;
     with ``sha256`` only that very description (a pinned datasource: a later description of the
-    same id, by anyone who can write to the topic, is ignored)."""
+    same id, by anyone who can write to the topic, is ignored); with ``at`` (its place and
+    SHA-256) that record read alone, with no scan of the topic."""
+    if at is not None:
+        try:
+            record = read_pinned(bootstrap, topic, at, expected=DataControl, timeout_s=timeout_s,
+                                 max_bytes=MAX_DESCRIPTION_BYTES)
+        except PinError as exc:
+            raise AnnouncementError(f"the pinned description of datasource {datasource_id!r} is refused: {exc}") from None
+        assert isinstance(record.message, DataControl)
+        if record.message.datasource_id != datasource_id:
+            raise AnnouncementError(f"the pinned description at {at.place(topic)} is of datasource "
+                                    f"{record.message.datasource_id!r}, not {datasource_id!r}")
+        return record.message, at.sha256
     record = _newest(bootstrap, topic, DataControl,
                      lambda r: r.message.datasource_id == datasource_id
                      and sha256 in (None, hashlib.sha256(r.raw).hexdigest()),
@@ -123,7 +127,7 @@ def client_datasource(stream: StreamSettings, timeout_s: float) -> DataControl:
     Kafka-ML variables (DATA_TOPIC as ``topic:partition:start:end`` ranges, INPUT_FORMAT, ...)."""
     if stream.datasource_id:
         return find_datasource(stream.bootstrap_servers, stream.control_topic, stream.datasource_id, timeout_s,
-                               sha256=stream.datasource_sha256)[0]
+                               sha256=stream.datasource_sha256, at=stream.datasource_pin)[0]
     legacy: dict[str, Any] = {"topic": stream.topic, "input_format": stream.input_format,
                               "input_config": stream.input_config, "validation_rate": stream.validation_rate,
                               "test_rate": stream.test_rate}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from kafkaml.schemas import DataControl
+from kafkaml.messages.kinds import DataControl
 from kafkaml.streams import iterate_batches
 
 

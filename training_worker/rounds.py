@@ -29,14 +29,8 @@ import numpy as np
 
 from kafkaml.rewards import Measurement, RejectReason, RewardPolicy, Screening, score, screen_update
 from kafkaml.strategies import InvalidUpdate, Strategy, Update
-from kafkaml.weights import (
-    META_BASE_VERSION,
-    META_CLIENT,
-    META_TRAINING,
-    Decoded,
-    PayloadSizeError,
-    WeightsIntegrityError,
-)
+from kafkaml.weights.codec import META_BASE_VERSION, META_CLIENT, META_TRAINING, Decoded
+from kafkaml.weights.transport import PayloadSizeError, WeightsIntegrityError
 from training_worker.coordination.base import Outcome, QueuedUpdate, Submission
 from training_worker.evaluation import Score, Validator
 

@@ -22,11 +22,13 @@ from typing import Any
 
 from kafkaml.architecture import MAX_DESCRIPTION_BYTES, ArchitectureError, BuiltModel
 from kafkaml.config import ConfigError, Setting, SettingGroup, declare, read_secret
+from kafkaml.control_topics import RecordPin
 from kafkaml.heterogeneity import MAX_DROPOUT_S, MAX_SLOWDOWN, Heterogeneity
+from kafkaml.messages.kinds import FORMATS
 from kafkaml.model_source import parse_kwargs
 from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount, reward_budget
-from kafkaml.schemas import FORMATS, RecordPin
 from kafkaml.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
+from kafkaml.topics import DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC
 
 JOBS = declare(
     "Training jobs (aggregator and trainer)",
@@ -41,7 +43,7 @@ JOBS = declare(
     Setting("RESULT_TOKEN_FILE", "File holding the job token that lets this job report to its one training "
             "result (a mounted Secret; sent as `Authorization: Job <token>`).", kind="path", default=None),
     Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
-            default="FEDERATED_MODEL_CONTROL_TOPIC"),
+            default=MODEL_CONTROL_TOPIC),
     Setting("RESULTS_DIR", "Directory for progress.jsonl and final.json (file mode, and the spool when the "
             "backend is unreachable).", kind="path", default=Path("kafkaml-results")),
     Setting("BATCH", "Batch size for training and evaluation (default 32, or KWARGS_FIT's batch_size).",
@@ -68,15 +70,20 @@ STREAM = declare(
     Setting("DATA_BOOTSTRAP_SERVERS", "Kafka bootstrap of the data stream (aggregator default: BOOTSTRAP_SERVERS).",
             default=""),
     Setting("DATA_CONTROL_TOPIC", "Topic on which datasources are described (data control messages).",
-            default="FEDERATED_DATA_CONTROL_TOPIC"),
+            default=DATA_CONTROL_TOPIC),
     Setting("DATASOURCE_ID", "Datasource described on DATA_CONTROL_TOPIC to use; when set, the stream's topic, "
             "format and rates come from its description.", default=""),
     Setting("DATASOURCE_SHA256", "SHA-256 of the very description of DATASOURCE_ID the service chose (its "
             "registered record): the job uses that one, not a later description of the same id. Empty: the "
             "newest description.", default=""),
+    Setting("DATASOURCE_OFFSET", "Offset on DATA_CONTROL_TOPIC of the description DATASOURCE_SHA256 names (the "
+            "registered record's place): the job reads that record alone and checks its SHA-256 instead of scanning "
+            "the topic. Unset: the topic is scanned for it.", kind="int", default=None, minimum=0),
+    Setting("DATASOURCE_PARTITION", "Partition of DATA_CONTROL_TOPIC holding DATASOURCE_OFFSET.", kind="int",
+            default=0, minimum=0),
     Setting("DATA_TOPIC", "Topic of the data stream, or the earlier `topic:partition:start:end` ranges "
             "(required unless DATASOURCE_ID is set).", default=""),
-    # Only the encodings a stream reader decodes (kafkaml.schemas.FORMATS); the earlier Kafka-ML's
+    # Only the encodings a stream reader decodes (kafkaml.messages.kinds.FORMATS); the earlier Kafka-ML's
     # JSON is refused at start rather than failing on the first sample.
     Setting("INPUT_FORMAT", "Encoding of the samples.", default="RAW", choices=FORMATS),
     Setting("INPUT_CONFIG", "JSON decoding settings of INPUT_FORMAT (RAW: data_type, label_type, data_reshape, "
@@ -220,6 +227,8 @@ class StreamSettings:
     total_msg: int
     #: The description of ``datasource_id`` chosen (its record's SHA-256), or None: the newest.
     datasource_sha256: str | None = None
+    #: Where that description is (with its SHA-256), or None: the topic is scanned for it.
+    datasource_pin: RecordPin | None = None
 
 
 @dataclass(frozen=True)
@@ -356,10 +365,14 @@ def _stream(values: dict[str, Any], default_bootstrap: str) -> StreamSettings:
     pin = values["DATASOURCE_SHA256"]
     if pin and (not values["DATASOURCE_ID"] or not _SHA256.fullmatch(pin)):
         raise ValueError("DATASOURCE_SHA256 must be 64 lowercase hex digits, with DATASOURCE_ID")
+    if values["DATASOURCE_OFFSET"] is not None and not pin:
+        raise ValueError("DATASOURCE_OFFSET needs DATASOURCE_SHA256: a pinned record is verified by its digest")
+    place = (RecordPin(values["DATASOURCE_PARTITION"], values["DATASOURCE_OFFSET"], pin)
+             if values["DATASOURCE_OFFSET"] is not None else None)
     config = _object(values["INPUT_CONFIG"], "INPUT_CONFIG")
     return StreamSettings(bootstrap, values["DATA_CONTROL_TOPIC"], values["DATASOURCE_ID"] or None,
                           values["DATA_TOPIC"], values["INPUT_FORMAT"], config,
-                          values["VALIDATION_RATE"], values["TEST_RATE"], values["TOTAL_MSG"], pin or None)
+                          values["VALIDATION_RATE"], values["TEST_RATE"], values["TOTAL_MSG"], pin or None, place)
 
 
 def _announcement_pin(values: dict[str, Any]) -> RecordPin | None:

@@ -27,7 +27,8 @@ from kafkaml.matching import registration_problem
 from kafkaml.strategies import Strategy
 from kafkaml.streams import split_dataset
 from kafkaml.topics import WEIGHTS_TOPIC_CONFIG, ensure_topic, update_topic
-from kafkaml.weights import fetch_weights, publish_weights, update_metadata
+from kafkaml.weights.codec import update_metadata
+from kafkaml.weights.transport import fetch_weights, publish_weights
 from training_worker.announcement import (
     AnnouncementError,
     announced_training,

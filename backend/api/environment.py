@@ -14,15 +14,16 @@ from pathlib import Path
 from kafkaml.config import LOCAL, ConfigError, Setting, declare
 from kafkaml.ledger.gas import DEFAULT_MARGIN
 from kafkaml.rewards import parse_token_amount
+from kafkaml.topics import DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC
 
 PLATFORM = declare(
     "Platform backend: trainings",
     Setting("BOOTSTRAP_SERVERS", "Kafka bootstrap of the platform: global weights, model and data control topics "
             "(empty: deployments are refused with a clear error).", default=""),
     Setting("DATA_CONTROL_TOPIC", "Topic on which datasources are described (data control messages).",
-            default="FEDERATED_DATA_CONTROL_TOPIC"),
+            default=DATA_CONTROL_TOPIC),
     Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
-            default="FEDERATED_MODEL_CONTROL_TOPIC"),
+            default=MODEL_CONTROL_TOPIC),
     Setting("ETH_RPC_URL", "JSON-RPC URL of the Ethereum node (empty: blockchain trainings are refused).",
             default=""),
     Setting("ETH_CHAIN_ID", "Chain id; transactions are signed for it (EIP-155).", kind="int", default=None,
@@ -37,8 +38,9 @@ PLATFORM = declare(
             "admin at the end.", kind="float", default=DEFAULT_MARGIN, minimum=1.0, maximum=100.0),
     Setting("BACKEND_PUBLIC_URL", "URL at which jobs reach this backend to report (their RESULT_URL base).",
             default="http://127.0.0.1:8000"),
-    Setting("JOB_LAUNCHER", "Where jobs run: local (subprocesses) or kubernetes (Jobs in this namespace).",
-            default="local", choices=("local", "kubernetes")),
+    Setting("JOB_LAUNCHER", "Where jobs run: local (subprocesses), docker (containers of one host's Docker "
+            "Engine or podman service) or kubernetes (Jobs in this namespace).",
+            default="local", choices=("local", "docker", "kubernetes")),
     Setting("JOB_IMAGE", "Image of the training jobs (kubernetes launcher).",
             default="kafka-ml/worker:0.1.0"),
     Setting("JOB_SERVICE_ACCOUNT", "Service account of the training jobs (no API token is mounted).",
@@ -89,7 +91,7 @@ def quotas() -> Quotas:
 
 
 @dataclass(frozen=True)
-class Platform:
+class PlatformSettings:
     bootstrap_servers: str
     data_control_topic: str
     model_control_topic: str
@@ -106,11 +108,17 @@ class Platform:
     ui_dir: Path | None
     run_dir: Path
 
+    @property
+    def jobs_in_containers(self) -> bool:
+        """Jobs run in containers (Kubernetes or Docker): they see their own scratch space, not
+        this machine's run directory, and cannot make the builder's sandbox themselves."""
+        return self.launcher != "local"
+
 
 @functools.cache
-def platform() -> Platform:
+def platform_settings() -> PlatformSettings:
     values = PLATFORM.load()
-    return Platform(
+    return PlatformSettings(
         bootstrap_servers=values["BOOTSTRAP_SERVERS"], data_control_topic=values["DATA_CONTROL_TOPIC"],
         model_control_topic=values["MODEL_LOGGER_TOPIC"], rpc_url=values["ETH_RPC_URL"],
         chain_id=values["ETH_CHAIN_ID"], admin_key_file=values["ETH_ADMIN_KEY_FILE"],

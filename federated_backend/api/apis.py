@@ -10,7 +10,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from federated_backend.api.environment import client
+from federated_backend.api.environment import client_settings
 from federated_backend.api.models import AnnouncedModel, Participation
 from federated_backend.api.services import trainers
 from federated_backend.api.services.announcements import announcement_register, next_offset
@@ -203,6 +203,6 @@ class ParticipationLogsApi(APIView):
 class WalletApi(APIView):
     @extend_schema(responses=WalletOutput, operation_id="client_wallet")
     def get(self, request):
-        site = client()
+        site = client_settings()
         return Response({"client_id": site.client_id, "address": site.wallet_address, "site_policy": site.site_policy,
                          "max_running_trainers": site.max_running})

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kafkaml.config import LOCAL, Setting, declare
+from kafkaml.topics import DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC
 
 CLIENT = declare(
     "Federated backend",
@@ -16,9 +17,9 @@ CLIENT = declare(
     Setting("KML_CLOUD_BOOTSTRAP_SERVERS", "Kafka bootstrap of the platform: announcements, global weights, updates."),
     Setting("DATA_BOOTSTRAP_SERVERS", "Kafka bootstrap of this client's own data."),
     Setting("DATA_CONTROL_TOPIC", "Topic on which this client's datasources are described.",
-            default="FEDERATED_DATA_CONTROL_TOPIC"),
+            default=DATA_CONTROL_TOPIC),
     Setting("MODEL_LOGGER_TOPIC", "Platform topic on which models are announced to clients.",
-            default="FEDERATED_MODEL_CONTROL_TOPIC"),
+            default=MODEL_CONTROL_TOPIC),
     Setting("ETH_RPC_URL", "JSON-RPC URL of the Ethereum node (blockchain trainings).", default=""),
     Setting("ETH_CHAIN_ID", "Chain id.", kind="int", default=None, minimum=1),
     Setting("ETH_TOKEN_ADDRESS", "The platform's RewardToken: only trainings its factory created are trusted.",
@@ -34,8 +35,9 @@ CLIENT = declare(
             "through the API.", default="auto", choices=("auto", "approval")),
     Setting("MAX_RUNNING_TRAINERS", "Trainer jobs this client runs at once; more wait.", kind="int", default=2,
             minimum=1),
-    Setting("JOB_LAUNCHER", "Where trainer jobs run: local (subprocesses) or kubernetes.", default="local",
-            choices=("local", "kubernetes")),
+    Setting("JOB_LAUNCHER", "Where trainer jobs run: local (subprocesses), docker (containers of one host's "
+            "Docker Engine or podman service) or kubernetes.", default="local",
+            choices=("local", "docker", "kubernetes")),
     Setting("JOB_IMAGE", "Image of the trainer jobs (kubernetes launcher).", default="kafka-ml/worker:0.1.0"),
     Setting("JOB_SERVICE_ACCOUNT", "Service account of the trainer jobs (no API token is mounted).",
             default="kafka-ml-jobs"),
@@ -43,7 +45,7 @@ CLIENT = declare(
 
 
 @dataclass(frozen=True)
-class Client:
+class ClientSettings:
     client_id: str
     platform_bootstrap: str
     data_bootstrap: str
@@ -65,9 +67,9 @@ class Client:
 
 
 @functools.cache
-def client() -> Client:
+def client_settings() -> ClientSettings:
     v = CLIENT.load()
-    return Client(v["FEDERATED_CLIENT_ID"], v["KML_CLOUD_BOOTSTRAP_SERVERS"], v["DATA_BOOTSTRAP_SERVERS"],
+    return ClientSettings(v["FEDERATED_CLIENT_ID"], v["KML_CLOUD_BOOTSTRAP_SERVERS"], v["DATA_BOOTSTRAP_SERVERS"],
                   v["DATA_CONTROL_TOPIC"], v["MODEL_LOGGER_TOPIC"], v["ETH_RPC_URL"], v["ETH_CHAIN_ID"],
                   v["ETH_TOKEN_ADDRESS"], v["PLATFORM_SIGNER_ADDRESS"], v["CLIENT_WALLET_SECRET"],
                   v["CLIENT_WALLET_SECRET_KEY"], v["CLIENT_WALLET_ADDRESS"], v["SITE_POLICY"],

@@ -1,13 +1,14 @@
+import { QueryClientProvider } from '@tanstack/react-query'
 import { StrictMode } from 'react'
 import { createRoot } from 'react-dom/client'
-import { App } from './App'
-import { AuthProvider } from './auth'
-import './styles.css'
+import { newQueryClient } from './api/query'
+import { App } from './app/App'
+import './styles/styles.css'
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <AuthProvider>
+    <QueryClientProvider client={newQueryClient()}>
       <App />
-    </AuthProvider>
+    </QueryClientProvider>
   </StrictMode>,
 )

@@ -1,10 +1,12 @@
-"""One job interface, two launchers: Kubernetes Jobs in a cluster, process groups in local mode.
+"""One job interface, three launchers: Kubernetes Jobs in a cluster, containers of one host's
+Docker Engine, process groups in local mode.
 
 Callers describe a job with :class:`JobSpec` and use a :class:`Launcher`, the one their settings
 choose (:func:`launcher_from_settings`); a training job's environment is an :class:`AggregatorJob`
 or a :class:`TrainerJob` (:mod:`kafkaml.jobs.contract`). The Kubernetes
-launcher lives in :mod:`kafkaml.jobs.kubernetes_launcher`, imported only where it is used: the
-``kubernetes`` client takes about a second to import.
+and Docker launchers live in :mod:`kafkaml.jobs.kubernetes_launcher` and
+:mod:`kafkaml.jobs.docker_launcher`, imported only where they are used: their clients take time
+to import.
 """
 
 from kafkaml.jobs.contract import AggregatorJob, ChainAccess, TrainerJob

@@ -107,7 +107,10 @@ class AggregatorJob(_Contract):
     #: Decimal token amounts, sent as written (they are hashed as text).
     reward_base: str | None = _var("REWARD_BASE", default=None)
     reward_budget: str | None = _var("REWARD_BUDGET", default=None)
+    #: The very description the platform chose (its registered record): read alone and verified.
     datasource_sha256: str | None = _var("DATASOURCE_SHA256", default=None)
+    datasource_partition: int | None = _var("DATASOURCE_PARTITION", default=None)
+    datasource_offset: int | None = _var("DATASOURCE_OFFSET", default=None)
     data_bootstrap_servers: str | None = _var("DATA_BOOTSTRAP_SERVERS", default=None)
     deployment_id: int | None = _var("DEPLOYMENT_ID", default=None)
     result_url: str | None = _var("RESULT_URL", default=None)
@@ -141,7 +144,10 @@ class TrainerJob(_Contract):
     data_control_topic: str = _var("DATA_CONTROL_TOPIC")
     results_dir: str = _var("RESULTS_DIR")
     poll_interval_s: float = _var("POLL_INTERVAL")
+    #: The very description the client's service matched (its registered record): read alone and verified.
     datasource_sha256: str | None = _var("DATASOURCE_SHA256", default=None)
+    datasource_partition: int | None = _var("DATASOURCE_PARTITION", default=None)
+    datasource_offset: int | None = _var("DATASOURCE_OFFSET", default=None)
     #: The very announcement record the launcher chose: the trainer reads it alone and verifies
     #: it (SHA-256, then the coordinator's trust) instead of taking the newest of the model's id.
     announcement_partition: int | None = _var("ANNOUNCEMENT_PARTITION", default=None)

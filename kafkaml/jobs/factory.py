@@ -12,6 +12,11 @@ def launcher_from_settings(kind: str, jobs_dir: Path, secrets_dir: Path | None =
     """Kubernetes Jobs in the service's namespace (``kind="kubernetes"``), or local processes
     under ``jobs_dir`` whose Secrets are the directories of ``secrets_dir`` (by default
     ``<jobs_dir>/secrets``)."""
+    if kind == "docker":
+        from kafkaml.jobs.docker_launcher import DockerLauncher
+        from kafkaml.jobs.settings import JOB_NETWORK
+
+        return DockerLauncher.from_environment(JOB_NETWORK.read(), secrets_dir or jobs_dir / "secrets")
     if kind == "kubernetes":
         from kafkaml.jobs.kubernetes_launcher import KubernetesLauncher  # about a second to import
 

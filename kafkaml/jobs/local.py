@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kafkaml import processes
 from kafkaml.jobs import rules
 from kafkaml.jobs.launcher import (
     JobError,
@@ -38,7 +39,6 @@ from kafkaml.jobs.launcher import (
     scoped,
 )
 from kafkaml.jobs.spec import JobSpec, SecretFile
-from kafkaml.local import processes
 
 JOB_FILE = "job.json"
 PROCESS_FILE = "process.json"
@@ -52,12 +52,60 @@ class MissingSecret(JobError):
     """A secret file a job needs does not exist in the secrets directory."""
 
 
-class LocalLauncher(Launcher):
+class SecretDirectory:
+    """Secrets on one host: a directory per secret with one file per key, readable by this user
+    only (laid out as Kubernetes mounts a Secret)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def put(self, name: str, files: Mapping[str, bytes]) -> None:
+        rules.check_dns_subdomain("secret name", name)
+        directory = self.directory / name
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+        for key, data in files.items():
+            SecretFile(name, key, f"/secrets/{key}")  # checks the key as a cluster would
+            temporary = directory / f".{key}.tmp"
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, directory / key)
+
+    def read(self, name: str, key: str) -> bytes | None:
+        rules.check_dns_subdomain("secret name", name)
+        path = self.directory / name / key
+        return path.read_bytes() if path.is_file() else None
+
+    def delete(self, name: str) -> None:
+        rules.check_dns_subdomain("secret name", name)
+        shutil.rmtree(self.directory / name, ignore_errors=True)
+
+    def path(self, secret: SecretFile) -> Path:
+        return self.directory / secret.secret / secret.key
+
+
+class HostSecrets:
+    """A launcher's Secrets as a :class:`SecretDirectory` of this host (``self.secrets``)."""
+
+    secrets: SecretDirectory
+
+    def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
+        self.secrets.put(name, files)
+
+    def read_secret(self, name: str, key: str) -> bytes | None:
+        return self.secrets.read(name, key)
+
+    def delete_secret(self, name: str) -> None:
+        self.secrets.delete(name)
+
+
+class LocalLauncher(HostSecrets, Launcher):
     """Runs jobs as process groups on this machine; state lives in ``run_dir/jobs``."""
 
     def __init__(self, run_dir: Path, secrets_dir: Path | None = None, stop_grace_s: float = 5.0) -> None:
         self.jobs_dir = Path(run_dir) / "jobs"
-        self.secrets_dir = Path(secrets_dir) if secrets_dir is not None else Path(run_dir) / "secrets"
+        self.secrets = SecretDirectory(Path(secrets_dir) if secrets_dir is not None else Path(run_dir) / "secrets")
         self.stop_grace_s = stop_grace_s
 
     def launch(self, spec: JobSpec) -> JobHandle:
@@ -104,31 +152,8 @@ class LocalLauncher(Launcher):
             stopped.append(record["name"])
         return stopped
 
-    def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
-        """A directory per secret with one file per key, readable by this user only."""
-        rules.check_dns_subdomain("secret name", name)
-        directory = self.secrets_dir / name
-        directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
-        for key, data in files.items():
-            SecretFile(name, key, f"/secrets/{key}")  # checks the key as a cluster would
-            temporary = directory / f".{key}.tmp"
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, directory / key)
-
-    def read_secret(self, name: str, key: str) -> bytes | None:
-        rules.check_dns_subdomain("secret name", name)
-        path = self.secrets_dir / name / key
-        return path.read_bytes() if path.is_file() else None
-
-    def delete_secret(self, name: str) -> None:
-        rules.check_dns_subdomain("secret name", name)
-        shutil.rmtree(self.secrets_dir / name, ignore_errors=True)
-
     def _secret_path(self, secret: SecretFile) -> Path:
-        path = self.secrets_dir / secret.secret / secret.key
+        path = self.secrets.path(secret)
         if not path.is_file():
             raise MissingSecret(f"secret {secret.secret!r} key {secret.key!r}: no file {path}")
         return path

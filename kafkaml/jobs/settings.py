@@ -23,4 +23,19 @@ JOB_NAMESPACE = Setting(
     default="",
 )
 
-JOBS = declare("Job launchers", POD_NAMESPACE, JOB_NAMESPACE)
+JOB_NETWORK = Setting(
+    "JOB_NETWORK",
+    "Network the Docker launcher attaches job containers to: the one the platform's containers share "
+    "(a compose project's network), so jobs reach the broker, the chain and the backend by name and "
+    "nothing else.",
+    default="kafka-ml",
+)
+
+DOCKER_HOST = Setting(
+    "DOCKER_HOST",
+    "Docker Engine API the Docker launcher uses (read by the docker client): unix:///var/run/docker.sock "
+    "for Docker, unix:///run/podman/podman.sock for podman's service. Empty: Docker's default socket.",
+    default="",
+)
+
+JOBS = declare("Job launchers", POD_NAMESPACE, JOB_NAMESPACE, JOB_NETWORK, DOCKER_HOST)

@@ -1,1 +1,1 @@
-"""The local stack: Tansu brokers and an Anvil chain as processes on one machine."""
+"""The local stack: Tansu brokers and a chain (Anvil or Hardhat's node) as processes on one machine."""

@@ -1,7 +1,7 @@
 """Deterministic, funded accounts of the local chain: one for the platform, one per client.
 
-Anvil derives its dev accounts from a fixed mnemonic, so the same addresses come back on every
-run. The private keys are written to per-account files (mode 0600) in the run directory, the
+Anvil and Hardhat's node derive their dev accounts from one fixed mnemonic, so the same addresses
+come back on every run and on either node. The private keys are written to per-account files (mode 0600) in the run directory, the
 local stand-in for the Kubernetes Secrets that hold them in a cluster: jobs receive a path
 (``ETH_WALLET_KEY_FILE``), never a key in an environment value or a log.
 """

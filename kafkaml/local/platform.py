@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kafkaml.local.accounts import LocalAccount
-    from kafkaml.local.stack import Part, Stack
+    from kafkaml.local.state import Part, Stack
 
 ADMIN_FILE = "platform-admin.json"
 SIGNER_KEY_FILE = "keys/platform-signer.key"

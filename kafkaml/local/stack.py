@@ -1,167 +1,59 @@
 """The local stack: real Kafka-protocol brokers and a real Ethereum node as processes.
 
-One Tansu broker for the platform, one per federated client, one Anvil chain. State lives in a
-run directory (``KAFKAML_RUN_DIR``) as ``stack.json`` so that ``status`` and ``down`` work from
-another shell; a file lock serialises concurrent ``up``/``down`` calls.
+One Tansu broker for the platform, one per federated client, one chain: Anvil, or Hardhat's node
+(``KAFKAML_CHAIN_NODE``), two independent implementations that the platform reaches through
+standard JSON-RPC only; and the services (backends and loggers) when asked. What is running is
+recorded in the run directory (:mod:`kafkaml.local.state`) so that ``status`` and ``down`` work
+from another shell.
 
 This Tansu build keeps topics in memory only, so a restarted broker starts empty. The stack
 records every restart and ``status`` says so: nothing may rely on a local broker outliving its
-process (the chain is the record; datasets can be streamed again). The chain, by contrast, is
-dumped to ``chain/state.json`` every second and reloaded if Anvil is restarted by ``up``.
+process (the chain is the record; datasets can be streamed again). Anvil's chain, by contrast, is
+dumped to ``chain/state.json`` every second and reloaded if Anvil is restarted by ``up``;
+Hardhat's node can neither dump nor load its state, so a restarted one starts empty and ``status``
+says so.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
+import os
 import shutil
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafkaml import config
-from kafkaml.local import client, platform, processes
-from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, LocalAccount, write_accounts
-from kafkaml.local.binaries import anvil_binary, tansu_binary
+from kafkaml import config, processes
+from kafkaml.chain_node import chain_id_of, rpc
+from kafkaml.local import client, platform
+from kafkaml.local.accounts import DEV_BALANCE_ETH, DEV_MNEMONIC, write_accounts
+from kafkaml.local.binaries import anvil_binary, hardhat_command, tansu_binary
+from kafkaml.local.state import (
+    LOGGERS,
+    SERVICE_ORDER,
+    STATE_FILE,
+    Part,
+    PartStatus,
+    Stack,
+    StackError,
+    default_run_dir,
+    load,
+    locked,
+    save,
+)
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC, ensure_topic
 
-STATE_FILE = "stack.json"
-#: Services start in this order: each needs the ones before it (the platform backend deploys the
-#: platform's contracts, whose token the clients' backends trust; loggers need their backend).
-SERVICE_ORDER = ("backend", "logger", "client-backend", "client-data-logger", "client-model-logger")
-LOGGERS = ("logger", "client-data-logger", "client-model-logger")
 MEMORY_ONLY_NOTE = "memory-only: its topics are lost whenever it stops"
 
 
-class StackError(RuntimeError):
-    """The local stack cannot be brought to the requested state; the message says why."""
-
-
-@dataclass
-class Part:
-    """One process of the stack (a broker or the chain) and where it listens."""
-
-    name: str
-    kind: str  # "broker", "chain", or a service (SERVICE_ORDER): backends and loggers
-    port: int
-    pid: int | None = None
-    executable: str = ""
-    started_at: float = 0.0
-    restarts: list[float] = field(default_factory=list)
-    lost_state: bool = False  # the chain restarted empty: its saved state was unreadable
-    client: str = ""  # the federated client a client service belongs to
-
-    @property
-    def address(self) -> str:
-        if self.kind in LOGGERS:
-            return "-"
-        if self.kind in ("chain", "backend", "client-backend"):
-            return f"http://127.0.0.1:{self.port}"
-        return f"127.0.0.1:{self.port}"
-
-
-@dataclass
-class PartStatus:
-    part: Part
-    running: bool
-    healthy: bool
-    note: str
-
-
-@dataclass
-class Stack:
-    """What ``stack.json`` holds: the parts, the accounts and the chain id."""
-
-    run_dir: Path
-    chain_id: int
-    parts: list[Part]
-    accounts: list[LocalAccount]
-    platform_token: str = ""  # the platform's RewardToken, once its backend deployed the contracts
-
-    @property
-    def brokers(self) -> list[Part]:
-        return [part for part in self.parts if part.kind == "broker"]
-
-    @property
-    def chain(self) -> Part:
-        return next(part for part in self.parts if part.kind == "chain")
-
-    @property
-    def backend(self) -> Part | None:
-        """The platform backend, when the stack runs one."""
-        return next((part for part in self.parts if part.kind == "backend"), None)
-
-    @property
-    def client_count(self) -> int:
-        return len(self.brokers) - 1
-
-    def bootstrap(self, name: str = "platform") -> str:
-        """Bootstrap address of the broker named ``platform`` or ``client-<n>``."""
-        for part in self.brokers:
-            if part.name == name:
-                return part.address
-        raise StackError(f"the local stack has no broker named {name!r}")
-
-    def account(self, role: str) -> LocalAccount:
-        for account in self.accounts:
-            if account.role == role:
-                return account
-        raise StackError(f"the local stack has no account for {role!r}")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "chain_id": self.chain_id,
-            "platform_token": self.platform_token,
-            "parts": [asdict(part) for part in self.parts],
-            "accounts": [
-                {"role": a.role, "address": a.address, "key_file": str(a.key_file)} for a in self.accounts
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, run_dir: Path, data: dict[str, Any]) -> Stack:
-        return cls(
-            run_dir=run_dir,
-            chain_id=data["chain_id"],
-            parts=[Part(**part) for part in data["parts"]],
-            accounts=[LocalAccount(a["role"], a["address"], Path(a["key_file"])) for a in data["accounts"]],
-            platform_token=data.get("platform_token", ""),
-        )
-
-    def part(self, name: str) -> Part | None:
-        return next((part for part in self.parts if part.name == name), None)
-
-
-def default_run_dir() -> Path:
-    return config.LOCAL.load()["KAFKAML_RUN_DIR"]
-
-
-def load(run_dir: Path | None = None) -> Stack | None:
-    """The recorded stack in ``run_dir``, or None when no stack was brought up there."""
-    run_dir = run_dir or default_run_dir()
-    state_path = run_dir / STATE_FILE
-    if not state_path.exists():
-        return None
-    try:
-        return Stack.from_json(run_dir, json.loads(state_path.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise StackError(
-            f"{state_path} is unreadable ({exc}); remove the directory {run_dir} after checking that no "
-            "tansu/anvil process of it still runs"
-        ) from None
-
-
 def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = None,
-       chain_port: int | None = None, with_platform: bool = False) -> Stack:
+       chain_port: int | None = None, with_platform: bool = False, chain_node: str | None = None) -> Stack:
     """Bring the stack to ``clients`` client brokers plus platform and chain, all healthy, and
-    with ``with_platform`` the platform backend (see :mod:`kafkaml.local.platform`).
+    with ``with_platform`` the platform backend (see :mod:`kafkaml.local.platform`). The chain is
+    ``chain_node``'s, by default the one ``KAFKAML_CHAIN_NODE`` names.
 
     Parts already healthy are kept; parts that died are restarted on their old ports (a killed
     broker comes back empty); missing client brokers are added. Returns the running stack.
@@ -171,13 +63,21 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
     settings = config.LOCAL.load()
     run_dir = run_dir or settings["KAFKAML_RUN_DIR"]
     tansu = tansu_binary(settings["KAFKAML_TANSU_BIN"])
-    anvil = anvil_binary(settings["KAFKAML_ANVIL_BIN"])
-    with _locked(run_dir):
+    chain_node = chain_node or settings["KAFKAML_CHAIN_NODE"]
+    if chain_node not in config.CHAIN_NODES:
+        raise StackError(f"chain node {chain_node!r} is none of: {', '.join(config.CHAIN_NODES)}")
+    with locked(run_dir):
         stack = load(run_dir)
         if stack is None:
-            stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], broker_port, chain_port)
+            stack = _new_stack(run_dir, clients, settings["KAFKAML_CHAIN_ID"], chain_node, broker_port, chain_port)
+        elif stack.chain_node != chain_node:
+            raise StackError(
+                f"the local stack in {run_dir} runs {stack.chain_node} as its chain, not {chain_node} "
+                "(KAFKAML_CHAIN_NODE): run 'kafkaml local down' first to switch (its chain is lost)"
+            )
         else:
             _add_missing_clients(stack, clients)
+        chain_binary = _chain_binary(stack.chain_node, settings)
         if with_platform:
             _add_services(stack)
         accounts_needed = max(stack.client_count + 1, len(stack.accounts))
@@ -191,11 +91,11 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
         # Ports picked here (never run, not asked for) may be taken between the pick and the bind.
         movable = {part.name for part in infrastructure if not part.pid and part.port not in (broker_port, chain_port)}
         for part in infrastructure:
-            _start(part, stack, tansu if part.kind == "broker" else anvil)
-        _save(stack)
+            _start(part, stack, tansu if part.kind == "broker" else chain_binary)
+        save(stack)
         try:
             _wait_healthy_moving(stack, infrastructure, movable, settings["KAFKAML_READY_TIMEOUT_S"],
-                                 lambda part: tansu if part.kind == "broker" else anvil)
+                                 lambda part: tansu if part.kind == "broker" else chain_binary)
             _create_control_topics([part for part in infrastructure if part.kind == "broker"])
             _fund(stack)
             services = sorted((part for part in to_start if part.kind in SERVICE_ORDER),
@@ -207,7 +107,7 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
                 for part in starting:
                     _prepare(part, stack)
                     _start(part, stack, Path(sys.executable))
-                _save(stack)
+                save(stack)
                 _wait_healthy(stack, starting, max(settings["KAFKAML_READY_TIMEOUT_S"], 60.0))
         except BaseException:
             for part in to_start:  # nothing of a failed start is left running
@@ -229,7 +129,7 @@ def status(run_dir: Path | None = None) -> list[PartStatus]:
 def down(run_dir: Path | None = None) -> list[str]:
     """Stop every part (whole process groups) and forget the stack; returns what was stopped."""
     run_dir = run_dir or default_run_dir()
-    with _locked(run_dir):
+    with locked(run_dir):
         stack = load(run_dir)
         if stack is None:
             return []
@@ -263,14 +163,21 @@ def log_path(run_dir: Path, name: str) -> Path:
     return run_dir / "logs" / f"{name}.log"
 
 
-def _new_stack(run_dir: Path, clients: int, chain_id: int, broker_port: int | None,
+def _chain_binary(node: str, settings: dict[str, Any]) -> Path:
+    """The executable of the chain's process: Anvil itself, or the Node.js that runs Hardhat."""
+    if node == "hardhat":
+        return Path(hardhat_command()[0])
+    return anvil_binary(settings["KAFKAML_ANVIL_BIN"])
+
+
+def _new_stack(run_dir: Path, clients: int, chain_id: int, chain_node: str, broker_port: int | None,
                chain_port: int | None) -> Stack:
     parts = [Part("platform", "broker", broker_port or processes.free_port())]
     parts += [Part(f"client-{n}", "broker", processes.free_port()) for n in range(1, clients + 1)]
     parts.append(Part("chain", "chain", chain_port or processes.free_port()))
     for port in {broker_port, chain_port} - {None}:
         processes.ensure_port_free(port, "the requested port")
-    return Stack(run_dir, chain_id, parts, [])
+    return Stack(run_dir, chain_id, parts, [], chain_node=chain_node)
 
 
 def _add_missing_clients(stack: Stack, clients: int) -> None:
@@ -300,7 +207,7 @@ def _prepare(part: Part, stack: Stack) -> None:
 
 
 def _environment(part: Part, stack: Stack) -> dict[str, str] | None:
-    """A service's settings (brokers and the chain need none beyond their command line)."""
+    """A service's settings (brokers and Anvil need none beyond their command line)."""
     if part.kind == "backend":
         return platform.environment(stack, part)
     if part.kind == "logger":
@@ -315,7 +222,29 @@ def _environment(part: Part, stack: Stack) -> dict[str, str] | None:
         if part.kind == "client-data-logger":
             return client.data_logger_environment(stack, part.client, backend.address, token_file)
         return client.model_logger_environment(stack, backend.address, token_file)
+    if part.kind == "chain" and stack.chain_node == "hardhat":
+        return _hardhat_environment(stack)
     return None
+
+
+def _hardhat_environment(stack: Stack) -> dict[str, str]:
+    """What kafkaml/local/hardhat/hardhat.config.js reads: Hardhat takes its chain from a
+    configuration file, not from its command line. Telemetry off: the node must never ask or call
+    out. Its artifacts and cache directories (it watches the first for contracts to debug) go to
+    the run directory, not the source tree."""
+    from kafkaml.ledger.compiler import SETTINGS  # the EVM version the contracts are compiled for
+
+    chain_dir = stack.run_dir / "chain"
+    node = {
+        "chainId": stack.chain_id,
+        "hardfork": SETTINGS["evmVersion"],
+        "mnemonic": DEV_MNEMONIC,
+        "accounts": max(len(stack.accounts), 1),
+        "balanceWei": str(DEV_BALANCE_ETH * 10**18),
+        "artifacts": str(chain_dir / "artifacts"),
+        "cache": str(chain_dir / "cache"),
+    }
+    return {**os.environ, "KAFKAML_HARDHAT_NODE": json.dumps(node), "HARDHAT_DISABLE_TELEMETRY": "true"}
 
 
 def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
@@ -333,6 +262,9 @@ def _command(part: Part, stack: Stack, binary: Path) -> list[str]:
                 "--cluster-id", f"kafkaml-{part.name}", "--storage-engine", "memory://tansu/"]
     state_dir = stack.run_dir / "chain"
     state_dir.mkdir(parents=True, exist_ok=True)
+    if stack.chain_node == "hardhat":
+        part.lost_state = part.lost_state or bool(part.pid)  # a restart: nothing was kept
+        return [*hardhat_command(), "node", "--hostname", "127.0.0.1", "--port", str(part.port)]
     part.lost_state = part.lost_state or _set_aside_unreadable(state_dir / "state.json")
     return [str(binary), "--host", "127.0.0.1", "--port", str(part.port),
             "--chain-id", str(stack.chain_id), "--accounts", str(max(len(stack.accounts), 1)),
@@ -374,8 +306,8 @@ def _start(part: Part, stack: Stack, binary: Path) -> None:
 
 #: Times a part whose picked port was taken meanwhile is started again on another.
 PORT_ATTEMPTS = 3
-#: How Anvil and Tansu say, as they exit, that their port is taken (EADDRINUSE).
-PORT_IN_USE = ("Address already in use", "AddrInUse")
+#: How Anvil, Tansu and Hardhat (Node.js) say, as they exit, that their port is taken.
+PORT_IN_USE = ("Address already in use", "AddrInUse", "EADDRINUSE")
 
 
 class PortClash(StackError):
@@ -399,7 +331,7 @@ def _wait_healthy_moving(stack: Stack, parts: list[Part], movable: set[str], tim
                 raise
             clash.part.port, clash.part.pid = processes.free_port(), 0
             _start(clash.part, stack, binary(clash.part))
-            _save(stack)
+            save(stack)
 
 
 def _wait_healthy(stack: Stack, parts: list[Part], timeout_s: float) -> None:
@@ -437,27 +369,18 @@ def _healthy(part: Part, timeout_s: float) -> bool:
     return chain_id_of(part.address, timeout_s=timeout_s) is not None
 
 
-def _rpc(rpc_url: str, method: str, params: list[Any], timeout_s: float) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    request = urllib.request.Request(rpc_url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        return json.loads(response.read())["result"]
-
-
-def chain_id_of(rpc_url: str, timeout_s: float = 2.0) -> int | None:
-    """The node's ``eth_chainId``, or None when it does not answer."""
-    try:
-        return int(_rpc(rpc_url, "eth_chainId", [], timeout_s), 16)
-    except (urllib.error.URLError, OSError, ValueError, KeyError):
-        return None
+#: The one dev-node method of the project, called at the stack's start-up only: everything past
+#: it uses standard JSON-RPC methods, so any Ethereum node serves the platform
+#: (tests/unit/test_standard_json_rpc.py holds every other file to that).
+SET_BALANCE = {"anvil": "anvil_setBalance", "hardhat": "hardhat_setBalance"}
 
 
 def _fund(stack: Stack) -> None:
     """Give every account without ether the dev balance (clients added after the chain started)."""
     rpc_url = stack.chain.address
     for account in stack.accounts:
-        if int(_rpc(rpc_url, "eth_getBalance", [account.address, "latest"], 5.0), 16) == 0:
-            _rpc(rpc_url, "anvil_setBalance", [account.address, hex(DEV_BALANCE_ETH * 10**18)], 5.0)
+        if int(rpc(rpc_url, "eth_getBalance", [account.address, "latest"], 5.0), 16) == 0:
+            rpc(rpc_url, SET_BALANCE[stack.chain_node], [account.address, hex(DEV_BALANCE_ETH * 10**18)], 5.0)
 
 
 def _status_of(stack: Stack, part: Part) -> PartStatus:
@@ -483,25 +406,13 @@ def _status_of(stack: Stack, part: Part) -> PartStatus:
     elif part.kind in LOGGERS:
         note = f"relays {'its data' if part.kind == 'client-data-logger' else 'the platform model'} control topic"
     else:
-        note = f"chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; state kept in chain/state.json"
-        if part.lost_state:
-            note += "; RESTARTED EMPTY: the saved state was unreadable (set aside in chain/)"
+        note = f"{stack.chain_node}, chain id {stack.chain_id}, {len(stack.accounts)} funded accounts; "
+        if stack.chain_node == "hardhat":
+            note += "state in memory only: a restart loses it"
+            if part.lost_state:
+                note += "; RESTARTED EMPTY: the chain before the restart is gone"
+        else:
+            note += "state kept in chain/state.json"
+            if part.lost_state:
+                note += "; RESTARTED EMPTY: the saved state was unreadable (set aside in chain/)"
     return PartStatus(part, running, healthy, note)
-
-
-def _save(stack: Stack) -> None:
-    path = stack.run_dir / STATE_FILE
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(stack.to_json(), indent=2))
-    temporary.replace(path)
-
-
-@contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from kafkaml.builder import BuilderUnavailableError, build_isolated
+from kafkaml.control_topics import ControlRecord, RecordPin, read_control
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.jobs.contract import AggregatorJob, ChainAccess, TrainerJob
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
+from kafkaml.messages.kinds import ModelControl
 from kafkaml.model_source import ModelSourceError
 from kafkaml.rewards import reward_budget
-from kafkaml.schemas import ControlRecord, ModelControl, RecordPin, read_control
 from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
 from kafkaml.strategies import make_strategy
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, MODEL_CONTROL_TOPIC, ensure_topic, weights_topic
@@ -212,20 +213,18 @@ def deploy_token_once(current: local.Stack) -> str:
 def create_training(run: Run, job: AggregatorJob, token_address: str) -> AggregatorJob:
     """The platform backend's part in blockchain mode: the training's own aggregator account (its
     key never leaves the run directory), funded for the most gas its training can spend
-    (:func:`kafkaml.ledger.gas.aggregator_funding`, what the backend funds it with; the rest
+    (:func:`kafkaml.ledger.gas.fund_aggregator`, as the backend funds it; the rest
     returns at :meth:`Run.stop`), and the training created for it through the factory with the
     platform's admin key, for exactly this job's settings. Returns the job with its training and key."""
     from kafkaml.ledger.client import Ledger
-    from kafkaml.ledger.gas import DEFAULT_MARGIN, aggregator_funding
+    from kafkaml.ledger.gas import fund_aggregator
 
     current = run.stack
     admin_key = current.account("platform").private_key()
     aggregator = run.aggregator_account
     assert aggregator is not None and job.model_architecture_file is not None
-    wei = aggregator_funding(job.rounds, len(job.client_ceilings), fee_cap_wei=Ledger.fee_cap(current.chain.address),
-                             margin=DEFAULT_MARGIN)
-    Ledger.fund(current.chain.address, admin_key, aggregator.address, wei)
-    run.funded_wei = wei
+    run.funded_wei = fund_aggregator(current.chain.address, admin_key, aggregator.address, rounds=job.rounds,
+                                     clients=len(job.client_ceilings))
     strategy = make_strategy(job.strategy.lower(), job.strategy_params)
     run.contract_address = Ledger.create_training(
         current.chain.address, admin_key, token_address=token_address, aggregator=aggregator.address,

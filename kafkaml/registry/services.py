@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from kafkaml.messages.fields import SchemaError
+from kafkaml.messages.legacy import parse_data_control
 from kafkaml.registry.models import Datasource, RejectedRecord
 from kafkaml.registry.records import MAX_DESCRIPTION_BYTES, ControlRecord
-from kafkaml.schemas import SchemaError, parse_data_control
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from kafkaml import processes
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_OWNER
 from kafkaml.local import client as local_client
-from kafkaml.local import platform, processes
+from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job

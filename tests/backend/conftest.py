@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from kafkaml import processes
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_OWNER
-from kafkaml.local import platform, processes
+from kafkaml.local import platform
 from kafkaml.local import stack as local
 from tests.backend import documented
 from tests.backend.client_services import (  # noqa: F401 (fixtures of the tests here)

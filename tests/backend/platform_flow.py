@@ -14,14 +14,15 @@ from typing import Any
 import requests
 from web3 import HTTPProvider, Web3
 
+from kafkaml.control_topics import read_control
 from kafkaml.jobs import ChainAccess, LocalLauncher, TrainerJob
 from kafkaml.jobs.spec import LABEL_TRAINING
 from kafkaml.ledger.gas import aggregator_gas
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
+from kafkaml.messages.kinds import DataControl
 from kafkaml.platform_client import wait_until_built
-from kafkaml.schemas import DataControl, read_control
 from kafkaml.sinks import DATA_CONTROL_TOPIC
 from kafkaml.topics import MODEL_CONTROL_TOPIC
 from kafkaml.toydata import TOY_MODEL_SOURCE

@@ -13,7 +13,7 @@ import sys
 
 import requests
 
-from kafkaml.schemas import RecordPin
+from kafkaml.control_topics import RecordPin
 from kafkaml.signing import SIGNATURE_HEADER, sign
 from tests.backend.client_services import FederatedBackend
 from tests.conftest import unique

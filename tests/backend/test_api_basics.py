@@ -245,7 +245,7 @@ def test_the_results_list_makes_the_same_few_queries_whatever_its_length(backend
                                       "data": {"version": 1}}).raise_for_status()
     one, six = json.loads(manage(backend.env, "shell", "-c", QUERY_COUNT.replace("RESULT", url.rsplit("/", 1)[-1]))
                           .splitlines()[-1])
-    assert one == [3, 1, [1]] and six == [3, 6, [1, 3]]  # token, count, page: no query per result
+    assert one == [2, 1, [1]] and six == [2, 6, [1, 3]]  # token, then the page with its count: none per result
 
 
 PAGE_COST = """
@@ -358,3 +358,30 @@ def test_an_undocumented_answer_fails_the_test_that_got_it(backend: Backend) -> 
     answer.status_code = 429
     with pytest.raises(AssertionError, match="DELETE /api/results/1/ answered 429"):
         documented.check(answer)
+
+
+def test_the_results_list_filters_by_owner_status_and_deployment(backend: Backend) -> None:
+    """The list's one statement applies the same visibility as every other read: a user's own
+    results, staff everyone's, narrowed by ``status`` and ``deployment``."""
+    alice, bob = backend.as_user("alice-filters"), backend.as_user("bob-filters")
+    staff = backend.as_user("staff-filters", staff=True)
+    alices = [backend.dormant_result("alice-filters")[0] for _ in range(2)]
+    bobs = backend.dormant_result("bob-filters")[0]
+
+    def ids(session: requests.Session, **params) -> list[int]:
+        answer = session.get(f"{backend.url}/api/results/", params={"limit": 1000, **params})
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert page["count"] == len(page["results"])
+        return [row["id"] for row in page["results"]]
+
+    assert ids(alice) == sorted(alices, reverse=True) and ids(bob) == [bobs]
+    assert set(alices) | {bobs} <= set(ids(staff))
+    assert ids(alice, status="running") == sorted(alices, reverse=True) and ids(alice, status="finished") == []
+    deployment = alice.get(f"{backend.url}/api/results/{alices[0]}/").json()["deployment"]
+    assert ids(alice, deployment=deployment) == [alices[0]]
+    assert ids(bob, deployment=deployment) == []  # another user's deployment shows nothing
+    assert ids(staff, deployment=deployment) == [alices[0]]
+    for bad in ("²", "-1", "1.5", "9" * 19):
+        answer = alice.get(f"{backend.url}/api/results/", params={"deployment": bad})
+        assert answer.status_code == 400 and "deployment" in answer.json(), (bad, answer.text)

@@ -15,12 +15,13 @@ import psycopg
 import pytest
 import requests
 
+from kafkaml.control_topics import read_control
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.ledger.client import Ledger
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
-from kafkaml.schemas import DataControl, ModelControl, read_control
+from kafkaml.messages.kinds import DataControl, ModelControl
 from kafkaml.signing import SIGNATURE_HEADER, sign
 from kafkaml.workloads import make_workload
 from tests.backend.client_services import FederatedBackend

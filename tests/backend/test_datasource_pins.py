@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 
+from kafkaml.control_topics import read_control
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_TRAINING
 from kafkaml.local import stack as local
 from kafkaml.local.train import MODEL_CONTROL_TOPIC
-from kafkaml.schemas import ModelControl, read_control
+from kafkaml.messages.kinds import ModelControl
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from tests.backend.conftest import Backend

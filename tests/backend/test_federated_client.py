@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from kafkaml.local import platform, processes
+from kafkaml import processes
+from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource

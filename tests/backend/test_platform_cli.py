@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from kafkaml import processes
 from kafkaml.cli import main
-from kafkaml.local import platform, processes
+from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from tests.backend.conftest import Backend

@@ -14,14 +14,14 @@ from pathlib import Path
 import psycopg
 import requests
 
+from kafkaml import processes
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_JOB, LABEL_OWNER
 from kafkaml.local import client as local_client
-from kafkaml.local import processes
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
 from kafkaml.local.train import deploy_token_once
-from kafkaml.schemas import DataControl, ModelControl, OffsetRange
+from kafkaml.messages.kinds import DataControl, ModelControl, OffsetRange
 from kafkaml.signing import SIGNATURE_HEADER, sign
 from tests.backend.client_services import ONE_ADDRESS_FOR_EVERY_TEST, start_backend
 from tests.conftest import throwaway_database, unique

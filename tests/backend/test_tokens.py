@@ -17,8 +17,8 @@ import json
 
 import requests
 
+from kafkaml import processes
 from kafkaml.local import client as local_client
-from kafkaml.local import processes
 from kafkaml.local import stack as local
 from tests.backend.client_services import start_client
 from tests.backend.conftest import Backend

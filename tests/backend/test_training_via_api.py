@@ -19,7 +19,7 @@ from kafkaml.jobs.spec import LABEL_TRAINING
 from kafkaml.ledger.client import Ledger
 from kafkaml.local import platform
 from kafkaml.local import stack as local
-from kafkaml.weights import version_metadata, weights_hash
+from kafkaml.weights.codec import version_metadata, weights_hash
 from tests.backend.conftest import Backend
 from tests.backend.platform_flow import (
     assert_the_platform_paid_only_gas,

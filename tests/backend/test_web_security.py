@@ -13,8 +13,8 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+from kafkaml import processes
 from kafkaml.django_service import API_CONTENT_SECURITY_POLICY, UI_CONTENT_SECURITY_POLICY
-from kafkaml.local import processes
 from kafkaml.local.platform import UI_BUILD
 from tests.backend.conftest import Backend
 from tests.conftest import unique

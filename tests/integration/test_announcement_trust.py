@@ -28,8 +28,8 @@ from kafkaml.local.train import (
     deploy_token_once,
     publish_workload,
 )
+from kafkaml.messages.kinds import BlockchainInfo, ModelControl
 from kafkaml.pointers import WeightsPointer
-from kafkaml.schemas import BlockchainInfo, ModelControl
 from kafkaml.signing import SIGNATURE_HEADER, sign, signed_by
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 from kafkaml.workloads import make_workload

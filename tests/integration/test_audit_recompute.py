@@ -21,7 +21,8 @@ from kafkaml.recompute import recompute
 from kafkaml.strategies import STRATEGIES, Update, make_strategy
 from kafkaml.topics import update_topic
 from kafkaml.toydata import TOY_MODEL_SOURCE
-from kafkaml.weights import fetch_decoded, publish_weights, statistics_positions
+from kafkaml.weights.codec import statistics_positions
+from kafkaml.weights.transport import fetch_decoded, publish_weights
 from kafkaml.workloads import make_workload
 from tests.conftest import unique
 from tests.integration.test_federated_training import history, train

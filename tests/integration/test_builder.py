@@ -30,7 +30,7 @@ from kafkaml.builder import (
 from kafkaml.jobs import LocalLauncher
 from kafkaml.model_source import ModelExecutionError, ModelSyntaxError
 from kafkaml.toydata import TOY_MODEL_SOURCE
-from kafkaml.weights import payload_size, serialize_weights
+from kafkaml.weights.codec import payload_size, serialize_weights
 from tests.conftest import require_the_sandbox, without_user_namespaces
 
 SECRET = "0x" + "5e" * 32

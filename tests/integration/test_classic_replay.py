@@ -3,8 +3,8 @@ outcome comes to exist, and records that would count something twice are skipped
 
 from __future__ import annotations
 
+from kafkaml.messages.kinds import RoundMessage, RoundOutcome, WeightsMessage
 from kafkaml.pointers import WeightsPointer
-from kafkaml.schemas import RoundMessage, RoundOutcome, WeightsMessage
 from tests.conftest import unique
 from training_worker.coordination.base import Version
 from training_worker.coordination.classic import ClassicCoordination, ClassicPlatform

@@ -539,6 +539,9 @@ def test_rounds_mined_in_one_block_get_their_own_versions(local_stack):
     account = t.aggregator.sender.account
     start_nonce = w3.eth.get_transaction_count(account.address)
     versions = [digest("v1"), digest("v2")]
+    # No standard method puts two transactions into one block on a node that mines each as it
+    # comes: the test pauses mining with the dev-node control Anvil and Hardhat's node share
+    # (the platform itself calls none: tests/unit/test_standard_json_rpc.py).
     w3.provider.make_request("evm_setAutomine", [False])
     try:
         sent = []

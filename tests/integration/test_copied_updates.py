@@ -21,7 +21,8 @@ from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
 from kafkaml.pointers import WeightsPointer
 from kafkaml.recompute import recompute
 from kafkaml.topics import update_topic
-from kafkaml.weights import fetch_weights, publish_weights, update_metadata
+from kafkaml.weights.codec import update_metadata
+from kafkaml.weights.transport import fetch_weights, publish_weights
 from kafkaml.workloads import Workload, make_workload
 from training_worker.announcement import rebuild_model
 from training_worker.coordination.base import ClientCoordinator

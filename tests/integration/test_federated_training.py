@@ -17,18 +17,20 @@ import pytest
 from crc32c import crc32c
 
 from kafkaml import kafka, topics
+from kafkaml.control_topics import read_control
 from kafkaml.faults import FAULT_EXIT_CODE, FAULT_POINTS
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.ledger.client import Ledger
 from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
+from kafkaml.messages.kinds import RoundMessage, WeightsMessage
 from kafkaml.pointers import WeightsPointer
 from kafkaml.recompute import recompute
-from kafkaml.schemas import RoundMessage, WeightsMessage, read_control
 from kafkaml.topics import update_topic
 from kafkaml.toydata import TOY_MODEL_SOURCE
-from kafkaml.weights import CHUNK_BYTES, fetch_weights, publish_weights, update_metadata, weights_hash
+from kafkaml.weights.codec import update_metadata, weights_hash
+from kafkaml.weights.transport import CHUNK_BYTES, fetch_weights, publish_weights
 from kafkaml.workloads import make_workload
 
 ACCURACY_TARGET = 0.9  # the toy task reaches ~1.0; below 0.9 learning is broken

@@ -10,7 +10,7 @@ from kafka.admin import NewTopic
 
 from kafkaml import kafka
 from kafkaml.kafka import GROUP_REBALANCE_TIMEOUT_MS
-from kafkaml.local.processes import free_port
+from kafkaml.processes import free_port
 from tests.conftest import unique
 
 

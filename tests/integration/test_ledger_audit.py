@@ -13,7 +13,7 @@ from kafkaml.ledger import Ledger, UpdateOutcome
 from kafkaml.ledger.blockscout import BlockscoutError, training_requests, verification_request
 from kafkaml.ledger.client import deploy_contract
 from kafkaml.ledger.compiler import load_artifact, load_standard_input, sha256_text
-from kafkaml.local.processes import free_port
+from kafkaml.processes import free_port
 from kafkaml.topics import update_topic
 from tests.integration.ledger_fixtures import WEIGHTS_TOPIC, deploy, digest, foreign_clone, global_pointer
 

@@ -24,7 +24,7 @@ from kafkaml.ledger import (
     transactions,
 )
 from kafkaml.ledger.transactions import Rpc
-from kafkaml.local.processes import free_port
+from kafkaml.processes import free_port
 from tests.integration.ledger_fixtures import deploy, digest, global_pointer, key_of
 
 

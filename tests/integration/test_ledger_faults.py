@@ -3,7 +3,8 @@
 Anvil is killed with SIGKILL (no chance to save state) and restarted by ``kafkaml local up``,
 which reloads the state it dumped up to a second before. Calls made while it is down wait and
 retry; a transaction the node lost with the crash is broadcast again from the same signed
-bytes, so it lands exactly once.
+bytes, so it lands exactly once. Anvil whatever ``KAFKAML_CHAIN_NODE`` says: Hardhat's node keeps
+no state across a restart, so there is nothing for a client to ride out.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from kafkaml import processes
 from kafkaml.ledger import UpdateOutcome
-from kafkaml.local import processes
 from kafkaml.local import stack as local
 from tests.integration.ledger_fixtures import deploy, digest, global_pointer, update_pointer
 
@@ -26,7 +27,7 @@ from tests.integration.ledger_fixtures import deploy, digest, global_pointer, up
 @pytest.fixture
 def private_stack(tmp_path: Path):
     run_dir = tmp_path / "run"
-    stack = local.up(3, run_dir)
+    stack = local.up(3, run_dir, chain_node="anvil")
     try:
         yield stack
     finally:
@@ -91,7 +92,7 @@ def test_client_survives_a_chain_restart_mid_run(private_stack, caplog):
     worker.start()
     time.sleep(1.0)
     assert worker.is_alive(), f"the client gave up while the node was down: {results}"
-    local.up(3, private_stack.run_dir)
+    local.up(3, private_stack.run_dir, chain_node="anvil")
     worker.join(timeout=60)
     assert "error" not in results, results
     queued = t.aggregator.pending_updates()
@@ -115,7 +116,7 @@ def test_client_survives_a_chain_restart_mid_run(private_stack, caplog):
     after_a_state_dump(private_stack)  # persisted again, so that only the next transaction is at risk
     pending = sender.send({"to": t.aggregator.address, "data": data}, "round before crash")
     crash_chain(private_stack)
-    local.up(3, private_stack.run_dir)
+    local.up(3, private_stack.run_dir, chain_node="anvil")
     assert sender.wait(pending)["status"] == 1
     assert "broadcasting it again" in caplog.text  # the node had really lost it
     assert t.aggregator.latest_version().version == 1 and t.aggregator.queue_size() == 0

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from kafkaml.local import processes
+from kafkaml import processes
+from kafkaml.chain_node import rpc
 from kafkaml.local import stack as local
-from kafkaml.local.binaries import BinaryMissing, anvil_binary
+from kafkaml.local.binaries import BinaryMissing, anvil_binary, hardhat_command
 
 
 def kafkaml_cli(run_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -131,7 +132,8 @@ def test_restart_on_a_port_taken_meanwhile_is_refused_clearly(tmp_path: Path) ->
 
 
 def test_missing_binary_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = kafkaml_cli(tmp_path, "local", "up", env={"KAFKAML_ANVIL_BIN": str(tmp_path / "no-anvil")})
+    result = kafkaml_cli(tmp_path, "local", "up", env={"KAFKAML_ANVIL_BIN": str(tmp_path / "no-anvil"),
+                                                       "KAFKAML_CHAIN_NODE": "anvil"})
     assert result.returncode == 2
     assert "KAFKAML_ANVIL_BIN" in result.stderr and "not an executable file" in result.stderr
     assert not (tmp_path / local.STATE_FILE).exists()
@@ -139,6 +141,8 @@ def test_missing_binary_names_the_install_command(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("PATH", "")
     with pytest.raises(BinaryMissing, match="run 'make setup'.*npm ci"):
         anvil_binary(project_root=tmp_path)
+    with pytest.raises(BinaryMissing, match="hardhat.*run 'make setup'.*npm ci"):
+        hardhat_command(project_root=tmp_path)
 
 
 def test_stale_run_directory_after_a_crash_is_recovered(tmp_path: Path) -> None:
@@ -161,27 +165,47 @@ def test_unreadable_state_file_is_reported_with_what_to_do(tmp_path: Path) -> No
         local.status(tmp_path)
 
 
-def test_clients_can_be_added_to_a_running_stack_and_are_funded(tmp_path: Path) -> None:
-    local.up(1, tmp_path)
+@pytest.mark.parametrize("node", ["anvil", "hardhat"])
+def test_clients_can_be_added_to_a_running_stack_and_are_funded(tmp_path: Path, node: str) -> None:
+    local.up(1, tmp_path, chain_node=node)
     try:
-        grown = local.up(3, tmp_path)
+        grown = local.up(3, tmp_path, chain_node=node)
+        client_version = rpc(grown.chain.address, "web3_clientVersion", [], 5)
+        assert client_version.lower().startswith({"anvil": "anvil/", "hardhat": "hardhatnetwork/"}[node])
         assert [part.name for part in grown.brokers] == ["platform", "client-1", "client-2", "client-3"]
         assert all(item.healthy for item in local.status(tmp_path))
-        balance = local._rpc(grown.chain.address, "eth_getBalance", [grown.account("client-3").address, "latest"], 5)
+        balance = rpc(grown.chain.address, "eth_getBalance", [grown.account("client-3").address, "latest"], 5)
         assert int(balance, 16) > 0
         assert oct(grown.account("client-3").key_file.stat().st_mode & 0o777) == "0o600"
     finally:
         local.down(tmp_path)
 
 
+def test_a_restarted_hardhat_node_is_reported_empty(tmp_path: Path) -> None:
+    """Hardhat's node keeps its chain in memory only: a restart cannot bring it back, and says so."""
+    running = local.up(0, tmp_path, chain_node="hardhat")
+    try:
+        os.killpg(running.chain.pid, signal.SIGKILL)
+        time.sleep(0.2)
+        restarted = local.up(0, tmp_path, chain_node="hardhat").chain
+        by_name = {item.part.name: item for item in local.status(tmp_path)}
+        assert by_name["chain"].healthy
+        assert "in memory only" in by_name["chain"].note and "RESTARTED EMPTY" in by_name["chain"].note
+        reported = kafkaml_cli(tmp_path, "local", "status", "--json")
+        assert json.loads(reported.stdout)["chain_node"] == "hardhat", reported.stdout + reported.stderr
+    finally:
+        local.down(tmp_path)
+    assert not processes.is_running(restarted.pid)  # down stops Hardhat's node (Node.js) as it stops Anvil
+
+
 def test_chain_with_a_torn_state_file_restarts_empty_and_says_so(tmp_path: Path) -> None:
-    running = local.up(0, tmp_path)
+    running = local.up(0, tmp_path, chain_node="anvil")
     try:
         chain = running.chain
         os.killpg(chain.pid, signal.SIGKILL)
         time.sleep(0.2)
         (tmp_path / "chain" / "state.json").write_text('{"block": {"number": ')  # a write cut short
-        local.up(0, tmp_path)
+        local.up(0, tmp_path, chain_node="anvil")
         by_name = {item.part.name: item for item in local.status(tmp_path)}
         assert by_name["chain"].healthy
         assert "RESTARTED EMPTY" in by_name["chain"].note

@@ -7,7 +7,8 @@ import pytest
 
 from kafkaml import topics
 from kafkaml.cli import main
-from kafkaml.schemas import DataControl, read_control
+from kafkaml.control_topics import read_control
+from kafkaml.messages.kinds import DataControl
 from kafkaml.sinks import DATA_CONTROL_TOPIC
 from kafkaml.streams import iterate_samples
 from kafkaml.usecases.rat.partition import client_dataset

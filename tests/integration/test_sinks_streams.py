@@ -15,19 +15,11 @@ import numpy as np
 import pytest
 from kafka import TopicPartition
 
-from kafkaml import kafka, topics
+from kafkaml import kafka, processes, topics
 from kafkaml.codecs import SampleError
-from kafkaml.local import processes
+from kafkaml.control_topics import publish_control, read_control
 from kafkaml.local import stack as local
-from kafkaml.schemas import (
-    SPLITS,
-    DataControl,
-    MetricsMessage,
-    OffsetRange,
-    compress_offsets,
-    publish_control,
-    read_control,
-)
+from kafkaml.messages.kinds import SPLITS, DataControl, MetricsMessage, OffsetRange, compress_offsets
 from kafkaml.sinks import AvroSink, RawSink, SinkError
 from kafkaml.streams import StreamDataError, StreamTimeout, iterate_batches, iterate_samples, split_dataset
 from tests.conftest import unique
@@ -218,10 +210,10 @@ def test_malformed_control_messages_are_logged_and_skipped(platform_bootstrap: s
         producer.send(control_topic, junk, partition=0)
     offset = publish_control(producer, control_topic, good)
     producer.close()
-    with caplog.at_level(logging.WARNING, logger="kafkaml.schemas"):
+    with caplog.at_level(logging.WARNING, logger="kafkaml.control_topics"):
         records = list(read_control(platform_bootstrap, control_topic, idle_timeout_s=1.0))
     assert [(r.offset, r.message) for r in records] == [(offset, good)]
-    warnings = [r.getMessage() for r in caplog.records if r.name == "kafkaml.schemas"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "kafkaml.control_topics"]
     assert len(warnings) == 3
     assert "not valid JSON" in warnings[0] and "metrics.metrics: is required" in warnings[1]
     assert "metrics.metrics.loss: expected a finite number" in warnings[2]

@@ -6,7 +6,7 @@ import pytest
 from kafka.admin import NewTopic
 
 from kafkaml import kafka
-from kafkaml.local.processes import free_port
+from kafkaml.processes import free_port
 from kafkaml.topics import WEIGHTS_TOPIC_CONFIG, TopicError, ensure_topic, partition_count
 from tests.conftest import unique
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from kafkaml.ledger.client import PAYOUT_BATCH
@@ -31,14 +32,19 @@ def transaction_bounds(clients: int, rounds: int, consumed: int | None = None) -
     return fixed + rounds + fewest_consumed, fixed + rounds + most_consumed + clients + payout
 
 
+def train_small(run_dir: Path, **settings: str) -> str:
+    """``kafkaml train`` of 2 clients, 3 rounds, in blockchain mode; its output."""
+    environment = {**os.environ, "KAFKAML_RUN_DIR": str(run_dir), "COLUMNS": "250", **settings}
+    result = subprocess.run(
+        [sys.executable, "-m", "kafkaml.cli", "train", "--clients", "2", "--rounds", "3", "--samples", "800",
+         "--mode", "blockchain"], env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
 def test_kafkaml_train_prints_the_summary_and_the_audit_command(tmp_path: Path) -> None:
-    environment = {**os.environ, "KAFKAML_RUN_DIR": str(tmp_path), "COLUMNS": "250"}
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "kafkaml.cli", "train", "--clients", "2", "--rounds", "3", "--samples", "800",
-             "--mode", "blockchain"], env=environment, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        out = result.stdout
+        out = train_small(tmp_path)
         # The aggregator is funded for its training's gas by the measured bound, not a flat ether,
         # and what it did not spend is back with the platform: its account ends empty.
         money = re.search(r"aggregator gas money\s+│ (0x[0-9a-fA-F]{40}): funded ([\d,]+) wei, returned ([\d,]+) wei",
@@ -65,3 +71,27 @@ def test_kafkaml_train_prints_the_summary_and_the_audit_command(tmp_path: Path) 
     assert fewest <= sent <= most, (fewest, most, consumed, out)
     assert re.search(r"kafkaml audit 0x[0-9a-fA-F]{40}\s+--token 0x[0-9a-fA-F]{40}\s+--factory 0x[0-9a-fA-F]{40}\s+"
                      r"--rpc-url http://127\.0\.0\.1:\d+\s+--kafka 127\.0\.0\.1:\d+\s+--recompute", out), out
+
+
+def test_a_blockchain_training_and_its_recompute_audit_run_on_hardhats_node(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform reaches its chain through standard JSON-RPC only, so a second, independent node
+    implementation serves it as Anvil does: the same training and audit on Hardhat's node (EDR)."""
+    environment = {**os.environ, "KAFKAML_RUN_DIR": str(tmp_path), "KAFKAML_CHAIN_NODE": "hardhat"}
+    try:
+        out = train_small(tmp_path, KAFKAML_CHAIN_NODE="hardhat")
+        rpc_url = re.search(r"--rpc-url (http://127\.0\.0\.1:\d+)", out).group(1)
+        assert Web3(Web3.HTTPProvider(rpc_url)).client_version.startswith("HardhatNetwork/"), out
+        assert re.search(r"global versions\s+│ 3", out), out
+        printed = re.search(r"kafkaml (audit 0x[0-9a-fA-F]{40} .*?--recompute)", out, re.DOTALL)
+        assert printed, out
+        audit = subprocess.run([sys.executable, "-m", "kafkaml.cli", *printed.group(1).split()], env=environment,
+                               capture_output=True, text=True, timeout=120)
+        assert audit.returncode == 0, audit.stdout[-4000:] + audit.stderr[-4000:]
+        assert "all 3 versions recomputed bit for bit" in audit.stdout, audit.stdout
+        # The stack keeps the node it was brought up with: another setting is refused, not mixed in.
+        monkeypatch.setenv("KAFKAML_CHAIN_NODE", "anvil")
+        with pytest.raises(local.StackError, match="runs hardhat as its chain"):
+            local.up(2, tmp_path)
+    finally:
+        local.down(tmp_path)

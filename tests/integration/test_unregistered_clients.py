@@ -13,7 +13,7 @@ from kafkaml.local import stack as local
 from kafkaml.local.jobs import Job
 from kafkaml.local.train import RunOptions, start_run, trainer_job, wait_for_end
 from kafkaml.matching import registration, registration_problem
-from kafkaml.schemas import BlockchainInfo, ModelControl
+from kafkaml.messages.kinds import BlockchainInfo, ModelControl
 from kafkaml.topics import update_topic
 from kafkaml.workloads import make_workload
 from tests.conftest import records_in

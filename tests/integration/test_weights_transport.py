@@ -22,7 +22,16 @@ from safetensors.numpy import save as st_save
 
 from kafkaml import kafka, topics
 from kafkaml.pointers import WeightsPointer
-from kafkaml.weights import (
+from kafkaml.weights.codec import (
+    WeightsFormatError,
+    deserialize_weights,
+    payload_size,
+    serialize_weights,
+    update_metadata,
+    weight_specs,
+    weights_hash,
+)
+from kafkaml.weights.transport import (
     CHUNK_BYTES,
     ChunkOrderError,
     ForeignChunkError,
@@ -30,19 +39,12 @@ from kafkaml.weights import (
     MissingChunkError,
     PayloadSizeError,
     TamperedChunkError,
-    WeightsFormatError,
     WeightsPublishError,
-    deserialize_weights,
     fetch_decoded,
     fetch_payload,
     fetch_weights,
-    payload_size,
     publish_payload,
     publish_weights,
-    serialize_weights,
-    update_metadata,
-    weight_specs,
-    weights_hash,
 )
 from tests.conftest import unique
 
@@ -67,7 +69,7 @@ def test_serialisation_is_deterministic_across_processes() -> None:
     """The audit recomputes hashes in another process, maybe on another machine: bytes must match."""
     weights = sample_weights()
     assert serialize_weights(weights) == serialize_weights([w.copy() for w in weights])
-    code = SAMPLE_WEIGHTS_CODE + "from kafkaml.weights import weights_hash\nprint(weights_hash(WEIGHTS).hex())"
+    code = SAMPLE_WEIGHTS_CODE + "from kafkaml.weights.codec import weights_hash\nprint(weights_hash(WEIGHTS).hex())"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == weights_hash(weights).hex()
     # Any change, even the order of two tensors or a single bit, changes the hash.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafkaml.schemas import ModelControl
+from kafkaml.messages.kinds import ModelControl
 from kafkaml.strategies import make_strategy
 from training_worker.announcement import AnnouncementError, announced_training
 

@@ -408,7 +408,7 @@ def test_nginx_serves_the_app_with_its_content_security_policy(tmp_path: Path) -
     proxies to the API (here: a backend that is down) gets none from nginx."""
     from kafkaml.django_service import UI_CONTENT_SECURITY_POLICY
     from kafkaml.local.platform import UI_BUILD
-    from kafkaml.local.processes import free_port
+    from kafkaml.processes import free_port
 
     assert (UI_BUILD / "index.html").is_file(), "the web UI is not built: run make setup"
     port = free_port()

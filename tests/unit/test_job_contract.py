@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from kafkaml.control_topics import RecordPin
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.jobs import AggregatorJob, ChainAccess, TrainerJob
-from kafkaml.schemas import RecordPin
 from kafkaml.settings_hash import settings_hash
 from tests.unit.test_worker_settings import ADDRESS, CLIENT, CONTRACT, KEY, TOKEN, layer, model_description
 from training_worker.settings import (
@@ -35,7 +35,8 @@ MINIMAL_AGGREGATOR = AggregatorJob(
 FULL_AGGREGATOR = replace(
     MINIMAL_AGGREGATOR, coordination="blockchain", strategy_params={"updates": 2}, client_ceilings={CLIENT: 600},
     fit_kwargs={"shuffle": True}, val_kwargs={"verbose": 0}, min_data=10, data_restriction={"kind": "toy"},
-    reward_base="2", reward_budget="7.5", datasource_sha256="ab" * 32, data_bootstrap_servers="127.0.0.1:9093",
+    reward_base="2", reward_budget="7.5", datasource_sha256="ab" * 32, datasource_partition=0, datasource_offset=7,
+    data_bootstrap_servers="127.0.0.1:9093",
     deployment_id=4, result_url="http://platform/api/results/9/", result_id=9, seed=7, stop_timeout_s=60.0,
     model_architecture_file="/run/model.json", wallet_key_file="/run/aggregator.key",
     chain=replace(CHAIN, token_address=TOKEN),
@@ -46,7 +47,8 @@ MINIMAL_TRAINER = TrainerJob(
     data_control_topic="control", results_dir="/tmp/results", poll_interval_s=0.5,
 )
 FULL_TRAINER = replace(
-    MINIMAL_TRAINER, coordination="blockchain", datasource_sha256="cd" * 32, announcement_partition=0,
+    MINIMAL_TRAINER, coordination="blockchain", datasource_sha256="cd" * 32, datasource_partition=0, datasource_offset=9,
+    announcement_partition=0,
     announcement_offset=5, announcement_sha256="ef" * 32, seed=8, stop_timeout_s=60.0,
     wallet_key_file="/run/client.key", platform_signer=ADDRESS, chain=replace(CHAIN, token_address=TOKEN),
     heterogeneity=Heterogeneity(4.0, 2, 30.0),
@@ -84,7 +86,8 @@ def test_values_are_text_and_unset_ones_are_not_sent() -> None:
 
 
 def backend_environment_before_the_contract(job: AggregatorJob) -> dict[str, str]:
-    """The platform backend's aggregator environment as it was written by hand, name by name."""
+    """The platform backend's aggregator environment as it was written by hand, name by name, and
+    the place of the datasource's description that pins it since."""
     return {
         "COORDINATION": job.coordination, "BOOTSTRAP_SERVERS": job.bootstrap_servers,
         "FEDERATED_STRING_ID": job.federated_id, "DEPLOYMENT_ID": str(job.deployment_id),
@@ -96,6 +99,7 @@ def backend_environment_before_the_contract(job: AggregatorJob) -> dict[str, str
         "REWARD_BUDGET": job.reward_budget, "REWARD_REJECT_RATIO": str(job.reject_ratio),
         "SAMPLE_WEIGHTING": job.sample_weighting, "CLIENT_SAMPLE_CEILINGS": json.dumps(job.client_ceilings),
         "DATASOURCE_ID": job.datasource_id, "DATASOURCE_SHA256": job.datasource_sha256,
+        "DATASOURCE_PARTITION": str(job.datasource_partition), "DATASOURCE_OFFSET": str(job.datasource_offset),
         "DATA_CONTROL_TOPIC": job.data_control_topic,
         "DATA_BOOTSTRAP_SERVERS": job.data_bootstrap_servers, "MODEL_LOGGER_TOPIC": job.model_logger_topic,
         "RESULT_URL": job.result_url, "RESULT_ID": str(job.result_id),
@@ -146,5 +150,7 @@ def test_the_jobs_load_what_the_contract_sends(tmp_path: Path) -> None:
     assert loaded.heterogeneity == Heterogeneity(4.0, 2, 30.0) and loaded.federated_model_id == "kml-1"
     assert loaded.chain is not None and loaded.chain.token_address == TOKEN and loaded.chain.wallet_address == ADDRESS
     assert loaded.announcement_pin == RecordPin(0, 5, "ef" * 32)
+    assert settings.stream.datasource_pin == RecordPin(0, 7, "ab" * 32)
+    assert loaded.stream.datasource_pin == RecordPin(0, 9, "cd" * 32)
     classic = replace(MINIMAL_TRAINER, platform_signer=ADDRESS)
     assert load_trainer_settings(classic.environment()).platform_signer == ADDRESS

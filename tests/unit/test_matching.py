@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from kafkaml.matching import mismatches
-from kafkaml.schemas import BlockchainInfo, DataControl, ModelControl, OffsetRange
+from kafkaml.messages.kinds import BlockchainInfo, DataControl, ModelControl, OffsetRange
 
 MODEL = ModelControl(model_id="m", federated_string_id="m", input_shape=(8,), output_shape=(3,),
                      platform_bootstrap="kafka:9092", coordination="blockchain", label_dtype="int64",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kafkaml.weights import (
+from kafkaml.weights.codec import (
     WeightsFormatError,
     WeightSpec,
     deserialize_payload,

@@ -123,7 +123,7 @@ def test_follow_prints_each_round_once_and_rides_out_an_outage(monkeypatch: pyte
 def test_token_sources_and_bad_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture) -> None:
     from kafkaml.cli import main
-    from kafkaml.local.processes import free_port
+    from kafkaml.processes import free_port
 
     monkeypatch.delenv("KAFKAML_PLATFORM_TOKEN_FILE", raising=False)
     nowhere = f"http://127.0.0.1:{free_port()}"

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from kafkaml.pointers import WeightsPointer
-from kafkaml.schemas import (
+from kafkaml.messages.fields import SchemaError
+from kafkaml.messages.kinds import (
     SCHEMA_VERSION,
     BlockchainInfo,
     DataControl,
@@ -17,12 +17,12 @@ from kafkaml.schemas import (
     OffsetRange,
     RoundMessage,
     RoundOutcome,
-    SchemaError,
     WeightsMessage,
     compress_offsets,
     decode,
-    parse_data_control,
 )
+from kafkaml.messages.legacy import parse_data_control
+from kafkaml.pointers import WeightsPointer
 
 DATA = DataControl(
     datasource_id="ds-1", topic="iq-data", format="RAW",

@@ -10,7 +10,8 @@ import pytest
 from kafkaml.pointers import WeightsPointer
 from kafkaml.rewards import RejectReason, RewardPolicy
 from kafkaml.strategies import make_strategy
-from kafkaml.weights import Decoded, PayloadSizeError, WeightsIntegrityError, update_metadata
+from kafkaml.weights.codec import Decoded, update_metadata
+from kafkaml.weights.transport import PayloadSizeError, WeightsIntegrityError
 from training_worker.coordination.base import QueuedUpdate
 from training_worker.evaluation import Score
 from training_worker.rounds import RoundResult, run_round, screen

@@ -251,7 +251,12 @@ def test_fedbuff_keeps_a_batch_normalised_model_valid_with_stale_updates() -> No
 
 
 def test_the_genesis_metadata_names_the_statistics_in_runs() -> None:
-    from kafkaml.weights import META_STATISTICS, WeightsFormatError, statistics_positions, version_metadata
+    from kafkaml.weights.codec import (
+        META_STATISTICS,
+        WeightsFormatError,
+        statistics_positions,
+        version_metadata,
+    )
 
     genesis = version_metadata("t", 0, (2, 3, 8, 9, 12))
     assert genesis[META_STATISTICS] == "2-3,8-9,12" and statistics_positions(genesis) == (2, 3, 8, 9, 12)

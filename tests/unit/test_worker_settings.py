@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kafkaml.config import ConfigError
+from kafkaml.control_topics import RecordPin
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.rewards import ONE_TOKEN
-from kafkaml.schemas import RecordPin
 from training_worker.settings import load_aggregator_settings, load_trainer_settings
 
 # Anvil's first deterministic development account: a public test key, never a real one.
@@ -160,6 +160,17 @@ def test_a_described_datasource_replaces_data_topic(trainer_env: dict[str, str])
     assert (stream.datasource_id, stream.control_topic, stream.topic) == ("ds-7", "client-1-control", "")
     with pytest.raises(ConfigError, match="DATA_TOPIC or DATASOURCE_ID is required"):
         load_trainer_settings({**env, "DATASOURCE_ID": ""})
+
+
+def test_a_datasource_pin_needs_its_digest(trainer_env: dict[str, str]) -> None:
+    env = {**trainer_env, "DATA_TOPIC": "", "DATASOURCE_ID": "ds-7", "DATASOURCE_SHA256": "ab" * 32}
+    assert load_trainer_settings(env).stream.datasource_pin is None  # the topic is scanned for that digest
+    pinned = {**env, "DATASOURCE_OFFSET": "12", "DATASOURCE_PARTITION": "1"}
+    assert load_trainer_settings(pinned).stream.datasource_pin == RecordPin(1, 12, "ab" * 32)
+    with pytest.raises(ConfigError, match="DATASOURCE_OFFSET needs DATASOURCE_SHA256"):
+        load_trainer_settings({**pinned, "DATASOURCE_SHA256": ""})
+    with pytest.raises(ConfigError, match="DATASOURCE_OFFSET=-1 must be at least 0"):
+        load_trainer_settings({**pinned, "DATASOURCE_OFFSET": "-1"})
 
 
 def test_an_announcement_pin_is_read_whole_or_refused(trainer_env: dict[str, str]) -> None:

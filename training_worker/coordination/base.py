@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kafkaml.messages.kinds import BlockchainInfo, Submission
+from kafkaml.messages.kinds import RoundOutcome as Outcome  # the verdict on one consumed update
 from kafkaml.pointers import WeightsPointer
-from kafkaml.schemas import BlockchainInfo, Submission
-from kafkaml.schemas import RoundOutcome as Outcome  # the verdict on one consumed update
 
 __all__ = ["ClientCoordinator", "Outcome", "PlatformCoordinator", "QueuedUpdate", "Submission", "TrainingClosed",
            "UpdateRefused", "Version"]

@@ -18,8 +18,8 @@ from kafkaml.faults import fault_point
 from kafkaml.ledger import errors
 from kafkaml.ledger.client import Ledger
 from kafkaml.ledger.records import Phase, UpdateOutcome
+from kafkaml.messages.kinds import BlockchainInfo
 from kafkaml.pointers import WeightsPointer
-from kafkaml.schemas import BlockchainInfo
 from training_worker.coordination.base import (
     ClientCoordinator,
     Outcome,

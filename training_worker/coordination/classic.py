@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from kafka import TopicPartition
 
 from kafkaml import kafka, topics
+from kafkaml.control_topics import publish_control
 from kafkaml.faults import fault_point
+from kafkaml.messages.fields import SchemaError
+from kafkaml.messages.kinds import Message, RoundMessage, WeightsMessage, decode
 from kafkaml.pointers import WeightsPointer
-from kafkaml.schemas import Message, RoundMessage, SchemaError, WeightsMessage, decode, publish_control
 from kafkaml.signing import SIGNATURE_HEADER, sign
 from training_worker.coordination.base import (
     ClientCoordinator,

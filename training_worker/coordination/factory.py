@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kafkaml.schemas import ControlRecord, ModelControl
+from kafkaml.control_topics import ControlRecord
+from kafkaml.messages.kinds import ModelControl
 from kafkaml.signing import signed_by
 from training_worker.announcement import AnnouncementError, find_model, pinned_model
 from training_worker.coordination.base import ClientCoordinator, PlatformCoordinator

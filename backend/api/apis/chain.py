@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
-from backend.api.environment import platform
+from backend.api.environment import platform_settings
 from backend.api.services.chain import chain_status, platform_contracts
 from kafkaml.django_api import Unavailable
 from kafkaml.ledger import LedgerError
@@ -72,7 +72,7 @@ class ResultChainApi(APIView):
             raise serializers.ValidationError({"detail": ["this training has no contract (classic mode)"]})
         from kafkaml.ledger.client import Ledger
 
-        site = platform()
+        site = platform_settings()
         try:
             ledger = Ledger.reader(site.rpc_url, result.contract_address)
             audit = ledger.history()

@@ -3,8 +3,6 @@ job-only endpoints the training's jobs report through with their result-scoped t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,7 +13,7 @@ from rest_framework.views import APIView
 
 from backend.api import selectors
 from backend.api.auth import IsTheAggregator, JobTokenAuthentication
-from backend.api.environment import platform
+from backend.api.environment import platform_settings
 from backend.api.models import RoundRecord, TrainingResult
 from backend.api.services.results import (
     model_path,
@@ -40,30 +38,8 @@ class ResultOutput(serializers.ModelSerializer):
                   "created_at", "started_at", "finished_at"]
 
     def get_explorer_url(self, result: TrainingResult) -> str | None:
-        base = platform().blockscout_url
+        base = platform_settings().blockscout_url
         return f"{base}/address/{result.contract_address}" if base and result.contract_address else None
-
-
-def _iso(value: datetime | None) -> str | None:
-    """A time as DRF renders it (ISO 8601 in UTC, ``Z``), without DRF's per-call lookup of the
-    current time zone, which made the 150 times of a page cost more than the rest of it."""
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def result_row(row: dict) -> dict:
-    """A result in a list page, as ResultOutput renders it, from a ``selectors.result_list`` row:
-    DRF's per-field machinery cost a page of 50 more than its queries did (test_api_basics keeps
-    the two representations equal)."""
-    base = platform().blockscout_url
-    contract = row["contract_address"]
-    return {
-        "id": row["id"], "deployment": row["deployment_id"], "ml_model": row["ml_model_id"],
-        "model_name": row["ml_model__name"], "status": row["status"], "federated_id": row["federated_id"],
-        "aggregator_address": row["aggregator_address"], "contract_address": contract,
-        "explorer_url": f"{base}/address/{contract}" if base and contract else None, "error": row["error"],
-        "final": row["final"], "model_sha256": row["model_sha256"], "rounds_done": row["rounds_done"],
-        **{name: _iso(row[name]) for name in ("created_at", "started_at", "finished_at")},
-    }
 
 
 class ContributionOutput(serializers.Serializer):
@@ -140,13 +116,14 @@ class ResultListApi(APIView):
         if status is not None and status not in TrainingResult.Status.values:
             raise serializers.ValidationError({"status": [f"one of {', '.join(TrainingResult.Status.values)}"]})
         deployment = request.query_params.get("deployment")
-        if deployment is not None and (not deployment.isdigit() or len(deployment) > 18):
+        if deployment is not None and not (deployment.isascii() and deployment.isdigit() and len(deployment) <= 18):
             raise serializers.ValidationError({"deployment": ["expected a deployment id"]})
-        results = selectors.results_of(request.user, status=status,
-                                       deployment=int(deployment) if deployment is not None else None)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.ResultPage(results), request, self)
-        return paginator.get_paginated_response([result_row(row) for row in page])
+        limit, offset = paginator.get_limit(request), paginator.get_offset(request)
+        count, rows = selectors.result_page(request.user, status=status,
+                                            deployment=int(deployment) if deployment is not None else None,
+                                            limit=limit, offset=offset, explorer=platform_settings().blockscout_url or "")
+        return paginator.rendered_page(request, limit, offset, count, rows)
 
 
 class ResultDetailApi(APIView):

@@ -15,7 +15,7 @@ import secrets
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from backend.api.environment import platform
+from backend.api.environment import platform_settings
 from backend.api.models import Audit, TrainingResult
 from backend.api.services import jobs
 from backend.api.services.chain import platform_contracts
@@ -35,7 +35,7 @@ def audit_start(*, result: TrainingResult) -> Audit:
     if result.audits.filter(status=Audit.Status.RUNNING).exists():
         raise Conflict("an audit of this training is running already")
     contracts = platform_contracts()
-    site = platform()
+    site = platform_settings()
     token = secrets.token_urlsafe(32)
     audit = Audit.objects.create(result=result, token_sha256=token_digest(token.encode()))
     secret = jobs.audit_secret_name(audit)

@@ -39,7 +39,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from backend.api.environment import build_limits, platform
+from backend.api.environment import build_limits, platform_settings
 from backend.api.errors import TooManyBuilds
 from backend.api.models import MLModel
 from backend.api.services import jobs
@@ -145,15 +145,15 @@ class RecordingLauncher(Launcher):
 def refusal() -> str | None:
     """Why this platform refuses to build now (locally: its required sandbox cannot be created), or
     None; asked when a source is saved, so that the user hears it at once (503)."""
-    return None if platform().launcher == "kubernetes" else build_refusal()
+    return None if platform_settings().jobs_in_containers else build_refusal()
 
 
 def build_outcome(pk: int, attempt: int, source: str) -> dict[str, Any]:
     """Run the builder on ``source``; the fields that record its outcome (ready or failed)."""
-    settings = platform()
-    # A pod cannot make the sandbox's namespaces: in a cluster each build is a Job of its own.
+    settings = platform_settings()
+    # A container cannot make the sandbox's namespaces: there each build is a job of its own.
     builder_jobs = BuilderJobs(RecordingLauncher(jobs.launcher(), pk, attempt), settings.job_image,
-                               settings.job_service_account, jobs.OWNER) if settings.launcher == "kubernetes" else None
+                               settings.job_service_account, jobs.OWNER) if settings.jobs_in_containers else None
     try:
         built = build(source, jobs=builder_jobs, hidden_paths=[settings.run_dir])
     except ModelSourceError as exc:

@@ -12,8 +12,9 @@ import logging
 
 from django.db import transaction
 
-from backend.api.environment import Platform, platform
+from backend.api.environment import PlatformSettings, platform_settings
 from backend.api.models import PlatformChain
+from kafkaml.chain_node import chain_id_of
 from kafkaml.config import ConfigError, read_secret
 from kafkaml.django_api import Unavailable
 from kafkaml.django_reconciler import exclusive
@@ -22,7 +23,7 @@ from kafkaml.ledger import LedgerError
 log = logging.getLogger(__name__)
 
 
-def admin_key(settings: Platform) -> str:
+def admin_key(settings: PlatformSettings) -> str:
     if settings.admin_key_file is None:
         raise Unavailable("ETH_ADMIN_KEY_FILE is not set: this platform cannot create blockchain trainings")
     try:
@@ -33,11 +34,9 @@ def admin_key(settings: Platform) -> str:
 
 def chain_status() -> dict:
     """What the UI and `local status` show: configured, reachable, chain id, contracts."""
-    settings = platform()
+    settings = platform_settings()
     if not settings.rpc_url:
         return {"configured": False, "reachable": False}
-    from kafkaml.local.stack import chain_id_of
-
     chain_id = chain_id_of(settings.rpc_url, timeout_s=2.0)
     contracts = PlatformChain.objects.filter(chain_id=chain_id).first() if chain_id else None
     return {"configured": True, "reachable": chain_id is not None, "chain_id": chain_id,
@@ -52,7 +51,7 @@ def platform_contracts() -> PlatformChain:
     The first deployments may arrive at once, in several processes: they take turns (an advisory
     lock held until this transaction ends; a row lock cannot guard a row that does not exist yet),
     so the contracts are deployed once and the others find them."""
-    settings = platform()
+    settings = platform_settings()
     if not settings.rpc_url or settings.chain_id is None:
         raise Unavailable("ETH_RPC_URL and ETH_CHAIN_ID are not set: blockchain trainings are unavailable")
     exclusive("platform.contracts")

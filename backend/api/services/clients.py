@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from backend.api import selectors
-from backend.api.environment import platform
+from backend.api.environment import platform_settings
 from backend.api.models import RoundRecord
 
 
@@ -44,7 +44,7 @@ def _participation(row: dict[str, Any], ceiling: int | None) -> dict[str, Any]:
 def _balances(clients: list[str], contracts: list[str]) -> tuple[dict[str, int] | None, str]:
     """Token balances (the platform's one token, reached through any of the trainings' contracts),
     or ``None`` and why when the chain cannot be read."""
-    site = platform()
+    site = platform_settings()
     if not clients or not contracts or not site.rpc_url:
         return None, ""
     from kafkaml.ledger import LedgerError

@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from backend.api.environment import Platform, platform
+from backend.api.environment import PlatformSettings, platform_settings
 from backend.api.models import Configuration, Deployment, TrainingResult
 from backend.api.services import funding, jobs, quotas
 from backend.api.services.chain import admin_key, platform_contracts
@@ -37,8 +37,6 @@ from kafkaml.strategies import make_strategy
 from kafkaml.topics import weights_topic
 
 log = logging.getLogger(__name__)
-
-ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY = "architecture.json", "result-token", funding.WALLET_KEY
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ class TrainingSettings:
 
 
 def aggregator_job(result: TrainingResult, settings: TrainingSettings, datasource: Datasource,
-                   clients: dict[str, int], site: Platform) -> AggregatorJob:
+                   clients: dict[str, int], site: PlatformSettings) -> AggregatorJob:
     """The aggregator job's plain settings (secrets come as files; the chain once the training exists)."""
     return AggregatorJob(
         coordination=settings.coordination, bootstrap_servers=site.bootstrap_servers,
@@ -77,6 +75,7 @@ def aggregator_job(result: TrainingResult, settings: TrainingSettings, datasourc
         reward_base=settings.reward_base, reward_budget=settings.reward_budget, reject_ratio=settings.reject_ratio,
         sample_weighting=settings.sample_weighting, client_ceilings=clients,
         datasource_id=datasource.datasource_id, datasource_sha256=datasource.sha256,
+        datasource_partition=datasource.control_partition, datasource_offset=datasource.control_offset,
         data_control_topic=datasource.control_topic, data_bootstrap_servers=site.bootstrap_servers,
         model_logger_topic=site.model_control_topic, result_url=f"{site.public_url}/api/results/{result.pk}/",
         result_id=result.pk, results_dir=jobs.results_dir(result), poll_interval_s=0.5,
@@ -87,7 +86,7 @@ def deployment_create(*, owner, configuration: Configuration, validation_datasou
                       settings: TrainingSettings, clients: dict[str, int]) -> Deployment:
     """Record the deployment and its results, then launch each training; a launch that fails
     marks its result failed with the reason (the others still run)."""
-    site = platform()
+    site = platform_settings()
     if not site.bootstrap_servers:
         raise Unavailable("BOOTSTRAP_SERVERS is not set: the platform has no Kafka to train through")
     if settings.coordination == "blockchain":
@@ -114,22 +113,22 @@ def deployment_create(*, owner, configuration: Configuration, validation_datasou
 
 
 def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Datasource, clients: dict[str, int],
-            site: Platform) -> None:
+            site: PlatformSettings) -> None:
     from eth_account import Account
 
     token = secrets.token_urlsafe(32)
     description = result.ml_model.description_json.encode()
     job = aggregator_job(result, settings, datasource, clients, site)
-    files = {ARCHITECTURE_KEY: description, TOKEN_KEY: token.encode()}
+    files = {jobs.ARCHITECTURE_KEY: description, jobs.TOKEN_KEY: token.encode()}
     launcher = jobs.launcher()
     if settings.coordination == "blockchain":
         account = Account.create()  # this training's own aggregator account
-        files[WALLET_KEY] = account.key.hex().encode()
+        files[jobs.WALLET_KEY] = account.key.hex().encode()
         launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))  # kept before it is funded
         _create_training(result, settings, job, description, site, account.address, len(clients))
         job = replace(job, chain=ChainAccess(site.rpc_url, site.chain_id, result.contract_address))
     else:  # no chain anchors a classic announcement: the job signs it with the platform's signer key
-        files[WALLET_KEY] = signer_key(site).encode()
+        files[jobs.WALLET_KEY] = signer_key(site).encode()
         launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))
     TrainingResult.objects.filter(pk=result.pk).update(token_sha256=token_digest(token.encode()))
     jobs.launch_aggregator(launcher, result, job)
@@ -137,7 +136,7 @@ def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Data
         status=TrainingResult.Status.RUNNING, started_at=timezone.now())
 
 
-def signer_key(site: Platform) -> str:
+def signer_key(site: PlatformSettings) -> str:
     """The key classic announcements are signed with (clients trust its address:
     PLATFORM_SIGNER_ADDRESS); 503 when the platform has none."""
     if site.signer_key_file is None:
@@ -149,15 +148,17 @@ def signer_key(site: Platform) -> str:
 
 
 def _create_training(result: TrainingResult, settings: TrainingSettings, job: AggregatorJob, description: bytes,
-                     site: Platform, aggregator: str, clients: int) -> None:
+                     site: PlatformSettings, aggregator: str, clients: int) -> None:
     """Fund the training's aggregator account and create the training on chain for it."""
     from kafkaml.ledger.client import Ledger
+    from kafkaml.ledger.gas import fund_aggregator
 
     contracts = platform_contracts()
     result.aggregator_address = aggregator
     result.save(update_fields=["aggregator_address"])
     key = admin_key(site)
-    funding.fund(site=site, admin_key=key, address=aggregator, rounds=settings.rounds, clients=clients)
+    fund_aggregator(site.rpc_url, key, aggregator, rounds=settings.rounds, clients=clients,
+                    margin=site.aggregator_gas_margin)
     strategy = make_strategy(settings.strategy, settings.strategy_params)
     result.contract_address = Ledger.create_training(
         site.rpc_url, key, token_address=contracts.token, aggregator=aggregator,

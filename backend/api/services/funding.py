@@ -2,7 +2,7 @@
 
 The backend creates the account (a fresh key per training), keeps its key only in the job's
 Secret (written before any ether is sent to it) and funds it from the admin account with
-:func:`kafkaml.ledger.gas.aggregator_funding` — the most the training's rounds can cost by the
+:func:`kafkaml.ledger.gas.fund_aggregator` — the most the training's rounds can cost by the
 measured figures, times AGGREGATOR_GAS_MARGIN, at the node's fee cap now — instead of a flat sum.
 
 The backend, not the job, sweeps what is left back to the admin, because only the backend is
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from backend.api.environment import Platform
+from backend.api.environment import PlatformSettings
 from backend.api.models import PlatformChain, TrainingResult
 from backend.api.services import jobs
 from kafkaml.django_api import Unavailable
@@ -26,22 +26,8 @@ from kafkaml.ledger import LedgerError
 
 log = logging.getLogger(__name__)
 
-WALLET_KEY = "aggregator.key"
 
-
-def fund(*, site: Platform, admin_key: str, address: str, rounds: int, clients: int) -> int:
-    """Send the aggregator account the gas money of a training of ``rounds`` rounds and
-    ``clients`` clients; the wei sent."""
-    from kafkaml.ledger.client import Ledger
-    from kafkaml.ledger.gas import aggregator_funding
-
-    wei = aggregator_funding(rounds, clients, fee_cap_wei=Ledger.fee_cap(site.rpc_url),
-                             margin=site.aggregator_gas_margin)
-    Ledger.fund(site.rpc_url, admin_key, address, wei)
-    return wei
-
-
-def sweep(*, result: TrainingResult, site: Platform) -> int | None:
+def sweep(*, result: TrainingResult, site: PlatformSettings) -> int | None:
     """Return what the result's aggregator account holds to the platform admin; the wei sent
     (None: the result has no aggregator account, or its key is gone). Raises Unavailable when
     the chain or the launcher cannot do it now."""
@@ -50,7 +36,7 @@ def sweep(*, result: TrainingResult, site: Platform) -> int | None:
     from kafkaml.ledger.client import Ledger
 
     try:
-        key = jobs.launcher().read_secret(jobs.secret_name(result), WALLET_KEY)
+        key = jobs.launcher().read_secret(jobs.secret_name(result), jobs.WALLET_KEY)
     except jobs.JobError as exc:
         raise Unavailable(f"the aggregator's key cannot be read: {exc}") from None
     admin = PlatformChain.objects.filter(chain_id=site.chain_id).values_list("admin", flat=True).first()
@@ -65,7 +51,7 @@ def sweep(*, result: TrainingResult, site: Platform) -> int | None:
     return swept
 
 
-def sweep_or_log(*, result: TrainingResult, site: Platform) -> None:
+def sweep_or_log(*, result: TrainingResult, site: PlatformSettings) -> None:
     """:func:`sweep` where the caller goes on whatever happens (it is tried again before deletion)."""
     try:
         sweep(result=result, site=site)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from backend.api.environment import platform
+from backend.api.environment import platform_settings
 from backend.api.models import Audit, TrainingResult
 from kafkaml.jobs import (
     AggregatorJob,
@@ -23,19 +23,22 @@ __all__ = ["JobError", "audit_job_name", "audit_secret_name", "launch_aggregator
 
 OWNER = "platform-backend"
 SECRET_DIR = "/var/run/kafka-ml"  # one directory per secret file, as a cluster mounts them
+#: The files of an aggregator's Secret: the model's Keras JSON, the result's job token, and the
+#: training's own key (blockchain) or the platform's signer key (classic).
+ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY = "architecture.json", "result-token", "aggregator.key"
 
 
 @functools.cache
 def launcher() -> Launcher:
-    site = platform()
+    site = platform_settings()
     return launcher_from_settings(site.launcher, site.run_dir / "platform-jobs")
 
 
 def results_dir(result: TrainingResult) -> str:
     """Where the aggregator keeps its announcement and spool: the run directory locally (several
-    trainings share the machine), the pod's scratch space in a cluster."""
-    site = platform()
-    if site.launcher == "kubernetes":
+    trainings share the machine), the container's scratch space otherwise."""
+    site = platform_settings()
+    if site.jobs_in_containers:
         return "/tmp/kafkaml-results"
     return str(site.run_dir / "platform-results" / str(result.pk))
 
@@ -63,13 +66,10 @@ def labels(result: TrainingResult) -> dict[str, str]:
 
 
 def launch_aggregator(launcher: Launcher, result: TrainingResult, job: AggregatorJob) -> None:
-    from backend.api.services.deployments import ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY
-
-    site = platform()
+    site = platform_settings()
     secret = secret_name(result)
     files = {"MODEL_ARCHITECTURE": SecretFile(secret, ARCHITECTURE_KEY, f"{SECRET_DIR}/model/{ARCHITECTURE_KEY}"),
              "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/token/{TOKEN_KEY}"),
-             # the training's own key (blockchain) or the platform's signer key (classic)
              "ETH_WALLET_KEY": SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/wallet/{WALLET_KEY}")}
     launcher.launch(JobSpec(
         name=f"aggregator-{result.pk}", role=Role.AGGREGATOR, owner=OWNER, training=str(result.pk),

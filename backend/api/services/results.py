@@ -24,7 +24,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from backend.api.environment import platform
+from backend.api.environment import platform_settings
 from backend.api.models import RoundRecord, TrainingResult
 from backend.api.services import funding, jobs
 from kafkaml.django_api import Conflict, PayloadTooLarge
@@ -135,7 +135,7 @@ def _final(result: TrainingResult, data: dict[str, Any]) -> bool:
 def _job_ended(result: TrainingResult) -> None:
     """The aggregator's job is over: revoke its token, sweep its account back to the platform."""
     TrainingResult.objects.filter(pk=result.pk).update(token_sha256="")
-    funding.sweep_or_log(result=result, site=platform())
+    funding.sweep_or_log(result=result, site=platform_settings())
 
 
 def model_path(result: TrainingResult) -> Path:
@@ -207,7 +207,7 @@ def result_delete(*, result: TrainingResult) -> None:
     swept (its Secret holds the only copy of the key)."""
     if result.status in ACTIVE:
         raise Conflict("a created or running training cannot be deleted; stop it first")
-    funding.sweep(result=result, site=platform())
+    funding.sweep(result=result, site=platform_settings())
     launcher = jobs.launcher()
     for audit in result.audits.all():
         launcher.delete_secret(jobs.audit_secret_name(audit))

@@ -18,11 +18,12 @@ import hashlib
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from federated_backend.api.environment import client
+from federated_backend.api.environment import client_settings
 from federated_backend.api.models import AnnouncedModel
 from federated_backend.api.services import participations
+from kafkaml.messages.fields import SchemaError
+from kafkaml.messages.kinds import ModelControl, decode
 from kafkaml.registry.records import MAX_ANNOUNCEMENT_BYTES, ControlRecord
-from kafkaml.schemas import ModelControl, SchemaError, decode
 from kafkaml.signing import signed_by
 
 
@@ -73,7 +74,7 @@ def _trusted(record: ControlRecord) -> tuple[ModelControl | None, str]:
     except SchemaError as exc:
         return None, str(exc)
     assert isinstance(announcement, ModelControl)
-    site = client()
+    site = client_settings()
     if announcement.coordination == "classic":
         if not site.platform_signer:
             return announcement, "classic announcements need PLATFORM_SIGNER_ADDRESS, which is not set"
@@ -86,7 +87,7 @@ def _trusted(record: ControlRecord) -> tuple[ModelControl | None, str]:
 def _anchored_on_chain(announcement: ModelControl, record: bytes) -> str:
     from kafkaml.ledger import Ledger, LedgerError
 
-    site = client()
+    site = client_settings()
     if not site.rpc_url or not site.token_address:
         return "this client has no chain configured (ETH_RPC_URL, ETH_TOKEN_ADDRESS)"
     assert announcement.blockchain is not None

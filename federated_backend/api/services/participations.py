@@ -17,14 +17,15 @@ import logging
 
 from django.db import IntegrityError, transaction
 
-from federated_backend.api.environment import client
+from federated_backend.api.environment import client_settings
 from federated_backend.api.models import AnnouncedModel, Participation
 from federated_backend.api.services import trainers
 from kafkaml.django_api import Conflict
 from kafkaml.django_reconciler import exclusive
 from kafkaml.matching import mismatches, registration
+from kafkaml.messages.kinds import ModelControl, decode
+from kafkaml.messages.legacy import parse_data_control
 from kafkaml.registry.models import Datasource
-from kafkaml.schemas import ModelControl, decode, parse_data_control
 
 log = logging.getLogger(__name__)
 State = Participation.State
@@ -54,7 +55,7 @@ def _propose(model: AnnouncedModel, datasource: Datasource) -> None:
         return
     announcement = announcement_of(model)
     problems = mismatches(announcement, parse_data_control(datasource.message))
-    state = State.MISMATCHED if problems else State.APPROVED if client().site_policy == "auto" else State.PROPOSED
+    state = State.MISMATCHED if problems else State.APPROVED if client_settings().site_policy == "auto" else State.PROPOSED
     if not problems and _training_over(announcement):
         state, problems = State.DECLINED, ["the training finished before this datasource arrived"]
     elif not problems:
@@ -73,13 +74,13 @@ def _propose(model: AnnouncedModel, datasource: Datasource) -> None:
 def _training_over(announcement: ModelControl) -> bool:
     """Whether the announced training closed already (blockchain: its contract says so), so that a
     datasource arriving later starts no trainer for it."""
-    if announcement.blockchain is None or not client().rpc_url:
+    if announcement.blockchain is None or not client_settings().rpc_url:
         return False
     from kafkaml.ledger import Ledger, LedgerError
     from kafkaml.ledger.records import Phase
 
     try:
-        return Ledger.reader(client().rpc_url, announcement.blockchain.contract_address).phase() == Phase.FINISHED
+        return Ledger.reader(client_settings().rpc_url, announcement.blockchain.contract_address).phase() == Phase.FINISHED
     except LedgerError:
         return False
 
@@ -88,7 +89,7 @@ def _registration(announcement: ModelControl) -> tuple[bool | None, str]:
     """Whether this client is registered for the announced training (None: the chain cannot say
     now), with why not: only the clients the platform registered train, so no site gives its data
     to a training that did not name it (:func:`kafkaml.matching.registration`)."""
-    site = client()
+    site = client_settings()
     identity = site.wallet_address if announcement.coordination == "blockchain" else site.client_id
     return registration(announcement, identity, site.rpc_url)
 
@@ -97,7 +98,7 @@ def on_chain(participation: Participation) -> dict:
     """This client's updates in the participation's training, its rewards earned and paid, and its
     token balance, as the contract records them now (empty in classic mode or when unreadable)."""
     nothing = {"updates": [], "earned": None, "paid": None, "token_balance": None}
-    site = client()
+    site = client_settings()
     address = participation.model.contract_address
     if not address or not site.rpc_url or not site.wallet_address:
         return nothing
@@ -169,7 +170,7 @@ def schedule() -> None:
     refresh()
     running = Participation.objects.filter(state=State.RUNNING).count()
     waiting = Participation.objects.select_for_update().filter(state=State.APPROVED).order_by("pk")
-    slots = max(0, client().max_running - running)
+    slots = max(0, client_settings().max_running - running)
     for participation in waiting:
         if slots == 0:
             break

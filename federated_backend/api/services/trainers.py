@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-from federated_backend.api.environment import client
+from federated_backend.api.environment import client_settings
 from federated_backend.api.models import Participation
 from kafkaml.jobs import (
     ChainAccess,
@@ -18,7 +18,7 @@ from kafkaml.jobs import (
     launcher_from_settings,
 )
 from kafkaml.jobs.spec import LABEL_JOB
-from kafkaml.schemas import ModelControl
+from kafkaml.messages.kinds import ModelControl
 
 OWNER = "federated-backend"
 WALLET_PATH = "/var/run/kafka-ml/wallet/key"
@@ -26,7 +26,7 @@ WALLET_PATH = "/var/run/kafka-ml/wallet/key"
 
 @functools.cache
 def launcher() -> Launcher:
-    site = client()
+    site = client_settings()
     # Locally the wallet "Secret" is a directory of the run directory (the stack's keys/).
     return launcher_from_settings(site.launcher, site.run_dir / f"{site.client_id}-jobs", secrets_dir=site.run_dir)
 
@@ -42,7 +42,7 @@ def trainer_job(participation: Participation, announcement: ModelControl) -> Tra
     approved for (its place on the model control topic and its SHA-256): a later announcement of
     the same model id, which anyone who can write to the topic may publish, is not what the owner
     approved, and the trainer need not rescan the topic to find it."""
-    site = client()
+    site = client_settings()
     model = participation.model
     chain = None
     if announcement.coordination == "blockchain":
@@ -50,18 +50,20 @@ def trainer_job(participation: Participation, announcement: ModelControl) -> Tra
         chain = ChainAccess(site.rpc_url, site.chain_id, announcement.blockchain.contract_address, site.token_address)
     return TrainerJob(
         coordination=announcement.coordination, platform_bootstrap_servers=site.platform_bootstrap,
-        federated_id=announcement.model_id, client_id=site.client_id, model_logger_topic=site.model_control_topic,
+        federated_id=announcement.model_id, client_id=site.client_id, model_logger_topic=model.control_topic,
         announcement_partition=model.control_partition, announcement_offset=model.control_offset,
         announcement_sha256=model.sha256,
         data_bootstrap_servers=site.data_bootstrap, data_control_topic=participation.datasource.control_topic,
         datasource_id=participation.datasource.datasource_id, datasource_sha256=participation.datasource.sha256,
+        datasource_partition=participation.datasource.control_partition,
+        datasource_offset=participation.datasource.control_offset,
         results_dir=f"/tmp/kafkaml-results/{job_name(participation)}", poll_interval_s=0.5, chain=chain,
         platform_signer=site.platform_signer if chain is None else None,
     )
 
 
 def launch(participation: Participation, announcement: ModelControl) -> str:
-    site = client()
+    site = client_settings()
     secrets = {}
     if announcement.coordination == "blockchain":
         secrets["ETH_WALLET_KEY"] = SecretFile(site.wallet_secret, site.wallet_secret_key, WALLET_PATH)

@@ -1,5 +1,5 @@
 /** A hash or address shortened in a table, whole in its title and for screen readers; optionally a link. */
-import { short } from '../format'
+import { short } from '../lib/format'
 
 export function Hash({ value, href, keep = 8 }: { value: string | null | undefined; href?: string | null; keep?: number }) {
   if (!value) return <span>–</span>

@@ -1,8 +1,10 @@
-/** The name of a model or a configuration: required and at most 100 characters (the API's limit),
- * checked as the user types once the field was touched, with the backend's own errors beside. */
+/** The name of a model or a configuration: required and at most as long as the API allows (the
+ * same limit for both), checked as the user types once the field was touched, with the backend's
+ * own errors beside. */
+import { ModelInputRequest } from '../api/limits'
 import { Field } from './Field'
 
-export const NAME_MAX = 100
+export const NAME_MAX = ModelInputRequest.name.maxLength
 
 export function nameProblem(name: string, what: string): string {
   if (!name.trim()) return `Give the ${what} a name.`

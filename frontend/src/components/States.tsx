@@ -1,6 +1,7 @@
 /** The empty, loading and error states every page shows instead of a blank or a stack trace. */
 import type { ReactNode } from 'react'
 import type { ApiError } from '../api/client'
+import type { Loaded } from '../api/query'
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -36,18 +37,19 @@ export function Guard<T>({
   emptyText,
   children,
 }: {
-  loaded: { data: T | undefined; error: ApiError | null; loading: boolean; reload: () => void }
+  loaded: Loaded<T>
   what: string
   empty?: (data: T) => boolean
   emptyText?: ReactNode
   children: (data: T) => ReactNode
 }) {
-  if (loaded.error && loaded.data === undefined) return <ErrorNotice error={loaded.error} retry={loaded.reload} />
-  if (loaded.loading || loaded.data === undefined) return <Loading what={what} />
+  const retry = () => void loaded.refetch()
+  if (loaded.error && loaded.data === undefined) return <ErrorNotice error={loaded.error} retry={retry} />
+  if (loaded.data === undefined) return <Loading what={what} />
   if (empty?.(loaded.data)) return <Empty>{emptyText}</Empty>
   return (
     <>
-      {loaded.error && <ErrorNotice error={loaded.error} retry={loaded.reload} />}
+      {loaded.error && <ErrorNotice error={loaded.error} retry={retry} />}
       {children(loaded.data)}
     </>
   )

@@ -97,10 +97,10 @@ export const STRATEGIES: Schemas['StrategyListOutput'] = {
         { name: 'b', value_type: 'number', default: 4, description: 'Hinge only.', choices: [], when: { staleness: ['hinge'] } },
       ],
     },
-    { name: 'mix', description: 'The earlier Kafka-ML rule.', updates_per_round: 1, discounts_staleness: true, parameters: [] },
+    { name: 'mix', description: 'Half the old model, half the update.', updates_per_round: 1, discounts_staleness: true, parameters: [] },
   ],
   reward_policies: [
     { name: 'improvement', description: 'Pays for the relative loss reduction.' },
-    { name: 'tiered', description: 'The earlier Kafka-ML tiers.' },
+    { name: 'tiered', description: 'Pays a tier of the loss ratio.' },
   ],
 }

@@ -23,7 +23,7 @@ import numpy as np
 from kafka import TopicPartition
 
 from kafkaml import kafka, topics
-from kafkaml.schemas import DataControl
+from kafkaml.messages.kinds import DataControl
 from kafkaml.sinks import RawSink
 from kafkaml.usecases.rat.generator import CLASSES
 from kafkaml.usecases.rat.preprocess import RatDataset

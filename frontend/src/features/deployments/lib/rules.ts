@@ -1,0 +1,267 @@
+/**
+ * The deployment form's values, its client-side rules (the limits and defaults of the API's
+ * `DeploymentInputRequest`, read from the schema through api/limits.ts, so mistakes show while
+ * typing), the request built from it, and the backend's 400 answer mapped back onto the form's fields.
+ */
+import type { ApiError, DeploymentInput, Schemas } from '../../../api/client'
+import { messages } from '../../../api/client'
+import { ClientInputRequest, DeploymentInputRequest as INPUT } from '../../../api/limits'
+
+export type Strategy = Schemas['StrategyOutput']
+export type StrategyParameter = Schemas['StrategyParameterOutput']
+export type Coordination = DeploymentInput['coordination']
+export type ClientRow = { key: number; identity: string; ceiling: string }
+
+/** Every input as typed (strings), so an unfinished number is not lost or coerced. */
+export type Values = {
+  configuration: string
+  validation_datasource: string
+  coordination: Coordination
+  rounds: string
+  epochs: string
+  batch: string
+  min_data: string
+  data_restriction: string
+  fit_kwargs: string
+  val_kwargs: string
+  strategy: string
+  strategy_params: Record<string, string>
+  reward_policy: string
+  reward_base: string
+  reward_budget: string
+  reject_ratio: string
+  sample_weighting: string
+  clients: ClientRow[]
+}
+
+/** Field key → messages; nested keys: `strategy_params.alpha`, `clients.0.identity`. */
+export type Errors = Record<string, string[]>
+
+/** The API's defaults (the JSON objects have none in the schema: empty). */
+export const DEFAULTS: Values = {
+  configuration: '',
+  validation_datasource: '',
+  coordination: INPUT.coordination.default,
+  rounds: String(INPUT.rounds.default),
+  epochs: String(INPUT.epochs.default),
+  batch: String(INPUT.batch.default),
+  min_data: String(INPUT.min_data.default),
+  data_restriction: '{}',
+  fit_kwargs: '{}',
+  val_kwargs: '{}',
+  strategy: INPUT.strategy.default,
+  strategy_params: {},
+  reward_policy: INPUT.reward_policy.default,
+  reward_base: INPUT.reward_base.default,
+  reward_budget: INPUT.reward_budget.default,
+  reject_ratio: String(INPUT.reject_ratio.default),
+  sample_weighting: INPUT.sample_weighting.default,
+  clients: [],
+}
+
+/** Integer fields: [min, max] as the API checks them. */
+export const RANGES = {
+  rounds: [INPUT.rounds.minimum, INPUT.rounds.maximum],
+  epochs: [INPUT.epochs.minimum, INPUT.epochs.maximum],
+  batch: [INPUT.batch.minimum, INPUT.batch.maximum],
+  min_data: [INPUT.min_data.minimum, INPUT.min_data.maximum],
+  sample_ceiling: [ClientInputRequest.sample_ceiling.minimum, ClientInputRequest.sample_ceiling.maximum],
+} as const
+
+const REJECT_RATIO = [INPUT.reject_ratio.minimum, INPUT.reject_ratio.maximum] as const
+const IDENTITY_MAX = ClientInputRequest.identity.maxLength
+/** The serializer caps the list at 10,000 clients; the schema does not carry a list's length. */
+const MAX_CLIENTS = 10_000
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/
+const CLIENT_ID = new RegExp(`^[A-Za-z0-9._-]{1,${IDENTITY_MAX}}$`)
+const TOKENS = /^(\d+(\.\d*)?|\.\d+)$/
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
+
+const grouped = (value: bigint | number) => value.toLocaleString('en-US')
+
+/** A field's range as its help says it: "1 to 100,000". */
+export function rangeText(key: keyof typeof RANGES | 'reject_ratio'): string {
+  const [low, high] = key === 'reject_ratio' ? REJECT_RATIO : RANGES[key]
+  return `${grouped(low)} to ${grouped(high)}`
+}
+
+function wholeNumber(text: string, [low, high]: readonly [bigint, bigint]): string | null {
+  const trimmed = text.trim()
+  if (!/^\d+$/.test(trimmed)) return trimmed === '' ? 'Required.' : 'Enter a whole number.'
+  const value = BigInt(trimmed)
+  if (value < low || value > high) return `Between ${grouped(low)} and ${grouped(high)}.`
+  return null
+}
+
+function tokenAmount(text: string, maxLength: number): string | null {
+  const trimmed = text.trim()
+  if (trimmed.length > maxLength) return `At most ${maxLength} characters.`
+  if (!TOKENS.test(trimmed)) return 'A non-negative amount of tokens, such as 1 or 0.25.'
+  const decimals = trimmed.split('.')[1] ?? ''
+  return decimals.length > 18 ? 'At most 18 decimals.' : null
+}
+
+function jsonObject(text: string): string | null {
+  if (!text.trim()) return null
+  try {
+    const value: unknown = JSON.parse(text)
+    if (value && typeof value === 'object' && !Array.isArray(value)) return null
+  } catch {
+    return 'Not valid JSON yet: a JSON object looks like {"key": "value"}.'
+  }
+  return 'Must be a JSON object ({…}), not a list or a single value.'
+}
+
+export function identityRule(coordination: Coordination): { test: (text: string) => boolean; problem: string } {
+  return coordination === 'blockchain'
+    ? { test: (text) => ADDRESS.test(text), problem: 'Must be a 0x address: 0x followed by 40 hexadecimal digits.' }
+    : {
+        test: (text) => CLIENT_ID.test(text),
+        problem: `Must be a client id: 1 to ${IDENTITY_MAX} letters, digits, dots, dashes or underscores.`,
+      }
+}
+
+/** The value another parameter has now (as typed, else its default): for `when` conditions. */
+function current(strategy: Strategy, params: Record<string, string>, name: string): string {
+  const typed = params[name]
+  if (typed !== undefined && typed !== '') return typed
+  const parameter = strategy.parameters.find((item) => item.name === name)
+  return parameter ? String(parameter.default) : ''
+}
+
+/** The parameters that apply given the others' values (hinge's `b` only with staleness = hinge). */
+export function visibleParameters(strategy: Strategy, params: Record<string, string>): StrategyParameter[] {
+  return strategy.parameters.filter((parameter) =>
+    Object.entries(parameter.when ?? {}).every(([other, allowed]) => allowed.includes(current(strategy, params, other))),
+  )
+}
+
+function parameterProblem(parameter: StrategyParameter, text: string): string | null {
+  const trimmed = text.trim()
+  if (trimmed === '') return null
+  if (parameter.value_type === 'choice') {
+    return parameter.choices.includes(trimmed) ? null : `One of ${parameter.choices.join(', ')}.`
+  }
+  if (!NUMBER.test(trimmed) || !Number.isFinite(Number(trimmed))) return 'Enter a number, or leave empty for the default.'
+  if (parameter.value_type === 'integer' && !Number.isInteger(Number(trimmed))) return 'Enter a whole number.'
+  return null
+}
+
+export function validate(values: Values, strategy: Strategy | undefined): Errors {
+  const errors: Errors = {}
+  const add = (key: string, problem: string | null) => {
+    if (problem) errors[key] = [...(errors[key] ?? []), problem]
+  }
+  add('configuration', values.configuration ? null : 'Choose the configuration to deploy.')
+  add('validation_datasource', values.validation_datasource ? null : 'Choose the data the platform validates on.')
+  for (const key of ['rounds', 'epochs', 'batch', 'min_data'] as const) add(key, wholeNumber(values[key], RANGES[key]))
+  for (const key of ['data_restriction', 'fit_kwargs', 'val_kwargs'] as const) add(key, jsonObject(values[key]))
+  add('reward_base', tokenAmount(values.reward_base, INPUT.reward_base.maxLength))
+  add('reward_budget', values.reward_budget.trim() ? tokenAmount(values.reward_budget, INPUT.reward_budget.maxLength) : null)
+  const ratio = Number(values.reject_ratio)
+  const [lowest, highest] = REJECT_RATIO
+  add(
+    'reject_ratio',
+    !NUMBER.test(values.reject_ratio.trim())
+      ? 'Enter a number.'
+      : ratio < lowest || ratio > highest
+        ? `Between ${grouped(lowest)} and ${grouped(highest)}.`
+        : null,
+  )
+  if (strategy) {
+    for (const parameter of visibleParameters(strategy, values.strategy_params)) {
+      add(`strategy_params.${parameter.name}`, parameterProblem(parameter, values.strategy_params[parameter.name] ?? ''))
+    }
+  }
+  const rule = identityRule(values.coordination)
+  const seen = new Set<string>()
+  values.clients.forEach((client, index) => {
+    const identity = client.identity.trim()
+    add(`clients.${index}.identity`, !identity ? 'Required.' : rule.test(identity) ? null : rule.problem)
+    if (identity && seen.has(identity.toLowerCase())) add(`clients.${index}.identity`, 'This client is listed twice.')
+    seen.add(identity.toLowerCase())
+    add(`clients.${index}.sample_ceiling`, wholeNumber(client.ceiling, RANGES.sample_ceiling))
+  })
+  if (values.clients.length > MAX_CLIENTS) add('clients', `At most ${grouped(MAX_CLIENTS)} clients.`)
+  return errors
+}
+
+function parsed(text: string): Record<string, unknown> {
+  return text.trim() ? (JSON.parse(text) as Record<string, unknown>) : {}
+}
+
+/** The request for valid values (call `validate` first). Empty strategy parameters are left to their defaults. */
+export function request(values: Values, strategy: Strategy | undefined): DeploymentInput {
+  const strategy_params: Record<string, unknown> = {}
+  for (const parameter of strategy ? visibleParameters(strategy, values.strategy_params) : []) {
+    const text = (values.strategy_params[parameter.name] ?? '').trim()
+    if (text === '' || (parameter.value_type === 'choice' && text === parameter.default)) continue
+    strategy_params[parameter.name] = parameter.value_type === 'choice' ? text : Number(text)
+  }
+  return {
+    configuration: Number(values.configuration),
+    validation_datasource: Number(values.validation_datasource),
+    coordination: values.coordination,
+    rounds: Number(values.rounds),
+    epochs: Number(values.epochs),
+    batch: Number(values.batch),
+    min_data: Number(values.min_data),
+    data_restriction: parsed(values.data_restriction),
+    fit_kwargs: parsed(values.fit_kwargs),
+    val_kwargs: parsed(values.val_kwargs),
+    strategy: values.strategy as DeploymentInput['strategy'],
+    strategy_params,
+    reward_policy: values.reward_policy as DeploymentInput['reward_policy'],
+    reward_base: values.reward_base.trim(),
+    reward_budget: values.reward_budget.trim(),
+    reject_ratio: Number(values.reject_ratio),
+    sample_weighting: values.sample_weighting as DeploymentInput['sample_weighting'],
+    clients: values.clients.map((client) => ({ identity: client.identity.trim(), sample_ceiling: Number(client.ceiling) })),
+  }
+}
+
+export const FIELDS = [
+  'configuration', 'validation_datasource', 'coordination', 'rounds', 'epochs', 'batch', 'min_data',
+  'data_restriction', 'fit_kwargs', 'val_kwargs', 'strategy', 'reward_policy', 'reward_base', 'reward_budget',
+  'reject_ratio', 'sample_weighting',
+] as const
+
+/**
+ * A 400's field errors placed where they belong: plain fields by name; `strategy_params` messages
+ * on the parameter they name (`parameter 'alpha' …`, one of `parameters`); `clients` per row, either DRF's list of
+ * per-row objects or the serializer's "'<identity>' is not a 0x address" matched to its row.
+ */
+export function serverErrors(error: ApiError, values: Values, parameters: string[] = []): Errors {
+  const errors: Errors = {}
+  const add = (key: string, list: string[]) => {
+    if (list.length) errors[key] = [...(errors[key] ?? []), ...list]
+  }
+  for (const key of FIELDS) add(key, error.field(key))
+  for (const message of error.field('strategy_params')) {
+    const named = /parameter\(?s?\)? '([^']+)'/.exec(message)?.[1]
+    add(named && parameters.includes(named) ? `strategy_params.${named}` : 'strategy_params', [message])
+  }
+  const clients = error.body.clients
+  if (Array.isArray(clients)) {
+    clients.forEach((item, index) => {
+      if (typeof item === 'string') {
+        const row = values.clients.findIndex((client) => item.startsWith(`'${client.identity.trim()}'`))
+        add(row >= 0 ? `clients.${row}.identity` : 'clients', [item])
+      } else if (item && typeof item === 'object') {
+        const fields = item as Record<string, unknown>
+        add(`clients.${index}.identity`, messages(fields.identity))
+        add(`clients.${index}.sample_ceiling`, messages(fields.sample_ceiling))
+        add('clients', messages(fields.non_field_errors))
+      }
+    })
+  } else {
+    add('clients', messages(clients))
+  }
+  return errors
+}
+
+/** Whether a 400 said anything the form can place next to a field. */
+export function placed(errors: Errors): boolean {
+  return Object.keys(errors).length > 0
+}
