@@ -112,8 +112,9 @@ demo: setup
 TEST_WORKERS ?= 2
 test: setup images
 	$(VENV)/bin/ruff check .
-	@# pytest exits 5 when it collected nothing: a suite that ran no test is a failure.
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS); status=$$?; \
+	@# pytest exits 5 when it collected nothing: a suite that ran no test is a failure. It prints
+	@# its 40 slowest tests, so that every run (CI's too) shows where the time goes.
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=40 $(ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 # A developer's quick loop: everything but the tests marked slow (real images, benchmarks end to end).
