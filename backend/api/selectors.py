@@ -3,6 +3,8 @@ results; staff see everyone's. Datasources and the platform's chain are the plat
 
 from __future__ import annotations
 
+import functools
+
 from django.db import connection
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -50,6 +52,7 @@ def _iso_utc(column: str) -> str:
             f"THEN '' ELSE to_char({utc}, '.US') END || 'Z'")
 
 
+@functools.cache
 def _result_page_sql(*, owner: bool, status: bool, deployment: bool) -> str:
     """One statement for a results list page: the total, and the page's rows rendered as a JSON
     array by PostgreSQL (the fields of ``apis.results.ResultOutput``, in its order).
