@@ -83,6 +83,15 @@ def is_running(pid: int | None, executable: str | None = None) -> bool:
     return True
 
 
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (None when it is gone): with the pid, an
+    identity no later process can have."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def stop_group(pid: int, grace_s: float = 5.0) -> None:
     """SIGTERM the process group led by ``pid``, then SIGKILL what is left after ``grace_s``."""
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -1,13 +1,14 @@
-"""What a job is, independent of where it runs: one description for both launchers.
+"""What a job is, independent of where it runs: one description for every launcher.
 
 The platform backend and the federated backend describe a job once; the Kubernetes launcher
-turns it into a ``batch/v1`` Job and the local launcher into a subprocess. So the description
+turns it into a ``batch/v1`` Job, the Docker launcher into a container and the local launcher
+into a process group. So the description
 holds only what both can honour: a program, plain settings, secret *files* (a program reads
 ``<NAME>_FILE``; a key is never an environment value), labels that status, logs and stop select
 on, resources and time limits. Everything is checked when the spec is built, so a mistake fails
-in the caller, not in a cluster minutes later. ``kafkaml train`` does not use it: it starts its
-training jobs as plain subprocesses (:mod:`kafkaml.local.jobs`), with the same environments
-(:mod:`kafkaml.jobs.contract`).
+in the caller, not in a cluster minutes later. ``kafkaml train`` does not use it yet: it starts its
+training jobs as local processes of its own (:mod:`kafkaml.local.jobs`), with the same
+environments (:mod:`kafkaml.jobs.contract`).
 """
 
 from __future__ import annotations

@@ -1,20 +1,29 @@
-"""Training jobs as local subprocesses: the stand-in for Kubernetes Jobs in local mode.
+"""Training jobs as local processes for ``kafkaml train`` and the tests: the stand-in for
+Kubernetes Jobs when no backend launches them.
 
-A job is ``python -m <module>`` with an environment, exactly what the Kubernetes Job manifest
-would run in a container; its output goes to a log file and it runs in its own process group so
-that stopping it stops everything it started.
+A job is ``python -m <module>`` with the caller's environment plus its own, what the Kubernetes
+Job manifest would run in a container; its output goes to a log file. Like the local launcher's
+jobs (:mod:`kafkaml.jobs.local`) it is a fork of the warm process (:mod:`kafkaml.jobs.warm_start`)
+under a supervisor that leads its own process group, so that stopping it stops everything it
+started and its exit code is known to whoever started it.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafkaml import processes
+from kafkaml.jobs import local as launcher
+from kafkaml.jobs import warm_start
+
+#: The exit code of a job whose supervisor was killed outright (as SIGKILL's 128 + 9): it left none.
+KILLED = 137
 
 
 @dataclass
@@ -25,30 +34,39 @@ class Job:
     module: str
     env: dict[str, str]
     log_path: Path
-    process: subprocess.Popen | None = field(default=None, repr=False)
+    #: The supervisor's pid and start time (its identity), and the directory of its files.
+    pid: int = field(default=0, repr=False)
+    _start_ticks: int | None = field(default=None, repr=False)
+    _files: Path | None = field(default=None, repr=False)
 
     def start(self) -> Job:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module],
-                env={**_base_environment(), **self.env},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        # A directory per start: a job started again on the same log gets a fresh outcome file.
+        self._files = Path(tempfile.mkdtemp(prefix=f".{self.name}-", dir=self.log_path.parent))
+        job_file = self._files / launcher.JOB_FILE
+        job_file.write_text(json.dumps({"argv": [sys.executable, "-m", self.module], "active_deadline_s": None,
+                                        "backoff_limit": 0}))
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.pid = warm_start.start_supervisor(job_file=job_file, exit_file=self._files / launcher.EXIT_FILE,
+                                               log_file=self.log_path, environment=environment,
+                                               base_environment=launcher.base_environment())
+        self._start_ticks = processes.start_ticks(self.pid)
         return self
 
-    @property
-    def pid(self) -> int:
-        if self.process is None:
-            raise RuntimeError(f"job {self.name} was never started")
-        return self.process.pid
-
     def exit_code(self) -> int | None:
-        """None while running, else the exit code."""
-        return None if self.process is None else self.process.poll()
+        """None while running, else the exit code (``KILLED`` when it was killed before it could say)."""
+        if self._files is None:
+            return None
+        try:
+            return json.loads((self._files / launcher.EXIT_FILE).read_text())["exit_code"]
+        except FileNotFoundError:
+            pass
+        if processes.is_running(self.pid) and processes.start_ticks(self.pid) == self._start_ticks:
+            return None
+        # Gone: its outcome may have been written just before it went.
+        exit_file = self._files / launcher.EXIT_FILE
+        return json.loads(exit_file.read_text())["exit_code"] if exit_file.exists() else KILLED
 
     def wait(self, timeout_s: float) -> int:
         """Wait for the exit code; raise TimeoutError (job left running) when it takes longer."""
@@ -61,9 +79,8 @@ class Job:
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Stop the job's whole process group (SIGTERM, then SIGKILL after ``grace_s``)."""
-        if self.process is not None and self.process.poll() is None:
-            processes.stop_group(self.process.pid, grace_s)
-            self.process.wait(timeout=5)
+        if self.pid and self.exit_code() is None:
+            processes.stop_group(self.pid, grace_s)
 
     def kill(self) -> None:
         """Kill the job abruptly, as a crashed node or an OOM kill would."""
@@ -71,11 +88,3 @@ class Job:
 
     def log_tail(self, lines: int = 30) -> str:
         return processes.tail(self.log_path, lines)
-
-
-def _base_environment() -> dict[str, str]:
-    """The caller's environment with unbuffered output, so logs show progress as it happens."""
-    environment = dict(os.environ)
-    environment["PYTHONUNBUFFERED"] = "1"
-    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return environment
