@@ -13,6 +13,7 @@ set -eu
 DIR=${1:-${KAFKAML_COMPOSE_DIR:-./compose}}
 PLATFORM=10001   # the services and worker images' user (docker/*.Dockerfile)
 POSTGRES=999     # the database image's user (docker/infra/postgres.Containerfile)
+UI=101           # the UI image's nginx (docker/ui.Dockerfile)
 
 [ "$(id -u)" = 0 ] || { echo "compose-setup: run as root (the files belong to the containers' users)" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "compose-setup: openssl is needed (apt-get install openssl)" >&2; exit 1; }
@@ -49,4 +50,5 @@ data files "$PLATFORM"      # the backend's uploads (BACKEND_STORAGE_DIR)
 data chain "$PLATFORM"      # Anvil's state file
 data postgres "$POSTGRES"   # PGDATA
 data jobs "$PLATFORM"       # compose.jobs.yaml: the jobs' secret files (KAFKAML_RUN_DIR)
+data ui-conf "$UI"          # nginx's rendered configuration
 echo "compose-setup: $DIR is ready"

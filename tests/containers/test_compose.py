@@ -1,14 +1,16 @@
 """The single-host platform (compose.yaml, docs/deploy-compose.md): the file as podman-compose reads
 it gives every service the settings the manifests give its pod (checked against the rendered dev
 overlay), and the platform comes up with podman-compose from the images `make images` and `make
-infra-images` build: migrations first, a healthy API through the UI's nginx, the UI's app, the
-logger running; then it is taken down.
+infra-images` build, with compose.jobs.yaml and podman's Docker-compatible service as the engine:
+migrations first, a healthy API through the UI's nginx, the UI's app, the logger running, and a
+job launched from inside the backend's container through the engine's socket, on the project's
+network; then it is taken down.
 
 Run here with podman-compose 1.6.0 on podman 4.3 (rootful). podman before 4.6 cannot wait for a
-container's health, so podman-compose starts a service whose dependency is only started, not yet
-healthy (it says so in a warning); compose.yaml's migrate service tries again while the database
-starts, as a kubelet would restart the init container. Docker's `docker compose` is not installed
-here: it has not run this file."""
+container's health (podman-compose skips that condition with a warning), and podman 4.3 fails to
+start a container whose dependency has dependencies of its own; compose.yaml therefore keeps its
+dependencies one level deep and its one-shot services try again while what they need starts.
+Docker's `docker compose` is not installed here: it has not run this file."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,32 @@ SETUP = ROOT / "docker" / "compose-setup.sh"
 #: The backend's settings that only the Kubernetes launcher reads, and the Docker launcher's own.
 KUBERNETES_ONLY = {"POD_NAMESPACE", "JOB_NAMESPACE", "JOB_SERVICE_ACCOUNT"}
 DOCKER_ONLY = {"JOB_NETWORK"}
-PLATFORM_SERVICES = ("migrate", "logger-token", "fund", "backend", "data-control-logger")
+#: A job as the platform launches one, run from inside the backend's container: it reads its secret
+#: file and reaches the backend by its service name on the project's network.
+JOB_PROBE = """
+import os, sys, time
+from pathlib import Path
+from kafkaml.jobs import JobSpec, JobState, Role, SecretFile
+from kafkaml.jobs.factory import launcher_from_settings
+launcher = launcher_from_settings("docker", Path(os.environ["KAFKAML_RUN_DIR"]) / "platform-jobs")
+name = sys.argv[1]
+launcher.put_secret(name, {"token": b"probe-token"}, {"kafka-ml/job": name})
+code = ("import os, urllib.request as u; print(open(os.environ['TOKEN_FILE']).read(), os.getuid()); "
+        "r = u.urlopen(u.Request('http://backend:8000/api/health/', headers={'Host': 'backend'}), timeout=10); "
+        "print(r.status, r.read().decode())")
+launcher.launch(JobSpec(name=name, role=Role.AUDIT, owner="compose-test", training=name, image=os.environ["JOB_IMAGE"],
+                        command=("python", "-c", code),
+                        secret_files={"TOKEN": SecretFile(name, "token", "/var/run/kafka-ml/token/token")}))
+for _ in range(180):
+    (status,) = launcher.status({"kafka-ml/job": name})
+    if status.state in (JobState.SUCCEEDED, JobState.FAILED):
+        break
+    time.sleep(1)
+print(status.state.value, status.exit_code)
+print(launcher.logs({"kafka-ml/job": name})[name])
+launcher.stop({"kafka-ml/job": name})
+launcher.delete_secret(name)
+"""
 
 
 def podman_compose() -> str:
@@ -113,30 +141,37 @@ def test_the_platform_services_get_the_manifests_users_images_settings_and_secre
     uid = f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
     declared = backend_settings()
     manifests = {container["name"]: container for container in containers(pod)}
-    for name, container in (("migrate", "migrate"), ("logger-token", "logger-token"), ("backend", "backend")):
+    # backend-init runs the two init containers one after the other, with the mounts of both.
+    for name, mounted in (("backend-init", ("migrate", "logger-token")), ("backend", ("backend",))):
         service = services[name]
         assert service["user"] == uid, name
         assert service["image"].endswith("/" + main["image"]), f"{name}: {service['image']} for {main['image']}"
         names = set(service["environment"])
-        expected = set(environment("dev", manifests[container])) - KUBERNETES_ONLY | DOCKER_ONLY
-        assert names == expected, f"{name}: {sorted(names ^ expected)}"
+        for container in mounted:
+            expected = set(environment("dev", manifests[container])) - KUBERNETES_ONLY | DOCKER_ONLY
+            assert names == expected, f"{name}: {sorted(names ^ expected)}"
         assert names <= set(declared), sorted(names - set(declared))
         for setting in declared.values():  # every value parses as at start-up
             setting.read({key: str(value) for key, value in service["environment"].items()})
         assert service["environment"]["JOB_LAUNCHER"] == "docker"
         assert service["environment"]["JOB_NETWORK"] == rendered["networks"]["default"]["name"]
-        expected_files = {path: SECRET_NAMES.get(key, key) for path, key in
-                          secret_mounts(pod, manifests[container]).items()}
+        expected_files = {path: SECRET_NAMES.get(key, key) for container in mounted
+                          for path, key in secret_mounts(pod, manifests[container]).items()}
         assert compose_secrets(service) == expected_files, name
         assert any(volume.endswith(":" + service["environment"]["BACKEND_STORAGE_DIR"])
                    for volume in service["volumes"]), name
-    # The init containers' commands, then the server's arguments, as the manifests run them.
-    assert "python -m backend migrate --noinput" in " ".join(services["migrate"]["command"])
-    assert services["logger-token"]["command"] == manifests["logger-token"]["command"]
+    # The init containers' commands in their order, then the server's arguments.
+    init = " ".join(services["backend-init"]["command"])
+    migrate, token = init.index("python -m backend migrate --noinput"), init.index(" ".join(manifests["logger-token"]["command"]))
+    assert manifests["migrate"]["command"] == ["python", "-m", "backend", "migrate", "--noinput"] and migrate < token
     assert services["backend"]["command"] == main["args"]
-    # Migrations first: the backend waits for both init services to have finished successfully.
-    assert services["logger-token"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    assert services["backend"]["depends_on"]["logger-token"]["condition"] == "service_completed_successfully"
+    # Migrations first: the server waits for the init service to have finished successfully.
+    assert services["backend"]["depends_on"]["backend-init"]["condition"] == "service_completed_successfully"
+    # podman 4.3 cannot start a container whose dependency has stopped and has dependencies of its
+    # own (see the module's text): a one-shot service depends on nothing.
+    for name, service in services.items():
+        if service.get("restart") == "no":
+            assert not service.get("depends_on"), f"{name}, a one-shot service, depends on {service['depends_on']}"
 
 
 def test_the_logger_and_the_ui_get_the_manifests_settings(rendered: dict[str, Any]) -> None:
@@ -156,7 +191,8 @@ def test_the_logger_and_the_ui_get_the_manifests_settings(rendered: dict[str, An
     assert services["ui"]["environment"]["KAFKAML_API_UPSTREAM"] == "http://backend:8000"
     assert services["ui"]["user"] == f"{ui_pod['securityContext']['runAsUser']}:{ui_pod['securityContext']['runAsGroup']}"
     writable = {mount["mountPath"] for mount in ui["volumeMounts"]}
-    assert {mount.split(":")[0] for mount in services["ui"]["tmpfs"]} == writable
+    assert {mount.split(":")[0] for mount in services["ui"]["tmpfs"]} | {
+        volume.split(":")[1] for volume in services["ui"]["volumes"]} == writable
 
 
 def test_the_engine_socket_is_mounted_only_by_the_jobs_file(rendered: dict[str, Any]) -> None:
@@ -189,14 +225,49 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_platform_comes_up_with_podman_compose(images: dict, tmp_path: Path) -> None:
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Path]:
+    """podman's Docker-compatible service on a socket of its own, usable by the group 10001 (the
+    backend's), as docs/deploy-compose.md sets up an engine's socket for compose.jobs.yaml."""
+    directory = tmp_path / "engine"
+    directory.mkdir()
+    socket_path = directory / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+                               env={**os.environ, "CONTAINERS_CONF": str(pods.CONTAINERS_CONF)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not socket_path.exists():
+            assert time.monotonic() < deadline and service.poll() is None, "podman's service did not start"
+            time.sleep(0.2)
+        os.chown(socket_path, 0, 10001)
+        os.chmod(socket_path, 0o660)
+        yield socket_path
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+def one_shot_finished(container: str, timeout_s: float = 120) -> list[str]:
+    """The one-shot service's state and exit code once it has stopped (podman starts one again when
+    a service depending on it starts: podman-compose passes depends_on as --requires)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = pods.podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container).stdout.split()
+        if state[0] in ("exited", "stopped") or time.monotonic() > deadline:
+            return ["exited" if state[0] == "stopped" else state[0], *state[1:]]
+        time.sleep(1)
+
+
+def test_the_platform_comes_up_with_podman_compose(images: dict, engine: Path, tmp_path: Path) -> None:
     tags = infra.build(tmp_path / "infra")
     for tag in tags.values():
         assert infra.images_module().image_exists(tag), tag
     project = f"kml{uuid.uuid4().hex[:6]}"
     state = tmp_path / "compose"
     port = free_port()
-    env = {"KAFKAML_COMPOSE_DIR": str(state), "KAFKAML_UI_PORT": str(port), "KAFKAML_NETWORK": f"{project}-net"}
+    env = {"KAFKAML_COMPOSE_DIR": str(state), "KAFKAML_UI_PORT": str(port), "KAFKAML_NETWORK": f"{project}-net",
+           "KAFKAML_ENGINE_SOCKET": str(engine), "KAFKAML_ENGINE_GID": "10001"}
     setup = subprocess.run(["sh", str(SETUP), str(state)], capture_output=True, text=True, timeout=60)
     assert setup.returncode == 0, setup.stderr
     for secret in ("backend-secret-key", "eth-admin-key", "logger-token", "database-url"):
@@ -204,40 +275,48 @@ def test_the_platform_comes_up_with_podman_compose(images: dict, tmp_path: Path)
         assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (0, 10001, 0o440), secret
     password = (state / "secrets" / "postgres-password").read_text().strip()
     assert password in (state / "secrets" / "database-url").read_text()
+    files = (COMPOSE, JOBS)
     started = time.monotonic()
     try:
-        compose("-p", project, "up", "-d", env=env, timeout=900)
+        compose("-p", project, "up", "-d", env=env, files=files, timeout=900)
         base = f"http://127.0.0.1:{port}"
         status, _, answer = pods.http(f"{base}/api/health/", timeout_s=180)
         healthy_s = time.monotonic() - started
         assert status == 200 and json.loads(answer)["status"] == "ok", answer
         status, headers, page = pods.http(f"{base}/trainings", timeout_s=30)
         assert status == 200 and b'<div id="root">' in page and "text/html" in headers.get("Content-Type", ""), page[:300]
-        containers_by_service = {label(name, "com.docker.compose.service"): name for name in pods.podman(
+        by_service = {label(name, "com.docker.compose.service"): name for name in pods.podman(
             "ps", "--all", "--filter", f"label=io.podman.compose.project={project}", "--format", "{{.Names}}").stdout.split()}
-        for one_shot in ("migrate", "logger-token", "fund"):
-            state_of = pods.podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}",
-                                   containers_by_service[one_shot]).stdout.split()
-            assert state_of == ["exited", "0"], f"{one_shot}: {state_of}\n{pods.logs(containers_by_service[one_shot])}"
+        for one_shot in ("backend-init", "fund"):
+            finished = one_shot_finished(by_service[one_shot])
+            assert finished == ["exited", "0"], f"{one_shot}: {finished}\n{pods.logs(by_service[one_shot])}"
+        init_log = pods.logs(by_service["backend-init"])
+        assert "Apply all migrations" in init_log and "has the token of" in init_log, init_log
         for service in ("kafka", "chain", "postgres", "backend", "ui", "data-control-logger"):
-            pods.wait_running(containers_by_service[service], 5)
-        # The settings the pods get, as the engine ran them.
-        backend_container = containers_by_service["backend"]
-        inspected = json.loads(pods.podman("inspect", backend_container).stdout)[0]
+            pods.wait_running(by_service[service], 5)
+        inspected = json.loads(pods.podman("inspect", by_service["backend"]).stdout)[0]
         assert inspected["Config"]["User"] == "10001:10001" and inspected["HostConfig"]["ReadonlyRootfs"] is True
         assert not inspected["EffectiveCaps"], inspected["EffectiveCaps"]
-        # The migrations ran before the server started: its first log lines are gunicorn's, and the
-        # migrate service's log lists the applied migrations.
-        assert "Applying" in pods.logs(containers_by_service["migrate"]) or "No migrations to apply" in \
-            pods.logs(containers_by_service["migrate"])
-        print(f"\nthe platform with podman-compose, from `up` to a healthy API through the UI: {healthy_s:.1f} s")
+
+        # A job through the engine's socket, from inside the backend's container.
+        job = f"{project}-probe"
+        probe = pods.podman("exec", by_service["backend"], "python", "-c", JOB_PROBE, job, check=False, timeout=300)
+        assert probe.returncode == 0, f"{probe.stdout[-2000:]}\n{probe.stderr[-3000:]}"
+        state_line, output = probe.stdout.split("\n", 1)
+        assert state_line == "succeeded 0", probe.stdout
+        assert "probe-token 10001" in output and '200 {"status":"ok"' in output, output
+        print(f"\nthe platform with podman-compose, from `up` to a healthy API through the UI: {healthy_s:.1f} s; "
+              f"with a job run through the engine's socket: {time.monotonic() - started:.1f} s")
     finally:
-        down = compose("-p", project, "down", "--volumes", "--timeout", "5", env=env, check=False, timeout=300)
+        down = compose("-p", project, "down", "--timeout", "5", env=env, files=files, check=False, timeout=300)
+        for name in pods.podman("ps", "--all", "--quiet", "--filter", "label=kafka-ml/job", "--filter",
+                                f"network={env['KAFKAML_NETWORK']}", check=False).stdout.split():
+            pods.podman("rm", "--force", name, check=False)
         leftover = pods.podman("ps", "--all", "--quiet", "--filter", f"label=io.podman.compose.project={project}",
                                check=False).stdout.split()
         pods.podman("network", "rm", "--force", env["KAFKAML_NETWORK"], check=False)
     assert down.returncode == 0 and not leftover, f"down left {leftover}:\n{down.stderr[-2000:]}"
 
 
-def label(container: str, label: str) -> str:
-    return pods.podman("inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', container).stdout.strip()
+def label(container: str, name: str) -> str:
+    return pods.podman("inspect", "--format", f'{{{{index .Config.Labels "{name}"}}}}', container).stdout.strip()
