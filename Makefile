@@ -13,7 +13,7 @@ UI_BUILD := frontend/dist/index.html
 FLOWER_STAMP := out/flower-venv/.installed
 UI_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: setup demo test test-fast lint bench clean schema kubectl system-packages postgresql ui images
+.PHONY: setup demo test test-fast lint bench clean schema kubectl system-packages postgresql ui images infra-images
 setup: $(PIP_STAMP) $(NPM_STAMP) $(CONTRACTS_STAMP) $(FLOWER_STAMP) kubectl ui system-packages postgresql
 
 # kubectl renders the kustomize overlays in tests/unit/test_manifests.py (no cluster is contacted).
@@ -86,6 +86,11 @@ $(FLOWER_STAMP): benchmarks/_flower.py | $(PIP_STAMP)
 # Sizes and durations: out/images/report.json. See docker/images.py.
 images: system-packages $(PIP_STAMP)
 	$(PY) docker/images.py --json out/images/report.json
+
+# The broker (Tansu), chain (Anvil) and database (PostgreSQL) images the single-host platform
+# (compose.yaml, docs/deploy-compose.md) runs beside the three above, from docker/infra/.
+infra-images: images
+	$(PY) docker/images.py --infra
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }

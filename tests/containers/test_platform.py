@@ -6,8 +6,9 @@ an overlay `kafkaml k8s client-overlay` writes, with its own broker, federated b
 loggers, reaching the platform's broker and chain by their cluster names. Healthy means: the API
 answers through the UI's nginx, both federated backends answer, every logger keeps running.
 
-Not here yet: a training. The backends launch their jobs through the Kubernetes API
-(JOB_LAUNCHER=kubernetes); jobs as containers need a launcher of their own (issue 23, item 3)."""
+Not here: a training. The backends launch their jobs through the Kubernetes API
+(JOB_LAUNCHER=kubernetes), which nothing answers here; a job as a container, launched from inside
+the backend's container through an engine's socket, runs in test_compose.py."""
 
 from __future__ import annotations
 

@@ -1,0 +1,322 @@
+"""The single-host platform (compose.yaml, docs/deploy-compose.md): the file as podman-compose reads
+it gives every service the settings the manifests give its pod (checked against the rendered dev
+overlay), and the platform comes up with podman-compose from the images `make images` and `make
+infra-images` build, with compose.jobs.yaml and podman's Docker-compatible service as the engine:
+migrations first, a healthy API through the UI's nginx, the UI's app, the logger running, and a
+job launched from inside the backend's container through the engine's socket, on the project's
+network; then it is taken down.
+
+Run here with podman-compose 1.6.0 on podman 4.3 (rootful). podman before 4.6 cannot wait for a
+container's health (podman-compose skips that condition with a warning), and podman 4.3 fails to
+start a container whose dependency has dependencies of its own; compose.yaml therefore keeps its
+dependencies one level deep and its one-shot services try again while what they need starts.
+Docker's `docker compose` is not installed here: it has not run this file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.containers import infra, pods
+from tests.unit.test_manifests import backend, backend_settings, containers, environment, one, pod_template
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+ROOT = pods.ROOT
+COMPOSE = ROOT / "compose.yaml"
+JOBS = ROOT / "compose.jobs.yaml"
+SETUP = ROOT / "docker" / "compose-setup.sh"
+#: The backend's settings that only the Kubernetes launcher reads, and the Docker launcher's own.
+KUBERNETES_ONLY = {"POD_NAMESPACE", "JOB_NAMESPACE", "JOB_SERVICE_ACCOUNT"}
+DOCKER_ONLY = {"JOB_NETWORK"}
+#: A job as the platform launches one, run from inside the backend's container: it reads its secret
+#: file and reaches the backend by its service name on the project's network.
+JOB_PROBE = """
+import os, sys, time
+from pathlib import Path
+from kafkaml.jobs import JobSpec, JobState, Role, SecretFile
+from kafkaml.jobs.factory import launcher_from_settings
+launcher = launcher_from_settings("docker", Path(os.environ["KAFKAML_RUN_DIR"]) / "platform-jobs")
+name = sys.argv[1]
+launcher.put_secret(name, {"token": b"probe-token"}, {"kafka-ml/job": name})
+code = ("import os, urllib.request as u; print(open(os.environ['TOKEN_FILE']).read(), os.getuid()); "
+        "r = u.urlopen(u.Request('http://backend:8000/api/health/', headers={'Host': 'backend'}), timeout=10); "
+        "print(r.status, r.read().decode())")
+launcher.launch(JobSpec(name=name, role=Role.AUDIT, owner="compose-test", training=name, image=os.environ["JOB_IMAGE"],
+                        command=("python", "-c", code),
+                        secret_files={"TOKEN": SecretFile(name, "token", "/var/run/kafka-ml/token/token")}))
+for _ in range(180):
+    (status,) = launcher.status({"kafka-ml/job": name})
+    if status.state in (JobState.SUCCEEDED, JobState.FAILED):
+        break
+    time.sleep(1)
+print(status.state.value, status.exit_code)
+print(launcher.logs({"kafka-ml/job": name})[name])
+launcher.stop({"kafka-ml/job": name})
+launcher.delete_secret(name)
+"""
+
+
+def podman_compose() -> str:
+    found = shutil.which("podman-compose", path=str(Path(sys.executable).parent)) or shutil.which("podman-compose")
+    if found is None:
+        pytest.fail("podman-compose is not installed: run `make setup` (podman-compose is in the dev extra)")
+    return found
+
+
+def compose(*args: str, env: dict[str, str], files: tuple[Path, ...] = (COMPOSE,), check: bool = True,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    command = [podman_compose()]
+    for file in files:
+        command += ["-f", str(file)]
+    done = subprocess.run([*command, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "CONTAINERS_CONF": str(pods.CONTAINERS_CONF), **env})
+    if check:
+        assert done.returncode == 0, f"podman-compose {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def config(env: dict[str, str], files: tuple[Path, ...] = (COMPOSE,)) -> dict[str, Any]:
+    return yaml.safe_load(compose("config", env=env, files=files).stdout)
+
+
+# --- offline: the file as podman-compose reads it ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, Any]:
+    return config({"KAFKAML_COMPOSE_DIR": "/srv/kafka-ml"})
+
+
+def secret_mounts(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """The container's secret files in the manifests: path → Secret key."""
+    volumes = {volume["name"]: volume["secret"] for volume in pod["volumes"] if "secret" in volume}
+    files = {}
+    for mount in container.get("volumeMounts", []):
+        for item in volumes.get(mount["name"], {}).get("items", []):
+            files[f"{mount['mountPath']}/{item['path']}"] = item["key"]
+    return files
+
+
+def compose_secrets(service: dict[str, Any]) -> dict[str, str]:
+    """The service's secret files: path → secret name."""
+    return {secret["target"]: secret["source"] for secret in service.get("secrets", [])}
+
+
+#: compose's secret names are the manifests' Secret keys, but for the Secret named by its key alone.
+SECRET_NAMES = {"url": "database-url"}
+
+
+def test_every_service_runs_restricted_as_the_pods_do(rendered: dict[str, Any]) -> None:
+    images = {image.tag for image in infra.images_module().IMAGES} | set(infra.TAGS.values())
+    for name, service in rendered["services"].items():
+        assert service["image"] in images, f"{name}: {service['image']} is not an image `make images` builds"
+        user, _, group = service["user"].partition(":")
+        assert int(user) > 0 and int(group) > 0, f"{name}: runs as {service['user']}"
+        assert service["read_only"] is True, f"{name}: a writable root filesystem"
+        assert service["cap_drop"] == ["ALL"] and "no-new-privileges" in service["security_opt"], name
+        assert any(mount.startswith("/tmp") for mount in service["tmpfs"]), f"{name}: no scratch /tmp"
+        assert not service.get("privileged") and not service.get("cap_add"), name
+        for value in (service.get("environment") or {}).values():
+            assert "KEY=" not in str(value) and "postgresql://" not in str(value), f"{name}: a secret in a value"
+    published = {name: service["ports"] for name, service in rendered["services"].items() if service.get("ports")}
+    assert list(published) == ["ui"] and all(str(port).startswith("127.0.0.1:") for port in published["ui"])
+
+
+def test_the_platform_services_get_the_manifests_users_images_settings_and_secret_files(
+        rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    pod, main = backend("dev")
+    uid = f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
+    declared = backend_settings()
+    manifests = {container["name"]: container for container in containers(pod)}
+    # backend-init runs the two init containers one after the other, with the mounts of both.
+    for name, mounted in (("backend-init", ("migrate", "logger-token")), ("backend", ("backend",))):
+        service = services[name]
+        assert service["user"] == uid, name
+        assert service["image"].endswith("/" + main["image"]), f"{name}: {service['image']} for {main['image']}"
+        names = set(service["environment"])
+        for container in mounted:
+            expected = set(environment("dev", manifests[container])) - KUBERNETES_ONLY | DOCKER_ONLY
+            assert names == expected, f"{name}: {sorted(names ^ expected)}"
+        assert names <= set(declared), sorted(names - set(declared))
+        for setting in declared.values():  # every value parses as at start-up
+            setting.read({key: str(value) for key, value in service["environment"].items()})
+        assert service["environment"]["JOB_LAUNCHER"] == "docker"
+        assert service["environment"]["JOB_NETWORK"] == rendered["networks"]["default"]["name"]
+        expected_files = {path: SECRET_NAMES.get(key, key) for container in mounted
+                          for path, key in secret_mounts(pod, manifests[container]).items()}
+        assert compose_secrets(service) == expected_files, name
+        assert any(volume.endswith(":" + service["environment"]["BACKEND_STORAGE_DIR"])
+                   for volume in service["volumes"]), name
+    # The init containers' commands in their order, then the server's arguments.
+    init = " ".join(services["backend-init"]["command"])
+    migrate, token = init.index("python -m backend migrate --noinput"), init.index(" ".join(manifests["logger-token"]["command"]))
+    assert manifests["migrate"]["command"] == ["python", "-m", "backend", "migrate", "--noinput"] and migrate < token
+    assert services["backend"]["command"] == main["args"]
+    # Migrations first: the server waits for the init service to have finished successfully.
+    assert services["backend"]["depends_on"]["backend-init"]["condition"] == "service_completed_successfully"
+    # podman 4.3 cannot start a container whose dependency has stopped and has dependencies of its
+    # own (see the module's text): a one-shot service depends on nothing.
+    for name, service in services.items():
+        if service.get("restart") == "no":
+            assert not service.get("depends_on"), f"{name}, a one-shot service, depends on {service['depends_on']}"
+
+
+def test_the_logger_and_the_ui_get_the_manifests_settings(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    logger_pod = pod_template(one("dev", "Deployment", "kafka-ml-data-control-logger"))["spec"]
+    (logger,) = logger_pod["containers"]
+    assert set(services["data-control-logger"]["environment"]) == {variable["name"] for variable in logger["env"]}
+    assert services["data-control-logger"]["command"] == logger["args"]
+    assert compose_secrets(services["data-control-logger"]) == {
+        path: SECRET_NAMES.get(key, key) for path, key in secret_mounts(logger_pod, logger).items()}
+    registry = services["data-control-logger"]["environment"]["REGISTRY_URL"]
+    allowed = services["backend"]["environment"]["BACKEND_ALLOWED_HOSTS"].split(",")
+    assert registry.split("/")[2].split(":")[0] in allowed and registry.split("/")[2].split(":")[0] == "backend"
+    ui_pod = pod_template(one("dev", "Deployment", "kafka-ml-ui"))["spec"]
+    (ui,) = ui_pod["containers"]
+    assert set(services["ui"]["environment"]) == {variable["name"] for variable in ui["env"]}
+    assert services["ui"]["environment"]["KAFKAML_API_UPSTREAM"] == "http://backend:8000"
+    assert services["ui"]["user"] == f"{ui_pod['securityContext']['runAsUser']}:{ui_pod['securityContext']['runAsGroup']}"
+    writable = {mount["mountPath"] for mount in ui["volumeMounts"]}
+    assert {mount.split(":")[0] for mount in services["ui"]["tmpfs"]} | {
+        volume.split(":")[1] for volume in services["ui"]["volumes"]} == writable
+
+
+def test_the_engine_socket_is_mounted_only_by_the_jobs_file(rendered: dict[str, Any]) -> None:
+    for name, service in rendered["services"].items():
+        assert not any("sock" in volume for volume in service.get("volumes", [])), name
+        assert "DOCKER_HOST" not in (service.get("environment") or {}), name
+    env = {"KAFKAML_COMPOSE_DIR": "/srv/kafka-ml", "KAFKAML_ENGINE_SOCKET": "/var/run/docker.sock",
+           "KAFKAML_ENGINE_GID": "998"}
+    with_jobs = config(env, (COMPOSE, JOBS))["services"]
+    backend_service = with_jobs["backend"]
+    assert "/var/run/docker.sock:/run/kafka-ml/engine.sock" in backend_service["volumes"]
+    assert backend_service["environment"]["DOCKER_HOST"] == "unix:///run/kafka-ml/engine.sock"
+    # The jobs' secret files: at the same path inside as on the host, under the run directory.
+    run_dir = backend_service["environment"]["KAFKAML_RUN_DIR"]
+    assert f"{run_dir}:{run_dir}" in backend_service["volumes"] and run_dir.startswith("/srv/kafka-ml/")
+    assert [str(group) for group in backend_service["group_add"]] == ["998"]
+    assert backend_service["environment"]["JOB_LAUNCHER"] == "docker"
+    others = {name: service for name, service in with_jobs.items() if name != "backend"}
+    assert all(not any("sock" in volume for volume in service.get("volumes", [])) for service in others.values())
+    # Without its variables the jobs file refuses to render rather than mount a wrong path.
+    refused = compose("config", env={"KAFKAML_COMPOSE_DIR": "/srv/kafka-ml"}, files=(COMPOSE, JOBS), check=False)
+    assert refused.returncode != 0 and "KAFKAML_ENGINE" in refused.stdout + refused.stderr
+
+
+# --- the platform up with podman-compose ------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Path]:
+    """podman's Docker-compatible service on a socket of its own, usable by the group 10001 (the
+    backend's), as docs/deploy-compose.md sets up an engine's socket for compose.jobs.yaml."""
+    directory = tmp_path / "engine"
+    directory.mkdir()
+    socket_path = directory / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+                               env={**os.environ, "CONTAINERS_CONF": str(pods.CONTAINERS_CONF)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not socket_path.exists():
+            assert time.monotonic() < deadline and service.poll() is None, "podman's service did not start"
+            time.sleep(0.2)
+        os.chown(socket_path, 0, 10001)
+        os.chmod(socket_path, 0o660)
+        yield socket_path
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+def one_shot_finished(container: str, timeout_s: float = 120) -> list[str]:
+    """The one-shot service's state and exit code once it has stopped (podman starts one again when
+    a service depending on it starts: podman-compose passes depends_on as --requires)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = pods.podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container).stdout.split()
+        if state[0] in ("exited", "stopped") or time.monotonic() > deadline:
+            return ["exited" if state[0] == "stopped" else state[0], *state[1:]]
+        time.sleep(1)
+
+
+def test_the_platform_comes_up_with_podman_compose(images: dict, engine: Path, tmp_path: Path) -> None:
+    tags = infra.build(tmp_path / "infra")
+    for tag in tags.values():
+        assert infra.images_module().image_exists(tag), tag
+    project = f"kml{uuid.uuid4().hex[:6]}"
+    state = tmp_path / "compose"
+    port = free_port()
+    env = {"KAFKAML_COMPOSE_DIR": str(state), "KAFKAML_UI_PORT": str(port), "KAFKAML_NETWORK": f"{project}-net",
+           "KAFKAML_ENGINE_SOCKET": str(engine), "KAFKAML_ENGINE_GID": "10001"}
+    setup = subprocess.run(["sh", str(SETUP), str(state)], capture_output=True, text=True, timeout=60)
+    assert setup.returncode == 0, setup.stderr
+    for secret in ("backend-secret-key", "eth-admin-key", "logger-token", "database-url"):
+        stat = (state / "secrets" / secret).stat()
+        assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (0, 10001, 0o440), secret
+    password = (state / "secrets" / "postgres-password").read_text().strip()
+    assert password in (state / "secrets" / "database-url").read_text()
+    files = (COMPOSE, JOBS)
+    started = time.monotonic()
+    try:
+        compose("-p", project, "up", "-d", env=env, files=files, timeout=900)
+        base = f"http://127.0.0.1:{port}"
+        status, _, answer = pods.http(f"{base}/api/health/", timeout_s=180)
+        healthy_s = time.monotonic() - started
+        assert status == 200 and json.loads(answer)["status"] == "ok", answer
+        status, headers, page = pods.http(f"{base}/trainings", timeout_s=30)
+        assert status == 200 and b'<div id="root">' in page and "text/html" in headers.get("Content-Type", ""), page[:300]
+        by_service = {label(name, "com.docker.compose.service"): name for name in pods.podman(
+            "ps", "--all", "--filter", f"label=io.podman.compose.project={project}", "--format", "{{.Names}}").stdout.split()}
+        for one_shot in ("backend-init", "fund"):
+            finished = one_shot_finished(by_service[one_shot])
+            assert finished == ["exited", "0"], f"{one_shot}: {finished}\n{pods.logs(by_service[one_shot])}"
+        init_log = pods.logs(by_service["backend-init"])
+        assert "Apply all migrations" in init_log and "has the token of" in init_log, init_log
+        for service in ("kafka", "chain", "postgres", "backend", "ui", "data-control-logger"):
+            pods.wait_running(by_service[service], 5)
+        inspected = json.loads(pods.podman("inspect", by_service["backend"]).stdout)[0]
+        assert inspected["Config"]["User"] == "10001:10001" and inspected["HostConfig"]["ReadonlyRootfs"] is True
+        assert not inspected["EffectiveCaps"], inspected["EffectiveCaps"]
+
+        # A job through the engine's socket, from inside the backend's container.
+        job = f"{project}-probe"
+        probe = pods.podman("exec", by_service["backend"], "python", "-c", JOB_PROBE, job, check=False, timeout=300)
+        assert probe.returncode == 0, f"{probe.stdout[-2000:]}\n{probe.stderr[-3000:]}"
+        state_line, output = probe.stdout.split("\n", 1)
+        assert state_line == "succeeded 0", probe.stdout
+        assert "probe-token 10001" in output and '200 {"status":"ok"' in output, output
+        print(f"\nthe platform with podman-compose, from `up` to a healthy API through the UI: {healthy_s:.1f} s; "
+              f"with a job run through the engine's socket: {time.monotonic() - started:.1f} s")
+    finally:
+        down = compose("-p", project, "down", "--timeout", "5", env=env, files=files, check=False, timeout=300)
+        for name in pods.podman("ps", "--all", "--quiet", "--filter", "label=kafka-ml/job", "--filter",
+                                f"network={env['KAFKAML_NETWORK']}", check=False).stdout.split():
+            pods.podman("rm", "--force", name, check=False)
+        leftover = pods.podman("ps", "--all", "--quiet", "--filter", f"label=io.podman.compose.project={project}",
+                               check=False).stdout.split()
+        pods.podman("network", "rm", "--force", env["KAFKAML_NETWORK"], check=False)
+    assert down.returncode == 0 and not leftover, f"down left {leftover}:\n{down.stderr[-2000:]}"
+
+
+def label(container: str, name: str) -> str:
+    return pods.podman("inspect", "--format", f'{{{{index .Config.Labels "{name}"}}}}', container).stdout.strip()
