@@ -19,6 +19,7 @@ account allowed to use the engine's socket has (that socket is root on the host)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -136,7 +137,13 @@ class DockerLauncher(HostSecrets, Launcher):
         return mounts, paths
 
     def _remove_staged(self, job: str) -> None:
-        shutil.rmtree(self.secrets.directory / STAGED / job, ignore_errors=True)
+        staged = self.secrets.directory / STAGED / job
+        for directory in staged.glob("*"):
+            # Read-only (0500) while mounted: a launcher running as the jobs' own user (the compose
+            # deployment's backend) owns it but could not delete what it holds.
+            with contextlib.suppress(OSError):
+                os.chmod(directory, 0o700)
+        shutil.rmtree(staged, ignore_errors=True)
 
     def _status(self, container: Any) -> JobStatus:
         state = container.attrs["State"]
