@@ -23,6 +23,7 @@ from kafka import TopicPartition
 from psycopg import sql
 
 from kafkaml import kafka, topics
+from kafkaml.jobs import warm_start
 from kafkaml.local import stack as local
 from tests.postgres_server import SessionServer
 
@@ -48,6 +49,14 @@ def nothing_written_into_the_source_tree() -> Iterator[None]:
     appeared = _untracked_files() - before
     assert not appeared, (f"files appeared in the source tree during the tests: {sorted(appeared)}; a test must "
                           "write under tmp_path or out/ (if you created them yourself meanwhile, run again)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_warm_process_left() -> Iterator[None]:
+    """The local jobs' warm processes (``kafkaml.jobs.warm_start``) would idle on for minutes after
+    the session: it asks them to exit (another pytest process still running starts one again)."""
+    yield
+    warm_start.stop_all()
 
 
 @pytest.fixture(scope="session", autouse=True)

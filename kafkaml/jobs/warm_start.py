@@ -133,14 +133,20 @@ def _spawn_server(path: Path, base_environment: Mapping[str, str]) -> None:
 
 
 def serve(path: Path | str) -> None:
-    """Import the libraries, then start a supervisor per request until idle for ``IDLE_EXIT_S``."""
+    """Import the libraries, then start a supervisor per request until idle for ``IDLE_EXIT_S`` or
+    asked to stop (SIGTERM: the request being answered is finished first)."""
     path = Path(path)
     idle_exit_s = float(os.environ.get("KAFKAML_WARM_IDLE_S", IDLE_EXIT_S))
-    lock = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 held for the process's life
+    lock = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 held for the process's life
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return  # another warm process serves this socket
+    lock.truncate(0)
+    lock.write(str(os.getpid()))  # for stop_all()
+    lock.flush()
+    stop_requested: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stop_requested.append(signum))
     for module in PRELOADED:
         importlib.import_module(module)
     supervisor.remember_library_path()
@@ -148,21 +154,50 @@ def serve(path: Path | str) -> None:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(64)
-    server.settimeout(idle_exit_s)
+    server.settimeout(1.0)  # how soon a stop request or the idle time is noticed
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the supervisors
     print(f"warm job starter {os.getpid()} ready on {path}", flush=True)
+    why = f"idle for {idle_exit_s:g} s"
+    last_request = time.monotonic()
     try:
-        while True:
+        while not stop_requested:
             try:
                 connection, _ = server.accept()
             except TimeoutError:
-                break
+                if time.monotonic() - last_request > idle_exit_s:
+                    break
+                continue
+            last_request = time.monotonic()
             with connection:
                 _answer(connection, closing=(server, lock))
+        else:
+            why = "asked to stop"
     finally:
         path.unlink(missing_ok=True)
         server.close()
-    print(f"warm job starter {os.getpid()} idle for {idle_exit_s:g} s: exiting", flush=True)
+    print(f"warm job starter {os.getpid()} {why}: exiting", flush=True)
+
+
+def stop_all() -> list[int]:
+    """Ask every warm process of this user to exit (their running jobs go on); their pids.
+
+    For a test session's end: what it started leaves no process behind for the idle time."""
+    stopped = []
+    for lock_file in _runtime_dir().glob("warm-*.lock"):
+        with open(lock_file) as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                continue  # nobody holds it: no warm process behind this file
+            except BlockingIOError:
+                pass
+            try:
+                pid = int(lock_file.read_text())
+            except ValueError:
+                continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(pid)
+    return stopped
 
 
 def _answer(connection: socket.socket, closing: tuple) -> None:

@@ -101,6 +101,22 @@ def test_jobs_outlive_the_warm_process_and_the_next_launch_starts_another(tmp_pa
     os.kill(second, signal.SIGTERM)
 
 
+def test_stop_all_ends_the_warm_processes_after_their_current_request_and_spares_the_jobs(
+        tmp_path: Path, code: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # a warm process of this test's own
+    launcher = LocalLauncher(tmp_path / "run")
+    launcher.launch(spec("sleeper", "sleeper", code))
+    wait_until(lambda: "started" in launcher.logs({LABEL_JOB: "sleeper"})["sleeper"], what="the sleeper")
+    log = warm_start.socket_path(base_environment()).with_suffix(".log")
+    warm = int(log.read_text().split("warm job starter ")[1].split()[0])
+    assert warm in warm_start.stop_all()
+    wait_until(lambda: not processes.is_running(warm), timeout_s=30, what="the warm process's end")
+    assert f"warm job starter {warm} asked to stop: exiting" in log.read_text()
+    assert not warm_start.socket_path(base_environment()).exists()
+    assert launcher.status({LABEL_JOB: "sleeper"})[0].state is JobState.RUNNING
+    assert launcher.stop({LABEL_JOB: "sleeper"}) == ["sleeper"]
+
+
 def test_a_bad_request_is_refused_and_the_warm_process_keeps_serving(tmp_path: Path, code: Path) -> None:
     launcher = LocalLauncher(tmp_path / "run")
     launcher.launch(spec("before", "probe", code))  # makes sure a warm process listens
