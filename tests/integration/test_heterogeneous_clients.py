@@ -51,7 +51,9 @@ def consumed_per_client(run: Run) -> dict[str, int]:
 @pytest.mark.timeout(600)
 def test_a_four_times_slower_client_completes_markedly_fewer_updates(local_stack: local.Stack,
                                                                       tmp_path: Path) -> None:
-    run = train(local_stack, tmp_path, rounds=10, epochs=8, heterogeneity={2: Heterogeneity(slowdown=4.0)})
+    # Enough versions for the slow client's first update (its first fit, with the model's warm-up,
+    # waited out four times) to arrive before the fast client alone has made them all.
+    run = train(local_stack, tmp_path, rounds=16, epochs=8, heterogeneity={2: Heterogeneity(slowdown=4.0)})
     fast, slow = submissions(run, "client-1"), submissions(run, "client-2")
     # The slowed client waited three times each of its trainings, before submitting; the other never.
     assert all(abs(u["simulated_wait_s"] - 3 * u["fit_s"]) < 0.01 for u in slow), slow
