@@ -41,13 +41,14 @@ def ensure_port_free(port: int, owner: str) -> None:
             ) from None
 
 
-def spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> int:
-    """Start ``command`` detached in a new session (its own process group); return its pid."""
+def spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    """Start ``command`` detached in a new session (its own process group), in ``cwd`` when given; return its pid."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command,
             env=env,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -54,6 +54,8 @@ RESPAWN_EVERY_S = 10.0
 REQUEST_LIMIT = 1 << 20
 #: Part of the socket's name: a launcher never talks to a warm process of another protocol.
 PROTOCOL = 1
+#: The directory holding this copy of the ``kafkaml`` package: another checkout gets another warm process.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 class WarmStartFailed(JobError):
@@ -88,8 +90,7 @@ def start_supervisor(*, job_file: Path, exit_file: Path, log_file: Path, environ
 
 def socket_path(base_environment: Mapping[str, str]) -> Path:
     """The warm process's socket for this interpreter, this copy of the code and this environment."""
-    package_root = Path(__file__).resolve().parents[2]
-    identity = json.dumps([PROTOCOL, sys.executable, str(package_root), sorted(base_environment.items())])
+    identity = json.dumps([PROTOCOL, sys.executable, str(PACKAGE_ROOT), sorted(base_environment.items())])
     return _runtime_dir() / f"warm-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.sock"
 
 
@@ -119,17 +120,12 @@ def _ask(path: Path, request: dict) -> int:
 
 
 def _spawn_server(path: Path, base_environment: Mapping[str, str]) -> None:
-    package_root = Path(__file__).resolve().parents[2]
     # ``-c``, not ``-m``: the package ``kafkaml.jobs`` imports this module, and ``-m`` would run a second copy.
     command = [sys.executable, "-c", "import sys; from kafkaml.jobs.warm_start import serve; serve(sys.argv[1])", str(path)]
     environment = {**base_environment, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    # From the package's root, so that the import finds this very copy of the code.
-    previous = os.getcwd()
-    os.chdir(package_root)
-    try:
-        processes.spawn(command, path.with_suffix(".log"), environment)
-    finally:
-        os.chdir(previous)
+    # From the package's root, so that the import finds this very copy of the code (never by
+    # changing this process's directory: launchers run in threads that share it).
+    processes.spawn(command, path.with_suffix(".log"), environment, cwd=PACKAGE_ROOT)
 
 
 def serve(path: Path | str) -> None:

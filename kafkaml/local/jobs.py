@@ -58,15 +58,12 @@ class Job:
         """None while running, else the exit code (``KILLED`` when it was killed before it could say)."""
         if self._files is None:
             return None
-        try:
-            return json.loads((self._files / launcher.EXIT_FILE).read_text())["exit_code"]
-        except FileNotFoundError:
-            pass
-        if processes.is_running(self.pid) and processes.start_ticks(self.pid) == self._start_ticks:
-            return None
-        # Gone: its outcome may have been written just before it went.
+        alive = processes.is_running(self.pid) and processes.start_ticks(self.pid) == self._start_ticks
+        # The outcome after liveness: a supervisor found gone has written it before it went, if at all.
         exit_file = self._files / launcher.EXIT_FILE
-        return json.loads(exit_file.read_text())["exit_code"] if exit_file.exists() else KILLED
+        if exit_file.exists():
+            return json.loads(exit_file.read_text())["exit_code"]
+        return None if alive else KILLED
 
     def wait(self, timeout_s: float) -> int:
         """Wait for the exit code; raise TimeoutError (job left running) when it takes longer."""
