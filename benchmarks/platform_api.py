@@ -148,7 +148,7 @@ def seed(env: dict[str, str], results: int) -> tuple[str, int, str]:
                        coordination="blockchain", settings=settings, clients=clients) for _ in range(results + 1))
         now = timezone.now()
         trained = TrainingResult.objects.bulk_create(
-            TrainingResult(deployment=deployment, ml_model=model, federated_id=f"kml-{uuid.uuid4().hex[:16]}",
+            TrainingResult(deployment=deployment, owner=user, ml_model=model, federated_id=f"kml-{uuid.uuid4().hex[:16]}",
                            token_sha256="0" * 64, status=TrainingResult.Status.FINISHED,
                            contract_address=f"0x{index:040x}", started_at=now, finished_at=now,
                            final={"metrics": {"accuracy": 0.9, "loss": 0.3}, "elapsed_s": 60.0},

@@ -89,6 +89,10 @@ class TrainingResult(models.Model):
         STOPPED = "stopped"
 
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="results")
+    # The deployment's owner, kept on the result too: the results list (the API's busiest read, which
+    # the UI polls) counts and pages a user's results by the (owner, id) index alone, instead of
+    # joining every result to its deployment first. A deployment's owner never changes.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     ml_model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="results")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
     federated_id = models.CharField(max_length=64, unique=True)  # FEDERATED_STRING_ID of the jobs
@@ -105,7 +109,12 @@ class TrainingResult(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status"])]
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["owner", "id"])]
+
+    def save(self, *args, **kwargs):
+        if self.owner_id is None and self.deployment_id is not None:
+            self.owner_id = self.deployment.owner_id
+        super().save(*args, **kwargs)
 
 
 class RoundRecord(models.Model):

@@ -30,7 +30,7 @@ def deployments_of(user) -> QuerySet[Deployment]:
 
 
 def results_of(user) -> QuerySet[TrainingResult]:
-    return _owned(TrainingResult.objects.select_related("ml_model", "deployment"), user, "deployment__owner")
+    return _owned(TrainingResult.objects.select_related("ml_model", "deployment"), user)
 
 
 def with_round_counts(results: QuerySet[TrainingResult]) -> QuerySet[TrainingResult]:
@@ -62,13 +62,12 @@ def _result_page_sql(*, owner: bool, status: bool, deployment: bool) -> str:
     and JSON encoding, plus a second query for the total; here the worker runs one statement and
     passes the database's text through. The round count is a subquery over the page's rows only
     (``page``): PostgreSQL would compute it for every row that OFFSET skips too. ``test_api_basics`` holds the rows equal to the result's own representation."""
-    result, run, model, rounds = (TrainingResult._meta.db_table, Deployment._meta.db_table,
-                                  MLModel._meta.db_table, RoundRecord._meta.db_table)
-    conditions = ["d.owner_id = %(owner)s" if owner else "", "r.status = %(status)s" if status else "",
+    result, model, rounds = TrainingResult._meta.db_table, MLModel._meta.db_table, RoundRecord._meta.db_table
+    conditions = ["r.owner_id = %(owner)s" if owner else "", "r.status = %(status)s" if status else "",
                   "r.deployment_id = %(deployment)s" if deployment else ""]
     where = " AND ".join(condition for condition in conditions if condition) or "TRUE"
     return f"""
-        WITH owned AS (SELECT r.id FROM "{result}" r JOIN "{run}" d ON d.id = r.deployment_id WHERE {where}),
+        WITH owned AS (SELECT r.id FROM "{result}" r WHERE {where}),
              page AS (SELECT id FROM owned ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s)
         SELECT (SELECT count(*) FROM owned), coalesce(json_agg(json_build_object(
             'id', r.id, 'deployment', r.deployment_id, 'ml_model', r.ml_model_id, 'model_name', m.name,

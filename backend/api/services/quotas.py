@@ -49,7 +49,7 @@ def reserve_trainings(*, user, count: int) -> None:
         return
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()  # one deployment at a time per user
     limit = quotas().max_running_trainings
-    running = TrainingResult.objects.filter(deployment__owner=user, status__in=ACTIVE).count()
+    running = TrainingResult.objects.filter(owner=user, status__in=ACTIVE).count()
     if running + count > limit:
         raise QuotaExceeded(f"you have {running} training(s) created or running and this deployment adds {count}; "
                             f"at most {limit} at once on this platform: wait for one to end, or stop one")
