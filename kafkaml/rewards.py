@@ -28,6 +28,8 @@ TIERS: tuple[tuple[Fraction, Fraction], ...] = (
 )
 
 POLICIES = ("improvement", "tiered")
+#: Tokens for a full improvement by a whole round's data, unless a training says otherwise (REWARD_BASE).
+DEFAULT_BASE = "1"
 
 #: What each policy pays, for people choosing one (the UI, ``GET /api/strategies/``).
 POLICY_SUMMARIES: dict[str, str] = {

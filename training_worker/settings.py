@@ -26,7 +26,7 @@ from kafkaml.control_topics import RecordPin
 from kafkaml.heterogeneity import MAX_DROPOUT_S, MAX_SLOWDOWN, Heterogeneity
 from kafkaml.messages.kinds import FORMATS
 from kafkaml.model_source import parse_kwargs
-from kafkaml.rewards import POLICIES, RewardPolicy, parse_token_amount, reward_budget
+from kafkaml.rewards import DEFAULT_BASE, POLICIES, RewardPolicy, parse_token_amount, reward_budget
 from kafkaml.strategies import STRATEGIES, Strategy, StrategyError, make_strategy
 from kafkaml.topics import DATA_CONTROL_TOPIC, MODEL_CONTROL_TOPIC
 
@@ -144,7 +144,7 @@ AGGREGATOR = declare(
     Setting("REWARD_POLICY", "How rewards are computed: improvement (measured loss reduction) or tiered "
             "(the earlier Kafka-ML rule).", default="improvement", choices=POLICIES),
     Setting("REWARD_BASE", "Tokens for a full improvement by the whole round's data (decimal, 18 decimals).",
-            default="1"),
+            default=DEFAULT_BASE),
     Setting("REWARD_REJECT_RATIO", "Updates raising the validation loss above this ratio are rejected unless they "
                                    "measurably raise the validation accuracy (docs/training-engine.md, screening).",
             kind="float", default=1.5, minimum=1.0),

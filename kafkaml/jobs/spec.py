@@ -6,9 +6,7 @@ into a process group. So the description
 holds only what both can honour: a program, plain settings, secret *files* (a program reads
 ``<NAME>_FILE``; a key is never an environment value), labels that status, logs and stop select
 on, resources and time limits. Everything is checked when the spec is built, so a mistake fails
-in the caller, not in a cluster minutes later. ``kafkaml train`` does not use it yet: it starts its
-training jobs as local processes of its own (:mod:`kafkaml.local.jobs`), with the same
-environments (:mod:`kafkaml.jobs.contract`).
+in the caller, not in a cluster minutes later.
 """
 
 from __future__ import annotations

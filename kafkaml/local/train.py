@@ -26,16 +26,15 @@ from typing import Any
 from kafkaml.builder import BuilderUnavailableError, build_isolated
 from kafkaml.control_topics import ControlRecord, RecordPin, read_control
 from kafkaml.heterogeneity import Heterogeneity
+from kafkaml.jobs import onchain
 from kafkaml.jobs.contract import AggregatorJob, ChainAccess, TrainerJob
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.jobs import Job
 from kafkaml.messages.kinds import ModelControl
 from kafkaml.model_source import ModelSourceError
-from kafkaml.rewards import reward_budget
 from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
-from kafkaml.strategies import make_strategy
-from kafkaml.topics import CONTROL_TOPIC_CONFIG, MODEL_CONTROL_TOPIC, ensure_topic, weights_topic
+from kafkaml.topics import CONTROL_TOPIC_CONFIG, MODEL_CONTROL_TOPIC, ensure_topic
 from kafkaml.workloads import Samples, Workload
 
 #: Share of the workload's validation samples the aggregator scores on (a datasource needs some
@@ -216,7 +215,6 @@ def create_training(run: Run, job: AggregatorJob, token_address: str) -> Aggrega
     (:func:`kafkaml.ledger.gas.fund_aggregator`, as the backend funds it; the rest
     returns at :meth:`Run.stop`), and the training created for it through the factory with the
     platform's admin key, for exactly this job's settings. Returns the job with its training and key."""
-    from kafkaml.ledger.client import Ledger
     from kafkaml.ledger.gas import fund_aggregator
 
     current = run.stack
@@ -225,14 +223,9 @@ def create_training(run: Run, job: AggregatorJob, token_address: str) -> Aggrega
     assert aggregator is not None and job.model_architecture_file is not None
     run.funded_wei = fund_aggregator(current.chain.address, admin_key, aggregator.address, rounds=job.rounds,
                                      clients=len(job.client_ceilings))
-    strategy = make_strategy(job.strategy.lower(), job.strategy_params)
-    run.contract_address = Ledger.create_training(
-        current.chain.address, admin_key, token_address=token_address, aggregator=aggregator.address,
-        settings_hash=job.settings_hash(Path(job.model_architecture_file).read_bytes()),
-        weights_topic=weights_topic(run.run_id), strategy=strategy.description_json(), rounds=job.rounds,
-        # kafkaml train sets neither: the job's defaults (training_worker/settings.py)
-        budget=reward_budget(job.reward_budget or "", job.reward_base or "1", job.rounds),
-    )
+    run.contract_address = onchain.create_training(
+        current.chain.address, admin_key, job, Path(job.model_architecture_file).read_bytes(),
+        token_address=token_address, aggregator=aggregator.address)
     run.token_address = token_address
     (run.directory / "contract.json").write_text(json.dumps({"address": run.contract_address,
                                                              "token": token_address}))

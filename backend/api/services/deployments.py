@@ -28,13 +28,10 @@ from backend.api.services import funding, jobs, quotas
 from backend.api.services.chain import admin_key, platform_contracts
 from kafkaml.config import ConfigError, read_secret
 from kafkaml.django_api import Unavailable
-from kafkaml.jobs import AggregatorJob, ChainAccess
+from kafkaml.jobs import AggregatorJob, ChainAccess, onchain
 from kafkaml.ledger import LedgerError
 from kafkaml.registry.auth import token_digest
 from kafkaml.registry.models import Datasource
-from kafkaml.rewards import reward_budget
-from kafkaml.strategies import make_strategy
-from kafkaml.topics import weights_topic
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +147,6 @@ def signer_key(site: PlatformSettings) -> str:
 def _create_training(result: TrainingResult, settings: TrainingSettings, job: AggregatorJob, description: bytes,
                      site: PlatformSettings, aggregator: str, clients: int) -> None:
     """Fund the training's aggregator account and create the training on chain for it."""
-    from kafkaml.ledger.client import Ledger
     from kafkaml.ledger.gas import fund_aggregator
 
     contracts = platform_contracts()
@@ -159,10 +155,6 @@ def _create_training(result: TrainingResult, settings: TrainingSettings, job: Ag
     key = admin_key(site)
     fund_aggregator(site.rpc_url, key, aggregator, rounds=settings.rounds, clients=clients,
                     margin=site.aggregator_gas_margin)
-    strategy = make_strategy(settings.strategy, settings.strategy_params)
-    result.contract_address = Ledger.create_training(
-        site.rpc_url, key, token_address=contracts.token, aggregator=aggregator,
-        settings_hash=job.settings_hash(description), weights_topic=weights_topic(result.federated_id),
-        strategy=strategy.description_json(), rounds=settings.rounds,
-        budget=reward_budget(settings.reward_budget, settings.reward_base, settings.rounds))
+    result.contract_address = onchain.create_training(site.rpc_url, key, job, description,
+                                                      token_address=contracts.token, aggregator=aggregator)
     result.save(update_fields=["contract_address"])
