@@ -20,10 +20,12 @@ instead of paying seconds of imports, and sees what a fresh process would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,12 +43,14 @@ from kafkaml.jobs.launcher import (
     matches,
     scoped,
 )
-from kafkaml.jobs.spec import JobSpec, SecretFile
+from kafkaml.jobs.spec import LABEL_JOB, JobSpec, SecretFile
 
 JOB_FILE = "job.json"
 PROCESS_FILE = "process.json"
 EXIT_FILE = "exit.json"
 LOG_FILE = "output.log"
+#: The exit code of a job whose supervisor was killed outright (as SIGKILL's 128 + 9): it left none.
+KILLED = 137
 #: The only variables of the caller's environment a job inherits.
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
 
@@ -145,12 +149,18 @@ class LocalLauncher(HostSecrets, Launcher):
     def stop(self, selector: Mapping[str, str]) -> list[str]:
         stopped = []
         for job_dir, record in self._records(scoped(selector, for_stop=True)):
-            process = _read_json(job_dir / PROCESS_FILE)
-            if process and _is_supervisor(process):
-                processes.stop_group(process["pid"], self.stop_grace_s)
+            self.end(record["name"])
             shutil.rmtree(job_dir, ignore_errors=True)
             stopped.append(record["name"])
         return stopped
+
+    def end(self, name: str, grace_s: float | None = None) -> None:
+        """End the job ``name``'s processes (SIGTERM, SIGKILL after ``grace_s``, by default the
+        launcher's) and keep its files: its log and outcome stay readable, as a Kubernetes Job's
+        do until it is deleted. :meth:`stop` ends and deletes."""
+        process = _read_json(self.jobs_dir / name / PROCESS_FILE)
+        if process and _is_supervisor(process):
+            processes.stop_group(process["pid"], self.stop_grace_s if grace_s is None else grace_s)
 
     def _secret_path(self, secret: SecretFile) -> Path:
         path = self.secrets.path(secret)
@@ -184,6 +194,66 @@ class LocalLauncher(HostSecrets, Launcher):
         if alive:
             return JobStatus(**common, state=JobState.RUNNING)
         return JobStatus(**common, state=JobState.FAILED, reason="Lost")  # killed outright, or a reboot
+
+
+class LocalJob:
+    """One job of a :class:`LocalLauncher`, followed through its handle: for a caller that starts
+    its jobs and waits for them itself (``kafkaml train``, the tests), where a service polls the
+    launcher's statuses by label instead."""
+
+    def __init__(self, launcher: LocalLauncher, spec: JobSpec) -> None:
+        self.launcher, self.spec = launcher, spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        return self.spec.environment
+
+    @property
+    def log_path(self) -> Path:
+        return self.launcher.jobs_dir / self.name / LOG_FILE
+
+    def start(self) -> LocalJob:
+        self.launcher.launch(self.spec)
+        return self
+
+    def again(self, name: str, environment: Mapping[str, str]) -> LocalJob:
+        """The same job under a new name with another environment, not started (a restart: the
+        first run's log stays under its own name)."""
+        return LocalJob(self.launcher, dataclasses.replace(self.spec, name=name, environment=environment))
+
+    def exit_code(self) -> int | None:
+        """None while it runs, else its exit code (:data:`KILLED` when it was killed before it could say)."""
+        statuses = self.launcher.status({LABEL_JOB: self.name})
+        if not statuses:
+            raise JobError(f"job {self.name} is gone from {self.launcher.jobs_dir}")
+        status = statuses[0]
+        if status.state in (JobState.PENDING, JobState.RUNNING):
+            return None
+        return KILLED if status.exit_code is None else status.exit_code
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for the exit code; raise TimeoutError (the job left running) when it takes longer."""
+        deadline = time.monotonic() + timeout_s
+        while (code := self.exit_code()) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.name} still running after {timeout_s:.0f} s; log: {self.log_path}")
+            time.sleep(0.1)
+        return code
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """End the job's whole process group; its log stays."""
+        self.launcher.end(self.name, grace_s)
+
+    def kill(self) -> None:
+        """Kill the job abruptly, as a crashed node or an OOM kill would."""
+        self.stop(grace_s=0)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return processes.tail(self.log_path, lines)
 
 
 def _is_supervisor(process: dict[str, Any]) -> bool:

@@ -41,6 +41,8 @@ class Role(StrEnum):
     BUILDER = "builder"
     AUDIT = "audit"
     INFERENCE = "inference"
+    #: A control topic's logger: a Deployment in a cluster, a local job where tests run one alone.
+    LOGGER = "logger"
 
 
 @dataclass(frozen=True)

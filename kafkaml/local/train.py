@@ -25,12 +25,13 @@ from typing import Any
 
 from kafkaml.builder import BuilderUnavailableError, build_isolated
 from kafkaml.control_topics import ControlRecord, RecordPin, read_control
+from kafkaml.faults import FAULT_POINT
 from kafkaml.heterogeneity import Heterogeneity
-from kafkaml.jobs import onchain
+from kafkaml.jobs import JobSpec, Role, onchain
 from kafkaml.jobs.contract import AggregatorJob, ChainAccess, TrainerJob
+from kafkaml.jobs.local import LocalJob, LocalLauncher
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
-from kafkaml.local.jobs import Job
 from kafkaml.messages.kinds import ModelControl
 from kafkaml.model_source import ModelSourceError
 from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
@@ -40,6 +41,10 @@ from kafkaml.workloads import Samples, Workload
 #: Share of the workload's validation samples the aggregator scores on (a datasource needs some
 #: training samples, so not all of them).
 PLATFORM_VALIDATION_RATE = 0.95
+
+#: Who launched the jobs (their ``managed-by`` label), and the image a cluster would run them from.
+OWNER = "kafkaml-train"
+IMAGE = "kafka-ml/worker:0.1.0"
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,8 @@ class RunOptions:
     sample_weighting: str = "capped"
     #: Benchmarks and tests only: client index (from 1) → a simulated slower or intermittent client.
     heterogeneity: dict[int, Heterogeneity] = field(default_factory=dict)
+    #: Tests only: every job of the run ends at this point of :mod:`kafkaml.faults` ('' never).
+    fault_point: str = ""
 
 
 @dataclass
@@ -78,8 +85,10 @@ class Run:
     directory: Path
     stack: local.Stack
     options: RunOptions
-    aggregator: Job | None = None
-    trainers: list[Job] = field(default_factory=list)
+    #: The run's jobs are local jobs under ``<directory>/jobs/<name>/`` (their logs: ``output.log``).
+    launcher: LocalLauncher = field(init=False)
+    aggregator: LocalJob | None = None
+    trainers: list[LocalJob] = field(default_factory=list)
     announcement: ModelControl | None = None
     #: The announcement's record, which the trainers are pinned to (they verify it, not rescan).
     announcement_pin: RecordPin | None = None
@@ -96,6 +105,16 @@ class Run:
     #: platform when the run stopped (None: not yet, or classic mode).
     funded_wei: int = 0
     returned_wei: int | None = None
+
+    def __post_init__(self) -> None:
+        self.launcher = LocalLauncher(self.directory)
+
+    def job(self, name: str, role: Role, module: str, environment: dict[str, str]) -> LocalJob:
+        """One of the run's jobs (not started), as a backend describes it to its launcher."""
+        if self.options.fault_point:
+            environment = {**environment, FAULT_POINT.name: self.options.fault_point}
+        return LocalJob(self.launcher, JobSpec(name=name, role=role, owner=OWNER, training=self.run_id, image=IMAGE,
+                                               module=module, environment=environment))
 
     @property
     def progress_file(self) -> Path:
@@ -114,7 +133,7 @@ class Run:
     def final(self) -> dict[str, Any] | None:
         return json.loads(self.final_file.read_text())["data"] if self.final_file.exists() else None
 
-    def jobs(self) -> list[Job]:
+    def jobs(self) -> list[LocalJob]:
         return [job for job in [self.aggregator, *self.trainers] if job is not None]
 
     def stop(self) -> None:
@@ -303,17 +322,14 @@ def start_run(current: local.Stack, workload: Workload, options: RunOptions, run
         job = create_training(run, job, token_address or deploy_token_once(current))
     else:
         job = replace(job, wallet_key_file=str(run.aggregator_account.key_file))
-    run.aggregator = Job("aggregator", "training_worker.aggregator", job.environment(),
-                         run.directory / "aggregator.log").start()
+    run.aggregator = run.job("aggregator", Role.AGGREGATOR, "training_worker.aggregator", job.environment()).start()
     record = wait_for_announcement(run, timeout_s=180)
     assert isinstance(record.message, ModelControl)
     run.announcement = record.message
     run.announcement_pin = RecordPin(0, record.offset, hashlib.sha256(record.raw).hexdigest())
-    run.trainers = [
-        Job(f"client-{index}", "training_worker.trainer", trainer_job(run, index).environment(),
-            run.directory / f"client-{index}.log").start()
-        for index in range(1, options.clients + 1)
-    ]
+    run.trainers = [run.job(f"client-{index}", Role.TRAINER, "training_worker.trainer",
+                            trainer_job(run, index).environment()).start()
+                    for index in range(1, options.clients + 1)]
     return run
 
 

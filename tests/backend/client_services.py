@@ -15,16 +15,17 @@ import requests
 
 from kafkaml import processes
 from kafkaml.jobs import LocalLauncher
+from kafkaml.jobs.local import LocalJob
 from kafkaml.jobs.spec import LABEL_OWNER
 from kafkaml.local import client as local_client
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
-from kafkaml.local.jobs import Job
 from kafkaml.local.train import deploy_token_once
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, DATA_CONTROL_TOPIC, ensure_topic
 from tests.backend import documented
 from tests.conftest import throwaway_database
+from tests.jobs import local_job
 
 #: Every test signs in from 127.0.0.1 (the fuzz passes hundreds of times): the per-address limit
 #: is raised for the session's services; test_web_security.py checks it on a backend of its own.
@@ -37,7 +38,7 @@ class Client:
     url: str
     token: str  # the client's first administrator's API token
     pid: int = 0
-    loggers: list[Job] = field(default_factory=list)
+    loggers: list[LocalJob] = field(default_factory=list)
 
     def api(self) -> requests.Session:
         session = requests.Session()
@@ -75,13 +76,11 @@ def start_client(stack: local.Stack, name: str, token_address: str, policy: str,
     running = start_backend(name, env, local_client.directory(stack, name), directory / f"{name}-backend.log")
     token_file = local_client.directory(stack, name) / local_client.TOKEN_FILE
     running.loggers = [
-        Job(f"{name}-data-logger", "data_control_logger",
-            {**local_client.data_logger_environment(stack, name, running.url, token_file),
-             "DATA_CONTROL_TOPIC": data_control_topic},
-            directory / f"{name}-data-logger.log").start(),
-        Job(f"{name}-model-logger", "model_control_logger",
-            local_client.model_logger_environment(stack, running.url, token_file),
-            directory / f"{name}-model-logger.log").start(),
+        local_job(directory, f"{name}-data-logger", "data_control_logger",
+                  {**local_client.data_logger_environment(stack, name, running.url, token_file),
+                   "DATA_CONTROL_TOPIC": data_control_topic}).start(),
+        local_job(directory, f"{name}-model-logger", "model_control_logger",
+                  local_client.model_logger_environment(stack, running.url, token_file)).start(),
     ]
     return running
 
@@ -143,11 +142,11 @@ class FederatedBackend:
         answer.raise_for_status()
         return answer.json()["token"]
 
-    def model_logger(self, stack: local.Stack, topic: str, log_path: Path) -> Job:
+    def model_logger(self, stack: local.Stack, topic: str, directory: Path) -> LocalJob:
         """This backend's model control logger, reading ``topic`` of the platform's broker."""
         token_file = self.directory / local_client.TOKEN_FILE
         env = {**local_client.model_logger_environment(stack, self.url, token_file), "MODEL_LOGGER_TOPIC": topic}
-        return Job("model-logger", "model_control_logger", env, log_path).start()
+        return local_job(directory, "model-logger", "model_control_logger", env).start()
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,10 @@ from web3 import HTTPProvider, Web3
 
 from kafkaml.control_topics import read_control
 from kafkaml.jobs import ChainAccess, LocalLauncher, TrainerJob
+from kafkaml.jobs.local import LocalJob
 from kafkaml.jobs.spec import LABEL_TRAINING
 from kafkaml.ledger.gas import aggregator_gas
 from kafkaml.local import stack as local
-from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
 from kafkaml.messages.kinds import DataControl
 from kafkaml.platform_client import wait_until_built
@@ -29,6 +29,7 @@ from kafkaml.toydata import TOY_MODEL_SOURCE
 from kafkaml.workloads import make_workload
 from tests.backend.conftest import Backend
 from tests.conftest import unique
+from tests.jobs import local_job
 
 
 def register_validation_datasource(backend: Backend, stack: local.Stack, name: str) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def job_logs(backend: Backend, result_id: int) -> str:
 
 
 def start_trainers(stack: local.Stack, result: dict[str, Any], token: str, directory: Path,
-                   clients: int = 2, signer: str = "") -> list[Job]:
+                   clients: int = 2, signer: str = "") -> list[LocalJob]:
     """The clients' trainers with their own keys and data (what each federated backend starts)."""
     workload = make_workload("toy", clients, 1200, seed=7, mode="random-split")
     jobs = []
@@ -120,7 +121,7 @@ def start_trainers(stack: local.Stack, result: dict[str, Any], token: str, direc
             data_control_topic=DATA_CONTROL_TOPIC, results_dir=str(directory / f"client-{index}"), stop_timeout_s=60,
             poll_interval_s=0.5, chain=chain, platform_signer=signer or None,
             wallet_key_file=None if signer else str(stack.account(f"client-{index}").key_file))
-        jobs.append(Job(f"client-{index}", "training_worker.trainer", job.environment(), directory / f"client-{index}.log").start())
+        jobs.append(local_job(directory, f"client-{index}", "training_worker.trainer", job.environment()).start())
     return jobs
 
 

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from kafkaml import kafka
+from kafkaml.jobs.local import LocalJob
 from kafkaml.local import stack as local
-from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
 from kafkaml.registry.records import EXCERPT_BYTES, MAX_DESCRIPTION_BYTES, MAX_RECORD_BYTES
 from kafkaml.relay import Registry
@@ -21,18 +21,19 @@ from kafkaml.workloads import Samples
 from tests.backend.conftest import Backend
 from tests.backend.hostile_records import hostile_records, produce
 from tests.conftest import unique
+from tests.jobs import local_job
 
 LEGACY = {"topic": "legacy-data:0:0:100", "input_format": "RAW",
           "input_config": {"data_type": "float32", "label_type": "int64", "data_reshape": "8", "label_reshape": ""},
           "validation_rate": 0.1, "test_rate": 0.0, "total_msg": 100, "description": "earlier Kafka-ML sink"}
 
 
-def start_logger(backend: Backend, bootstrap: str, topic: str, directory: Path) -> Job:
+def start_logger(backend: Backend, bootstrap: str, topic: str, directory: Path, name: str = "data-logger") -> LocalJob:
     token_file = directory / "token"
     token_file.write_text(backend.relay_token)
     env = {"DATA_BOOTSTRAP_SERVERS": bootstrap, "DATA_CONTROL_TOPIC": topic,
            "REGISTRY_URL": f"{backend.url}/api/datasources/register/", "REGISTRY_TOKEN_FILE": str(token_file)}
-    return Job("data-logger", "data_control_logger", env, directory / "logger.log").start()
+    return local_job(directory, name, "data_control_logger", env).start()
 
 
 def registered(backend: Backend, topic: str) -> list[dict]:
@@ -73,7 +74,7 @@ def test_nothing_lost_nothing_doubled_bad_records_rejected(backend: Backend, loc
         producer.send(topic, b"{not json", partition=0).get(timeout=10)
         producer.send(topic, json.dumps({"kind": "data_control", "version": 1}).encode(), partition=0).get(timeout=10)
         producer.close()
-        logger = start_logger(backend, bootstrap, topic, tmp_path)
+        logger = start_logger(backend, bootstrap, topic, tmp_path, "data-logger-restarted")
         wait_until(lambda: len(registered(backend, topic)) == 3 and len(rejected(backend, topic)) == 2,
                    "the records sent while the logger was down")
         backend.stop(grace_s=0)  # the backend goes away: the logger waits, never skips
@@ -82,7 +83,7 @@ def test_nothing_lost_nothing_doubled_bad_records_rejected(backend: Backend, loc
         backend.start()
         wait_until(lambda: len(registered(backend, topic)) == 4, "the record sent while the backend was down")
         logger.stop()
-        logger = start_logger(backend, bootstrap, topic, tmp_path)  # a restart replays nothing
+        logger = start_logger(backend, bootstrap, topic, tmp_path, "data-logger-again")  # a restart replays nothing
         time.sleep(4)
     finally:
         logger.stop()

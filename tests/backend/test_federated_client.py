@@ -17,7 +17,6 @@ import pytest
 from kafkaml import processes
 from kafkaml.local import platform
 from kafkaml.local import stack as local
-from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
 from kafkaml.topics import update_topic, weights_topic
 from kafkaml.toydata import toy_blobs
@@ -93,7 +92,7 @@ def test_the_whole_path_through_the_services(backend: Backend, local_stack: loca
     before = len(clients["client-1"].participations())
     logger = clients["client-1"].loggers[1]
     logger.stop()
-    clients["client-1"].loggers[1] = Job(logger.name, logger.module, logger.env, logger.log_path).start()
+    clients["client-1"].loggers[1] = logger.again(f"{logger.name}-restarted", logger.environment).start()
     time.sleep(4)
     assert len(clients["client-1"].participations()) == before
     models = clients["client-1"].api().get(f"{clients['client-1'].url}/api/models/").json()["results"]

@@ -43,7 +43,7 @@ def test_no_record_stops_the_model_logger(federated_backend: FederatedBackend, l
     signature = [(SIGNATURE_HEADER, sign(federated_backend.signer.private_key(), valid))]
     hostile = hostile_records(valid, signature, largest=MAX_ANNOUNCEMENT_BYTES)
     produce(bootstrap, topic, [(record.value, record.headers) for record in hostile] + [(valid, signature)])
-    logger = federated_backend.model_logger(local_stack, topic, tmp_path / "model-logger.log")
+    logger = federated_backend.model_logger(local_stack, topic, tmp_path)
     try:
         deadline = time.monotonic() + 60
         while len(announced(federated_backend, topic)) <= len(hostile) and logger.exit_code() is None:

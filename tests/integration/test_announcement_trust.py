@@ -18,7 +18,6 @@ from kafkaml.jobs import TrainerJob
 from kafkaml.ledger.client import Ledger
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
-from kafkaml.local.jobs import Job
 from kafkaml.local.train import (
     Run,
     RunOptions,
@@ -34,6 +33,7 @@ from kafkaml.signing import SIGNATURE_HEADER, sign, signed_by
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 from kafkaml.workloads import make_workload
 from tests.conftest import unique
+from tests.jobs import local_job
 from training_worker.announcement import AnnouncementError, find_model
 from training_worker.coordination.chain import ChainClient
 from training_worker.coordination.factory import open_client
@@ -129,7 +129,7 @@ def test_a_trainer_pinned_to_other_bytes_exits_naming_both_digests(local_stack: 
     genuine, other = (announcement(model_id, epochs=epochs, platform_bootstrap=bootstrap) for epochs in (1, 2))
     (offset,) = publish(bootstrap, topic, [(genuine, [(SIGNATURE_HEADER, sign(platform.private_key(), genuine))])])
     job = classic_trainer(bootstrap, topic, model_id, platform.address, tmp_path, (offset, other))
-    trainer = Job("client-1", "training_worker.trainer", job.environment(), tmp_path / "trainer.log").start()
+    trainer = local_job(tmp_path, "client-1", "training_worker.trainer", job.environment()).start()
     code = trainer.wait(timeout_s=120)
     log = trainer.log_path.read_text()
     assert code == 2, log
@@ -179,7 +179,7 @@ def test_aggregator_refuses_a_training_created_for_other_settings(local_stack: l
     created = aggregator_job(run, workload, build_model_file(run, workload))
     run.aggregator_account = new_account(tmp_path / "keys" / "aggregator.key")
     created = create_training(run, created, deploy_token_once(local_stack))
-    job = Job("aggregator", "training_worker.aggregator", replace(created, rounds=3).environment(),
-              tmp_path / "aggregator.log").start()
+    job = local_job(tmp_path, "aggregator", "training_worker.aggregator",
+                    replace(created, rounds=3).environment()).start()
     assert job.wait(timeout_s=120) == 2
     assert "was created for other settings" in job.log_path.read_text()

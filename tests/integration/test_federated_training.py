@@ -22,7 +22,6 @@ from kafkaml.faults import FAULT_EXIT_CODE, FAULT_POINTS
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.ledger.client import Ledger
 from kafkaml.local import stack as local
-from kafkaml.local.jobs import Job
 from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
 from kafkaml.messages.kinds import RoundMessage, WeightsMessage
 from kafkaml.pointers import WeightsPointer
@@ -326,23 +325,22 @@ def test_junk_on_the_global_weights_topic_never_stops_the_aggregator(local_stack
     assert written[0] > 100
 
 
-def run_killed_at(stack: local.Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str,
+def run_killed_at(stack: local.Stack, tmp_path: Path, mode: str,
                   points: tuple[str, ...], rounds: int) -> tuple[Run, dict]:
     """A training whose aggregator dies at each fault point of ``points`` in turn (it is restarted
     with the next one set), then is restarted without any and finishes."""
-    monkeypatch.setenv("KAFKAML_FAULT_POINT", points[0])  # the trainers inherit it too: they have no point
-    options = RunOptions(clients=2, rounds=rounds, mode=mode, stop_timeout_s=120)
+    # the trainers have it too: they have no aggregator point
+    options = RunOptions(clients=2, rounds=rounds, mode=mode, stop_timeout_s=120, fault_point=points[0])
     run = start_run(stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"), options, tmp_path)
-    monkeypatch.delenv("KAFKAML_FAULT_POINT")
     try:
-        environment = {name: value for name, value in run.aggregator.env.items() if name != "KAFKAML_FAULT_POINT"}
+        environment = {name: value for name, value in run.aggregator.environment.items()
+                       if name != "KAFKAML_FAULT_POINT"}
         for restart, point in enumerate(points, start=1):
             assert run.aggregator is not None
             assert run.aggregator.wait(timeout_s=180) == FAULT_EXIT_CODE, run.aggregator.log_tail()
             assert f"fault point {point} reached" in run.aggregator.log_tail()
             fault = {"KAFKAML_FAULT_POINT": points[restart]} if restart < len(points) else {}
-            run.aggregator = Job("aggregator", "training_worker.aggregator", {**environment, **fault},
-                                 run.directory / f"aggregator-restart-{restart}.log").start()
+            run.aggregator = run.aggregator.again(f"aggregator-restart-{restart}", {**environment, **fault}).start()
         return run, wait_for_end(run, timeout_s=240)
     finally:
         run.stop()
@@ -354,24 +352,24 @@ def points_of(job: str) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("mode", ["classic", "blockchain"])
 def test_trainers_killed_in_each_gap_are_restarted_and_each_update_counts_once(
-        local_stack: local.Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+        local_stack: local.Stack, tmp_path: Path, mode: str) -> None:
     """Both trainers die between publishing an update and submitting it, restarted they die
     between submitting the next and reporting it, restarted again they finish the training: the
     unsubmitted update is never counted, the submitted one never submitted twice."""
     points, rounds = points_of("trainer"), 3
-    monkeypatch.setenv("KAFKAML_FAULT_POINT", points[0])  # the aggregator inherits it too: it has no trainer point
+    # the aggregator has it too: it has no trainer point
     run = start_run(local_stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"),
-                    RunOptions(clients=2, rounds=rounds, mode=mode, stop_timeout_s=120), tmp_path)
-    monkeypatch.delenv("KAFKAML_FAULT_POINT")
+                    RunOptions(clients=2, rounds=rounds, mode=mode, stop_timeout_s=120, fault_point=points[0]), tmp_path)
     try:
         for restart, point in enumerate(points, start=1):
             fault = {"KAFKAML_FAULT_POINT": points[restart]} if restart < len(points) else {}
             for index, trainer in enumerate(run.trainers):
                 assert trainer.wait(timeout_s=180) == FAULT_EXIT_CODE, trainer.log_tail()
                 assert f"fault point {point} reached" in trainer.log_tail()
-                environment = {name: value for name, value in trainer.env.items() if name != "KAFKAML_FAULT_POINT"}
-                run.trainers[index] = Job(trainer.name, "training_worker.trainer", {**environment, **fault},
-                                          run.directory / f"{trainer.name}-restart-{restart}.log").start()
+                environment = {name: value for name, value in trainer.environment.items()
+                               if name != "KAFKAML_FAULT_POINT"}
+                run.trainers[index] = trainer.again(f"client-{index + 1}-restart-{restart}",
+                                                    {**environment, **fault}).start()
         final = wait_for_end(run, timeout_s=240)
     finally:
         run.stop()
@@ -405,12 +403,12 @@ def classic_record(stack: local.Stack, run: Run) -> tuple[list[RoundMessage], di
 
 @pytest.mark.parametrize("mode", ["classic", "blockchain"])
 def test_aggregator_killed_in_each_gap_resumes_without_counting_twice(
-        local_stack: local.Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+        local_stack: local.Stack, tmp_path: Path, mode: str) -> None:
     """The aggregator dies exactly between two writes (weights published / round recorded / round
     reported, training closed / rewards paid), at each in turn in one training, restarted after
     each; it finishes with every update counted once and every credited token recorded and paid."""
     rounds = 3
-    run, final = run_killed_at(local_stack, tmp_path, monkeypatch, mode, points_of("aggregator"), rounds)
+    run, final = run_killed_at(local_stack, tmp_path, mode, points_of("aggregator"), rounds)
     assert final["versions"] == rounds
     credited = {client: int(amount) for client, amount in final["rewards"].items() if int(amount)}
     if mode == "classic":

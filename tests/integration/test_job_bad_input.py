@@ -9,17 +9,17 @@ from pathlib import Path
 
 from kafkaml.builder import describe
 from kafkaml.local import stack as local
-from kafkaml.local.jobs import Job
 from kafkaml.local.train import publish_datasource
 from kafkaml.model_source import build_model
 from kafkaml.sinks import DATA_CONTROL_TOPIC
 from kafkaml.toydata import TOY_MODEL_SOURCE, toy_blobs
 from kafkaml.workloads import Samples
 from tests.conftest import unique
+from tests.jobs import local_job
 
 
 def aggregator(tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
-    job = Job("aggregator", "training_worker.aggregator", env, tmp_path / "aggregator.log").start()
+    job = local_job(tmp_path, "aggregator", "training_worker.aggregator", env).start()
     code = job.wait(timeout_s=120)
     return code, job.log_path.read_text()
 
@@ -47,7 +47,7 @@ def test_missing_variables_are_named(tmp_path: Path) -> None:
     assert code == 2
     for variable in ("BOOTSTRAP_SERVERS", "FEDERATED_STRING_ID", "MODEL_ARCHITECTURE_FILE"):
         assert variable in log
-    trainer = Job("trainer", "training_worker.trainer", {"COORDINATION": "classic"}, tmp_path / "trainer.log").start()
+    trainer = local_job(tmp_path, "trainer", "training_worker.trainer", {"COORDINATION": "classic"}).start()
     assert trainer.wait(timeout_s=60) == 2
     assert "KML_CLOUD_BOOTSTRAP_SERVERS" in trainer.log_path.read_text()
 

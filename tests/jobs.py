@@ -1,0 +1,21 @@
+"""The tests' own jobs (a trainer of a test's choosing, a logger to restart), started through the
+local launcher as ``kafkaml train`` starts its jobs: one launcher per test directory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from kafkaml.jobs import JobSpec, Role
+from kafkaml.jobs.local import LocalJob, LocalLauncher
+
+ROLES = {"training_worker.aggregator": Role.AGGREGATOR, "training_worker.trainer": Role.TRAINER,
+         "data_control_logger": Role.LOGGER, "model_control_logger": Role.LOGGER}
+
+
+def local_job(directory: Path, name: str, module: str, environment: Mapping[str, str]) -> LocalJob:
+    """The job ``name`` running ``python -m module`` under ``directory/jobs/`` (not started); its log
+    is ``job.log_path``."""
+    return LocalJob(LocalLauncher(directory), JobSpec(name=name, role=ROLES[module], owner="tests", training=name,
+                                                      image="kafka-ml/worker:0.1.0", module=module,
+                                                      environment=environment))
