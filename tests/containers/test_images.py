@@ -34,15 +34,22 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 VERSION = "0.1.0"
 MB = 1_000_000
 #: The issue's targets for the images' sizes (as podman counts them: all layers, uncompressed).
+#: The services image is measured on the Python base made here, about 6 MB larger than the public
+#: python:3.11-slim-bookworm it stands in for (docs/deploy-kubernetes.md).
+SERVICES_MAX_BYTES = 350 * MB
 UI_MAX_BYTES = 60 * MB
 
 
 # --- sizes -----------------------------------------------------------------------------------
 
-def test_the_images_are_built_and_the_ui_image_is_small(images: dict) -> None:
+def test_the_images_are_built_and_the_services_and_ui_images_are_small(images: dict) -> None:
     sizes = images["images"]
     assert set(sizes) == {f"localhost/kafka-ml/{name}:{VERSION}" for name in ("platform", "worker", "ui")}
-    assert sizes[f"localhost/kafka-ml/ui:{VERSION}"] <= UI_MAX_BYTES
+    services = sizes[f"localhost/kafka-ml/platform:{VERSION}"]
+    assert services <= SERVICES_MAX_BYTES, (
+        f"the services image is {services / MB:.1f} MB, more than {SERVICES_MAX_BYTES / MB:.0f} MB")
+    ui = sizes[f"localhost/kafka-ml/ui:{VERSION}"]
+    assert ui <= UI_MAX_BYTES, f"the UI image is {ui / MB:.1f} MB, more than {UI_MAX_BYTES / MB:.0f} MB"
 
 
 def assert_image_health_check_passes(container: str) -> None:
