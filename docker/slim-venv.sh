@@ -10,10 +10,11 @@
 # extensions, C headers, type stubs (*.pyi). drf-spectacular-sidecar keeps Swagger UI, which the
 # services serve (kafkaml/registry/urls.py), without its source maps (only a browser's developer
 # tools ask for them), and loses Redoc, which no route serves.
-# --strip: the wheels' extension modules carry their symbol tables and debug sections (about a
-# third of the services' shared objects); strip(1) (binutils, installed in the builder stage) drops
-# them. Libraries vendored by auditwheel (*.libs/) are left as they are: patchelf rewrote their
-# headers, which strip may damage, and they come stripped already.
+# --strip: the wheels' extension modules carry their symbol tables and debug sections (a third of
+# the services' shared objects, 36 MB; TensorFlow's 320 MB); strip(1) (binutils, installed in the
+# builder stage) drops them, the dynamic symbols stay. Left as they are: libraries vendored by
+# auditwheel (*.libs/: patchelf rewrote their headers, which strip may damage; they come mostly
+# stripped) and NVIDIA's CUDA wheels (nvidia/, the worker's GPU variant: not tried here).
 # Byte-code: pip installs with --no-compile and this compiles every module, once, but the
 # kubernetes client's generated API and model modules (50 MB with their byte-code): the package
 # loads them lazily and the launcher uses two APIs (BatchV1Api, CoreV1Api, compiled here) and the
@@ -40,7 +41,7 @@ for site in "$venv"/lib/python3*/site-packages; do
         find "$site/drf_spectacular_sidecar" -type f -name '*.map' -delete
     fi
     if $strip; then
-        find "$site" -type f \( -name '*.so' -o -name '*.so.*' \) ! -path '*.libs/*' -exec strip --strip-unneeded {} +
+        find "$site" -type f \( -name '*.so' -o -name '*.so.*' \) ! -path '*.libs/*' ! -path '*/nvidia/*' -exec strip --strip-unneeded {} +
     fi
     "$venv/bin/python" -m compileall -q -j 0 \
         -x '/kubernetes/client/(api|models)/(?!(__init__|batch_v1_api|core_v1_api)\.py$)' "$site"
