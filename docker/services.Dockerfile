@@ -14,15 +14,20 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
+# strip(1) for slim-venv.sh --strip, in this stage only (Debian 12's binutils; its version does not
+# matter to what it removes).
+# hadolint ignore=DL3008
+RUN apt-get update && apt-get install -y --no-install-recommends binutils && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 COPY requirements-lock.txt docker/requirements-services.txt /tmp/requirements/
 # The package index settings come as build secrets (pip.conf, its CA bundle): used by this step
 # only, in no layer (docker/images.py passes this machine's; without them pip's defaults apply).
+# No byte-code yet: slim-venv.sh compiles what stays, once.
 RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=ca-certificates.crt \
-    /opt/venv/bin/pip install --no-cache-dir \
+    /opt/venv/bin/pip install --no-cache-dir --no-compile \
         -c /tmp/requirements/requirements-lock.txt -r /tmp/requirements/requirements-services.txt
 COPY docker/slim-venv.sh /tmp/
-RUN sh /tmp/slim-venv.sh /opt/venv
+RUN sh /tmp/slim-venv.sh --strip /opt/venv
 
 # --- final: the virtualenv and the code only, as a numeric non-root user
 FROM ${PYTHON_IMAGE}
