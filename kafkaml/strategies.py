@@ -413,6 +413,7 @@ class _Buffered(Strategy):
     server_lr: float = 1.0
 
     DEFAULT_UPDATES: ClassVar[int] = 3
+    DEFAULT_SERVER_LR: ClassVar[float] = 1.0
     MAX_SERVER_LR: ClassVar[float] = 1.0
     HELP: ClassVar[dict[str, str]] = {
         "updates": "K, an integer in [1, 10000]: how many updates are buffered to make one new global version.",
@@ -428,7 +429,7 @@ class _Buffered(Strategy):
     def _reader(cls, params: Mapping[str, Any] | None) -> tuple[_Params, int, float]:
         reader = _Params(cls.name, params)
         updates = reader.number("updates", cls.DEFAULT_UPDATES, low=1, high=10_000, integer=True)
-        server_lr = reader.number("server_lr", 1.0, low=0.0, high=cls.MAX_SERVER_LR, low_open=True)
+        server_lr = reader.number("server_lr", cls.DEFAULT_SERVER_LR, low=0.0, high=cls.MAX_SERVER_LR, low_open=True)
         return reader, updates, server_lr
 
     @classmethod
@@ -684,6 +685,7 @@ class _Adaptive(_ServerOptimizer):
     beta2: float = 0.99
     tau: float = 1e-3
 
+    DEFAULT_SERVER_LR: ClassVar[float] = 0.01
     #: FedAdagrad sums the squares and has no β₂.
     USES_BETA2: ClassVar[bool] = True
     SUMMARY_TAIL: ClassVar[str] = (
@@ -701,9 +703,7 @@ class _Adaptive(_ServerOptimizer):
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> _Adaptive:
-        reader = _Params(cls.name, params)
-        updates = reader.number("updates", cls.DEFAULT_UPDATES, low=1, high=10_000, integer=True)
-        server_lr = reader.number("server_lr", 0.01, low=0.0, high=cls.MAX_SERVER_LR, low_open=True)
+        reader, updates, server_lr = cls._reader(params)
         beta1 = reader.number("beta1", 0.9, low=0.0, high=1.0)
         beta2 = reader.number("beta2", 0.99, low=0.0, high=1.0) if cls.USES_BETA2 else 0.0
         tau = reader.number("tau", 1e-3, low=0.0, high=1.0, low_open=True)
