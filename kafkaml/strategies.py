@@ -819,13 +819,17 @@ class Krum(_ModelAverage):
 
     def scores(self, updates: Sequence[Update]) -> list[float]:
         """Each update's Krum score: the sum of its K − f − 2 smallest squared distances to the others."""
-        flat = [np.concatenate([np.asarray(a, np.float64).ravel() for a in u.weights]) for u in updates]
-        count = len(flat)
+        count = len(updates)
         distance = [[0.0] * count for _ in range(count)]
-        for i in range(count):
-            for j in range(i + 1, count):
-                difference = flat[i] - flat[j]
-                distance[i][j] = distance[j][i] = float(np.sum(difference * difference))
+        # Array by array (one array's float64 copies at a time, not the whole model's), summed in
+        # the model's order; numpy's own reduction, not BLAS, whose order depends on the CPU.
+        for position in range(len(updates[0].weights)):
+            arrays = [np.asarray(u.weights[position], np.float64) for u in updates]
+            for i in range(count):
+                for j in range(i + 1, count):
+                    difference = arrays[i] - arrays[j]
+                    distance[i][j] += float(np.sum(difference * difference))
+                    distance[j][i] = distance[i][j]
         neighbours = count - self.f - 2
         return [sum(sorted(distance[i][j] for j in range(count) if j != i)[:neighbours]) for i in range(count)]
 
