@@ -79,7 +79,8 @@ class ServerStateLost(RuntimeError):
 
 
 class Aggregator:
-    """One training's aggregation loop; all state beyond the current weights is in the coordinator."""
+    """One training's aggregation loop; all state beyond the current weights is in the coordinator,
+    but for a server optimizer's moments, kept in the results directory (see the module docstring)."""
 
     def __init__(self, settings: AggregatorSettings) -> None:
         self.settings = settings
