@@ -12,7 +12,10 @@ recorded, or the payloads in Kafka are not the recorded ones. The hash of a glob
 its metadata too (:func:`kafkaml.weights.codec.version_metadata`: the training named by the genesis
 payload, the platform, the previous version), so it is re-derived from the weights alone. The
 genesis metadata also names the model's statistics positions, which the strategy is given as the
-aggregator gave them.
+aggregator gave them. A server optimizer's state (:class:`kafkaml.strategies.ServerState`) is
+replayed along: it starts from the genesis and each version's state is the one its recomputation
+returns, so a version is only confirmed when the state the aggregator stepped from was the
+recorded history's.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_decoded) -> Rec
                                           f"the genesis weights cannot be fetched as recorded: {exc}"))
         return report
     weights = {versions[0].version: genesis.weights}
+    # The server optimizers' moments, replayed from the genesis with the versions (None: stateless).
+    states = {versions[0].version: strategy.initial_state(genesis.weights)}
     training = genesis.metadata.get(META_TRAINING)  # None: written before versions carried metadata
     try:
         statistics = statistics_positions(genesis.metadata)
@@ -94,14 +99,14 @@ def recompute(audit: Audit, bootstrap: str, fetch: Fetch = fetch_decoded) -> Rec
         return report
     accepted: set[bytes] = set()
     for version in versions[1:]:
-        check = _check(version, weights, strategy, bootstrap, fetch, training, accepted, statistics)
+        check = _check(version, weights, states, strategy, bootstrap, fetch, training, accepted, statistics)
         report.checks.append(check)
         if not check.ok:
             break
     return report
 
 
-def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fetch: Fetch,
+def _check(version: AuditedVersion, weights: dict, states: dict, strategy, bootstrap: str, fetch: Fetch,
            training: str | None, accepted_before: set[bytes], statistics: tuple[int, ...]) -> VersionCheck:
     """Recompute ``version``; ``accepted_before``, the hashes earlier versions accepted, takes its own."""
     accepted = sorted((u for u in version.updates if u.accepted), key=lambda u: u.seq)
@@ -126,7 +131,7 @@ def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fet
         check.problem = f"an accepted update of version {version.version} cannot be fetched as recorded: {exc}"
         return check
     try:
-        result = strategy.aggregate(previous, version.version - 1, updates, statistics)
+        result, state = strategy.step(previous, version.version - 1, updates, statistics, states[version.version - 1])
     except ValueError as exc:
         check.problem = f"the recorded updates cannot be aggregated with {strategy.name}: {exc}"
         return check
@@ -136,5 +141,5 @@ def _check(version: AuditedVersion, weights: dict, strategy, bootstrap: str, fet
         check.problem = (f"recomputed hash {check.recomputed.hex()[:16]}… differs from the recorded "
                          f"{version.content_hash.hex()[:16]}…")
         return check
-    weights[version.version] = result
+    weights[version.version], states[version.version] = result, state
     return check

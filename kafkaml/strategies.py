@@ -1,13 +1,17 @@
 """Aggregation strategies: how client updates become the next global model.
 
 Each strategy is a small immutable object over a model's weights (a list of float32 numpy
-arrays). It is *stateless*: the engine collects ``updates_per_round`` updates (1 for the
-asynchronous rules, K for the buffered ones) and calls :meth:`Strategy.aggregate` once per new
-global version. All arithmetic is float32, element-wise, in the order the updates are given, and
+arrays). The engine collects ``updates_per_round`` updates (1 for the asynchronous rules, K for the
+buffered ones) and calls :meth:`Strategy.step` once per new global version. The server optimizers
+(FedAvgM, FedAdagrad, FedAdam, FedYogi) carry moments from round to round: that
+:class:`ServerState` is not kept in the strategy object but passed in and returned by ``step``,
+starting from :meth:`Strategy.initial_state` of the genesis, so it is a function of the genesis
+and the recorded rounds, and the audit, which replays the versions in order from the genesis,
+re-derives it with them. All arithmetic is float32, element-wise, in the order the updates are given, and
 scalar coefficients are computed in Python floats and rounded to float32 once; so anyone holding
 the previous global weights, the recorded updates in order and the strategy's canonical
 description (:meth:`Strategy.description_json`, recorded on chain as a hash) recomputes the new
-global model bit for bit, which is what ``kafkaml audit --recompute`` does.
+global model (and the server state) bit for bit, which is what ``kafkaml audit --recompute`` does.
 
 Notation (as in ``ASYNC_STRATEGIES.md``): x global weights at version t, y an update trained from
 version τ (staleness t − τ), n its sample count, x_τ the global weights of version τ.
@@ -85,6 +89,37 @@ def check_weights(reference: Sequence[np.ndarray], weights: Sequence[np.ndarray]
                                 f"{what} array {position} has shape {array.shape}, expected {expected.shape}")
         if not np.isfinite(array).all():
             raise InvalidUpdate(RejectReason.NON_FINITE, f"{what} array {position} contains NaN or infinity")
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """A server optimizer's moments after a version: ``m`` (first moment, or FedAvgM's momentum)
+    and ``v`` (second moment; empty for FedAvgM), float32 arrays shaped like the model.
+
+    It is what :meth:`Strategy.step` carries from one version to the next; :meth:`arrays` and
+    :meth:`from_arrays` are the flat form the aggregator keeps on disk between restarts.
+    """
+
+    m: tuple[np.ndarray, ...]
+    v: tuple[np.ndarray, ...] = ()
+
+    def arrays(self) -> list[np.ndarray]:
+        return [*self.m, *self.v]
+
+    @classmethod
+    def from_arrays(cls, arrays: Sequence[np.ndarray], model_arrays: int) -> ServerState:
+        """The inverse of :meth:`arrays` for a model of ``model_arrays`` arrays."""
+        if len(arrays) not in (model_arrays, 2 * model_arrays):
+            raise ValueError(f"a server state of {len(arrays)} arrays does not fit a model of {model_arrays}")
+        return cls(tuple(arrays[:model_arrays]), tuple(arrays[model_arrays:]))
+
+    def digest(self) -> bytes:
+        """SHA-256 over every array's shape and bytes: equal states, equal digests."""
+        digest = hashlib.sha256()
+        for array in self.arrays():
+            digest.update(repr(array.shape).encode())
+            digest.update(np.ascontiguousarray(array, FLOAT).tobytes())
+        return digest.digest()
 
 
 @dataclass(frozen=True)
@@ -184,6 +219,9 @@ class Strategy(ABC):
     #: that averages updates as equals (FedAvg, median, trimmed mean) wants one update per client
     #: and version, as in synchronous FedAvg; clients then wait for the next version.
     discounts_staleness: ClassVar[bool] = False
+    #: True when the rule carries a :class:`ServerState` from version to version (the server
+    #: optimizers): :meth:`step` then takes the state after the current version and returns the next.
+    stateful: ClassVar[bool] = False
     #: What the rule does, one paragraph for people choosing it (the UI, ``GET /api/strategies/``).
     SUMMARY: ClassVar[str] = ""
     #: One sentence per parameter: its meaning, range and default.
@@ -202,6 +240,15 @@ class Strategy(ABC):
     def _combine(self, current: Weights, version: int, updates: Sequence[Update],
                  statistics: Sequence[int]) -> Weights:
         """The rule itself, on inputs already validated."""
+
+    def _combine_state(self, current: Weights, version: int, updates: Sequence[Update], statistics: Sequence[int],
+                       state: ServerState | None) -> tuple[Weights, ServerState | None]:
+        """The rule with its state; stateless rules keep none."""
+        return self._combine(current, version, updates, statistics), state
+
+    def initial_state(self, genesis: Sequence[np.ndarray]) -> ServerState | None:
+        """The server state before the first round (None: the rule keeps none)."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "params": self.params()}
@@ -238,11 +285,23 @@ class Strategy(ABC):
                   statistics: Sequence[int] = ()) -> Weights:
         """The global weights of version ``version + 1`` from those of ``version`` and ``updates``;
         ``statistics`` are the positions of the model's statistics (see the module docstring).
+        Only for stateless rules: a stateful one needs :meth:`step`.
 
         Raises ValueError when called with the wrong number of updates or statistics positions
         outside the model (engine bugs) and :class:`InvalidUpdate` for a bad update or a result
         that is not finite.
         """
+        return self.step(current, version, updates, statistics)[0]
+
+    def step(self, current: Sequence[np.ndarray], version: int, updates: Sequence[Update],
+             statistics: Sequence[int] = (), state: ServerState | None = None) -> tuple[Weights, ServerState | None]:
+        """:meth:`aggregate` with the server state: ``state`` is the one after version ``version``
+        (:meth:`initial_state` of the genesis for version 0), and the state after the new version
+        is returned with its weights. The given state is never modified, so a round whose result
+        is discarded (not finite, not recorded) leaves it as it was.
+        """
+        if self.stateful != (state is not None):
+            raise ValueError(f"{self.name} {'needs' if self.stateful else 'keeps no'} server optimizer state")
         if len(updates) != self.updates_per_round:
             raise ValueError(f"{self.name} aggregates {self.updates_per_round} update(s) per round, got {len(updates)}")
         if any(not 0 <= position < len(current) for position in statistics):
@@ -252,11 +311,15 @@ class Strategy(ABC):
             if self.needs_base_weights and update.base_weights is None:
                 raise ValueError(f"{self.name} needs the base weights x_τ of version {update.base_version}")
             self.check_update(current, version, update, index)
+        if state is not None:
+            check_weights(current, state.m, "server state m")
+            if state.v:
+                check_weights(current, state.v, "server state v")
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
-            result = self._combine(list(current), version, updates, statistics)
-        if not all(np.isfinite(array).all() for array in result):
+            result, state = self._combine_state(list(current), version, updates, statistics, state)
+        if not all(np.isfinite(array).all() for array in [*result, *(state.arrays() if state else ())]):
             raise InvalidUpdate(RejectReason.NON_FINITE, f"{self.name} produced NaN or infinity")
-        return result
+        return result, state
 
 
 def _f32(value: float) -> np.float32:
@@ -350,6 +413,7 @@ class _Buffered(Strategy):
     server_lr: float = 1.0
 
     DEFAULT_UPDATES: ClassVar[int] = 3
+    DEFAULT_SERVER_LR: ClassVar[float] = 1.0
     MAX_SERVER_LR: ClassVar[float] = 1.0
     HELP: ClassVar[dict[str, str]] = {
         "updates": "K, an integer in [1, 10000]: how many updates are buffered to make one new global version.",
@@ -365,7 +429,7 @@ class _Buffered(Strategy):
     def _reader(cls, params: Mapping[str, Any] | None) -> tuple[_Params, int, float]:
         reader = _Params(cls.name, params)
         updates = reader.number("updates", cls.DEFAULT_UPDATES, low=1, high=10_000, integer=True)
-        server_lr = reader.number("server_lr", 1.0, low=0.0, high=cls.MAX_SERVER_LR, low_open=True)
+        server_lr = reader.number("server_lr", cls.DEFAULT_SERVER_LR, low=0.0, high=cls.MAX_SERVER_LR, low_open=True)
         return reader, updates, server_lr
 
     @classmethod
@@ -525,15 +589,277 @@ class FedBuff(_Buffered):
         deltas = [[base - y for base, y in zip(u.base_weights or (), u.weights, strict=True)] for u in updates]
         total = _weighted_sum([self.staleness(version - u.base_version) for u in updates], deltas)
         step = _f32(self.server_lr / len(updates))
-        result = [x - step * d for x, d in zip(current, total, strict=True)]
-        if statistics:
-            measured = _sample_weighted_mean(updates)
-            for position in statistics:
-                result[position] = measured[position]
-        return result
+        return _keep_statistics([x - step * d for x, d in zip(current, total, strict=True)], updates, statistics)
 
 
-_CLASSES: tuple[type[Strategy], ...] = (FedAvg, Mix, FedAsync, FedBuff, Median, TrimmedMean)
+def _pseudo_gradient(current: Weights, updates: Sequence[Update]) -> Weights:
+    """Δ = Σ_k (n_k / Σn)·(y_k − x): FedAvg's average move, the server optimizers' (negated) gradient."""
+    total = sum(int(update.samples) for update in updates)
+    moves = [[y - x for x, y in zip(current, u.weights, strict=True)] for u in updates]
+    return _weighted_sum([int(u.samples) / total for u in updates], moves)
+
+
+def _keep_statistics(result: Weights, updates: Sequence[Update], statistics: Sequence[int]) -> Weights:
+    """Statistics positions take the updates' own, sample-weighted (see :class:`FedBuff`)."""
+    if statistics:
+        measured = _sample_weighted_mean(updates)
+        for position in statistics:
+            result[position] = measured[position]
+    return result
+
+
+@dataclass(frozen=True)
+class _ServerOptimizer(_Buffered):
+    """A server optimizer over FedAvg's pseudo-gradient Δ (Reddi et al., "Adaptive Federated
+    Optimization", 2021): the buffered round's sample-weighted mean move of the K updates from
+    the current global model drives an optimizer step on the server, with moments carried in a
+    :class:`ServerState` from version to version (:meth:`Strategy.step`). Statistics positions
+    are not stepped; they take the updates' own, sample-weighted, as in FedBuff.
+    """
+
+    stateful: ClassVar[bool] = True
+    MAX_SERVER_LR: ClassVar[float] = 10.0
+
+    def initial_state(self, genesis: Sequence[np.ndarray]) -> ServerState:
+        return ServerState(tuple(np.zeros_like(x, FLOAT) for x in genesis))
+
+    def _combine(self, current: Weights, version: int, updates: Sequence[Update],
+                 statistics: Sequence[int]) -> Weights:
+        raise TypeError(f"{self.name} keeps server state: use step()")  # step() calls _combine_state
+
+    def _combine_state(self, current: Weights, version: int, updates: Sequence[Update], statistics: Sequence[int],
+                       state: ServerState | None) -> tuple[Weights, ServerState]:
+        assert state is not None  # step() checked it
+        result, state = self._optimize(current, _pseudo_gradient(current, updates), state)
+        return _keep_statistics(result, updates, statistics), state
+
+    @abstractmethod
+    def _optimize(self, current: Weights, delta: Weights, state: ServerState) -> tuple[Weights, ServerState]:
+        """One server step from x by Δ with the state after x."""
+
+
+@dataclass(frozen=True)
+class FedAvgM(_ServerOptimizer):
+    """FedAvgM (Hsu et al. 2019): m ← β·m + Δ; x ← x + η·m (m₀ = 0)."""
+
+    momentum: float = 0.9
+
+    name: ClassVar[str] = "fedavgm"
+    SUMMARY: ClassVar[str] = (
+        "Buffered FedAvg with server momentum (FedAvgM): waits for K updates, takes their sample-weighted mean move "
+        "from the global model and steps the global model by η times a momentum of those moves. Clients wait for "
+        "the next version, as with FedAvg.")
+    HELP: ClassVar[dict[str, str]] = {
+        "updates": _Buffered.HELP["updates"],
+        "server_lr": "Server learning rate η in (0, 10] (default 1): x ← x + η·m. The effective step is about "
+                     "η / (1 − β) times FedAvg's.",
+        "momentum": "Server momentum β in [0, 1) (default 0.9): m ← β·m + Δ; 0 is FedAvg with server rate η.",
+    }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> FedAvgM:
+        reader, updates, server_lr = cls._reader(params)
+        momentum = reader.number("momentum", 0.9, low=0.0, high=1.0)
+        reader.done()
+        if momentum == 1.0:
+            raise StrategyError(f"{cls.name}: parameter 'momentum' must be below 1, got 1.0")
+        return cls(updates, server_lr, momentum)
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "momentum": self.momentum}
+
+    def _optimize(self, current: Weights, delta: Weights, state: ServerState) -> tuple[Weights, ServerState]:
+        beta, rate = _f32(self.momentum), _f32(self.server_lr)
+        m = [beta * m + d for m, d in zip(state.m, delta, strict=True)]
+        return [x + rate * mx for x, mx in zip(current, m, strict=True)], ServerState(tuple(m))
+
+
+@dataclass(frozen=True)
+class _Adaptive(_ServerOptimizer):
+    """FedAdagrad, FedAdam, FedYogi (Reddi et al., Algorithm 2): m ← β₁·m + (1 − β₁)·Δ; v by the
+    rule's ``_second_moment``; x ← x + η·m / (√v + τ); m₀ = 0 and v₀ = τ², as in the paper. No bias
+    correction, as in the paper (Flower's FedAdam adds one)."""
+
+    server_lr: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.99
+    tau: float = 1e-3
+
+    DEFAULT_SERVER_LR: ClassVar[float] = 0.01
+    #: FedAdagrad sums the squares and has no β₂.
+    USES_BETA2: ClassVar[bool] = True
+    SUMMARY_TAIL: ClassVar[str] = (
+        " Waits for K updates and takes their sample-weighted mean move from the global model as the pseudo-gradient "
+        "of an adaptive server step (Reddi et al., Adaptive Federated Optimization). Clients wait for the next version.")
+    HELP: ClassVar[dict[str, str]] = {
+        "updates": _Buffered.HELP["updates"],
+        "server_lr": "Server learning rate η in (0, 10] (default 0.01): x ← x + η·m / (√v + τ), so every coordinate "
+                     "moves by at most about η per round.",
+        "beta1": "First-moment decay β₁ in [0, 1) (default 0.9): m ← β₁·m + (1 − β₁)·Δ.",
+        "beta2": "Second-moment decay β₂ in [0, 1) (default 0.99).",
+        "tau": "Adaptivity τ in (0, 1] (default 0.001): added to √v, and v starts at τ²; larger is closer to "
+               "plain momentum.",
+    }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> _Adaptive:
+        reader, updates, server_lr = cls._reader(params)
+        beta1 = reader.number("beta1", 0.9, low=0.0, high=1.0)
+        beta2 = reader.number("beta2", 0.99, low=0.0, high=1.0) if cls.USES_BETA2 else 0.0
+        tau = reader.number("tau", 1e-3, low=0.0, high=1.0, low_open=True)
+        reader.done()
+        for name, value in (("beta1", beta1), ("beta2", beta2)):
+            if value == 1.0:
+                raise StrategyError(f"{cls.name}: parameter {name!r} must be below 1, got 1.0")
+        return cls(updates, server_lr, beta1, beta2, tau)
+
+    def params(self) -> dict[str, Any]:
+        params = {**super().params(), "beta1": self.beta1}
+        if self.USES_BETA2:
+            params["beta2"] = self.beta2
+        return {**params, "tau": self.tau}
+
+    def initial_state(self, genesis: Sequence[np.ndarray]) -> ServerState:
+        tau2 = _f32(self.tau * self.tau)
+        return ServerState(tuple(np.zeros_like(x, FLOAT) for x in genesis),
+                           tuple(np.full_like(x, tau2, FLOAT) for x in genesis))
+
+    def _optimize(self, current: Weights, delta: Weights, state: ServerState) -> tuple[Weights, ServerState]:
+        keep, take = _f32(self.beta1), _f32(1.0 - self.beta1)
+        m = [keep * m + take * d for m, d in zip(state.m, delta, strict=True)]
+        v = [self._second_moment(v, d * d) for v, d in zip(state.v, delta, strict=True)]
+        rate, tau = _f32(self.server_lr), _f32(self.tau)
+        result = [x + rate * mx / (np.sqrt(vx) + tau) for x, mx, vx in zip(current, m, v, strict=True)]
+        return result, ServerState(tuple(m), tuple(v))
+
+    @abstractmethod
+    def _second_moment(self, v: np.ndarray, squared: np.ndarray) -> np.ndarray:
+        """v after a round whose squared pseudo-gradient is ``squared`` = Δ²."""
+
+
+@dataclass(frozen=True)
+class FedAdagrad(_Adaptive):
+    """v ← v + Δ² (β₂ is not used)."""
+
+    name: ClassVar[str] = "fedadagrad"
+    USES_BETA2: ClassVar[bool] = False
+    SUMMARY: ClassVar[str] = "FedAdagrad: v ← v + Δ²." + _Adaptive.SUMMARY_TAIL
+    HELP: ClassVar[dict[str, str]] = {k: v for k, v in _Adaptive.HELP.items() if k != "beta2"}
+
+    def _second_moment(self, v: np.ndarray, squared: np.ndarray) -> np.ndarray:
+        return v + squared
+
+
+@dataclass(frozen=True)
+class FedAdam(_Adaptive):
+    """v ← β₂·v + (1 − β₂)·Δ²."""
+
+    name: ClassVar[str] = "fedadam"
+    SUMMARY: ClassVar[str] = "FedAdam: v ← β₂·v + (1 − β₂)·Δ²." + _Adaptive.SUMMARY_TAIL
+
+    def _second_moment(self, v: np.ndarray, squared: np.ndarray) -> np.ndarray:
+        return _f32(self.beta2) * v + _f32(1.0 - self.beta2) * squared
+
+
+@dataclass(frozen=True)
+class FedYogi(_Adaptive):
+    """v ← v − (1 − β₂)·Δ²·sign(v − Δ²): v grows no faster than additively (Zaheer et al.)."""
+
+    name: ClassVar[str] = "fedyogi"
+    SUMMARY: ClassVar[str] = "FedYogi: v ← v − (1 − β₂)·Δ²·sign(v − Δ²)." + _Adaptive.SUMMARY_TAIL
+
+    def _second_moment(self, v: np.ndarray, squared: np.ndarray) -> np.ndarray:
+        return v - _f32(1.0 - self.beta2) * squared * np.sign(v - squared)
+
+
+@dataclass(frozen=True)
+class Krum(_ModelAverage):
+    """Krum (Blanchard et al. 2017): with f assumed attackers among K updates (K > 2f + 2), each
+    update's score is the sum of its squared distances to its K − f − 2 nearest other updates;
+    the update with the smallest score is taken (ties: the earliest in the queue). Multi-Krum
+    averages the m best, unweighted, in queue order. Then blended with η as FedAvg.
+
+    Distances are taken over all arrays in float64 (a ×1000 update's squares overflow float32);
+    they only rank the updates, and the result is built from the selected updates' float32
+    weights, so the audit re-derives it bit for bit whenever the ranking is the same.
+    """
+
+    f: int = 1
+    m: int = 1
+
+    name: ClassVar[str] = "krum"
+    DEFAULT_UPDATES: ClassVar[int] = 5
+    DEFAULT_M: ClassVar[int | None] = None  # Krum takes one update; Multi-Krum sets its default m
+    SUMMARY: ClassVar[str] = (
+        "Robust aggregation (Krum): of K buffered updates, takes the one closest to its K − f − 2 nearest "
+        "neighbours, so up to f arbitrary updates cannot be chosen while the honest ones agree. Needs K > 2f + 2.")
+    HELP: ClassVar[dict[str, str]] = {
+        **_Buffered.HELP,
+        "f": "How many of the K updates may be attackers, an integer ≥ 0 (default 1); K must exceed 2·f + 2.",
+    }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> Krum:
+        reader, updates, server_lr = cls._reader(params)
+        f = reader.number("f", 1, low=0, high=10_000, integer=True)
+        m = 1 if cls.DEFAULT_M is None else reader.number("m", cls.DEFAULT_M, low=1, high=10_000, integer=True)
+        reader.done()
+        if updates <= 2 * f + 2:
+            raise StrategyError(f"{cls.name}: needs more than 2·f + 2 = {2 * f + 2} updates per round for f = {f}, "
+                                f"got updates = {updates}")
+        if m > updates - f:
+            raise StrategyError(f"{cls.name}: parameter 'm' must be at most updates − f = {updates - f}, got {m}")
+        return cls(updates, server_lr, f, m)
+
+    def params(self) -> dict[str, Any]:
+        params = {**super().params(), "f": self.f}
+        if self.DEFAULT_M is not None:
+            params["m"] = self.m
+        return params
+
+    def scores(self, updates: Sequence[Update]) -> list[float]:
+        """Each update's Krum score: the sum of its K − f − 2 smallest squared distances to the others."""
+        count = len(updates)
+        distance = [[0.0] * count for _ in range(count)]
+        # Array by array (one array's float64 copies at a time, not the whole model's), summed in
+        # the model's order; numpy's own reduction, not BLAS, whose order depends on the CPU.
+        for position in range(len(updates[0].weights)):
+            arrays = [np.asarray(u.weights[position], np.float64) for u in updates]
+            for i in range(count):
+                for j in range(i + 1, count):
+                    difference = arrays[i] - arrays[j]
+                    distance[i][j] += float(np.sum(difference * difference))
+                    distance[j][i] = distance[i][j]
+        neighbours = count - self.f - 2
+        return [sum(sorted(distance[i][j] for j in range(count) if j != i)[:neighbours]) for i in range(count)]
+
+    def selected(self, updates: Sequence[Update]) -> list[int]:
+        """The positions of the m best-scored updates, in queue order."""
+        scores = self.scores(updates)
+        return sorted(sorted(range(len(updates)), key=lambda i: (scores[i], i))[:self.m])
+
+    def _average(self, updates: Sequence[Update]) -> Weights:
+        chosen = [updates[i].weights for i in self.selected(updates)]
+        if len(chosen) == 1:
+            return [np.array(y, copy=True) for y in chosen[0]]
+        return _weighted_sum([1.0 / len(chosen)] * len(chosen), chosen)
+
+
+@dataclass(frozen=True)
+class MultiKrum(Krum):
+    name: ClassVar[str] = "multi_krum"
+    DEFAULT_M: ClassVar[int | None] = 3
+    SUMMARY: ClassVar[str] = (
+        "Robust aggregation (Multi-Krum): ranks K buffered updates by Krum's score (the distance to their K − f − 2 "
+        "nearest neighbours) and averages the m best, unweighted. Needs K > 2f + 2 and m ≤ K − f.")
+    HELP: ClassVar[dict[str, str]] = {
+        **Krum.HELP,
+        "m": "How many of the best-scored updates are averaged, an integer in [1, K − f] (default 3); 1 is Krum.",
+    }
+
+
+_CLASSES: tuple[type[Strategy], ...] = (FedAvg, Mix, FedAsync, FedBuff, Median, TrimmedMean, Krum, MultiKrum,
+                                        FedAvgM, FedAdagrad, FedAdam, FedYogi)
 
 STRATEGIES: dict[str, Callable[[Mapping[str, Any] | None], Strategy]] = {
     cls.name: cls.from_params for cls in _CLASSES

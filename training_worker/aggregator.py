@@ -19,6 +19,12 @@ update is lost. Weights published but not yet recorded are simply never referenc
 aggregates the same queue again); the restart tests kill the job exactly there and in the other
 gaps (the :mod:`kafkaml.faults` points). Exit code 0 only when the training finished.
 
+A server optimizer's moments (:class:`kafkaml.strategies.ServerState`) are the one state that is
+neither: the aggregator keeps them in the results directory, next to the announcement, one file per
+published version named by its content hash, written before the version is recorded; a restart
+resumes from the file of the newest recorded version (or the genesis state at version 0) and
+refuses to go on without it, since versions stepped from another state would not pass the audit.
+
 Anyone who can write to the platform Kafka can write records into the global weights topic.
 Reads go by pointer and hash, so such records are never mistaken for weights; a publication they
 interleave with is retried with back-off for up to STOP_TIMEOUT (nothing is recorded until it
@@ -36,6 +42,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from kafkaml import kafka
 from kafkaml.architecture import ArchitectureError, rebuild, statistics_positions
@@ -43,6 +50,7 @@ from kafkaml.config import ConfigError
 from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
 from kafkaml.messages.kinds import ModelControl
+from kafkaml.strategies import ServerState
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic, weights_topic
 from kafkaml.weights.codec import Decoded, payload_size, update_metadata, version_metadata, weight_specs
 from kafkaml.weights.transport import WeightsPublishError, fetch_decoded, fetch_weights, publish_weights
@@ -62,10 +70,17 @@ ANNOUNCEMENT_FILE = "announcement.json"
 #: Pauses between publications of the global weights that other writers interleaved with.
 PUBLISH_RETRY_FIRST_S = 1.0
 PUBLISH_RETRY_MAX_S = 30.0
+#: A server optimizer's state after each version, ``<content hash>.npz``, for restarts.
+STATE_DIRECTORY = "server_state"
+
+
+class ServerStateLost(RuntimeError):
+    """A stateful strategy's training cannot resume: the newest version's server state is missing."""
 
 
 class Aggregator:
-    """One training's aggregation loop; all state beyond the current weights is in the coordinator."""
+    """One training's aggregation loop; all state beyond the current weights is in the coordinator,
+    but for a server optimizer's moments, kept in the results directory (see the module docstring)."""
 
     def __init__(self, settings: AggregatorSettings) -> None:
         self.settings = settings
@@ -101,6 +116,7 @@ class Aggregator:
         self.validation = validation
         #: Rejected updates recorded without a version, reported with the next one.
         self.released: list[Screened] = []
+        self.state_directory = Path(settings.results.directory) / STATE_DIRECTORY
 
     def fetch_update(self, update: QueuedUpdate) -> Decoded:
         """The update's weights and metadata; a payload of another size than this model's with the
@@ -187,6 +203,41 @@ class Aggregator:
         temporary.replace(self.announcement_file)
         return raw
 
+    def state_file(self, content_hash: bytes) -> Path:
+        return self.state_directory / f"{content_hash.hex()}.npz"
+
+    def save_state(self, content_hash: bytes, state: ServerState | None) -> None:
+        """Keep the server state after the version published as ``content_hash`` (before recording it)."""
+        if state is None:
+            return
+        self.state_directory.mkdir(parents=True, exist_ok=True)
+        path = self.state_file(content_hash)
+        temporary = path.with_suffix(".tmp")
+        with temporary.open("wb") as file:
+            np.savez(file, *state.arrays())
+        temporary.replace(path)
+
+    def load_state(self, version: Version, weights: list) -> ServerState | None:
+        """The server state after ``version`` (None for a stateless strategy)."""
+        if not self.strategy.stateful:
+            return None
+        if version.number == 0:
+            return self.strategy.initial_state(weights)
+        path = self.state_file(version.content_hash)
+        if not path.exists():
+            raise ServerStateLost(f"{self.strategy.name} keeps server state, and the state after version "
+                                  f"{version.number} is not in {self.state_directory}")
+        with np.load(path, allow_pickle=False) as stored:
+            return ServerState.from_arrays([stored[f"arr_{i}"] for i in range(len(stored.files))], len(weights))
+
+    def prune_states(self, content_hash: bytes) -> None:
+        """Only the newest recorded version's state is needed after a restart."""
+        if self.state_directory.exists():
+            keep = self.state_file(content_hash)
+            for path in self.state_directory.iterdir():
+                if path != keep:
+                    path.unlink(missing_ok=True)
+
     def capped(self, update: QueuedUpdate) -> QueuedUpdate:
         """The update with its reported sample count capped to the client's registered ceiling
         (the contract does the same in blockchain mode; classic clients are capped here). A
@@ -209,6 +260,7 @@ class Aggregator:
 
     def run(self) -> int:
         version, weights = self.start()
+        state = self.load_state(version, weights)
         previous = self.validator.score(weights)
         cache: dict[Submission, Screened] = {}
         accepted = self.coordinator.accepted_hashes()
@@ -220,7 +272,7 @@ class Aggregator:
             started = time.monotonic()
             result = run_round(queued, weights, version.number, self.strategy, self.validator, previous,
                                self.policy, self.fetch_update, self.fetch_version, cache,
-                               self.settings.federated_string_id, accepted, self.ceilings, self.statistics)
+                               self.settings.federated_string_id, accepted, self.ceilings, self.statistics, state)
             if result.weights is None:  # too many rejected: wait for one more than is queued
                 needed = len(queued) - self.release_rejected(queued, result) + 1
                 if time.monotonic() - idle_since > self.training.stop_timeout_s:
@@ -230,11 +282,14 @@ class Aggregator:
                     return 1
                 continue
             pointer, content_hash = self.publish(result.weights, version.number + 1)
+            self.save_state(content_hash, result.state)
             fault_point("aggregator.after_publish")
             result.outcomes = self.within_budget(result.outcomes)
             version = self.coordinator.record_round(content_hash, pointer, result.outcomes)
             fault_point("aggregator.after_record")
-            weights, previous, cache, idle_since = result.weights, result.new, {}, time.monotonic()
+            weights, state, previous, cache, idle_since = result.weights, result.state, result.new, {}, time.monotonic()
+            if state is not None:
+                self.prune_states(version.content_hash)
             accepted |= {outcome.content_hash for outcome in result.outcomes if outcome.accepted}
             needed = self.strategy.updates_per_round
             self.report_round(version, result, time.monotonic() - started)
@@ -319,6 +374,9 @@ def main() -> int:
         return 2
     try:
         return aggregator.run()
+    except ServerStateLost as exc:
+        log.error("cannot resume the training: %s", exc)
+        return 2
     except WeightsPublishError as exc:
         log.error("the global weights could not be published for %.0f s (%s); nothing was recorded, restart "
                   "the job once only the aggregator writes to %s", settings.training.stop_timeout_s, exc,

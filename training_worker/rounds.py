@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kafkaml.rewards import Measurement, RejectReason, RewardPolicy, Screening, score, screen_update
-from kafkaml.strategies import InvalidUpdate, Strategy, Update
+from kafkaml.strategies import InvalidUpdate, ServerState, Strategy, Update
 from kafkaml.weights.codec import META_BASE_VERSION, META_CLIENT, META_TRAINING, Decoded
 from kafkaml.weights.transport import PayloadSizeError, WeightsIntegrityError
 from training_worker.coordination.base import Outcome, QueuedUpdate, Submission
@@ -62,6 +62,8 @@ class RoundResult:
     previous: Score
     new: Score | None
     screened: list[Screened] = field(default_factory=list)
+    #: The server state after the new version (a server optimizer's moments; None otherwise).
+    state: ServerState | None = None
 
 
 def screen(update: QueuedUpdate, current: Weights, version: int, strategy: Strategy, validator: Validator,
@@ -121,7 +123,7 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
               validator: Validator, previous: Score, policy: RewardPolicy, fetch: FetchUpdate,
               fetch_version: FetchVersion, cache: dict[Submission, Screened], training: str,
               accepted_before: Collection[bytes], reward_weights: Mapping[str, int] | None = None,
-              statistics: Sequence[int] = ()) -> RoundResult:
+              statistics: Sequence[int] = (), state: ServerState | None = None) -> RoundResult:
     """Consume updates from ``queued`` (in order) until the strategy's round is full.
 
     ``training`` is the training's id, which every update's payload must name.
@@ -138,7 +140,8 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
     An accepted update's share of the round's reward is its client's weight in
     ``reward_weights`` (the platform's sample ceilings, by lower-case client; 1 when absent):
     never a number the client reported about itself. ``statistics`` are the model's statistics
-    positions (:meth:`kafkaml.strategies.Strategy.aggregate`).
+    positions (:meth:`kafkaml.strategies.Strategy.aggregate`); ``state`` is the server state after
+    ``version`` (:meth:`kafkaml.strategies.Strategy.step`), and the result carries the next one.
     """
     needed = strategy.updates_per_round
     screened: list[Screened] = []
@@ -167,7 +170,7 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
         for item in accepted
     ]
     try:
-        new_weights = strategy.aggregate(current, version, updates, statistics)
+        new_weights, new_state = strategy.step(current, version, updates, statistics, state)
         new = validator.score(new_weights)
         if not new.finite:
             raise InvalidUpdate(RejectReason.NON_FINITE,
@@ -195,7 +198,7 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
         reward = score(policy, Measurement(previous.loss, new.loss, weight(item), round_weight))
         outcomes.append(Outcome(item.queued.client, item.queued.content_hash, item.queued.pointer, True,
                                 reward.amount if reward.accepted else 0))
-    return RoundResult(new_weights, outcomes, previous, new, screened)
+    return RoundResult(new_weights, outcomes, previous, new, screened, new_state)
 
 
 def _duplicate(update: QueuedUpdate, accepted_before: Collection[bytes],

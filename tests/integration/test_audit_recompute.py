@@ -146,6 +146,8 @@ def test_recompute_reports_an_update_counted_twice(local_stack: local.Stack, tmp
 
 #: fedasync, the default, is recomputed after a real training in test_federated_training.py.
 OTHER_STRATEGIES = [name for name in STRATEGIES if name != "fedasync"]
+#: Krum needs K > 2f + 2 updates per round: three clients, f = 0 (one nearest neighbour each).
+KRUM_PARAMS = {"krum": {"updates": 3, "f": 0}, "multi_krum": {"updates": 3, "f": 0, "m": 2}}
 
 
 @pytest.mark.parametrize("name", OTHER_STRATEGIES)
@@ -153,10 +155,13 @@ def test_a_real_training_recomputes_bit_for_bit_with_every_strategy(local_stack:
                                                                     name: str) -> None:
     """Two clients, two rounds on the toy workload; a buffered strategy aggregates both clients'
     updates in each round (K = 2), so its rule (average, median, trimmed mean, FedBuff's
-    discounted deltas from each update's base weights) really combines several updates."""
-    params = {"updates": 2} if make_strategy(name).updates_per_round > 1 else {}
+    discounted deltas from each update's base weights, a server optimizer's step with the moments
+    carried from round 1 to round 2) really combines several updates. Krum and Multi-Krum rank
+    three clients' updates."""
+    params = KRUM_PARAMS.get(name) or ({"updates": 2} if make_strategy(name).updates_per_round > 1 else {})
     strategy = make_strategy(name, params)
-    run, final = train(local_stack, tmp_path, mode="blockchain", rounds=2, strategy=name, strategy_params=params)
+    run, final = train(local_stack, tmp_path, mode="blockchain", rounds=2, strategy=name, strategy_params=params,
+                       clients=max(2, strategy.updates_per_round))
     assert final["versions"] == 2
     report = recompute(history(local_stack, run), local_stack.bootstrap("platform"))
     assert report.strategy == strategy.description_json()

@@ -325,12 +325,13 @@ def test_junk_on_the_global_weights_topic_never_stops_the_aggregator(local_stack
     assert written[0] > 100
 
 
-def run_killed_at(stack: local.Stack, tmp_path: Path, mode: str,
-                  points: tuple[str, ...], rounds: int) -> tuple[Run, dict]:
+def run_killed_at(stack: local.Stack, tmp_path: Path, mode: str, points: tuple[str, ...], rounds: int,
+                  **options) -> tuple[Run, dict]:
     """A training whose aggregator dies at each fault point of ``points`` in turn (it is restarted
-    with the next one set), then is restarted without any and finishes."""
+    with the next one set), then is restarted without any and finishes; ``options`` are more
+    :class:`RunOptions`."""
     # the trainers have it too: they have no aggregator point
-    options = RunOptions(clients=2, rounds=rounds, mode=mode, stop_timeout_s=120, fault_point=points[0])
+    options = RunOptions(clients=2, rounds=rounds, mode=mode, stop_timeout_s=120, fault_point=points[0], **options)
     run = start_run(stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"), options, tmp_path)
     try:
         environment = {name: value for name, value in run.aggregator.environment.items()
@@ -514,3 +515,19 @@ def test_updates_of_absurd_sizes_are_rejected_unread_and_training_finishes(local
     assert all(not c["accepted"] and c["reason"] == "size_mismatch" and int(c["reward"]) == 0
                for c in verdicts.values()), verdicts
     assert "Traceback" not in run.aggregator.log_path.read_text()
+
+
+def test_a_server_optimizer_resumes_from_the_state_it_kept(local_stack: local.Stack, tmp_path: Path) -> None:
+    """FedAdam's moments are not in the chain or Kafka: the aggregator, killed after publishing
+    version 1 and after recording version 2, resumes from the state it kept for the recorded
+    version, and the audit, which replays the moments from the genesis, confirms every version."""
+    rounds = 3
+    run, final = run_killed_at(local_stack, tmp_path, "blockchain",
+                               ("aggregator.after_publish", "aggregator.after_record"), rounds,
+                               strategy="fedadam", strategy_params={"updates": 2})
+    assert final["versions"] == rounds
+    audit = history(local_stack, run)
+    report = recompute(audit, local_stack.bootstrap("platform"))
+    assert report.ok and len(report.checks) == rounds, report.first_mismatch
+    kept = sorted(path.name for path in (run.directory / "aggregator" / "server_state").iterdir())
+    assert kept == [audit.versions[-1].content_hash.hex() + ".npz"]  # the newest version's, the rest pruned

@@ -201,3 +201,15 @@ def test_an_honest_over_confident_first_update_passes_and_a_scaled_random_one_do
     assert kept.reason is None
     refused = verdict(attacker)
     assert refused.reason is RejectReason.WORSE_THAN_THRESHOLD and "no measured gain" in refused.detail
+
+
+def test_a_round_of_a_server_optimizer_steps_from_the_given_state_and_returns_the_next() -> None:
+    strategy = make_strategy("fedavgm", {"updates": 2, "momentum": 0.5})
+    state = strategy.initial_state(CURRENT)
+    queue = [queued(CLIENT), replace(queued(OTHER), content_hash=b"\x02" * 32)]
+    payloads = {CLIENT: genuine(CLIENT), OTHER: genuine(OTHER)}
+    result = run_round(queue, CURRENT, 3, strategy, FixedValidator(), Score(1.0, 0.5), RewardPolicy(),
+                       lambda update: payloads[update.client], lambda n: CURRENT, {}, "t", frozenset(), state=state)
+    # Δ = 1 everywhere: m = ½·0 + 1, x = 0 + 1·m
+    assert result.weights[0].tolist() == [[1, 1], [1, 1]] and result.state.m[0].tolist() == [[1, 1], [1, 1]]
+    assert state.m[0].tolist() == [[0, 0], [0, 0]]  # the state the round stepped from is unchanged

@@ -97,15 +97,24 @@ def test_same_inputs_give_identical_bytes(name: str) -> None:
     current = random_model(rng)
     updates = [up(random_model(rng), samples=int(rng.integers(1, 100)), base=int(rng.integers(0, 4)),
                   base_weights=random_model(rng)) for _ in range(strategy.updates_per_round)]
-    first = strategy.aggregate(current, 3, updates)
+    first, state = strategy.step(current, 3, updates, (), strategy.initial_state(current))
     copies = [Update([a.copy() for a in u.weights], u.samples, u.base_version, [a.copy() for a in u.base_weights])
               for u in updates]
     rebuilt = strategy_from_description(strategy.description_json())
-    second = rebuilt.aggregate([a.copy() for a in current], 3, copies)
+    second, rebuilt_state = rebuilt.step([a.copy() for a in current], 3, copies, (),
+                                         rebuilt.initial_state([a.copy() for a in current]))
     assert rebuilt == strategy and rebuilt.description_hash() == strategy.description_hash()
     assert all(a.dtype == np.float32 for a in first)
     assert b"".join(a.tobytes() for a in first) == b"".join(a.tobytes() for a in second)
     assert b"".join(a.tobytes() for a in first) != b"".join(a.tobytes() for a in current)
+    assert (state is None) == (rebuilt_state is None) == (not strategy.stateful)
+    if state is not None:  # a second round from the carried state: the state is part of what is re-derived
+        assert state.digest() == rebuilt_state.digest()
+        assert all(a.dtype == np.float32 for a in state.arrays())
+        third, after = strategy.step(first, 4, updates, (), state)
+        fourth, rebuilt_after = rebuilt.step(second, 4, copies, (), rebuilt_state)
+        assert b"".join(a.tobytes() for a in third) == b"".join(a.tobytes() for a in fourth)
+        assert after.digest() == rebuilt_after.digest() != state.digest()
 
 
 @pytest.mark.parametrize(("name", "params"), [("median", {"updates": 5}), ("trimmed_mean", {"updates": 5, "beta": 0.2})])
@@ -185,6 +194,17 @@ def test_wrong_number_of_updates_is_an_engine_error() -> None:
         ("trimmed_mean", {"updates": 2, "beta": 0.5}, "trims all 2 updates"),
         ("mix", {"alpha": 0.3}, r"mix: unknown parameter\(s\) alpha \(allowed: none\)"),
         ("fedavg", [1, 2], "parameters must be a JSON object"),
+        ("krum", {"updates": 4, "f": 1}, r"needs more than 2·f \+ 2 = 4 updates per round for f = 1, got updates = 4"),
+        ("krum", {"f": -1}, "'f' must be in"),
+        ("krum", {"m": 2}, r"krum: unknown parameter\(s\) m"),
+        ("multi_krum", {"updates": 5, "f": 1, "m": 5}, "'m' must be at most updates − f = 4, got 5"),
+        ("multi_krum", {"m": 0}, "'m' must be in"),
+        ("fedavgm", {"momentum": 1}, "'momentum' must be below 1"),
+        ("fedavgm", {"server_lr": 11}, "'server_lr' must be in"),
+        ("fedadam", {"beta2": 1.0}, "'beta2' must be below 1"),
+        ("fedadam", {"tau": 0}, "'tau' must be in"),
+        ("fedyogi", {"beta1": 1.5}, "'beta1' must be in"),
+        ("fedadagrad", {"beta2": 0.9}, r"fedadagrad: unknown parameter\(s\) beta2"),
     ],
 )
 def test_bad_parameters_name_the_parameter(name: str, params: object, message: str) -> None:
@@ -265,3 +285,121 @@ def test_the_genesis_metadata_names_the_statistics_in_runs() -> None:
     for bad in ("3-2", "x", "4,2", "-1", "2-3,3"):
         with pytest.raises(WeightsFormatError, match="ascending positions"):
             statistics_positions({META_STATISTICS: bad})
+
+
+def test_krum_takes_the_update_closest_to_its_neighbours() -> None:
+    # f = 1 of K = 5: each score sums the K − f − 2 = 2 smallest squared distances to the others.
+    # 0: 1 + 4 = 5; 1: 1 + 1 = 2; 2: 1 + 1 = 2; 3: 1 + 4 = 5; 100: 97² + 98². The tie 1 / 2 goes to
+    # the earlier update, and Multi-Krum (m = 3) also takes the earlier of the tied 0 and 3.
+    updates = [up(w(v)) for v in (0, 1, 2, 3, 100)]
+    krum = make_strategy("krum", {"updates": 5, "f": 1})
+    assert krum.scores(updates) == [5, 2, 2, 5, 97**2 + 98**2]
+    assert krum.selected(updates) == [1]
+    assert krum.aggregate(w(50), 0, updates)[0].tolist() == [1]
+    multi = make_strategy("multi_krum", {"updates": 5, "f": 1, "m": 3})
+    assert multi.selected(updates) == [0, 1, 2]
+    assert multi.aggregate(w(50), 0, updates)[0].tolist() == [1]  # (0 + 1 + 2) / 3
+    # η = ½ blends as FedAvg: ½·50 + ½·1
+    assert make_strategy("krum", {"updates": 5, "server_lr": 0.5}).aggregate(w(50), 0, updates)[0].tolist() == [25.5]
+
+
+@pytest.mark.parametrize(("name", "params"), [("krum", {"updates": 5, "f": 1}),
+                                              ("multi_krum", {"updates": 5, "f": 1, "m": 3})])
+def test_krum_keeps_a_thousandfold_attacker_out(name: str, params: dict) -> None:
+    rng = np.random.default_rng(3)
+    truth = random_model(rng)
+    honest = [up([a + rng.normal(scale=0.01, size=a.shape).astype(np.float32) for a in truth], samples=10)
+              for _ in range(4)]
+    attacker = up([a * np.float32(1000) for a in truth], samples=10_000)  # the honest model, scaled ×1000
+    updates = honest[:2] + [attacker] + honest[2:]
+    strategy = make_strategy(name, params)
+    assert 2 not in strategy.selected(updates)
+    result = strategy.aggregate(truth, 0, updates)
+    assert max(float(np.abs(r - t).max()) for r, t in zip(result, truth, strict=True)) < 0.05
+
+
+def two_rounds(name: str, params: dict, first: list[float], second: list[float]) -> tuple[list, list]:
+    """The global value and state after each of two rounds of one-coordinate updates from x = 0."""
+    strategy = make_strategy(name, params)
+    current = w(0)
+    state = strategy.initial_state(current)
+    results = []
+    for version, values in enumerate((first, second)):
+        current, state = strategy.step(current, version, [up(w(v)) for v in values], (), state)
+        results.append((current[0].tolist(), [a.tolist() for a in state.arrays()]))
+    return results
+
+
+def test_fedavgm_steps_by_server_momentum() -> None:
+    # Δ₁ = 4 − 0 → m = ½·0 + 4 = 4, x = 0 + 4; Δ₂ = 5 − 4 = 1 → m = ½·4 + 1 = 3, x = 4 + 3 = 7.
+    first, second = two_rounds("fedavgm", {"updates": 2, "momentum": 0.5, "server_lr": 1}, [3, 5], [5, 5])
+    assert first == ([4], [[4]]) and second == ([7], [[3]])
+    # momentum 0 and η = 1 is FedAvg's average
+    assert two_rounds("fedavgm", {"updates": 2, "momentum": 0}, [3, 5], [5, 5])[1][0] == [5]
+
+
+def test_fedavgm_weights_the_pseudo_gradient_by_samples() -> None:
+    strategy = make_strategy("fedavgm", {"updates": 2, "momentum": 0.5})
+    current = w(1)
+    result, state = strategy.step(current, 0, [up(w(4), samples=1), up(w(8), samples=3)], (),
+                                  strategy.initial_state(current))
+    assert result[0].tolist() == [7] and state.m[0].tolist() == [6]  # Δ = ¼·3 + ¾·7
+
+
+def test_fedadagrad_sums_squared_pseudo_gradients() -> None:
+    # τ = ¾: v₀ = τ² = 9/16. Δ₁ = 1: m = ½·1, v = 9/16 + 1 = (5/4)², x = ½ / (5/4 + ¾) = ¼.
+    # Δ₂ = 3¼ − ¼ = 3: m = ½·½ + ½·3 = 7/4, v = 25/16 + 9 = (13/4)², x = ¼ + (7/4) / (13/4 + ¾) = 11/16.
+    params = {"updates": 2, "server_lr": 1, "beta1": 0.5, "tau": 0.75}
+    first, second = two_rounds("fedadagrad", params, [1, 1], [3.25, 3.25])
+    assert first == ([0.25], [[0.5], [1.5625]])
+    assert second == ([0.6875], [[1.75], [10.5625]])
+
+
+def test_fedadam_and_fedyogi_second_moments() -> None:
+    # FedAdam, τ = 1 (v₀ = 1), β₁ = ½, β₂ = ¾, Δ = 1: m = ½, v = ¾·1 + ¼·1 = 1, x = ½ / (1 + 1) = ¼.
+    adam = two_rounds("fedadam", {"updates": 2, "server_lr": 1, "beta1": 0.5, "beta2": 0.75, "tau": 1}, [1, 1], [1, 1])
+    assert adam[0] == ([0.25], [[0.5], [1]])
+    # FedYogi, τ = 1, β₁ = ¼, β₂ = ¼, Δ₁ = 2: m = ¾·2 = 3/2, v = 1 − ¾·4·sign(1 − 4) = 4, x = (3/2) / (2 + 1) = ½.
+    # Δ₂ = 3/2 − ½ = 1 < v: v = 4 − ¾·1·sign(4 − 1) = 13/4, m = ¼·(3/2) + ¾·1 = 9/8: v only shrinks additively.
+    yogi = two_rounds("fedyogi", {"updates": 2, "server_lr": 1, "beta1": 0.25, "beta2": 0.25, "tau": 1},
+                      [2, 2], [1.5, 1.5])
+    assert yogi[0] == ([0.5], [[1.5], [4]])
+    assert yogi[1][1] == [[1.125], [3.25]]
+    # FedAdam from the same first round: v = ¼·1 + ¾·4 = 13/4, an exponential average, not Yogi's step
+    adam = two_rounds("fedadam", {"updates": 2, "server_lr": 1, "beta1": 0.25, "beta2": 0.25, "tau": 1},
+                      [2, 2], [1.5, 1.5])
+    assert adam[0][1] == [[1.5], [3.25]]
+
+
+def test_server_optimizers_need_their_state_and_leave_it_untouched() -> None:
+    strategy = make_strategy("fedadam", {"updates": 1})
+    with pytest.raises(ValueError, match="fedadam needs server optimizer state"):
+        strategy.aggregate(w(0), 0, [up(w(1))])
+    with pytest.raises(ValueError, match="fedavg keeps no server optimizer state"):
+        make_strategy("fedavg").step(w(0), 0, [up(w(1))] * 3, (), strategy.initial_state(w(0)))
+    state = strategy.initial_state(w(0))
+    before = state.digest()
+    strategy.step(w(0), 0, [up(w(1))], (), state)
+    assert state.digest() == before  # a discarded round leaves the state as it was
+    with pytest.raises(InvalidUpdate) as caught:
+        strategy.step(w(0), 0, [up(w(1))], (), make_strategy("fedadam").initial_state(w(0, 0)))
+    assert caught.value.reason is RejectReason.SHAPE_MISMATCH and "server state" in str(caught.value)
+
+
+def test_server_optimizers_keep_the_statistics_the_updates_measured() -> None:
+    strategy = make_strategy("fedadam", {"updates": 2})
+    current = [np.float32([10]), np.float32([10])]
+    updates = [up([np.float32([6]), np.float32([6])], samples=1), up([np.float32([4]), np.float32([2])], samples=3)]
+    result, _ = strategy.step(current, 0, updates, [1], strategy.initial_state(current))
+    assert result[1].tolist() == [3] and result[0].tolist() != [10]
+
+
+def test_catalogue_lists_the_new_rules_with_their_parameters() -> None:
+    from kafkaml.strategies import strategy_catalogue
+
+    listed = {entry["name"]: entry for entry in strategy_catalogue()}
+    assert {"krum", "multi_krum", "fedavgm", "fedadagrad", "fedadam", "fedyogi"} <= set(listed)
+    assert [p["name"] for p in listed["fedadam"]["parameters"]] == ["updates", "server_lr", "beta1", "beta2", "tau"]
+    assert [p["name"] for p in listed["fedadagrad"]["parameters"]] == ["updates", "server_lr", "beta1", "tau"]
+    assert [p["name"] for p in listed["multi_krum"]["parameters"]] == ["updates", "server_lr", "f", "m"]
+    assert all(p["description"] for entry in listed.values() for p in entry["parameters"])

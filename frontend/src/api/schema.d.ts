@@ -1020,9 +1020,15 @@ export interface components {
          *     * `fedbuff` - fedbuff
          *     * `median` - median
          *     * `trimmed_mean` - trimmed_mean
+         *     * `krum` - krum
+         *     * `multi_krum` - multi_krum
+         *     * `fedavgm` - fedavgm
+         *     * `fedadagrad` - fedadagrad
+         *     * `fedadam` - fedadam
+         *     * `fedyogi` - fedyogi
          * @enum {string}
          */
-        StrategyEnum: "fedavg" | "mix" | "fedasync" | "fedbuff" | "median" | "trimmed_mean";
+        StrategyEnum: "fedavg" | "mix" | "fedasync" | "fedbuff" | "median" | "trimmed_mean" | "krum" | "multi_krum" | "fedavgm" | "fedadagrad" | "fedadam" | "fedyogi";
         StrategyListOutput: {
             strategies: components["schemas"]["StrategyOutput"][];
             reward_policies: components["schemas"]["PolicyOutput"][];
