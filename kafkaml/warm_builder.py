@@ -119,7 +119,11 @@ def run(*, work: int, stdio: Sequence[int], input_shape: list[int] | None, outpu
                           "cpu_s": cpu_s, "memory_mb": memory_mb}).encode() + b"\n"
     if len(request) > REQUEST_LIMIT:
         raise Unavailable(f"the request is longer than {REQUEST_LIMIT} bytes")
-    connection, group = _start(socket_path(environment), environment, request, [work, *stdio])
+    try:
+        path = socket_path(environment)
+    except (OSError, warm_start.WarmStartFailed) as exc:  # the socket's directory is not this user's alone
+        raise Unavailable(str(exc)) from None
+    connection, group = _start(path, environment, request, [work, *stdio])
     with connection:
         connection.settimeout(timeout_s)
         try:
@@ -163,6 +167,9 @@ def _start(path: Path, environment: Mapping[str, str], request: bytes,
             connection.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError):
             pass  # not started yet, or gone after its idle time
+        except OSError as exc:  # e.g. a socket path longer than AF_UNIX allows
+            connection.close()
+            raise Unavailable(f"the warm builder cannot be reached at {path}: {exc}") from None
         else:
             try:
                 socket.send_fds(connection, [request], descriptors)
