@@ -23,6 +23,13 @@ works from that JSON and never executes user code.
 * under **resource limits** (address space, CPU seconds, file size, processes) and a wall-clock
   timeout after which the whole process group is killed.
 
+In the sandbox a build is a fork of the **warm builder** (:mod:`kafkaml.warm_builder`), a process
+of this user's that has imported TensorFlow once and holds nothing else (the clean environment
+above): the fork enters the same sandbox, under the same limits, before it reads the source, and
+saves the 5 to 7 s of processor time a fresh interpreter spends importing TensorFlow. Where the
+warm builder cannot be used the build starts a fresh interpreter, as before (``warm=False``
+asks for that).
+
 The answer comes from a process that ran user code, which may forge it; so it is read bounded
 and checked again here, against the platform's size limits too (``MODEL_MAX_PARAMETERS``,
 ``MODEL_MAX_TENSOR_PARAMETERS``; :func:`kafkaml.architecture.check_size` computes the weights

@@ -15,7 +15,8 @@ mount, network, IPC, UTS and PID namespaces, where:
 * no filesystem Unix socket of the host is reachable (none is in the view; ``connect`` on a
   socket needs no write access to its mount, so hiding is what works), abstract sockets belong to
   the new network namespace, whose only interface is a loopback that is down;
-* COMMAND runs as uid and gid :data:`SANDBOX_ID` without capabilities, with ``no_new_privs``
+* COMMAND runs as uid and gid :data:`SANDBOX_ID` without capabilities (none effective, permitted,
+  inheritable, ambient or in the bounding set), with ``no_new_privs``
   and a session keyring of its own (the inherited one would let it read the caller's keys), and
   cannot create user namespaces of its own (so it cannot gain the capabilities that would let it
   remount the view).
@@ -28,14 +29,24 @@ user namespace (other uids need the setuid ``newuidmap`` and ``/etc/subuid``), s
 code keeps that user's kernel uid, and the read-only view, which the code has no capability to
 change, is what keeps that user's files unwritable and its sockets out of sight.
 
-How: this process (in the host's namespaces) forks a child that unshares the namespaces and
-waits until this process has written its uid and gid maps (a process cannot map another user
-than its own from inside). The child forks the new PID namespace's first process, which builds
-the view (``pivot_root`` into it, the old root detached), drops to :data:`SANDBOX_ID` and execs
-COMMAND. Exit codes and deaths by signal are passed up unchanged; a failure to set the sandbox
-up is reported on stderr with exit code :data:`SETUP_FAILED`, before any of COMMAND runs. The
-view is mounted over the working directory (in the sandbox's mount namespace only), so run it in
-a directory of the caller's own outside the view, such as a fresh temporary directory.
+How (:func:`start`): this process (in the host's namespaces) forks a child that unshares the
+namespaces and waits until this process has written its uid and gid maps (a process cannot map
+another user than its own from inside). The child forks the new PID namespace's first process,
+which builds the view (``pivot_root`` into it, the old root detached), drops to
+:data:`SANDBOX_ID` with every capability dropped and execs COMMAND. Exit codes and deaths by
+signal are passed up unchanged; a failure to set the sandbox up is reported on stderr with exit
+code :data:`SETUP_FAILED`, before any of COMMAND runs. The view is mounted over the working
+directory (in the sandbox's mount namespace only), so run it in a directory of the caller's own
+outside the view, such as a fresh temporary directory.
+
+The warm builder (:mod:`kafkaml.warm_builder`) runs the same steps from a fork of a process that
+has imported TensorFlow, and runs Python code of that process instead of an exec
+(``start(..., in_process=True)``): the first process then also closes every descriptor but 0,
+1 and 2 and resets the caller's signal handlers, what the exec would have done. That it drops
+the capabilities itself, rather than leaving that to the exec, matters there: an unprivileged
+platform user's sandbox runs as the namespace's only (and so its creating) uid and would keep
+them until an exec. Memory is the one thing an exec would renew and this cannot: so only a
+process that holds nothing of anyone's may start in-process sandboxes.
 Linux 5.12 or newer (``mount_setattr``) on x86-64 or arm64 (``pivot_root``'s number).
 """
 
@@ -125,15 +136,18 @@ def start(hidden: Sequence[str], body: Callable[[], object], *, in_process: bool
     mapped_r, mapped_w = os.pipe()
     child = os.fork()
     if child == 0:
-        os.close(unshared_r)
-        os.close(mapped_w)
-        _setup_or_exit(_unshare)
-        os.write(unshared_w, b"1")
-        os.close(unshared_w)
-        if os.read(mapped_r, 1) != b"1":
-            _exit_failed("the parent could not write the sandbox's uid and gid maps")
-        os.close(mapped_r)
-        os._exit(_run_first_process(view, hidden, body, in_process))
+        try:
+            os.close(unshared_r)
+            os.close(mapped_w)
+            _setup_or_exit(_unshare)
+            os.write(unshared_w, b"1")
+            os.close(unshared_w)
+            if os.read(mapped_r, 1) != b"1":
+                _exit_failed("the parent could not write the sandbox's uid and gid maps")
+            os.close(mapped_r)
+            os._exit(_run_first_process(view, hidden, body, in_process))
+        except BaseException as exc:  # noqa: BLE001 a fork never unwinds into its caller's code
+            _exit_failed(f"{type(exc).__name__}: {exc}")
     os.close(unshared_w)
     os.close(mapped_r)
     if os.read(unshared_r, 1) == b"1":
@@ -192,12 +206,15 @@ def _run_first_process(view: list[str], hidden: Sequence[str], body: Callable[[]
     """Fork the PID namespace's first process (this one stays outside it), which runs ``body``."""
     first = os.fork()
     if first == 0:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        _setup_or_exit(lambda: _enter_view(view, hidden))
-        _setup_or_exit(_drop_privileges)
-        if in_process:
-            _as_if_executed()
-        body()
+        try:
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            _setup_or_exit(lambda: _enter_view(view, hidden))
+            _setup_or_exit(_drop_privileges)
+            if in_process:
+                _as_if_executed()
+            body()
+        except BaseException as exc:  # noqa: BLE001 a fork never unwinds into its caller's code
+            _exit_failed(f"{type(exc).__name__}: {exc}")
         _exit_failed("the sandboxed body returned")  # it execs or exits; never back into this code
     return _wait(first)
 

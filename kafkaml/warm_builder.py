@@ -34,7 +34,10 @@ What keeps one user's code from another's, and from the platform:
   with no capabilities, ``no_new_privs``, a session keyring of its own and no user namespaces
   below. What an ``exec`` would have done is done explicitly (``kafkaml.sandbox._as_if_executed``
   and ``_drop_privileges``): every descriptor but 0, 1 and 2 closed (the connection, the work
-  directory), the warm process's signal handlers reset, every capability dropped.
+  directory), the warm process's signal handlers reset, every capability dropped. One thing
+  differs, the stricter way: where the platform runs as root, the change to uid 65534 leaves the
+  process non-dumpable (an exec would reset that), so its ``/proc/self/mem`` and the like belong
+  to the namespace's root, closed even to the build itself.
 * **The order that makes it possible.** The kernel creates a user namespace only for a
   single-threaded caller, and TensorFlow's import leaves the warm process with a second thread.
   A fork has one thread, the one that called ``fork``: so the warm process forks first and the
