@@ -53,6 +53,7 @@ Linux 5.12 or newer (``mount_setattr``) on x86-64 or arm64 (``pivot_root``'s num
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import functools
 import os
@@ -134,11 +135,13 @@ def start(hidden: Sequence[str], body: Callable[[], object], *, in_process: bool
     view = _view_paths()
     unshared_r, unshared_w = os.pipe()
     mapped_r, mapped_w = os.pipe()
+    caller = os.getpid()
     child = os.fork()
     if child == 0:
         try:
             os.close(unshared_r)
             os.close(mapped_w)
+            _setup_or_exit(lambda: _leave_the_group(caller))
             _setup_or_exit(_unshare)
             os.write(unshared_w, b"1")
             os.close(unshared_w)
@@ -182,8 +185,18 @@ def _view_paths() -> list[str]:
     return kept
 
 
+def _leave_the_group(caller: int) -> None:
+    """Leave the caller's process group and take SIGTERM when the caller dies (:func:`_run_first_process`
+    then kills the sandbox). A timeout kills the caller's group: the sandboxed code, which can leave
+    any process group (``setsid``) and clear its own parent-death signal, is not to be found that
+    way, but the PID namespace ends with its first process, and this process kills that one."""
+    os.setpgid(0, 0)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != caller:  # the caller died before the line above
+        raise SetupError(0, "the caller ended before the sandbox was set up")
+
+
 def _unshare() -> None:
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     flags = _CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS | _CLONE_NEWPID
     _call(_libc.unshare(ctypes.c_int(flags)), "creating user, mount, network, IPC, UTS and PID namespaces")
 
@@ -203,10 +216,13 @@ def _map_ids(child: int) -> None:
 
 
 def _run_first_process(view: list[str], hidden: Sequence[str], body: Callable[[], object], in_process: bool) -> int:
-    """Fork the PID namespace's first process (this one stays outside it), which runs ``body``."""
+    """Fork the PID namespace's first process (this one stays outside it), which runs ``body``; kill
+    it (and with it the namespace) on SIGTERM, which the caller's death sends (:func:`_leave_the_group`)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the handler knows whom to kill
     first = os.fork()
     if first == 0:
         try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # kept across an exec otherwise
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
             _setup_or_exit(lambda: _enter_view(view, hidden))
             _setup_or_exit(_drop_privileges)
@@ -216,6 +232,14 @@ def _run_first_process(view: list[str], hidden: Sequence[str], body: Callable[[]
         except BaseException as exc:  # noqa: BLE001 a fork never unwinds into its caller's code
             _exit_failed(f"{type(exc).__name__}: {exc}")
         _exit_failed("the sandboxed body returned")  # it execs or exits; never back into this code
+    pidfd = os.pidfd_open(first)  # not its pid: once reaped, that may be another process's
+
+    def kill_the_namespace(_signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, kill_the_namespace)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     return _wait(first)
 
 

@@ -249,19 +249,43 @@ def hanging_source() -> tuple[str, str, str]:
     return f"NAME = {name!r}\nSLEEP = {sleep!r}\n" + HANGING, name, sleep
 
 
-def test_a_warm_build_that_hangs_is_killed_with_everything_it_started(warm_only: None) -> None:
-    source, name, sleep = hanging_source()
+def stopped_at_its_timeout(source: str, name: str, sleep: str, timeout_s: float) -> None:
+    """Build ``source`` (which hangs) in a thread; it must be seen running, end with the timeout's
+    error in time, and leave no process named ``name`` (nor its ``sleep``) behind."""
     outcome: list[BaseException] = []
     thread = threading.Thread(target=lambda: outcome.append(pytest.raises(BuildLimitError, build_isolated, source,
-                                                                          timeout_s=8).value))
+                                                                          timeout_s=timeout_s).value))
     started = time.monotonic()
     thread.start()
-    wait_for(lambda: len(processes_named(name, sleep)) == 2, 30, "the build and its child never ran")
+    wait_for(lambda: processes_named(name, sleep), 30, "the build never ran")
     thread.join(60)
     assert not thread.is_alive()
-    assert "longer than 8 s and was stopped" in str(outcome[0])
-    assert time.monotonic() - started < 30
+    assert f"longer than {timeout_s:.0f} s and was stopped" in str(outcome[0])
+    assert time.monotonic() - started < timeout_s + 20
     wait_for(lambda: not processes_named(name, sleep), 10, "the timed-out build left processes behind")
+
+
+def test_a_warm_build_that_hangs_is_killed_with_everything_it_started(warm_only: None) -> None:
+    source, name, sleep = hanging_source()
+    stopped_at_its_timeout(source, name, sleep, 8)
+    assert not processes_named(name, sleep)
+
+
+#: Leaves the build's process group and clears its parent-death signal: neither the group's death
+#: nor its parent's reaches it, only the end of its PID namespace.
+ESCAPING = """
+import ctypes, os, time
+libc = ctypes.CDLL(None)
+libc.prctl(15, NAME.encode(), 0, 0, 0)
+os.setsid()
+libc.prctl(1, 0, 0, 0, 0)
+time.sleep(1000)
+"""
+
+
+def test_a_build_that_leaves_its_process_group_is_still_killed_at_the_timeout(warm_only: None) -> None:
+    name = f"kmesc{uuid.uuid4().hex[:8]}"
+    stopped_at_its_timeout(f"NAME = {name!r}\n" + ESCAPING, name, "-", 8)
 
 
 CALLER = """
