@@ -345,6 +345,23 @@ def test_a_refused_request_runs_nothing(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_without_a_usable_warm_builder_the_build_starts_fresh(runtime: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A runtime directory that is not this user's alone (mode 0755) must not be used for the warm
+    builder's socket: the build goes to a fresh interpreter in the same sandbox instead."""
+    require_the_sandbox()
+    (runtime / f"kafkaml-jobs-{os.getuid()}").mkdir(mode=0o755)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    fresh_builds = []
+    build_fresh = builder._build_fresh
+    monkeypatch.setattr(builder, "_build_fresh", lambda *args: fresh_builds.append(args[0]) or build_fresh(*args))
+    source = TOY_MODEL_SOURCE + "assert 'warm_builder' not in open('/proc/self/cmdline').read()\n"
+    assert build_isolated(source, input_shape=(8,), output_shape=(3,)).parameters == 195
+    assert len(fresh_builds) == 1 and fresh_builds[0][:3] == [sys.executable, "-m", "kafkaml.sandbox"]
+    assert "building in a fresh process" in caplog.text and "must be a directory of this user's" in caplog.text
+    assert not list(runtime.rglob("builder-*"))
+
+
 UNPRIVILEGED = """
 import json, sys
 from kafkaml import builder, sandbox, warm_builder
