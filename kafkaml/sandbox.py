@@ -82,7 +82,7 @@ _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 _MNT_DETACH = 0x2
 _AT_FDCWD, _AT_RECURSIVE = -100, 0x8000
 _MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
-_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_PR_SET_PDEATHSIG, _PR_SET_NAME, _PR_SET_NO_NEW_PRIVS = 1, 15, 38
 _PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SYS_MOUNT_SETATTR = 442  # the same number on every architecture but alpha
@@ -254,6 +254,13 @@ def _as_if_executed() -> None:
         handler = signal.getsignal(number)
         if callable(handler) and handler is not signal.default_int_handler:
             signal.signal(number, signal.SIG_DFL)
+    set_name(os.path.basename(sys.executable))  # the caller's may say whom it works for
+
+
+def set_name(name: str) -> None:
+    """This process's name (``comm``: what ``ps`` shows, at most 15 bytes)."""
+    _libc.prctl(ctypes.c_int(_PR_SET_NAME), ctypes.c_char_p(name.encode()[:15]), ctypes.c_ulong(0),
+                ctypes.c_ulong(0), ctypes.c_ulong(0))
 
 
 def open_max() -> int:

@@ -304,10 +304,11 @@ def _serve_one(connection: socket.socket, closing: tuple) -> None:
 def _build(connection: socket.socket) -> int:
     connection.settimeout(10)
     try:
-        _, uid, _ = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                              struct.calcsize("3i")))
+        caller, uid, _ = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                   struct.calcsize("3i")))
         if uid != os.getuid():
             raise ValueError(f"the peer's uid {uid} is not this user's")
+        sandbox.set_name(f"kbuild-{caller}")  # in ps: a build, and the process it runs for
         request, descriptors = _receive(connection)
     except (OSError, ValueError) as exc:
         with contextlib.suppress(OSError):

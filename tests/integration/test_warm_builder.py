@@ -114,6 +114,7 @@ def target(fd):
         return "gone"  # the listing's own
 seen["fds"] = {fd: target(fd) for fd in os.listdir("/proc/self/fd")}
 seen["cmdline"] = open("/proc/self/cmdline").read().replace("\\0", " ")
+seen["comm"] = open("/proc/self/comm").read().strip()
 seen["root"] = ",".join(sorted(os.listdir("/")))
 seen["env"] = ",".join(sorted(os.environ))
 raise RuntimeError(json.dumps(seen))
@@ -145,6 +146,7 @@ def test_a_warm_build_runs_in_the_same_sandbox(tmp_path: Path, warm_only: None) 
         platform_socket.close()
         listener.close()
     assert "kafkaml.warm_builder import serve" in seen["cmdline"], "a fork of the warm builder ran it"
+    assert seen["comm"] == Path(sys.executable).name[:15], "named as an exec would have named it, not kbuild-<pid>"
     assert seen["package"] in ("PermissionError", "OSError") and package_file.read_bytes() == before
     assert seen["virtualenv"] in ("PermissionError", "OSError") and not planted.exists()
     assert seen["platform_socket"] == "FileNotFoundError" and seen["warm_builder_socket"] == "FileNotFoundError"
