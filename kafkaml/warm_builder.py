@@ -269,6 +269,8 @@ def serve(path: Path | str, idle_exit_s: float = IDLE_EXIT_S) -> None:
                 if time.monotonic() - last > idle_exit_s:
                     break
                 continue
+            except (ConnectionAbortedError, InterruptedError):  # a caller gone before it was accepted
+                continue
             last = time.monotonic()
             # Nothing is read here: the fork reads the request, so none is ever in this process's memory.
             if os.fork() == 0:
