@@ -15,7 +15,8 @@ mount, network, IPC, UTS and PID namespaces, where:
 * no filesystem Unix socket of the host is reachable (none is in the view; ``connect`` on a
   socket needs no write access to its mount, so hiding is what works), abstract sockets belong to
   the new network namespace, whose only interface is a loopback that is down;
-* COMMAND runs as uid and gid :data:`SANDBOX_ID` without capabilities, with ``no_new_privs``
+* COMMAND runs as uid and gid :data:`SANDBOX_ID` without capabilities (none effective, permitted,
+  inheritable, ambient or in the bounding set), with ``no_new_privs``
   and a session keyring of its own (the inherited one would let it read the caller's keys), and
   cannot create user namespaces of its own (so it cannot gain the capabilities that would let it
   remount the view).
@@ -28,26 +29,39 @@ user namespace (other uids need the setuid ``newuidmap`` and ``/etc/subuid``), s
 code keeps that user's kernel uid, and the read-only view, which the code has no capability to
 change, is what keeps that user's files unwritable and its sockets out of sight.
 
-How: this process (in the host's namespaces) forks a child that unshares the namespaces and
-waits until this process has written its uid and gid maps (a process cannot map another user
-than its own from inside). The child forks the new PID namespace's first process, which builds
-the view (``pivot_root`` into it, the old root detached), drops to :data:`SANDBOX_ID` and execs
-COMMAND. Exit codes and deaths by signal are passed up unchanged; a failure to set the sandbox
-up is reported on stderr with exit code :data:`SETUP_FAILED`, before any of COMMAND runs. The
-view is mounted over the working directory (in the sandbox's mount namespace only), so run it in
-a directory of the caller's own outside the view, such as a fresh temporary directory.
+How (:func:`start`): this process (in the host's namespaces) forks a child that unshares the
+namespaces and waits until this process has written its uid and gid maps (a process cannot map
+another user than its own from inside). The child forks the new PID namespace's first process,
+which builds the view (``pivot_root`` into it, the old root detached), drops to
+:data:`SANDBOX_ID` with every capability dropped and execs COMMAND. Exit codes and deaths by
+signal are passed up unchanged; a failure to set the sandbox up is reported on stderr with exit
+code :data:`SETUP_FAILED`, before any of COMMAND runs. The view is mounted over the working
+directory (in the sandbox's mount namespace only), so run it in a directory of the caller's own
+outside the view, such as a fresh temporary directory.
+
+The warm builder (:mod:`kafkaml.warm_builder`) runs the same steps from a fork of a process that
+has imported TensorFlow, and runs Python code of that process instead of an exec
+(``start(..., in_process=True)``): the first process then also closes every descriptor but 0,
+1 and 2 and resets the caller's signal handlers, what the exec would have done. That it drops
+the capabilities itself, rather than leaving that to the exec, matters there: an unprivileged
+platform user's sandbox runs as the namespace's only (and so its creating) uid and would keep
+them until an exec. Memory is the one thing an exec would renew and this cannot: so only a
+process that holds nothing of anyone's may start in-process sandboxes.
 Linux 5.12 or newer (``mount_setattr``) on x86-64 or arm64 (``pivot_root``'s number).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
+import functools
 import os
 import platform
+import resource
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 #: The user and group id the command runs as ("nobody"/"nogroup" on most distributions).
@@ -68,7 +82,9 @@ _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 _MNT_DETACH = 0x2
 _AT_FDCWD, _AT_RECURSIVE = -100, 0x8000
 _MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
-_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_PR_SET_PDEATHSIG, _PR_SET_NAME, _PR_SET_NO_NEW_PRIVS = 1, 15, 38
+_PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SYS_MOUNT_SETATTR = 442  # the same number on every architecture but alpha
 #: System calls without a C library wrapper whose numbers differ between architectures.
 _SYSCALLS = {"x86_64": {"pivot_root": 155, "keyctl": 250}, "aarch64": {"pivot_root": 41, "keyctl": 219}}
@@ -87,26 +103,54 @@ class _MountAttr(ctypes.Structure):
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):  # capset(2) takes two of these (capabilities 0-31 and 32-63)
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kafkaml.sandbox", description=__doc__.split("\n")[0])
     parser.add_argument("--hide", action="append", default=[], metavar="PATH",
                         help="an absolute path to cover if it falls inside the view (repeatable)")
     parser.add_argument("command", nargs="+", help="the program and its arguments (after --)")
     args = parser.parse_args(argv)
+    return _wait(start(args.hide, functools.partial(_execute, args.command)))
+
+
+def start(hidden: Sequence[str], body: Callable[[], object], *, in_process: bool = False) -> int:
+    """Run ``body`` in a new sandbox; the pid to wait for, of the process that stays in the caller's
+    namespaces and ends as the sandboxed process ends (its exit code, or death by its signal).
+
+    ``body`` runs in the PID namespace's first process once it is in the view and has dropped its
+    privileges, and must not return: :func:`main` passes an ``exec`` of the command. With
+    ``in_process`` it is Python code of this interpreter instead (the warm builder's fork,
+    :mod:`kafkaml.warm_builder`), and that process first does what an ``exec`` would have done
+    for it (:func:`_as_if_executed`): no descriptor but 0, 1 and 2 left open, no Python signal
+    handler of the caller's left installed. The caller must be single-threaded (the kernel
+    refuses a user namespace to a multithreaded process): a fork of a threaded process is.
+    """
     view = _view_paths()
     unshared_r, unshared_w = os.pipe()
     mapped_r, mapped_w = os.pipe()
+    caller = os.getpid()
     child = os.fork()
     if child == 0:
-        os.close(unshared_r)
-        os.close(mapped_w)
-        _setup_or_exit(_unshare)
-        os.write(unshared_w, b"1")
-        os.close(unshared_w)
-        if os.read(mapped_r, 1) != b"1":
-            _exit_failed("the parent could not write the sandbox's uid and gid maps")
-        os.close(mapped_r)
-        os._exit(_run_first_process(view, args.hide, args.command))
+        try:
+            os.close(unshared_r)
+            os.close(mapped_w)
+            _setup_or_exit(lambda: _leave_the_group(caller))
+            _setup_or_exit(_unshare)
+            os.write(unshared_w, b"1")
+            os.close(unshared_w)
+            if os.read(mapped_r, 1) != b"1":
+                _exit_failed("the parent could not write the sandbox's uid and gid maps")
+            os.close(mapped_r)
+            os._exit(_run_first_process(view, hidden, body, in_process))
+        except BaseException as exc:  # noqa: BLE001 a fork never unwinds into its caller's code
+            _exit_failed(f"{type(exc).__name__}: {exc}")
     os.close(unshared_w)
     os.close(mapped_r)
     if os.read(unshared_r, 1) == b"1":
@@ -114,9 +158,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             _map_ids(child)
             os.write(mapped_w, b"1")
         except OSError as exc:
-            print(f"kafkaml sandbox: mapping the sandbox's user: {exc}", file=sys.stderr)
+            print(f"kafkaml sandbox: mapping the sandbox's user: {exc}", file=sys.stderr, flush=True)
+    os.close(unshared_r)
     os.close(mapped_w)
-    return _wait(child)
+    return child
+
+
+def _execute(command: Sequence[str]) -> None:
+    try:
+        os.execvp(command[0], command)
+    except OSError as exc:
+        _exit_failed(f"running {command[0]}: {exc.strerror}")
 
 
 def _view_paths() -> list[str]:
@@ -133,8 +185,18 @@ def _view_paths() -> list[str]:
     return kept
 
 
+def _leave_the_group(caller: int) -> None:
+    """Leave the caller's process group and take SIGTERM when the caller dies (:func:`_run_first_process`
+    then kills the sandbox). A timeout kills the caller's group: the sandboxed code, which can leave
+    any process group (``setsid``) and clear its own parent-death signal, is not to be found that
+    way, but the PID namespace ends with its first process, and this process kills that one."""
+    os.setpgid(0, 0)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != caller:  # the caller died before the line above
+        raise SetupError(0, "the caller ended before the sandbox was set up")
+
+
 def _unshare() -> None:
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     flags = _CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS | _CLONE_NEWPID
     _call(_libc.unshare(ctypes.c_int(flags)), "creating user, mount, network, IPC, UTS and PID namespaces")
 
@@ -153,21 +215,61 @@ def _map_ids(child: int) -> None:
         (proc / "gid_map").write_text(f"{SANDBOX_ID} {gid} 1\n")
 
 
-def _run_first_process(view: list[str], hidden: list[str], command: list[str]) -> int:
-    """Fork the PID namespace's first process (this one stays outside it), which execs the command."""
+def _run_first_process(view: list[str], hidden: Sequence[str], body: Callable[[], object], in_process: bool) -> int:
+    """Fork the PID namespace's first process (this one stays outside it), which runs ``body``; kill
+    it (and with it the namespace) on SIGTERM, which the caller's death sends (:func:`_leave_the_group`)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the handler knows whom to kill
     first = os.fork()
     if first == 0:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        _setup_or_exit(lambda: _enter_view(view, hidden))
-        _setup_or_exit(_drop_privileges)
         try:
-            os.execvp(command[0], command)
-        except OSError as exc:
-            _exit_failed(f"running {command[0]}: {exc.strerror}")
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # kept across an exec otherwise
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            _setup_or_exit(lambda: _enter_view(view, hidden))
+            _setup_or_exit(_drop_privileges)
+            if in_process:
+                _as_if_executed()
+            body()
+        except BaseException as exc:  # noqa: BLE001 a fork never unwinds into its caller's code
+            _exit_failed(f"{type(exc).__name__}: {exc}")
+        _exit_failed("the sandboxed body returned")  # it execs or exits; never back into this code
+    pidfd = os.pidfd_open(first)  # not its pid: once reaped, that may be another process's
+
+    def kill_the_namespace(_signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, kill_the_namespace)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     return _wait(first)
 
 
-def _enter_view(view: list[str], hidden: list[str]) -> None:
+def _as_if_executed() -> None:
+    """What ``exec`` does to a process that in-process sandboxed code must not miss: descriptors
+    other than 0, 1 and 2 closed (they are the caller's: its socket to the platform, a directory
+    of the host's, through which ``openat`` would lead out of the view), and the caller's Python
+    signal handlers replaced by the default. Memory is the caller's, which is why only a process
+    that holds nothing of anyone's may start in-process sandboxes."""
+    os.closerange(3, open_max())
+    for number in signal.valid_signals():
+        handler = signal.getsignal(number)
+        if callable(handler) and handler is not signal.default_int_handler:
+            signal.signal(number, signal.SIG_DFL)
+    set_name(os.path.basename(sys.executable))  # the caller's may say whom it works for
+
+
+def set_name(name: str) -> None:
+    """This process's name (``comm``: what ``ps`` shows, at most 15 bytes)."""
+    _libc.prctl(ctypes.c_int(_PR_SET_NAME), ctypes.c_char_p(name.encode()[:15]), ctypes.c_ulong(0),
+                ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+def open_max() -> int:
+    """One more than the highest descriptor this process may have open."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return limit if limit != resource.RLIM_INFINITY else 1 << 20
+
+
+def _enter_view(view: list[str], hidden: Sequence[str]) -> None:
     """Build the view on a tmpfs mounted over the working directory (the caller's fresh temporary
     directory), switch root into it and detach the host's root."""
     os.umask(0o022)
@@ -209,12 +311,19 @@ def _enter_view(view: list[str], hidden: list[str]) -> None:
 
 
 def _drop_privileges() -> None:
-    """Become :data:`SANDBOX_ID` with no capability (they go with the uid change, or at exec for an
-    unprivileged platform user whose only mapped uid this already is) and no way to regain any."""
+    """Become :data:`SANDBOX_ID` with no capability and no way to regain any. The effective and
+    permitted ones would go with the uid change (a platform running as root) or at the next
+    ``exec`` (an unprivileged platform user, whose only mapped uid this already is), but in-process
+    sandboxed code never execs: they are dropped here, the bounding set first (that needs one)."""
     if os.getuid() == 0:  # the namespace's root: a platform running as root (otherwise setgroups is denied)
         os.setgroups([])
+    for capability in range(int(Path("/proc/sys/kernel/cap_last_cap").read_text()) + 1):
+        _prctl(_PR_CAPBSET_DROP, capability)
+    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
     os.setresgid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
     os.setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID)
+    header = _CapHeader(version=_LINUX_CAPABILITY_VERSION_3, pid=0)
+    _call(_libc.capset(ctypes.byref(header), (_CapData * 2)()), "dropping every capability")
     # The session keyring is inherited, and its possessor may read the keys in it: start a new one.
     _call(_libc.syscall(ctypes.c_long(_syscall_number("keyctl")), ctypes.c_int(_KEYCTL_JOIN_SESSION_KEYRING),
                         ctypes.c_char_p(None)), "joining a session keyring of its own")

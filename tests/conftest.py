@@ -22,7 +22,7 @@ import pytest
 from kafka import TopicPartition
 from psycopg import sql
 
-from kafkaml import kafka, topics
+from kafkaml import kafka, topics, warm_builder
 from kafkaml.jobs import warm_start
 from kafkaml.local import stack as local
 from tests.postgres_server import SessionServer
@@ -53,10 +53,12 @@ def nothing_written_into_the_source_tree() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_warm_process_left() -> Iterator[None]:
-    """The local jobs' warm processes (``kafkaml.jobs.warm_start``) would idle on for minutes after
-    the session: it asks them to exit (another pytest process still running starts one again)."""
+    """The local jobs' warm processes (``kafkaml.jobs.warm_start``) and the warm builders
+    (``kafkaml.warm_builder``) would idle on for minutes after the session: it asks them to exit
+    (another pytest process still running starts one again)."""
     yield
     warm_start.stop_all()
+    warm_builder.stop_all()
 
 
 @pytest.fixture(scope="session", autouse=True)

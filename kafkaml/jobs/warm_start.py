@@ -35,6 +35,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 from kafkaml import processes
 from kafkaml.jobs import supervisor
@@ -91,10 +92,10 @@ def start_supervisor(*, job_file: Path, exit_file: Path, log_file: Path, environ
 def socket_path(base_environment: Mapping[str, str]) -> Path:
     """The warm process's socket for this interpreter, this copy of the code and this environment."""
     identity = json.dumps([PROTOCOL, sys.executable, str(PACKAGE_ROOT), sorted(base_environment.items())])
-    return _runtime_dir() / f"warm-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.sock"
+    return runtime_dir() / f"warm-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.sock"
 
 
-def _runtime_dir() -> Path:
+def runtime_dir() -> Path:
     """A directory only this user may enter: the socket starts programs as this user."""
     directory = Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp") / f"kafkaml-jobs-{os.getuid()}"
     with contextlib.suppress(FileExistsError):
@@ -110,7 +111,7 @@ def _ask(path: Path, request: dict) -> int:
         connection.settimeout(30)
         connection.connect(str(path))
         connection.sendall(json.dumps(request).encode() + b"\n")
-        answer = _read_line(connection)
+        answer = read_line(connection)
     if answer is None:
         raise EOFError  # the warm process closed the connection unanswered: it was exiting
     reply = json.loads(answer)
@@ -133,14 +134,9 @@ def serve(path: Path | str) -> None:
     asked to stop (SIGTERM: the request being answered is finished first)."""
     path = Path(path)
     idle_exit_s = float(os.environ.get("KAFKAML_WARM_IDLE_S", IDLE_EXIT_S))
-    lock = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 held for the process's life
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    lock = hold_lock(path)
+    if lock is None:
         return  # another warm process serves this socket
-    lock.truncate(0)
-    lock.write(str(os.getpid()))  # for stop_all()
-    lock.flush()
     stop_requested: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stop_requested.append(signum))
     for module in PRELOADED:
@@ -174,12 +170,28 @@ def serve(path: Path | str) -> None:
     print(f"warm job starter {os.getpid()} {why}: exiting", flush=True)
 
 
-def stop_all() -> list[int]:
+def hold_lock(path: Path) -> IO[str] | None:
+    """The lock beside the socket ``path``, held, with this process's pid in it (for :func:`stop_all`);
+    None when another process holds it (it serves that socket). Held until the file is closed."""
+    lock = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 held for the process's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
+def stop_all(pattern: str = "warm-*.lock") -> list[int]:
     """Ask every warm process of this user to exit (their running jobs go on); their pids.
+    ``pattern`` names their locks (the warm builder's are ``builder-*.lock``).
 
     For a test session's end: what it started leaves no process behind for the idle time."""
     stopped = []
-    for lock_file in _runtime_dir().glob("warm-*.lock"):
+    for lock_file in runtime_dir().glob(pattern):
         with open(lock_file) as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -199,7 +211,7 @@ def stop_all() -> list[int]:
 def _answer(connection: socket.socket, closing: tuple) -> None:
     connection.settimeout(10)
     try:
-        line = _read_line(connection)
+        line = read_line(connection)
         request = _checked(json.loads(line or b"null"))
     except (OSError, ValueError) as exc:
         with contextlib.suppress(OSError):
@@ -254,7 +266,7 @@ def _become_supervisor(request: dict) -> None:
         os._exit(code)
 
 
-def _read_line(connection: socket.socket) -> bytes | None:
+def read_line(connection: socket.socket) -> bytes | None:
     """One newline-ended message of at most REQUEST_LIMIT bytes; None when the peer sent nothing."""
     data = b""
     while not data.endswith(b"\n"):

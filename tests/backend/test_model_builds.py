@@ -66,10 +66,24 @@ def _children(pid: int) -> list[int]:
 
 
 def builders(backend: Backend) -> dict[int, int]:
-    """The builder processes (``python -m kafkaml.builder``) under the backend, each with the API
-    worker process it runs for."""
+    """The builds running for the backend, each with the API worker process it runs for: a fork of
+    the warm builder named ``kbuild-<worker>`` (``kafkaml.warm_builder``), or a fresh builder
+    process (``python -m kafkaml.builder``) under the worker."""
     found = {}
-    for worker in _children(backend.pid):
+    workers = set(_children(backend.pid))
+    for entry in Path("/proc").iterdir():
+        try:
+            comm = (entry / "comm").read_text().strip()
+            if not comm.startswith("kbuild-") or int(comm.removeprefix("kbuild-")) not in workers:
+                continue
+            parent = Path("/proc", (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            # The fork itself, not the sandbox's processes below it (which inherit its name).
+            if b"kafkaml.warm_builder" in (parent / "cmdline").read_bytes() and not (
+                    parent / "comm").read_text().startswith("kbuild-"):
+                found[int(entry.name)] = int(comm.removeprefix("kbuild-"))
+        except (OSError, ValueError):
+            continue
+    for worker in workers:
         pending = _children(worker)
         while pending:
             pid = pending.pop()

@@ -5,9 +5,11 @@ sandbox that cannot be set up runs nothing and says why."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import kafkaml
@@ -80,3 +82,45 @@ def test_as_an_unprivileged_platform_user_the_read_only_view_keeps_its_files(tmp
     assert result.stdout.splitlines() == [f"Read-only file system {package_file}", f"Read-only file system {planted}",
                                           "['65534', '1000', '1']"], result.stdout
     assert not Path(planted).exists()
+
+
+#: Leaves the caller's process group and clears its parent-death signal, then waits.
+ESCAPING = """
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None)
+libc.prctl(15, sys.argv[1].encode(), 0, 0, 0)
+os.setsid()
+libc.prctl(1, 0, 0, 0, 0)
+time.sleep(1000)
+"""
+
+
+def test_code_that_leaves_the_process_group_dies_with_the_sandbox(tmp_path: Path) -> None:
+    """A caller's timeout kills the sandbox's process group; sandboxed code that left the group and
+    cleared its parent-death signal still ends, with its PID namespace (whose first process the
+    sandbox's helper kills when the caller dies)."""
+    require_the_sandbox()
+    name = f"kmesc{os.getpid() % 100000}"
+
+    def running() -> bool:
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and (entry / "comm").read_text().strip() == name:
+                    return True
+            except OSError:  # it ended meanwhile
+                continue
+        return False
+
+    sandbox = subprocess.Popen([sys.executable, "-m", "kafkaml.sandbox", "--", sys.executable, "-c", ESCAPING, name],
+                               cwd=tmp_path, start_new_session=True,
+                               env={**os.environ, "PYTHONPATH": str(Path(kafkaml.__file__).parents[1])})
+    deadline = time.monotonic() + 60
+    while not running():
+        assert time.monotonic() < deadline and sandbox.poll() is None, "the sandboxed code never ran"
+        time.sleep(0.1)
+    os.killpg(sandbox.pid, signal.SIGKILL)  # what a caller's timeout does
+    sandbox.wait()
+    deadline = time.monotonic() + 10
+    while running():
+        assert time.monotonic() < deadline, "the sandboxed code outlived its sandbox"
+        time.sleep(0.1)
