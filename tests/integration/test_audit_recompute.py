@@ -220,6 +220,8 @@ def test_a_real_training_with_differential_privacy_recomputes_bit_for_bit(local_
     report = recompute(history(local_stack, run), local_stack.bootstrap("platform"))
     assert report.strategy == strategy.description_json() and '"dp_clip":0.1' in report.strategy
     assert report.ok and len(report.checks) == 2, report.first_mismatch
+    cli = audit(local_stack, run.announcement.blockchain.contract_address)  # what a user runs
+    assert cli.returncode == 0 and "all 2 versions recomputed bit for bit" in cli.stdout, cli.stdout + cli.stderr
     privacy = [r["privacy"] for r in run.rounds_done()]
     assert [p["rounds"] for p in privacy] == [1, 2]
     assert [p["delta"] for p in privacy] == [strategy.dp.delta] * 2
