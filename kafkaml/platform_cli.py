@@ -92,6 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     deploy.add_argument("--reward-policy", choices=POLICIES, default="improvement",
                         help="how measured improvements become tokens (default improvement); tiered is the paper's "
                              "fixed tiers by loss ratio")
+    deploy.add_argument("--exclude-after", type=int, default=0, metavar="N",
+                        help="exclude a client after N rejected updates: its later ones are rejected unread "
+                             "(default 0: never)")
     deploy.add_argument("--strategy-params", type=_json_object, default={}, metavar="JSON",
                         help='parameters of the strategy, e.g. \'{"updates": 2}\'')
     deploy.add_argument("--client", dest="clients", action="append", type=_client, default=[],
@@ -268,7 +271,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         "configuration": args.configuration, "validation_datasource": args.validation_datasource,
         "coordination": args.coordination, "rounds": args.rounds, "epochs": args.epochs, "batch": args.batch,
         "strategy": args.strategy, "strategy_params": args.strategy_params, "reward_policy": args.reward_policy,
-        "clients": args.clients,
+        "clients": args.clients, "exclude_after": args.exclude_after,
         "reward_budget": args.reward_budget})
     if not _json_out(args, deployment):
         console().print(f"deployment {deployment['id']} ({deployment['coordination']}): training result(s) "

@@ -9,6 +9,8 @@ a restarted aggregator and an auditor always arrive at the same amount.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -55,6 +57,12 @@ class RejectReason(StrEnum):
     BAD_SAMPLE_COUNT = "bad_sample_count"    # samples must be a positive integer
     BAD_VERSION = "bad_version"              # base version negative or newer than the current one
     WORSE_THAN_THRESHOLD = "worse_than_threshold"  # fails the screening rule (see screen_update)
+    EXCLUDED_CLIENT = "excluded_client"      # the client's updates were rejected too often (exclude_after)
+
+
+#: Rejections that count against a client's reputation (:attr:`RewardPolicy.exclude_after`): all
+#: but an update the platform could not read (its own broker may be at fault) and the exclusion itself.
+COUNTED_AGAINST_CLIENT = frozenset(RejectReason) - {RejectReason.UNREADABLE, RejectReason.EXCLUDED_CLIENT}
 
 
 @dataclass(frozen=True)
@@ -93,12 +101,15 @@ class RewardPolicy:
     ``improvement`` (default) pays ``base × max(0, (old − new) / old) × share``: proportional to
     the relative loss reduction, nothing for a regression. ``tiered`` is the earlier Kafka-ML rule:
     ``base × tier(new / old) × share`` with the :data:`TIERS`. Both reject an update whose loss
-    ratio ``new / old`` exceeds ``reject_ratio``.
+    ratio ``new / old`` exceeds ``reject_ratio``. A client whose updates were rejected
+    ``exclude_after`` times in the training (:data:`COUNTED_AGAINST_CLIENT`; 0: never) is excluded:
+    its later updates are rejected unread.
     """
 
     name: str = "improvement"
     base: int = ONE_TOKEN
     reject_ratio: float = 1.5
+    exclude_after: int = 0
 
     def __post_init__(self) -> None:
         if self.name not in POLICIES:
@@ -107,6 +118,21 @@ class RewardPolicy:
             raise ValueError(f"reward base must be a non-negative integer of token base units, got {self.base!r}")
         if not (math.isfinite(self.reject_ratio) and self.reject_ratio > 0):
             raise ValueError(f"reward reject_ratio must be a positive finite number, got {self.reject_ratio!r}")
+        if isinstance(self.exclude_after, bool) or not isinstance(self.exclude_after, int) or self.exclude_after < 0:
+            raise ValueError(f"exclude_after must be a non-negative integer, got {self.exclude_after!r}")
+
+    def excluded(self, rejections: Mapping[str, int]) -> frozenset[str]:
+        """The clients (lower case) excluded by their counted rejections so far."""
+        if not self.exclude_after:
+            return frozenset()
+        return frozenset(client.lower() for client, count in rejections.items() if count >= self.exclude_after)
+
+
+def rejection_counts(verdicts: Iterable[tuple[str, bool, str]]) -> Counter[str]:
+    """Each client's rejections that count against it (lower case), from (client, accepted, reason)
+    verdicts: what :meth:`RewardPolicy.excluded` decides on, rebuilt from a training's record."""
+    counted = {reason.value for reason in COUNTED_AGAINST_CLIENT}
+    return Counter(client.lower() for client, accepted, reason in verdicts if not accepted and reason in counted)
 
 
 def rejected(reason: RejectReason, detail: str = "") -> Reward:

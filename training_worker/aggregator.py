@@ -38,6 +38,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
 from kafkaml.messages.kinds import ModelControl
 from kafkaml.privacy import privacy_spent
+from kafkaml.rewards import rejection_counts
 from kafkaml.strategies import ServerState
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic, weights_topic
 from kafkaml.weights.codec import Decoded, payload_size, update_metadata, version_metadata, weight_specs
@@ -121,6 +123,8 @@ class Aggregator:
         self.validation = validation
         #: Rejected updates recorded without a version, reported with the next one.
         self.released: list[Screened] = []
+        #: Each client's recorded rejections that count against it (lower case), rebuilt at start.
+        self.rejections: Counter[str] = Counter()
         self.state_directory = Path(settings.results.directory) / STATE_DIRECTORY
 
     def fetch_update(self, update: QueuedUpdate) -> Decoded:
@@ -269,6 +273,7 @@ class Aggregator:
         previous = self.validator.score(weights)
         cache: dict[Submission, Screened] = {}
         accepted = self.coordinator.accepted_hashes()
+        self.rejections = self.coordinator.rejections()
         needed = self.strategy.updates_per_round
         idle_since = time.monotonic()
         while version.number < self.settings.rounds and not self.coordinator.is_finished():
@@ -277,7 +282,8 @@ class Aggregator:
             started = time.monotonic()
             result = run_round(queued, weights, version.number, self.strategy, self.validator, previous,
                                self.policy, self.fetch_update, self.fetch_version, cache,
-                               self.settings.federated_string_id, accepted, self.ceilings, self.statistics, state)
+                               self.settings.federated_string_id, accepted, self.ceilings, self.statistics, state,
+                               self.rejections)
             if result.weights is None:  # too many rejected: wait for one more than is queued
                 needed = len(queued) - self.release_rejected(queued, result) + 1
                 if time.monotonic() - idle_since > self.training.stop_timeout_s:
@@ -296,6 +302,7 @@ class Aggregator:
             if state is not None:
                 self.prune_states(version.content_hash)
             accepted |= {outcome.content_hash for outcome in result.outcomes if outcome.accepted}
+            self.count_rejections(result.outcomes)
             needed = self.strategy.updates_per_round
             self.report_round(version, result, time.monotonic() - started)
         self.finish(weights, previous)
@@ -319,9 +326,14 @@ class Aggregator:
         left = self.coordinator.record_rejections([
             Outcome(item.queued.client, item.queued.content_hash, item.queued.pointer, False, 0, str(item.reason))
             for item in rejected])
+        self.count_rejections(left)
         released = {outcome.submission for outcome in left}
         self.released += [item for item in rejected if item.queued.submission in released]
         return len(released)
+
+    def count_rejections(self, outcomes: list[Outcome]) -> None:
+        """Count the recorded rejections against their clients (the reward policy's exclusion)."""
+        self.rejections.update(rejection_counts((o.client, o.accepted, o.reason) for o in outcomes))
 
     def report_round(self, version: Version, result: RoundResult, seconds: float) -> None:
         rewards = {outcome.submission: outcome.reward for outcome in result.outcomes}

@@ -10,7 +10,9 @@ payload names another client, base version or training than the queue records, t
 the model, are not finite, or that fail the screening rule (:func:`kafkaml.rewards.screen_update`:
 its own validation loss above the reject ratio with no measured accuracy gain) is consumed as
 *rejected* (zero reward, with the reason) and never aggregated; so is an update
-whose hash was accepted already in this training (a copy: ``duplicate_update``). Any other failure
+whose hash was accepted already in this training (a copy: ``duplicate_update``), and, unread, an
+update of a client the reward policy excludes for its earlier rejections (``excluded_client``).
+Any other failure
 while screening one update (a MemoryError, a bug triggered by odd input) rejects that update as
 unreadable too: the queue is FIFO, so an update that crashed the aggregator would be first again
 after every restart and stop the training for good. Accepted updates are taken until the
@@ -123,7 +125,8 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
               validator: Validator, previous: Score, policy: RewardPolicy, fetch: FetchUpdate,
               fetch_version: FetchVersion, cache: dict[Submission, Screened], training: str,
               accepted_before: Collection[bytes], reward_weights: Mapping[str, int] | None = None,
-              statistics: Sequence[int] = (), state: ServerState | None = None) -> RoundResult:
+              statistics: Sequence[int] = (), state: ServerState | None = None,
+              rejections: Mapping[str, int] | None = None) -> RoundResult:
     """Consume updates from ``queued`` (in order) until the strategy's round is full.
 
     ``training`` is the training's id, which every update's payload must name.
@@ -142,8 +145,11 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
     never a number the client reported about itself. ``statistics`` are the model's statistics
     positions (:meth:`kafkaml.strategies.Strategy.aggregate`); ``state`` is the server state after
     ``version`` (:meth:`kafkaml.strategies.Strategy.step`), and the result carries the next one.
+    ``rejections`` counts each client's rejections so far in the training (lower case,
+    :data:`kafkaml.rewards.COUNTED_AGAINST_CLIENT`), by which ``policy`` may exclude it.
     """
     needed = strategy.updates_per_round
+    excluded = policy.excluded(rejections or {})
     screened: list[Screened] = []
     accepted: list[Screened] = []
     for update in queued:
@@ -152,7 +158,8 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
         item = cache.get(update.submission)
         if item is None:
             item = cache[update.submission] = (
-                _duplicate(update, accepted_before, accepted)
+                _excluded(update, excluded, policy)
+                or _duplicate(update, accepted_before, accepted)
                 or screen(update, current, version, strategy, validator, previous, policy, fetch, training))
             if item.reason is not None:
                 log.warning("rejecting update %s from %s: %s %s", update.content_hash.hex()[:12], update.client,
@@ -200,6 +207,14 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
         outcomes.append(Outcome(item.queued.client, item.queued.content_hash, item.queued.pointer, True,
                                 reward.amount if reward.accepted else 0))
     return RoundResult(new_weights, outcomes, previous, new, screened, new_state)
+
+
+def _excluded(update: QueuedUpdate, excluded: Collection[str], policy: RewardPolicy) -> Screened | None:
+    """The rejection of an excluded client's update, without fetching it (None when the client is not excluded)."""
+    if update.client.lower() not in excluded:
+        return None
+    return Screened(update, reason=RejectReason.EXCLUDED_CLIENT,
+                    detail=f"this client's updates were rejected {policy.exclude_after} times in this training")
 
 
 def _duplicate(update: QueuedUpdate, accepted_before: Collection[bytes],

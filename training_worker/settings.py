@@ -148,6 +148,9 @@ AGGREGATOR = declare(
     Setting("REWARD_REJECT_RATIO", "Updates raising the validation loss above this ratio are rejected unless they "
                                    "measurably raise the validation accuracy (docs/training-engine.md, screening).",
             kind="float", default=1.5, minimum=1.0),
+    Setting("REWARD_EXCLUDE_AFTER", "Exclude a client after this many rejected updates in the training (all reasons "
+                                    "but unreadable): its later updates are rejected unread as excluded_client. "
+                                    "0: never.", kind="int", default=0, minimum=0),
 )
 
 TRAINER = declare(
@@ -495,7 +498,8 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
         model_architecture_file=values["MODEL_ARCHITECTURE_FILE"], model=model, rounds=values["AGGREGATION_ROUNDS"],
         min_data=values["MIN_DATA"], strategy=strategy, data_restriction=restriction,
         model_logger_topic=values["MODEL_LOGGER_TOPIC"], client_ceilings=ceilings,
-        reward_policy=RewardPolicy(values["REWARD_POLICY"], base, values["REWARD_REJECT_RATIO"]),
+        reward_policy=RewardPolicy(values["REWARD_POLICY"], base, values["REWARD_REJECT_RATIO"],
+                                   values["REWARD_EXCLUDE_AFTER"]),
         reward_budget=budget, signing_key=signing_key, settings_hash=_settings_hash(reader.environ, values["MODEL_ARCHITECTURE_FILE"]),
         training=training, stream=stream, chain=chain, results=results,
     )

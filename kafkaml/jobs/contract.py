@@ -107,6 +107,8 @@ class AggregatorJob(_Contract):
     #: Decimal token amounts, sent as written (they are hashed as text).
     reward_base: str | None = _var("REWARD_BASE", default=None)
     reward_budget: str | None = _var("REWARD_BUDGET", default=None)
+    #: Rejections after which a client is excluded (None: the job's default, never).
+    exclude_after: int | None = _var("REWARD_EXCLUDE_AFTER", default=None)
     #: The very description the platform chose (its registered record): read alone and verified.
     datasource_sha256: str | None = _var("DATASOURCE_SHA256", default=None)
     datasource_partition: int | None = _var("DATASOURCE_PARTITION", default=None)

@@ -66,6 +66,8 @@ class RunOptions:
     reward_policy: str = "improvement"
     #: Updates whose own validation loss exceeds this ratio of the global model's are rejected.
     reject_ratio: float = 1.5
+    #: Exclude a client after this many rejected updates (0: never).
+    exclude_after: int = 0
     stop_timeout_s: float = 300.0
     #: Registered beside the clients that get a trainer (e.g. a test's attacker): address (or
     #: classic id) → sample ceiling.
@@ -202,7 +204,7 @@ def aggregator_job(run: Run, workload: Workload, model_file: Path) -> Aggregator
         coordination=options.mode, bootstrap_servers=current.bootstrap("platform"), federated_id=run.run_id,
         model_architecture_file=str(model_file), rounds=options.rounds, strategy=options.strategy,
         strategy_params=options.strategy_params, epochs=options.epochs, batch=options.batch, seed=options.seed,
-        reward_policy=options.reward_policy, reject_ratio=options.reject_ratio,
+        reward_policy=options.reward_policy, reject_ratio=options.reject_ratio, exclude_after=options.exclude_after,
         results_dir=str(run.directory / "aggregator"), datasource_id=f"{run.run_id}-validation",
         data_control_topic=DATA_CONTROL_TOPIC, model_logger_topic=MODEL_CONTROL_TOPIC,
         stop_timeout_s=options.stop_timeout_s, poll_interval_s=0.5, client_ceilings=client_ceilings(run, shares),

@@ -58,6 +58,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, workload: str = "
     parser.add_argument("--reward-policy", choices=POLICIES, default="improvement",
                         help="how measured improvements become tokens (default improvement); tiered is the paper's "
                              "fixed tiers by loss ratio")
+    parser.add_argument("--exclude-after", type=int, default=0, metavar="N",
+                        help="exclude a client after N rejected updates: its later ones are rejected unread "
+                             "(default 0: never)")
     parser.add_argument("--epochs", type=int, default=1, help="local epochs per round")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=1)
@@ -98,7 +101,8 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     heterogeneity = heterogeneity_from(getattr(args, "slow", []), getattr(args, "dropout", []), args.clients)
     return RunOptions(clients=args.clients, rounds=args.rounds, mode=args.mode, strategy=args.strategy,
                       strategy_params=args.strategy_params, epochs=args.epochs, batch=args.batch, seed=args.seed,
-                      reward_policy=args.reward_policy, heterogeneity=heterogeneity)
+                      reward_policy=args.reward_policy, exclude_after=args.exclude_after,
+                      heterogeneity=heterogeneity)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ MINIMAL_AGGREGATOR = AggregatorJob(
 FULL_AGGREGATOR = replace(
     MINIMAL_AGGREGATOR, coordination="blockchain", strategy_params={"updates": 2}, client_ceilings={CLIENT: 600},
     fit_kwargs={"shuffle": True}, val_kwargs={"verbose": 0}, min_data=10, data_restriction={"kind": "toy"},
-    reward_base="2", reward_budget="7.5", datasource_sha256="ab" * 32, datasource_partition=0, datasource_offset=7,
+    reward_base="2", reward_budget="7.5", exclude_after=3, datasource_sha256="ab" * 32, datasource_partition=0, datasource_offset=7,
     data_bootstrap_servers="127.0.0.1:9093",
     deployment_id=4, result_url="http://platform/api/results/9/", result_id=9, seed=7, stop_timeout_s=60.0,
     model_architecture_file="/run/model.json", wallet_key_file="/run/aggregator.key",
@@ -126,13 +126,14 @@ def local_environment_before_the_contract(job: AggregatorJob) -> dict[str, str]:
 
 def test_the_services_send_what_they_sent_and_the_settings_hash_is_unchanged() -> None:
     backend = replace(FULL_AGGREGATOR, seed=None, stop_timeout_s=None, model_architecture_file=None,
-                      wallet_key_file=None, chain=None)
+                      wallet_key_file=None, chain=None, exclude_after=None)  # sent only since it exists
     assert backend.environment() == backend_environment_before_the_contract(backend)
     assert backend.settings_hash(MODEL) == settings_hash(backend_environment_before_the_contract(backend), MODEL)
     local = replace(MINIMAL_AGGREGATOR, seed=1, stop_timeout_s=300.0, model_architecture_file="/run/model.json")
     assert local.environment() == local_environment_before_the_contract(local)
     assert local.settings_hash(MODEL) == settings_hash(local_environment_before_the_contract(local), MODEL)
     assert backend.settings_hash(MODEL) != replace(backend, rounds=4).settings_hash(MODEL)
+    assert backend.settings_hash(MODEL) != replace(backend, exclude_after=2).settings_hash(MODEL)
 
 
 def test_the_jobs_load_what_the_contract_sends(tmp_path: Path) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from kafkaml.pointers import WeightsPointer
-from kafkaml.rewards import RejectReason, RewardPolicy
+from kafkaml.rewards import RejectReason, RewardPolicy, rejection_counts
 from kafkaml.strategies import make_strategy
 from kafkaml.weights.codec import Decoded, update_metadata
 from kafkaml.weights.transport import PayloadSizeError, WeightsIntegrityError
@@ -213,3 +214,40 @@ def test_a_round_of_a_server_optimizer_steps_from_the_given_state_and_returns_th
     # Δ = 1 everywhere: m = ½·0 + 1, x = 0 + 1·m
     assert result.weights[0].tolist() == [[1, 1], [1, 1]] and result.state.m[0].tolist() == [[1, 1], [1, 1]]
     assert state.m[0].tolist() == [[0, 0], [0, 0]]  # the state the round stepped from is unchanged
+
+
+def test_a_client_rejected_too_often_is_excluded_unread_and_others_are_not() -> None:
+    """REWARD_EXCLUDE_AFTER=2: a client with two counted rejections is rejected as excluded_client
+    without its update being fetched; a client with one, and a client counted in another case of
+    its address, are measured as usual."""
+    third = "0x" + "cc" * 20
+    queue = [queued(CLIENT), replace(queued(OTHER), content_hash=b"\x02" * 32),
+             replace(queued(third), content_hash=b"\x03" * 32)]
+    fetched: list[str] = []
+
+    def fetch(update: QueuedUpdate) -> Decoded:
+        fetched.append(update.client)
+        return genuine(update.client)
+
+    result = run_round(queue, CURRENT, 3, make_strategy("fedavg", {"updates": 2}), FixedValidator(),
+                       Score(1.0, 0.5), RewardPolicy(exclude_after=2), fetch, lambda n: CURRENT, {}, "t", frozenset(),
+                       rejections=Counter({CLIENT.lower(): 2, OTHER.lower(): 1}))
+    assert fetched == [OTHER, third]
+    assert [(o.client, o.accepted, o.reason) for o in result.outcomes] == [
+        (CLIENT, False, "excluded_client"), (OTHER, True, ""), (third, True, "")]
+    assert "rejected 2 times" in result.screened[0].detail
+
+
+def test_without_a_threshold_no_one_is_excluded() -> None:
+    assert RewardPolicy().excluded({CLIENT: 1000}) == frozenset()
+    assert RewardPolicy(exclude_after=3).excluded({CLIENT: 3, OTHER: 2}) == {CLIENT.lower()}
+    with pytest.raises(ValueError, match="exclude_after"):
+        RewardPolicy(exclude_after=-1)
+
+
+def test_what_counts_against_a_client() -> None:
+    """Every rejection reason but the platform's own failure to read and the exclusion itself."""
+    counts = rejection_counts([(CLIENT, False, "worse_than_threshold"), (CLIENT.upper(), False, "hash_mismatch"),
+                               (CLIENT, False, "unreadable"), (CLIENT, False, "excluded_client"),
+                               (CLIENT, True, ""), (OTHER, False, "foreign_update")])
+    assert counts == {CLIENT.lower(): 2, OTHER.lower(): 1}

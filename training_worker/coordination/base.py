@@ -9,6 +9,7 @@ same workload.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -105,6 +106,12 @@ class PlatformCoordinator(ABC):
     def accepted_hashes(self) -> set[bytes]:
         """The content hashes of every update accepted so far in this training: the same hash
         submitted again (by anyone) is a duplicate."""
+
+    @abstractmethod
+    def rejections(self) -> Counter[str]:
+        """Each client's rejections so far in this training that count against it (lower case,
+        :func:`kafkaml.rewards.rejection_counts`): a restarted aggregator goes on excluding whom
+        it excluded."""
 
     @abstractmethod
     def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 
 from kafkaml.config import ConfigError
 from kafkaml.faults import fault_point
@@ -20,6 +21,7 @@ from kafkaml.ledger.client import Ledger
 from kafkaml.ledger.records import Phase, UpdateOutcome
 from kafkaml.messages.kinds import BlockchainInfo
 from kafkaml.pointers import WeightsPointer
+from kafkaml.rewards import rejection_counts
 from training_worker.coordination.base import (
     ClientCoordinator,
     Outcome,
@@ -108,6 +110,11 @@ class ChainPlatform(PlatformCoordinator):
     def accepted_hashes(self) -> set[bytes]:
         return {update.content_hash for version in self.ledger.history().versions for update in version.updates
                 if update.accepted}
+
+    def rejections(self) -> Counter[str]:
+        audit = self.ledger.history()
+        judged = [update for version in audit.versions for update in version.updates] + audit.pending
+        return rejection_counts((u.client, bool(u.accepted), u.reason) for u in judged if u.accepted is not None)
 
     def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
         number = self.ledger.record_round(content_hash, pointer, [

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ from kafkaml.faults import fault_point
 from kafkaml.messages.fields import SchemaError
 from kafkaml.messages.kinds import Message, RoundMessage, WeightsMessage, decode
 from kafkaml.pointers import WeightsPointer
+from kafkaml.rewards import rejection_counts
 from kafkaml.signing import SIGNATURE_HEADER, sign
 from training_worker.coordination.base import (
     ClientCoordinator,
@@ -58,6 +60,7 @@ class _State:
     queue: dict[Submission, QueuedUpdate] = field(default_factory=dict)  # insertion order = queue order
     consumed: set[Submission] = field(default_factory=set)
     accepted: set[bytes] = field(default_factory=set)  # content hashes of the accepted updates
+    rejections: Counter[str] = field(default_factory=Counter)  # counted against each client (lower case)
     rewards: dict[str, int] = field(default_factory=dict)
     finished: bool = False
     next_offset: int = 0
@@ -139,6 +142,7 @@ class ClassicCoordination:
             state.consumed.add(outcome.submission)
             if outcome.accepted:
                 state.accepted.add(outcome.content_hash)
+            state.rejections.update(rejection_counts([(update.client, outcome.accepted, outcome.reason)]))
             if outcome.reward:
                 state.rewards[update.client] = state.rewards.get(update.client, 0) + outcome.reward
         state.finished = message.finished
@@ -208,6 +212,9 @@ class ClassicPlatform(PlatformCoordinator):
 
     def accepted_hashes(self) -> set[bytes]:
         return set(self.channel.refresh().accepted)
+
+    def rejections(self) -> Counter[str]:
+        return Counter(self.channel.refresh().rejections)
 
     def record_round(self, content_hash: bytes, pointer: WeightsPointer, outcomes: list[Outcome]) -> Version:
         return self._record(max(self.channel.refresh().versions) + 1, content_hash, pointer, outcomes)

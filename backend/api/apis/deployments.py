@@ -49,6 +49,10 @@ class DeploymentInput(serializers.Serializer):
     reward_base = StrictCharField(max_length=40, default="1")
     reward_budget = StrictCharField(max_length=40, allow_blank=True, default="")
     reject_ratio = serializers.FloatField(min_value=1.0, max_value=1e6, default=1.5)
+    exclude_after = serializers.IntegerField(
+        min_value=0, max_value=1_000_000, default=0,
+        help_text="Exclude a client after this many rejected updates (0: never): its later updates are rejected "
+                  "unread as excluded_client.")
     sample_weighting = serializers.ChoiceField(choices=["capped", "equal"], default="capped")
     clients = ClientInput(many=True, max_length=10_000)
 

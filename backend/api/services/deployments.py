@@ -55,6 +55,7 @@ class TrainingSettings:
     reward_budget: str
     reject_ratio: float
     sample_weighting: str
+    exclude_after: int = 0  # absent from deployments made before it existed
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -70,6 +71,7 @@ def aggregator_job(result: TrainingResult, settings: TrainingSettings, datasourc
         strategy=settings.strategy, strategy_params=settings.strategy_params, min_data=settings.min_data,
         data_restriction=settings.data_restriction, reward_policy=settings.reward_policy,
         reward_base=settings.reward_base, reward_budget=settings.reward_budget, reject_ratio=settings.reject_ratio,
+        exclude_after=settings.exclude_after,
         sample_weighting=settings.sample_weighting, client_ceilings=clients,
         datasource_id=datasource.datasource_id, datasource_sha256=datasource.sha256,
         datasource_partition=datasource.control_partition, datasource_offset=datasource.control_offset,

@@ -43,6 +43,7 @@ export const DeploymentInputRequest = {
   reward_base: { minLength: 1, maxLength: 40, default: "1" },
   reward_budget: { maxLength: 40, default: "" },
   reject_ratio: { minimum: 1, maximum: 1000000, default: 1.5 },
+  exclude_after: { minimum: 0n, maximum: 1000000n, default: 0 },
   sample_weighting: { default: "capped" },
 } as const
 

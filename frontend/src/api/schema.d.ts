@@ -714,6 +714,11 @@ export interface components {
              * @default 1.5
              */
             reject_ratio: number;
+            /**
+             * @description Exclude a client after this many rejected updates (0: never): its later updates are rejected unread as excluded_client.
+             * @default 0
+             */
+            exclude_after: number;
             /** @default capped */
             sample_weighting: components["schemas"]["SampleWeightingEnum"];
             clients: components["schemas"]["ClientInputRequest"][];

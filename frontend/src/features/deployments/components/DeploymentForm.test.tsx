@@ -77,7 +77,7 @@ it('deploys with every setting and opens the training', async () => {
     configuration: 4, validation_datasource: 2, coordination: 'blockchain', rounds: 5, epochs: 2, batch: 16,
     min_data: 100, data_restriction: { region: 'eu' }, fit_kwargs: {}, val_kwargs: {}, strategy: 'fedasync',
     strategy_params: { alpha: 0.6, staleness: 'hinge', b: 2 }, reward_policy: 'tiered', reward_base: '1',
-    reward_budget: '100', reject_ratio: 1.5, sample_weighting: 'capped',
+    reward_budget: '100', reject_ratio: 1.5, exclude_after: 0, sample_weighting: 'capped',
     clients: [{ identity: ADDRESS_A, sample_ceiling: 500 }, { identity: ADDRESS_B, sample_ceiling: 700 }],
   })
 })
@@ -192,11 +192,12 @@ describe('rules', () => {
   it('mirrors the serializer limits', () => {
     const errors = validate({
       ...valid, epochs: '0', batch: '1000001', min_data: String(2n ** 62n + 1n), reject_ratio: '0.5',
-      reward_base: '0.' + '1'.repeat(19),
+      exclude_after: '1000001', reward_base: '0.' + '1'.repeat(19),
       clients: [{ key: 1, identity: ADDRESS_A, ceiling: '4294967296' }, { key: 2, identity: ADDRESS_A.toUpperCase().replace('0X', '0x'), ceiling: '1' }],
     }, fedasync)
     expect(Object.keys(errors).sort()).toEqual([
-      'batch', 'clients.0.sample_ceiling', 'clients.1.identity', 'epochs', 'min_data', 'reject_ratio', 'reward_base',
+      'batch', 'clients.0.sample_ceiling', 'clients.1.identity', 'epochs', 'exclude_after', 'min_data', 'reject_ratio',
+      'reward_base',
     ])
     expect(errors['clients.1.identity']).toEqual(['This client is listed twice.'])
     expect(validate({ ...valid, coordination: 'classic', clients: [{ key: 1, identity: 'site-1', ceiling: '5' }] }, fedasync)).toEqual({})

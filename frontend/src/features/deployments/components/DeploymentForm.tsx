@@ -314,6 +314,13 @@ function Form({ choices, preselected }: { choices: Choices; preselected: string 
                 onChange={(event) => set('reject_ratio', event.target.value)} onBlur={() => touch('reject_ratio')} />
             )}
           </Field>
+          <Field label="Exclude after" errors={errors('exclude_after')}
+            help={`A client whose updates were rejected this many times is excluded: its later updates are rejected unread (${rangeText('exclude_after')}). Default ${DEFAULTS.exclude_after}: never.`}>
+            {(props) => (
+              <input {...props} inputMode="numeric" autoComplete="off" value={values.exclude_after}
+                onChange={(event) => set('exclude_after', event.target.value)} onBlur={() => touch('exclude_after')} />
+            )}
+          </Field>
           <Field label="Sample weighting" errors={errors('sample_weighting')}
             help={values.sample_weighting === 'capped'
               ? 'capped (default): an update weighs by its reported samples, capped to the client’s sample ceiling.'

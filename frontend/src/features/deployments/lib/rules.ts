@@ -30,6 +30,7 @@ export type Values = {
   reward_base: string
   reward_budget: string
   reject_ratio: string
+  exclude_after: string
   sample_weighting: string
   clients: ClientRow[]
 }
@@ -55,6 +56,7 @@ export const DEFAULTS: Values = {
   reward_base: INPUT.reward_base.default,
   reward_budget: INPUT.reward_budget.default,
   reject_ratio: String(INPUT.reject_ratio.default),
+  exclude_after: String(INPUT.exclude_after.default),
   sample_weighting: INPUT.sample_weighting.default,
   clients: [],
 }
@@ -65,6 +67,7 @@ export const RANGES = {
   epochs: [INPUT.epochs.minimum, INPUT.epochs.maximum],
   batch: [INPUT.batch.minimum, INPUT.batch.maximum],
   min_data: [INPUT.min_data.minimum, INPUT.min_data.maximum],
+  exclude_after: [INPUT.exclude_after.minimum, INPUT.exclude_after.maximum],
   sample_ceiling: [ClientInputRequest.sample_ceiling.minimum, ClientInputRequest.sample_ceiling.maximum],
 } as const
 
@@ -155,7 +158,9 @@ export function validate(values: Values, strategy: Strategy | undefined): Errors
   }
   add('configuration', values.configuration ? null : 'Choose the configuration to deploy.')
   add('validation_datasource', values.validation_datasource ? null : 'Choose the data the platform validates on.')
-  for (const key of ['rounds', 'epochs', 'batch', 'min_data'] as const) add(key, wholeNumber(values[key], RANGES[key]))
+  for (const key of ['rounds', 'epochs', 'batch', 'min_data', 'exclude_after'] as const) {
+    add(key, wholeNumber(values[key], RANGES[key]))
+  }
   for (const key of ['data_restriction', 'fit_kwargs', 'val_kwargs'] as const) add(key, jsonObject(values[key]))
   add('reward_base', tokenAmount(values.reward_base, INPUT.reward_base.maxLength))
   add('reward_budget', values.reward_budget.trim() ? tokenAmount(values.reward_budget, INPUT.reward_budget.maxLength) : null)
@@ -216,6 +221,7 @@ export function request(values: Values, strategy: Strategy | undefined): Deploym
     reward_base: values.reward_base.trim(),
     reward_budget: values.reward_budget.trim(),
     reject_ratio: Number(values.reject_ratio),
+    exclude_after: Number(values.exclude_after),
     sample_weighting: values.sample_weighting as DeploymentInput['sample_weighting'],
     clients: values.clients.map((client) => ({ identity: client.identity.trim(), sample_ceiling: Number(client.ceiling) })),
   }
@@ -224,7 +230,7 @@ export function request(values: Values, strategy: Strategy | undefined): Deploym
 export const FIELDS = [
   'configuration', 'validation_datasource', 'coordination', 'rounds', 'epochs', 'batch', 'min_data',
   'data_restriction', 'fit_kwargs', 'val_kwargs', 'strategy', 'reward_policy', 'reward_base', 'reward_budget',
-  'reject_ratio', 'sample_weighting',
+  'reject_ratio', 'exclude_after', 'sample_weighting',
 ] as const
 
 /**
