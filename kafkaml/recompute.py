@@ -15,7 +15,8 @@ genesis metadata also names the model's statistics positions, which the strategy
 aggregator gave them. A server optimizer's state (:class:`kafkaml.strategies.ServerState`) is
 replayed along: it starts from the genesis and each version's state is the one its recomputation
 returns, so a version is only confirmed when the state the aggregator stepped from was the
-recorded history's.
+recorded history's. Differential privacy's noise is seeded by the version number and the accepted
+updates' recorded hashes (:func:`kafkaml.strategies.noise_seed`), so it is re-derived as well.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def _check(version: AuditedVersion, weights: dict, states: dict, strategy, boots
     try:
         updates = [
             Update(fetch(bootstrap, u.pointer, u.content_hash).weights, u.samples, u.base_version,
-                   weights.get(u.base_version) if strategy.needs_base_weights else None)
+                   weights.get(u.base_version) if strategy.needs_base_weights else None, u.content_hash)
             for u in accepted
         ]
     except WeightsError as exc:

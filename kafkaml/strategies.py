@@ -22,6 +22,11 @@ parameters a gradient moves but per-feature moments the layers measure, and a va
 positive; the rules that combine models convexly (averages, medians, blends) keep them valid, and
 FedBuff, which steps by deltas, takes them as the sample-weighted mean of the updates' own.
 The genesis payload records them, so the audit passes the same positions.
+
+Central differential privacy (:class:`Privacy`, the ``dp_*`` parameters of FedAvg and the server
+optimizers) clips every update's move from the global model and adds Gaussian noise to their
+mean, from a generator seeded by the round's public record (:meth:`Strategy.noise_seed`), so the
+audit re-derives the noise too; docs/training-engine.md explains the choices.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import math
 import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -73,6 +78,9 @@ class Update:
     samples: int
     base_version: int
     base_weights: Sequence[np.ndarray] | None = None
+    #: The update's content hash as recorded (on chain or in the control topic); differential
+    #: privacy seeds its noise with the round's hashes, so it needs them (see :class:`Privacy`).
+    content_hash: bytes | None = None
 
 
 def check_weights(reference: Sequence[np.ndarray], weights: Sequence[np.ndarray], what: str = "update") -> None:
@@ -120,6 +128,53 @@ class ServerState:
             digest.update(repr(array.shape).encode())
             digest.update(np.ascontiguousarray(array, FLOAT).tobytes())
         return digest.digest()
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """Central differential privacy of a buffered averaging rule (DP-FedAvg, McMahan et al. 2018,
+    "Learning Differentially Private Recurrent Language Models"), per round of K updates:
+
+    1. each update's move d_k = y_k − x is scaled to L2 norm at most ``clip`` = S over all the
+       model's arrays (the models it is allowed for have no statistics positions);
+    2. the moves are averaged *unweighted*, Δ = (1/K)·Σ_k clip(d_k): DP-FedAvg's fixed-denominator
+       estimator with every client's weight 1, so one update moves Δ by at most S/K whatever the
+       sample counts claim (a sample-weighted mean gives a client that claims most of the samples
+       a sensitivity near S);
+    3. Gaussian noise of standard deviation σ·S/K (σ = ``noise_multiplier``) is added to every
+       coordinate of Δ, which then takes the place of the rule's mean move.
+
+    The noise comes from :meth:`Strategy.noise_seed`, public data, so that anyone can re-derive it
+    (docs/threat-model.md says what that protects against). ε at ``delta`` after t rounds is
+    :func:`kafkaml.privacy.privacy_spent`'s (the Gaussian mechanism composed t times).
+    """
+
+    clip: float
+    noise_multiplier: float
+    delta: float = 1e-5
+
+    DEFAULT_NOISE_MULTIPLIER: ClassVar[float] = 1.0
+    DEFAULT_DELTA: ClassVar[float] = 1e-5
+    HELP: ClassVar[dict[str, str]] = {
+        "dp_clip": "Central differential privacy, off at 0 (the default): the L2 norm S > 0 every update's move "
+                   "from the global model is clipped to; the K moves are then averaged unweighted and Gaussian "
+                   "noise of standard deviation σ·S/K is added. Not for models with batch normalisation.",
+        "dp_noise_multiplier": f"Differential privacy's noise multiplier σ ≥ 0 (default {DEFAULT_NOISE_MULTIPLIER:g}; "
+                               "needs dp_clip): the noise's standard deviation is σ·S/K; 0 clips without privacy.",
+        "dp_delta": f"Differential privacy's δ in (0, 0.1] (default {DEFAULT_DELTA:g}; needs dp_clip): ε is reported "
+                    "for this δ after every round; take it below 1 / (number of clients).",
+    }
+
+    def params(self) -> dict[str, Any]:
+        return {"dp_clip": self.clip, "dp_noise_multiplier": self.noise_multiplier, "dp_delta": self.delta}
+
+    def noise_std(self, updates: int) -> float:
+        """σ·S/K, the noise's standard deviation on the mean of K clipped moves."""
+        return self.noise_multiplier * self.clip / updates
+
+    def clip_factor(self, norm: float) -> float:
+        """min(1, S / ‖d‖): what a move of L2 norm ``norm`` is multiplied by."""
+        return 1.0 if norm <= self.clip else self.clip / norm
 
 
 @dataclass(frozen=True)
@@ -171,6 +226,8 @@ class _Params:
             raise StrategyError(f"{strategy}: parameters must be a JSON object, got {type(params).__name__}")
         self.strategy = strategy
         self.left = dict(params or {})
+        self.given = frozenset(self.left)
+        self.dp: Privacy | None = None
         self.known: list[str] = []
 
     def number(self, name: str, default: float, *, low: float, high: float = math.inf,
@@ -201,7 +258,30 @@ class _Params:
         b = self.number("b", Staleness.DEFAULT_B, low=0.0) if function == "hinge" else 0.0
         return Staleness(function, a, b)
 
+    def privacy(self) -> Privacy | None:
+        """The ``dp_*`` parameters: None when ``dp_clip`` is 0 (off), and then no other is allowed."""
+        clip = self.number("dp_clip", 0.0, low=0.0, high=1e6)
+        noise = self.number("dp_noise_multiplier", Privacy.DEFAULT_NOISE_MULTIPLIER, low=0.0, high=1e4)
+        delta = self.number("dp_delta", Privacy.DEFAULT_DELTA, low=0.0, high=0.1, low_open=True)
+        if clip == 0.0:
+            given = [name for name in ("dp_noise_multiplier", "dp_delta") if name in self.given]
+            if given:
+                raise StrategyError(f"{self.strategy}: parameter(s) {', '.join(given)} need dp_clip > 0 "
+                                    "(differential privacy is off while dp_clip is 0)")
+            return None
+        return Privacy(clip, noise, delta)
+
+    def refuse_privacy(self) -> None:
+        """A rule whose combination is not a mean of moves has no DP-FedAvg sensitivity bound."""
+        given = sorted(name for name in self.left if name.startswith("dp_"))
+        if given:
+            raise StrategyError(f"{self.strategy}: differential privacy ({', '.join(given)}) is available for fedavg "
+                                "and the server optimizers (fedavgm, fedadagrad, fedadam, fedyogi) only: this rule "
+                                "does not average the updates' moves, so clipping them does not bound one update's "
+                                "influence")
+
     def done(self) -> None:
+        self.refuse_privacy()
         if self.left:
             allowed = ", ".join(self.known) or "none"
             raise StrategyError(f"{self.strategy}: unknown parameter(s) {', '.join(sorted(self.left))} "
@@ -222,6 +302,10 @@ class Strategy(ABC):
     #: True when the rule carries a :class:`ServerState` from version to version (the server
     #: optimizers): :meth:`step` then takes the state after the current version and returns the next.
     stateful: ClassVar[bool] = False
+    #: True when the rule takes the ``dp_*`` parameters (its combination is a mean of moves).
+    SUPPORTS_DP: ClassVar[bool] = False
+    #: Central differential privacy (None: off); a field of the rules that support it.
+    dp: Privacy | None = None
     #: What the rule does, one paragraph for people choosing it (the UI, ``GET /api/strategies/``).
     SUMMARY: ClassVar[str] = ""
     #: One sentence per parameter: its meaning, range and default.
@@ -306,6 +390,14 @@ class Strategy(ABC):
             raise ValueError(f"{self.name} aggregates {self.updates_per_round} update(s) per round, got {len(updates)}")
         if any(not 0 <= position < len(current) for position in statistics):
             raise ValueError(f"statistics positions {list(statistics)} are not all in [0, {len(current)})")
+        if self.dp is not None:
+            if statistics:
+                raise ValueError(f"{self.name} with differential privacy refuses models with statistics (batch "
+                                 "normalisation): their moving moments are measured on the clients' data and are "
+                                 "not moves that clipping bounds")
+            if any(not isinstance(u.content_hash, bytes) or len(u.content_hash) != 32 for u in updates):
+                raise ValueError(f"{self.name} with differential privacy needs every update's 32-byte content hash "
+                                 "to seed its noise")
         check_weights(current, current, "global model")
         for index, update in enumerate(updates):
             if self.needs_base_weights and update.base_weights is None:
@@ -324,6 +416,53 @@ class Strategy(ABC):
 
 def _f32(value: float) -> np.float32:
     return FLOAT(value)
+
+
+#: Tags the noise seed, so that it cannot collide with another use of the same hashes.
+NOISE_SEED_TAG = b"kafkaml/dp-noise/v1"
+
+
+def noise_seed(version: int, content_hashes: Sequence[bytes]) -> bytes:
+    """The seed of differential privacy's noise in the round that makes global version ``version``:
+    SHA-256 of the tag, the version (8 bytes, big-endian) and the round's accepted updates' content
+    hashes in queue order. Every one of them is on the public record (an update's hash also covers
+    its metadata: client, base version, training), so anyone re-derives the noise: see
+    docs/threat-model.md for what that means."""
+    digest = hashlib.sha256(NOISE_SEED_TAG)
+    digest.update(version.to_bytes(8, "big"))
+    for content_hash in content_hashes:
+        digest.update(content_hash)
+    return digest.digest()
+
+
+def clipped_norm(current: Sequence[np.ndarray], weights: Sequence[np.ndarray]) -> float:
+    """‖y − x‖ over all arrays: float32 moves squared and summed in float64 array by array (numpy's
+    own pairwise reduction, not BLAS, whose order depends on the CPU), in the model's order."""
+    return math.sqrt(sum(float(np.sum(np.square((y - x).astype(np.float64))))
+                         for x, y in zip(current, weights, strict=True)))
+
+
+def private_move(privacy: Privacy, current: Weights, version: int, updates: Sequence[Update]) -> Weights:
+    """Δ̃ = (1/K)·Σ_k min(1, S/‖d_k‖)·d_k + N(0, (σ·S/K)²) with d_k = y_k − x (see :class:`Privacy`).
+
+    Float32 like every rule: each clip factor is computed in Python floats and rounded to float32
+    once (so a last-bit difference in a float64 norm almost never reaches it), the mean is summed in
+    queue order, and the noise is drawn array by array in the model's order from NumPy's PCG64
+    generator seeded with :func:`noise_seed` (``standard_normal`` in float64, scaled, then rounded
+    to float32).
+    """
+    moves = []
+    for update in updates:
+        move = [y - x for x, y in zip(current, update.weights, strict=True)]
+        factor = privacy.clip_factor(clipped_norm(current, update.weights))
+        moves.append(move if factor == 1.0 else [_f32(factor) * d for d in move])
+    mean = _weighted_sum([1.0 / len(updates)] * len(updates), moves)
+    std = privacy.noise_std(len(updates))
+    if std == 0.0:
+        return mean
+    seed = noise_seed(version + 1, [u.content_hash or b"" for u in updates])
+    generator = np.random.Generator(np.random.PCG64(int.from_bytes(seed, "big")))
+    return [d + (generator.standard_normal(d.shape) * std).astype(FLOAT) for d in mean]
 
 
 def _blend(current: Weights, target: Weights, rate: float) -> Weights:
@@ -411,6 +550,8 @@ class _Buffered(Strategy):
 
     updates: int = 3
     server_lr: float = 1.0
+    # Keyword-only, so that it follows every subclass's own fields.
+    dp: Privacy | None = field(default=None, kw_only=True)
 
     DEFAULT_UPDATES: ClassVar[int] = 3
     DEFAULT_SERVER_LR: ClassVar[float] = 1.0
@@ -430,16 +571,18 @@ class _Buffered(Strategy):
         reader = _Params(cls.name, params)
         updates = reader.number("updates", cls.DEFAULT_UPDATES, low=1, high=10_000, integer=True)
         server_lr = reader.number("server_lr", cls.DEFAULT_SERVER_LR, low=0.0, high=cls.MAX_SERVER_LR, low_open=True)
+        reader.dp = reader.privacy() if cls.SUPPORTS_DP else None
         return reader, updates, server_lr
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> _Buffered:
         reader, updates, server_lr = cls._reader(params)
         reader.done()
-        return cls(updates, server_lr)
+        return cls(updates, server_lr, dp=reader.dp)
 
     def params(self) -> dict[str, Any]:
-        return {"updates": self.updates, "server_lr": self.server_lr}
+        # DP's parameters only when it is on, so that the descriptions of rules without it stay as they were.
+        return {"updates": self.updates, "server_lr": self.server_lr, **(self.dp.params() if self.dp else {})}
 
 
 class _ModelAverage(_Buffered):
@@ -459,9 +602,18 @@ class FedAvg(_ModelAverage):
     """FedAvg: A = Σ_k (n_k / Σn)·y_k, summed in the given order; staleness is not weighted."""
 
     name: ClassVar[str] = "fedavg"
+    SUPPORTS_DP: ClassVar[bool] = True
     SUMMARY: ClassVar[str] = (
         "Buffered FedAvg: waits for K updates (one per client and version) and averages them weighted by their "
-        "sample counts. Staleness is not discounted; fast clients wait for the next version.")
+        "sample counts. Staleness is not discounted; fast clients wait for the next version. With differential "
+        "privacy (dp_clip), the clipped moves are averaged unweighted and noised.")
+    def _combine(self, current: Weights, version: int, updates: Sequence[Update],
+                 statistics: Sequence[int]) -> Weights:
+        if self.dp is None:
+            return super()._combine(current, version, updates, statistics)
+        # x + η·Δ̃: the noised mean move stands for A(y) − x; (1 − η)·x + η·A(y) is the same step.
+        rate = _f32(self.server_lr)
+        return [x + rate * d for x, d in zip(current, private_move(self.dp, current, version, updates), strict=True)]
 
     def _average(self, updates: Sequence[Update]) -> Weights:
         return _sample_weighted_mean(updates)
@@ -618,6 +770,7 @@ class _ServerOptimizer(_Buffered):
     """
 
     stateful: ClassVar[bool] = True
+    SUPPORTS_DP: ClassVar[bool] = True
     MAX_SERVER_LR: ClassVar[float] = 10.0
 
     def initial_state(self, genesis: Sequence[np.ndarray]) -> ServerState:
@@ -630,7 +783,9 @@ class _ServerOptimizer(_Buffered):
     def _combine_state(self, current: Weights, version: int, updates: Sequence[Update], statistics: Sequence[int],
                        state: ServerState | None) -> tuple[Weights, ServerState]:
         assert state is not None  # step() checked it
-        result, state = self._optimize(current, _pseudo_gradient(current, updates), state)
+        delta = (_pseudo_gradient(current, updates) if self.dp is None
+                 else private_move(self.dp, current, version, updates))
+        result, state = self._optimize(current, delta, state)
         return _keep_statistics(result, updates, statistics), state
 
     @abstractmethod
@@ -663,7 +818,7 @@ class FedAvgM(_ServerOptimizer):
         reader.done()
         if momentum == 1.0:
             raise StrategyError(f"{cls.name}: parameter 'momentum' must be below 1, got 1.0")
-        return cls(updates, server_lr, momentum)
+        return cls(updates, server_lr, momentum, dp=reader.dp)
 
     def params(self) -> dict[str, Any]:
         return {**super().params(), "momentum": self.momentum}
@@ -711,7 +866,7 @@ class _Adaptive(_ServerOptimizer):
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             if value == 1.0:
                 raise StrategyError(f"{cls.name}: parameter {name!r} must be below 1, got 1.0")
-        return cls(updates, server_lr, beta1, beta2, tau)
+        return cls(updates, server_lr, beta1, beta2, tau, dp=reader.dp)
 
     def params(self) -> dict[str, Any]:
         params = {**super().params(), "beta1": self.beta1}
@@ -890,7 +1045,8 @@ def strategy_catalogue() -> list[dict[str, Any]]:
     """Every strategy with its summary and its parameters (default, kind, choices, help), for people
     choosing one: the defaults are those :func:`make_strategy` fills in, so they cannot drift.
 
-    A parameter used only with some staleness functions (``b`` by hinge) carries ``when``:
+    The rules that support differential privacy list its ``dp_*`` parameters too (``dp_clip``'s
+    default, 0, is off). A parameter used only with some staleness functions (``b`` by hinge) carries ``when``:
     ``{"staleness": [functions that read it]}``; its default is the one of those functions.
     """
     catalogue = []
@@ -898,11 +1054,13 @@ def strategy_catalogue() -> list[dict[str, Any]]:
         defaults = make_strategy(cls.name).params()
         if "staleness" in defaults:  # the hinge function adds b
             defaults = {**make_strategy(cls.name, {"staleness": "hinge"}).params(), **defaults}
+        if cls.SUPPORTS_DP:  # off by default, so absent from the description: listed with their defaults
+            defaults = {**defaults, **Privacy(0.0, Privacy.DEFAULT_NOISE_MULTIPLIER, Privacy.DEFAULT_DELTA).params()}
         parameters = []
         for name, default in defaults.items():
             value_type = "choice" if isinstance(default, str) else "integer" if isinstance(default, int) else "number"
             parameters.append({
-                "name": name, "default": default, "value_type": value_type, "description": cls.HELP.get(name, ""),
+                "name": name, "default": default, "value_type": value_type, "description": {**cls.HELP, **Privacy.HELP}.get(name, ""),
                 "choices": list(Staleness.FUNCTIONS) if name == "staleness" else [],
                 "when": {"staleness": list(Staleness.USED_BY[name])} if name in Staleness.USED_BY else {},
             })

@@ -51,6 +51,7 @@ from kafkaml.config import ConfigError
 from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
 from kafkaml.messages.kinds import ModelControl
+from kafkaml.privacy import privacy_spent
 from kafkaml.rewards import rejection_counts
 from kafkaml.strategies import ServerState
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, WEIGHTS_TOPIC_CONFIG, ensure_topic, weights_topic
@@ -106,6 +107,10 @@ class Aggregator:
         self.specs = weight_specs(self.model.get_weights())
         #: Batch normalisation's moving statistics; the genesis metadata records them for the audit.
         self.statistics = statistics_positions(self.model)
+        if settings.strategy.dp is not None and self.statistics:
+            raise ConfigError(f"{settings.strategy.name} with differential privacy (dp_clip) cannot train this model: "
+                              "it has batch normalisation, whose moving statistics are measured on the clients' data "
+                              "and are not bounded by clipping")
         self.validator = Validator.from_stream(self.model, validation, stream.bootstrap_servers)
         self.strategy = settings.strategy
         self.policy = settings.reward_policy
@@ -344,10 +349,18 @@ class Aggregator:
                 sha256=item.queued.content_hash.hex(),
             ) for item in screened],
             transaction=self.coordinator.last_transaction(),
+            privacy=self.privacy(version, result),
         ))
         accepted = sum(item.reason is None for item in result.screened)
         log.info("version %d: val_loss %.4f val_accuracy %s from %d update(s) in %.2f s", version.number,
                  result.new.loss, result.new.accuracy, accepted, seconds)
+
+    def privacy(self, version: Version, result: RoundResult) -> dict | None:
+        """The privacy spent after ``version`` (None without differential privacy)."""
+        if self.strategy.dp is None:
+            return None
+        accepted = [item.queued.content_hash for item in result.screened if item.reason is None]
+        return privacy_spent(self.strategy.dp, version.number, len(accepted), accepted)
 
     def finish(self, weights: list, score: Score) -> None:
         self.coordinator.finish()

@@ -75,13 +75,16 @@ class RoundReport:
     transaction: Mapping[str, Any] | None = None  # blockchain mode: the recording transaction
     sha256: str = ""  # the version's content hash, hex
     pointer: Mapping[str, Any] | None = None  # WeightsPointer.to_json() of the version's payload
+    #: Central differential privacy: the privacy spent so far (kafkaml.privacy.privacy_spent); None without it.
+    privacy: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "val_loss": self.val_loss, "val_accuracy": self.val_accuracy,
                 "elapsed_s": self.elapsed_s, "sha256": self.sha256,
                 "pointer": dict(self.pointer) if self.pointer else None,
                 "contributions": [c.to_json() for c in self.contributions],
-                "transaction": dict(self.transaction) if self.transaction else None}
+                "transaction": dict(self.transaction) if self.transaction else None,
+                "privacy": dict(self.privacy) if self.privacy else None}
 
 
 @dataclass(frozen=True)

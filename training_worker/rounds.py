@@ -173,7 +173,8 @@ def run_round(queued: Sequence[QueuedUpdate], current: Weights, version: int, st
 
     updates = [
         Update(item.weights, item.queued.samples, item.queued.base_version,
-               fetch_version(item.queued.base_version) if strategy.needs_base_weights else None)
+               fetch_version(item.queued.base_version) if strategy.needs_base_weights else None,
+               item.queued.content_hash)
         for item in accepted
     ]
     try:

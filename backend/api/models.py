@@ -129,6 +129,8 @@ class RoundRecord(models.Model):
     pointer = models.JSONField(null=True)  # where its weights are in Kafka (WeightsPointer.to_json())
     contributions = models.JSONField()
     transaction = models.JSONField(null=True)  # {"hash": ..., "gas": ...} in blockchain mode
+    # Central differential privacy: ε at δ spent so far and the round's noise settings (null without it).
+    privacy = models.JSONField(null=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -190,6 +190,24 @@ def test_bad_round_reports_are_400s(backend: Backend) -> None:
     assert stored.status_code == 201, stored.text
 
 
+def test_a_rounds_privacy_is_stored_checked_and_listed(backend: Backend) -> None:
+    """Central differential privacy's account (training_worker's RoundReport.privacy) reaches
+    GET /api/results/{id}/rounds/ as sent; a malformed one is a 400 naming data.privacy."""
+    owner = backend.as_user("alice-job-privacy")  # first: dormant_result would make the user without a password
+    job, url = _job(backend, "alice-job-privacy")
+    envelope = {"result_id": url.rsplit("/", 1)[-1], "sender": "aggregator", "kind": "progress", "time": "t"}
+    privacy = {"epsilon": 4.7285, "delta": 1e-5, "noise_multiplier": 1.0, "clip": 0.1, "rounds": 1,
+               "noise_std": 0.05, "seed": "ab" * 32, "accountant": "rdp"}
+    for bad in ({**privacy, "epsilon": -1}, {**privacy, "seed": "xyz"}, {**privacy, "delta": 2}, "high"):
+        answer = job.post(f"{url}/reports/", json={**envelope, "data": {"version": 1, "privacy": bad}})
+        assert answer.status_code == 400 and "data.privacy" in answer.json(), (bad, answer.text)
+    for version, spent in ((1, privacy), (2, {**privacy, "epsilon": None, "rounds": 2}), (3, None)):
+        answer = job.post(f"{url}/reports/", json={**envelope, "data": {"version": version, "privacy": spent}})
+        assert answer.status_code == 201, answer.text
+    rounds = owner.get(f"{url}/rounds/").json()
+    assert [r["privacy"] for r in rounds] == [privacy, {**privacy, "epsilon": None, "rounds": 2}, None]
+
+
 def test_nul_characters_in_json_bodies_are_400s(backend: Backend) -> None:
     job, url = _job(backend, "alice-job-nul")
     envelope = {"result_id": url.rsplit("/", 1)[-1], "sender": "aggregator", "kind": "progress", "time": "t"}

@@ -399,7 +399,8 @@ def test_catalogue_lists_the_new_rules_with_their_parameters() -> None:
 
     listed = {entry["name"]: entry for entry in strategy_catalogue()}
     assert {"krum", "multi_krum", "fedavgm", "fedadagrad", "fedadam", "fedyogi"} <= set(listed)
-    assert [p["name"] for p in listed["fedadam"]["parameters"]] == ["updates", "server_lr", "beta1", "beta2", "tau"]
-    assert [p["name"] for p in listed["fedadagrad"]["parameters"]] == ["updates", "server_lr", "beta1", "tau"]
+    dp = ["dp_clip", "dp_noise_multiplier", "dp_delta"]  # differential privacy, off by default
+    assert [p["name"] for p in listed["fedadam"]["parameters"]] == ["updates", "server_lr", "beta1", "beta2", "tau", *dp]
+    assert [p["name"] for p in listed["fedadagrad"]["parameters"]] == ["updates", "server_lr", "beta1", "tau", *dp]
     assert [p["name"] for p in listed["multi_krum"]["parameters"]] == ["updates", "server_lr", "f", "m"]
     assert all(p["description"] for entry in listed.values() for p in entry["parameters"])

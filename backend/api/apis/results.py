@@ -70,6 +70,21 @@ class PointerOutput(serializers.Serializer):
     end_offset = serializers.IntegerField()
 
 
+class PrivacyOutput(serializers.Serializer):
+    """Central differential privacy after the round: ε at δ spent by the rounds so far (the Gaussian
+    mechanism composed ``rounds`` times, by ``accountant``), the clip S, noise multiplier σ, the
+    noise's standard deviation σ·S/K and the seed it was drawn from (the audit re-derives it)."""
+
+    epsilon = serializers.FloatField(allow_null=True, help_text="Null when there is no noise (no guarantee).")
+    delta = serializers.FloatField()
+    noise_multiplier = serializers.FloatField()
+    clip = serializers.FloatField()
+    rounds = serializers.IntegerField()
+    noise_std = serializers.FloatField()
+    seed = serializers.CharField()
+    accountant = serializers.CharField()
+
+
 class RoundOutput(serializers.ModelSerializer):
     """A global version: its metrics, its lineage (content hash, Kafka pointer, the updates it was
     built from) and, in blockchain mode, the transaction that recorded it."""
@@ -77,11 +92,12 @@ class RoundOutput(serializers.ModelSerializer):
     contributions = ContributionOutput(many=True)
     transaction = TransactionOutput(allow_null=True)
     pointer = PointerOutput(allow_null=True)
+    privacy = PrivacyOutput(allow_null=True)
 
     class Meta:
         model = RoundRecord
         fields = ["version", "val_loss", "val_accuracy", "elapsed_s", "sha256", "pointer", "contributions",
-                  "transaction", "received_at"]
+                  "transaction", "privacy", "received_at"]
 
 
 class ChartOutput(serializers.Serializer):

@@ -72,6 +72,19 @@ class PointerInput(serializers.Serializer):
     end_offset = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
+class PrivacyInput(serializers.Serializer):
+    """Central differential privacy's account after the round (kafkaml.privacy.privacy_spent)."""
+
+    epsilon = serializers.FloatField(min_value=0, allow_null=True)  # null: no noise, no guarantee
+    delta = serializers.FloatField(min_value=0, max_value=1)
+    noise_multiplier = serializers.FloatField(min_value=0)
+    clip = serializers.FloatField(min_value=0)
+    rounds = serializers.IntegerField(min_value=0, max_value=MAX_VERSION)
+    noise_std = serializers.FloatField(min_value=0)
+    seed = StrictRegexField(HEX_64)
+    accountant = StrictCharField(max_length=40)
+
+
 class RoundHashInput(serializers.Serializer):
     sha256 = StrictRegexField(HEX_64, allow_blank=True)
 
@@ -107,7 +120,8 @@ def _round(result: TrainingResult, data: dict[str, Any]) -> bool:
                          pointer=_optional(PointerInput, data.get("pointer"), "data.pointer"),
                          contributions=_checked(ContributionInput, data.get("contributions", []),
                                                 "data.contributions", many=True),
-                         transaction=_optional(TransactionInput, data.get("transaction"), "data.transaction"))
+                         transaction=_optional(TransactionInput, data.get("transaction"), "data.transaction"),
+                         privacy=_optional(PrivacyInput, data.get("privacy"), "data.privacy"))
     try:
         with transaction.atomic():
             record.save()

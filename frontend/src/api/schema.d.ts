@@ -911,6 +911,29 @@ export interface components {
             name: string;
             description: string;
         };
+        /**
+         * @description Central differential privacy after the round: ε at δ spent by the rounds so far (the Gaussian
+         *     mechanism composed ``rounds`` times, by ``accountant``), the clip S, noise multiplier σ, the
+         *     noise's standard deviation σ·S/K and the seed it was drawn from (the audit re-derives it).
+         */
+        PrivacyOutput: {
+            /**
+             * Format: double
+             * @description Null when there is no noise (no guarantee).
+             */
+            epsilon: number | null;
+            /** Format: double */
+            delta: number;
+            /** Format: double */
+            noise_multiplier: number;
+            /** Format: double */
+            clip: number;
+            rounds: number;
+            /** Format: double */
+            noise_std: number;
+            seed: string;
+            accountant: string;
+        };
         ProgressOutput: {
             next_offset: number;
         };
@@ -1006,6 +1029,7 @@ export interface components {
             pointer: components["schemas"]["PointerOutput"] | null;
             contributions: components["schemas"]["ContributionOutput"][];
             transaction: components["schemas"]["TransactionOutput"] | null;
+            privacy: components["schemas"]["PrivacyOutput"] | null;
             /** Format: date-time */
             readonly received_at: string;
         };

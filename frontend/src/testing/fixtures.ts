@@ -15,7 +15,10 @@ export function hex(seed: number, length = 64): string {
 export const CLIENTS = ['0x' + 'a'.repeat(40), '0x' + 'b'.repeat(40), '0x' + 'c'.repeat(40)]
 
 /** Round `version` with one update per client (the last client's rejected when `reject`). */
-export function round(version: number, options: { clients?: string[]; reject?: boolean; tx?: boolean } = {}): Round {
+export function round(
+  version: number,
+  options: { clients?: string[]; reject?: boolean; tx?: boolean; privacy?: Round['privacy'] } = {},
+): Round {
   const clients = options.clients ?? CLIENTS.slice(0, 2)
   return {
     version,
@@ -38,6 +41,7 @@ export function round(version: number, options: { clients?: string[]; reject?: b
       }
     }),
     transaction: options.tx === false ? null : { hash: '0x' + hex(5000 + version), gas: 100_000 + version, block: 40 + version },
+    privacy: options.privacy ?? null,
     received_at: new Date(Date.UTC(2025, 0, 1, 12, 0, version)).toISOString(),
   }
 }

@@ -112,6 +112,23 @@ describe('Training page', () => {
     expect(screen.queryByRole('region', { name: 'Transactions' })).toBeNull()
   })
 
+  it('shows the privacy each round spent, only for a training with differential privacy', async () => {
+    const privacy = (rounds: number, epsilon: number) => ({
+      epsilon, delta: 1e-5, noise_multiplier: 1, clip: 0.1, rounds, noise_std: 0.05, seed: 'cd'.repeat(32), accountant: 'rdp',
+    })
+    stubFetch({
+      'GET /api/results/7/': result({ status: 'finished' }),
+      'GET /api/results/7/rounds/': [round(1, { privacy: privacy(1, 4.7285) }), round(2, { privacy: privacy(2, 6.9) })],
+      'GET /api/results/7/chain/': json(chain()),
+    })
+    renderAt('/trainings/7', '/trainings/:id', Training)
+    const validation = await waitFor(() => section('Validation'))
+    const table = await within(validation).findByRole('table')
+    expect(within(table).getByRole('columnheader', { name: 'Privacy ε' })).toBeTruthy()
+    expect(within(table).getByText('4.73')).toBeTruthy()
+    expect(within(validation).getByText(/ε = 6\.90 at δ = 0\.00001 after 2 rounds/)).toBeTruthy()
+  })
+
   it('says so when the chain of a blockchain training cannot be read', async () => {
     stubFetch({
       'GET /api/results/7/': result({ status: 'finished' }),

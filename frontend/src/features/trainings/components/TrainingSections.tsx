@@ -15,8 +15,10 @@ import {
   chartSeries,
   clientStats,
   elapsedSummary,
+  epsilonText,
   pageOf,
   pageUpdateRows,
+  privacySummary,
   timelinePoints,
   tokenSummary,
   transactionUrl,
@@ -49,6 +51,7 @@ function NoRounds() {
 export function ValidationSection({ rounds }: { rounds: Round[] }) {
   const points = useMemo(() => chartSeries(rounds), [rounds])
   const summary = useMemo(() => validationSummary(rounds), [rounds])
+  const privacy = useMemo(() => privacySummary(rounds), [rounds])
   const [page, setPage] = useState(0)
   const newestFirst = useMemo(() => [...rounds].reverse(), [rounds])
   const shown = pageOf(newestFirst, page, ROUNDS_PER_PAGE)
@@ -62,6 +65,7 @@ export function ValidationSection({ rounds }: { rounds: Round[] }) {
             <ValidationChart points={points} />
             <figcaption>{summary}</figcaption>
           </figure>
+          {privacy && <p className="privacy">{privacy}</p>}
           <h3 className="sr-only">Rounds</h3>
           <TableWrap label="Rounds">
             <table>
@@ -74,6 +78,7 @@ export function ValidationSection({ rounds }: { rounds: Round[] }) {
                   <th scope="col" className="num">Since start</th>
                   <th scope="col" className="num">Updates accepted</th>
                   <th scope="col" className="num">Rejected</th>
+                  {privacy && <th scope="col" className="num">Privacy ε</th>}
                   <th scope="col">Received</th>
                 </tr>
               </thead>
@@ -88,6 +93,7 @@ export function ValidationSection({ rounds }: { rounds: Round[] }) {
                       <td className="num">{seconds(round.elapsed_s)}</td>
                       <td className="num">{accepted}</td>
                       <td className="num">{round.contributions.length - accepted}</td>
+                      {privacy && <td className="num">{epsilonText(round.privacy)}</td>}
                       <td>{when(round.received_at)}</td>
                     </tr>
                   )

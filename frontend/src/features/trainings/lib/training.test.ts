@@ -6,6 +6,8 @@ import {
   clientStats,
   chartSeries,
   elapsedSummary,
+  epsilonText,
+  privacySummary,
   roundDurations,
   explorerBase,
   isActive,
@@ -145,6 +147,19 @@ it('describes the charts in words', () => {
   expect(validationSummary([])).toMatch(/No validation/)
   // elapsed_s is cumulative (2.1, 2.2, 2.4 s since the start): the rounds took 2.1, 0.1 and 0.2 s.
   expect(elapsedSummary(rounds)).toBe('3 rounds in 2.4 s: 0.8 s per round on average, the slowest v1 (2.1 s).')
+})
+
+it('reports the privacy spent by the newest round, and nothing without differential privacy', () => {
+  const privacy = (rounds: number, epsilon: number | null) => ({
+    epsilon, delta: 1e-5, noise_multiplier: 1.1, clip: 0.5, rounds, noise_std: 0.275, seed: 'ab'.repeat(32), accountant: 'rdp',
+  })
+  expect(privacySummary([round(1), round(2)])).toBeNull()
+  expect(privacySummary([round(1, { privacy: privacy(1, 4.123) }), round(2, { privacy: privacy(2, 6.5) })])).toBe(
+    'Central differential privacy: ε = 6.50 at δ = 0.00001 after 2 rounds (RDP accountant; each update\'s move clipped to ' +
+      'norm 0.5, noise multiplier 1.1, noise standard deviation 0.275).',
+  )
+  expect(privacySummary([round(1, { privacy: privacy(1, null) })])).toMatch(/no guarantee .* after 1 round \(/)
+  expect([epsilonText(privacy(3, 10.941)), epsilonText(privacy(3, null)), epsilonText(null)]).toEqual(['10.94', '∞', '–'])
 })
 
 it('takes each round’s own time from the cumulative clock, also across an aggregator restart', () => {

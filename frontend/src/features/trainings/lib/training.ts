@@ -95,6 +95,25 @@ export function validationSummary(rounds: readonly Round[]): string {
   )
 }
 
+/** The privacy a round reports as the rounds table shows it: '–' without differential privacy, '∞' without noise. */
+export function epsilonText(privacy: Round['privacy'] | undefined): string {
+  if (!privacy) return '–'
+  return privacy.epsilon === null || privacy.epsilon === undefined ? '∞' : privacy.epsilon.toFixed(2)
+}
+
+/** The privacy spent so far (the newest round's account) in words; null when the training has no differential privacy. */
+export function privacySummary(rounds: readonly Round[]): string | null {
+  let last: Round['privacy'] | undefined
+  for (let index = rounds.length - 1; index >= 0 && !last; index -= 1) last = rounds[index]?.privacy
+  if (!last) return null
+  const spent = last.epsilon === null || last.epsilon === undefined ? 'no guarantee (no noise: ε is infinite)' : `ε = ${last.epsilon.toFixed(2)}`
+  return (
+    `Central differential privacy: ${spent} at δ = ${last.delta} after ${last.rounds} round${last.rounds === 1 ? '' : 's'} ` +
+    `(${last.accountant.toUpperCase()} accountant; each update's move clipped to norm ${last.clip}, noise multiplier ` +
+    `${last.noise_multiplier}, noise standard deviation ${last.noise_std}).`
+  )
+}
+
 /** The round-time chart in words. */
 export function elapsedSummary(rounds: readonly Round[]): string {
   if (!rounds.length) return 'No round finished yet.'
