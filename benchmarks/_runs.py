@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import resource
 import statistics
 import tempfile
 import time
@@ -64,12 +63,6 @@ class Measured:
         return names
 
 
-def children_cpu_s() -> float:
-    """CPU seconds of this process's finished (reaped) children: the jobs, once they have exited."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def stack_cpu_s(current: local.Stack) -> float:
     """CPU seconds used so far by the stack's running parts (brokers and chain), from /proc."""
     total = 0
@@ -96,7 +89,7 @@ def measure_run(current: local.Stack, workload: Workload, options: RunOptions, r
                 timeout_s: float, on_round: Callable[[dict[str, Any]], None] | None = None) -> Measured:
     """Run one training to its end and collect its records; jobs are stopped if it fails."""
     token = deploy_token_once(current) if options.mode == "blockchain" else None
-    cpu_before = children_cpu_s(), stack_cpu_s(current)
+    stack_before = stack_cpu_s(current)
     started = time.time()
     run = start_run(current, workload, options, runs_dir, token)
     try:
@@ -104,7 +97,8 @@ def measure_run(current: local.Stack, workload: Workload, options: RunOptions, r
     except BaseException:
         run.stop()
         raise
-    cpu = children_cpu_s() - cpu_before[0], stack_cpu_s(current) - cpu_before[1]
+    # The jobs are forks of the warm process, not children of this one: each reports its own.
+    cpu = sum(job.cpu_seconds() or 0.0 for job in run.jobs()), stack_cpu_s(current) - stack_before
     finished = epoch_seconds(json.loads(run.final_file.read_text())["time"])
     rounds = [{**envelope["data"], "recorded_at": epoch_seconds(envelope["time"])}
               for envelope in envelopes(run.progress_file)]

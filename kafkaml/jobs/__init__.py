@@ -12,7 +12,7 @@ to import.
 from kafkaml.jobs.contract import AggregatorJob, ChainAccess, TrainerJob
 from kafkaml.jobs.factory import launcher_from_settings
 from kafkaml.jobs.launcher import JobError, JobExists, JobHandle, JobState, JobStatus, Launcher
-from kafkaml.jobs.local import LocalLauncher, MissingSecret
+from kafkaml.jobs.local import LocalJob, LocalLauncher, MissingSecret
 from kafkaml.jobs.spec import (
     LABEL_JOB,
     LABEL_OWNER,
@@ -27,6 +27,6 @@ from kafkaml.jobs.spec import (
 
 __all__ = [
     "LABEL_JOB", "LABEL_OWNER", "LABEL_PART_OF", "LABEL_ROLE", "LABEL_TRAINING", "AggregatorJob", "ChainAccess",
-    "JobError", "JobExists", "JobHandle", "JobSpec", "JobState", "JobStatus", "Launcher", "LocalLauncher",
+    "JobError", "JobExists", "JobHandle", "JobSpec", "JobState", "JobStatus", "Launcher", "LocalJob", "LocalLauncher",
     "MissingSecret", "Resources", "Role", "SecretFile", "TrainerJob", "launcher_from_settings",
 ]

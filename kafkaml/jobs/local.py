@@ -255,6 +255,12 @@ class LocalJob:
     def log_tail(self, lines: int = 30) -> str:
         return processes.tail(self.log_path, lines)
 
+    def cpu_seconds(self) -> float | None:
+        """Processor seconds the job's program used, once it ended (None before, or when it was
+        killed before its supervisor could say)."""
+        outcome = _read_json(self.launcher.jobs_dir / self.name / EXIT_FILE)
+        return None if outcome is None else outcome.get("cpu_s")
+
 
 def _is_supervisor(process: dict[str, Any]) -> bool:
     """True when the job's recorded process is alive and is its supervisor, not a recycled pid:

@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import json
 import os
+import resource
 import runpy
 import select
 import signal
@@ -154,8 +155,11 @@ def supervise(job_file: Path, exit_file: Path) -> int:
         code, deadline_exceeded = run_once(job["argv"], deadline)
         if code == 0 or deadline_exceeded or stop_requested:
             break
+    # The program's processor time (every attempt, and whatever it waited for): a job is not a
+    # child of whoever launched it, so this is where its cost can be read (benchmarks do).
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     outcome = {"exit_code": code, "reason": _reason(code, deadline_exceeded, bool(stop_requested)), "attempts": attempt,
-               "finished_at": datetime.now(UTC).isoformat()}
+               "finished_at": datetime.now(UTC).isoformat(), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}
     temporary = exit_file.with_name(f".{exit_file.name}.tmp")
     temporary.write_text(json.dumps(outcome))
     os.replace(temporary, exit_file)  # whole or absent for a reader in another process

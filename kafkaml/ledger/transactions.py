@@ -35,6 +35,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import RPCEndpoint
 
 from kafkaml.config import Setting, declare
 from kafkaml.ledger.errors import (
@@ -129,8 +130,12 @@ class Rpc:
         self.retry_s = settings["KAFKAML_ETH_RPC_RETRY_S"] if retry_s is None else retry_s
         self.poll_max_s = settings["KAFKAML_ETH_POLL_MAX_S"]
         self.log_page_blocks = settings["KAFKAML_ETH_LOG_PAGE_BLOCKS"]
+        # web3's validation middleware asks the node for its chain id before every eth_call and gas
+        # estimate, doubling the round trips of a poll; a node's chain id never changes, so it is
+        # asked once and remembered (nothing else is cached: every other answer is read anew).
         provider = HTTPProvider(
-            url, request_kwargs={"timeout": request_timeout_s}, exception_retry_configuration=None
+            url, request_kwargs={"timeout": request_timeout_s}, exception_retry_configuration=None,
+            cache_allowed_requests=True, cacheable_requests={RPCEndpoint("eth_chainId")},
         )
         self.w3 = Web3(provider)
 

@@ -23,6 +23,7 @@ from kafkaml.jobs import (
     JobSpec,
     JobState,
     JobStatus,
+    LocalJob,
     LocalLauncher,
     MissingSecret,
     SecretFile,
@@ -46,6 +47,9 @@ go_file = os.environ.get("GO_FILE")
 while go_file and not pathlib.Path(go_file).exists():
     time.sleep(0.05)
 time.sleep(float(os.environ.get("SLEEP", "0")))
+busy_until = time.process_time() + float(os.environ.get("BUSY", "0"))
+while time.process_time() < busy_until:
+    pass
 sys.exit(int(os.environ.get("EXIT_CODE", "0")))
 '''
 
@@ -191,3 +195,16 @@ def test_put_secret_writes_private_files_a_job_reads_and_delete_removes_them(tmp
         launcher.put_secret("Not_A_Name", {"key": b"x"}, {})
     launcher.delete_secret("training-9")
     assert not path.parent.exists()
+
+
+def test_a_local_job_handle_follows_its_job_and_reports_its_processor_time(launcher: LocalLauncher,
+                                                                           run_dir: Path) -> None:
+    """What kafkaml train and the benchmarks read of a job they started: its exit code, its log,
+    a restart under a new name, and its processor seconds (it is not their child: a fork of the
+    warm process, so only its supervisor can count them)."""
+    job = LocalJob(launcher, spec(run_dir, "busy", BUSY="0.4", EXIT_CODE="3")).start()
+    assert job.wait(timeout_s=60) == 3 and "started" in job.log_tail()
+    assert 0.35 <= job.cpu_seconds() < 5
+    again = job.again("busy-again", {**job.environment, "BUSY": "0", "EXIT_CODE": "0"}).start()
+    assert again.wait(timeout_s=60) == 0 and again.cpu_seconds() < 0.35
+    assert job.exit_code() == 3  # the first run stays readable under its own name
