@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,11 +76,14 @@ def start_client(stack: local.Stack, name: str, token_address: str, policy: str,
     ensure_topic(stack.bootstrap(name), data_control_topic, configs=CONTROL_TOPIC_CONFIG)
     running = start_backend(name, env, local_client.directory(stack, name), directory / f"{name}-backend.log")
     token_file = local_client.directory(stack, name) / local_client.TOKEN_FILE
+    # The loggers of each start under a directory of their own: a test that restarts a client
+    # starts loggers of the same names again, and the first ones' logs stay readable.
+    jobs = Path(tempfile.mkdtemp(prefix=f"{name}-loggers-", dir=directory))
     running.loggers = [
-        local_job(directory, f"{name}-data-logger", "data_control_logger",
+        local_job(jobs, f"{name}-data-logger", "data_control_logger",
                   {**local_client.data_logger_environment(stack, name, running.url, token_file),
                    "DATA_CONTROL_TOPIC": data_control_topic}).start(),
-        local_job(directory, f"{name}-model-logger", "model_control_logger",
+        local_job(jobs, f"{name}-model-logger", "model_control_logger",
                   local_client.model_logger_environment(stack, running.url, token_file)).start(),
     ]
     return running
