@@ -50,7 +50,6 @@ import functools
 import json
 import logging
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -116,11 +115,6 @@ PLATFORM_BUILDS = declare(
 )
 #: Address space of the builder: TensorFlow reserves ~1.5 GB of it at import.
 DEFAULT_MEMORY_MB = 4096
-#: Largest file the builder may write (its output and log are files in its work directory).
-FILE_LIMIT_BYTES = 64 * 1024 * 1024
-#: Processes and threads the build may add (TensorFlow starts a thread pool per core). The kernel
-#: counts RLIMIT_NPROC over all tasks of the user, so the limit is set this far above their number.
-PROCESS_LIMIT = 512
 #: Largest source accepted: a model definition, not a data set.
 MAX_SOURCE_BYTES = 1024 * 1024
 
@@ -378,7 +372,7 @@ def _build_fresh(command: list[str], work: Path, stdio: tuple, timeout_s: float,
     process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr, cwd=work, env=environment,
                                start_new_session=True,
                                preexec_fn=functools.partial(_limit, timeout_s, memory_mb,
-                                                            tasks_of_this_user() + PROCESS_LIMIT, os.getpid()))
+                                                            sandbox.tasks_of_this_user() + sandbox.PROCESS_LIMIT, os.getpid()))
     try:
         return process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -436,19 +430,6 @@ def _clean_env(home: Path) -> dict[str, str]:
             "TF_CPP_MIN_LOG_LEVEL": "2", "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def tasks_of_this_user() -> int:
-    """Processes and threads running under this user id (what RLIMIT_NPROC counts)."""
-    uid, count = os.getuid(), 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    count += len(os.listdir(entry / "task"))
-            except OSError:  # the process ended meanwhile
-                continue
-    return count
-
-
 def _limit(cpu_s: float, memory_mb: int, processes: int, parent: int) -> None:
     """Resource limits of the builder, set in the child before it executes anything; and it dies
     with the thread that started it, so an API process killed mid-build leaves no build running
@@ -457,20 +438,7 @@ def _limit(cpu_s: float, memory_mb: int, processes: int, parent: int) -> None:
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
-    set_limits(cpu_s, memory_mb, processes)
-
-
-def set_limits(cpu_s: float, memory_mb: int, processes: int) -> None:
-    """The builder's resource limits on this process and what it starts (a fresh build's child sets
-    them before it executes the sandbox, a warm build's fork before it enters it)."""
-    cpu = max(1, int(cpu_s))
-    for kind, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 5), (resource.RLIMIT_AS, memory_mb << 20, memory_mb << 20),
-                             (resource.RLIMIT_FSIZE, FILE_LIMIT_BYTES, FILE_LIMIT_BYTES),
-                             (resource.RLIMIT_NPROC, processes, processes), (resource.RLIMIT_CORE, 0, 0)):
-        ceiling = resource.getrlimit(kind)[1]  # an unprivileged process cannot raise its hard limit
-        if ceiling != resource.RLIM_INFINITY:
-            soft, hard = min(soft, ceiling), min(hard, ceiling)
-        resource.setrlimit(kind, (soft, hard))
+    sandbox.set_limits(cpu_s, memory_mb, processes)
 
 
 def _parse(answer: bytes, code: int, log_tail: str, timeout_s: float, memory_mb: int,
@@ -479,7 +447,7 @@ def _parse(answer: bytes, code: int, log_tail: str, timeout_s: float, memory_mb:
     if code < 0 or not answer:
         cause = {signal.SIGXCPU: f"its CPU time limit ({timeout_s:.0f} s)",
                  signal.SIGKILL: f"a limit (CPU {timeout_s:.0f} s, memory {memory_mb} MB)",
-                 signal.SIGXFSZ: f"its file size limit ({FILE_LIMIT_BYTES >> 20} MB)"}.get(-code) if code < 0 else None
+                 signal.SIGXFSZ: f"its file size limit ({sandbox.FILE_LIMIT_BYTES >> 20} MB)"}.get(-code) if code < 0 else None
         how = f"was killed by {signal.Signals(-code).name} ({cause or 'a signal'})" if code < 0 \
             else f"exited with code {code} without an answer"
         raise BuildLimitError(f"building the model {how}; last output:\n{log_tail}")

@@ -406,3 +406,36 @@ def _wait(pid: int) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+#: Largest file a build may write (its output and log are files in its work directory).
+FILE_LIMIT_BYTES = 64 * 1024 * 1024
+#: Processes and threads a build may add (TensorFlow starts a thread pool per core). The kernel
+#: counts RLIMIT_NPROC over all tasks of the user, so the limit is set this far above their number.
+PROCESS_LIMIT = 512
+
+
+def tasks_of_this_user() -> int:
+    """Processes and threads running under this user id (what RLIMIT_NPROC counts)."""
+    uid, count = os.getuid(), 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(entry / "task"))
+            except OSError:  # the process ended meanwhile
+                continue
+    return count
+
+
+def set_limits(cpu_s: float, memory_mb: int, processes: int) -> None:
+    """A build's resource limits on this process and what it starts (a fresh build's child sets
+    them before it executes the sandbox, a warm build's fork before it enters it)."""
+    cpu = max(1, int(cpu_s))
+    for kind, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 5), (resource.RLIMIT_AS, memory_mb << 20, memory_mb << 20),
+                             (resource.RLIMIT_FSIZE, FILE_LIMIT_BYTES, FILE_LIMIT_BYTES),
+                             (resource.RLIMIT_NPROC, processes, processes), (resource.RLIMIT_CORE, 0, 0)):
+        ceiling = resource.getrlimit(kind)[1]  # an unprivileged process cannot raise its hard limit
+        if ceiling != resource.RLIM_INFINITY:
+            soft, hard = min(soft, ceiling), min(hard, ceiling)
+        resource.setrlimit(kind, (soft, hard))

@@ -64,6 +64,7 @@ import gc
 import hashlib
 import json
 import os
+import runpy
 import select
 import signal
 import socket
@@ -252,36 +253,13 @@ def serve(path: Path | str, idle_exit_s: float = IDLE_EXIT_S) -> None:
     for module in PRELOADED:
         __import__(module)
     gc.freeze()  # the imports' objects stay in pages the forks share instead of copying them at a collection
-    path.unlink(missing_ok=True)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(64)
-    server.settimeout(1.0)  # how soon a stop request or the idle time is noticed
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the forks
-    print(f"warm builder {os.getpid()} ready on {path}", flush=True)
-    why = f"idle for {idle_exit_s:g} s"
-    last = time.monotonic()
-    try:
-        while not stop_requested:
-            try:
-                connection, _ = server.accept()
-            except TimeoutError:
-                if time.monotonic() - last > idle_exit_s:
-                    break
-                continue
-            except (ConnectionAbortedError, InterruptedError):  # a caller gone before it was accepted
-                continue
-            last = time.monotonic()
-            # Nothing is read here: the fork reads the request, so none is ever in this process's memory.
-            if os.fork() == 0:
-                _serve_one(connection, closing=(server, lock))
-            connection.close()
-        else:
-            why = "asked to stop"
-    finally:
-        path.unlink(missing_ok=True)
-        server.close()
-    print(f"warm builder {os.getpid()} {why}: exiting", flush=True)
+    warm_start.serve_connections(path, "warm builder", lock, idle_exit_s, stop_requested, _fork_build)
+
+
+def _fork_build(connection: socket.socket, closing: tuple) -> None:
+    """Nothing is read here: the fork reads the request, so none is ever in this process's memory."""
+    if os.fork() == 0:
+        _serve_one(connection, closing=closing)
 
 
 def _serve_one(connection: socket.socket, closing: tuple) -> None:
@@ -323,9 +301,7 @@ def _build(connection: socket.socket) -> int:
     keep = connection.fileno()
     os.closerange(3, keep)  # the descriptors received, and whatever the warm builder had open
     os.closerange(keep + 1, sandbox.open_max())
-    from kafkaml import builder
-
-    builder.set_limits(request["cpu_s"], request["memory_mb"], builder.tasks_of_this_user() + builder.PROCESS_LIMIT)
+    sandbox.set_limits(request["cpu_s"], request["memory_mb"], sandbox.tasks_of_this_user() + sandbox.PROCESS_LIMIT)
     connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
     argv = ["--input-shape", json.dumps(request["input_shape"]), "--output-shape", json.dumps(request["output_shape"])]
     helper = sandbox.start(request["hidden"], functools.partial(_build_in_sandbox, argv), in_process=True)
@@ -391,13 +367,14 @@ def _wait_watching(pid: int, connection: socket.socket) -> int:
 
 
 def _build_in_sandbox(argv: list[str]) -> None:
-    """In the sandbox's first process: what ``python -m kafkaml.builder ARGV`` does, then exit."""
+    """In the sandbox's first process: what ``python -m kafkaml.builder ARGV`` does, then exit.
+    The builder is run as a program, by its module's name, as the jobs' warm process runs a job's
+    (its heavy imports are already loaded here)."""
     code = 1
     try:
-        from kafkaml import builder
-
         sys.argv = ["kafkaml.builder", *argv]
-        code = builder.main(argv)
+        runpy.run_module("kafkaml.builder", run_name="__main__", alter_sys=True)
+        code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 as an uncaught exception ends a fresh interpreter

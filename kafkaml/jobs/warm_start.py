@@ -33,7 +33,7 @@ import stat
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -142,13 +142,23 @@ def serve(path: Path | str) -> None:
     for module in PRELOADED:
         importlib.import_module(module)
     supervisor.remember_library_path()
+    serve_connections(path, "warm job starter", lock, idle_exit_s, stop_requested,
+                      lambda connection, closing: _answer(connection, closing=closing))
+
+
+def serve_connections(path: Path, name: str, lock: IO[str], idle_exit_s: float, stop_requested: list[int],
+                      answer: Callable[[socket.socket, tuple], None]) -> None:
+    """Listen on ``path`` and hand each connection to ``answer(connection, closing)`` until a stop
+    is requested or none came for ``idle_exit_s`` seconds; ``closing`` is what a fork must close
+    (the listening socket and the lock). The loop of both warm processes: this module's and
+    :mod:`kafkaml.warm_builder`'s; forks are reaped by the kernel."""
     path.unlink(missing_ok=True)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(64)
     server.settimeout(1.0)  # how soon a stop request or the idle time is noticed
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the supervisors
-    print(f"warm job starter {os.getpid()} ready on {path}", flush=True)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    print(f"{name} {os.getpid()} ready on {path}", flush=True)
     why = f"idle for {idle_exit_s:g} s"
     last_request = time.monotonic()
     try:
@@ -159,15 +169,17 @@ def serve(path: Path | str) -> None:
                 if time.monotonic() - last_request > idle_exit_s:
                     break
                 continue
+            except (ConnectionAbortedError, InterruptedError):  # a caller gone before it was accepted
+                continue
             last_request = time.monotonic()
             with connection:
-                _answer(connection, closing=(server, lock))
+                answer(connection, (server, lock))
         else:
             why = "asked to stop"
     finally:
         path.unlink(missing_ok=True)
         server.close()
-    print(f"warm job starter {os.getpid()} {why}: exiting", flush=True)
+    print(f"{name} {os.getpid()} {why}: exiting", flush=True)
 
 
 def hold_lock(path: Path) -> IO[str] | None:
