@@ -52,7 +52,8 @@ launcher = launcher_from_settings("docker", Path(os.environ["KAFKAML_RUN_DIR"]) 
 name = sys.argv[1]
 launcher.put_secret(name, {"token": b"probe-token"}, {"kafka-ml/job": name})
 code = ("import os, urllib.request as u; print(open(os.environ['TOKEN_FILE']).read(), os.getuid()); "
-        "r = u.urlopen(u.Request('http://backend:8000/api/health/', headers={'Host': 'backend'}), timeout=10); "
+        # 60 s: on 2 cores under the whole suite, the backend's container has answered later than 10 s
+        "r = u.urlopen(u.Request('http://backend:8000/api/health/', headers={'Host': 'backend'}), timeout=60); "
         "print(r.status, r.read().decode())")
 launcher.launch(JobSpec(name=name, role=Role.AUDIT, owner="compose-test", training=name, image=os.environ["JOB_IMAGE"],
                         command=("python", "-c", code),
