@@ -275,10 +275,7 @@ def _serve_one(connection: socket.socket, closing: tuple) -> None:
     except BaseException:  # noqa: BLE001
         traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        warm_start.exit_fork(code)
 
 
 def _build(connection: socket.socket) -> int:
@@ -380,7 +377,4 @@ def _build_in_sandbox(argv: list[str]) -> None:
     except BaseException:  # noqa: BLE001 as an uncaught exception ends a fresh interpreter
         traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        warm_start.exit_fork(code)

@@ -272,10 +272,7 @@ def _become_supervisor(request: dict) -> None:
     except BaseException:  # noqa: BLE001 nothing may return into the warm process's loop
         traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        exit_fork(code)
 
 
 def read_line(connection: socket.socket) -> bytes | None:
@@ -289,3 +286,12 @@ def read_line(connection: socket.socket) -> bytes | None:
         if len(data) > REQUEST_LIMIT:
             raise ValueError(f"a request is at most {REQUEST_LIMIT} bytes")
     return data
+
+
+def exit_fork(code: int) -> None:
+    """End a fork of a warm process with ``code``: its output flushed, and nothing run that the
+    warm process set up (``atexit`` handlers, ``finally`` blocks of its loop)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
