@@ -93,7 +93,7 @@ def run(stack: local.Stack) -> dict[str, Any]:
     keys = stack.run_dir / "keys" / "gas-benchmark"
 
     def fund_aggregator(rounds: int) -> LocalAccount:
-        account = new_account(keys / f"aggregator-{rounds}.key")
+        account = new_account(keys / f"aggregator-{rounds}.key", seed=f"gas-benchmark-aggregator-{rounds}")
         Ledger.fund(rpc_url, platform_key, account.address, 10**18)
         return account
 
