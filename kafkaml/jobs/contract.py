@@ -1,8 +1,8 @@
-"""The training jobs' contract: what a service tells an aggregator or a trainer job, typed.
+"""The jobs' contract: what a service tells an aggregator, a trainer or an inference job, typed.
 
 The platform backend, the federated backend and ``kafkaml train`` each start training jobs, and
-the jobs read only their environment. Each of them builds an :class:`AggregatorJob` or a
-:class:`TrainerJob` and launches it with :meth:`~AggregatorJob.environment`, the one code that
+the jobs read only their environment. Each of them builds an :class:`AggregatorJob`, a
+:class:`TrainerJob` or an :class:`InferenceJob` and launches it with :meth:`~AggregatorJob.environment`, the one code that
 spells the variables' names: a name changed here changes for every service at once, and a service
 cannot send a variable the jobs do not know. The jobs' side declares, documents and validates the
 same names (``training_worker/settings.py``, listed by ``kafkaml config``);
@@ -164,6 +164,39 @@ class TrainerJob(_Contract):
     chain: ChainAccess | None = _nested(default=None)
     #: Benchmarks and tests only: a simulated slower or intermittent client.
     heterogeneity: Heterogeneity = _nested(default=Heterogeneity())
+
+
+
+@dataclass(frozen=True)
+class InferenceJob(_Contract):
+    """What the platform tells an inference worker: where samples arrive, where predictions go,
+    and which trained model answers them, pinned by its SHA-256 (the worker refuses any other).
+
+    The worker is long-running and may run as several replicas of one consumer group, which
+    share the input topic's partitions. The variable names are the earlier Kafka-ML's where it
+    had one (``INPUT_FORMAT``, ``INPUT_CONFIG``, ``INPUT_TOPIC``, ``OUTPUT_TOPIC``); its users'
+    input configurations keep working.
+    """
+
+    result_id: int = _var("RESULT_ID")
+    bootstrap_servers: str = _var("BOOTSTRAP_SERVERS")
+    input_topic: str = _var("INPUT_TOPIC")
+    output_topic: str = _var("OUTPUT_TOPIC")
+    #: Records that are not a sample of the declared shape and type, answered with the reason.
+    error_topic: str = _var("ERROR_TOPIC")
+    group_id: str = _var("GROUP_ID")
+    #: ``RAW`` or ``AVRO``, and what one sample is (``kafkaml.codecs.sample_codec`` checks both).
+    input_format: str = _var("INPUT_FORMAT")
+    input_config: dict[str, Any] = _var("INPUT_CONFIG")
+    model_sha256: str = _var("MODEL_SHA256")
+    #: Where the worker fetches the model: the backend's download (its token comes as the
+    #: secret file ``INFERENCE_TOKEN_FILE``), or a file in local runs.
+    model_url: str | None = _var("MODEL_URL", default=None)
+    model_file: str | None = _var("MODEL_FILE", default=None)
+    #: Predictions may go to another cluster than the samples come from.
+    output_bootstrap_servers: str | None = _var("OUTPUT_BOOTSTRAP_SERVERS", default=None)
+    batch: int | None = _var("BATCH", default=None)
+    batch_wait_ms: int | None = _var("BATCH_WAIT_MS", default=None)
 
 
 def _names(cls: type) -> dict[str, str]:
