@@ -37,7 +37,7 @@ from rich.table import Table
 from web3 import Web3
 
 from kafkaml import config
-from kafkaml.ledger import Ledger, UpdateOutcome, WeightsPointer
+from kafkaml.ledger import AggregatorLedger, PlatformLedger, TrainerLedger, UpdateOutcome, WeightsPointer
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.topics import update_topic
@@ -88,17 +88,17 @@ def run(stack: local.Stack) -> dict[str, Any]:
     clients = [stack.account(f"client-{n}") for n in range(1, CLIENTS + 1)]
     topic = "bench-weights"
 
-    platform_gas, _, token = meter.measure(lambda: Ledger.deploy_token(rpc_url, platform_key))
+    platform_gas, _, token = meter.measure(lambda: PlatformLedger.deploy_token(rpc_url, platform_key))
 
     keys = stack.run_dir / "keys" / "gas-benchmark"
 
     def fund_aggregator(rounds: int) -> LocalAccount:
         account = new_account(keys / f"aggregator-{rounds}.key", seed=f"gas-benchmark-aggregator-{rounds}")
-        Ledger.fund(rpc_url, platform_key, account.address, 10**18)
+        PlatformLedger.fund(rpc_url, platform_key, account.address, 10**18)
         return account
 
-    def create(account: LocalAccount, rounds: int) -> Ledger:
-        address = Ledger.create_training(
+    def create(account: LocalAccount, rounds: int) -> AggregatorLedger:
+        address = PlatformLedger.create_training(
             rpc_url,
             platform_key,
             token_address=token,
@@ -109,11 +109,11 @@ def run(stack: local.Stack) -> dict[str, Any]:
             rounds=rounds,
             budget=ROUNDS * REWARD,
         )
-        return Ledger.open(rpc_url, address, account.private_key())
+        return AggregatorLedger.open(rpc_url, address, account.private_key())
 
     fund_gas, _, aggregator = meter.measure(lambda: fund_aggregator(ROUNDS))
     create_gas, _, ledger = meter.measure(lambda: create(aggregator, ROUNDS))
-    views = [Ledger.open(rpc_url, ledger.address, c.private_key()) for c in clients]
+    views = [TrainerLedger.open(rpc_url, ledger.address, c.private_key()) for c in clients]
     register_gas, _, _ = meter.measure(lambda: ledger.register_clients({c.address: 640 for c in clients}))
     start_gas, _, _ = meter.measure(
         lambda: ledger.start(digest("genesis"), WeightsPointer(topic, 0, 0, 3), digest("announcement"))
@@ -124,7 +124,7 @@ def run(stack: local.Stack) -> dict[str, Any]:
         client = views[index % CLIENTS]
         update = digest("update", index)
 
-        def submit(index: int = index, client: Ledger = client, update: bytes = update) -> None:
+        def submit(index: int = index, client: TrainerLedger = client, update: bytes = update) -> None:
             base = client.latest_version().version
             client.submit_update(
                 base, update, WeightsPointer(update_topic(topic, client.account), 0, 3 * index, 3 * index + 3), 640
@@ -147,7 +147,7 @@ def run(stack: local.Stack) -> dict[str, Any]:
     assert paid == ROUNDS * REWARD, f"paid {paid}, credited {ROUNDS * REWARD}"
 
     four = create(fund_aggregator(8), 8)
-    four_views = [Ledger.open(rpc_url, four.address, c.private_key()) for c in clients]
+    four_views = [TrainerLedger.open(rpc_url, four.address, c.private_key()) for c in clients]
     four.register_clients({c.address: 640 for c in clients})
     four.start(digest("genesis-4"), WeightsPointer(topic, 0, 0, 3), digest("announcement-4"))
 

@@ -39,8 +39,7 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
-from kafkaml.ledger import WrongPhase
-from kafkaml.ledger.client import Ledger
+from kafkaml.ledger import PlatformLedger, TrainerLedger, TrainingReader, WrongPhase
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.train import Run, RunOptions, deploy_token_once, start_run, wait_for_end
@@ -60,7 +59,7 @@ def stand_in_clients(current: local.Stack, directory: Path, count: int) -> list[
     platform_key = current.account("platform").private_key()
     accounts = [new_account(directory / f"stand-in-{index}.key") for index in range(1, count + 1)]
     for account in accounts:
-        Ledger.fund(current.chain.address, platform_key, account.address, GAS_MONEY_WEI)
+        PlatformLedger.fund(current.chain.address, platform_key, account.address, GAS_MONEY_WEI)
     return accounts
 
 
@@ -72,7 +71,7 @@ def submit_updates(current: local.Stack, holder: list[Run], accounts: list[Local
             stop.wait(0.1)
         run = holder[0]
         contract, topic = run.announcement.blockchain.contract_address, run.announcement.training["weights_topic"]
-        ledgers = [Ledger.open(current.chain.address, contract, account.private_key()) for account in accounts]
+        ledgers = [TrainerLedger.open(current.chain.address, contract, account.private_key()) for account in accounts]
         trained_from = [-1] * len(accounts)
         while not stop.is_set():
             latest = ledgers[0].latest_version()
@@ -104,7 +103,7 @@ def submit_updates(current: local.Stack, holder: list[Run], accounts: list[Local
 def gas_by_function(current: local.Stack, contract: str, first_block: int) -> tuple[Counter, Counter]:
     """Gas and transaction count per contract function, from every receipt since ``first_block``."""
     w3 = Web3(Web3.HTTPProvider(current.chain.address))
-    decoder = Ledger.reader(current.chain.address, contract).contract
+    decoder = TrainingReader.open(current.chain.address, contract).contract
     gas, count = Counter(), Counter()
     for number in range(first_block, w3.eth.block_number + 1):
         for tx in w3.eth.get_block(number, full_transactions=True).transactions:

@@ -46,7 +46,7 @@ from _report import p95, write_figures  # noqa: E402
 from ledger_gas import digest  # noqa: E402
 from platform_api import running_backend, throwaway_database  # noqa: E402
 
-from kafkaml.ledger import Ledger, UpdateOutcome, WeightsPointer  # noqa: E402
+from kafkaml.ledger import AggregatorLedger, PlatformLedger, TrainerLedger, UpdateOutcome, WeightsPointer  # noqa: E402
 from kafkaml.local import stack as local  # noqa: E402
 from kafkaml.local.accounts import new_account  # noqa: E402
 from kafkaml.topics import update_topic  # noqa: E402
@@ -68,14 +68,14 @@ def bundle_kb_gzip() -> tuple[float, int]:
 def record_on_chain(stack: local.Stack, rounds: int) -> tuple[str, list[dict]]:
     """A whole training on the chain; its contract and each round as the aggregator reports it."""
     rpc, admin = stack.chain.address, stack.account("platform").private_key()
-    token = Ledger.deploy_token(rpc, admin)
+    token = PlatformLedger.deploy_token(rpc, admin)
     aggregator = new_account(stack.run_dir / "keys" / "bench-ui-aggregator.key")
-    Ledger.fund(rpc, admin, aggregator.address, 10**18)
-    address = Ledger.create_training(rpc, admin, token_address=token, aggregator=aggregator.address,
+    PlatformLedger.fund(rpc, admin, aggregator.address, 10**18)
+    address = PlatformLedger.create_training(rpc, admin, token_address=token, aggregator=aggregator.address,
                                      settings_hash=digest("settings"), weights_topic=TOPIC, strategy="fedasync",
                                      rounds=rounds, budget=rounds * CLIENTS * REWARD)
-    ledger = Ledger.open(rpc, address, aggregator.private_key())
-    clients = [Ledger.open(rpc, address, stack.account(f"client-{n}").private_key()) for n in range(1, CLIENTS + 1)]
+    ledger = AggregatorLedger.open(rpc, address, aggregator.private_key())
+    clients = [TrainerLedger.open(rpc, address, stack.account(f"client-{n}").private_key()) for n in range(1, CLIENTS + 1)]
     ledger.register_clients({client.account: CEILING for client in clients})
     ledger.start(digest("genesis"), WeightsPointer(TOPIC, 0, 0, 4), digest("announcement"))
     reports = []

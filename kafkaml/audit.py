@@ -25,7 +25,7 @@ from kafkaml.config import Setting
 if TYPE_CHECKING:  # web3, Kafka and rich are imported by the handler: `kafkaml audit --help` stays light
     from rich.console import Console
 
-    from kafkaml.ledger import Audit, Ledger
+    from kafkaml.ledger import Audit, TrainingReader
     from kafkaml.recompute import RecomputeReport
 
 # Declared (and documented for `kafkaml config`) with the job settings in training_worker.settings;
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from web3 import Web3
 
-    from kafkaml.ledger import Ledger, LedgerError
+    from kafkaml.ledger import LedgerError, TrainingReader
     from kafkaml.recompute import recompute
 
     for name, value in (("the training", args.address), ("--token", args.token), ("--factory", args.factory)):
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"expected platform: factory {args.factory}, token {args.token}")
     try:
-        ledger = Ledger.reader(rpc_url, args.address)
+        ledger = TrainingReader.open(rpc_url, args.address)
         platform = ledger.expect_platform(args.factory, args.token)  # this platform's training, or a clear error
         audit = ledger.history()
     except LedgerError as exc:
@@ -207,7 +207,7 @@ def show(audit: Audit, console: Console) -> None:
     console.print(rewards)
 
 
-def verify_on_blockscout(ledger: Ledger, console: Console) -> int:
+def verify_on_blockscout(ledger: TrainingReader, console: Console) -> int:
     """Submit the sources behind the training (implementation, factory, token) when
     ETH_BLOCKSCOUT_URL is set; 0 when done or not configured, 1 when Blockscout refused."""
     from kafkaml.ledger import LedgerError

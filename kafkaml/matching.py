@@ -64,10 +64,10 @@ def registration(announcement: ModelControl, identity: str, rpc_url: str) -> tup
         return False, "this client's wallet address is not set: it cannot tell whether it is registered for the training"
     if not rpc_url:
         return False, "this client has no chain configured (ETH_RPC_URL): it cannot tell whether it is registered"
-    from kafkaml.ledger import Ledger, LedgerError
+    from kafkaml.ledger import LedgerError, TrainingReader
 
     try:
-        registered = Ledger.reader(rpc_url, training).is_client(identity)
+        registered = TrainingReader.open(rpc_url, training).is_client(identity)
     except ValueError as exc:
         return False, f"the training {training} cannot tell whether this client is registered: {exc}"
     except LedgerError as exc:

@@ -18,7 +18,7 @@ import sys
 import requests
 
 from kafkaml.config import ConfigError, Setting, declare, read_secret
-from kafkaml.ledger import Ledger, LedgerError
+from kafkaml.ledger import LedgerError, TrainingReader
 from kafkaml.logs import configure as configure_logging
 from kafkaml.recompute import recompute
 
@@ -46,7 +46,7 @@ def main() -> int:
         log.error("cannot start the audit: %s", exc)
         return 2
     try:
-        ledger = Ledger.reader(values["ETH_RPC_URL"], values["ETH_CONTRACT_ADDRESS"])
+        ledger = TrainingReader.open(values["ETH_RPC_URL"], values["ETH_CONTRACT_ADDRESS"])
         ledger.expect_platform(values["ETH_FACTORY_ADDRESS"], values["ETH_TOKEN_ADDRESS"])
         report = recompute(ledger.history(), values["BOOTSTRAP_SERVERS"]).to_json()
     except LedgerError as exc:

@@ -21,10 +21,10 @@ def create_training(rpc_url: str, admin_key: str, job: AggregatorJob, model_desc
     """Create ``job``'s training through the platform's factory with ``admin_key``, aggregated by
     the account ``aggregator``; the training's contract address. ``model_description`` is the
     builder's JSON the job will read (the settings hash covers it)."""
-    from kafkaml.ledger.client import Ledger  # web3: imported only by those who create trainings
+    from kafkaml.ledger.factory import PlatformLedger  # web3: imported only by those who create trainings
 
     strategy = make_strategy(job.strategy.lower(), job.strategy_params)
-    return Ledger.create_training(
+    return PlatformLedger.create_training(
         rpc_url, admin_key, token_address=token_address, aggregator=aggregator,
         settings_hash=job.settings_hash(model_description), weights_topic=weights_topic(job.federated_id),
         strategy=strategy.description_json(), rounds=job.rounds,

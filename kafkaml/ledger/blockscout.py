@@ -27,7 +27,7 @@ from eth_utils import keccak
 from kafkaml.ledger.compiler import CONTRACTS, load_artifact, load_standard_input
 
 if TYPE_CHECKING:
-    from kafkaml.ledger.client import Ledger
+    from kafkaml.ledger.reader import TrainingReader
 
 LICENSE = "mit"  # the SPDX identifier of our sources, in Blockscout's spelling
 _CREATE_TRAINING = keccak(text="createTraining(address,bytes32,string,string,uint32,uint96)")[:4]
@@ -72,7 +72,7 @@ def verification_request(
     return requests.Request("POST", url, data=fields, files=files).prepare()
 
 
-def training_requests(blockscout_url: str, ledger: Ledger) -> list[tuple[str, str, requests.PreparedRequest]]:
+def training_requests(blockscout_url: str, ledger: TrainingReader) -> list[tuple[str, str, requests.PreparedRequest]]:
     """(name, address, request) for each contract behind ``ledger``'s training."""
     platform = ledger.platform()
     return [

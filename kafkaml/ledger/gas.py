@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 
-from kafkaml.ledger.client import PAYOUT_BATCH, Ledger  # PAYOUT_BATCH: clients per payRewards transaction
+from kafkaml.ledger.aggregator import PAYOUT_BATCH  # clients per payRewards transaction
+from kafkaml.ledger.factory import PlatformLedger
 
 TRANSACTION = 21_000  # what every transaction pays before it does anything
 START = 33_792
@@ -59,6 +60,6 @@ def fund_aggregator(rpc_url: str, funder_key: str, address: str, *, rounds: int,
     """Send a training's aggregator account its gas money (:func:`aggregator_funding` at the
     node's fee cap now) from ``funder_key``; the wei sent. The backend and ``kafkaml train`` both
     fund this way, and both sweep the rest back when the training is over."""
-    wei = aggregator_funding(rounds, clients, fee_cap_wei=Ledger.fee_cap(rpc_url), margin=margin)
-    Ledger.fund(rpc_url, funder_key, address, wei)
+    wei = aggregator_funding(rounds, clients, fee_cap_wei=PlatformLedger.fee_cap(rpc_url), margin=margin)
+    PlatformLedger.fund(rpc_url, funder_key, address, wei)
     return wei

@@ -145,12 +145,12 @@ class Run:
             job.stop()
         if self.funded_wei and self.returned_wei is None:
             from kafkaml.ledger import LedgerError
-            from kafkaml.ledger.client import Ledger
+            from kafkaml.ledger.factory import PlatformLedger
 
             account = self.aggregator_account
             assert account is not None
             try:
-                self.returned_wei = Ledger.sweep(self.stack.chain.address, account.private_key(),
+                self.returned_wei = PlatformLedger.sweep(self.stack.chain.address, account.private_key(),
                                                  self.stack.account("platform").address)
             except LedgerError as exc:  # the key stays in the run directory: nothing is lost
                 log.warning("the aggregator account %s was not emptied (%s); its key is %s", account.address, exc,
@@ -215,17 +215,17 @@ def aggregator_job(run: Run, workload: Workload, model_file: Path) -> Aggregator
 def deploy_token_once(current: local.Stack) -> str:
     """The platform's reward token (with its training factory): deployed on first use, then reused."""
     from kafkaml.ledger import LedgerError
-    from kafkaml.ledger.client import Ledger
+    from kafkaml.ledger.factory import PlatformLedger
 
     record = current.run_dir / "reward_token.json"
     if record.exists():
         address = json.loads(record.read_text())["address"]
         try:
-            Ledger.factory_of(current.chain.address, address)
+            PlatformLedger.factory_of(current.chain.address, address)
             return address
         except LedgerError:
             pass  # the chain was reset, or the token predates the factory: deploy anew
-    address = Ledger.deploy_token(current.chain.address, current.account("platform").private_key())
+    address = PlatformLedger.deploy_token(current.chain.address, current.account("platform").private_key())
     record.write_text(json.dumps({"address": address}))
     return address
 

@@ -152,10 +152,10 @@ def chain_usage(current: local.Stack, contract_address: str) -> dict:
     and every transaction sent to its contract since."""
     from web3 import Web3
 
-    from kafkaml.ledger.client import Ledger
+    from kafkaml.ledger.reader import TrainingReader
 
     w3 = Web3(Web3.HTTPProvider(current.chain.address))
-    ledger = Ledger.reader(current.chain.address, contract_address)
+    ledger = TrainingReader.open(current.chain.address, contract_address)
     training, factory = ledger.info(), ledger.platform().factory
     transactions, gas = 0, 0
     for number in range(training.created_block, w3.eth.block_number + 1):
@@ -189,10 +189,10 @@ def print_summary(result: dict) -> None:
     table.add_row("wall time", f"{result['seconds']:.1f} s")
     console().print(table)
     if run_.options.mode == "blockchain":
-        from kafkaml.ledger.client import Ledger
+        from kafkaml.ledger.factory import PlatformLedger
 
         address, token = run_.announcement.blockchain.contract_address, run_.token_address
-        factory = Ledger.factory_of(run_.stack.chain.address, token)
+        factory = PlatformLedger.factory_of(run_.stack.chain.address, token)
         console().print(f"audit this run: [bold].venv/bin/kafkaml audit {address} --token {token} --factory {factory} "
                       f"--rpc-url {run_.stack.chain.address} --kafka {run_.stack.bootstrap('platform')} --recompute[/bold]")
 

@@ -18,7 +18,7 @@ import requests
 from kafkaml.control_topics import read_control
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_JOB
-from kafkaml.ledger.client import Ledger
+from kafkaml.ledger import TrainingReader
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
 from kafkaml.messages.kinds import DataControl, ModelControl
@@ -142,7 +142,7 @@ def test_the_first_two_deployments_posted_at_once_both_create_their_trainings(fr
         contracts = {result["contract_address"] for result in results}
         assert len(contracts) == 2 and "" not in contracts
         for contract in contracts:
-            assert Ledger.reader(local_stack.chain.address, contract).info().rounds == 2
+            assert TrainingReader.open(local_stack.chain.address, contract).info().rounds == 2
     finally:
         for result in results:
             user.post(f"{backend.url}/api/results/{result['id']}/stop/", timeout=120)

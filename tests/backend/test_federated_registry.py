@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from kafkaml.ledger.client import Ledger
+from kafkaml.ledger import AggregatorLedger, PlatformLedger
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
 from kafkaml.pointers import WeightsPointer
@@ -73,12 +73,12 @@ def test_each_way_the_announcement_check_refuses(federated_backend: FederatedBac
         """A training created by the factory behind ``token_address`` and started with the hash of
         its announcement, which is returned too."""
         aggregator = new_account(tmp_path / f"{unique('aggregator')}.key")
-        Ledger.fund(rpc, admin_key, aggregator.address, 10**17)
-        address = Ledger.create_training(rpc, admin_key, token_address=token_address, aggregator=aggregator.address,
+        PlatformLedger.fund(rpc, admin_key, aggregator.address, 10**17)
+        address = PlatformLedger.create_training(rpc, admin_key, token_address=token_address, aggregator=aggregator.address,
                                          settings_hash=b"\x01" * 32, weights_topic="kml-weights-t",
                                          strategy="fedasync", rounds=1, budget=10**18)
         recorded = announcement(unique("model"), epochs=epochs, contract=address)
-        Ledger.open(rpc, address, aggregator.private_key()).start(
+        AggregatorLedger.open(rpc, address, aggregator.private_key()).start(
             b"\x02" * 32, WeightsPointer("kml-weights-t", 0, 0, 1), hashlib.sha256(recorded).digest())
         return address, recorded
 
@@ -86,7 +86,7 @@ def test_each_way_the_announcement_check_refuses(federated_backend: FederatedBac
     _, recorded = anchored_training(federated_backend.token_address)
     tampered = recorded.replace(b'"epochs":1', b'"epochs":99')
     assert tampered != recorded
-    other_token = Ledger.deploy_token(rpc, admin_key)  # another platform (factory and token), same admin
+    other_token = PlatformLedger.deploy_token(rpc, admin_key)  # another platform (factory and token), same admin
     _, foreign = anchored_training(other_token)
     cases = [  # (value, headers, expected state, words of the reason)
         (classic, {SIGNATURE_HEADER: sign(signer.private_key(), classic)}, "accepted", ""),

@@ -16,7 +16,7 @@ import numpy as np
 
 from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_TRAINING
-from kafkaml.ledger.client import Ledger
+from kafkaml.ledger import TrainingReader
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.weights.codec import version_metadata, weights_hash
@@ -68,7 +68,7 @@ def test_a_blockchain_training_through_the_api(backend: Backend, local_stack: lo
     path = tmp_path / "final.keras"
     path.write_bytes(download.content)
     weights = keras.models.load_model(path, compile=False).get_weights()
-    latest = Ledger.reader(local_stack.chain.address, result["contract_address"]).latest_version()
+    latest = TrainingReader.open(local_stack.chain.address, result["contract_address"]).latest_version()
     assert latest.version == ROUNDS
     final_hash = weights_hash([np.asarray(w) for w in weights], version_metadata(result["federated_id"], ROUNDS))
     assert final_hash == latest.content_hash and download.headers["X-Weights-SHA256"] == latest.content_hash.hex()
@@ -80,7 +80,7 @@ def test_a_blockchain_training_through_the_api(backend: Backend, local_stack: lo
     assert all(int(c["balance"]) >= int(c["paid"]) for c in chain["clients"])
     assert any(int(c["paid"]) > 0 for c in chain["clients"])
     # Lineage: each round names its version's hash and Kafka pointer, as the chain recorded them.
-    recorded = {v.version: v for v in Ledger.reader(local_stack.chain.address, result["contract_address"]).history().versions}
+    recorded = {v.version: v for v in TrainingReader.open(local_stack.chain.address, result["contract_address"]).history().versions}
     for entry in rounds:
         assert entry["sha256"] == recorded[entry["version"]].content_hash.hex()
         assert entry["pointer"]["end_offset"] - entry["pointer"]["start_offset"] == recorded[entry["version"]].pointer.chunk_count

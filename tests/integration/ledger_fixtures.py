@@ -14,7 +14,8 @@ from pathlib import Path
 
 from web3 import Web3
 
-from kafkaml.ledger import Ledger, UpdateOutcome, WeightsPointer
+from kafkaml.ledger import AggregatorLedger, PlatformLedger, TrainerLedger, UpdateOutcome, WeightsPointer
+from kafkaml.ledger.signed import SignedLedger
 from kafkaml.local.accounts import new_account
 from kafkaml.local.stack import Stack
 from kafkaml.topics import update_topic
@@ -41,10 +42,10 @@ def update_pointer(index: int, client: str) -> WeightsPointer:
 class Training:
     """One deployed training: the aggregator's ledger and one ledger per client account."""
 
-    aggregator: Ledger
-    clients: list[Ledger]
-    outsider: Ledger  # an account that is never registered
-    admin: Ledger  # the platform admin's view: it created the training and can act on none of it
+    aggregator: AggregatorLedger
+    clients: list[TrainerLedger]
+    outsider: TrainerLedger  # an account that is never registered
+    admin: AggregatorLedger  # the platform admin's view: it created the training and can act on none of it
 
     def submit(self, client: int, content_hash: bytes, base: int | None = None, samples: int = 100) -> None:
         ledger = self.clients[client]
@@ -67,10 +68,10 @@ def deploy(
 ) -> Training:
     rpc_url = stack.chain.address
     platform_key = stack.account("platform").private_key()
-    token = token or Ledger.deploy_token(rpc_url, platform_key)
+    token = token or PlatformLedger.deploy_token(rpc_url, platform_key)
     aggregator_account = new_account(Path(tempfile.mkdtemp()) / "aggregator.key")
-    Ledger.fund(rpc_url, platform_key, aggregator_account.address, 10**18)
-    address = Ledger.create_training(
+    PlatformLedger.fund(rpc_url, platform_key, aggregator_account.address, 10**18)
+    address = PlatformLedger.create_training(
         rpc_url,
         platform_key,
         token_address=token,
@@ -81,24 +82,34 @@ def deploy(
         rounds=rounds,
         budget=budget,
     )
-    aggregator = Ledger.open(rpc_url, address, aggregator_account.private_key())
+    aggregator = AggregatorLedger.open(rpc_url, address, aggregator_account.private_key())
     names = [f"client-{n}" for n in range(1, stack.client_count + 1)]
-    clients = [Ledger.open(rpc_url, address, stack.account(n).private_key()) for n in names[:-1]]
-    outsider = Ledger.open(rpc_url, address, stack.account(names[-1]).private_key())
+    clients = [TrainerLedger.open(rpc_url, address, stack.account(n).private_key()) for n in names[:-1]]
+    outsider = TrainerLedger.open(rpc_url, address, stack.account(names[-1]).private_key())
     if register:
         aggregator.register_clients({c.account: ceiling for c in clients})
     if register and start:
         aggregator.start(digest("genesis"), global_pointer(0), digest("announcement"))
-    return Training(aggregator, clients, outsider, Ledger.open(rpc_url, address, platform_key))
+    return Training(aggregator, clients, outsider, AggregatorLedger.open(rpc_url, address, platform_key))
 
 
-def key_of(ledger: Ledger) -> str:
+def key_of(ledger: SignedLedger) -> str:
     """The private key a test's ledger signs with (e.g. to open a second view of the aggregator)."""
     return ledger.sender.account.key.hex()
 
 
+def as_aggregator(ledger: SignedLedger) -> AggregatorLedger:
+    """The same account sending the aggregator's calls: what the contract must refuse to anyone else."""
+    return AggregatorLedger(ledger.rpc, ledger.sender, ledger.address)
+
+
+def as_trainer(ledger: SignedLedger) -> TrainerLedger:
+    """The same account sending a client's calls."""
+    return TrainerLedger(ledger.rpc, ledger.sender, ledger.address)
+
+
 def foreign_clone(
-    deployer: Ledger,
+    deployer: SignedLedger,
     implementation: str,
     *,
     aggregator: str,

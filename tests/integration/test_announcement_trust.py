@@ -15,7 +15,7 @@ import pytest
 from kafkaml import kafka
 from kafkaml.config import ConfigError
 from kafkaml.jobs import TrainerJob
-from kafkaml.ledger.client import Ledger
+from kafkaml.ledger import AggregatorLedger, PlatformLedger
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
 from kafkaml.local.train import (
@@ -144,14 +144,14 @@ def test_chain_trainer_takes_only_the_announcement_whose_hash_the_training_recor
     rpc, admin_key = local_stack.chain.address, local_stack.account("platform").private_key()
     token = deploy_token_once(local_stack)
     aggregator = new_account(tmp_path / "aggregator.key")
-    Ledger.fund(rpc, admin_key, aggregator.address, 10**18)
-    address = Ledger.create_training(rpc, admin_key, token_address=token, aggregator=aggregator.address,
+    PlatformLedger.fund(rpc, admin_key, aggregator.address, 10**18)
+    address = PlatformLedger.create_training(rpc, admin_key, token_address=token, aggregator=aggregator.address,
                                      settings_hash=b"\x01" * 32, weights_topic="kml-weights-t", strategy="fedasync",
                                      rounds=3, budget=10**18)
     model_id = unique("model")
     genuine, forged = announcement(model_id, epochs=1, contract=address), announcement(model_id, epochs=99,
                                                                                        contract=address)
-    ledger = Ledger.open(rpc, address, aggregator.private_key())
+    ledger = AggregatorLedger.open(rpc, address, aggregator.private_key())
     client = local_stack.account("client-1")
     ledger.register_clients({client.address: 10})
     ledger.start(b"\x02" * 32, WeightsPointer("kml-weights-t", 0, 0, 1), hashlib.sha256(genuine).digest())
@@ -166,7 +166,7 @@ def test_chain_trainer_takes_only_the_announcement_whose_hash_the_training_recor
     coordinator = ChainClient.open(settings)
     found = find_model(bootstrap, topic, model_id, 5, lambda r: coordinator.trusts_announcement(r.raw))
     assert found.training == {"epochs": 1}
-    other_token = Ledger.deploy_token(rpc, admin_key)  # another platform
+    other_token = PlatformLedger.deploy_token(rpc, admin_key)  # another platform
     with pytest.raises(ConfigError, match="belongs to the platform of token"):
         ChainClient.open(replace(settings, chain=replace(settings.chain, token_address=other_token)))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kafkaml.ledger import Ledger, UpdateOutcome
+from kafkaml.ledger import AggregatorLedger, PlatformLedger, TrainerLedger, TrainingReader, UpdateOutcome
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
 from kafkaml.local.train import RunOptions, start_run, wait_for_end
@@ -29,7 +29,7 @@ from tests.integration.test_federated_training import history, train
 
 
 def audit(stack: local.Stack, address: str) -> subprocess.CompletedProcess:
-    platform = Ledger.reader(stack.chain.address, address).platform()
+    platform = TrainingReader.open(stack.chain.address, address).platform()
     return subprocess.run(
         [
             sys.executable,
@@ -65,10 +65,10 @@ def test_recompute_confirms_honest_versions_and_finds_the_doctored_one(
     bootstrap, rpc = local_stack.bootstrap("platform"), local_stack.chain.address
     strategy = make_strategy("mix")
     topic = unique("kml-weights-audit")
-    token = Ledger.deploy_token(rpc, platform.private_key())
+    token = PlatformLedger.deploy_token(rpc, platform.private_key())
     job = new_account(tmp_path / "aggregator.key")  # the training's own aggregator account
-    Ledger.fund(rpc, platform.private_key(), job.address, 10**18)
-    address = Ledger.create_training(
+    PlatformLedger.fund(rpc, platform.private_key(), job.address, 10**18)
+    address = PlatformLedger.create_training(
         rpc,
         platform.private_key(),
         token_address=token,
@@ -79,12 +79,12 @@ def test_recompute_confirms_honest_versions_and_finds_the_doctored_one(
         rounds=3,
         budget=100,
     )
-    aggregator = Ledger.open(rpc, address, job.private_key())
+    aggregator = AggregatorLedger.open(rpc, address, job.private_key())
     aggregator.register_clients({client.address: 1000})
     genesis = weights(1.0)
     pointer, content_hash = publish_weights(bootstrap, topic, genesis)
     aggregator.start(content_hash, pointer, hashlib.sha256(b"announcement").digest())
-    trainer = Ledger.open(rpc, aggregator.address, client.private_key())
+    trainer = TrainerLedger.open(rpc, aggregator.address, client.private_key())
 
     def submit(update: list[np.ndarray], base: int) -> bytes:
         update_pointer, update_hash = publish_weights(bootstrap, update_topic(topic, client.address), update)
@@ -119,13 +119,13 @@ def test_recompute_reports_an_update_counted_twice(local_stack: local.Stack, tmp
     strategy = make_strategy("fedasync")
     topic = unique("kml-weights-audit")
     job = new_account(tmp_path / "aggregator.key")
-    Ledger.fund(rpc, platform.private_key(), job.address, 10**18)
-    address = Ledger.create_training(
-        rpc, platform.private_key(), token_address=Ledger.deploy_token(rpc, platform.private_key()),
+    PlatformLedger.fund(rpc, platform.private_key(), job.address, 10**18)
+    address = PlatformLedger.create_training(
+        rpc, platform.private_key(), token_address=PlatformLedger.deploy_token(rpc, platform.private_key()),
         aggregator=job.address, settings_hash=os.urandom(32), weights_topic=topic,
         strategy=strategy.description_json(), rounds=3, budget=100,
     )
-    aggregator = Ledger.open(rpc, address, job.private_key())
+    aggregator = AggregatorLedger.open(rpc, address, job.private_key())
     aggregator.register_clients({owner.address: 1000, copier.address: 1000})
     versions = [weights(1.0)]
     pointer, content_hash = publish_weights(bootstrap, topic, versions[0])
@@ -133,7 +133,7 @@ def test_recompute_reports_an_update_counted_twice(local_stack: local.Stack, tmp
     update = weights(3.0)
     for number, account in enumerate((owner, copier), start=1):
         update_pointer, update_hash = publish_weights(bootstrap, update_topic(topic, account.address), update)
-        Ledger.open(rpc, address, account.private_key()).submit_update(number - 1, update_hash, update_pointer, 50)
+        TrainerLedger.open(rpc, address, account.private_key()).submit_update(number - 1, update_hash, update_pointer, 50)
         versions.append(strategy.aggregate(versions[-1], number - 1, [Update(update, 50, number - 1)]))
         pointer, content_hash = publish_weights(bootstrap, topic, versions[-1])
         aggregator.record_round(content_hash, pointer, [UpdateOutcome(update_hash, True, 10)])

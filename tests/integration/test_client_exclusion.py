@@ -8,8 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from kafkaml.ledger import LedgerError
-from kafkaml.ledger.client import Ledger
+from kafkaml.ledger import LedgerError, TrainerLedger, TrainingReader
 from kafkaml.local import stack as local
 from kafkaml.local.train import RunOptions, start_run, wait_for_end
 from kafkaml.topics import update_topic
@@ -31,7 +30,7 @@ def test_a_client_rejected_twice_is_excluded_and_never_aggregated(local_stack: l
         while not run_holder:
             time.sleep(0.1)
         run = run_holder[0]
-        ledger = Ledger.open(local_stack.chain.address, run.announcement.blockchain.contract_address,
+        ledger = TrainerLedger.open(local_stack.chain.address, run.announcement.blockchain.contract_address,
                              attacker.private_key())
         topic = update_topic(run.announcement.training["weights_topic"], attacker.address)
         while not stop.is_set():
@@ -71,7 +70,7 @@ def test_a_client_rejected_twice_is_excluded_and_never_aggregated(local_stack: l
     if crashed:
         raise crashed[0]
     assert final["versions"] == 5
-    audit = Ledger.reader(local_stack.chain.address, run.announcement.blockchain.contract_address).history()
+    audit = TrainingReader.open(local_stack.chain.address, run.announcement.blockchain.contract_address).history()
     verdicts = [u for v in audit.versions for u in v.updates if u.client.lower() == attacker.address.lower()]
     assert len(verdicts) > EXCLUDE_AFTER, f"only {len(verdicts)} of the attacker's updates were judged"
     assert [u.reason for u in verdicts[:EXCLUDE_AFTER]] == ["hash_mismatch"] * EXCLUDE_AFTER

@@ -14,6 +14,7 @@ import pytest
 from web3 import Web3
 
 from kafkaml.ledger import (
+    AggregatorLedger,
     AlreadyRegistered,
     BudgetExceeded,
     EmptyRound,
@@ -22,13 +23,13 @@ from kafkaml.ledger import (
     InvalidPointer,
     InvalidSamples,
     InvalidVerdict,
-    Ledger,
     LedgerError,
     NothingToClaim,
     NotQueued,
     NotRegisteredClient,
     Phase,
     RoundLimitReached,
+    TrainingReader,
     Unauthorized,
     UnknownBaseVersion,
     UpdateOutcome,
@@ -39,9 +40,12 @@ from kafkaml.ledger import (
 from kafkaml.ledger.compiler import load_artifact
 from kafkaml.ledger.errors import AccessControlUnauthorizedAccount
 from kafkaml.ledger.events import pack_update
+from kafkaml.ledger.signed import SignedLedger
 from kafkaml.topics import update_topic
 from tests.integration.ledger_fixtures import (
     WEIGHTS_TOPIC,
+    as_aggregator,
+    as_trainer,
     deploy,
     digest,
     global_pointer,
@@ -50,7 +54,7 @@ from tests.integration.ledger_fixtures import (
 )
 
 
-def raw_round(ledger: Ledger, outcomes: list[tuple[str, bytes]]) -> None:
+def raw_round(ledger: AggregatorLedger, outcomes: list[tuple[str, bytes]]) -> None:
     """recordRound without the client's own checks, to reach the contract's: (client, verdict)."""
     ledger._transact("recordRound", [digest("g"), 10 << 64 | 12, outcomes], "raw round")
 
@@ -67,7 +71,7 @@ def revert_args(error: pytest.ExceptionInfo) -> dict:
     }
 
 
-def nonce(ledger: Ledger) -> int:
+def nonce(ledger: SignedLedger) -> int:
     return ledger.rpc.w3.eth.get_transaction_count(ledger.account)
 
 
@@ -76,7 +80,7 @@ def test_register_clients_only_by_the_aggregator_and_not_after_finish(local_stac
     newcomer = t.outsider.account
     for caller in (t.clients[0], t.outsider, t.admin):
         with pytest.raises(Unauthorized) as error:
-            caller.register_clients({newcomer: 10})
+            as_aggregator(caller).register_clients({newcomer: 10})
         assert error.value.args_by_name["caller"].lower() == caller.account.lower()
     ceilings = {c.account: 10 + n for n, c in enumerate(t.clients)}
     assert t.aggregator.register_clients(ceilings) == [c.account for c in t.clients]
@@ -109,7 +113,7 @@ def test_start_only_once_and_only_by_the_aggregator(local_stack):
     assert t.clients[0].announcement_hash() is None
     for caller in (t.clients[0], t.admin):
         with pytest.raises(Unauthorized):
-            caller.start(digest("genesis"), global_pointer(0), digest("announcement"))
+            as_aggregator(caller).start(digest("genesis"), global_pointer(0), digest("announcement"))
     with pytest.raises(InvalidHash):
         t.aggregator.start(bytes(32), global_pointer(0), digest("announcement"))
     with pytest.raises(InvalidHash):  # the announcement's hash is required too
@@ -132,7 +136,7 @@ def test_the_announcement_hash_is_recorded_at_start_and_readable(local_stack):
     t = deploy(local_stack, start=False)
     announcement = digest("announcement")
     t.aggregator.start(digest("genesis"), global_pointer(0), announcement)
-    reader = Ledger.reader(local_stack.chain.address, t.aggregator.address)
+    reader = TrainingReader.open(local_stack.chain.address, t.aggregator.address)
     assert reader.announcement_hash() == announcement
     assert t.clients[0].announcement_hash() == announcement
     assert reader.history().announcement_hash == announcement
@@ -150,7 +154,7 @@ def test_submit_only_by_registered_clients_while_active(local_stack):
     t.aggregator.start(digest("genesis"), global_pointer(0), digest("announcement"))
     for caller in (t.outsider, t.aggregator, t.admin):
         with pytest.raises(NotRegisteredClient):
-            caller.submit_update(0, digest("u"), update_pointer(0, caller.account), 10)
+            as_trainer(caller).submit_update(0, digest("u"), update_pointer(0, caller.account), 10)
     with pytest.raises(UnknownBaseVersion) as error:
         t.submit(0, digest("future"), base=1)
     assert revert_args(error) == {"baseVersion": 1, "latestVersion": 0}
@@ -208,7 +212,7 @@ def test_an_update_is_bound_to_its_sender(local_stack):
     queued = [(u.seq, u.client, u.content_hash, u.pointer) for u in t.aggregator.pending_updates()]
     assert queued == [(0, a_client.account, update, a_pointer), (1, b_client.account, update, b_pointer)]
     assert t.aggregator.has_pending(a_client.account) and t.aggregator.has_pending(b_client.account)
-    audit = Ledger.reader(local_stack.chain.address, t.aggregator.address).history()
+    audit = TrainingReader.open(local_stack.chain.address, t.aggregator.address).history()
     assert [(u.client, u.pointer.topic) for u in audit.pending] == [
         (a_client.account, a_pointer.topic),
         (b_client.account, b_pointer.topic),
@@ -285,7 +289,7 @@ def test_record_round_only_by_the_aggregator_with_the_queue_head(local_stack):
     t.submit(1, second)
     for caller in (t.clients[0], t.admin):
         with pytest.raises(Unauthorized):
-            caller.record_round(digest("g"), global_pointer(1), [UpdateOutcome(first, True)])
+            as_aggregator(caller).record_round(digest("g"), global_pointer(1), [UpdateOutcome(first, True)])
     with pytest.raises(EmptyRound):
         raw_round(t.aggregator, [])
     with pytest.raises(NotQueued) as error:  # a client with nothing queued
@@ -336,13 +340,13 @@ def test_finish_pay_and_claim(local_stack):
     with pytest.raises(WrongPhase):
         t.aggregator.pay_rewards()
     with pytest.raises(Unauthorized):
-        t.clients[0].finish()
+        as_aggregator(t.clients[0]).finish()
     t.aggregator.finish()
     assert t.aggregator.phase() == Phase.FINISHED
     with pytest.raises(WrongPhase):
         t.aggregator.finish()
     with pytest.raises(Unauthorized):
-        t.clients[0].pay_rewards()
+        as_aggregator(t.clients[0]).pay_rewards()
     with pytest.raises(NotRegisteredClient):
         t.outsider.claim()
     assert t.clients[0].claim() == 40
@@ -416,7 +420,7 @@ def test_a_sample_count_above_the_clients_ceiling_is_capped(local_stack):
     t.submit(0, below := digest("below"), samples=49)  # below the ceiling: as reported
     t.submit(1, huge, samples=1000)
     assert [u.samples for u in t.aggregator.pending_updates()] == [49, 1]
-    audit = Ledger.reader(local_stack.chain.address, t.aggregator.address).history()
+    audit = TrainingReader.open(local_stack.chain.address, t.aggregator.address).history()
     assert audit.sample_ceilings == {one: 50, two: 1}
     assert [u.samples for v in audit.versions for u in v.updates] == [50, 1]
     assert [(u.content_hash, u.samples) for u in audit.pending] == [(below, 49), (huge, 1)]
@@ -588,7 +592,7 @@ def test_an_aggregator_acts_on_its_own_training_only(local_stack):
     t, u = deploy(local_stack), deploy(local_stack)
     assert t.aggregator.account != u.aggregator.account
     assert t.aggregator.rpc.w3.eth.get_balance(u.aggregator.account) > 0
-    intruder = Ledger.open(local_stack.chain.address, t.aggregator.address, key_of(u.aggregator))
+    intruder = AggregatorLedger.open(local_stack.chain.address, t.aggregator.address, key_of(u.aggregator))
     t.submit(0, update := digest("u"))
     with pytest.raises(Unauthorized) as error:
         intruder.record_round(digest("v1"), global_pointer(1), [UpdateOutcome(update, True, 1)])

@@ -16,18 +16,21 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from kafkaml.ledger import (
+    AggregatorLedger,
     AlreadyInitialized,
     ContractRevert,
-    Ledger,
     LedgerError,
     NotRegisteredClient,
     Phase,
+    PlatformLedger,
+    TrainerLedger,
+    TrainingReader,
     Unauthorized,
     UpdateOutcome,
     WrongPhase,
 )
-from kafkaml.ledger.client import _decoder, deploy_contract
 from kafkaml.ledger.compiler import load_artifact
+from kafkaml.ledger.contracts import deploy_contract, error_decoder
 from kafkaml.ledger.errors import AccessControlUnauthorizedAccount, InvalidAggregator
 from kafkaml.ledger.events import pack_update
 from kafkaml.local.accounts import new_account
@@ -44,16 +47,16 @@ from tests.integration.ledger_fixtures import (
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 
 
-def contract(ledger: Ledger, name: str, address: str) -> Any:
+def contract(ledger: TrainingReader, name: str, address: str) -> Any:
     return ledger.rpc.w3.eth.contract(address=address, abi=load_artifact(name)["abi"])
 
 
-def call_as(ledger: Ledger, sender: str, to: str, data: str) -> None:
+def call_as(ledger: TrainingReader, sender: str, to: str, data: str) -> None:
     """eth_call from any address (the node does not check a signature for a call)."""
     try:
         ledger.rpc.w3.eth.call({"from": sender, "to": to, "data": data})
     except ContractLogicError as exc:
-        raise _decoder().decode(exc.data) from None
+        raise error_decoder().decode(exc.data) from None
 
 
 def fresh_address() -> str:
@@ -71,7 +74,7 @@ def create(stack, key: str, token: str, aggregator: str, **overrides: Any) -> st
         "rounds": 2,
         "budget": 1000,
     } | overrides
-    return Ledger.create_training(stack.chain.address, key, **params)
+    return PlatformLedger.create_training(stack.chain.address, key, **params)
 
 
 def test_a_training_is_a_small_clone_carrying_its_parameters(local_stack):
@@ -109,7 +112,7 @@ def test_a_training_is_a_small_clone_carrying_its_parameters(local_stack):
         strategy="fedasync",
         rounds=3,
     )
-    reader = Ledger.reader(local_stack.chain.address, second)
+    reader = TrainingReader.open(local_stack.chain.address, second)
     assert second != t.aggregator.address and reader.platform() == platform
     assert (reader.info().aggregator, reader.info().rounds, reader.info().budget) == (other, 3, 1000)
     created = (
@@ -165,7 +168,7 @@ def test_creating_a_training_again_for_the_same_aggregator_returns_it(local_stac
     # The same account asked for another training: refused, not silently answered with the old one.
     with pytest.raises(LedgerError, match="with other parameters"):
         create(local_stack, admin.private_key(), token, aggregator.address, rounds=6, settings_hash=settings)
-    assert Ledger.reader(local_stack.chain.address, first).info().aggregator == aggregator.address
+    assert TrainingReader.open(local_stack.chain.address, first).info().aggregator == aggregator.address
     # Another aggregator gets another training.
     other = create(local_stack, admin.private_key(), token, fresh_address(), rounds=5)
     assert other != first and w3.eth.get_transaction_count(admin.address) == sent + 1
@@ -265,20 +268,20 @@ def test_a_clone_made_outside_the_factory_is_refused_by_readers(local_stack):
             token=platform.token,
             created_block=created_block,
         )
-        reader = Ledger.reader(rpc_url, foreign)
+        reader = TrainingReader.open(rpc_url, foreign)
         with pytest.raises(LedgerError, match="never initialised"):
             reader.info()
         with pytest.raises(LedgerError):
-            Ledger.reader(rpc_url, foreign).platform()
+            TrainingReader.open(rpc_url, foreign).platform()
         with pytest.raises(LedgerError):
-            Ledger.reader(rpc_url, foreign).history()
+            TrainingReader.open(rpc_url, foreign).history()
     # Not a clone at all (the token), or a clone of something else (of the token's code).
     with pytest.raises(LedgerError, match="not a training clone"):
-        Ledger.reader(rpc_url, platform.token).platform()
+        TrainingReader.open(rpc_url, platform.token).platform()
     fake = foreign_clone(t.outsider, platform.token, aggregator=t.outsider.account, token=platform.token)
     with pytest.raises(LedgerError):
-        Ledger.reader(rpc_url, fake).platform()
-    assert Ledger.reader(rpc_url, t.aggregator.address).platform() == platform  # the real one passes
+        TrainingReader.open(rpc_url, fake).platform()
+    assert TrainingReader.open(rpc_url, t.aggregator.address).platform() == platform  # the real one passes
 
 
 def test_a_look_alike_training_on_another_implementation_is_refused(local_stack):
@@ -306,7 +309,7 @@ def test_a_look_alike_training_on_another_implementation_is_refused(local_stack)
     attacker.sender.transact(
         {"to": look_alike, "data": training.encode_abi("initialize", args=[WEIGHTS_TOPIC, "fedavg"])}, "init"
     )
-    reader = Ledger.reader(rpc_url, look_alike)
+    reader = TrainingReader.open(rpc_url, look_alike)
     info = reader.info()  # it is an initialised training: its events say so
     assert (info.token, info.aggregator, info.weights_topic) == (
         platform.token,
@@ -316,11 +319,11 @@ def test_a_look_alike_training_on_another_implementation_is_refused(local_stack)
     with pytest.raises(LedgerError, match="not of the implementation"):
         reader.platform()
     # Run by the attacker to the payout, it still mints nothing.
-    fake = Ledger.open(rpc_url, look_alike, key_of(attacker))
+    fake = AggregatorLedger.open(rpc_url, look_alike, key_of(attacker))
     accomplice = t.clients[0]
     fake.register_clients({accomplice.account: 1})
     fake.start(digest("genesis"), global_pointer(0), digest("announcement"))
-    Ledger.open(rpc_url, look_alike, key_of(accomplice)).submit_update(
+    TrainerLedger.open(rpc_url, look_alike, key_of(accomplice)).submit_update(
         0, update := digest("u"), update_pointer(0, accomplice.account), 1
     )
     fake.record_round(digest("v1"), global_pointer(1), [UpdateOutcome(update, True, 10**18)])
@@ -341,4 +344,4 @@ def test_a_clone_claiming_a_creation_block_in_the_future_fails_clearly(local_sta
         created_block=10**9,
     )
     with pytest.raises(LedgerError, match="after the chain's head: it is no training of a factory"):
-        Ledger.reader(local_stack.chain.address, foreign).info()
+        TrainingReader.open(local_stack.chain.address, foreign).info()

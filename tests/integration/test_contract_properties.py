@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from kafkaml.ledger import (
     BudgetExceeded,
-    Ledger,
     LedgerError,
     NotQueued,
+    PlatformLedger,
     UnknownBaseVersion,
     UpdateOutcome,
     UpdatePending,
@@ -75,7 +75,7 @@ def content(number: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def token(local_stack):
-    return Ledger.deploy_token(local_stack.chain.address, local_stack.account("platform").private_key())
+    return PlatformLedger.deploy_token(local_stack.chain.address, local_stack.account("platform").private_key())
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

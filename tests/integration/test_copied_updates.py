@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kafkaml.ledger.client import Ledger
+from kafkaml.ledger import TrainerLedger, TrainingReader
 from kafkaml.local import stack as local
 from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
 from kafkaml.pointers import WeightsPointer
@@ -54,7 +54,7 @@ def sites(stack: local.Stack, run: Run) -> list[Site]:
     if run.options.mode == "blockchain":
         assert run.contract_address
         return [Site(stack.account(role).address.lower(),
-                     ChainClient(Ledger.open(stack.chain.address, run.contract_address,
+                     ChainClient(TrainerLedger.open(stack.chain.address, run.contract_address,
                                              stack.account(role).private_key()))) for role in ROLES]
     return [Site(role, ClassicClient(ClassicCoordination(stack.bootstrap("platform"), run.announcement.control_topic,
                                                          run.run_id, role))) for role in ROLES]
@@ -112,7 +112,7 @@ def test_a_copied_hash_counts_once_and_earns_nothing(local_stack: local.Stack, t
     assert verdicts[a.identity]["accepted"] and verdicts[c.identity]["accepted"]
     assert {client.lower(): int(amount) for client, amount in final["rewards"].items()}.get(b.identity, 0) == 0
     if mode == "blockchain":
-        audit = Ledger.reader(local_stack.chain.address, run.contract_address).history()
+        audit = TrainingReader.open(local_stack.chain.address, run.contract_address).history()
         [copied] = [u for u in audit.versions[1].updates if u.client.lower() == b.identity]
         assert (copied.accepted, copied.reason, copied.reward) == (False, "duplicate_update", 0)
         assert sum(u.accepted for u in audit.versions[1].updates) == 2
@@ -141,7 +141,7 @@ def test_junk_under_a_copied_hash_does_not_reject_the_genuine_update(local_stack
     verdicts = [(item["client"].lower(), item["accepted"], item["reason"]) for item in contributions(run)]
     assert verdicts == [(b.identity, False, "hash_mismatch"), (a.identity, True, "")]
     if mode == "blockchain":
-        audit = Ledger.reader(local_stack.chain.address, run.contract_address).history()
+        audit = TrainingReader.open(local_stack.chain.address, run.contract_address).history()
         assert [(u.client.lower(), u.accepted) for u in audit.versions[1].updates] == [(b.identity, False),
                                                                                        (a.identity, True)]
         report = recompute(audit, local_stack.bootstrap("platform"))

@@ -20,7 +20,7 @@ from kafkaml import kafka, topics
 from kafkaml.control_topics import read_control
 from kafkaml.faults import FAULT_EXIT_CODE, FAULT_POINTS
 from kafkaml.heterogeneity import Heterogeneity
-from kafkaml.ledger.client import Ledger
+from kafkaml.ledger import TrainerLedger, TrainingReader
 from kafkaml.local import stack as local
 from kafkaml.local.train import Run, RunOptions, start_run, wait_for_end
 from kafkaml.messages.kinds import RoundMessage, WeightsMessage
@@ -49,7 +49,7 @@ def train(stack: local.Stack, tmp_path: Path, **options) -> tuple[Run, dict]:
 
 
 def history(stack: local.Stack, run: Run):
-    return Ledger.reader(stack.chain.address, run.announcement.blockchain.contract_address).history()
+    return TrainingReader.open(stack.chain.address, run.announcement.blockchain.contract_address).history()
 
 
 @pytest.mark.parametrize("mode", ["blockchain", "classic"])
@@ -70,7 +70,7 @@ def test_training_learns_and_the_record_adds_up(local_stack: local.Stack, tmp_pa
         assert [v.version for v in audit.versions] == [0, 1, 2, 3, 4]
         assert all(len(v.updates) >= 1 for v in audit.versions[1:])
         assert {c: a for c, a in audit.earned.items() if a} == {c: a for c, a in credited.items() if a}
-        ledger = Ledger.reader(local_stack.chain.address, audit.training.address)
+        ledger = TrainingReader.open(local_stack.chain.address, audit.training.address)
         paid = {c: a for c, a in audit.paid.items() if a}
         assert paid == {c: a for c, a in audit.earned.items() if a}
         before = ledger.info().created_block - 1  # the token outlives trainings: what this one paid
@@ -89,7 +89,7 @@ def test_tampered_update_is_rejected_and_training_continues(local_stack: local.S
         while not run_holder:
             time.sleep(0.1)
         run = run_holder[0]
-        ledger = Ledger.open(local_stack.chain.address, run.announcement.blockchain.contract_address,
+        ledger = TrainerLedger.open(local_stack.chain.address, run.announcement.blockchain.contract_address,
                              attacker.private_key())
         while ledger.phase().name == "CONFIGURED":
             time.sleep(0.1)
@@ -143,7 +143,7 @@ def test_a_rejected_update_frees_its_clients_place_in_a_synchronous_round(local_
             time.sleep(0.1)
         run = run_holder[0]
         if mode == "blockchain":
-            ledger = Ledger.open(local_stack.chain.address, run.announcement.blockchain.contract_address,
+            ledger = TrainerLedger.open(local_stack.chain.address, run.announcement.blockchain.contract_address,
                                  scripted.private_key())
             latest, submit = ledger.latest_version, ledger.submit_update
             queued = ledger.has_pending

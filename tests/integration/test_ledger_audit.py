@@ -9,16 +9,16 @@ from email.policy import default as email_policy
 import pytest
 
 from kafkaml.cli import main
-from kafkaml.ledger import Ledger, UpdateOutcome
+from kafkaml.ledger import TrainingReader, UpdateOutcome
 from kafkaml.ledger.blockscout import BlockscoutError, training_requests, verification_request
-from kafkaml.ledger.client import deploy_contract
 from kafkaml.ledger.compiler import load_artifact, load_standard_input, sha256_text
+from kafkaml.ledger.contracts import deploy_contract
 from kafkaml.processes import free_port
 from kafkaml.topics import update_topic
 from tests.integration.ledger_fixtures import WEIGHTS_TOPIC, deploy, digest, foreign_clone, global_pointer
 
 
-def expected(ledger: Ledger) -> list[str]:
+def expected(ledger: TrainingReader) -> list[str]:
     """The ``--token`` and ``--factory`` of the platform that created ``ledger``'s training."""
     platform = ledger.platform()
     return ["--token", platform.token, "--factory", platform.factory]
@@ -94,7 +94,7 @@ def test_audit_rebuilds_the_history_from_events(local_stack, finished, tmp_path,
     assert [u["content_hash"] for u in history["pending"]] == ["0x" + d.hex()]
     assert history["earned"] == history["paid"] == {one: 30, two: 5}
     assert all(v["timestamp"] > 0 for v in versions)
-    audit = Ledger.reader(local_stack.chain.address, t.aggregator.address).history()
+    audit = TrainingReader.open(local_stack.chain.address, t.aggregator.address).history()
     assert audit.credited == 35 == t.aggregator.credited()
     assert audit.training.budget == 100 and audit.announcement_hash == announcement
 
@@ -211,7 +211,7 @@ def test_an_unreachable_blockscout_is_reported_and_an_absent_one_skipped(
     assert "verification on Blockscout failed" in capsys.readouterr().err
     monkeypatch.setenv("ETH_BLOCKSCOUT_URL", "")
     assert main(["audit", t.aggregator.address, *expected(t.aggregator), "--rpc-url", local_stack.chain.address]) == 0
-    assert Ledger.reader(local_stack.chain.address, t.aggregator.address).phase().name == "FINISHED"
+    assert TrainingReader.open(local_stack.chain.address, t.aggregator.address).phase().name == "FINISHED"
 
 
 def _multipart(request) -> dict[str, bytes]:

@@ -14,10 +14,13 @@ import pytest
 from web3 import Web3
 
 from kafkaml.ledger import (
+    AggregatorLedger,
     InvalidVerdict,
-    Ledger,
     LedgerError,
     LedgerUnavailable,
+    PlatformLedger,
+    TrainerLedger,
+    TrainingReader,
     Unauthorized,
     UpdateOutcome,
     WrongPhase,
@@ -41,7 +44,7 @@ def test_several_transactions_in_flight_from_one_key(local_stack):
         list(pool.map(lambda address: aggregator.register_clients({address: 5}), first))
     # A second client object for the same key (another component of the same job) shares no
     # nonce counter with the first: it must notice and resynchronise.
-    twin = Ledger.open(local_stack.chain.address, aggregator.address, key_of(aggregator))
+    twin = AggregatorLedger.open(local_stack.chain.address, aggregator.address, key_of(aggregator))
     more = newcomers(2)
     twin.register_clients({more[0]: 5})
     stale = aggregator.sender._next_nonce
@@ -67,9 +70,9 @@ def test_a_restarted_client_process_does_not_submit_again(local_stack, tmp_path)
     update = digest("restart")
     script = (
         "import sys\n"
-        "from kafkaml.ledger import Ledger\n"
+        "from kafkaml.ledger import TrainerLedger\n"
         "from tests.integration.ledger_fixtures import update_pointer\n"
-        "ledger = Ledger.open(sys.argv[1], sys.argv[2])\n"  # key from ETH_WALLET_KEY_FILE
+        "ledger = TrainerLedger.open(sys.argv[1], sys.argv[2])\n"  # key from ETH_WALLET_KEY_FILE
         "print(ledger.submit_update(0, bytes.fromhex(sys.argv[3]), update_pointer(0, ledger.account), 77).seq)\n"
     )
     env = {**os.environ, "ETH_WALLET_KEY_FILE": str(account.key_file), "PYTHONPATH": os.getcwd()}
@@ -98,7 +101,7 @@ def test_record_round_repeated_after_a_restart_sends_nothing(local_stack):
     outcomes = [UpdateOutcome(update, True, 9)]
     assert t.aggregator.record_round(new_global, global_pointer(1), outcomes) == 1
     block = t.aggregator.rpc.block_number()
-    again = Ledger.open(local_stack.chain.address, t.aggregator.address, key_of(t.aggregator))
+    again = AggregatorLedger.open(local_stack.chain.address, t.aggregator.address, key_of(t.aggregator))
     assert again.record_round(new_global, global_pointer(1), outcomes) == 1
     assert again.rpc.block_number() == block
     assert again.rewards_of(t.clients[0].account) == 9
@@ -167,8 +170,8 @@ def test_the_private_key_never_appears_in_logs_or_errors(local_stack, caplog, mo
     account = local_stack.account("platform")
     key = account.private_key()
     monkeypatch.setenv("ETH_WALLET_KEY", key)
-    token = Ledger.deploy_token(local_stack.chain.address)  # the key from the environment
-    address = Ledger.create_training(
+    token = PlatformLedger.deploy_token(local_stack.chain.address)  # the key from the environment
+    address = PlatformLedger.create_training(
         local_stack.chain.address,
         token_address=token,
         aggregator=local_stack.account("client-3").address,
@@ -178,12 +181,12 @@ def test_the_private_key_never_appears_in_logs_or_errors(local_stack, caplog, mo
         rounds=2,
         budget=10,
     )
-    ledger = Ledger.open(local_stack.chain.address, address)  # the admin's key, from the environment
+    ledger = AggregatorLedger.open(local_stack.chain.address, address)  # the admin's key, from the environment
     texts = [repr(ledger), repr(ledger.sender)]
     with pytest.raises(Unauthorized) as reverted:  # the admin may not act on the training
         ledger.finish()
     with pytest.raises(LedgerError) as bad_key:
-        Ledger.open(local_stack.chain.address, ledger.address, key[:-2] + "zz")
+        AggregatorLedger.open(local_stack.chain.address, ledger.address, key[:-2] + "zz")
     texts += [str(reverted.value), str(bad_key.value), caplog.text]
     assert "created training" in caplog.text  # the log was captured at all
     bare = key.removeprefix("0x")
@@ -193,12 +196,11 @@ def test_the_private_key_never_appears_in_logs_or_errors(local_stack, caplog, mo
 def test_opening_nothing_or_an_unreachable_node_fails_clearly(local_stack):
     key = local_stack.account("platform").private_key()
     with pytest.raises(LedgerError, match="no contract"):
-        Ledger.open(local_stack.chain.address, "0x" + "42" * 20, key)
+        TrainerLedger.open(local_stack.chain.address, "0x" + "42" * 20, key)
     t = deploy(local_stack)
-    reader = Ledger.reader(local_stack.chain.address, t.aggregator.address)
+    reader = TrainingReader.open(local_stack.chain.address, t.aggregator.address)
     assert reader.latest_version().version == 0
-    with pytest.raises(LedgerError, match="read-only"):
-        reader.finish()
+    assert not [name for name in ("finish", "submit_update", "_transact", "sender") if hasattr(reader, name)]  # it cannot send
     dead = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(LedgerUnavailable, match="did not answer"):
@@ -247,7 +249,7 @@ def test_a_client_learns_when_its_update_is_consumed(local_stack, monkeypatch):
 
 def test_latest_version_waits_for_a_node_that_serves_the_logs_late(local_stack, monkeypatch):
     t = deploy(local_stack)
-    reader = Ledger.reader(local_stack.chain.address, t.aggregator.address)
+    reader = TrainingReader.open(local_stack.chain.address, t.aggregator.address)
     read = reader._events.read
     answers = []
 

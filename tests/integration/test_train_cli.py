@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from kafkaml.ledger.client import PAYOUT_BATCH
+from kafkaml.ledger.aggregator import PAYOUT_BATCH
 from kafkaml.ledger.gas import DEFAULT_MARGIN, aggregator_funding
 from kafkaml.local import stack as local
 

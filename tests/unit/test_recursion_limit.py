@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("service", ["backend", "federated_backend"])
 def test_importing_the_ledger_after_start_leaves_the_limit_alone(service: str, tmp_path: Path) -> None:
     code = (f"import {service}.wsgi, sys; started = sys.getrecursionlimit(); "
-            "import kafkaml.ledger.client; print(started, sys.getrecursionlimit())")
+            "import kafkaml.ledger; print(started, sys.getrecursionlimit())")
     environment = {**os.environ, "BACKEND_SECRET_KEY": "test-only", "KAFKAML_RUN_DIR": str(tmp_path),
                    "BACKEND_RECONCILE_INTERVAL_S": "0", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True,

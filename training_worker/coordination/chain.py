@@ -16,8 +16,7 @@ from collections import Counter
 
 from kafkaml.config import ConfigError
 from kafkaml.faults import fault_point
-from kafkaml.ledger import errors
-from kafkaml.ledger.client import Ledger
+from kafkaml.ledger import AggregatorLedger, TrainerLedger, TrainingReader, errors
 from kafkaml.ledger.records import Phase, UpdateOutcome
 from kafkaml.messages.kinds import BlockchainInfo
 from kafkaml.pointers import WeightsPointer
@@ -36,7 +35,7 @@ from training_worker.settings import AggregatorSettings, ChainSettings, TrainerS
 log = logging.getLogger(__name__)
 
 
-def _version(ledger: Ledger) -> Version | None:
+def _version(ledger: TrainingReader) -> Version | None:
     """The newest version (one RPC call; trainers poll it), or None before the genesis."""
     try:
         latest = ledger.latest_version()
@@ -46,7 +45,7 @@ def _version(ledger: Ledger) -> Version | None:
 
 
 class ChainPlatform(PlatformCoordinator):
-    def __init__(self, ledger: Ledger, chain: ChainSettings) -> None:
+    def __init__(self, ledger: AggregatorLedger, chain: ChainSettings) -> None:
         self.ledger = ledger
         self.chain = chain
         self.identity = ledger.address
@@ -57,7 +56,7 @@ class ChainPlatform(PlatformCoordinator):
         aggregator and its settings hash is this job's."""
         chain = settings.chain
         assert chain is not None and chain.contract_address, "blockchain coordination without a contract"
-        ledger = Ledger.open(chain.rpc_url, chain.contract_address, chain.private_key)
+        ledger = AggregatorLedger.open(chain.rpc_url, chain.contract_address, chain.private_key)
         info = ledger.info()
         if info.aggregator != ledger.account:
             raise ConfigError(f"ETH_CONTRACT_ADDRESS={ledger.address} is aggregated by {info.aggregator}, not by "
@@ -151,7 +150,7 @@ class ChainPlatform(PlatformCoordinator):
 
 
 class ChainClient(ClientCoordinator):
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: TrainerLedger) -> None:
         self.ledger = ledger
         self._announcement_hash: bytes | None = None  # recorded once, at start: read it once
 
@@ -159,7 +158,7 @@ class ChainClient(ClientCoordinator):
     def open(cls, settings: TrainerSettings) -> ChainClient:
         chain = settings.chain
         assert chain is not None and chain.contract_address, "blockchain coordination without a contract"
-        ledger = Ledger.open(chain.rpc_url, chain.contract_address, chain.private_key)
+        ledger = TrainerLedger.open(chain.rpc_url, chain.contract_address, chain.private_key)
         platform = ledger.platform()  # raises unless the factory behind the token created it
         if chain.token_address and platform.token.lower() != chain.token_address.lower():
             raise ConfigError(f"the training {ledger.address} belongs to the platform of token {platform.token}, "

@@ -70,11 +70,11 @@ class ResultChainApi(APIView):
         result = selectors.result_of(request.user, pk)
         if not result.contract_address:
             raise serializers.ValidationError({"detail": ["this training has no contract (classic mode)"]})
-        from kafkaml.ledger.client import Ledger
+        from kafkaml.ledger.reader import TrainingReader
 
         site = platform_settings()
         try:
-            ledger = Ledger.reader(site.rpc_url, result.contract_address)
+            ledger = TrainingReader.open(site.rpc_url, result.contract_address)
             audit = ledger.history()
             clients = [{"client": client, "sample_ceiling": audit.sample_ceilings.get(client),
                         "earned": str(audit.earned.get(client, 0)), "paid": str(audit.paid.get(client, 0)),

@@ -58,13 +58,13 @@ def platform_contracts() -> PlatformChain:
     existing = PlatformChain.objects.filter(chain_id=settings.chain_id).first()
     if existing is not None:
         return existing
-    from kafkaml.ledger.client import Ledger
+    from kafkaml.ledger.factory import PlatformLedger
     from kafkaml.ledger.transactions import load_account
 
     key = admin_key(settings)
     try:
-        token = Ledger.deploy_token(settings.rpc_url, key)
-        factory = Ledger.factory_of(settings.rpc_url, token)
+        token = PlatformLedger.deploy_token(settings.rpc_url, key)
+        factory = PlatformLedger.factory_of(settings.rpc_url, token)
     except LedgerError as exc:
         raise Unavailable(f"the chain at {settings.rpc_url} cannot deploy the platform: {exc}") from None
     log.info("deployed the platform's contracts on chain %s: factory %s, token %s", settings.chain_id, factory, token)

@@ -48,10 +48,10 @@ def _balances(clients: list[str], contracts: list[str]) -> tuple[dict[str, int] 
     if not clients or not contracts or not site.rpc_url:
         return None, ""
     from kafkaml.ledger import LedgerError
-    from kafkaml.ledger.client import Ledger
+    from kafkaml.ledger.reader import TrainingReader
 
     try:
-        ledger = Ledger.reader(site.rpc_url, contracts[0])
+        ledger = TrainingReader.open(site.rpc_url, contracts[0])
         return {client: ledger.token_balance(client) for client in clients}, ""
     except (LedgerError, ValueError) as exc:
         return None, f"the chain cannot be read: {exc}"

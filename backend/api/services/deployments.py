@@ -7,7 +7,7 @@ ether is sent to it), never into the database — funded by the admin for the ga
 can spend (:mod:`backend.api.services.funding`, which also sweeps the rest back at the end), and
 the training created on chain for it through the platform's factory with exactly the job's
 settings. The aggregator account is stored before the training is created:
-``Ledger.create_training`` finds the training it created for that account, so a crash in between
+``PlatformLedger.create_training`` finds the training it created for that account, so a crash in between
 never orphans one. Then the aggregator job starts, labelled with the result. What a user may
 deploy is bounded by the platform's quotas (:mod:`backend.api.services.quotas`).
 """

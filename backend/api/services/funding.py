@@ -33,7 +33,7 @@ def sweep(*, result: TrainingResult, site: PlatformSettings) -> int | None:
     the chain or the launcher cannot do it now."""
     if not result.aggregator_address:
         return None
-    from kafkaml.ledger.client import Ledger
+    from kafkaml.ledger.factory import PlatformLedger
 
     try:
         key = jobs.launcher().read_secret(jobs.secret_name(result), jobs.WALLET_KEY)
@@ -43,7 +43,7 @@ def sweep(*, result: TrainingResult, site: PlatformSettings) -> int | None:
     if key is None or admin is None:
         return None
     try:
-        swept = Ledger.sweep(site.rpc_url, key.decode().strip(), admin)
+        swept = PlatformLedger.sweep(site.rpc_url, key.decode().strip(), admin)
     except LedgerError as exc:
         raise Unavailable(f"the aggregator account {result.aggregator_address} cannot be swept: {exc}") from None
     log.info("training result %s: %d wei of its aggregator account %s returned to %s", result.pk, swept,

@@ -85,14 +85,14 @@ def _trusted(record: ControlRecord) -> tuple[ModelControl | None, str]:
 
 
 def _anchored_on_chain(announcement: ModelControl, record: bytes) -> str:
-    from kafkaml.ledger import Ledger, LedgerError
+    from kafkaml.ledger import LedgerError, TrainingReader
 
     site = client_settings()
     if not site.rpc_url or not site.token_address:
         return "this client has no chain configured (ETH_RPC_URL, ETH_TOKEN_ADDRESS)"
     assert announcement.blockchain is not None
     try:
-        ledger = Ledger.reader(site.rpc_url, announcement.blockchain.contract_address)
+        ledger = TrainingReader.open(site.rpc_url, announcement.blockchain.contract_address)
         platform = ledger.platform()
         if platform.token.lower() != site.token_address.lower():
             return f"the training belongs to the platform of token {platform.token}, not this client's"

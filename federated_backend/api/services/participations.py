@@ -76,11 +76,11 @@ def _training_over(announcement: ModelControl) -> bool:
     datasource arriving later starts no trainer for it."""
     if announcement.blockchain is None or not client_settings().rpc_url:
         return False
-    from kafkaml.ledger import Ledger, LedgerError
+    from kafkaml.ledger import LedgerError, TrainingReader
     from kafkaml.ledger.records import Phase
 
     try:
-        return Ledger.reader(client_settings().rpc_url, announcement.blockchain.contract_address).phase() == Phase.FINISHED
+        return TrainingReader.open(client_settings().rpc_url, announcement.blockchain.contract_address).phase() == Phase.FINISHED
     except LedgerError:
         return False
 
@@ -102,10 +102,10 @@ def on_chain(participation: Participation) -> dict:
     address = participation.model.contract_address
     if not address or not site.rpc_url or not site.wallet_address:
         return nothing
-    from kafkaml.ledger import Ledger, LedgerError
+    from kafkaml.ledger import LedgerError, TrainingReader
 
     try:
-        ledger = Ledger.reader(site.rpc_url, address)
+        ledger = TrainingReader.open(site.rpc_url, address)
         audit = ledger.history()
         balance = ledger.token_balance(site.wallet_address)
     except LedgerError:
