@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafkaml.heterogeneity import Heterogeneity
+from kafkaml.jobs.spec import JobSpec, Role
 from kafkaml.settings_hash import settings_hash
 
 #: The names of classes defined outside the contract that a job carries as several variables.
@@ -59,7 +60,17 @@ class ChainAccess:
 
 
 class _Contract:
-    """``environment()`` and ``from_environ()`` from the fields' variable names."""
+    """``environment()`` and ``from_environ()`` from the fields' variable names, and the job
+    description a launcher runs (:meth:`to_spec`)."""
+
+    #: The program that reads this kind of job, and its role (each kind sets both).
+    MODULE: typing.ClassVar[str]
+    ROLE: typing.ClassVar[Role]
+
+    def to_spec(self, **placement: Any) -> JobSpec:
+        """This job as a launcher runs it: its program, role and environment, placed by the
+        caller (``name``, ``owner``, ``training``, ``image``, ``secret_files``, ...)."""
+        return JobSpec(role=self.ROLE, module=self.MODULE, environment=self.environment(), **placement)
 
     def environment(self) -> dict[str, str]:
         """The job's environment: every set value as text under its variable's name."""
@@ -80,6 +91,9 @@ class _Contract:
 class AggregatorJob(_Contract):
     """What the platform tells its aggregator job; the optional fields are what only one
     launcher sets (the backend reports to its API, ``kafkaml train`` to files)."""
+
+    MODULE = "training_worker.aggregator"
+    ROLE = Role.AGGREGATOR
 
     coordination: str = _var("COORDINATION")
     bootstrap_servers: str = _var("BOOTSTRAP_SERVERS")
@@ -135,6 +149,9 @@ class AggregatorJob(_Contract):
 class TrainerJob(_Contract):
     """What a federated client tells its trainer job."""
 
+    MODULE = "training_worker.trainer"
+    ROLE = Role.TRAINER
+
     coordination: str = _var("COORDINATION")
     platform_bootstrap_servers: str = _var("KML_CLOUD_BOOTSTRAP_SERVERS")
     federated_id: str = _var("FEDERATED_MODEL_ID")
@@ -177,6 +194,9 @@ class InferenceJob(_Contract):
     had one (``INPUT_FORMAT``, ``INPUT_CONFIG``, ``INPUT_TOPIC``, ``OUTPUT_TOPIC``); its users'
     input configurations keep working.
     """
+
+    MODULE = "inference_worker"
+    ROLE = Role.INFERENCE
 
     result_id: int = _var("RESULT_ID")
     bootstrap_servers: str = _var("BOOTSTRAP_SERVERS")

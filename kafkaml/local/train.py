@@ -27,7 +27,7 @@ from kafkaml.builder import BuilderUnavailableError, build_isolated
 from kafkaml.control_topics import ControlRecord, RecordPin, read_control
 from kafkaml.faults import FAULT_POINT
 from kafkaml.heterogeneity import Heterogeneity
-from kafkaml.jobs import JobSpec, Role, onchain
+from kafkaml.jobs import onchain
 from kafkaml.jobs.contract import AggregatorJob, ChainAccess, TrainerJob
 from kafkaml.jobs.local import LocalJob, LocalLauncher
 from kafkaml.local import stack as local
@@ -111,12 +111,12 @@ class Run:
     def __post_init__(self) -> None:
         self.launcher = LocalLauncher(self.directory)
 
-    def job(self, name: str, role: Role, module: str, environment: dict[str, str]) -> LocalJob:
+    def job(self, name: str, job: AggregatorJob | TrainerJob) -> LocalJob:
         """One of the run's jobs (not started), as a backend describes it to its launcher."""
+        spec = job.to_spec(name=name, owner=OWNER, training=self.run_id, image=IMAGE)
         if self.options.fault_point:
-            environment = {**environment, FAULT_POINT.name: self.options.fault_point}
-        return LocalJob(self.launcher, JobSpec(name=name, role=role, owner=OWNER, training=self.run_id, image=IMAGE,
-                                               module=module, environment=environment))
+            spec = replace(spec, environment={**spec.environment, FAULT_POINT.name: self.options.fault_point})
+        return LocalJob(self.launcher, spec)
 
     @property
     def progress_file(self) -> Path:
@@ -324,13 +324,12 @@ def start_run(current: local.Stack, workload: Workload, options: RunOptions, run
         job = create_training(run, job, token_address or deploy_token_once(current))
     else:
         job = replace(job, wallet_key_file=str(run.aggregator_account.key_file))
-    run.aggregator = run.job("aggregator", Role.AGGREGATOR, "training_worker.aggregator", job.environment()).start()
+    run.aggregator = run.job("aggregator", job).start()
     record = wait_for_announcement(run, timeout_s=180)
     assert isinstance(record.message, ModelControl)
     run.announcement = record.message
     run.announcement_pin = RecordPin(0, record.offset, hashlib.sha256(record.raw).hexdigest())
-    run.trainers = [run.job(f"client-{index}", Role.TRAINER, "training_worker.trainer",
-                            trainer_job(run, index).environment()).start()
+    run.trainers = [run.job(f"client-{index}", trainer_job(run, index)).start()
                     for index in range(1, options.clients + 1)]
     return run
 

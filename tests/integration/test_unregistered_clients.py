@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from kafkaml.jobs import Role
 from kafkaml.local import stack as local
 from kafkaml.local.train import RunOptions, start_run, trainer_job, wait_for_end
 from kafkaml.matching import registration, registration_problem
@@ -29,7 +28,7 @@ def test_an_unregistered_trainer_exits_before_training(local_stack: local.Stack,
     workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
     run = start_run(local_stack, workload, RunOptions(clients=1, rounds=2, mode=mode, stop_timeout_s=120), tmp_path)
     try:
-        outsider = run.job("client-2", Role.TRAINER, "training_worker.trainer", trainer_job(run, 2).environment())
+        outsider = run.job("client-2", trainer_job(run, 2))
         code = outsider.start().wait(timeout_s=120)
         log = outsider.log_path.read_text()
         final = wait_for_end(run, timeout_s=240)  # the registered client trains on

@@ -9,7 +9,6 @@ from backend.api.models import Audit, TrainingResult
 from kafkaml.jobs import (
     AggregatorJob,
     JobError,
-    JobSpec,
     JobState,
     Launcher,
     Role,
@@ -71,10 +70,10 @@ def launch_aggregator(launcher: Launcher, result: TrainingResult, job: Aggregato
     files = {"MODEL_ARCHITECTURE": SecretFile(secret, ARCHITECTURE_KEY, f"{SECRET_DIR}/model/{ARCHITECTURE_KEY}"),
              "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/token/{TOKEN_KEY}"),
              "ETH_WALLET_KEY": SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/wallet/{WALLET_KEY}")}
-    launcher.launch(JobSpec(
-        name=f"aggregator-{result.pk}", role=Role.AGGREGATOR, owner=OWNER, training=str(result.pk),
-        image=site.job_image, module="training_worker.aggregator", environment=job.environment(), secret_files=files,
-        service_account=site.job_service_account, backoff_limit=2,  # the aggregator resumes from the chain
+    launcher.launch(job.to_spec(
+        name=f"aggregator-{result.pk}", owner=OWNER, training=str(result.pk), image=site.job_image,
+        secret_files=files, service_account=site.job_service_account,
+        backoff_limit=2,  # the aggregator resumes from the chain
     ))
 
 

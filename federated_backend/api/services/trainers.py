@@ -9,10 +9,8 @@ from federated_backend.api.environment import client_settings
 from federated_backend.api.models import Participation
 from kafkaml.jobs import (
     ChainAccess,
-    JobSpec,
     JobState,
     Launcher,
-    Role,
     SecretFile,
     TrainerJob,
     launcher_from_settings,
@@ -68,9 +66,8 @@ def launch(participation: Participation, announcement: ModelControl) -> str:
     if announcement.coordination == "blockchain":
         secrets["ETH_WALLET_KEY"] = SecretFile(site.wallet_secret, site.wallet_secret_key, WALLET_PATH)
     name = job_name(participation)
-    launcher().launch(JobSpec(
-        name=name, role=Role.TRAINER, owner=OWNER, training=announcement.model_id[:63], image=site.job_image,
-        module="training_worker.trainer", environment=trainer_job(participation, announcement).environment(),
+    launcher().launch(trainer_job(participation, announcement).to_spec(
+        name=name, owner=OWNER, training=announcement.model_id[:63], image=site.job_image,
         secret_files=secrets, service_account=site.job_service_account,
     ))
     return name
