@@ -10,6 +10,7 @@ from kafkaml.jobs import JobSpec, Role
 from kafkaml.jobs.local import LocalJob, LocalLauncher
 
 ROLES = {"training_worker.aggregator": Role.AGGREGATOR, "training_worker.trainer": Role.TRAINER,
+         "training_worker.single": Role.SINGLE,
          "data_control_logger": Role.LOGGER, "model_control_logger": Role.LOGGER, "inference_worker": Role.INFERENCE}
 
 

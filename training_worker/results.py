@@ -136,6 +136,9 @@ class FileSink:
     def final(self, record: Record) -> None:
         self.write(self.envelope("final", record))
 
+    def model(self, path: Path) -> None:
+        """Nothing to send: the model file is already in the results directory."""
+
     def close(self, timeout_s: float = 0.0) -> None:
         """Files are written as they come: nothing is left to deliver."""
 
@@ -184,11 +187,16 @@ class HttpSink:
     def progress(self, record: Record) -> None:
         self._deliver(self.spool.envelope("progress", record))
 
+    def model(self, path: Path) -> None:
+        """PUT a model file to the result (a newer one replaces it): an incremental training's
+        served version, as it is published."""
+        self._deliver({"kind": "model", "path": str(path)})
+
     def final(self, record: Record) -> None:
         """The final model file first (so it is there when the final record says the training
         finished), then the final record."""
         if isinstance(record, FinalReport) and record.model_path and Path(record.model_path).is_file():
-            self._deliver({"kind": "model", "path": record.model_path})
+            self.model(Path(record.model_path))
         self._deliver(self.spool.envelope("final", record))
 
     def close(self, timeout_s: float) -> None:

@@ -1,6 +1,6 @@
-"""The environment of the two training jobs, as the jobs read it. The services that launch them
+"""The environment of the training jobs, as the jobs read it. The services that launch them
 (the backends, ``kafkaml train``) write it with one module, :mod:`kafkaml.jobs.contract`
-(``AggregatorJob``, ``TrainerJob``); ``tests/unit/test_job_contract.py`` checks that each name it
+(``AggregatorJob``, ``TrainerJob``, ``SingleTrainingJob``); ``tests/unit/test_job_contract.py`` checks that each name it
 writes is declared here, in a group the job reads.
 
 Names the earlier Kafka-ML's users have scripts for are kept (BOOTSTRAP_SERVERS, KWARGS_FIT,
@@ -120,9 +120,6 @@ AGGREGATOR = declare(
     Setting("DEPLOYMENT_ID", "Backend deployment this training belongs to (0 when not launched by it).",
             kind="int", default=0, minimum=0),
     Setting("FEDERATED_STRING_ID", "Unique id of this federated training; names its topics and announcement."),
-    Setting("MODEL_ARCHITECTURE_FILE", "File with the model as `python -m kafkaml.builder` printed it (Keras "
-            "JSON architecture, compile configuration, weight shapes); the aggregator never runs user code.",
-            kind="path"),
     Setting("AGGREGATION_ROUNDS", "Number of new global versions to produce.", kind="int", default=10,
             minimum=1),
     Setting("MIN_DATA", "Minimum number of samples a client's datasource must hold to take part.", kind="int",
@@ -151,6 +148,29 @@ AGGREGATOR = declare(
     Setting("REWARD_EXCLUDE_AFTER", "Exclude a client after this many rejected updates in the training (all reasons "
                                     "but unreadable): its later updates are rejected unread as excluded_client. "
                                     "0: never.", kind="int", default=0, minimum=0),
+)
+
+MODEL = declare(
+    "Platform training jobs: the model (aggregator and single training)",
+    Setting("MODEL_ARCHITECTURE_FILE", "File with the model as `python -m kafkaml.builder` printed it (Keras "
+            "JSON architecture, compile configuration, weight shapes); the job never runs user code.",
+            kind="path"),
+)
+
+SINGLE = declare(
+    "Single training job (platform, not federated)",
+    Setting("INCREMENTAL", "Keep training on the records that arrive after the datasource's ranges, window by "
+            "window, instead of stopping after EPOCHS (docs/single-training.md).", kind="bool", default=False),
+    Setting("STREAM_TIMEOUT", "Incremental: seconds without a new record after which the training ends; 0 trains "
+            "indefinitely (until stopped).", kind="float", default=0.0, minimum=0),
+    Setting("WINDOW_SIZE", "Incremental: records per increment (each is split by VALIDATION_RATE and trained "
+            "for EPOCHS).", kind="int", default=1000, minimum=1),
+    Setting("MONITOR_METRIC", "Incremental: the validation metric that decides whether an increment's model "
+            "replaces the served one (e.g. val_loss, val_accuracy).", default="val_loss"),
+    Setting("MONITOR_MODE", "Incremental: whether MONITOR_METRIC improves when it goes down (min) or up (max).",
+            default="min", choices=("min", "max")),
+    Setting("IMPROVEMENT", "Incremental: how much MONITOR_METRIC must improve on the served model's for a new "
+            "version to replace it.", kind="float", default=0.0, minimum=0),
 )
 
 TRAINER = declare(
@@ -187,8 +207,9 @@ SIMULATED = declare(
 
 
 #: What each job reads: the names its launchers may send (kafkaml.jobs.contract) are among them.
-AGGREGATOR_GROUPS = (JOBS, STREAM, CHAIN, AGGREGATOR)
+AGGREGATOR_GROUPS = (JOBS, STREAM, CHAIN, MODEL, AGGREGATOR)
 TRAINER_GROUPS = (JOBS, STREAM, CHAIN, TRAINER, SIMULATED)
+SINGLE_GROUPS = (JOBS, STREAM, MODEL, SINGLE)
 
 
 @dataclass(frozen=True)
@@ -268,6 +289,35 @@ class AggregatorSettings:
     stream: StreamSettings
     chain: ChainSettings | None
     results: ResultsSettings
+
+
+@dataclass(frozen=True)
+class IncrementalSettings:
+    """How an incremental training takes new records and decides which model is served."""
+
+    stream_timeout_s: float  # 0: indefinitely
+    window: int
+    monitor_metric: str
+    monitor_mode: str  # "min" or "max"
+    improvement: float
+
+    def improves(self, candidate: float, served: float | None) -> bool:
+        """Whether a new version measuring ``candidate`` replaces one measuring ``served``."""
+        if served is None:
+            return True
+        gain = served - candidate if self.monitor_mode == "min" else candidate - served
+        return gain > self.improvement
+
+
+@dataclass(frozen=True)
+class SingleSettings:
+    result_id: str
+    model: BuiltModel = field(repr=False)
+    training: TrainingSettings
+    stream: StreamSettings
+    results: ResultsSettings
+    #: None: a single training of EPOCHS over the datasource's ranges.
+    incremental: IncrementalSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -527,3 +577,20 @@ def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSe
         model_logger_topic=values["MODEL_LOGGER_TOPIC"], platform_signer=signer or None, training=training,
         stream=stream, chain=chain, results=results, heterogeneity=heterogeneity, announcement_pin=pin,
     )
+
+
+def load_single_settings(environ: Mapping[str, str] | None = None) -> SingleSettings:
+    """A single training's validated settings; ConfigError naming every bad variable otherwise."""
+    reader = _Reader("Single training job settings", environ)
+    values = reader.load(*SINGLE_GROUPS)
+    training = reader.derive("KWARGS_FIT", lambda: _training(reader, values))
+    stream = reader.derive("DATA_BOOTSTRAP_SERVERS", lambda: _stream(values, ""))
+    results = reader.derive("RESULT_URL", lambda: _results(values))
+    model = reader.derive("MODEL_ARCHITECTURE_FILE", lambda: _read_architecture(values["MODEL_ARCHITECTURE_FILE"]))
+    metric = values.get("MONITOR_METRIC", "")
+    if values.get("INCREMENTAL") and not re.fullmatch(r"val_[a-z_]{1,40}", metric or ""):
+        reader.errors.append(f"MONITOR_METRIC={metric!r} must name a validation metric (val_loss, val_accuracy, ...)")
+    reader.check()
+    incremental = IncrementalSettings(values["STREAM_TIMEOUT"], values["WINDOW_SIZE"], metric,
+                                      values["MONITOR_MODE"], values["IMPROVEMENT"]) if values["INCREMENTAL"] else None
+    return SingleSettings(values["RESULT_ID"], model, training, stream, results, incremental)

@@ -9,7 +9,7 @@ and Docker launchers live in :mod:`kafkaml.jobs.kubernetes_launcher` and
 to import.
 """
 
-from kafkaml.jobs.contract import AggregatorJob, ChainAccess, InferenceJob, TrainerJob
+from kafkaml.jobs.contract import AggregatorJob, ChainAccess, InferenceJob, SingleTrainingJob, TrainerJob
 from kafkaml.jobs.factory import launcher_from_settings
 from kafkaml.jobs.launcher import JobError, JobExists, JobHandle, JobState, JobStatus, Launcher
 from kafkaml.jobs.local import LocalJob, LocalLauncher, MissingSecret
@@ -26,7 +26,7 @@ from kafkaml.jobs.spec import (
 )
 
 __all__ = [
-    "LABEL_JOB", "LABEL_OWNER", "LABEL_PART_OF", "LABEL_ROLE", "LABEL_TRAINING", "AggregatorJob", "ChainAccess", "InferenceJob",
+    "LABEL_JOB", "LABEL_OWNER", "LABEL_PART_OF", "LABEL_ROLE", "LABEL_TRAINING", "AggregatorJob", "ChainAccess", "InferenceJob", "SingleTrainingJob",
     "JobError", "JobExists", "JobHandle", "JobSpec", "JobState", "JobStatus", "Launcher", "LocalJob", "LocalLauncher",
     "MissingSecret", "Resources", "Role", "SecretFile", "TrainerJob", "launcher_from_settings",
 ]

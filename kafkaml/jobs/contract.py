@@ -1,8 +1,8 @@
 """The jobs' contract: what a service tells an aggregator, a trainer or an inference job, typed.
 
-The platform backend, the federated backend and ``kafkaml train`` each start training jobs, and
+The platform backend, the federated backend and ``kafkaml train`` each start jobs, and
 the jobs read only their environment. Each of them builds an :class:`AggregatorJob`, a
-:class:`TrainerJob` or an :class:`InferenceJob` and launches it with :meth:`~AggregatorJob.environment`, the one code that
+:class:`TrainerJob`, a :class:`SingleTrainingJob` or an :class:`InferenceJob` and launches it with :meth:`~AggregatorJob.environment`, the one code that
 spells the variables' names: a name changed here changes for every service at once, and a service
 cannot send a variable the jobs do not know. The jobs' side declares, documents and validates the
 same names (``training_worker/settings.py``, listed by ``kafkaml config``);
@@ -185,6 +185,39 @@ class TrainerJob(_Contract):
 
 
 @dataclass(frozen=True)
+class SingleTrainingJob(_Contract):
+    """What the platform tells a single (not federated) training job: train the model on one of its
+    datasources, pinned as the aggregator's validation datasource is, and report each epoch (each
+    increment when ``incremental``) and the final model to the result, as an aggregator does."""
+
+    MODULE = "training_worker.single"
+    ROLE = Role.SINGLE
+
+    data_bootstrap_servers: str = _var("DATA_BOOTSTRAP_SERVERS")
+    datasource_id: str = _var("DATASOURCE_ID")
+    data_control_topic: str = _var("DATA_CONTROL_TOPIC")
+    datasource_sha256: str = _var("DATASOURCE_SHA256")
+    datasource_partition: int = _var("DATASOURCE_PARTITION")
+    datasource_offset: int = _var("DATASOURCE_OFFSET")
+    epochs: int = _var("EPOCHS")
+    batch: int = _var("BATCH")
+    results_dir: str = _var("RESULTS_DIR")
+    fit_kwargs: dict[str, Any] | None = _var("KWARGS_FIT", default=None)
+    val_kwargs: dict[str, Any] | None = _var("KWARGS_VAL", default=None)
+    result_url: str | None = _var("RESULT_URL", default=None)
+    result_id: int | None = _var("RESULT_ID", default=None)
+    seed: int | None = _var("SEED", default=None)
+    incremental: bool = _var("INCREMENTAL", default=False)
+    stream_timeout_s: float | None = _var("STREAM_TIMEOUT", default=None)
+    window: int | None = _var("WINDOW_SIZE", default=None)
+    monitor_metric: str | None = _var("MONITOR_METRIC", default=None)
+    monitor_mode: str | None = _var("MONITOR_MODE", default=None)
+    improvement: float | None = _var("IMPROVEMENT", default=None)
+    #: Local runs only: a launcher in a cluster mounts the model as a Secret file.
+    model_architecture_file: str | None = _var("MODEL_ARCHITECTURE_FILE", default=None)
+
+
+@dataclass(frozen=True)
 class InferenceJob(_Contract):
     """What the platform tells an inference worker: where samples arrive, where predictions go,
     and which trained model answers them, pinned by its SHA-256 (the worker refuses any other).
@@ -266,7 +299,7 @@ def _decode(cls: type, environ: Mapping[str, str]) -> Any:
                 values[f.name] = _decode(nested[f.name], environ)
         elif names[f.name] in environ:
             kind, raw = _base(hints[f.name]), environ[names[f.name]]
-            values[f.name] = json.loads(raw) if kind is dict else kind(raw)
+            values[f.name] = json.loads(raw) if kind is dict else raw == "True" if kind is bool else kind(raw)
         elif f.default is dataclasses.MISSING:
             raise ValueError(f"{names[f.name]} is not set: the environment does not describe a {cls.__name__}")
     return cls(**values)

@@ -38,6 +38,8 @@ class Role(StrEnum):
 
     AGGREGATOR = "aggregator"
     TRAINER = "trainer"
+    #: A training of one model on one of the platform's datasources, not federated.
+    SINGLE = "single"
     BUILDER = "builder"
     AUDIT = "audit"
     INFERENCE = "inference"

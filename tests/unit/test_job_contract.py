@@ -11,15 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from kafkaml.config import ConfigError
 from kafkaml.control_topics import RecordPin
 from kafkaml.heterogeneity import Heterogeneity
-from kafkaml.jobs import AggregatorJob, ChainAccess, TrainerJob
+from kafkaml.jobs import AggregatorJob, ChainAccess, SingleTrainingJob, TrainerJob
 from kafkaml.settings_hash import settings_hash
 from tests.unit.test_worker_settings import ADDRESS, CLIENT, CONTRACT, KEY, TOKEN, layer, model_description
 from training_worker.settings import (
     AGGREGATOR_GROUPS,
+    SINGLE_GROUPS,
     TRAINER_GROUPS,
     load_aggregator_settings,
+    load_single_settings,
     load_trainer_settings,
 )
 
@@ -53,20 +56,31 @@ FULL_TRAINER = replace(
     wallet_key_file="/run/client.key", platform_signer=ADDRESS, chain=replace(CHAIN, token_address=TOKEN),
     heterogeneity=Heterogeneity(4.0, 2, 30.0),
 )
+MINIMAL_SINGLE = SingleTrainingJob(
+    data_bootstrap_servers="127.0.0.1:9092", datasource_id="ds-1", data_control_topic="control",
+    datasource_sha256="ab" * 32, datasource_partition=0, datasource_offset=3, epochs=2, batch=16,
+    results_dir="/tmp/results",
+)
+FULL_SINGLE = replace(
+    MINIMAL_SINGLE, fit_kwargs={"shuffle": True}, val_kwargs={"verbose": 0}, result_url="http://platform/api/results/9/",
+    result_id=9, seed=3, incremental=True, stream_timeout_s=30.0, window=500, monitor_metric="val_accuracy",
+    monitor_mode="max", improvement=0.01, model_architecture_file="/run/model.json",
+)
 
 
-@pytest.mark.parametrize("contract, groups", [(AggregatorJob, AGGREGATOR_GROUPS), (TrainerJob, TRAINER_GROUPS)])
+@pytest.mark.parametrize("contract, groups", [(AggregatorJob, AGGREGATOR_GROUPS), (TrainerJob, TRAINER_GROUPS),
+                                              (SingleTrainingJob, SINGLE_GROUPS)])
 def test_every_name_a_service_can_send_is_declared_by_the_job_that_reads_it(contract, groups) -> None:
     declared = {setting.name for group in groups for setting in group.settings}
     assert contract.variables() - declared == set()
 
 
-@pytest.mark.parametrize("job", [FULL_AGGREGATOR, FULL_TRAINER])
+@pytest.mark.parametrize("job", [FULL_AGGREGATOR, FULL_TRAINER, FULL_SINGLE])
 def test_a_full_job_sends_every_name_of_its_contract(job) -> None:
     assert set(job.environment()) == type(job).variables()
 
 
-@pytest.mark.parametrize("job", [MINIMAL_AGGREGATOR, FULL_AGGREGATOR, MINIMAL_TRAINER, FULL_TRAINER,
+@pytest.mark.parametrize("job", [MINIMAL_AGGREGATOR, FULL_AGGREGATOR, MINIMAL_TRAINER, FULL_TRAINER, MINIMAL_SINGLE, FULL_SINGLE,
                                  replace(FULL_TRAINER, heterogeneity=Heterogeneity(slowdown=2.5))])
 def test_an_environment_reads_back_into_the_same_job(job) -> None:
     assert type(job).from_environ(job.environment()) == job
@@ -155,3 +169,18 @@ def test_the_jobs_load_what_the_contract_sends(tmp_path: Path) -> None:
     assert loaded.stream.datasource_pin == RecordPin(0, 9, "cd" * 32)
     classic = replace(MINIMAL_TRAINER, platform_signer=ADDRESS)
     assert load_trainer_settings(classic.environment()).platform_signer == ADDRESS
+
+
+def test_the_single_training_job_loads_what_the_contract_sends(tmp_path: Path) -> None:
+    (tmp_path / "model.json").write_bytes(MODEL)
+    single = replace(MINIMAL_SINGLE, model_architecture_file=str(tmp_path / "model.json"))
+    settings = load_single_settings(single.environment())
+    assert settings.incremental is None and (settings.training.epochs, settings.training.batch) == (2, 16)
+    assert settings.stream.datasource_pin == RecordPin(0, 3, "ab" * 32)
+    incremental = load_single_settings(replace(FULL_SINGLE, model_architecture_file=str(tmp_path / "model.json"))
+                                       .environment()).incremental
+    assert incremental is not None and (incremental.window, incremental.monitor_metric) == (500, "val_accuracy")
+    assert incremental.improves(0.90, 0.88) and not incremental.improves(0.885, 0.88)  # max, by more than 0.01
+    with pytest.raises(ConfigError, match="MONITOR_METRIC='loss' must name a validation metric"):
+        load_single_settings(replace(FULL_SINGLE, model_architecture_file=str(tmp_path / "model.json"),
+                                     monitor_metric="loss").environment())

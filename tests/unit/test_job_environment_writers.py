@@ -10,8 +10,8 @@ from pathlib import Path
 from inference_worker.settings import INFERENCE
 from kafkaml import config
 from kafkaml.config_cli import load_declarations
-from kafkaml.jobs import AggregatorJob, InferenceJob, TrainerJob
-from training_worker.settings import AGGREGATOR_GROUPS, TRAINER_GROUPS
+from kafkaml.jobs import AggregatorJob, InferenceJob, SingleTrainingJob, TrainerJob
+from training_worker.settings import AGGREGATOR_GROUPS, SINGLE_GROUPS, TRAINER_GROUPS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("backend", "federated_backend", "kafkaml")
@@ -22,9 +22,10 @@ def job_only_names() -> set[str]:
     """The names a service sends its jobs that no service reads itself: a name a backend or a
     logger also declares (``BOOTSTRAP_SERVERS``, ``ETH_RPC_URL``...) is also written for them."""
     load_declarations()
-    jobs = {id(group) for group in (*AGGREGATOR_GROUPS, *TRAINER_GROUPS, INFERENCE)}
+    jobs = {id(group) for group in (*AGGREGATOR_GROUPS, *TRAINER_GROUPS, *SINGLE_GROUPS, INFERENCE)}
     others = {setting.name for group in config.REGISTRY if id(group) not in jobs for setting in group.settings}
-    return (AggregatorJob.variables() | TrainerJob.variables() | InferenceJob.variables()) - others
+    return (AggregatorJob.variables() | TrainerJob.variables() | SingleTrainingJob.variables()
+            | InferenceJob.variables()) - others
 
 
 def written_names(tree: ast.AST) -> list[tuple[int, str]]:
