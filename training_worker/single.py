@@ -87,8 +87,8 @@ class SingleTraining:
             self.version = epoch + 1
             self.report(logs.get("val_loss"), _accuracy(logs, "val_"))
 
-        fit_kwargs = dict(self.training.fit_kwargs)
-        fit_kwargs.pop("validation_split", None)  # the datasource's own split is the validation
+        # The datasource's own split is the validation, and the stream's buffer shuffles.
+        fit_kwargs = {k: v for k, v in self.training.fit_kwargs.items() if k not in ("validation_split", "shuffle")}
         history = self.model.fit(train, epochs=self.training.epochs, verbose=0,
                                  validation_data=validation if len(validation[0]) else None,
                                  callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=report)], **fit_kwargs)

@@ -66,10 +66,16 @@ class Configuration(models.Model):
 class Deployment(models.Model):
     """A request to train every model of a configuration with these settings."""
 
+    class Kind(models.TextChoices):
+        FEDERATED = "federated"
+        SINGLE = "single"  # one model on one of the platform's datasources, not federated
+        INCREMENTAL = "incremental"  # single, then on the records that arrive after it
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deployments")
     configuration = models.ForeignKey(Configuration, on_delete=models.PROTECT, related_name="deployments")
     validation_datasource = models.ForeignKey("registry.Datasource", on_delete=models.PROTECT, related_name="deployments")
-    coordination = models.CharField(max_length=20)
+    coordination = models.CharField(max_length=20)  # federated only; "" for the other kinds
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.FEDERATED)
     settings = models.JSONField()  # the validated training settings (rounds, strategy, rewards, ...)
     clients = models.JSONField()  # {identity: sample ceiling}
     created_at = models.DateTimeField(auto_now_add=True)

@@ -32,13 +32,15 @@ from tests.conftest import unique
 from tests.jobs import local_job
 
 
-def register_validation_datasource(backend: Backend, stack: local.Stack, name: str) -> dict[str, Any]:
+def register_validation_datasource(backend: Backend, stack: local.Stack, name: str, *, validation_rate: float = 0.95,
+                                   test_rate: float = 0.0, topic: str | None = None) -> dict[str, Any]:
     """Publish a validation datasource on the platform's data control topic and register that very
     record through the API (the platform data control logger's part); a second call with the same
-    ``name`` publishes another description of it."""
+    ``name`` publishes another description of it. With a lower ``validation_rate`` it is a
+    datasource a single training trains on."""
     workload = make_workload("toy", 2, 1200, seed=7, mode="random-split")
-    publish_datasource(stack.bootstrap("platform"), unique("kml-validation"), name, workload.validation,
-                       workload.classes, validation_rate=0.95)
+    publish_datasource(stack.bootstrap("platform"), topic or unique("kml-validation"), name, workload.validation,
+                       workload.classes, validation_rate=validation_rate, test_rate=test_rate)
     *_, record = (r for r in read_control(stack.bootstrap("platform"), DATA_CONTROL_TOPIC, expected=DataControl,
                                           idle_timeout_s=1.0)
                   if r.message.datasource_id == name)  # the newest: a name may be described again

@@ -1,5 +1,6 @@
-"""Deployments: start federated trainings; every setting validated, and held to the platform's
-quotas, before anything is launched."""
+"""Deployments: start trainings — federated, or single or incremental on one of the platform's
+datasources; every setting validated, and held to the platform's quotas, before anything is
+launched."""
 
 from __future__ import annotations
 
@@ -34,7 +35,15 @@ class ClientInput(serializers.Serializer):
 
 class DeploymentInput(serializers.Serializer):
     configuration = serializers.IntegerField(min_value=1, max_value=2**62)
-    validation_datasource = serializers.IntegerField(min_value=1, max_value=2**62)
+    kind = serializers.ChoiceField(
+        choices=Deployment.Kind.values, default=Deployment.Kind.FEDERATED,
+        help_text="federated: clients train, the platform aggregates; single: the platform trains each model on "
+                  "validation_datasource (its train, validation and test splits); incremental: single, then on the "
+                  "records that arrive after the datasource's ranges.")
+    validation_datasource = serializers.IntegerField(
+        min_value=1, max_value=2**62,
+        help_text="Federated: the platform's datasource that measures every update; single and incremental: the "
+                  "datasource trained on.")
     coordination = serializers.ChoiceField(choices=["blockchain", "classic"], default="blockchain")
     rounds = serializers.IntegerField(min_value=1, max_value=100_000, default=10)
     epochs = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
@@ -54,7 +63,20 @@ class DeploymentInput(serializers.Serializer):
         help_text="Exclude a client after this many rejected updates (0: never): its later updates are rejected "
                   "unread as excluded_client.")
     sample_weighting = serializers.ChoiceField(choices=["capped", "equal"], default="capped")
-    clients = ClientInput(many=True, max_length=10_000)
+    clients = ClientInput(many=True, max_length=10_000, required=False, default=list)
+    stream_timeout_s = serializers.FloatField(
+        min_value=0, max_value=30 * 86_400, default=0.0,
+        help_text="Incremental: seconds without a new record after which the training ends (0: runs until stopped).")
+    window = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1000,
+                                      help_text="Incremental: records per increment.")
+    monitor_metric = StrictCharField(max_length=40, default="val_loss",
+                                     help_text="Incremental: the validation metric that decides whether a new "
+                                               "version is served (val_loss, val_accuracy, ...).")
+    monitor_mode = serializers.ChoiceField(choices=["min", "max"], default="min",
+                                           help_text="Incremental: whether the metric improves going down or up.")
+    improvement = serializers.FloatField(min_value=0, max_value=1e6, default=0.0,
+                                         help_text="Incremental: how much the metric must improve on the served "
+                                                   "version's for a new one to replace it.")
 
     def validate_fit_kwargs(self, value: dict) -> dict:
         return _kwargs("fit", value)
@@ -68,7 +90,17 @@ class DeploymentInput(serializers.Serializer):
     def validate_reward_budget(self, value: str) -> str:
         return _tokens(value) if value.strip() else ""
 
+    def validate_monitor_metric(self, value: str) -> str:
+        if not re.fullmatch(r"val_[a-z_]{1,36}", value):
+            raise serializers.ValidationError("a validation metric of the model: val_loss, val_accuracy, ...")
+        return value
+
     def validate(self, data: dict) -> dict:
+        if data["kind"] != Deployment.Kind.FEDERATED:
+            if data["clients"]:
+                raise serializers.ValidationError({"clients": [f"a {data['kind']} training has no clients: the "
+                                                               "platform trains on its own datasource"]})
+            return data
         try:
             make_strategy(data["strategy"], data["strategy_params"])
         except StrategyError as exc:
@@ -104,8 +136,8 @@ class DeploymentOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Deployment
-        fields = ["id", "configuration", "validation_datasource", "coordination", "settings", "clients", "results",
-                  "created_at"]
+        fields = ["id", "configuration", "kind", "validation_datasource", "coordination", "settings", "clients",
+                  "results", "created_at"]
 
 
 class DeploymentListApi(APIView):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from backend.api import selectors
 from backend.api.auth import IsTheAggregator, JobTokenAuthentication
 from backend.api.environment import platform_settings
-from backend.api.models import RoundRecord, TrainingResult
+from backend.api.models import Deployment, RoundRecord, TrainingResult
 from backend.api.services.results import (
     model_path,
     result_delete,
@@ -229,7 +229,8 @@ class ResultModelApi(APIView):
 
 
 class ResultReportApi(APIView):
-    """The training's aggregator posts each round and its final record here (idempotent)."""
+    """The training's job (its aggregator, or its single training) posts each round (each epoch or
+    increment) and its final record here (idempotent)."""
 
     authentication_classes = [JobTokenAuthentication]
     permission_classes = [IsTheAggregator]
@@ -238,9 +239,11 @@ class ResultReportApi(APIView):
     def post(self, request, pk: int):
         data = ReportInput(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data["sender"] != "aggregator":
-            raise serializers.ValidationError({"sender": ["only the aggregator reports to the platform"]})
-        changed = result_report(result=request.user.result, kind=data.validated_data["kind"],
+        result = request.user.result
+        expected = "aggregator" if result.deployment.kind == Deployment.Kind.FEDERATED else "single"
+        if data.validated_data["sender"] != expected:
+            raise serializers.ValidationError({"sender": [f"only this training's {expected} job reports to the platform"]})
+        changed = result_report(result=result, kind=data.validated_data["kind"],
                                 data=data.validated_data["data"])
         return Response(status=201 if changed else 200)
 

@@ -1,4 +1,6 @@
-"""Deployments: one federated training per model of a configuration, launched as jobs.
+"""Deployments: one training per model of a configuration, launched as jobs — federated (an
+aggregator), or single or incremental on one of the platform's datasources (a single training job,
+docs/single-training.md; no chain, no clients).
 
 For each model: a training result with a one-time job token (only its SHA-256 is stored), the
 model's description and the token in a secret the job mounts, and in blockchain mode a fresh
@@ -28,7 +30,7 @@ from backend.api.services import funding, jobs, quotas
 from backend.api.services.chain import admin_key, platform_contracts
 from kafkaml.config import ConfigError, read_secret
 from kafkaml.django_api import Unavailable
-from kafkaml.jobs import AggregatorJob, ChainAccess, onchain
+from kafkaml.jobs import AggregatorJob, ChainAccess, SingleTrainingJob, onchain
 from kafkaml.ledger import LedgerError
 from kafkaml.registry.auth import token_digest
 from kafkaml.registry.models import Datasource
@@ -56,6 +58,13 @@ class TrainingSettings:
     reject_ratio: float
     sample_weighting: str
     exclude_after: int = 0  # absent from deployments made before it existed
+    kind: str = Deployment.Kind.FEDERATED
+    #: Incremental trainings only (docs/single-training.md).
+    stream_timeout_s: float = 0.0
+    window: int = 1000
+    monitor_metric: str = "val_loss"
+    monitor_mode: str = "min"
+    improvement: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -81,6 +90,23 @@ def aggregator_job(result: TrainingResult, settings: TrainingSettings, datasourc
     )
 
 
+def single_job(result: TrainingResult, settings: TrainingSettings, datasource: Datasource,
+               site: PlatformSettings) -> SingleTrainingJob:
+    """The single training job's settings (the model and the token come as secret files)."""
+    incremental = settings.kind == Deployment.Kind.INCREMENTAL
+    return SingleTrainingJob(
+        data_bootstrap_servers=site.bootstrap_servers, datasource_id=datasource.datasource_id,
+        data_control_topic=datasource.control_topic, datasource_sha256=datasource.sha256,
+        datasource_partition=datasource.control_partition, datasource_offset=datasource.control_offset,
+        epochs=settings.epochs, batch=settings.batch, fit_kwargs=settings.fit_kwargs, val_kwargs=settings.val_kwargs,
+        results_dir=jobs.results_dir(result), result_url=f"{site.public_url}/api/results/{result.pk}/",
+        result_id=result.pk, incremental=incremental,
+        **({"stream_timeout_s": settings.stream_timeout_s, "window": settings.window,
+            "monitor_metric": settings.monitor_metric, "monitor_mode": settings.monitor_mode,
+            "improvement": settings.improvement} if incremental else {}),
+    )
+
+
 def deployment_create(*, owner, configuration: Configuration, validation_datasource: Datasource,
                       settings: TrainingSettings, clients: dict[str, int]) -> Deployment:
     """Record the deployment and its results, then launch each training; a launch that fails
@@ -88,20 +114,25 @@ def deployment_create(*, owner, configuration: Configuration, validation_datasou
     site = platform_settings()
     if not site.bootstrap_servers:
         raise Unavailable("BOOTSTRAP_SERVERS is not set: the platform has no Kafka to train through")
-    if settings.coordination == "blockchain":
+    federated = settings.kind == Deployment.Kind.FEDERATED
+    if federated and settings.coordination == "blockchain":
         platform_contracts()  # 503 now, before anything is recorded, when the chain is unusable
     models = list(configuration.ml_models.order_by("pk"))
     with transaction.atomic():
         quotas.reserve_trainings(user=owner, count=len(models))
         deployment = Deployment.objects.create(
             owner=owner, configuration=configuration, validation_datasource=validation_datasource,
-            coordination=settings.coordination, settings=settings.to_json(), clients=clients)
+            coordination=settings.coordination if federated else "", kind=settings.kind, settings=settings.to_json(),
+            clients=clients)
         results = [TrainingResult.objects.create(deployment=deployment, ml_model=model,
                                                  federated_id=f"kml-{secrets.token_hex(8)}", token_sha256="")
                    for model in models]
     for result in results:
         try:
-            _launch(result, settings, validation_datasource, clients, site)
+            if federated:
+                _launch(result, settings, validation_datasource, clients, site)
+            else:
+                _launch_single(result, settings, validation_datasource, site)
         except (Unavailable, LedgerError, jobs.JobError, OSError, ValueError) as exc:
             log.error("training result %s could not be launched: %s", result.pk, exc)
             TrainingResult.objects.filter(pk=result.pk).update(status=TrainingResult.Status.FAILED,
@@ -130,7 +161,22 @@ def _launch(result: TrainingResult, settings: TrainingSettings, datasource: Data
         files[jobs.WALLET_KEY] = signer_key(site).encode()
         launcher.put_secret(jobs.secret_name(result), files, jobs.labels(result))
     TrainingResult.objects.filter(pk=result.pk).update(token_sha256=token_digest(token.encode()))
-    jobs.launch_aggregator(launcher, result, job)
+    jobs.launch_training(launcher, result, job)
+    _running(result)
+
+
+def _launch_single(result: TrainingResult, settings: TrainingSettings, datasource: Datasource,
+                   site: PlatformSettings) -> None:
+    token = secrets.token_urlsafe(32)
+    launcher = jobs.launcher()
+    launcher.put_secret(jobs.secret_name(result), {jobs.ARCHITECTURE_KEY: result.ml_model.description_json.encode(),
+                                                   jobs.TOKEN_KEY: token.encode()}, jobs.labels(result))
+    TrainingResult.objects.filter(pk=result.pk).update(token_sha256=token_digest(token.encode()))
+    jobs.launch_training(launcher, result, single_job(result, settings, datasource, site))
+    _running(result)
+
+
+def _running(result: TrainingResult) -> None:
     TrainingResult.objects.filter(pk=result.pk, status=TrainingResult.Status.CREATED).update(
         status=TrainingResult.Status.RUNNING, started_at=timezone.now())
 

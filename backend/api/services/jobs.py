@@ -13,11 +13,12 @@ from kafkaml.jobs import (
     Launcher,
     Role,
     SecretFile,
+    SingleTrainingJob,
     launcher_from_settings,
 )
 from kafkaml.jobs.spec import LABEL_TRAINING
 
-__all__ = ["JobError", "audit_job_name", "audit_secret_name", "launch_aggregator", "launcher", "labels", "secret_name",
+__all__ = ["JobError", "audit_job_name", "audit_secret_name", "launch_training", "launcher", "labels", "secret_name",
            "selector", "stop"]
 
 OWNER = "platform-backend"
@@ -64,16 +65,19 @@ def labels(result: TrainingResult) -> dict[str, str]:
     return {LABEL_TRAINING: str(result.pk)}
 
 
-def launch_aggregator(launcher: Launcher, result: TrainingResult, job: AggregatorJob) -> None:
+def launch_training(launcher: Launcher, result: TrainingResult, job: AggregatorJob | SingleTrainingJob) -> None:
+    """The result's training job: its aggregator (which also holds a key: the training's account or
+    the signer's), or its single training."""
     site = platform_settings()
     secret = secret_name(result)
     files = {"MODEL_ARCHITECTURE": SecretFile(secret, ARCHITECTURE_KEY, f"{SECRET_DIR}/model/{ARCHITECTURE_KEY}"),
-             "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/token/{TOKEN_KEY}"),
-             "ETH_WALLET_KEY": SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/wallet/{WALLET_KEY}")}
+             "RESULT_TOKEN": SecretFile(secret, TOKEN_KEY, f"{SECRET_DIR}/token/{TOKEN_KEY}")}
+    if isinstance(job, AggregatorJob):
+        files["ETH_WALLET_KEY"] = SecretFile(secret, WALLET_KEY, f"{SECRET_DIR}/wallet/{WALLET_KEY}")
     launcher.launch(job.to_spec(
-        name=f"aggregator-{result.pk}", owner=OWNER, training=str(result.pk), image=site.job_image,
+        name=f"{job.ROLE.value}-{result.pk}", owner=OWNER, training=str(result.pk), image=site.job_image,
         secret_files=files, service_account=site.job_service_account,
-        backoff_limit=2,  # the aggregator resumes from the chain
+        backoff_limit=2 if isinstance(job, AggregatorJob) else 0,  # an aggregator resumes from its record
     ))
 
 
@@ -81,9 +85,11 @@ def stop(result: TrainingResult) -> list[str]:
     return launcher().stop(selector(result))
 
 
-def aggregator_failure(result: TrainingResult) -> str | None:
-    """Why the result's aggregator job failed for good (None while it runs or when it succeeded)."""
-    for status in launcher().status({**selector(result), "app.kubernetes.io/component": Role.AGGREGATOR.value}):
-        if status.state == JobState.FAILED:
-            return f"the aggregator job failed ({status.reason or f'exit code {status.exit_code}'}); see its logs"
+def training_failure(result: TrainingResult) -> str | None:
+    """Why the result's training job (its aggregator or its single training) failed for good
+    (None while it runs or when it succeeded)."""
+    for role in (Role.AGGREGATOR, Role.SINGLE):
+        for status in launcher().status({**selector(result), "app.kubernetes.io/component": role.value}):
+            if status.state == JobState.FAILED:
+                return f"the {role.value} job failed ({status.reason or f'exit code {status.exit_code}'}); see its logs"
     return None

@@ -188,7 +188,7 @@ def result_sync(*, result: TrainingResult) -> TrainingResult:
     """A running result whose aggregator job failed for good is marked failed, with why (a job that
     gives up cannot report it itself)."""
     if result.status in ACTIVE:
-        failure = jobs.aggregator_failure(result)
+        failure = jobs.training_failure(result)
         if failure is not None:
             failed = TrainingResult.objects.filter(pk=result.pk, status__in=ACTIVE).update(
                 status=TrainingResult.Status.FAILED, error=failure, finished_at=timezone.now())
