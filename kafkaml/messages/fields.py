@@ -115,10 +115,10 @@ def check_dtype(name: str, error: Any) -> str:
     """A numpy dtype name with a fixed size (what RAW bytes can be decoded into)."""
     try:
         dtype = np.dtype(name)
-    except TypeError:
-        raise error(f"{name!r} is not a numpy dtype") from None
+    except (TypeError, ValueError):  # ValueError: a subarray dtype too large for numpy ("10000000000i4")
+        raise error(f"{name!r:.40} is not a numpy dtype") from None
     if dtype.kind not in "biuf" or dtype.itemsize == 0:
-        raise error(f"{name!r} is not a numeric dtype (bool, int, uint or float)")
+        raise error(f"{name!r:.40} is not a numeric dtype (bool, int, uint or float)")
     return dtype.name
 
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from kafkaml.codecs import avro_layout
+from kafkaml.codecs import avro_layout, parse_shape
 from kafkaml.messages.fields import Fields, check_dtype, load_json, rate_field
 from kafkaml.messages.kinds import FORMATS, DataControl, OffsetRange, decode
 
@@ -24,15 +24,8 @@ def parse_data_control(raw: bytes | str | Mapping[str, Any]) -> DataControl:
     return message
 
 
-def _legacy_shape(fields: Fields, config: Fields, name: str) -> tuple[int, ...]:
-    value = config.raw(name, "")
-    try:
-        dims = tuple(int(part) for part in str(value).replace(",", " ").split())
-    except ValueError:
-        raise config.error(name, f"expected space-separated integers like '28 28', got {value!r:.40}") from None
-    if any(d <= 0 for d in dims):
-        raise config.error(name, f"dimensions must be positive, got {value!r:.40}")
-    return dims
+def _legacy_shape(config: Fields, name: str) -> tuple[int, ...]:
+    return parse_shape(config.raw(name, ""), lambda problem: config.error(name, problem))
 
 
 def _legacy_ranges(fields: Fields) -> tuple[str, list[OffsetRange]]:
@@ -101,9 +94,9 @@ def _parse_legacy(fields: Fields) -> DataControl:
     }
     if data_format == "RAW":
         return DataControl(
-            input_shape=_legacy_shape(fields, config, "data_reshape"),
+            input_shape=_legacy_shape(config, "data_reshape"),
             input_dtype=check_dtype(config.str("data_type"), lambda p: config.error("data_type", p)),
-            label_shape=_legacy_shape(fields, config, "label_reshape"),
+            label_shape=_legacy_shape(config, "label_reshape"),
             label_dtype=check_dtype(config.str("label_type"), lambda p: config.error("label_type", p)),
             **common,
         )
