@@ -1,7 +1,7 @@
 """Jobs as local processes: the launcher of local mode, with the same contract as a cluster.
 
-Each job gets a directory under ``<run dir>/jobs/<name>/``: ``job.json`` (its labels and
-program, written before it starts), ``process.json`` (pid and start time), ``exit.json``
+Each job gets a directory under ``<run dir>/jobs/<name>/``: ``job.json`` (its labels, program
+and settings, written before it starts; secrets appear there only as ``<NAME>_FILE`` paths), ``process.json`` (pid and start time), ``exit.json``
 (written by :mod:`kafkaml.jobs.supervisor` when it ends) and ``output.log``. These files are the
 index: any process that opens a launcher on the same run directory (a restarted backend, the
 CLI) sees the same jobs, their states and exit codes, and can stop them.
@@ -121,12 +121,12 @@ class LocalLauncher(HostSecrets, Launcher):
         """Start the job, or each replica of a service as a job of its own (``spec.instances()``);
         when one cannot start, those started already are stopped: all or none run."""
         secret_paths = {name: str(self._secret_path(secret)) for name, secret in spec.secret_files.items()}
-        environment = {**base_environment(), **spec.environment, **spec.secret_environment(secret_paths)}
+        settings = {**spec.environment, **spec.secret_environment(secret_paths)}
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         started: list[str] = []
         try:
             for name, labels in spec.instances().items():
-                self._start(spec, name, labels, environment)
+                self._start(spec, name, labels, settings)
                 started.append(name)
         except JobError:
             for name in started:
@@ -135,19 +135,22 @@ class LocalLauncher(HostSecrets, Launcher):
             raise
         return JobHandle(spec.name, spec.all_labels)
 
-    def _start(self, spec: JobSpec, name: str, labels: Mapping[str, str], environment: Mapping[str, str]) -> None:
+    def _start(self, spec: JobSpec, name: str, labels: Mapping[str, str], settings: Mapping[str, str]) -> None:
+        """Start one process group; ``settings`` are the job's own variables (its spec's and the
+        ``<NAME>_FILE`` paths), which its description keeps, as a cluster's Job object does."""
         job_dir = self.jobs_dir / name
         try:
             job_dir.mkdir()
         except FileExistsError:
             raise JobExists(f"a local job named {name} exists already in {self.jobs_dir}") from None
         _write_json(job_dir / JOB_FILE, {
-            "name": name, "labels": labels, "argv": spec.argv(sys.executable),
+            "name": name, "labels": labels, "argv": spec.argv(sys.executable), "environment": settings,
             "active_deadline_s": spec.active_deadline_s, "backoff_limit": spec.backoff_limit,
         })
         try:
             pid = warm_start.start_supervisor(job_file=job_dir / JOB_FILE, exit_file=job_dir / EXIT_FILE,
-                                              log_file=job_dir / LOG_FILE, environment=dict(environment),
+                                              log_file=job_dir / LOG_FILE,
+                                              environment={**base_environment(), **settings},
                                               base_environment=base_environment())
         except (OSError, JobError) as exc:
             shutil.rmtree(job_dir, ignore_errors=True)  # no job left pending for ever

@@ -235,7 +235,7 @@ def test_a_cluster_build_whose_api_process_died_leaves_no_job_or_secret(tmp_path
 
         recovered = run(RECOVERY, "1")
         assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-        assert json.loads(cluster.read_text()) == {"jobs": [], "secrets": {}}
+        assert json.loads(cluster.read_text()) == {"jobs": [], "deployments": [], "pods": [], "secrets": {}}
         assert json.loads(recovered.stdout.splitlines()[-1]) == {
             "status": "building", "error": "", "build_heartbeat": None, "build_job": "", "build_secret": ""}
 

@@ -219,6 +219,8 @@ def test_a_service_runs_one_process_group_per_replica_all_or_none(launcher: Loca
     assert [(status.name, status.state, status.labels["kafka-ml/replica"]) for status in statuses] == [
         ("serve-0", JobState.RUNNING, "0"), ("serve-1", JobState.RUNNING, "1")]
     assert {status.labels[LABEL_JOB] for status in statuses} == {"serve"}
+    described = json.loads((run_dir / "jobs" / "serve-1" / "job.json").read_text())
+    assert described["environment"] == {"PYTHONPATH": str(run_dir.parent / "code"), "SLEEP": "300"}
     pids = [json.loads((run_dir / "jobs" / name / "process.json").read_text())["pid"] for name in ("serve-0", "serve-1")]
     assert len(set(pids)) == 2
     with pytest.raises(JobExists):
