@@ -20,6 +20,23 @@ from tests.unit.test_jobs_kubernetes import StandIn
 
 NAMESPACE = "kml-platform"
 
+#: The start of a script run as an API process of a backend whose launcher is this stand-in
+#: (``jobs.launcher = FileCluster(CLUSTER).launcher``): Django set up, the cluster's file its
+#: first argument.
+CLUSTER_SETUP = """
+import json, os, signal, sys
+from pathlib import Path
+import django
+django.setup()
+from datetime import timedelta
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from backend.api.models import MLModel
+from backend.api.services import builds, jobs
+from tests.backend.fake_cluster import FileCluster
+CLUSTER = Path(sys.argv[1])
+"""
+
 
 class FileCluster(StandIn):
     def __init__(self, path: Path, on_create: Callable[[str, str], None] = lambda kind, name: None) -> None:
