@@ -23,6 +23,7 @@ import requests
 from kafkaml.jobs import InferenceJob
 from kafkaml.local import stack as local
 from tests.backend.conftest import Backend, running_backend
+from tests.backend.test_platform_cli import cli_of
 from tests.conftest import throwaway_database, unique
 
 MODEL = b"the final model's bytes"
@@ -180,3 +181,33 @@ def test_the_replicas_a_user_runs_at_once_are_capped_with_429(quiet_backend: Bac
     assert fits.status_code == 201, fits.text
     for inference in (first.json(), fits.json()):
         assert user.post(f"{backend.url}/api/inferences/{inference['id']}/stop/").status_code == 200
+
+
+def test_inferences_through_the_cli(quiet_backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture) -> None:
+    backend = quiet_backend
+    cli = cli_of(backend, "inference-cli", tmp_path, monkeypatch, capsys)
+    running, _ = backend.dormant_result("inference-cli")
+    config = json.dumps(RAW["input_config"])
+    code, out, err = cli("infer", str(running), "--input-config", config, "--input-topic", "in", "--output-topic", "out")
+    assert code == 2 and out == "" and "→ 409 Conflict: the training is running" in err, err
+    result = backend.finished_result("inference-cli", MODEL)
+    code, out, err = cli("infer", str(result), "--input-config", config, "--input-topic", "in", "--output-topic", "in")
+    assert code == 2 and "400 Bad Request: output_topic: must differ from the input topic" in err, err
+    code, out, _ = cli("--json", "infer", str(result), "--input-config", config, "--input-topic", "cli-in",
+                       "--output-topic", "cli-out", "--replicas", "2", "--batch", "8")
+    assert code == 0, out
+    inference = json.loads(out)
+    assert (inference["replicas"], inference["batch"], inference["error_topic"]) == (2, 8, "cli-out-errors")
+    code, out, _ = cli("inferences", "list")
+    assert code == 0 and f"{inference['id']} " in out and "running" in out and "cli-in" in out, out
+    code, out, _ = cli("inferences", "show", str(inference["id"]))
+    assert code == 0 and f"inference {inference['id']} of training result {result}" in out, out
+    code, _, err = cli("inferences", "delete", str(inference["id"]))
+    assert code == 2 and "409 Conflict" in err and "stop it" in err, err
+    code, out, _ = cli("inferences", "stop", str(inference["id"]))
+    assert code == 0 and out == f"stopped inference-{inference['id']}-0, inference-{inference['id']}-1\n", out
+    code, out, _ = cli("inferences", "delete", str(inference["id"]))
+    assert code == 0 and out == f"deleted inference {inference['id']}\n", out
+    code, _, err = cli("inferences", "show", str(inference["id"]))
+    assert code == 2 and "404" in err, err
