@@ -34,7 +34,7 @@ from kafkaml import config
 from kafkaml.config_cli import load_declarations
 from kafkaml.jobs import JobSpec, Role, SecretFile
 from kafkaml.jobs.kubernetes_launcher import KubernetesApi, KubernetesLauncher
-from kafkaml.jobs.manifest import PodSecurity, job_manifest
+from kafkaml.jobs.manifest import PodSecurity, deployment_manifest, job_manifest
 from kafkaml.jobs.rules import PRIVATE_KEY_LIKE
 from kafkaml.jobs.spec import LABEL_JOB, LABEL_ROLE
 
@@ -694,6 +694,10 @@ def _peers(overlay: str) -> dict[str, Peer]:
                        image="kafka-ml/worker:0.1.0", module="x")
         peers[role.value] = Peer.pod(JOBS_NAMESPACE, job_manifest(spec, JOBS_NAMESPACE, PodSecurity())["spec"][
             "template"]["metadata"]["labels"])
+    inference = JobSpec(name="inference-1", role=Role.INFERENCE, owner="platform-backend", training="1",
+                        image="kafka-ml/worker:0.1.0", module="inference_worker", replicas=2)
+    peers["inference"] = Peer.pod(JOBS_NAMESPACE, deployment_manifest(inference, JOBS_NAMESPACE)["spec"][
+        "template"]["metadata"]["labels"])
     peers["dns"] = Peer.pod("kube-system", {"k8s-app": "kube-dns"})
     peers["ingress-controller"] = Peer.pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
     peers["a client's trainer"] = Peer.pod("vehicle-1", {LABEL_ROLE: Role.TRAINER.value})
@@ -710,11 +714,13 @@ MUST_CONNECT = [
     ("kafka-ml-ui", "kafka-ml-backend", 8000), ("kafka-ml-data-control-logger", "kafka-ml-backend", 8000),
     ("kafka-ml-backend", "the API server", 6443), ("aggregator", "kafka-ml-backend", 8000),
     ("audit", "kafka-ml-backend", 8000), ("kafka-ml-backend", "dns", 53), ("aggregator", "dns", 53),
+    ("inference", "kafka-ml-backend", 8000), ("inference", "dns", 53),
 ]
 DEV_MUST_CONNECT = [
     ("kafka-ml-backend", "postgres", 5432), ("kafka-ml-backend", "kafka", 9092), ("kafka-ml-backend", "geth", 8545),
     ("kafka-ml-data-control-logger", "kafka", 9092), ("aggregator", "kafka", 9092), ("aggregator", "geth", 8545),
     ("a client's trainer", "kafka", 9092), ("a client's trainer", "geth", 8545), ("the internet", "kafka", 9092),
+    ("inference", "kafka", 9092),
     ("blockscout", "geth", 8545),
 ]
 #: (from, to, port) that must never connect.
@@ -723,13 +729,15 @@ MUST_NOT_CONNECT = [
     ("a client's trainer", "kafka-ml-backend", 8000), ("another tenant's pod", "kafka-ml-ui", 8080),
     ("kafka-ml-backend", "the internet", 443), ("kafka-ml-ui", "the internet", 443),
     ("aggregator", "the internet", 443), ("another tenant's pod", "aggregator", 8000),
-    ("aggregator", "the API server", 6443),
+    ("aggregator", "the API server", 6443), ("inference", "the internet", 443), ("inference", "the API server", 6443),
+    ("another tenant's pod", "inference", 8000),
     *[("builder", target, port) for target, port in [("dns", 53), ("kafka-ml-backend", 8000), ("the internet", 443),
                                                      ("the API server", 6443)]],
     *[(source, "builder", 8000) for source in ("kafka-ml-backend", "aggregator", "another tenant's pod")],
 ]
 DEV_MUST_NOT_CONNECT = [
     ("aggregator", "postgres", 5432), ("a client's trainer", "postgres", 5432), ("builder", "kafka", 9092),
+    ("inference", "postgres", 5432),
     ("the internet", "postgres", 5432), ("a client's trainer", "blockscout", 4000),
 ]
 
