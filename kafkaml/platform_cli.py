@@ -404,7 +404,11 @@ def run_result_download(args: argparse.Namespace) -> int:
 
 
 def run_result_stop(args: argparse.Namespace) -> int:
-    stopped = connect(args).stop(args.result)
+    return _stopped(args, connect(args).stop(args.result))
+
+
+def _stopped(args: argparse.Namespace, stopped: list[str]) -> int:
+    """What a stop deleted (job or workload names)."""
     if not _json_out(args, {"stopped": stopped}):
         print(f"stopped {', '.join(stopped)}" if stopped else "nothing of it was running")
     return 0
@@ -440,10 +444,7 @@ def run_inference_show(args: argparse.Namespace) -> int:
 
 
 def run_inference_stop(args: argparse.Namespace) -> int:
-    stopped = connect(args).stop_inference(args.inference)
-    if not _json_out(args, {"stopped": stopped}):
-        print(f"stopped {', '.join(stopped)}" if stopped else "nothing of it was running")
-    return 0
+    return _stopped(args, connect(args).stop_inference(args.inference))
 
 
 def run_inference_delete(args: argparse.Namespace) -> int:
