@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The training worker image: the jobs the backends launch (`python -m training_worker.aggregator`,
-# `training_worker.trainer`, `training_worker.audit_job`, `kafkaml.builder`). Built from the
+# `training_worker.trainer`, `training_worker.audit_job`, `inference_worker`, `kafkaml.builder`). Built from the
 # repository root:
 #   docker build -f docker/worker.Dockerfile -t kafka-ml/worker:0.1.0 .
 # GPU variant: the CUDA build of the same TensorFlow release (its pip wheels carry the CUDA
@@ -45,10 +45,11 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY kafkaml /app/kafkaml
 COPY training_worker /app/training_worker
+COPY inference_worker /app/inference_worker
 COPY contracts/artifacts/FederatedLearning.json contracts/artifacts/RewardToken.json \
      contracts/artifacts/TrainingFactory.json contracts/artifacts/standard-input.json /app/contracts/artifacts/
 # Byte-code compiled at build time: job pods run with a read-only root filesystem.
-RUN python -m compileall -q /app/kafkaml /app/training_worker
+RUN python -m compileall -q /app/kafkaml /app/training_worker /app/inference_worker
 USER 10001:10001
 HEALTHCHECK NONE
 CMD ["python", "-m", "training_worker.aggregator"]

@@ -150,6 +150,12 @@ def rebuild(architecture: str, compile_config: Mapping[str, Any]) -> keras.Model
     return model
 
 
+def check_input_shape(model: tuple[int | None, ...], data: tuple[int, ...]) -> None:
+    """The model must take the data's samples (a ``None`` dimension takes any size)."""
+    if len(model) != len(data) or any(m is not None and m != d for m, d in zip(model, data, strict=False)):
+        raise ArchitectureError(f"the model's input shape {model} does not match the data's {tuple(data)}")
+
+
 def statistics_positions(model: keras.Model) -> tuple[int, ...]:
     """Where ``model.get_weights()`` holds non-trainable weights: statistics the layers update
     themselves (batch normalisation's moving mean and variance), not gradient steps, so a rule

@@ -11,8 +11,8 @@ from kafkaml import config
 #: module is looked up by name only to document its variables: kafkaml does not depend on it.
 DECLARING_MODULES = ["kafkaml.config", "kafkaml.faults", "kafkaml.jobs.settings", "kafkaml.ledger.transactions",
                      "kafkaml.platform_cli", "kafkaml.django_service", "kafkaml.builder", "training_worker.settings",
-                     "training_worker.audit_job", "data_control_logger.settings", "model_control_logger.settings",
-                     "backend.api.environment", "federated_backend.api.environment"]
+                     "training_worker.audit_job", "inference_worker.settings", "data_control_logger.settings",
+                     "model_control_logger.settings", "backend.api.environment", "federated_backend.api.environment"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

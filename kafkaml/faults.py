@@ -23,6 +23,9 @@ The points, in the order a training meets them:
 ``trainer.after_submit``
     The update is submitted, not yet reported to the client's sink: the restarted trainer must
     not submit it again.
+``inference.after_flush``
+    An inference worker's batch is answered (predictions and errors flushed), its input offsets
+    not yet committed: the restarted worker must skip those inputs, not answer them twice.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ FAULT_POINTS = (
     "aggregator.after_finish",
     "trainer.after_publish",
     "trainer.after_submit",
+    "inference.after_flush",
 )
 
 #: The exit code of a job ended by a fault point: that of a process killed by SIGKILL.

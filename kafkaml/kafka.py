@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,10 @@ def assigned_consumer(bootstrap: str, partitions: Iterable[TopicPartition] = (),
     return consumer
 
 
-def group_consumer(bootstrap: str, group_id: str, topics: Iterable[str], **overrides: Any) -> KafkaConsumer:
-    """A group consumer whose join completes in seconds on Tansu (see module docstring)."""
+def group_consumer(bootstrap: str, group_id: str, topics: Iterable[str], *,
+                   listener: ConsumerRebalanceListener | None = None, **overrides: Any) -> KafkaConsumer:
+    """A group consumer whose join completes in seconds on Tansu (see module docstring); a
+    ``listener`` hears of each partition it gains and loses (within the rebalance timeout)."""
     require_fast_crc()
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
@@ -103,7 +105,7 @@ def group_consumer(bootstrap: str, group_id: str, topics: Iterable[str], **overr
     }
     options.update(overrides)
     consumer = _connect(KafkaConsumer, bootstrap, options)
-    consumer.subscribe(list(topics))
+    consumer.subscribe(list(topics), listener=listener)
     return consumer
 
 

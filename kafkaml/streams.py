@@ -63,7 +63,7 @@ def iterate_samples(control: DataControl, split: str, bootstrap: str, *, read_ti
     try:
         yielded = 0
         for offset_range in ranges:
-            for record in _read_range(consumer, control.topic, offset_range, read_timeout_s):
+            for record in read_range(consumer, control.topic, offset_range, read_timeout_s):
                 yield _decode(codec, record, control.topic)
                 yielded += 1
         if not unbounded:
@@ -72,7 +72,7 @@ def iterate_samples(control: DataControl, split: str, bootstrap: str, *, read_ti
                                       f"the datasource describes {control.count(split)}")
             return
         follow = OffsetRange(ranges[-1].partition, ranges[-1].end, 2**62) if ranges else OffsetRange(0, 0, 2**62)
-        for record in _read_range(consumer, control.topic, follow, idle_timeout_s, idle_ends=True):
+        for record in read_range(consumer, control.topic, follow, idle_timeout_s, idle_ends=True):
             yield _decode(codec, record, control.topic)
     finally:
         consumer.close()
@@ -85,7 +85,7 @@ def _decode(codec, record, topic: str) -> tuple[np.ndarray, np.ndarray]:
         raise StreamDataError(f"{topic}[{record.partition}]@{record.offset}: {exc}") from None
 
 
-def _read_range(consumer, topic: str, offset_range: OffsetRange, timeout_s: float | None,
+def read_range(consumer, topic: str, offset_range: OffsetRange, timeout_s: float | None,
                 idle_ends: bool = False) -> Iterator:
     """Records of ``[start, end)``; after ``timeout_s`` without one: StreamTimeout, or the end if ``idle_ends``."""
     tp = TopicPartition(topic, offset_range.partition)

@@ -10,7 +10,7 @@ from kafkaml.jobs import JobSpec, Role
 from kafkaml.jobs.local import LocalJob, LocalLauncher
 
 ROLES = {"training_worker.aggregator": Role.AGGREGATOR, "training_worker.trainer": Role.TRAINER,
-         "data_control_logger": Role.LOGGER, "model_control_logger": Role.LOGGER}
+         "data_control_logger": Role.LOGGER, "model_control_logger": Role.LOGGER, "inference_worker": Role.INFERENCE}
 
 
 def local_job(directory: Path, name: str, module: str, environment: Mapping[str, str]) -> LocalJob:

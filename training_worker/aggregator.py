@@ -46,7 +46,7 @@ import keras
 import numpy as np
 
 from kafkaml import kafka
-from kafkaml.architecture import ArchitectureError, rebuild, statistics_positions
+from kafkaml.architecture import ArchitectureError, check_input_shape, rebuild, statistics_positions
 from kafkaml.config import ConfigError
 from kafkaml.faults import fault_point
 from kafkaml.logs import configure as configure_logging
@@ -101,7 +101,7 @@ class Aggregator:
         validation, self.validation_sha256 = find_datasource(
             stream.bootstrap_servers, stream.control_topic, stream.datasource_id, self.training.start_timeout_s,
             sha256=pinned, at=stream.datasource_pin if pinned == stream.datasource_sha256 else None)
-        _check_input_shape(settings.model.input_shape, validation.input_shape)
+        check_input_shape(settings.model.input_shape, validation.input_shape)
         self.model = rebuild(settings.model.architecture, settings.model.compile_config)
         #: Shapes and dtypes of the weights: with the metadata they fix every payload's exact size.
         self.specs = weight_specs(self.model.get_weights())
@@ -382,11 +382,6 @@ class Aggregator:
         log.info("training %s finished at version %s; model saved to %s", self.settings.federated_string_id,
                  latest.number if latest else 0, model_path)
 
-
-def _check_input_shape(model: tuple[int | None, ...], data: tuple[int, ...]) -> None:
-    """The model must take the validation data's samples (a ``None`` dimension takes any size)."""
-    if len(model) != len(data) or any(m is not None and m != d for m, d in zip(model, data, strict=False)):
-        raise ArchitectureError(f"the model's input shape {model} does not match the data's {tuple(data)}")
 
 
 def main() -> int:

@@ -229,7 +229,7 @@ def test_the_context_leaves_out_what_no_image_needs() -> None:
                  "frontend/dist/index.html", "frontend/.env.local", "frontend/test-results/x.png",
                  "kustomize/federated-client/overlays/example-vehicle-1/secrets/wallet-key"):
         assert not in_context(path), path
-    for path in ("kafkaml/config.py", "backend/settings.py", "training_worker/aggregator.py",
+    for path in ("kafkaml/config.py", "backend/settings.py", "training_worker/aggregator.py", "inference_worker/worker.py",
                  "contracts/artifacts/FederatedLearning.json", "requirements-lock.txt",
                  "docker/requirements-services.txt", "federated_backend/settings.py", "data_control_logger/__main__.py",
                  "model_control_logger/__main__.py", "frontend/package.json", "frontend/package-lock.json",

@@ -7,9 +7,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from inference_worker.settings import INFERENCE
 from kafkaml import config
 from kafkaml.config_cli import load_declarations
-from kafkaml.jobs import AggregatorJob, TrainerJob
+from kafkaml.jobs import AggregatorJob, InferenceJob, TrainerJob
 from training_worker.settings import AGGREGATOR_GROUPS, TRAINER_GROUPS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,9 +22,9 @@ def job_only_names() -> set[str]:
     """The names a service sends its jobs that no service reads itself: a name a backend or a
     logger also declares (``BOOTSTRAP_SERVERS``, ``ETH_RPC_URL``...) is also written for them."""
     load_declarations()
-    jobs = {id(group) for group in (*AGGREGATOR_GROUPS, *TRAINER_GROUPS)}
+    jobs = {id(group) for group in (*AGGREGATOR_GROUPS, *TRAINER_GROUPS, INFERENCE)}
     others = {setting.name for group in config.REGISTRY if id(group) not in jobs for setting in group.settings}
-    return (AggregatorJob.variables() | TrainerJob.variables()) - others
+    return (AggregatorJob.variables() | TrainerJob.variables() | InferenceJob.variables()) - others
 
 
 def written_names(tree: ast.AST) -> list[tuple[int, str]]:

@@ -1,0 +1,257 @@
+"""The inference worker's loop (``python -m inference_worker``): consume samples in the
+deployment's consumer group, predict them in batches, answer each on the output or error topic,
+then commit; a restart or a rebalance answers nothing twice (:mod:`inference_worker.answers`).
+
+A batch is predicted when it holds BATCH samples or its first sample has waited BATCH_WAIT_MS,
+which bounds a sample's wait when the input is slow. Everything between two polls (a batch's
+prediction, a partition's tail read) must end within the group's rebalance timeout
+(``kafkaml.kafka.GROUP_REBALANCE_TIMEOUT_MS``), or the group hands the partitions on: the model
+is warmed up before the worker joins, so its first batch does not pay the graph tracing.
+
+Exit codes: 0 after SIGTERM/SIGINT (the batch in hand answered, flushed and committed first); 2,
+with one line saying why, when the worker cannot answer at all (a bad environment, a model that
+is not the pinned one or does not take the declared samples); 1 when Kafka fails under it, so
+that its Deployment restarts it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+
+from inference_worker.answers import answered_offsets, error_value, headers, prediction_value
+from inference_worker.model import ModelRefused, Predictor, load_model
+from inference_worker.settings import load_job
+from kafkaml import kafka
+from kafkaml.codecs import AvroSampleCodec, RawSampleCodec, SampleError
+from kafkaml.config import ConfigError
+from kafkaml.faults import fault_point
+from kafkaml.jobs import InferenceJob
+from kafkaml.logs import configure as configure_logging
+from kafkaml.streams import StreamError
+from kafkaml.topics import TopicError, ensure_topic, partition_count
+
+log = logging.getLogger("inference_worker")
+
+IDLE_POLL_MS = 200
+TOPIC_WAIT_S = 1.0
+#: A tail read's polls return whole fetches (inference_worker.answers._read_to_the_end).
+TAIL_POLL_RECORDS = 1 << 20
+
+
+class Answering(ConsumerRebalanceListener):
+    """The answers of one worker: the batch in hand, and per input partition the next offset to
+    commit and the offsets its answer partitions already answer."""
+
+    def __init__(self, job: InferenceJob, codec: RawSampleCodec | AvroSampleCodec, predictor: Predictor,
+                 producer: KafkaProducer, reader: KafkaConsumer) -> None:
+        self.job, self.codec, self.predictor = job, codec, predictor
+        self.producer, self.reader = producer, reader
+        self.consumer: KafkaConsumer | None = None
+        self.batch: list[ConsumerRecord] = []
+        self.batch_started = 0.0
+        self.answered: dict[TopicPartition, set[int]] = {}
+        self.next_offset: dict[TopicPartition, int] = {}
+        self.uncommitted: set[TopicPartition] = set()
+        #: Partitions the group gave since the last poll, paused until :meth:`resume_assigned`.
+        self.assigned: set[TopicPartition] = set()
+
+    # --- the group's partitions ------------------------------------------------------------
+    # kafka-python calls these on its network thread, where nothing may block: they only note
+    # the change, and :meth:`resume_assigned` does the reading between two polls.
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        assert self.consumer is not None
+        self.consumer.pause(*assigned)  # no record of theirs until they are resumed at the right offset
+        self.assigned.update(assigned)
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Forget the revoked partitions; their inputs in hand are unanswered and uncommitted, so
+        whoever takes them next answers them."""
+        gone = set(revoked)
+        self.batch = [record for record in self.batch if TopicPartition(record.topic, record.partition) not in gone]
+        for tp in gone:
+            self.answered.pop(tp, None)
+            self.next_offset.pop(tp, None)
+            self.assigned.discard(tp)
+        self.uncommitted -= gone
+
+    def resume_assigned(self) -> None:
+        """Resume each newly assigned partition at its committed offset, knowing which inputs past
+        it are answered already."""
+        if not self.assigned:
+            return
+        assert self.consumer is not None
+        assigned, self.assigned = sorted(self.assigned), set()
+        log.info("assigned partitions %s", json.dumps([tp.partition for tp in assigned]))
+        for tp in assigned:
+            committed = self.consumer.committed(tp)
+            if committed is None:
+                committed = self.consumer.beginning_offsets([tp])[tp]
+            answer_partitions = [TopicPartition(self.job.output_topic, tp.partition),
+                                 TopicPartition(self.job.error_topic, tp.partition)]
+            self.answered[tp] = answered_offsets(self.reader, answer_partitions, committed)
+            self.next_offset[tp] = committed
+            self.consumer.seek(tp, committed)
+            log.info("partition %d: resumes at offset %d (%d input(s) past it answered already)", tp.partition,
+                     committed, len(self.answered[tp]))
+        self.consumer.resume(*assigned)
+
+    # --- records ---------------------------------------------------------------------------
+
+    def take(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        """Put ``record`` in the batch, unless its answer was written before a restart."""
+        if tp not in self.next_offset:
+            return  # fetched before its partition was paused: read again once it is resumed
+        answered = self.answered[tp]
+        if record.offset in answered:
+            answered.discard(record.offset)
+            self._advance(tp, record.offset)
+            return
+        if not self.batch:
+            self.batch_started = time.monotonic()
+        self.batch.append(record)
+
+    def due(self) -> bool:
+        waited_ms = 1000 * (time.monotonic() - self.batch_started)
+        return len(self.batch) >= self.job.batch or (bool(self.batch) and waited_ms >= self.job.batch_wait_ms)
+
+    def wait_ms(self) -> int:
+        """How long the next poll may wait: until the batch is due, or an idle poll."""
+        if not self.batch:
+            return IDLE_POLL_MS
+        return max(0, int(self.job.batch_wait_ms - 1000 * (time.monotonic() - self.batch_started)))
+
+    def answer_batch(self) -> None:
+        """Predict the batch, send one answer per record, flush, then commit."""
+        samples, good, errors = [], [], []
+        for record in self.batch:
+            try:
+                samples.append(self.codec.decode_sample(record.value))
+                good.append(record)
+            except SampleError as exc:
+                errors.append((record, str(exc)))
+        answers = {}
+        if samples:
+            outputs = self.predictor.predict(np.stack(samples))
+            for record, output in zip(good, outputs, strict=True):
+                try:
+                    answers[id(record)] = prediction_value(self.predictor.answer(output))
+                except ValueError as exc:
+                    errors.append((record, str(exc)))
+        reasons = {id(record): reason for record, reason in errors}
+        futures = []
+        for record in self.batch:  # input order: each answer partition stays in input order
+            if id(record) in reasons:
+                topic = self.job.error_topic
+                value = error_value(reasons[id(record)], record.topic, record.partition, record.offset)
+            else:
+                topic, value = self.job.output_topic, answers[id(record)]
+            futures.append(self.producer.send(topic, value=value, key=record.key, headers=headers(record.offset),
+                                              partition=record.partition))
+            self._advance(TopicPartition(record.topic, record.partition), record.offset)
+        self.producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # raises the send's error: nothing is committed past an unsent answer
+        fault_point("inference.after_flush")
+        if errors:
+            log.warning("%d record(s) answered on %s: %s", len(errors), self.job.error_topic, errors[0][1])
+        self.batch = []
+        self.commit()
+
+    def commit(self) -> None:
+        if not self.uncommitted:
+            return
+        assert self.consumer is not None
+        offsets = {tp: OffsetAndMetadata(self.next_offset[tp], "", -1) for tp in self.uncommitted
+                   if tp in self.next_offset}
+        self.uncommitted.clear()
+        try:
+            self.consumer.commit(offsets)
+        except CommitFailedError as exc:  # the group moved on; the next owner skips what is answered
+            log.warning("offsets not committed (%s); the partitions' next owner skips the answered inputs", exc)
+
+    def _advance(self, tp: TopicPartition, offset: int) -> None:
+        self.next_offset[tp] = max(self.next_offset.get(tp, 0), offset + 1)
+        self.uncommitted.add(tp)
+
+
+def serve(job: InferenceJob, codec: RawSampleCodec | AvroSampleCodec, predictor: Predictor,
+          stop: threading.Event) -> None:
+    """Answer INPUT_TOPIC until ``stop`` is set."""
+    partitions = _wait_for_topic(job.bootstrap_servers, job.input_topic, stop)
+    if partitions is None:
+        return
+    output_bootstrap = job.output_bootstrap_servers or job.bootstrap_servers
+    for topic in (job.output_topic, job.error_topic):
+        ensure_topic(output_bootstrap, topic, partitions=partitions)
+    producer = kafka.producer(output_bootstrap, enable_idempotence=True, max_in_flight_requests_per_connection=1)
+    reader = kafka.assigned_consumer(output_bootstrap, max_poll_records=TAIL_POLL_RECORDS)
+    answering = Answering(job, codec, predictor, producer, reader)
+    consumer = kafka.group_consumer(job.bootstrap_servers, job.group_id, [job.input_topic], listener=answering,
+                                    max_poll_records=job.batch)
+    answering.consumer = consumer
+    log.info("result %d answers %s (%d partition(s)) on %s, errors on %s, in group %s", job.result_id,
+             job.input_topic, partitions, job.output_topic, job.error_topic, job.group_id)
+    try:
+        while not stop.is_set():
+            polled = consumer.poll(timeout_ms=answering.wait_ms(), max_records=job.batch - len(answering.batch))
+            answering.resume_assigned()
+            for tp, records in polled.items():
+                for record in records:
+                    answering.take(tp, record)
+            if answering.due():
+                answering.answer_batch()
+            else:
+                answering.commit()  # inputs skipped as answered
+        answering.answer_batch()
+        log.info("stopped: every input taken is answered and committed")
+    finally:
+        consumer.close(autocommit=False)
+        producer.close()
+        reader.close()
+
+
+def _wait_for_topic(bootstrap: str, topic: str, stop: threading.Event) -> int | None:
+    """INPUT_TOPIC's partition count once it exists (a deployment may come before its producers)."""
+    logged = False
+    while not stop.is_set():
+        count = partition_count(bootstrap, topic)
+        if count is not None:
+            return count
+        if not logged:
+            log.info("waiting for topic %s to exist on %s", topic, bootstrap)
+            logged = True
+        stop.wait(TOPIC_WAIT_S)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    try:
+        job, codec = load_job(os.environ)
+        predictor = Predictor(load_model(job), codec.shape)
+        predictor.predict(np.zeros((job.batch, *codec.shape), codec.dtype))  # warm-up: traces the graph
+    except (ConfigError, ModelRefused) as exc:
+        print(f"inference worker: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        serve(job, codec, predictor, stop)
+    except (KafkaError, kafka.KafkaUnavailable, TopicError, StreamError) as exc:
+        log.error("Kafka failed: %s: %s", type(exc).__name__, exc)
+        return 1
+    return 0
