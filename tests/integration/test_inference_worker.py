@@ -293,7 +293,7 @@ class _ModelServer(http.server.BaseHTTPRequestHandler):
     token = ""
 
     def do_GET(self) -> None:  # noqa: N802 (the handler's name)
-        if self.headers.get("Authorization") != f"Bearer {self.token}":
+        if self.headers.get("Authorization") != f"Job {self.token}":
             self.send_response(403)
             self.end_headers()
             return
