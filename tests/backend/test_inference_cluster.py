@@ -3,7 +3,7 @@ its API (no API server runs here), with the backend's own services on real Postg
 Deployment it creates validates against the Kubernetes 1.32 schema, its pods are told an
 ``InferenceJob`` and mount the model token from the inference's own Secret; stop deletes both;
 and the reconciler leaves a serving inference alone and marks a crash-looping one failed (its
-Deployment and Secret deleted, its token revoked)."""
+Deployment and Secret deleted, its token revoked), and one abandoned mid-launch too."""
 
 from __future__ import annotations
 
@@ -47,8 +47,13 @@ settings = inferences.InferenceSettings(replicas=3, input_format="RAW",
 served, stopped = (inferences.inference_create(owner=user, result=result, settings=settings, sample_shape=(8,))
                    for _ in range(2))
 inferences.inference_stop(inference=stopped)
-print(json.dumps({"served": served.pk, "stopped": stopped.pk, "result": result.pk, "status": served.status,
-                  "sha256": result.model_sha256}))
+# An API process that died mid-launch: the row created, nothing launched, long ago.
+abandoned = Inference.objects.create(owner=user, result=result, replicas=1, input_format="RAW",
+                                     input_config=settings.input_config, input_topic="a", output_topic="b",
+                                     error_topic="c", bootstrap_servers="kafka:9092", token_sha256="0" * 64)
+Inference.objects.filter(pk=abandoned.pk).update(created_at=timezone.now() - timedelta(seconds=inferences.LAUNCH_S + 1))
+print(json.dumps({"served": served.pk, "stopped": stopped.pk, "abandoned": abandoned.pk, "result": result.pk,
+                  "status": served.status, "sha256": result.model_sha256}))
 """
 
 RECONCILE = CLUSTER_SETUP + """
@@ -107,6 +112,9 @@ def test_an_inference_is_a_deployment_the_reconciler_follows(tmp_path: Path) -> 
                    "status": {"phase": "Running"}}
         cluster.write_text(json.dumps({**state, "deployments": [deployment], "pods": [running]}))
         assert run(RECONCILE, env, str(cluster), str(created["served"]))["status"] == "running"
+        abandoned = run(RECONCILE, env, str(cluster), str(created["abandoned"]))
+        assert abandoned["status"] == "failed" and "launch was interrupted" in abandoned["error"], abandoned
+        assert abandoned["token_sha256"] == ""
         assert json.loads(cluster.read_text())["deployments"]
 
         # A replica crash-loops: failed, with the reason; its Deployment and Secret deleted, its token revoked.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -42,6 +43,8 @@ ACTIVE = (Inference.Status.CREATED, Inference.Status.RUNNING)
 #: The worker's program (``python -m``), in the jobs' image.
 INFERENCE_MODULE = "inference_worker"
 TOKEN_KEY = "inference-token"
+#: Seconds a launch may take; an inference still created after that was abandoned mid-launch.
+LAUNCH_S = 300
 #: How much of a failed replica's output its error keeps.
 LOG_LINES, ERROR_CHARS = 10, 2000
 
@@ -181,15 +184,21 @@ def inference_delete(*, inference: Inference) -> None:
 
 def inference_sync(*, inference: Inference) -> None:
     """A running inference whose workload failed for good, ended, or is gone is marked failed,
-    with the reason and the end of the failed replica's output, and the rest of it is ended.
+    with the reason and the end of the failed replica's output, and the rest of it is ended; so is
+    one still ``created`` after :data:`LAUNCH_S` (the API process that launched it died mid-launch).
 
     Called in a transaction: the row stays locked meanwhile, so a stop asked at the same time
     waits and then finds it ended (or this finds it stopped and does nothing)."""
-    status = Inference.objects.select_for_update().values_list("status", flat=True).get(pk=inference.pk)
-    if status != Inference.Status.RUNNING:
-        return
+    status, created_at = Inference.objects.select_for_update().values_list("status", "created_at").get(
+        pk=inference.pk)
     launcher = jobs.launcher()
     selector = {LABEL_JOB: job_name(inference)}
+    if status == Inference.Status.CREATED and timezone.now() - created_at > timedelta(seconds=LAUNCH_S):
+        launcher.stop(selector)  # whatever of it the interrupted launch started
+        _end(inference, Inference.Status.FAILED, "its launch was interrupted (the API process ended); deploy it again")
+        return
+    if status != Inference.Status.RUNNING:
+        return
     statuses = launcher.status(selector)
     ended = [status for status in statuses if status.state in (JobState.FAILED, JobState.SUCCEEDED)]
     if statuses and not ended:

@@ -1,6 +1,6 @@
 """The platform backend's reconciler pass (:mod:`kafkaml.django_reconciler`): a training whose
 aggregator job failed for good, an audit whose job ended without a verdict, and an inference whose
-worker failed for good are marked so by the service itself, not when someone next reads them
+worker failed for good (or whose launch was abandoned) are marked so by the service itself, not when someone next reads them
 (their sweeps and token revocations with them)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def reconcile() -> None:
         _each(f"result.{result.pk}", "training", result_sync, result=result)
     for result in TrainingResult.objects.filter(audits__status=Audit.Status.RUNNING).distinct():
         _each(f"result.{result.pk}", "audits of training", audits_sync, result=result)
-    for inference in Inference.objects.filter(status=Inference.Status.RUNNING):
+    for inference in Inference.objects.filter(status__in=(Inference.Status.CREATED, Inference.Status.RUNNING)):
         _each(f"inference.{inference.pk}", "inference", inference_sync, inference=inference)
 
 
