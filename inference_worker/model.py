@@ -55,7 +55,7 @@ def model_file(job: InferenceJob, directory: Path, *, max_bytes: int = MAX_MODEL
     assert job.model_url is not None
     token = read_secret("INFERENCE_TOKEN")
     try:
-        response = requests.get(job.model_url, headers={"Authorization": f"Bearer {token}"}, stream=True,
+        response = requests.get(job.model_url, headers={"Authorization": f"Job {token}"}, stream=True,
                                 timeout=DOWNLOAD_TIMEOUT_S)
     except requests.RequestException as exc:
         raise ModelRefused(f"cannot fetch the model from {job.model_url}: {type(exc).__name__}") from None

@@ -43,7 +43,7 @@ INFERENCE = declare(
     Setting("MODEL_URL", "Where the model is downloaded (the backend's result model), with the token of "
             "INFERENCE_TOKEN_FILE; exactly one of MODEL_URL and MODEL_FILE.", default=None),
     Setting("MODEL_FILE", "The model file itself (local runs).", kind="path", default=None),
-    Setting("INFERENCE_TOKEN_FILE", "File holding the token MODEL_URL takes (sent as `Authorization: Bearer "
+    Setting("INFERENCE_TOKEN_FILE", "File holding the token MODEL_URL takes (sent as `Authorization: Job "
             "<token>`; a mounted Secret).", kind="path", default=None),
     Setting("OUTPUT_BOOTSTRAP_SERVERS", "Kafka bootstrap of OUTPUT_TOPIC and ERROR_TOPIC (default: "
             "BOOTSTRAP_SERVERS).", default=None),

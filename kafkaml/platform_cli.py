@@ -1,7 +1,8 @@
 """``kafkaml platform ...``: the platform backend's REST API from the shell, so scripts need no browser.
 
 Create a model from a file, group models into a configuration, deploy it, follow its rounds as
-they are recorded, download the final model (its SHA-256 checked) and stop a training. The
+they are recorded, download the final model (its SHA-256 checked) and stop a training; deploy a
+finished training's model for inference on Kafka topics, list, stop and delete inferences. The
 backend is ``--url``, else ``KAFKAML_PLATFORM_URL``, else the running local stack's; the API token
 is ``--token``/``--token-file``, else ``KAFKAML_PLATFORM_TOKEN_FILE``, else the local stack's first
 administrator's (``platform-admin.json``). Every failure is one line and exit code 2.
@@ -119,6 +120,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "file name in the current directory)")
     stop = leaf(results, "stop", "stop a training (its jobs are deleted)", run_result_stop)
     stop.add_argument("result", type=int, metavar="RESULT_ID")
+
+    infer = leaf(resources, "infer", "serve a finished training's model: samples from a topic, predictions to "
+                 "another", run_infer)
+    infer.add_argument("result", type=int, metavar="RESULT_ID")
+    infer.add_argument("--input-format", choices=("RAW", "AVRO"), default="RAW", help="default RAW")
+    infer.add_argument("--input-config", type=_json_object, required=True, metavar="JSON",
+                       help='what one sample is, e.g. \'{"data_type": "float32", "data_reshape": [8]}\' (RAW) or '
+                            '\'{"data_scheme": {...}}\' (AVRO)')
+    infer.add_argument("--input-topic", required=True, help="topic the samples arrive on")
+    infer.add_argument("--output-topic", required=True, help="topic the predictions go to (with each sample's key)")
+    infer.add_argument("--error-topic", default=None, help="where bad records are answered with the reason "
+                       "(default <output topic>-errors)")
+    infer.add_argument("--replicas", type=int, default=1, help="workers sharing the input's partitions (default 1)")
+    infer.add_argument("--bootstrap-servers", default="", metavar="HOST:PORT,...",
+                       help="the Kafka of the topics (default: the platform's)")
+    infer.add_argument("--batch", type=int, default=None, help="samples predicted at once (default: the worker's)")
+
+    inferences = resources.add_parser("inferences", help="inference deployments").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    leaf(inferences, "list", "your inference deployments", run_inference_list)
+    for action, help_, handler in (("show", "one inference deployment", run_inference_show),
+                                   ("stop", "stop an inference (its workers are deleted)", run_inference_stop),
+                                   ("delete", "delete a stopped or failed inference", run_inference_delete)):
+        leaf(inferences, action, help_, handler).add_argument("inference", type=int, metavar="INFERENCE_ID")
 
 
 def _connection_options(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -379,10 +404,65 @@ def run_result_download(args: argparse.Namespace) -> int:
 
 
 def run_result_stop(args: argparse.Namespace) -> int:
-    stopped = connect(args).stop(args.result)
+    return _stopped(args, connect(args).stop(args.result))
+
+
+def _stopped(args: argparse.Namespace, stopped: list[str]) -> int:
+    """What a stop deleted (job or workload names)."""
     if not _json_out(args, {"stopped": stopped}):
         print(f"stopped {', '.join(stopped)}" if stopped else "nothing of it was running")
     return 0
+
+
+def run_infer(args: argparse.Namespace) -> int:
+    payload = {"result": args.result, "input_format": args.input_format, "input_config": args.input_config,
+               "input_topic": args.input_topic, "output_topic": args.output_topic, "replicas": args.replicas,
+               "bootstrap_servers": args.bootstrap_servers, "batch": args.batch}
+    if args.error_topic is not None:
+        payload["error_topic"] = args.error_topic
+    inference = connect(args).infer(payload)
+    if not _json_out(args, inference):
+        _print_inference(inference)
+    return 0 if inference["status"] in ("created", "running") else 1
+
+
+def run_inference_list(args: argparse.Namespace) -> int:
+    inferences = connect(args).inferences()
+    if not _json_out(args, inferences):
+        _table(f"{len(inferences)} inference(s)", ("id", "result", "model", "status", "replicas", "input", "output",
+                                                     "created"),
+               [(i["id"], i["result"], i["model_name"], i["status"], i["replicas"], i["input_topic"],
+                 i["output_topic"], i["created_at"][:19]) for i in inferences])
+    return 0
+
+
+def run_inference_show(args: argparse.Namespace) -> int:
+    inference = connect(args).inference(args.inference)
+    if not _json_out(args, inference):
+        _print_inference(inference)
+    return 0
+
+
+def run_inference_stop(args: argparse.Namespace) -> int:
+    return _stopped(args, connect(args).stop_inference(args.inference))
+
+
+def run_inference_delete(args: argparse.Namespace) -> int:
+    connect(args).delete_inference(args.inference)
+    if not _json_out(args, {"deleted": args.inference}):
+        print(f"deleted inference {args.inference}")
+    return 0
+
+
+def _print_inference(inference: dict) -> None:
+    colour = {"running": "green", "failed": "red", "stopped": "yellow"}.get(inference["status"], "white")
+    console().print(f"inference {inference['id']} of training result {inference['result']} "
+                    f"({inference['model_name']}): [{colour}]{inference['status']}[/{colour}], "
+                    f"{inference['replicas']} replica(s), {inference['input_format']} from {inference['input_topic']} "
+                    f"→ {inference['output_topic']} (errors: {inference['error_topic']}) on "
+                    f"{inference['bootstrap_servers']}")
+    if inference.get("error"):
+        print(f"error: {inference['error']}")
 
 
 def _shape(shape: list | None) -> str:

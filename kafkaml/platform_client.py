@@ -148,6 +148,22 @@ class PlatformClient:
     def stop(self, result_id: int) -> list[str]:
         return self.post(f"/api/results/{result_id}/stop/")["stopped"]
 
+    def infer(self, payload: JSON) -> JSON:
+        """Deploy a finished result's model for inference (``payload``: the API's inference input)."""
+        return self.post("/api/inferences/", payload)
+
+    def inferences(self) -> list[JSON]:
+        return self.every("/api/inferences/")
+
+    def inference(self, inference_id: int) -> JSON:
+        return self.get(f"/api/inferences/{inference_id}/")
+
+    def stop_inference(self, inference_id: int) -> list[str]:
+        return self.post(f"/api/inferences/{inference_id}/stop/")["stopped"]
+
+    def delete_inference(self, inference_id: int) -> None:
+        self.request("DELETE", f"/api/inferences/{inference_id}/")
+
     def download_model(self, result_id: int, destination: Path | None) -> Download:
         """The final ``.keras`` file, streamed to ``destination`` (default: the server's file name)
         and kept only when its SHA-256 equals the ``X-Content-SHA256`` header."""

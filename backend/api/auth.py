@@ -7,7 +7,9 @@ only as its SHA-256; it is revoked (the digest cleared) when the job ends. ``Aut
 * the result's **aggregator** (``TrainingResult.token_sha256``): it posts the rounds and the final
   record and uploads the final model (``IsTheAggregator``);
 * one **audit** of the result (``Audit.token_sha256``): it posts that audit's verdict, nothing
-  else (``IsTheAudit``).
+  else (``IsTheAudit``);
+* one created or running **inference** of the result (``Inference.token_sha256``): its worker
+  downloads the result's final model, nothing else (``IsAPersonOrTheInference``).
 
 Neither is a user, so no user endpoint accepts them (those authenticate people only), and a job
 endpoint accepts neither a user's token nor a relay's. The scheme sends no challenge: every
@@ -22,21 +24,23 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
-from backend.api.models import Audit, TrainingResult
+from backend.api.models import Audit, Inference, TrainingResult
 from kafkaml.registry.auth import presented_token, token_digest
 
 SCHEME = b"job"
 
 
 class JobIdentity:
-    """The authenticated party of a job request: the result's aggregator, or one of its audits."""
+    """The authenticated party of a job request: the result's aggregator, one of its audits, or
+    the worker of one of its inferences."""
 
     is_authenticated = True
     is_staff = False
 
-    def __init__(self, result: TrainingResult, audit: Audit | None = None) -> None:
+    def __init__(self, result: TrainingResult, audit: Audit | None = None, inference: Inference | None = None) -> None:
         self.result = result
         self.audit = audit
+        self.inference = inference
 
 
 class JobTokenAuthentication(BaseAuthentication):
@@ -52,9 +56,12 @@ class JobTokenAuthentication(BaseAuthentication):
         if result.token_sha256 and hmac.compare_digest(result.token_sha256, digest):
             return JobIdentity(result), None
         audit = Audit.objects.filter(result=result, token_sha256=digest).first()
-        if audit is None:
-            raise AuthenticationFailed("this job token is not valid for this training result")
-        return JobIdentity(result, audit), None
+        if audit is not None:
+            return JobIdentity(result, audit), None
+        inference = Inference.objects.filter(result=result, token_sha256=digest).first()
+        if inference is not None:  # an ended inference's digest is cleared: its token is revoked
+            return JobIdentity(result, inference=inference), None
+        raise AuthenticationFailed("this job token is not valid for this training result")
 
 
 class IsTheAggregator(BasePermission):
@@ -63,7 +70,8 @@ class IsTheAggregator(BasePermission):
     message = "only this training's aggregator job may do this"
 
     def has_permission(self, request, view) -> bool:
-        return isinstance(request.user, JobIdentity) and request.user.audit is None
+        identity = request.user
+        return isinstance(identity, JobIdentity) and identity.audit is None and identity.inference is None
 
 
 class IsTheAudit(BasePermission):
@@ -75,3 +83,16 @@ class IsTheAudit(BasePermission):
         identity = request.user
         return (isinstance(identity, JobIdentity) and identity.audit is not None
                 and identity.audit.pk == view.kwargs.get("audit_id"))
+
+
+class IsAPersonOrTheInference(BasePermission):
+    """A signed-in person (who sees only what is theirs), or the worker of an inference of the
+    result named in the URL: not the result's aggregator, nor an audit."""
+
+    message = "only a person or this training's inference worker may do this"
+
+    def has_permission(self, request, view) -> bool:
+        identity = request.user
+        if isinstance(identity, JobIdentity):
+            return identity.inference is not None
+        return bool(identity and identity.is_authenticated)

@@ -60,6 +60,9 @@ QUOTAS = declare(
             default=10_000_000, minimum=1),
     Setting("PLATFORM_MAX_RUNNING_TRAININGS", "Trainings (one per model of a deployment) a user may have created or "
             "running at once; a deployment beyond it is refused with 429.", kind="int", default=4, minimum=1),
+    Setting("PLATFORM_MAX_INFERENCE_REPLICAS", "Inference worker replicas a user may have created or running at "
+            "once, all their inferences together; an inference beyond it is refused with 429.", kind="int", default=8,
+            minimum=1),
 )
 
 
@@ -71,6 +74,7 @@ class Quotas:
     max_reward_budget: int
     max_sample_ceiling: int
     max_running_trainings: int
+    max_inference_replicas: int
 
 
 @functools.cache
@@ -87,7 +91,8 @@ def quotas() -> Quotas:
     return Quotas(max_reward_base=amounts["PLATFORM_MAX_REWARD_BASE"],
                   max_reward_budget=amounts["PLATFORM_MAX_REWARD_BUDGET"],
                   max_sample_ceiling=values["PLATFORM_MAX_SAMPLE_CEILING"],
-                  max_running_trainings=values["PLATFORM_MAX_RUNNING_TRAININGS"])
+                  max_running_trainings=values["PLATFORM_MAX_RUNNING_TRAININGS"],
+                  max_inference_replicas=values["PLATFORM_MAX_INFERENCE_REPLICAS"])
 
 
 @dataclass(frozen=True)

@@ -172,3 +172,41 @@ class Audit(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class Inference(models.Model):
+    """A finished training's model deployed for inference: a long-running worker of ``replicas``
+    replicas (one consumer group) that reads samples from ``input_topic`` and writes each
+    prediction, with its sample's key, to ``output_topic``; a record that is not a sample is
+    answered on ``error_topic`` with the reason.
+
+    ``created`` while it is being launched, ``running`` once its workload was started, then
+    ``stopped`` by its owner or ``failed`` (its launch, or a replica, failed: ``error`` says why).
+    The worker fetches the model with a token of its own (only its SHA-256 is stored, cleared
+    when the inference ends), good for that one download."""
+
+    class Status(models.TextChoices):
+        CREATED = "created"
+        RUNNING = "running"
+        STOPPED = "stopped"
+        FAILED = "failed"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inferences")
+    result = models.ForeignKey(TrainingResult, on_delete=models.CASCADE, related_name="inferences")
+    replicas = models.PositiveSmallIntegerField()
+    input_format = models.CharField(max_length=10)
+    input_config = models.JSONField()
+    input_topic = models.CharField(max_length=249)
+    output_topic = models.CharField(max_length=249)
+    error_topic = models.CharField(max_length=249)
+    bootstrap_servers = models.CharField(max_length=1000)
+    batch = models.IntegerField(null=True)  # null: the worker's own default
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
+    error = models.TextField(blank=True, default="")
+    token_sha256 = models.CharField(max_length=64, blank=True, default="")  # of its model token; cleared at its end
+    created_at = models.DateTimeField(auto_now_add=True)
+    stopped_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["owner", "id"])]

@@ -12,4 +12,5 @@ class JobTokenScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization",
                 "description": "`Job <token>`: a training job's own token: the aggregator's reports its result, an "
-                               "audit's posts that audit's verdict."}
+                               "audit's posts that audit's verdict, an inference worker's downloads the model it "
+                               "serves."}

@@ -1,5 +1,5 @@
-"""Reads: what a user may see. A user sees their own models, configurations, deployments and
-results; staff see everyone's. Datasources and the platform's chain are the platform's, seen by all."""
+"""Reads: what a user may see. A user sees their own models, configurations, deployments,
+results and inferences; staff see everyone's. Datasources and the platform's chain are the platform's, seen by all."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
-from backend.api.models import Configuration, Deployment, MLModel, RoundRecord, TrainingResult
+from backend.api.models import Configuration, Deployment, Inference, MLModel, RoundRecord, TrainingResult
 
 
 def _owned(queryset: QuerySet, user, owner_field: str = "owner") -> QuerySet:
@@ -104,3 +104,12 @@ def result_of(user, pk: int) -> TrainingResult:
 def rounds_of(result: TrainingResult, *, after: int | None = None) -> QuerySet[RoundRecord]:
     rounds = result.rounds.all()
     return rounds.filter(version__gt=after) if after is not None else rounds
+
+
+def inferences_of(user) -> QuerySet[Inference]:
+    return _owned(Inference.objects.select_related("result__ml_model"), user)
+
+
+def inference_of(user, pk: int) -> Inference:
+    """The inference if the user may see it; 404 otherwise (another user's does not exist for them)."""
+    return get_object_or_404(inferences_of(user), pk=pk)

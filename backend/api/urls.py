@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from backend.api.apis import audits, chain, clients, deployments, ml_models, results, strategies
+from backend.api.apis import audits, chain, clients, deployments, inferences, ml_models, results, strategies
 
 urlpatterns = [
     path("models/", ml_models.ModelListApi.as_view()),
@@ -22,6 +22,9 @@ urlpatterns = [
     path("results/<int:pk>/chain/", chain.ResultChainApi.as_view()),
     path("results/<int:pk>/audits/", audits.ResultAuditsApi.as_view()),
     path("results/<int:pk>/audits/<int:audit_id>/", audits.AuditVerdictApi.as_view()),
+    path("inferences/", inferences.InferenceListApi.as_view()),
+    path("inferences/<int:pk>/", inferences.InferenceDetailApi.as_view()),
+    path("inferences/<int:pk>/stop/", inferences.InferenceStopApi.as_view()),
     path("chain/", chain.ChainStatusApi.as_view()),
     path("clients/", clients.ClientListApi.as_view()),
 ]

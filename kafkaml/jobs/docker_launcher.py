@@ -1,7 +1,8 @@
 """Jobs as containers of one host's Docker Engine (or podman's Docker-compatible service): the
 launcher for a platform run on a single host without Kubernetes.
 
-A job is one container named after the job and labelled with its labels, so status, logs and
+A job is one container named after the job and labelled with its labels (a long-running service
+one per replica: ``JobSpec.instances``), so status, logs and
 stop select by label as in a cluster, and any process that opens a launcher on the same engine
 sees the same jobs. The container gets what the Kubernetes launcher gives a pod
 (:mod:`kafkaml.jobs.manifest`): the images' non-root user, a read-only root filesystem with a
@@ -63,32 +64,45 @@ class DockerLauncher(HostSecrets, Launcher):
         return cls(docker.from_env(), network, secrets_dir)
 
     def launch(self, spec: JobSpec) -> JobHandle:
+        """One container for a job, one per replica of a service (``spec.instances()``): all or none run."""
+        if self._containers(scoped({LABEL_JOB: spec.name})):
+            raise JobExists(f"a container for job {spec.name} exists already")
+        started: list[str] = []
+        try:
+            for name, labels in spec.instances().items():
+                self._run(spec, name, labels)
+                started.append(name)
+        except JobError:
+            for container in self._containers(scoped({LABEL_JOB: spec.name})):
+                container.remove(force=True)
+                self._remove_staged(container.name)
+            raise
+        return JobHandle(spec.name, spec.all_labels)
+
+    def _run(self, spec: JobSpec, name: str, labels: Mapping[str, str]) -> None:
         from docker.errors import APIError
         from docker.types import Ulimit
 
-        if self._containers(scoped({LABEL_JOB: spec.name})):
-            raise JobExists(f"a container for job {spec.name} exists already")
-        mounts, paths = self._stage_secrets(spec)
+        mounts, paths = self._stage_secrets(spec, name)
         user = f"{self.security.run_as_user}:{self.security.run_as_group}"
-        labels = dict(spec.all_labels)
+        labels = dict(labels)
         if spec.active_deadline_s is not None:
             labels[DEADLINE_LABEL] = str(spec.active_deadline_s)
         try:
             self.engine.containers.run(
-                spec.image, spec.argv("python"), name=spec.name, detach=True, labels=labels,
+                spec.image, spec.argv("python"), name=name, detach=True, labels=labels,
                 environment={**spec.environment, **spec.secret_environment(paths)}, user=user,
                 read_only=True, tmpfs={"/tmp": "rw,nosuid,nodev,size=1g"}, cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], network=self.network, volumes=mounts,
                 mem_limit=int(rules.quantity("memory limit", spec.resources.memory_limit)),
                 nano_cpus=int(rules.quantity("cpu limit", spec.resources.cpu_limit) * 1e9),
-                ulimits=[Ulimit(name=name, soft=value, hard=value) for name, value in ULIMITS.items()],
+                ulimits=[Ulimit(name=limit, soft=value, hard=value) for limit, value in ULIMITS.items()],
                 restart_policy={"Name": "on-failure", "MaximumRetryCount": spec.backoff_limit}
                 if spec.backoff_limit else {"Name": "no"},
             )
         except APIError as exc:
-            self._remove_staged(spec.name)
-            raise JobError(f"job {spec.name} could not start: {exc.explanation or exc}") from None
-        return JobHandle(spec.name, spec.all_labels)
+            self._remove_staged(name)
+            raise JobError(f"job {name} could not start: {exc.explanation or exc}") from None
 
     def status(self, selector: Mapping[str, str]) -> list[JobStatus]:
         return sorted((self._status(container) for container in self._containers(scoped(selector))),
@@ -115,16 +129,17 @@ class DockerLauncher(HostSecrets, Launcher):
         labels = [f"{key}={value}" for key, value in selector.items()]
         return self.engine.containers.list(all=True, filters={"label": labels})
 
-    def _stage_secrets(self, spec: JobSpec) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-        """Each secret file of the job as a copy of its own, and the bind mounts and paths for them."""
+    def _stage_secrets(self, spec: JobSpec, container: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+        """Each secret file of the job's ``container`` as a copy of its own, and the bind mounts
+        and paths for them."""
         mounts: dict[str, dict[str, str]] = {}
         paths: dict[str, str] = {}
         for index, (name, secret) in enumerate(sorted(spec.secret_files.items())):
             source = self.secrets.path(secret)
             if not source.is_file():
-                self._remove_staged(spec.name)
-                raise JobError(f"job {spec.name}: secret {secret.secret!r} key {secret.key!r}: no file {source}")
-            directory = self.secrets.directory / STAGED / spec.name / str(index)
+                self._remove_staged(container)
+                raise JobError(f"job {container}: secret {secret.secret!r} key {secret.key!r}: no file {source}")
+            directory = self.secrets.directory / STAGED / container / str(index)
             directory.mkdir(parents=True, exist_ok=True)
             copy = directory / secret.key
             shutil.copyfile(source, copy)

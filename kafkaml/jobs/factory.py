@@ -8,10 +8,12 @@ from kafkaml.jobs.launcher import Launcher
 from kafkaml.jobs.local import LocalLauncher
 
 
-def launcher_from_settings(kind: str, jobs_dir: Path, secrets_dir: Path | None = None) -> Launcher:
+def launcher_from_settings(kind: str, jobs_dir: Path, secrets_dir: Path | None = None, *,
+                           services: bool = False) -> Launcher:
     """Kubernetes Jobs in the service's namespace (``kind="kubernetes"``), or local processes
     under ``jobs_dir`` whose Secrets are the directories of ``secrets_dir`` (by default
-    ``<jobs_dir>/secrets``)."""
+    ``<jobs_dir>/secrets``). ``services``: the caller runs long-running services too (the
+    platform's inference), as Kubernetes Deployments, which its Role must allow."""
     if kind == "docker":
         from kafkaml.jobs.docker_launcher import DockerLauncher
         from kafkaml.jobs.settings import JOB_NETWORK
@@ -20,5 +22,5 @@ def launcher_from_settings(kind: str, jobs_dir: Path, secrets_dir: Path | None =
     if kind == "kubernetes":
         from kafkaml.jobs.kubernetes_launcher import KubernetesLauncher  # about a second to import
 
-        return KubernetesLauncher()
+        return KubernetesLauncher(services=services)
     return LocalLauncher(jobs_dir, secrets_dir=secrets_dir)

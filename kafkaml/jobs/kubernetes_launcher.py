@@ -1,4 +1,4 @@
-"""Jobs as Kubernetes ``batch/v1`` Jobs in one namespace: ``JOB_NAMESPACE`` (the platform's jobs
+"""Jobs as Kubernetes ``batch/v1`` Jobs (long-running services as ``apps/v1`` Deployments) in one namespace: ``JOB_NAMESPACE`` (the platform's jobs
 and their Secrets, apart from the platform's own Secrets), else the caller's own.
 
 The backends run in a pod whose service account may manage Jobs and their Secrets and read Pods
@@ -23,7 +23,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from kafkaml.jobs.launcher import JobError, JobExists, JobHandle, JobState, JobStatus, Launcher, scoped
-from kafkaml.jobs.manifest import PodSecurity, job_manifest
+from kafkaml.jobs.manifest import PodSecurity, workload_manifest
 from kafkaml.jobs.settings import JOB_NAMESPACE, POD_NAMESPACE
 from kafkaml.jobs.spec import LABEL_JOB, LABEL_PART_OF, PART_OF, JobSpec
 
@@ -33,19 +33,24 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 @dataclass(frozen=True)
 class KubernetesApi:
-    """The two API groups the launcher calls: ``BatchV1Api`` for Jobs, ``CoreV1Api`` for Pods."""
+    """The API groups the launcher calls: ``BatchV1Api`` for Jobs, ``CoreV1Api`` for Pods and
+    Secrets, and ``AppsV1Api`` for the Deployments of long-running services. ``apps`` is None for
+    a caller that runs none (a federated client's backend): its Role grants nothing on
+    Deployments, so the launcher never asks about them."""
 
     batch: Any
     core: Any
+    apps: Any = None
 
     @classmethod
-    def connect(cls) -> KubernetesApi:
-        """In a pod, its service account; elsewhere the user's kube config."""
+    def connect(cls, services: bool = False) -> KubernetesApi:
+        """In a pod, its service account; elsewhere the user's kube config. ``services``: the
+        caller runs long-running services too."""
         try:
             config.load_incluster_config()
         except config.ConfigException:
             config.load_kube_config()
-        return cls(client.BatchV1Api(), client.CoreV1Api())
+        return cls(client.BatchV1Api(), client.CoreV1Api(), client.AppsV1Api() if services else None)
 
 
 def namespace_from_environment(environ: Mapping[str, str] | None = None,
@@ -71,48 +76,54 @@ class KubernetesLauncher(Launcher):
     """Launches, watches and deletes Jobs in one namespace through the Kubernetes API."""
 
     def __init__(self, api: KubernetesApi | None = None, namespace: str | None = None,
-                 security: PodSecurity | None = None) -> None:
+                 security: PodSecurity | None = None, services: bool = False) -> None:
         self.namespace = namespace or namespace_from_environment()
-        self.api = api or KubernetesApi.connect()
+        self.api = api or KubernetesApi.connect(services)
         self.security = security or PodSecurity()
 
     def manifest(self, spec: JobSpec) -> dict[str, Any]:
-        """The Job object :meth:`launch` sends for ``spec``."""
-        return job_manifest(spec, self.namespace, self.security)
+        """The Job (a service's Deployment) :meth:`launch` sends for ``spec``."""
+        return workload_manifest(spec, self.namespace, self.security)
 
     def launch(self, spec: JobSpec) -> JobHandle:
         with _api_errors(f"creating job {spec.name}"):
-            self.api.batch.create_namespaced_job(namespace=self.namespace, body=self.manifest(spec))
+            if spec.replicas is None:
+                self.api.batch.create_namespaced_job(namespace=self.namespace, body=self.manifest(spec))
+            elif self.api.apps is None:
+                raise JobError(f"job {spec.name}: this launcher runs no long-running services (no apps/v1 API)")
+            else:
+                self.api.apps.create_namespaced_deployment(namespace=self.namespace, body=self.manifest(spec))
         return JobHandle(spec.name, spec.all_labels)
 
     def status(self, selector: Mapping[str, str]) -> list[JobStatus]:
         wanted = selector_string(scoped(selector))
         with _api_errors("listing jobs"):
-            jobs, pods = self._jobs(wanted), self._pods_by_job(wanted)
-        return sorted((_job_status(job, pods.get(job.metadata.name, [])) for job in jobs),
-                      key=lambda status: status.name)
+            jobs, services, pods = self._jobs(wanted), self._deployments(wanted), self._pods_by_job(wanted)
+        statuses = [_job_status(job, pods.get(job.metadata.name, [])) for job in jobs]
+        statuses += [_service_status(service, pods.get(service.metadata.name, [])) for service in services]
+        return sorted(statuses, key=lambda status: status.name)
 
     def logs(self, selector: Mapping[str, str], tail_lines: int = 100) -> dict[str, str]:
-        """Each job's output; a job that was retried shows each pod's tail, oldest first."""
+        """Each job's output; a job that was retried, or a service's replicas, show each pod's
+        tail, oldest first."""
         wanted = selector_string(scoped(selector))
         with _api_errors("reading logs"):
-            jobs, pods = self._jobs(wanted), self._pods_by_job(wanted)
-            return {name: self._job_logs(pods.get(name, []), tail_lines)
-                    for name in sorted(job.metadata.name for job in jobs)}
+            names = [item.metadata.name for item in (*self._jobs(wanted), *self._deployments(wanted))]
+            pods = self._pods_by_job(wanted)
+            return {name: self._job_logs(pods.get(name, []), tail_lines) for name in sorted(names)}
 
     def stop(self, selector: Mapping[str, str]) -> list[str]:
-        """Delete the selected Jobs; Foreground propagation deletes their pods before the Job goes."""
+        """Delete the selected Jobs and Deployments; Foreground propagation deletes their pods
+        before they go."""
         wanted = selector_string(scoped(selector, for_stop=True))
         stopped = []
         with _api_errors("stopping jobs"):
             for job in self._jobs(wanted):
-                try:
-                    self.api.batch.delete_namespaced_job(name=job.metadata.name, namespace=self.namespace,
-                                                         propagation_policy="Foreground")
-                except ApiException as exc:
-                    if exc.status != 404:  # gone already: what stop wanted
-                        raise
+                _delete(self.api.batch.delete_namespaced_job, job.metadata.name, self.namespace)
                 stopped.append(job.metadata.name)
+            for service in self._deployments(wanted):
+                _delete(self.api.apps.delete_namespaced_deployment, service.metadata.name, self.namespace)
+                stopped.append(service.metadata.name)
         return sorted(stopped)
 
     def put_secret(self, name: str, files: Mapping[str, bytes], labels: Mapping[str, str]) -> None:
@@ -150,6 +161,11 @@ class KubernetesLauncher(Launcher):
 
     def _jobs(self, label_selector: str) -> list[Any]:
         return self.api.batch.list_namespaced_job(namespace=self.namespace, label_selector=label_selector).items
+
+    def _deployments(self, label_selector: str) -> list[Any]:
+        if self.api.apps is None:
+            return []
+        return self.api.apps.list_namespaced_deployment(namespace=self.namespace, label_selector=label_selector).items
 
     def _pods_by_job(self, label_selector: str) -> dict[str, list[Any]]:
         """The selected pods grouped by job (by the job's own label), oldest first."""
@@ -191,12 +207,53 @@ def _job_status(job: Any, pods: list[Any]) -> JobStatus:
     return JobStatus(**common, state=JobState.RUNNING if running else JobState.PENDING)
 
 
-def _exit_code(pod: Any) -> int | None:
-    """The exit code of the pod's container, once it has terminated."""
+#: Why a service's pod cannot run: waiting reasons the kubelet gives a container that will not
+#: start or keeps crashing (it keeps retrying, but nothing will change without someone acting).
+STUCK = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
+                   "InvalidImageName"})
+
+
+def _service_status(deployment: Any, pods: list[Any]) -> JobStatus:
+    """A Deployment's state: failed when its rollout gave up (``Progressing`` false) or a pod is
+    stuck (:data:`STUCK`), running while a replica is ready, else pending. A service never
+    succeeds: it runs until it is deleted."""
+    status = deployment.status or client.V1DeploymentStatus()
+    common = {"name": deployment.metadata.name, "labels": dict(deployment.metadata.labels or {}),
+              "started_at": deployment.metadata.creation_timestamp,
+              "exit_code": _exit_code(pods[-1], last=True) if pods else None}
+    stalled = [condition for condition in status.conditions or []
+               if condition.type == "Progressing" and condition.status == "False"]
+    if stalled:
+        return JobStatus(**common, state=JobState.FAILED, finished_at=stalled[0].last_transition_time,
+                         reason=stalled[0].reason or "ProgressDeadlineExceeded")
+    stuck = sorted({reason for pod in pods for reason in _waiting_reasons(pod)} & STUCK)
+    if stuck:
+        return JobStatus(**common, state=JobState.FAILED, reason=stuck[0])
+    return JobStatus(**common, state=JobState.RUNNING if status.ready_replicas else JobState.PENDING)
+
+
+def _waiting_reasons(pod: Any) -> list[str]:
+    return [container.state.waiting.reason or "" for container in (pod.status.container_statuses or [])
+            if container.state is not None and container.state.waiting is not None] if pod.status else []
+
+
+def _exit_code(pod: Any, last: bool = False) -> int | None:
+    """The exit code of the pod's container, once it has terminated (``last``: the code its
+    previous run ended with, for a container that is restarted)."""
     for container in (pod.status.container_statuses or []) if pod.status else []:
-        if container.state is not None and container.state.terminated is not None:
-            return container.state.terminated.exit_code
+        state = container.last_state if last else container.state
+        if state is not None and state.terminated is not None:
+            return state.terminated.exit_code
     return None
+
+
+def _delete(delete: Any, name: str, namespace: str) -> None:
+    """Delete one object with its pods first; one gone already is what a stop wanted."""
+    try:
+        delete(name=name, namespace=namespace, propagation_policy="Foreground")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Jobs as local processes: the launcher of local mode, with the same contract as a cluster.
 
-Each job gets a directory under ``<run dir>/jobs/<name>/``: ``job.json`` (its labels and
-program, written before it starts), ``process.json`` (pid and start time), ``exit.json``
+Each job gets a directory under ``<run dir>/jobs/<name>/``: ``job.json`` (its labels, program
+and settings, written before it starts; secrets appear there only as ``<NAME>_FILE`` paths), ``process.json`` (pid and start time), ``exit.json``
 (written by :mod:`kafkaml.jobs.supervisor` when it ends) and ``output.log``. These files are the
 index: any process that opens a launcher on the same run directory (a restarted backend, the
 CLI) sees the same jobs, their states and exit codes, and can stop them.
@@ -11,7 +11,9 @@ secrets, plus the few variables a process needs to run here (``PATH``, ``HOME``,
 ``PYTHONPATH``). Nothing else of the caller's environment leaks in, so a backend's own keys and
 passwords never reach a job. A secret ``(secret, key)`` is the file ``<secrets dir>/<secret>/<key>``,
 laid out as Kubernetes mounts a Secret; the job is told its path, never its content.
-Resource requests and limits are not enforced locally.
+Resource requests and limits are not enforced locally. A long-running service runs one process
+group per replica (``JobSpec.instances``); a replica that fails is retried as a job is, up to the
+backoff limit, and then stays failed (a cluster's Deployment restarts it for ever).
 
 A job's supervisor and program are forks of a warm process that imported TensorFlow and the other
 heavy libraries once (:mod:`kafkaml.jobs.warm_start`): a job starts in a fraction of a second
@@ -116,28 +118,45 @@ class LocalLauncher(HostSecrets, Launcher):
         self.stop_grace_s = stop_grace_s
 
     def launch(self, spec: JobSpec) -> JobHandle:
+        """Start the job, or each replica of a service as a job of its own (``spec.instances()``);
+        when one cannot start, those started already are stopped: all or none run."""
         secret_paths = {name: str(self._secret_path(secret)) for name, secret in spec.secret_files.items()}
-        job_dir = self.jobs_dir / spec.name
+        settings = {**spec.environment, **spec.secret_environment(secret_paths)}
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        started: list[str] = []
+        try:
+            for name, labels in spec.instances().items():
+                self._start(spec, name, labels, settings)
+                started.append(name)
+        except JobError:
+            for name in started:
+                self.end(name)
+                shutil.rmtree(self.jobs_dir / name, ignore_errors=True)
+            raise
+        return JobHandle(spec.name, spec.all_labels)
+
+    def _start(self, spec: JobSpec, name: str, labels: Mapping[str, str], settings: Mapping[str, str]) -> None:
+        """Start one process group; ``settings`` are the job's own variables (its spec's and the
+        ``<NAME>_FILE`` paths), which its description keeps, as a cluster's Job object does."""
+        job_dir = self.jobs_dir / name
         try:
             job_dir.mkdir()
         except FileExistsError:
-            raise JobExists(f"a local job named {spec.name} exists already in {self.jobs_dir}") from None
+            raise JobExists(f"a local job named {name} exists already in {self.jobs_dir}") from None
         _write_json(job_dir / JOB_FILE, {
-            "name": spec.name, "labels": spec.all_labels, "argv": spec.argv(sys.executable),
+            "name": name, "labels": labels, "argv": spec.argv(sys.executable), "environment": settings,
             "active_deadline_s": spec.active_deadline_s, "backoff_limit": spec.backoff_limit,
         })
-        environment = {**base_environment(), **spec.environment, **spec.secret_environment(secret_paths)}
         try:
             pid = warm_start.start_supervisor(job_file=job_dir / JOB_FILE, exit_file=job_dir / EXIT_FILE,
-                                              log_file=job_dir / LOG_FILE, environment=environment,
+                                              log_file=job_dir / LOG_FILE,
+                                              environment={**base_environment(), **settings},
                                               base_environment=base_environment())
         except (OSError, JobError) as exc:
             shutil.rmtree(job_dir, ignore_errors=True)  # no job left pending for ever
-            raise JobError(f"job {spec.name} could not start: {exc}") from None
+            raise JobError(f"job {name} could not start: {exc}") from None
         _write_json(job_dir / PROCESS_FILE, {"pid": pid, "start_ticks": processes.start_ticks(pid),
                                              "started_at": datetime.now(UTC).isoformat()})
-        return JobHandle(spec.name, spec.all_labels)
 
     def status(self, selector: Mapping[str, str]) -> list[JobStatus]:
         return [self._status(job_dir, record) for job_dir, record in self._records(scoped(selector))]

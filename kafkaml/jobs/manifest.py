@@ -1,6 +1,7 @@
-"""The ``batch/v1`` Job a :class:`~kafkaml.jobs.spec.JobSpec` becomes in a cluster.
+"""The ``batch/v1`` Job a :class:`~kafkaml.jobs.spec.JobSpec` becomes in a cluster, or the
+``apps/v1`` Deployment for a long-running service (a spec with ``replicas``).
 
-A pure function of the spec, so every object the Kubernetes launcher would send can be checked
+Pure functions of the spec, so every object the Kubernetes launcher would send can be checked
 offline against the API's schema. Security is not optional here: jobs run user-defined models
 next to keys, so every pod runs as a fixed non-root user with a read-only root filesystem (a
 writable ``/tmp`` only), no privilege escalation, no capabilities, the runtime's seccomp profile
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kafkaml.jobs.spec import JobSpec
+from kafkaml.jobs.spec import LABEL_JOB, LABEL_PART_OF, PART_OF, JobSpec
 
 SECRET_FILE_MODE = 0o400
 
@@ -36,6 +37,8 @@ class PodSecurity:
 
 def job_manifest(spec: JobSpec, namespace: str, security: PodSecurity | None = None) -> dict[str, Any]:
     """The Job object, as the JSON the API server receives."""
+    if spec.replicas is not None:
+        raise ValueError(f"job {spec.name} is a long-running service: it becomes a Deployment")
     security = security or PodSecurity()
     labels = spec.all_labels
     job_spec: dict[str, Any] = {
@@ -53,7 +56,35 @@ def job_manifest(spec: JobSpec, namespace: str, security: PodSecurity | None = N
     }
 
 
-def _pod_spec(spec: JobSpec, security: PodSecurity) -> dict[str, Any]:
+def deployment_manifest(spec: JobSpec, namespace: str, security: PodSecurity | None = None) -> dict[str, Any]:
+    """The Deployment of a long-running service: ``spec.replicas`` pods of the same locked-down
+    pod as a Job's, restarted whenever they exit. It selects its pods by the job's own label, and
+    ``Recreate`` replaces them all at once on a change (never two versions of the worker in one
+    consumer group)."""
+    if spec.replicas is None:
+        raise ValueError(f"job {spec.name} is not a long-running service (it has no replicas)")
+    labels = spec.all_labels
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": spec.name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": spec.replicas,
+            "selector": {"matchLabels": {LABEL_PART_OF: PART_OF, LABEL_JOB: spec.name}},
+            "strategy": {"type": "Recreate"},
+            "template": {"metadata": {"labels": labels}, "spec": _pod_spec(spec, security or PodSecurity(), "Always")},
+        },
+    }
+
+
+def workload_manifest(spec: JobSpec, namespace: str, security: PodSecurity | None = None) -> dict[str, Any]:
+    """What ``spec`` becomes in a cluster: a Deployment for a service, a Job otherwise."""
+    if spec.replicas is not None:
+        return deployment_manifest(spec, namespace, security)
+    return job_manifest(spec, namespace, security)
+
+
+def _pod_spec(spec: JobSpec, security: PodSecurity, restart_policy: str = "Never") -> dict[str, Any]:
     secrets = sorted(spec.secret_files.items())
     environment = {**spec.environment, **spec.secret_environment({name: file.path for name, file in secrets})}
     container = {
@@ -85,7 +116,7 @@ def _pod_spec(spec: JobSpec, security: PodSecurity) -> dict[str, Any]:
         for index, (_, file) in enumerate(secrets)
     ]
     return {
-        "restartPolicy": "Never",
+        "restartPolicy": restart_policy,
         "serviceAccountName": spec.service_account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,  # no environment variables for every Service in the namespace

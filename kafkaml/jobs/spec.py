@@ -1,8 +1,9 @@
 """What a job is, independent of where it runs: one description for every launcher.
 
 The platform backend and the federated backend describe a job once; the Kubernetes launcher
-turns it into a ``batch/v1`` Job, the Docker launcher into a container and the local launcher
-into a process group. So the description
+turns it into a ``batch/v1`` Job (an ``apps/v1`` Deployment for a long-running service), the
+Docker launcher into a container and the local launcher into a process group (one of either per
+replica of a service). So the description
 holds only what both can honour: a program, plain settings, secret *files* (a program reads
 ``<NAME>_FILE``; a key is never an environment value), labels that status, logs and stop select
 on, resources and time limits. Everything is checked when the spec is built, so a mistake fails
@@ -27,7 +28,12 @@ LABEL_OWNER = "app.kubernetes.io/managed-by"
 LABEL_TRAINING = "kafka-ml/training"
 #: One job's own label: selecting a single job goes by labels too, never by name.
 LABEL_JOB = "kafka-ml/job"
-STANDARD_LABELS = (LABEL_PART_OF, LABEL_ROLE, LABEL_OWNER, LABEL_TRAINING, LABEL_JOB)
+#: Which replica of a long-running service a process or container is (host launchers only: a
+#: Deployment's pods are its replicas).
+LABEL_REPLICA = "kafka-ml/replica"
+STANDARD_LABELS = (LABEL_PART_OF, LABEL_ROLE, LABEL_OWNER, LABEL_TRAINING, LABEL_JOB, LABEL_REPLICA)
+#: Most replicas of one service: far above what a topic's partitions can keep busy.
+MAX_REPLICAS = 32
 
 DAY_S = 86_400
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -105,6 +111,11 @@ class JobSpec:
     ``backoff_limit`` is the number of retries after a failure: raise it only for jobs that
     resume safely. ``ttl_after_finished_s`` keeps a finished job (and its logs) readable for at
     least a day.
+
+    ``replicas`` makes the job a long-running service (an inference worker): None (the default)
+    is a job that runs to completion; a number is that many replicas of the program, which are
+    expected to run until they are stopped (a Deployment in a cluster, one process group or
+    container per replica on a host: :meth:`instances`). A service has no deadline.
     """
 
     name: str
@@ -122,6 +133,7 @@ class JobSpec:
     active_deadline_s: int | None = None
     backoff_limit: int = 0
     ttl_after_finished_s: int = DAY_S
+    replicas: int | None = None
 
     def __post_init__(self) -> None:
         # Own copies, so a later change to the caller's dicts cannot bypass the checks below.
@@ -142,6 +154,15 @@ class JobSpec:
         """The labels on the job (and its pods): the standard ones, then the caller's."""
         return {LABEL_PART_OF: PART_OF, LABEL_ROLE: self.role.value, LABEL_OWNER: self.owner,
                 LABEL_TRAINING: self.training, LABEL_JOB: self.name, **self.labels}
+
+    def instances(self) -> dict[str, dict[str, str]]:
+        """What a host launcher runs for this spec, by name, with the labels of each: the job
+        itself for a job; ``<name>-<index>``, labelled with its index, for each replica of a
+        service (all of them keep the job's own label, so its handle selects them all)."""
+        if self.replicas is None:
+            return {self.name: self.all_labels}
+        return {f"{self.name}-{index}": {**self.all_labels, LABEL_REPLICA: str(index)}
+                for index in range(self.replicas)}
 
     def argv(self, python: str = "python") -> list[str]:
         """The program and its arguments, with ``python`` as the interpreter of a module job."""
@@ -193,6 +214,13 @@ class JobSpec:
             raise ValueError(f"job {self.name}: active_deadline_s must be at least 1")
         if self.backoff_limit < 0:
             raise ValueError(f"job {self.name}: backoff_limit must not be negative")
+        if self.replicas is not None:
+            if isinstance(self.replicas, bool) or not 1 <= self.replicas <= MAX_REPLICAS:
+                raise ValueError(f"job {self.name}: replicas must be 1 to {MAX_REPLICAS}")
+            if self.active_deadline_s is not None:
+                raise ValueError(f"job {self.name}: a long-running service has no active deadline")
+            for name in self.instances():
+                rules.check_dns_label("replica name", name)
         if self.ttl_after_finished_s < DAY_S:
             raise ValueError(f"job {self.name}: ttl_after_finished_s must be at least {DAY_S} "
                              f"(a day to read the logs)")

@@ -102,11 +102,43 @@ print(result.pk)
 """
         return int(manage(self.env, "shell", "-c", code).split()[-1]), token
 
+    def finished_result(self, owner: str, model: bytes = b"a trained model's file",
+                        input_shape: tuple[int, ...] = (8,)) -> int:
+        """A finished training result of ``owner`` with ``model`` as its final model file (rows
+        and file written directly, as the aggregator would have left them; nothing is launched)."""
+        code = f"""
+import hashlib
+from backend.api.models import TrainingResult
+from backend.api.services.results import model_path
+result = TrainingResult.objects.get(pk={self.dormant_result(owner)[0]})
+result.ml_model.input_shape = {list(input_shape)!r}
+result.ml_model.save(update_fields=["input_shape"])
+path = model_path(result)
+path.parent.mkdir(parents=True, exist_ok=True)
+path.write_bytes({model!r})
+TrainingResult.objects.filter(pk=result.pk).update(status="finished", token_sha256="", model_file=str(path),
+                                                   model_sha256=hashlib.sha256({model!r}).hexdigest(),
+                                                   final={{"finished": True}})
+print(result.pk)
+"""
+        return int(manage(self.env, "shell", "-c", code).split()[-1])
+
     def dormant_audit(self, result_id: int) -> tuple[int, str]:
         """A running audit of the result with no job behind it, and its job token (rows only)."""
         token = secrets.token_urlsafe(32)
         code = ("import hashlib; from backend.api.models import Audit; "
                 f"print(Audit.objects.create(result_id={result_id}, "
+                f"token_sha256=hashlib.sha256({token!r}.encode()).hexdigest()).pk)")
+        return int(manage(self.env, "shell", "-c", code).split()[-1]), token
+
+    def dormant_inference(self, result_id: int) -> tuple[int, str]:
+        """A running inference of the result with no worker behind it, and its model token (rows only)."""
+        token = secrets.token_urlsafe(32)
+        code = ("import hashlib; from backend.api.models import Inference, TrainingResult; "
+                f"result = TrainingResult.objects.get(pk={result_id}); "
+                "print(Inference.objects.create(owner_id=result.owner_id, result=result, replicas=1, "
+                "input_format='RAW', input_config={}, input_topic='a', output_topic='b', error_topic='c', "
+                "bootstrap_servers='kafka:9092', status='running', "
                 f"token_sha256=hashlib.sha256({token!r}.encode()).hexdigest()).pk)")
         return int(manage(self.env, "shell", "-c", code).split()[-1]), token
 

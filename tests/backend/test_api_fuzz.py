@@ -15,8 +15,9 @@ What the fuzzer may not do is kept out of its reach, not trusted to luck:
   (a TensorFlow process in the background, seconds each): every fuzzed source is made to fail the
   syntax check first (the build path itself is tested in ``test_api_basics.py`` and
   ``test_model_builds.py``);
-* deployments launch trainings: the fuzzing user owns no model and no configuration, so every
-  deployment fails validation, and no fuzzed request can run a job;
+* deployments launch trainings and inferences launch workers: the fuzzing user owns no model, no
+  configuration and no training result, so every deployment and inference fails validation, and
+  no fuzzed request can run a job;
 * the job-only endpoints (``/reports/``, ``PUT /model/``, an audit's verdict) and the relay-only
   ones (datasource registration and its progress) get the user's token, no token, or a random
   ``Job`` token: each must be refused with 401/403. The aggregator's payloads are fuzzed too, with

@@ -34,6 +34,7 @@ from kafkaml.local import stack as local
 from kafkaml.platform_client import PlatformError, wait_until_built
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from tests.backend.conftest import Backend, manage, running_backend
+from tests.backend.fake_cluster import CLUSTER_SETUP
 from tests.conftest import throwaway_database
 
 WORKERS, THREADS = 2, 1
@@ -174,20 +175,6 @@ def test_a_killed_api_process_leaves_no_build_running_and_the_build_is_retried_t
     assert builders(backend) == {}
 
 
-CLUSTER_SETUP = """
-import json, os, signal, sys
-from pathlib import Path
-import django
-django.setup()
-from datetime import timedelta
-from django.contrib.auth import get_user_model
-from django.utils import timezone
-from backend.api.models import MLModel
-from backend.api.services import builds, jobs
-from tests.backend.fake_cluster import FileCluster
-CLUSTER = Path(sys.argv[1])
-"""
-
 # The API process that builds: it claims the queued build and is killed the moment the builder
 # Job exists (what the backend wrote on the row first is checked at each creation).
 KILLED_MID_BUILD = CLUSTER_SETUP + """
@@ -235,7 +222,7 @@ def test_a_cluster_build_whose_api_process_died_leaves_no_job_or_secret(tmp_path
 
         recovered = run(RECOVERY, "1")
         assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-        assert json.loads(cluster.read_text()) == {"jobs": [], "secrets": {}}
+        assert json.loads(cluster.read_text()) == {"jobs": [], "deployments": [], "pods": [], "secrets": {}}
         assert json.loads(recovered.stdout.splitlines()[-1]) == {
             "status": "building", "error": "", "build_heartbeat": None, "build_job": "", "build_secret": ""}
 

@@ -28,9 +28,15 @@ ROUNDS = 3
 
 @pytest.fixture
 def cli(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
-    """``cli(*args)`` → (exit code, stdout, stderr) as user ``carol-cli``, whose token is in a file
-    named by KAFKAML_PLATFORM_TOKEN_FILE and the backend in KAFKAML_PLATFORM_URL."""
-    session = backend.as_user("carol-cli")
+    """``cli(*args)`` → (exit code, stdout, stderr) as user ``carol-cli``."""
+    return cli_of(backend, "carol-cli", tmp_path, monkeypatch, capsys)
+
+
+def cli_of(backend: Backend, user: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+           capsys: pytest.CaptureFixture):
+    """``cli(*args)`` → (exit code, stdout, stderr) as ``user``, whose token is in a file named by
+    KAFKAML_PLATFORM_TOKEN_FILE and the backend in KAFKAML_PLATFORM_URL."""
+    session = backend.as_user(user)
     token_file = tmp_path / "token"
     token_file.write_text(session.headers["Authorization"].split()[1] + "\n")
     monkeypatch.setenv("KAFKAML_PLATFORM_URL", backend.url)

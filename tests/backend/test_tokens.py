@@ -5,8 +5,9 @@ job and is refused (403) everywhere else.
   no user endpoint, no job endpoint; on a client's backend it cannot approve, decline or stop a
   participation (the approval policy holds);
 * the aggregator's job token reports its result's rounds and uploads its model; an audit's job
-  token posts that audit's verdict; neither can do the other's part, nor act as a user, nor
-  register; each is revoked when its job ends (the final record; the verdict);
+  token posts that audit's verdict; an inference worker's job token downloads its result's model
+  (``test_inference_api.py``); none can do another's part, nor act as a user, nor register; each
+  is revoked when its job ends (the final record; the verdict; the inference's stop);
 * a user's token, even staff's, is no relay's and no job's.
 """
 
@@ -52,9 +53,10 @@ def test_each_platform_token_is_refused_outside_its_own_endpoints(backend: Backe
     owner = backend.as_user("alice-tokens")
     result, aggregator = backend.dormant_result("alice-tokens")
     audit, auditor = backend.dormant_audit(result)
+    _, worker = backend.dormant_inference(result)  # its own call, the model download, is a person's too
     credentials = {"user": owner.headers["Authorization"], "staff": f"Token {backend.admin_token}",
                    "relay": f"Relay {backend.relay_token}", "aggregator": f"Job {aggregator}",
-                   "audit": f"Job {auditor}"}
+                   "audit": f"Job {auditor}", "inference": f"Job {worker}"}
     endpoints = _endpoints(result, audit)
     refused = []
     for kind, credential in credentials.items():

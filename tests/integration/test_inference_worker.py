@@ -293,7 +293,7 @@ class _ModelServer(http.server.BaseHTTPRequestHandler):
     token = ""
 
     def do_GET(self) -> None:  # noqa: N802 (the handler's name)
-        if self.headers.get("Authorization") != f"Bearer {self.token}":
+        if self.headers.get("Authorization") != f"Job {self.token}":
             self.send_response(403)
             self.end_headers()
             return
@@ -360,3 +360,21 @@ def test_a_model_without_softmax_answers_values(tmp_path: Path) -> None:
     assert predictor.answer(outputs[0]) == {"values": outputs[0].tolist()}
     with pytest.raises(ValueError, match="not finite"):
         predictor.answer(np.array([np.inf, 0.0], np.float32))
+
+
+def test_sigterm_ends_the_worker_after_answering_and_committing(deployment, workers, answers_of) -> None:
+    """Stopped, the worker exits 0 with its inputs answered and committed: the next worker resumes
+    past them with nothing to skip."""
+    job = deployment(partitions=2)
+    records = [(f"k-{i}".encode(), sample.tobytes(), i % 2) for i, sample in enumerate(samples(40))]
+    produce(job.bootstrap_servers, job.input_topic, records)
+    answers = answers_of(job)
+    worker = workers(job, "stopped")
+    wait_until(lambda: answers.read() >= len(records), 60, "every record answered", worker)
+    worker.stop(grace_s=30)
+    assert worker.exit_code() == 0, worker.log_tail()
+    assert "stopped: every input taken is answered and committed" in worker.log_tail()
+    following = workers(job, "following")
+    wait_until(lambda: following.log_tail().count("resumes at offset") == 2, 60, "the next worker's resume", following)
+    assert "partition 0: resumes at offset 20 (0 input(s) past it answered already)" in following.log_tail()
+    assert "partition 1: resumes at offset 20 (0 input(s) past it answered already)" in following.log_tail()

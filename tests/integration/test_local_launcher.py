@@ -208,3 +208,27 @@ def test_a_local_job_handle_follows_its_job_and_reports_its_processor_time(launc
     again = job.again("busy-again", {**job.environment, "BUSY": "0", "EXIT_CODE": "0"}).start()
     assert again.wait(timeout_s=60) == 0 and again.cpu_seconds() < 0.35
     assert job.exit_code() == 3  # the first run stays readable under its own name
+
+
+def test_a_service_runs_one_process_group_per_replica_all_or_none(launcher: LocalLauncher, run_dir: Path) -> None:
+    """A long-running service's replicas are jobs of their own, selected together by the job's
+    label; a launch that cannot start every replica leaves none running."""
+    handle = launcher.launch(replace(spec(run_dir, "serve", SLEEP="300"), role="inference", replicas=2))
+    statuses = wait_for(launcher, handle.selector, lambda statuses: all(
+        "started" in text for text in launcher.logs(handle.selector).values()) and len(statuses) == 2)
+    assert [(status.name, status.state, status.labels["kafka-ml/replica"]) for status in statuses] == [
+        ("serve-0", JobState.RUNNING, "0"), ("serve-1", JobState.RUNNING, "1")]
+    assert {status.labels[LABEL_JOB] for status in statuses} == {"serve"}
+    described = json.loads((run_dir / "jobs" / "serve-1" / "job.json").read_text())
+    assert described["environment"] == {"PYTHONPATH": str(run_dir.parent / "code"), "SLEEP": "300"}
+    pids = [json.loads((run_dir / "jobs" / name / "process.json").read_text())["pid"] for name in ("serve-0", "serve-1")]
+    assert len(set(pids)) == 2
+    with pytest.raises(JobExists):
+        launcher.launch(replace(spec(run_dir, "serve", SLEEP="300"), role="inference", replicas=3))
+    assert launcher.stop(handle.selector) == ["serve-0", "serve-1"]
+    assert all(group_members(pid) == [] for pid in pids)
+    # The second replica's name is taken by a job: the first, started already, is stopped again.
+    launcher.launch(spec(run_dir, "busy-1", SLEEP="300"))
+    with pytest.raises(JobExists):
+        launcher.launch(replace(spec(run_dir, "busy", SLEEP="300"), role="inference", replicas=2))
+    assert [status.name for status in launcher.status({})] == ["busy-1"]

@@ -24,7 +24,7 @@ def stage_then_remove(secrets_dir: Path, user: int) -> bool:
     spec = JobSpec(name="trainer-1", role="trainer", training="t1", owner="tests", image="kafka-ml/worker:test",
                    module="training_worker.trainer",
                    secret_files={"ETH_WALLET_KEY": SecretFile("wallet-client-1", "key", "/var/run/secrets/wallet/key")})
-    mounts, _ = launcher._stage_secrets(spec)  # noqa: SLF001 what launch() does before it asks the engine
+    mounts, _ = launcher._stage_secrets(spec, spec.name)  # noqa: SLF001 what launch() does before it asks the engine
     staged = secrets_dir / STAGED / "trainer-1"
     assert [Path(source).parent for source in mounts] == [staged] and not os.access(next(iter(mounts)), os.W_OK)
     launcher._remove_staged("trainer-1")  # noqa: SLF001 what stop() and a failed launch() do

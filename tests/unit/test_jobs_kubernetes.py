@@ -1,5 +1,5 @@
-"""The Kubernetes launcher, offline: every Job it sends validates against the Kubernetes 1.32
-OpenAPI schema, and its calls on a stand-in for the API carry the right namespace, label
+"""The Kubernetes launcher, offline: every Job (and a service's Deployment) it sends validates
+against the Kubernetes 1.32 OpenAPI schema, and its calls on a stand-in for the API carry the right namespace, label
 selectors and deletion policy. No API server is involved (none runs here)."""
 
 from __future__ import annotations
@@ -14,7 +14,17 @@ from urllib.parse import parse_qsl, urlsplit
 
 import kubernetes_validate
 import pytest
-from kubernetes.client import ApiClient, BatchV1Api, Configuration, CoreV1Api, V1JobList, V1PodList, V1Secret
+from kubernetes.client import (
+    ApiClient,
+    AppsV1Api,
+    BatchV1Api,
+    Configuration,
+    CoreV1Api,
+    V1DeploymentList,
+    V1JobList,
+    V1PodList,
+    V1Secret,
+)
 from kubernetes.client.exceptions import ApiException
 
 from kafkaml.jobs import (
@@ -54,17 +64,25 @@ SPECS = {
                   ttl_after_finished_s=7 * 86_400),
     "inference": spec(name="infer-42", role="inference", module="training_worker.inference", secret_files={}),
 }
+#: A long-running service: an inference worker's replicas, with its model token as a Secret file.
+SERVICE = spec(name="inference-7", role="inference", training="42", module="inference_worker", replicas=3,
+               backoff_limit=0, service_account="kafka-ml-jobs",
+               secret_files={"INFERENCE_TOKEN": SecretFile("inference-7", "inference-token",
+                                                          "/var/run/kafka-ml/token/inference-token")})
 
 
 class StandIn:
-    """The ``BatchV1Api`` and ``CoreV1Api`` methods the launcher calls, answering like an API server.
+    """The ``BatchV1Api``, ``CoreV1Api`` and ``AppsV1Api`` methods the launcher calls, answering
+    like an API server.
 
     Each call is bound to the real client method's signature first, so a misspelt or missing
     argument fails here as it would against the real client; then it is recorded.
     """
 
-    def __init__(self, jobs: Sequence[dict] = (), pods: Sequence[dict] = (), logs: dict[str, str] | None = None) -> None:
+    def __init__(self, jobs: Sequence[dict] = (), pods: Sequence[dict] = (), logs: dict[str, str] | None = None,
+                 deployments: Sequence[dict] = ()) -> None:
         self.jobs, self.pods, self.pod_logs = list(jobs), list(pods), logs or {}
+        self.deployments = list(deployments)
         self.secrets: dict[str, dict] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail_with: dict[str, ApiException] = {}
@@ -84,6 +102,16 @@ class StandIn:
 
     def delete_namespaced_job(self, **kwargs: Any) -> None:
         self._record(BatchV1Api, "delete_namespaced_job", kwargs)
+
+    def create_namespaced_deployment(self, **kwargs: Any) -> None:
+        self._record(AppsV1Api, "create_namespaced_deployment", kwargs)
+
+    def list_namespaced_deployment(self, **kwargs: Any) -> V1DeploymentList:
+        self._record(AppsV1Api, "list_namespaced_deployment", kwargs)
+        return V1DeploymentList.from_dict({"items": _select(self.deployments, kwargs["label_selector"])})
+
+    def delete_namespaced_deployment(self, **kwargs: Any) -> None:
+        self._record(AppsV1Api, "delete_namespaced_deployment", kwargs)
 
     def list_namespaced_pod(self, **kwargs: Any) -> V1PodList:
         self._record(CoreV1Api, "list_namespaced_pod", kwargs)
@@ -117,8 +145,10 @@ def _select(objects: list[dict], label_selector: str) -> list[dict]:
     return [obj for obj in objects if wanted.items() <= obj["metadata"]["labels"].items()]
 
 
-def launcher(stand_in: StandIn) -> KubernetesLauncher:
-    return KubernetesLauncher(api=KubernetesApi(batch=stand_in, core=stand_in), namespace=NAMESPACE)
+def launcher(stand_in: StandIn, *, services: bool = True) -> KubernetesLauncher:
+    """The launcher on the stand-in; ``services=False``: a caller that runs none (no apps/v1 API)."""
+    api = KubernetesApi(batch=stand_in, core=stand_in, apps=stand_in if services else None)
+    return KubernetesLauncher(api=api, namespace=NAMESPACE)
 
 
 @pytest.mark.parametrize("role", sorted(SPECS))
@@ -236,8 +266,8 @@ SELECTOR_42 = "app.kubernetes.io/part-of=kafka-ml,kafka-ml/training=42"
 def test_status_selects_by_labels_and_reads_states_and_exit_codes() -> None:
     stand_in = StandIn(CLUSTER_JOBS, CLUSTER_PODS)
     statuses = {status.name: status for status in launcher(stand_in).status({LABEL_TRAINING: "42"})}
-    assert stand_in.calls == [("list_namespaced_job", {"namespace": NAMESPACE, "label_selector": SELECTOR_42}),
-                              ("list_namespaced_pod", {"namespace": NAMESPACE, "label_selector": SELECTOR_42})]
+    assert stand_in.calls == [(method, {"namespace": NAMESPACE, "label_selector": SELECTOR_42})
+                              for method in ("list_namespaced_job", "list_namespaced_deployment", "list_namespaced_pod")]
     assert sorted(statuses) == ["busy", "crashed", "done", "queued"]
     assert (statuses["done"].state, statuses["done"].exit_code) == (JobState.SUCCEEDED, 0)
     assert statuses["done"].finished_at.isoformat() == "2026-11-30T10:05:00+00:00"
@@ -260,8 +290,9 @@ def test_logs_come_from_each_jobs_pods() -> None:
     reads = [kwargs for method, kwargs in stand_in.calls if method == "read_namespaced_pod_log"]
     assert {"name": "done-a", "namespace": NAMESPACE, "tail_lines": 20} in reads
     assert sorted(logs) == ["busy", "crashed", "done", "queued"]
-    assert stand_in.calls[:2] == [("list_namespaced_job", {"namespace": NAMESPACE, "label_selector": SELECTOR_42}),
-                                  ("list_namespaced_pod", {"namespace": NAMESPACE, "label_selector": SELECTOR_42})]
+    assert stand_in.calls[:3] == [(method, {"namespace": NAMESPACE, "label_selector": SELECTOR_42})
+                                  for method in ("list_namespaced_job", "list_namespaced_deployment",
+                                                 "list_namespaced_pod")]
 
 
 def test_a_job_without_pods_yet_has_empty_logs() -> None:
@@ -320,9 +351,13 @@ class Transport:
         self.requests.append((method, parsed.path, query, body))
         if parsed.path.endswith("/log"):
             return _Response(b"line\n", "text/plain")
+        if method == "POST":  # the object created, as the API server answers
+            return _Response(json.dumps(body).encode(), "application/json")
         listed: list[dict[str, Any]] = []
         if parsed.path.endswith("/jobs") and "labelSelector" in query:
             listed = [job("done", "42", {})]
+        elif parsed.path.endswith("/deployments"):
+            listed = [service_object("inference-7", "42", {})]
         elif parsed.path.endswith("/pods"):
             listed = [pod("done", "42", "done-a", "2026-11-30T10:00:00Z", {"phase": "Running"})]
         return _Response(json.dumps({"items": listed}).encode(), "application/json")
@@ -384,3 +419,144 @@ def test_a_secret_reads_back_what_was_put_in_it() -> None:
     assert stand_in.calls[-1] == ("read_namespaced_secret", {"name": "training-8", "namespace": NAMESPACE})
     assert launcher(stand_in).read_secret("training-8", "other") is None
     assert launcher(stand_in).read_secret("training-9", "aggregator.key") is None
+
+
+# --- long-running services: an inference worker's Deployment ----------------------------------
+
+
+def test_a_service_deployment_validates_against_the_kubernetes_1_32_schema() -> None:
+    manifest = launcher(StandIn()).manifest(SERVICE)
+    assert manifest["kind"] == "Deployment" and manifest["apiVersion"] == "apps/v1"
+    assert kubernetes_validate.validate(manifest, "1.32", strict=True) == "1.32"
+    misspelt = copy.deepcopy(manifest)
+    misspelt["spec"]["replica"] = 3  # the same check refuses what the schema does not have
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(misspelt, "1.32", strict=True)
+
+
+def test_a_service_runs_its_replicas_in_the_pod_a_job_gets() -> None:
+    """The Deployment's pod is a Job's pod (same user, read-only root, no capabilities, seccomp,
+    service account without token, the token as a read-only Secret file), restarted always."""
+    security = PodSecurity(run_as_user=2000, run_as_group=3000)
+    cluster = KubernetesLauncher(api=KubernetesApi(None, None), namespace=NAMESPACE, security=security)
+    manifest = cluster.manifest(SERVICE)
+    deployment, template = manifest["spec"], manifest["spec"]["template"]
+    pod = template["spec"]
+    job_pod = cluster.manifest(spec(secret_files=SERVICE.secret_files, module="inference_worker",
+                                    service_account="kafka-ml-jobs", role="inference",
+                                    name="inference-7"))["spec"]["template"]["spec"]
+    assert {**pod, "restartPolicy": "Never"} == job_pod | {"containers": pod["containers"]}
+    assert pod["restartPolicy"] == "Always" and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 2000, "runAsGroup": 3000, "fsGroup": 3000,
+                                      "seccompProfile": {"type": "RuntimeDefault"}}
+    (container,) = pod["containers"]
+    assert container["securityContext"] == {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                                            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    assert container["command"] == ["python", "-m", "inference_worker"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["INFERENCE_TOKEN_FILE"] == "/var/run/kafka-ml/token/inference-token" and "INFERENCE_TOKEN" not in env
+    (secret,) = [volume["secret"] for volume in pod["volumes"] if "secret" in volume]
+    assert secret["secretName"] == "inference-7" and secret["defaultMode"] == 0o400
+    assert deployment["replicas"] == 3 and deployment["strategy"] == {"type": "Recreate"}
+    # The selector picks this service's pods only, and its pods carry what it selects.
+    assert deployment["selector"]["matchLabels"] == {"app.kubernetes.io/part-of": "kafka-ml",
+                                                     LABEL_JOB: "inference-7"}
+    assert deployment["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    assert template["metadata"]["labels"] == manifest["metadata"]["labels"] == SERVICE.all_labels
+
+
+def test_a_job_is_never_sent_as_a_deployment_nor_a_service_as_a_job() -> None:
+    from kafkaml.jobs.manifest import deployment_manifest, job_manifest
+
+    with pytest.raises(ValueError, match="becomes a Deployment"):
+        job_manifest(SERVICE, NAMESPACE)
+    with pytest.raises(ValueError, match="not a long-running service"):
+        deployment_manifest(SPECS["aggregator"], NAMESPACE)
+
+
+def test_launching_a_service_creates_its_deployment_and_stop_deletes_it() -> None:
+    stand_in = StandIn(deployments=[service_object("inference-7", "42", {})])
+    cluster = launcher(stand_in)
+    handle = cluster.launch(SERVICE)
+    assert stand_in.calls == [("create_namespaced_deployment", {"namespace": NAMESPACE,
+                                                                "body": cluster.manifest(SERVICE)})]
+    assert cluster.stop(handle.selector) == ["inference-7"]
+    assert ("delete_namespaced_deployment", {"name": "inference-7", "namespace": NAMESPACE,
+                                             "propagation_policy": "Foreground"}) in stand_in.calls
+    stand_in.fail_with["delete_namespaced_deployment"] = ApiException(status=404, reason="Not Found")
+    assert cluster.stop(handle.selector) == ["inference-7"]  # gone already: what stop wanted
+    stand_in.fail_with["create_namespaced_deployment"] = ApiException(status=409, reason="Conflict")
+    with pytest.raises(JobExists):
+        cluster.launch(SERVICE)
+
+
+def test_a_launcher_without_the_apps_api_refuses_a_service_and_never_lists_deployments() -> None:
+    """A federated client's backend runs no service, and its Role grants nothing on Deployments."""
+    stand_in = StandIn(CLUSTER_JOBS, CLUSTER_PODS)
+    cluster = launcher(stand_in, services=False)
+    with pytest.raises(JobError, match="runs no long-running services"):
+        cluster.launch(SERVICE)
+    cluster.status({LABEL_TRAINING: "42"})
+    cluster.stop({LABEL_TRAINING: "42"})
+    assert not [method for method, _ in stand_in.calls if "deployment" in method]
+
+
+def service_object(name: str, training: str, status: dict[str, Any], created: str = "2026-11-30T10:00:00Z") -> dict:
+    labels = spec(name=name, training=training, role="inference").all_labels
+    return {"metadata": {"name": name, "labels": labels, "creationTimestamp": created}, "status": status,
+            "spec": {"selector": {"matchLabels": {LABEL_JOB: name}}, "template": {"metadata": {"labels": labels}}}}
+
+
+def waiting(reason: str, last_exit: int | None = None) -> dict[str, Any]:
+    container = {"name": "inference", "image": "i", "imageID": "", "ready": False, "restartCount": 4,
+                 "state": {"waiting": {"reason": reason}}}
+    if last_exit is not None:
+        container["lastState"] = {"terminated": {"exitCode": last_exit}}
+    return {"phase": "Running", "containerStatuses": [container]}
+
+
+def test_a_services_state_comes_from_its_rollout_and_its_pods() -> None:
+    stalled = {"conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                               "lastTransitionTime": "2026-11-30T10:10:00Z"}]}
+    services = [service_object("serving", "42", {"replicas": 2, "readyReplicas": 2}),
+                service_object("starting", "42", {"replicas": 2}),
+                service_object("crashing", "42", {"replicas": 1}),
+                service_object("stalled", "42", stalled)]
+    pods = [pod("serving", "42", "serving-a", "2026-11-30T10:00:00Z", {"phase": "Running"}),
+            pod("crashing", "42", "crashing-a", "2026-11-30T10:00:00Z", waiting("CrashLoopBackOff", last_exit=2))]
+    statuses = {status.name: status for status in launcher(StandIn(pods=pods, deployments=services)).status(
+        {LABEL_TRAINING: "42"})}
+    assert statuses["serving"].state is JobState.RUNNING
+    assert statuses["serving"].started_at.isoformat() == "2026-11-30T10:00:00+00:00"
+    assert statuses["starting"].state is JobState.PENDING
+    crashing = statuses["crashing"]
+    assert (crashing.state, crashing.reason, crashing.exit_code) == (JobState.FAILED, "CrashLoopBackOff", 2)
+    assert (statuses["stalled"].state, statuses["stalled"].reason) == (JobState.FAILED, "ProgressDeadlineExceeded")
+    assert statuses["stalled"].finished_at.isoformat() == "2026-11-30T10:10:00+00:00"
+
+
+def test_a_services_logs_are_its_replicas_tails() -> None:
+    pods = [pod("serving", "42", "serving-a", "2026-11-30T10:00:00Z", {"phase": "Running"}),
+            pod("serving", "42", "serving-b", "2026-11-30T10:00:01Z", {"phase": "Running"})]
+    stand_in = StandIn(pods=pods, deployments=[service_object("serving", "42", {})],
+                       logs={"serving-a": "a\n", "serving-b": "b\n"})
+    assert launcher(stand_in).logs({LABEL_TRAINING: "42"}) == {
+        "serving": "--- pod serving-a ---\na\n\n--- pod serving-b ---\nb\n"}
+
+
+def test_the_real_client_accepts_the_service_calls() -> None:
+    api_client = ApiClient(Configuration(host="https://kubernetes.invalid"))
+    api_client.rest_client = transport = Transport()
+    api = KubernetesApi(BatchV1Api(api_client), CoreV1Api(api_client), AppsV1Api(api_client))
+    cluster = KubernetesLauncher(api=api, namespace=NAMESPACE)
+    cluster.launch(SERVICE)
+    cluster.stop({LABEL_JOB: "inference-7"})
+    deployments = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
+    selected = {"labelSelector": f"app.kubernetes.io/part-of=kafka-ml,{LABEL_JOB}=inference-7"}
+    assert transport.requests == [
+        ("POST", deployments, {}, cluster.manifest(SERVICE)),
+        ("GET", f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs", selected, None),
+        ("DELETE", f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/done", {"propagationPolicy": "Foreground"}, None),
+        ("GET", deployments, selected, None),
+        ("DELETE", f"{deployments}/inference-7", {"propagationPolicy": "Foreground"}, None),
+    ]

@@ -137,3 +137,20 @@ def test_bad_secret_files_are_refused(secret: tuple[str, str, str], message: str
 def test_resources_are_kubernetes_quantities_within_their_limits(resources: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Resources(**resources)
+
+
+def test_a_service_has_bounded_replicas_named_after_it_and_no_deadline() -> None:
+    service = spec(role="inference", name="inference-7", replicas=2)
+    assert service.instances() == {
+        "inference-7-0": {**service.all_labels, "kafka-ml/replica": "0"},
+        "inference-7-1": {**service.all_labels, "kafka-ml/replica": "1"}}
+    assert spec().instances() == {"agg-42": spec().all_labels}  # a job is itself
+    for replicas in (0, 33, True):
+        with pytest.raises(ValueError, match="replicas must be 1 to 32"):
+            spec(replicas=replicas)
+    with pytest.raises(ValueError, match="no active deadline"):
+        spec(replicas=1, active_deadline_s=60)
+    with pytest.raises(ValueError, match="replica name"):
+        spec(name="x" * 62, replicas=2)  # x…x-0 is longer than a DNS label
+    with pytest.raises(ValueError, match="set by the launcher"):
+        spec(labels={"kafka-ml/replica": "0"})

@@ -34,7 +34,7 @@ from kafkaml import config
 from kafkaml.config_cli import load_declarations
 from kafkaml.jobs import JobSpec, Role, SecretFile
 from kafkaml.jobs.kubernetes_launcher import KubernetesApi, KubernetesLauncher
-from kafkaml.jobs.manifest import PodSecurity, job_manifest
+from kafkaml.jobs.manifest import PodSecurity, deployment_manifest, job_manifest
 from kafkaml.jobs.rules import PRIVATE_KEY_LIKE
 from kafkaml.jobs.spec import LABEL_JOB, LABEL_ROLE
 
@@ -533,7 +533,8 @@ def test_the_code_defaults_name_what_the_base_defines() -> None:
 
 
 class _Recorder:
-    """Stands in for BatchV1Api and CoreV1Api: records each call, answers with one job and pod."""
+    """Stands in for BatchV1Api, CoreV1Api and AppsV1Api: records each call, answers with one job,
+    one deployment and one pod."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -545,6 +546,9 @@ class _Recorder:
                 raise ApiException(status=409, reason="Conflict")  # exists: the launcher replaces it
             if method == "list_namespaced_job":
                 meta = SimpleNamespace(name="aggregator-1", labels={LABEL_JOB: "aggregator-1"})
+                return SimpleNamespace(items=[SimpleNamespace(metadata=meta, status=None)])
+            if method == "list_namespaced_deployment":
+                meta = SimpleNamespace(name="inference-1", labels={LABEL_JOB: "inference-1"}, creation_timestamp=None)
                 return SimpleNamespace(items=[SimpleNamespace(metadata=meta, status=None)])
             if method == "list_namespaced_pod":
                 meta = SimpleNamespace(name="aggregator-1-x", labels={LABEL_JOB: "aggregator-1"},
@@ -558,20 +562,25 @@ class _Recorder:
 
 VERBS = {"create": "create", "list": "list", "delete": "delete", "replace": "update", "read": "get",
          "patch": "patch"}
-RESOURCES = {"job": ("batch", "jobs"), "pod": ("", "pods"), "pod_log": ("", "pods/log"), "secret": ("", "secrets")}
+RESOURCES = {"job": ("batch", "jobs"), "deployment": ("apps", "deployments"), "pod": ("", "pods"),
+             "pod_log": ("", "pods/log"), "secret": ("", "secrets")}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_role_allows_every_call_the_launcher_makes(overlay: str) -> None:
     recorder = _Recorder()
     namespace = environment(overlay, backend(overlay)[1])["JOB_NAMESPACE"]
-    launcher = KubernetesLauncher(api=KubernetesApi(batch=recorder, core=recorder), namespace=namespace)
+    launcher = KubernetesLauncher(api=KubernetesApi(batch=recorder, core=recorder, apps=recorder), namespace=namespace)
     spec = JobSpec(name="aggregator-1", role=Role.AGGREGATOR, owner="platform-backend", training="1",
                    image="kafka-ml/worker:0.1.0", module="training_worker.aggregator",
                    service_account="kafka-ml-jobs")
+    inference = JobSpec(name="inference-1", role=Role.INFERENCE, owner="platform-backend", training="1",
+                        image="kafka-ml/worker:0.1.0", module="inference_worker", service_account="kafka-ml-jobs",
+                        replicas=2)
     launcher.put_secret("training-1", {"token": b"t"}, {"kafka-ml/training": "1"})
     launcher.read_secret("training-1", "aggregator.key")  # the sweep reads back the key it wrote
     launcher.launch(spec)
+    launcher.launch(inference)
     launcher.status({"kafka-ml/training": "1"})
     launcher.logs({"kafka-ml/training": "1"})
     launcher.stop({"kafka-ml/training": "1"})
@@ -580,13 +589,14 @@ def test_the_role_allows_every_call_the_launcher_makes(overlay: str) -> None:
     for method in recorder.calls:
         verb, _, rest = method.partition("_namespaced_")
         needed.add((*RESOURCES[rest], VERBS[verb]))
-    assert len(needed) == 9, sorted(needed)
+    assert len(needed) == 12, sorted(needed)
     role = one(overlay, "Role", "kafka-ml-platform-jobs")
     granted = {(group, resource, verb) for rule in role["rules"]
                for group in rule["apiGroups"] for resource in rule["resources"] for verb in rule["verbs"]}
     assert needed <= granted, sorted(needed - granted)
-    # Nothing beyond the jobs, their secrets and pods: no cluster-wide role, no other resource.
-    assert {resource for _, resource, _ in granted} == {"jobs", "secrets", "pods", "pods/log"}
+    # Nothing beyond the jobs, the inference Deployments, their secrets and pods: no cluster-wide
+    # role, no other resource.
+    assert {resource for _, resource, _ in granted} == {"jobs", "deployments", "secrets", "pods", "pods/log"}
     assert not objects(overlay, "ClusterRole") and not objects(overlay, "ClusterRoleBinding")
     # The Secrets it manages only: in the jobs' namespace (their names are made at run time, which
     # resourceNames cannot list; it reads back only what it wrote there), and no right in the
@@ -684,6 +694,10 @@ def _peers(overlay: str) -> dict[str, Peer]:
                        image="kafka-ml/worker:0.1.0", module="x")
         peers[role.value] = Peer.pod(JOBS_NAMESPACE, job_manifest(spec, JOBS_NAMESPACE, PodSecurity())["spec"][
             "template"]["metadata"]["labels"])
+    inference = JobSpec(name="inference-1", role=Role.INFERENCE, owner="platform-backend", training="1",
+                        image="kafka-ml/worker:0.1.0", module="inference_worker", replicas=2)
+    peers["inference"] = Peer.pod(JOBS_NAMESPACE, deployment_manifest(inference, JOBS_NAMESPACE)["spec"][
+        "template"]["metadata"]["labels"])
     peers["dns"] = Peer.pod("kube-system", {"k8s-app": "kube-dns"})
     peers["ingress-controller"] = Peer.pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
     peers["a client's trainer"] = Peer.pod("vehicle-1", {LABEL_ROLE: Role.TRAINER.value})
@@ -700,11 +714,13 @@ MUST_CONNECT = [
     ("kafka-ml-ui", "kafka-ml-backend", 8000), ("kafka-ml-data-control-logger", "kafka-ml-backend", 8000),
     ("kafka-ml-backend", "the API server", 6443), ("aggregator", "kafka-ml-backend", 8000),
     ("audit", "kafka-ml-backend", 8000), ("kafka-ml-backend", "dns", 53), ("aggregator", "dns", 53),
+    ("inference", "kafka-ml-backend", 8000), ("inference", "dns", 53),
 ]
 DEV_MUST_CONNECT = [
     ("kafka-ml-backend", "postgres", 5432), ("kafka-ml-backend", "kafka", 9092), ("kafka-ml-backend", "geth", 8545),
     ("kafka-ml-data-control-logger", "kafka", 9092), ("aggregator", "kafka", 9092), ("aggregator", "geth", 8545),
     ("a client's trainer", "kafka", 9092), ("a client's trainer", "geth", 8545), ("the internet", "kafka", 9092),
+    ("inference", "kafka", 9092),
     ("blockscout", "geth", 8545),
 ]
 #: (from, to, port) that must never connect.
@@ -713,13 +729,15 @@ MUST_NOT_CONNECT = [
     ("a client's trainer", "kafka-ml-backend", 8000), ("another tenant's pod", "kafka-ml-ui", 8080),
     ("kafka-ml-backend", "the internet", 443), ("kafka-ml-ui", "the internet", 443),
     ("aggregator", "the internet", 443), ("another tenant's pod", "aggregator", 8000),
-    ("aggregator", "the API server", 6443),
+    ("aggregator", "the API server", 6443), ("inference", "the internet", 443), ("inference", "the API server", 6443),
+    ("another tenant's pod", "inference", 8000),
     *[("builder", target, port) for target, port in [("dns", 53), ("kafka-ml-backend", 8000), ("the internet", 443),
                                                      ("the API server", 6443)]],
     *[(source, "builder", 8000) for source in ("kafka-ml-backend", "aggregator", "another tenant's pod")],
 ]
 DEV_MUST_NOT_CONNECT = [
     ("aggregator", "postgres", 5432), ("a client's trainer", "postgres", 5432), ("builder", "kafka", 9092),
+    ("inference", "postgres", 5432),
     ("the internet", "postgres", 5432), ("a client's trainer", "blockscout", 4000),
 ]
 

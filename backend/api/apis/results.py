@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import selectors
-from backend.api.auth import IsTheAggregator, JobTokenAuthentication
+from backend.api.auth import IsAPersonOrTheInference, IsTheAggregator, JobIdentity, JobTokenAuthentication
 from backend.api.environment import platform_settings
 from backend.api.models import Deployment, RoundRecord, TrainingResult
 from backend.api.services.results import (
@@ -187,23 +187,25 @@ class ResultStopApi(APIView):
 
 
 class ResultModelApi(APIView):
-    """GET (users): the final ``.keras`` file, its SHA-256 in ``X-Content-SHA256`` and the final
-    global version's content hash in ``X-Weights-SHA256``. PUT (the result's job): upload it."""
+    """GET (users, and the worker of one of the result's inferences with its job token): the final
+    ``.keras`` file, its SHA-256 in ``X-Content-SHA256`` and the final global version's content
+    hash in ``X-Weights-SHA256``. PUT (the result's job): upload it."""
 
     def get_authenticators(self):
         if self.request is not None and self.request.method == "PUT":
             return [JobTokenAuthentication()]
-        return super().get_authenticators()
+        return [JobTokenAuthentication(), *super().get_authenticators()]
 
     def get_permissions(self):
         if self.request.method == "PUT":
             return [IsTheAggregator()]
-        return super().get_permissions()
+        return [IsAPersonOrTheInference()]
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
                    operation_id="results_model_download")
     def get(self, request, pk: int):
-        result = selectors.result_of(request.user, pk)
+        identity = request.user
+        result = identity.result if isinstance(identity, JobIdentity) else selectors.result_of(identity, pk)
         path = model_path(result)
         if not result.model_sha256 or not path.exists():
             raise NotFound("this training has no final model (yet)")

@@ -31,7 +31,7 @@ ARCHITECTURE_KEY, TOKEN_KEY, WALLET_KEY = "architecture.json", "result-token", "
 @functools.cache
 def launcher() -> Launcher:
     site = platform_settings()
-    return launcher_from_settings(site.launcher, site.run_dir / "platform-jobs")
+    return launcher_from_settings(site.launcher, site.run_dir / "platform-jobs", services=True)  # inference
 
 
 def results_dir(result: TrainingResult) -> str:

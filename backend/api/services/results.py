@@ -25,7 +25,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from backend.api.environment import platform_settings
-from backend.api.models import RoundRecord, TrainingResult
+from backend.api.models import Inference, RoundRecord, TrainingResult
 from backend.api.services import funding, jobs
 from kafkaml.django_api import Conflict, PayloadTooLarge
 from kafkaml.django_rest import StrictCharField, StrictRegexField
@@ -217,10 +217,13 @@ def result_stop(*, result: TrainingResult) -> list[str]:
 
 
 def result_delete(*, result: TrainingResult) -> None:
-    """Delete the result, its secrets and model file; 503 while its aggregator account cannot be
-    swept (its Secret holds the only copy of the key)."""
+    """Delete the result, its secrets, model file and ended inferences; 409 while it or one of its
+    inferences runs; 503 while its aggregator account cannot be swept (its Secret holds the only
+    copy of the key)."""
     if result.status in ACTIVE:
         raise Conflict("a created or running training cannot be deleted; stop it first")
+    if result.inferences.filter(status__in=(Inference.Status.CREATED, Inference.Status.RUNNING)).exists():
+        raise Conflict("an inference of this training is running; stop it before deleting the training")
     funding.sweep(result=result, site=platform_settings())
     launcher = jobs.launcher()
     for audit in result.audits.all():

@@ -47,6 +47,16 @@ export const DeploymentInputRequest = {
   sample_weighting: { default: "capped" },
 } as const
 
+export const InferenceInputRequest = {
+  result: { minimum: 1n, maximum: 4611686018427387904n },
+  replicas: { minimum: 1n, maximum: 32n, default: 1 },
+  input_topic: { minLength: 1 },
+  output_topic: { minLength: 1 },
+  error_topic: { minLength: 1 },
+  bootstrap_servers: { maxLength: 1000, default: "" },
+  batch: { minimum: 1n, maximum: 10000n },
+} as const
+
 export const ModelInputRequest = {
   name: { minLength: 1, maxLength: 100 },
   description: { maxLength: 10000, default: "" },

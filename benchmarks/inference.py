@@ -1,0 +1,197 @@
+"""Inference through the worker against the same model's predictions in memory, for the RAT CNN.
+
+Three figures, on one machine, with a platform broker of the local stack of the run's own:
+
+* in memory: the worker's own batches (``--batch`` samples) predicted one after another in this
+  process, with ``predict_on_batch`` (what the worker calls) and with ``model.predict``, before and
+  right after the worker's run; the fastest is the baseline, so the ratio is the conservative one;
+* through the worker: ``--records`` samples already in the input topic, answered by one worker
+  (``python -m inference_worker``, started as a local job, warmed up and joined before the clock
+  starts); records per second from the first prediction's arrival to the last one's;
+* latency: one record at a time, paced at half that throughput, each timed from its send to its
+  prediction's arrival (the 99th percentile).
+
+The samples are random (the model's weights are untrained): inference costs the same either way.
+
+    .venv/bin/python benchmarks/inference.py --json out/inference.json
+    .venv/bin/python benchmarks/inference.py --quick --json out/inference-quick.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from _report import write_figures
+from kafka import TopicPartition
+from kafka.admin import NewTopic
+from rich.console import Console
+from rich.table import Table
+
+from inference_worker.answers import OFFSET_HEADER
+from inference_worker.settings import DEFAULT_BATCH, DEFAULT_BATCH_WAIT_MS
+from inference_worker.worker import FETCH_MAX_WAIT_MS
+from kafkaml import kafka
+from kafkaml.jobs import InferenceJob, JobSpec, LocalJob, LocalLauncher, Role
+from kafkaml.local import stack as local
+from kafkaml.usecases.rat.model import build
+from kafkaml.usecases.rat.names import DEFAULT_WINDOW
+
+SHAPE = (2, DEFAULT_WINDOW, 1)
+PARTITIONS = 2
+SCALES = {"full": {"records": 6000, "latency_records": 3000}, "quick": {"records": 600, "latency_records": 200}}
+
+
+class Arrivals:
+    """When each prediction arrived (by input partition and offset), read as they come."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        # Tansu holds a fetch for its whole wait even when records arrive meanwhile: 10 ms, as the worker's.
+        self.consumer = kafka.assigned_consumer(bootstrap, [TopicPartition(topic, p) for p in range(partitions)],
+                                                fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+        self.at: dict[tuple[int, int], float] = {}
+
+    def until(self, count: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.at) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.at)} of {count} predictions within {timeout_s:.0f} s")
+            for tp, records in self.consumer.poll(timeout_ms=100).items():
+                now = time.perf_counter()
+                for record in records:
+                    self.at[(tp.partition, int(dict(record.headers)[OFFSET_HEADER]))] = now
+
+
+def in_memory_rate(model, x: np.ndarray, batch: int) -> tuple[float, float]:
+    """Samples per second of ``predict_on_batch`` over ``x`` in batches, and of ``model.predict``."""
+    model.predict_on_batch(x[:batch])  # traces the graph, as the worker's warm-up does
+    started = time.perf_counter()
+    for start in range(0, len(x), batch):
+        model.predict_on_batch(x[start:start + batch])
+    on_batch = len(x) / (time.perf_counter() - started)
+    model.predict(x[:batch], batch_size=batch, verbose=0)
+    started = time.perf_counter()
+    model.predict(x, batch_size=batch, verbose=0)
+    return on_batch, len(x) / (time.perf_counter() - started)
+
+
+def produce(bootstrap: str, topic: str, x: np.ndarray, first_key: int) -> None:
+    producer = kafka.producer(bootstrap)
+    for index, sample in enumerate(x):
+        producer.send(topic, key=f"k-{first_key + index}".encode(), value=sample.tobytes(), partition=index % PARTITIONS)
+    producer.flush()
+    producer.close()
+
+
+def paced(bootstrap: str, topic: str, x: np.ndarray, rate: float, sent: dict[tuple[int, int], float]) -> None:
+    """Send one record every 1/rate s (linger 0: each leaves at once), noting when each was sent."""
+    producer = kafka.producer(bootstrap, linger_ms=0)
+    started = time.perf_counter()
+    futures = []
+    for index, sample in enumerate(x):
+        delay = started + index / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        futures.append((time.perf_counter(), producer.send(topic, key=f"p-{index}".encode(), value=sample.tobytes(),
+                                                           partition=index % PARTITIONS)))
+    for at, future in futures:
+        metadata = future.get(timeout=30)
+        sent[(metadata.partition, metadata.offset)] = at
+    producer.close()
+
+
+def start_worker(run_dir: Path, job: InferenceJob) -> LocalJob:
+    spec = JobSpec(name="inference-bench", role=Role.INFERENCE, owner="benchmark", training=str(job.result_id),
+                   image="kafka-ml/worker:0.1.0", module="inference_worker", environment=job.environment())
+    return LocalJob(LocalLauncher(run_dir), spec).start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few hundred records: the harness, not the figures")
+    parser.add_argument("--records", type=int, default=None, help="records answered for the throughput")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
+    parser.add_argument("--batch-wait-ms", type=int, default=DEFAULT_BATCH_WAIT_MS)
+    parser.add_argument("--json", type=Path, default=None, help="write the headline figures here")
+    args = parser.parse_args()
+    scale = "quick" if args.quick else "full"
+    records = args.records or SCALES[scale]["records"]
+    latency_records = SCALES[scale]["latency_records"]
+    kafka.require_fast_crc()
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(records, *SHAPE)).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="kafkaml-bench-") as run_dir:
+        model, _, _ = build()
+        model_path = Path(run_dir) / "rat.keras"
+        model.save(model_path)
+        on_batch, predict = in_memory_rate(model, x, args.batch)
+
+        stack = local.up(0, Path(run_dir) / "stack")
+        worker = None
+        try:
+            bootstrap = stack.bootstrap("platform")
+            job = InferenceJob(
+                result_id=1, bootstrap_servers=bootstrap, input_topic="bench-in", output_topic="bench-out",
+                error_topic="bench-err", group_id="bench", input_format="RAW",
+                input_config={"data_type": "float32", "data_reshape": list(SHAPE)},
+                model_sha256=hashlib.sha256(model_path.read_bytes()).hexdigest(), model_file=str(model_path),
+                batch=args.batch, batch_wait_ms=args.batch_wait_ms)
+            admin = kafka.admin(bootstrap)  # all three now, so that arrivals are timed from the first
+            admin.create_topics([NewTopic(topic, PARTITIONS, 1) for topic in
+                                 (job.input_topic, job.output_topic, job.error_topic)])
+            admin.close()
+            produce(bootstrap, job.input_topic, x, 0)
+            arrivals = Arrivals(bootstrap, job.output_topic, PARTITIONS)
+            worker = start_worker(Path(run_dir) / "jobs", job)
+            arrivals.until(records, timeout_s=600)
+            times = sorted(arrivals.at.values())
+            through_worker = (records - 1) / (times[-1] - times[0])
+            # Again, right after, while the worker idles: a shared machine's load moves within seconds.
+            on_batch, predict = (max(pair) for pair in zip((on_batch, predict), in_memory_rate(model, x, args.batch),
+                                                           strict=True))
+            in_memory = max(on_batch, predict)
+
+            sent: dict[tuple[int, int], float] = {}
+            rate = through_worker / 2
+            latency_x = x[:latency_records]
+            pacer = threading.Thread(target=paced, args=(bootstrap, job.input_topic, latency_x, rate, sent))
+            arrivals.at.clear()
+            pacer.start()
+            arrivals.until(latency_records, timeout_s=600)
+            pacer.join()
+            latencies_ms = sorted(1000 * (arrivals.at[place] - sent[place]) for place in sent)
+        finally:
+            if worker is not None:
+                worker.stop()
+            local.down(Path(run_dir) / "stack")
+
+    figures = {
+        "scale": scale, "records": records, "batch": args.batch, "batch_wait_ms": args.batch_wait_ms,
+        "in_memory_records_per_s": round(in_memory, 1),
+        "in_memory_predict_on_batch_records_per_s": round(on_batch, 1),
+        "in_memory_model_predict_records_per_s": round(predict, 1),
+        "inference_records_per_s": round(through_worker, 1),
+        "inference_over_in_memory": round(through_worker / in_memory, 3),
+        "latency_rate_records_per_s": round(rate, 1),
+        "inference_latency_ms_p50": round(statistics.median(latencies_ms), 2),
+        "inference_latency_ms_p99": round(statistics.quantiles(latencies_ms, n=100, method="inclusive")[-1], 2),
+    }
+    table = Table(title=f"RAT CNN inference ({scale}: {records} records, batch {args.batch}, "
+                        f"wait {args.batch_wait_ms} ms)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in figures.items():
+        table.add_row(name, str(value))
+    Console().print(table)
+    write_figures(args.json, figures)
+
+
+if __name__ == "__main__":
+    main()
