@@ -32,6 +32,7 @@ export const CredentialsInputRequest = {
 
 export const DeploymentInputRequest = {
   configuration: { minimum: 1n, maximum: 4611686018427387904n },
+  kind: { default: "federated" },
   validation_datasource: { minimum: 1n, maximum: 4611686018427387904n },
   coordination: { default: "blockchain" },
   rounds: { minimum: 1n, maximum: 100000n, default: 10 },
@@ -45,6 +46,11 @@ export const DeploymentInputRequest = {
   reject_ratio: { minimum: 1, maximum: 1000000, default: 1.5 },
   exclude_after: { minimum: 0n, maximum: 1000000n, default: 0 },
   sample_weighting: { default: "capped" },
+  stream_timeout_s: { minimum: 0, maximum: 2592000, default: 0 },
+  window: { minimum: 1n, maximum: 1000000n, default: 1000 },
+  monitor_metric: { minLength: 1, maxLength: 40, default: "val_loss" },
+  monitor_mode: { default: "min" },
+  improvement: { minimum: 0, maximum: 1000000, default: 0 },
 } as const
 
 export const InferenceInputRequest = {

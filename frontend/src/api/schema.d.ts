@@ -507,7 +507,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description The training's aggregator posts each round and its final record here (idempotent). */
+        /**
+         * @description The training's job (its aggregator, or its single training) posts each round (each epoch or
+         *     increment) and its final record here (idempotent).
+         */
         post: operations["results_report"];
         delete?: never;
         options?: never;
@@ -721,10 +724,29 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        /**
+         * @description * `federated` - federated
+         *     * `single` - single
+         *     * `incremental` - incremental
+         * @enum {string}
+         */
+        DeploymentInputKindEnum: "federated" | "single" | "incremental";
         DeploymentInputRequest: {
             /** Format: int64 */
             configuration: number;
-            /** Format: int64 */
+            /**
+             * @description federated: clients train, the platform aggregates; single: the platform trains each model on validation_datasource (its train, validation and test splits); incremental: single, then on the records that arrive after the datasource's ranges.
+             *
+             *     * `federated` - federated
+             *     * `single` - single
+             *     * `incremental` - incremental
+             * @default federated
+             */
+            kind: components["schemas"]["DeploymentInputKindEnum"];
+            /**
+             * Format: int64
+             * @description Federated: the platform's datasource that measures every update; single and incremental: the datasource trained on.
+             */
             validation_datasource: number;
             /** @default blockchain */
             coordination: components["schemas"]["CoordinationEnum"];
@@ -771,11 +793,42 @@ export interface components {
             exclude_after: number;
             /** @default capped */
             sample_weighting: components["schemas"]["SampleWeightingEnum"];
-            clients: components["schemas"]["ClientInputRequest"][];
+            clients?: components["schemas"]["ClientInputRequest"][];
+            /**
+             * Format: double
+             * @description Incremental: seconds without a new record after which the training ends (0: runs until stopped).
+             * @default 0
+             */
+            stream_timeout_s: number;
+            /**
+             * @description Incremental: records per increment.
+             * @default 1000
+             */
+            window: number;
+            /**
+             * @description Incremental: the validation metric that decides whether a new version is served (val_loss, val_accuracy, ...).
+             * @default val_loss
+             */
+            monitor_metric: string;
+            /**
+             * @description Incremental: whether the metric improves going down or up.
+             *
+             *     * `min` - min
+             *     * `max` - max
+             * @default min
+             */
+            monitor_mode: components["schemas"]["MonitorModeEnum"];
+            /**
+             * Format: double
+             * @description Incremental: how much the metric must improve on the served version's for a new one to replace it.
+             * @default 0
+             */
+            improvement: number;
         };
         DeploymentOutput: {
             readonly id: number;
             configuration: number;
+            kind?: components["schemas"]["DeploymentOutputKindEnum"];
             validation_datasource: number;
             coordination: string;
             settings: unknown;
@@ -784,6 +837,13 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        /**
+         * @description * `federated` - Federated
+         *     * `single` - Single
+         *     * `incremental` - Incremental
+         * @enum {string}
+         */
+        DeploymentOutputKindEnum: "federated" | "single" | "incremental";
         /** @description Any refusal but an invalid input (401, 403, 404, 406, 409, 413, 415, 429, 503, 500). */
         Error: {
             /** @description What went wrong, for people. */
@@ -855,12 +915,6 @@ export interface components {
          * @enum {string}
          */
         InputFormatEnum: "RAW" | "AVRO";
-        /**
-         * @description * `progress` - progress
-         *     * `final` - final
-         * @enum {string}
-         */
-        KindEnum: "progress" | "final";
         LayerOutput: {
             name: string;
             class_name: string;
@@ -905,6 +959,12 @@ export interface components {
          * @enum {string}
          */
         ModelOutputStatusEnum: "building" | "ready" | "failed";
+        /**
+         * @description * `min` - min
+         *     * `max` - max
+         * @enum {string}
+         */
+        MonitorModeEnum: "min" | "max";
         PaginatedConfigurationOutputList: {
             /** @example 123 */
             count: number;
@@ -1093,11 +1153,17 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        /**
+         * @description * `progress` - progress
+         *     * `final` - final
+         * @enum {string}
+         */
+        ReportInputKindEnum: "progress" | "final";
         /** @description The envelope the jobs' results sink sends (training_worker/results.py). */
         ReportInputRequest: {
             result_id: string;
             sender: string;
-            kind: components["schemas"]["KindEnum"];
+            kind: components["schemas"]["ReportInputKindEnum"];
             time: string;
             data: {
                 [key: string]: unknown;

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("platform", "0006_round_privacy"),
+        ("platform", "0007_inference"),
     ]
 
     operations = [
