@@ -80,10 +80,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="action", required=True, metavar="ACTION")
     leaf(datasources, "list", "every registered datasource (validation set candidates)", run_datasource_list)
 
-    deploy = leaf(resources, "deploy", "start a federated training of every model of a configuration", run_deploy)
+    deploy = leaf(resources, "deploy", "train every model of a configuration: federated, single or incremental",
+                  run_deploy)
     deploy.add_argument("configuration", type=int, metavar="CONFIGURATION_ID")
+    deploy.add_argument("--kind", choices=("federated", "single", "incremental"), default="federated",
+                        help="federated (default): clients train, the platform aggregates; single: the platform "
+                             "trains on --validation-datasource's splits; incremental: single, then on the records "
+                             "that arrive after them")
     deploy.add_argument("--validation-datasource", type=int, required=True, metavar="ID",
-                        help="id of the datasource the platform validates (and rewards) with")
+                        help="id of the datasource the platform validates (and rewards) with; single and "
+                             "incremental: the datasource trained on")
     deploy.add_argument("--coordination", choices=("blockchain", "classic"), default="blockchain")
     deploy.add_argument("--rounds", type=int, default=10, help="global versions to produce (default 10)")
     deploy.add_argument("--epochs", type=int, default=1, help="local epochs per update (default 1)")
@@ -103,6 +109,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "mode) and the sample count it matched; repeat per client")
     deploy.add_argument("--reward-budget", default="", metavar="TOKENS",
                         help="most tokens the training may credit (default: reward base × rounds)")
+    incremental = deploy.add_argument_group("incremental trainings")
+    incremental.add_argument("--stream-timeout", type=float, default=0.0, metavar="SECONDS",
+                             help="end after this long without a new record (default 0: run until stopped)")
+    incremental.add_argument("--window", type=int, default=1000, help="records per increment (default 1000)")
+    incremental.add_argument("--monitor-metric", default="val_loss",
+                             help="validation metric deciding whether a new version is served (default val_loss)")
+    incremental.add_argument("--monitor-mode", choices=("min", "max"), default="min",
+                             help="whether the metric improves going down (default) or up")
+    incremental.add_argument("--improvement", type=float, default=0.0,
+                             help="how much it must improve on the served version's (default 0)")
     deploy.add_argument("--follow", action="store_true", help="then follow the rounds until the training ends")
 
     results = resources.add_parser("results", help="training results").add_subparsers(
@@ -292,15 +308,21 @@ def run_datasource_list(args: argparse.Namespace) -> int:
 
 def run_deploy(args: argparse.Namespace) -> int:
     client = connect(args)
-    deployment = client.deploy({
-        "configuration": args.configuration, "validation_datasource": args.validation_datasource,
-        "coordination": args.coordination, "rounds": args.rounds, "epochs": args.epochs, "batch": args.batch,
-        "strategy": args.strategy, "strategy_params": args.strategy_params, "reward_policy": args.reward_policy,
-        "clients": args.clients, "exclude_after": args.exclude_after,
-        "reward_budget": args.reward_budget})
+    # Clients go with every kind: the API refuses them for a single training rather than ignore them.
+    body = {"configuration": args.configuration, "kind": args.kind, "validation_datasource": args.validation_datasource,
+            "epochs": args.epochs, "batch": args.batch, "clients": args.clients}
+    if args.kind == "federated":
+        body.update({"coordination": args.coordination, "rounds": args.rounds, "strategy": args.strategy,
+                     "strategy_params": args.strategy_params, "reward_policy": args.reward_policy,
+                     "exclude_after": args.exclude_after, "reward_budget": args.reward_budget})
+    elif args.kind == "incremental":
+        body.update({"stream_timeout_s": args.stream_timeout, "window": args.window,
+                     "monitor_metric": args.monitor_metric, "monitor_mode": args.monitor_mode,
+                     "improvement": args.improvement})
+    deployment = client.deploy(body)
     if not _json_out(args, deployment):
-        console().print(f"deployment {deployment['id']} ({deployment['coordination']}): training result(s) "
-                        f"{', '.join(map(str, deployment['results']))}")
+        console().print(f"deployment {deployment['id']} ({deployment['coordination'] or deployment['kind']}): "
+                        f"training result(s) {', '.join(map(str, deployment['results']))}")
     if not args.follow:
         return 0
     return max((follow(client, result_id) for result_id in deployment["results"]), default=0)

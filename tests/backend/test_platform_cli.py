@@ -203,3 +203,24 @@ def test_falls_back_on_the_local_stacks_backend_and_admin(cli, backend: Backend,
     monkeypatch.setenv("KAFKAML_RUN_DIR", str(run_dir))
     code, out, err = cli("models", "list")
     assert code == 0 and "model(s)" in out, err
+
+
+def test_a_single_training_through_the_cli(cli, backend: Backend, local_stack: local.Stack, tmp_path: Path) -> None:
+    source = tmp_path / "toy.py"
+    source.write_text(TOY_MODEL_SOURCE)
+    code, out, _ = cli("--json", "models", "create", unique("toy"), str(source))
+    assert code == 0
+    code, out, _ = cli("--json", "configurations", "create", unique("configuration"), str(json.loads(out)["id"]))
+    assert code == 0
+    configuration = json.loads(out)["id"]
+    datasource = register_validation_datasource(backend, local_stack, unique("training-data"), validation_rate=0.2,
+                                                test_rate=0.2)
+    deploy = ["deploy", str(configuration), "--kind", "single", "--validation-datasource", str(datasource["id"]),
+              "--epochs", "2"]
+    code, _, err = cli(*deploy, "--client=client-1=5")
+    assert code == 2 and "clients: a single training has no clients" in err, err
+    code, out, err = cli(*deploy, "--follow")
+    assert code == 0, f"{out}{err}"
+    assert re.search(r"deployment \d+ \(single\): training result\(s\) \d+", out), out
+    assert [int(v) for v in re.findall(r"^round (\d+) ", out, re.M)] == [1, 2], out
+    assert re.search(r"training result \d+ finished after 2 round\(s\)", out), out
