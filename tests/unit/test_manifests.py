@@ -689,7 +689,7 @@ def _peers(overlay: str) -> dict[str, Peer]:
     """Every kind of pod of the overlay, the jobs the launcher starts, and who is around them."""
     peers = {obj["metadata"]["name"]: Peer.pod(obj["metadata"]["namespace"], pod_template(obj)["metadata"]["labels"])
              for obj in render(overlay) if obj["kind"] in {"Deployment", "StatefulSet"}}
-    for role in (Role.AGGREGATOR, Role.AUDIT, Role.BUILDER):
+    for role in (Role.AGGREGATOR, Role.AUDIT, Role.BUILDER, Role.SINGLE):
         spec = JobSpec(name=f"{role.value}-1", role=role, owner="platform-backend", training="1",
                        image="kafka-ml/worker:0.1.0", module="x")
         peers[role.value] = Peer.pod(JOBS_NAMESPACE, job_manifest(spec, JOBS_NAMESPACE, PodSecurity())["spec"][
@@ -714,13 +714,14 @@ MUST_CONNECT = [
     ("kafka-ml-ui", "kafka-ml-backend", 8000), ("kafka-ml-data-control-logger", "kafka-ml-backend", 8000),
     ("kafka-ml-backend", "the API server", 6443), ("aggregator", "kafka-ml-backend", 8000),
     ("audit", "kafka-ml-backend", 8000), ("kafka-ml-backend", "dns", 53), ("aggregator", "dns", 53),
-    ("inference", "kafka-ml-backend", 8000), ("inference", "dns", 53),
+    ("inference", "kafka-ml-backend", 8000), ("inference", "dns", 53), ("single", "kafka-ml-backend", 8000),
+    ("single", "dns", 53),
 ]
 DEV_MUST_CONNECT = [
     ("kafka-ml-backend", "postgres", 5432), ("kafka-ml-backend", "kafka", 9092), ("kafka-ml-backend", "geth", 8545),
     ("kafka-ml-data-control-logger", "kafka", 9092), ("aggregator", "kafka", 9092), ("aggregator", "geth", 8545),
     ("a client's trainer", "kafka", 9092), ("a client's trainer", "geth", 8545), ("the internet", "kafka", 9092),
-    ("inference", "kafka", 9092),
+    ("inference", "kafka", 9092), ("single", "kafka", 9092),
     ("blockscout", "geth", 8545),
 ]
 #: (from, to, port) that must never connect.
@@ -730,14 +731,14 @@ MUST_NOT_CONNECT = [
     ("kafka-ml-backend", "the internet", 443), ("kafka-ml-ui", "the internet", 443),
     ("aggregator", "the internet", 443), ("another tenant's pod", "aggregator", 8000),
     ("aggregator", "the API server", 6443), ("inference", "the internet", 443), ("inference", "the API server", 6443),
-    ("another tenant's pod", "inference", 8000),
+    ("another tenant's pod", "inference", 8000), ("single", "the internet", 443), ("single", "the API server", 6443),
     *[("builder", target, port) for target, port in [("dns", 53), ("kafka-ml-backend", 8000), ("the internet", 443),
                                                      ("the API server", 6443)]],
     *[(source, "builder", 8000) for source in ("kafka-ml-backend", "aggregator", "another tenant's pod")],
 ]
 DEV_MUST_NOT_CONNECT = [
     ("aggregator", "postgres", 5432), ("a client's trainer", "postgres", 5432), ("builder", "kafka", 9092),
-    ("inference", "postgres", 5432),
+    ("inference", "postgres", 5432), ("single", "postgres", 5432),
     ("the internet", "postgres", 5432), ("a client's trainer", "blockscout", 4000),
 ]
 
