@@ -73,18 +73,22 @@ def model_file(job: InferenceJob, directory: Path, *, max_bytes: int = MAX_MODEL
 
 
 def _copy(chunks: Iterable[bytes], target: Path, sha256: str, max_bytes: int, source: str) -> None:
+    """Write ``chunks`` to ``target``, bounded and hashed; nothing is left there on any failure."""
     digest, size = hashlib.sha256(), 0
-    with target.open("wb") as handle:
-        for chunk in chunks:
-            size += len(chunk)
-            if size > max_bytes:
-                raise ModelRefused(f"the model from {source} is larger than {max_bytes} bytes")
-            digest.update(chunk)
-            handle.write(chunk)
-    if digest.hexdigest() != sha256:
-        target.unlink()
-        raise ModelRefused(f"the model from {source} has SHA-256 {digest.hexdigest()}, MODEL_SHA256 pins {sha256}: "
-                           "refused")
+    try:
+        with target.open("wb") as handle:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ModelRefused(f"the model from {source} is larger than {max_bytes} bytes")
+                digest.update(chunk)
+                handle.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise ModelRefused(f"the model from {source} has SHA-256 {digest.hexdigest()}, MODEL_SHA256 pins "
+                               f"{sha256}: refused")
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def load_model(job: InferenceJob) -> Any:

@@ -231,9 +231,15 @@ class Answering(ConsumerRebalanceListener):
         if not self.uncommitted:
             return
         assert self.consumer is not None
-        offsets = {tp: OffsetAndMetadata(self.next_offset[tp], "", -1) for tp in self.uncommitted
-                   if tp in self.next_offset}
-        self.uncommitted.clear()
+        # Never past an input in hand: an answered input skipped after it must not commit it.
+        in_hand = [*self.batch, *(self.predicting.records if self.predicting is not None else ())]
+        lowest = {tp: offset for tp, offset in self.next_offset.items() if tp in self.uncommitted}
+        for record in in_hand:
+            tp = TopicPartition(record.topic, record.partition)
+            if tp in lowest:
+                lowest[tp] = min(lowest[tp], record.offset)
+        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in lowest.items()}
+        self.uncommitted = {tp for tp, offset in lowest.items() if offset < self.next_offset[tp]}
         if not wait:
             self.consumer.commit_async(offsets, callback=_commit_failed)
             return

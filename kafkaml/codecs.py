@@ -176,7 +176,7 @@ class AvroRecord:
         flat = np.concatenate([np.ravel(np.asarray(record[name], dtype=dtype)) for name in self._names])
         expected = int(np.prod(shape, dtype=np.int64))
         if flat.size != expected:
-            raise SampleError(f"{what} holds {flat.size} numbers, the datasource declares shape {shape}")
+            raise SampleError(f"{what} holds {flat.size} numbers, its declared shape {shape} holds {expected}")
         return flat.reshape(shape)
 
 

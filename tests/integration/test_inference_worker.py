@@ -378,3 +378,35 @@ def test_sigterm_ends_the_worker_after_answering_and_committing(deployment, work
     wait_until(lambda: following.log_tail().count("resumes at offset") == 2, 60, "the next worker's resume", following)
     assert "partition 0: resumes at offset 20 (0 input(s) past it answered already)" in following.log_tail()
     assert "partition 1: resumes at offset 20 (0 input(s) past it answered already)" in following.log_tail()
+
+
+def test_avro_samples_are_answered_and_a_record_of_another_schema_is_an_error(deployment, workers,
+                                                                                answers_of) -> None:
+    import io
+
+    import fastavro
+
+    schema = {"type": "record", "name": "Iq", "fields": [{"name": "i", "type": {"type": "array", "items": "float"}},
+                                                          {"name": "q", "type": {"type": "array", "items": "float"}}]}
+    job = replace(deployment(partitions=1), input_format="AVRO",
+                  input_config={"data_scheme": json.dumps(schema), "data_reshape": [2, 3]})
+    parsed, x = fastavro.parse_schema(schema), samples(3)
+
+    def avro(record: dict) -> bytes:
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, parsed, record)
+        return buffer.getvalue()
+    records = [(f"k-{n}".encode(), avro({"i": sample[0].tolist(), "q": sample[1].tolist()}), 0)
+               for n, sample in enumerate(x)]
+    records.insert(1, (b"short", avro({"i": [1.0], "q": [2.0]}), 0))
+    produce(job.bootstrap_servers, job.input_topic, records)
+    answers = answers_of(job)
+    worker = workers(job, "avro")
+    wait_until(lambda: answers.read() >= len(records), 60, "every record answered", worker)
+    predictions, errors = answers.settled()
+    expected = keras.models.load_model(job.model_file).predict(x, verbose=0)
+    assert [answer.key for answer in predictions] == [b"k-0", b"k-1", b"k-2"]
+    for index, answer in enumerate(predictions):
+        np.testing.assert_allclose(answer.value["probabilities"], expected[index], rtol=1e-5, atol=1e-6)
+    assert [(answer.key, answer.value["error"]) for answer in errors] == \
+        [(b"short", "sample holds 2 numbers, its declared shape (2, 3) holds 6")]

@@ -69,7 +69,7 @@ def test_avro_schema_as_json_text_with_a_declared_shape() -> None:
 
 def test_avro_record_of_the_wrong_size_or_bytes_is_refused() -> None:
     codec = sample_codec("AVRO", {"data_scheme": ARRAYS, "data_reshape": [2, 4]})
-    with pytest.raises(SampleError, match=r"holds 6 numbers, the datasource declares shape \(2, 4\)"):
+    with pytest.raises(SampleError, match=r"holds 6 numbers, its declared shape \(2, 4\) holds 8"):
         codec.decode_sample(_avro(ARRAYS, {"i": [1, 2, 3], "q": [5, 6, 7]}))
     with pytest.raises(SampleError, match="not a record of its Avro schema"):
         codec.decode_sample(b"\x07")

@@ -1,0 +1,43 @@
+"""The worker commits no offset past an input it still holds, even when an input after it was
+answered before a restart (the answered inputs past the committed offset need not be contiguous
+for that to hold)."""
+
+from __future__ import annotations
+
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from inference_worker.settings import load_job
+from inference_worker.worker import Answering
+from tests.unit.test_inference_settings import JOB
+
+TP = TopicPartition("in", 0)
+
+
+class Commits:
+    """The consumer's commit calls, as the worker makes them."""
+
+    def __init__(self) -> None:
+        self.made: list[dict[TopicPartition, int]] = []
+
+    def commit_async(self, offsets, callback) -> None:
+        self.made.append({tp: meta.offset for tp, meta in offsets.items()})
+
+
+def record(offset: int) -> ConsumerRecord:
+    return ConsumerRecord("in", 0, -1, offset, 0, 0, b"k", b"\0" * 24, [], None, 2, 24, -1)
+
+
+def test_an_answered_input_after_one_in_hand_does_not_commit_it() -> None:
+    job, codec = load_job(JOB.environment())
+    answering = Answering(job, codec, predictor=None, producer=None, reader=None)
+    answering.consumer = commits = Commits()
+    answering.next_offset[TP], answering.answered[TP] = 10, {11, 13}
+    for offset in (10, 11, 12, 13):
+        answering.take(TP, record(offset))
+    assert [r.offset for r in answering.batch] == [10, 12]
+    answering.commit()
+    assert commits.made == [{TP: 10}]
+    answering.batch = []  # 10 and 12 answered: the commit goes past all four
+    answering.commit()
+    assert commits.made[-1] == {TP: 14}
