@@ -25,7 +25,7 @@ class Server(http.server.BaseHTTPRequestHandler):
     chunked = False
 
     def do_GET(self) -> None:  # noqa: N802 (the handler's name)
-        if self.headers.get("Authorization") != "Bearer s3cret":
+        if self.headers.get("Authorization") != "Job s3cret":
             self.send_response(401)
             self.end_headers()
             return
