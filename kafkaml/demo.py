@@ -7,8 +7,9 @@ with the paper's CNN, coordinated by a contract on a local chain. The local stac
 the platform backend and every client's services; each vehicle's dataset is streamed into its own
 broker; the model, configuration and deployment are created through the platform's REST API; the
 clients' services match the announcement and start their trainers (:mod:`kafkaml.local.services_run`).
-Progress shows per round as the API reports it; the run ends with the accuracy (overall and per
-SNR) of the final model on a held-out test set, each client's tokens, the transactions and gas,
+Progress shows per round as the API reports it; then the final model is deployed for inference
+through the API and answers a held-out test set streamed to its input topic, and the run ends
+with that accuracy (overall and per SNR), each client's tokens, the transactions and gas,
 the platform's URL and the command to audit the run. The platform keeps running until
 ``kafkaml local down``.
 """
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from kafkaml.local import stack as local
-    from kafkaml.local.services_run import download_model, follow, start
+    from kafkaml.local.services_run import follow, infer, start
     from kafkaml.workloads import make_workload
 
     started = time.monotonic()
@@ -56,9 +57,11 @@ def run(args: argparse.Namespace) -> int:
             progress.update(task, completed=record["version"], status=status)
 
         result = follow(training, args.timeout, on_round)
-    model_path = download_model(training, current.run_dir / "demo-models")
     print_summary(training, result, time.monotonic() - started)
-    print_test_accuracy(model_path, workload)
+    predicted = infer(training, workload.test.x, timeout_s=600)
+    console().print(f"the final model, deployed for inference through the REST API, answered the {len(predicted)} "
+                    "held-out samples streamed to its input topic (then the inference was stopped)")
+    print_test_accuracy(predicted, workload)
     console().print(f"the platform keeps running: web UI {training.url}/trainings/{training.result['id']} "
                   f"(this training, live and audited), REST API {training.url}/api/docs/ (credentials in "
                   f"{current.run_dir / 'platform-admin.json'}); stop everything with: .venv/bin/kafkaml local down")
@@ -97,17 +100,15 @@ def print_summary(training, result: dict, seconds: float) -> None:
                       f"--kafka {current.bootstrap('platform')} --recompute[/bold]")
 
 
-def print_test_accuracy(model_path, workload) -> None:
-    """Accuracy of the final global model on the held-out test set, overall and per SNR bucket."""
-    import keras
+def print_test_accuracy(predicted, workload) -> None:
+    """Accuracy of the final global model on the held-out test set, overall and per SNR bucket, from
+    the classes its inference deployment answered."""
     import numpy as np
     from rich.table import Table
 
     from kafkaml.usecases.rat.metrics import accuracy_by_snr
 
     test = workload.test
-    model = keras.models.load_model(model_path, compile=False)
-    predicted = np.argmax(model.predict(test.x, batch_size=512, verbose=0), axis=-1)
     table = Table(title=f"final model on {len(test)} held-out samples")
     table.add_column("SNR (dB)")
     table.add_column("accuracy", justify="right")

@@ -1,5 +1,6 @@
 """A federated training the way users run one: through the platform's REST API and the clients'
-services, on the local stack (what ``kafkaml demo`` does).
+services, on the local stack (what ``kafkaml demo`` does), and its final model deployed for
+inference the same way.
 
 The data owners publish their datasets into their own brokers, whose data control loggers
 register them with their federated backends; the platform's validation data goes to the
@@ -12,18 +13,22 @@ Nothing here starts a job: the services do.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import requests
+from kafka import TopicPartition
 
+from kafkaml import kafka
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
 from kafkaml.platform_client import PlatformError, wait_until_built
+from kafkaml.topics import ensure_topic
 from kafkaml.workloads import Workload
 
 GET_ATTEMPTS = 8
@@ -136,14 +141,52 @@ def follow(run: ServicesRun, timeout_s: float, on_round: Callable[[dict], None])
     return run.result
 
 
-def download_model(run: ServicesRun, directory: Path) -> Path:
-    answer = run.api.get(f"{run.url}/api/results/{run.result['id']}/model/", timeout=120)
-    if not answer.ok:
-        raise ServicesRunFailed(f"the final model cannot be downloaded: HTTP {answer.status_code}")
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{run.result['federated_id']}.keras"
-    path.write_bytes(answer.content)
-    return path
+def infer(run: ServicesRun, samples: np.ndarray, timeout_s: float) -> np.ndarray:
+    """The final model deployed for inference through the REST API, as a user deploys it: the
+    samples published to its input topic keyed by their index, each predicted class read back from
+    its output topic (one answer per sample: the worker answers exactly once), then the inference
+    stopped and deleted. Returns the classes in the samples' order."""
+    bootstrap = run.stack.bootstrap("platform")
+    name = run.result["federated_id"]
+    input_topic, output_topic = f"kml-infer-in-{name}", f"kml-infer-out-{name}"
+    ensure_topic(bootstrap, input_topic)
+    inference = _post(run.api, run.url, "inferences/", {
+        "result": run.result["id"], "input_format": "RAW", "input_topic": input_topic, "output_topic": output_topic,
+        "input_config": {"data_type": "float32", "data_reshape": list(samples.shape[1:])}})
+    try:
+        producer = kafka.producer(bootstrap)
+        for index, sample in enumerate(samples):
+            producer.send(input_topic, key=str(index).encode(), value=np.asarray(sample, "<f4").tobytes())
+        producer.flush()
+        producer.close()
+        return _answers(bootstrap, output_topic, len(samples), timeout_s, lambda: run.get(f"inferences/{inference['id']}/"))
+    finally:
+        _post(run.api, run.url, f"inferences/{inference['id']}/stop/", {})
+        run.api.delete(f"{run.url}/api/inferences/{inference['id']}/", timeout=30)
+
+
+def _answers(bootstrap: str, topic: str, count: int, timeout_s: float, status: Callable[[], dict]) -> np.ndarray:
+    """The class of every answer on ``topic`` (partition 0), by the key it carries."""
+    classes = np.full(count, -1, np.int64)
+    partition = TopicPartition(topic, 0)
+    consumer = kafka.assigned_consumer(bootstrap)
+    deadline = time.monotonic() + timeout_s
+    try:
+        _wait(lambda: True if topic in consumer.topics() else None, timeout_s, f"the inference never created {topic}")
+        consumer.assign([partition])
+        consumer.seek(partition, 0)
+        answered = 0
+        while answered < count:
+            for record in consumer.poll(timeout_ms=500).get(partition, []):
+                classes[int(record.key)] = json.loads(record.value)["class"]
+                answered += 1
+            if time.monotonic() > deadline:
+                state = status()
+                raise ServicesRunFailed(f"the inference answered {answered} of {count} samples within {timeout_s:.0f} "
+                                        f"s; it is {state['status']} {state.get('error', '')}")
+    finally:
+        consumer.close()
+    return classes
 
 
 def _datasource(api: requests.Session, url: str, datasource_id: str) -> dict | None:

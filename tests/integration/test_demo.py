@@ -1,6 +1,7 @@
 """``make demo`` (``kafkaml demo``), the README's main command, as a user runs it but small: its own
-stack with the platform, two vehicles, three rounds of the paper's RAT use case on a few windows;
-then the audit command it prints, run as printed."""
+stack with the platform, two vehicles, three rounds of the paper's RAT use case on a few windows,
+the final model deployed for inference to answer the held-out test set; then the audit command it
+prints, run as printed."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def test_kafkaml_demo_trains_summarises_and_its_audit_command_passes(tmp_path: P
         transactions, gas = map(lambda n: int(n.replace(",", "")),
                                 re.search(r"transactions / total gas\s+│ (\d+) / ([\d,]+) ", out).groups())
         assert transactions > 0 and gas > 0, out
+        # The accuracy comes from the model's inference deployment, answering the samples streamed to it.
+        assert "deployed for inference through the REST API, answered the 2400 held-out samples" in out, out
         assert re.search(r"final model on 2400\s+held-out samples", out), out
         accuracies = dict(re.findall(r"│ (all|[+-]\d+)\s+│\s+(\d\.\d{3}) │", out))
         assert list(accuracies) == ["all", *SNR_ROWS], out
