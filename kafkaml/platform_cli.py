@@ -158,6 +158,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     leaf(inferences, "list", "your inference deployments", run_inference_list)
     for action, help_, handler in (("show", "one inference deployment", run_inference_show),
                                    ("stop", "stop an inference (its workers are deleted)", run_inference_stop),
+                                   ("rollout", "serve the training's newest model (an incremental training's new "
+                                               "version); no sample is lost or answered twice", run_inference_rollout),
                                    ("delete", "delete a stopped or failed inference", run_inference_delete)):
         leaf(inferences, action, help_, handler).add_argument("inference", type=int, metavar="INFERENCE_ID")
 
@@ -467,6 +469,14 @@ def run_inference_show(args: argparse.Namespace) -> int:
 
 def run_inference_stop(args: argparse.Namespace) -> int:
     return _stopped(args, connect(args).stop_inference(args.inference))
+
+
+def run_inference_rollout(args: argparse.Namespace) -> int:
+    inference = connect(args).rollout_inference(args.inference)
+    if not _json_out(args, inference):
+        _print_inference(inference)
+        console().print(f"now serving the model with SHA-256 {inference['model_sha256']}")
+    return 0
 
 
 def run_inference_delete(args: argparse.Namespace) -> int:

@@ -161,6 +161,9 @@ class PlatformClient:
     def stop_inference(self, inference_id: int) -> list[str]:
         return self.post(f"/api/inferences/{inference_id}/stop/")["stopped"]
 
+    def rollout_inference(self, inference_id: int) -> JSON:
+        return self.post(f"/api/inferences/{inference_id}/rollout/")
+
     def delete_inference(self, inference_id: int) -> None:
         self.request("DELETE", f"/api/inferences/{inference_id}/")
 

@@ -175,7 +175,8 @@ class Audit(models.Model):
 
 
 class Inference(models.Model):
-    """A finished training's model deployed for inference: a long-running worker of ``replicas``
+    """A trained model deployed for inference (a finished training's, or the served version of a
+    running incremental one): a long-running worker of ``replicas``
     replicas (one consumer group) that reads samples from ``input_topic`` and writes each
     prediction, with its sample's key, to ``output_topic``; a record that is not a sample is
     answered on ``error_topic`` with the reason.
@@ -204,6 +205,8 @@ class Inference(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
     error = models.TextField(blank=True, default="")
     token_sha256 = models.CharField(max_length=64, blank=True, default="")  # of its model token; cleared at its end
+    #: The model file it serves (its SHA-256): the result's at launch, then at each rollout.
+    model_sha256 = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     stopped_at = models.DateTimeField(null=True)
 

@@ -6,6 +6,7 @@ schema (``documented``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import subprocess
@@ -122,6 +123,30 @@ TrainingResult.objects.filter(pk=result.pk).update(status="finished", token_sha2
 print(result.pk)
 """
         return int(manage(self.env, "shell", "-c", code).split()[-1])
+
+    def running_incremental(self, result_id: int) -> None:
+        """The result made a running incremental training that already served a version (rows only)."""
+        code = f"""
+from backend.api.models import Deployment, TrainingResult
+result = TrainingResult.objects.get(pk={result_id})
+Deployment.objects.filter(pk=result.deployment_id).update(kind="incremental")
+TrainingResult.objects.filter(pk=result.pk).update(status="running", final=None)
+"""
+        manage(self.env, "shell", "-c", code)
+
+    def serve_new_model(self, result_id: int, model: bytes) -> str:
+        """The result's model file replaced, as an incremental training sends each version it
+        serves (file and SHA-256 written directly); the new SHA-256."""
+        code = f"""
+import hashlib
+from backend.api.models import TrainingResult
+from backend.api.services.results import model_path
+result = TrainingResult.objects.get(pk={result_id})
+model_path(result).write_bytes({model!r})
+TrainingResult.objects.filter(pk=result.pk).update(model_sha256=hashlib.sha256({model!r}).hexdigest())
+"""
+        manage(self.env, "shell", "-c", code)
+        return hashlib.sha256(model).hexdigest()
 
     def dormant_audit(self, result_id: int) -> tuple[int, str]:
         """A running audit of the result with no job behind it, and its job token (rows only)."""

@@ -158,6 +158,7 @@ def test_users_see_and_act_on_their_own_inferences_only(quiet_backend: Backend) 
     pk = created.json()["id"]
     for answer in (other.get(f"{backend.url}/api/inferences/{pk}/"),
                    other.post(f"{backend.url}/api/inferences/{pk}/stop/"),
+                   other.post(f"{backend.url}/api/inferences/{pk}/rollout/"),
                    other.delete(f"{backend.url}/api/inferences/{pk}/")):
         assert answer.status_code == 404, answer.text
     assert other.get(f"{backend.url}/api/inferences/").json() == {"count": 0, "next": None, "previous": None,
@@ -203,6 +204,8 @@ def test_inferences_through_the_cli(quiet_backend: Backend, tmp_path: Path, monk
     assert code == 0 and f"{inference['id']} " in out and "running" in out and "cli-in" in out, out
     code, out, _ = cli("inferences", "show", str(inference["id"]))
     assert code == 0 and f"inference {inference['id']} of training result {result}" in out, out
+    code, _, err = cli("inferences", "rollout", str(inference["id"]))
+    assert code == 2 and "409 Conflict: the inference already serves the training's newest model" in err, err
     code, _, err = cli("inferences", "delete", str(inference["id"]))
     assert code == 2 and "409 Conflict" in err and "stop it" in err, err
     code, out, _ = cli("inferences", "stop", str(inference["id"]))

@@ -20,6 +20,7 @@ from backend.api.services.inferences import (
     InferenceSettings,
     inference_create,
     inference_delete,
+    inference_rollout,
     inference_stop,
 )
 from kafkaml.codecs import SAMPLE_FORMATS, SampleError, sample_codec
@@ -80,8 +81,8 @@ class InferenceOutput(serializers.ModelSerializer):
     class Meta:
         model = Inference
         fields = ["id", "result", "model_name", "status", "error", "replicas", "input_format", "input_config",
-                  "input_topic", "output_topic", "error_topic", "bootstrap_servers", "batch", "created_at",
-                  "stopped_at"]
+                  "input_topic", "output_topic", "error_topic", "bootstrap_servers", "batch", "model_sha256",
+                  "created_at", "stopped_at"]
 
 
 def _result_of(user, result_id: int) -> TrainingResult:
@@ -132,3 +133,14 @@ class InferenceStopApi(APIView):
     @extend_schema(request=None, responses=StopOutput, operation_id="inferences_stop")
     def post(self, request, pk: int):
         return Response({"stopped": inference_stop(inference=selectors.inference_of(request.user, pk))})
+
+
+class InferenceRolloutApi(APIView):
+    """Serve the training's newest model (an incremental training's new version): the workers
+    restart with it in the same consumer group, losing and repeating no sample."""
+
+    error_codes = {"POST": ("409", "503")}  # 409: not running, or it serves the newest model already
+
+    @extend_schema(request=None, responses=InferenceOutput, operation_id="inferences_rollout")
+    def post(self, request, pk: int):
+        return Response(InferenceOutput(inference_rollout(inference=selectors.inference_of(request.user, pk))).data)

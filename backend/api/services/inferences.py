@@ -1,4 +1,5 @@
-"""Inference deployments: a finished training's final model answering samples on Kafka topics.
+"""Inference deployments: a trained model answering samples on Kafka topics — a finished
+training's final model, or the served version of a running incremental training.
 
 Creating one records it, writes its model token into a Secret of its own and launches the
 inference worker as a long-running service (``JobSpec.replicas``: a Deployment in a cluster, a
@@ -7,6 +8,12 @@ The worker fetches the model from the result's download with that token
 (``Authorization: Job <token>``, good for nothing else) and refuses a file whose SHA-256 is not
 the one it was given. Its workload is labelled ``kafka-ml/job=inference-<id>`` (role
 ``inference``, training ``<result id>``), which stop and the reconciler select it by.
+
+A rollout (:func:`inference_rollout`) replaces the workload's model with the result's newest one
+(an incremental training serves a new version): the workers are stopped and started again with
+the new SHA-256 in the same consumer group, so they resume from its committed offsets and, by the
+worker's exactly-once rule (it skips inputs its output partitions already answer), no sample is
+lost or answered twice.
 
 Stopping deletes the workload and revokes the token; a stopped or failed inference may then be
 deleted. A replica that fails for good is found by the reconciler (:func:`inference_sync`),
@@ -29,19 +36,17 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from backend.api.environment import PlatformSettings, platform_settings, quotas
-from backend.api.models import Inference, TrainingResult
+from backend.api.models import Deployment, Inference, TrainingResult
 from backend.api.services import jobs
 from backend.api.services.results import model_path
 from kafkaml.django_api import Conflict, QuotaExceeded, Unavailable
-from kafkaml.jobs import InferenceJob, JobSpec, JobState, Role, SecretFile
+from kafkaml.jobs import InferenceJob, JobState, SecretFile
 from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.registry.auth import token_digest
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (Inference.Status.CREATED, Inference.Status.RUNNING)
-#: The worker's program (``python -m``), in the jobs' image.
-INFERENCE_MODULE = "inference_worker"
 TOKEN_KEY = "inference-token"
 #: Seconds a launch may take; an inference still created after that was abandoned mid-launch.
 LAUNCH_S = 300
@@ -83,7 +88,7 @@ def inference_job(inference: Inference, site: PlatformSettings) -> InferenceJob:
     return InferenceJob(
         result_id=result.pk, bootstrap_servers=inference.bootstrap_servers, input_topic=inference.input_topic,
         output_topic=inference.output_topic, error_topic=inference.error_topic, group_id=group_id(inference),
-        input_format=inference.input_format, input_config=inference.input_config, model_sha256=result.model_sha256,
+        input_format=inference.input_format, input_config=inference.input_config, model_sha256=inference.model_sha256,
         model_url=f"{site.public_url}/api/results/{result.pk}/model/", batch=inference.batch,
     )
 
@@ -92,12 +97,13 @@ def inference_create(*, owner, result: TrainingResult, settings: InferenceSettin
                      sample_shape: tuple[int, ...]) -> Inference:
     """Record the inference and launch its worker; a launch that fails leaves it failed, with why.
 
-    409 when the result has no final model to serve (not finished, or its file is gone); 400 when
+    409 when the result has no model to serve (not finished, or an incremental training not running
+with a served version, or its file is gone); 400 when
     the input's samples (``sample_shape``) are not what the model takes; 429 past the user's
     replicas quota; 503 when neither the request nor the platform names a Kafka."""
-    if result.status != TrainingResult.Status.FINISHED or not result.model_sha256 or not model_path(result).exists():
-        raise Conflict(f"the training is {result.status} and has no final model to serve; "
-                       f"only a finished training can be deployed for inference")
+    if not servable(result):
+        raise Conflict(f"the training is {result.status} and has no model to serve; only a finished training, or a "
+                       "running incremental one that served a version, can be deployed for inference")
     _check_shape(result.ml_model.input_shape, sample_shape)
     site = platform_settings()
     bootstrap = settings.bootstrap_servers or site.bootstrap_servers
@@ -110,7 +116,7 @@ def inference_create(*, owner, result: TrainingResult, settings: InferenceSettin
             owner=owner, result=result, replicas=settings.replicas, input_format=settings.input_format,
             input_config=settings.input_config, input_topic=settings.input_topic, output_topic=settings.output_topic,
             error_topic=settings.error_topic, bootstrap_servers=bootstrap, batch=settings.batch,
-            token_sha256=token_digest(token.encode()))
+            token_sha256=token_digest(token.encode()), model_sha256=result.model_sha256)
     try:
         _launch(inference, token, site)
     except (jobs.JobError, OSError, ValueError) as exc:
@@ -121,6 +127,39 @@ def inference_create(*, owner, result: TrainingResult, settings: InferenceSettin
             status=Inference.Status.RUNNING)
     inference.refresh_from_db()
     return inference
+
+
+def servable(result: TrainingResult) -> bool:
+    """Whether the result has a model file to serve: finished, or a running incremental training
+    that served a version."""
+    served = result.status == TrainingResult.Status.FINISHED or (
+        result.status == TrainingResult.Status.RUNNING and result.deployment.kind == Deployment.Kind.INCREMENTAL)
+    return served and bool(result.model_sha256) and model_path(result).exists()
+
+
+def inference_rollout(*, inference: Inference) -> Inference:
+    """Serve the result's newest model: the workload stopped and started again with its SHA-256,
+    in the same consumer group (see the module docstring). 409 unless the inference runs and the
+    result has a newer model than the one served; the row stays locked meanwhile, so the
+    reconciler never sees the stopped workers as failed."""
+    site = platform_settings()
+    with transaction.atomic():
+        locked = Inference.objects.select_for_update().get(pk=inference.pk)
+        if locked.status != Inference.Status.RUNNING:
+            raise Conflict(f"the inference is {locked.status}; only a running one can be rolled out")
+        result = TrainingResult.objects.get(pk=locked.result_id)
+        if not servable(result) or result.model_sha256 == locked.model_sha256:
+            raise Conflict("the inference already serves the training's newest model")
+        jobs.launcher().stop({LABEL_JOB: job_name(locked)})
+        Inference.objects.filter(pk=locked.pk).update(model_sha256=result.model_sha256)
+        locked.refresh_from_db()
+        try:
+            _launch_workload(locked, site)
+        except (jobs.JobError, OSError, ValueError) as exc:
+            log.error("inference %s could not be rolled out: %s", locked.pk, exc)
+            _end(locked, Inference.Status.FAILED, f"rollout failed: {exc}")
+    locked.refresh_from_db()
+    return locked
 
 
 def _check_shape(model_input: list[int | None] | None, sample_shape: tuple[int, ...]) -> None:
@@ -148,13 +187,16 @@ def _reserve_replicas(owner, replicas: int) -> None:
 
 
 def _launch(inference: Inference, token: str, site: PlatformSettings) -> None:
-    launcher = jobs.launcher()
+    jobs.launcher().put_secret(secret_name(inference), {TOKEN_KEY: token.encode()},
+                               {**jobs.labels(inference.result), LABEL_JOB: job_name(inference)})
+    _launch_workload(inference, site)
+
+
+def _launch_workload(inference: Inference, site: PlatformSettings) -> None:
+    """Its workers, told by an :class:`InferenceJob`, with the model token of its Secret."""
     secret = secret_name(inference)
-    launcher.put_secret(secret, {TOKEN_KEY: token.encode()}, {**jobs.labels(inference.result),
-                                                              LABEL_JOB: job_name(inference)})
-    launcher.launch(JobSpec(
-        name=job_name(inference), role=Role.INFERENCE, owner=jobs.OWNER, training=str(inference.result_id),
-        image=site.job_image, module=INFERENCE_MODULE, environment=inference_job(inference, site).environment(),
+    jobs.launcher().launch(inference_job(inference, site).to_spec(
+        name=job_name(inference), owner=jobs.OWNER, training=str(inference.result_id), image=site.job_image,
         secret_files={"INFERENCE_TOKEN": SecretFile(secret, TOKEN_KEY, f"{jobs.SECRET_DIR}/inference/{TOKEN_KEY}")},
         service_account=site.job_service_account, replicas=inference.replicas,
         backoff_limit=3,  # a restarted replica resumes from its group's committed offsets
