@@ -21,7 +21,7 @@ COMMAND_MODULES = [
     "kafkaml.demo",
     "kafkaml.local.train_cli",
     "kafkaml.usecases.rat.cli",
-    "kafkaml.audit",
+    "kafkaml.audit_cli",
     "kafkaml.platform_cli",
     "kafkaml.k8s_cli",
 ]

@@ -14,7 +14,7 @@ logger of the client module) are this loop with another endpoint. Its rules:
   cannot use (empty, malformed, a null or oversized header) as rejected, with its reason, and
   acknowledges it, so it is skipped for good and visible; it is never retried for ever and never
   stops the relay. What the relay sends is bounded: a record above
-  :data:`~kafkaml.registry.records.MAX_RECORD_BYTES`, one the registry answered 400 or 413 for,
+  :data:`~kafkaml.relay_records.MAX_RECORD_BYTES`, one the registry answered 400 or 413 for,
   and one the Kafka client cannot even decode are delivered as a *summary* (size, SHA-256, an
   excerpt, why), which the registry records as rejected. Only a refusal of the relay itself (its
   token, its URL, a summary refused) stops it.
@@ -38,7 +38,7 @@ from kafka.errors import CorruptRecordError
 
 from kafkaml import kafka
 from kafkaml.config import ConfigError, SettingGroup, read_secret
-from kafkaml.registry.records import EXCERPT_BYTES, MAX_RECORD_BYTES
+from kafkaml.relay_records import EXCERPT_BYTES, MAX_RECORD_BYTES
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from kafkaml.messages.fields import SchemaError
 from kafkaml.messages.kinds import DataControl, Message, ModelControl
 from kafkaml.messages.legacy import parse_data_control
 from kafkaml.model_source import KwargsError, validate_kwargs
-from kafkaml.registry.records import MAX_ANNOUNCEMENT_BYTES, MAX_DESCRIPTION_BYTES
+from kafkaml.relay_records import MAX_ANNOUNCEMENT_BYTES, MAX_DESCRIPTION_BYTES
 from kafkaml.strategies import Strategy, StrategyError, strategy_from_description
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, TopicError, check_topic_name, ensure_topic
 from training_worker.settings import StreamSettings

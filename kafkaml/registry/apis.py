@@ -17,8 +17,8 @@ from rest_framework.views import APIView
 from kafkaml.django_rest import Page, StrictCharField, StrictRegexField
 from kafkaml.registry.auth import RelayOnly
 from kafkaml.registry.models import Datasource, RejectedRecord
-from kafkaml.registry.records import MAX_REASON_CHARS, MAX_RECORD_BYTES, ControlRecord, base64_length
 from kafkaml.registry.services import datasource_register, next_offset
+from kafkaml.relay_records import MAX_REASON_CHARS, MAX_RECORD_BYTES, ControlRecord, base64_length
 
 TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
 

@@ -44,7 +44,7 @@ class Datasource(ControlRecordPosition):
 
 class RejectedRecord(ControlRecordPosition):
     """A data control record the registry could not use, with why: acknowledged, never retried.
-    Bounded whatever the record was (:meth:`kafkaml.registry.records.ControlRecord.rejection`)."""
+    Bounded whatever the record was (:meth:`kafkaml.relay_records.ControlRecord.rejection`)."""
 
     reason = models.TextField()
     size = models.BigIntegerField(default=0)  # of the record's value in the topic

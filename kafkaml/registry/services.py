@@ -4,7 +4,7 @@ The data control logger relays each record with where it was read (topic, partit
 registering the same record twice returns the first registration, so the logger may retry
 freely. Any record that describes no usable datasource (empty, malformed, too large, with a null or
 oversized header, or one the relay could not deliver whole) is recorded as rejected, with the
-reason and a bounded trace of the record (:mod:`kafkaml.registry.records`), and acknowledged like a
+reason and a bounded trace of the record (:mod:`kafkaml.relay_records`), and acknowledged like a
 registration: the relay goes on, and the rejection stays visible.
 """
 
@@ -18,7 +18,7 @@ from django.db.models import Max
 from kafkaml.messages.fields import SchemaError
 from kafkaml.messages.legacy import parse_data_control
 from kafkaml.registry.models import Datasource, RejectedRecord
-from kafkaml.registry.records import MAX_DESCRIPTION_BYTES, ControlRecord
+from kafkaml.relay_records import MAX_DESCRIPTION_BYTES, ControlRecord
 
 
 @dataclass(frozen=True)

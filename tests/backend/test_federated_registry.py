@@ -17,7 +17,7 @@ from kafkaml.ledger import AggregatorLedger, PlatformLedger
 from kafkaml.local import stack as local
 from kafkaml.local.accounts import new_account
 from kafkaml.pointers import WeightsPointer
-from kafkaml.registry.records import EXCERPT_BYTES, MAX_ANNOUNCEMENT_BYTES
+from kafkaml.relay_records import EXCERPT_BYTES, MAX_ANNOUNCEMENT_BYTES
 from kafkaml.signing import SIGNATURE_HEADER, sign
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 from tests.backend.client_services import FederatedBackend

@@ -8,7 +8,7 @@ when it started; in classic mode only when it carries the signature of ``PLATFOR
 A second announcement of a model already known starts nothing (a restarted aggregator announces
 again). Every record's fate is kept, with why: any record at all (empty, malformed, oversized, with
 a null or oversized header, or one the relay could not deliver whole) is registered, as rejected,
-keeping only a bounded trace of it (:mod:`kafkaml.registry.records`).
+keeping only a bounded trace of it (:mod:`kafkaml.relay_records`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from federated_backend.api.models import AnnouncedModel
 from federated_backend.api.services import participations
 from kafkaml.messages.fields import SchemaError
 from kafkaml.messages.kinds import ModelControl, decode
-from kafkaml.registry.records import MAX_ANNOUNCEMENT_BYTES, ControlRecord
+from kafkaml.relay_records import MAX_ANNOUNCEMENT_BYTES, ControlRecord
 from kafkaml.signing import signed_by
 
 

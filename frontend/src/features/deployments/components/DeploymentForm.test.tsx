@@ -79,6 +79,7 @@ it('deploys with every setting and opens the training', async () => {
     strategy_params: { alpha: 0.6, staleness: 'hinge', b: 2 }, reward_policy: 'tiered', reward_base: '1',
     reward_budget: '100', reject_ratio: 1.5, exclude_after: 0, sample_weighting: 'capped',
     clients: [{ identity: ADDRESS_A, sample_ceiling: 500 }, { identity: ADDRESS_B, sample_ceiling: 700 }],
+    kind: 'federated', stream_timeout_s: 0, window: 1000, monitor_metric: 'val_loss', monitor_mode: 'min', improvement: 0,
   })
 })
 

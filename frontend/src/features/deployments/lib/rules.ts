@@ -224,6 +224,12 @@ export function request(values: Values, strategy: Strategy | undefined): Deploym
     exclude_after: Number(values.exclude_after),
     sample_weighting: values.sample_weighting as DeploymentInput['sample_weighting'],
     clients: values.clients.map((client) => ({ identity: client.identity.trim(), sample_ceiling: Number(client.ceiling) })),
+    kind: INPUT.kind.default as DeploymentInput['kind'],
+    stream_timeout_s: INPUT.stream_timeout_s.default,
+    window: INPUT.window.default,
+    monitor_metric: INPUT.monitor_metric.default,
+    monitor_mode: INPUT.monitor_mode.default as DeploymentInput['monitor_mode'],
+    improvement: INPUT.improvement.default,
   }
 }
 
