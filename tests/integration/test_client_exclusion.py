@@ -1,6 +1,8 @@
 """A client whose updates are rejected again and again is excluded (``REWARD_EXCLUDE_AFTER``): its
 later updates are rejected unread as ``excluded_client``, recorded on chain like any verdict, and
-none of them is ever aggregated or paid."""
+none of them is ever aggregated or paid. The aggregator is killed after its first recorded round
+and restarted: the rejections it counted before are rebuilt from the chain's record, so the client
+is excluded after the same number of rejections as without the restart."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from kafkaml.faults import FAULT_EXIT_CODE, FAULT_POINT
 from kafkaml.ledger import LedgerError, TrainerLedger, TrainingReader
 from kafkaml.local import stack as local
 from kafkaml.local.train import RunOptions, start_run, wait_for_end
@@ -58,10 +61,17 @@ def test_a_client_rejected_twice_is_excluded_and_never_aggregated(local_stack: l
     thread = threading.Thread(target=attacker_thread, args=(holder,), daemon=True)
     thread.start()
     options = RunOptions(clients=1, rounds=5, mode="blockchain", stop_timeout_s=120, exclude_after=EXCLUDE_AFTER,
-                         extra_clients={attacker.address: 600})
+                         extra_clients={attacker.address: 600}, fault_point="aggregator.after_record")
     run = start_run(local_stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"), options, tmp_path)
     holder.append(run)
     try:
+        assert run.aggregator is not None and run.aggregator.wait(timeout_s=180) == FAULT_EXIT_CODE, \
+            run.aggregator.log_tail()
+        environment = {name: value for name, value in run.aggregator.environment.items()
+                       if name != FAULT_POINT.name}
+        before_restart = TrainingReader.open(local_stack.chain.address,
+                                             run.announcement.blockchain.contract_address).history()
+        run.aggregator = run.aggregator.again("aggregator-restarted", environment).start()
         final = wait_for_end(run, timeout_s=240)
     finally:
         stop.set()
@@ -70,6 +80,8 @@ def test_a_client_rejected_twice_is_excluded_and_never_aggregated(local_stack: l
     if crashed:
         raise crashed[0]
     assert final["versions"] == 5
+    counted = [u for v in before_restart.versions for u in v.updates if u.client.lower() == attacker.address.lower()]
+    assert 1 <= len(counted) < EXCLUDE_AFTER, f"{len(counted)} rejections before the restart: it proves nothing"
     audit = TrainingReader.open(local_stack.chain.address, run.announcement.blockchain.contract_address).history()
     verdicts = [u for v in audit.versions for u in v.updates if u.client.lower() == attacker.address.lower()]
     assert len(verdicts) > EXCLUDE_AFTER, f"only {len(verdicts)} of the attacker's updates were judged"
