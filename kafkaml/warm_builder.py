@@ -147,20 +147,9 @@ def socket_path(environment: Mapping[str, str]) -> Path:
     """The warm builder's socket for this interpreter, this copy of the code as it is on disk now and
     this environment. A warm builder keeps the code it imported, the sandbox's included: once a file
     of the package changes, builds go to a new one (the old one exits after its idle time)."""
-    identity = json.dumps([PROTOCOL, sys.executable, str(warm_start.PACKAGE_ROOT), _code_version(),
+    identity = json.dumps([PROTOCOL, sys.executable, str(warm_start.PACKAGE_ROOT), warm_start.code_version(),
                            sorted(environment.items())])
     return warm_start.runtime_dir() / f"builder-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.sock"
-
-
-def _code_version() -> list[tuple[str, int, int]]:
-    """Each module of the package with its modification time and size (a millisecond's stats)."""
-    package = warm_start.PACKAGE_ROOT / "kafkaml"
-    version = []
-    for path in sorted(package.rglob("*.py")):
-        with contextlib.suppress(OSError):
-            info = path.stat()
-            version.append((str(path.relative_to(package)), info.st_mtime_ns, info.st_size))
-    return version
 
 
 def stop_all() -> list[int]:

@@ -90,9 +90,23 @@ def start_supervisor(*, job_file: Path, exit_file: Path, log_file: Path, environ
 
 
 def socket_path(base_environment: Mapping[str, str]) -> Path:
-    """The warm process's socket for this interpreter, this copy of the code and this environment."""
-    identity = json.dumps([PROTOCOL, sys.executable, str(PACKAGE_ROOT), sorted(base_environment.items())])
+    """The warm process's socket for this interpreter, this copy of the code as it is on disk now and
+    this environment. A warm process keeps the supervisor it imported: once a file of the package
+    changes, jobs go to a new one (the old one exits after its idle time)."""
+    identity = json.dumps([PROTOCOL, sys.executable, str(PACKAGE_ROOT), code_version(),
+                           sorted(base_environment.items())])
     return runtime_dir() / f"warm-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.sock"
+
+
+def code_version() -> list[tuple[str, int, int]]:
+    """Each module of the package with its modification time and size (a millisecond's stats)."""
+    package = PACKAGE_ROOT / "kafkaml"
+    version = []
+    for path in sorted(package.rglob("*.py")):
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            version.append((str(path.relative_to(package)), info.st_mtime_ns, info.st_size))
+    return version
 
 
 def runtime_dir() -> Path:

@@ -153,3 +153,19 @@ def test_the_warm_process_exits_when_idle(tmp_path: Path) -> None:
     wait_until(lambda: not processes.is_running(warm) and not path.exists(), timeout_s=30, what="the idle exit")
     assert not processes.is_running(supervisor)
     assert "idle for 1 s: exiting" in path.with_suffix(".log").read_text()
+
+
+def test_a_changed_module_of_the_package_gets_a_new_warm_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm process keeps the supervisor it imported: a job launched after the code changed must
+    not be served by it, so the socket is named after the code as it is on disk."""
+    package = tmp_path / "kafkaml"
+    (package / "jobs").mkdir(parents=True)
+    module = package / "jobs" / "supervisor.py"
+    module.write_text("SUPERVISED = 1\n")
+    monkeypatch.setattr(warm_start, "PACKAGE_ROOT", tmp_path)
+    environment = {"PATH": "/usr/bin"}
+    before = warm_start.socket_path(environment)
+    assert warm_start.socket_path(environment) == before  # the same code: the same warm process
+    module.write_text("SUPERVISED = 22\n")
+    os.utime(module, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    assert warm_start.socket_path(environment) != before
