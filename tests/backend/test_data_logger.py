@@ -53,6 +53,11 @@ def wait_until(condition, what: str, timeout_s: float = 60) -> None:
         time.sleep(0.3)
 
 
+def logged(job: LocalJob, text: str) -> bool:
+    """Whether the job's log holds ``text`` yet (the log appears once the job has started)."""
+    return job.log_path.exists() and text in job.log_path.read_text()
+
+
 def publish(bootstrap: str, topic: str, name: str) -> None:
     publish_datasource(bootstrap, unique("kml-data"), name, Samples(*toy_blobs(40, 1)), 3, validation_rate=0.5,
                        control_topic=topic)
@@ -79,12 +84,14 @@ def test_nothing_lost_nothing_doubled_bad_records_rejected(backend: Backend, loc
                    "the records sent while the logger was down")
         backend.stop(grace_s=0)  # the backend goes away: the logger waits, never skips
         publish(bootstrap, topic, "while-backend-down")
-        time.sleep(3)
+        wait_until(lambda: logged(logger, f"could not deliver {topic}@5 "),
+                   "the logger trying to deliver the record while the backend is down")
         backend.start()
         wait_until(lambda: len(registered(backend, topic)) == 4, "the record sent while the backend was down")
         logger.stop()
         logger = start_logger(backend, bootstrap, topic, tmp_path, "data-logger-again")  # a restart replays nothing
-        time.sleep(4)
+        wait_until(lambda: logged(logger, f"relaying {topic} from offset 6 "),
+                   "the restarted logger resuming after the six records")
     finally:
         logger.stop()
         if not backend.pid:
