@@ -21,7 +21,7 @@ from kafkaml.workloads import Samples
 from tests.backend.conftest import Backend
 from tests.backend.hostile_records import hostile_records, produce
 from tests.conftest import unique
-from tests.jobs import local_job
+from tests.jobs import local_job, logged
 
 LEGACY = {"topic": "legacy-data:0:0:100", "input_format": "RAW",
           "input_config": {"data_type": "float32", "label_type": "int64", "data_reshape": "8", "label_reshape": ""},
@@ -51,11 +51,6 @@ def wait_until(condition, what: str, timeout_s: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.3)
-
-
-def logged(job: LocalJob, text: str) -> bool:
-    """Whether the job's log holds ``text`` yet (the log appears once the job has started)."""
-    return job.log_path.exists() and text in job.log_path.read_text()
 
 
 def publish(bootstrap: str, topic: str, name: str) -> None:
