@@ -203,8 +203,9 @@ def main() -> None:
                 console.print(f"[bold]{name}[/bold] (repeat {repeat + 1}, {time.monotonic() - started:.0f} s so far)")
                 curves[name].append(run_until_target(current, workload, options, runs_dir, f"{name} #{repeat + 1}",
                                                      target, scale["cap_s"], say=console.print))
-    matched = {}
-    for epochs in sorted({matched_epochs(curve) for runs in curves.values() for curve in runs}):
+    # The reference is already the centralised training of its epochs (same data, batch and seed).
+    matched = {scale["centralised_epochs"]: centralised}
+    for epochs in sorted({matched_epochs(curve) for runs in curves.values() for curve in runs} - set(matched)):
         matched[epochs], _ = centralised_accuracy(whole, heldout, epochs, scale["batch"], args.seed)
         console.print(f"centralised after {epochs} epoch(s) (matched data): {matched[epochs]:.4f}")
 

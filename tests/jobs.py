@@ -20,3 +20,9 @@ def local_job(directory: Path, name: str, module: str, environment: Mapping[str,
     return LocalJob(LocalLauncher(directory), JobSpec(name=name, role=ROLES[module], owner="tests", training=name,
                                                       image="kafka-ml/worker:0.1.0", module=module,
                                                       environment=environment))
+
+
+def logged(job: LocalJob, text: str) -> bool:
+    """Whether the job's log holds ``text`` yet (the log appears once the job has started): a
+    condition to wait on instead of sleeping while a job catches up."""
+    return job.log_path.exists() and text in job.log_path.read_text()

@@ -145,6 +145,10 @@ BUILDS = declare(
     Setting("MODEL_BUILDS_MAX", "Model builds running at once on the whole platform, every API process together "
             "(each is a TensorFlow process, or a builder Job in a cluster); further builds wait, queued, in state "
             "building.", kind="int", default=4, minimum=1, maximum=1000),
+    Setting("MODEL_BUILD_STALE_S", "Seconds without a heartbeat (renewed every second by the API process running "
+            "the build) after which a build is taken as abandoned by a process that died: its builder Job and Secret "
+            "are deleted and it is queued again, or failed after its second start.", kind="float", default=15.0,
+            minimum=3.0, maximum=3600.0),
 )
 
 
@@ -152,9 +156,11 @@ BUILDS = declare(
 class BuildLimits:
     per_user: int
     platform: int
+    stale_s: float
 
 
 @functools.cache
 def build_limits() -> BuildLimits:
     values = BUILDS.load()
-    return BuildLimits(per_user=values["MODEL_BUILDS_PER_USER"], platform=values["MODEL_BUILDS_MAX"])
+    return BuildLimits(per_user=values["MODEL_BUILDS_PER_USER"], platform=values["MODEL_BUILDS_MAX"],
+                       stale_s=values["MODEL_BUILD_STALE_S"])

@@ -21,7 +21,7 @@ from kafkaml.workloads import Samples
 from tests.backend.conftest import Backend
 from tests.backend.hostile_records import hostile_records, produce
 from tests.conftest import unique
-from tests.jobs import local_job
+from tests.jobs import local_job, logged
 
 LEGACY = {"topic": "legacy-data:0:0:100", "input_format": "RAW",
           "input_config": {"data_type": "float32", "label_type": "int64", "data_reshape": "8", "label_reshape": ""},
@@ -79,12 +79,14 @@ def test_nothing_lost_nothing_doubled_bad_records_rejected(backend: Backend, loc
                    "the records sent while the logger was down")
         backend.stop(grace_s=0)  # the backend goes away: the logger waits, never skips
         publish(bootstrap, topic, "while-backend-down")
-        time.sleep(3)
+        wait_until(lambda: logged(logger, f"could not deliver {topic}@5 "),
+                   "the logger trying to deliver the record while the backend is down")
         backend.start()
         wait_until(lambda: len(registered(backend, topic)) == 4, "the record sent while the backend was down")
         logger.stop()
         logger = start_logger(backend, bootstrap, topic, tmp_path, "data-logger-again")  # a restart replays nothing
-        time.sleep(4)
+        wait_until(lambda: logged(logger, f"relaying {topic} from offset 6 "),
+                   "the restarted logger resuming after the six records")
     finally:
         logger.stop()
         if not backend.pid:

@@ -18,13 +18,14 @@ from kafkaml import processes
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
-from kafkaml.topics import update_topic, weights_topic
+from kafkaml.topics import MODEL_CONTROL_TOPIC, update_topic, weights_topic
 from kafkaml.toydata import toy_blobs
 from kafkaml.workloads import Samples, make_workload
 from tests.backend.client_services import Client, start_client
 from tests.backend.conftest import Backend
 from tests.backend.platform_flow import deploy, wait_for
 from tests.conftest import records_in, unique
+from tests.jobs import logged
 
 
 def test_the_whole_path_through_the_services(backend: Backend, local_stack: local.Stack, start_clients,
@@ -92,8 +93,12 @@ def test_the_whole_path_through_the_services(backend: Backend, local_stack: loca
     before = len(clients["client-1"].participations())
     logger = clients["client-1"].loggers[1]
     logger.stop()
-    clients["client-1"].loggers[1] = logger.again(f"{logger.name}-restarted", logger.environment).start()
-    time.sleep(4)
+    announced = records_in(local_stack.bootstrap("platform"), MODEL_CONTROL_TOPIC)
+    logger = clients["client-1"].loggers[1] = logger.again(f"{logger.name}-restarted", logger.environment).start()
+    deadline = time.monotonic() + 30  # it resumes after every announcement, so it has nothing to replay
+    while not logged(logger, f"relaying {MODEL_CONTROL_TOPIC} from offset {announced} "):
+        assert time.monotonic() < deadline, logger.log_tail()
+        time.sleep(0.3)
     assert len(clients["client-1"].participations()) == before
     models = clients["client-1"].api().get(f"{clients['client-1'].url}/api/models/").json()["results"]
     assert [m["state"] for m in models if m["model_id"] == result["federated_id"]] == ["accepted"]

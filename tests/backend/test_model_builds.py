@@ -40,7 +40,14 @@ from tests.conftest import throwaway_database
 WORKERS, THREADS = 2, 1
 PER_USER, PLATFORM = 2, 4
 FAST_ANSWER_S = 1.0
-#: Bound on finding an abandoned build (its heartbeat stale: builds.STALE_S) and starting it again.
+#: Seconds after which a build's heartbeat is stale (MODEL_BUILD_STALE_S; the heartbeat is renewed
+#: every second): the killed process's test waits it out twice, so it is short here.
+STALE_S = 6
+#: Seconds a slow build sleeps: long enough that all of them are still running after the checks made
+#: while they run (about 5 s after the last one started), and several times STALE_S, so that a build
+#: started once proves its heartbeat was renewed.
+SLOW_BUILD_S = 16
+#: Bound on finding an abandoned build (its heartbeat stale) and starting it again.
 RECOVERY_S = 75
 
 
@@ -52,7 +59,8 @@ def slow(seconds: float) -> str:
 def builds_backend(local_stack: local.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     with throwaway_database() as dsn, running_backend(
             local_stack, dsn, tmp_path_factory.mktemp("builds"), workers=WORKERS, threads=THREADS,
-            settings={"MODEL_BUILDS_PER_USER": str(PER_USER), "MODEL_BUILDS_MAX": str(PLATFORM)}) as running:
+            settings={"MODEL_BUILDS_PER_USER": str(PER_USER), "MODEL_BUILDS_MAX": str(PLATFORM),
+                      "MODEL_BUILD_STALE_S": str(STALE_S)}) as running:
         yield running
 
 
@@ -120,7 +128,7 @@ def test_slow_builds_leave_the_api_answering_at_once(builds_backend: Backend) ->
     for user in users[:2]:
         for index in range(PER_USER):
             answer, took = timed(lambda user=user, index=index: user.post(
-                f"{backend.url}/api/models/", json={"name": f"slow-{index}", "source": slow(25)}, timeout=60))
+                f"{backend.url}/api/models/", json={"name": f"slow-{index}", "source": slow(SLOW_BUILD_S)}, timeout=60))
             assert answer.status_code == 201 and answer.json()["status"] == "building", answer.text
             assert took < FAST_ANSWER_S, f"saving a model took {took:.2f} s"
             models.append((user, answer.json()["id"]))
@@ -149,7 +157,7 @@ def test_slow_builds_leave_the_api_answering_at_once(builds_backend: Backend) ->
                                  timeout_s=240)
         assert built["parameters"] == 195
     # Each build was started once: its process kept its heartbeat alive for longer than a build
-    # without one is left to its process (builds.STALE_S).
+    # without one is left to its process (STALE_S).
     attempts = manage(backend.env, "shell", "-c", "from backend.api.models import MLModel; "
                                                   "print(sorted(set(MLModel.objects.values_list('build_attempts', flat=True))))")
     assert attempts.split()[-1] == "[1]", attempts
@@ -191,10 +199,11 @@ builds.build_outcome(pk, attempt, source)
 print("not killed")
 """
 
-# Another API process, the heartbeat of that build now older than STALE_S.
+# Another API process, the heartbeat of that build now older than MODEL_BUILD_STALE_S.
 RECOVERY = CLUSTER_SETUP + """
+from backend.api.environment import build_limits
 jobs.launcher = FileCluster(CLUSTER).launcher
-stale = timezone.now() - timedelta(seconds=builds.STALE_S + 1)
+stale = timezone.now() - timedelta(seconds=build_limits().stale_s + 1)
 MLModel.objects.update(build_heartbeat=stale, build_attempts=int(sys.argv[2]))
 builds.Dispatcher(1).recover(timezone.now(), {})
 row = MLModel.objects.values("status", "error", "build_heartbeat", "build_job", "build_secret").get()

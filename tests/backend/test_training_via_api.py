@@ -132,7 +132,12 @@ def test_a_backend_restart_mid_training_loses_and_doubles_nothing(backend: Backe
     try:
         wait_for(alice, backend, result["id"], lambda r: (r["rounds_done"] or 0) >= 1, 180)
         backend.stop(grace_s=0)  # killed: the aggregator's reports fail and are kept
-        time.sleep(8)
+        aggregator = LocalLauncher(backend.run_dir / "platform-jobs")
+        deadline = time.monotonic() + 120
+        while not any("did not take the" in log for log in aggregator.logs({LABEL_TRAINING: str(result["id"])},
+                                                                          tail_lines=400).values()):
+            assert time.monotonic() < deadline, "no report of the aggregator's failed while the backend was down"
+            time.sleep(0.3)
         backend.start()
         final = wait_for(alice, backend, result["id"], lambda r: r["status"] != "running", 240)
     finally:

@@ -56,9 +56,10 @@ def test_a_syntax_error_comes_back_with_its_line() -> None:
 
 
 def test_an_endless_loop_is_stopped_by_the_timeout() -> None:
+    # A short timeout: the loop burns a whole core for as long as it is allowed to run.
     started = time.monotonic()
-    with pytest.raises(BuildLimitError, match="longer than 20 s|CPU time"):
-        build_isolated("while True:\n    pass\n", timeout_s=20)
+    with pytest.raises(BuildLimitError, match="longer than 3 s|CPU time"):
+        build_isolated("while True:\n    pass\n", timeout_s=3)
     assert time.monotonic() - started < 40
 
 

@@ -13,7 +13,7 @@ in a process's memory:
   claim sets it, the claiming process renews it every TICK_S, the outcome clears it. Admissions
   and claims happen under one lock (:func:`lock`), so a user has at most MODEL_BUILDS_PER_USER
   builds in flight (one more is a 429) and the platform runs at most MODEL_BUILDS_MAX at once.
-* a build whose heartbeat stopped for STALE_S (its process died) is found by any process's
+* a build whose heartbeat stopped for MODEL_BUILD_STALE_S (its process died) is found by any process's
   dispatcher: its builder Job and Secret are deleted (their names were written on the row before
   either was created: :class:`RecordingLauncher`), then it is queued again, or failed once it has
   been started MAX_ATTEMPTS times. Never ``building`` for ever.
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 
 #: How often a process renews the heartbeats of its builds and looks for work.
 TICK_S = 1.0
-#: A build whose heartbeat is older than this belongs to a process that died.
-STALE_S = 15.0
 #: Starts of one build (its process died each time) before it is failed instead of queued again.
 MAX_ATTEMPTS = 2
 #: pg_advisory_xact_lock key of build admissions and claims ("kmlbuild").
@@ -220,7 +218,7 @@ class Dispatcher:
 
     def recover(self, now: datetime, mine: Mapping[int, int]) -> None:
         """Builds whose process died: their Job and Secret deleted, then queued again or failed."""
-        stale = MLModel.objects.filter(status=BUILDING, build_heartbeat__lt=now - timedelta(seconds=STALE_S))
+        stale = MLModel.objects.filter(status=BUILDING, build_heartbeat__lt=now - timedelta(seconds=build_limits().stale_s))
         stale = stale.exclude(pk__in=list(mine))  # late heartbeats of this very process's builds
         for pk, attempt, heartbeat, job, secret in stale.values_list(
                 "pk", "build_attempts", "build_heartbeat", "build_job", "build_secret"):
