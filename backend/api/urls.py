@@ -25,6 +25,7 @@ urlpatterns = [
     path("inferences/", inferences.InferenceListApi.as_view()),
     path("inferences/<int:pk>/", inferences.InferenceDetailApi.as_view()),
     path("inferences/<int:pk>/stop/", inferences.InferenceStopApi.as_view()),
+    path("inferences/<int:pk>/predictions/", inferences.InferencePredictionsApi.as_view()),
     path("chain/", chain.ChainStatusApi.as_view()),
     path("clients/", clients.ClientListApi.as_view()),
 ]
