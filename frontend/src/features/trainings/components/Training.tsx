@@ -7,6 +7,10 @@
  *
  * `data-ready="true"` on the page's container marks it fully drawn (result, rounds and, in
  * blockchain mode, the chain's answer in): what the UI benchmark waits for.
+ *
+ * A single or incremental training (no clients, no chain) shows its validation per epoch (each
+ * epoch, then each served increment, is a version), its test metrics and confusion matrix, and
+ * what its increments did, instead of the updates, tokens and transactions.
  */
 import { useQuery } from '@tanstack/react-query'
 import { useEffect, useMemo, useRef, useState } from 'react'
@@ -19,7 +23,9 @@ import { integer, when } from '../../../lib/format'
 import '../../../styles/results.css'
 import { chainQuery, resultQuery, stopTraining } from '../api/results'
 import { roundsQuery } from '../api/rounds'
+import { outcome } from '../lib/final'
 import { explorerBase, isActive, isBlockchain, timing, tokenRows, transactions } from '../lib/training'
+import { OutcomeSection } from './Outcome'
 import { ElapsedSection, TokensSection, TransactionsSection, UpdatesSection, ValidationSection } from './TrainingSections'
 import { TrainingRoute } from './TrainingRoute'
 
@@ -68,7 +74,8 @@ function TrainingView({ id }: { id: number }) {
   }
   if (!result.data) return <Loading what="the training" />
 
-  const blockchain = isBlockchain(result.data)
+  const federated = (result.data.kind ?? 'federated') === 'federated'
+  const blockchain = federated && isBlockchain(result.data)
   const chainSettled = !blockchain || chain.data !== undefined || chain.error !== null
   const ready = rounds.data !== undefined && chainSettled
   return (
@@ -80,6 +87,7 @@ function TrainingView({ id }: { id: number }) {
         {rounds.data === undefined ? (
           !rounds.error && <Loading what="the rounds" />
         ) : (
+          federated ? (
           <Sections
             rounds={rounds.data}
             blockchain={blockchain}
@@ -87,6 +95,13 @@ function TrainingView({ id }: { id: number }) {
             chainError={blockchain ? chain.error : null}
             explorer={explorerBase(result.data.explorer_url ?? chain.data?.explorer_url)}
           />
+          ) : (
+            <>
+              <ValidationSection rounds={rounds.data} federated={false} />
+              <OutcomeSection outcome={outcome(result.data.final)} finished={!isActive(result.data.status)} />
+              <ElapsedSection rounds={rounds.data} />
+            </>
+          )
         )}
       </div>
     </Page>
@@ -181,16 +196,17 @@ function StopControl({ id, onStopped }: { id: number; onStopped: () => void }) {
 }
 
 function Summary({ result, roundsShown }: { result: Result; roundsShown: number }) {
-  const blockchain = isBlockchain(result)
+  const federated = (result.kind ?? 'federated') === 'federated'
+  const blockchain = federated && isBlockchain(result)
   return (
     <dl className="stats card">
       <div>
-        <dt>Rounds</dt>
+        <dt>{federated ? 'Rounds' : 'Versions'}</dt>
         <dd>{integer(Math.max(result.rounds_done ?? 0, roundsShown))}</dd>
       </div>
       <div>
-        <dt>Coordination</dt>
-        <dd>{blockchain ? 'blockchain' : 'classic'}</dd>
+        <dt>{federated ? 'Coordination' : 'Kind'}</dt>
+        <dd>{federated ? (blockchain ? 'blockchain' : 'classic') : result.kind}</dd>
       </div>
       <div>
         <dt>Started</dt>
