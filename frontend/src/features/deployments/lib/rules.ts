@@ -8,6 +8,7 @@
 import type { ApiError, DeploymentInput, Schemas } from '../../../api/client'
 import { messages } from '../../../api/client'
 import { ClientInputRequest, DeploymentInputRequest as INPUT } from '../../../api/limits'
+import { grouped, wholeNumber } from '../../../lib/checks'
 
 export type Strategy = Schemas['StrategyOutput']
 export type StrategyParameter = Schemas['StrategyParameterOutput']
@@ -104,20 +105,10 @@ const CLIENT_ID = new RegExp(`^[A-Za-z0-9._-]{1,${IDENTITY_MAX}}$`)
 const TOKENS = /^(\d+(\.\d*)?|\.\d+)$/
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
 
-const grouped = (value: bigint | number) => value.toLocaleString('en-US')
-
 /** A field's range as its help says it: "1 to 100,000". */
 export function rangeText(key: keyof typeof RANGES | keyof typeof DECIMALS): string {
   const [low, high] = key in DECIMALS ? DECIMALS[key as keyof typeof DECIMALS] : RANGES[key as keyof typeof RANGES]
   return `${grouped(low)} to ${grouped(high)}`
-}
-
-function wholeNumber(text: string, [low, high]: readonly [bigint, bigint]): string | null {
-  const trimmed = text.trim()
-  if (!/^\d+$/.test(trimmed)) return trimmed === '' ? 'Required.' : 'Enter a whole number.'
-  const value = BigInt(trimmed)
-  if (value < low || value > high) return `Between ${grouped(low)} and ${grouped(high)}.`
-  return null
 }
 
 function decimal(text: string, [low, high]: readonly [number, number]): string | null {

@@ -92,6 +92,7 @@ describe('the training page of a single or incremental training', () => {
     expect(within(validation).queryByText('Updates accepted')).toBeNull()
     for (const federated of ['Updates', 'Tokens', 'Transactions']) expect(screen.queryByRole('region', { name: federated })).toBeNull()
     expect(screen.getByText('Kind').nextSibling?.textContent).toBe('incremental')
+    expect(screen.getByRole('link', { name: 'Deploy for inference' }).getAttribute('href')).toBe('/inferences/new?result=7')
     expect(await seriousViolations(container)).toEqual([])
   })
 

@@ -143,9 +143,14 @@ function Actions({ result, onStopped }: { result: Result; onStopped: () => void 
       </span>
       {isActive(result.status) && <StopControl id={result.id} onStopped={onStopped} />}
       {result.status === 'finished' && result.model_sha256 && (
-        <a className="button primary" href={`/api/results/${result.id}/model/`} download>
-          Download model
-        </a>
+        <>
+          <a className="button primary" href={`/api/results/${result.id}/model/`} download>
+            Download model
+          </a>
+          <Link href={`/inferences/new?result=${result.id}`} className="button">
+            Deploy for inference
+          </Link>
+        </>
       )}
       <Link href={`/trainings/${result.id}/lineage`} className="button">
         Lineage and audit
