@@ -1,8 +1,6 @@
 /** What the inference pages share: its topics as text, and stop and delete with a confirmation in place. */
 import { useQueryClient } from '@tanstack/react-query'
-import { useState } from 'react'
-import { ApiError } from '../../../api/client'
-import { ErrorNotice } from '../../../components/States'
+import { ConfirmButton } from '../../../components/ConfirmButton'
 import { deleteInference, stopInference, type Inference } from '../api/inferences'
 
 /** How often a page following a starting or running inference asks again. */
@@ -22,46 +20,22 @@ export function Topics({ inference }: { inference: Inference }) {
 /** Stop while it runs; delete once it has ended. `onDeleted` runs after a deletion (the detail page leaves). */
 export function Actions({ inference, onDeleted }: { inference: Inference; onDeleted?: () => void }) {
   const client = useQueryClient()
-  const [asking, setAsking] = useState(false)
-  const [busy, setBusy] = useState(false)
-  const [error, setError] = useState<ApiError | null>(null)
-  const running = isRunning(inference)
-  const verb = running ? 'Stop' : 'Delete'
-
-  async function act() {
-    setBusy(true)
-    setError(null)
-    try {
-      if (running) await stopInference(inference.id)
-      else await deleteInference(inference.id)
-      setAsking(false)
-      if (!running) onDeleted?.()
-      await client.invalidateQueries({ queryKey: ['/api/inferences/'] })
-      await client.invalidateQueries({ queryKey: ['/api/inferences/{id}/', inference.id] })
-    } catch (failure) {
-      setError(failure instanceof ApiError ? failure : new ApiError(0, {}))
-    } finally {
-      setBusy(false)
-    }
-  }
-
-  if (!asking) {
+  // The list, and this inference's page (its own key): both show its status.
+  const refresh = () => Promise.all([client.invalidateQueries({ queryKey: ['/api/inferences/'] }),
+    client.invalidateQueries({ queryKey: ['/api/inferences/{id}/', inference.id] })])
+  if (isRunning(inference)) {
     return (
-      <button type="button" className="danger" onClick={() => setAsking(true)} aria-label={`${verb} inference ${inference.id}`}>
-        {verb}
-      </button>
+      <ConfirmButton label="Stop" name={`Stop inference ${inference.id}`} question="Stop it? Its workers end; it cannot be resumed."
+        confirm="Yes, stop it" busyText="Stopping…" group={`Confirm: stop inference ${inference.id}`}
+        run={() => stopInference(inference.id).then(refresh)} />
     )
   }
   return (
-    <div className="confirm" role="group" aria-label={`Confirm: ${verb.toLowerCase()} inference ${inference.id}`}>
-      <span>{running ? 'Stop it? Its workers end; it cannot be resumed.' : 'Delete it? Its record goes; its topics stay.'}</span>
-      <button type="button" className="danger" onClick={() => void act()} disabled={busy} autoFocus>
-        {busy ? `${verb === 'Stop' ? 'Stopping' : 'Deleting'}…` : `Yes, ${verb.toLowerCase()} it`}
-      </button>
-      <button type="button" onClick={() => setAsking(false)} disabled={busy}>
-        Cancel
-      </button>
-      {error && <ErrorNotice error={error} />}
-    </div>
+    <ConfirmButton label="Delete" name={`Delete inference ${inference.id}`} question="Delete it? Its record goes; its topics stay."
+      confirm="Yes, delete it" busyText="Deleting…" group={`Confirm: delete inference ${inference.id}`}
+      run={() => deleteInference(inference.id).then(() => {
+        onDeleted?.()
+        return client.invalidateQueries({ queryKey: ['/api/inferences/'] })
+      })} />
   )
 }

@@ -206,6 +206,25 @@ describe('the live view', () => {
     expect(screen.getByText('Updated every 3 s.')).toBeTruthy()
   })
 
+  it('stops the inference from its page, then deletes it and returns to the list', async () => {
+    let status: Inference['status'] = 'running'
+    stubFetch({
+      'GET /api/inferences/5/': () => json(inference({ status })),
+      'GET /api/inferences/5/predictions/': () => json(predictions()),
+      'POST /api/inferences/5/stop/': () => {
+        status = 'stopped'
+        return json({ stopped: [] })
+      },
+      'DELETE /api/inferences/5/': () => new Response(null, { status: 204 }),
+    })
+    const { location } = renderAt('/inferences/5', '/inferences/:id', InferenceView)
+    await userEvent.click(await screen.findByRole('button', { name: 'Stop inference 5' }))
+    await userEvent.click(screen.getByRole('button', { name: 'Yes, stop it' }))
+    await userEvent.click(await screen.findByRole('button', { name: 'Delete inference 5' })) // its page shows it stopped
+    await userEvent.click(screen.getByRole('button', { name: 'Yes, delete it' }))
+    await waitFor(() => expect(location.history.at(-1)).toBe('/inferences'))
+  })
+
   it('shows why the answers cannot be read', async () => {
     stubFetch({
       'GET /api/inferences/5/': () => json(inference()),

@@ -13,9 +13,10 @@
  * what its increments did, instead of the updates, tokens and transactions.
  */
 import { useQuery } from '@tanstack/react-query'
-import { useEffect, useMemo, useRef, useState } from 'react'
+import { useEffect, useMemo, useRef } from 'react'
 import { Link } from 'wouter'
-import { ApiError, type Result, type Round, type TrainingChain } from '../../../api/client'
+import { type ApiError, type Result, type Round, type TrainingChain } from '../../../api/client'
+import { ConfirmButton } from '../../../components/ConfirmButton'
 import { Hash } from '../../../components/Hash'
 import { Page } from '../../../components/Page'
 import { ErrorNotice, Loading } from '../../../components/States'
@@ -161,42 +162,9 @@ function Actions({ result, onStopped }: { result: Result; onStopped: () => void 
 
 /** "Stop", then a confirmation in place (the training's jobs are ended; it cannot be resumed). */
 function StopControl({ id, onStopped }: { id: number; onStopped: () => void }) {
-  const [asking, setAsking] = useState(false)
-  const [busy, setBusy] = useState(false)
-  const [error, setError] = useState<ApiError | null>(null)
-
-  async function stop() {
-    setBusy(true)
-    setError(null)
-    try {
-      await stopTraining(id)
-      setAsking(false)
-      onStopped()
-    } catch (failure) {
-      setError(failure instanceof ApiError ? failure : new ApiError(0, {}))
-    } finally {
-      setBusy(false)
-    }
-  }
-
-  if (!asking) {
-    return (
-      <button type="button" className="danger" onClick={() => setAsking(true)}>
-        Stop
-      </button>
-    )
-  }
   return (
-    <div className="confirm" role="group" aria-label="Confirm stopping the training">
-      <span>Stop this training? Its jobs end and it cannot be resumed.</span>
-      <button type="button" className="danger" onClick={() => void stop()} disabled={busy} autoFocus>
-        {busy ? 'Stopping…' : 'Yes, stop it'}
-      </button>
-      <button type="button" onClick={() => setAsking(false)} disabled={busy}>
-        Cancel
-      </button>
-      {error && <ErrorNotice error={error} />}
-    </div>
+    <ConfirmButton label="Stop" question="Stop this training? Its jobs end and it cannot be resumed." confirm="Yes, stop it"
+      busyText="Stopping…" group="Confirm stopping the training" run={() => stopTraining(id).then(onStopped)} />
   )
 }
 
