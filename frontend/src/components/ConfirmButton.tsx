@@ -1,22 +1,24 @@
 /**
  * A destructive action asked for twice: its button, then a confirmation in place (the question, "Yes, …",
- * Cancel) that runs it and shows why it failed, if it does.
+ * Cancel) that runs it and shows why it failed, if it does, in place, or hands the failure to
+ * `onError` (a page that explains it elsewhere) and closes.
  */
 import { useState } from 'react'
 import { ApiError } from '../api/client'
 import { ErrorNotice } from './States'
 
-export function ConfirmButton({ label, name, question, confirm, busyText, group, run }: {
+export function ConfirmButton({ label, name, question, confirm, busyText, group, run, onError }: {
   /** The button's text ("Stop"), and its accessible name when the text alone is ambiguous in a list. */
   label: string
   name?: string
-  question: string
+  question?: string
   /** The confirming button's text ("Yes, stop it") and its text while the action runs. */
   confirm: string
   busyText: string
   /** The confirmation's accessible name. */
   group: string
   run: () => Promise<unknown>
+  onError?: (error: ApiError) => void
 }) {
   const [asking, setAsking] = useState(false)
   const [busy, setBusy] = useState(false)
@@ -29,7 +31,11 @@ export function ConfirmButton({ label, name, question, confirm, busyText, group,
       await run()
       setAsking(false)
     } catch (failure) {
-      setError(failure instanceof ApiError ? failure : new ApiError(0, {}))
+      const reason = failure instanceof ApiError ? failure : new ApiError(0, {})
+      if (onError) {
+        onError(reason)
+        setAsking(false)
+      } else setError(reason)
     } finally {
       setBusy(false)
     }
@@ -44,7 +50,7 @@ export function ConfirmButton({ label, name, question, confirm, busyText, group,
   }
   return (
     <div className="confirm" role="group" aria-label={group}>
-      <span>{question}</span>
+      {question && <span>{question}</span>}
       <button type="button" className="danger" onClick={() => void act()} disabled={busy} autoFocus>
         {busy ? busyText : confirm}
       </button>
