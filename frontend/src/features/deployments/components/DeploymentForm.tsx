@@ -8,26 +8,25 @@
  * A successful deployment opens its training (`/trainings/<result id>`).
  */
 import { useQueries } from '@tanstack/react-query'
-import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from 'react'
+import { useCallback, type FormEvent, type ReactNode } from 'react'
 import { Link, useLocation, useSearch } from 'wouter'
-import { ApiError, type Configuration, type Datasource, type Schemas } from '../../../api/client'
+import { type Configuration, type Datasource, type Schemas } from '../../../api/client'
 import { configurationList } from '../../../api/lists'
 import { combined } from '../../../api/query'
 import { Field } from '../../../components/Field'
 import { Page } from '../../../components/Page'
+import { useSettingsForm } from '../../../components/useSettingsForm'
 import { ErrorNotice, Guard } from '../../../components/States'
 import '../../../styles/authoring.css'
 import { createDeployment, datasourceList, strategyCatalogue } from '../api/deployments'
 import {
   DEFAULTS,
-  placed,
   rangeText,
   RANGES,
   request,
   serverErrors,
   validate,
   visibleParameters,
-  type Errors,
   type Kind,
   type Strategy,
   type Values,
@@ -88,7 +87,7 @@ const KIND_HELP: Record<Kind, string> = {
   incremental: 'Like single, then it keeps training on the records that arrive on the datasource’s topic, window after window.',
 }
 
-type SetValue = <K extends keyof Values>(key: K, value: Values[K]) => void
+type SetValue = <K extends keyof Values & string>(key: K, value: Values[K]) => void
 
 /** An incremental training's stream settings: its windows, when it ends, and when a new version is served. */
 function IncrementalFields({ values, errors, set, touch }: {
@@ -135,76 +134,32 @@ function IncrementalFields({ values, errors, set, touch }: {
 function Form({ choices, preselected }: { choices: Choices; preselected: string }) {
   const [, navigate] = useLocation()
   const known = choices.configurations.some((item) => String(item.id) === preselected)
-  const [values, setValues] = useState<Values>(() => ({
+  const strategyOf = (name: string) => choices.strategies.find((item) => item.name === name)
+  const { strategies } = choices
+  const rules = useCallback(
+    (values: Values) => validate(values, strategies.find((item) => item.name === values.strategy)),
+    [strategies],
+  )
+  const form = useSettingsForm<Values>(() => ({
     ...DEFAULTS,
     configuration: known ? preselected : '',
     strategy: choices.strategies.some((item) => item.name === DEFAULTS.strategy)
       ? DEFAULTS.strategy
       : (choices.strategies[0]?.name ?? DEFAULTS.strategy),
-  }))
-  const [touched, setTouched] = useState<Set<string>>(new Set())
-  const [submitted, setSubmitted] = useState(false)
-  const [server, setServer] = useState<Errors>({})
-  const [failure, setFailure] = useState<ApiError | null>(null)
-  const [busy, setBusy] = useState(false)
-  const [focusInvalid, setFocusInvalid] = useState(0)
+  }), rules)
+  const { values, setValues, errors, touch, forget, set } = form
+  const strategy = strategyOf(values.strategy)
 
-  const strategy = choices.strategies.find((item) => item.name === values.strategy)
-  const local = useMemo(() => validate(values, strategy), [values, strategy])
-  const invalid = Object.keys(local).length > 0
-
-  useEffect(() => {
-    if (focusInvalid) document.querySelector<HTMLElement>('.authoring-form [aria-invalid="true"]')?.focus()
-  }, [focusInvalid])
-
-  /** The messages shown for a field: its rule's once touched (or after a submit), and the backend's. */
-  function errors(key: string): string[] {
-    const own = submitted || touched.has(key) ? (local[key] ?? []) : []
-    return [...own, ...(server[key] ?? []).filter((message) => !own.includes(message))]
-  }
-
-  function touch(key: string) {
-    setTouched((was) => (was.has(key) ? was : new Set(was).add(key)))
-  }
-
-  /** Forget the backend's errors about what just changed (keys equal to or under `prefix`). */
-  function forget(...prefixes: string[]) {
-    setServer((was) => {
-      const kept = Object.entries(was).filter(([key]) => !prefixes.some((p) => key === p || key.startsWith(`${p}.`)))
-      return kept.length === Object.keys(was).length ? was : Object.fromEntries(kept)
-    })
-  }
-
-  const set: SetValue = (key, value) => {
-    setValues((was) => ({ ...was, [key]: value }))
-    touch(key)
-    forget(key)
-  }
-
-  async function submit(event: FormEvent) {
-    event.preventDefault()
-    setSubmitted(true)
-    setFailure(null)
-    if (invalid) {
-      setFocusInvalid((count) => count + 1)
-      return
-    }
-    setBusy(true)
-    try {
-      const deployment = await createDeployment(request(values, strategy))
-      const result = deployment.results[0]
-      navigate(result === undefined ? '/deployments' : `/trainings/${result}`)
-    } catch (thrown) {
-      const error = thrown instanceof ApiError ? thrown : new ApiError(0, {})
-      const names = strategy ? visibleParameters(strategy, values.strategy_params).map((item) => item.name) : []
-      const mapped = error.status === 400 ? serverErrors(error, values, names) : {}
-      setServer(mapped)
-      if (placed(mapped)) setFocusInvalid((count) => count + 1)
-      else setFailure(error)
-    } finally {
-      setBusy(false)
-    }
-  }
+  const submit = (event: FormEvent) =>
+    form.submit(
+      event,
+      async () => {
+        const deployment = await createDeployment(request(values, strategy))
+        const result = deployment.results[0]
+        navigate(result === undefined ? '/deployments' : `/trainings/${result}`)
+      },
+      (error) => serverErrors(error, values, strategy ? visibleParameters(strategy, values.strategy_params).map((item) => item.name) : []),
+    )
 
   const number = (key: 'rounds' | 'epochs' | 'batch' | 'min_data', label: string, help: ReactNode) => (
     <Field label={label} help={help} errors={errors(key)}>
@@ -227,11 +182,10 @@ function Form({ choices, preselected }: { choices: Choices; preselected: string 
 
   const federated = values.kind === 'federated'
   const policy = choices.policies.find((item) => item.name === values.reward_policy)
-  const showSummary = submitted && (invalid || placed(server))
 
   return (
     <form className="authoring-form" onSubmit={submit} noValidate aria-label="Deployment settings">
-      {showSummary && (
+      {form.attention && (
         <div className="state error" role="alert">
           Some settings need attention: see the messages next to them.
         </div>
@@ -420,12 +374,12 @@ function Form({ choices, preselected }: { choices: Choices; preselected: string 
         </>
       )}
 
-      {failure && <ErrorNotice error={failure} />}
+      {form.failure && <ErrorNotice error={form.failure} />}
       <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
+        <button type="submit" className="primary" disabled={form.busy}>
           Deploy
         </button>
-        {busy && <span role="status">Starting the training…</span>}
+        {form.busy && <span role="status">Starting the training…</span>}
       </div>
     </form>
   )

@@ -8,6 +8,7 @@
 import type { ApiError, DeploymentInput, Schemas } from '../../../api/client'
 import { messages } from '../../../api/client'
 import { ClientInputRequest, DeploymentInputRequest as INPUT } from '../../../api/limits'
+import type { Errors } from '../../../components/useSettingsForm'
 import { grouped, wholeNumber } from '../../../lib/checks'
 
 export type Strategy = Schemas['StrategyOutput']
@@ -45,8 +46,7 @@ export type Values = {
   improvement: string
 }
 
-/** Field key → messages; nested keys: `strategy_params.alpha`, `clients.0.identity`. */
-export type Errors = Record<string, string[]>
+export type { Errors } from '../../../components/useSettingsForm'
 
 /** The API's defaults (the JSON objects have none in the schema: empty). */
 export const DEFAULTS: Values = {
@@ -305,7 +305,3 @@ export function serverErrors(error: ApiError, values: Values, parameters: string
   return errors
 }
 
-/** Whether a 400 said anything the form can place next to a field. */
-export function placed(errors: Errors): boolean {
-  return Object.keys(errors).length > 0
-}

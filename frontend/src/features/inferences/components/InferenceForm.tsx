@@ -6,15 +6,15 @@
  * inference opens its page.
  */
 import { useQuery } from '@tanstack/react-query'
-import { useEffect, useMemo, useState, type FormEvent } from 'react'
+import type { FormEvent } from 'react'
 import { Link, useLocation, useSearch } from 'wouter'
-import { ApiError } from '../../../api/client'
 import { Field } from '../../../components/Field'
 import { Page } from '../../../components/Page'
+import { useSettingsForm } from '../../../components/useSettingsForm'
 import { ErrorNotice, Guard } from '../../../components/States'
 import '../../../styles/authoring.css'
 import { createInference, finishedResults } from '../api/inferences'
-import { DEFAULTS, EXAMPLES, RANGES, request, serverErrors, validate, type Errors, type Format, type Values } from '../lib/rules'
+import { DEFAULTS, EXAMPLES, RANGES, request, serverErrors, validate, type Format, type Values } from '../lib/rules'
 
 type Choice = { id: number; label: string }
 
@@ -42,50 +42,11 @@ export default function InferenceForm() {
 
 function Form({ choices, preselected }: { choices: Choice[]; preselected: string }) {
   const [, navigate] = useLocation()
-  const [values, setValues] = useState<Values>({ ...DEFAULTS, result: preselected })
-  const [touched, setTouched] = useState<Set<string>>(new Set())
-  const [submitted, setSubmitted] = useState(false)
-  const [server, setServer] = useState<Errors>({})
-  const [failure, setFailure] = useState<ApiError | null>(null)
-  const [busy, setBusy] = useState(false)
-  const [focusInvalid, setFocusInvalid] = useState(0)
-  const local = useMemo(() => validate(values), [values])
+  const form = useSettingsForm<Values>(() => ({ ...DEFAULTS, result: preselected }), validate)
+  const { values, setValues, errors, touch, set } = form
 
-  useEffect(() => {
-    if (focusInvalid) document.querySelector<HTMLElement>('.authoring-form [aria-invalid="true"]')?.focus()
-  }, [focusInvalid])
-
-  const errors = (key: string) => [...(submitted || touched.has(key) ? (local[key] ?? []) : []), ...(server[key] ?? [])]
-  const touch = (key: string) => setTouched((was) => (was.has(key) ? was : new Set(was).add(key)))
-
-  function set<K extends keyof Values>(key: K, value: Values[K]) {
-    setValues((was) => ({ ...was, [key]: value }))
-    touch(key)
-    setServer((was) => (key in was ? Object.fromEntries(Object.entries(was).filter(([name]) => name !== key)) : was))
-  }
-
-  async function submit(event: FormEvent) {
-    event.preventDefault()
-    setSubmitted(true)
-    setFailure(null)
-    if (Object.keys(local).length) {
-      setFocusInvalid((count) => count + 1)
-      return
-    }
-    setBusy(true)
-    try {
-      const inference = await createInference(request(values))
-      navigate(`/inferences/${inference.id}`)
-    } catch (thrown) {
-      const error = thrown instanceof ApiError ? thrown : new ApiError(0, {})
-      const placed = error.status === 400 ? serverErrors(error) : {}
-      setServer(placed)
-      if (Object.keys(placed).length) setFocusInvalid((count) => count + 1)
-      else setFailure(error)
-    } finally {
-      setBusy(false)
-    }
-  }
+  const submit = (event: FormEvent) =>
+    form.submit(event, async () => navigate(`/inferences/${(await createInference(request(values))).id}`), serverErrors)
 
   const text = (key: 'input_topic' | 'output_topic' | 'error_topic' | 'replicas' | 'batch', label: string, help: string,
     placeholder?: string) => (
@@ -100,7 +61,7 @@ function Form({ choices, preselected }: { choices: Choice[]; preselected: string
 
   return (
     <form className="authoring-form" onSubmit={submit} noValidate aria-label="Inference settings">
-      {submitted && (Object.keys(local).length > 0 || Object.keys(server).length > 0) && (
+      {form.attention && (
         <div className="state error" role="alert">
           Some settings need attention: see the messages next to them.
         </div>
@@ -159,12 +120,12 @@ function Form({ choices, preselected }: { choices: Choice[]; preselected: string
           {text('batch', 'Batch', `Most samples predicted together (${RANGES.batch[0]} to ${RANGES.batch[1]}). Empty: the worker’s default.`)}
         </div>
       </fieldset>
-      {failure && <ErrorNotice error={failure} />}
+      {form.failure && <ErrorNotice error={form.failure} />}
       <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
+        <button type="submit" className="primary" disabled={form.busy}>
           Deploy
         </button>
-        {busy && <span role="status">Starting the workers…</span>}
+        {form.busy && <span role="status">Starting the workers…</span>}
       </div>
     </form>
   )

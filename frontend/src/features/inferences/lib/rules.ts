@@ -7,6 +7,7 @@
  */
 import type { ApiError } from '../../../api/client'
 import { InferenceInputRequest as INPUT } from '../../../api/limits'
+import type { Errors } from '../../../components/useSettingsForm'
 import { wholeNumber } from '../../../lib/checks'
 import type { InferenceInput } from '../api/inferences'
 
@@ -23,7 +24,7 @@ export type Values = {
   batch: string
 }
 
-export type Errors = Record<string, string[]>
+export type { Errors } from '../../../components/useSettingsForm'
 
 /** What one sample is, for each format: a starting point the user edits. */
 export const EXAMPLES: Record<Format, string> = {
