@@ -63,6 +63,7 @@ def _result_page_sql(*, owner: bool, status: bool, deployment: bool) -> str:
     passes the database's text through. The round count is a subquery over the page's rows only
     (``page``): PostgreSQL would compute it for every row that OFFSET skips too. ``test_api_basics`` holds the rows equal to the result's own representation."""
     result, model, rounds = TrainingResult._meta.db_table, MLModel._meta.db_table, RoundRecord._meta.db_table
+    deployments = Deployment._meta.db_table
     conditions = ["r.owner_id = %(owner)s" if owner else "", "r.status = %(status)s" if status else "",
                   "r.deployment_id = %(deployment)s" if deployment else ""]
     where = " AND ".join(condition for condition in conditions if condition) or "TRUE"
@@ -70,7 +71,7 @@ def _result_page_sql(*, owner: bool, status: bool, deployment: bool) -> str:
         WITH owned AS (SELECT r.id FROM "{result}" r WHERE {where}),
              page AS (SELECT id FROM owned ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s)
         SELECT (SELECT count(*) FROM owned), coalesce(json_agg(json_build_object(
-            'id', r.id, 'deployment', r.deployment_id, 'ml_model', r.ml_model_id, 'model_name', m.name,
+            'id', r.id, 'deployment', r.deployment_id, 'kind', d.kind, 'ml_model', r.ml_model_id, 'model_name', m.name,
             'status', r.status, 'federated_id', r.federated_id, 'aggregator_address', r.aggregator_address,
             'contract_address', r.contract_address,
             'explorer_url', CASE WHEN %(explorer)s <> '' AND r.contract_address <> ''
@@ -79,7 +80,8 @@ def _result_page_sql(*, owner: bool, status: bool, deployment: bool) -> str:
             'rounds_done', (SELECT count(*) FROM "{rounds}" x WHERE x.result_id = r.id),
             'created_at', {_iso_utc("r.created_at")}, 'started_at', {_iso_utc("r.started_at")},
             'finished_at', {_iso_utc("r.finished_at")}) ORDER BY r.id DESC), '[]')::text
-        FROM page JOIN "{result}" r ON r.id = page.id JOIN "{model}" m ON m.id = r.ml_model_id"""
+        FROM page JOIN "{result}" r ON r.id = page.id JOIN "{model}" m ON m.id = r.ml_model_id
+                  JOIN "{deployments}" d ON d.id = r.deployment_id"""
 
 
 def result_page(user, *, status: str | None, deployment: int | None, limit: int, offset: int,

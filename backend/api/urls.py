@@ -26,6 +26,7 @@ urlpatterns = [
     path("inferences/<int:pk>/", inferences.InferenceDetailApi.as_view()),
     path("inferences/<int:pk>/stop/", inferences.InferenceStopApi.as_view()),
     path("inferences/<int:pk>/rollout/", inferences.InferenceRolloutApi.as_view()),
+    path("inferences/<int:pk>/predictions/", inferences.InferencePredictionsApi.as_view()),
     path("chain/", chain.ChainStatusApi.as_view()),
     path("clients/", clients.ClientListApi.as_view()),
 ]

@@ -3,7 +3,8 @@
  * clients' services, started by tests/backend/test_web_ui.py):
  *
  *   sign in (by keyboard) → a model in the editor (first a broken one: built in the background,
- *   the builder's error marked at its line; then fixed, rebuilt, its summary) → a configuration → a blockchain deployment for two clients → the training page shows
+ *   the builder's error marked at its line; then fixed, rebuilt, its summary) → a configuration → the deployment form's kinds
+ *   (single and incremental hide the federated fields) → a blockchain deployment for two clients → the training page shows
  *   the rounds as they arrive (each within 2 s of the API having it, no reload) → tokens →
  *   lineage → Verify: all versions identical → download the model (its SHA-256 as shown) → the
  *   API docs page (Swagger UI, its files served by the platform itself).
@@ -117,9 +118,25 @@ async function refusesAWrongIdentity(page) {
   if ((await identity.getAttribute('aria-invalid')) !== 'true') throw new Error('the wrong identity is not marked invalid')
 }
 
+/** A single training hides the federated sections, an incremental one adds its stream settings; back to federated. */
+async function switchesKinds(page) {
+  const kind = page.getByLabel('Kind of training')
+  await kind.selectOption('single')
+  await page.getByLabel('Datasource to train on').waitFor({ timeout: 5_000 })
+  for (const label of ['Coordination', 'Rounds', 'Reward policy']) {
+    if (await page.getByLabel(label, { exact: true }).count()) throw new Error(`a single training's form shows ${label}`)
+  }
+  await kind.selectOption('incremental')
+  await page.getByLabel('Window', { exact: true }).waitFor({ timeout: 5_000 })
+  await kind.selectOption('federated')
+  await page.getByLabel('Rounds', { exact: true }).waitFor({ timeout: 5_000 })
+  if (await page.getByLabel('Window', { exact: true }).count()) throw new Error('a federated training shows the window')
+}
+
 async function deploy(page) {
   step('a blockchain deployment for two clients')
   await page.getByRole('button', { name: 'Deploy' }).waitFor({ timeout: STEP_TIMEOUT })
+  await switchesKinds(page)
   const validation = page.getByLabel('Validation datasource')
   const option = validation.locator('option').filter({ hasText: config.validation })
   await validation.selectOption(await option.first().getAttribute('value'))
@@ -173,6 +190,9 @@ async function tokensAndDownload(page) {
   step('tokens per client, then the final model download with its SHA-256')
   await page.getByRole('heading', { name: 'Tokens' }).waitFor()
   await page.getByRole('heading', { name: 'Transactions' }).waitFor()
+  // The validation chart draws its lines (Recharts with the app's subset of d3 scales).
+  const curve = await page.locator('.recharts-line-curve').first().getAttribute('d', { timeout: STEP_TIMEOUT })
+  if (!curve || !curve.startsWith('M')) throw new Error(`the validation chart draws no line: ${curve}`)
   const link = page.getByRole('link', { name: 'Download model' })
   await link.waitFor({ timeout: STEP_TIMEOUT })
   await inspect(page, 'training-finished')
@@ -228,7 +248,7 @@ try {
   await tokensAndDownload(page)
   await verify(page)
   for (const [section, name] of [['Trainings', 'trainings'], ['Models', 'models'], ['Deployments', 'deployments'],
-    ['Datasources', 'datasources'], ['Clients', 'clients']]) {
+    ['Inferences', 'inferences'], ['Datasources', 'datasources'], ['Clients', 'clients']]) {
     await visit(page, section, name)
   }
   await page.getByRole('button', { name: 'Sign out' }).click()

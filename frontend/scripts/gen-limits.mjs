@@ -1,6 +1,6 @@
 /**
  * Writes src/api/limits.ts: one constant per request body of backend/openapi.yaml with its fields'
- * limits and defaults (minimum, maximum, minLength, maxLength, minItems, maxItems, default), so that
+ * limits and defaults (minimum, maximum, minLength, maxLength, minItems, maxItems, pattern, default), so that
  * the forms check what the backend checks without repeating its numbers; one constant each, so
  * that the build keeps only those a page uses. Integer bounds are bigints: some exceed
  * 2^53 (a 64-bit id, a sample count of 2^62) and would be rounded as numbers.
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const KEYS = ['minimum', 'maximum', 'minLength', 'maxLength', 'minItems', 'maxItems', 'default']
+const KEYS = ['minimum', 'maximum', 'minLength', 'maxLength', 'minItems', 'maxItems', 'pattern', 'default']
 
 function literal(value, integer) {
   if (typeof value === 'bigint') return integer ? `${value}n` : String(value)

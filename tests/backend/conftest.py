@@ -156,14 +156,15 @@ TrainingResult.objects.filter(pk=result.pk).update(model_sha256=hashlib.sha256({
                 f"token_sha256=hashlib.sha256({token!r}.encode()).hexdigest()).pk)")
         return int(manage(self.env, "shell", "-c", code).split()[-1]), token
 
-    def dormant_inference(self, result_id: int) -> tuple[int, str]:
+    def dormant_inference(self, result_id: int, *, output_topic: str = "b",
+                          bootstrap_servers: str = "kafka:9092") -> tuple[int, str]:
         """A running inference of the result with no worker behind it, and its model token (rows only)."""
         token = secrets.token_urlsafe(32)
         code = ("import hashlib; from backend.api.models import Inference, TrainingResult; "
                 f"result = TrainingResult.objects.get(pk={result_id}); "
                 "print(Inference.objects.create(owner_id=result.owner_id, result=result, replicas=1, "
-                "input_format='RAW', input_config={}, input_topic='a', output_topic='b', error_topic='c', "
-                "bootstrap_servers='kafka:9092', status='running', "
+                f"input_format='RAW', input_config={{}}, input_topic='a', output_topic={output_topic!r}, "
+                f"error_topic='c', bootstrap_servers={bootstrap_servers!r}, status='running', "
                 f"token_sha256=hashlib.sha256({token!r}.encode()).hexdigest()).pk)")
         return int(manage(self.env, "shell", "-c", code).split()[-1]), token
 

@@ -3,7 +3,8 @@ the real platform: the backend serving the built app, the brokers, the chain, an
 federated backends and loggers that start their trainers when the deployment is announced.
 
 The browser does what a user does (``frontend/e2e/flow.mjs``): sign in, a model in the editor,
-a configuration, a blockchain deployment for both clients, the rounds arriving live, tokens,
+a configuration, the deployment form's kinds (single and incremental hide the federated fields), a
+blockchain deployment for both clients, the rounds arriving live, tokens,
 Verify, the model download, the API docs page. Here we check what it reports against the API: the
 same result, every round shown within 2 s of the API having it, the downloaded file's SHA-256, no
 serious or critical accessibility violation and no sideways overflow at phone width on any page,
@@ -80,5 +81,5 @@ def test_the_users_path_in_a_browser(backend: Backend, local_stack: local.Stack,
     assert summary["cspViolations"] == [], summary["cspViolations"]  # the UI and the API docs, under the CSP
     assert summary["apiDocsTitle"].startswith("Kafka-ML Federated + Blockchain platform API"), summary["apiDocsTitle"]
     assert {"model-error", "model-summary", "deployment-form", "training-live", "training-finished", "lineage",
-            "clients", "sign-in"} <= set(summary["pages"])
+            "inferences", "clients", "sign-in"} <= set(summary["pages"])
     assert all((SCREENSHOTS / f"{page}.png").stat().st_size > 10_000 for page in summary["pages"])

@@ -1,5 +1,5 @@
 """Inference deployments: serve a finished training's model on Kafka topics; list, read, stop and
-delete them. Every setting is checked before anything is recorded: topic names by Kafka's rules,
+delete them; summarise their newest answers (the UI's live view). Every setting is checked before anything is recorded: topic names by Kafka's rules,
 the input configuration by the worker's own codec (``kafkaml.codecs.sample_codec``), and (by the
 service) its samples' shape against the model's input."""
 
@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from backend.api import selectors
 from backend.api.apis.results import StopOutput
 from backend.api.models import Inference, TrainingResult
+from backend.api.services import predictions
 from backend.api.services.inferences import (
     InferenceSettings,
     inference_create,
@@ -144,3 +145,46 @@ class InferenceRolloutApi(APIView):
     @extend_schema(request=None, responses=InferenceOutput, operation_id="inferences_rollout")
     def post(self, request, pk: int):
         return Response(InferenceOutput(inference_rollout(inference=selectors.inference_of(request.user, pk))).data)
+
+
+class PredictionsQuery(serializers.Serializer):
+    window = serializers.IntegerField(min_value=1, max_value=predictions.MAX_WINDOW, default=100,
+                                      help_text="How many of the output topic's newest records to read.")
+
+
+class ClassCountOutput(serializers.Serializer):
+    class_index = serializers.IntegerField()
+    count = serializers.IntegerField()
+
+
+class SpanOutput(serializers.Serializer):
+    partition = serializers.IntegerField()
+    first = serializers.IntegerField(help_text="The oldest offset read (inclusive).")
+    last = serializers.IntegerField(help_text="The newest offset read (inclusive).")
+
+
+class PredictionsOutput(serializers.Serializer):
+    window = serializers.IntegerField()
+    read = serializers.IntegerField(help_text="Records read (at most the window).")
+    invalid = serializers.IntegerField(help_text="Records read that are not answers of the worker's shape.")
+    classes = ClassCountOutput(many=True, help_text="Class answers per class index, ascending.")
+    values = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()),
+                                   help_text="Regression answers' first numbers (flattened), oldest first.")
+    partitions = SpanOutput(many=True, source="spans")
+    complete = serializers.BooleanField(help_text="False when the short read stopped before every partition's end.")
+
+
+class InferencePredictionsApi(APIView):
+    """The newest answers on the inference's output topic, summarised: what the UI's live view polls."""
+
+    error_codes = {"GET": ("409", "503")}  # 409: its topics are on another Kafka than the platform's
+
+    @extend_schema(parameters=[PredictionsQuery], responses=PredictionsOutput, operation_id="inferences_predictions")
+    def get(self, request, pk: int):
+        inference = selectors.inference_of(request.user, pk)
+        query = PredictionsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        window = query.validated_data["window"]
+        summary = predictions.inference_predictions(inference=inference, window=window)
+        classes = [{"class_index": index, "count": count} for index, count in summary.classes.items()]
+        return Response(PredictionsOutput({**vars(summary), "classes": classes, "window": window}).data)

@@ -28,12 +28,14 @@ from kafkaml.django_rest import Page, StrictCharField
 
 class ResultOutput(serializers.ModelSerializer):
     model_name = serializers.CharField(source="ml_model.name")
+    kind = serializers.CharField(source="deployment.kind", read_only=True,
+                                 help_text="The deployment's kind: federated, single or incremental.")
     rounds_done = serializers.IntegerField(read_only=True, default=None, allow_null=True)
     explorer_url = serializers.SerializerMethodField()
 
     class Meta:
         model = TrainingResult
-        fields = ["id", "deployment", "ml_model", "model_name", "status", "federated_id", "aggregator_address",
+        fields = ["id", "deployment", "kind", "ml_model", "model_name", "status", "federated_id", "aggregator_address",
                   "contract_address", "explorer_url", "error", "final", "model_sha256", "rounds_done",
                   "created_at", "started_at", "finished_at"]
 

@@ -19,7 +19,7 @@ export const ConfigurationInputRequest = {
 } as const
 
 export const ControlRecordInputRequest = {
-  control_topic: { minLength: 1 },
+  control_topic: { minLength: 1, pattern: "^[A-Za-z0-9._-]{1,249}$" },
   partition: { minimum: 0n, maximum: 2147483647n },
   offset: { minimum: 0n, maximum: 9223372036854775807n },
   record: { maxLength: 5592408 },
@@ -56,9 +56,9 @@ export const DeploymentInputRequest = {
 export const InferenceInputRequest = {
   result: { minimum: 1n, maximum: 4611686018427387904n },
   replicas: { minimum: 1n, maximum: 32n, default: 1 },
-  input_topic: { minLength: 1 },
-  output_topic: { minLength: 1 },
-  error_topic: { minLength: 1 },
+  input_topic: { minLength: 1, pattern: "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,249}$" },
+  output_topic: { minLength: 1, pattern: "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,249}$" },
+  error_topic: { minLength: 1, pattern: "^(?!\\.{1,2}$)[A-Za-z0-9._-]{1,249}$" },
   bootstrap_servers: { maxLength: 1000, default: "" },
   batch: { minimum: 1n, maximum: 10000n },
 } as const
@@ -84,5 +84,5 @@ export const ReportInputRequest = {
 export const UndeliverableInputRequest = {
   reason: { minLength: 1, maxLength: 2000 },
   size: { minimum: 0n, maximum: 4611686018427387904n },
-  sha256: { minLength: 1 },
+  sha256: { minLength: 1, pattern: "^[0-9a-f]{64}$" },
 } as const

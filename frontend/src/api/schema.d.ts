@@ -324,6 +324,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/inferences/{id}/predictions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The newest answers on the inference's output topic, summarised: what the UI's live view polls. */
+        get: operations["inferences_predictions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/inferences/{id}/rollout/": {
         parameters: {
             query?: never;
@@ -631,6 +648,10 @@ export interface components {
             val_loss: (number | null)[];
             val_accuracy: (number | null)[];
             elapsed_s: number[];
+        };
+        ClassCountOutput: {
+            class_index: number;
+            count: number;
         };
         ClientBalanceOutput: {
             client: string;
@@ -1119,6 +1140,20 @@ export interface components {
             name: string;
             description: string;
         };
+        PredictionsOutput: {
+            window: number;
+            /** @description Records read (at most the window). */
+            read: number;
+            /** @description Records read that are not answers of the worker's shape. */
+            invalid: number;
+            /** @description Class answers per class index, ascending. */
+            classes: components["schemas"]["ClassCountOutput"][];
+            /** @description Regression answers' first numbers (flattened), oldest first. */
+            values: number[][];
+            partitions: components["schemas"]["SpanOutput"][];
+            /** @description False when the short read stopped before every partition's end. */
+            complete: boolean;
+        };
         /**
          * @description Central differential privacy after the round: ε at δ spent by the rounds so far (the Gaussian
          *     mechanism composed ``rounds`` times, by ``accountant``), the clip S, noise multiplier σ, the
@@ -1193,6 +1228,8 @@ export interface components {
         ResultOutput: {
             readonly id: number;
             deployment: number;
+            /** @description The deployment's kind: federated, single or incremental. */
+            readonly kind: string;
             ml_model: number;
             model_name: string;
             status?: components["schemas"]["ResultOutputStatusEnum"];
@@ -1253,6 +1290,13 @@ export interface components {
          * @enum {string}
          */
         SampleWeightingEnum: "capped" | "equal";
+        SpanOutput: {
+            partition: number;
+            /** @description The oldest offset read (inclusive). */
+            first: number;
+            /** @description The newest offset read (inclusive). */
+            last: number;
+        };
         StopOutput: {
             stopped: string[];
         };
@@ -3307,6 +3351,102 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Invalid input: field-level messages; nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationError"];
+                };
+            };
+            /** @description No valid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed for these credentials. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or not one of yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Accept header asks for something other than JSON. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict: the resource is in use, or in a state that forbids this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (its database, chain, Kafka, job launcher) is not reachable or not configured. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    inferences_predictions: {
+        parameters: {
+            query?: {
+                /** @description How many of the output topic's newest records to read. */
+                window?: number;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictionsOutput"];
+                };
             };
             /** @description Invalid input: field-level messages; nothing was changed. */
             400: {

@@ -1,8 +1,8 @@
 /**
  * Routes: each section of the platform is a page; sign-in comes first when there is no session.
  * The two pages that draw with a large library (the model editor: CodeMirror; the training page:
- * Recharts) are chunks of their own, loaded when opened; the other pages are light and ship with
- * the app, in its one file (every further file costs its own compression overhead against the
+ * Recharts) are chunks of their own, loaded when opened, and so are the inference pages (one
+ * chunk for the three, which few users open); the other pages are light and ship with the app, in its one file (every further file costs its own compression overhead against the
  * bundle budget of benchmarks/ui.py).
  */
 import { Suspense } from 'react'
@@ -23,6 +23,10 @@ import { Layout } from './Layout'
 import { lazyPage, useOpeningPage } from './lazyPage'
 
 const ModelEditor = lazyPage(() => import('../features/models/components/ModelEditor'), '/models/:id')
+const inferences = () => import('../features/inferences/components/Inferences')
+const Inferences = lazyPage(inferences, '/inferences')
+const InferenceForm = lazyPage(() => inferences().then((module) => ({ default: module.InferenceForm })), '/inferences/new')
+const InferenceView = lazyPage(() => inferences().then((module) => ({ default: module.InferenceView })), '/inferences/:id')
 const Training = lazyPage(() => import('../features/trainings/components/Training'), '/trainings/:id')
 
 export function App() {
@@ -46,6 +50,9 @@ export function App() {
           <Route path="/trainings" component={Trainings} />
           <Route path="/trainings/:id" component={Training} />
           <Route path="/trainings/:id/lineage" component={Lineage} />
+          <Route path="/inferences" component={Inferences} />
+          <Route path="/inferences/new" component={InferenceForm} />
+          <Route path="/inferences/:id" component={InferenceView} />
           <Route path="/datasources" component={Datasources} />
           <Route path="/clients" component={Clients} />
           <Route>

@@ -8,6 +8,7 @@ const SECTIONS = [
   { href: '/models', label: 'Models' },
   { href: '/configurations', label: 'Configurations' },
   { href: '/deployments', label: 'Deployments' },
+  { href: '/inferences', label: 'Inferences' },
   { href: '/datasources', label: 'Datasources' },
   { href: '/clients', label: 'Clients' },
 ]

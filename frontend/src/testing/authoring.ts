@@ -55,6 +55,7 @@ export function deployment(overrides: Partial<Deployment> = {}): Deployment {
   return {
     id: 3,
     configuration: 4,
+    kind: 'federated',
     validation_datasource: 2,
     coordination: 'blockchain',
     settings: {

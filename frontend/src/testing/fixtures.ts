@@ -50,6 +50,7 @@ export function result(overrides: Partial<Result> = {}): Result {
   return {
     id: 7,
     deployment: 3,
+    kind: 'federated',
     ml_model: 2,
     model_name: 'mnist-cnn',
     status: 'running',

@@ -11,6 +11,7 @@ import { ApiError, type Configuration, type Model } from '../../../api/client'
 import { ConfigurationInputRequest } from '../../../api/limits'
 import { configurationList, modelList } from '../../../api/lists'
 import { combined } from '../../../api/query'
+import { ConfirmButton } from '../../../components/ConfirmButton'
 import { Field } from '../../../components/Field'
 import { ListTable } from '../../../components/ListTable'
 import { NameField, nameProblem } from '../../../components/NameField'
@@ -172,38 +173,10 @@ function DeleteConfiguration({
   onDeleted: () => void
   onError: (error: ApiError) => void
 }) {
-  const [asking, setAsking] = useState(false)
-  const [busy, setBusy] = useState(false)
-
-  async function remove() {
-    setBusy(true)
-    try {
-      await deleteConfiguration(configuration.id)
-      onDeleted()
-    } catch (failure) {
-      onError(failure instanceof ApiError ? failure : new ApiError(0, {}))
-      setAsking(false)
-    } finally {
-      setBusy(false)
-    }
-  }
-
-  if (!asking) {
-    return (
-      <button type="button" className="danger" aria-label={`Delete ${configuration.name}`} onClick={() => setAsking(true)}>
-        Delete
-      </button>
-    )
-  }
   return (
-    <span role="group" aria-label={`Confirm deleting ${configuration.name}`} className="actions">
-      <button type="button" className="danger" disabled={busy} onClick={() => void remove()}>
-        Yes, delete
-      </button>
-      <button type="button" autoFocus onClick={() => setAsking(false)}>
-        Cancel
-      </button>
-    </span>
+    <ConfirmButton label="Delete" name={`Delete ${configuration.name}`} confirm="Yes, delete" busyText="Deleting…"
+      group={`Confirm deleting ${configuration.name}`} run={() => deleteConfiguration(configuration.id).then(onDeleted)}
+      onError={onError} />
   )
 }
 

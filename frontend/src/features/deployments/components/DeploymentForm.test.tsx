@@ -74,12 +74,64 @@ it('deploys with every setting and opens the training', async () => {
 
   await waitFor(() => expect(location.history.at(-1)).toBe('/trainings/21'))
   expect(bodies[0]).toEqual({
-    configuration: 4, validation_datasource: 2, coordination: 'blockchain', rounds: 5, epochs: 2, batch: 16,
+    configuration: 4, kind: 'federated', validation_datasource: 2, coordination: 'blockchain', rounds: 5, epochs: 2, batch: 16,
     min_data: 100, data_restriction: { region: 'eu' }, fit_kwargs: {}, val_kwargs: {}, strategy: 'fedasync',
     strategy_params: { alpha: 0.6, staleness: 'hinge', b: 2 }, reward_policy: 'tiered', reward_base: '1',
     reward_budget: '100', reject_ratio: 1.5, exclude_after: 0, sample_weighting: 'capped',
     clients: [{ identity: ADDRESS_A, sample_ceiling: 500 }, { identity: ADDRESS_B, sample_ceiling: 700 }],
-    kind: 'federated', stream_timeout_s: 0, window: 1000, monitor_metric: 'val_loss', monitor_mode: 'min', improvement: 0,
+  })
+})
+
+it('switches kinds: a single or incremental training hides the federated sections and sends none of them', async () => {
+  const { bodies } = stub()
+  const { location } = await open()
+  const federatedOnly = ['Coordination', 'Rounds', 'Minimum data', 'Strategy', 'Reward policy']
+  for (const label of federatedOnly) expect(screen.getByLabelText(label)).toBeTruthy()
+  expect(screen.getByRole('button', { name: 'Add client' })).toBeTruthy()
+
+  await userEvent.selectOptions(screen.getByLabelText('Kind of training'), 'single')
+  for (const label of federatedOnly) expect(screen.queryByLabelText(label)).toBeNull()
+  expect(screen.queryByRole('button', { name: 'Add client' })).toBeNull()
+  expect(screen.queryByLabelText('Window')).toBeNull()
+  expect(screen.getByText(/trains each model itself on one datasource/)).toBeTruthy()
+  await userEvent.selectOptions(screen.getByLabelText('Datasource to train on'), '2')
+  fill('Epochs', '3')
+  await userEvent.click(screen.getByRole('button', { name: 'Deploy' }))
+  await waitFor(() => expect(location.history.at(-1)).toBe('/trainings/21'))
+  expect(bodies[0]).toEqual({
+    configuration: 4, kind: 'single', validation_datasource: 2, epochs: 3, batch: 32, fit_kwargs: {}, val_kwargs: {},
+  })
+})
+
+it('an incremental training: its stream settings, checked with the limits of the schema', async () => {
+  const { bodies } = stub()
+  await open()
+  // A federated field left invalid does not hold back a training that does not use it.
+  fill('Rounds', '0')
+  await userEvent.selectOptions(screen.getByLabelText('Kind of training'), 'incremental')
+  await userEvent.selectOptions(screen.getByLabelText('Datasource to train on'), '2')
+  const window = field('DeploymentInputRequest', 'window')
+  expect(screen.getByText(`New records trained on at a time (1 to ${Number(window.maximum).toLocaleString('en-US')}). Default ${window.default}.`)).toBeTruthy()
+  fill('Window', String(BigInt(window.maximum!) + 1n))
+  expect(screen.getByText(`Between 1 and ${Number(window.maximum).toLocaleString('en-US')}.`)).toBeTruthy()
+  fill('Stream timeout (seconds)', '-1')
+  fill('Monitored metric', 'accuracy')
+  expect(screen.getByText(/A validation metric of the model/)).toBeTruthy()
+  await userEvent.click(screen.getByRole('button', { name: 'Deploy' }))
+  expect(bodies).toHaveLength(0)
+  expect(screen.getByLabelText('Stream timeout (seconds)').getAttribute('aria-invalid')).toBe('true')
+
+  fill('Window', '200')
+  fill('Stream timeout (seconds)', '30')
+  fill('Monitored metric', 'val_accuracy')
+  await userEvent.selectOptions(screen.getByLabelText('Better when'), 'max')
+  fill('Required improvement', '0.01')
+  await userEvent.click(screen.getByRole('button', { name: 'Deploy' }))
+  await waitFor(() => expect(bodies).toHaveLength(1))
+  expect(bodies[0]).toEqual({
+    configuration: 4, kind: 'incremental', validation_datasource: 2, epochs: 1, batch: 32, fit_kwargs: {},
+    val_kwargs: {}, stream_timeout_s: 30, window: 200, monitor_metric: 'val_accuracy', monitor_mode: 'max',
+    improvement: 0.01,
   })
 })
 

@@ -135,7 +135,7 @@ export default function Deployments() {
                 header: 'Configuration',
                 cell: (deployment) => data.configurations.get(deployment.configuration) ?? `#${deployment.configuration}`,
               },
-              { header: 'Coordination', cell: (deployment) => <span className="badge">{deployment.coordination}</span> },
+              { header: 'Kind', cell: (deployment) => <span className="badge">{deployment.kind === 'federated' ? `federated · ${deployment.coordination}` : deployment.kind}</span> },
               { header: 'Settings', cell: (deployment) => <SettingsSummary settings={settingsOf(deployment)} /> },
               {
                 header: 'Validation data',

@@ -48,8 +48,21 @@ describe('the deployment form checks what the API checks', () => {
     expect(problems({ reject_ratio: String(Number(minimum) * 0.99) }).reject_ratio).toHaveLength(1)
   })
 
+  it('the incremental settings', () => {
+    const incremental = (change: Partial<Values>) => validate({ ...valid, kind: 'incremental', ...change }, undefined)
+    for (const key of ['window', 'stream_timeout_s', 'improvement'] as const) {
+      const { minimum, maximum } = field('DeploymentInputRequest', key)
+      expect(incremental({ [key]: String(maximum) })[key]).toBeUndefined()
+      expect(incremental({ [key]: String(Number(maximum) + 1) })[key]).toHaveLength(1)
+      expect(incremental({ [key]: String(minimum) })[key]).toBeUndefined()
+      expect(incremental({ [key]: String(Number(minimum) - 1) })[key]).toHaveLength(1)
+    }
+    expect(incremental({ monitor_metric: 'val_' + 'a'.repeat(36) }).monitor_metric).toBeUndefined()
+    expect(incremental({ monitor_metric: 'val_' + 'a'.repeat(37) }).monitor_metric).toHaveLength(1)
+  })
+
   it('the defaults', () => {
-    for (const key of ['coordination', 'rounds', 'epochs', 'batch', 'min_data', 'strategy', 'reward_policy', 'reward_base',
+    for (const key of ['kind', 'stream_timeout_s', 'window', 'monitor_metric', 'monitor_mode', 'improvement', 'coordination', 'rounds', 'epochs', 'batch', 'min_data', 'strategy', 'reward_policy', 'reward_base',
       'reward_budget', 'reject_ratio', 'sample_weighting'] as const) {
       expect([key, DEFAULTS[key]]).toEqual([key, String(field('DeploymentInputRequest', key).default)])
     }

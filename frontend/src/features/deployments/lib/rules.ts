@@ -2,19 +2,25 @@
  * The deployment form's values, its client-side rules (the limits and defaults of the API's
  * `DeploymentInputRequest`, read from the schema through api/limits.ts, so mistakes show while
  * typing), the request built from it, and the backend's 400 answer mapped back onto the form's fields.
+ * A single or incremental training has no clients, coordination, strategy, rewards or data
+ * matching: those fields are neither checked nor sent for it (the API's defaults stand).
  */
 import type { ApiError, DeploymentInput, Schemas } from '../../../api/client'
 import { messages } from '../../../api/client'
 import { ClientInputRequest, DeploymentInputRequest as INPUT } from '../../../api/limits'
+import type { Errors } from '../../../components/useSettingsForm'
+import { grouped, wholeNumber } from '../../../lib/checks'
 
 export type Strategy = Schemas['StrategyOutput']
 export type StrategyParameter = Schemas['StrategyParameterOutput']
 export type Coordination = DeploymentInput['coordination']
+export type Kind = DeploymentInput['kind']
 export type ClientRow = { key: number; identity: string; ceiling: string }
 
 /** Every input as typed (strings), so an unfinished number is not lost or coerced. */
 export type Values = {
   configuration: string
+  kind: Kind
   validation_datasource: string
   coordination: Coordination
   rounds: string
@@ -33,14 +39,19 @@ export type Values = {
   exclude_after: string
   sample_weighting: string
   clients: ClientRow[]
+  stream_timeout_s: string
+  window: string
+  monitor_metric: string
+  monitor_mode: DeploymentInput['monitor_mode']
+  improvement: string
 }
 
-/** Field key → messages; nested keys: `strategy_params.alpha`, `clients.0.identity`. */
-export type Errors = Record<string, string[]>
+export type { Errors } from '../../../components/useSettingsForm'
 
 /** The API's defaults (the JSON objects have none in the schema: empty). */
 export const DEFAULTS: Values = {
   configuration: '',
+  kind: INPUT.kind.default,
   validation_datasource: '',
   coordination: INPUT.coordination.default,
   rounds: String(INPUT.rounds.default),
@@ -59,6 +70,11 @@ export const DEFAULTS: Values = {
   exclude_after: String(INPUT.exclude_after.default),
   sample_weighting: INPUT.sample_weighting.default,
   clients: [],
+  stream_timeout_s: String(INPUT.stream_timeout_s.default),
+  window: String(INPUT.window.default),
+  monitor_metric: INPUT.monitor_metric.default,
+  monitor_mode: INPUT.monitor_mode.default,
+  improvement: String(INPUT.improvement.default),
 }
 
 /** Integer fields: [min, max] as the API checks them. */
@@ -68,10 +84,18 @@ export const RANGES = {
   batch: [INPUT.batch.minimum, INPUT.batch.maximum],
   min_data: [INPUT.min_data.minimum, INPUT.min_data.maximum],
   exclude_after: [INPUT.exclude_after.minimum, INPUT.exclude_after.maximum],
+  window: [INPUT.window.minimum, INPUT.window.maximum],
   sample_ceiling: [ClientInputRequest.sample_ceiling.minimum, ClientInputRequest.sample_ceiling.maximum],
 } as const
 
-const REJECT_RATIO = [INPUT.reject_ratio.minimum, INPUT.reject_ratio.maximum] as const
+/** Decimal fields: [min, max] as the API checks them. */
+const DECIMALS = {
+  reject_ratio: [INPUT.reject_ratio.minimum, INPUT.reject_ratio.maximum],
+  stream_timeout_s: [INPUT.stream_timeout_s.minimum, INPUT.stream_timeout_s.maximum],
+  improvement: [INPUT.improvement.minimum, INPUT.improvement.maximum],
+} as const
+/** The serializer's rule for the monitored metric: a validation metric's name. */
+const METRIC = /^val_[a-z_]{1,36}$/
 const IDENTITY_MAX = ClientInputRequest.identity.maxLength
 /** The serializer caps the list at 10,000 clients; the schema does not carry a list's length. */
 const MAX_CLIENTS = 10_000
@@ -81,20 +105,16 @@ const CLIENT_ID = new RegExp(`^[A-Za-z0-9._-]{1,${IDENTITY_MAX}}$`)
 const TOKENS = /^(\d+(\.\d*)?|\.\d+)$/
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
 
-const grouped = (value: bigint | number) => value.toLocaleString('en-US')
-
 /** A field's range as its help says it: "1 to 100,000". */
-export function rangeText(key: keyof typeof RANGES | 'reject_ratio'): string {
-  const [low, high] = key === 'reject_ratio' ? REJECT_RATIO : RANGES[key]
+export function rangeText(key: keyof typeof RANGES | keyof typeof DECIMALS): string {
+  const [low, high] = key in DECIMALS ? DECIMALS[key as keyof typeof DECIMALS] : RANGES[key as keyof typeof RANGES]
   return `${grouped(low)} to ${grouped(high)}`
 }
 
-function wholeNumber(text: string, [low, high]: readonly [bigint, bigint]): string | null {
-  const trimmed = text.trim()
-  if (!/^\d+$/.test(trimmed)) return trimmed === '' ? 'Required.' : 'Enter a whole number.'
-  const value = BigInt(trimmed)
-  if (value < low || value > high) return `Between ${grouped(low)} and ${grouped(high)}.`
-  return null
+function decimal(text: string, [low, high]: readonly [number, number]): string | null {
+  if (!NUMBER.test(text.trim())) return 'Enter a number.'
+  const value = Number(text)
+  return value < low || value > high ? `Between ${grouped(low)} and ${grouped(high)}.` : null
 }
 
 function tokenAmount(text: string, maxLength: number): string | null {
@@ -156,24 +176,25 @@ export function validate(values: Values, strategy: Strategy | undefined): Errors
   const add = (key: string, problem: string | null) => {
     if (problem) errors[key] = [...(errors[key] ?? []), problem]
   }
+  const federated = values.kind === 'federated'
   add('configuration', values.configuration ? null : 'Choose the configuration to deploy.')
-  add('validation_datasource', values.validation_datasource ? null : 'Choose the data the platform validates on.')
-  for (const key of ['rounds', 'epochs', 'batch', 'min_data', 'exclude_after'] as const) {
-    add(key, wholeNumber(values[key], RANGES[key]))
+  add('validation_datasource', values.validation_datasource ? null
+    : federated ? 'Choose the data the platform validates on.' : 'Choose the data to train on.')
+  for (const key of ['epochs', 'batch'] as const) add(key, wholeNumber(values[key], RANGES[key]))
+  for (const key of ['fit_kwargs', 'val_kwargs'] as const) add(key, jsonObject(values[key]))
+  if (values.kind === 'incremental') {
+    add('window', wholeNumber(values.window, RANGES.window))
+    add('stream_timeout_s', decimal(values.stream_timeout_s, DECIMALS.stream_timeout_s))
+    add('improvement', decimal(values.improvement, DECIMALS.improvement))
+    add('monitor_metric', METRIC.test(values.monitor_metric.trim()) ? null
+      : 'A validation metric of the model, such as val_loss or val_accuracy.')
   }
-  for (const key of ['data_restriction', 'fit_kwargs', 'val_kwargs'] as const) add(key, jsonObject(values[key]))
+  if (!federated) return errors
+  for (const key of ['rounds', 'min_data', 'exclude_after'] as const) add(key, wholeNumber(values[key], RANGES[key]))
+  add('data_restriction', jsonObject(values.data_restriction))
   add('reward_base', tokenAmount(values.reward_base, INPUT.reward_base.maxLength))
   add('reward_budget', values.reward_budget.trim() ? tokenAmount(values.reward_budget, INPUT.reward_budget.maxLength) : null)
-  const ratio = Number(values.reject_ratio)
-  const [lowest, highest] = REJECT_RATIO
-  add(
-    'reject_ratio',
-    !NUMBER.test(values.reject_ratio.trim())
-      ? 'Enter a number.'
-      : ratio < lowest || ratio > highest
-        ? `Between ${grouped(lowest)} and ${grouped(highest)}.`
-        : null,
-  )
+  add('reject_ratio', decimal(values.reject_ratio, DECIMALS.reject_ratio))
   if (strategy) {
     for (const parameter of visibleParameters(strategy, values.strategy_params)) {
       add(`strategy_params.${parameter.name}`, parameterProblem(parameter, values.strategy_params[parameter.name] ?? ''))
@@ -198,6 +219,27 @@ function parsed(text: string): Record<string, unknown> {
 
 /** The request for valid values (call `validate` first). Empty strategy parameters are left to their defaults. */
 export function request(values: Values, strategy: Strategy | undefined): DeploymentInput {
+  const common = {
+    configuration: Number(values.configuration),
+    kind: values.kind,
+    validation_datasource: Number(values.validation_datasource),
+    epochs: Number(values.epochs),
+    batch: Number(values.batch),
+    fit_kwargs: parsed(values.fit_kwargs),
+    val_kwargs: parsed(values.val_kwargs),
+  }
+  // The generated type marks fields with a default as required; the API itself fills them in.
+  if (values.kind === 'single') return common as DeploymentInput
+  if (values.kind === 'incremental') {
+    return {
+      ...common,
+      stream_timeout_s: Number(values.stream_timeout_s),
+      window: Number(values.window),
+      monitor_metric: values.monitor_metric.trim(),
+      monitor_mode: values.monitor_mode,
+      improvement: Number(values.improvement),
+    } as DeploymentInput
+  }
   const strategy_params: Record<string, unknown> = {}
   for (const parameter of strategy ? visibleParameters(strategy, values.strategy_params) : []) {
     const text = (values.strategy_params[parameter.name] ?? '').trim()
@@ -205,16 +247,11 @@ export function request(values: Values, strategy: Strategy | undefined): Deploym
     strategy_params[parameter.name] = parameter.value_type === 'choice' ? text : Number(text)
   }
   return {
-    configuration: Number(values.configuration),
-    validation_datasource: Number(values.validation_datasource),
+    ...common,
     coordination: values.coordination,
     rounds: Number(values.rounds),
-    epochs: Number(values.epochs),
-    batch: Number(values.batch),
     min_data: Number(values.min_data),
     data_restriction: parsed(values.data_restriction),
-    fit_kwargs: parsed(values.fit_kwargs),
-    val_kwargs: parsed(values.val_kwargs),
     strategy: values.strategy as DeploymentInput['strategy'],
     strategy_params,
     reward_policy: values.reward_policy as DeploymentInput['reward_policy'],
@@ -224,19 +261,14 @@ export function request(values: Values, strategy: Strategy | undefined): Deploym
     exclude_after: Number(values.exclude_after),
     sample_weighting: values.sample_weighting as DeploymentInput['sample_weighting'],
     clients: values.clients.map((client) => ({ identity: client.identity.trim(), sample_ceiling: Number(client.ceiling) })),
-    kind: INPUT.kind.default as DeploymentInput['kind'],
-    stream_timeout_s: INPUT.stream_timeout_s.default,
-    window: INPUT.window.default,
-    monitor_metric: INPUT.monitor_metric.default,
-    monitor_mode: INPUT.monitor_mode.default as DeploymentInput['monitor_mode'],
-    improvement: INPUT.improvement.default,
-  }
+  } as DeploymentInput
 }
 
 export const FIELDS = [
-  'configuration', 'validation_datasource', 'coordination', 'rounds', 'epochs', 'batch', 'min_data',
+  'configuration', 'kind', 'validation_datasource', 'coordination', 'rounds', 'epochs', 'batch', 'min_data',
   'data_restriction', 'fit_kwargs', 'val_kwargs', 'strategy', 'reward_policy', 'reward_base', 'reward_budget',
-  'reject_ratio', 'exclude_after', 'sample_weighting',
+  'reject_ratio', 'exclude_after', 'sample_weighting', 'stream_timeout_s', 'window', 'monitor_metric', 'monitor_mode',
+  'improvement',
 ] as const
 
 /**
@@ -273,7 +305,3 @@ export function serverErrors(error: ApiError, values: Values, parameters: string
   return errors
 }
 
-/** Whether a 400 said anything the form can place next to a field. */
-export function placed(errors: Errors): boolean {
-  return Object.keys(errors).length > 0
-}

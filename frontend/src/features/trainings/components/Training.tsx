@@ -7,11 +7,16 @@
  *
  * `data-ready="true"` on the page's container marks it fully drawn (result, rounds and, in
  * blockchain mode, the chain's answer in): what the UI benchmark waits for.
+ *
+ * A single or incremental training (no clients, no chain) shows its validation per epoch (each
+ * epoch, then each served increment, is a version), its test metrics and confusion matrix, and
+ * what its increments did, instead of the updates, tokens and transactions.
  */
 import { useQuery } from '@tanstack/react-query'
-import { useEffect, useMemo, useRef, useState } from 'react'
+import { useEffect, useMemo, useRef } from 'react'
 import { Link } from 'wouter'
-import { ApiError, type Result, type Round, type TrainingChain } from '../../../api/client'
+import { type ApiError, type Result, type Round, type TrainingChain } from '../../../api/client'
+import { ConfirmButton } from '../../../components/ConfirmButton'
 import { Hash } from '../../../components/Hash'
 import { Page } from '../../../components/Page'
 import { ErrorNotice, Loading } from '../../../components/States'
@@ -19,7 +24,9 @@ import { integer, when } from '../../../lib/format'
 import '../../../styles/results.css'
 import { chainQuery, resultQuery, stopTraining } from '../api/results'
 import { roundsQuery } from '../api/rounds'
+import { outcome } from '../lib/final'
 import { explorerBase, isActive, isBlockchain, timing, tokenRows, transactions } from '../lib/training'
+import { OutcomeSection } from './Outcome'
 import { ElapsedSection, TokensSection, TransactionsSection, UpdatesSection, ValidationSection } from './TrainingSections'
 import { TrainingRoute } from './TrainingRoute'
 
@@ -68,7 +75,8 @@ function TrainingView({ id }: { id: number }) {
   }
   if (!result.data) return <Loading what="the training" />
 
-  const blockchain = isBlockchain(result.data)
+  const federated = (result.data.kind ?? 'federated') === 'federated'
+  const blockchain = federated && isBlockchain(result.data)
   const chainSettled = !blockchain || chain.data !== undefined || chain.error !== null
   const ready = rounds.data !== undefined && chainSettled
   return (
@@ -80,6 +88,7 @@ function TrainingView({ id }: { id: number }) {
         {rounds.data === undefined ? (
           !rounds.error && <Loading what="the rounds" />
         ) : (
+          federated ? (
           <Sections
             rounds={rounds.data}
             blockchain={blockchain}
@@ -87,6 +96,13 @@ function TrainingView({ id }: { id: number }) {
             chainError={blockchain ? chain.error : null}
             explorer={explorerBase(result.data.explorer_url ?? chain.data?.explorer_url)}
           />
+          ) : (
+            <>
+              <ValidationSection rounds={rounds.data} federated={false} />
+              <OutcomeSection outcome={outcome(result.data.final)} finished={!isActive(result.data.status)} />
+              <ElapsedSection rounds={rounds.data} />
+            </>
+          )
         )}
       </div>
     </Page>
@@ -128,9 +144,14 @@ function Actions({ result, onStopped }: { result: Result; onStopped: () => void 
       </span>
       {isActive(result.status) && <StopControl id={result.id} onStopped={onStopped} />}
       {result.status === 'finished' && result.model_sha256 && (
-        <a className="button primary" href={`/api/results/${result.id}/model/`} download>
-          Download model
-        </a>
+        <>
+          <a className="button primary" href={`/api/results/${result.id}/model/`} download>
+            Download model
+          </a>
+          <Link href={`/inferences/new?result=${result.id}`} className="button">
+            Deploy for inference
+          </Link>
+        </>
       )}
       <Link href={`/trainings/${result.id}/lineage`} className="button">
         Lineage and audit
@@ -141,56 +162,24 @@ function Actions({ result, onStopped }: { result: Result; onStopped: () => void 
 
 /** "Stop", then a confirmation in place (the training's jobs are ended; it cannot be resumed). */
 function StopControl({ id, onStopped }: { id: number; onStopped: () => void }) {
-  const [asking, setAsking] = useState(false)
-  const [busy, setBusy] = useState(false)
-  const [error, setError] = useState<ApiError | null>(null)
-
-  async function stop() {
-    setBusy(true)
-    setError(null)
-    try {
-      await stopTraining(id)
-      setAsking(false)
-      onStopped()
-    } catch (failure) {
-      setError(failure instanceof ApiError ? failure : new ApiError(0, {}))
-    } finally {
-      setBusy(false)
-    }
-  }
-
-  if (!asking) {
-    return (
-      <button type="button" className="danger" onClick={() => setAsking(true)}>
-        Stop
-      </button>
-    )
-  }
   return (
-    <div className="confirm" role="group" aria-label="Confirm stopping the training">
-      <span>Stop this training? Its jobs end and it cannot be resumed.</span>
-      <button type="button" className="danger" onClick={() => void stop()} disabled={busy} autoFocus>
-        {busy ? 'Stopping…' : 'Yes, stop it'}
-      </button>
-      <button type="button" onClick={() => setAsking(false)} disabled={busy}>
-        Cancel
-      </button>
-      {error && <ErrorNotice error={error} />}
-    </div>
+    <ConfirmButton label="Stop" question="Stop this training? Its jobs end and it cannot be resumed." confirm="Yes, stop it"
+      busyText="Stopping…" group="Confirm stopping the training" run={() => stopTraining(id).then(onStopped)} />
   )
 }
 
 function Summary({ result, roundsShown }: { result: Result; roundsShown: number }) {
-  const blockchain = isBlockchain(result)
+  const federated = (result.kind ?? 'federated') === 'federated'
+  const blockchain = federated && isBlockchain(result)
   return (
     <dl className="stats card">
       <div>
-        <dt>Rounds</dt>
+        <dt>{federated ? 'Rounds' : 'Versions'}</dt>
         <dd>{integer(Math.max(result.rounds_done ?? 0, roundsShown))}</dd>
       </div>
       <div>
-        <dt>Coordination</dt>
-        <dd>{blockchain ? 'blockchain' : 'classic'}</dd>
+        <dt>{federated ? 'Coordination' : 'Kind'}</dt>
+        <dd>{federated ? (blockchain ? 'blockchain' : 'classic') : result.kind}</dd>
       </div>
       <div>
         <dt>Started</dt>

@@ -47,8 +47,11 @@ function NoRounds() {
   return <Empty>No round has been reported yet. Rounds appear here as the aggregator publishes them.</Empty>
 }
 
-/** Accuracy and loss per global version, and the rounds table (also the charts' text alternative). */
-export function ValidationSection({ rounds }: { rounds: Round[] }) {
+/**
+ * Accuracy and loss per global version, and the rounds table (also the charts' text alternative);
+ * a training that is not federated has no updates to count (its versions are epochs and increments).
+ */
+export function ValidationSection({ rounds, federated = true }: { rounds: Round[]; federated?: boolean }) {
   const points = useMemo(() => chartSeries(rounds), [rounds])
   const summary = useMemo(() => validationSummary(rounds), [rounds])
   const privacy = useMemo(() => privacySummary(rounds), [rounds])
@@ -58,7 +61,7 @@ export function ValidationSection({ rounds }: { rounds: Round[] }) {
   return (
     <Section title="Validation">
       {rounds.length === 0 ? (
-        <NoRounds />
+        federated ? <NoRounds /> : <Empty>No epoch has been reported yet: each epoch&apos;s validation appears here as the training reports it.</Empty>
       ) : (
         <>
           <figure className="figure card">
@@ -76,8 +79,8 @@ export function ValidationSection({ rounds }: { rounds: Round[] }) {
                   <th scope="col" className="num">Accuracy</th>
                   <th scope="col" className="num">Loss</th>
                   <th scope="col" className="num">Since start</th>
-                  <th scope="col" className="num">Updates accepted</th>
-                  <th scope="col" className="num">Rejected</th>
+                  {federated && <th scope="col" className="num">Updates accepted</th>}
+                  {federated && <th scope="col" className="num">Rejected</th>}
                   {privacy && <th scope="col" className="num">Privacy ε</th>}
                   <th scope="col">Received</th>
                 </tr>
@@ -91,8 +94,8 @@ export function ValidationSection({ rounds }: { rounds: Round[] }) {
                       <td className="num">{percent(round.val_accuracy)}</td>
                       <td className="num">{round.val_loss === null || round.val_loss === undefined ? '–' : round.val_loss.toFixed(4)}</td>
                       <td className="num">{seconds(round.elapsed_s)}</td>
-                      <td className="num">{accepted}</td>
-                      <td className="num">{round.contributions.length - accepted}</td>
+                      {federated && <td className="num">{accepted}</td>}
+                      {federated && <td className="num">{round.contributions.length - accepted}</td>}
                       {privacy && <td className="num">{epsilonText(round.privacy)}</td>}
                       <td>{when(round.received_at)}</td>
                     </tr>
