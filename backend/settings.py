@@ -1,10 +1,10 @@
 """Django settings of the platform backend: the settings every Django service of the project
-shares (:mod:`kafkaml.django_service`: declared variables only, secure defaults), for this app."""
+shares (:mod:`kafkaml.services.settings`: declared variables only, secure defaults), for this app."""
 
 from __future__ import annotations
 
 from kafkaml.builder import PLATFORM_BUILDS
-from kafkaml.django_service import service_settings
+from kafkaml.services.settings import service_settings
 
 PLATFORM_BUILDS.load()  # a wrong builder setting stops the backend at start, not at its first build
 
@@ -14,5 +14,5 @@ globals().update(service_settings(
     description="Models, configurations, deployments of federated trainings, their results, datasources and the "
                 "platform's contracts.",
 ))
-#: The reconciler's pass (kafkaml.django_reconciler): failed aggregator jobs and ended audit jobs.
+#: The reconciler's pass (kafkaml.services.reconciler): failed aggregator jobs and ended audit jobs.
 RECONCILE_STEP = "backend.api.services.reconcile.reconcile"

@@ -1,5 +1,5 @@
 """``/api/``: the REST API (and, with ``BACKEND_API_DOCS``, ``/api/schema/``: its OpenAPI 3 schema;
-``/api/docs/``: the interactive page: :mod:`kafkaml.registry.urls`); everything else: the web UI
+``/api/docs/``: the interactive page: :mod:`kafkaml.services.registry.urls`); everything else: the web UI
 when ``BACKEND_UI_DIR`` names a build of it (local mode)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from django.urls import include, path
 from backend.ui import ui_urls
 
 urlpatterns = [
-    path("api/", include("kafkaml.registry.urls")),
+    path("api/", include("kafkaml.services.registry.urls")),
     path("api/", include("backend.api.urls")),
     *ui_urls(),
 ]
 
-handler400 = "kafkaml.django_api.bad_request"
-handler404 = "kafkaml.django_api.not_found"
-handler500 = "kafkaml.django_api.server_error"
+handler400 = "kafkaml.services.api.bad_request"
+handler404 = "kafkaml.services.api.not_found"
+handler500 = "kafkaml.services.api.server_error"

@@ -1,10 +1,10 @@
 """The WSGI application gunicorn serves (``gunicorn backend.wsgi``); see
-:func:`kafkaml.django_service.wsgi_application`. Each API process also runs its share of the
+:func:`kafkaml.services.settings.wsgi_application`. Each API process also runs its share of the
 model builds (:mod:`backend.api.services.builds`), started here: only serving processes build."""
 
 from __future__ import annotations
 
-from kafkaml.django_service import wsgi_application
+from kafkaml.services.settings import wsgi_application
 
 application = wsgi_application("backend.settings")
 

@@ -121,7 +121,7 @@ def seed(env: dict[str, str], results: int) -> tuple[str, int, str]:
     from rest_framework.authtoken.models import Token
 
     from backend.api.models import Configuration, Deployment, MLModel, RoundRecord, TrainingResult
-    from kafkaml.registry.models import Datasource
+    from kafkaml.services.registry.models import Datasource
 
     job_token = secrets.token_urlsafe(32)
     with transaction.atomic():

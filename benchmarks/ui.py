@@ -111,7 +111,7 @@ def seed(env: dict[str, str], password: str, contract: str, reports: list[dict])
     from django.utils import timezone
 
     from backend.api.models import Configuration, Deployment, MLModel, RoundRecord, TrainingResult
-    from kafkaml.registry.models import Datasource
+    from kafkaml.services.registry.models import Datasource
 
     user = get_user_model().objects.create_user("bench-ui", password=password)
     model = MLModel.objects.create(owner=user, name="rat-cnn", source="x = 1\n", description_json="{}", parameters=74_534,

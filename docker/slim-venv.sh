@@ -8,7 +8,7 @@
 # client (the job launcher uses the synchronous one; it doubles the package's size), and what only
 # building against or type-checking a package reads: the C/C++ and Cython sources of its
 # extensions, C headers, type stubs (*.pyi). drf-spectacular-sidecar keeps Swagger UI, which the
-# services serve (kafkaml/registry/urls.py), without its source maps (only a browser's developer
+# services serve (kafkaml/services/registry/urls.py), without its source maps (only a browser's developer
 # tools ask for them), and loses Redoc, which no route serves.
 # --strip: the wheels' extension modules carry their symbol tables and debug sections (a third of
 # the services' shared objects, 36 MB; TensorFlow's 320 MB); strip(1) (binutils, installed in the

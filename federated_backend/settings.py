@@ -1,9 +1,9 @@
 """Django settings of a federated backend: the settings every Django service of the project
-shares (:mod:`kafkaml.django_service`), for this app."""
+shares (:mod:`kafkaml.services.settings`), for this app."""
 
 from __future__ import annotations
 
-from kafkaml.django_service import service_settings
+from kafkaml.services.settings import service_settings
 
 globals().update(service_settings(
     app="federated_backend.api", urlconf="federated_backend.urls", wsgi="federated_backend.wsgi.application",
@@ -15,8 +15,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 (set by service_se
     "AnnouncedModelState": "federated_backend.api.models.AnnouncedModel.State",
     "ParticipationState": "federated_backend.api.models.Participation.State",
 }
-#: Called with each newly registered datasource (kafkaml.registry): it may match announced models.
+#: Called with each newly registered datasource (kafkaml.services.registry): it may match announced models.
 REGISTRY_DATASOURCE_HOOK = "federated_backend.api.services.participations.datasource_arrived"
-#: The reconciler's pass (kafkaml.django_reconciler): ended trainers are read from the launcher and
+#: The reconciler's pass (kafkaml.services.reconciler): ended trainers are read from the launcher and
 #: approved participations start in the slots they freed, whether or not anyone asks.
 RECONCILE_STEP = "federated_backend.api.services.participations.schedule"

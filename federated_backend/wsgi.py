@@ -1,8 +1,8 @@
 """The WSGI application gunicorn serves (``gunicorn federated_backend.wsgi``); see
-:func:`kafkaml.django_service.wsgi_application`."""
+:func:`kafkaml.services.settings.wsgi_application`."""
 
 from __future__ import annotations
 
-from kafkaml.django_service import wsgi_application
+from kafkaml.services.settings import wsgi_application
 
 application = wsgi_application("federated_backend.settings")

@@ -60,7 +60,7 @@ class Registry:
     timeout_s: float = 10.0
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Relay {self.token}"}  # a relay token: kafkaml.registry.auth
+        return {"Authorization": f"Relay {self.token}"}  # a relay token: kafkaml.services.registry.auth
 
     def next_offset(self, topic: str, partition: int) -> int:
         answer = requests.get(f"{self.url}progress/", params={"control_topic": topic, "partition": partition},

@@ -25,7 +25,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
 from backend.api.models import Audit, Inference, TrainingResult
-from kafkaml.registry.auth import presented_token, token_digest
+from kafkaml.services.registry.auth import presented_token, token_digest
 
 SCHEME = b"job"
 

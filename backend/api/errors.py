@@ -1,4 +1,4 @@
-"""The platform backend's own API error (the shared ones are in :mod:`kafkaml.django_api`)."""
+"""The platform backend's own API error (the shared ones are in :mod:`kafkaml.services.api`)."""
 
 from __future__ import annotations
 

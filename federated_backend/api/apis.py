@@ -21,9 +21,9 @@ from federated_backend.api.services.participations import (
     participation_stop,
     refresh,
 )
-from kafkaml.django_rest import Page
-from kafkaml.registry.apis import ControlRecordInput, ProgressInput, ProgressOutput
-from kafkaml.registry.auth import RelayOnly
+from kafkaml.services.registry.apis import ControlRecordInput, ProgressInput, ProgressOutput
+from kafkaml.services.registry.auth import RelayOnly
+from kafkaml.services.rest import Page
 
 
 class AnnouncedModelOutput(serializers.ModelSerializer):

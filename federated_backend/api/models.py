@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from kafkaml.registry.models import CONTROL_POSITION, ControlRecordPosition
+from kafkaml.services.registry.models import CONTROL_POSITION, ControlRecordPosition
 
 
 class AnnouncedModel(ControlRecordPosition):

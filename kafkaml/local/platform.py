@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 ADMIN_FILE = "platform-admin.json"
 SIGNER_KEY_FILE = "keys/platform-signer.key"
-#: The platform data control logger's relay token (kafkaml.registry.auth).
+#: The platform data control logger's relay token (kafkaml.services.registry.auth).
 RELAY_TOKEN_FILE = "keys/platform-relay.token"
 SECRET_KEY_FILE = "keys/backend-secret-key"
 WORKERS = 2

@@ -131,7 +131,7 @@ class FederatedBackend:
 
     @property
     def relay_token(self) -> str:
-        """The token its loggers register with (kafkaml.registry.auth): registrations only."""
+        """The token its loggers register with (kafkaml.services.registry.auth): registrations only."""
         return (self.directory / local_client.TOKEN_FILE).read_text().strip()
 
     def user_token(self, name: str) -> str:

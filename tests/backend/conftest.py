@@ -85,7 +85,7 @@ class Backend:
 import hashlib, uuid
 from django.contrib.auth import get_user_model
 from backend.api.models import Configuration, Deployment, MLModel, TrainingResult
-from kafkaml.registry.models import Datasource
+from kafkaml.services.registry.models import Datasource
 tag = uuid.uuid4().hex[:10]
 user = get_user_model().objects.get_or_create(username={owner!r})[0]
 model = MLModel.objects.create(owner=user, name="dormant-" + tag, source="", description_json="{{}}", parameters=0,
@@ -174,7 +174,7 @@ TrainingResult.objects.filter(pk=result.pk).update(model_sha256=hashlib.sha256({
         return session
 
     def relay(self) -> requests.Session:
-        """As the platform's data control logger: its relay token (kafkaml.registry.auth)."""
+        """As the platform's data control logger: its relay token (kafkaml.services.registry.auth)."""
         session = requests.Session()
         session.headers["Authorization"] = f"Relay {self.relay_token}"
         return session

@@ -39,7 +39,7 @@ import json
 from federated_backend.api.models import AnnouncedModel, Participation
 from federated_backend.api.services.participations import announcement_of
 from federated_backend.api.services.trainers import trainer_job
-from kafkaml.registry.models import Datasource
+from kafkaml.services.registry.models import Datasource
 model = AnnouncedModel.objects.get(pk={answer.json()["model"]["id"]})
 datasource = Datasource.objects.create(datasource_id={unique("pins")!r}, topic="pins", format="RAW", counts={{}},
                                        input_shape=[8], message={{}}, sha256="0" * 64, control_topic={unique("pins")!r},

@@ -130,7 +130,7 @@ def _job_only(case: schemathesis.Case, response: schemathesis.Response) -> None:
     # Django's <int:...> matches ASCII digits only: "²" or "١" is a digit to Python, a 404 to the router.
     names_a_result = all(str(value).isascii() and str(value).isdigit() for value in (case.path_parameters or {}).values())
     allowed = (401, 403) if names_a_result else (401, 403, 404)
-    if _holds_nul(case.query):  # refused before any view reads it, credentials or not (kafkaml.django_api)
+    if _holds_nul(case.query):  # refused before any view reads it, credentials or not (kafkaml.services.api)
         allowed = (400, *allowed)
     assert response.status_code in allowed, f"{case.method} {case.path} {case.path_parameters}: {response.status_code}"
 

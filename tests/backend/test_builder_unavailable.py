@@ -14,7 +14,7 @@ BUILD = """
 import django
 django.setup()
 from backend.api.services.ml_models import check_source
-from kafkaml.django_api import Unavailable
+from kafkaml.services.api import Unavailable
 from kafkaml.toydata import TOY_MODEL_SOURCE
 try:  # what saving a model's source asks before its build is queued
     check_source(TOY_MODEL_SOURCE)

@@ -26,7 +26,7 @@ import hashlib
 from backend.api.models import Configuration, Deployment, Inference, TrainingResult
 from backend.api.services import inferences
 from backend.api.services.results import model_path
-from kafkaml.registry.models import Datasource
+from kafkaml.services.registry.models import Datasource
 jobs.launcher = FileCluster(CLUSTER).launcher
 user = get_user_model().objects.create_user("cluster-user")
 model = MLModel.objects.create(owner=user, name="toy", source="", status="ready", input_shape=[8])

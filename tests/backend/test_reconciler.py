@@ -1,4 +1,4 @@
-"""The services bring job and participation state up to date themselves (kafkaml.django_reconciler),
+"""The services bring job and participation state up to date themselves (kafkaml.services.reconciler),
 not when someone reads it: an approved participation waiting for a trainer slot starts as soon as
 the running trainer ends, with no request in between (issue 20; seen as "only 3 of 4 trainers
 started" in a repeated deployment). A client's federated backend on PostgreSQL with one trainer

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from kafkaml import processes
-from kafkaml.django_service import API_CONTENT_SECURITY_POLICY, UI_CONTENT_SECURITY_POLICY
 from kafkaml.local.platform import UI_BUILD
+from kafkaml.services.settings import API_CONTENT_SECURITY_POLICY, UI_CONTENT_SECURITY_POLICY
 from tests.backend.conftest import Backend
 from tests.conftest import unique
 

@@ -63,7 +63,7 @@ EXAMPLE_ARGS = dict(name="vehicle-1", platform_kafka="kafka.kafka-ml.svc:9092", 
                     chain_id=1337, api_server_cidr="172.18.0.2/32")
 #: Which program each client container runs, and the modules that declare what it reads.
 PROGRAMS = {
-    "federated_backend": ("kafkaml.django_service", "federated_backend.api.environment", "kafkaml.jobs.settings",
+    "federated_backend": ("kafkaml.services.settings", "federated_backend.api.environment", "kafkaml.jobs.settings",
                           "kafkaml.config", "kafkaml.ledger.transactions"),
     "data_control_logger": ("data_control_logger.settings",),
     "model_control_logger": ("model_control_logger.settings",),

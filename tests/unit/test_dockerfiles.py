@@ -362,7 +362,7 @@ def test_the_nginx_template_serves_the_app_and_proxies_the_api() -> None:
 
 
 def test_nginx_sends_the_uis_content_security_policy_and_leaves_the_apis_to_the_backend() -> None:
-    from kafkaml.django_service import UI_CONTENT_SECURITY_POLICY
+    from kafkaml.services.settings import UI_CONTENT_SECURITY_POLICY
 
     template = (DOCKER / "nginx" / "default.conf.template").read_text()
     (policy_map,) = re.findall(r"map \$uri \$kafkaml_content_security_policy \{(.*?)\}", template, re.S)
@@ -406,9 +406,9 @@ def test_nginx_accepts_the_rendered_template(tmp_path: Path) -> None:
 def test_nginx_serves_the_app_with_its_content_security_policy(tmp_path: Path) -> None:
     """The rendered template serving the built app: the app's pages carry the policy, what it
     proxies to the API (here: a backend that is down) gets none from nginx."""
-    from kafkaml.django_service import UI_CONTENT_SECURITY_POLICY
     from kafkaml.local.platform import UI_BUILD
     from kafkaml.processes import free_port
+    from kafkaml.services.settings import UI_CONTENT_SECURITY_POLICY
 
     assert (UI_BUILD / "index.html").is_file(), "the web UI is not built: run make setup"
     port = free_port()

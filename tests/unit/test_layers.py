@@ -1,8 +1,8 @@
 """The layers of the code, held by its imports (read from the source, nothing is run).
 
 ``kafkaml/`` is three things: the **core** every part needs (messages, weights, ledger,
-strategies, rewards, jobs...), the **Django plumbing** both services share (``registry/`` and the
-``django_*`` modules) and the **command-line faces** (``local/``, ``cli.py``, every ``*_cli.py``,
+strategies, rewards, jobs...), the **Django plumbing** both services share (``services/``: their
+settings, HTTP edge, schema, reconciler and the registry app) and the **command-line faces** (``local/``, ``cli.py``, every ``*_cli.py``,
 ``demo.py``, the platform's HTTP client). A job imports the core only, never Django or a CLI; a
 service imports the core and the plumbing, never a CLI; the core imports neither. A module that
 crosses a layer is named here with what it imports.
@@ -30,7 +30,7 @@ def layer_of(module: str) -> str | None:
     if top != "kafkaml":
         return "django" if top == "django" or top == "rest_framework" else None
     leaf = rest.rsplit(".", 1)[-1]
-    if rest.startswith(("django_", "registry")):
+    if rest == "services" or rest.startswith("services."):
         return "plumbing"
     if rest.startswith("local") or rest in ("cli", "demo", "platform_client") or leaf == "cli" or leaf.endswith("_cli"):
         return "face"
@@ -72,12 +72,12 @@ def crossings() -> list[str]:
 
 
 def test_the_layers_of_the_module_names() -> None:
-    assert [layer_of(name) for name in ("kafkaml.ledger.reader", "kafkaml.registry.models", "kafkaml.django_api",
+    assert [layer_of(name) for name in ("kafkaml.ledger.reader", "kafkaml.services.registry.models", "kafkaml.services.api",
                                         "kafkaml.local.stack", "kafkaml.platform_cli", "kafkaml.usecases.rat.cli",
                                         "training_worker.single", "backend.api.models", "django.db")] \
         == ["core", "plumbing", "plumbing", "face", "face", "face", "job", "service", "django"]
-    tree = ast.parse("import kafkaml.local.stack\nfrom kafkaml.registry import models\nfrom . import x")
-    assert imported(tree) == {"kafkaml.local.stack", "kafkaml.registry", "kafkaml.registry.models"}
+    tree = ast.parse("import kafkaml.local.stack\nfrom kafkaml.services.registry import models\nfrom . import x")
+    assert imported(tree) == {"kafkaml.local.stack", "kafkaml.services.registry", "kafkaml.services.registry.models"}
 
 
 def test_no_module_imports_past_its_layer() -> None:

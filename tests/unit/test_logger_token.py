@@ -1,5 +1,5 @@
 """``ensure_logger_token``: the loggers register with a relay token the operator put in a Secret,
-which the backend adopts at start (kafkaml/registry/management/commands). Checked on both
+which the backend adopts at start (kafkaml/services/registry/management/commands). Checked on both
 backends (the platform's, for its data control logger; a client's federated backend, for its two
 loggers), each through its own ``python -m`` entry point as its init container runs it, with
 SQLite in a scratch run directory: adopted once, idempotent, rotated, stored only as its SHA-256

@@ -67,7 +67,7 @@ UNHASHED_SECRETS = ("kafka-ml-client-wallet",)
 WRITABLE_ROOT = "kafka-ml/writable-root-filesystem"
 #: Modules whose declarations are the settings the platform backend reads (its own, the job
 #: launcher's, the ledger client's and the local-mode settings it shares).
-BACKEND_MODULES = ("kafkaml.django_service", "backend.api.environment", "kafkaml.jobs.settings", "kafkaml.config",
+BACKEND_MODULES = ("kafkaml.services.settings", "backend.api.environment", "kafkaml.jobs.settings", "kafkaml.config",
                    "kafkaml.ledger.transactions")
 SECRETISH_NAME = re.compile(r"KEY|PASSWORD|SECRET|TOKEN|DATABASE_URL")
 #: Settings named like a secret that hold none: the *name* of a Secret and of its key (the trainer

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkaml.django_service import RECURSION_LIMIT
+from kafkaml.services.settings import RECURSION_LIMIT
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@
   answers every request can get before a view reads it (400, 406, 413) are on every operation.
   The committed schemas are the generated ones (test_openapi_schema.py), so this reads them.
 * A field the schema types as a string takes strings only: every input serializer of both
-  services uses the strict string fields of :mod:`kafkaml.django_rest` (DRF's own took ``5`` as
+  services uses the strict string fields of :mod:`kafkaml.services.rest` (DRF's own took ``5`` as
   ``"5"``); test_api_basics.py checks the 400s on the live backend.
 """
 
@@ -75,7 +75,7 @@ import json, django
 django.setup()
 from django.urls import get_resolver
 from rest_framework import serializers
-from kafkaml.django_rest import StrictCharField, StrictRegexField
+from kafkaml.services.rest import StrictCharField, StrictRegexField
 
 def loose(field, where):
     if isinstance(field, serializers.CharField) and not isinstance(field, (StrictCharField, StrictRegexField)):

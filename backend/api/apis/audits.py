@@ -11,7 +11,7 @@ from backend.api import selectors
 from backend.api.auth import IsTheAudit, JobTokenAuthentication
 from backend.api.models import Audit
 from backend.api.services.audits import audit_report, audit_start, audits_sync
-from kafkaml.django_rest import StrictCharField
+from kafkaml.services.rest import StrictCharField
 
 
 class AuditOutput(serializers.ModelSerializer):

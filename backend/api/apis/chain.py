@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 from backend.api import selectors
 from backend.api.environment import platform_settings
 from backend.api.services.chain import chain_status, platform_contracts
-from kafkaml.django_api import Unavailable
 from kafkaml.ledger import LedgerError
+from kafkaml.services.api import Unavailable
 
 
 class ChainStatusOutput(serializers.Serializer):

@@ -17,10 +17,10 @@ from backend.api.models import Deployment
 from backend.api.services.deployments import TrainingSettings, deployment_create
 from backend.api.services.ml_models import not_ready
 from backend.api.services.quotas import check_settings
-from kafkaml.django_rest import Page, StrictCharField
 from kafkaml.model_source import KwargsError, validate_kwargs
-from kafkaml.registry.models import Datasource
 from kafkaml.rewards import POLICIES, parse_token_amount
+from kafkaml.services.registry.models import Datasource
+from kafkaml.services.rest import Page, StrictCharField
 from kafkaml.strategies import STRATEGIES, StrategyError, make_strategy
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")

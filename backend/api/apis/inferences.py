@@ -25,8 +25,8 @@ from backend.api.services.inferences import (
     inference_stop,
 )
 from kafkaml.codecs import SAMPLE_FORMATS, SampleError, sample_codec
-from kafkaml.django_rest import Page, StrictCharField, StrictRegexField
 from kafkaml.jobs.spec import MAX_REPLICAS
+from kafkaml.services.rest import Page, StrictCharField, StrictRegexField
 
 TOPIC = r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}$"
 #: ``host:port`` pairs, comma-separated: what a Kafka client is given, nothing else.

@@ -12,7 +12,7 @@ from backend.api import selectors
 from backend.api.models import Configuration, MLModel
 from backend.api.services.configurations import configuration_create, configuration_delete
 from backend.api.services.ml_models import model_create, model_delete, model_update, not_ready
-from kafkaml.django_rest import Page, StrictCharField
+from kafkaml.services.rest import Page, StrictCharField
 
 
 class ModelInput(serializers.Serializer):

@@ -23,7 +23,7 @@ from backend.api.services.results import (
     result_stop,
     result_sync,
 )
-from kafkaml.django_rest import Page, StrictCharField
+from kafkaml.services.rest import Page, StrictCharField
 
 
 class ResultOutput(serializers.ModelSerializer):

@@ -19,10 +19,10 @@ from backend.api.environment import platform_settings
 from backend.api.models import Audit, TrainingResult
 from backend.api.services import jobs
 from backend.api.services.chain import platform_contracts
-from kafkaml.django_api import Conflict
 from kafkaml.jobs import JobSpec, JobState, Role, SecretFile
 from kafkaml.jobs.spec import LABEL_ROLE
-from kafkaml.registry.auth import token_digest
+from kafkaml.services.api import Conflict
+from kafkaml.services.registry.auth import token_digest
 
 log = logging.getLogger(__name__)
 

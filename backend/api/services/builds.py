@@ -68,7 +68,7 @@ def lock() -> None:
     """Serialise build admissions and claims of every API process until the transaction ends.
 
     PostgreSQL: a transaction-scoped advisory lock. SQLite: the transaction itself, which began
-    IMMEDIATE, holding the database's write lock (``kafkaml.django_service.database``)."""
+    IMMEDIATE, holding the database's write lock (``kafkaml.services.settings.database``)."""
     assert connection.in_atomic_block, "lock() holds until the transaction ends: call it inside one"
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

@@ -16,9 +16,9 @@ from backend.api.environment import PlatformSettings, platform_settings
 from backend.api.models import PlatformChain
 from kafkaml.chain_node import chain_id_of
 from kafkaml.config import ConfigError, read_secret
-from kafkaml.django_api import Unavailable
-from kafkaml.django_reconciler import exclusive
 from kafkaml.ledger import LedgerError
+from kafkaml.services.api import Unavailable
+from kafkaml.services.reconciler import exclusive
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from backend.api.models import Configuration, MLModel
-from kafkaml.django_api import Conflict
+from kafkaml.services.api import Conflict
 
 
 @transaction.atomic

@@ -29,11 +29,11 @@ from backend.api.models import Configuration, Deployment, TrainingResult
 from backend.api.services import funding, jobs, quotas
 from backend.api.services.chain import admin_key, platform_contracts
 from kafkaml.config import ConfigError, read_secret
-from kafkaml.django_api import Unavailable
 from kafkaml.jobs import AggregatorJob, ChainAccess, SingleTrainingJob, onchain
 from kafkaml.ledger import LedgerError
-from kafkaml.registry.auth import token_digest
-from kafkaml.registry.models import Datasource
+from kafkaml.services.api import Unavailable
+from kafkaml.services.registry.auth import token_digest
+from kafkaml.services.registry.models import Datasource
 
 log = logging.getLogger(__name__)
 

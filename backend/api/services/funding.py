@@ -21,8 +21,8 @@ import logging
 from backend.api.environment import PlatformSettings
 from backend.api.models import PlatformChain, TrainingResult
 from backend.api.services import jobs
-from kafkaml.django_api import Unavailable
 from kafkaml.ledger import LedgerError
+from kafkaml.services.api import Unavailable
 
 log = logging.getLogger(__name__)
 

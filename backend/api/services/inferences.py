@@ -39,10 +39,10 @@ from backend.api.environment import PlatformSettings, platform_settings, quotas
 from backend.api.models import Deployment, Inference, TrainingResult
 from backend.api.services import jobs
 from backend.api.services.results import model_path
-from kafkaml.django_api import Conflict, QuotaExceeded, Unavailable
 from kafkaml.jobs import InferenceJob, JobState, SecretFile
 from kafkaml.jobs.spec import LABEL_JOB
-from kafkaml.registry.auth import token_digest
+from kafkaml.services.api import Conflict, QuotaExceeded, Unavailable
+from kafkaml.services.registry.auth import token_digest
 
 log = logging.getLogger(__name__)
 

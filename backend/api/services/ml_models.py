@@ -20,7 +20,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from backend.api.errors import ModelBuildFailed
 from backend.api.models import MLModel
 from backend.api.services import builds
-from kafkaml.django_api import Conflict, Unavailable
+from kafkaml.services.api import Conflict, Unavailable
 
 MAX_SOURCE_CHARACTERS = 200_000
 

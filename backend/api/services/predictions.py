@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 from backend.api.environment import platform_settings
 from backend.api.models import Inference
 from kafkaml import kafka
-from kafkaml.django_api import Conflict, Unavailable
+from kafkaml.services.api import Conflict, Unavailable
 from kafkaml.topic_tail import PartitionSpan, read_tail
 
 #: Most answers one summary reads, and how long it may take to read them.

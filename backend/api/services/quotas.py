@@ -14,8 +14,8 @@ from rest_framework.exceptions import ValidationError
 
 from backend.api.environment import quotas
 from backend.api.models import TrainingResult
-from kafkaml.django_api import QuotaExceeded
 from kafkaml.rewards import format_token_amount, parse_token_amount, reward_budget
+from kafkaml.services.api import QuotaExceeded
 
 ACTIVE = (TrainingResult.Status.CREATED, TrainingResult.Status.RUNNING)
 

@@ -1,4 +1,4 @@
-"""The platform backend's reconciler pass (:mod:`kafkaml.django_reconciler`): a training whose
+"""The platform backend's reconciler pass (:mod:`kafkaml.services.reconciler`): a training whose
 aggregator job failed for good, an audit whose job ended without a verdict, and an inference whose
 worker failed for good (or whose launch was abandoned) are marked so by the service itself, not when someone next reads them
 (their sweeps and token revocations with them)."""
@@ -14,7 +14,7 @@ from backend.api.models import Audit, Inference, TrainingResult
 from backend.api.services.audits import audits_sync
 from backend.api.services.inferences import inference_sync
 from backend.api.services.results import ACTIVE, result_sync
-from kafkaml.django_reconciler import exclusive
+from kafkaml.services.reconciler import exclusive
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from rest_framework.exceptions import ValidationError
 from backend.api.environment import platform_settings
 from backend.api.models import Inference, RoundRecord, TrainingResult
 from backend.api.services import funding, jobs
-from kafkaml.django_api import Conflict, PayloadTooLarge
-from kafkaml.django_rest import StrictCharField, StrictRegexField
+from kafkaml.services.api import Conflict, PayloadTooLarge
+from kafkaml.services.rest import StrictCharField, StrictRegexField
 
 MAX_MODEL_BYTES = 2 * 1024**3
 MAX_VERSION = 2**31 - 1  # RoundRecord.version is a 32-bit column

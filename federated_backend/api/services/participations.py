@@ -20,12 +20,12 @@ from django.db import IntegrityError, transaction
 from federated_backend.api.environment import client_settings
 from federated_backend.api.models import AnnouncedModel, Participation
 from federated_backend.api.services import trainers
-from kafkaml.django_api import Conflict
-from kafkaml.django_reconciler import exclusive
 from kafkaml.matching import mismatches, registration
 from kafkaml.messages.kinds import ModelControl, decode
 from kafkaml.messages.legacy import parse_data_control
-from kafkaml.registry.models import Datasource
+from kafkaml.services.api import Conflict
+from kafkaml.services.reconciler import exclusive
+from kafkaml.services.registry.models import Datasource
 
 log = logging.getLogger(__name__)
 State = Participation.State

@@ -16,7 +16,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
-from kafkaml.registry.models import RelayToken
+from kafkaml.services.registry.models import RelayToken
 
 SCHEME = b"relay"
 MAX_TOKEN_BYTES = 200

@@ -42,7 +42,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
     """drf-spectacular's schema plus the error answers of each operation: those every request can
     get before a view reads it (400 for a NUL character in any query parameter or an unreadable
     Content-Length, 406 for an Accept header that excludes JSON, 413 for a body above the limit,
-    503 while the database is away: :mod:`kafkaml.django_api` and DRF's content negotiation), 401/403 where credentials are checked,
+    503 while the database is away: :mod:`kafkaml.services.api` and DRF's content negotiation), 401/403 where credentials are checked,
     404 where the path names a resource, 415 where it takes a body; and those a view declares for a
     method in ``error_codes`` (e.g. ``{"DELETE": ("409",)}``) — what its services raise."""
 

@@ -6,7 +6,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class RelayTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "kafkaml.registry.auth.RelayTokenAuthentication"
+    target_class = "kafkaml.services.registry.auth.RelayTokenAuthentication"
     name = "relayToken"
 
     def get_security_definition(self, auto_schema):

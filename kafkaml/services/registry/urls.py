@@ -12,7 +12,7 @@ from django.urls import path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from kafkaml.registry import apis, auth_apis, health_apis
+from kafkaml.services.registry import apis, auth_apis, health_apis
 
 #: Where drf-spectacular-sidecar keeps its files; STATIC_URL (/api/docs/assets/) maps onto it.
 SIDECAR_STATIC = Path(drf_spectacular_sidecar.__file__).parent / "static"

@@ -14,11 +14,11 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kafkaml.django_rest import Page, StrictCharField, StrictRegexField
-from kafkaml.registry.auth import RelayOnly
-from kafkaml.registry.models import Datasource, RejectedRecord
-from kafkaml.registry.services import datasource_register, next_offset
 from kafkaml.relay_records import MAX_REASON_CHARS, MAX_RECORD_BYTES, ControlRecord, base64_length
+from kafkaml.services.registry.auth import RelayOnly
+from kafkaml.services.registry.models import Datasource, RejectedRecord
+from kafkaml.services.registry.services import datasource_register, next_offset
+from kafkaml.services.rest import Page, StrictCharField, StrictRegexField
 
 TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
 

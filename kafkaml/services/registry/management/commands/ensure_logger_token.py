@@ -3,7 +3,7 @@ the file the operator (a Secret) or ``kafkaml local`` wrote.
 
 In a cluster a logger and its backend run in different pods: the token comes first, from a
 Secret both pods mount, and the backend adopts it as a relay token (its SHA-256 only), which
-opens the registration endpoints and their progress and nothing else (:mod:`kafkaml.registry.auth`).
+opens the registration endpoints and their progress and nothing else (:mod:`kafkaml.services.registry.auth`).
 Idempotent: the backend's init container runs it at every start; a changed file replaces the
 token (rotation), the old one stops working. A staff account of the same name, which an earlier
 version of this command made, loses its API token and is deactivated: a logger's credential
@@ -20,8 +20,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from kafkaml.registry.auth import token_digest
-from kafkaml.registry.models import RelayToken
+from kafkaml.services.registry.auth import token_digest
+from kafkaml.services.registry.models import RelayToken
 
 #: What ``openssl rand -hex 20`` writes.
 TOKEN = re.compile(r"[A-Za-z0-9]{32,64}")

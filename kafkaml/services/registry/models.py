@@ -62,7 +62,7 @@ class RelayToken(models.Model):
     """A relay's credential (``Authorization: Relay <token>``), stored only as its SHA-256.
 
     A relay is no user: its token opens the registration endpoints and their progress, nothing
-    else (:mod:`kafkaml.registry.auth`)."""
+    else (:mod:`kafkaml.services.registry.auth`)."""
 
     name = models.CharField(max_length=150, unique=True)
     key_sha256 = models.CharField(max_length=64, unique=True)

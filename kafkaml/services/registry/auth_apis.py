@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from kafkaml.django_rest import StrictCharField
+from kafkaml.services.rest import StrictCharField
 
 
 class CredentialsInput(serializers.Serializer):

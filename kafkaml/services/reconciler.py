@@ -50,7 +50,7 @@ def _loop(step: Callable[[], None], interval_s: float) -> None:
 def exclusive(name: str) -> None:
     """Within the current transaction, wait until no other process holds ``name``'s lock
     (PostgreSQL: a transaction-level advisory lock, released at commit or rollback). SQLite needs
-    none: its transactions take the write lock when they begin (kafkaml.django_service)."""
+    none: its transactions take the write lock when they begin (kafkaml.services.settings)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(name.encode())])

@@ -17,8 +17,8 @@ from django.db.models import Max
 
 from kafkaml.messages.fields import SchemaError
 from kafkaml.messages.legacy import parse_data_control
-from kafkaml.registry.models import Datasource, RejectedRecord
 from kafkaml.relay_records import MAX_DESCRIPTION_BYTES, ControlRecord
+from kafkaml.services.registry.models import Datasource, RejectedRecord
 
 
 @dataclass(frozen=True)

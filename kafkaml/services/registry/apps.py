@@ -4,9 +4,9 @@ from django.apps import AppConfig
 
 
 class RegistryConfig(AppConfig):
-    name = "kafkaml.registry"
+    name = "kafkaml.services.registry"
     label = "registry"
     verbose_name = "Datasource registry"
 
     def ready(self) -> None:
-        from kafkaml.registry import schema  # noqa: F401 (registers the OpenAPI extension)
+        from kafkaml.services.registry import schema  # noqa: F401 (registers the OpenAPI extension)

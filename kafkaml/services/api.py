@@ -3,7 +3,7 @@ error pages under ``/api/`` (every failure a clear JSON answer, never a 500 page
 before any view reads them (a body above BACKEND_MAX_BODY_BYTES: 413; a NUL character in a query
 parameter: 400, PostgreSQL cannot compare text with it); the Content-Security-Policy of every
 answer. The body parser and the pages are in
-:mod:`kafkaml.django_rest` (DRF's settings import them while its views load)."""
+:mod:`kafkaml.services.rest` (DRF's settings import them while its views load)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from kafkaml.django_service import API_CONTENT_SECURITY_POLICY, UI_CONTENT_SECURITY_POLICY
 from kafkaml.jobs import JobError
+from kafkaml.services.settings import API_CONTENT_SECURITY_POLICY, UI_CONTENT_SECURITY_POLICY
 
 log = logging.getLogger(__name__)
 

@@ -152,11 +152,11 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
         "ROOT_URLCONF": urlconf,
         "WSGI_APPLICATION": wsgi,
         "INSTALLED_APPS": ["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
-                           "rest_framework", "rest_framework.authtoken", "drf_spectacular", "kafkaml.registry", app],
+                           "rest_framework", "rest_framework.authtoken", "drf_spectacular", "kafkaml.services.registry", app],
         "MIDDLEWARE": [
-            "kafkaml.django_api.ContentSecurityPolicy",
-            "kafkaml.django_api.BodySizeLimit",
-            "kafkaml.django_api.NulFreeQuery",
+            "kafkaml.services.api.ContentSecurityPolicy",
+            "kafkaml.services.api.BodySizeLimit",
+            "kafkaml.services.api.NulFreeQuery",
             "django.middleware.security.SecurityMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
@@ -178,12 +178,12 @@ def service_settings(*, app: str, urlconf: str, wsgi: str, database_file: str, f
             "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication",
                                                "rest_framework.authentication.TokenAuthentication"],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-            "DEFAULT_PAGINATION_CLASS": "kafkaml.django_rest.Page",
+            "DEFAULT_PAGINATION_CLASS": "kafkaml.services.rest.Page",
             "PAGE_SIZE": 50,
-            "DEFAULT_SCHEMA_CLASS": "kafkaml.django_schema.ErrorDocumentingAutoSchema",
+            "DEFAULT_SCHEMA_CLASS": "kafkaml.services.schema.ErrorDocumentingAutoSchema",
             "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-            "DEFAULT_PARSER_CLASSES": ["kafkaml.django_rest.StrictJSONParser"],
-            "EXCEPTION_HANDLER": "kafkaml.django_api.exception_handler",
+            "DEFAULT_PARSER_CLASSES": ["kafkaml.services.rest.StrictJSONParser"],
+            "EXCEPTION_HANDLER": "kafkaml.services.api.exception_handler",
             "NUM_PROXIES": values["BACKEND_TRUSTED_PROXIES"],
             "DEFAULT_THROTTLE_RATES": {"sign_in_address": _rate(values, "BACKEND_SIGN_IN_RATE_PER_ADDRESS"),
                                        "sign_in_user": _rate(values, "BACKEND_SIGN_IN_RATE_PER_USER")},
@@ -223,11 +223,11 @@ def wsgi_application(settings_module: str) -> Any:
     from django.core.wsgi import get_wsgi_application
     from django.urls import get_resolver
 
-    from kafkaml import django_reconciler
+    from kafkaml.services import reconciler
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
     application = get_wsgi_application()
     get_resolver().url_patterns  # noqa: B018 (imports every view module now)
     sys.setrecursionlimit(RECURSION_LIMIT)
-    django_reconciler.start()  # in each serving process (gunicorn imports this after forking)
+    reconciler.start()  # in each serving process (gunicorn imports this after forking)
     return application
