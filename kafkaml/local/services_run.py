@@ -24,10 +24,10 @@ import requests
 from kafka import TopicPartition
 
 from kafkaml import kafka
+from kafkaml.cli.platform_client import PlatformError, wait_until_built
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
-from kafkaml.platform_client import PlatformError, wait_until_built
 from kafkaml.topics import ensure_topic
 from kafkaml.workloads import Workload
 

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 from web3 import HTTPProvider, Web3
 
+from kafkaml.cli.platform_client import wait_until_built
 from kafkaml.control_topics import read_control
 from kafkaml.jobs import ChainAccess, LocalLauncher, TrainerJob
 from kafkaml.jobs.local import LocalJob
@@ -22,7 +23,6 @@ from kafkaml.ledger.gas import aggregator_gas
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
 from kafkaml.messages.kinds import DataControl
-from kafkaml.platform_client import wait_until_built
 from kafkaml.sinks import DATA_CONTROL_TOPIC
 from kafkaml.topics import MODEL_CONTROL_TOPIC
 from kafkaml.toydata import TOY_MODEL_SOURCE

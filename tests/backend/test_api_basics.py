@@ -10,7 +10,7 @@ import json
 import pytest
 import requests
 
-from kafkaml.platform_client import PlatformError, wait_until_built
+from kafkaml.cli.platform_client import PlatformError, wait_until_built
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from tests.backend import documented
 from tests.backend.conftest import Backend, manage

@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from kafkaml.cli.platform_client import PlatformError, wait_until_built
 from kafkaml.local import stack as local
-from kafkaml.platform_client import PlatformError, wait_until_built
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from tests.backend.conftest import Backend, manage, running_backend
 from tests.backend.fake_cluster import CLUSTER_SETUP

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import requests
 
+from kafkaml.cli.platform_client import wait_until_built
 from kafkaml.jobs import JobSpec, LocalLauncher, Role
 from kafkaml.local import client as local_client
 from kafkaml.local import platform
 from kafkaml.local import stack as local
 from kafkaml.local.train import publish_datasource
-from kafkaml.platform_client import wait_until_built
 from kafkaml.toydata import TOY_MODEL_SOURCE, toy_blobs
 from kafkaml.workloads import Samples
 

@@ -26,8 +26,8 @@ import pytest
 
 from kafkaml import config
 from kafkaml.cli import main as kafkaml_main
+from kafkaml.cli.config import load_declarations
 from kafkaml.client_overlay import CLIENT_BASE, ClientOverlay, files
-from kafkaml.config_cli import load_declarations
 from kafkaml.jobs import JobSpec, Role, SecretFile
 from kafkaml.jobs.kubernetes_launcher import KubernetesApi, KubernetesLauncher
 from kafkaml.jobs.manifest import PodSecurity, job_manifest

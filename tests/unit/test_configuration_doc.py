@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kafkaml import config
-from kafkaml.config_cli import load_declarations
+from kafkaml.cli.config import load_declarations
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

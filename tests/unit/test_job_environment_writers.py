@@ -9,7 +9,7 @@ from pathlib import Path
 
 from inference_worker.settings import INFERENCE
 from kafkaml import config
-from kafkaml.config_cli import load_declarations
+from kafkaml.cli.config import load_declarations
 from kafkaml.jobs import AggregatorJob, InferenceJob, SingleTrainingJob, TrainerJob
 from training_worker.settings import AGGREGATOR_GROUPS, SINGLE_GROUPS, TRAINER_GROUPS
 

@@ -2,8 +2,8 @@
 
 ``kafkaml/`` is three things: the **core** every part needs (messages, weights, ledger,
 strategies, rewards, jobs...), the **Django plumbing** both services share (``services/``: their
-settings, HTTP edge, schema, reconciler and the registry app) and the **command-line faces** (``local/``, ``cli.py``, every ``*_cli.py``,
-``demo.py``, the platform's HTTP client). A job imports the core only, never Django or a CLI; a
+settings, HTTP edge, schema, reconciler and the registry app) and the **command-line faces** (``cli/``: the ``kafkaml`` command and its sub-commands, the
+platform's HTTP client; ``local/``, the local stack; a use case's ``cli.py``). A job imports the core only, never Django or a CLI; a
 service imports the core and the plumbing, never a CLI; the core imports neither. A module that
 crosses a layer is named here with what it imports.
 """
@@ -32,7 +32,7 @@ def layer_of(module: str) -> str | None:
     leaf = rest.rsplit(".", 1)[-1]
     if rest == "services" or rest.startswith("services."):
         return "plumbing"
-    if rest.startswith("local") or rest in ("cli", "demo", "platform_client") or leaf == "cli" or leaf.endswith("_cli"):
+    if rest == "cli" or rest.startswith(("cli.", "local")) or leaf == "cli" or leaf.endswith("_cli"):
         return "face"
     return "core"
 
@@ -73,7 +73,7 @@ def crossings() -> list[str]:
 
 def test_the_layers_of_the_module_names() -> None:
     assert [layer_of(name) for name in ("kafkaml.ledger.reader", "kafkaml.services.registry.models", "kafkaml.services.api",
-                                        "kafkaml.local.stack", "kafkaml.platform_cli", "kafkaml.usecases.rat.cli",
+                                        "kafkaml.local.stack", "kafkaml.cli.platform", "kafkaml.usecases.rat.cli",
                                         "training_worker.single", "backend.api.models", "django.db")] \
         == ["core", "plumbing", "plumbing", "face", "face", "face", "job", "service", "django"]
     tree = ast.parse("import kafkaml.local.stack\nfrom kafkaml.services.registry import models\nfrom . import x")

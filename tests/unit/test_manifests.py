@@ -31,7 +31,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from kafkaml import config
-from kafkaml.config_cli import load_declarations
+from kafkaml.cli.config import load_declarations
 from kafkaml.jobs import JobSpec, Role, SecretFile
 from kafkaml.jobs.kubernetes_launcher import KubernetesApi, KubernetesLauncher
 from kafkaml.jobs.manifest import PodSecurity, deployment_manifest, job_manifest

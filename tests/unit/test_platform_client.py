@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkaml.platform_client import PlatformClient, PlatformError, _filename, describe_errors
+from kafkaml.cli.platform_client import PlatformClient, PlatformError, _filename, describe_errors
 
 PAYLOAD = b"model bytes " * 1000
 
@@ -108,7 +108,7 @@ class FakeClient:
 
 def test_follow_prints_each_round_once_and_rides_out_an_outage(monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture) -> None:
-    from kafkaml import platform_cli
+    from kafkaml.cli import platform as platform_cli
 
     sleeps: list[float] = []
     monkeypatch.setattr(platform_cli.time, "sleep", sleeps.append)

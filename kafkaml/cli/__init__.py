@@ -17,13 +17,13 @@ from kafkaml.logs import configure as configure_logging
 
 COMMAND_MODULES = [
     "kafkaml.local.cli",
-    "kafkaml.config_cli",
-    "kafkaml.demo",
+    "kafkaml.cli.config",
+    "kafkaml.cli.demo",
     "kafkaml.local.train_cli",
     "kafkaml.usecases.rat.cli",
-    "kafkaml.audit_cli",
-    "kafkaml.platform_cli",
-    "kafkaml.k8s_cli",
+    "kafkaml.cli.audit",
+    "kafkaml.cli.platform",
+    "kafkaml.cli.k8s",
 ]
 
 
@@ -54,6 +54,3 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,7 +25,7 @@ from kafkaml.rewards import POLICIES
 if TYPE_CHECKING:  # requests and rich are imported by the handlers: `--help` stays light
     from rich.console import Console
 
-    from kafkaml.platform_client import PlatformClient
+    from kafkaml.cli.platform_client import PlatformClient
 
 SETTINGS = declare(
     "Platform CLI (kafkaml platform)",
@@ -197,7 +197,7 @@ def _client(text: str) -> dict:
 
 # where the backend is and who we are
 def connect(args: argparse.Namespace) -> PlatformClient:
-    from kafkaml.platform_client import PlatformClient
+    from kafkaml.cli.platform_client import PlatformClient
 
     values = SETTINGS.load()
     url = args.url or values["KAFKAML_PLATFORM_URL"]
@@ -348,7 +348,7 @@ def follow(client: PlatformClient, result_id: int, *, timeout_s: float | None = 
     """Print each new round until the result is no longer created/running; 0 only when it finished.
     Polls with back-off (0.5 s after news, doubling to 5 s while nothing changes) and rides out a
     backend that is briefly away (restarting, 5xx) for up to OUTAGE_S."""
-    from kafkaml.platform_client import RUNNING, PlatformError
+    from kafkaml.cli.platform_client import RUNNING, PlatformError
 
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     last, delay, outage, result = 0, POLL_S, None, client.result(result_id)

@@ -10,7 +10,7 @@ from kafkaml import config
 #: Modules whose import declares settings; listed so the command shows them all. The jobs'
 #: module is looked up by name only to document its variables: kafkaml does not depend on it.
 DECLARING_MODULES = ["kafkaml.config", "kafkaml.faults", "kafkaml.jobs.settings", "kafkaml.ledger.transactions",
-                     "kafkaml.platform_cli", "kafkaml.services.settings", "kafkaml.builder", "training_worker.settings",
+                     "kafkaml.cli.platform", "kafkaml.services.settings", "kafkaml.builder", "training_worker.settings",
                      "training_worker.audit_job", "inference_worker.settings", "data_control_logger.settings",
                      "model_control_logger.settings", "backend.api.environment", "federated_backend.api.environment"]
 
