@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -25,29 +26,32 @@ from kafkaml.local.state import Part, Stack
 MEMORY_ONLY_NOTE = "memory-only: its topics are lost whenever it stops"
 
 
-class PartKind:
+class PartKind(ABC):
     """A kind of part; the defaults are a Python service's."""
 
     def binary(self, stack: Stack, settings: dict[str, Any]) -> Path:
         """The executable the part's process runs (what ``status`` checks a pid against)."""
         return Path(sys.executable)
 
+    @abstractmethod
     def command(self, part: Part, stack: Stack, binary: Path) -> list[str]:
-        raise NotImplementedError
+        """The process's command line."""
 
     def environment(self, part: Part, stack: Stack) -> dict[str, str] | None:
         """The process's environment (None: the caller's)."""
         return None
 
     def prepare(self, part: Part, stack: Stack) -> None:
-        """What must exist before the process starts (a database, credentials)."""
+        """What must exist before the process starts (a database, credentials): nothing by default."""
+        return None
 
+    @abstractmethod
     def healthy(self, part: Part, timeout_s: float) -> bool:
-        raise NotImplementedError
+        """Whether the running part answers."""
 
+    @abstractmethod
     def note(self, part: Part, stack: Stack) -> str:
         """What ``status`` says of a part that runs and answers."""
-        raise NotImplementedError
 
 
 class Broker(PartKind):
