@@ -7,3 +7,6 @@ model file fetched, pinned by its SHA-256, and loaded without running code; its 
 answer: exactly once across restarts) and ``worker`` (the consume-predict-produce loop).
 docs/inference.md describes the whole.
 """
+
+#: The modules whose import declares this package's settings (``kafkaml config`` lists them).
+SETTINGS_MODULES = ("inference_worker.settings",)

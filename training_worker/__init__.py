@@ -5,3 +5,6 @@ The rules the jobs share with ``kafkaml audit --recompute`` and the platform bac
 run by ``kafkaml.builder``, a process without secrets). Here: ``rounds`` (screening and
 aggregating one round), ``settings`` (the jobs' environment) and ``results`` (progress reporting).
 """
+
+#: The modules whose import declares this package's settings (``kafkaml config`` lists them).
+SETTINGS_MODULES = ("training_worker.settings", "training_worker.audit_job")

@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import pkgutil
+from pathlib import Path
 
+import kafkaml
 from kafkaml import config
 
-#: Modules whose import declares settings; listed so the command shows them all. The jobs'
-#: module is looked up by name only to document its variables: kafkaml does not depend on it.
-DECLARING_MODULES = ["kafkaml.config", "kafkaml.faults", "kafkaml.jobs.settings", "kafkaml.ledger.transactions",
-                     "kafkaml.cli.platform", "kafkaml.services.settings", "kafkaml.builder", "training_worker.settings",
-                     "training_worker.audit_job", "inference_worker.settings", "data_control_logger.settings",
-                     "model_control_logger.settings", "backend.api.environment", "federated_backend.api.environment"]
+#: Where the project's packages sit: beside ``kafkaml`` (the repository, or ``/app`` in the images).
+PACKAGES_ROOT = Path(kafkaml.__file__).resolve().parent.parent
+#: The name a package's ``__init__`` gives the modules that declare its settings.
+REGISTRATION = "SETTINGS_MODULES"
+
+
+def declaring_modules(root: Path = PACKAGES_ROOT) -> list[str]:
+    """Every module a package beside ``kafkaml`` registers in its ``SETTINGS_MODULES``, ``kafkaml``'s
+    first. Each package names its own (the images run from ``/app`` without installing the
+    distribution, so there are no entry points to ask); only a package whose ``__init__`` assigns
+    ``SETTINGS_MODULES`` is imported, so an installation among other packages imports none of them."""
+    registering = sorted(info.name for info in pkgutil.iter_modules([str(root)])
+                         if info.ispkg and _registers(root / info.name / "__init__.py"))
+    ordered = sorted(registering, key=lambda name: name != "kafkaml")
+    return [module for package in ordered for module in getattr(importlib.import_module(package), REGISTRATION)]
+
+
+def _registers(init: Path) -> bool:
+    """Whether a package's ``__init__`` assigns ``SETTINGS_MODULES`` at its top level (read, not run)."""
+    try:
+        tree = ast.parse(init.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return any(isinstance(target, ast.Name) and target.id == REGISTRATION
+               for node in tree.body if isinstance(node, ast.Assign) for target in node.targets)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_declarations() -> None:
-    for name in DECLARING_MODULES:
+    for name in declaring_modules():
         try:
             importlib.import_module(name)
         except ImportError:
