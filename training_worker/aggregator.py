@@ -114,7 +114,7 @@ class Aggregator:
         self.validator = Validator.from_stream(self.model, validation, stream.bootstrap_servers)
         self.strategy = settings.strategy
         self.policy = settings.reward_policy
-        self.weights_topic = weights_topic(settings.federated_string_id)
+        self.weights_topic = weights_topic(settings.federated_id)
         self.ceilings = {client.lower(): ceiling for client, ceiling in settings.client_ceilings.items()}
         ensure_topic(self.bootstrap, self.weights_topic, configs=WEIGHTS_TOPIC_CONFIG)
         self.producer = kafka.producer(self.bootstrap)
@@ -130,7 +130,7 @@ class Aggregator:
     def fetch_update(self, update: QueuedUpdate) -> Decoded:
         """The update's weights and metadata; a payload of another size than this model's with the
         metadata its sender must have written is refused before anything is allocated."""
-        expected = payload_size(self.specs, update_metadata(self.settings.federated_string_id, update.client,
+        expected = payload_size(self.specs, update_metadata(self.settings.federated_id, update.client,
                                                             update.base_version))
         return fetch_decoded(self.bootstrap, update.pointer, update.content_hash,
                              timeout_s=self.training.fetch_timeout_s, expected_size=expected)
@@ -150,7 +150,7 @@ class Aggregator:
         """
         deadline = time.monotonic() + self.training.stop_timeout_s
         delay = PUBLISH_RETRY_FIRST_S
-        metadata = version_metadata(self.settings.federated_string_id, version, self.statistics)
+        metadata = version_metadata(self.settings.federated_id, version, self.statistics)
         while True:
             try:
                 return publish_weights(self.producer, self.weights_topic, weights, metadata=metadata)
@@ -172,18 +172,18 @@ class Aggregator:
             weights = self.model.get_weights()
             pointer, content_hash = self.publish(weights, 0)
             latest = self.coordinator.start(content_hash, pointer, hashlib.sha256(announcement).digest())
-            log.info("training %s started: genesis %s at %s", self.settings.federated_string_id, content_hash.hex()[:16],
+            log.info("training %s started: genesis %s at %s", self.settings.federated_id, content_hash.hex()[:16],
                      self.coordinator.identity)
         else:
             weights = self.fetch_version(latest.number)
-            log.info("resuming training %s at version %d", self.settings.federated_string_id, latest.number)
+            log.info("resuming training %s at version %d", self.settings.federated_id, latest.number)
         recorded = self.coordinator.announcement_hash()
         if recorded is not None and recorded != hashlib.sha256(announcement).digest():
             log.error("the announcement kept in %s is not the one the training recorded: clients will not trust it",
                       self.announcement_file)
         ensure_topic(self.bootstrap, self.settings.model_logger_topic, configs=CONTROL_TOPIC_CONFIG)
         self.producer.send(self.settings.model_logger_topic, announcement, partition=0,
-                           key=self.settings.federated_string_id.encode(),
+                           key=self.settings.federated_id.encode(),
                            headers=self.coordinator.announcement_headers(announcement)).get(timeout=15)
         return latest, weights
 
@@ -197,7 +197,7 @@ class Aggregator:
                                      fit_kwargs=self.training.fit_kwargs)
         training["validation_datasource_sha256"] = self.validation_sha256
         raw = ModelControl(
-            model_id=settings.federated_string_id, federated_string_id=settings.federated_string_id,
+            model_id=settings.federated_id,
             input_shape=tuple(self.validation.input_shape), output_shape=tuple(self.model.output_shape[1:]),
             platform_bootstrap=self.bootstrap, coordination=settings.coordination,
             architecture=settings.model.architecture, input_dtype=self.validation.input_dtype,
@@ -282,7 +282,7 @@ class Aggregator:
             started = time.monotonic()
             result = run_round(queued, weights, version.number, self.strategy, self.validator, previous,
                                self.policy, self.fetch_update, self.fetch_version, cache,
-                               self.settings.federated_string_id, accepted, self.ceilings, self.statistics, state,
+                               self.settings.federated_id, accepted, self.ceilings, self.statistics, state,
                                self.rejections)
             if result.weights is None:  # too many rejected: wait for one more than is queued
                 needed = len(queued) - self.release_rejected(queued, result) + 1
@@ -367,7 +367,7 @@ class Aggregator:
         self.model.set_weights(weights)
         directory = Path(self.settings.results.directory)
         directory.mkdir(parents=True, exist_ok=True)
-        model_path = directory / f"{self.settings.federated_string_id}.keras"
+        model_path = directory / f"{self.settings.federated_id}.keras"
         self.model.save(model_path)
         latest = self.coordinator.latest()
         self.sink.final(FinalReport(
@@ -379,7 +379,7 @@ class Aggregator:
                    "rewards": {client: str(amount) for client, amount in self.coordinator.rewards().items()}},
         ))
         self.sink.close(self.settings.results.delivery_timeout_s)
-        log.info("training %s finished at version %s; model saved to %s", self.settings.federated_string_id,
+        log.info("training %s finished at version %s; model saved to %s", self.settings.federated_id,
                  latest.number if latest else 0, model_path)
 
 

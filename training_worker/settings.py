@@ -271,7 +271,7 @@ class AggregatorSettings:
     coordination: str
     bootstrap_servers: str
     deployment_id: int
-    federated_string_id: str
+    federated_id: str
     model_architecture_file: Path
     model: BuiltModel = field(repr=False)
     rounds: int
@@ -324,7 +324,7 @@ class SingleSettings:
 class TrainerSettings:
     coordination: str
     platform_bootstrap_servers: str
-    federated_model_id: str
+    federated_id: str
     client_id: str
     model_logger_topic: str
     platform_signer: str | None
@@ -544,7 +544,7 @@ def load_aggregator_settings(environ: Mapping[str, str] | None = None) -> Aggreg
     reader.check()
     return AggregatorSettings(
         coordination=values["COORDINATION"], bootstrap_servers=values["BOOTSTRAP_SERVERS"],
-        deployment_id=values["DEPLOYMENT_ID"], federated_string_id=values["FEDERATED_STRING_ID"],
+        deployment_id=values["DEPLOYMENT_ID"], federated_id=values["FEDERATED_STRING_ID"],
         model_architecture_file=values["MODEL_ARCHITECTURE_FILE"], model=model, rounds=values["AGGREGATION_ROUNDS"],
         min_data=values["MIN_DATA"], strategy=strategy, data_restriction=restriction,
         model_logger_topic=values["MODEL_LOGGER_TOPIC"], client_ceilings=ceilings,
@@ -573,7 +573,7 @@ def load_trainer_settings(environ: Mapping[str, str] | None = None) -> TrainerSe
     reader.check()
     return TrainerSettings(
         coordination=values["COORDINATION"], platform_bootstrap_servers=values["KML_CLOUD_BOOTSTRAP_SERVERS"],
-        federated_model_id=values["FEDERATED_MODEL_ID"], client_id=values["FEDERATED_CLIENT_ID"],
+        federated_id=values["FEDERATED_MODEL_ID"], client_id=values["FEDERATED_CLIENT_ID"],
         model_logger_topic=values["MODEL_LOGGER_TOPIC"], platform_signer=signer or None, training=training,
         stream=stream, chain=chain, results=results, heterogeneity=heterogeneity, announcement_pin=pin,
     )

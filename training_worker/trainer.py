@@ -179,7 +179,7 @@ def run(settings: TrainerSettings) -> int:
         producer.close()
     sink.final({"last_base_version": trained_from, "samples": samples})
     sink.close(settings.results.delivery_timeout_s)
-    log.info("training %s finished; last update trained from version %s", settings.federated_model_id, trained_from)
+    log.info("training %s finished; last update trained from version %s", settings.federated_id, trained_from)
     return 0
 
 

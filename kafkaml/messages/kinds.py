@@ -212,8 +212,8 @@ class ModelControl(Message):
 
     KIND: ClassVar[str] = "model_control"
 
+    #: The training's id (its aggregator's FEDERATED_STRING_ID, its trainers' FEDERATED_MODEL_ID).
     model_id: str
-    federated_string_id: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     platform_bootstrap: str
@@ -236,7 +236,7 @@ class ModelControl(Message):
 
     def body(self) -> dict[str, Any]:
         return {
-            "model_id": self.model_id, "federated_string_id": self.federated_string_id,
+            "model_id": self.model_id,
             "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
             "platform_bootstrap": self.platform_bootstrap, "coordination": self.coordination,
             "architecture": self.architecture, "framework": self.framework,
@@ -257,7 +257,6 @@ class ModelControl(Message):
             raise fields.error("control_topic", "is required for classic coordination")
         return cls(
             model_id=fields.str("model_id", non_empty=True),
-            federated_string_id=fields.str("federated_string_id", non_empty=True),
             input_shape=fields.shape("input_shape"), output_shape=fields.shape("output_shape"),
             platform_bootstrap=fields.str("platform_bootstrap", non_empty=True),
             coordination=coordination,

@@ -45,7 +45,7 @@ def proposed_participation(federated: FederatedBackend, stack: local.Stack) -> d
     relay = {"Authorization": f"Relay {federated.relay_token}"}
     model_id = unique("kml-clicks")
     announcement = ModelControl(
-        model_id=model_id, federated_string_id=model_id, input_shape=(8,), output_shape=(3,),
+        model_id=model_id, input_shape=(8,), output_shape=(3,),
         platform_bootstrap=stack.bootstrap("platform"), coordination="classic", control_topic=f"kml-fl-{model_id}",
         architecture=ARCHITECTURE, training={"epochs": 1}, clients=(federated.client.name,)).encode()
     body = {"control_topic": unique("model-control"), "partition": 0, "offset": 0,

@@ -30,7 +30,7 @@ from tests.integration.test_announcement_trust import ARCHITECTURE
 CLIENT = "client-3"
 #: A classic training naming this client; its platform broker never answers, so a trainer started for
 #: it waits until it is stopped.
-MODEL = ModelControl(model_id="m", federated_string_id="m", input_shape=(8,), output_shape=(3,),
+MODEL = ModelControl(model_id="m", input_shape=(8,), output_shape=(3,),
                      platform_bootstrap="127.0.0.1:1", coordination="classic", architecture=ARCHITECTURE,
                      training={"epochs": 1}, clients=(CLIENT,))
 DATA = DataControl(datasource_id="d", topic="t", format="RAW", train=(OffsetRange(0, 0, 150),), validation=(),
@@ -76,7 +76,7 @@ def test_a_waiting_participation_starts_when_the_slot_frees_without_any_request(
         try:
             relay = (tmp_path / "home" / local_client.TOKEN_FILE).read_text().strip()
             for name in map(unique, ("first", "second")):
-                announced = replace(MODEL, model_id=name, federated_string_id=name, control_topic=f"kml-fl-{name}").encode()
+                announced = replace(MODEL, model_id=name, control_topic=f"kml-fl-{name}").encode()
                 model = _register(running.url, relay, "models", unique("model-control"), announced,
                                   {SIGNATURE_HEADER: sign(signer.private_key(), announced)})["model"]
                 assert model["state"] == "accepted", model

@@ -45,7 +45,7 @@ ARCHITECTURE = json.dumps({"class_name": "Sequential", "config": {"layers": []}}
 def announcement(model_id: str, *, epochs: int, contract: str | None = None,
                  platform_bootstrap: str = "127.0.0.1:1") -> bytes:
     return ModelControl(
-        model_id=model_id, federated_string_id=model_id, input_shape=(8,), output_shape=(3,),
+        model_id=model_id, input_shape=(8,), output_shape=(3,),
         platform_bootstrap=platform_bootstrap, coordination="blockchain" if contract else "classic",
         control_topic="" if contract else f"kml-fl-{model_id}", architecture=ARCHITECTURE,
         training={"epochs": epochs},

@@ -46,7 +46,7 @@ def test_an_unregistered_trainer_exits_before_training(local_stack: local.Stack,
 
 
 def announced(coordination: str, contract: str = "0x" + "00" * 20, clients: tuple[str, ...] = ()) -> ModelControl:
-    return ModelControl(model_id="m", federated_string_id="m", input_shape=(8,), output_shape=(3,),
+    return ModelControl(model_id="m", input_shape=(8,), output_shape=(3,),
                         platform_bootstrap="platform:9092", coordination=coordination,
                         blockchain=BlockchainInfo("http://chain", 31337, contract) if coordination == "blockchain"
                         else None, control_topic="kml-fl-m" if coordination == "classic" else "", clients=clients)

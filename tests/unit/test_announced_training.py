@@ -16,7 +16,7 @@ TRAINING = {
 
 
 def announcement(**training) -> ModelControl:
-    return ModelControl(model_id="m-7", federated_string_id="m-7", input_shape=(8,), output_shape=(3,),
+    return ModelControl(model_id="m-7", input_shape=(8,), output_shape=(3,),
                         platform_bootstrap="platform:9092", coordination="classic", control_topic="kml-fl-m-7",
                         training={**TRAINING, **training})
 

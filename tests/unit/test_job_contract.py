@@ -162,7 +162,7 @@ def test_the_jobs_load_what_the_contract_sends(tmp_path: Path) -> None:
     assert settings.settings_hash == aggregator.settings_hash(MODEL)
     trainer = replace(FULL_TRAINER, wallet_key_file=str(tmp_path / "wallet.key"), platform_signer=None)
     loaded = load_trainer_settings(trainer.environment())
-    assert loaded.heterogeneity == Heterogeneity(4.0, 2, 30.0) and loaded.federated_model_id == "kml-1"
+    assert loaded.heterogeneity == Heterogeneity(4.0, 2, 30.0) and loaded.federated_id == "kml-1"
     assert loaded.chain is not None and loaded.chain.token_address == TOKEN and loaded.chain.wallet_address == ADDRESS
     assert loaded.announcement_pin == RecordPin(0, 5, "ef" * 32)
     assert settings.stream.datasource_pin == RecordPin(0, 7, "ab" * 32)

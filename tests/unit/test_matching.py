@@ -9,7 +9,7 @@ import pytest
 from kafkaml.matching import mismatches
 from kafkaml.messages.kinds import BlockchainInfo, DataControl, ModelControl, OffsetRange
 
-MODEL = ModelControl(model_id="m", federated_string_id="m", input_shape=(8,), output_shape=(3,),
+MODEL = ModelControl(model_id="m", input_shape=(8,), output_shape=(3,),
                      platform_bootstrap="kafka:9092", coordination="blockchain", label_dtype="int64",
                      data_restriction={"site": "ev"}, min_data=100,
                      blockchain=BlockchainInfo("http://chain:8545", 1, "0x" + "11" * 20))

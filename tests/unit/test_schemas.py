@@ -32,7 +32,7 @@ DATA = DataControl(
     validation_rate=0.1, test_rate=0.1, dataset_restrictions={"band": "5.9GHz"},
 )
 MODEL = ModelControl(
-    model_id="m-7", federated_string_id="rat", input_shape=(2, 880, 1), output_shape=(6,),
+    model_id="m-7", input_shape=(2, 880, 1), output_shape=(6,),
     platform_bootstrap="platform:9092", coordination="blockchain", architecture='{"class_name": "Sequential"}',
     min_data=100, aggregation_rounds=5, training={"batch": 32, "epochs": 1},
     blockchain=BlockchainInfo("http://chain:8545", 31337, "0x" + "ab" * 20),

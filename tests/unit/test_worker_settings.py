@@ -130,7 +130,7 @@ def test_sample_ceilings_budget_and_the_settings_hash(aggregator_env: dict[str, 
 def test_trainer_settings(trainer_env: dict[str, str]) -> None:
     settings = load_trainer_settings({**trainer_env, "EPOCHS": "3", "KWARGS_VAL": '{"verbose": 0}'})
     assert (settings.platform_bootstrap_servers, settings.stream.bootstrap_servers) == ("127.0.0.1:9092", "127.0.0.1:9093")
-    assert (settings.federated_model_id, settings.client_id, settings.training.epochs) == ("fl-1", "client-1", 3)
+    assert (settings.federated_id, settings.client_id, settings.training.epochs) == ("fl-1", "client-1", 3)
     assert settings.training.val_kwargs == {"verbose": 0, "batch_size": 32}
     assert settings.chain is not None and settings.chain.contract_address == CONTRACT
 

@@ -19,8 +19,8 @@ def classic_topic(model_id: str) -> str:
 
 def platform_coordinator(settings: AggregatorSettings, weights_topic: str) -> PlatformCoordinator:
     if settings.coordination == "classic":
-        channel = ClassicCoordination(settings.bootstrap_servers, classic_topic(settings.federated_string_id),
-                                      settings.federated_string_id, "aggregator")
+        channel = ClassicCoordination(settings.bootstrap_servers, classic_topic(settings.federated_id),
+                                      settings.federated_id, "aggregator")
         assert settings.signing_key, "classic coordination without a signing key"
         return ClassicPlatform(channel, settings.signing_key)
     from training_worker.coordination.chain import ChainPlatform
@@ -39,7 +39,7 @@ def open_client(settings: TrainerSettings) -> tuple[ModelControl, ClientCoordina
     that record alone and still requires the same trust of it.
     """
     def find(trusted: Callable[[ControlRecord], bool]) -> ModelControl:
-        model = (settings.platform_bootstrap_servers, settings.model_logger_topic, settings.federated_model_id)
+        model = (settings.platform_bootstrap_servers, settings.model_logger_topic, settings.federated_id)
         pin, timeout_s = settings.announcement_pin, settings.training.start_timeout_s
         announcement = (pinned_model(*model, pin, timeout_s, trusted) if pin is not None
                         else find_model(*model, timeout_s, trusted))
