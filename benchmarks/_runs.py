@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import statistics
 import tempfile
 import time
@@ -27,13 +28,22 @@ from kafkaml.workloads import Workload
 
 @contextlib.contextmanager
 def private_stack(clients: int) -> Iterator[tuple[local.Stack, Path]]:
-    """A fresh local stack (platform + ``clients`` brokers + chain) and a runs directory; torn down after."""
+    """A fresh local stack (platform + ``clients`` brokers + chain) and a runs directory; torn down after,
+    also when the benchmark is stopped with SIGTERM (``kill``, a CI timeout): Python's default
+    handler would end it without running any ``finally``, leaving the brokers, the chain and any
+    other system's processes (Flower's) running."""
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="kafkaml-bench-") as directory:
         run_dir = Path(directory)
         try:
             yield local.up(clients, run_dir / "stack"), run_dir / "trainings"
         finally:
             local.down(run_dir / "stack")
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @dataclass
