@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SESSION_POSTGRES = SessionServer()
 STACK_CLIENTS = 3
 
-#: The longest test files, longest first (seconds of one run alone: docs/testing.md "Time").
+#: The longest test files, longest first (the full runs' slowest tests: docs/testing.md "Time").
 #: pytest-xdist hands the files to its processes in collection order (`make test` passes
 #: `--no-loadscope-reorder`; its default order, most tests first, puts these one- or two-test files
 #: last). A long file handed out last ends the run on one process while the other idles; handed
