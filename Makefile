@@ -111,7 +111,8 @@ $(CONTRACTS_STAMP): contracts/*.sol contracts/build.py package-lock.json | $(PIP
 demo: setup
 	$(VENV)/bin/kafkaml demo $(ARGS)
 
-# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file at a time on one of them; each
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file at a time on one of them, the
+# longest files first (tests/conftest.py LONGEST_FIRST, in collection order: --no-loadscope-reorder); each
 # process brings up its own stack, backends and databases (tests/conftest.py). The images are part
 # of the tests' set-up: cached, `make images` takes seconds (docs/testing.md).
 TEST_WORKERS ?= 2
@@ -119,13 +120,13 @@ test: setup images
 	$(VENV)/bin/ruff check .
 	@# pytest exits 5 when it collected nothing: a suite that ran no test is a failure. It prints
 	@# its 40 slowest tests, so that every run (CI's too) shows where the time goes.
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=40 $(ARGS); status=$$?; \
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=40 $(ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 # A developer's quick loop: everything but the tests marked slow (real images, benchmarks end to end).
 test-fast: setup
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" $(ARGS)
 
 # The committed OpenAPI schema, regenerated from the code (tests/unit/test_openapi_schema.py fails on drift).
 schema: setup

@@ -42,19 +42,24 @@ def publish_control(producer: KafkaProducer, topic: str, message: Message, *, ke
 
 def read_control(bootstrap: str, topic: str, *, start_offset: int = 0, partition: int = 0,
                  expected: type[Message] | None = None, idle_timeout_s: float | None = None,
-                 poll_ms: int = 500) -> Iterator[ControlRecord]:
+                 to_end: bool = False, poll_ms: int = 500) -> Iterator[ControlRecord]:
     """Yield valid control messages from ``start_offset`` on; malformed ones are logged and skipped.
 
-    With ``idle_timeout_s`` the iteration ends once no record arrived for that long (a catch-up
-    read); without it, it follows the topic for ever (a logger). Data control messages in the
-    earlier Kafka-ML format are accepted when ``expected`` is :class:`DataControl`.
+    With ``to_end`` the iteration ends at the partition's end offset as it was when the read
+    began: a catch-up read of what is there, which waits for nothing (a record published later
+    is the next read's; the topic must exist, or asking for its end offset times out). With
+    ``idle_timeout_s`` it ends once no record arrived for that long; with neither, it follows the
+    topic for ever (a logger). Data control messages in the earlier Kafka-ML format are accepted
+    when ``expected`` is :class:`DataControl`.
     """
     tp = TopicPartition(topic, partition)
     consumer = kafka.assigned_consumer(bootstrap, [tp])
     try:
         consumer.seek(tp, start_offset)
+        end = consumer.end_offsets([tp])[tp] if to_end else None
         last_record = time.monotonic()
-        while idle_timeout_s is None or time.monotonic() - last_record < idle_timeout_s:
+        while ((end is None or consumer.position(tp) < end)
+               and (idle_timeout_s is None or time.monotonic() - last_record < idle_timeout_s)):
             for record in consumer.poll(timeout_ms=poll_ms).get(tp, []):
                 last_record = time.monotonic()
                 try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,12 +32,60 @@ ROOT = Path(__file__).resolve().parents[1]
 SESSION_POSTGRES = SessionServer()
 STACK_CLIENTS = 3
 
+#: The longest test files, longest first (the full runs' slowest tests: docs/testing.md "Time").
+#: pytest-xdist hands the files to its processes in collection order (`make test` passes
+#: `--no-loadscope-reorder`; its default order, most tests first, puts these one- or two-test files
+#: last). A long file handed out last ends the run on one process while the other idles; handed
+#: out first, the short files fill the gaps behind them.
+LONGEST_FIRST = (
+    "tests/integration/test_federated_training.py",
+    "tests/integration/test_vs_flower_benchmark.py",
+    "tests/containers/test_platform.py",
+    "tests/integration/test_heterogeneous_clients.py",
+    "tests/containers/test_compose.py",
+    "tests/integration/test_audit_recompute.py",
+    "tests/backend/test_training_via_api.py",
+    "tests/backend/test_model_builds.py",
+    "tests/integration/test_stragglers_benchmark.py",
+    "tests/integration/test_demo.py",
+    "tests/backend/test_api_fuzz.py",
+    "tests/containers/test_images.py",
+    "tests/backend/test_federated_client.py",
+    "tests/backend/test_web_ui.py",
+)
+#: Seconds per test file in this run (set-up, call and tear-down of its tests), for the summary.
+FILE_SECONDS: Counter[str] = Counter()
+
 
 def _untracked_files() -> set[str]:
     """Files in the checkout that git neither tracks nor ignores (``out/`` and the like are ignored)."""
     listed = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=ROOT,
                             capture_output=True, check=True, timeout=60)
     return set(filter(None, listed.stdout.decode().split("\0")))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files of ``LONGEST_FIRST`` first, in its order; the others after them, as collected."""
+    missing = [path for path in LONGEST_FIRST if not (ROOT / path).is_file()]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py LONGEST_FIRST names files that do not exist: {missing}")
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    FILE_SECONDS[report.nodeid.split("::", 1)[0]] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The longest files of the run, which ``LONGEST_FIRST`` should list longest first (with
+    pytest-xdist the reports, hence these sums, are the main process's)."""
+    if not FILE_SECONDS:
+        return
+    terminalreporter.write_sep("=", "longest test files (seconds; LONGEST_FIRST in tests/conftest.py orders them)")
+    for path, seconds in FILE_SECONDS.most_common(20):
+        listed = "" if path in LONGEST_FIRST else "  (not in LONGEST_FIRST)"
+        terminalreporter.write_line(f"{seconds:8.1f}  {path}{listed}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -289,12 +289,14 @@ def wait_for_announcement(run: Run, timeout_s: float) -> ControlRecord:
     address; its offset and SHA-256 pin the trainers to it)."""
     deadline = time.monotonic() + timeout_s
     bootstrap = run.stack.bootstrap("platform")
+    offset = 0  # each look reads on from where the last one ended, to the topic's end, then sleeps
     while time.monotonic() < deadline:
         check_alive(run)
-        for record in read_control(bootstrap, MODEL_CONTROL_TOPIC, expected=ModelControl, idle_timeout_s=0.3,
-                                   poll_ms=100):
+        for record in read_control(bootstrap, MODEL_CONTROL_TOPIC, start_offset=offset, expected=ModelControl,
+                                   to_end=True, poll_ms=100):
             if record.message.model_id == run.run_id:
                 return record
+            offset = record.offset + 1
         time.sleep(0.3)
     raise TrainingFailed(f"the aggregator did not announce the model within {timeout_s:.0f} s:\n"
                          f"{run.aggregator.log_tail() if run.aggregator else ''}")

@@ -42,7 +42,7 @@ def register_validation_datasource(backend: Backend, stack: local.Stack, name: s
     publish_datasource(stack.bootstrap("platform"), topic or unique("kml-validation"), name, workload.validation,
                        workload.classes, validation_rate=validation_rate, test_rate=test_rate)
     *_, record = (r for r in read_control(stack.bootstrap("platform"), DATA_CONTROL_TOPIC, expected=DataControl,
-                                          idle_timeout_s=1.0)
+                                          to_end=True)
                   if r.message.datasource_id == name)  # the newest: a name may be described again
     answer = backend.relay().post(f"{backend.url}/api/datasources/register/", json={
         "control_topic": DATA_CONTROL_TOPIC, "partition": 0, "offset": record.offset,

@@ -58,7 +58,7 @@ def proposed_participation(federated: FederatedBackend, stack: local.Stack) -> d
     share = make_workload("toy", 2, 600, seed=3, mode="random-split").clients[0]
     datasource_id = unique("clicks")  # the model is proposed with other tests' datasources too: this one
     publish_datasource(bootstrap, unique("kml-data"), datasource_id, share, 3, control_topic=control_topic)
-    (record,) = read_control(bootstrap, control_topic, expected=DataControl, idle_timeout_s=1.0)
+    (record,) = read_control(bootstrap, control_topic, expected=DataControl, to_end=True)
     datasource = requests.post(f"{federated.url}/api/datasources/register/", headers=relay, timeout=60, json={
         "control_topic": control_topic, "partition": 0, "offset": record.offset,
         "record": base64.b64encode(record.raw).decode()})

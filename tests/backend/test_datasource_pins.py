@@ -27,7 +27,7 @@ def _announcement(stack: local.Stack, federated_id: str, timeout_s: float = 120.
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = [r.message for r in read_control(stack.bootstrap("platform"), MODEL_CONTROL_TOPIC,
-                                                 expected=ModelControl, idle_timeout_s=1.0)
+                                                 expected=ModelControl, to_end=True)
                  if r.message.model_id == federated_id]
         if found:
             return found[-1]

@@ -393,7 +393,7 @@ def classic_record(stack: local.Stack, run: Run) -> tuple[list[RoundMessage], di
     assert run.announcement is not None
     rounds: list[RoundMessage] = []
     submitters: dict[bytes, str] = {}
-    for record in read_control(stack.bootstrap("platform"), run.announcement.control_topic, idle_timeout_s=1.0):
+    for record in read_control(stack.bootstrap("platform"), run.announcement.control_topic, to_end=True):
         message = record.message
         if isinstance(message, RoundMessage) and message.model_id == run.run_id:
             rounds.append(message)

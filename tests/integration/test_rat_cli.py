@@ -21,7 +21,7 @@ SAMPLES, SEED, WINDOW = 96, 11, 64
 
 def published(bootstrap: str, datasource_id: str) -> list[DataControl]:
     return [record.message for record in read_control(bootstrap, DATA_CONTROL_TOPIC, expected=DataControl,
-                                                      idle_timeout_s=2.0) if record.key == datasource_id.encode()]
+                                                      to_end=True) if record.key == datasource_id.encode()]
 
 
 def run_cli(bootstrap: str, datasource_id: str, *extra: str) -> int:

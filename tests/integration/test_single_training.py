@@ -51,7 +51,7 @@ def datasource(bootstrap: str, samples: int, *, validation_rate: float, test_rat
 
 def job_for(bootstrap: str, datasource_id: str, model_file: Path, results: Path, **options) -> SingleTrainingJob:
     """The job as the backend builds it: the description pinned by its place and SHA-256."""
-    records = [record for record in read_control(bootstrap, DATA_CONTROL_TOPIC, expected=DataControl, idle_timeout_s=2)
+    records = [record for record in read_control(bootstrap, DATA_CONTROL_TOPIC, expected=DataControl, to_end=True)
                if record.message.datasource_id == datasource_id]
     assert records, f"datasource {datasource_id} is not described"
     return SingleTrainingJob(

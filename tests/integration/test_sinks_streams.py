@@ -211,14 +211,14 @@ def test_malformed_control_messages_are_logged_and_skipped(platform_bootstrap: s
     offset = publish_control(producer, control_topic, good)
     producer.close()
     with caplog.at_level(logging.WARNING, logger="kafkaml.control_topics"):
-        records = list(read_control(platform_bootstrap, control_topic, idle_timeout_s=1.0))
+        records = list(read_control(platform_bootstrap, control_topic, to_end=True))
     assert [(r.offset, r.message) for r in records] == [(offset, good)]
     warnings = [r.getMessage() for r in caplog.records if r.name == "kafkaml.control_topics"]
     assert len(warnings) == 3
     assert "not valid JSON" in warnings[0] and "metrics.metrics: is required" in warnings[1]
     assert "metrics.metrics.loss: expected a finite number" in warnings[2]
     # Reading from an offset resumes there.
-    assert list(read_control(platform_bootstrap, control_topic, start_offset=offset + 1, idle_timeout_s=0.5)) == []
+    assert list(read_control(platform_bootstrap, control_topic, start_offset=offset + 1, to_end=True)) == []
 
 
 @pytest.mark.parametrize(("bad", "error", "problem"), [
