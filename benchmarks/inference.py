@@ -69,9 +69,12 @@ class Arrivals:
         while len(self.at) < count:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(self.at)} of {count} predictions within {timeout_s:.0f} s")
-            messages = self.consumer.consume(num_messages=1000, timeout=0.1)
+            # poll returns at the first message; consume would wait to fill its batch or time out
+            first = self.consumer.poll(0.1)
             now = time.perf_counter()
-            for message in messages:
+            if first is None:
+                continue
+            for message in [first, *self.consumer.consume(num_messages=10000, timeout=0)]:
                 if message.error() is not None:
                     raise RuntimeError(f"reading the predictions: {message.error()}")
                 self.at[(message.partition(), int(dict(message.headers())[OFFSET_HEADER]))] = now
