@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 from _report import write_figures
-from kafka import TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer
+from confluent_kafka import TopicPartition as CTopicPartition
 from kafka.admin import NewTopic
 from rich.console import Console
 from rich.table import Table
@@ -49,12 +50,18 @@ SCALES = {"full": {"records": 6000, "latency_records": 3000}, "quick": {"records
 
 
 class Arrivals:
-    """When each prediction arrived (by input partition and offset), read as they come."""
+    """When each prediction arrived (by input partition and offset), read as they come.
+
+    The reader is librdkafka (confluent-kafka), not kafka-python: it shares the two cores with the
+    worker and the broker, and kafka-python's decoding of every answer in Python would take its
+    share from the worker it measures.
+    """
 
     def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
         # Tansu holds a fetch for its whole wait even when records arrive meanwhile: 10 ms, as the worker's.
-        self.consumer = kafka.assigned_consumer(bootstrap, [TopicPartition(topic, p) for p in range(partitions)],
-                                                fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-arrivals",
+                                  "enable.auto.commit": False, "fetch.wait.max.ms": FETCH_MAX_WAIT_MS})
+        self.consumer.assign([CTopicPartition(topic, partition, OFFSET_BEGINNING) for partition in range(partitions)])
         self.at: dict[tuple[int, int], float] = {}
 
     def until(self, count: int, timeout_s: float) -> None:
@@ -62,10 +69,18 @@ class Arrivals:
         while len(self.at) < count:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(self.at)} of {count} predictions within {timeout_s:.0f} s")
-            for tp, records in self.consumer.poll(timeout_ms=100).items():
-                now = time.perf_counter()
-                for record in records:
-                    self.at[(tp.partition, int(dict(record.headers)[OFFSET_HEADER]))] = now
+            # poll returns at the first message; consume would wait to fill its batch or time out
+            first = self.consumer.poll(0.1)
+            now = time.perf_counter()
+            if first is None:
+                continue
+            for message in [first, *self.consumer.consume(num_messages=10000, timeout=0)]:
+                if message.error() is not None:
+                    raise RuntimeError(f"reading the predictions: {message.error()}")
+                self.at[(message.partition(), int(dict(message.headers())[OFFSET_HEADER]))] = now
+
+    def close(self) -> None:
+        self.consumer.close()
 
 
 def in_memory_rate(model, x: np.ndarray, batch: int) -> tuple[float, float]:
@@ -134,7 +149,7 @@ def main() -> None:
         on_batch, predict = in_memory_rate(model, x, args.batch)
 
         stack = local.up(0, Path(run_dir) / "stack")
-        worker = None
+        worker = arrivals = None
         try:
             bootstrap = stack.bootstrap("platform")
             job = InferenceJob(
@@ -170,6 +185,8 @@ def main() -> None:
         finally:
             if worker is not None:
                 worker.stop()
+            if arrivals is not None:
+                arrivals.close()
             local.down(Path(run_dir) / "stack")
 
     figures = {

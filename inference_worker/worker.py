@@ -58,6 +58,10 @@ TOPIC_WAIT_S = 1.0
 #: long each time its fetched records ran out, although more were in the topic (RAT CNN: 465
 #: records/s through the worker, 1,175 with 10 ms).
 FETCH_MAX_WAIT_MS = 10
+#: The least time between two background commits: a commit per batch cost the broker and both
+#: of the worker's threads a request each, and a commit later than it could be only makes the
+#: next owner of a partition read back more answers (inference_worker.answers).
+COMMIT_INTERVAL_S = 0.5
 #: A tail read's polls return whole fetches (inference_worker.answers._read_to_the_end).
 TAIL_POLL_RECORDS = 1 << 20
 
@@ -89,6 +93,7 @@ class Answering(ConsumerRebalanceListener):
         self.answered: dict[TopicPartition, set[int]] = {}
         self.next_offset: dict[TopicPartition, int] = {}
         self.uncommitted: set[TopicPartition] = set()
+        self.committed_at = -COMMIT_INTERVAL_S
         #: Partitions the group gave since the last poll, paused until :meth:`resume_assigned`.
         self.assigned: set[TopicPartition] = set()
         self.predicting: Predicting | None = None
@@ -197,20 +202,18 @@ class Answering(ConsumerRebalanceListener):
     def answer(self, predicted: Predicting) -> None:
         """Send one answer per record of a predicted batch and flush them (committing is next);
         every answer sent is flushed before the next poll, where partitions may move on."""
-        outputs = iter(predicted.outputs.result())
+        answers = iter(self.predictor.answers(predicted.outputs.result()))
         futures, errors = [], 0
         for position, record in enumerate(predicted.records):  # input order: answer partitions stay in order
             reason = predicted.reasons.get(position)
             if reason is None:
-                try:
-                    value = prediction_value(self.predictor.answer(next(outputs)))
-                except ValueError as exc:
-                    reason = str(exc)
+                answer = next(answers)
+                reason = Predictor.NOT_FINITE if answer is None else None
             tp = TopicPartition(record.topic, record.partition)
             if tp in predicted.revoked:
                 continue
             if reason is None:
-                topic = self.job.output_topic
+                topic, value = self.job.output_topic, prediction_value(answer)
             else:
                 topic, value = self.job.error_topic, error_value(reason, record.topic, record.partition, record.offset)
                 errors += 1
@@ -219,17 +222,19 @@ class Answering(ConsumerRebalanceListener):
             self._advance(tp, record.offset)
         self.producer.flush()
         for future in futures:
-            future.get(timeout=0)  # raises the send's error: nothing is committed past an unsent answer
+            if not future.succeeded():  # cheaper than get() for each, which builds its RecordMetadata
+                future.get(timeout=0)  # raises the send's error: nothing is committed past an unsent answer
         fault_point("inference.after_flush")
         if errors:
             log.warning("%d record(s) answered on %s", errors, self.job.error_topic)
 
     def commit(self, *, wait: bool = False) -> None:
-        """Commit the offsets past every answered input: in the background while the worker runs
-        (a lost commit only makes the next owner skip more, see :mod:`inference_worker.answers`),
-        and waited for when it stops."""
-        if not self.uncommitted:
+        """Commit the offsets past every answered input: in the background while the worker runs,
+        at most every COMMIT_INTERVAL_S (a late or lost commit only makes the next owner skip more,
+        see :mod:`inference_worker.answers`), and waited for when it stops."""
+        if not self.uncommitted or (not wait and time.monotonic() - self.committed_at < COMMIT_INTERVAL_S):
             return
+        self.committed_at = time.monotonic()
         assert self.consumer is not None
         # Never past an input in hand: an answered input skipped after it must not commit it.
         in_hand = [*self.batch, *(self.predicting.records if self.predicting is not None else ())]

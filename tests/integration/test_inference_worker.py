@@ -357,9 +357,11 @@ def test_a_model_without_softmax_answers_values(tmp_path: Path) -> None:
     outputs = predictor.predict(x)
     np.testing.assert_allclose(outputs, model.predict(x, verbose=0), rtol=1e-6)
     assert not predictor.classifier
-    assert predictor.answer(outputs[0]) == {"values": outputs[0].tolist()}
-    with pytest.raises(ValueError, match="not finite"):
-        predictor.answer(np.array([np.inf, 0.0], np.float32))
+    assert predictor.answers(outputs) == [{"values": output.tolist()} for output in outputs]
+    # A batch's outputs that are not finite have no answer; the others keep their places.
+    mixed = np.array([[1.0, 2.0], [np.inf, 0.0], [3.0, np.nan], [4.0, 5.0]], np.float32)
+    assert predictor.answers(mixed) == [{"values": [1.0, 2.0]}, None, None, {"values": [4.0, 5.0]}]
+    assert predictor.answers(np.empty((0,), np.float32)) == []
 
 
 def test_sigterm_ends_the_worker_after_answering_and_committing(deployment, workers, answers_of) -> None:

@@ -1,6 +1,6 @@
 """The worker commits no offset past an input it still holds, even when an input after it was
 answered before a restart (the answered inputs past the committed offset need not be contiguous
-for that to hold)."""
+for that to hold). Background commits are spaced by COMMIT_INTERVAL_S; the one at stop is not."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from inference_worker.settings import load_job
-from inference_worker.worker import Answering
+from inference_worker.worker import COMMIT_INTERVAL_S, Answering
 from tests.unit.test_inference_settings import JOB
 
 TP = TopicPartition("in", 0)
@@ -19,9 +19,13 @@ class Commits:
 
     def __init__(self) -> None:
         self.made: list[dict[TopicPartition, int]] = []
+        self.waited: list[dict[TopicPartition, int]] = []
 
     def commit_async(self, offsets, callback) -> None:
         self.made.append({tp: meta.offset for tp, meta in offsets.items()})
+
+    def commit(self, offsets) -> None:
+        self.waited.append({tp: meta.offset for tp, meta in offsets.items()})
 
 
 def record(offset: int) -> ConsumerRecord:
@@ -39,5 +43,24 @@ def test_an_answered_input_after_one_in_hand_does_not_commit_it() -> None:
     answering.commit()
     assert commits.made == [{TP: 10}]
     answering.batch = []  # 10 and 12 answered: the commit goes past all four
+    answering.committed_at -= COMMIT_INTERVAL_S
     answering.commit()
     assert commits.made[-1] == {TP: 14}
+
+
+def test_background_commits_are_spaced_and_the_last_one_waits_for_nothing() -> None:
+    job, codec = load_job(JOB.environment())
+    answering = Answering(job, codec, predictor=None, producer=None, reader=None)
+    answering.consumer = commits = Commits()
+    answering.next_offset[TP], answering.answered[TP] = 0, set()
+    answering._advance(TP, 0)
+    answering.commit()
+    answering._advance(TP, 1)
+    answering.commit()  # within COMMIT_INTERVAL_S of the first: left for later
+    assert commits.made == [{TP: 1}]
+    answering.committed_at -= COMMIT_INTERVAL_S
+    answering.commit()
+    assert commits.made == [{TP: 1}, {TP: 2}]
+    answering._advance(TP, 2)
+    answering.commit(wait=True)  # stopping: committed at once, whatever the interval
+    assert commits.waited == [{TP: 3}]
