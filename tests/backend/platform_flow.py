@@ -21,7 +21,7 @@ from kafkaml.jobs.local import LocalJob
 from kafkaml.jobs.spec import LABEL_TRAINING
 from kafkaml.ledger.gas import aggregator_gas
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
+from kafkaml.sinks import publish_datasource
 from kafkaml.messages.kinds import DataControl
 from kafkaml.sinks import DATA_CONTROL_TOPIC
 from kafkaml.topics import MODEL_CONTROL_TOPIC

@@ -11,7 +11,7 @@ import pytest
 
 from kafkaml.control_topics import RecordPin, read_control
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
+from kafkaml.sinks import publish_datasource
 from kafkaml.messages.kinds import DataControl
 from kafkaml.workloads import Samples
 from tests.conftest import unique
