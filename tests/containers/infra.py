@@ -296,13 +296,18 @@ class Deployment:
                     "python", "-c", PUBLISH, json.dumps(plan), timeout=300)
 
     def down(self) -> None:
-        """Every client's project, then the platform's, and its network."""
-        try:
-            for client_id, env in self.clients.items():
-                down(self.client_project(client_id), env, (CLIENT,))
-            down(self.project, self.env, (COMPOSE, JOBS), self.network)
-        finally:
-            pods.podman("network", "rm", "--force", self.network, check=False)
+        """Every client's project, then the platform's (each even when one before failed), and
+        its network; fails afterwards when any left something."""
+        failures = []
+        projects = [(self.client_project(client), env, (CLIENT,), None) for client, env in self.clients.items()]
+        for project, env, files, network in [*projects, (self.project, self.env, (COMPOSE, JOBS), self.network)]:
+            try:
+                down(project, env, files, network)
+            except ComposeError as exc:
+                failures.append(str(exc))
+        pods.podman("network", "rm", "--force", self.network, check=False)
+        if failures:
+            raise ComposeError("\n".join(failures))
 
 
 @contextlib.contextmanager
