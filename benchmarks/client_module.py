@@ -38,8 +38,7 @@ from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.local import client as local_client
 from kafkaml.local import stack as local
 from kafkaml.local.services_run import follow, start
-from kafkaml.local.train import publish_workload
-from kafkaml.local.train import RunOptions, start_run, wait_for_end
+from kafkaml.local.train import RunOptions, publish_workload, start_run, wait_for_end
 from kafkaml.messages.kinds import ModelControl
 from kafkaml.topics import MODEL_CONTROL_TOPIC
 from kafkaml.workloads import make_workload

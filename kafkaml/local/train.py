@@ -34,9 +34,9 @@ from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.messages.kinds import ModelControl
 from kafkaml.model_source import ModelSourceError
-from kafkaml.sinks import publish_training_data
+from kafkaml.sinks import DATA_CONTROL_TOPIC, publish_training_data
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, MODEL_CONTROL_TOPIC, ensure_topic
-from kafkaml.workloads import Samples, Workload
+from kafkaml.workloads import Workload
 
 #: Who launched the jobs (their ``managed-by`` label), and the image a cluster would run them from.
 OWNER = "kafkaml-train"
