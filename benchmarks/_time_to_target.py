@@ -24,14 +24,8 @@ from _runs import envelopes, epoch_seconds
 
 from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.local import stack as local
-from kafkaml.local.train import (
-    PLATFORM_VALIDATION_RATE,
-    RunOptions,
-    check_alive,
-    publish_datasource,
-    start_run,
-)
-from kafkaml.sinks import DATA_CONTROL_TOPIC
+from kafkaml.local.train import RunOptions, check_alive, start_run
+from kafkaml.sinks import DATA_CONTROL_TOPIC, PLATFORM_VALIDATION_RATE, publish_datasource
 from kafkaml.workloads import Samples, Workload
 
 #: Seconds between looks at the aggregator's record while a run goes on.

@@ -37,8 +37,8 @@ from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.local import client as local_client
 from kafkaml.local import stack as local
-from kafkaml.local.services_run import follow, publish_data, start
-from kafkaml.local.train import RunOptions, start_run, wait_for_end
+from kafkaml.local.services_run import follow, start
+from kafkaml.local.train import RunOptions, publish_workload, start_run, wait_for_end
 from kafkaml.messages.kinds import ModelControl
 from kafkaml.topics import MODEL_CONTROL_TOPIC
 from kafkaml.workloads import make_workload
@@ -108,7 +108,7 @@ def measure_matching(stack: local.Stack, repetitions: int) -> list[float]:
     latencies = []
     workload = make_workload("toy", CLIENTS, 2400, seed=5, mode="random-split")
     data = f"match-{datetime.now():%H%M%S}"  # one datasource per client: each deployment matches it
-    publish_data(stack, workload, data)
+    publish_workload(stack, workload, data)
     for repetition in range(repetitions):
         run = start(stack, workload, name=f"{data}-{repetition}", mode="blockchain", rounds=1, epochs=1, batch=32,
                     strategy="fedasync", strategy_params={}, data=data)

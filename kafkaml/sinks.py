@@ -26,7 +26,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from kafkaml.codecs import AvroCodec, RawCodec, SampleError, avro_fields
 from kafkaml.control_topics import publish_control
 from kafkaml.messages.kinds import SPLITS, DataControl, compress_offsets
 from kafkaml.topics import DATA_CONTROL_TOPIC
+
+if TYPE_CHECKING:
+    from kafkaml.workloads import Samples, Workload
 
 _PENDING_LIMIT = 4096  # resolve send futures in windows so memory does not grow with the dataset
 
@@ -294,3 +297,26 @@ class AvroSink(DatasourceSink):
             return sum(int(np.size(record[field["name"]])) for field in schema["fields"])
         except KeyError as exc:
             raise SampleError(f"{what} lacks field {exc.args[0]!r} of its Avro schema") from None
+
+
+#: Share of the workload's validation samples the aggregator scores on (a datasource needs some
+#: training samples, so not all of them).
+PLATFORM_VALIDATION_RATE = 0.95
+
+
+def publish_datasource(bootstrap: str, topic: str, datasource_id: str, samples: Samples, classes: int,
+                       validation_rate: float = 0.0, test_rate: float = 0.0,
+                       control_topic: str = DATA_CONTROL_TOPIC) -> None:
+    with RawSink(bootstrap, topic, datasource_id=datasource_id, classes=classes, validation_rate=validation_rate,
+                 test_rate=test_rate, seed=0, control_topic=control_topic) as sink:
+        sink.send_many(samples.x, samples.y.astype("int64"))
+
+
+def publish_training_data(workload: Workload, name: str, clients: list[str], platform: str) -> None:
+    """A training's data as users publish it: the share of ``client-N`` into the N-th of ``clients``
+    (each owner's own broker), the validation data into the platform's broker ``platform``. Here,
+    not in the local stack, so that a container on a deployment's network can publish it too."""
+    for index, (bootstrap, share) in enumerate(zip(clients, workload.clients, strict=True), start=1):
+        publish_datasource(bootstrap, f"kml-data-{name}", f"{name}-client-{index}", share, workload.classes)
+    publish_datasource(platform, f"kml-validation-{name}", f"{name}-validation", workload.validation,
+                       workload.classes, validation_rate=PLATFORM_VALIDATION_RATE)

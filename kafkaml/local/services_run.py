@@ -27,7 +27,7 @@ from kafkaml import kafka
 from kafkaml.cli.platform_client import PlatformError, wait_until_built
 from kafkaml.local import platform
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
+from kafkaml.local.train import publish_workload
 from kafkaml.topics import ensure_topic
 from kafkaml.workloads import Workload
 
@@ -40,7 +40,8 @@ class ServicesRunFailed(RuntimeError):
 
 @dataclass
 class ServicesRun:
-    stack: local.Stack
+    #: The local stack it runs on (its brokers serve ``infer``); None on another deployment.
+    stack: local.Stack | None
     url: str
     api: requests.Session
     result: dict[str, Any]
@@ -75,16 +76,6 @@ def _get(api: requests.Session, url: str, path: str) -> dict:
     return answer.json()
 
 
-def publish_data(stack: local.Stack, workload: Workload, name: str) -> None:
-    """Each data owner's dataset into its own broker, the validation data into the platform's:
-    their data control loggers register them."""
-    for index, share in enumerate(workload.clients, start=1):
-        owner = f"client-{index}"
-        publish_datasource(stack.bootstrap(owner), f"kml-data-{name}", f"{name}-{owner}", share, workload.classes)
-    publish_datasource(stack.bootstrap("platform"), f"kml-validation-{name}", f"{name}-validation",
-                       workload.validation, workload.classes, validation_rate=0.95)
-
-
 def start(stack: local.Stack, workload: Workload, *, name: str, mode: str, rounds: int, epochs: int, batch: int,
           strategy: str, strategy_params: dict[str, Any], reward_policy: str = "improvement",
           data: str | None = None) -> ServicesRun:
@@ -96,23 +87,38 @@ def start(stack: local.Stack, workload: Workload, *, name: str, mode: str, round
     api = requests.Session()
     api.headers["Authorization"] = f"Token {platform.admin_credentials(stack.run_dir)['token']}"
     if data is None:
-        publish_data(stack, workload, name)
-    clients = {stack.account(f"client-{index}").address if mode == "blockchain" else f"client-{index}": len(share)
-               for index, share in enumerate(workload.clients, start=1)}
-    validation = _wait(lambda: _datasource(api, backend.address, f"{data or name}-validation"), 60,
+        publish_workload(stack, workload, name)
+    clients = [stack.account(f"client-{index}").address if mode == "blockchain" else f"client-{index}"
+               for index in range(1, len(workload.clients) + 1)]
+    run = deploy(api, backend.address, workload, clients, name=name, data=data or name, mode=mode, rounds=rounds,
+                 epochs=epochs, batch=batch, strategy=strategy, strategy_params=strategy_params,
+                 reward_policy=reward_policy)
+    run.stack = stack
+    return run
+
+
+def deploy(api: requests.Session, url: str, workload: Workload, clients: list[str], *, name: str, data: str,
+           mode: str, rounds: int, epochs: int, batch: int, strategy: str, strategy_params: dict[str, Any],
+           reward_policy: str = "improvement") -> ServicesRun:
+    """Model → configuration → deployment through the platform's REST API at ``url``, once the
+    platform registered the validation datasource of the run ``data``; ``clients``: each share's
+    identity (its wallet's address in blockchain mode, its client id in classic mode), in the
+    workload's order. Any deployment runs this: the local stack's, a compose project's."""
+    validation = _wait(lambda: _datasource(api, url, f"{data}-validation"), 60,
                        "the platform's data control logger did not register the validation datasource")
-    model = _post(api, backend.address, "models/", {"name": name, "source": workload.model_source,
-                                                     "description": f"{workload.name} model of {name}"})
+    model = _post(api, url, "models/", {"name": name, "source": workload.model_source,
+                                        "description": f"{workload.name} model of {name}"})
     try:  # built in the background: only a ready model can be deployed
-        wait_until_built(lambda: _get(api, backend.address, f"models/{model['id']}/"))
+        wait_until_built(lambda: _get(api, url, f"models/{model['id']}/"))
     except PlatformError as exc:
         raise ServicesRunFailed(str(exc)) from None
-    configuration = _post(api, backend.address, "configurations/", {"name": name, "ml_models": [model["id"]]})
-    deployment = _post(api, backend.address, "deployments/", {
+    configuration = _post(api, url, "configurations/", {"name": name, "ml_models": [model["id"]]})
+    deployment = _post(api, url, "deployments/", {
         "configuration": configuration["id"], "validation_datasource": validation["id"], "coordination": mode,
         "rounds": rounds, "epochs": epochs, "batch": batch, "strategy": strategy, "strategy_params": strategy_params,
-        "reward_policy": reward_policy, "clients": [{"identity": identity, "sample_ceiling": count} for identity, count in clients.items()]})
-    run = ServicesRun(stack, backend.address, api, {"id": deployment["results"][0]})
+        "reward_policy": reward_policy, "clients": [{"identity": identity, "sample_ceiling": len(share)}
+                                                    for identity, share in zip(clients, workload.clients, strict=True)]})
+    run = ServicesRun(None, url, api, {"id": deployment["results"][0]})
     run.result = run.get(f"results/{run.result['id']}/")
     if run.result["status"] == "failed":
         raise ServicesRunFailed(f"the training could not start: {run.result['error']}")
@@ -141,11 +147,25 @@ def follow(run: ServicesRun, timeout_s: float, on_round: Callable[[dict], None])
     return run.result
 
 
+def audit(run: ServicesRun, timeout_s: float) -> dict[str, Any]:
+    """The recompute audit of a finished blockchain training, started through the REST API (the
+    platform runs it as a job); its report once it ended, passed or not."""
+    _post(run.api, run.url, f"results/{run.result['id']}/audits/", {})
+    deadline = time.monotonic() + timeout_s
+    while (found := run.get(f"results/{run.result['id']}/audits/")[0])["status"] == "running":
+        if time.monotonic() > deadline:
+            raise ServicesRunFailed(f"the audit did not end within {timeout_s:.0f} s")
+        time.sleep(1.0)
+    return found
+
+
 def infer(run: ServicesRun, samples: np.ndarray, timeout_s: float) -> np.ndarray:
     """The final model deployed for inference through the REST API, as a user deploys it: the
     samples published to its input topic keyed by their index, each predicted class read back from
     its output topic (one answer per sample: the worker answers exactly once), then the inference
     stopped and deleted. Returns the classes in the samples' order."""
+    if run.stack is None:
+        raise ServicesRunFailed("this inference reads and writes the local stack's broker: no local stack here")
     bootstrap = run.stack.bootstrap("platform")
     name = run.result["federated_id"]
     input_topic, output_topic = f"kml-infer-in-{name}", f"kml-infer-out-{name}"

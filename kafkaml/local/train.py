@@ -34,13 +34,9 @@ from kafkaml.local import stack as local
 from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.messages.kinds import ModelControl
 from kafkaml.model_source import ModelSourceError
-from kafkaml.sinks import DATA_CONTROL_TOPIC, RawSink
+from kafkaml.sinks import DATA_CONTROL_TOPIC, publish_training_data
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, MODEL_CONTROL_TOPIC, ensure_topic
-from kafkaml.workloads import Samples, Workload
-
-#: Share of the workload's validation samples the aggregator scores on (a datasource needs some
-#: training samples, so not all of them).
-PLATFORM_VALIDATION_RATE = 0.95
+from kafkaml.workloads import Workload
 
 #: Who launched the jobs (their ``managed-by`` label), and the image a cluster would run them from.
 OWNER = "kafkaml-train"
@@ -157,22 +153,10 @@ class Run:
                             account.key_file)
 
 
-def publish_datasource(bootstrap: str, topic: str, datasource_id: str, samples: Samples, classes: int,
-                       validation_rate: float = 0.0, test_rate: float = 0.0,
-                       control_topic: str = DATA_CONTROL_TOPIC) -> None:
-    with RawSink(bootstrap, topic, datasource_id=datasource_id, classes=classes, validation_rate=validation_rate,
-                 test_rate=test_rate, seed=0, control_topic=control_topic) as sink:
-        sink.send_many(samples.x, samples.y.astype("int64"))
-
-
 def publish_workload(current: local.Stack, workload: Workload, run_id: str) -> None:
     """Each client's data into its own broker; the platform's validation data into the platform's."""
-    for index, share in enumerate(workload.clients, start=1):
-        publish_datasource(current.bootstrap(f"client-{index}"), f"kml-data-{run_id}", f"{run_id}-client-{index}",
-                           share, workload.classes)
-    # The platform's datasource: nearly all of it is the validation split the aggregator scores on.
-    publish_datasource(current.bootstrap("platform"), f"kml-validation-{run_id}", f"{run_id}-validation",
-                       workload.validation, workload.classes, validation_rate=PLATFORM_VALIDATION_RATE)
+    publish_training_data(workload, run_id, [current.bootstrap(f"client-{index}") for index in
+                                             range(1, len(workload.clients) + 1)], current.bootstrap("platform"))
 
 
 def client_ceilings(run: Run, shares: list[int]) -> dict[str, int]:

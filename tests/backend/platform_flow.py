@@ -21,9 +21,8 @@ from kafkaml.jobs.local import LocalJob
 from kafkaml.jobs.spec import LABEL_TRAINING
 from kafkaml.ledger.gas import aggregator_gas
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
 from kafkaml.messages.kinds import DataControl
-from kafkaml.sinks import DATA_CONTROL_TOPIC
+from kafkaml.sinks import DATA_CONTROL_TOPIC, publish_datasource
 from kafkaml.topics import MODEL_CONTROL_TOPIC
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from kafkaml.workloads import make_workload

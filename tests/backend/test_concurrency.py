@@ -20,9 +20,9 @@ from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_JOB
 from kafkaml.ledger import TrainingReader
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
 from kafkaml.messages.kinds import DataControl, ModelControl
 from kafkaml.signing import SIGNATURE_HEADER, sign
+from kafkaml.sinks import publish_datasource
 from kafkaml.workloads import make_workload
 from tests.backend.client_services import FederatedBackend
 from tests.backend.conftest import Backend, running_backend

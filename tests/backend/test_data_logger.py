@@ -12,9 +12,9 @@ from pathlib import Path
 from kafkaml import kafka
 from kafkaml.jobs.local import LocalJob
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
 from kafkaml.relay import Registry
 from kafkaml.relay_records import EXCERPT_BYTES, MAX_DESCRIPTION_BYTES, MAX_RECORD_BYTES
+from kafkaml.sinks import publish_datasource
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, ensure_topic
 from kafkaml.toydata import toy_blobs
 from kafkaml.workloads import Samples

@@ -17,7 +17,7 @@ import pytest
 from kafkaml import processes
 from kafkaml.local import platform
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
+from kafkaml.sinks import publish_datasource
 from kafkaml.topics import MODEL_CONTROL_TOPIC, update_topic, weights_topic
 from kafkaml.toydata import toy_blobs
 from kafkaml.workloads import Samples, make_workload

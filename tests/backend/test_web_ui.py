@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kafkaml.local import stack as local
 from kafkaml.local.platform import UI_BUILD
-from kafkaml.local.train import publish_datasource
+from kafkaml.sinks import publish_datasource
 from kafkaml.workloads import make_workload
 from tests.backend.conftest import Backend
 from tests.backend.platform_flow import job_logs, register_validation_datasource

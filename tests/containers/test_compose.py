@@ -15,29 +15,18 @@ Docker's `docker compose` is not installed here: it has not run this file."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.containers import infra, pods
+from tests.containers.infra import COMPOSE, JOBS, compose, config
 from tests.unit.test_manifests import backend, backend_settings, containers, environment, one, pod_template
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-ROOT = pods.ROOT
-COMPOSE = ROOT / "compose.yaml"
-JOBS = ROOT / "compose.jobs.yaml"
-SETUP = ROOT / "docker" / "compose-setup.sh"
 #: The backend's settings that only the Kubernetes launcher reads, and the Docker launcher's own.
 KUBERNETES_ONLY = {"POD_NAMESPACE", "JOB_NAMESPACE", "JOB_SERVICE_ACCOUNT"}
 DOCKER_ONLY = {"JOB_NETWORK"}
@@ -70,29 +59,6 @@ launcher.delete_secret(name)
 """
 
 
-def podman_compose() -> str:
-    found = shutil.which("podman-compose", path=str(Path(sys.executable).parent)) or shutil.which("podman-compose")
-    if found is None:
-        pytest.fail("podman-compose is not installed: run `make setup` (podman-compose is in the dev extra)")
-    return found
-
-
-def compose(*args: str, env: dict[str, str], files: tuple[Path, ...] = (COMPOSE,), check: bool = True,
-            timeout: float = 600) -> subprocess.CompletedProcess:
-    command = [podman_compose()]
-    for file in files:
-        command += ["-f", str(file)]
-    done = subprocess.run([*command, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "CONTAINERS_CONF": str(pods.CONTAINERS_CONF), **env})
-    if check:
-        assert done.returncode == 0, f"podman-compose {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
-def config(env: dict[str, str], files: tuple[Path, ...] = (COMPOSE,)) -> dict[str, Any]:
-    return yaml.safe_load(compose("config", env=env, files=files).stdout)
-
-
 # --- offline: the file as podman-compose reads it ------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -100,37 +66,13 @@ def rendered() -> dict[str, Any]:
     return config({"KAFKAML_COMPOSE_DIR": "/srv/kafka-ml"})
 
 
-def secret_mounts(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
-    """The container's secret files in the manifests: path → Secret key."""
-    volumes = {volume["name"]: volume["secret"] for volume in pod["volumes"] if "secret" in volume}
-    files = {}
-    for mount in container.get("volumeMounts", []):
-        for item in volumes.get(mount["name"], {}).get("items", []):
-            files[f"{mount['mountPath']}/{item['path']}"] = item["key"]
-    return files
-
-
-def compose_secrets(service: dict[str, Any]) -> dict[str, str]:
-    """The service's secret files: path → secret name."""
-    return {secret["target"]: secret["source"] for secret in service.get("secrets", [])}
-
-
 #: compose's secret names are the manifests' Secret keys, but for the Secret named by its key alone.
 SECRET_NAMES = {"url": "database-url"}
 
 
 def test_every_service_runs_restricted_as_the_pods_do(rendered: dict[str, Any]) -> None:
-    images = {image.tag for image in infra.images_module().IMAGES} | set(infra.TAGS.values())
     for name, service in rendered["services"].items():
-        assert service["image"] in images, f"{name}: {service['image']} is not an image `make images` builds"
-        user, _, group = service["user"].partition(":")
-        assert int(user) > 0 and int(group) > 0, f"{name}: runs as {service['user']}"
-        assert service["read_only"] is True, f"{name}: a writable root filesystem"
-        assert service["cap_drop"] == ["ALL"] and "no-new-privileges" in service["security_opt"], name
-        assert any(mount.startswith("/tmp") for mount in service["tmpfs"]), f"{name}: no scratch /tmp"
-        assert not service.get("privileged") and not service.get("cap_add"), name
-        for value in (service.get("environment") or {}).values():
-            assert "KEY=" not in str(value) and "postgresql://" not in str(value), f"{name}: a secret in a value"
+        infra.assert_restricted(name, service)
     published = {name: service["ports"] for name, service in rendered["services"].items() if service.get("ports")}
     assert list(published) == ["ui"] and all(str(port).startswith("127.0.0.1:") for port in published["ui"])
 
@@ -157,8 +99,8 @@ def test_the_platform_services_get_the_manifests_users_images_settings_and_secre
         assert service["environment"]["JOB_LAUNCHER"] == "docker"
         assert service["environment"]["JOB_NETWORK"] == rendered["networks"]["default"]["name"]
         expected_files = {path: SECRET_NAMES.get(key, key) for container in mounted
-                          for path, key in secret_mounts(pod, manifests[container]).items()}
-        assert compose_secrets(service) == expected_files, name
+                          for path, key in infra.secret_mounts(pod, manifests[container]).items()}
+        assert infra.compose_secrets(service) == expected_files, name
         assert any(volume.endswith(":" + service["environment"]["BACKEND_STORAGE_DIR"])
                    for volume in service["volumes"]), name
     # The init containers' commands in their order, then the server's arguments.
@@ -181,8 +123,8 @@ def test_the_logger_and_the_ui_get_the_manifests_settings(rendered: dict[str, An
     (logger,) = logger_pod["containers"]
     assert set(services["data-control-logger"]["environment"]) == {variable["name"] for variable in logger["env"]}
     assert services["data-control-logger"]["command"] == logger["args"]
-    assert compose_secrets(services["data-control-logger"]) == {
-        path: SECRET_NAMES.get(key, key) for path, key in secret_mounts(logger_pod, logger).items()}
+    assert infra.compose_secrets(services["data-control-logger"]) == {
+        path: SECRET_NAMES.get(key, key) for path, key in infra.secret_mounts(logger_pod, logger).items()}
     registry = services["data-control-logger"]["environment"]["REGISTRY_URL"]
     allowed = services["backend"]["environment"]["BACKEND_ALLOWED_HOSTS"].split(",")
     assert registry.split("/")[2].split(":")[0] in allowed and registry.split("/")[2].split(":")[0] == "backend"
@@ -220,76 +162,24 @@ def test_the_engine_socket_is_mounted_only_by_the_jobs_file(rendered: dict[str, 
 
 # --- the platform up with podman-compose ------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Path]:
-    """podman's Docker-compatible service on a socket of its own, usable by the group 10001 (the
-    backend's), as docs/deploy-compose.md sets up an engine's socket for compose.jobs.yaml."""
-    directory = tmp_path / "engine"
-    directory.mkdir()
-    socket_path = directory / "podman.sock"
-    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
-                               env={**os.environ, "CONTAINERS_CONF": str(pods.CONTAINERS_CONF)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not socket_path.exists():
-            assert time.monotonic() < deadline and service.poll() is None, "podman's service did not start"
-            time.sleep(0.2)
-        os.chown(socket_path, 0, 10001)
-        os.chmod(socket_path, 0o660)
-        yield socket_path
-    finally:
-        service.terminate()
-        service.wait(timeout=30)
-
-
-def one_shot_finished(container: str, timeout_s: float = 120) -> list[str]:
-    """The one-shot service's state and exit code once it has stopped (podman starts one again when
-    a service depending on it starts: podman-compose passes depends_on as --requires)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        state = pods.podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container).stdout.split()
-        if state[0] in ("exited", "stopped") or time.monotonic() > deadline:
-            return ["exited" if state[0] == "stopped" else state[0], *state[1:]]
-        time.sleep(1)
-
-
-def test_the_platform_comes_up_with_podman_compose(images: dict, engine: Path, tmp_path: Path) -> None:
+def test_the_platform_comes_up_with_podman_compose(images: dict, tmp_path: Path) -> None:
     tags = infra.build(tmp_path / "infra")
     for tag in tags.values():
         assert infra.images_module().image_exists(tag), tag
-    project = f"kml{uuid.uuid4().hex[:6]}"
-    state = tmp_path / "compose"
-    port = free_port()
-    env = {"KAFKAML_COMPOSE_DIR": str(state), "KAFKAML_UI_PORT": str(port), "KAFKAML_NETWORK": f"{project}-net",
-           "KAFKAML_ENGINE_SOCKET": str(engine), "KAFKAML_ENGINE_GID": "10001"}
-    setup = subprocess.run(["sh", str(SETUP), str(state)], capture_output=True, text=True, timeout=60)
-    assert setup.returncode == 0, setup.stderr
-    for secret in ("backend-secret-key", "eth-admin-key", "logger-token", "database-url"):
-        stat = (state / "secrets" / secret).stat()
-        assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (0, 10001, 0o440), secret
-    password = (state / "secrets" / "postgres-password").read_text().strip()
-    assert password in (state / "secrets" / "database-url").read_text()
-    files = (COMPOSE, JOBS)
-    started = time.monotonic()
-    try:
-        compose("-p", project, "up", "-d", env=env, files=files, timeout=900)
-        base = f"http://127.0.0.1:{port}"
-        status, _, answer = pods.http(f"{base}/api/health/", timeout_s=180)
-        healthy_s = time.monotonic() - started
-        assert status == 200 and json.loads(answer)["status"] == "ok", answer
-        status, headers, page = pods.http(f"{base}/trainings", timeout_s=30)
+    with infra.deployment(tmp_path) as platform:
+        started = time.monotonic()
+        healthy_s = platform.up()
+        state = platform.work / "platform"
+        for secret in ("backend-secret-key", "eth-admin-key", "logger-token", "database-url"):
+            stat = (state / "secrets" / secret).stat()
+            assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (0, 10001, 0o440), secret
+        password = (state / "secrets" / "postgres-password").read_text().strip()
+        assert password in (state / "secrets" / "database-url").read_text()
+        status, headers, page = pods.http(f"{platform.url}/trainings", timeout_s=30)
         assert status == 200 and b'<div id="root">' in page and "text/html" in headers.get("Content-Type", ""), page[:300]
-        by_service = {label(name, "com.docker.compose.service"): name for name in pods.podman(
-            "ps", "--all", "--filter", f"label=io.podman.compose.project={project}", "--format", "{{.Names}}").stdout.split()}
+        by_service = platform.containers()
         for one_shot in ("backend-init", "fund"):
-            finished = one_shot_finished(by_service[one_shot])
+            finished = infra.one_shot_finished(by_service[one_shot])
             assert finished == ["exited", "0"], f"{one_shot}: {finished}\n{pods.logs(by_service[one_shot])}"
         init_log = pods.logs(by_service["backend-init"])
         assert "Apply all migrations" in init_log and "has the token of" in init_log, init_log
@@ -300,7 +190,7 @@ def test_the_platform_comes_up_with_podman_compose(images: dict, engine: Path, t
         assert not inspected["EffectiveCaps"], inspected["EffectiveCaps"]
 
         # A job through the engine's socket, from inside the backend's container.
-        job = f"{project}-probe"
+        job = f"{platform.project}-probe"
         probe = pods.podman("exec", by_service["backend"], "python", "-c", JOB_PROBE, job, check=False, timeout=300)
         assert probe.returncode == 0, f"{probe.stdout[-2000:]}\n{probe.stderr[-3000:]}"
         state_line, output = probe.stdout.split("\n", 1)
@@ -308,16 +198,3 @@ def test_the_platform_comes_up_with_podman_compose(images: dict, engine: Path, t
         assert "probe-token 10001" in output and '200 {"status":"ok"' in output, output
         print(f"\nthe platform with podman-compose, from `up` to a healthy API through the UI: {healthy_s:.1f} s; "
               f"with a job run through the engine's socket: {time.monotonic() - started:.1f} s")
-    finally:
-        down = compose("-p", project, "down", "--timeout", "5", env=env, files=files, check=False, timeout=300)
-        for name in pods.podman("ps", "--all", "--quiet", "--filter", "label=kafka-ml/job", "--filter",
-                                f"network={env['KAFKAML_NETWORK']}", check=False).stdout.split():
-            pods.podman("rm", "--force", name, check=False)
-        leftover = pods.podman("ps", "--all", "--quiet", "--filter", f"label=io.podman.compose.project={project}",
-                               check=False).stdout.split()
-        pods.podman("network", "rm", "--force", env["KAFKAML_NETWORK"], check=False)
-    assert down.returncode == 0 and not leftover, f"down left {leftover}:\n{down.stderr[-2000:]}"
-
-
-def label(container: str, name: str) -> str:
-    return pods.podman("inspect", "--format", f'{{{{index .Config.Labels "{name}"}}}}', container).stdout.strip()

@@ -11,8 +11,8 @@ import pytest
 
 from kafkaml.control_topics import RecordPin, read_control
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
 from kafkaml.messages.kinds import DataControl
+from kafkaml.sinks import publish_datasource
 from kafkaml.workloads import Samples
 from tests.conftest import unique
 from training_worker.announcement import AnnouncementError, find_datasource

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from kafkaml.builder import describe
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
 from kafkaml.model_source import build_model
-from kafkaml.sinks import DATA_CONTROL_TOPIC
+from kafkaml.sinks import DATA_CONTROL_TOPIC, publish_datasource
 from kafkaml.toydata import TOY_MODEL_SOURCE, toy_blobs
 from kafkaml.workloads import Samples
 from tests.conftest import unique

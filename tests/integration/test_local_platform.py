@@ -19,7 +19,7 @@ from kafkaml.jobs import JobSpec, LocalLauncher, Role
 from kafkaml.local import client as local_client
 from kafkaml.local import platform
 from kafkaml.local import stack as local
-from kafkaml.local.train import publish_datasource
+from kafkaml.sinks import publish_datasource
 from kafkaml.toydata import TOY_MODEL_SOURCE, toy_blobs
 from kafkaml.workloads import Samples
 

@@ -20,8 +20,8 @@ from kafkaml.builder import build_isolated
 from kafkaml.codecs import RawCodec
 from kafkaml.control_topics import read_control
 from kafkaml.jobs import LocalJob, SingleTrainingJob
-from kafkaml.local.train import publish_datasource
 from kafkaml.messages.kinds import DataControl
+from kafkaml.sinks import publish_datasource
 from kafkaml.topics import DATA_CONTROL_TOPIC
 from kafkaml.toydata import TOY_CLASSES, TOY_FEATURES, TOY_MODEL_SOURCE, toy_blobs
 from kafkaml.workloads import Samples

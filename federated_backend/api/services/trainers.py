@@ -30,7 +30,10 @@ def launcher() -> Launcher:
 
 
 def job_name(participation: Participation) -> str:
-    return f"trainer-{participation.pk}"
+    """Unique on one engine shared by several clients (single-host compose: every client's trainers
+    are containers of the same engine, named and selected by this name), so it carries the
+    client's id besides the participation's number, cut to a DNS label's 63 characters."""
+    return f"trainer-{participation.pk}-{client_settings().client_id}"[:63].rstrip("-")
 
 
 def trainer_job(participation: Participation, announcement: ModelControl) -> TrainerJob:
