@@ -41,6 +41,7 @@ LONGEST_FIRST = (
     "tests/integration/test_federated_training.py",
     "tests/integration/test_vs_flower_benchmark.py",
     "tests/containers/test_platform.py",
+    "tests/containers/test_compose_client.py",
     "tests/integration/test_heterogeneous_clients.py",
     "tests/containers/test_compose.py",
     "tests/integration/test_audit_recompute.py",
