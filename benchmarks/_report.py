@@ -7,6 +7,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 
 def write_figures(path: Path | None, figures: dict[str, Any]) -> None:
     """Write ``figures`` as one flat JSON object to ``path`` (nothing when no path was given)."""
@@ -14,6 +17,17 @@ def write_figures(path: Path | None, figures: dict[str, Any]) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def print_and_write(title: str, figures: dict[str, Any], path: Path | None) -> None:
+    """Print ``figures`` as a two-column table, then write them (:func:`write_figures`)."""
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in figures.items():
+        table.add_row(name, str(value))
+    Console().print(table)
+    write_figures(path, figures)
 
 
 def p95(values: list[float]) -> float:

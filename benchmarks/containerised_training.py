@@ -34,9 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import write_figures
-from rich.console import Console
-from rich.table import Table
+from _report import print_and_write
 
 from kafkaml.local import services_run
 from kafkaml.local import stack as local
@@ -119,13 +117,8 @@ def main() -> None:
         "clients": len(CLIENTS),
         "cpus": os.cpu_count(),
     }
-    table = Table(title=f"a blockchain training, toy workload, {args.rounds} rounds, {len(CLIENTS)} clients")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for name, value in figures.items():
-        table.add_row(name, str(value))
-    Console().print(table)
-    write_figures(args.json, figures)
+    print_and_write(f"a blockchain training, toy workload, {args.rounds} rounds, {len(CLIENTS)} clients", figures,
+                    args.json)
 
 
 if __name__ == "__main__":

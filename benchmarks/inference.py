@@ -28,12 +28,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _report import write_figures
+from _report import print_and_write
 from confluent_kafka import OFFSET_BEGINNING, Consumer
 from confluent_kafka import TopicPartition as CTopicPartition
 from kafka.admin import NewTopic
-from rich.console import Console
-from rich.table import Table
 
 from inference_worker.answers import OFFSET_HEADER
 from inference_worker.settings import DEFAULT_BATCH, DEFAULT_BATCH_WAIT_MS
@@ -200,14 +198,8 @@ def main() -> None:
         "inference_latency_ms_p50": round(statistics.median(latencies_ms), 2),
         "inference_latency_ms_p99": round(statistics.quantiles(latencies_ms, n=100, method="inclusive")[-1], 2),
     }
-    table = Table(title=f"RAT CNN inference ({scale}: {records} records, batch {args.batch}, "
-                        f"wait {args.batch_wait_ms} ms)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for name, value in figures.items():
-        table.add_row(name, str(value))
-    Console().print(table)
-    write_figures(args.json, figures)
+    print_and_write(f"RAT CNN inference ({scale}: {records} records, batch {args.batch}, "
+                        f"wait {args.batch_wait_ms} ms)", figures, args.json)
 
 
 if __name__ == "__main__":
