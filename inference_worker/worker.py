@@ -4,10 +4,12 @@ then commit; a restart or a rebalance answers nothing twice (:mod:`inference_wor
 
 A batch is predicted when it holds BATCH samples or its first sample has waited BATCH_WAIT_MS,
 which bounds a sample's wait when the input is slow. The model predicts a batch in a thread of
-its own while the loop sends and flushes the previous batch's answers and polls for the next, so
-Kafka's round trips overlap the model's work. Every answer sent is flushed before the next poll
-(where partitions may move to another replica); a batch still being predicted then is only in
-hand, and its records of revoked partitions are left to their next owner. Everything between two
+its own while the loop sends the previous batch's answers and polls for the next, so Kafka's
+round trips overlap the model's work. Answers are flushed only before the offsets past them are
+committed and when partitions are revoked (the next owner must find every answer sent), not per
+batch: a flush per batch cost a produce round trip that stalled the loop each time. A batch still
+being predicted at a revocation is only in hand, and its records of revoked partitions are left
+to their next owner. Everything between two
 polls must end within the group's rebalance timeout (``kafkaml.kafka.GROUP_REBALANCE_TIMEOUT_MS``)
 or the group hands the partitions on: the model is warmed up before the worker joins, so its
 first batch does not pay the graph tracing.
@@ -93,6 +95,8 @@ class Answering(ConsumerRebalanceListener):
         self.answered: dict[TopicPartition, set[int]] = {}
         self.next_offset: dict[TopicPartition, int] = {}
         self.uncommitted: set[TopicPartition] = set()
+        #: Answers sent since the last flush: their errors surface there, before any commit.
+        self.unflushed: list = []
         self.committed_at = -COMMIT_INTERVAL_S
         #: Partitions the group gave since the last poll, paused until :meth:`resume_assigned`.
         self.assigned: set[TopicPartition] = set()
@@ -109,8 +113,11 @@ class Answering(ConsumerRebalanceListener):
         self.assigned.update(assigned)
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        """Forget the revoked partitions; their inputs in hand are unanswered and uncommitted, so
-        whoever takes them next answers them."""
+        """Flush the answers sent, so that the partitions' next owner finds them, and forget the
+        revoked partitions; their inputs in hand are unanswered and uncommitted, so whoever takes
+        them next answers them. The flush is the one wait here: answers sent are at most a batch
+        or two, already on their way (the producer lingers 5 ms)."""
+        self.flush()
         gone = set(revoked)
         self.batch = [record for record in self.batch if TopicPartition(record.topic, record.partition) not in gone]
         if self.predicting is not None:
@@ -200,10 +207,9 @@ class Answering(ConsumerRebalanceListener):
             self.answer(predicted)
 
     def answer(self, predicted: Predicting) -> None:
-        """Send one answer per record of a predicted batch and flush them (committing is next);
-        every answer sent is flushed before the next poll, where partitions may move on."""
+        """Send one answer per record of a predicted batch; :meth:`flush` waits for them."""
         answers = iter(self.predictor.answers(predicted.outputs.result()))
-        futures, errors = [], 0
+        errors = 0
         for position, record in enumerate(predicted.records):  # input order: answer partitions stay in order
             reason = predicted.reasons.get(position)
             if reason is None:
@@ -217,16 +223,23 @@ class Answering(ConsumerRebalanceListener):
             else:
                 topic, value = self.job.error_topic, error_value(reason, record.topic, record.partition, record.offset)
                 errors += 1
-            futures.append(self.producer.send(topic, value=value, key=record.key, headers=headers(record.offset),
-                                              partition=record.partition))
+            self.unflushed.append(self.producer.send(topic, value=value, key=record.key,
+                                                     headers=headers(record.offset), partition=record.partition))
             self._advance(tp, record.offset)
-        self.producer.flush()
-        for future in futures:
-            if not future.succeeded():  # cheaper than get() for each, which builds its RecordMetadata
-                future.get(timeout=0)  # raises the send's error: nothing is committed past an unsent answer
-        fault_point("inference.after_flush")
         if errors:
             log.warning("%d record(s) answered on %s", errors, self.job.error_topic)
+
+    def flush(self) -> None:
+        """Wait until every answer sent is written; raise the first send's error, so that nothing
+        is committed past an answer that is not."""
+        if not self.unflushed:
+            return
+        self.producer.flush()
+        futures, self.unflushed = self.unflushed, []
+        for future in futures:
+            if not future.succeeded():  # cheaper than get() for each, which builds its RecordMetadata
+                future.get(timeout=0)
+        fault_point("inference.after_flush")
 
     def commit(self, *, wait: bool = False) -> None:
         """Commit the offsets past every answered input: in the background while the worker runs,
@@ -236,6 +249,7 @@ class Answering(ConsumerRebalanceListener):
             return
         self.committed_at = time.monotonic()
         assert self.consumer is not None
+        self.flush()
         # Never past an input in hand: an answered input skipped after it must not commit it.
         in_hand = [*self.batch, *(self.predicting.records if self.predicting is not None else ())]
         lowest = {tp: offset for tp, offset in self.next_offset.items() if tp in self.uncommitted}
