@@ -206,6 +206,13 @@ def figures_of(sync: list[dict[str, Curve]], straggling: list[dict[str, Curve]],
 
 
 def print_tables(sync: list[dict[str, Curve]], straggling: list[dict[str, Curve]]) -> None:
+    if sync:
+        print_synchronous(sync)
+    if straggling:
+        print_stragglers(straggling)
+
+
+def print_synchronous(sync: list[dict[str, Curve]]) -> None:
     table = Table(title="synchronous FedAvg, every client every round")
     for column in ("run", "wall s (to last version)", "first version s", "s per round", "final held-out acc"):
         table.add_column(column, justify="right")
@@ -214,6 +221,9 @@ def print_tables(sync: list[dict[str, Curve]], straggling: list[dict[str, Curve]
             table.add_row(curve.label, f"{wall_s(curve):.1f}", f"{curve.points[0][0]:.1f}",
                           f"{round_s(curve) or 0.0:.2f}", f"{curve.final_accuracy:.4f}")
     console.print(table)
+
+
+def print_stragglers(straggling: list[dict[str, Curve]]) -> None:
     table = Table(title="under stragglers: time to target")
     for column in ("run", "time to target s", "stopped", "versions", "final held-out acc"):
         table.add_column(column, justify="right")
