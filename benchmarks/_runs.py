@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import statistics
 import tempfile
 import time
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from _signals import sigterm_exits
 
 from kafkaml.local import stack as local
 from kafkaml.local.train import Run, RunOptions, deploy_token_once, start_run, wait_for_end
@@ -29,21 +30,13 @@ from kafkaml.workloads import Workload
 @contextlib.contextmanager
 def private_stack(clients: int) -> Iterator[tuple[local.Stack, Path]]:
     """A fresh local stack (platform + ``clients`` brokers + chain) and a runs directory; torn down after,
-    also when the benchmark is stopped with SIGTERM (``kill``, a CI timeout): Python's default
-    handler would end it without running any ``finally``, leaving the brokers, the chain and any
-    other system's processes (Flower's) running."""
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with tempfile.TemporaryDirectory(prefix="kafkaml-bench-") as directory:
+    also when the benchmark is stopped with SIGTERM (``_signals``)."""
+    with sigterm_exits(), tempfile.TemporaryDirectory(prefix="kafkaml-bench-") as directory:
         run_dir = Path(directory)
         try:
             yield local.up(clients, run_dir / "stack"), run_dir / "trainings"
         finally:
             local.down(run_dir / "stack")
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import Any
 
 import requests
 from _report import write_figures
+from _signals import sigterm_exits
 from rich.console import Console
 from rich.table import Table
 
@@ -175,4 +176,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sigterm_exits():  # a stopped run still tears its stack down
+        main()

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from _report import print_and_write
+from _signals import sigterm_exits
 
 from kafkaml.local import services_run
 from kafkaml.local import stack as local
@@ -122,4 +123,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sigterm_exits():  # a stopped run still tears its stack down
+        main()

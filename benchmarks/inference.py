@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from _report import print_and_write
+from _signals import sigterm_exits
 from confluent_kafka import OFFSET_BEGINNING, Consumer
 from confluent_kafka import TopicPartition as CTopicPartition
 from kafka.admin import NewTopic
@@ -203,4 +204,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sigterm_exits():  # a stopped run still tears its stack down
+        main()

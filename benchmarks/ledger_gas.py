@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from _report import write_figures
+from _signals import sigterm_exits
 from rich.console import Console
 from rich.table import Table
 from web3 import Web3
@@ -267,4 +268,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sigterm_exits():  # a stopped run still tears its stack down
+        main()

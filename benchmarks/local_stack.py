@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from _report import write_figures
+from _signals import sigterm_exits
 from rich.console import Console
 from rich.table import Table
 
@@ -58,4 +59,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sigterm_exits():  # a stopped run still tears its stack down
+        main()

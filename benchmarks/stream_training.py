@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from _report import write_figures
+from _signals import sigterm_exits
 from rich.console import Console
 from rich.table import Table
 
@@ -140,4 +141,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sigterm_exits():  # a stopped run still tears its stack down
+        main()

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _report import p95, write_figures  # noqa: E402
+from _signals import sigterm_exits  # noqa: E402
 from ledger_gas import digest  # noqa: E402
 from platform_api import running_backend, throwaway_database  # noqa: E402
 
@@ -201,4 +202,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sigterm_exits():  # a stopped run still tears its stack down
+        main()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from _report import write_figures
+from _signals import sigterm_exits
 from confluent_kafka import Consumer, Producer
 from confluent_kafka import TopicPartition as CTopicPartition
 from kafka import TopicPartition
@@ -178,4 +179,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sigterm_exits():  # a stopped run still tears its stack down
+        main()
