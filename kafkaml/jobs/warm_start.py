@@ -212,10 +212,12 @@ def hold_lock(path: Path) -> IO[str] | None:
 
 
 def stop_all(pattern: str = "warm-*.lock") -> list[int]:
-    """Ask every warm process of this user to exit (their running jobs go on); their pids.
-    ``pattern`` names their locks (the warm builder's are ``builder-*.lock``).
+    """Ask every warm process of this user serving this copy of the code to exit (their running
+    jobs go on); their pids. ``pattern`` names their locks (the warm builder's are ``builder-*.lock``).
 
-    For a test session's end: what it started leaves no process behind for the idle time."""
+    For a test session's end: what it started leaves no process behind for the idle time. Another
+    checkout's warm processes (another session's tests, a helper's) are not this one's to stop:
+    stopping them made those sessions import TensorFlow again for their next job."""
     stopped = []
     for lock_file in runtime_dir().glob(pattern):
         with open(lock_file) as lock:
@@ -228,10 +230,21 @@ def stop_all(pattern: str = "warm-*.lock") -> list[int]:
                 pid = int(lock_file.read_text())
             except ValueError:
                 continue
+        if not serves_this_code(pid):
+            continue
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
             stopped.append(pid)
     return stopped
+
+
+def serves_this_code(pid: int) -> bool:
+    """Whether warm process ``pid`` runs this copy of the code: both kinds are started in
+    :data:`PACKAGE_ROOT` and never leave it (their forks do)."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == PACKAGE_ROOT
+    except OSError:  # gone, or not ours to inspect
+        return False
 
 
 def _answer(connection: socket.socket, closing: tuple) -> None:

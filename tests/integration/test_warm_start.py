@@ -8,7 +8,10 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -169,3 +172,27 @@ def test_a_changed_module_of_the_package_gets_a_new_warm_process(tmp_path: Path,
     module.write_text("SUPERVISED = 22\n")
     os.utime(module, ns=(time.time_ns(), time.time_ns() + 1_000_000))
     assert warm_start.socket_path(environment) != before
+
+
+def test_stop_all_stops_only_the_warm_processes_of_this_checkout(tmp_path: Path) -> None:
+    """Another checkout's warm process (another session's tests, on the same machine and user)
+    holds a lock of the same kind; stopping it made that session import TensorFlow again."""
+    holder = ("import fcntl, os, sys, time\nlock = open(sys.argv[1], 'a+')\nfcntl.flock(lock, fcntl.LOCK_EX)\n"
+              "lock.truncate(0); lock.write(str(os.getpid())); lock.flush()\nprint('held', flush=True)\ntime.sleep(60)\n")
+    started = {}
+    try:
+        for where in ("elsewhere", "here"):
+            lock = warm_start.runtime_dir() / f"warm-test-{uuid.uuid4().hex[:8]}.lock"
+            cwd = tmp_path if where == "elsewhere" else warm_start.PACKAGE_ROOT
+            process = subprocess.Popen([sys.executable, "-c", holder, str(lock)], cwd=cwd, stdout=subprocess.PIPE)
+            assert process.stdout.readline().strip() == b"held"
+            started[where] = (process, lock)
+        stopped = warm_start.stop_all("warm-test-*.lock")
+        assert stopped == [started["here"][0].pid]
+        assert started["here"][0].wait(timeout=10) == -signal.SIGTERM
+        assert started["elsewhere"][0].poll() is None
+    finally:
+        for process, lock in started.values():
+            process.kill()
+            process.wait()
+            lock.unlink(missing_ok=True)

@@ -251,3 +251,29 @@ def test_what_counts_against_a_client() -> None:
                                (CLIENT, False, "unreadable"), (CLIENT, False, "excluded_client"),
                                (CLIENT, True, ""), (OTHER, False, "foreign_update")])
     assert counts == {CLIENT.lower(): 2, OTHER.lower(): 1}
+
+
+def test_the_validator_scores_exactly_as_model_evaluate_on_the_arrays() -> None:
+    """The validator batches its split once, where ``model.evaluate`` given the numpy arrays made a
+    dataset of them on every call: no score may move by a bit for it, with a partial last batch and
+    with input in another float type than Keras' (which evaluate casts)."""
+    import keras
+
+    from kafkaml.toydata import toy_blobs
+    from training_worker.evaluation import Validator
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = toy_blobs(300, 4, spread=3.0)
+    x = x.astype(np.float64) + 1e-9  # not representable in float32
+    validator = Validator(model, x, y, batch_size=128)  # batches of 128, 128 and 44
+    rng = np.random.default_rng(1)
+    genesis = model.get_weights()
+    for _ in range(3):
+        weights = [w + rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in genesis]
+        score = validator.score(weights)
+        model.set_weights(weights)
+        expected = model.evaluate(x, y, batch_size=128, verbose=0, return_dict=True)
+        assert (score.loss, score.accuracy) == (expected["loss"], expected["accuracy"])
