@@ -13,7 +13,7 @@ import requests
 from kafkaml.cli.platform_client import PlatformError, wait_until_built
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from tests.backend import documented
-from tests.backend.conftest import Backend, manage
+from tests.backend.conftest import Backend
 from tests.backend.platform_flow import built_model
 
 
@@ -261,7 +261,7 @@ def test_the_results_list_makes_the_same_few_queries_whatever_its_length(backend
     job, url = _job(backend, "alice-queries")
     job.post(f"{url}/reports/", json={"result_id": "", "sender": "aggregator", "kind": "progress", "time": "t",
                                       "data": {"version": 1}}).raise_for_status()
-    one, six = json.loads(manage(backend.env, "shell", "-c", QUERY_COUNT.replace("RESULT", url.rsplit("/", 1)[-1]))
+    one, six = json.loads(backend.shell(QUERY_COUNT.replace("RESULT", url.rsplit("/", 1)[-1]))
                           .splitlines()[-1])
     assert one == [2, 1, [1]] and six == [2, 6, [1, 3]]  # token, then the page with its count: none per result
 
@@ -301,7 +301,7 @@ def test_a_deep_results_page_reads_the_rounds_of_its_own_rows_only(backend: Back
     """PostgreSQL evaluates a select-list subquery for every row it reads, those OFFSET skips too:
     the round counts must be computed for the page's rows, or a page costs more the deeper it is."""
     _, url = _job(backend, "alice-page-cost")
-    count, rounds, scans = json.loads(manage(backend.env, "shell", "-c", PAGE_COST.replace(
+    count, rounds, scans = json.loads(backend.shell(PAGE_COST.replace(
         "RESULT", url.rsplit("/", 1)[-1])).splitlines()[-1])
     assert count == 12 and rounds == [3, 0]  # the page: the first of the eleven, then the dormant one
     assert scans == 2, f"the rounds were counted for {scans} results to show 2"
