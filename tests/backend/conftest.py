@@ -33,6 +33,24 @@ from tests.backend.client_services import (  # noqa: F401 (fixtures of the tests
 )
 from tests.backend.django_shell import DjangoShell
 
+#: A user with its API token, made in the backend's shell rather than through the sign-in. Why: Django
+#: hashes a password with a million PBKDF2 iterations, about half a second of processor to set it
+#: and as much to check it at sign-in, and the tests make some hundred users. Here the password is
+#: hashed at 1,000 iterations (a hash Django checks as any other, and upgrades at its first sign-in)
+#: and the token taken directly.
+USER = """
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from rest_framework.authtoken.models import Token
+user = get_user_model().objects.filter(username={name!r}).first()
+if user is None:
+    user = get_user_model().objects.create_user({name!r}, is_staff={staff})
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode({name!r} + "-password-1", hasher.salt(), iterations=1000)
+    user.save(update_fields=["password"])
+print(Token.objects.get_or_create(user=user)[0].key)
+"""
+
 
 @dataclass
 class Backend:
@@ -72,17 +90,12 @@ class Backend:
             self.pid = 0
 
     def as_user(self, name: str, *, staff: bool = False) -> requests.Session:
-        """A session authenticated with the API token of user ``name`` (created on first use)."""
+        """A session authenticated with the API token of user ``name`` (created on first use, with
+        the password ``<name>-password-1``), the token being the one ``POST /api/auth/token/``
+        gives for that password (test_api_basics.py checks that they are the same)."""
         if name not in self.sessions:
-            password = f"{name}-password-1"
-            code = ("from django.contrib.auth import get_user_model; U = get_user_model(); "
-                    f"U.objects.filter(username={name!r}).exists() or "
-                    f"U.objects.create_user({name!r}, password={password!r}, is_staff={staff})")
-            self.shell(code)
             session = requests.Session()
-            answer = session.post(f"{self.url}/api/auth/token/", json={"username": name, "password": password})
-            answer.raise_for_status()
-            session.headers["Authorization"] = f"Token {answer.json()['token']}"
+            session.headers["Authorization"] = f"Token {self.shell(USER.format(name=name, staff=staff)).split()[-1]}"
             self.sessions[name] = session
         return self.sessions[name]
 

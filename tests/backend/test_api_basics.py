@@ -28,6 +28,19 @@ def test_health_and_schema_need_no_login_everything_else_does(backend: Backend) 
     assert wrong.status_code in (401, 403)
 
 
+def test_a_users_password_gets_the_token_the_tests_use(backend: Backend) -> None:
+    """``Backend.as_user`` takes a user's token in the backend's shell, not through the sign-in: the
+    sign-in with that user's password gives the same token, every time, and it opens the API."""
+    session = backend.as_user("alice-signs-in")
+    credentials = {"username": "alice-signs-in", "password": "alice-signs-in-password-1"}
+    for _ in range(2):  # the second sign-in checks the hash the first one upgraded
+        answer = requests.post(f"{backend.url}/api/auth/token/", json=credentials)
+        assert answer.status_code == 200, answer.text
+        assert f"Token {answer.json()['token']}" == session.headers["Authorization"]
+    me = requests.get(f"{backend.url}/api/auth/me/", headers={"Authorization": session.headers["Authorization"]})
+    assert me.status_code == 200 and me.json()["username"] == "alice-signs-in", me.text
+
+
 def test_a_model_is_built_once_without_secrets_and_described(backend: Backend) -> None:
     alice = backend.as_user("alice-models")
     created = alice.post(f"{backend.url}/api/models/", json={"name": "toy", "source": TOY_MODEL_SOURCE})
