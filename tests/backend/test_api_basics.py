@@ -108,8 +108,9 @@ def test_a_model_being_built_can_be_renamed_but_not_changed_deleted_or_deployed(
     assert (ready["name"], ready["description"], ready["source"]) == ("slow-renamed", "waiting", slow)
     configuration = alice.post(f"{backend.url}/api/configurations/", json={"name": "c", "ml_models": [model["id"]]})
     assert configuration.status_code == 201, configuration.text
-    # A source changed after the configuration was made: the deployment waits for the rebuild.
-    assert alice.patch(url, json={"source": slow + "\n"}).json()["status"] == "building"
+    # A source changed after the configuration was made: the deployment waits for the rebuild (a
+    # shorter sleep: one request is made while it runs).
+    assert alice.patch(url, json={"source": slow.replace("sleep(8)", "sleep(3)")}).json()["status"] == "building"
     deployment = alice.post(f"{backend.url}/api/deployments/", json={
         "configuration": configuration.json()["id"], "validation_datasource": 1, "coordination": "classic",
         "clients": [{"identity": "client-1", "sample_ceiling": 10}]})
