@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from kafkaml.local.manage import run_commands
 
 if TYPE_CHECKING:
     from kafkaml.local.state import Stack
@@ -60,13 +61,9 @@ def prepare(env: dict[str, str], home: Path) -> Path:
 
     home.mkdir(parents=True, exist_ok=True)
     token_file = relay_token_file(home / TOKEN_FILE)
-    for command in (["migrate", "--noinput"], ["ensure_admin", "--credentials", str(home / ADMIN_FILE)],
-                    ["ensure_logger_token", "--token-file", str(token_file)]):
-        done = subprocess.run([sys.executable, "-m", "federated_backend", *command], env=env, capture_output=True,
-                              text=True, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"'python -m federated_backend {command[0]}' failed:\n"
-                               f"{(done.stdout + done.stderr)[-3000:]}")
+    run_commands("federated_backend", env, (["migrate", "--noinput"],
+                                            ["ensure_admin", "--credentials", str(home / ADMIN_FILE)],
+                                            ["ensure_logger_token", "--token-file", str(token_file)]))
     return token_file
 
 

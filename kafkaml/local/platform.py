@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from kafkaml.local.manage import run_commands
 
 if TYPE_CHECKING:
     from kafkaml.local.accounts import LocalAccount
@@ -96,14 +97,12 @@ def environment(stack: Stack, part: Part) -> dict[str, str]:
 def prepare(stack: Stack, part: Part) -> None:
     """Apply the migrations, make sure the first administrator exists and adopt the data control
     logger's relay token."""
-    env = environment(stack, part)
-    for command in (["migrate", "--noinput"],
-                    ["ensure_admin", "--credentials", str(stack.run_dir / ADMIN_FILE)],
-                    ["ensure_logger_token", "--token-file", str(relay_token_file(stack.run_dir / RELAY_TOKEN_FILE))]):
-        done = subprocess.run([sys.executable, "-m", "backend", *command], env=env, capture_output=True,
-                              text=True, timeout=300)
-        if done.returncode != 0:
-            raise BackendError(f"'python -m backend {command[0]}' failed:\n{(done.stdout + done.stderr)[-3000:]}")
+    commands = (["migrate", "--noinput"], ["ensure_admin", "--credentials", str(stack.run_dir / ADMIN_FILE)],
+                ["ensure_logger_token", "--token-file", str(relay_token_file(stack.run_dir / RELAY_TOKEN_FILE))])
+    try:
+        run_commands("backend", environment(stack, part), commands)
+    except RuntimeError as error:
+        raise BackendError(str(error)) from None
 
 
 def logger_environment(stack: Stack) -> dict[str, str]:

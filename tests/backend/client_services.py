@@ -3,8 +3,6 @@ and both control loggers, as `kafkaml local up --clients` starts them, stopped w
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ from kafkaml.local.accounts import LocalAccount, new_account
 from kafkaml.local.train import deploy_token_once
 from kafkaml.topics import CONTROL_TOPIC_CONFIG, DATA_CONTROL_TOPIC, ensure_topic
 from tests.backend import documented
+from tests.backend.django_shell import DjangoShell
 from tests.conftest import throwaway_database
 from tests.jobs import local_job
 
@@ -124,6 +123,7 @@ class FederatedBackend:
     signer: LocalAccount
     token_address: str
     directory: Path
+    shell: DjangoShell  # its rows written directly, without a Django start per write (tests.backend.django_shell)
 
     @property
     def url(self) -> str:
@@ -139,9 +139,7 @@ class FederatedBackend:
         password = f"{name}-password-1"
         code = ("from django.contrib.auth import get_user_model; U = get_user_model(); "
                 f"U.objects.filter(username={name!r}).exists() or U.objects.create_user({name!r}, password={password!r})")
-        done = subprocess.run([sys.executable, "-m", "federated_backend", "shell", "-c", code], env=self.env,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+        self.shell.run(code)
         answer = requests.post(f"{self.url}/api/auth/token/", json={"username": name, "password": password}, timeout=10)
         answer.raise_for_status()
         return answer.json()["token"]
@@ -164,8 +162,10 @@ def federated_backend(local_stack: local.Stack, tmp_path_factory: pytest.TempPat
                                                   platform_signer=signer.address, site_policy="approval"),
                "DATABASE_URL": dsn, **ONE_ADDRESS_FOR_EVERY_TEST}
         running = start_backend("client-3", env, directory, directory / "backend.log")
+        shell = DjangoShell("federated_backend", env, directory / "test-shell.log")
         try:
-            yield FederatedBackend(running, env, signer, token_address, directory)
+            yield FederatedBackend(running, env, signer, token_address, directory, shell)
         finally:
+            shell.close()
             processes.stop_group(running.pid)
             LocalLauncher(local_stack.run_dir / "client-3-jobs").stop({LABEL_OWNER: "federated-backend"})

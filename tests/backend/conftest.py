@@ -31,6 +31,25 @@ from tests.backend.client_services import (  # noqa: F401 (fixtures of the tests
     federated_backend,
     start_clients,
 )
+from tests.backend.django_shell import DjangoShell
+
+#: A user with its API token, made in the backend's shell rather than through the sign-in. Why: Django
+#: hashes a password with a million PBKDF2 iterations, about half a second of processor to set it
+#: and as much to check it at sign-in, and the tests make some hundred users. Here the password is
+#: hashed at 1,000 iterations (a hash Django checks as any other, and upgrades at its first sign-in)
+#: and the token taken directly.
+USER = """
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from rest_framework.authtoken.models import Token
+user = get_user_model().objects.filter(username={name!r}).first()
+if user is None:
+    user = get_user_model().objects.create_user({name!r}, is_staff={staff})
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode({name!r} + "-password-1", hasher.salt(), iterations=1000)
+    user.save(update_fields=["password"])
+print(Token.objects.get_or_create(user=user)[0].key)
+"""
 
 
 @dataclass
@@ -45,6 +64,14 @@ class Backend:
     sessions: dict[str, requests.Session] = field(default_factory=dict)
     workers: int = platform.WORKERS
     threads: int = platform.THREADS
+    _shell: DjangoShell | None = None
+
+    def shell(self, code: str) -> str:
+        """What ``python -m backend shell -c code`` prints, from one shell kept running for the
+        backend (tests.backend.django_shell: no interpreter start per call)."""
+        if self._shell is None:
+            self._shell = DjangoShell("backend", self.env, self.run_dir / "test-shell.log")
+        return self._shell.run(code)
 
     def start(self) -> None:
         port = self.url.rsplit(":", 1)[1]
@@ -63,17 +90,12 @@ class Backend:
             self.pid = 0
 
     def as_user(self, name: str, *, staff: bool = False) -> requests.Session:
-        """A session authenticated with the API token of user ``name`` (created on first use)."""
+        """A session authenticated with the API token of user ``name`` (created on first use, with
+        the password ``<name>-password-1``), the token being the one ``POST /api/auth/token/``
+        gives for that password (test_api_basics.py checks that they are the same)."""
         if name not in self.sessions:
-            password = f"{name}-password-1"
-            code = ("from django.contrib.auth import get_user_model; U = get_user_model(); "
-                    f"U.objects.filter(username={name!r}).exists() or "
-                    f"U.objects.create_user({name!r}, password={password!r}, is_staff={staff})")
-            manage(self.env, "shell", "-c", code)
             session = requests.Session()
-            answer = session.post(f"{self.url}/api/auth/token/", json={"username": name, "password": password})
-            answer.raise_for_status()
-            session.headers["Authorization"] = f"Token {answer.json()['token']}"
+            session.headers["Authorization"] = f"Token {self.shell(USER.format(name=name, staff=staff)).split()[-1]}"
             self.sessions[name] = session
         return self.sessions[name]
 
@@ -101,7 +123,7 @@ result = TrainingResult.objects.create(deployment=deployment, ml_model=model, fe
                                        status="running", token_sha256=hashlib.sha256({token!r}.encode()).hexdigest())
 print(result.pk)
 """
-        return int(manage(self.env, "shell", "-c", code).split()[-1]), token
+        return int(self.shell(code).split()[-1]), token
 
     def finished_result(self, owner: str, model: bytes = b"a trained model's file",
                         input_shape: tuple[int, ...] = (8,)) -> int:
@@ -122,7 +144,7 @@ TrainingResult.objects.filter(pk=result.pk).update(status="finished", token_sha2
                                                    final={{"finished": True}})
 print(result.pk)
 """
-        return int(manage(self.env, "shell", "-c", code).split()[-1])
+        return int(self.shell(code).split()[-1])
 
     def running_incremental(self, result_id: int) -> None:
         """The result made a running incremental training that already served a version (rows only)."""
@@ -132,7 +154,7 @@ result = TrainingResult.objects.get(pk={result_id})
 Deployment.objects.filter(pk=result.deployment_id).update(kind="incremental")
 TrainingResult.objects.filter(pk=result.pk).update(status="running", final=None)
 """
-        manage(self.env, "shell", "-c", code)
+        self.shell(code)
 
     def serve_new_model(self, result_id: int, model: bytes) -> str:
         """The result's model file replaced, as an incremental training sends each version it
@@ -145,7 +167,7 @@ result = TrainingResult.objects.get(pk={result_id})
 model_path(result).write_bytes({model!r})
 TrainingResult.objects.filter(pk=result.pk).update(model_sha256=hashlib.sha256({model!r}).hexdigest())
 """
-        manage(self.env, "shell", "-c", code)
+        self.shell(code)
         return hashlib.sha256(model).hexdigest()
 
     def dormant_audit(self, result_id: int) -> tuple[int, str]:
@@ -154,7 +176,7 @@ TrainingResult.objects.filter(pk=result.pk).update(model_sha256=hashlib.sha256({
         code = ("import hashlib; from backend.api.models import Audit; "
                 f"print(Audit.objects.create(result_id={result_id}, "
                 f"token_sha256=hashlib.sha256({token!r}.encode()).hexdigest()).pk)")
-        return int(manage(self.env, "shell", "-c", code).split()[-1]), token
+        return int(self.shell(code).split()[-1]), token
 
     def dormant_inference(self, result_id: int, *, output_topic: str = "b",
                           bootstrap_servers: str = "kafka:9092") -> tuple[int, str]:
@@ -166,7 +188,7 @@ TrainingResult.objects.filter(pk=result.pk).update(model_sha256=hashlib.sha256({
                 f"input_format='RAW', input_config={{}}, input_topic='a', output_topic={output_topic!r}, "
                 f"error_topic='c', bootstrap_servers={bootstrap_servers!r}, status='running', "
                 f"token_sha256=hashlib.sha256({token!r}.encode()).hexdigest()).pk)")
-        return int(manage(self.env, "shell", "-c", code).split()[-1]), token
+        return int(self.shell(code).split()[-1]), token
 
     def admin(self) -> requests.Session:
         session = requests.Session()
@@ -212,20 +234,28 @@ def running_backend(stack: local.Stack, database_url: str, run_dir: Path, *, set
     own = local.Stack(run_dir, stack.chain_id, [*stack.parts, part], stack.accounts)
     env = {**platform.environment(own, part), "DATABASE_URL": database_url, **ONE_ADDRESS_FOR_EVERY_TEST,
            **(settings or {})}
-    manage(env, "migrate", "--noinput")
-    manage(env, "ensure_admin", "--credentials", str(run_dir / platform.ADMIN_FILE))
     relay_token = platform.relay_token_file(run_dir / platform.RELAY_TOKEN_FILE)
-    manage(env, "ensure_logger_token", "--token-file", str(relay_token))
-    running = Backend(part.address, run_dir, env, run_dir / "backend.log",
-                      admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"],
-                      relay_token=relay_token.read_text().strip(), workers=workers, threads=threads)
-    documented.watch(part.address)
-    running.start()
+    shell = DjangoShell("backend", env, run_dir / "test-shell.log")
     try:
-        yield running
+        # What `manage migrate`, `ensure_admin` and `ensure_logger_token` do, in the shell the
+        # tests' own rows use next (one Django start instead of three).
+        shell.run("from django.core.management import call_command\n"
+                  "call_command('migrate', '--noinput')\n"
+                  f"call_command('ensure_admin', '--credentials', {str(run_dir / platform.ADMIN_FILE)!r})\n"
+                  f"call_command('ensure_logger_token', '--token-file', {str(relay_token)!r})\n")
+        running = Backend(part.address, run_dir, env, run_dir / "backend.log",
+                          admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"],
+                          relay_token=relay_token.read_text().strip(), workers=workers, threads=threads,
+                          _shell=shell)
+        documented.watch(part.address)
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
+            LocalLauncher(run_dir / "platform-jobs").stop({LABEL_OWNER: "platform-backend"})
     finally:
-        running.stop()
-        LocalLauncher(run_dir / "platform-jobs").stop({LABEL_OWNER: "platform-backend"})
+        shell.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import requests
 from kafkaml.cli.platform_client import PlatformError, wait_until_built
 from kafkaml.toydata import TOY_MODEL_SOURCE
 from tests.backend import documented
-from tests.backend.conftest import Backend, manage
+from tests.backend.conftest import Backend
 from tests.backend.platform_flow import built_model
 
 
@@ -26,6 +26,19 @@ def test_health_and_schema_need_no_login_everything_else_does(backend: Backend) 
         assert answer.status_code in (401, 403), path
     wrong = requests.post(f"{backend.url}/api/auth/token/", json={"username": "nobody", "password": "x"})
     assert wrong.status_code in (401, 403)
+
+
+def test_a_users_password_gets_the_token_the_tests_use(backend: Backend) -> None:
+    """``Backend.as_user`` takes a user's token in the backend's shell, not through the sign-in: the
+    sign-in with that user's password gives the same token, every time, and it opens the API."""
+    session = backend.as_user("alice-signs-in")
+    credentials = {"username": "alice-signs-in", "password": "alice-signs-in-password-1"}
+    for _ in range(2):  # the second sign-in checks the hash the first one upgraded
+        answer = requests.post(f"{backend.url}/api/auth/token/", json=credentials)
+        assert answer.status_code == 200, answer.text
+        assert f"Token {answer.json()['token']}" == session.headers["Authorization"]
+    me = requests.get(f"{backend.url}/api/auth/me/", headers={"Authorization": session.headers["Authorization"]})
+    assert me.status_code == 200 and me.json()["username"] == "alice-signs-in", me.text
 
 
 def test_a_model_is_built_once_without_secrets_and_described(backend: Backend) -> None:
@@ -95,8 +108,9 @@ def test_a_model_being_built_can_be_renamed_but_not_changed_deleted_or_deployed(
     assert (ready["name"], ready["description"], ready["source"]) == ("slow-renamed", "waiting", slow)
     configuration = alice.post(f"{backend.url}/api/configurations/", json={"name": "c", "ml_models": [model["id"]]})
     assert configuration.status_code == 201, configuration.text
-    # A source changed after the configuration was made: the deployment waits for the rebuild.
-    assert alice.patch(url, json={"source": slow + "\n"}).json()["status"] == "building"
+    # A source changed after the configuration was made: the deployment waits for the rebuild (a
+    # shorter sleep: one request is made while it runs).
+    assert alice.patch(url, json={"source": slow.replace("sleep(8)", "sleep(3)")}).json()["status"] == "building"
     deployment = alice.post(f"{backend.url}/api/deployments/", json={
         "configuration": configuration.json()["id"], "validation_datasource": 1, "coordination": "classic",
         "clients": [{"identity": "client-1", "sample_ceiling": 10}]})
@@ -261,7 +275,7 @@ def test_the_results_list_makes_the_same_few_queries_whatever_its_length(backend
     job, url = _job(backend, "alice-queries")
     job.post(f"{url}/reports/", json={"result_id": "", "sender": "aggregator", "kind": "progress", "time": "t",
                                       "data": {"version": 1}}).raise_for_status()
-    one, six = json.loads(manage(backend.env, "shell", "-c", QUERY_COUNT.replace("RESULT", url.rsplit("/", 1)[-1]))
+    one, six = json.loads(backend.shell(QUERY_COUNT.replace("RESULT", url.rsplit("/", 1)[-1]))
                           .splitlines()[-1])
     assert one == [2, 1, [1]] and six == [2, 6, [1, 3]]  # token, then the page with its count: none per result
 
@@ -301,7 +315,7 @@ def test_a_deep_results_page_reads_the_rounds_of_its_own_rows_only(backend: Back
     """PostgreSQL evaluates a select-list subquery for every row it reads, those OFFSET skips too:
     the round counts must be computed for the page's rows, or a page costs more the deeper it is."""
     _, url = _job(backend, "alice-page-cost")
-    count, rounds, scans = json.loads(manage(backend.env, "shell", "-c", PAGE_COST.replace(
+    count, rounds, scans = json.loads(backend.shell(PAGE_COST.replace(
         "RESULT", url.rsplit("/", 1)[-1])).splitlines()[-1])
     assert count == 12 and rounds == [3, 0]  # the page: the first of the eleven, then the dormant one
     assert scans == 2, f"the rounds were counted for {scans} results to show 2"

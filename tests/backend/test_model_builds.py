@@ -158,8 +158,8 @@ def test_slow_builds_leave_the_api_answering_at_once(builds_backend: Backend) ->
         assert built["parameters"] == 195
     # Each build was started once: its process kept its heartbeat alive for longer than a build
     # without one is left to its process (STALE_S).
-    attempts = manage(backend.env, "shell", "-c", "from backend.api.models import MLModel; "
-                                                  "print(sorted(set(MLModel.objects.values_list('build_attempts', flat=True))))")
+    attempts = backend.shell("from backend.api.models import MLModel; "
+                             "print(sorted(set(MLModel.objects.values_list('build_attempts', flat=True))))")
     assert attempts.split()[-1] == "[1]", attempts
 
 
