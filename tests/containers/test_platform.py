@@ -8,7 +8,7 @@ answers through the UI's nginx, both federated backends answer, every logger kee
 
 Not here: a training. The backends launch their jobs through the Kubernetes API
 (JOB_LAUNCHER=kubernetes), which nothing answers here; a job as a container, launched from inside
-the backend's container through an engine's socket, runs in test_compose.py."""
+the backend's container through an engine's socket, runs in test_compose_live.py."""
 
 from __future__ import annotations
 
@@ -77,9 +77,10 @@ def client_objects(name: str, work: Path) -> list[dict]:
                                                 "kafka-ml-client-wallet": {"key": "0x" + secrets.token_hex(32)}})
 
 
-def test_the_platform_and_two_clients_run_from_their_images(images: dict, namespaces: list[pods.Namespace],
+def test_the_platform_and_two_clients_run_from_their_images(infra_images: dict[str, str],
+                                                            namespaces: list[pods.Namespace],
                                                             tmp_path: Path) -> None:
-    tags = infra.build(tmp_path / "infra")
+    tags = infra_images
     started = time.monotonic()
     cluster = f"kml{secrets.token_hex(3)}-cluster"
     pods.podman("network", "create", "--disable-dns", cluster)
