@@ -98,7 +98,7 @@ def platform(live: Live, request: pytest.FixtureRequest) -> infra.Deployment:
     name = request.node.name
     assert name in ORDER, f"{name} uses the shared platform: give it its place in ORDER"
     later = [ran for ran in live.ran if ORDER.index(ran) > ORDER.index(name)]
-    assert not later, f"{name} runs on the shared platform before {later} (ORDER), not after them"
+    assert not later, f"{name} must run on the shared platform before {later} (ORDER), not after them"
     live.ran.append(name)
     return live.deployment
 
