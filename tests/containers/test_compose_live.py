@@ -43,6 +43,7 @@ ORDER = ("test_the_platform_comes_up_with_podman_compose",
 #: file and reaches the backend by its service name on the project's network.
 JOB_PROBE = """
 import os, sys, time
+from pathlib import Path
 from kafkaml.jobs import JobSpec, JobState, Role, SecretFile
 from kafkaml.jobs.factory import launcher_from_settings
 launcher = launcher_from_settings("docker", Path(os.environ["KAFKAML_RUN_DIR"]) / "platform-jobs")
