@@ -40,10 +40,9 @@ STACK_CLIENTS = 3
 LONGEST_FIRST = (
     "tests/integration/test_federated_training.py",
     "tests/integration/test_vs_flower_benchmark.py",
+    "tests/containers/test_compose_live.py",
     "tests/containers/test_platform.py",
-    "tests/containers/test_compose_client.py",
     "tests/integration/test_heterogeneous_clients.py",
-    "tests/containers/test_compose.py",
     "tests/integration/test_audit_recompute.py",
     "tests/backend/test_training_via_api.py",
     "tests/backend/test_model_builds.py",

@@ -1,38 +1,27 @@
 """A data owner's client on one host (compose.client.yaml, docs/deploy-compose.md): the file as
 podman-compose reads it gives every service the settings the client's manifests give its pod
-(checked against the rendered example overlay of kustomize/federated-client); and a whole
-blockchain training runs through compose: the platform's project (compose.yaml with
-compose.jobs.yaml) and two clients' projects from that one file, each started with its own project
-name and id, on podman's Docker-compatible service; the aggregator, the model build, each client's
-trainer and the audit are containers the backends launch through the engine's socket; the training
-is driven through the platform's REST API as `kafkaml demo` drives it, and the recompute audit,
-started through the API, passes."""
+(checked against the rendered example overlay of kustomize/federated-client). Two clients' projects
+from this file, joined to the platform's, run a whole blockchain training in
+test_compose_live.py."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kafkaml.local import services_run
-from kafkaml.workloads import make_workload
-from tests.containers import infra, pods
+from tests.containers import infra
 from tests.containers.infra import CLIENT, config
 from tests.unit.test_client_manifests import EXAMPLE, client_environment, declared
 from tests.unit.test_manifests import containers, one, pod_template
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.slow]
 
 #: The manifests' settings that only the Kubernetes launcher reads, and the Docker launcher's own.
 KUBERNETES_ONLY = {"POD_NAMESPACE", "JOB_SERVICE_ACCOUNT"}
 DOCKER_ONLY = {"JOB_NETWORK", "DOCKER_HOST"}
 ENV = {"KAFKAML_CLIENT_ID": "vehicle-1", "KAFKAML_CLIENT_DIR": "/srv/kafka-ml-vehicle-1",
        "KAFKAML_ENGINE_SOCKET": "/run/kafka-ml-engine.sock", "KAFKAML_ENGINE_GID": "10001"}
-#: The training: the toy workload, as `kafkaml train` makes it (name, clients, samples, seed, split).
-WORKLOAD = ("toy", 2, 600, 1, "random-split")
-ROUNDS = 3
 
 
 @pytest.fixture(scope="module")
@@ -122,63 +111,3 @@ def test_the_client_file_refuses_to_render_without_its_variables() -> None:
         refused = infra.compose("config", env={key: value for key, value in ENV.items() if key != missing},
                                 files=(CLIENT,), check=False)
         assert refused.returncode != 0 and missing in refused.stdout + refused.stderr, missing
-
-
-# --- a whole blockchain training through compose --------------------------------------------------
-
-def test_a_blockchain_training_through_compose_with_two_clients(images: dict, tmp_path: Path) -> None:
-    infra.build(tmp_path / "infra")
-    workload = make_workload(*WORKLOAD)
-    with infra.deployment(tmp_path) as deployment:
-        healthy_s = deployment.up()
-        api = deployment.admin()
-        chain = api.post(f"{deployment.url}/api/chain/", timeout=120)
-        assert chain.ok, chain.text
-        token = chain.json()["token"]
-        addresses = []
-        for client in ("vehicle-1", "vehicle-2"):
-            addresses.append(deployment.add_client(client, token))
-            deployment.fund(addresses[-1], 10)
-        deployment.publish(WORKLOAD, "compose")
-        run = services_run.deploy(api, deployment.url, workload, addresses, name="compose", data="compose",
-                                  mode="blockchain", rounds=ROUNDS, epochs=1, batch=32, strategy="fedasync",
-                                  strategy_params={})
-        rounds: list[dict] = []
-        try:
-            final = services_run.follow(run, 900, rounds.append)
-        except services_run.ServicesRunFailed as exc:
-            raise AssertionError(f"{exc}\n{job_logs(deployment)}") from None
-        assert final["status"] == "finished" and [r["version"] for r in rounds] == list(range(1, ROUNDS + 1))
-        contributors = {c["client"].lower() for r in rounds for c in r["contributions"]}
-        assert contributors == {address.lower() for address in addresses}, f"{contributors} for {addresses}"
-
-        # Every job ran as a restricted container of the worker image on the platform's network,
-        # each client's trainer under a name carrying its id.
-        jobs = job_containers(deployment.network)
-        trainers = [name for name in jobs if name.startswith("trainer-")]
-        assert {name.split("-", 2)[2] for name in trainers} == {"vehicle-1", "vehicle-2"}, list(jobs)
-        for name, inspected in jobs.items():
-            assert inspected["Config"]["User"] == "10001:10001" and inspected["HostConfig"]["ReadonlyRootfs"], name
-            assert not inspected["EffectiveCaps"] and inspected["ImageName"] == infra.worker_tag(), name
-
-        audit = services_run.audit(run, 600)
-        assert audit["status"] == "passed", f"{audit}\n{job_logs(deployment)}"
-        assert [c["version"] for c in audit["report"]["checks"]] == list(range(1, ROUNDS + 1))
-        assert all(c["ok"] and c["recomputed"] == c["recorded"] for c in audit["report"]["checks"])
-        print(f"\nthe platform with podman-compose to a healthy API: {healthy_s:.1f} s; "
-              f"the training ({ROUNDS} rounds, two clients' compose projects) and its audit passed")
-
-
-def job_containers(network: str) -> dict[str, dict]:
-    """The jobs' containers on the deployment's network, inspected, by name."""
-    names = pods.podman("ps", "--all", "--filter", "label=kafka-ml/job", "--filter", f"network={network}",
-                        "--format", "{{.Names}}").stdout.split()
-    return {name: json.loads(pods.podman("inspect", name).stdout)[0] for name in names}
-
-
-def job_logs(deployment: infra.Deployment) -> str:
-    """The end of every job's and every backend's output, for a failure's message."""
-    names = [*job_containers(deployment.network), deployment.containers()["backend"],
-             *(deployment.containers(deployment.client_project(client))["federated-backend"]
-               for client in deployment.clients)]
-    return "\n".join(f"--- {name}\n{pods.logs(name)[-1500:]}" for name in names)

@@ -10,7 +10,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -38,10 +37,13 @@ sys.exit(3)
 """
 
 
-@pytest.fixture
-def launcher(images: dict, tmp_path: Path) -> Iterator[DockerLauncher]:
+@pytest.fixture(scope="module")
+def launcher(images: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerLauncher]:
+    """One engine and network for the file's tests (their jobs have names, hence labels, of their
+    own, so neither sees the other's), emptied afterwards."""
     import docker
 
+    tmp_path = tmp_path_factory.mktemp("launcher")
     socket = tmp_path / "podman.sock"
     service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"],
                                env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},

@@ -1,10 +1,11 @@
 """The three images, built by `make images` (podman, on bases made on this machine, cached between
-runs) and run exactly as the manifests run their pods (tests/containers/pods.py): the platform
-backend's pod from the dev overlay (its init containers migrate and adopt the logger's token,
-then gunicorn serves), the UI's pod in front of it, a client's federated backend pod, and job
-containers as the job launcher builds them. A broken Dockerfile fails the build, a missing file
-or module or a wrong entrypoint fails a run, and so does anything that writes outside its
-volumes or reads a file the pod's user may not."""
+runs) and run exactly as the manifests run their pods (tests/containers/pods.py): a client's
+federated backend pod from the committed example overlay (its init containers migrate and adopt the
+loggers' token, then gunicorn serves), and job containers as the job launcher builds them. The
+platform's backend and UI pods from the dev overlay are checked on the platform test_platform.py
+brings up (once, for its clients too). A broken Dockerfile fails the build, a missing file or module
+or a wrong entrypoint fails a run, and so does anything that writes outside its volumes or reads a
+file the pod's user may not."""
 
 from __future__ import annotations
 
@@ -19,12 +20,9 @@ from kafkaml.jobs.manifest import job_manifest
 from tests.containers.pods import (
     ULIMITS,
     Namespace,
-    http,
     http_in,
     new_namespace,
-    platform_keys,
     podman,
-    published_port,
     wait_running,
     with_secrets,
 )
@@ -89,40 +87,7 @@ def test_the_services_images_stripped_native_extensions_load_and_work(images: di
     assert done.returncode == 0 and "native extensions ok" in done.stdout, done.stdout + done.stderr
 
 
-def assert_image_health_check_passes(container: str) -> None:
-    """The image's own HEALTHCHECK (Docker's; Kubernetes uses the probes) passes in the pod's settings."""
-    done = podman("healthcheck", "run", container, check=False)
-    assert done.returncode == 0, f"{container}: {done.stdout}{done.stderr}"
-
-
-# --- the platform: backend and UI ------------------------------------------------------------
-
-def test_the_backend_pod_migrates_and_serves_and_the_ui_pod_proxies_it(namespaces: list[Namespace],
-                                                                        tmp_path: Path) -> None:
-    """The dev overlay's backend Deployment (init containers, then gunicorn) and UI Deployment, as
-    rendered; only the database URL is SQLite on the pod's /tmp volume (no PostgreSQL here)."""
-    objects = with_secrets(render("dev"), {"kafka-ml-database": {"url": "sqlite:////tmp/platform.sqlite3"},
-                                           "kafka-ml-platform-keys": platform_keys()})
-    platform = new_namespace(namespaces, "kafka-ml", objects, tmp_path)
-    backend = platform.run_pod("Deployment", "kafka-ml-backend")["backend"]
-    status, body = http_in(backend, "http://127.0.0.1:8000/api/health/")
-    assert status == 200 and json.loads(body)["status"] == "ok", body
-    assert_image_health_check_passes(backend)
-
-    ui = platform.run_pod("Deployment", "kafka-ml-ui", publish={"ui": ["127.0.0.1::8080"]})["ui"]
-    base = f"http://127.0.0.1:{published_port(ui, 8080)}"
-    status, _, page = http(f"{base}/trainings/12")  # a client-side route: the app's index.html
-    assert status == 200 and b'<div id="root">' in page, page[:500]
-    status, headers, answer = http(f"{base}/api/health/")  # through nginx to the backend's Service
-    assert status == 200 and json.loads(answer)["status"] == "ok", answer
-    assert headers.get("X-Frame-Options") == "DENY"
-    wait_running(ui, 2)
-    assert_image_health_check_passes(ui)
-
-    # The data control logger reads its token file at start and then waits for Kafka (none here).
-    logger = platform.run_pod("Deployment", "kafka-ml-data-control-logger")["logger"]
-    wait_running(logger, 10)
-
+# --- a client's federated backend -------------------------------------------------------------
 
 def test_a_clients_federated_backend_pod_migrates_and_serves(namespaces: list[Namespace], tmp_path: Path) -> None:
     keys = {"backend-secret-key": secrets.token_urlsafe(50), "logger-token": secrets.token_hex(20)}

@@ -4,11 +4,14 @@ namespace kafka-ml, beside a broker (Tansu), the chain (Anvil) and PostgreSQL in
 overlay's Kafka, Geth and postgres components; and two data owners, each in its own namespace from
 an overlay `kafkaml k8s client-overlay` writes, with its own broker, federated backend and two
 loggers, reaching the platform's broker and chain by their cluster names. Healthy means: the API
-answers through the UI's nginx, both federated backends answer, every logger keeps running.
+answers through the UI's nginx, both federated backends answer, every logger keeps running. The
+platform's namespace is brought up once for the file (a module fixture): beside the clients, its
+backend and UI pods are checked as the images' pods (the app on a client-side route, nginx's
+headers, the images' own health checks).
 
 Not here: a training. The backends launch their jobs through the Kubernetes API
 (JOB_LAUNCHER=kubernetes), which nothing answers here; a job as a container, launched from inside
-the backend's container through an engine's socket, runs in test_compose.py."""
+the backend's container through an engine's socket, runs in test_compose_live.py."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,55 +82,100 @@ def client_objects(name: str, work: Path) -> list[dict]:
                                                 "kafka-ml-client-wallet": {"key": "0x" + secrets.token_hex(32)}})
 
 
-def test_the_platform_and_two_clients_run_from_their_images(images: dict, namespaces: list[pods.Namespace],
-                                                            tmp_path: Path) -> None:
-    tags = infra.build(tmp_path / "infra")
+@dataclass
+class Platform:
+    """The platform's namespace running: its containers, the cluster network the clients reach its
+    broker and chain on, the UI's address, and when it started and how long to a healthy API."""
+
+    namespace: pods.Namespace
+    cluster: str
+    broker: str
+    chain: str
+    backend: str
+    ui: str
+    logger: str
+    base: str
+    started: float
+    healthy_s: float
+
+
+@pytest.fixture(scope="module")
+def platform(infra_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The platform's namespace, brought up once for the file's tests: none of them changes what
+    another checks (the pods' checks only read; the clients join it in namespaces of their own,
+    removed after their test), so they run in any order. Removed after the file's last test."""
+    work = tmp_path_factory.mktemp("platform")
     started = time.monotonic()
     cluster = f"kml{secrets.token_hex(3)}-cluster"
     pods.podman("network", "create", "--disable-dns", cluster)
+    made: list[pods.Namespace] = []
     try:
         password = secrets.token_hex(16)
         objects = pods.with_secrets(render("dev"), {
             "kafka-ml-database": {"url": f"postgresql://kafkaml:{password}@postgres:5432/kafkaml"},
             "kafka-ml-platform-keys": {**pods.platform_keys(), "eth-admin-key": ADMIN_KEY}})
-        platform = pods.new_namespace(namespaces, PLATFORM, objects, tmp_path)
-        platform.networks.append(cluster)
-        broker = start_broker(platform)
-        chain = platform.run_service("geth", tags["anvil"], [
+        namespace = pods.new_namespace(made, PLATFORM, objects, work)
+        namespace.networks.append(cluster)
+        broker = start_broker(namespace)
+        chain = namespace.run_service("geth", infra_images["anvil"], [
             "--host", "0.0.0.0", "--port", "8545", "--chain-id", str(CHAIN_ID), "--accounts", "4",
             "--balance", str(DEV_BALANCE_ETH), "--mnemonic", DEV_MNEMONIC],
             user="10001:10001", aliases=("geth", "geth.kafka-ml.svc"))
-        start_postgres(platform, password)
+        start_postgres(namespace, password)
 
-        backend = platform.run_pod("Deployment", "kafka-ml-backend")["backend"]
-        ui = platform.run_pod("Deployment", "kafka-ml-ui", publish={"ui": ["127.0.0.1::8080"]})["ui"]
+        backend = namespace.run_pod("Deployment", "kafka-ml-backend")["backend"]
+        ui = namespace.run_pod("Deployment", "kafka-ml-ui", publish={"ui": ["127.0.0.1::8080"]})["ui"]
         base = f"http://127.0.0.1:{pods.published_port(ui, 8080)}"
         status, _, answer = pods.http(f"{base}/api/health/", timeout_s=120)
         healthy_s = time.monotonic() - started
         assert status == 200 and json.loads(answer)["status"] == "ok", answer
-        loggers = list(platform.run_pod("Deployment", "kafka-ml-data-control-logger").values())
-
-        # The platform's broker and chain by their cluster names, from the clients' namespaces.
-        cluster_hosts = {name: pods.address(broker, cluster) for name in kafka_names(PLATFORM)[1:]}
-        cluster_hosts["geth.kafka-ml.svc"] = pods.address(chain, cluster)
-        federated = []
-        for client in CLIENTS:
-            owner = pods.new_namespace(namespaces, f"kafka-ml-{client}", client_objects(client, tmp_path), tmp_path)
-            owner.networks.append(cluster)
-            owner.hosts.update(cluster_hosts)
-            start_broker(owner)
-            federated.append(owner.run_pod("Deployment", "kafka-ml-federated-backend")["federated-backend"])
-            for logger in ("kafka-ml-data-control-logger", "kafka-ml-model-control-logger"):
-                loggers += owner.run_pod("Deployment", logger).values()
-        for container in federated:
-            status, body = pods.http_in(container, "http://127.0.0.1:8000/api/health/")
-            assert status == 200 and json.loads(body)["status"] == "ok", body
-        for container in [*loggers, backend, ui]:
-            pods.wait_running(container, 10)
-        print(f"\nplatform from its images to a healthy API through the UI: {healthy_s:.1f} s; "
-              f"everything (platform, two clients) running: {time.monotonic() - started:.1f} s")
+        (logger,) = namespace.run_pod("Deployment", "kafka-ml-data-control-logger").values()
+        yield Platform(namespace, cluster, broker, chain, backend, ui, logger, base, started, healthy_s)
     finally:
-        for made in namespaces:
-            made.delete()
-        namespaces.clear()
+        for namespace in made:
+            namespace.delete()
         pods.podman("network", "rm", "--force", cluster, check=False)
+
+
+def assert_image_health_check_passes(container: str) -> None:
+    """The image's own HEALTHCHECK (Docker's; Kubernetes uses the probes) passes in the pod's settings."""
+    done = pods.podman("healthcheck", "run", container, check=False)
+    assert done.returncode == 0, f"{container}: {done.stdout}{done.stderr}"
+
+
+def test_the_backend_pod_serves_and_the_ui_pod_serves_the_app_and_proxies_it(platform: Platform) -> None:
+    """The dev overlay's backend Deployment (init containers, then gunicorn) and UI Deployment, as
+    rendered, and their images' health checks."""
+    status, body = pods.http_in(platform.backend, "http://127.0.0.1:8000/api/health/")
+    assert status == 200 and json.loads(body)["status"] == "ok", body
+    assert_image_health_check_passes(platform.backend)
+    status, _, page = pods.http(f"{platform.base}/trainings/12")  # a client-side route: the app's index.html
+    assert status == 200 and b'<div id="root">' in page, page[:500]
+    status, headers, answer = pods.http(f"{platform.base}/api/health/")  # through nginx to the backend's Service
+    assert status == 200 and json.loads(answer)["status"] == "ok", answer
+    assert headers.get("X-Frame-Options") == "DENY"
+    pods.wait_running(platform.ui, 2)
+    assert_image_health_check_passes(platform.ui)
+
+
+def test_the_platform_and_two_clients_run_from_their_images(platform: Platform, namespaces: list[pods.Namespace],
+                                                            tmp_path: Path) -> None:
+    # The platform's broker and chain by their cluster names, from the clients' namespaces.
+    cluster_hosts = {name: pods.address(platform.broker, platform.cluster) for name in kafka_names(PLATFORM)[1:]}
+    cluster_hosts["geth.kafka-ml.svc"] = pods.address(platform.chain, platform.cluster)
+    federated, loggers = [], [platform.logger]
+    for client in CLIENTS:
+        owner = pods.new_namespace(namespaces, f"kafka-ml-{client}", client_objects(client, tmp_path), tmp_path)
+        owner.networks.append(platform.cluster)
+        owner.hosts.update(cluster_hosts)
+        start_broker(owner)
+        federated.append(owner.run_pod("Deployment", "kafka-ml-federated-backend")["federated-backend"])
+        for logger in ("kafka-ml-data-control-logger", "kafka-ml-model-control-logger"):
+            loggers += owner.run_pod("Deployment", logger).values()
+    for container in federated:
+        status, body = pods.http_in(container, "http://127.0.0.1:8000/api/health/")
+        assert status == 200 and json.loads(body)["status"] == "ok", body
+    for container in [*loggers, platform.backend, platform.ui]:
+        pods.wait_running(container, 10)
+    print(f"\nplatform from its images to a healthy API through the UI: {platform.healthy_s:.1f} s; "
+          f"everything (platform, two clients) running: {time.monotonic() - platform.started:.1f} s")
