@@ -52,8 +52,11 @@ def train_cnn(train: RatDataset, test: RatDataset, epochs: int, batch: int, seed
 
     from kafkaml.usecases.rat.model import build
 
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already started in this process (the held-out scorer's dataset):
+        pass  # its defaults stay, two op threads on this machine's two cores
     keras.utils.set_random_seed(seed)
     model, compile_args, _ = build()
     model.compile(**compile_args)

@@ -101,20 +101,26 @@ def nothing_written_into_the_source_tree() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_warm_process_left() -> Iterator[None]:
+def no_warm_process_left(request: pytest.FixtureRequest) -> Iterator[None]:
     """The local jobs' warm processes (``kafkaml.jobs.warm_start``) and the warm builders
     (``kafkaml.warm_builder``) would idle on for minutes after the session: it asks this
     checkout's to exit. The xdist workers share them, so a worker leaves that to the controller,
     which asks once every worker is done (``pytest_sessionfinish``): the first worker to finish
     stopped the warm processes the other still used, which then imported TensorFlow again."""
     yield
-    if "PYTEST_XDIST_WORKER" not in os.environ:
+    if not _xdist_worker(request.config):
         _stop_warm_processes()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if "PYTEST_XDIST_WORKER" not in os.environ and session.config.getoption("numprocesses", None):
+    if not _xdist_worker(session.config) and session.config.getoption("numprocesses", None):
         _stop_warm_processes()  # the xdist controller, after its workers
+
+
+def _xdist_worker(config: pytest.Config) -> bool:
+    """Whether this session is an xdist worker. Not from PYTEST_XDIST_WORKER: a pytest session a
+    test starts inherits that variable from its worker, and would then never stop its own."""
+    return hasattr(config, "workerinput")
 
 
 def _stop_warm_processes() -> None:
