@@ -81,10 +81,10 @@ def up(clients: int, run_dir: Path | None = None, *, broker_port: int | None = N
         infrastructure = [part for part in to_start if part.kind in ("broker", "chain")]
         # Ports picked here (never run, not asked for) may be taken between the pick and the bind.
         movable = {part.name for part in infrastructure if not part.pid and part.port not in (broker_port, chain_port)}
-        for part in infrastructure:
-            _start(part, stack, settings)
-        save(stack)
         try:
+            for part in infrastructure:  # a part that cannot start (a missing binary) stops the ones before it
+                _start(part, stack, settings)
+            save(stack)
             _wait_healthy_moving(stack, infrastructure, movable, settings)
             _create_control_topics([part for part in infrastructure if part.kind == "broker"])
             _fund(stack)

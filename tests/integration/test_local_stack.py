@@ -131,12 +131,27 @@ def test_restart_on_a_port_taken_meanwhile_is_refused_clearly(tmp_path: Path) ->
         local.down(tmp_path)
 
 
+def processes_of_run(run_dir: Path) -> list[int]:
+    """Live processes started for ``run_dir`` (they inherit KAFKAML_RUN_DIR from the command)."""
+    marker = f"KAFKAML_RUN_DIR={run_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0") \
+                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def test_missing_binary_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = kafkaml_cli(tmp_path, "local", "up", env={"KAFKAML_ANVIL_BIN": str(tmp_path / "no-anvil"),
                                                        "KAFKAML_CHAIN_NODE": "anvil"})
     assert result.returncode == 2
     assert "KAFKAML_ANVIL_BIN" in result.stderr and "not an executable file" in result.stderr
     assert not (tmp_path / local.STATE_FILE).exists()
+    assert not processes_of_run(tmp_path), "the brokers started before the chain failed are still running"
 
     monkeypatch.setenv("PATH", "")
     with pytest.raises(BinaryMissing, match="run 'make setup'.*npm ci"):
