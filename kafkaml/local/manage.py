@@ -19,10 +19,14 @@ def run_commands(service: str, env: dict[str, str], commands: Sequence[Sequence[
     ``backend``) in order, in one process; one that fails raises ``RuntimeError`` with the end of the output
     (its traceback names the command) and runs none after it."""
     names = " then ".join(command[0] for command in commands)
-    code = "from django.core.management import call_command\n" + "".join(
-        f"call_command(*{list(command)!r})\n" for command in commands)
-    done = subprocess.run([sys.executable, "-m", service, "shell", "-c", code], env=env, capture_output=True,
-                          text=True, timeout=timeout_s)
+    done = subprocess.run([sys.executable, "-m", service, "shell", "-c", commands_code(commands)], env=env,
+                          capture_output=True, text=True, timeout=timeout_s)
     if done.returncode != 0:
         raise RuntimeError(f"'python -m {service}' ({names}) failed:\n{(done.stdout + done.stderr)[-3000:]}")
     return done.stdout
+
+
+def commands_code(commands: Sequence[Sequence[str]]) -> str:
+    """Python for a Django shell that calls the management ``commands`` in order."""
+    return "from django.core.management import call_command\n" + "".join(
+        f"call_command(*{list(command)!r})\n" for command in commands)

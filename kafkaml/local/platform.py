@@ -97,12 +97,17 @@ def environment(stack: Stack, part: Part) -> dict[str, str]:
 def prepare(stack: Stack, part: Part) -> None:
     """Apply the migrations, make sure the first administrator exists and adopt the data control
     logger's relay token."""
-    commands = (["migrate", "--noinput"], ["ensure_admin", "--credentials", str(stack.run_dir / ADMIN_FILE)],
-                ["ensure_logger_token", "--token-file", str(relay_token_file(stack.run_dir / RELAY_TOKEN_FILE))])
     try:
-        run_commands("backend", environment(stack, part), commands)
+        run_commands("backend", environment(stack, part), setup_commands(stack.run_dir))
     except RuntimeError as error:
         raise BackendError(str(error)) from None
+
+
+def setup_commands(run_dir: Path) -> list[list[str]]:
+    """The backend's management commands before its first start, with their files in ``run_dir``:
+    migrations, the first administrator (ADMIN_FILE), the relay token (RELAY_TOKEN_FILE)."""
+    return [["migrate", "--noinput"], ["ensure_admin", "--credentials", str(run_dir / ADMIN_FILE)],
+            ["ensure_logger_token", "--token-file", str(relay_token_file(run_dir / RELAY_TOKEN_FILE))]]
 
 
 def logger_environment(stack: Stack) -> dict[str, str]:

@@ -25,6 +25,7 @@ from kafkaml.jobs import LocalLauncher
 from kafkaml.jobs.spec import LABEL_OWNER
 from kafkaml.local import platform
 from kafkaml.local import stack as local
+from kafkaml.local.manage import commands_code
 from tests.backend import documented
 from tests.backend.client_services import (  # noqa: F401 (fixtures of the tests here)
     ONE_ADDRESS_FOR_EVERY_TEST,
@@ -237,12 +238,8 @@ def running_backend(stack: local.Stack, database_url: str, run_dir: Path, *, set
     relay_token = platform.relay_token_file(run_dir / platform.RELAY_TOKEN_FILE)
     shell = DjangoShell("backend", env, run_dir / "test-shell.log")
     try:
-        # What `manage migrate`, `ensure_admin` and `ensure_logger_token` do, in the shell the
-        # tests' own rows use next (one Django start instead of three).
-        shell.run("from django.core.management import call_command\n"
-                  "call_command('migrate', '--noinput')\n"
-                  f"call_command('ensure_admin', '--credentials', {str(run_dir / platform.ADMIN_FILE)!r})\n"
-                  f"call_command('ensure_logger_token', '--token-file', {str(relay_token)!r})\n")
+        # The backend's set-up commands, in the shell the tests' own rows use next (one Django start).
+        shell.run(commands_code(platform.setup_commands(run_dir)))
         running = Backend(part.address, run_dir, env, run_dir / "backend.log",
                           admin_token=json.loads((run_dir / platform.ADMIN_FILE).read_text())["token"],
                           relay_token=relay_token.read_text().strip(), workers=workers, threads=threads,
