@@ -17,7 +17,6 @@ import itertools
 import logging
 import sys
 import time
-from typing import NamedTuple
 
 from kafkaml import kafka
 from kafkaml.config import ConfigError
@@ -47,20 +46,23 @@ log = logging.getLogger("training_worker.trainer")
 #: and whose update left the queue, trains the current version again: its update was rejected.
 RETRAIN_AFTER_MIN_S = 15.0
 
-def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, timeout_s: float,
-                         max_delay_s: float, same_after_s: float = float("inf"),
-                         one_in_flight: bool = False) -> Version | None:
-    """The newest version once it is newer than ``after``; None if the training closed meanwhile.
 
-    After ``same_after_s`` without a newer version the current one is returned again, but only
-    once the client's last update has left the queue: it was rejected (or lost), and if every
-    client waited for a new version the training would stall. While it still waits in the queue
-    the client waits too: a fast client that trained the same version again would fill a
-    synchronous round with its second updates instead of the slow clients' first (the first
-    stragglers run: fast clients 18–22 updates each, slow ones 10). With ``one_in_flight``
-    nothing is returned while the client's previous update still waits in the queue: with one
-    update per round, clients faster than the aggregator would otherwise fill the queue with
-    ever staler updates.
+def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, timeout_s: float,
+                         max_delay_s: float, same_after_s: float = float("inf")) -> Version | None:
+    """The newest version once it is newer than ``after`` (any version when ``after`` is None)
+    and the client's previous update has left the queue; None if the training closed meanwhile.
+
+    One update in flight per client, as the contract allows one pending update per client
+    (``UpdatePending``) and the classic queue skips a second one: a client faster than the
+    aggregator that kept training would only fill the queue with ever staler updates (the first
+    FedBuff stragglers run: the staleness of every aggregated update grew by one per version, to
+    23, and the model fell from 0.83 to 0.51).
+
+    After ``same_after_s`` without a newer version the current one is returned again (its update
+    was rejected or lost, and if every client waited for a new version the training would
+    stall). A fast client whose update still waits in a synchronous round waits too: its second
+    update of the same version would take a slow client's place (the first stragglers run: fast
+    clients 18–22 updates each, slow ones 10).
     """
     started = time.monotonic()
     deadline = started + timeout_s
@@ -68,13 +70,12 @@ def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, time
     for poll in itertools.count():
         latest = coordinator.latest()
         newer = latest is not None and (after is None or latest.number > after
-                                        or (time.monotonic() - started > same_after_s
-                                            and not coordinator.has_queued_update()))
+                                        or time.monotonic() - started > same_after_s)
         # Whether the training closed matters before training on a version, and now and then
         # while waiting; asking on every poll would double the load on the node.
         if latest is not None and (newer or poll % 4 == 3) and not coordinator.is_active():
             return None
-        if newer and not (one_in_flight and coordinator.has_queued_update()):
+        if newer and not coordinator.has_queued_update():
             return latest
         if time.monotonic() > deadline:
             raise TimeoutError(f"no global version newer than {after} within {timeout_s:.0f} s")
@@ -82,29 +83,17 @@ def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, time
         delay = min(delay * 2, max_delay_s)
 
 
-class Pacing(NamedTuple):
-    """When a client trains again: ``keep_training`` from the newest version even if it trained it
-    already; else only from a newer one, and with ``one_in_flight`` only once its last update left
-    the queue."""
+def keeps_training(strategy: Strategy) -> bool:
+    """Whether a client trains the newest version again, even one it trained already, as soon as
+    its previous update left the queue.
 
-    keep_training: bool
-    one_in_flight: bool
-
-
-def client_pacing(strategy: Strategy) -> Pacing:
-    """How a client paces itself under ``strategy``.
-
-    FedBuff discounts stale updates and may need more updates per version than there are
-    clients: each client keeps training from the newest version, as FedBuff's clients do.
-    FedAsync consumes one update per version: a client keeps one update in flight, so a queue of
-    ever staler updates cannot build up. A rule that averages updates as equals (FedAvg, median,
-    trimmed mean) wants one update per client and version, as synchronous FedAvg: a client waits
-    for the next version (and trains the same one again only when none comes and its update
-    left the queue rejected; see wait_for_new_version).
+    FedBuff discounts stale updates and may use more than one update of a client per version:
+    its clients keep training, as FedBuff's clients do. FedAsync consumes one update per version,
+    and the rules that average updates as equals (FedAvg, median, trimmed mean, Krum, the server
+    optimizers) want one update per client and version, as synchronous FedAvg: their clients
+    wait for the next version (see :func:`wait_for_new_version` for a rejected update).
     """
-    if strategy.updates_per_round == 1:
-        return Pacing(keep_training=False, one_in_flight=True)
-    return Pacing(keep_training=strategy.discounts_staleness, one_in_flight=False)
+    return strategy.updates_per_round > 1 and strategy.discounts_staleness
 
 
 def run(settings: TrainerSettings) -> int:
@@ -125,7 +114,7 @@ def run(settings: TrainerSettings) -> int:
     samples = datasource.count("train")
     dataset = split_dataset(datasource, "train", stream.bootstrap_servers, batch_size=training.batch,
                             shuffle_buffer=min(samples, 4096), seed=timing.seed)
-    keep_training, one_in_flight = client_pacing(training.strategy)
+    keep_training = keeps_training(training.strategy)
     # Each client writes its updates to a topic of its own, named after its identity, so the
     # chunks of concurrent uploads never interleave and no client can point into another's.
     own_topic = update_topic(training.weights_topic, coordinator.identity)
@@ -138,8 +127,7 @@ def run(settings: TrainerSettings) -> int:
         while True:
             version = wait_for_new_version(coordinator, None if keep_training else trained_from,
                                            timing.stop_timeout_s, timing.poll_interval_s,
-                                           same_after_s=max(RETRAIN_AFTER_MIN_S, 3 * last_round_s),
-                                           one_in_flight=one_in_flight)
+                                           same_after_s=max(RETRAIN_AFTER_MIN_S, 3 * last_round_s))
             if version is None:
                 break
             started = time.monotonic()

@@ -3,11 +3,13 @@ outcome comes to exist, and records that would count something twice are skipped
 
 from __future__ import annotations
 
+import pytest
+
 from kafkaml.messages.kinds import RoundMessage, RoundOutcome, WeightsMessage
 from kafkaml.pointers import WeightsPointer
 from tests.conftest import unique
-from training_worker.coordination.base import Version
-from training_worker.coordination.classic import ClassicCoordination, ClassicPlatform
+from training_worker.coordination.base import UpdateRefused, Version
+from training_worker.coordination.classic import ClassicClient, ClassicCoordination, ClassicPlatform
 
 MODEL = "m-replay"
 
@@ -75,3 +77,28 @@ def test_replay_counts_each_version_and_each_outcome_once(platform_bootstrap: st
                                                                         ("client-c", "a")]}
         assert not state.queue and state.accepted == {digest("a")}
         assert state.finished
+
+
+def test_a_client_has_at_most_one_update_queued(platform_bootstrap: str) -> None:
+    """As the contract reverts UpdatePending: the client refuses to submit a second update while
+    its first is queued, and a second one written straight to the topic is skipped by every
+    reader; once the first is consumed the client may submit again."""
+    topic = unique("kml-fl")
+    writer = ClassicCoordination(platform_bootstrap, topic, MODEL, "aggregator")
+    platform = ClassicPlatform(writer, signing_key="0x" + "11" * 32)
+    platform.start(digest("genesis"), pointer(0), digest("announcement"))
+    client = ClassicClient(ClassicCoordination(platform_bootstrap, topic, MODEL, "Client-A"))
+    client.submit(0, digest("a1"), update_pointer("client-a"), 10)
+    assert client.has_queued_update()
+    with pytest.raises(UpdateRefused, match="still queued"):
+        client.submit(0, digest("a2"), update_pointer("client-a"), 10)
+    update(writer, "client-a", "a3")  # past the client's check: skipped by the replay
+    update(writer, "client-b", "b1")
+    assert [(u.client, u.content_hash) for u in platform.wait_for_updates(3, 2)] == [
+        ("Client-A", digest("a1")), ("client-b", digest("b1"))]
+    platform.record_round(digest("v1"), pointer(1),
+                          [RoundOutcome("Client-A", digest("a1"), update_pointer("client-a"), True, 5, "")])
+    assert not client.has_queued_update()
+    client.submit(1, digest("a4"), update_pointer("client-a"), 10)
+    assert [u.content_hash for u in ClassicCoordination(platform_bootstrap, topic, MODEL, "auditor").refresh()
+            .queue.values()] == [digest("b1"), digest("a4")]

@@ -9,7 +9,7 @@ import pytest
 from kafkaml.pointers import WeightsPointer
 from kafkaml.strategies import make_strategy
 from training_worker.coordination.base import ClientCoordinator, Version
-from training_worker.trainer import Pacing, client_pacing, wait_for_new_version
+from training_worker.trainer import keeps_training, wait_for_new_version
 
 POINTER = WeightsPointer("weights", 0, 0, 1)
 
@@ -78,23 +78,27 @@ def test_times_out_without_any_version() -> None:
 
 
 def test_waits_while_its_previous_update_is_still_queued() -> None:
+    """One update in flight per client, whatever the strategy: a newer version waits too."""
     started = time.monotonic()
     coordinator = Scripted([(0, 3, True)], queued_until=0.4)
-    assert wait_for_new_version(coordinator, 2, 5, 0.05, one_in_flight=True).number == 3
+    assert wait_for_new_version(coordinator, 2, 5, 0.05).number == 3
     assert time.monotonic() - started >= 0.4
-    assert wait_for_new_version(Scripted([(0, 3, True)], queued_until=5), 2, 5, 0.05).number == 3
+    started = time.monotonic()
+    assert wait_for_new_version(Scripted([(0, 3, True)], queued_until=0.4), None, 5, 0.05).number == 3
+    assert time.monotonic() - started >= 0.4
 
 
 @pytest.mark.parametrize(
     ("name", "params", "expected"),
     [
-        ("fedasync", {}, Pacing(keep_training=False, one_in_flight=True)),
-        ("mix", {}, Pacing(keep_training=False, one_in_flight=True)),
-        ("fedbuff", {"updates": 4}, Pacing(keep_training=True, one_in_flight=False)),
-        ("fedavg", {"updates": 8}, Pacing(keep_training=False, one_in_flight=False)),
-        ("median", {"updates": 3}, Pacing(keep_training=False, one_in_flight=False)),
-        ("trimmed_mean", {"updates": 5}, Pacing(keep_training=False, one_in_flight=False)),
+        ("fedasync", {}, False),
+        ("mix", {}, False),
+        ("fedbuff", {"updates": 4}, True),
+        ("fedbuff", {"updates": 1}, False),
+        ("fedavg", {"updates": 8}, False),
+        ("median", {"updates": 3}, False),
+        ("trimmed_mean", {"updates": 5}, False),
     ],
 )
-def test_clients_pace_themselves_by_the_strategy(name, params, expected):
-    assert client_pacing(make_strategy(name, params)) == expected
+def test_only_fedbuff_clients_keep_training_the_newest_version(name, params, expected):
+    assert keeps_training(make_strategy(name, params)) is expected

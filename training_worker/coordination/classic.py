@@ -13,7 +13,9 @@ and its successor aggregates the same queue again into the same round, counted o
 Every participant derives the same state by replaying the topic: a round record counts only
 when it is the next version and the training is open, and an outcome only for a submission
 (client, content hash, pointer: two clients may submit one hash) that is still queued; anything
-else (a duplicate record, a stale writer, a foreign or malformed record) is skipped and logged.
+else (a duplicate record, a stale writer, a foreign or malformed record, a second update of a
+client whose first is still queued, which the contract refuses as ``UpdatePending``) is skipped
+and logged.
 There is no authentication and nothing is paid: this mode exists to compare against the
 blockchain mode on the same workload, as the paper does.
 """
@@ -43,6 +45,7 @@ from training_worker.coordination.base import (
     QueuedUpdate,
     Submission,
     TrainingClosed,
+    UpdateRefused,
     Version,
 )
 
@@ -109,8 +112,15 @@ class ClassicCoordination:
         if isinstance(message, WeightsMessage) and message.model_id == self.model_id and message.role == "update":
             update = QueuedUpdate(message.sender, message.base_version, message.content_hash, message.pointer,
                                   message.samples)
-            if update.submission not in state.consumed and update.submission not in state.queue:
-                state.queue[update.submission] = update
+            if update.submission in state.consumed or update.submission in state.queue:
+                return
+            if _queued_of(state, update.client):
+                # As the contract reverts UpdatePending: one pending update per client, so the
+                # queue holds at most one update per client and cannot grow ever staler.
+                log.warning("skipping update %s from %s: an earlier update of that client is still queued",
+                            update.content_hash.hex()[:12], update.client)
+                return
+            state.queue[update.submission] = update
         elif isinstance(message, RoundMessage) and message.model_id == self.model_id:
             self._apply_round(message)
 
@@ -261,7 +271,7 @@ class ClassicClient(ClientCoordinator):
         return versions[max(versions)] if versions else None
 
     def has_queued_update(self) -> bool:
-        return any(update.client == self.channel.sender for update in self.channel.refresh().queue.values())
+        return _queued_of(self.channel.refresh(), self.channel.sender)
 
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         state = self.channel.refresh()
@@ -270,5 +280,13 @@ class ClassicClient(ClientCoordinator):
         me = self.channel.sender.lower()
         if any(s.client == me and s.content_hash == content_hash for s in [*state.queue, *state.consumed]):
             return  # submitted before: again it would only be a duplicate_update
+        if _queued_of(state, me):
+            raise UpdateRefused(f"an update of {self.channel.sender} is still queued")
         self.channel.publish(WeightsMessage(self.channel.model_id, "update", base_version, pointer, content_hash,
                                             self.channel.sender, base_version=base_version, samples=samples))
+
+
+def _queued_of(state: _State, client: str) -> bool:
+    """Whether ``client`` has an update in the queue."""
+    client = client.lower()
+    return any(submission.client == client for submission in state.queue)
