@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _report import write_figures
@@ -46,7 +48,10 @@ def nearest_centroid(train: RatDataset, test: RatDataset) -> np.ndarray:
     return np.argmin(distance, axis=1)
 
 
-def train_cnn(train: RatDataset, test: RatDataset, epochs: int, batch: int, seed: int) -> tuple[np.ndarray, float]:
+def train_cnn(train: RatDataset, test: RatDataset, epochs: int, batch: int, seed: int,
+              after_epoch: Callable[[Any], None] | None = None) -> tuple[np.ndarray, float]:
+    """The paper's CNN trained on ``train``: its predictions on ``test`` and the training seconds.
+    ``after_epoch(model)`` is called after every epoch (a held-out curve; it must not train)."""
     import keras
     import tensorflow as tf
 
@@ -61,7 +66,8 @@ def train_cnn(train: RatDataset, test: RatDataset, epochs: int, batch: int, seed
     model, compile_args, _ = build()
     model.compile(**compile_args)
     started = time.perf_counter()
-    model.fit(train.x, train.y, batch_size=batch, epochs=epochs, verbose=2, shuffle=True)
+    callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: after_epoch(model))] if after_epoch else []
+    model.fit(train.x, train.y, batch_size=batch, epochs=epochs, verbose=2, shuffle=True, callbacks=callbacks)
     seconds = time.perf_counter() - started
     predicted = np.argmax(model.predict(test.x, batch_size=1024, verbose=0), axis=1)
     return predicted, seconds

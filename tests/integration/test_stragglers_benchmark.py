@@ -3,11 +3,13 @@ real brokers and chain, real TensorFlow (``benchmark_runs``)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.benchmark_runs import check_curve, run_benchmark
+from kafkaml.workloads import make_workload
+from tests.integration.benchmark_runs import ROOT, check_curve, run_benchmark
 
 
 @pytest.mark.slow
@@ -36,3 +38,17 @@ def test_async_under_stragglers_quick(tmp_path: Path) -> None:
     gaps = {name: figures[f"{name}_gap_to_matched_centralised_pp"] for name in ("fedasync", "fedbuff")}
     measured = [gap for gap in gaps.values() if gap is not None]
     assert figures["best_async_split8_gap_pp"] == (min(measured) if measured else None)
+
+
+def test_the_centralised_curve_is_the_centralised_training_epoch_by_epoch() -> None:
+    """The matched-data references come from one training measured after every epoch: entry e − 1
+    must be what a training of e epochs gives, or the gaps would compare against another model."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _time_to_target import centralised_accuracy, centralised_curve, union
+
+    workload = make_workload("rat", 2, 400, 1, "random-split")
+    whole = union(workload)
+    curve = centralised_curve(whole, workload.validation, 2, 32, 1)
+    assert len(curve) == 2
+    for epochs in (1, 2):
+        assert curve[epochs - 1] == centralised_accuracy(whole, workload.validation, epochs, 32, 1)[0]
