@@ -98,7 +98,14 @@ def heterogeneity_from(slow: list[str], dropout: list[str], clients: int) -> dic
 def options_from(args: argparse.Namespace) -> RunOptions:
     from kafkaml.local.train import RunOptions
 
+    from kafkaml.config import ConfigError
+    from kafkaml.strategies import StrategyError, check_rounds_fill, make_strategy
+
     heterogeneity = heterogeneity_from(getattr(args, "slow", []), getattr(args, "dropout", []), args.clients)
+    try:
+        check_rounds_fill(make_strategy(args.strategy, args.strategy_params), args.clients)
+    except StrategyError as exc:
+        raise ConfigError(f"--strategy {args.strategy}: {exc}") from None
     return RunOptions(clients=args.clients, rounds=args.rounds, mode=args.mode, strategy=args.strategy,
                       strategy_params=args.strategy_params, epochs=args.epochs, batch=args.batch, seed=args.seed,
                       reward_policy=args.reward_policy, exclude_after=args.exclude_after,

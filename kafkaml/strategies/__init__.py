@@ -64,7 +64,8 @@ from kafkaml.strategies.robust import Krum, Median, MultiKrum, TrimmedMean
 __all__ = [
     "FLOAT", "STRATEGIES", "FedAdagrad", "FedAdam", "FedAsync", "FedAvg", "FedAvgM", "FedBuff", "FedYogi",
     "InvalidUpdate", "Krum", "Median", "Mix", "MultiKrum", "Privacy", "ServerState", "Staleness", "Strategy",
-    "StrategyError", "TrimmedMean", "Update", "Weights", "check_weights", "clipped_norm", "make_strategy",
+    "StrategyError", "TrimmedMean", "Update", "Weights", "check_weights", "check_rounds_fill", "clipped_norm",
+    "make_strategy",
     "noise_seed", "private_move", "strategy_catalogue", "strategy_from_description",
 ]
 
@@ -84,6 +85,20 @@ def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strateg
     if factory is None:
         raise StrategyError(f"unknown aggregation strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
     return factory(params)
+
+
+def check_rounds_fill(strategy: Strategy, clients: int) -> None:
+    """StrategyError when a version needs more updates than ``clients`` can queue at once.
+
+    Each client has at most one update pending (the contract reverts ``UpdatePending``; the classic
+    replay skips a second one), so a round of more updates than clients could never fill: the
+    training would wait until its stop timeout and close without a single version.
+    """
+    needed = strategy.updates_per_round
+    if needed > clients:
+        raise StrategyError(f"{strategy.name} makes each version from {needed} updates, but the training has "
+                            f"{clients} client(s), each with at most one update pending at a time: no version "
+                            f"could ever be made; set updates to at most {clients}")
 
 
 def strategy_from_description(description: str | bytes | Mapping[str, Any]) -> Strategy:

@@ -103,6 +103,8 @@ def test_model_to_final_model_through_the_cli(cli, backend: Backend, local_stack
     assert code == 2 and "clients: 'not-an-address' is not a 0x address" in err, err
     code, _, err = cli(*deploy, "--strategy-params", '{"alpha": 7}')
     assert code == 2 and "strategy_params:" in err, err
+    code, _, err = cli(*deploy, "--strategy", "fedbuff", "--strategy-params", '{"updates": 3}')
+    assert code == 2 and "strategy_params: fedbuff makes each version from 3 updates, but the training has 2" in err, err
     code, out, _ = cli(*deploy)
     assert code == 0
     result_id = int(re.search(r"training result\(s\) (\d+)", out).group(1))

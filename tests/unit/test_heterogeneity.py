@@ -85,3 +85,19 @@ def test_kafkaml_train_selects_the_papers_algorithm_and_token_tiers() -> None:
     assert options_from(parser.parse_args(["train"])).reward_policy == "improvement"
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--reward-policy", "generous"])
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--strategy", "fedbuff"], "fedbuff makes each version from 4 updates, but the training has 2 client"),
+    (["--strategy", "fedavg", "--strategy-params", '{"updates": 3}'], "set updates to at most 2"),
+    (["--strategy", "fedbuff", "--strategy-params", '{"updates": 0}'], "updates"),
+    (["--strategy", "nonesuch"], "unknown aggregation strategy"),
+])
+def test_kafkaml_train_refuses_a_strategy_whose_rounds_cannot_fill(argv: list[str], message: str) -> None:
+    """Each client has one update pending at a time: a round of more updates than clients would
+    wait for the stop timeout and close with no version. Refused before anything starts."""
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    with pytest.raises(ConfigError, match=message):
+        options_from(parser.parse_args(["train", "--clients", "2", *argv]))
+    assert options_from(parser.parse_args(["train", "--clients", "4", "--strategy", "fedbuff"])).strategy == "fedbuff"

@@ -21,7 +21,7 @@ from kafkaml.model_source import KwargsError, validate_kwargs
 from kafkaml.rewards import POLICIES, parse_token_amount
 from kafkaml.services.registry.models import Datasource
 from kafkaml.services.rest import Page, StrictCharField
-from kafkaml.strategies import STRATEGIES, StrategyError, make_strategy
+from kafkaml.strategies import STRATEGIES, StrategyError, check_rounds_fill, make_strategy
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -102,7 +102,9 @@ class DeploymentInput(serializers.Serializer):
                                                                "platform trains on its own datasource"]})
             return data
         try:
-            make_strategy(data["strategy"], data["strategy_params"])
+            strategy = make_strategy(data["strategy"], data["strategy_params"])
+            if data["clients"]:
+                check_rounds_fill(strategy, len(data["clients"]))
         except StrategyError as exc:
             raise serializers.ValidationError({"strategy_params": [str(exc)]}) from None
         identity = _ADDRESS if data["coordination"] == "blockchain" else _CLIENT_ID
