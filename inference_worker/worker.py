@@ -5,14 +5,16 @@ then commit; a restart or a rebalance answers nothing twice (:mod:`inference_wor
 A batch is predicted when it holds BATCH samples or its first sample has waited BATCH_WAIT_MS,
 which bounds a sample's wait when the input is slow. The model predicts a batch in a thread of
 its own while the loop sends the previous batch's answers and polls for the next, so Kafka's
-round trips overlap the model's work. Answers are flushed only before the offsets past them are
+round trips overlap the model's work. The group consumer and the answer producer are librdkafka's
+(``kafkaml.kafka.group_consumer``): their network work runs in C threads, so it neither holds
+the interpreter nor waits for it while the model predicts. Answers are flushed only before the offsets past them are
 committed and when partitions are revoked (the next owner must find every answer sent), not per
 batch: a flush per batch cost a produce round trip that stalled the loop each time. A batch still
 being predicted at a revocation is only in hand, and its records of revoked partitions are left
-to their next owner. Everything between two
-polls must end within the group's rebalance timeout (``kafkaml.kafka.GROUP_REBALANCE_TIMEOUT_MS``)
-or the group hands the partitions on: the model is warmed up before the worker joins, so its
-first batch does not pay the graph tracing.
+to their next owner. librdkafka calls the rebalance callbacks within ``poll``/``consume``, on the
+loop's own thread. Everything between two polls must end within the group's rebalance timeout
+(``kafkaml.kafka.GROUP_REBALANCE_TIMEOUT_MS``) or the group hands the partitions on: the model is
+warmed up before the worker joins, so its first batch does not pay the graph tracing.
 
 Exit codes: 0 after SIGTERM/SIGINT (the batches in hand answered, flushed and committed first); 2,
 with one line saying why, when the worker cannot answer at all (a bad environment, a model that
@@ -32,11 +34,13 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
+from confluent_kafka import Consumer, KafkaException, Message, Producer
+from confluent_kafka import TopicPartition as Assignment
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from inference_worker.answers import answered_offsets, error_value, headers, prediction_value
 from inference_worker.model import ModelRefused, Predictor, load_model
@@ -66,13 +70,33 @@ FETCH_MAX_WAIT_MS = 10
 COMMIT_INTERVAL_S = 0.5
 #: A tail read's polls return whole fetches (inference_worker.answers._read_to_the_end).
 TAIL_POLL_RECORDS = 1 << 20
+#: How long a committed-offset or watermark lookup, and the flush of the answers, may take.
+REQUEST_TIMEOUT_S = 15.0
+
+
+class Input(NamedTuple):
+    """One input record, copied out of librdkafka's message."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+    @classmethod
+    def of(cls, message: Message) -> Input:
+        return cls(message.topic(), message.partition(), message.offset(), message.key(), message.value())
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
 
 
 @dataclass
 class Predicting:
     """A batch whose samples the model is predicting in the background."""
 
-    records: list[ConsumerRecord]
+    records: list[Input]
     #: Position in ``records`` → why that record is not a sample.
     reasons: dict[int, str]
     #: The model's outputs for the other records, in order.
@@ -81,80 +105,75 @@ class Predicting:
     revoked: set[TopicPartition] = field(default_factory=set)
 
 
-class Answering(ConsumerRebalanceListener):
+class Answering:
     """The answers of one worker: the batch in hand, and per input partition the next offset to
     commit and the offsets its answer partitions already answer."""
 
     def __init__(self, job: InferenceJob, codec: RawSampleCodec | AvroSampleCodec, predictor: Predictor,
-                 producer: KafkaProducer, reader: KafkaConsumer) -> None:
+                 producer: Producer, reader: KafkaConsumer) -> None:
         self.job, self.codec, self.predictor = job, codec, predictor
         self.producer, self.reader = producer, reader
-        self.consumer: KafkaConsumer | None = None
-        self.batch: list[ConsumerRecord] = []
+        self.consumer: Consumer | None = None
+        self.batch: list[Input] = []
         self.batch_started = 0.0
         self.answered: dict[TopicPartition, set[int]] = {}
         self.next_offset: dict[TopicPartition, int] = {}
         self.uncommitted: set[TopicPartition] = set()
-        #: Answers sent since the last flush: their errors surface there, before any commit.
-        self.unflushed: list = []
+        #: Answers sent since the last flush, and the first of their delivery errors: it surfaces
+        #: at the flush, before any commit.
+        self.unflushed = 0
+        self.delivery_error: Exception | None = None
         self.committed_at = -COMMIT_INTERVAL_S
-        #: Partitions the group gave since the last poll, paused until :meth:`resume_assigned`.
-        self.assigned: set[TopicPartition] = set()
         self.predicting: Predicting | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="predict")
 
     # --- the group's partitions ------------------------------------------------------------
-    # kafka-python calls these on its network thread, where nothing may block: they only note
-    # the change, and :meth:`resume_assigned` does the reading between two polls.
+    # librdkafka calls these within poll/consume, on the loop's thread, between two batches.
 
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        assert self.consumer is not None
-        self.consumer.pause(*assigned)  # no record of theirs until they are resumed at the right offset
-        self.assigned.update(assigned)
+    def on_assign(self, consumer: Consumer, assigned: list[Assignment]) -> None:
+        """Start each assigned partition at its committed offset (its beginning when none is),
+        knowing which inputs past it are answered already."""
+        log.info("assigned partitions %s", json.dumps(sorted(a.partition for a in assigned)))
+        committed = consumer.committed([Assignment(a.topic, a.partition) for a in assigned], timeout=REQUEST_TIMEOUT_S)
+        starts = []
+        for entry in committed:
+            if entry.error is not None:
+                raise KafkaException(entry.error)
+            tp, offset = TopicPartition(entry.topic, entry.partition), entry.offset
+            if offset < 0:  # nothing committed yet
+                offset = consumer.get_watermark_offsets(Assignment(tp.topic, tp.partition),
+                                                        timeout=REQUEST_TIMEOUT_S)[0]
+            answer_partitions = [TopicPartition(self.job.output_topic, tp.partition),
+                                 TopicPartition(self.job.error_topic, tp.partition)]
+            self.answered[tp] = answered_offsets(self.reader, answer_partitions, offset)
+            self.next_offset[tp] = offset
+            starts.append(Assignment(tp.topic, tp.partition, offset))
+            log.info("partition %d: resumes at offset %d (%d input(s) past it answered already)", tp.partition,
+                     offset, len(self.answered[tp]))
+        consumer.assign(starts)
 
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+    def on_revoke(self, consumer: Consumer, revoked: list[Assignment]) -> None:
         """Flush the answers sent, so that the partitions' next owner finds them, and forget the
         revoked partitions; their inputs in hand are unanswered and uncommitted, so whoever takes
         them next answers them. The flush is the one wait here: answers sent are at most a batch
         or two, already on their way (the producer lingers 5 ms)."""
         self.flush()
-        gone = set(revoked)
-        self.batch = [record for record in self.batch if TopicPartition(record.topic, record.partition) not in gone]
+        gone = {TopicPartition(a.topic, a.partition) for a in revoked}
+        self.batch = [record for record in self.batch if record.tp not in gone]
         if self.predicting is not None:
             self.predicting.revoked |= gone
         for tp in gone:
             self.answered.pop(tp, None)
             self.next_offset.pop(tp, None)
-            self.assigned.discard(tp)
         self.uncommitted -= gone
-
-    def resume_assigned(self) -> None:
-        """Resume each newly assigned partition at its committed offset, knowing which inputs past
-        it are answered already."""
-        if not self.assigned:
-            return
-        assert self.consumer is not None
-        assigned, self.assigned = sorted(self.assigned), set()
-        log.info("assigned partitions %s", json.dumps([tp.partition for tp in assigned]))
-        for tp in assigned:
-            committed = self.consumer.committed(tp)
-            if committed is None:
-                committed = self.consumer.beginning_offsets([tp])[tp]
-            answer_partitions = [TopicPartition(self.job.output_topic, tp.partition),
-                                 TopicPartition(self.job.error_topic, tp.partition)]
-            self.answered[tp] = answered_offsets(self.reader, answer_partitions, committed)
-            self.next_offset[tp] = committed
-            self.consumer.seek(tp, committed)
-            log.info("partition %d: resumes at offset %d (%d input(s) past it answered already)", tp.partition,
-                     committed, len(self.answered[tp]))
-        self.consumer.resume(*assigned)
 
     # --- records ---------------------------------------------------------------------------
 
-    def take(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+    def take(self, record: Input) -> None:
         """Put ``record`` in the batch, unless its answer was written before a restart."""
+        tp = record.tp
         if tp not in self.next_offset:
-            return  # fetched before its partition was paused: read again once it is resumed
+            return  # of a partition revoked since it was fetched: its next owner reads it again
         answered = self.answered[tp]
         if record.offset in answered:
             answered.discard(record.offset)
@@ -215,7 +234,7 @@ class Answering(ConsumerRebalanceListener):
             if reason is None:
                 answer = next(answers)
                 reason = Predictor.NOT_FINITE if answer is None else None
-            tp = TopicPartition(record.topic, record.partition)
+            tp = record.tp
             if tp in predicted.revoked:
                 continue
             if reason is None:
@@ -223,22 +242,37 @@ class Answering(ConsumerRebalanceListener):
             else:
                 topic, value = self.job.error_topic, error_value(reason, record.topic, record.partition, record.offset)
                 errors += 1
-            self.unflushed.append(self.producer.send(topic, value=value, key=record.key,
-                                                     headers=headers(record.offset), partition=record.partition))
+            self.send(topic, value, record)
             self._advance(tp, record.offset)
         if errors:
             log.warning("%d record(s) answered on %s", errors, self.job.error_topic)
+
+    def send(self, topic: str, value: bytes, record: Input) -> None:
+        """Queue one answer; when librdkafka's queue is full, serve deliveries until it is not."""
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=record.key, headers=headers(record.offset),
+                                      partition=record.partition, on_delivery=self._delivered)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.unflushed += 1
+
+    def _delivered(self, error: object, _message: Message) -> None:
+        if error is not None and self.delivery_error is None:
+            self.delivery_error = KafkaException(error)
 
     def flush(self) -> None:
         """Wait until every answer sent is written; raise the first send's error, so that nothing
         is committed past an answer that is not."""
         if not self.unflushed:
             return
-        self.producer.flush()
-        futures, self.unflushed = self.unflushed, []
-        for future in futures:
-            if not future.succeeded():  # cheaper than get() for each, which builds its RecordMetadata
-                future.get(timeout=0)
+        left = self.producer.flush(REQUEST_TIMEOUT_S)
+        self.unflushed = 0
+        if self.delivery_error is not None:
+            raise self.delivery_error
+        if left:
+            raise KafkaException(f"{left} answer(s) not written within {REQUEST_TIMEOUT_S:.0f} s")
         fault_point("inference.after_flush")
 
     def commit(self, *, wait: bool = False) -> None:
@@ -254,17 +288,13 @@ class Answering(ConsumerRebalanceListener):
         in_hand = [*self.batch, *(self.predicting.records if self.predicting is not None else ())]
         lowest = {tp: offset for tp, offset in self.next_offset.items() if tp in self.uncommitted}
         for record in in_hand:
-            tp = TopicPartition(record.topic, record.partition)
-            if tp in lowest:
-                lowest[tp] = min(lowest[tp], record.offset)
-        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in lowest.items()}
+            if record.tp in lowest:
+                lowest[record.tp] = min(lowest[record.tp], record.offset)
+        offsets = [Assignment(tp.topic, tp.partition, offset) for tp, offset in lowest.items()]
         self.uncommitted = {tp for tp, offset in lowest.items() if offset < self.next_offset[tp]}
-        if not wait:
-            self.consumer.commit_async(offsets, callback=_commit_failed)
-            return
         try:
-            self.consumer.commit(offsets)
-        except CommitFailedError as exc:  # the group moved on; the next owner skips what is answered
+            self.consumer.commit(offsets=offsets, asynchronous=not wait)
+        except KafkaException as exc:  # the group moved on; the next owner skips what is answered
             log.warning("offsets not committed (%s); the partitions' next owner skips the answered inputs", exc)
 
     def _advance(self, tp: TopicPartition, offset: int) -> None:
@@ -278,9 +308,10 @@ def _done(value: np.ndarray) -> Future:
     return future
 
 
-def _commit_failed(offsets: dict, response: object) -> None:
-    if isinstance(response, Exception):
-        log.warning("offsets not committed (%s); the partitions' next owner skips the answered inputs", response)
+def _commit_done(error: object, _offsets: list[Assignment]) -> None:
+    """A background commit's outcome (librdkafka's ``on_commit``)."""
+    if error is not None:
+        log.warning("offsets not committed (%s); the partitions' next owner skips the answered inputs", error)
 
 
 def serve(job: InferenceJob, codec: RawSampleCodec | AvroSampleCodec, predictor: Predictor,
@@ -292,21 +323,20 @@ def serve(job: InferenceJob, codec: RawSampleCodec | AvroSampleCodec, predictor:
     output_bootstrap = job.output_bootstrap_servers or job.bootstrap_servers
     for topic in (job.output_topic, job.error_topic):
         ensure_topic(output_bootstrap, topic, partitions=partitions)
-    producer = kafka.producer(output_bootstrap, enable_idempotence=True, max_in_flight_requests_per_connection=1)
+    producer = kafka.idempotent_producer(output_bootstrap)
     reader = kafka.assigned_consumer(output_bootstrap, max_poll_records=TAIL_POLL_RECORDS)
     answering = Answering(job, codec, predictor, producer, reader)
-    consumer = kafka.group_consumer(job.bootstrap_servers, job.group_id, [job.input_topic], listener=answering,
-                                    max_poll_records=job.batch, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+    consumer = kafka.group_consumer(job.bootstrap_servers, job.group_id, on_commit=_commit_done,
+                                    **{"fetch.wait.max.ms": FETCH_MAX_WAIT_MS})
     answering.consumer = consumer
+    consumer.subscribe([job.input_topic], on_assign=answering.on_assign, on_revoke=answering.on_revoke)
     log.info("result %d answers %s (%d partition(s)) on %s, errors on %s, in group %s", job.result_id,
              job.input_topic, partitions, job.output_topic, job.error_topic, job.group_id)
     try:
         while not stop.is_set():
-            polled = consumer.poll(timeout_ms=answering.wait_ms(), max_records=job.batch - len(answering.batch))
-            answering.resume_assigned()
-            for tp, records in polled.items():
-                for record in records:
-                    answering.take(tp, record)
+            for message in _poll(consumer, answering.wait_ms(), job.batch - len(answering.batch)):
+                answering.take(Input.of(message))
+            producer.poll(0)  # delivery callbacks
             if answering.due():
                 answering.predict_batch()
             else:
@@ -317,9 +347,30 @@ def serve(job: InferenceJob, codec: RawSampleCodec | AvroSampleCodec, predictor:
         log.info("stopped: every input taken is answered and committed")
     finally:
         answering.executor.shutdown()
-        consumer.close(autocommit=False)
-        producer.close()
+        consumer.close()  # leaves the group; on_revoke flushes what is still unflushed
+        producer.flush(REQUEST_TIMEOUT_S)
         reader.close()
+
+
+def _poll(consumer: Consumer, wait_ms: int, most: int) -> list[Message]:
+    """Up to ``most`` (at least one) records: waits at most ``wait_ms`` for the first, then takes
+    what is already fetched (``consume`` alone would wait for all of them, past the batch's
+    deadline). Raises on a fatal error; librdkafka recovers from the others (a broker gone for a
+    while, a topic not yet known) by itself, so they are only logged."""
+    first = consumer.poll(wait_ms / 1000)
+    if first is None:
+        return []
+    messages = [first, *consumer.consume(num_messages=most - 1, timeout=0)] if most > 1 else [first]
+    records = []
+    for message in messages:
+        error = message.error()
+        if error is None:
+            records.append(message)
+        elif error.fatal():
+            raise KafkaException(error)
+        else:
+            log.warning("Kafka: %s", error)
+    return records
 
 
 def _wait_for_topic(bootstrap: str, topic: str, stop: threading.Event) -> int | None:
@@ -350,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         serve(job, codec, predictor, stop)
-    except (KafkaError, kafka.KafkaUnavailable, TopicError, StreamError) as exc:
+    except (KafkaError, KafkaException, kafka.KafkaUnavailable, TopicError, StreamError) as exc:
         log.error("Kafka failed: %s: %s", type(exc).__name__, exc)
         return 1
     return 0

@@ -5,23 +5,34 @@ Two facts shape them:
 * kafka-python computes CRC32C in pure Python unless the ``crc32c`` package is importable, which
   makes record batches ~30x slower (2 MiB/s measured against 58 MiB/s). :func:`require_fast_crc`
   fails loudly at start instead of letting a training crawl.
-* Tansu completes a consumer-group join only after the group's rebalance timeout, which
-  kafka-python takes from ``max_poll_interval_ms`` (300 s by default). Readers of offset ranges
-  therefore use :func:`assigned_consumer` (explicit assignment, no group); the few readers that
-  need a group use :func:`group_consumer`, whose short rebalance timeout makes the join take
-  about two seconds.
+* Tansu completes a consumer-group join only after the group's rebalance timeout, which the
+  clients take from the maximum poll interval (300 s by default). Readers of offset ranges
+  therefore use :func:`assigned_consumer` (explicit assignment, no group); the one reader that
+  needs a group, the inference worker, uses :func:`group_consumer`, whose short rebalance
+  timeout makes the join take about two seconds.
 * Consumers never create topics: a reader that looks too early would otherwise create the topic
   with the broker's default partition count (Tansu: several) and break single-partition topics.
+
+Everything is kafka-python except the one hot path, the inference worker's group consumer and
+answer producer (:func:`group_consumer`, :func:`idempotent_producer`): librdkafka through
+``confluent-kafka``, whose network work runs in C threads. With kafka-python the worker reached
+0.6 of the model's in-memory rate: its two network threads held the interpreter for 73% of the
+time Python ran, and every poll and send was a hand-off between them and the prediction thread
+(``docs/inference.md``). Trainings, loggers and relays move a few records a second and keep
+kafka-python.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+if TYPE_CHECKING:  # only the inference worker's image installs librdkafka
+    from confluent_kafka import Consumer, Producer
 
 log = logging.getLogger(__name__)
 
@@ -86,27 +97,44 @@ def assigned_consumer(bootstrap: str, partitions: Iterable[TopicPartition] = (),
     return consumer
 
 
-def group_consumer(bootstrap: str, group_id: str, topics: Iterable[str], *,
-                   listener: ConsumerRebalanceListener | None = None, **overrides: Any) -> KafkaConsumer:
-    """A group consumer whose join completes in seconds on Tansu (see module docstring); a
-    ``listener`` hears of each partition it gains and loses (within the rebalance timeout)."""
-    require_fast_crc()
-    options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
-        "group_id": group_id,
-        "enable_auto_commit": False,
-        "allow_auto_create_topics": False,
-        "auto_offset_reset": "earliest",
-        "max_poll_interval_ms": GROUP_REBALANCE_TIMEOUT_MS,
-        "session_timeout_ms": GROUP_REBALANCE_TIMEOUT_MS,
-        "heartbeat_interval_ms": GROUP_REBALANCE_TIMEOUT_MS // 3,
-        "request_timeout_ms": 15000,
-        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+def group_consumer(bootstrap: str, group_id: str, **overrides: Any) -> Consumer:
+    """A librdkafka group consumer whose join completes in seconds on Tansu (see module
+    docstring: librdkafka sends ``max.poll.interval.ms`` as the rebalance timeout); offsets are
+    committed by the caller only. Subscribe it with ``subscribe(topics, on_assign=, on_revoke=)``:
+    librdkafka calls those within ``poll``/``consume``, on the caller's thread."""
+    from confluent_kafka import Consumer
+
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "allow.auto.create.topics": False,
+        "auto.offset.reset": "earliest",
+        "max.poll.interval.ms": GROUP_REBALANCE_TIMEOUT_MS,
+        "session.timeout.ms": GROUP_REBALANCE_TIMEOUT_MS,
+        "heartbeat.interval.ms": GROUP_REBALANCE_TIMEOUT_MS // 3,
+        "socket.timeout.ms": 15000,
+        "logger": log,
     }
-    options.update(overrides)
-    consumer = _connect(KafkaConsumer, bootstrap, options)
-    consumer.subscribe(list(topics), listener=listener)
-    return consumer
+    config.update(overrides)
+    return Consumer(config)
+
+
+def idempotent_producer(bootstrap: str, **overrides: Any) -> Producer:
+    """A librdkafka producer that writes each partition in order, exactly once per send (the
+    broker drops a retried batch it already has), and accepts our largest message."""
+    from confluent_kafka import Producer
+
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "message.max.bytes": MAX_MESSAGE_BYTES + 64 * 1024,
+        "socket.timeout.ms": 15000,
+        "logger": log,
+    }
+    config.update(overrides)
+    return Producer(config)
 
 
 def admin(bootstrap: str, **overrides: Any) -> KafkaAdminClient:

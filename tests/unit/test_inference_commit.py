@@ -5,10 +5,9 @@ for that to hold). Background commits are spaced by COMMIT_INTERVAL_S; the one a
 from __future__ import annotations
 
 from kafka import TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 
 from inference_worker.settings import load_job
-from inference_worker.worker import COMMIT_INTERVAL_S, Answering
+from inference_worker.worker import COMMIT_INTERVAL_S, Answering, Input
 from tests.unit.test_inference_settings import JOB
 
 TP = TopicPartition("in", 0)
@@ -21,15 +20,13 @@ class Commits:
         self.made: list[dict[TopicPartition, int]] = []
         self.waited: list[dict[TopicPartition, int]] = []
 
-    def commit_async(self, offsets, callback) -> None:
-        self.made.append({tp: meta.offset for tp, meta in offsets.items()})
-
-    def commit(self, offsets) -> None:
-        self.waited.append({tp: meta.offset for tp, meta in offsets.items()})
+    def commit(self, *, offsets, asynchronous: bool) -> None:
+        made = {TopicPartition(entry.topic, entry.partition): entry.offset for entry in offsets}
+        (self.made if asynchronous else self.waited).append(made)
 
 
-def record(offset: int) -> ConsumerRecord:
-    return ConsumerRecord("in", 0, -1, offset, 0, 0, b"k", b"\0" * 24, [], None, 2, 24, -1)
+def record(offset: int) -> Input:
+    return Input("in", 0, offset, b"k", b"\0" * 24)
 
 
 def test_an_answered_input_after_one_in_hand_does_not_commit_it() -> None:
@@ -38,7 +35,7 @@ def test_an_answered_input_after_one_in_hand_does_not_commit_it() -> None:
     answering.consumer = commits = Commits()
     answering.next_offset[TP], answering.answered[TP] = 10, {11, 13}
     for offset in (10, 11, 12, 13):
-        answering.take(TP, record(offset))
+        answering.take(record(offset))
     assert [r.offset for r in answering.batch] == [10, 12]
     answering.commit()
     assert commits.made == [{TP: 10}]
