@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from _report import print_and_write
 from _signals import sigterm_exits
-from confluent_kafka import OFFSET_BEGINNING, Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer
 from confluent_kafka import TopicPartition as CTopicPartition
 from kafka.admin import NewTopic
 
@@ -104,20 +104,32 @@ def produce(bootstrap: str, topic: str, x: np.ndarray, first_key: int) -> None:
 
 
 def paced(bootstrap: str, topic: str, x: np.ndarray, rate: float, sent: dict[tuple[int, int], float]) -> None:
-    """Send one record every 1/rate s (linger 0: each leaves at once), noting when each was sent."""
-    producer = kafka.producer(bootstrap, linger_ms=0)
+    """Send one record every 1/rate s (linger 0: each leaves at once), noting when each was sent.
+
+    librdkafka's producer, as the answers' reader: kafka-python's sender thread fell behind one
+    request per record at a few thousand records a second on the cores the worker uses, and its
+    backlog counted as the worker's latency."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     started = time.perf_counter()
-    futures = []
+    at: dict[int, float] = {}
+    failed: list[str] = []
+
+    def delivered(error, message) -> None:
+        if error is not None:
+            failed.append(str(error))
+        else:
+            sent[(message.partition(), message.offset())] = at[int(message.key()[2:])]
+
     for index, sample in enumerate(x):
         delay = started + index / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        futures.append((time.perf_counter(), producer.send(topic, key=f"p-{index}".encode(), value=sample.tobytes(),
-                                                           partition=index % PARTITIONS)))
-    for at, future in futures:
-        metadata = future.get(timeout=30)
-        sent[(metadata.partition, metadata.offset)] = at
-    producer.close()
+        at[index] = time.perf_counter()
+        producer.produce(topic, key=f"p-{index}".encode(), value=sample.tobytes(), partition=index % PARTITIONS,
+                         on_delivery=delivered)
+        producer.poll(0)
+    if producer.flush(30) or failed:
+        raise RuntimeError(f"paced records not delivered: {failed[:3] or 'flush timed out'}")
 
 
 def start_worker(run_dir: Path, job: InferenceJob) -> LocalJob:
