@@ -96,9 +96,8 @@ def heterogeneity_from(slow: list[str], dropout: list[str], clients: int) -> dic
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:
-    from kafkaml.local.train import RunOptions
-
     from kafkaml.config import ConfigError
+    from kafkaml.local.train import RunOptions
     from kafkaml.strategies import StrategyError, check_rounds_fill, make_strategy
 
     heterogeneity = heterogeneity_from(getattr(args, "slow", []), getattr(args, "dropout", []), args.clients)
