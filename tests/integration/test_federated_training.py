@@ -473,10 +473,11 @@ def _forged_chunk(bootstrap: str, topic: str, digest: bytes, count: int, size: i
 
 def test_updates_of_absurd_sizes_are_rejected_unread_and_training_finishes(local_stack: local.Stack,
                                                                             tmp_path: Path) -> None:
-    """A hostile classic client queues, first in the queue, an update whose pointer claims 2**31
+    """Two hostile classic clients queue, first in the queue, an update whose pointer claims 2**31
     records (its first chunk announcing 2**31 × CHUNK_BYTES bytes: before the sizes were bounded,
     the aggregator allocated that and crashed on every restart) and one whose header claims
-    100 GB. Both are rejected as size_mismatch and the training finishes."""
+    100 GB (two clients: each has one update pending at a time). Both are rejected as
+    size_mismatch and the training finishes."""
     bootstrap = local_stack.bootstrap("platform")
     forged: dict[str, str] = {}
 
@@ -486,12 +487,13 @@ def test_updates_of_absurd_sizes_are_rejected_unread_and_training_finishes(local
         while not run_holder:
             time.sleep(0.1)
         run = run_holder[0]
-        client = ClassicClient(ClassicCoordination(bootstrap, run.announcement.control_topic, run.run_id, "intruder"))
-        while (latest := client.latest()) is None:
-            time.sleep(0.1)
         topic = run.announcement.training["weights_topic"] + "-intruder"
         claims = {"2**31 records": (2**31, 2**31 * CHUNK_BYTES), "100 GB": (-(-100 * 2**30 // CHUNK_BYTES), 100 * 2**30)}
-        for name, (count, size) in claims.items():
+        for intruder, (name, (count, size)) in enumerate(claims.items()):
+            client = ClassicClient(ClassicCoordination(bootstrap, run.announcement.control_topic, run.run_id,
+                                                       f"intruder-{intruder}"))
+            while (latest := client.latest()) is None:
+                time.sleep(0.1)
             digest = hashlib.sha256(name.encode()).digest()
             offset = _forged_chunk(bootstrap, topic, digest, count, size)
             client.submit(latest.number, digest, WeightsPointer(topic, 0, offset, offset + count), 100)
