@@ -114,8 +114,10 @@ demo: setup
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file at a time on one of them, the
 # longest files first (tests/conftest.py LONGEST_FIRST, in collection order: --no-loadscope-reorder); each
 # process brings up its own stack, backends and databases (tests/conftest.py). The images are part
-# of the tests' set-up: cached, `make images` takes seconds (docs/testing.md).
-TEST_WORKERS ?= 2
+# of the tests' set-up: cached, `make images` takes seconds (docs/testing.md). Three processes on two
+# cores: the suite waits more than it computes (containers, capped benchmark runs), and three passed
+# twice where two took 2.5 minutes longer (docs/testing.md).
+TEST_WORKERS ?= 3
 test: setup images
 	$(VENV)/bin/ruff check .
 	@# pytest exits 5 when it collected nothing: a suite that ran no test is a failure. It prints
