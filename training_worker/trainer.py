@@ -79,7 +79,7 @@ def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, time
             return latest
         if time.monotonic() > deadline:
             raise TimeoutError(f"no global version newer than {after} within {timeout_s:.0f} s")
-        time.sleep(delay)
+        coordinator.pause(delay)
         delay = min(delay * 2, max_delay_s)
 
 

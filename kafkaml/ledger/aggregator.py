@@ -129,7 +129,8 @@ class AggregatorLedger(SignedLedger):
             self._transact("payRewards", [part], f"pay the rewards of {len(part)} clients")
 
     def wait_for_updates(self, minimum: int = 1, timeout_s: float = 600.0) -> list[SubmittedUpdate]:
-        """Block until at least ``minimum`` updates are queued (polling with back-off); returns them.
+        """Block until at least ``minimum`` updates are queued (woken by the contract's logs, polling
+        with back-off as the fallback); returns them.
 
         Raises TimeoutError after ``timeout_s``, or WrongPhase if the training stops meanwhile.
         """
@@ -145,7 +146,7 @@ class AggregatorLedger(SignedLedger):
                 )
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"fewer than {minimum} updates queued after {timeout_s:.0f} s")
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            self.wait_for_event(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, self.rpc.poll_max_s)
 
     def _check_global_pointer(self, pointer: WeightsPointer) -> None:

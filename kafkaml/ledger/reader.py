@@ -28,6 +28,7 @@ from kafkaml.ledger.contracts import (
     submission_from_event,
     view_abi,
 )
+from kafkaml.ledger.doorbell import LogDoorbell
 from kafkaml.ledger.events import Event, EventReader
 from kafkaml.ledger.records import (
     Audit,
@@ -63,6 +64,7 @@ class TrainingReader:
         self._scan_lock = threading.Lock()
         self._latest: _CachedVersion | None = None
         self._implementation: str | None = None
+        self._doorbell: LogDoorbell | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address})"
@@ -143,6 +145,14 @@ class TrainingReader:
 
     def is_active(self) -> bool:
         return bool(self._view("isActive"))
+
+    def wait_for_event(self, timeout_s: float) -> bool:
+        """Sleep up to ``timeout_s``, ending early once the contract emitted a log (when the node
+        serves subscriptions, :mod:`kafkaml.ledger.doorbell`); True if it did. Callers read the
+        state afterwards as after any poll."""
+        if self._doorbell is None:
+            self._doorbell = LogDoorbell(self.rpc.websocket_url, self.address, self.rpc.public_url)
+        return self._doorbell.wait(timeout_s)
 
     def queue_size(self) -> int:
         return int(self._view("queueSize"))

@@ -38,6 +38,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 from web3.types import RPCEndpoint
 
 from kafkaml.config import Setting, declare
+from kafkaml.ledger.doorbell import websocket_url
 from kafkaml.ledger.errors import (
     ContractRevert,
     ErrorDecoder,
@@ -78,6 +79,14 @@ SETTINGS = declare(
         kind="float",
         default=2.0,
         minimum=0.05,
+    ),
+    Setting(
+        "KAFKAML_ETH_WS_URL",
+        "Websocket URL of the node, where jobs subscribe to their training's logs so that a wait ends "
+        "when something happened instead of at the next poll; empty: the RPC URL with ws(s):// (Anvil "
+        "and Hardhat serve both on one port); none: poll only. Polling is the fallback either way.",
+        default="",
+        secret=True,
     ),
 )
 
@@ -130,6 +139,7 @@ class Rpc:
         self.retry_s = settings["KAFKAML_ETH_RPC_RETRY_S"] if retry_s is None else retry_s
         self.poll_max_s = settings["KAFKAML_ETH_POLL_MAX_S"]
         self.log_page_blocks = settings["KAFKAML_ETH_LOG_PAGE_BLOCKS"]
+        self.websocket_url = websocket_url(url, settings["KAFKAML_ETH_WS_URL"])
         # web3's validation middleware asks the node for its chain id before every eth_call and gas
         # estimate, doubling the round trips of a poll; a node's chain id never changes, so it is
         # asked once and remembered (nothing else is cached: every other answer is read anew).

@@ -3,6 +3,9 @@ outcome comes to exist, and records that would count something twice are skipped
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from kafkaml.messages.kinds import RoundMessage, RoundOutcome, WeightsMessage
@@ -102,3 +105,26 @@ def test_a_client_has_at_most_one_update_queued(platform_bootstrap: str) -> None
     client.submit(1, digest("a4"), update_pointer("client-a"), 10)
     assert [u.content_hash for u in ClassicCoordination(platform_bootstrap, topic, MODEL, "auditor").refresh()
             .queue.values()] == [digest("b1"), digest("a4")]
+
+
+def test_a_waiting_client_wakes_on_the_next_control_record(platform_bootstrap: str) -> None:
+    """The broker holds the fetch until a record arrives: a trainer waiting for a version sees it
+    at once, not at its next poll, and a wait with nothing written lasts its whole timeout."""
+    topic = unique("kml-fl")
+    platform = ClassicPlatform(ClassicCoordination(platform_bootstrap, topic, MODEL, "aggregator"),
+                               signing_key="0x" + "11" * 32)
+    platform.start(digest("genesis"), pointer(0), digest("announcement"))
+    client = ClassicClient(ClassicCoordination(platform_bootstrap, topic, MODEL, "client-a"))
+    assert client.latest() == Version(0, digest("genesis"), pointer(0))
+    started = time.monotonic()
+    client.pause(0.6)
+    assert time.monotonic() - started >= 0.55, "a wait with nothing written ended early"
+    timer = threading.Timer(0.3, lambda: platform.record_round(digest("v1"), pointer(1), []))
+    timer.start()
+    started = time.monotonic()
+    try:
+        client.pause(5.0)
+    finally:
+        timer.join()
+    assert time.monotonic() - started < 2.5, "the wait outlasted the record by seconds"
+    assert client.latest() == Version(1, digest("v1"), pointer(1))

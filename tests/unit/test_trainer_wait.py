@@ -26,6 +26,9 @@ class Scripted(ClientCoordinator):
     def has_queued_update(self) -> bool:
         return time.monotonic() - self.started < self.queued_until
 
+    def pause(self, seconds: float) -> None:
+        time.sleep(seconds)
+
     def _state(self) -> tuple[int | None, bool]:
         elapsed = time.monotonic() - self.started
         current = self.script[0]

@@ -161,6 +161,13 @@ class ClientCoordinator(ABC):
         """The newest global version (None before the platform published one)."""
 
     @abstractmethod
+    def pause(self, seconds: float) -> None:
+        """Wait up to ``seconds``, returning early once something may have changed (a version, the
+        queue, the training's end): the contract's logs or the control topic's next record wake
+        it, so a waiting trainer reacts within milliseconds instead of at its next poll. Callers
+        read the state again afterwards."""
+
+    @abstractmethod
     def has_queued_update(self) -> bool:
         """True while an update of this client waits in the queue (not yet aggregated or rejected)."""
 

@@ -182,6 +182,9 @@ class ChainClient(ClientCoordinator):
     def latest(self) -> Version | None:
         return _version(self.ledger)
 
+    def pause(self, seconds: float) -> None:
+        self.ledger.wait_for_event(seconds)
+
     def has_queued_update(self) -> bool:
         return self.ledger.has_pending()
 
