@@ -7,9 +7,14 @@ Figs. 5 and 8), training time (Figs. 6 and 9), tokens per client (Figs. 7 and 10
 and gas, and the final model's accuracy per SNR on a held-out test set. A centralised CNN
 (``rat_centralised.train_cnn``) trained on the same data gives the non-federated baseline.
 
-The paper's own rules are ``--strategy mix`` (its Algorithm 1, ``weightsAverage``: each dequeued
-update averaged half and half with the global model) and ``--reward-policy tiered`` (its fixed
-token tiers by loss ratio); the defaults are the engine's, FedAsync and the improvement policy.
+Every configuration is trained with two sets of rules, side by side (``--rules``): the paper's
+(``mix``, its Algorithm 1's ``weightsAverage``: each dequeued update averaged half and half with
+the global model; ``tiered``, its fixed token tiers by loss ratio) and ours (``--strategy`` and
+``--reward-policy``, by default the engine's: FedAsync and the improvement policy).
+
+Scales: the default finishes within 60 minutes on a 2-core machine (2, 4 and 8 clients × both
+splits × both modes × both rules: 24 runs); ``--paper-scale`` is the paper's own (24,000 windows,
+32 rounds, 3 local epochs, batch 512); ``--quick`` is a smoke run.
 
 Matching "epochs of data": a global version consumes K updates (K = 1 with FedAsync or mix;
 ``--strategy fedavg --updates 8`` for synchronous FedAvg over 8 clients), each
@@ -47,14 +52,18 @@ from kafkaml.workloads import Samples, make_workload
 
 MODES = ("classic", "blockchain")
 SPLITS = ("full-copy", "random-split")
+RULES = ("paper", "ours")
+PAPER_RULES = {"strategy": "mix", "reward_policy": "tiered"}
 TOKEN = 10**18
 
 
 #: client counts per split, samples (whole dataset), rounds, local epochs, batch.
 #: The paper: batch 512, 3 epochs, 32 rounds. Quick leaves out 4 clients.
 SCALES: dict[str, dict[str, Any]] = {
-    "default": {"clients": {"full-copy": (2, 4, 8), "random-split": (2, 4, 8)}, "samples": 24000, "rounds": 32,
-                "epochs": 3, "batch": 512},
+    "default": {"clients": {"full-copy": (2, 4, 8), "random-split": (2, 4, 8)}, "samples": 4800, "rounds": 16,
+                "epochs": 2, "batch": 128},
+    "paper": {"clients": {"full-copy": (2, 4, 8), "random-split": (2, 4, 8)}, "samples": 24000, "rounds": 32,
+              "epochs": 3, "batch": 512},
     "quick": {"clients": {"full-copy": (2, 8), "random-split": (2, 8)}, "samples": 2400, "rounds": 16,
               "epochs": 1, "batch": 64},
 }
@@ -62,8 +71,8 @@ SCALES: dict[str, dict[str, Any]] = {
 console = Console(width=220)
 
 
-def tag(clients: int, split: str, mode: str) -> str:
-    return f"{mode}_{split.replace('-', '_')}_{clients}c"
+def tag(clients: int, split: str, mode: str, rules: str) -> str:
+    return f"{rules}_{mode}_{split.replace('-', '_')}_{clients}c"
 
 
 def test_accuracy(predicted: np.ndarray, test: Samples) -> dict[str, Any]:
@@ -106,6 +115,8 @@ def summarise(measured: Measured, workload_size: int, epochs: int, test: Samples
 
 
 def plot_figures(results: dict[str, dict[str, Any]], clients: tuple[int, ...], out: Path) -> list[Path]:
+    """The paper's three figures, one row per set of rules so that the paper's and ours sit side
+    by side: validation accuracy per round, training time, tokens per client."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,49 +126,55 @@ def plot_figures(results: dict[str, dict[str, Any]], clients: tuple[int, ...], o
     styles = {"classic": "--", "blockchain": "-"}
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    splits = [split for split in SPLITS if any(tag(n, split, m) in results for n in clients for m in MODES)]
+    ran = [(rules, split) for rules in RULES for split in SPLITS
+           if any(tag(n, split, m, rules) in results for n in clients for m in MODES)]
+    rows = [rules for rules in RULES if any(r == rules for r, _ in ran)]
+    splits = [split for split in SPLITS if any(s == split for _, s in ran)]
+    width = 0.38
 
-    figure, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.8), sharey=True, squeeze=False)
-    axes = axes[0]
-    for axis, split in zip(axes, splits, strict=True):
+    figure, axes = plt.subplots(len(rows), len(splits), figsize=(5 * len(splits), 3.8 * len(rows)), sharey=True,
+                                squeeze=False)
+    for (row, rules), (column, split) in itertools.product(enumerate(rows), enumerate(splits)):
+        axis = axes[row][column]
         for n, mode in itertools.product(clients, MODES):
-            run = results.get(tag(n, split, mode))
+            run = results.get(tag(n, split, mode, rules))
             if run:
                 axis.plot([r["version"] for r in run["rounds"]], [r["val_accuracy"] for r in run["rounds"]],
                           styles[mode], color=colours[n], label=f"{n} clients, {mode}")
-        axis.set(title=f"{split}: validation accuracy per round", xlabel="global version", ylabel="accuracy")
+        axis.set(title=f"{rules} rules, {split}: validation accuracy", xlabel="global version", ylabel="accuracy")
         axis.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7)
     paths.append(_save(figure, out / "paper_accuracy_per_round.png"))
 
-    figure, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.8), sharey=True, squeeze=False)
-    axes = axes[0]
-    width = 0.38
-    for axis, split in zip(axes, splits, strict=True):
+    figure, axes = plt.subplots(len(rows), len(splits), figsize=(5 * len(splits), 3.8 * len(rows)), sharey=True,
+                                squeeze=False)
+    for (row, rules), (column, split) in itertools.product(enumerate(rows), enumerate(splits)):
+        axis = axes[row][column]
         for offset, mode in zip((-width / 2, width / 2), MODES, strict=True):
-            values = [results.get(tag(n, split, mode), {}).get("training_s", np.nan) for n in clients]
+            values = [results.get(tag(n, split, mode, rules), {}).get("training_s", np.nan) for n in clients]
             axis.bar(np.arange(len(clients)) + offset, values, width, label=mode,
                      hatch="//" if mode == "classic" else None)
-        axis.set(title=f"{split}: training time", xticks=range(len(clients)),
+        axis.set(title=f"{rules} rules, {split}: training time", xticks=range(len(clients)),
                  xticklabels=[f"{n} clients" for n in clients], ylabel="seconds")
         axis.grid(alpha=0.3, axis="y")
-    axes[-1].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=8)
     paths.append(_save(figure, out / "paper_training_time.png"))
 
-    figure, axes = plt.subplots(len(splits), len(clients), figsize=(3.6 * len(clients), 3 * len(splits)),
+    panels = [(rules, split) for rules in rows for split in splits]
+    figure, axes = plt.subplots(len(panels), len(clients), figsize=(3.6 * len(clients), 3 * len(panels)),
                                 squeeze=False)
-    for (row, split), (column, n) in itertools.product(enumerate(splits), enumerate(clients)):
+    for (row, (rules, split)), (column, n) in itertools.product(enumerate(panels), enumerate(clients)):
         axis = axes[row][column]
-        if not any(tag(n, split, mode) in results for mode in MODES):
+        if not any(tag(n, split, mode, rules) in results for mode in MODES):
             axis.set_visible(False)
             continue
         for offset, mode in zip((-width / 2, width / 2), MODES, strict=True):
-            tokens = results.get(tag(n, split, mode), {}).get("tokens", {})
+            tokens = results.get(tag(n, split, mode, rules), {}).get("tokens", {})
             axis.bar(np.arange(1, n + 1) + offset, [tokens.get(f"client-{i}", 0.0) for i in range(1, n + 1)], width,
                      label=mode, hatch="//" if mode == "classic" else None)
-        axis.set(title=f"{split}, {n} clients", xlabel="client", ylabel="tokens", xticks=range(1, n + 1))
+        axis.set(title=f"{rules}, {split}, {n} clients", xlabel="client", ylabel="tokens", xticks=range(1, n + 1))
         axis.grid(alpha=0.3, axis="y")
-    axes[-1][-1].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=8)
     paths.append(_save(figure, out / "paper_tokens_per_client.png"))
     return paths
 
@@ -171,35 +188,41 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
-def markdown_table(results: dict[str, dict[str, Any]], centralised: dict[str, Any]) -> str:
-    lines = ["| clients | split | mode | data epochs | val acc | test acc | SNR ≥ 10 | SNR ≤ −5 | training s | "
+def markdown_table(results: dict[str, dict[str, Any]], centralised: dict[str, dict[str, Any]]) -> str:
+    lines = ["| rules | clients | split | mode | data epochs | val acc | test acc | SNR ≥ 10 | SNR ≤ −5 | training s | "
              "wall s | tokens (sum) | transactions | gas |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, run in results.items():
-        mode, rest = key.split("_", 1)
+        rules, mode, rest = key.split("_", 2)
         split, clients = rest.rsplit("_", 1)
         test, chain = run["test"], run["chain"]
         on_chain = f"{chain['transactions']} | {chain['gas']:,}" if chain else "– | –"
-        lines.append(f"| {clients[:-1]} | {split.replace('_', '-')} | {mode} | {run['data_epochs_consumed']:.2f} | "
+        lines.append(f"| {rules} | {clients[:-1]} | {split.replace('_', '-')} | {mode} | "
+                     f"{run['data_epochs_consumed']:.2f} | "
                      f"{run['val_accuracy']:.4f} | {test['accuracy']:.4f} | {test['accuracy_snr_ge_10']:.4f} | "
                      f"{test['accuracy_snr_le_minus5']:.4f} | {run['training_s']:.1f} | {run['wall_s']:.1f} | "
                      f"{sum(run['tokens'].values()):.4f} | {on_chain} |")
-    test = centralised["test"]
-    lines.append(f"| – | centralised | – | {centralised['epochs']} | – | {test['accuracy']:.4f} | "
-                 f"{test['accuracy_snr_ge_10']:.4f} | {test['accuracy_snr_le_minus5']:.4f} | "
-                 f"{centralised['training_s']:.1f} | – | – | – | – |")
+    for rules, baseline in centralised.items():
+        test = baseline["test"]
+        lines.append(f"| {rules} | – | centralised | – | {baseline['epochs']} | – | {test['accuracy']:.4f} | "
+                     f"{test['accuracy_snr_ge_10']:.4f} | {test['accuracy_snr_le_minus5']:.4f} | "
+                     f"{baseline['training_s']:.1f} | – | – | – | – |")
     return "\n".join(lines) + "\n"
 
 
-def flat_figures(results: dict[str, dict[str, Any]], centralised: dict[str, Any], scale: dict[str, Any],
-                 name: str) -> dict[str, Any]:
-    test = centralised["test"]
+def flat_figures(results: dict[str, dict[str, Any]], centralised: dict[str, dict[str, Any]],
+                 scale: dict[str, Any], name: str) -> dict[str, Any]:
+    """Flat keys; the unprefixed centralised ones are ours' matched-data baseline (the paper's rule
+    has its own under ``paper_centralised_*`` when it consumes another amount of data)."""
+    headline = centralised.get("ours") or next(iter(centralised.values()))
+    test = headline["test"]
     figures: dict[str, Any] = {
         "scale": name, "samples": scale["samples"], "rounds": scale["rounds"], "epochs": scale["epochs"],
-        "batch": scale["batch"], "strategy": scale["strategy"], "updates_per_round": scale["updates_per_round"],
-        "reward_policy": scale["reward_policy"],
+        "batch": scale["batch"], "rules": ",".join(scale["rules"]),
+        **{f"{rules}_{key}": chosen[key] for rules, chosen in scale["rules"].items()
+           for key in ("strategy", "reward_policy", "updates_per_round")},
         **{f"clients_{split.replace('-', '_')}": ",".join(map(str, scale["clients"][split])) for split in SPLITS},
-        "centralised_epochs": centralised["epochs"],
+        "centralised_epochs": headline["epochs"],
         "centralised_accuracy": round(test["accuracy"], 4),
         "centralised_accuracy_snr_ge_10": round(test["accuracy_snr_ge_10"], 4),
         "centralised_accuracy_snr_le_minus5": round(test["accuracy_snr_le_minus5"], 4),
@@ -212,20 +235,25 @@ def flat_figures(results: dict[str, dict[str, Any]], centralised: dict[str, Any]
         if run["chain"]:
             figures[f"{key}_transactions"] = run["chain"]["transactions"]
             figures[f"{key}_gas"] = run["chain"]["gas"]
-    split8 = [results[tag(8, "random-split", mode)]["test"]["accuracy"] for mode in MODES
-              if tag(8, "random-split", mode) in results]
-    if split8:  # the worse of the two modes: the target must hold for both
-        figures["federated8_split_gap_pp"] = round(100 * (test["accuracy"] - min(split8)), 2)
-    gaps = {}
-    for split in SPLITS:
-        for clients in scale["clients"][split]:
-            pair = [results.get(tag(clients, split, mode)) for mode in MODES]
-            if all(pair):
-                gaps[f"{split}_{clients}c"] = abs(pair[0]["test"]["accuracy"] - pair[1]["test"]["accuracy"])
-    if gaps:
-        worst = max(gaps, key=gaps.get)
-        figures["blockchain_classic_gap_pp"] = round(100 * gaps[worst], 2)
-        figures["blockchain_classic_gap_worst_configuration"] = worst
+    for rules in scale["rules"]:
+        if centralised[rules] is not headline:
+            figures[f"{rules}_centralised_epochs"] = centralised[rules]["epochs"]
+            figures[f"{rules}_centralised_accuracy"] = round(centralised[rules]["test"]["accuracy"], 4)
+        test = centralised[rules]["test"]
+        split8 = [results[tag(8, "random-split", mode, rules)]["test"]["accuracy"] for mode in MODES
+                  if tag(8, "random-split", mode, rules) in results]
+        if split8:  # the worse of the two modes: the target must hold for both
+            figures[f"{rules}_federated8_split_gap_pp"] = round(100 * (test["accuracy"] - min(split8)), 2)
+        gaps = {}
+        for split in SPLITS:
+            for clients in scale["clients"][split]:
+                pair = [results.get(tag(clients, split, mode, rules)) for mode in MODES]
+                if all(pair):
+                    gaps[f"{split}_{clients}c"] = abs(pair[0]["test"]["accuracy"] - pair[1]["test"]["accuracy"])
+        if gaps:
+            worst = max(gaps, key=gaps.get)
+            figures[f"{rules}_blockchain_classic_gap_pp"] = round(100 * gaps[worst], 2)
+            figures[f"{rules}_blockchain_classic_gap_worst_configuration"] = worst
     return figures
 
 
@@ -243,7 +271,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("out/paper_experiments"), help="directory of the PNG plots")
     parser.add_argument("--quick", action="store_true",
                         help="2,400 windows, 16 rounds, 1 epoch, batch 64; 2 and 8 clients × both splits × both "
-                             "modes (8 runs)")
+                             "modes × both rules (16 runs)")
+    parser.add_argument("--paper-scale", action="store_true",
+                        help="the paper's scale: 24,000 windows, 32 rounds, 3 epochs, batch 512 (hours here)")
+    parser.add_argument("--rules", choices=RULES, nargs="+", default=list(RULES),
+                        help="train every configuration with these rules: paper (mix + tiered, its Algorithm 1 "
+                             "and tiers) and ours (--strategy + --reward-policy); default both, side by side")
     parser.add_argument("--clients", type=int, nargs="+", default=None, help="override the scale's client counts")
     parser.add_argument("--splits", choices=SPLITS, nargs="+", default=None, help="run only these splits")
     parser.add_argument("--samples", type=int, default=None, help="override the scale's dataset size")
@@ -251,16 +284,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the scale's local epochs")
     parser.add_argument("--batch", type=int, default=None, help="override the scale's batch size")
     parser.add_argument("--strategy", choices=tuple(STRATEGIES), default="fedasync",
-                        help="aggregation strategy (default fedasync, the engine's; the paper's Algorithm 1 is mix)")
+                        help="our rules' aggregation strategy (default fedasync, the engine's)")
     parser.add_argument("--reward-policy", choices=POLICIES, default="improvement",
-                        help="token rule (default improvement, the engine's; the paper's tiers are tiered)")
+                        help="our rules' token rule (default improvement, the engine's)")
     parser.add_argument("--updates", type=int, default=None,
                         help="updates per round of a buffered strategy (fedavg, fedbuff, median, trimmed_mean)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=7200.0, help="seconds allowed per run")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    name = "quick" if args.quick else "default"
+    if args.quick and args.paper_scale:
+        parser.error("--quick and --paper-scale are two different scales: choose one")
+    name = "quick" if args.quick else "paper" if args.paper_scale else "default"
     scale = dict(SCALES[name])
     for key in ("clients", "samples", "rounds", "epochs", "batch"):
         if getattr(args, key) is not None:
@@ -278,36 +313,48 @@ def main() -> None:
     baseline = make_workload("rat", 1, scale["samples"], args.seed, "full-copy")
     test = baseline.test
     split_most = max(scale["clients"]["random-split"] or clients)
-    strategy_params = {} if args.updates is None else {"updates": args.updates}
-    per_round = make_strategy(args.strategy, strategy_params).updates_per_round
-    scale.update(strategy=args.strategy, updates_per_round=per_round, reward_policy=args.reward_policy)
-    centralised_epochs = max(1, round(scale["rounds"] * per_round * scale["epochs"] / split_most))
-    console.print(f"centralised baseline: {scale['samples']} windows, {centralised_epochs} epochs (= "
-                  f"{scale['rounds']} rounds × {per_round} updates × {scale['epochs']} epochs / {split_most} clients)")
-    centralised = centralised_baseline(baseline.clients[0], args.seed, centralised_epochs, scale["batch"], test)
-    console.print(f"centralised test accuracy {centralised['test']['accuracy']:.4f}")
+    ours = {"strategy": args.strategy, "reward_policy": args.reward_policy,
+            "strategy_params": {} if args.updates is None else {"updates": args.updates}}
+    chosen = {"paper": {**PAPER_RULES, "strategy_params": {}}, "ours": ours}
+    scale["rules"] = {rules: chosen[rules] for rules in RULES if rules in args.rules}
+    centralised: dict[str, dict[str, Any]] = {}
+    by_epochs: dict[int, dict[str, Any]] = {}  # the same matched data is trained once
+    for rules, rule_set in scale["rules"].items():
+        per_round = make_strategy(rule_set["strategy"], rule_set["strategy_params"]).updates_per_round
+        rule_set["updates_per_round"] = per_round
+        epochs = max(1, round(scale["rounds"] * per_round * scale["epochs"] / split_most))
+        if epochs not in by_epochs:
+            console.print(f"centralised baseline: {scale['samples']} windows, {epochs} epochs (= {scale['rounds']} "
+                          f"rounds × {per_round} updates × {scale['epochs']} epochs / {split_most} clients)")
+            by_epochs[epochs] = centralised_baseline(baseline.clients[0], args.seed, epochs, scale["batch"], test)
+            console.print(f"centralised test accuracy {by_epochs[epochs]['test']['accuracy']:.4f}")
+        centralised[rules] = by_epochs[epochs]
 
     results: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
     stop_timeout = 600.0 if args.quick else 3600.0
     with private_stack(max(clients)) as (current, runs_dir):
-        configurations = [(split, n) for split in SPLITS for n in scale["clients"][split]]
-        for position, (split, n) in enumerate(configurations):
+        configurations = [(split, n, rules) for split in SPLITS for n in scale["clients"][split]
+                          for rules in scale["rules"]]
+        for position, (split, n, rules) in enumerate(configurations):
             workload = make_workload("rat", n, scale["samples"], args.seed, split)
+            rule_set = scale["rules"][rules]
             for mode in MODES if position % 2 == 0 else MODES[::-1]:
-                options = RunOptions(clients=n, rounds=scale["rounds"], mode=mode, strategy=args.strategy,
-                                     strategy_params=strategy_params, epochs=scale["epochs"],
+                key = tag(n, split, mode, rules)
+                options = RunOptions(clients=n, rounds=scale["rounds"], mode=mode, strategy=rule_set["strategy"],
+                                     strategy_params=rule_set["strategy_params"], epochs=scale["epochs"],
                                      batch=scale["batch"], seed=args.seed, stop_timeout_s=stop_timeout,
-                                     reward_policy=args.reward_policy)
-                console.print(f"[bold]{n} clients, {split}, {mode}[/bold] ({time.monotonic() - started:.0f} s so far)")
+                                     reward_policy=rule_set["reward_policy"])
+                console.print(f"[bold]{n} clients, {split}, {mode}, {rules} rules[/bold] "
+                              f"({time.monotonic() - started:.0f} s so far)")
                 try:
                     measured = measure_run(current, workload, options, runs_dir, args.timeout, on_round=lambda r: console.print(
                         f"  v{r['version']} val_accuracy {r['val_accuracy']:.4f} at {r['elapsed_s']:.0f} s"))
                 except TrainingFailed as exc:  # keep the other configurations' results
-                    failures[tag(n, split, mode)] = str(exc).splitlines()[0]
+                    failures[key] = str(exc).splitlines()[0]
                     console.print(f"[red]failed:[/red] {exc}")
                     continue
-                results[tag(n, split, mode)] = summarise(measured, scale["samples"], scale["epochs"], test)
+                results[key] = summarise(measured, scale["samples"], scale["epochs"], test)
                 detail_path.write_text(json.dumps({"scale": scale, "centralised": centralised, "runs": results,
                                                    "failures": failures}, indent=1) + "\n")
 
@@ -326,8 +373,9 @@ def main() -> None:
     for line in table.splitlines()[2:]:
         rich_table.add_row(*[cell.strip() for cell in line.strip("|").split("|")])
     console.print(rich_table)
-    for key in ("centralised_accuracy_snr_ge_10", "centralised_accuracy_snr_le_minus5", "federated8_split_gap_pp",
-                "blockchain_classic_gap_pp", "total_s"):
+    for key in ("centralised_accuracy_snr_ge_10", "centralised_accuracy_snr_le_minus5",
+                *(f"{rules}_{gap}" for rules in scale["rules"]
+                  for gap in ("federated8_split_gap_pp", "blockchain_classic_gap_pp")), "total_s"):
         console.print(f"{key}: {figures.get(key)}")
     console.print("plots: " + ", ".join(map(str, plots)))
 

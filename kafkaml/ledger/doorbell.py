@@ -26,9 +26,11 @@ from websockets.sync.client import ClientConnection, connect
 
 log = logging.getLogger(__name__)
 
-#: After a failed connection, the next attempt waits this long: a node without websockets is not
-#: asked again on every poll.
+#: After a failed connection the next attempt waits this long, doubled after every further
+#: failure up to the cap: a node without websockets (or a network policy that drops the
+#: connection, which costs an attempt its whole open timeout) is not asked on every poll.
 RECONNECT_AFTER_S = 10.0
+RECONNECT_AFTER_MAX_S = 300.0
 OPEN_TIMEOUT_S = 2.0
 #: Notifications are small (one log each); a larger frame is not from a node we trust.
 MAX_FRAME_BYTES = 1 << 20
@@ -59,6 +61,7 @@ class LogDoorbell:
         self._connection: ClientConnection | None = None
         self._open = contextlib.ExitStack()  # websockets wants its connections used as contexts
         self._retry_at = 0.0
+        self._retry_after = RECONNECT_AFTER_S
         self._warned = False
 
     def wait(self, timeout_s: float) -> bool:
@@ -112,11 +115,13 @@ class LogDoorbell:
         log.info("waiting on log notifications of %s from %s", self.address, self.public_url)
         self._connection = connection
         self._warned = False
+        self._retry_after = RECONNECT_AFTER_S
         return connection
 
     def _drop(self, why: str) -> None:
         self.close()
-        self._retry_at = time.monotonic() + RECONNECT_AFTER_S
+        self._retry_at = time.monotonic() + self._retry_after
+        self._retry_after = min(2 * self._retry_after, RECONNECT_AFTER_MAX_S)
         if not self._warned:  # once per outage, not once per poll
             log.info("%s at %s; polling instead", why, self.public_url)
             self._warned = True
