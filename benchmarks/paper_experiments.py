@@ -239,11 +239,11 @@ def flat_figures(results: dict[str, dict[str, Any]], centralised: dict[str, dict
         if centralised[rules] is not headline:
             figures[f"{rules}_centralised_epochs"] = centralised[rules]["epochs"]
             figures[f"{rules}_centralised_accuracy"] = round(centralised[rules]["test"]["accuracy"], 4)
-        test = centralised[rules]["test"]
+        reference = centralised[rules]["test"]
         split8 = [results[tag(8, "random-split", mode, rules)]["test"]["accuracy"] for mode in MODES
                   if tag(8, "random-split", mode, rules) in results]
         if split8:  # the worse of the two modes: the target must hold for both
-            figures[f"{rules}_federated8_split_gap_pp"] = round(100 * (test["accuracy"] - min(split8)), 2)
+            figures[f"{rules}_federated8_split_gap_pp"] = round(100 * (reference["accuracy"] - min(split8)), 2)
         gaps = {}
         for split in SPLITS:
             for clients in scale["clients"][split]:

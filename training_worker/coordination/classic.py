@@ -110,9 +110,10 @@ class ClassicCoordination:
         return self.state
 
     def await_change(self, timeout_s: float) -> None:
-        """Wait up to ``timeout_s`` for the next control record and apply what arrived: the
-        broker holds the fetch until a record is written, so a waiting job reacts at once
-        without polling."""
+        """Wait up to ``timeout_s`` for the next control record and apply what arrived. The
+        consumer keeps a fetch outstanding, each held by the broker for at most
+        ``CONTROL_FETCH_WAIT_MS``, so a waiting job sees a record within about that long
+        instead of at its next poll."""
         polled = self.consumer.poll(timeout_ms=max(0, int(timeout_s * 1000)))
         self._apply_records(polled.get(self.partition, []))
 
