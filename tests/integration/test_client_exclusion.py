@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from kafkaml.faults import FAULT_EXIT_CODE, FAULT_POINT
+from kafkaml.heterogeneity import Heterogeneity
 from kafkaml.ledger import LedgerError, TrainerLedger, TrainingReader
 from kafkaml.local import stack as local
 from kafkaml.local.train import RunOptions, start_run, wait_for_end
@@ -20,6 +21,7 @@ from kafkaml.weights.transport import fetch_weights, publish_weights
 from kafkaml.workloads import make_workload
 
 EXCLUDE_AFTER = 2
+ROUNDS = 12
 
 
 def test_a_client_rejected_twice_is_excluded_and_never_aggregated(local_stack: local.Stack, tmp_path: Path) -> None:
@@ -60,7 +62,11 @@ def test_a_client_rejected_twice_is_excluded_and_never_aggregated(local_stack: l
     holder: list = []
     thread = threading.Thread(target=attacker_thread, args=(holder,), daemon=True)
     thread.start()
-    options = RunOptions(clients=1, rounds=5, mode="blockchain", stop_timeout_s=120, exclude_after=EXCLUDE_AFTER,
+    # The honest client is slowed and the training long enough for the attacker, who notices
+    # each verdict only at its own 0.2 s polls, to be judged more than EXCLUDE_AFTER times: with
+    # waits that end on the chain's logs, 5 fast rounds could finish after its second verdict.
+    options = RunOptions(clients=1, rounds=ROUNDS, mode="blockchain", stop_timeout_s=120, exclude_after=EXCLUDE_AFTER,
+                         heterogeneity={1: Heterogeneity(slowdown=4.0)},
                          extra_clients={attacker.address: 600}, fault_point="aggregator.after_record")
     run = start_run(local_stack, make_workload("toy", 2, 1200, seed=7, mode="random-split"), options, tmp_path)
     holder.append(run)
@@ -79,7 +85,7 @@ def test_a_client_rejected_twice_is_excluded_and_never_aggregated(local_stack: l
     thread.join(timeout=30)
     if crashed:
         raise crashed[0]
-    assert final["versions"] == 5
+    assert final["versions"] == ROUNDS
     counted = [u for v in before_restart.versions for u in v.updates if u.client.lower() == attacker.address.lower()]
     assert 1 <= len(counted) < EXCLUDE_AFTER, f"{len(counted)} rejections before the restart: it proves nothing"
     audit = TrainingReader.open(local_stack.chain.address, run.announcement.blockchain.contract_address).history()
