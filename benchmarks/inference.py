@@ -4,7 +4,9 @@ Three figures, on one machine, with a platform broker of the local stack of the 
 
 * in memory: the worker's own batches (``--batch`` samples) predicted one after another in this
   process, with ``predict_on_batch`` (what the worker calls) and with ``model.predict``, before and
-  right after the worker's run; the fastest is the baseline, so the ratio is the conservative one;
+  right after the worker's run; the fastest is the baseline, so the ratio is the conservative one.
+  Beside it, for reading the ratio, ``predict_on_batch`` with as many batches at once as the worker
+  keeps in the model (``MODEL_BATCHES_IN_FLIGHT``): the most the model gives in this process;
 * through the worker: ``--records`` samples already in the input topic, answered by one worker
   (``python -m inference_worker``, started as a local job, warmed up and joined before the clock
   starts); records per second from the first prediction's arrival to the last one's;
@@ -25,6 +27,7 @@ import statistics
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +39,7 @@ from kafka.admin import NewTopic
 
 from inference_worker.answers import OFFSET_HEADER
 from inference_worker.settings import DEFAULT_BATCH, DEFAULT_BATCH_WAIT_MS
-from inference_worker.worker import FETCH_MAX_WAIT_MS
+from inference_worker.worker import FETCH_MAX_WAIT_MS, MODEL_BATCHES_IN_FLIGHT
 from kafkaml import kafka
 from kafkaml.jobs import InferenceJob, JobSpec, LocalJob, LocalLauncher, Role
 from kafkaml.local import stack as local
@@ -93,6 +96,15 @@ def in_memory_rate(model, x: np.ndarray, batch: int) -> tuple[float, float]:
     started = time.perf_counter()
     model.predict(x, batch_size=batch, verbose=0)
     return on_batch, len(x) / (time.perf_counter() - started)
+
+
+def in_flight_rate(model, x: np.ndarray, batch: int, in_flight: int) -> float:
+    """Samples per second of ``predict_on_batch`` over ``x`` with ``in_flight`` batches at once."""
+    with ThreadPoolExecutor(in_flight) as pool:
+        started = time.perf_counter()
+        for _ in pool.map(model.predict_on_batch, (x[start:start + batch] for start in range(0, len(x), batch))):
+            pass
+        return len(x) / (time.perf_counter() - started)
 
 
 def produce(bootstrap: str, topic: str, x: np.ndarray, first_key: int) -> None:
@@ -183,6 +195,7 @@ def main() -> None:
             on_batch, predict = (max(pair) for pair in zip((on_batch, predict), in_memory_rate(model, x, args.batch),
                                                            strict=True))
             in_memory = max(on_batch, predict)
+            in_flight = in_flight_rate(model, x, args.batch, MODEL_BATCHES_IN_FLIGHT)
 
             sent: dict[tuple[int, int], float] = {}
             rate = through_worker / 2
@@ -205,6 +218,8 @@ def main() -> None:
         "in_memory_records_per_s": round(in_memory, 1),
         "in_memory_predict_on_batch_records_per_s": round(on_batch, 1),
         "in_memory_model_predict_records_per_s": round(predict, 1),
+        "model_batches_in_flight": MODEL_BATCHES_IN_FLIGHT,
+        "in_memory_in_flight_records_per_s": round(in_flight, 1),
         "inference_records_per_s": round(through_worker, 1),
         "inference_over_in_memory": round(through_worker / in_memory, 3),
         "latency_rate_records_per_s": round(rate, 1),

@@ -3,9 +3,10 @@ deployment's consumer group, predict them in batches, answer each on the output 
 then commit; a restart or a rebalance answers nothing twice (:mod:`inference_worker.answers`).
 
 A batch is predicted when it holds BATCH samples or its first sample has waited BATCH_WAIT_MS,
-which bounds a sample's wait when the input is slow. The model predicts a batch in a thread of
-its own while the loop sends the previous batch's answers and polls for the next, so Kafka's
-round trips overlap the model's work. The group consumer and the answer producer are librdkafka's
+which bounds a sample's wait when the input is slow. The model predicts up to
+MODEL_BATCHES_IN_FLIGHT batches at once, in threads of their own, while the loop sends the
+answers of the batches predicted before and polls for the next, so Kafka's round trips overlap
+the model's work; answers still leave in input order. The group consumer and the answer producer are librdkafka's
 (``kafkaml.kafka.group_consumer``): their network work runs in C threads, so it neither holds
 the interpreter nor waits for it while the model predicts. Answers are flushed only before the offsets past them are
 committed and when partitions are revoked (the next owner must find every answer sent), not per
@@ -31,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,6 +61,12 @@ log = logging.getLogger("inference_worker")
 IDLE_POLL_MS = 200
 #: The longest poll while a batch is being predicted.
 PREDICTING_POLL_MS = 2
+#: Batches the model predicts at once. TensorFlow leaves its two-core pool partly idle within one
+#: batch (measured in memory with the RAT CNN: two batches at once gave 1.23 times the records a
+#: second of one after another, at less processor time a record), and a second batch keeps the
+#: model busy while the loop answers and polls. Beyond this many the loop waits for the oldest:
+#: the batches in hand stay bounded.
+MODEL_BATCHES_IN_FLIGHT = 2
 TOPIC_WAIT_S = 1.0
 #: How long Tansu may hold a fetch: with kafka-python's 500 ms, the worker stalled for about that
 #: long each time its fetched records ran out, although more were in the topic (RAT CNN: 465
@@ -77,19 +85,15 @@ REQUEST_TIMEOUT_S = 15.0
 class Input(NamedTuple):
     """One input record, copied out of librdkafka's message."""
 
-    topic: str
-    partition: int
+    tp: TopicPartition
     offset: int
     key: bytes | None
     value: bytes | None
 
     @classmethod
     def of(cls, message: Message) -> Input:
-        return cls(message.topic(), message.partition(), message.offset(), message.key(), message.value())
-
-    @property
-    def tp(self) -> TopicPartition:
-        return TopicPartition(self.topic, self.partition)
+        return cls(TopicPartition(message.topic(), message.partition()), message.offset(), message.key(),
+                   message.value())
 
 
 @dataclass
@@ -106,8 +110,8 @@ class Predicting:
 
 
 class Answering:
-    """The answers of one worker: the batch in hand, and per input partition the next offset to
-    commit and the offsets its answer partitions already answer."""
+    """The answers of one worker: the batch in hand, the batches being predicted, and per input
+    partition the next offset to commit and the offsets its answer partitions already answer."""
 
     def __init__(self, job: InferenceJob, codec: RawSampleCodec | AvroSampleCodec, predictor: Predictor,
                  producer: Producer, reader: KafkaConsumer) -> None:
@@ -124,8 +128,9 @@ class Answering:
         self.unflushed = 0
         self.delivery_error: Exception | None = None
         self.committed_at = -COMMIT_INTERVAL_S
-        self.predicting: Predicting | None = None
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="predict")
+        #: Oldest first: answers are sent in this order.
+        self.predicting: deque[Predicting] = deque()
+        self.executor = ThreadPoolExecutor(MODEL_BATCHES_IN_FLIGHT, thread_name_prefix="predict")
 
     # --- the group's partitions ------------------------------------------------------------
     # librdkafka calls these within poll/consume, on the loop's thread, between two batches.
@@ -160,8 +165,8 @@ class Answering:
         self.flush()
         gone = {TopicPartition(a.topic, a.partition) for a in revoked}
         self.batch = [record for record in self.batch if record.tp not in gone]
-        if self.predicting is not None:
-            self.predicting.revoked |= gone
+        for predicting in self.predicting:
+            predicting.revoked |= gone
         for tp in gone:
             self.answered.pop(tp, None)
             self.next_offset.pop(tp, None)
@@ -193,12 +198,12 @@ class Answering:
         wait = IDLE_POLL_MS
         if self.batch:
             wait = max(0, int(self.job.batch_wait_ms - 1000 * (time.monotonic() - self.batch_started)))
-        return min(wait, PREDICTING_POLL_MS) if self.predicting is not None else wait
+        return min(wait, PREDICTING_POLL_MS) if self.predicting else wait
 
     def predict_batch(self) -> None:
-        """Start predicting the batch in hand, then answer the one predicted before it: the model
-        works on the new batch while the earlier answers are sent."""
-        previous, self.predicting = self.predicting, None
+        """Start predicting the batch in hand, then answer the batches predicted before it: the
+        model works on the new batch while the earlier answers are sent. With more than
+        MODEL_BATCHES_IN_FLIGHT batches in the model, this waits for the oldest."""
         if self.batch:
             samples, reasons = [], {}
             for position, record in enumerate(self.batch):
@@ -208,22 +213,22 @@ class Answering:
                     reasons[position] = str(exc)
             outputs = self.executor.submit(self.predictor.predict, np.stack(samples)) if samples else \
                 _done(np.empty((0,)))
-            self.predicting, self.batch = Predicting(self.batch, reasons, outputs), []
-        if previous is not None:
-            self.answer(previous)
+            self.predicting.append(Predicting(self.batch, reasons, outputs))
+            self.batch = []
+        while len(self.predicting) > MODEL_BATCHES_IN_FLIGHT:
+            self.answer(self.predicting.popleft())
+        self.answer_predicted()
 
     def answer_predicted(self) -> None:
-        """Answer the batch predicted in the background once it is (when no new batch is due)."""
-        if self.predicting is not None and self.predicting.outputs.done():
-            predicted, self.predicting = self.predicting, None
-            self.answer(predicted)
+        """Answer the batches predicted in the background so far, oldest first."""
+        while self.predicting and self.predicting[0].outputs.done():
+            self.answer(self.predicting.popleft())
 
     def drain(self) -> None:
         """Answer everything in hand (stopping)."""
         self.predict_batch()
-        if self.predicting is not None:
-            predicted, self.predicting = self.predicting, None
-            self.answer(predicted)
+        while self.predicting:
+            self.answer(self.predicting.popleft())
 
     def answer(self, predicted: Predicting) -> None:
         """Send one answer per record of a predicted batch; :meth:`flush` waits for them."""
@@ -240,7 +245,7 @@ class Answering:
             if reason is None:
                 topic, value = self.job.output_topic, prediction_value(answer)
             else:
-                topic, value = self.job.error_topic, error_value(reason, record.topic, record.partition, record.offset)
+                topic, value = self.job.error_topic, error_value(reason, tp.topic, tp.partition, record.offset)
                 errors += 1
             self.send(topic, value, record)
             self._advance(tp, record.offset)
@@ -252,7 +257,7 @@ class Answering:
         while True:
             try:
                 self.producer.produce(topic, value=value, key=record.key, headers=headers(record.offset),
-                                      partition=record.partition, on_delivery=self._delivered)
+                                      partition=record.tp.partition, on_delivery=self._delivered)
                 break
             except BufferError:
                 self.producer.poll(0.05)
@@ -285,7 +290,7 @@ class Answering:
         assert self.consumer is not None
         self.flush()
         # Never past an input in hand: an answered input skipped after it must not commit it.
-        in_hand = [*self.batch, *(self.predicting.records if self.predicting is not None else ())]
+        in_hand = [*self.batch, *(record for predicting in self.predicting for record in predicting.records)]
         lowest = {tp: offset for tp, offset in self.next_offset.items() if tp in self.uncommitted}
         for record in in_hand:
             if record.tp in lowest:
@@ -323,7 +328,8 @@ def serve(job: InferenceJob, codec: RawSampleCodec | AvroSampleCodec, predictor:
     output_bootstrap = job.output_bootstrap_servers or job.bootstrap_servers
     for topic in (job.output_topic, job.error_topic):
         ensure_topic(output_bootstrap, topic, partitions=partitions)
-    producer = kafka.idempotent_producer(output_bootstrap)
+    # Only failed answers call back: a callback per answer cost the loop a Python call each.
+    producer = kafka.idempotent_producer(output_bootstrap, **{"delivery.report.only.error": True})
     reader = kafka.assigned_consumer(output_bootstrap, max_poll_records=TAIL_POLL_RECORDS)
     answering = Answering(job, codec, predictor, producer, reader)
     consumer = kafka.group_consumer(job.bootstrap_servers, job.group_id, on_commit=_commit_done,
