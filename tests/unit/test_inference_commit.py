@@ -26,7 +26,7 @@ class Commits:
 
 
 def record(offset: int) -> Input:
-    return Input("in", 0, offset, b"k", b"\0" * 24)
+    return Input(TP, offset, b"k", b"\0" * 24)
 
 
 def test_an_answered_input_after_one_in_hand_does_not_commit_it() -> None:
