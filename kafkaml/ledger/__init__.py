@@ -36,7 +36,7 @@ training engine, the services and ``kafkaml audit`` code against these names)::
 
     # anybody, no key (the two above read through the same methods)
     reader = TrainingReader.open(rpc_url, contract_address)
-    reader.latest_version() -> GlobalVersion(version, content_hash, pointer, timestamp)
+    reader.latest_version() -> GlobalVersion(version, content_hash, pointer)
         # one call while unchanged; the hash of a new version comes from its event
     reader.is_active(); reader.phase() -> Phase; reader.queue_size(); reader.info() -> TrainingInfo
     reader.pending_updates() -> list[SubmittedUpdate]              # queue order (seq)

@@ -160,7 +160,7 @@ class TrainingReader:
     def latest_version(self) -> GlobalVersion:
         """The newest global version. Clients poll this, so it costs one call while nothing
         changed; a new version costs one more for its hash (kept only in its event, see
-        docs/ledger.md) and one for its block time."""
+        docs/ledger.md)."""
         version, partition, start, end, block = self._view("latestVersion")
         if block == 0:  # start() publishes version 0; before it there is none
             raise errors.WrongPhase("WrongPhase", {}, message="the training has not published a version yet")
@@ -172,7 +172,6 @@ class TrainingReader:
             version,
             bytes(published[-1].args["contentHash"]),
             WeightsPointer(self.info().weights_topic, partition, start, end),
-            self._block_time(block),
         )
         self._latest = _CachedVersion(version, block, latest)
         return latest

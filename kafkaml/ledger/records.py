@@ -58,7 +58,6 @@ class GlobalVersion:
     version: int
     content_hash: bytes
     pointer: WeightsPointer
-    timestamp: int  # block time (seconds) the version was published
 
 
 @dataclass(frozen=True)

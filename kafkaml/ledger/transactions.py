@@ -23,7 +23,6 @@ Why these pieces exist:
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from urllib.parse import urlsplit
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.types import RPCEndpoint
 
@@ -47,6 +46,7 @@ from kafkaml.ledger.errors import (
     LedgerUnavailable,
     TransactionTimeout,
 )
+from kafkaml.ledger.node_http import NodeProvider
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -131,21 +131,6 @@ def public_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
-def node_session(url: str) -> requests.Session:
-    """The HTTP session of one node, with the environment's proxy and CA bundle settings read once.
-
-    requests reads every proxy variable of the environment again on each request; profiled, that
-    was 15 % of the processor time a round spends on the chain (submission and round record), on
-    every job. The settings cannot change while a job runs, so they are read here, with the
-    variables requests itself honours (``HTTP(S)_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``,
-    ``CURL_CA_BUNDLE``)."""
-    session = requests.Session()
-    session.trust_env = False
-    session.proxies.update(requests.utils.get_environ_proxies(url))
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    return session
-
-
 class Rpc:
     """A Web3 connection whose calls are retried with back-off while the node is unreachable."""
 
@@ -159,9 +144,8 @@ class Rpc:
         # web3's validation middleware asks the node for its chain id before every eth_call and gas
         # estimate, doubling the round trips of a poll; a node's chain id never changes, so it is
         # asked once and remembered (nothing else is cached: every other answer is read anew).
-        provider = HTTPProvider(
-            url, request_kwargs={"timeout": request_timeout_s}, session=node_session(url),
-            exception_retry_configuration=None,
+        provider = NodeProvider(
+            url, timeout_s=request_timeout_s,
             cache_allowed_requests=True, cacheable_requests={RPCEndpoint("eth_chainId")},
         )
         self.w3 = Web3(provider)

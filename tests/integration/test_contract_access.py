@@ -122,7 +122,7 @@ def test_start_only_once_and_only_by_the_aggregator(local_stack):
     t.aggregator.start(genesis, global_pointer(0), digest("announcement"))
     latest = t.clients[0].latest_version()
     assert (latest.version, latest.content_hash, latest.pointer) == (0, genesis, global_pointer(0))
-    assert latest.timestamp > 0 and t.clients[0].is_active()
+    assert t.clients[0].is_active()
     with pytest.raises(WrongPhase) as error:
         t.aggregator.start(digest("genesis"), global_pointer(0), digest("announcement"))
     assert revert_args(error) == {"expected": Phase.CONFIGURED, "actual": Phase.ACTIVE}
