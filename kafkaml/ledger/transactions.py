@@ -112,6 +112,17 @@ def current_fees(rpc: Rpc) -> dict[str, int]:
     return {"maxFeePerGas": 2 * base_fee + priority, "maxPriorityFeePerGas": priority, "type": 2}
 
 
+def revert_data(exc: Web3RPCError) -> str | None:
+    """The revert data of an RPC error that reports an execution revert (JSON-RPC code 3)."""
+    error = (exc.rpc_response or {}).get("error")
+    if not isinstance(error, dict) or error.get("code") != 3:
+        return None
+    data = error.get("data")
+    if isinstance(data, dict):  # some nodes wrap it: {"data": "0x..."}
+        data = data.get("data")
+    return data if isinstance(data, str) and data.startswith("0x") else None
+
+
 def fee_cap(fees: dict[str, int]) -> int:
     """The most a transaction with ``fees`` pays per gas."""
     return fees.get("maxFeePerGas", fees.get("gasPrice", 0))
@@ -247,6 +258,13 @@ class Sender:
                 try:
                     self._broadcast(signed.raw_transaction)
                 except Web3RPCError as exc:
+                    reverted = revert_data(exc)
+                    if reverted is not None:
+                        # A node that runs a transaction as it receives it (Hardhat's automine) answers
+                        # its revert: the state changed since the estimate (the training finished,
+                        # say). Whether it used the nonce is the node's to say: read it again.
+                        self._next_nonce = None
+                        raise self.decoder.decode(reverted) from None
                     # The node disagrees about our nonce (another sender for this key, or a transaction
                     # of ours it received although we saw an error) or our fees: re-read both and
                     # retry once.
