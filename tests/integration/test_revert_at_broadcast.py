@@ -17,11 +17,9 @@ from tests.integration.ledger_fixtures import deploy, digest, update_pointer
 
 
 @pytest.fixture(params=["anvil", "hardhat"])
-def chain_of(request, local_stack, tmp_path: Path) -> Iterator[local.Stack]:
-    if request.param == "anvil":
-        yield local_stack
-        return
-    stack = local.up(2, tmp_path / "stack", chain_node="hardhat")
+def chain_of(request, tmp_path: Path) -> Iterator[local.Stack]:
+    """A stack of its own: the test empties a client account (the session's stack shares them)."""
+    stack = local.up(2, tmp_path / "stack", chain_node=request.param)
     try:
         yield stack
     finally:
