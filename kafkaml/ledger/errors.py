@@ -136,7 +136,7 @@ class ErrorDecoder:
                 selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
                 self._by_selector[selector] = (entry["name"], [i["name"] for i in entry["inputs"]], types)
 
-    def decode(self, data: bytes | str | None) -> ContractRevert:
+    def decode(self, data: bytes | str | dict[str, Any] | None) -> ContractRevert:
         raw = _to_bytes(data)
         selector, body = raw[:4], raw[4:]
         if selector == keccak(text="Panic(uint256)")[:4]:

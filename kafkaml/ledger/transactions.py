@@ -112,15 +112,13 @@ def current_fees(rpc: Rpc) -> dict[str, int]:
     return {"maxFeePerGas": 2 * base_fee + priority, "maxPriorityFeePerGas": priority, "type": 2}
 
 
-def revert_data(exc: Web3RPCError) -> str | None:
-    """The revert data of an RPC error that reports an execution revert (JSON-RPC code 3)."""
+def revert_data(exc: Web3RPCError) -> str | dict[str, Any] | None:
+    """The revert data of an RPC error that reports an execution revert (JSON-RPC code 3), as
+    the node gives it (the decoder unwraps the nodes that wrap it)."""
     error = (exc.rpc_response or {}).get("error")
     if not isinstance(error, dict) or error.get("code") != 3:
         return None
-    data = error.get("data")
-    if isinstance(data, dict):  # some nodes wrap it: {"data": "0x..."}
-        data = data.get("data")
-    return data if isinstance(data, str) and data.startswith("0x") else None
+    return error.get("data") or None
 
 
 def fee_cap(fees: dict[str, int]) -> int:
