@@ -123,10 +123,12 @@ class Run:
         return self.directory / "aggregator" / "final.json"
 
     def rounds_done(self) -> list[dict[str, Any]]:
+        """The rounds recorded so far. The aggregator may be writing a line as this reads: only the
+        lines it has ended count."""
         if not self.progress_file.exists():
             return []
-        lines = self.progress_file.read_text().splitlines()
-        return [json.loads(line)["data"] for line in lines if line.strip()]
+        written, _, _being_written = self.progress_file.read_text().rpartition("\n")
+        return [json.loads(line)["data"] for line in written.splitlines() if line.strip()]
 
     def final(self) -> dict[str, Any] | None:
         return json.loads(self.final_file.read_text())["data"] if self.final_file.exists() else None
