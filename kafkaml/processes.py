@@ -70,27 +70,42 @@ def is_running(pid: int | None, executable: str | None = None) -> bool:
         return False
     except PermissionError:
         return False
-    proc = Path(f"/proc/{pid}")
-    try:
-        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state == "Z":
-            _reap(pid)
-            return False
-        if executable is not None:
-            argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
-            return Path(argv0).name == Path(executable).name
-    except (FileNotFoundError, IndexError):
+    fields = _stat_fields(pid)
+    if fields is None:
         return False
+    if fields[0] == "Z":
+        _reap(pid)
+        return False
+    if executable is not None:
+        try:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
+            return False
+        return Path(argv0).name == Path(executable).name
     return True
 
 
 def start_ticks(pid: int) -> int | None:
     """When ``pid`` started, in clock ticks since boot (None when it is gone): with the pid, an
     identity no later process can have."""
+    fields = _stat_fields(pid)
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
+        return None if fields is None else int(fields[19])
+    except (IndexError, ValueError):
         return None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name, or None when the process is gone.
+
+    A process reaped between the open and the read answers the read with ESRCH
+    (ProcessLookupError), not FileNotFoundError: both mean gone.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields or None
 
 
 def stop_group(pid: int, grace_s: float = 5.0) -> None:
@@ -125,11 +140,8 @@ def _other_members(pgid: int) -> bool:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == pgid:
             continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
+        fields = _stat_fields(int(entry.name))
+        if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
             return True
     return False
 
