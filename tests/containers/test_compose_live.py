@@ -154,8 +154,10 @@ def test_a_blockchain_training_through_compose_with_two_clients(platform: infra.
         platform.fund(addresses[-1], 10)
     platform.publish(WORKLOAD, "compose")
     run = services_run.deploy(api, platform.url, workload, addresses, name="compose", data="compose",
-                              mode="blockchain", rounds=ROUNDS, epochs=1, batch=32, strategy="fedasync",
-                              strategy_params={})
+                              mode="blockchain", rounds=ROUNDS, epochs=1, batch=32, strategy="fedavg",
+                              # A round of both clients' updates: one at a time, a client whose
+                              # container started late could find every round taken by the other.
+                              strategy_params={"updates": 2})
     rounds: list[dict] = []
     try:
         final = services_run.follow(run, 900, rounds.append)
