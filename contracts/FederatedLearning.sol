@@ -313,6 +313,26 @@ contract FederatedLearning {
         return (s.version, s.partition, s.startOffset, s.startOffset + s.chunks, s.publishedBlock);
     }
 
+    /// What a client's trainer polls while it waits, in one call: the phase, the latest version
+    /// (as `latestVersion`) and whether `client` has an update waiting in the queue.
+    function clientView(address client)
+        external
+        view
+        returns (
+            Phase phase_,
+            uint32 version,
+            uint32 partition,
+            uint64 startOffset,
+            uint64 endOffset,
+            uint32 publishedBlock,
+            bool pending
+        )
+    {
+        State memory s = _state;
+        return (s.phase, s.version, s.partition, s.startOffset, s.startOffset + s.chunks, s.publishedBlock,
+                _members[client].pending);
+    }
+
     /// @return submitted updates ever queued, consumed updates ever aggregated
     function queueCounters() external view returns (uint32 submitted, uint32 consumed) {
         State memory s = _state;

@@ -13,7 +13,6 @@ signed announcement).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import sys
 import time
@@ -67,15 +66,14 @@ def wait_for_new_version(coordinator: ClientCoordinator, after: int | None, time
     started = time.monotonic()
     deadline = started + timeout_s
     delay = 0.05
-    for poll in itertools.count():
-        latest = coordinator.latest()
+    while True:
+        view = coordinator.view()  # one call: the version, the phase and the queue together
+        latest = view.latest
         newer = latest is not None and (after is None or latest.number > after
                                         or time.monotonic() - started > same_after_s)
-        # Whether the training closed matters before training on a version, and now and then
-        # while waiting; asking on every poll would double the load on the node.
-        if latest is not None and (newer or poll % 4 == 3) and not coordinator.is_active():
+        if latest is not None and not view.active:
             return None
-        if newer and not coordinator.has_queued_update():
+        if newer and not view.queued:
             return latest
         if time.monotonic() > deadline:
             raise TimeoutError(f"no global version newer than {after} within {timeout_s:.0f} s")

@@ -38,6 +38,7 @@ training engine, the services and ``kafkaml audit`` code against these names)::
     reader = TrainingReader.open(rpc_url, contract_address)
     reader.latest_version() -> GlobalVersion(version, content_hash, pointer)
         # one call while unchanged; the hash of a new version comes from its event
+    reader.client_state(addr) -> ClientState(phase, latest, pending)   # a trainer's poll: one call
     reader.is_active(); reader.phase() -> Phase; reader.queue_size(); reader.info() -> TrainingInfo
     reader.pending_updates() -> list[SubmittedUpdate]              # queue order (seq)
     reader.rewards_of(addr) (credited), reader.unpaid_of(addr), reader.token_balance(addr)
@@ -88,6 +89,7 @@ from kafkaml.ledger.records import (
     Audit,
     AuditedUpdate,
     AuditedVersion,
+    ClientState,
     GlobalVersion,
     Phase,
     Platform,
@@ -108,6 +110,7 @@ __all__ = [
     "Audit",
     "AuditedUpdate",
     "AuditedVersion",
+    "ClientState",
     "ContractRevert",
     "BudgetExceeded",
     "EmptyRound",

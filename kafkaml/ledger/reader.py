@@ -34,6 +34,7 @@ from kafkaml.ledger.records import (
     Audit,
     AuditedUpdate,
     AuditedVersion,
+    ClientState,
     GlobalVersion,
     Phase,
     Platform,
@@ -161,9 +162,21 @@ class TrainingReader:
         """The newest global version. Clients poll this, so it costs one call while nothing
         changed; a new version costs one more for its hash (kept only in its event, see
         docs/ledger.md)."""
-        version, partition, start, end, block = self._view("latestVersion")
-        if block == 0:  # start() publishes version 0; before it there is none
+        latest = self._version_from(*self._view("latestVersion"))
+        if latest is None:
             raise errors.WrongPhase("WrongPhase", {}, message="the training has not published a version yet")
+        return latest
+
+    def client_state(self, address: str) -> ClientState:
+        """The phase, the newest version and whether ``address`` has an update queued, in one call
+        (what a waiting trainer polls; a new version costs one more for its hash)."""
+        phase, *latest, pending = self._view("clientView", Web3.to_checksum_address(address))
+        return ClientState(Phase(phase), self._version_from(*latest), bool(pending))
+
+    def _version_from(self, version: int, partition: int, start: int, end: int, block: int) -> GlobalVersion | None:
+        """The version the contract's fields describe, its hash read from its event once."""
+        if block == 0:  # start() publishes version 0; before it there is none
+            return None
         cached = self._latest
         if cached is not None and (cached.version, cached.block) == (version, block):
             return cached.value
@@ -306,15 +319,19 @@ class TrainingReader:
         return values[0] if len(values) == 1 else values
 
     def _submissions_up_to(self, count: int) -> list[SubmittedUpdate]:
-        """The first ``count`` submissions in queue order, scanning only blocks not read before."""
+        """The first ``count`` submissions in queue order, scanning only blocks not read before.
+
+        Submissions are history: when exactly ``count`` are known already (the aggregator reads
+        the queue again to record the round it just waited for) no call is made."""
         deadline = time.monotonic() + self.rpc.retry_s
         with self._scan_lock:
+            if len(self._submissions) == count:
+                return list(self._submissions)
             latest = self.rpc.block_number()
             if latest < self._scanned_to or len(self._submissions) > count:
                 # the node went back in time (restart): re-read
                 self._submissions, self._scanned_to = [], -1
             while True:
-                latest = max(latest, self.rpc.block_number())  # a retry must see blocks mined since
                 start = max(self._scanned_to + 1, self.info().created_block)
                 topic = self.info().weights_topic
                 for event in self._events.read(start, latest):

@@ -61,6 +61,15 @@ class GlobalVersion:
 
 
 @dataclass(frozen=True)
+class ClientState:
+    """What a client's trainer polls while it waits, read in one call (``clientView``)."""
+
+    phase: Phase
+    latest: GlobalVersion | None  # None before the genesis
+    pending: bool  # an update of the client waits in the queue
+
+
+@dataclass(frozen=True)
 class SubmittedUpdate:
     """One queued update as its ``UpdateSubmitted`` event recorded it; ``seq`` is its queue position."""
 

@@ -26,6 +26,7 @@ class TrainerLedger(SignedLedger):
     def __init__(self, rpc: Rpc, sender: Sender, address: str) -> None:
         super().__init__(rpc, sender, address)
         self._submit_lock = threading.Lock()
+        self._sample_ceiling: int | None = None  # fixed once the account is registered
 
     def has_pending(self, address: str | None = None) -> bool:
         """Whether this account (or ``address``) has an update waiting in the queue (one call)."""
@@ -55,7 +56,9 @@ class TrainerLedger(SignedLedger):
             receipt = self._transact("submitUpdate", [content_hash, word],
                                      f"submit update based on version {base_version}")
         seq = self._view("pendingOf", self.account)[1]
-        capped = min(samples, int(self._view("sampleCeilingOf", self.account)))
+        if self._sample_ceiling is None:  # a client is registered once, with its ceiling
+            self._sample_ceiling = int(self._view("sampleCeilingOf", self.account))
+        capped = min(samples, self._sample_ceiling)
         return SubmittedUpdate(
             seq,
             self.account,

@@ -8,7 +8,7 @@ import pytest
 
 from kafkaml.pointers import WeightsPointer
 from kafkaml.strategies import make_strategy
-from training_worker.coordination.base import ClientCoordinator, Version
+from training_worker.coordination.base import ClientCoordinator, ClientView, Version
 from training_worker.trainer import keeps_training, wait_for_new_version
 
 POINTER = WeightsPointer("weights", 0, 0, 1)
@@ -23,8 +23,11 @@ class Scripted(ClientCoordinator):
         self.script, self.started, self.calls = script, time.monotonic(), 0
         self.queued_until = queued_until
 
-    def has_queued_update(self) -> bool:
-        return time.monotonic() - self.started < self.queued_until
+    def view(self) -> ClientView:
+        self.calls += 1
+        number, active = self._state()
+        latest = None if number is None else Version(number, b"\0" * 32, POINTER)
+        return ClientView(latest, active, time.monotonic() - self.started < self.queued_until)
 
     def pause(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -36,14 +39,6 @@ class Scripted(ClientCoordinator):
             if entry[0] <= elapsed:
                 current = entry
         return current[1], current[2]
-
-    def is_active(self) -> bool:
-        return self._state()[1]
-
-    def latest(self) -> Version | None:
-        self.calls += 1
-        number = self._state()[0]
-        return None if number is None else Version(number, b"\0" * 32, POINTER)
 
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         raise AssertionError("not used")

@@ -17,7 +17,7 @@ from kafkaml.messages.kinds import BlockchainInfo, Submission
 from kafkaml.messages.kinds import RoundOutcome as Outcome  # the verdict on one consumed update
 from kafkaml.pointers import WeightsPointer
 
-__all__ = ["ClientCoordinator", "Outcome", "PlatformCoordinator", "QueuedUpdate", "Submission", "TrainingClosed",
+__all__ = ["ClientCoordinator", "ClientView", "Outcome", "PlatformCoordinator", "QueuedUpdate", "Submission", "TrainingClosed",
            "UpdateRefused", "Version"]
 
 
@@ -28,6 +28,15 @@ class Version:
     number: int
     content_hash: bytes
     pointer: WeightsPointer
+
+
+@dataclass(frozen=True)
+class ClientView:
+    """What a trainer waits on, read at once."""
+
+    latest: Version | None  # the newest global version; None before the platform published one
+    active: bool  # the training accepts updates
+    queued: bool  # an update of this client waits in the queue (not yet aggregated or rejected)
 
 
 @dataclass(frozen=True)
@@ -153,12 +162,18 @@ class ClientCoordinator(ABC):
         update copied from another client (``foreign_update``)."""
 
     @abstractmethod
+    def view(self) -> ClientView:
+        """The newest version, whether the training accepts updates and whether this client's
+        update waits in the queue, read at once: what a waiting trainer polls (one call to the
+        node, one read of the control topic)."""
+
     def is_active(self) -> bool:
         """True while the training accepts updates."""
+        return self.view().active
 
-    @abstractmethod
     def latest(self) -> Version | None:
         """The newest global version (None before the platform published one)."""
+        return self.view().latest
 
     @abstractmethod
     def pause(self, seconds: float) -> None:
@@ -167,9 +182,9 @@ class ClientCoordinator(ABC):
         it, so a waiting trainer reacts within milliseconds instead of at its next poll. Callers
         read the state again afterwards."""
 
-    @abstractmethod
     def has_queued_update(self) -> bool:
         """True while an update of this client waits in the queue (not yet aggregated or rejected)."""
+        return self.view().queued
 
     @abstractmethod
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:

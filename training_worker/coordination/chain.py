@@ -23,6 +23,7 @@ from kafkaml.pointers import WeightsPointer
 from kafkaml.rewards import rejection_counts
 from training_worker.coordination.base import (
     ClientCoordinator,
+    ClientView,
     Outcome,
     PlatformCoordinator,
     QueuedUpdate,
@@ -176,17 +177,14 @@ class ChainClient(ClientCoordinator):
         assert self.ledger.account is not None, "a client ledger signs with its own key"
         return self.ledger.account.lower()
 
-    def is_active(self) -> bool:
-        return self.ledger.is_active()
-
-    def latest(self) -> Version | None:
-        return _version(self.ledger)
+    def view(self) -> ClientView:
+        state = self.ledger.client_state(self.identity)
+        latest = None if state.latest is None else Version(state.latest.version, state.latest.content_hash,
+                                                            state.latest.pointer)
+        return ClientView(latest, state.phase == Phase.ACTIVE, state.pending)
 
     def pause(self, seconds: float) -> None:
         self.ledger.wait_for_event(seconds)
-
-    def has_queued_update(self) -> bool:
-        return self.ledger.has_pending()
 
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         try:

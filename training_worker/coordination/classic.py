@@ -41,6 +41,7 @@ from kafkaml.rewards import rejection_counts
 from kafkaml.signing import SIGNATURE_HEADER, sign
 from training_worker.coordination.base import (
     ClientCoordinator,
+    ClientView,
     Outcome,
     PlatformCoordinator,
     QueuedUpdate,
@@ -280,19 +281,13 @@ class ClassicClient(ClientCoordinator):
     def identity(self) -> str:
         return self.channel.sender
 
-    def is_active(self) -> bool:
+    def view(self) -> ClientView:
         state = self.channel.refresh()
-        return bool(state.versions) and not state.finished
-
-    def latest(self) -> Version | None:
-        versions = self.channel.refresh().versions
-        return versions[max(versions)] if versions else None
+        return ClientView(state.versions[max(state.versions)] if state.versions else None,
+                          bool(state.versions) and not state.finished, _queued_of(state, self.channel.sender))
 
     def pause(self, seconds: float) -> None:
         self.channel.await_change(seconds)
-
-    def has_queued_update(self) -> bool:
-        return _queued_of(self.channel.refresh(), self.channel.sender)
 
     def submit(self, base_version: int, content_hash: bytes, pointer: WeightsPointer, samples: int) -> None:
         state = self.channel.refresh()
