@@ -201,11 +201,21 @@ def compose_secrets(service: dict[str, Any]) -> dict[str, str]:
 #: Publishes a toy workload's data as data owners do, from a container of the worker image on the
 #: deployment's network: argv[1] is JSON {"workload": [name, clients, samples, seed, split],
 #: "name": run name, "clients": [each owner's broker], "platform": the platform's broker}.
+#: Publishes a workload's data, once every broker answers: a client's project is up when its
+#: federated backend is healthy, and its broker may still be starting (once, under the suite's
+#: load, it did not answer within the client's 10 s bootstrap).
 PUBLISH = """
-import json, sys
+import json, sys, time
+from kafkaml.kafka import broker_answers
 from kafkaml.sinks import publish_training_data
 from kafkaml.workloads import make_workload
 plan = json.loads(sys.argv[1])
+deadline = time.monotonic() + 120
+for bootstrap in [plan["platform"], *plan["clients"]]:
+    while not broker_answers(bootstrap, timeout_s=5):
+        if time.monotonic() > deadline:
+            sys.exit(f"no broker answers at {bootstrap} after 120 s")
+        time.sleep(1)
 publish_training_data(make_workload(*plan["workload"]), plan["name"], plan["clients"], plan["platform"])
 """
 

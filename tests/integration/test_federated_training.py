@@ -273,11 +273,12 @@ def test_scaled_random_attacker_is_contained_by_the_median(local_stack: local.St
     assert attacked["metrics"]["val_accuracy"] >= ACCURACY_TARGET - margin
 
 
-#: The toy task with a network whose weights (2.4 MB) span three chunks, so a publication of them
-#: can be interleaved by other writers (one-chunk payloads never are).
+#: The toy task with a network whose weights (9.5 MB) span ten chunks, one produce request each,
+#: so that a steady writer lands between them in every attempt (one-chunk payloads are never
+#: interleaved; with three chunks the attempts often went through whole on a loaded machine).
 WIDE_MODEL_SOURCE = TOY_MODEL_SOURCE.replace('keras.layers.Dense(16, activation="relu"),',
-                                             'keras.layers.Dense(768, activation="relu"), '
-                                             'keras.layers.Dense(768, activation="relu"),')
+                                             'keras.layers.Dense(1536, activation="relu"), '
+                                             'keras.layers.Dense(1536, activation="relu"),')
 
 
 def test_junk_on_the_global_weights_topic_never_stops_the_aggregator(local_stack: local.Stack,
