@@ -137,8 +137,9 @@ class AggregatorLedger(SignedLedger):
         deadline = time.monotonic() + timeout_s
         delay = 0.05
         for poll in itertools.count():
-            if self.queue_size() >= minimum:
-                return self.pending_updates()
+            submitted, consumed = self._view("queueCounters")  # the size and, once reached, the updates
+            if submitted - consumed >= minimum:
+                return self._queued(submitted, consumed)
             # Only a finish() empties the wait for good; asking on every poll would double the calls.
             if poll % 4 == 3 and self.phase() != Phase.ACTIVE:
                 raise errors.WrongPhase(

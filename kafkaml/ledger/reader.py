@@ -231,7 +231,10 @@ class TrainingReader:
 
     def pending_updates(self) -> list[SubmittedUpdate]:
         """The queued, not yet aggregated updates, oldest first."""
-        submitted, consumed = self._view("queueCounters")
+        return self._queued(*self._view("queueCounters"))
+
+    def _queued(self, submitted: int, consumed: int) -> list[SubmittedUpdate]:
+        """The queue the contract's counters describe, from the submissions' events."""
         return self._submissions_up_to(submitted)[consumed:submitted]
 
     def history(self) -> Audit:
