@@ -42,7 +42,7 @@ from kafkaml.jobs import supervisor
 from kafkaml.jobs.launcher import JobError
 
 #: Third-party libraries the warm process imports; this project's own modules are never kept warm.
-PRELOADED = ("tensorflow", "web3", "kafka", "safetensors.numpy")
+PRELOADED = ("tensorflow", "web3", "websockets.sync.client", "kafka", "fastavro", "safetensors.numpy")
 #: Seconds without a request after which the warm process exits (``KAFKAML_WARM_IDLE_S`` in its
 #: environment, the base environment its launchers pass, sets another).
 IDLE_EXIT_S = 300.0
