@@ -84,6 +84,33 @@ def test_a_job_sees_what_a_fresh_interpreter_would(tmp_path: Path, code: Path,
     assert seen[0]["random"] != seen[1]["random"]  # NumPy reseeded in every fork
 
 
+IMPORTS_PROBE = '''
+"""Prints the third-party packages a training job's code imports that the warm process had not."""
+import json, sys
+before = set(sys.modules)
+import training_worker.aggregator, training_worker.trainer
+import training_worker.coordination.chain, training_worker.coordination.classic
+own = {"kafkaml", "training_worker", "imports_probe"}
+print(json.dumps(sorted({name.split(".")[0] for name in set(sys.modules) - before} - own)), flush=True)
+'''
+
+
+def test_a_training_job_imports_no_third_party_library_anew(tmp_path: Path) -> None:
+    """Every library a job imports anew costs each job of every training its import time (py-solc-x,
+    needed by no job, cost a blockchain job 16 ms of processor time): the warm process has them."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "imports_probe.py").write_text(IMPORTS_PROBE)
+    repository = Path(__file__).resolve().parents[2]
+    launcher = LocalLauncher(tmp_path / "run")
+    launcher.launch(JobSpec(name="imports", role="trainer", training="t1", owner="tests", image="kafka-ml/worker:test",
+                            module="imports_probe", environment={"PYTHONPATH": f"{probe}:{repository}"}))
+    wait_until(lambda: finished(launcher, "imports"), what="the probe")
+    output = launcher.logs({LABEL_JOB: "imports"})["imports"]
+    assert launcher.status({LABEL_JOB: "imports"})[0].state is JobState.SUCCEEDED, output
+    assert json.loads(output.splitlines()[-1]) == [], f"imported anew in every job: {output.splitlines()[-1]}"
+
+
 def test_jobs_outlive_the_warm_process_and_the_next_launch_starts_another(tmp_path: Path, code: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # another base environment: a warm process of this test's own
