@@ -17,9 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import Web3RPCError
+from web3.types import RPCEndpoint
 
+from kafkaml.ledger import errors
 from kafkaml.ledger.transactions import Rpc
 
 
@@ -32,13 +36,43 @@ class Event:
     tx_hash: bytes
 
 
+@dataclass(frozen=True)
+class _EventAbi:
+    """How one event's log decodes: its indexed arguments are the topics after the first, the
+    others the data."""
+
+    name: str
+    inputs: tuple[tuple[str, str, bool], ...]  # (name, type, indexed), in the event's order
+
+    def decode(self, topics: list[bytes], data: bytes) -> dict[str, Any]:
+        in_data = [(name, kind) for name, kind, indexed in self.inputs if not indexed]
+        values = dict(zip((name for name, _ in in_data), abi_decode([kind for _, kind in in_data], data), strict=True))
+        in_topics = [(name, kind) for name, kind, indexed in self.inputs if indexed]
+        for (name, kind), topic in zip(in_topics, topics, strict=True):
+            # A dynamic indexed argument's topic is only its hash: kept as the 32 bytes.
+            values[name] = abi_decode([kind], topic)[0] if kind in _STATIC_TOPICS else topic
+        return {name: Web3.to_checksum_address(values[name]) if kind == "address" else values[name]
+                for name, kind, _ in self.inputs}
+
+
+_STATIC_TOPICS = {"address", "bool", "bytes32"} | {f"uint{n}" for n in range(8, 257, 8)}
+
+
 class EventReader:
+    """A contract's events, read with ``eth_getLogs`` and decoded here with eth-abi: web3's
+    log formatters and ``process_log`` spent several times the round trip's processor time, and
+    the aggregator and every trainer read logs a few times a round."""
+
     def __init__(self, rpc: Rpc, contract: Contract) -> None:
         self.rpc = rpc
-        self.contract = contract
-        self._events = {
-            bytes.fromhex(event.topic.removeprefix("0x")): event for event in contract.all_events()
-        }
+        self.address = contract.address
+        self._events: dict[bytes, _EventAbi] = {}
+        for item in contract.abi:
+            if item.get("type") != "event" or item.get("anonymous"):
+                continue
+            inputs = tuple((argument["name"], argument["type"], argument["indexed"]) for argument in item["inputs"])
+            signature = f"{item['name']}({','.join(kind for _, kind, _ in inputs)})"
+            self._events[keccak(text=signature)] = _EventAbi(item["name"], inputs)
 
     def read(self, from_block: int, to_block: int) -> list[Event]:
         """Every event of the contract in ``[from_block, to_block]``, in chain order."""
@@ -47,30 +81,29 @@ class EventReader:
         page = self.rpc.log_page_blocks
         while start <= to_block:
             end = min(start + page - 1, to_block)
-            try:
-                logs = self.rpc(
-                    lambda s=start, e=end: self.rpc.w3.eth.get_logs(
-                        {"address": self.contract.address, "fromBlock": s, "toBlock": e}
-                    )
-                )
-            except Web3RPCError:
+            response = self.rpc(lambda s=start, e=end: self.rpc.w3.provider.make_request(
+                RPCEndpoint("eth_getLogs"), [{"address": self.address, "fromBlock": hex(s), "toBlock": hex(e)}]))
+            if "error" in response:
                 if page == 1:
-                    raise
+                    raise errors.LedgerError(f"eth_getLogs of block {start} failed on {self.rpc.public_url}: "
+                                             f"{response['error']}")
                 page = max(1, page // 2)  # the node refused the range or result size: smaller pages
                 continue
-            decoded.extend(self._decode(log) for log in logs if bytes(log["topics"][0]) in self._events)
+            for log in response["result"]:
+                topics = [bytes.fromhex(topic[2:]) for topic in log["topics"]]
+                if topics and topics[0] in self._events:
+                    decoded.append(self._decode(self._events[topics[0]], topics[1:], log))
             start = end + 1
         return decoded
 
-    def _decode(self, log: Any) -> Event:
-        event = self._events[bytes(log["topics"][0])]
-        processed = event.process_log(log)
+    @staticmethod
+    def _decode(event: _EventAbi, topics: list[bytes], log: dict[str, Any]) -> Event:
         return Event(
-            processed["event"],
-            unpack(dict(processed["args"])),
-            log["blockNumber"],
-            log["logIndex"],
-            bytes(log["transactionHash"]),
+            event.name,
+            unpack(event.decode(topics, bytes.fromhex(log["data"][2:]))),
+            int(log["blockNumber"], 16),
+            int(log["logIndex"], 16),
+            bytes.fromhex(log["transactionHash"][2:]),
         )
 
 
