@@ -39,20 +39,28 @@ class Event:
 @dataclass(frozen=True)
 class _EventAbi:
     """How one event's log decodes: its indexed arguments are the topics after the first, the
-    others the data."""
+    others the data. The split is made once, not at every log."""
 
     name: str
-    inputs: tuple[tuple[str, str, bool], ...]  # (name, type, indexed), in the event's order
+    order: tuple[tuple[str, str], ...]  # (name, type) of every argument, in the event's order
+    in_data: tuple[tuple[str, str], ...]
+    in_topics: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> _EventAbi:
+        arguments = item["inputs"]
+        return cls(item["name"], tuple((a["name"], a["type"]) for a in arguments),
+                   tuple((a["name"], a["type"]) for a in arguments if not a["indexed"]),
+                   tuple((a["name"], a["type"]) for a in arguments if a["indexed"]))
 
     def decode(self, topics: list[bytes], data: bytes) -> dict[str, Any]:
-        in_data = [(name, kind) for name, kind, indexed in self.inputs if not indexed]
-        values = dict(zip((name for name, _ in in_data), abi_decode([kind for _, kind in in_data], data), strict=True))
-        in_topics = [(name, kind) for name, kind, indexed in self.inputs if indexed]
-        for (name, kind), topic in zip(in_topics, topics, strict=True):
+        values = dict(zip((name for name, _ in self.in_data), abi_decode([kind for _, kind in self.in_data], data),
+                          strict=True))
+        for (name, kind), topic in zip(self.in_topics, topics, strict=True):
             # A dynamic indexed argument's topic is only its hash: kept as the 32 bytes.
             values[name] = abi_decode([kind], topic)[0] if kind in _STATIC_TOPICS else topic
         return {name: Web3.to_checksum_address(values[name]) if kind == "address" else values[name]
-                for name, kind, _ in self.inputs}
+                for name, kind in self.order}
 
 
 _STATIC_TOPICS = {"address", "bool", "bytes32"} | {f"uint{n}" for n in range(8, 257, 8)}
@@ -70,9 +78,8 @@ class EventReader:
         for item in contract.abi:
             if item.get("type") != "event" or item.get("anonymous"):
                 continue
-            inputs = tuple((argument["name"], argument["type"], argument["indexed"]) for argument in item["inputs"])
-            signature = f"{item['name']}({','.join(kind for _, kind, _ in inputs)})"
-            self._events[keccak(text=signature)] = _EventAbi(item["name"], inputs)
+            event = _EventAbi.of(item)
+            self._events[keccak(text=f"{event.name}({','.join(kind for _, kind in event.order)})")] = event
 
     def read(self, from_block: int, to_block: int) -> list[Event]:
         """Every event of the contract in ``[from_block, to_block]``, in chain order."""
